@@ -1,0 +1,104 @@
+import { parseArgs } from 'node:util';
+import { formatIssue } from '../config/issue.js';
+import type { RouteExplanation } from '../routing/explain-route.js';
+import { explainRoute } from '../routing/explain-route.js';
+import { loadConfig } from './load-config.js';
+import type { CommandIO } from './run-cli.js';
+import { UsageError, parseFormat, parseLabels } from './usage-error.js';
+
+export const EXPLAIN_USAGE = `Usage: sidecarless explain --config <path> [--config <path>]... [--namespace ns]
+                           [--label k=v]... [-H 'name: value']... [--format text|json] <METHOD> <URL>
+
+Shows what the mesh would do with one request: the VirtualService and http entry that match,
+the destinations and weights, the merged DestinationRule policy, timeout/retries/fault, and the
+endpoints it would choose among.`;
+
+function parseHeaders(values: readonly string[] | undefined): Map<string, string> {
+  const headers = new Map<string, string>();
+  for (const h of values ?? []) {
+    const colon = h.indexOf(':');
+    if (colon <= 0) throw new UsageError(`-H expects 'name: value', got "${h}"`);
+    const name = h.slice(0, colon).trim().toLowerCase();
+    const value = h.slice(colon + 1).trim();
+    const prior = headers.get(name);
+    headers.set(name, prior === undefined ? value : `${prior},${value}`);
+  }
+  return headers;
+}
+
+export async function explainCommand(args: readonly string[], io: CommandIO): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c', multiple: true },
+      namespace: { type: 'string', short: 'n' },
+      label: { type: 'string', short: 'l', multiple: true },
+      header: { type: 'string', short: 'H', multiple: true },
+      format: { type: 'string', short: 'o' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    io.out(EXPLAIN_USAGE);
+    return 0;
+  }
+  if (!values.config || values.config.length === 0) throw new UsageError('explain needs --config <path>');
+  if (positionals.length !== 2) throw new UsageError('explain needs <METHOD> <URL>');
+  const [method, rawUrl] = positionals as [string, string];
+  let url: URL;
+  try {
+    url = new URL(rawUrl);
+  } catch {
+    throw new UsageError(`not a URL: "${rawUrl}" (write it whole, e.g. http://reviews:9080/reviews/1)`);
+  }
+  const format = parseFormat(values.format);
+  const headers = parseHeaders(values.header);
+  const { snapshot, issues } = await loadConfig(values.config, {
+    namespace: values.namespace ?? 'default',
+    labels: parseLabels(values.label),
+  });
+  if (!snapshot) {
+    for (const issue of issues) io.err(formatIssue(issue));
+    io.err('configuration is invalid; nothing to explain');
+    return 1;
+  }
+  const explanation = explainRoute(snapshot, method, url, headers);
+  if (format === 'json') io.out(JSON.stringify(explanation, null, 2));
+  else io.out(renderExplanation(explanation));
+  return 0;
+}
+
+const ref = (r: { kind: string; namespace: string; name: string }) => `${r.kind} ${r.namespace}/${r.name}`;
+
+function renderExplanation(e: RouteExplanation): string {
+  const lines: string[] = [];
+  lines.push(`${e.request.method} ${e.request.url}`);
+  lines.push(`  service host:    ${e.request.host} (port ${e.request.port})`);
+  lines.push(`  VirtualService:  ${e.virtualService ? `${e.virtualService.namespace}/${e.virtualService.name}` : 'none'}`);
+  if (e.route) {
+    const name = e.route.name ? ` "${e.route.name}"` : '';
+    lines.push(`  route:           ${e.route.path}${name} of ${ref(e.route.resource)}`);
+    lines.push(`  matched on:      ${e.matchedConditions.length > 0 ? e.matchedConditions.join(' AND ') : 'any request (no match conditions)'}`);
+  }
+  if (e.redirect) lines.push(`  redirect:        ${JSON.stringify(e.redirect)}`);
+  if (e.directResponse) lines.push(`  directResponse:  ${JSON.stringify(e.directResponse)}`);
+  lines.push(`  timeout:         ${e.timeout}`);
+  lines.push(`  retries:         ${JSON.stringify(e.retries)}`);
+  if (e.fault) lines.push(`  fault:           ${JSON.stringify(e.fault)}`);
+  for (const d of e.destinations) {
+    const subset = d.subset ? ` subset ${d.subset}` : '';
+    lines.push(`  -> ${d.percent.toFixed(1)}%  ${d.host}:${d.port}${subset}`);
+    lines.push(`       DestinationRule: ${d.destinationRules.length > 0 ? d.destinationRules.map((r) => `${r.namespace}/${r.name}`).join(', ') : 'none'}`);
+    lines.push(`       policy:          ${d.trafficPolicy ? JSON.stringify(d.trafficPolicy) : 'defaults'}`);
+    if (d.endpoints.length > 0) {
+      lines.push(`       endpoints (${d.endpoints.length}):`);
+      for (const ep of d.endpoints) {
+        const labels = Object.entries(ep.labels).map(([k, v]) => `${k}=${v}`).join(',');
+        lines.push(`         ${ep.key}  weight ${ep.weight}${labels ? `  ${labels}` : ''}`);
+      }
+    } else lines.push(`       endpoints:       none${d.endpointsNote ? ` (${d.endpointsNote})` : ''}`);
+  }
+  for (const note of e.notes) lines.push(`  note: ${note}`);
+  return lines.join('\n');
+}

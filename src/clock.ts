@@ -1,0 +1,27 @@
+/**
+ * Time and randomness come from here so balancers, outlier detection, retries and rate limits can
+ * be driven deterministically in tests (and under a user's fake timers).
+ */
+export interface Clock {
+  /** Monotonic milliseconds (fractional). */
+  now(): number;
+}
+
+/** Uniform random in [0, 1). */
+export type RandomSource = () => number;
+
+export const systemClock: Clock = { now: () => performance.now() };
+
+export const systemRandom: RandomSource = Math.random;
+
+/** A deterministic PRNG (mulberry32) for tests and reproducible benchmarks. */
+export function seededRandom(seed: number): RandomSource {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -1,0 +1,47 @@
+import type { ConfigIssue } from '../issue.js';
+import type { MeshResource } from '../resource.js';
+
+/** Who the snapshot is for, and the mesh-wide settings that change how resources read. */
+export interface CompileContext {
+  /** The caller's namespace. */
+  readonly namespace: string;
+  /** Istio's config root namespace for mesh-wide resources (`istio-system`). */
+  readonly rootNamespace: string;
+  /** Kubernetes cluster domain (`cluster.local`). */
+  readonly clusterDomain: string;
+  /** The caller's own workload labels (sourceLabels, workloadSelector). */
+  readonly workloadLabels: Readonly<Record<string, string>>;
+}
+
+/**
+ * Istio settles conflicts by age: oldest first (creationTimestamp), then by name and namespace.
+ * Resources from files carry no timestamp; they keep the order they were read in, which is the
+ * order `kubectl apply` would have created them.
+ */
+export function sortByAge<T extends MeshResource>(resources: readonly T[]): T[] {
+  return resources
+    .map((resource, index) => ({ resource, index }))
+    .sort((a, b) => {
+      const ta = a.resource.metadata.creationTimestamp ?? '';
+      const tb = b.resource.metadata.creationTimestamp ?? '';
+      if (ta !== tb && ta !== '' && tb !== '') return Date.parse(ta) - Date.parse(tb);
+      return a.index - b.index;
+    })
+    .map((e) => e.resource);
+}
+
+/** Collects findings during a compile. */
+export class IssueSink {
+  readonly issues: ConfigIssue[] = [];
+  warn(issue: Omit<ConfigIssue, 'severity'>): void {
+    this.issues.push({ severity: 'warning', ...issue });
+  }
+  error(issue: Omit<ConfigIssue, 'severity'>): void {
+    this.issues.push({ severity: 'error', ...issue });
+  }
+}
+
+/** Where a field of a resource is, for findings raised after validation. */
+export function locate(resource: MeshResource, path: readonly (string | number)[]) {
+  return resource.document.locate?.(path) ?? resource.document.location;
+}

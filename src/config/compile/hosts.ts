@@ -1,0 +1,91 @@
+/**
+ * Host name rules as Istio applies them to resources: a short name (no dot) in a resource means a
+ * Kubernetes service in the resource's own namespace; anything with a dot is taken as written.
+ */
+export function qualifyHost(host: string, namespace: string, clusterDomain: string): string {
+  const lower = host.toLowerCase();
+  if (lower === '*' || lower.includes('.')) return lower;
+  return `${lower}.${namespace}.svc.${clusterDomain}`;
+}
+
+export function isWildcardHost(host: string): boolean {
+  return host.startsWith('*');
+}
+
+/**
+ * Does `pattern` (possibly `*.example.com` or `*`) cover the concrete host `host`? A wildcard
+ * covers any host ending in its suffix (Envoy's virtual host domain rules; `*` covers everything).
+ */
+export function hostMatches(pattern: string, host: string): boolean {
+  if (pattern === host) return true;
+  if (!pattern.startsWith('*')) return false;
+  const suffix = pattern.slice(1);
+  return host.length > suffix.length && host.endsWith(suffix);
+}
+
+/**
+ * Do two host patterns overlap (either may be a wildcard)? Used for Sidecar egress and conflicts.
+ */
+export function hostsOverlap(a: string, b: string): boolean {
+  return hostMatches(a, b) || hostMatches(b, a) || (a.startsWith('*') && b.startsWith('*') &&
+    (a.endsWith(b.slice(1)) || b.endsWith(a.slice(1))));
+}
+
+/** Orders wildcard patterns most specific first: longer suffix wins, as in Envoy. */
+export function bySpecificity(a: string, b: string): number {
+  return b.length - a.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+/**
+ * A lookup table from host to value with Envoy's precedence: an exact host beats any wildcard,
+ * and among wildcards the longest suffix wins. Built once per snapshot.
+ */
+export class HostTable<T> {
+  private readonly exact = new Map<string, T>();
+  private wildcards: { readonly suffix: string; readonly pattern: string; readonly value: T }[] = [];
+  private sorted = true;
+
+  set(pattern: string, value: T): void {
+    if (!pattern.startsWith('*')) {
+      this.exact.set(pattern, value);
+      return;
+    }
+    this.wildcards = this.wildcards.filter((w) => w.pattern !== pattern);
+    this.wildcards.push({ pattern, suffix: pattern.slice(1), value });
+    this.sorted = false;
+  }
+
+  has(pattern: string): boolean {
+    return this.exact.has(pattern) || this.wildcards.some((w) => w.pattern === pattern);
+  }
+
+  /** The value registered for exactly this pattern. */
+  getPattern(pattern: string): T | undefined {
+    if (!pattern.startsWith('*')) return this.exact.get(pattern);
+    return this.wildcards.find((w) => w.pattern === pattern)?.value;
+  }
+
+  /** The most specific value covering a concrete host. */
+  lookup(host: string): T | undefined {
+    const hit = this.exact.get(host);
+    if (hit !== undefined) return hit;
+    if (!this.sorted) {
+      this.wildcards.sort((a, b) => bySpecificity(a.pattern, b.pattern));
+      this.sorted = true;
+    }
+    for (const w of this.wildcards) {
+      if (w.suffix === '' || (host.length > w.suffix.length && host.endsWith(w.suffix))) return w.value;
+    }
+    return undefined;
+  }
+
+  /** Patterns and values, exact ones first. */
+  *entries(): IterableIterator<[string, T]> {
+    yield* this.exact.entries();
+    for (const w of this.wildcards) yield [w.pattern, w.value];
+  }
+
+  get size(): number {
+    return this.exact.size + this.wildcards.length;
+  }
+}

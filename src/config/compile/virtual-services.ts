@@ -1,0 +1,141 @@
+import type { HttpMatchSpec } from '../../routing/http-match.js';
+import { mergeDelegateMatch } from '../../routing/delegate-match.js';
+import type { CompileRouteInput, CompiledHttpRoute, HttpRouteSpec, RouteTable } from '../../routing/route-table.js';
+import { compileHttpRoute } from '../../routing/route-table.js';
+import type { RouteSource } from '../../routing/route-request.js';
+import type { MeshResource } from '../resource.js';
+import { resourceRef } from '../resource.js';
+import type { CompileContext, IssueSink } from './context.js';
+import { locate, sortByAge } from './context.js';
+import { HostTable, qualifyHost } from './hosts.js';
+import type { SidecarScope } from './sidecar-scope.js';
+import { exportRank, isExportedTo } from './visibility.js';
+
+export interface VirtualServiceSpec {
+  readonly hosts?: readonly string[];
+  readonly gateways?: readonly string[];
+  readonly http?: readonly HttpRouteSpec[];
+  readonly exportTo?: readonly string[];
+}
+
+export type VirtualServiceResource = MeshResource<'VirtualService', VirtualServiceSpec>;
+
+/** A VirtualService applies to sidecars (and so to us) when it names no gateways or names `mesh`. */
+function appliesToMesh(spec: VirtualServiceSpec): boolean {
+  return !spec.gateways || spec.gateways.length === 0 || spec.gateways.includes('mesh');
+}
+
+/**
+ * Builds the host → route table map the caller sees. When several VirtualServices claim a host,
+ * Istio's order decides (private to the caller's namespace, then exported to it by name, then
+ * public; oldest first within each) and the others are reported, as `istioctl analyze` does
+ * (IST0109). Compiled tables are cached per resource so unchanged VirtualServices are not rebuilt.
+ */
+export class VirtualServiceCompiler {
+  private cache = new WeakMap<VirtualServiceResource, { deps: readonly MeshResource[]; table: RouteTable }>();
+
+  build(resources: readonly MeshResource[], ctx: CompileContext, scope: SidecarScope, sink: IssueSink): HostTable<RouteTable> {
+    const all = sortByAge(resources.filter((r) => r.kind === 'VirtualService') as VirtualServiceResource[]);
+    const delegates = new Map<string, VirtualServiceResource>();
+    for (const vs of all) {
+      if (!vs.spec.hosts || vs.spec.hosts.length === 0) delegates.set(`${vs.metadata.namespace}/${vs.metadata.name}`, vs);
+    }
+    const roots = all
+      .filter((vs) => vs.spec.hosts && vs.spec.hosts.length > 0 && appliesToMesh(vs.spec))
+      .filter((vs) => isExportedTo(vs.spec.exportTo, vs.metadata.namespace, ctx.namespace))
+      .map((vs, age) => ({ vs, age, rank: exportRank(vs.spec.exportTo, vs.metadata.namespace, ctx.namespace) }))
+      .sort((a, b) => a.rank - b.rank || a.age - b.age)
+      .map((e) => e.vs);
+
+    const source: RouteSource = { namespace: ctx.namespace, labels: ctx.workloadLabels };
+    const table = new HostTable<RouteTable>();
+    const owner = new Map<string, VirtualServiceResource>();
+    for (const vs of roots) {
+      const ns = vs.metadata.namespace;
+      let compiled: RouteTable | undefined;
+      vs.spec.hosts!.forEach((raw, i) => {
+        const host = qualifyHost(raw, ns, ctx.clusterDomain);
+        if (!scope.isImported(host, ns)) return;
+        const first = owner.get(host);
+        if (first) {
+          sink.warn({
+            code: 'conflicting-virtual-service',
+            message: `host "${host}" is also claimed by VirtualService ${first.metadata.namespace}/${first.metadata.name}, which wins for this caller; merge them or scope one with exportTo (IST0109)`,
+            resource: resourceRef(vs),
+            path: `spec.hosts[${i}]`,
+            location: locate(vs, ['spec', 'hosts', i]),
+          });
+          return;
+        }
+        owner.set(host, vs);
+        compiled ??= this.compile(vs, delegates, ctx, source, sink);
+        table.set(host, compiled);
+      });
+    }
+    return table;
+  }
+
+  private compile(
+    vs: VirtualServiceResource,
+    delegates: ReadonlyMap<string, VirtualServiceResource>,
+    ctx: CompileContext,
+    source: RouteSource,
+    sink: IssueSink,
+  ): RouteTable {
+    const deps = (vs.spec.http ?? []).map((route) =>
+      route.delegate ? delegates.get(`${route.delegate.namespace ?? vs.metadata.namespace}/${route.delegate.name ?? ''}`) : undefined,
+    ).filter((d): d is VirtualServiceResource => d !== undefined);
+    const cached = this.cache.get(vs);
+    if (cached && cached.deps.length === deps.length && cached.deps.every((d, i) => d === deps[i])) return cached.table;
+
+    const inputs: CompileRouteInput[] = [];
+    const qualifyIn = (ns: string) => (host: string) => qualifyHost(host, ns, ctx.clusterDomain);
+    (vs.spec.http ?? []).forEach((route, i) => {
+      if (!route.delegate) {
+        inputs.push({ spec: route, resource: resourceRef(vs), path: `spec.http[${i}]`, qualify: qualifyIn(vs.metadata.namespace) });
+        return;
+      }
+      const delegateNs = route.delegate.namespace ?? vs.metadata.namespace;
+      const delegate = delegates.get(`${delegateNs}/${route.delegate.name ?? ''}`);
+      if (!delegate || !isExportedTo(delegate.spec.exportTo, delegateNs, vs.metadata.namespace)) {
+        sink.warn({
+          code: 'missing-delegate',
+          message: `delegate VirtualService ${delegateNs}/${route.delegate.name ?? ''} ${delegate ? 'is not exported to namespace ' + vs.metadata.namespace : 'does not exist (it must have no hosts)'}; this route is skipped`,
+          resource: resourceRef(vs),
+          path: `spec.http[${i}].delegate`,
+          location: locate(vs, ['spec', 'http', i, 'delegate']),
+        });
+        return;
+      }
+      inputs.push(...expandDelegate(route, delegate, qualifyIn(delegateNs)));
+    });
+    const table: RouteTable = {
+      resource: resourceRef(vs),
+      routes: inputs.map((input, index): CompiledHttpRoute => compileHttpRoute(input, index, source)),
+    };
+    this.cache.set(vs, { deps, table });
+    return table;
+  }
+}
+
+/** A delegate's routes with the root route's match merged in; conflicting combinations drop out. */
+function expandDelegate(root: HttpRouteSpec, delegate: VirtualServiceResource, qualify: (h: string) => string): CompileRouteInput[] {
+  const out: CompileRouteInput[] = [];
+  const rootMatches = root.match ?? [];
+  (delegate.spec.http ?? []).forEach((route, i) => {
+    if (route.delegate) return; // Istio supports one level of delegation.
+    let match: readonly HttpMatchSpec[] | undefined = route.match;
+    if (rootMatches.length > 0) {
+      const childMatches = route.match && route.match.length > 0 ? route.match : [{}];
+      const merged: HttpMatchSpec[] = [];
+      for (const r of rootMatches) for (const c of childMatches) {
+        const m = mergeDelegateMatch(r, c);
+        if (m) merged.push(m);
+      }
+      if (merged.length === 0) return;
+      match = merged;
+    }
+    out.push({ spec: { ...route, match }, resource: resourceRef(delegate), path: `spec.http[${i}]`, qualify });
+  });
+  return out;
+}

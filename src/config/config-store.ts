@@ -1,0 +1,140 @@
+import { EventEmitter } from 'node:events';
+import { MeshConfigError } from '../errors.js';
+import type { CompileContext } from './compile/context.js';
+import { SnapshotCompiler } from './compile/compile-snapshot.js';
+import type { RawDocument } from './document.js';
+import type { ConfigIssue } from './issue.js';
+import { formatLocation } from './issue.js';
+import type { MeshResource } from './resource.js';
+import { resourceKey, resourceRef } from './resource.js';
+import type { Snapshot } from './snapshot.js';
+import type { ConfigSource, SourceUpdate } from './sources/source.js';
+import { validateDocument } from './validate/index.js';
+
+export interface ConfigStoreEvents {
+  /** A change was accepted and its snapshot now serves. */
+  snapshot: [snapshot: Snapshot];
+  /** A change was rejected whole; the previous snapshot keeps serving. */
+  rejected: [error: MeshConfigError];
+}
+
+interface Validated {
+  readonly resource: MeshResource | undefined;
+  readonly issues: readonly ConfigIssue[];
+}
+
+/**
+ * Holds what every source last delivered, validates and compiles it into snapshots, and swaps
+ * them in atomically. A change with any error is rejected whole and the last good snapshot stays.
+ */
+export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
+  private readonly latest = new Map<string, SourceUpdate>();
+  private readonly validated = new WeakMap<RawDocument, Validated>();
+  private readonly compiler: SnapshotCompiler;
+  private current: Snapshot | undefined;
+  private version = 0;
+  private started = false;
+  private lastError: MeshConfigError | undefined;
+
+  constructor(
+    private readonly sources: readonly ConfigSource[],
+    private readonly ctx: CompileContext,
+  ) {
+    super();
+    this.compiler = new SnapshotCompiler(ctx);
+  }
+
+  /** The snapshot in force; undefined only before the first accepted change. */
+  get snapshot(): Snapshot | undefined {
+    return this.current;
+  }
+
+  /** Starts every source and applies their initial content; throws if it is invalid. */
+  async start(): Promise<Snapshot> {
+    await Promise.all(this.sources.map((source) => source.start((update) => this.onUpdate(update))));
+    this.started = true;
+    this.apply();
+    if (!this.current) throw this.lastError ?? new MeshConfigError([], 'configuration unavailable');
+    return this.current;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.sources.map((s) => s.close()));
+    this.removeAllListeners();
+  }
+
+  private onUpdate(update: SourceUpdate): void {
+    this.latest.set(update.source, update);
+    // Before start() finishes, sources deliver their initial content; apply it once, together.
+    if (this.started) this.apply();
+  }
+
+  private validate(document: RawDocument): Validated {
+    let result = this.validated.get(document);
+    if (!result) {
+      const { resource, issues } = validateDocument(document, { defaultNamespace: this.ctx.namespace });
+      result = { resource, issues };
+      this.validated.set(document, result);
+    }
+    return result;
+  }
+
+  /** Validates and compiles everything the sources hold now. Never throws. */
+  private apply(): void {
+    const issues: ConfigIssue[] = [];
+    const resources: MeshResource[] = [];
+    const seen = new Map<string, MeshResource>();
+    for (const update of this.latest.values()) {
+      issues.push(...update.issues);
+      for (const document of update.documents) {
+        const result = this.validate(document);
+        issues.push(...result.issues);
+        const resource = result.resource;
+        if (!resource) continue;
+        const key = resourceKey(resource);
+        const twin = seen.get(key);
+        if (twin) {
+          issues.push({
+            severity: 'error',
+            code: 'duplicate-resource',
+            message: `${key} is defined twice (also at ${formatLocation(twin.document.location) || 'another source'})`,
+            resource: resourceRef(resource),
+            path: 'metadata.name',
+            location: resource.document.location,
+          });
+          continue;
+        }
+        seen.set(key, resource);
+        resources.push(resource);
+      }
+    }
+    if (issues.some((i) => i.severity === 'error')) {
+      this.reject(issues);
+      return;
+    }
+    try {
+      const { snapshot, issues: compileIssues } = this.compiler.compile(resources, this.version + 1);
+      const all = [...issues, ...compileIssues];
+      if (all.some((i) => i.severity === 'error')) {
+        this.reject(all);
+        return;
+      }
+      this.version += 1;
+      this.current = Object.freeze({ ...snapshot, warnings: all.filter((i) => i.severity === 'warning') });
+      this.lastError = undefined;
+      this.emit('snapshot', this.current);
+    } catch (cause) {
+      // A compiler bug must not take the mesh down: report it as a rejection.
+      this.reject([{ severity: 'error', code: 'internal', message: `compilation failed: ${String(cause)}` }]);
+    }
+  }
+
+  private reject(issues: readonly ConfigIssue[]): void {
+    const error = new MeshConfigError(
+      issues,
+      this.current ? `configuration change rejected, snapshot ${this.current.version} keeps serving` : 'configuration rejected',
+    );
+    this.lastError = error;
+    if (this.listenerCount('rejected') > 0) this.emit('rejected', error);
+  }
+}

@@ -1,0 +1,72 @@
+import type { Endpoint } from '../discovery/endpoint.js';
+import type { RouteTable } from '../routing/route-table.js';
+import type { ConfigIssue, ResourceRef } from './issue.js';
+import type { MeshResource } from './resource.js';
+
+export type Resolution = 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN';
+
+/** A service port with the endpoints that serve it (target ports already applied). */
+export interface ServicePort {
+  readonly number: number;
+  readonly name: string;
+  readonly protocol: string;
+  readonly endpoints: readonly Endpoint[];
+}
+
+/** A service in the registry: today from ServiceEntry (+ WorkloadEntry), later Kubernetes too. */
+export interface ServiceDef {
+  /** FQDN, or a wildcard pattern such as `*.example.com`. */
+  readonly host: string;
+  readonly namespace: string;
+  readonly ports: readonly ServicePort[];
+  readonly resolution: Resolution;
+  readonly location: 'MESH_INTERNAL' | 'MESH_EXTERNAL';
+  readonly addresses: readonly string[];
+  readonly source: ResourceRef;
+}
+
+/** Istio's TrafficPolicy, as written (the data path compiles its parts). */
+export type TrafficPolicySpec = Readonly<Record<string, unknown>>;
+
+export interface SubsetDef {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly trafficPolicy: TrafficPolicySpec | undefined;
+  readonly source: ResourceRef;
+}
+
+/** The DestinationRule in force for a host, after Istio's lookup order and merging. */
+export interface EffectiveDestinationRule {
+  readonly host: string;
+  /** Contributing resources, the one whose top-level policy won first. */
+  readonly sources: readonly ResourceRef[];
+  readonly trafficPolicy: TrafficPolicySpec | undefined;
+  readonly subsets: ReadonlyMap<string, SubsetDef>;
+}
+
+/**
+ * Everything the data path reads, for one caller (namespace + workload labels): immutable, built
+ * whole on every accepted change and swapped in at once.
+ */
+export interface Snapshot {
+  /** Increases by one with every accepted change. */
+  readonly version: number;
+  /** The caller's namespace that visibility and short names were resolved for. */
+  readonly namespace: string;
+  readonly rootNamespace: string;
+  readonly clusterDomain: string;
+  /** Accepted resources (visible or not). */
+  readonly resources: readonly MeshResource[];
+  /** Warnings that came with this snapshot (errors never make a snapshot). */
+  readonly warnings: readonly ConfigIssue[];
+  /** Route table for a concrete FQDN (exact beats wildcard, longest wildcard wins). */
+  routeTable(host: string): RouteTable | undefined;
+  /** Registry entry for a concrete FQDN. */
+  service(host: string): ServiceDef | undefined;
+  /** All services visible to the caller. */
+  services(): Iterable<ServiceDef>;
+  /** The DestinationRule in force for calls from this caller to `host`. */
+  destinationRule(host: string): EffectiveDestinationRule | undefined;
+  /** Whether a Sidecar resource lets this caller see `host` (no Sidecar: everything). */
+  isEgressAllowed(host: string, serviceNamespace: string): boolean;
+}

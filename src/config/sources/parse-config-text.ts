@@ -1,0 +1,182 @@
+import { extname } from 'node:path';
+import { isScalar, visit } from 'yaml';
+import type { Document, LineCounter, YAMLError } from 'yaml';
+import type { FieldPath, RawDocument } from '../document.js';
+import type { ConfigIssue, SourceLocation } from '../issue.js';
+import { findJsonSyntaxError } from './json-syntax.js';
+import { expandKubernetesList, isJsonObject, notAnObjectMessage } from './kubernetes-object.js';
+import { LazyPositions, MAX_ALIAS_COUNT, findOffset, parseYamlDocuments, toLocation } from './yaml-positions.js';
+
+export interface ParsedConfigText {
+  readonly documents: RawDocument[];
+  readonly issues: ConfigIssue[];
+}
+
+/** What one YAML/JSON document of a file needs to turn into RawDocuments. */
+interface DocumentContext {
+  readonly file: string;
+  readonly docIndex: number;
+  readonly doc: Document.Parsed;
+  readonly lineCounter: LineCounter;
+  readonly positions: LazyPositions;
+}
+
+/**
+ * Parses the text of one configuration file: YAML (several documents separated by `---`) or, for a
+ * `.json` file, JSON. Lists (`kind: List`, `VirtualServiceList`) become one document per item. A file
+ * with any parse error yields no documents at all: it is one unit the user edits, and half of it is
+ * not a meaningful configuration.
+ */
+export function parseConfigText(text: string, file: string): ParsedConfigText {
+  const source = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  return extname(file).toLowerCase() === '.json' ? parseJson(source, file) : parseYaml(source, file);
+}
+
+function parseYaml(source: string, file: string): ParsedConfigText {
+  const { docs, lineCounter } = parseYamlDocuments(source);
+  const syntaxIssues = docs.flatMap((doc) => {
+    const first = doc.errors[0];
+    return first ? [yamlErrorIssue(first, doc, file, lineCounter, source)] : [];
+  });
+  if (syntaxIssues.length > 0) return { documents: [], issues: syntaxIssues };
+
+  const positions = new LazyPositions(file, source);
+  const documents: RawDocument[] = [];
+  const issues: ConfigIssue[] = [];
+  docs.forEach((doc, docIndex) => {
+    for (const warning of doc.warnings) {
+      issues.push({ severity: 'warning', code: 'parse', message: `YAML: ${warning.message}`, location: toLocation(file, lineCounter, warning.pos[0]) });
+    }
+    if (isEmptyDocument(doc)) return;
+    const context: DocumentContext = { file, docIndex, doc, lineCounter, positions };
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    } catch (error) {
+      issues.push(parseError(toJsMessage(error), locationOf(context, [])));
+      return;
+    }
+    addDocuments(value, context, documents, issues);
+  });
+  return finish(documents, issues);
+}
+
+function parseJson(source: string, file: string): ParsedConfigText {
+  if (source.trim() === '') return { documents: [], issues: [] };
+  let value: unknown;
+  try {
+    value = JSON.parse(source);
+  } catch (error) {
+    return { documents: [], issues: [jsonErrorIssue(source, file, error)] };
+  }
+  // JSON.parse keeps the last of duplicate keys silently; the YAML parser finds them and gives the
+  // positions that locate() reports.
+  const { docs, lineCounter } = parseYamlDocuments(source);
+  const doc = docs[0];
+  if (!doc) return { documents: [], issues: [] };
+  const duplicate = doc.errors.find((error) => error.code === 'DUPLICATE_KEY');
+  if (duplicate) return { documents: [], issues: [yamlErrorIssue(duplicate, doc, file, lineCounter, source, 'JSON')] };
+  if (value === null) return { documents: [], issues: [] };
+
+  const documents: RawDocument[] = [];
+  const issues: ConfigIssue[] = [];
+  const context: DocumentContext = { file, docIndex: 0, doc, lineCounter, positions: new LazyPositions(file, source) };
+  addDocuments(value, context, documents, issues);
+  return finish(documents, issues);
+}
+
+function finish(documents: RawDocument[], issues: ConfigIssue[]): ParsedConfigText {
+  return issues.some((issue) => issue.severity === 'error') ? { documents: [], issues } : { documents, issues };
+}
+
+function addDocuments(value: unknown, context: DocumentContext, documents: RawDocument[], issues: ConfigIssue[]): void {
+  if (!isJsonObject(value)) {
+    issues.push(parseError(notAnObjectMessage(value), locationOf(context, [])));
+    return;
+  }
+  const list = expandKubernetesList(value);
+  if (list === undefined) {
+    documents.push(textDocument(value, context, []));
+    return;
+  }
+  if ('error' in list) {
+    issues.push(parseError(list.error, locationOf(context, ['items'])));
+    return;
+  }
+  list.items.forEach((item, index) => {
+    const base = ['items', index];
+    if (isJsonObject(item)) documents.push(textDocument(item, context, base));
+    else issues.push(parseError(`list item ${index}: ${notAnObjectMessage(item)}`, locationOf(context, base)));
+  });
+}
+
+function textDocument(value: unknown, context: DocumentContext, base: FieldPath): RawDocument {
+  const { positions, docIndex } = context;
+  return {
+    value,
+    location: locationOf(context, base),
+    locate: (path: FieldPath) => positions.locate(docIndex, [...base, ...path]),
+  };
+}
+
+function locationOf(context: DocumentContext, path: FieldPath): SourceLocation {
+  return toLocation(context.file, context.lineCounter, findOffset(context.doc, path));
+}
+
+function isEmptyDocument(doc: Document.Parsed): boolean {
+  const contents = doc.contents;
+  return contents === null || (isScalar(contents) && contents.value === null);
+}
+
+function parseError(message: string, location: SourceLocation): ConfigIssue {
+  return { severity: 'error', code: 'parse', message, location };
+}
+
+function toJsMessage(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (message.includes('resource exhaustion')) {
+    return `YAML aliases expand to too many nodes (an alias may expand at most ${MAX_ALIAS_COUNT} times); refusing a possible "billion laughs" document`;
+  }
+  return `YAML error: ${message}`;
+}
+
+function yamlErrorIssue(error: YAMLError, doc: Document.Parsed, file: string, lineCounter: LineCounter, source: string, language = 'YAML'): ConfigIssue {
+  const offset = error.pos[0];
+  const message = error.code === 'DUPLICATE_KEY'
+    ? `duplicate key ${JSON.stringify(duplicateKeyAt(doc, offset, source))} (a key may appear only once in a mapping)`
+    : `${language} syntax error: ${error.message}`;
+  return parseError(message, toLocation(file, lineCounter, offset));
+}
+
+function duplicateKeyAt(doc: Document.Parsed, offset: number, source: string): string {
+  let key: string | undefined;
+  visit(doc, {
+    Pair(_, pair) {
+      if (isScalar(pair.key) && pair.key.range?.[0] === offset) {
+        key = String(pair.key.value);
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  return key ?? (/^[^:\n]*/.exec(source.slice(offset))?.[0] ?? '').trim();
+}
+
+function jsonErrorIssue(source: string, file: string, error: unknown): ConfigIssue {
+  const found = findJsonSyntaxError(source);
+  if (found) return parseError(`JSON syntax error: ${found.message}`, offsetLocation(file, source, found.offset));
+  const message = error instanceof Error ? error.message : String(error);
+  const position = /\(line (\d+) column (\d+)\)/.exec(message);
+  const location: SourceLocation = position ? { file, line: Number(position[1]), column: Number(position[2]) } : { file };
+  return parseError(`JSON syntax error: ${message}`, location);
+}
+
+function offsetLocation(file: string, text: string, offset: number): SourceLocation {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) {
+    line++;
+    lineStart = i + 1;
+  }
+  return { file, line, column: offset - lineStart + 1 };
+}

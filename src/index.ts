@@ -1,0 +1,20 @@
+export { createMesh, Mesh } from './mesh.js';
+export type { MeshOptions, MeshEvents } from './mesh.js';
+export { MeshError, MeshConfigError } from './errors.js';
+export type { ConfigIssue, IssueSeverity, ResourceRef, SourceLocation } from './config/issue.js';
+export { formatIssue } from './config/issue.js';
+export type { MeshResource, ResourceKind, ResourceMetadata } from './config/resource.js';
+export { RESOURCE_KINDS } from './config/resource.js';
+export type {
+  Snapshot,
+  ServiceDef,
+  ServicePort,
+  SubsetDef,
+  EffectiveDestinationRule,
+  TrafficPolicySpec,
+  Resolution,
+} from './config/snapshot.js';
+export type { Endpoint, Locality } from './discovery/endpoint.js';
+export type { RouteTable, CompiledHttpRoute, CompiledDestination } from './routing/route-table.js';
+export type { RouteRequest } from './routing/route-request.js';
+export type { Clock, RandomSource } from './clock.js';

@@ -1,0 +1,98 @@
+import { readFileSync } from 'node:fs';
+import { EventEmitter } from 'node:events';
+import { ConfigStore } from './config/config-store.js';
+import type { Snapshot } from './config/snapshot.js';
+import type { ConfigSource } from './config/sources/source.js';
+import { FileSource, InlineSource } from './config/sources/index.js';
+import type { MeshConfigError } from './errors.js';
+
+/** Options of {@link createMesh}. Every default is stated next to the Istio default it mirrors. */
+export interface MeshOptions {
+  /**
+   * The caller's namespace: short host names resolve relative to it, and it decides which
+   * resources are visible (`exportTo`). Default: `$POD_NAMESPACE`, else the service account's
+   * namespace file in a pod, else `default`.
+   */
+  readonly namespace?: string;
+  /**
+   * Configuration: file and directory paths (YAML or JSON, multi-document, `kind: List`) and
+   * inline resource objects, in any mix.
+   */
+  readonly config?: readonly (string | Readonly<Record<string, unknown>>)[];
+  /** The caller's own workload labels (for `sourceLabels` and `workloadSelector`). Default `{}`. */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Istio's config root namespace for mesh-wide resources. Default `istio-system`, as Istio. */
+  readonly rootNamespace?: string;
+  /** Kubernetes cluster domain. Default `cluster.local`. */
+  readonly clusterDomain?: string;
+  /** Watch files and directories and apply changes within a second. Default `true`. */
+  readonly watch?: boolean;
+}
+
+export interface MeshEvents {
+  /** A configuration change was accepted; its snapshot serves from now on. */
+  snapshot: [snapshot: Snapshot];
+  /** A configuration change was rejected whole; the previous snapshot keeps serving. */
+  configRejected: [error: MeshConfigError];
+}
+
+/** A running mesh. Create it with {@link createMesh}; release it with {@link Mesh.close}. */
+export class Mesh extends EventEmitter<MeshEvents> {
+  /** @internal */
+  constructor(private readonly store: ConfigStore) {
+    super();
+    store.on('snapshot', (s) => this.emit('snapshot', s));
+    // An unhandled 'error'-like event must never crash the process: rejections are only emitted
+    // to listeners that asked for them.
+    store.on('rejected', (e) => {
+      if (this.listenerCount('configRejected') > 0) this.emit('configRejected', e);
+    });
+  }
+
+  /** The configuration snapshot in force. */
+  get snapshot(): Snapshot {
+    const s = this.store.snapshot;
+    if (!s) throw new Error('mesh is not started');
+    return s;
+  }
+
+  /** Stops every watcher, timer and socket the mesh owns. */
+  async close(): Promise<void> {
+    await this.store.close();
+    this.removeAllListeners();
+  }
+}
+
+function defaultNamespace(): string {
+  if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
+  try {
+    return readFileSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace', 'utf8').trim() || 'default';
+  } catch {
+    return 'default';
+  }
+}
+
+/**
+ * Creates a mesh: reads and validates the configuration, compiles the first snapshot, and starts
+ * watching. Rejects with a `MeshConfigError` listing every problem if the configuration is invalid.
+ */
+export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
+  const paths = (options.config ?? []).filter((c): c is string => typeof c === 'string');
+  const objects = (options.config ?? []).filter((c): c is Readonly<Record<string, unknown>> => typeof c !== 'string');
+  const sources: ConfigSource[] = [];
+  if (paths.length > 0) sources.push(new FileSource(paths, { watch: options.watch ?? true }));
+  if (objects.length > 0) sources.push(new InlineSource(objects));
+  const store = new ConfigStore(sources, {
+    namespace: options.namespace ?? defaultNamespace(),
+    rootNamespace: options.rootNamespace ?? 'istio-system',
+    clusterDomain: options.clusterDomain ?? 'cluster.local',
+    workloadLabels: options.labels ?? {},
+  });
+  try {
+    await store.start();
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  return new Mesh(store);
+}

@@ -1,0 +1,27 @@
+import { defineConfig } from 'tsup';
+
+export default defineConfig([
+  {
+    // The library: ESM and CJS, each with its own declarations (.d.ts / .d.cts).
+    entry: { index: 'src/index.ts' },
+    format: ['esm', 'cjs'],
+    dts: true,
+    sourcemap: true,
+    clean: true,
+    target: 'node22',
+    platform: 'node',
+    splitting: false,
+    treeshake: true,
+  },
+  {
+    // The CLI: ESM only, it is a bin, not an import.
+    entry: { cli: 'src/cli/bin.ts' },
+    format: ['esm'],
+    dts: false,
+    sourcemap: true,
+    clean: false,
+    target: 'node22',
+    platform: 'node',
+    banner: { js: '#!/usr/bin/env node' },
+  },
+]);
