@@ -1,0 +1,83 @@
+import { BalancerConfigError, type BalancerDeps, type LoadBalancer } from './balancer.js';
+import { LeastRequestBalancer, type LeastRequestOptions } from './least-request.js';
+import { PriorityBalancer, type PriorityBalancerOptions } from './locality.js';
+import { MaglevBalancer, type MaglevOptions } from './maglev.js';
+import { PeakEwmaBalancer, type PeakEwmaOptions } from './peak-ewma.js';
+import { RandomBalancer } from './random.js';
+import { RingHashBalancer, type RingHashOptions } from './ring-hash.js';
+import { RoundRobinBalancer, type RoundRobinOptions } from './round-robin.js';
+
+/**
+ * Options handed to a policy factory: the union of the built-ins' options (each reads its own
+ * and ignores the rest), plus `extra` for user-registered policies.
+ */
+export interface BalancerOptions
+  extends RoundRobinOptions, LeastRequestOptions, RingHashOptions, MaglevOptions, PeakEwmaOptions {
+  /** Free-form settings for a user-registered policy. */
+  readonly extra?: Readonly<Record<string, unknown>>;
+}
+
+/** Makes one balancer; called once per cluster (and per priority/locality group) per snapshot. */
+export type BalancerFactory = (options: BalancerOptions, deps: BalancerDeps) => LoadBalancer;
+
+/** Istio's default when `simple` is unset or UNSPECIFIED (since Istio 1.14; before, ROUND_ROBIN). */
+export const DEFAULT_BALANCER_POLICY = 'LEAST_REQUEST';
+
+const builtIns: ReadonlyArray<readonly [string, BalancerFactory]> = [
+  ['ROUND_ROBIN', (options, deps) => new RoundRobinBalancer(options, deps)],
+  ['RANDOM', (_options, deps) => new RandomBalancer(deps)],
+  ['LEAST_REQUEST', (options, deps) => new LeastRequestBalancer(options, deps)],
+  // Istio: "Deprecated. Use LEAST_REQUEST instead." Pilot emits LEAST_REQUEST for it.
+  ['LEAST_CONN', (options, deps) => new LeastRequestBalancer(options, deps)],
+  ['RING_HASH', (options, deps) => new RingHashBalancer(options, deps)],
+  ['MAGLEV', (options, deps) => new MaglevBalancer(options, deps)],
+  ['PEAK_EWMA', (options, deps) => new PeakEwmaBalancer(options, deps)],
+];
+
+const registry = new Map<string, BalancerFactory>(builtIns);
+
+/** Registers a user policy under `name`; names already taken (built-in or not) are refused. */
+export function registerBalancer(name: string, factory: BalancerFactory): void {
+  if (registry.has(name)) throw new BalancerConfigError(`load balancer policy ${JSON.stringify(name)} is already registered`);
+  registry.set(name, factory);
+}
+
+/** True when a policy is registered under `name`. */
+export function hasBalancer(name: string): boolean {
+  return registry.has(name);
+}
+
+/** Registered policy names, built-ins first. */
+export function balancerNames(): string[] {
+  return [...registry.keys()];
+}
+
+/** Makes a balancer of the policy registered under `name`. */
+export function createBalancer(name: string, options: BalancerOptions, deps: BalancerDeps): LoadBalancer {
+  const factory = registry.get(name);
+  if (factory === undefined) {
+    throw new BalancerConfigError(
+      `unknown load balancer policy ${JSON.stringify(name)}; registered: ${balancerNames().join(', ')}`,
+    );
+  }
+  return factory(options, deps);
+}
+
+/** Everything a cluster's balancer is compiled from. */
+export interface ClusterBalancerSpec extends PriorityBalancerOptions {
+  /** Registered policy name, e.g. Istio's `simple` value, `RING_HASH`, `MAGLEV` or `PEAK_EWMA`. */
+  readonly policy: string;
+  readonly options?: BalancerOptions;
+}
+
+/**
+ * The balancer the data path holds per cluster: priorities, locality weights and panic
+ * (`PriorityBalancer`) over children of the named policy. Option errors surface here, once,
+ * when the snapshot is built.
+ */
+export function createClusterBalancer(spec: ClusterBalancerSpec, deps: BalancerDeps): PriorityBalancer {
+  const options = spec.options ?? {};
+  // Fail on an unknown name or bad options now rather than on the first update.
+  createBalancer(spec.policy, options, deps);
+  return new PriorityBalancer(() => createBalancer(spec.policy, options, deps), spec, deps);
+}

@@ -1,0 +1,7 @@
+export type { ConfigSource, SourceUpdate } from './source.js';
+export { FileSource } from './file-source.js';
+export type { FileSourceOptions } from './file-source.js';
+export { InlineSource } from './inline-source.js';
+export type { InlineSourceOptions } from './inline-source.js';
+export { parseConfigText } from './parse-config-text.js';
+export type { ParsedConfigText } from './parse-config-text.js';

@@ -1,0 +1,27 @@
+import { parseAllDocuments } from 'yaml';
+import type { Mesh, MeshOptions } from '../../src/index.js';
+import { createMesh } from '../../src/index.js';
+import { explainRoute } from '../../src/routing/explain-route.js';
+import type { RouteExplanation } from '../../src/routing/explain-route.js';
+
+/** Inline resources from a multi-document YAML string. */
+export function docs(yamlText: string): Record<string, unknown>[] {
+  return parseAllDocuments(yamlText)
+    .map((d) => d.toJS() as Record<string, unknown> | null)
+    .filter((d): d is Record<string, unknown> => d !== null);
+}
+
+export async function meshFromYaml(yamlText: string, options: Omit<MeshOptions, 'config'> = {}): Promise<Mesh> {
+  return createMesh({ ...options, config: docs(yamlText), watch: false });
+}
+
+/** What the mesh would do with a request, as `sidecarless explain` shows it. */
+export function explain(mesh: Mesh, method: string, url: string, headers: Record<string, string> = {}): RouteExplanation {
+  const map = new Map(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+  return explainRoute(mesh.snapshot, method, new URL(url), map);
+}
+
+/** `host subset` of every destination of the matched route, with percentages. */
+export function destinations(e: RouteExplanation): string[] {
+  return e.destinations.map((d) => `${d.host}${d.subset ? ` ${d.subset}` : ''} ${Math.round(d.percent)}%`);
+}
