@@ -3,6 +3,8 @@ export type { MeshOptions, MeshEvents } from './mesh.js';
 export { MeshError, MeshConfigError } from './errors.js';
 export type { ConfigIssue, IssueSeverity, ResourceRef, SourceLocation } from './config/issue.js';
 export { formatIssue } from './config/issue.js';
+export type { ConfigSource, SourceUpdate } from './config/sources/source.js';
+export type { RawDocument, FieldPath } from './config/document.js';
 export type { MeshResource, ResourceKind, ResourceMetadata } from './config/resource.js';
 export { RESOURCE_KINDS } from './config/resource.js';
 export type {

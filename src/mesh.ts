@@ -27,6 +27,11 @@ export interface MeshOptions {
   readonly clusterDomain?: string;
   /** Watch files and directories and apply changes within a second. Default `true`. */
   readonly watch?: boolean;
+  /**
+   * More configuration sources (your own control plane, a database...): each delivers its full
+   * content as raw documents, validated and compiled like files. See {@link ConfigSource}.
+   */
+  readonly sources?: readonly ConfigSource[];
 }
 
 export interface MeshEvents {
@@ -82,6 +87,7 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
   const sources: ConfigSource[] = [];
   if (paths.length > 0) sources.push(new FileSource(paths, { watch: options.watch ?? true }));
   if (objects.length > 0) sources.push(new InlineSource(objects));
+  sources.push(...(options.sources ?? []));
   const store = new ConfigStore(sources, {
     namespace: options.namespace ?? defaultNamespace(),
     rootNamespace: options.rootNamespace ?? 'istio-system',

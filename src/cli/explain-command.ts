@@ -83,6 +83,9 @@ function renderExplanation(e: RouteExplanation): string {
   }
   if (e.redirect) lines.push(`  redirect:        ${JSON.stringify(e.redirect)}`);
   if (e.directResponse) lines.push(`  directResponse:  ${JSON.stringify(e.directResponse)}`);
+  if (e.rewrite) lines.push(`  rewrite:         ${JSON.stringify(e.rewrite)}`);
+  if (e.headers) lines.push(`  headers:         ${JSON.stringify(e.headers)}`);
+  if (e.mirrors) lines.push(`  mirrors:         ${JSON.stringify(e.mirrors)}`);
   lines.push(`  timeout:         ${e.timeout}`);
   lines.push(`  retries:         ${JSON.stringify(e.retries)}`);
   if (e.fault) lines.push(`  fault:           ${JSON.stringify(e.fault)}`);

@@ -57,6 +57,8 @@ export interface Snapshot {
   readonly clusterDomain: string;
   /** Accepted resources (visible or not). */
   readonly resources: readonly MeshResource[];
+  /** Namespaces the configuration mentions (resources' own), plus the caller's and the root. */
+  readonly namespaces: ReadonlySet<string>;
   /** Warnings that came with this snapshot (errors never make a snapshot). */
   readonly warnings: readonly ConfigIssue[];
   /** Route table for a concrete FQDN (exact beats wildcard, longest wildcard wins). */

@@ -40,6 +40,9 @@ export interface RouteExplanation {
   readonly fault: unknown;
   readonly redirect: unknown;
   readonly directResponse: unknown;
+  readonly rewrite: unknown;
+  readonly headers: unknown;
+  readonly mirrors: unknown;
   readonly notes: readonly string[];
 }
 
@@ -84,6 +87,9 @@ export function explainRoute(snapshot: Snapshot, method: string, url: URL, heade
     fault: spec?.fault,
     redirect: spec?.redirect,
     directResponse: spec?.directResponse,
+    rewrite: spec?.rewrite,
+    headers: spec?.headers,
+    mirrors: spec?.mirrors ?? (spec?.mirror ? [{ destination: spec.mirror }] : undefined),
     notes,
   };
 }

@@ -5,7 +5,8 @@ import type { Snapshot } from '../config/snapshot.js';
  * a pod in the caller's namespace: `reviews` → `reviews.<ns>.svc.<domain>`, `reviews.ns` →
  * `reviews.ns.svc.<domain>`, `reviews.ns.svc` → `reviews.ns.svc.<domain>`. A candidate the
  * configuration knows (route or service) wins; otherwise the Kubernetes form when the name has that
- * shape, else the host as written (which then passes through untouched).
+ * shape (`name.ns` only when `ns` is a namespace the configuration knows), else the host as
+ * written (which then passes through untouched).
  */
 export function resolveServiceHost(rawHost: string, snapshot: Snapshot): string {
   const host = rawHost.toLowerCase().replace(/\.$/, '');
@@ -20,8 +21,11 @@ export function resolveServiceHost(rawHost: string, snapshot: Snapshot): string 
   for (const candidate of candidates) {
     if (snapshot.routeTable(candidate) || snapshot.service(candidate)) return candidate;
   }
-  // Unknown to configuration: a short name is still a Kubernetes service (found later by DNS).
-  return dots === 0 || (host.endsWith('.svc') && dots === 2) ? candidates[0]! : host;
+  // Unknown to configuration: a short name is still a Kubernetes service (found later by DNS), and
+  // so is `name.ns` when `ns` is a namespace the mesh knows of; `example.com` stays as written.
+  if (dots === 0 || (host.endsWith('.svc') && dots === 2)) return candidates[0]!;
+  if (dots === 1 && snapshot.namespaces.has(host.slice(host.indexOf('.') + 1))) return candidates[0]!;
+  return host;
 }
 
 function countDots(host: string): number {

@@ -27,6 +27,10 @@ export interface HttpRouteSpec {
   readonly timeout?: string;
   readonly retries?: unknown;
   readonly fault?: unknown;
+  readonly rewrite?: unknown;
+  readonly headers?: unknown;
+  readonly mirror?: unknown;
+  readonly mirrors?: unknown;
 }
 
 /** A destination with its host already qualified relative to the resource that named it. */

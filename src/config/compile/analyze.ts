@@ -4,6 +4,7 @@ import type { CompileContext, IssueSink } from './context.js';
 import type { DestinationRuleIndex } from './destination-rules.js';
 import type { HostTable } from './hosts.js';
 import type { MeshResource } from '../resource.js';
+import type { ResourceRef } from '../issue.js';
 import { locate } from './context.js';
 
 /**
@@ -19,17 +20,24 @@ export function analyzeRoutes(
   ctx: CompileContext,
   sink: IssueSink,
 ): void {
-  const byRef = new Map(resources.map((r) => [`${r.kind}/${r.metadata.namespace}/${r.metadata.name}`, r]));
+  let byRef: Map<string, MeshResource> | undefined;
+  const resourceOf = (ref: ResourceRef) => {
+    byRef ??= new Map(resources.map((r) => [`${r.kind}/${r.metadata.namespace}/${r.metadata.name}`, r]));
+    return byRef.get(`${ref.kind}/${ref.namespace}/${ref.name}`);
+  };
   const seen = new Set<RouteTable>();
   const k8sSuffix = `.svc.${ctx.clusterDomain}`;
   for (const [, table] of routes.entries()) {
     if (seen.has(table)) continue;
     seen.add(table);
     for (const route of table.routes) {
-      const resource = byRef.get(`${route.resource.kind}/${route.resource.namespace}/${route.resource.name}`);
       route.destinations.forEach((d, i) => {
         const path = `${route.path}.route[${i}].destination`;
-        const where = resource ? locate(resource, [...pathParts(route.path), 'route', i, 'destination']) : undefined;
+        // Locating a field may re-read its file: only do it for findings.
+        const where = () => {
+          const resource = resourceOf(route.resource);
+          return resource ? { location: locate(resource, [...pathParts(route.path), 'route', i, 'destination']) } : {};
+        };
         const service = services.lookup(d.host);
         if (!service && !d.host.endsWith(k8sSuffix)) {
           sink.warn({
@@ -37,7 +45,7 @@ export function analyzeRoutes(
             message: `destination host "${d.host}" is neither a ServiceEntry host nor a Kubernetes service name (*${k8sSuffix}); requests routed here will fail`,
             resource: route.resource,
             path: `${path}.host`,
-            ...(where ? { location: where } : {}),
+            ...where(),
           });
         }
         if (d.subset === undefined) return;
@@ -51,7 +59,7 @@ export function analyzeRoutes(
               : `subset "${d.subset}" of host "${d.host}" is not defined: no DestinationRule for this host applies to namespace ${ctx.namespace} (IST0101)`,
             resource: route.resource,
             path: `${path}.subset`,
-            ...(where ? { location: where } : {}),
+            ...where(),
           });
         }
       });

@@ -1,6 +1,7 @@
 import type { ConfigIssue } from '../issue.js';
 import type { MeshResource } from '../resource.js';
-import type { Snapshot } from '../snapshot.js';
+import type { ServiceDef, Snapshot } from '../snapshot.js';
+import type { HostTable } from './hosts.js';
 import { analyzeRoutes, kubernetesNamespace } from './analyze.js';
 import type { CompileContext } from './context.js';
 import { IssueSink } from './context.js';
@@ -15,6 +16,8 @@ import { VirtualServiceCompiler } from './virtual-services.js';
  */
 export class SnapshotCompiler {
   private readonly virtualServices = new VirtualServiceCompiler();
+  private readonly registry = new Reuse<HostTable<ServiceDef>>();
+  private readonly rules = new Reuse<DestinationRuleIndex>();
 
   constructor(private readonly ctx: CompileContext) {}
 
@@ -22,8 +25,17 @@ export class SnapshotCompiler {
     const ctx = this.ctx;
     const sink = new IssueSink();
     const scope = selectSidecar(resources, ctx);
-    const services = buildServiceRegistry(resources, ctx, sink);
-    const rules = new DestinationRuleIndex(resources, ctx, sink);
+    // A change to one kind leaves the others' compiled parts (and their findings) as they were.
+    const services = this.registry.get(
+      resources.filter((r) => r.kind === 'ServiceEntry' || r.kind === 'WorkloadEntry'),
+      sink,
+      (inputs, s) => buildServiceRegistry(inputs, ctx, s),
+    );
+    const rules = this.rules.get(
+      resources.filter((r) => r.kind === 'DestinationRule'),
+      sink,
+      (inputs, s) => new DestinationRuleIndex(inputs, ctx, s),
+    );
     const routes = this.virtualServices.build(resources, ctx, scope, sink);
     analyzeRoutes(routes, services, rules, resources, ctx, sink);
     const k8sSuffix = `.svc.${ctx.clusterDomain}`;
@@ -37,6 +49,7 @@ export class SnapshotCompiler {
       rootNamespace: ctx.rootNamespace,
       clusterDomain: ctx.clusterDomain,
       resources,
+      namespaces: new Set([ctx.namespace, ctx.rootNamespace, ...resources.map((r) => r.metadata.namespace)]),
       warnings: sink.issues.filter((i) => i.severity === 'warning'),
       routeTable: (host: string) => routes.lookup(host),
       service: (host: string) => {
@@ -49,5 +62,25 @@ export class SnapshotCompiler {
       isEgressAllowed: (host: string, namespace: string) => scope.isImported(host, namespace),
     });
     return { snapshot, issues: sink.issues };
+  }
+}
+
+/** Keeps the last result of a build step and reuses it while its inputs are the same objects. */
+class Reuse<T> {
+  private inputs: readonly MeshResource[] = [];
+  private result: T | undefined;
+  private issues: readonly ConfigIssue[] = [];
+
+  get(inputs: readonly MeshResource[], sink: IssueSink, build: (inputs: readonly MeshResource[], sink: IssueSink) => T): T {
+    if (this.result !== undefined && inputs.length === this.inputs.length && inputs.every((r, i) => r === this.inputs[i])) {
+      sink.issues.push(...this.issues);
+      return this.result;
+    }
+    const own = new IssueSink();
+    this.result = build(inputs, own);
+    this.inputs = inputs;
+    this.issues = own.issues;
+    sink.issues.push(...own.issues);
+    return this.result;
   }
 }

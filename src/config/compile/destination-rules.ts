@@ -37,6 +37,8 @@ interface Candidate {
  */
 export class DestinationRuleIndex {
   private readonly byNamespace = new Map<string, Candidate[]>();
+  /** Per namespace: exact hosts → candidates, and wildcard candidates most specific first. */
+  private readonly indexed = new Map<string, { exact: Map<string, Candidate[]>; wildcards: Candidate[] }>();
   private readonly cache = new Map<string, EffectiveDestinationRule | null>();
 
   constructor(
@@ -56,7 +58,17 @@ export class DestinationRuleIndex {
       if (!list) this.byNamespace.set(ns, (list = []));
       list.push({ resource, host });
     }
-    for (const [ns, list] of this.byNamespace) this.reportDuplicates(ns, list);
+    for (const [ns, list] of this.byNamespace) {
+      this.reportDuplicates(ns, list);
+      const exact = new Map<string, Candidate[]>();
+      const wildcards: Candidate[] = [];
+      for (const c of list) {
+        if (c.host.startsWith('*')) wildcards.push(c);
+        else exact.set(c.host, [...(exact.get(c.host) ?? []), c]);
+      }
+      wildcards.sort((a, b) => bySpecificity(a.host, b.host));
+      this.indexed.set(ns, { exact, wildcards });
+    }
   }
 
   /** The rule in force for `host`; `serviceNamespace` is where the service lives, when known. */
@@ -77,12 +89,15 @@ export class DestinationRuleIndex {
   }
 
   private inNamespace(ns: string, host: string): EffectiveDestinationRule | undefined {
-    const list = this.byNamespace.get(ns);
-    if (!list) return undefined;
-    const matching = list.filter((c) => hostMatches(c.host, host));
-    if (matching.length === 0) return undefined;
-    const best = matching.map((c) => c.host).sort(bySpecificity)[0]!;
-    const sameHost = matching.filter((c) => c.host === best);
+    const index = this.indexed.get(ns);
+    if (!index) return undefined;
+    let sameHost = index.exact.get(host);
+    if (!sameHost) {
+      const first = index.wildcards.find((c) => hostMatches(c.host, host));
+      if (!first) return undefined;
+      sameHost = index.wildcards.filter((c) => c.host === first.host);
+    }
+    const best = sameHost[0]!.host;
     const selected = sameHost.filter((c) => c.resource.spec.workloadSelector);
     // A selector-matched rule applies alone; rules without selectors are merged.
     return merge(best, selected.length > 0 ? selected.slice(0, 1) : sameHost);

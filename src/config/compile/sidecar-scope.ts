@@ -46,8 +46,8 @@ export function selectSidecar(resources: readonly MeshResource[], ctx: CompileCo
       const slash = entry.indexOf('/');
       const ns = slash < 0 ? '*' : entry.slice(0, slash);
       const host = (slash < 0 ? entry : entry.slice(slash + 1)).toLowerCase();
-      // `.` means the Sidecar's own namespace (which is the caller's or the root's).
-      hosts.push({ namespace: ns === '.' ? chosen.metadata.namespace : ns, host });
+      // `.` means the workload's namespace, also for the mesh-wide default in the root namespace.
+      hosts.push({ namespace: ns === '.' ? ctx.namespace : ns, host });
     }
   }
   return {

@@ -1,0 +1,212 @@
+import type { ResourceKind } from './resource.js';
+
+/**
+ * What sidecarless does with a field: `supported` (it has its Istio meaning), `not-yet` (planned;
+ * validated but without effect for now) or `not-applicable` (meaningful only to an Envoy proxy,
+ * a gateway or the cluster's network, so never implemented in-process).
+ */
+export type SupportStatus = 'supported' | 'not-yet' | 'not-applicable';
+
+export interface FieldSupport {
+  readonly status: SupportStatus;
+  /** Why a field is not supported (yet), or a note on how a supported field is read. */
+  readonly reason?: string;
+  /**
+   * For a string field (or a list of strings): only these values are supported; any other value
+   * is reported with `otherwise` and `reason`.
+   */
+  readonly values?: {
+    readonly supported: readonly string[];
+    readonly otherwise: Exclude<SupportStatus, 'supported'>;
+    readonly reason: string;
+  };
+}
+
+/** How a kind sidecarless does not read is reported. */
+export interface KindSupport {
+  readonly group: string;
+  readonly status: Exclude<SupportStatus, 'supported'>;
+  readonly reason: string;
+}
+
+const DATA_PATH = 'applied by the data path (issue: outbound HTTP / resilience)';
+const BALANCER = 'applied by the data path (issue: load balancing)';
+const SECURITY = 'enforced by the security layer (issue: mTLS, PeerAuthentication and AuthorizationPolicy)';
+const TELEMETRY = 'used by telemetry (issue: metrics and tracing)';
+const NO_LISTENER =
+  'configures the inbound listeners of the Envoy sidecar; calls reach an application served by sidecarless directly, with no proxy listener in front';
+const NO_CAPTURE =
+  'sidecarless sees only the calls made through its own API (mesh.fetch, the dispatcher, the gRPC hooks); it captures no traffic and binds no listener';
+
+const supported: FieldSupport = { status: 'supported' };
+const notYet = (reason: string): FieldSupport => ({ status: 'not-yet', reason });
+const notApplicable = (reason: string): FieldSupport => ({ status: 'not-applicable', reason });
+
+const MESH_ONLY = {
+  supported: ['mesh'],
+  otherwise: 'not-applicable',
+  reason:
+    "only the reserved gateway 'mesh' (every sidecar) applies in-process; routes bound to an Istio Gateway run on that gateway's proxy",
+} as const;
+
+/** TrafficPolicy entries under `base` (the top-level policy, a subset's, or a port's). */
+function trafficPolicy(base: string): Record<string, FieldSupport> {
+  return {
+    [`${base}.connectionPool`]: notYet(DATA_PATH),
+    [`${base}.loadBalancer`]: notYet(BALANCER),
+    [`${base}.outlierDetection`]: notYet(DATA_PATH),
+    [`${base}.retryBudget`]: notYet(DATA_PATH),
+    [`${base}.tls`]: notYet(SECURITY),
+    [`${base}.tunnel`]: notApplicable(
+      'tunnels raw TCP connections through an HTTP CONNECT/POST proxy, which is how Envoy carries opaque TCP; sidecarless carries requests, not connections',
+    ),
+    [`${base}.proxyProtocol`]: notApplicable(
+      "prepends a PROXY protocol header so the upstream learns the downstream client's address; an in-process client is itself the downstream client",
+    ),
+    [`${base}.portLevelSettings`]: notYet(DATA_PATH),
+  };
+}
+
+/**
+ * Support of each field, by kind and field path (`spec.http[].retries`; `[]` marks list items and
+ * `{}` map values, both optional). A field not listed has the status of its nearest listed
+ * ancestor. To mark a field implemented, change its entry to `supported` (or delete the entry when
+ * the parent is supported); `docs/config-reference.md` is generated from this table.
+ */
+export const FIELD_SUPPORT: Readonly<Record<ResourceKind, Readonly<Record<string, FieldSupport>>>> = {
+  VirtualService: {
+    spec: supported,
+    'spec.gateways': { ...supported, values: MESH_ONLY },
+    'spec.http': supported,
+    'spec.http[].match': {
+      status: 'supported',
+      reason: "sourceLabels, sourceNamespace and gateways are evaluated against the calling application's own labels and namespace",
+    },
+    'spec.http[].match[].gateways': { ...supported, values: MESH_ONLY },
+    'spec.http[].match[].statPrefix': notYet(TELEMETRY),
+    'spec.http[].route[].headers': notYet(DATA_PATH),
+    'spec.http[].timeout': notYet(DATA_PATH),
+    'spec.http[].retries': notYet(DATA_PATH),
+    'spec.http[].fault': notYet(DATA_PATH),
+    'spec.http[].rewrite': notYet(DATA_PATH),
+    'spec.http[].redirect': notYet(DATA_PATH),
+    'spec.http[].directResponse': notYet(DATA_PATH),
+    'spec.http[].headers': notYet(DATA_PATH),
+    'spec.http[].mirror': notYet(DATA_PATH),
+    'spec.http[].mirrors': notYet(DATA_PATH),
+    'spec.http[].mirrorPercentage': notYet(DATA_PATH),
+    'spec.http[].mirrorPercent': notYet(DATA_PATH),
+    'spec.http[].mirror_percent': notYet(DATA_PATH),
+    'spec.http[].corsPolicy': notApplicable(
+      'CORS answers browsers; browsers reach the mesh through an ingress gateway, never through an in-process client',
+    ),
+    'spec.tcp': notApplicable(`routes opaque TCP connections; ${NO_CAPTURE}`),
+    'spec.tls': notApplicable(`routes TLS connections by SNI without terminating them; ${NO_CAPTURE}`),
+  },
+  DestinationRule: {
+    spec: supported,
+    'spec.trafficPolicy': {
+      status: 'supported',
+      reason: 'merged (top level < subset < port) and shown by `sidecarless explain`; the settings themselves are not applied yet',
+    },
+    ...trafficPolicy('spec.trafficPolicy'),
+    'spec.subsets[].trafficPolicy': {
+      status: 'supported',
+      reason: 'merged over the top-level policy and shown by `sidecarless explain`; the settings themselves are not applied yet',
+    },
+    ...trafficPolicy('spec.subsets[].trafficPolicy'),
+  },
+  ServiceEntry: {
+    spec: supported,
+    'spec.subjectAltNames': notYet(SECURITY),
+  },
+  WorkloadEntry: {
+    spec: supported,
+  },
+  Sidecar: {
+    spec: supported,
+    'spec.egress[].port': notYet(DATA_PATH),
+    'spec.egress[].bind': notApplicable(NO_CAPTURE),
+    'spec.egress[].captureMode': notApplicable(NO_CAPTURE),
+    'spec.ingress': notApplicable(NO_LISTENER),
+    'spec.inboundConnectionPool': notApplicable(NO_LISTENER),
+    'spec.outboundTrafficPolicy': notYet(DATA_PATH),
+    'spec.outboundTrafficPolicy.egressProxy': notApplicable(
+      `forwards traffic to unknown hosts, as captured by the sidecar, to an egress proxy; ${NO_CAPTURE}`,
+    ),
+  },
+  PeerAuthentication: {
+    spec: notYet(SECURITY),
+  },
+  AuthorizationPolicy: {
+    spec: notYet(SECURITY),
+  },
+};
+
+/**
+ * Istio kinds sidecarless does not read, reported (as a warning) instead of being silently
+ * dropped.
+ */
+export const UNREAD_ISTIO_KINDS: Readonly<Record<string, KindSupport>> = {
+  Gateway: {
+    group: 'networking.istio.io',
+    status: 'not-applicable',
+    reason: 'configures the ingress/egress gateway proxies at the edge of the mesh, not the workloads inside it',
+  },
+  EnvoyFilter: {
+    group: 'networking.istio.io',
+    status: 'not-yet',
+    reason:
+      "patches Envoy's own configuration and there is no Envoy here; reading its local rate-limit filter is planned (issue: rate limiting), other patches will stay not applicable",
+  },
+  WorkloadGroup: {
+    group: 'networking.istio.io',
+    status: 'not-applicable',
+    reason: 'a template istiod uses to register VMs as WorkloadEntries; sidecarless reads the WorkloadEntries',
+  },
+  ProxyConfig: {
+    group: 'networking.istio.io',
+    status: 'not-applicable',
+    reason: 'tunes the Envoy proxy process (concurrency, image, environment)',
+  },
+  RequestAuthentication: {
+    group: 'security.istio.io',
+    status: 'not-yet',
+    reason: 'JWT validation is planned (issue: mTLS, PeerAuthentication and AuthorizationPolicy)',
+  },
+  Telemetry: {
+    group: 'telemetry.istio.io',
+    status: 'not-yet',
+    reason: 'telemetry is planned (issue: metrics and tracing)',
+  },
+  WasmPlugin: {
+    group: 'extensions.istio.io',
+    status: 'not-applicable',
+    reason: 'extends Envoy with WebAssembly filters; there is no Envoy here',
+  },
+  TrafficExtension: {
+    group: 'extensions.istio.io',
+    status: 'not-applicable',
+    reason: 'extends Envoy with filters; there is no Envoy here',
+  },
+};
+
+/** `spec.http[0].match[1].headers.x-user` style paths to table keys: drop `[..]` and `{}`. */
+export function supportSegments(pattern: string): string[] {
+  return pattern.replace(/\[[^\]]*\]|\{\}/g, '').split('.');
+}
+
+/**
+ * The support of the field at `pattern` (a schema path such as `spec.http[].retries`): its own
+ * entry or its nearest listed ancestor's, with the pattern of the entry that decided it.
+ */
+export function fieldSupport(kind: ResourceKind, pattern: string): { support: FieldSupport; from: string } {
+  const table = FIELD_SUPPORT[kind];
+  const byKey = new Map(Object.entries(table).map(([key, value]) => [supportSegments(key).join('.'), { key, value }]));
+  const segments = supportSegments(pattern);
+  for (let n = segments.length; n > 0; n--) {
+    const hit = byKey.get(segments.slice(0, n).join('.'));
+    if (hit) return { support: hit.value, from: hit.key };
+  }
+  return { support: supported, from: '' };
+}

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { RESOURCE_KINDS } from '../../src/config/resource.js';
+import type { SchemaNode } from '../../src/config/schema/index.js';
+import { KIND_SCHEMAS } from '../../src/config/schema/index.js';
+import { FIELD_SUPPORT, fieldSupport, supportSegments } from '../../src/config/support.js';
+
+function schemaPaths(node: SchemaNode, path: string, out: Set<string>): Set<string> {
+  out.add(path);
+  const container = node.type === 'array' ? node.items : node;
+  for (const [name, child] of Object.entries(container?.properties ?? {})) schemaPaths(child, `${path}.${name}`, out);
+  for (const [name, child] of Object.entries(container?.additionalProperties?.properties ?? {})) schemaPaths(child, `${path}.${name}`, out);
+  return out;
+}
+
+describe('the field-support table', () => {
+  it('names only fields the schema has', () => {
+    const unknown: string[] = [];
+    for (const kind of RESOURCE_KINDS) {
+      const schema = KIND_SCHEMAS[kind].versions[KIND_SCHEMAS[kind].storageVersion] as SchemaNode;
+      const paths = schemaPaths(schema, 'spec', new Set());
+      for (const pattern of Object.keys(FIELD_SUPPORT[kind])) {
+        if (!paths.has(supportSegments(pattern).join('.'))) unknown.push(`${kind} ${pattern}`);
+      }
+    }
+    expect(unknown).toEqual([]);
+  });
+
+  it('a field has the status of its nearest listed ancestor', () => {
+    expect(fieldSupport('VirtualService', 'spec.http[].retries.perTryTimeout')).toEqual({
+      support: { status: 'not-yet', reason: 'applied by the data path (issue: outbound HTTP / resilience)' },
+      from: 'spec.http[].retries',
+    });
+    expect(fieldSupport('VirtualService', 'spec.http[].route[].destination.subset').support.status).toBe('supported');
+    expect(fieldSupport('VirtualService', 'spec.http[0].match[2].headers.x-user.exact').support.status).toBe('supported');
+    expect(fieldSupport('DestinationRule', 'spec.subsets[].trafficPolicy.outlierDetection.interval').from).toBe(
+      'spec.subsets[].trafficPolicy.outlierDetection',
+    );
+    expect(fieldSupport('Sidecar', 'spec.ingress[].tls.mode').support.status).toBe('not-applicable');
+    expect(fieldSupport('AuthorizationPolicy', 'spec.rules[].from[].source.principals').support.status).toBe('not-yet');
+  });
+
+  it('every not-supported entry says why', () => {
+    for (const kind of RESOURCE_KINDS) {
+      for (const [pattern, support] of Object.entries(FIELD_SUPPORT[kind])) {
+        if (support.status !== 'supported') expect([kind, pattern, typeof support.reason]).toEqual([kind, pattern, 'string']);
+      }
+    }
+  });
+});

@@ -1,0 +1,39 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const root = resolve(import.meta.dirname, '..');
+
+beforeAll(() => {
+  // `npm test` builds before running vitest; a bare `vitest run` builds here.
+  if (!existsSync(resolve(root, 'dist/index.js'))) execFileSync('npx', ['tsup'], { cwd: root, stdio: 'ignore' });
+}, 120_000);
+
+describe('the built package', () => {
+  it('loads through the ESM entry', async () => {
+    const mod = (await import(pathToFileURL(resolve(root, 'dist/index.js')).href)) as Record<string, unknown>;
+    expect(typeof mod.createMesh).toBe('function');
+    expect(typeof mod.MeshConfigError).toBe('function');
+  });
+
+  it('loads through the CJS entry', () => {
+    const mod = createRequire(import.meta.url)(resolve(root, 'dist/index.cjs')) as Record<string, unknown>;
+    expect(typeof mod.createMesh).toBe('function');
+  });
+
+  it('does not import framework, gRPC or Kubernetes packages from the root entry', () => {
+    for (const file of ['dist/index.js', 'dist/index.cjs']) {
+      const code = readFileSync(resolve(root, file), 'utf8');
+      const imported = [...code.matchAll(/(?:from\s*|import\(\s*|require\(\s*)["']([^"']+)["']/g)].map((m) => m[1]);
+      expect(imported.filter((m) => /express|fastify|grpc|kubernetes/.test(m ?? '')), file).toEqual([]);
+    }
+  });
+
+  it('runs the CLI binary', () => {
+    const out = execFileSync(process.execPath, [resolve(root, 'dist/cli.js'), 'validate', '-n', 'shop', resolve(root, 'examples/shop/mesh')], { encoding: 'utf8' });
+    expect(out).toMatch(/^valid:/);
+  });
+});
