@@ -1,5 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
+import type { Dispatcher } from 'undici';
+import { Request as UndiciRequest, fetch as undiciFetch, request as undiciRequest } from 'undici';
+import type { Clock, RandomSource } from './clock.js';
+import { systemClock, systemRandom } from './clock.js';
+import { ClusterManager } from './cluster/cluster-manager.js';
+import { parseLocality } from './discovery/endpoint.js';
+import type { OutboundTrafficPolicy } from './http/mesh-dispatcher.js';
+import { MeshDispatcher } from './http/mesh-dispatcher.js';
 import { ConfigStore } from './config/config-store.js';
 import type { Snapshot } from './config/snapshot.js';
 import type { ConfigSource } from './config/sources/source.js';
@@ -32,6 +40,18 @@ export interface MeshOptions {
    * content as raw documents, validated and compiled like files. See {@link ConfigSource}.
    */
   readonly sources?: readonly ConfigSource[];
+  /**
+   * Hosts that no configuration covers: `ALLOW_ANY` sends them unchanged (Istio's default),
+   * `REGISTRY_ONLY` fails them with `UnknownHostError`. Default: the applicable Sidecar's
+   * `outboundTrafficPolicy.mode`, else `ALLOW_ANY`.
+   */
+  readonly outboundTrafficPolicy?: OutboundTrafficPolicy;
+  /** The caller's locality, `region/zone/subzone`, for locality-aware balancing. Default unknown. */
+  readonly locality?: string;
+  /** Time source (tests, fake timers). Default: `performance.now`. */
+  readonly clock?: Clock;
+  /** Randomness in [0, 1) for weights, faults and balancers. Default: `Math.random`. */
+  readonly random?: RandomSource;
 }
 
 export interface MeshEvents {
@@ -43,10 +63,39 @@ export interface MeshEvents {
 
 /** A running mesh. Create it with {@link createMesh}; release it with {@link Mesh.close}. */
 export class Mesh extends EventEmitter<MeshEvents> {
+  /**
+   * An undici Dispatcher routing through the mesh: `fetch(url, { dispatcher })`,
+   * `undici.request(url, { dispatcher })`, or `setGlobalDispatcher(mesh.dispatcher)`.
+   */
+  readonly dispatcher: Dispatcher;
+  private readonly clusters: ClusterManager;
+
   /** @internal */
-  constructor(private readonly store: ConfigStore) {
+  constructor(
+    private readonly store: ConfigStore,
+    options: MeshOptions,
+  ) {
     super();
-    store.on('snapshot', (s) => this.emit('snapshot', s));
+    const clock = options.clock ?? systemClock;
+    const random = options.random ?? systemRandom;
+    this.clusters = new ClusterManager({
+      clock,
+      random,
+      caller: { locality: parseLocality(options.locality), labels: options.labels ?? {} },
+    });
+    const first = store.snapshot;
+    if (first) this.clusters.setSnapshot(first);
+    this.dispatcher = new MeshDispatcher({
+      snapshot: () => this.snapshot,
+      clusters: this.clusters,
+      clock,
+      random,
+      outboundTrafficPolicy: options.outboundTrafficPolicy,
+    });
+    store.on('snapshot', (s) => {
+      this.clusters.setSnapshot(s);
+      this.emit('snapshot', s);
+    });
     // An unhandled 'error'-like event must never crash the process: rejections are only emitted
     // to listeners that asked for them.
     store.on('rejected', (e) => {
@@ -61,11 +110,45 @@ export class Mesh extends EventEmitter<MeshEvents> {
     return s;
   }
 
+  /** WHATWG fetch through the mesh (undici's fetch with {@link Mesh.dispatcher}). */
+  fetch(input: Parameters<typeof undiciFetch>[0] | globalThis.Request, init?: Parameters<typeof undiciFetch>[1]): ReturnType<typeof undiciFetch> {
+    if (isForeignRequest(input)) {
+      // Node's global Request comes from Node's bundled undici, which undici's own fetch does not
+      // accept: carry its parts over.
+      return undiciFetch(input.url, {
+        method: input.method,
+        headers: [...input.headers],
+        body: input.body as ReadableStream | null,
+        signal: input.signal,
+        redirect: input.redirect,
+        ...(input.body ? { duplex: 'half' as const } : {}),
+        ...init,
+        dispatcher: this.dispatcher,
+      } as Parameters<typeof undiciFetch>[1]);
+    }
+    return undiciFetch(input as Parameters<typeof undiciFetch>[0], { ...init, dispatcher: this.dispatcher });
+  }
+
+  /** The fast path: `undici.request` through the mesh. */
+  request(
+    url: Parameters<typeof undiciRequest>[0],
+    options?: Omit<NonNullable<Parameters<typeof undiciRequest>[1]>, 'dispatcher'>,
+  ): ReturnType<typeof undiciRequest> {
+    return undiciRequest(url, { ...options, dispatcher: this.dispatcher } as Parameters<typeof undiciRequest>[1]);
+  }
+
   /** Stops every watcher, timer and socket the mesh owns. */
   async close(): Promise<void> {
     await this.store.close();
+    await this.dispatcher.close();
     this.removeAllListeners();
   }
+}
+
+function isForeignRequest(input: unknown): input is globalThis.Request {
+  return typeof input === 'object' && input !== null && !(input instanceof UndiciRequest) &&
+    typeof (input as globalThis.Request).url === 'string' && typeof (input as globalThis.Request).method === 'string' &&
+    (input as globalThis.Request).headers !== undefined;
 }
 
 function defaultNamespace(): string {
@@ -100,5 +183,5 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
     await store.close();
     throw error;
   }
-  return new Mesh(store);
+  return new Mesh(store, options);
 }

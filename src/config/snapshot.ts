@@ -40,6 +40,8 @@ export interface EffectiveDestinationRule {
   readonly host: string;
   /** Contributing resources, the one whose top-level policy won first. */
   readonly sources: readonly ResourceRef[];
+  /** Annotations of the rule whose top-level policy won (our extensions are read from here). */
+  readonly annotations: Readonly<Record<string, string>>;
   readonly trafficPolicy: TrafficPolicySpec | undefined;
   readonly subsets: ReadonlyMap<string, SubsetDef>;
 }
@@ -69,6 +71,8 @@ export interface Snapshot {
   services(): Iterable<ServiceDef>;
   /** The DestinationRule in force for calls from this caller to `host`. */
   destinationRule(host: string): EffectiveDestinationRule | undefined;
+  /** The applicable Sidecar's `outboundTrafficPolicy.mode`, if it sets one. */
+  readonly outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY' | undefined;
   /** Whether a Sidecar resource lets this caller see `host` (no Sidecar: everything). */
   isEgressAllowed(host: string, serviceNamespace: string): boolean;
 }

@@ -59,6 +59,7 @@ export class SnapshotCompiler {
       services: () => visible,
       destinationRule: (host: string) =>
         rules.lookup(host, services.lookup(host)?.namespace ?? kubernetesNamespace(host, k8sSuffix)),
+      outboundTrafficPolicy: scope.outboundTrafficPolicy,
       isEgressAllowed: (host: string, namespace: string) => scope.isImported(host, namespace),
     });
     return { snapshot, issues: sink.issues };

@@ -170,5 +170,11 @@ function merge(host: string, group: readonly Candidate[]): EffectiveDestinationR
       subsets.set(s.name, { name: s.name, labels: s.labels ?? {}, trafficPolicy: s.trafficPolicy, source: resourceRef(resource) });
     }
   }
-  return { host, sources: group.map((c) => resourceRef(c.resource)), trafficPolicy, subsets };
+  return {
+    host,
+    sources: group.map((c) => resourceRef(c.resource)),
+    annotations: group[0]?.resource.metadata.annotations ?? {},
+    trafficPolicy,
+    subsets,
+  };
 }

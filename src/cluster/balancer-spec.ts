@@ -1,0 +1,109 @@
+import type { BalancerOptions, ClusterBalancerSpec } from '../balancer/index.js';
+import { DEFAULT_BALANCER_POLICY } from '../balancer/index.js';
+import { parseDuration } from '../config/validate/index.js';
+import type { TrafficPolicySpec } from '../config/snapshot.js';
+import type { Locality } from '../discovery/endpoint.js';
+
+/**
+ * Our addition, selected without changing what any Istio field means: a DestinationRule
+ * annotation naming a registered balancer (`PEAK_EWMA`, or a user policy). Istio ignores
+ * annotations it does not know, so the same YAML stays valid for a sidecar, which keeps using
+ * `trafficPolicy.loadBalancer`.
+ */
+export const LOAD_BALANCER_ANNOTATION = 'sidecarless.io/load-balancer';
+
+/** How a request's hash is computed for consistent hashing. */
+export type HashOn =
+  | { readonly kind: 'header'; readonly name: string }
+  | { readonly kind: 'cookie'; readonly name: string; readonly ttl: string | undefined; readonly path: string | undefined }
+  | { readonly kind: 'source-ip' }
+  | { readonly kind: 'query'; readonly name: string };
+
+export interface CompiledLoadBalancing {
+  readonly spec: ClusterBalancerSpec;
+  readonly hashOn: HashOn | undefined;
+  /** `PASSTHROUGH`: connect to the address the caller asked for, no balancing. */
+  readonly passthrough: boolean;
+}
+
+interface LoadBalancerSettings {
+  simple?: string;
+  consistentHash?: {
+    httpHeaderName?: string;
+    httpCookie?: { name: string; ttl?: string; path?: string };
+    useSourceIp?: boolean;
+    httpQueryParameterName?: string;
+    ringHash?: { minimumRingSize?: number };
+    maglev?: { tableSize?: number };
+    minimumRingSize?: number;
+  };
+  localityLbSetting?: {
+    enabled?: boolean;
+    distribute?: { from?: string; to?: Record<string, number> }[];
+    failover?: { from?: string; to?: string }[];
+    failoverPriority?: string[];
+  };
+  warmupDurationSecs?: string;
+  warmup?: { duration?: string; minimumPercent?: number; aggression?: number };
+}
+
+export interface CallerIdentity {
+  readonly locality: Locality;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly network?: string;
+}
+
+/** Compiles a merged traffic policy's load balancing into a balancer spec, once per snapshot. */
+export function compileLoadBalancing(
+  policy: TrafficPolicySpec | undefined,
+  annotations: Readonly<Record<string, string>>,
+  caller: CallerIdentity,
+): CompiledLoadBalancing {
+  const lb = (policy?.loadBalancer ?? {}) as LoadBalancerSettings;
+  const outlier = policy?.outlierDetection as { minHealthPercent?: number } | undefined;
+  const options: { -readonly [K in keyof BalancerOptions]: BalancerOptions[K] } = {};
+  let name = lb.simple && lb.simple !== 'UNSPECIFIED' ? lb.simple : DEFAULT_BALANCER_POLICY;
+  let hashOn: HashOn | undefined;
+  const ch = lb.consistentHash;
+  if (ch) {
+    name = ch.maglev ? 'MAGLEV' : 'RING_HASH';
+    if (ch.maglev?.tableSize) options.tableSize = ch.maglev.tableSize;
+    const ring = ch.ringHash?.minimumRingSize ?? ch.minimumRingSize;
+    if (ring) options.minimumRingSize = ring;
+    if (ch.httpHeaderName) hashOn = { kind: 'header', name: ch.httpHeaderName.toLowerCase() };
+    else if (ch.httpCookie) hashOn = { kind: 'cookie', name: ch.httpCookie.name, ttl: ch.httpCookie.ttl, path: ch.httpCookie.path };
+    else if (ch.useSourceIp) hashOn = { kind: 'source-ip' };
+    else if (ch.httpQueryParameterName) hashOn = { kind: 'query', name: ch.httpQueryParameterName };
+  }
+  const override = annotations[LOAD_BALANCER_ANNOTATION];
+  if (override) name = override;
+
+  const warmup = lb.warmup?.duration ?? lb.warmupDurationSecs;
+  const windowMs = warmup ? parseDuration(warmup) : undefined;
+  if (windowMs && (name === 'ROUND_ROBIN' || name === 'LEAST_REQUEST' || name === 'LEAST_CONN')) {
+    options.slowStart = {
+      windowMs,
+      ...(lb.warmup?.aggression !== undefined ? { aggression: lb.warmup.aggression } : {}),
+      ...(lb.warmup?.minimumPercent !== undefined ? { minWeightPercent: lb.warmup.minimumPercent } : {}),
+    };
+  }
+  const locality = lb.localityLbSetting;
+  const spec: ClusterBalancerSpec = {
+    policy: name,
+    options,
+    locality: {
+      enabled: locality?.enabled ?? true,
+      failoverEnabled: outlier !== undefined,
+      ...(locality?.distribute ? { distribute: locality.distribute.map((d) => ({ from: d.from ?? '', to: d.to ?? {} })) } : {}),
+      ...(locality?.failover ? { failover: locality.failover.map((f) => ({ from: f.from ?? '', to: f.to ?? '' })) } : {}),
+      ...(locality?.failoverPriority ? { failoverPriority: locality.failoverPriority } : {}),
+      clientLocality: caller.locality,
+      clientLabels: caller.labels,
+      ...(caller.network ? { clientNetwork: caller.network } : {}),
+    },
+    // Istio: with outlierDetection, panic threshold = minHealthPercent (default 0: off);
+    // without it, Envoy's default 50%.
+    ...(outlier !== undefined ? { panicThresholdPercent: outlier.minHealthPercent ?? 0 } : {}),
+  };
+  return { spec, hashOn, passthrough: name === 'PASSTHROUGH' };
+}
