@@ -20,3 +20,8 @@ export type { Endpoint, Locality } from './discovery/endpoint.js';
 export type { RouteTable, CompiledHttpRoute, CompiledDestination } from './routing/route-table.js';
 export type { RouteRequest } from './routing/route-request.js';
 export type { Clock, RandomSource } from './clock.js';
+export { registerBalancer, balancerNames, BalancerConfigError } from './balancer/index.js';
+export type { LoadBalancer, BalancerFactory, BalancerOptions, BalancerDeps, PickContext, Host } from './balancer/index.js';
+export { RouteTimeoutError, UnknownHostError } from './http/errors.js';
+export type { OutboundTrafficPolicy } from './http/mesh-dispatcher.js';
+export { LOAD_BALANCER_ANNOTATION } from './cluster/balancer-spec.js';
