@@ -5,6 +5,12 @@
 export interface Clock {
   /** Monotonic milliseconds (fractional). */
   now(): number;
+  /**
+   * Runs `task` after `delayMs` and returns a function that cancels it. Optional: without it the
+   * mesh uses an unref'd `setTimeout`. The data path schedules fault delays and route timeouts
+   * here, so tests (and users under fake timers) can fire them on demand.
+   */
+  schedule?(delayMs: number, task: () => void): () => void;
 }
 
 /** Uniform random in [0, 1). */

@@ -1,5 +1,7 @@
 export { createMesh, Mesh } from './mesh.js';
 export type { MeshOptions, MeshEvents } from './mesh.js';
+export { DnsLookupError } from './discovery/dns/index.js';
+export type { DnsEndpointChange, DnsFamily, DnsLookupFailure, MeshDnsOptions } from './discovery/dns/index.js';
 export { MeshError, MeshConfigError } from './errors.js';
 export type { ConfigIssue, IssueSeverity, ResourceRef, SourceLocation } from './config/issue.js';
 export { formatIssue } from './config/issue.js';

@@ -13,6 +13,8 @@ import type { Snapshot } from './config/snapshot.js';
 import type { ConfigSource } from './config/sources/source.js';
 import { FileSource, InlineSource } from './config/sources/index.js';
 import type { MeshConfigError } from './errors.js';
+import type { DnsEndpointChange, DnsEndpointSource, DnsLookupFailure, MeshDnsOptions } from './discovery/dns/index.js';
+import { createMeshDnsSource } from './discovery/dns/index.js';
 
 /** Options of {@link createMesh}. Every default is stated next to the Istio default it mirrors. */
 export interface MeshOptions {
@@ -52,6 +54,12 @@ export interface MeshOptions {
   readonly clock?: Clock;
   /** Randomness in [0, 1) for weights, faults and balancers. Default: `Math.random`. */
   readonly random?: RandomSource;
+  /**
+   * DNS discovery (see {@link MeshDnsOptions}); `false` turns it off: `resolution: DNS` endpoints
+   * are then connected to by name and Kubernetes names pass through to the system resolver.
+   * Default `{}`: on, configured from resolv.conf.
+   */
+  readonly dns?: MeshDnsOptions | false;
 }
 
 export interface MeshEvents {
@@ -59,6 +67,13 @@ export interface MeshEvents {
   snapshot: [snapshot: Snapshot];
   /** A configuration change was rejected whole; the previous snapshot keeps serving. */
   configRejected: [error: MeshConfigError];
+  /**
+   * A DNS lookup for a name the mesh resolves failed (timeout, server failure, refused); it is
+   * retried with backoff, and the name's last good endpoints (`failure.kept`) keep serving.
+   */
+  dnsError: [failure: DnsLookupFailure];
+  /** The endpoints behind a name the mesh resolves changed; the clusters using it already serve them. */
+  dnsChange: [change: DnsEndpointChange];
 }
 
 /** A running mesh. Create it with {@link createMesh}; release it with {@link Mesh.close}. */
@@ -69,6 +84,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
    */
   readonly dispatcher: Dispatcher;
   private readonly clusters: ClusterManager;
+  private readonly dns: DnsEndpointSource | undefined;
 
   /** @internal */
   constructor(
@@ -78,12 +94,20 @@ export class Mesh extends EventEmitter<MeshEvents> {
     super();
     const clock = options.clock ?? systemClock;
     const random = options.random ?? systemRandom;
+    const first = store.snapshot;
+    this.dns = options.dns === false
+      ? undefined
+      : createMeshDnsSource(options.dns ?? {}, first?.namespace ?? 'default', first?.clusterDomain ?? 'cluster.local', clock);
     this.clusters = new ClusterManager({
       clock,
       random,
       caller: { locality: parseLocality(options.locality), labels: options.labels ?? {} },
+      ...(this.dns ? { dns: this.dns } : {}),
     });
-    const first = store.snapshot;
+    // After the cluster manager's own listener: by the time a `dnsChange` listener runs, the
+    // clusters already serve the new endpoints.
+    this.dns?.on('change', (change) => this.emit('dnsChange', change));
+    this.dns?.on('lookupFailed', (failure) => this.emit('dnsError', failure));
     if (first) this.clusters.setSnapshot(first);
     this.dispatcher = new MeshDispatcher({
       snapshot: () => this.snapshot,
@@ -141,6 +165,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   async close(): Promise<void> {
     await this.store.close();
     await this.dispatcher.close();
+    this.dns?.close();
     this.removeAllListeners();
   }
 }
@@ -183,5 +208,11 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
     await store.close();
     throw error;
   }
-  return new Mesh(store, options);
+  try {
+    return new Mesh(store, options);
+  } catch (error) {
+    // An invalid option (a DNS server address Node cannot parse, say): release the sources.
+    await store.close();
+    throw error;
+  }
 }

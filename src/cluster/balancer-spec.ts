@@ -15,7 +15,13 @@ export const LOAD_BALANCER_ANNOTATION = 'sidecarless.io/load-balancer';
 /** How a request's hash is computed for consistent hashing. */
 export type HashOn =
   | { readonly kind: 'header'; readonly name: string }
-  | { readonly kind: 'cookie'; readonly name: string; readonly ttl: string | undefined; readonly path: string | undefined }
+  | {
+      readonly kind: 'cookie';
+      readonly name: string;
+      readonly ttl: string | undefined;
+      readonly path: string | undefined;
+      readonly attributes: readonly { readonly name: string; readonly value?: string }[] | undefined;
+    }
   | { readonly kind: 'source-ip' }
   | { readonly kind: 'query'; readonly name: string };
 
@@ -24,13 +30,18 @@ export interface CompiledLoadBalancing {
   readonly hashOn: HashOn | undefined;
   /** `PASSTHROUGH`: connect to the address the caller asked for, no balancing. */
   readonly passthrough: boolean;
+  /**
+   * The endpoints speak HTTP/2 (prior knowledge over cleartext, ALPN over TLS). Compiled here
+   * because it comes from the same merged policy (`connectionPool.http`); see {@link upstreamHttp2}.
+   */
+  readonly http2: boolean;
 }
 
 interface LoadBalancerSettings {
   simple?: string;
   consistentHash?: {
     httpHeaderName?: string;
-    httpCookie?: { name: string; ttl?: string; path?: string };
+    httpCookie?: { name: string; ttl?: string; path?: string; attributes?: { name: string; value?: string }[] };
     useSourceIp?: boolean;
     httpQueryParameterName?: string;
     ringHash?: { minimumRingSize?: number };
@@ -53,11 +64,28 @@ export interface CallerIdentity {
   readonly network?: string;
 }
 
+/**
+ * Whether a destination's connections speak HTTP/2, as istiod sets a cluster's protocol:
+ * `connectionPool.http.useClientProtocol` keeps the caller's protocol, which for a call through
+ * the dispatcher (fetch, undici.request) is HTTP/1.1, and makes `h2UpgradePolicy` ineffective;
+ * otherwise a port declared `HTTP2`, `GRPC` or `GRPC-WEB`, or `h2UpgradePolicy: UPGRADE`, means
+ * HTTP/2. `DO_NOT_UPGRADE` and `DEFAULT` (the mesh default, which is not to upgrade) leave other
+ * ports on HTTP/1.1.
+ */
+export function upstreamHttp2(policy: TrafficPolicySpec | undefined, portProtocol: string | undefined): boolean {
+  const http = (policy?.connectionPool as { http?: { h2UpgradePolicy?: string; useClientProtocol?: boolean } } | undefined)?.http;
+  if (http?.useClientProtocol) return false;
+  const protocol = portProtocol?.toUpperCase();
+  return protocol === 'HTTP2' || protocol === 'GRPC' || protocol === 'GRPC-WEB' || http?.h2UpgradePolicy === 'UPGRADE';
+}
+
 /** Compiles a merged traffic policy's load balancing into a balancer spec, once per snapshot. */
 export function compileLoadBalancing(
   policy: TrafficPolicySpec | undefined,
   annotations: Readonly<Record<string, string>>,
   caller: CallerIdentity,
+  /** The service port's declared protocol (ServiceEntry `ports[].protocol`), when known. */
+  portProtocol?: string,
 ): CompiledLoadBalancing {
   const lb = (policy?.loadBalancer ?? {}) as LoadBalancerSettings;
   const outlier = policy?.outlierDetection as { minHealthPercent?: number } | undefined;
@@ -71,7 +99,10 @@ export function compileLoadBalancing(
     const ring = ch.ringHash?.minimumRingSize ?? ch.minimumRingSize;
     if (ring) options.minimumRingSize = ring;
     if (ch.httpHeaderName) hashOn = { kind: 'header', name: ch.httpHeaderName.toLowerCase() };
-    else if (ch.httpCookie) hashOn = { kind: 'cookie', name: ch.httpCookie.name, ttl: ch.httpCookie.ttl, path: ch.httpCookie.path };
+    else if (ch.httpCookie) {
+      const { name: cookieName, ttl, path, attributes } = ch.httpCookie;
+      hashOn = { kind: 'cookie', name: cookieName, ttl, path, attributes };
+    }
     else if (ch.useSourceIp) hashOn = { kind: 'source-ip' };
     else if (ch.httpQueryParameterName) hashOn = { kind: 'query', name: ch.httpQueryParameterName };
   }
@@ -105,5 +136,5 @@ export function compileLoadBalancing(
     // without it, Envoy's default 50%.
     ...(outlier !== undefined ? { panicThresholdPercent: outlier.minHealthPercent ?? 0 } : {}),
   };
-  return { spec, hashOn, passthrough: name === 'PASSTHROUGH' };
+  return { spec, hashOn, passthrough: name === 'PASSTHROUGH', http2: upstreamHttp2(policy, portProtocol) };
 }

@@ -1,95 +1,250 @@
 import type { Clock, RandomSource } from '../clock.js';
 import { mergeTrafficPolicy } from '../config/compile/traffic-policy.js';
 import type { Snapshot } from '../config/snapshot.js';
+import type { DnsEndpointChange, DnsEndpointSource } from '../discovery/dns/index.js';
 import type { Endpoint } from '../discovery/endpoint.js';
 import { labelsMatch } from '../discovery/endpoint.js';
-import type { CallerIdentity } from './balancer-spec.js';
+import type { CallerIdentity, CompiledLoadBalancing } from './balancer-spec.js';
 import { compileLoadBalancing } from './balancer-spec.js';
 import type { PoolFactory } from './cluster.js';
 import { Cluster, defaultPoolFactory } from './cluster.js';
+import type { EndpointPlan } from './endpoint-plan.js';
+import { isKubernetesServiceHost, noLabelMatch, planEndpoints, shapeEndpoint, undefinedSubset } from './endpoint-plan.js';
 
 export interface ClusterManagerDeps {
   readonly clock: Clock;
   readonly random: RandomSource;
   readonly caller: CallerIdentity;
   readonly poolFactory?: PoolFactory;
+  /**
+   * DNS discovery (owned by the caller, who closes it after this manager): resolves
+   * `resolution: DNS` ServiceEntries and Kubernetes service names no configuration knows.
+   * Without it, such names are left to the connection (or passed through) as before.
+   */
+  readonly dns?: DnsEndpointSource;
+}
+
+interface Entry {
+  readonly key: string;
+  readonly host: string;
+  readonly subset: string | undefined;
+  readonly port: number;
+  readonly cluster: Cluster;
+  plan: EndpointPlan;
+  /** DNS watch keys this entry holds a reference on. */
+  watchKeys: readonly string[];
+  /**
+   * Set while the entry waits for the first answer of watches it just added. Meanwhile its
+   * previous endpoints keep serving (Envoy's cluster warming); a new cluster has none, so its
+   * first requests wait ({@link Cluster.warming}).
+   */
+  settling: Promise<void> | undefined;
+  /** Whether endpoints were ever applied (the first set skips slow start, as at startup). */
+  filled: boolean;
 }
 
 /**
  * Clusters are made on first use of a (host, subset, port) and kept in step with every new
  * snapshot: endpoints, subset labels and the merged policy are re-read; hosts that stay keep
- * their state; a destination that no longer resolves to anything is closed.
+ * their state; a destination that no longer resolves to anything is closed. Endpoints found by
+ * DNS are kept in step with the answers (`change` events of the DNS source), and a name is
+ * watched while at least one cluster uses it.
  */
 export class ClusterManager {
-  private readonly clusters = new Map<string, Cluster>();
+  private readonly entries = new Map<string, Entry>();
+  /** DNS watch key → entries using it; a watch is dropped with its last user. */
+  private readonly watchUsers = new Map<string, Set<Entry>>();
   private snapshot: Snapshot | undefined;
+  private closed = false;
+  private readonly onDnsChange = (change: DnsEndpointChange): void => {
+    const users = this.watchUsers.get(change.key);
+    if (users) for (const entry of users) this.refresh(entry);
+  };
 
-  constructor(private readonly deps: ClusterManagerDeps) {}
+  constructor(private readonly deps: ClusterManagerDeps) {
+    deps.dns?.on('change', this.onDnsChange);
+  }
 
   setSnapshot(snapshot: Snapshot): void {
     this.snapshot = snapshot;
-    for (const [key, cluster] of this.clusters) {
-      const [host, subset, port] = splitKey(key);
-      const endpoints = this.endpointsFor(snapshot, host, subset, port);
-      if (endpoints === undefined) {
-        this.clusters.delete(key);
-        void cluster.close();
+    for (const [key, entry] of this.entries) {
+      const plan = planEndpoints(snapshot, entry.host, entry.subset, entry.port, this.deps.dns !== undefined);
+      if (plan === undefined) {
+        this.entries.delete(key);
+        this.releaseAll(entry);
+        void entry.cluster.close();
         continue;
       }
-      cluster.setLoadBalancing(this.loadBalancing(snapshot, host, subset, port));
-      cluster.setEndpoints(endpoints, false);
+      entry.cluster.setLoadBalancing(this.loadBalancing(snapshot, entry.host, entry.subset, entry.port));
+      this.apply(entry, plan);
     }
   }
 
   /**
-   * The cluster for a destination, or undefined when the configuration knows no endpoints for it
-   * (the caller then passes the request through to the address as asked).
+   * The cluster for a destination, or undefined when nothing gives it endpoints (the caller then
+   * passes the request through to the address as asked). A cluster whose endpoints come from
+   * DNS is returned at once; while its first answer is pending, `cluster.warming` is set.
    */
   get(host: string, subset: string | undefined, port: number): Cluster | undefined {
     const key = `${host}|${subset ?? ''}|${port}`;
-    let cluster = this.clusters.get(key);
-    if (cluster) return cluster;
+    const existing = this.entries.get(key);
+    if (existing) return existing.cluster;
     const snapshot = this.snapshot;
-    if (!snapshot) return undefined;
-    const endpoints = this.endpointsFor(snapshot, host, subset, port);
-    if (endpoints === undefined) return undefined;
-    cluster = new Cluster(key, this.loadBalancing(snapshot, host, subset, port), {
+    if (!snapshot || this.closed) return undefined;
+    const plan = planEndpoints(snapshot, host, subset, port, this.deps.dns !== undefined);
+    if (plan === undefined) return undefined;
+    const cluster = new Cluster(key, this.loadBalancing(snapshot, host, subset, port), {
       clock: this.deps.clock,
       random: this.deps.random,
       poolFactory: this.deps.poolFactory ?? defaultPoolFactory,
     });
-    cluster.setEndpoints(endpoints, true);
-    this.clusters.set(key, cluster);
+    const entry: Entry = { key, host, subset, port, cluster, plan, watchKeys: [], settling: undefined, filled: false };
+    this.entries.set(key, entry);
+    this.apply(entry, plan);
     return cluster;
   }
 
-  async close(): Promise<void> {
-    const all = [...this.clusters.values()];
-    this.clusters.clear();
-    await Promise.all(all.map((c) => c.close()));
+  /**
+   * Whether a host that no configuration knows is a Kubernetes service the mesh finds by DNS
+   * itself: `name.ns.svc.<clusterDomain>` written by the caller with its namespace (`name.ns`,
+   * `name.ns.svc` or in full). A bare `name` stays with the system resolver, which applies the
+   * pod's search path and also knows `localhost`, /etc/hosts and docker-compose names.
+   */
+  discovers(host: string, writtenHost: string): boolean {
+    const snapshot = this.snapshot;
+    return this.deps.dns !== undefined && snapshot !== undefined && writtenHost.includes('.') &&
+      isKubernetesServiceHost(host, snapshot.clusterDomain);
   }
 
-  private loadBalancing(snapshot: Snapshot, host: string, subset: string | undefined, port: number) {
+  async close(): Promise<void> {
+    this.closed = true;
+    this.deps.dns?.off('change', this.onDnsChange);
+    const all = [...this.entries.values()];
+    this.entries.clear();
+    for (const entry of all) this.releaseAll(entry);
+    await Promise.all(all.map((e) => e.cluster.close()));
+  }
+
+  private loadBalancing(snapshot: Snapshot, host: string, subset: string | undefined, port: number): CompiledLoadBalancing {
     const rule = snapshot.destinationRule(host);
     const subsetDef = subset ? rule?.subsets.get(subset) : undefined;
     const policy = mergeTrafficPolicy(rule?.trafficPolicy, subsetDef?.trafficPolicy, port);
-    return compileLoadBalancing(policy, rule?.annotations ?? {}, this.deps.caller);
-  }
-
-  /** Endpoints of a destination from the service registry; undefined when it has none there. */
-  private endpointsFor(snapshot: Snapshot, host: string, subset: string | undefined, port: number): readonly Endpoint[] | undefined {
+    // The port's declared protocol decides HTTP/2 (GRPC, HTTP2), as it does in istiod.
     const service = snapshot.service(host);
-    if (!service || service.resolution === 'NONE') return undefined;
-    const servicePort = service.ports.find((p) => p.number === port) ?? (service.ports.length === 1 ? service.ports[0] : undefined);
-    if (!servicePort || servicePort.endpoints.length === 0) return undefined;
-    if (!subset) return servicePort.endpoints;
-    const def = snapshot.destinationRule(host)?.subsets.get(subset);
-    // A subset no rule defines has no endpoints: Istio answers 503 (no cluster).
-    return def ? servicePort.endpoints.filter((e) => labelsMatch(def.labels, e.labels)) : [];
+    const servicePort = service?.ports.find((p) => p.number === port) ?? (service?.ports.length === 1 ? service.ports[0] : undefined);
+    return compileLoadBalancing(policy, rule?.annotations ?? {}, this.deps.caller, servicePort?.protocol);
   }
-}
 
-function splitKey(key: string): [string, string | undefined, number] {
-  const [host = '', subset = '', port = '0'] = key.split('|');
-  return [host, subset === '' ? undefined : subset, Number(port)];
+  /** Makes `plan` the entry's: static endpoints at once, DNS ones once their names have answered. */
+  private apply(entry: Entry, plan: EndpointPlan): void {
+    entry.plan = plan;
+    const dns = this.deps.dns;
+    if (plan.kind === 'static' || !dns) {
+      this.releaseAll(entry);
+      entry.settling = undefined;
+      entry.cluster.warming = undefined;
+      this.setEndpoints(entry, plan.kind === 'static' ? plan.endpoints : [], plan.kind === 'static' ? plan.emptyReason : undefined);
+      return;
+    }
+    const keys = [...new Set(plan.bindings.map((b) => b.key))];
+    for (const b of plan.bindings) if (!entry.watchKeys.includes(b.key)) this.acquire(b.key, b.spec, entry);
+    for (const key of entry.watchKeys) if (!keys.includes(key)) this.release(key, entry);
+    entry.watchKeys = keys;
+    // Only a first lookup still in flight is worth waiting for; a name that has failed before
+    // answers with its error at once (and is retried in the background).
+    const pending = keys.filter((key) => {
+      const status = dns.status(key);
+      return status !== undefined && status.endpoints === undefined && status.lastError === undefined;
+    });
+    if (pending.length === 0) {
+      entry.settling = undefined;
+      entry.cluster.warming = undefined;
+      this.refresh(entry);
+      return;
+    }
+    const settling: Promise<void> = Promise.allSettled(pending.map((key) => dns.ready(key))).then(() => {
+      if (entry.cluster.warming === settling) entry.cluster.warming = undefined;
+      if (entry.settling !== settling) return;
+      entry.settling = undefined;
+      this.refresh(entry);
+    });
+    entry.settling = settling;
+    if (!entry.filled || entry.cluster.warming) entry.cluster.warming = settling;
+  }
+
+  /** Recomputes a DNS entry's endpoints from the watches' latest answers. */
+  private refresh(entry: Entry): void {
+    const plan = entry.plan;
+    const dns = this.deps.dns;
+    if (this.closed || entry.settling || plan.kind !== 'dns' || !dns || this.entries.get(entry.key) !== entry) return;
+    const seen = new Set<string>();
+    const endpoints: Endpoint[] = [];
+    let found = 0;
+    for (const b of plan.bindings) {
+      for (const answered of dns.current(b.key) ?? []) {
+        found++;
+        const endpoint = shapeEndpoint(answered, b.template);
+        // Two names answering the same address: one host, the first one's labels.
+        if (seen.has(endpoint.key) || !plan.subsetDefined || !labelsMatch(plan.selector, endpoint.labels)) continue;
+        seen.add(endpoint.key);
+        endpoints.push(endpoint);
+      }
+    }
+    let reason: string | undefined;
+    if (endpoints.length === 0) {
+      if (plan.subset !== undefined && !plan.subsetDefined) reason = undefinedSubset(plan.host, plan.subset);
+      else if (found > 0 && plan.subset !== undefined) {
+        reason = noLabelMatch(plan.host, plan.subset, plan.selector ?? {});
+        if (plan.origin === 'kubernetes') {
+          reason += `: its endpoints come from DNS, which carries no labels, so a subset with labels cannot select them (declare the service with a ServiceEntry whose endpoints have labels)`;
+        }
+      } else reason = this.dnsFailure(plan);
+    }
+    this.setEndpoints(entry, endpoints, reason);
+  }
+
+  /** Why the names behind a DNS plan gave no endpoint: each failed lookup or empty answer. */
+  private dnsFailure(plan: Extract<EndpointPlan, { kind: 'dns' }>): string {
+    const parts: string[] = [];
+    for (const b of plan.bindings) {
+      const status = this.deps.dns?.status(b.key);
+      if (!status) continue;
+      if (status.endpoints === undefined && status.lastError) parts.push(status.lastError.message);
+      else if (status.endpoints !== undefined && status.endpoints.length === 0) {
+        parts.push(`DNS has no address records for ${status.name} (NXDOMAIN or NODATA)`);
+      }
+    }
+    return `no healthy upstream for ${plan.host}: ${parts.length > 0 ? [...new Set(parts)].join('; ') : 'no DNS answer yet'}`;
+  }
+
+  private setEndpoints(entry: Entry, endpoints: readonly Endpoint[], reason: string | undefined): void {
+    entry.cluster.setEndpoints(endpoints, !entry.filled);
+    entry.cluster.unavailableReason = endpoints.length === 0 ? reason : undefined;
+    entry.filled = true;
+  }
+
+  private acquire(key: string, spec: Parameters<DnsEndpointSource['watch']>[0], entry: Entry): void {
+    let users = this.watchUsers.get(key);
+    if (!users) {
+      this.deps.dns?.watch({ ...spec, key });
+      users = new Set();
+      this.watchUsers.set(key, users);
+    }
+    users.add(entry);
+  }
+
+  private release(key: string, entry: Entry): void {
+    const users = this.watchUsers.get(key);
+    if (!users) return;
+    users.delete(entry);
+    if (users.size === 0) {
+      this.watchUsers.delete(key);
+      this.deps.dns?.unwatch(key);
+    }
+  }
+
+  private releaseAll(entry: Entry): void {
+    for (const key of entry.watchKeys) this.release(key, entry);
+    entry.watchKeys = [];
+  }
 }

@@ -5,13 +5,25 @@ import type { Clock, RandomSource } from '../clock.js';
 import type { Endpoint } from '../discovery/endpoint.js';
 import type { CompiledLoadBalancing, HashOn } from './balancer-spec.js';
 
-/** Per-cluster transport hook: the security issue fills TLS options here. */
-export interface PoolFactory {
-  (origin: string, endpoint: Endpoint): Pool;
+/** How the cluster's policy wants its endpoints spoken to. */
+export interface PoolOptions {
+  /** HTTP/2: prior knowledge (h2c) over cleartext, ALPN `h2` over TLS. Otherwise HTTP/1.1 only. */
+  readonly http2: boolean;
 }
 
-export const defaultPoolFactory: PoolFactory = (origin) =>
-  new Pool(origin, { connections: null, pipelining: 1, keepAliveTimeout: 4_000 });
+/** Per-cluster transport hook: the security issue fills TLS options here. */
+export interface PoolFactory {
+  (origin: string, endpoint: Endpoint, options: PoolOptions): Pool;
+}
+
+export const defaultPoolFactory: PoolFactory = (origin, _endpoint, options) =>
+  new Pool(origin, {
+    connections: null,
+    pipelining: 1,
+    keepAliveTimeout: 4_000,
+    // undici would offer h2 by ALPN to any TLS endpoint; Istio speaks HTTP/1.1 unless told otherwise.
+    ...(options.http2 ? { allowH2: true, useH2c: origin.startsWith('http:') } : { allowH2: false }),
+  });
 
 /**
  * The running side of one destination (service host, subset, port): its hosts with their live
@@ -25,6 +37,17 @@ export class Cluster {
   private balancer: PriorityBalancer;
   hashOn: HashOn | undefined;
   passthrough: boolean;
+  private poolOptions: PoolOptions;
+  /**
+   * Set while a new cluster waits for the first DNS answers behind it: the dispatcher holds the
+   * first requests until it settles. Undefined at all other times, so later requests never wait.
+   */
+  warming: Promise<void> | undefined = undefined;
+  /**
+   * Why the cluster has no endpoints (the body of its 503), when it has none for a known reason:
+   * a DNS lookup that never succeeded, a name without records, a subset that selects nothing.
+   */
+  unavailableReason: string | undefined = undefined;
 
   constructor(
     readonly name: string,
@@ -34,6 +57,7 @@ export class Cluster {
     this.balancer = createClusterBalancer(lb.spec, deps);
     this.hashOn = lb.hashOn;
     this.passthrough = lb.passthrough;
+    this.poolOptions = { http2: lb.http2 };
   }
 
   /** Replaces the balancing policy (a new snapshot changed it); host state is kept. */
@@ -41,6 +65,12 @@ export class Cluster {
     this.balancer = createClusterBalancer(lb.spec, this.deps);
     this.hashOn = lb.hashOn;
     this.passthrough = lb.passthrough;
+    if (lb.http2 !== this.poolOptions.http2) {
+      // The protocol changed: new connections speak the new one; in-flight requests finish.
+      this.poolOptions = { http2: lb.http2 };
+      for (const pool of this.pools.values()) void pool.close().catch(() => undefined);
+      this.pools.clear();
+    }
     this.balancer.update(this.hosts);
   }
 
@@ -48,14 +78,27 @@ export class Cluster {
   setEndpoints(endpoints: readonly Endpoint[], initial: boolean): void {
     const next = new Map<string, Host>();
     const now = initial ? -Infinity : this.deps.clock.now();
+    const moved: string[] = [];
     for (const endpoint of endpoints) {
+      if (next.has(endpoint.key)) continue;
       const existing = this.byKey.get(endpoint.key);
-      const host = existing && existing.endpoint === endpoint ? existing : existing ? { ...existing, endpoint } : createHost(endpoint, now);
+      let host: Host;
+      if (existing) {
+        // The same object stays: requests in flight hold it and count themselves off it when they
+        // end, so a copy would keep their count forever.
+        if (existing.endpoint.address !== endpoint.address || existing.endpoint.port !== endpoint.port) moved.push(endpoint.key);
+        if (existing.endpoint !== endpoint) (existing as { endpoint: Endpoint }).endpoint = endpoint;
+        host = existing;
+      } else {
+        host = createHost(endpoint, now);
+      }
       host.healthy = endpoint.ready;
       next.set(endpoint.key, host);
     }
     for (const [key, pool] of this.pools) {
-      if (!next.has(key)) {
+      // A logical DNS endpoint keeps its key while its address follows the answer: new requests
+      // connect to the new address, the old connections finish what they carry.
+      if (!next.has(key) || moved.includes(key)) {
         this.pools.delete(key);
         // Let in-flight requests finish; new ones go elsewhere.
         void pool.close().catch(() => undefined);
@@ -80,7 +123,7 @@ export class Cluster {
     if (!pool) {
       const { address, port } = host.endpoint;
       const origin = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
-      pool = this.deps.poolFactory(origin, host.endpoint);
+      pool = this.deps.poolFactory(origin, host.endpoint, this.poolOptions);
       this.pools.set(key, pool);
     }
     return pool;

@@ -53,7 +53,22 @@ const MESH_ONLY = {
 function trafficPolicy(base: string): Record<string, FieldSupport> {
   return {
     [`${base}.connectionPool`]: notYet(DATA_PATH),
+    [`${base}.connectionPool.http.h2UpgradePolicy`]: {
+      status: 'supported',
+      reason: 'UPGRADE speaks HTTP/2 to the endpoints (prior knowledge over cleartext); a port declared HTTP2, GRPC or GRPC-WEB always does, as in Istio',
+    },
+    [`${base}.connectionPool.http.useClientProtocol`]: {
+      status: 'supported',
+      reason: 'keeps the caller\'s protocol, which for a call through the dispatcher (fetch, undici.request) is HTTP/1.1, and makes h2UpgradePolicy ineffective, as in Istio',
+    },
     [`${base}.loadBalancer`]: notYet(BALANCER),
+    [`${base}.loadBalancer.consistentHash.httpHeaderName`]: supported,
+    [`${base}.loadBalancer.consistentHash.httpQueryParameterName`]: supported,
+    [`${base}.loadBalancer.consistentHash.httpCookie`]: {
+      status: 'supported',
+      reason:
+        'with a `ttl`, a request without the cookie gets a new value, is routed by it and its response sets it (`Set-Cookie: name="value"; Max-Age; Path; attributes; HttpOnly`), as Envoy does; Envoy derives the value from the downstream connection, in-process each such request gets a fresh random one',
+    },
     [`${base}.outlierDetection`]: notYet(DATA_PATH),
     [`${base}.retryBudget`]: notYet(DATA_PATH),
     [`${base}.tls`]: notYet(SECURITY),
@@ -84,19 +99,49 @@ export const FIELD_SUPPORT: Readonly<Record<ResourceKind, Readonly<Record<string
     },
     'spec.http[].match[].gateways': { ...supported, values: MESH_ONLY },
     'spec.http[].match[].statPrefix': notYet(TELEMETRY),
-    'spec.http[].route[].headers': notYet(DATA_PATH),
-    'spec.http[].timeout': notYet(DATA_PATH),
+    'spec.http[].route[].headers': {
+      status: 'supported',
+      reason:
+        "with one destination its rules follow the route's (its `set` wins); with several, the route's follow (the route's `set` wins), as istiod lays them out for Envoy; a `host` rule rewrites the authority unless the route rewrites it",
+    },
+    'spec.http[].timeout': {
+      status: 'supported',
+      reason: 'runs from dispatch (time waiting for a connection counts); when it passes before a response the caller gets 504 "upstream request timeout" and the connection is closed',
+    },
     'spec.http[].retries': notYet(DATA_PATH),
-    'spec.http[].fault': notYet(DATA_PATH),
-    'spec.http[].rewrite': notYet(DATA_PATH),
-    'spec.http[].redirect': notYet(DATA_PATH),
-    'spec.http[].directResponse': notYet(DATA_PATH),
-    'spec.http[].headers': notYet(DATA_PATH),
-    'spec.http[].mirror': notYet(DATA_PATH),
-    'spec.http[].mirrors': notYet(DATA_PATH),
-    'spec.http[].mirrorPercentage': notYet(DATA_PATH),
-    'spec.http[].mirrorPercent': notYet(DATA_PATH),
-    'spec.http[].mirror_percent': notYet(DATA_PATH),
+    'spec.http[].fault': {
+      status: 'supported',
+      reason: "an unset percentage injects nothing, as in Istio; the delay is decided first and the abort after it, as in Envoy's fault filter",
+    },
+    'spec.http[].fault.abort.grpcStatus': {
+      status: 'supported',
+      reason: 'a gRPC request (content-type application/grpc) gets a trailers-only answer: HTTP 200 with grpc-status and grpc-message',
+    },
+    'spec.http[].fault.abort.http2Error': notApplicable(
+      'Istio itself drops an abort with http2Error when it configures Envoy, so the field has no effect behind a sidecar either',
+    ),
+    'spec.http[].fault.delay.exponentialDelay': notApplicable(
+      'Istio itself drops an exponential delay when it configures Envoy ("not yet supported"), so the field has no effect behind a sidecar either',
+    ),
+    'spec.http[].rewrite': supported,
+    'spec.http[].redirect': supported,
+    'spec.http[].directResponse': supported,
+    'spec.http[].headers': {
+      status: 'supported',
+      reason: 'removals first, then `set`, then `add`, as Envoy applies them; a `host` (or `:authority`) rule becomes an authority rewrite, as istiod makes it',
+    },
+    'spec.http[].mirror': {
+      status: 'supported',
+      reason:
+        'fire and forget after the request is sent, authority suffixed `-shadow`; only requests whose body can be sent twice without buffering (none, a string, a Buffer) are mirrored, so a streamed body (every `fetch` body) is not',
+    },
+    'spec.http[].mirrors': {
+      status: 'supported',
+      reason: 'as `mirror`; one random draw per request decides every mirror, as in Envoy',
+    },
+    'spec.http[].mirrorPercentage': supported,
+    'spec.http[].mirrorPercent': supported,
+    'spec.http[].mirror_percent': supported,
     'spec.http[].corsPolicy': notApplicable(
       'CORS answers browsers; browsers reach the mesh through an ingress gateway, never through an in-process client',
     ),
@@ -107,17 +152,27 @@ export const FIELD_SUPPORT: Readonly<Record<ResourceKind, Readonly<Record<string
     spec: supported,
     'spec.trafficPolicy': {
       status: 'supported',
-      reason: 'merged (top level < subset < port) and shown by `sidecarless explain`; the settings themselves are not applied yet',
+      reason: 'merged (top level < subset < port) and shown by `sidecarless explain`; each setting\'s own entry below says whether it is applied',
     },
     ...trafficPolicy('spec.trafficPolicy'),
     'spec.subsets[].trafficPolicy': {
       status: 'supported',
-      reason: 'merged over the top-level policy and shown by `sidecarless explain`; the settings themselves are not applied yet',
+      reason: 'merged over the top-level policy and shown by `sidecarless explain`; each setting\'s own entry below says whether it is applied',
     },
     ...trafficPolicy('spec.subsets[].trafficPolicy'),
   },
   ServiceEntry: {
     spec: supported,
+    'spec.resolution': {
+      status: 'supported',
+      reason:
+        'DNS and DNS_ROUND_ROBIN names are resolved by the mesh itself (A/AAAA, refreshed on the TTL, the last good answer kept when a lookup fails; see docs/configuration.md); NONE and DYNAMIC_DNS send the request to the host as the caller named it, resolved when connecting',
+    },
+    'spec.endpoints[].address': {
+      status: 'supported',
+      reason:
+        'with resolution DNS or DNS_ROUND_ROBIN a name is resolved and every address it answers inherits the endpoint\'s labels, weight and locality, so subsets can select it',
+    },
     'spec.subjectAltNames': notYet(SECURITY),
   },
   WorkloadEntry: {
@@ -130,7 +185,10 @@ export const FIELD_SUPPORT: Readonly<Record<ResourceKind, Readonly<Record<string
     'spec.egress[].captureMode': notApplicable(NO_CAPTURE),
     'spec.ingress': notApplicable(NO_LISTENER),
     'spec.inboundConnectionPool': notApplicable(NO_LISTENER),
-    'spec.outboundTrafficPolicy': notYet(DATA_PATH),
+    'spec.outboundTrafficPolicy': {
+      status: 'supported',
+      reason: 'REGISTRY_ONLY fails calls to hosts outside the registry with UnknownHostError (where Envoy answers 502 from its BlackHoleCluster); the `outboundTrafficPolicy` mesh option overrides it',
+    },
     'spec.outboundTrafficPolicy.egressProxy': notApplicable(
       `forwards traffic to unknown hosts, as captured by the sidecar, to an egress proxy; ${NO_CAPTURE}`,
     ),

@@ -1,10 +1,14 @@
 import type { Dispatcher } from 'undici';
+import { toRawHeaders } from './raw-headers.js';
 
 /** A controller for responses the mesh makes itself (no upstream to pause or abort). */
-class LocalController {
+export class LocalController implements Dispatcher.DispatchController {
   aborted = false;
   paused = false;
   reason: Error | null = null;
+  /** undici's fetch reads response headers from here (see {@link toRawHeaders}). */
+  rawHeaders: Buffer[] | null = null;
+  rawTrailers: Buffer[] | null = null;
   abort(reason: Error): void {
     this.aborted = true;
     this.reason = reason;
@@ -18,6 +22,37 @@ class LocalController {
 }
 
 /**
+ * Delivers a whole response made by the mesh to a handler whose request has already started (its
+ * `onRequestStart` was called): the route timeout's 504, for one.
+ */
+export function deliverLocalResponse(
+  handler: Dispatcher.DispatchHandler,
+  controller: LocalController,
+  status: number,
+  body: string,
+  headers: Record<string, string | string[]>,
+  statusMessage = '',
+): void {
+  const payload = Buffer.from(body);
+  const responseHeaders: Record<string, string | string[]> = {
+    'content-type': 'text/plain',
+    'content-length': String(payload.length),
+    ...headers,
+  };
+  try {
+    controller.rawHeaders = toRawHeaders(responseHeaders);
+    handler.onResponseStart?.(controller, status, responseHeaders, statusMessage);
+    if (controller.aborted) return;
+    if (payload.length > 0) handler.onResponseData?.(controller, payload);
+    if (controller.aborted) return;
+    controller.rawTrailers = [];
+    handler.onResponseEnd?.(controller, {});
+  } catch (error) {
+    handler.onResponseError?.(controller, error instanceof Error ? error : new Error(String(error)));
+  }
+}
+
+/**
  * Answers a request without the network, the way Envoy answers locally (no route, no healthy
  * upstream, fault abort, direct response, redirect): a whole response delivered to the handler.
  */
@@ -25,26 +60,17 @@ export function sendLocalReply(
   handler: Dispatcher.DispatchHandler,
   status: number,
   body: string,
-  headers: Record<string, string> = {},
+  headers: Record<string, string | string[]> = {},
 ): void {
   const controller = new LocalController();
-  const payload = Buffer.from(body);
-  const responseHeaders: Record<string, string> = {
-    'content-type': 'text/plain',
-    'content-length': String(payload.length),
-    ...headers,
-  };
   try {
     handler.onRequestStart?.(controller, {});
-    if (controller.aborted) return;
-    handler.onResponseStart?.(controller, status, responseHeaders, '');
-    if (controller.aborted) return;
-    if (payload.length > 0) handler.onResponseData?.(controller, payload);
-    if (controller.aborted) return;
-    handler.onResponseEnd?.(controller, {});
   } catch (error) {
     handler.onResponseError?.(controller, error instanceof Error ? error : new Error(String(error)));
+    return;
   }
+  if (controller.aborted) return;
+  deliverLocalResponse(handler, controller, status, body, headers);
 }
 
 /** Delivers an error to the handler (the caller sees a rejected request). */

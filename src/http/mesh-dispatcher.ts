@@ -6,14 +6,18 @@ import type { HashOn } from '../cluster/balancer-spec.js';
 import type { ClusterManager } from '../cluster/cluster-manager.js';
 import { QueryCache } from '../routing/http-match.js';
 import { resolveServiceHost } from '../routing/resolve-host.js';
-import type { HeaderOps, RouteActions } from '../routing/route-actions.js';
-import { applyHeaderOps, compileHeaderOps, routeActions } from '../routing/route-actions.js';
+import type { DestinationActions, FaultActions, RouteActions } from '../routing/route-actions.js';
+import { applyHeaderOps, routeActions } from '../routing/route-actions.js';
 import type { RouteRequest } from '../routing/route-request.js';
 import type { CompiledHttpRoute } from '../routing/route-table.js';
 import { matchRoute, pickDestination } from '../routing/route-table.js';
+import { cookieHash } from './cookie-hash.js';
 import { UnknownHostError } from './errors.js';
+import { isLegacyHandler, LegacyHandlerAdapter } from './legacy-handler.js';
 import { sendLocalError, sendLocalReply } from './local-reply.js';
+import { Mirror } from './mirror.js';
 import { RequestHeaders } from './request-headers.js';
+import { schedule } from './schedule.js';
 import { UpstreamHandler } from './upstream-handler.js';
 
 export type OutboundTrafficPolicy = 'ALLOW_ANY' | 'REGISTRY_ONLY';
@@ -69,12 +73,16 @@ export class MeshDispatcher extends Dispatcher {
   private state: SnapshotState | undefined;
   private passthroughAgent: Agent | undefined;
   private closed = false;
+  private readonly mirror: Mirror;
 
   constructor(private readonly options: MeshDispatcherOptions) {
     super();
+    this.mirror = new Mirror({ clusters: options.clusters, clock: options.clock, random: options.random, passthrough: () => this.passthrough() });
   }
 
   override dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    // Node's built-in fetch (undici 7) hands `fetch(url, { dispatcher })` a handler of the old shape.
+    if (isLegacyHandler(handler)) handler = new LegacyHandlerAdapter(handler);
     try {
       if (this.closed) throw new Error('the mesh is closed');
       return this.route(opts, handler);
@@ -139,7 +147,9 @@ export class MeshDispatcher extends Dispatcher {
       state.hosts.set(origin.hostname, serviceHost);
     }
     const table = snapshot.routeTable(serviceHost);
-    if (!table && !snapshot.service(serviceHost)) {
+    // A Kubernetes service named with its namespace is found by the mesh's own DNS discovery
+    // (src/cluster/endpoint-plan.ts) even when no configuration mentions it.
+    if (!table && !snapshot.service(serviceHost) && !this.options.clusters.discovers(serviceHost, origin.hostname)) {
       // No configuration covers the host: ALLOW_ANY sends it as is, REGISTRY_ONLY refuses it.
       const policy = this.options.outboundTrafficPolicy ?? snapshot.outboundTrafficPolicy ?? 'ALLOW_ANY';
       if (policy === 'REGISTRY_ONLY' && !serviceHost.endsWith(`.svc.${snapshot.clusterDomain}`)) {
@@ -169,27 +179,47 @@ export class MeshDispatcher extends Dispatcher {
     }
     const actions = route ? routeActions(route) : undefined;
     if (actions?.directResponse) {
-      sendLocalReply(handler, actions.directResponse.status, actions.directResponse.body);
+      sendLocalReply(handler, actions.directResponse.status, actions.directResponse.body, routeReplyHeaders(actions, {}));
       return true;
     }
     if (actions?.redirect) {
       const location = actions.redirect.location(origin.scheme, request.authority, origin.port, path, query);
-      sendLocalReply(handler, actions.redirect.status, '', { location });
+      sendLocalReply(handler, actions.redirect.status, '', routeReplyHeaders(actions, { location }));
       return true;
     }
     const fault = actions?.fault;
     if (fault) {
-      if (fault.abortFraction > 0 && this.options.random() < fault.abortFraction) {
-        sendLocalReply(handler, fault.abortStatus, 'fault filter abort');
+      // Envoy's fault filter: the delay is decided first; the abort after the delay has passed.
+      if (fault.delayFraction > 0 && this.options.random() < fault.delayFraction) {
+        schedule(this.options.clock, fault.delayMs, () => {
+          try {
+            if (this.closed) sendLocalError(handler, new Error('the mesh is closed'));
+            else if (!this.abortFault(fault, handler, headers)) this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers);
+          } catch (error) {
+            sendLocalError(handler, error instanceof Error ? error : new Error(String(error)));
+          }
+        });
         return true;
       }
-      if (fault.delayMs > 0 && this.options.random() < fault.delayFraction) {
-        const timer = setTimeout(() => this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers), fault.delayMs);
-        timer.unref?.();
-        return true;
-      }
+      if (this.abortFault(fault, handler, headers)) return true;
     }
     return this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers);
+  }
+
+  /** Answers with the route's fault abort when this request draws it; true when it did. */
+  private abortFault(fault: FaultActions, handler: Dispatcher.DispatchHandler, headers: RequestHeaders): boolean {
+    if (fault.abortFraction <= 0 || this.options.random() >= fault.abortFraction) return false;
+    if (fault.abortGrpcStatus !== undefined && isGrpcRequest(headers.get('content-type'))) {
+      // Envoy's local reply to a gRPC request: trailers-only, HTTP 200, the status in headers.
+      sendLocalReply(handler, 200, '', {
+        'content-type': 'application/grpc',
+        'grpc-status': String(fault.abortGrpcStatus),
+        'grpc-message': 'fault filter abort',
+      });
+    } else {
+      sendLocalReply(handler, fault.abortStatus, 'fault filter abort');
+    }
+    return true;
   }
 
   private forward(
@@ -212,11 +242,24 @@ export class MeshDispatcher extends Dispatcher {
     const port = destination?.port ?? origin.port;
     const subset = destination?.subset;
 
-    const outHeaders = this.outgoingHeaders(headers, request.authority, actions, destination?.spec.headers);
+    const destActions = destination && actions ? actions.destination(destination) : undefined;
+    const outHeaders = this.outgoingHeaders(headers, request.authority, destActions);
     const newPath = actions?.rewritePath(request.path, matchIndex);
     const path = newPath === undefined ? opts.path : request.query ? `${newPath}?${request.query}` : newPath;
 
     const cluster = this.options.clusters.get(host, subset, port);
+    if (cluster?.warming) {
+      // DNS discovery: the first requests to a new cluster wait for its first answer; once it has
+      // settled `warming` is unset and no request waits again. `get` runs again afterwards, as the
+      // cluster may have been replaced meanwhile.
+      cluster.warming
+        .then(() => {
+          if (this.closed) sendLocalError(handler, new Error('the mesh is closed'));
+          else this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers);
+        })
+        .catch((error: unknown) => sendLocalError(handler, error instanceof Error ? error : new Error(String(error))));
+      return true;
+    }
     if (!cluster || cluster.passthrough) {
       if (subset !== undefined && !cluster) {
         sendLocalReply(handler, 503, 'no healthy upstream');
@@ -224,40 +267,48 @@ export class MeshDispatcher extends Dispatcher {
       }
       // Known to configuration without endpoints (resolution NONE, a Kubernetes service found by
       // the platform's DNS): connect to the destination as named, keep the Host the caller sent.
-      return this.passthrough().dispatch(
+      const upstream = new UpstreamHandler(handler, undefined, this.options.clock, destActions?.response, actions?.timeoutMs ?? 0);
+      const sent = this.passthrough().dispatch(
         { ...opts, origin: `${origin.scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`, path, headers: outHeaders },
-        handler,
+        upstream,
       );
+      if (route && route.mirrors.length > 0) this.mirror.send(route.mirrors, opts, origin.scheme, origin.port, path, outHeaders, actions?.timeoutMs ?? 0);
+      return sent;
     }
-    const picked = cluster.pick(cluster.hashOn ? this.hashOf(cluster.hashOn, request, headers) : undefined);
+    const hashOn = cluster.hashOn;
+    let hash: number | undefined;
+    let setCookie: string | undefined;
+    if (hashOn?.kind === 'cookie') {
+      // A cookie policy may issue the cookie it hashes (Set-Cookie on the response).
+      const cookie = cookieHash(hashOn, headers.get('cookie'), this.options.random);
+      hash = cookie.hash;
+      setCookie = cookie.setCookie;
+    } else if (hashOn) {
+      hash = this.hashOf(hashOn, request, headers);
+    }
+    const picked = cluster.pick(hash);
     if (!picked) {
-      sendLocalReply(handler, 503, 'no healthy upstream');
+      sendLocalReply(handler, 503, cluster.unavailableReason ?? 'no healthy upstream');
       return true;
     }
-    const upstream = new UpstreamHandler(handler, picked, this.options.clock, actions?.responseHeaders, actions?.timeoutMs ?? 0);
-    return cluster.pool(picked).dispatch({ ...opts, path, headers: outHeaders }, upstream);
+    const upstream = new UpstreamHandler(handler, picked, this.options.clock, destActions?.response, actions?.timeoutMs ?? 0, setCookie);
+    const sent = cluster.pool(picked).dispatch({ ...opts, path, headers: outHeaders }, upstream);
+    // Fire and forget, after the primary is on its way (see Mirror).
+    if (route && route.mirrors.length > 0) this.mirror.send(route.mirrors, opts, origin.scheme, origin.port, path, outHeaders, actions?.timeoutMs ?? 0);
+    return sent;
   }
 
-  private outgoingHeaders(
-    headers: RequestHeaders,
-    authority: string,
-    actions: RouteActions | undefined,
-    destinationHeaders: unknown,
-  ): Record<string, string | string[]> {
+  private outgoingHeaders(headers: RequestHeaders, authority: string, destination: DestinationActions | undefined): Record<string, string | string[]> {
     const out: Record<string, string | string[]> = {};
     for (const [name, value] of headers.entries()) out[name] = value;
     // The backend sees the service name it was called by, as behind a sidecar.
-    out.host = actions?.authority ?? out.host ?? authority;
-    if (actions?.requestHeaders) applyHeaderOps(out, actions.requestHeaders);
-    const perDestination = destinationHeaders as { request?: unknown } | undefined;
-    if (perDestination?.request) {
-      const ops = routeDestinationOps(perDestination.request);
-      if (ops) applyHeaderOps(out, ops);
-    }
+    out.host = destination?.authority ?? out.host ?? authority;
+    if (destination) for (const ops of destination.request) applyHeaderOps(out, ops);
     return out;
   }
 
-  private hashOf(on: HashOn, request: MatchRequest, headers: RequestHeaders): number | undefined {
+  /** The hash key of a header, query or source-IP policy (cookies: {@link cookieHash}). */
+  private hashOf(on: Exclude<HashOn, { kind: 'cookie' }>, request: MatchRequest, headers: RequestHeaders): number | undefined {
     switch (on.kind) {
       case 'header': {
         const v = headers.get(on.name);
@@ -267,10 +318,6 @@ export class MeshDispatcher extends Dispatcher {
         const v = new QueryCache(request.query).get(on.name);
         return v === undefined ? undefined : hashKey(v);
       }
-      case 'cookie': {
-        const v = cookieValue(headers.get('cookie'), on.name);
-        return v === undefined ? undefined : hashKey(v);
-      }
       case 'source-ip':
         // In-process, every request comes from this one workload: one stable key.
         return hashKey('source-ip');
@@ -278,19 +325,15 @@ export class MeshDispatcher extends Dispatcher {
   }
 }
 
-const destinationOps = new WeakMap<object, HeaderOps | undefined>();
-/** Per-destination header rules, compiled on first use (the spec object lives in the snapshot). */
-function routeDestinationOps(spec: unknown): HeaderOps | undefined {
-  if (typeof spec !== 'object' || spec === null) return undefined;
-  if (!destinationOps.has(spec)) destinationOps.set(spec, compileHeaderOps(spec));
-  return destinationOps.get(spec);
+/** A direct response or redirect carries the route's response header rules, as in Envoy. */
+function routeReplyHeaders(actions: RouteActions, headers: Record<string, string | string[]>): Record<string, string | string[]> {
+  if (actions.responseHeaders) applyHeaderOps(headers, actions.responseHeaders);
+  return headers;
 }
 
-function cookieValue(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
+/** Envoy's test for a gRPC request: `application/grpc`, `application/grpc+proto`, `application/grpc;...`. */
+function isGrpcRequest(contentType: string | undefined): boolean {
+  if (!contentType?.startsWith('application/grpc')) return false;
+  const next = contentType.charCodeAt(16);
+  return Number.isNaN(next) || next === 43 /* + */ || next === 59 /* ; */;
 }

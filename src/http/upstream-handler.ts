@@ -7,35 +7,52 @@ import type { Clock } from '../clock.js';
 import type { HeaderOps } from '../routing/route-actions.js';
 import { applyHeaderOps } from '../routing/route-actions.js';
 import { RouteTimeoutError } from './errors.js';
+import { deliverLocalResponse, LocalController } from './local-reply.js';
+import { toRawHeaders } from './raw-headers.js';
+import { schedule } from './schedule.js';
+
+const NO_OPS: readonly HeaderOps[] = [];
 
 /**
  * Sits between undici's connection pool and the caller's handler for one upstream attempt: feeds
- * the outcome back to the balancer (in-flight count, latency), applies response header rules,
- * and enforces the route timeout by aborting the attempt (which frees its connection).
+ * the outcome back to the balancer (in-flight count, latency), applies response header rules and
+ * the cookie a hash policy issued, and enforces the route timeout.
+ *
+ * The route timeout runs from dispatch, so time spent waiting for a connection counts, as in
+ * Envoy (whose timer starts once the downstream request is complete: the same instant for a
+ * request without a streamed body). When it passes before any response the caller gets Envoy's
+ * 504 "upstream request timeout" and the attempt is aborted, which closes its connection (or, when
+ * it has not been written yet, drops it from the queue).
  */
 export class UpstreamHandler implements Dispatcher.DispatchHandler {
   private readonly started: number;
-  private timer: NodeJS.Timeout | undefined;
+  private cancelTimer: (() => void) | undefined;
   private controller: Dispatcher.DispatchController | undefined;
   private responded = false;
   private done = false;
+  /** The caller has been answered locally (timeout before the request was written). */
+  private answered = false;
+  private status = 0;
 
   constructor(
     private readonly inner: Dispatcher.DispatchHandler,
-    private readonly host: Host,
+    /** The endpoint picked by the balancer; undefined for a pass-through destination. */
+    private readonly host: Host | undefined,
     private readonly clock: Clock,
-    private readonly responseHeaders: HeaderOps | undefined,
-    private readonly timeoutMs: number,
+    private readonly responseOps: readonly HeaderOps[] = NO_OPS,
+    private readonly timeoutMs = 0,
+    private readonly setCookie: string | undefined = undefined,
   ) {
     this.started = clock.now();
-    onStart(host);
+    if (host) onStart(host);
+    if (timeoutMs > 0) this.cancelTimer = schedule(clock, timeoutMs, () => this.onTimeout());
   }
 
   onRequestStart(controller: Dispatcher.DispatchController, context: unknown): void {
     this.controller = controller;
-    if (this.timeoutMs > 0) {
-      this.timer = setTimeout(() => this.onTimeout(), this.timeoutMs);
-      this.timer.unref?.();
+    if (this.answered) {
+      controller.abort(new RouteTimeoutError(this.timeoutMs, false));
+      return;
     }
     this.inner.onRequestStart?.(controller, context);
   }
@@ -45,50 +62,81 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
     this.inner.onRequestUpgrade?.(controller, statusCode, headers, socket);
   }
 
+  onResponseStarted(): void {
+    (this.inner as { onResponseStarted?: () => void }).onResponseStarted?.();
+  }
+
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
+    if (this.answered) return;
     this.responded = true;
     this.status = statusCode;
-    if (this.responseHeaders) applyHeaderOps(headers as Record<string, string | string[]>, this.responseHeaders);
+    if (this.decorate(headers as Record<string, string | string[]>)) controller.rawHeaders = toRawHeaders(headers);
     this.inner.onResponseStart?.(controller, statusCode, headers, statusMessage);
   }
 
-  private status = 0;
-
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.answered) return;
     this.inner.onResponseData?.(controller, chunk);
   }
 
   onResponseEnd(controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
     this.finish(this.status < 500);
+    if (this.answered) return;
     this.inner.onResponseEnd?.(controller, trailers);
   }
 
   onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
     this.finish(false);
+    if (this.answered) return;
     if (error instanceof RouteTimeoutError && !this.responded) {
-      // As Envoy: a 504 the caller can read, not a transport error.
-      const body = Buffer.from('upstream request timeout');
-      const headers = { 'content-type': 'text/plain', 'content-length': String(body.length) };
-      const local = { aborted: false, paused: false, reason: null, abort() {}, pause() {}, resume() {} };
-      this.inner.onResponseStart?.(local, 504, headers, 'Gateway Timeout');
-      this.inner.onResponseData?.(local, body);
-      this.inner.onResponseEnd?.(local, {});
+      this.answered = true;
+      this.reply504(new LocalController());
       return;
     }
     this.inner.onResponseError?.(controller, error);
   }
 
+  /** Route rules and the issued cookie; true when the headers changed. */
+  private decorate(headers: Record<string, string | string[]>): boolean {
+    const ops = this.responseOps;
+    for (let i = 0; i < ops.length; i++) applyHeaderOps(headers, ops[i]!);
+    if (this.setCookie !== undefined) {
+      const prior = headers['set-cookie'];
+      headers['set-cookie'] = prior === undefined ? [this.setCookie] : Array.isArray(prior) ? [...prior, this.setCookie] : [prior, this.setCookie];
+    }
+    return ops.length > 0 || this.setCookie !== undefined;
+  }
+
+  /** Envoy's local reply for a route timeout; the route's response rules apply to it too. */
+  private reply504(controller: LocalController): void {
+    const headers: Record<string, string | string[]> = { 'content-type': 'text/plain' };
+    this.decorate(headers);
+    deliverLocalResponse(this.inner, controller, 504, 'upstream request timeout', headers, 'Gateway Timeout');
+  }
+
   private onTimeout(): void {
-    if (this.done || !this.controller) return;
-    // Envoy answers 504 "upstream request timeout" when no response has started; once it has,
-    // the stream is reset. undici surfaces both as an error on the caller's side here.
-    this.controller.abort(new RouteTimeoutError(this.timeoutMs, this.responded));
+    this.cancelTimer = undefined;
+    if (this.done || this.answered) return;
+    if (this.controller) {
+      // Envoy answers 504 "upstream request timeout" when no response has started; once it has,
+      // the stream is reset. Aborting the attempt frees its connection either way; the error
+      // comes back through onResponseError.
+      this.controller.abort(new RouteTimeoutError(this.timeoutMs, this.responded));
+      return;
+    }
+    // Still waiting for a connection: answer now; the attempt is aborted when it starts.
+    this.answered = true;
+    this.finish(false);
+    const local = new LocalController();
+    this.inner.onRequestStart?.(local, {});
+    if (!local.aborted) this.reply504(local);
   }
 
   private finish(ok: boolean): void {
     if (this.done) return;
     this.done = true;
-    if (this.timer) clearTimeout(this.timer);
-    onFinish(this.host, this.clock.now() - this.started, ok, this.clock.now());
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    if (this.host) onFinish(this.host, this.clock.now() - this.started, ok, this.clock.now());
   }
 }

@@ -1,6 +1,8 @@
 import type { ResourceRef } from '../config/issue.js';
 import type { CompiledHttpMatch, HttpMatchSpec } from './http-match.js';
 import { QueryCache, compileHttpMatch } from './http-match.js';
+import type { CompiledMirror, MirrorSpecView } from './mirror-policy.js';
+import { compileMirrors } from './mirror-policy.js';
 import type { RouteRequest, RouteSource } from './route-request.js';
 
 /** Istio's Destination as written in a route. */
@@ -29,8 +31,11 @@ export interface HttpRouteSpec {
   readonly fault?: unknown;
   readonly rewrite?: unknown;
   readonly headers?: unknown;
-  readonly mirror?: unknown;
-  readonly mirrors?: unknown;
+  readonly mirror?: DestinationSpec;
+  readonly mirrorPercentage?: MirrorSpecView['mirrorPercentage'];
+  readonly mirrorPercent?: number | null;
+  readonly mirror_percent?: number | null;
+  readonly mirrors?: MirrorSpecView['mirrors'];
 }
 
 /** A destination with its host already qualified relative to the resource that named it. */
@@ -60,6 +65,8 @@ export interface CompiledHttpRoute {
   readonly destinations: readonly CompiledDestination[];
   /** Cumulative weights for picking; the last entry is the total. */
   readonly cumulative: readonly number[];
+  /** `mirror` and `mirrors[]`, hosts qualified like destinations. */
+  readonly mirrors: readonly CompiledMirror[];
   readonly spec: HttpRouteSpec;
 }
 
@@ -118,6 +125,7 @@ export function compileHttpRoute(input: CompileRouteInput, index: number, source
     matches: (spec.match ?? []).map((m) => compileHttpMatch(m, source)),
     destinations,
     cumulative,
+    mirrors: compileMirrors(spec, input.qualify),
     spec,
   };
 }

@@ -1,0 +1,141 @@
+import type { Snapshot } from '../config/snapshot.js';
+import type { DnsWatchSpec, EndpointTemplate } from '../discovery/dns/index.js';
+import { dnsWatchKey, serviceEntryDnsWatches } from '../discovery/dns/index.js';
+import type { Endpoint } from '../discovery/endpoint.js';
+import { labelsMatch } from '../discovery/endpoint.js';
+
+/** One DNS name behind a destination and what the endpoints of its answers inherit. */
+export interface DnsBinding {
+  /** The watch key in the DNS source. */
+  readonly key: string;
+  /**
+   * The watch as given to the DNS source: name, port and mode only. Labels, weight and locality
+   * are applied here instead ({@link shapeEndpoint}), so a ServiceEntry whose labels change keeps
+   * its watch and its answer, and one name used by several destinations is looked up once.
+   */
+  readonly spec: DnsWatchSpec;
+  /** Undefined for Kubernetes names: their endpoints carry no labels. */
+  readonly template: EndpointTemplate | undefined;
+}
+
+/** Where a destination's endpoints come from, decided once per snapshot (never per request). */
+export type EndpointPlan =
+  | {
+      readonly kind: 'static';
+      /** Already filtered by the subset's labels. */
+      readonly endpoints: readonly Endpoint[];
+      /** Why `endpoints` is empty, when it is. */
+      readonly emptyReason: string | undefined;
+    }
+  | {
+      readonly kind: 'dns';
+      readonly host: string;
+      /** `service-entry`: a `resolution: DNS`/`DNS_ROUND_ROBIN` entry; `kubernetes`: a service no configuration knows. */
+      readonly origin: 'service-entry' | 'kubernetes';
+      readonly bindings: readonly DnsBinding[];
+      readonly subset: string | undefined;
+      /** The subset's labels; undefined without a subset. */
+      readonly selector: Readonly<Record<string, string>> | undefined;
+      /** False when a subset is asked for that no DestinationRule defines: nothing is selected. */
+      readonly subsetDefined: boolean;
+    };
+
+/**
+ * Where the endpoints of (host, subset, port) come from, in this order:
+ *
+ * 1. a ServiceEntry (or the WorkloadEntries it selects) for the host: its endpoints as written for
+ *    `STATIC`, its addresses (or the host itself) resolved by DNS for `DNS` and `DNS_ROUND_ROBIN`;
+ *    `NONE` has none (the request goes to the host as named);
+ * 2. a Kubernetes service name (`name.ns.svc.<clusterDomain>`) no ServiceEntry declares: the
+ *    name's A/AAAA records (one address per pod for a headless service, the VIP for ClusterIP);
+ * 3. otherwise none: undefined, and the dispatcher passes the request through as named.
+ *
+ * Without DNS discovery (`dns` undefined), a DNS ServiceEntry's endpoints keep their names as
+ * addresses (the connection resolves them) and Kubernetes names pass through.
+ */
+export function planEndpoints(
+  snapshot: Snapshot,
+  host: string,
+  subset: string | undefined,
+  port: number,
+  dnsEnabled: boolean,
+): EndpointPlan | undefined {
+  const service = snapshot.service(host);
+  const subsetDef = subset !== undefined ? snapshot.destinationRule(host)?.subsets.get(subset) : undefined;
+  if (service) {
+    if (service.resolution === 'NONE') return undefined;
+    const servicePort = service.ports.find((p) => p.number === port) ?? (service.ports.length === 1 ? service.ports[0] : undefined);
+    if (!servicePort || servicePort.endpoints.length === 0) return undefined;
+    if (dnsEnabled && (service.resolution === 'DNS' || service.resolution === 'DNS_ROUND_ROBIN')) {
+      const bindings = serviceEntryDnsWatches(service, servicePort).map((spec) => binding(spec, spec.template));
+      return dnsPlan(host, 'service-entry', bindings, subset, subsetDef?.labels, subset === undefined || subsetDef !== undefined);
+    }
+    if (subset === undefined) return { kind: 'static', endpoints: servicePort.endpoints, emptyReason: undefined };
+    // A subset no rule defines has no endpoints: Istio answers 503 (no cluster).
+    if (!subsetDef) return { kind: 'static', endpoints: [], emptyReason: undefinedSubset(host, subset) };
+    const endpoints = servicePort.endpoints.filter((e) => labelsMatch(subsetDef.labels, e.labels));
+    return { kind: 'static', endpoints, emptyReason: endpoints.length === 0 ? noLabelMatch(host, subset, subsetDef.labels) : undefined };
+  }
+  if (dnsEnabled && isKubernetesServiceHost(host, snapshot.clusterDomain)) {
+    // The trailing dot makes the name absolute: it is already the FQDN, so no search domain is
+    // tried (with a pod's ndots:5 a 4-dot name would first go through the whole search list).
+    const spec: DnsWatchSpec = { name: `${host}.`, port, mode: 'strict' };
+    return dnsPlan(host, 'kubernetes', [binding(spec, undefined)], subset, subsetDef?.labels, subset === undefined || subsetDef !== undefined);
+  }
+  return undefined;
+}
+
+function dnsPlan(
+  host: string,
+  origin: 'service-entry' | 'kubernetes',
+  bindings: readonly DnsBinding[],
+  subset: string | undefined,
+  selector: Readonly<Record<string, string>> | undefined,
+  subsetDefined: boolean,
+): EndpointPlan {
+  return { kind: 'dns', host, origin, bindings, subset, selector, subsetDefined };
+}
+
+function binding(spec: DnsWatchSpec, template: EndpointTemplate | undefined): DnsBinding {
+  const bare: DnsWatchSpec = {
+    name: spec.name,
+    ...(spec.port !== undefined ? { port: spec.port } : {}),
+    ...(spec.portName !== undefined ? { portName: spec.portName } : {}),
+    ...(spec.protocol !== undefined ? { protocol: spec.protocol } : {}),
+    ...(spec.mode !== undefined ? { mode: spec.mode } : {}),
+  };
+  return { key: dnsWatchKey(bare), spec: bare, template };
+}
+
+/**
+ * True for `name.ns.svc.<clusterDomain>` (and longer names under it, such as a headless service's
+ * pod names), without allocating: this runs for every request to a host no configuration knows.
+ */
+export function isKubernetesServiceHost(host: string, clusterDomain: string): boolean {
+  const end = host.length - clusterDomain.length;
+  if (end < 8 || !host.endsWith(clusterDomain) || !host.startsWith('.svc.', end - 5)) return false;
+  const dot = host.indexOf('.');
+  // At least `name.ns` before `.svc.`: a dot that is neither first nor the one of `.svc.`.
+  return dot > 0 && dot < end - 6;
+}
+
+/** A DNS answer's endpoint with what the ServiceEntry endpoint it came from says about it. */
+export function shapeEndpoint(endpoint: Endpoint, template: EndpointTemplate | undefined): Endpoint {
+  if (!template) return endpoint;
+  return {
+    ...endpoint,
+    weight: template.weight !== undefined && template.weight > 0 ? template.weight : endpoint.weight,
+    labels: template.labels ?? endpoint.labels,
+    locality: template.locality ?? endpoint.locality,
+    ...(template.network !== undefined ? { network: template.network } : {}),
+  };
+}
+
+export function undefinedSubset(host: string, subset: string): string {
+  return `no healthy upstream: subset "${subset}" of ${host} is not defined by any DestinationRule that applies`;
+}
+
+export function noLabelMatch(host: string, subset: string, labels: Readonly<Record<string, string>>): string {
+  const selector = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
+  return `no healthy upstream: no endpoint of ${host} has the labels of subset "${subset}" (${selector})`;
+}

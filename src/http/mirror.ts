@@ -1,0 +1,124 @@
+import type { Agent, Dispatcher } from 'undici';
+import type { Clock, RandomSource } from '../clock.js';
+import type { ClusterManager } from '../cluster/cluster-manager.js';
+import type { CompiledMirror } from '../routing/mirror-policy.js';
+import { UpstreamHandler } from './upstream-handler.js';
+
+/**
+ * Bodies that can be sent twice without buffering a stream: none, a string, a Buffer or another
+ * Uint8Array. A request with a streamed body (a Node stream, an async iterable, a web
+ * ReadableStream, FormData: everything `fetch` sends with a body) is not mirrored, because copying
+ * it would mean buffering or teeing the caller's upload; it is sent to its destination as usual.
+ */
+export function isReplayableBody(body: unknown): boolean {
+  return body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
+}
+
+/**
+ * Envoy's shadow authority: `-shadow` goes after the host name, before any port
+ * (`reviews:9080` → `reviews-shadow:9080`, `[::1]:80` → `[::1]-shadow:80`).
+ */
+export function shadowAuthority(authority: string): string {
+  let portStart = -1;
+  if (authority.startsWith('[')) {
+    const close = authority.indexOf(']');
+    if (close > 0 && authority.charCodeAt(close + 1) === 58) portStart = close + 1;
+  } else {
+    const colon = authority.lastIndexOf(':');
+    // More than one colon without brackets is a bare IPv6 address, which has no port.
+    if (colon >= 0 && authority.indexOf(':') === colon) portStart = colon;
+  }
+  return portStart < 0 ? `${authority}-shadow` : `${authority.slice(0, portStart)}-shadow${authority.slice(portStart)}`;
+}
+
+/** Takes a mirrored response and drops it: the body is read (so the connection is reused) and errors are ignored. */
+class DiscardHandler implements Dispatcher.DispatchHandler {
+  onRequestStart(): void {}
+  onResponseStart(): void {}
+  onResponseData(): void {}
+  onResponseEnd(): void {}
+  onResponseError(): void {}
+}
+
+const DISCARD = new DiscardHandler();
+
+export interface MirrorDeps {
+  readonly clusters: ClusterManager;
+  readonly clock: Clock;
+  readonly random: RandomSource;
+  /** The agent for destinations without endpoints of their own (resolution NONE and the like). */
+  readonly passthrough: () => Agent;
+}
+
+/**
+ * Sends copies of a request to a route's mirror destinations, fire and forget, as Envoy's
+ * request_mirror_policies do: one random draw per request decides for every mirror (Envoy uses the
+ * stream's stable random value), the copy carries the primary's final headers and path with
+ * `-shadow` appended to its authority, and its response is dropped. Nothing about a copy reaches
+ * the caller: it is dispatched after the primary, never awaited, and its errors are swallowed.
+ */
+export class Mirror {
+  constructor(private readonly deps: MirrorDeps) {}
+
+  send(
+    mirrors: readonly CompiledMirror[],
+    opts: Dispatcher.DispatchOptions,
+    scheme: string,
+    requestPort: number,
+    path: string,
+    headers: Readonly<Record<string, string | string[]>>,
+    timeoutMs: number,
+  ): void {
+    if (opts.upgrade || opts.method === 'CONNECT' || !isReplayableBody(opts.body)) return;
+    const draw = this.deps.random();
+    for (let i = 0; i < mirrors.length; i++) {
+      const mirror = mirrors[i]!;
+      if (draw >= mirror.fraction) continue;
+      try {
+        this.sendOne(mirror, opts, scheme, requestPort, path, headers, timeoutMs);
+      } catch {
+        // A mirror must never fail the caller's request.
+      }
+    }
+  }
+
+  private sendOne(
+    mirror: CompiledMirror,
+    opts: Dispatcher.DispatchOptions,
+    scheme: string,
+    requestPort: number,
+    path: string,
+    headers: Readonly<Record<string, string | string[]>>,
+    timeoutMs: number,
+  ): void {
+    const host = typeof headers.host === 'string' ? headers.host : mirror.host;
+    const copy: Dispatcher.DispatchOptions = { ...opts, path, headers: { ...headers, host: shadowAuthority(host) } };
+    const port = mirror.port ?? requestPort;
+    const cluster = this.deps.clusters.get(mirror.host, mirror.subset, port);
+    if (!cluster || cluster.passthrough) {
+      // A subset without a cluster has no endpoints (Envoy: no cluster, no shadow).
+      if (mirror.subset !== undefined && !cluster) return;
+      const target = mirror.host.includes(':') ? `[${mirror.host}]` : mirror.host;
+      this.deps.passthrough().dispatch({ ...copy, origin: `${scheme}://${target}:${port}` }, DISCARD);
+      return;
+    }
+    if (cluster.warming) {
+      // A cluster still waiting for its first DNS answer: mirror once it has one, or not at all.
+      void cluster.warming.then(() => this.dispatchTo(mirror, copy, port, timeoutMs), () => undefined);
+      return;
+    }
+    this.dispatchTo(mirror, copy, port, timeoutMs);
+  }
+
+  private dispatchTo(mirror: CompiledMirror, copy: Dispatcher.DispatchOptions, port: number, timeoutMs: number): void {
+    try {
+      const cluster = this.deps.clusters.get(mirror.host, mirror.subset, port);
+      // The copy is balanced on its own, without a hash key.
+      const picked = cluster?.pick(undefined);
+      if (!cluster || !picked) return;
+      cluster.pool(picked).dispatch(copy, new UpstreamHandler(DISCARD, picked, this.deps.clock, undefined, timeoutMs));
+    } catch {
+      // As above: never the caller's problem.
+    }
+  }
+}
