@@ -30,7 +30,7 @@ export interface KindSupport {
 }
 
 const DATA_PATH = 'applied by the data path (issue: outbound HTTP / resilience)';
-const BALANCER = 'applied by the data path (issue: load balancing)';
+const BALANCER = 'not implemented yet by the balancers';
 const SECURITY = 'enforced by the security layer (issue: mTLS, PeerAuthentication and AuthorizationPolicy)';
 const TELEMETRY = 'used by telemetry (issue: metrics and tracing)';
 const NO_LISTENER =
@@ -61,7 +61,16 @@ function trafficPolicy(base: string): Record<string, FieldSupport> {
       status: 'supported',
       reason: 'keeps the caller\'s protocol, which for a call through the dispatcher (fetch, undici.request) is HTTP/1.1, and makes h2UpgradePolicy ineffective, as in Istio',
     },
-    [`${base}.loadBalancer`]: notYet(BALANCER),
+    [`${base}.loadBalancer`]: {
+      status: 'supported',
+      reason:
+        'simple, consistentHash (ringHash, maglev), localityLbSetting and warmup as Envoy applies them; the annotation `sidecarless.io/load-balancer` selects a registered policy such as PEAK_EWMA instead (docs/http.md)',
+    },
+    [`${base}.loadBalancer.zoneAwareLbSetting`]: notYet(BALANCER),
+    [`${base}.loadBalancer.consistentHash.useSourceIp`]: {
+      status: 'supported',
+      reason: 'every call of one process has the same source address, so all of them go to one endpoint, as from one pod behind a sidecar',
+    },
     [`${base}.loadBalancer.consistentHash.httpHeaderName`]: supported,
     [`${base}.loadBalancer.consistentHash.httpQueryParameterName`]: supported,
     [`${base}.loadBalancer.consistentHash.httpCookie`]: {
@@ -78,7 +87,14 @@ function trafficPolicy(base: string): Record<string, FieldSupport> {
     [`${base}.proxyProtocol`]: notApplicable(
       "prepends a PROXY protocol header so the upstream learns the downstream client's address; an in-process client is itself the downstream client",
     ),
-    [`${base}.portLevelSettings`]: notYet(DATA_PATH),
+    [`${base}.portLevelSettings`]: {
+      status: 'supported',
+      reason: 'merged as Istio does: port-level sections replace the destination-level ones whole, without inheriting',
+    },
+    [`${base}.portLevelSettings[].connectionPool`]: notYet(DATA_PATH),
+    [`${base}.portLevelSettings[].outlierDetection`]: notYet(DATA_PATH),
+    [`${base}.portLevelSettings[].tls`]: notYet(SECURITY),
+    [`${base}.portLevelSettings[].loadBalancer.zoneAwareLbSetting`]: notYet(BALANCER),
   };
 }
 

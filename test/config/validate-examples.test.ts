@@ -53,10 +53,8 @@ describe('valid Istio resources are accepted', () => {
     const result = validateYaml(bookinfo('DestinationRule'));
     expect(result.resource?.metadata.namespace).toBe('bookinfo');
     expect(summarize(warnings(result))).toEqual([
-      "warning not-implemented spec.trafficPolicy.loadBalancer: 'loadBalancer' is not implemented yet and has no effect: applied by the data path (issue: load balancing)",
       "warning not-implemented spec.trafficPolicy.connectionPool: 'connectionPool' is not implemented yet and has no effect: applied by the data path (issue: outbound HTTP / resilience)",
       "warning not-implemented spec.trafficPolicy.outlierDetection: 'outlierDetection' is not implemented yet and has no effect: applied by the data path (issue: outbound HTTP / resilience)",
-      "warning not-implemented spec.subsets[1].trafficPolicy.loadBalancer: 'loadBalancer' is not implemented yet and has no effect: applied by the data path (issue: load balancing)",
     ]);
   });
 
