@@ -1,0 +1,104 @@
+// The backend "pods" of the data-path benchmarks, run as a child process of the bench (see
+// startPods in common.mjs): one node:http server per loopback address, all on one port.
+//
+// Options (JSON in argv[2]):
+//   addresses  loopback addresses, one pod each
+//   bodySize   response body bytes (default 1024)
+//   serviceMs  0: answer at once; > 0: each request takes this long (a timer, not CPU)
+//   workers    with serviceMs: requests one pod serves at once, the rest queue (0 = no limit),
+//              so a slowed-down pod also loses capacity, as a real one does
+//   jitter     with serviceMs: service time varies uniformly by +-jitter (0.2 = +-20 %)
+// Messages from the parent: { type: 'slow', index, factor }, { type: 'stats' }.
+import { Buffer } from 'node:buffer';
+import { createServer } from 'node:http';
+
+const options = JSON.parse(process.argv[2] ?? '{}');
+const addresses = options.addresses ?? ['127.0.0.2'];
+const body = Buffer.alloc(options.bodySize ?? 1024, 'x');
+const serviceMs = options.serviceMs ?? 0;
+const workers = options.workers ?? 0;
+const jitter = options.jitter ?? 0;
+
+const pods = addresses.map((address) => ({ address, factor: 1, busy: 0, queue: [], served: 0, dropped: 0, connections: 0 }));
+const headers = { 'content-type': 'text/plain', 'content-length': String(body.length) };
+
+function reply(res) {
+  res.writeHead(200, headers);
+  res.end(body);
+}
+
+function serve(pod, res) {
+  if (res.destroyed || res.socket?.destroyed) {
+    // The client gave up (timeout) while this request queued: a real server would notice the
+    // reset too; skipping it keeps the queue from growing forever.
+    pod.dropped++;
+    next(pod);
+    return;
+  }
+  pod.busy++;
+  const ms = serviceMs * pod.factor * (1 + jitter * (2 * Math.random() - 1));
+  setTimeout(() => {
+    pod.busy--;
+    pod.served++;
+    if (!res.destroyed) reply(res);
+    next(pod);
+  }, ms);
+}
+
+function next(pod) {
+  while ((workers === 0 || pod.busy < workers) && pod.queue.length > 0) serve(pod, pod.queue.shift());
+}
+
+function handle(pod, req, res) {
+  req.resume();
+  if (serviceMs === 0) {
+    pod.served++;
+    reply(res);
+    return;
+  }
+  if (workers === 0 || pod.busy < workers) serve(pod, res);
+  else pod.queue.push(res);
+}
+
+const servers = [];
+async function listenAll(port) {
+  for (const pod of pods) {
+    const server = createServer({ keepAliveTimeout: 60_000, requestTimeout: 0 }, (req, res) => handle(pod, req, res));
+    server.on('connection', () => pod.connections++);
+    await new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, pod.address, () => resolve());
+    });
+    servers.push(server);
+    if (port === 0) port = server.address().port;
+  }
+  return port;
+}
+
+let port = options.port ?? 0;
+for (let attempt = 0; ; attempt++) {
+  try {
+    port = await listenAll(port);
+    break;
+  } catch (error) {
+    // The first pod's random port was taken on another address: start over on a new one.
+    for (const s of servers.splice(0)) s.close();
+    if (attempt >= 20) throw error;
+    port = 0;
+  }
+}
+
+process.on('message', (m) => {
+  if (m.type === 'slow') {
+    pods[m.index].factor = m.factor;
+    process.send({ id: m.id });
+  } else if (m.type === 'stats') {
+    process.send({
+      id: m.id,
+      pods: pods.map((p) => ({ address: p.address, served: p.served, dropped: p.dropped, queued: p.queue.length, connections: p.connections })),
+    });
+  }
+});
+process.on('SIGTERM', () => process.exit(0));
+process.on('disconnect', () => process.exit(0));
+process.send({ type: 'ready', port });
