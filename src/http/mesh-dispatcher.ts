@@ -299,6 +299,22 @@ export class MeshDispatcher extends Dispatcher {
   }
 
   private outgoingHeaders(headers: RequestHeaders, authority: string, destination: DestinationActions | undefined): Record<string, string | string[]> {
+    const raw = headers.raw;
+    const noRules = !destination || (destination.request.length === 0 && destination.authority === undefined);
+    if (noRules && raw && typeof raw === 'object' && !Array.isArray(raw) && !(Symbol.iterator in raw)) {
+      // Common case, no header rules: copy the caller's object as is (no lower-casing, no Map)
+      // and add Host only if the caller did not set one.
+      const plain: Record<string, string | string[]> = {};
+      let host: string | string[] | undefined;
+      for (const name in raw) {
+        const value = (raw as Record<string, string | string[] | undefined>)[name];
+        if (value === undefined) continue;
+        if (name.length === 4 && name.toLowerCase() === 'host') host = value;
+        else plain[name] = value;
+      }
+      plain.host = host ?? authority;
+      return plain;
+    }
     const out: Record<string, string | string[]> = {};
     for (const [name, value] of headers.entries()) out[name] = value;
     // The backend sees the service name it was called by, as behind a sidecar.

@@ -137,6 +137,9 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
     this.done = true;
     this.cancelTimer?.();
     this.cancelTimer = undefined;
-    if (this.host) onFinish(this.host, this.clock.now() - this.started, ok, this.clock.now());
+    if (this.host) {
+      const now = this.clock.now();
+      onFinish(this.host, now - this.started, ok, now);
+    }
   }
 }
