@@ -8,10 +8,6 @@ export function qualifyHost(host: string, namespace: string, clusterDomain: stri
   return `${lower}.${namespace}.svc.${clusterDomain}`;
 }
 
-export function isWildcardHost(host: string): boolean {
-  return host.startsWith('*');
-}
-
 /**
  * Does `pattern` (possibly `*.example.com` or `*`) cover the concrete host `host`? A wildcard
  * covers any host ending in its suffix (Envoy's virtual host domain rules; `*` covers everything).
@@ -21,14 +17,6 @@ export function hostMatches(pattern: string, host: string): boolean {
   if (!pattern.startsWith('*')) return false;
   const suffix = pattern.slice(1);
   return host.length > suffix.length && host.endsWith(suffix);
-}
-
-/**
- * Do two host patterns overlap (either may be a wildcard)? Used for Sidecar egress and conflicts.
- */
-export function hostsOverlap(a: string, b: string): boolean {
-  return hostMatches(a, b) || hostMatches(b, a) || (a.startsWith('*') && b.startsWith('*') &&
-    (a.endsWith(b.slice(1)) || b.endsWith(a.slice(1))));
 }
 
 /** Orders wildcard patterns most specific first: longer suffix wins, as in Envoy. */
@@ -53,10 +41,6 @@ export class HostTable<T> {
     this.wildcards = this.wildcards.filter((w) => w.pattern !== pattern);
     this.wildcards.push({ pattern, suffix: pattern.slice(1), value });
     this.sorted = false;
-  }
-
-  has(pattern: string): boolean {
-    return this.exact.has(pattern) || this.wildcards.some((w) => w.pattern === pattern);
   }
 
   /** The value registered for exactly this pattern. */
