@@ -1,3 +1,4 @@
+import { servicePortFor } from '../config/snapshot.js';
 import type { Clock, RandomSource } from '../clock.js';
 import { mergeTrafficPolicy } from '../config/compile/traffic-policy.js';
 import type { Snapshot } from '../config/snapshot.js';
@@ -131,7 +132,7 @@ export class ClusterManager {
     const policy = mergeTrafficPolicy(rule?.trafficPolicy, subsetDef?.trafficPolicy, port);
     // The port's declared protocol decides HTTP/2 (GRPC, HTTP2), as it does in istiod.
     const service = snapshot.service(host);
-    const servicePort = service?.ports.find((p) => p.number === port) ?? (service?.ports.length === 1 ? service.ports[0] : undefined);
+    const servicePort = servicePortFor(service, port);
     return compileLoadBalancing(policy, rule?.annotations ?? {}, this.deps.caller, servicePort?.protocol);
   }
 

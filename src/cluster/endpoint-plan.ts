@@ -1,3 +1,4 @@
+import { servicePortFor } from '../config/snapshot.js';
 import type { Snapshot } from '../config/snapshot.js';
 import type { DnsWatchSpec, EndpointTemplate } from '../discovery/dns/index.js';
 import { dnsWatchKey, serviceEntryDnsWatches } from '../discovery/dns/index.js';
@@ -64,7 +65,7 @@ export function planEndpoints(
   const subsetDef = subset !== undefined ? snapshot.destinationRule(host)?.subsets.get(subset) : undefined;
   if (service) {
     if (service.resolution === 'NONE') return undefined;
-    const servicePort = service.ports.find((p) => p.number === port) ?? (service.ports.length === 1 ? service.ports[0] : undefined);
+    const servicePort = servicePortFor(service, port);
     if (!servicePort || servicePort.endpoints.length === 0) return undefined;
     if (dnsEnabled && (service.resolution === 'DNS' || service.resolution === 'DNS_ROUND_ROBIN')) {
       const bindings = serviceEntryDnsWatches(service, servicePort).map((spec) => binding(spec, spec.template));

@@ -76,3 +76,9 @@ export interface Snapshot {
   /** Whether a Sidecar resource lets this caller see `host` (no Sidecar: everything). */
   isEgressAllowed(host: string, serviceNamespace: string): boolean;
 }
+
+/** The service port a call to `port` uses: that number, or the only port a service has. */
+export function servicePortFor(service: ServiceDef | undefined, port: number): ServicePort | undefined {
+  if (!service) return undefined;
+  return service.ports.find((p) => p.number === port) ?? (service.ports.length === 1 ? service.ports[0] : undefined);
+}

@@ -1,3 +1,4 @@
+import { servicePortFor } from '../config/snapshot.js';
 import { mergeTrafficPolicy } from '../config/compile/traffic-policy.js';
 import type { ResourceRef } from '../config/issue.js';
 import type { Snapshot, TrafficPolicySpec } from '../config/snapshot.js';
@@ -98,7 +99,7 @@ function explainDestination(snapshot: Snapshot, host: string, subset: string | u
   const rule = snapshot.destinationRule(host);
   const subsetDef = subset ? rule?.subsets.get(subset) : undefined;
   const service = snapshot.service(host);
-  const servicePort = service?.ports.find((p) => p.number === port) ?? (service?.ports.length === 1 ? service.ports[0] : undefined);
+  const servicePort = servicePortFor(service, port);
   let endpoints: readonly Endpoint[] = servicePort?.endpoints ?? [];
   let endpointsNote: string | undefined;
   if (subset && !subsetDef) endpointsNote = `subset "${subset}" is not defined: Istio answers 503 (NC)`;
