@@ -4,6 +4,9 @@ import { createClusterBalancer, createHost, NO_PICK_CONTEXT } from '../balancer/
 import type { Clock, RandomSource } from '../clock.js';
 import type { Endpoint } from '../discovery/endpoint.js';
 import type { CompiledLoadBalancing, HashOn } from './balancer-spec.js';
+import type { ConnectionLimits } from '../resilience/connection-limits.js';
+import { UNLIMITED } from '../resilience/connection-limits.js';
+import type { AttemptOutcome } from '../resilience/outcome.js';
 
 /** How the cluster's policy wants its endpoints spoken to. */
 export interface PoolOptions {
@@ -48,6 +51,8 @@ export class Cluster {
    * a DNS lookup that never succeeded, a name without records, a subset that selects nothing.
    */
   unavailableReason: string | undefined = undefined;
+  /** Connection-pool limits (Envoy's circuit breakers) every attempt passes through. */
+  limits: ConnectionLimits = UNLIMITED;
 
   constructor(
     readonly name: string,
@@ -115,6 +120,11 @@ export class Cluster {
 
   pick(hash: number | undefined): Host | undefined {
     return this.balancer.pick(hash === undefined ? NO_PICK_CONTEXT : { hash });
+  }
+
+  /** How an attempt to `host` ended: fed to outlier detection. */
+  report(_host: Host, _outcome: AttemptOutcome): void {
+    // Outlier detection arrives here.
   }
 
   pool(host: Host): Pool {

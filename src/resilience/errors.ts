@@ -1,0 +1,31 @@
+import { MeshError } from '../errors.js';
+
+/**
+ * A connection-pool limit of the destination's DestinationRule was reached, so the request was
+ * failed without touching the network (Envoy answers 503 with `x-envoy-overloaded: true`).
+ */
+export class OverflowError extends MeshError {
+  readonly code = 'ERR_MESH_OVERFLOW';
+  constructor(
+    /** The cluster (destination host|subset|port) whose limit was reached. */
+    readonly cluster: string,
+    /** The DestinationRule field path of the limit, e.g. `connectionPool.http.http1MaxPendingRequests`. */
+    readonly limit: string,
+    readonly value: number,
+  ) {
+    super(`upstream overflow: ${cluster} reached ${limit} (${value})`);
+  }
+}
+
+/** A client-side rate limit refused the request before it reached the network (HTTP 429). */
+export class RateLimitedError extends MeshError {
+  readonly code = 'ERR_MESH_RATE_LIMITED';
+  constructor(
+    /** Which limit refused it: the policy's `namespace/name` and limit name. */
+    readonly limit: string,
+    /** Milliseconds until a token is available again. */
+    readonly retryAfterMs: number,
+  ) {
+    super(`rate limited by ${limit}: retry after ${Math.ceil(retryAfterMs / 1000)} s`);
+  }
+}
