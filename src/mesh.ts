@@ -48,6 +48,12 @@ export interface MeshOptions {
    * `outboundTrafficPolicy.mode`, else `ALLOW_ANY`.
    */
   readonly outboundTrafficPolicy?: OutboundTrafficPolicy;
+  /**
+   * How many bytes of a streamed request body are kept so that a retry can send it again
+   * (Envoy's per-request buffer limit). A body that grows past it is not retried. Default 1 MiB.
+   * Bodies given as a string or bytes are always retriable.
+   */
+  readonly retryBufferBytes?: number;
   /** The caller's locality, `region/zone/subzone`, for locality-aware balancing. Default unknown. */
   readonly locality?: string;
   /** Time source (tests, fake timers). Default: `performance.now`. */
@@ -115,6 +121,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       clock,
       random,
       outboundTrafficPolicy: options.outboundTrafficPolicy,
+      ...(options.retryBufferBytes !== undefined ? { retryBufferBytes: options.retryBufferBytes } : {}),
     });
     store.on('snapshot', (s) => {
       this.clusters.setSnapshot(s);

@@ -3,6 +3,7 @@ import { DEFAULT_BALANCER_POLICY } from '../balancer/index.js';
 import { parseDuration } from '../config/validate/index.js';
 import type { TrafficPolicySpec } from '../config/snapshot.js';
 import type { Locality } from '../discovery/endpoint.js';
+import { HEDGE_AFTER_ANNOTATION, parseHedgeAfter } from '../resilience/hedge-policy.js';
 
 /**
  * Our addition, selected without changing what any Istio field means: a DestinationRule
@@ -35,6 +36,8 @@ export interface CompiledLoadBalancing {
    * because it comes from the same merged policy (`connectionPool.http`); see {@link upstreamHttp2}.
    */
   readonly http2: boolean;
+  /** Hedging delay from the DestinationRule annotation (our addition); 0 when off. */
+  readonly hedgeAfterMs: number;
 }
 
 interface LoadBalancerSettings {
@@ -136,5 +139,11 @@ export function compileLoadBalancing(
     // without it, Envoy's default 50%.
     ...(outlier !== undefined ? { panicThresholdPercent: outlier.minHealthPercent ?? 0 } : {}),
   };
-  return { spec, hashOn, passthrough: name === 'PASSTHROUGH', http2: upstreamHttp2(policy, portProtocol) };
+  return {
+    spec,
+    hashOn,
+    passthrough: name === 'PASSTHROUGH',
+    http2: upstreamHttp2(policy, portProtocol),
+    hedgeAfterMs: parseHedgeAfter(annotations[HEDGE_AFTER_ANNOTATION]) ?? 0,
+  };
 }

@@ -40,6 +40,8 @@ export class Cluster {
   private balancer: PriorityBalancer;
   hashOn: HashOn | undefined;
   passthrough: boolean;
+  /** Hedging delay (ms) for idempotent requests; 0 when off. */
+  hedgeAfterMs: number;
   private poolOptions: PoolOptions;
   /**
    * Set while a new cluster waits for the first DNS answers behind it: the dispatcher holds the
@@ -62,6 +64,7 @@ export class Cluster {
     this.balancer = createClusterBalancer(lb.spec, deps);
     this.hashOn = lb.hashOn;
     this.passthrough = lb.passthrough;
+    this.hedgeAfterMs = lb.hedgeAfterMs;
     this.poolOptions = { http2: lb.http2 };
   }
 
@@ -70,6 +73,7 @@ export class Cluster {
     this.balancer = createClusterBalancer(lb.spec, this.deps);
     this.hashOn = lb.hashOn;
     this.passthrough = lb.passthrough;
+    this.hedgeAfterMs = lb.hedgeAfterMs;
     if (lb.http2 !== this.poolOptions.http2) {
       // The protocol changed: new connections speak the new one; in-flight requests finish.
       this.poolOptions = { http2: lb.http2 };
@@ -118,7 +122,9 @@ export class Cluster {
     return this.hosts.length;
   }
 
-  pick(hash: number | undefined): Host | undefined {
+  /** A host for the next attempt; `exclude` steers retries away from hosts already tried. */
+  pick(hash: number | undefined, exclude?: (host: Host) => boolean): Host | undefined {
+    if (exclude) return this.balancer.pick(hash === undefined ? { exclude } : { hash, exclude });
     return this.balancer.pick(hash === undefined ? NO_PICK_CONTEXT : { hash });
   }
 

@@ -9,7 +9,7 @@ import { resolveServiceHost } from '../routing/resolve-host.js';
 import type { DestinationActions, FaultActions, RouteActions } from '../routing/route-actions.js';
 import { applyHeaderOps, routeActions } from '../routing/route-actions.js';
 import type { RouteRequest } from '../routing/route-request.js';
-import type { CompiledHttpRoute } from '../routing/route-table.js';
+import type { CompiledDestination, CompiledHttpRoute } from '../routing/route-table.js';
 import { matchRoute, pickDestination } from '../routing/route-table.js';
 import { cookieHash } from './cookie-hash.js';
 import { UnknownHostError } from './errors.js';
@@ -18,7 +18,13 @@ import { sendLocalError, sendLocalReply } from './local-reply.js';
 import { Mirror } from './mirror.js';
 import { RequestHeaders } from './request-headers.js';
 import { schedule } from './schedule.js';
-import { UpstreamHandler } from './upstream-handler.js';
+import { ReplayableBody, DEFAULT_RETRY_BUFFER_BYTES } from './replayable-body.js';
+import { UpstreamRequest } from './upstream-request.js';
+import type { Cluster } from '../cluster/cluster.js';
+import { remainingTimeMs } from '../resilience/deadline.js';
+import { isIdempotent } from '../resilience/hedge-policy.js';
+import { RetryOn } from '../resilience/retry-on.js';
+import { DEFAULT_RETRY_POLICY } from '../resilience/retry-policy.js';
 
 export type OutboundTrafficPolicy = 'ALLOW_ANY' | 'REGISTRY_ONLY';
 
@@ -29,6 +35,8 @@ export interface MeshDispatcherOptions {
   readonly random: RandomSource;
   /** Hosts no configuration covers: pass through or fail; unset: the Sidecar's, else ALLOW_ANY. */
   readonly outboundTrafficPolicy: OutboundTrafficPolicy | undefined;
+  /** How much of a streamed request body is kept so a retry can send it again (default 1 MiB). */
+  readonly retryBufferBytes?: number;
 }
 
 interface Origin {
@@ -43,6 +51,8 @@ interface Origin {
 interface SnapshotState {
   readonly snapshot: Snapshot;
   readonly hosts: Map<string, string>;
+  /** Clusters of route destinations, with the port they were found for. */
+  readonly clusters: Map<CompiledDestination, { readonly cluster: Cluster; readonly port: number }>;
 }
 
 /** The request view route matching reads; one per request, headers and query parsed lazily. */
@@ -133,7 +143,7 @@ export class MeshDispatcher extends Dispatcher {
 
   private snapshotState(): SnapshotState {
     const snapshot = this.options.snapshot();
-    if (this.state?.snapshot !== snapshot) this.state = { snapshot, hosts: new Map() };
+    if (this.state?.snapshot !== snapshot) this.state = { snapshot, hosts: new Map(), clusters: new Map() };
     return this.state;
   }
 
@@ -242,12 +252,7 @@ export class MeshDispatcher extends Dispatcher {
     const port = destination?.port ?? origin.port;
     const subset = destination?.subset;
 
-    const destActions = destination && actions ? actions.destination(destination) : undefined;
-    const outHeaders = this.outgoingHeaders(headers, request.authority, destActions);
-    const newPath = actions?.rewritePath(request.path, matchIndex);
-    const path = newPath === undefined ? opts.path : request.query ? `${newPath}?${request.query}` : newPath;
-
-    const cluster = this.options.clusters.get(host, subset, port);
+    const cluster = destination ? this.clusterFor(destination, port) : this.options.clusters.get(host, subset, port);
     if (cluster?.warming) {
       // DNS discovery: the first requests to a new cluster wait for its first answer; once it has
       // settled `warming` is unset and no request waits again. `get` runs again afterwards, as the
@@ -260,42 +265,86 @@ export class MeshDispatcher extends Dispatcher {
         .catch((error: unknown) => sendLocalError(handler, error instanceof Error ? error : new Error(String(error))));
       return true;
     }
-    if (!cluster || cluster.passthrough) {
-      if (subset !== undefined && !cluster) {
-        sendLocalReply(handler, 503, 'no healthy upstream');
-        return true;
-      }
-      // Known to configuration without endpoints (resolution NONE, a Kubernetes service found by
-      // the platform's DNS): connect to the destination as named, keep the Host the caller sent.
-      const upstream = new UpstreamHandler(handler, undefined, this.options.clock, destActions?.response, actions?.timeoutMs ?? 0);
-      const sent = this.passthrough().dispatch(
-        { ...opts, origin: `${origin.scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`, path, headers: outHeaders },
-        upstream,
-      );
-      if (route && route.mirrors.length > 0) this.mirror.send(route.mirrors, opts, origin.scheme, origin.port, path, outHeaders, actions?.timeoutMs ?? 0);
-      return sent;
-    }
-    const hashOn = cluster.hashOn;
-    let hash: number | undefined;
-    let setCookie: string | undefined;
-    if (hashOn?.kind === 'cookie') {
-      // A cookie policy may issue the cookie it hashes (Set-Cookie on the response).
-      const cookie = cookieHash(hashOn, headers.get('cookie'), this.options.random);
-      hash = cookie.hash;
-      setCookie = cookie.setCookie;
-    } else if (hashOn) {
-      hash = this.hashOf(hashOn, request, headers);
-    }
-    const picked = cluster.pick(hash);
-    if (!picked) {
-      sendLocalReply(handler, 503, cluster.unavailableReason ?? 'no healthy upstream');
+    if (!cluster && subset !== undefined) {
+      sendLocalReply(handler, 503, 'no healthy upstream');
       return true;
     }
-    const upstream = new UpstreamHandler(handler, picked, this.options.clock, destActions?.response, actions?.timeoutMs ?? 0, setCookie);
-    const sent = cluster.pool(picked).dispatch({ ...opts, path, headers: outHeaders }, upstream);
+
+    // Time left: the route timeout, capped by the deadline of the inbound request being handled.
+    let timeoutMs = actions?.timeoutMs ?? 0;
+    let deadlineBound = false;
+    const remaining = remainingTimeMs();
+    if (remaining !== undefined) {
+      if (remaining <= 0) {
+        sendLocalReply(handler, 504, 'deadline exceeded');
+        return true;
+      }
+      if (timeoutMs <= 0 || remaining < timeoutMs) {
+        timeoutMs = remaining;
+        deadlineBound = true;
+      }
+    }
+
+    const destActions = destination && actions ? actions.destination(destination) : undefined;
+    const outHeaders = this.outgoingHeaders(headers, request.authority, destActions);
+    const newPath = actions?.rewritePath(request.path, matchIndex);
+    const path = newPath === undefined ? opts.path : request.query ? `${newPath}?${request.query}` : newPath;
+    const retry = actions ? actions.retry : DEFAULT_RETRY_POLICY;
+
+    let hash: number | undefined;
+    let setCookie: string | undefined;
+    let sendOpts: Dispatcher.DispatchOptions;
+    let passthrough: Dispatcher | undefined;
+    if (!cluster || cluster.passthrough) {
+      // Known to configuration without endpoints (resolution NONE, a Kubernetes service found by
+      // the platform's DNS): connect to the destination as named, keep the Host the caller sent.
+      passthrough = this.passthrough();
+      sendOpts = { ...opts, origin: `${origin.scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`, path, headers: outHeaders };
+    } else {
+      const hashOn = cluster.hashOn;
+      if (hashOn?.kind === 'cookie') {
+        // A cookie policy may issue the cookie it hashes (Set-Cookie on the response).
+        const cookie = cookieHash(hashOn, headers.get('cookie'), this.options.random);
+        hash = cookie.hash;
+        setCookie = cookie.setCookie;
+      } else if (hashOn) {
+        hash = this.hashOf(hashOn, request, headers);
+      }
+      sendOpts = { ...opts, path, headers: outHeaders };
+    }
+    const body = retry && opts.body != null ? ReplayableBody.wrap(opts.body, this.options.retryBufferBytes ?? DEFAULT_RETRY_BUFFER_BYTES) : undefined;
+    const hedgeAfterMs = cluster && retry && body === undefined && isIdempotent(request.method) ? cluster.hedgeAfterMs : 0;
+    const upstream = new UpstreamRequest(handler, sendOpts, passthrough ? undefined : cluster, passthrough, {
+      clock: this.options.clock,
+      random: this.options.random,
+      retry,
+      timeoutMs,
+      deadlineBound,
+      responseOps: destActions?.response,
+      setCookie,
+      hash,
+      avoidPreviousHosts: retry !== undefined && (retry.ignorePreviousHosts ?? cluster?.hashOn === undefined),
+      hedgeAfterMs,
+      retriableHeaderNames: retry && retry.retryOn & RetryOn['retriable-headers'] ? splitNames(headers.get('x-envoy-retriable-header-names')) : undefined,
+      body,
+    });
+    const sent = upstream.start();
     // Fire and forget, after the primary is on its way (see Mirror).
     if (route && route.mirrors.length > 0) this.mirror.send(route.mirrors, opts, origin.scheme, origin.port, path, outHeaders, actions?.timeoutMs ?? 0);
     return sent;
+  }
+
+  /**
+   * The cluster of a route destination, remembered per snapshot so the common request builds no
+   * lookup key. A cluster still warming is not remembered: it may be replaced once it settles.
+   */
+  private clusterFor(destination: CompiledDestination, port: number): Cluster | undefined {
+    const clusters = this.snapshotState().clusters;
+    const known = clusters.get(destination);
+    if (known !== undefined && known.port === port) return known.cluster;
+    const cluster = this.options.clusters.get(destination.host, destination.subset, port);
+    if (cluster && !cluster.warming) clusters.set(destination, { cluster, port });
+    return cluster;
   }
 
   private outgoingHeaders(headers: RequestHeaders, authority: string, destination: DestinationActions | undefined): Record<string, string | string[]> {
@@ -352,4 +401,11 @@ function isGrpcRequest(contentType: string | undefined): boolean {
   if (!contentType?.startsWith('application/grpc')) return false;
   const next = contentType.charCodeAt(16);
   return Number.isNaN(next) || next === 43 /* + */ || next === 59 /* ; */;
+}
+
+/** `x-envoy-retriable-header-names`: a comma-separated list of response header names. */
+function splitNames(value: string | undefined): readonly string[] | undefined {
+  if (value === undefined) return undefined;
+  const names = value.split(',').map((n) => n.trim().toLowerCase()).filter((n) => n !== '');
+  return names.length > 0 ? names : undefined;
 }

@@ -1,5 +1,7 @@
 import { RE2JS } from 're2js';
 import { parseDuration } from '../config/validate/index.js';
+import type { HttpRetrySpec, RetryPolicy } from '../resilience/retry-policy.js';
+import { compileRetryPolicy } from '../resilience/retry-policy.js';
 import type { CompiledDestination, CompiledHttpRoute } from './route-table.js';
 
 interface HeaderOperationsSpec {
@@ -74,6 +76,8 @@ export interface RouteActions {
   readonly fault: FaultActions | undefined;
   /** Route timeout in ms; 0 means none (Istio's default). */
   readonly timeoutMs: number;
+  /** The retry policy istiod would give the route (its default when `retries` is unset); undefined: off. */
+  readonly retry: RetryPolicy | undefined;
 }
 
 const cache = new WeakMap<CompiledHttpRoute, RouteActions>();
@@ -193,6 +197,7 @@ interface RouteSpecView {
     readonly abort?: { readonly httpStatus?: number; readonly grpcStatus?: string; readonly http2Error?: string; readonly percentage?: { value?: number } };
   };
   readonly timeout?: string;
+  readonly retries?: HttpRetrySpec;
 }
 
 /**
@@ -266,6 +271,7 @@ function compileRouteActions(route: CompiledHttpRoute): RouteActions {
     destination: (destination) => perDestination.get(destination) ?? fallback,
     fault: compileFault(spec.fault),
     timeoutMs: spec.timeout ? (parseDuration(spec.timeout) ?? 0) : 0,
+    retry: compileRetryPolicy(spec.retries),
   };
 }
 

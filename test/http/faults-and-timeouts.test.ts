@@ -1,41 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Clock } from '../../src/clock.js';
-import { seededRandom, systemClock } from '../../src/clock.js';
+import { seededRandom } from '../../src/clock.js';
 import type { Mesh } from '../../src/index.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { Pods } from '../helpers/pods.js';
 import { RequestLog } from '../helpers/request-log.js';
-
-/**
- * A clock whose timers the test fires: every scheduled task is recorded with its delay and runs
- * only when released (or at once in `immediate` mode). No test here waits on real time.
- */
-class TestClock implements Clock {
-  readonly tasks: { readonly delayMs: number; readonly run: () => void; cancelled: boolean }[] = [];
-  immediate = false;
-  now(): number {
-    return systemClock.now();
-  }
-  schedule(delayMs: number, task: () => void): () => void {
-    const entry = { delayMs, run: task, cancelled: false };
-    this.tasks.push(entry);
-    if (this.immediate) queueMicrotask(() => this.fire(entry));
-    return () => {
-      entry.cancelled = true;
-    };
-  }
-  fire(entry: TestClock['tasks'][number]): void {
-    if (entry.cancelled) return;
-    entry.cancelled = true;
-    entry.run();
-  }
-  pending(delayMs: number): TestClock['tasks'] {
-    return this.tasks.filter((t) => t.delayMs === delayMs && !t.cancelled);
-  }
-  count(delayMs: number): number {
-    return this.tasks.filter((t) => t.delayMs === delayMs).length;
-  }
-}
+import { TestClock } from '../helpers/test-clock.js';
 
 let pods: Pods;
 let log: RequestLog;

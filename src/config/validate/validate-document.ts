@@ -10,6 +10,7 @@ import { didYouMean, suggestion } from './did-you-mean.js';
 import type { WalkContext } from './schema-validator.js';
 import { compileSchema } from './schema-validator.js';
 import { supportTree } from './support-tree.js';
+import { checkSemantics } from './semantic-checks.js';
 
 export interface ValidateOptions {
   /** Namespace of a resource whose metadata has none (Kubernetes: the namespace it is applied to). */
@@ -165,6 +166,7 @@ export function validateDocument(doc: RawDocument, options: ValidateOptions): Va
     }
     compiled.validate(specValue, ctx, support);
     if (ctx.prunedNull) specValue = compiled.prune(specValue);
+    checkSemantics(resourceKind, specValue, metadata?.annotations, (code, message, field) => report.add('error', code, message, field));
   }
 
   if (report.hasErrors || !metadata) return { issues: report.issues };

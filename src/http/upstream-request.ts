@@ -1,0 +1,504 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { Host } from '../balancer/index.js';
+import { onFinish, onStart } from '../balancer/index.js';
+import type { Clock, RandomSource } from '../clock.js';
+import type { Cluster } from '../cluster/cluster.js';
+import type { OverflowError } from '../resilience/errors.js';
+import type { LocalOriginFailure } from '../resilience/outcome.js';
+import { classifyFailure } from '../resilience/outcome.js';
+import { retriableFailure, retriableResponse } from '../resilience/retry-on.js';
+import type { RetryPolicy } from '../resilience/retry-policy.js';
+import { backoffDelayMs } from '../resilience/retry-policy.js';
+import type { HeaderOps } from '../routing/route-actions.js';
+import { applyHeaderOps } from '../routing/route-actions.js';
+import { DeadlineExceededError, PerTryTimeoutError, RouteTimeoutError } from './errors.js';
+import { deliverLocalResponse, LocalController } from './local-reply.js';
+import { toRawHeaders } from './raw-headers.js';
+import type { ReplayableBody } from './replayable-body.js';
+import { schedule } from './schedule.js';
+
+const NO_OPS: readonly HeaderOps[] = [];
+const NO_NAMES: readonly string[] = [];
+
+/** Everything one request's attempts share, decided before the first is sent. */
+export interface UpstreamRequestInit {
+  readonly clock: Clock;
+  readonly random: RandomSource;
+  /** undefined: retries off (`attempts: 0`). */
+  readonly retry: RetryPolicy | undefined;
+  /** Route timeout, already capped by a propagated deadline; 0 for none. */
+  readonly timeoutMs: number;
+  /** The timeout came from the deadline, not the route: report it as such. */
+  readonly deadlineBound: boolean;
+  readonly responseOps: readonly HeaderOps[] | undefined;
+  readonly setCookie: string | undefined;
+  /** Consistent-hash key for host selection. */
+  readonly hash: number | undefined;
+  /** Avoid hosts already tried (Envoy's previous_hosts); decided with the cluster's hash policy. */
+  readonly avoidPreviousHosts: boolean;
+  /** Hedging (our addition): send a backup attempt after this many ms without a response; 0 off. */
+  readonly hedgeAfterMs: number;
+  /** Response header names whose presence makes a response retriable (`retriable-headers`). */
+  readonly retriableHeaderNames: readonly string[] | undefined;
+  /** A streamed body recorded for replay; undefined when the body is sent as is. */
+  readonly body: ReplayableBody | undefined;
+}
+
+/**
+ * One attempt: the handler undici calls for it. Thin, it hands everything to its request, which
+ * owns the policy (which response wins, whether to retry).
+ */
+class Attempt implements Dispatcher.DispatchHandler {
+  controller: Dispatcher.DispatchController | undefined;
+  /** undici handed the request a connection (it is no longer pending). */
+  started = false;
+  /** Response headers arrived. */
+  responded = false;
+  /** Ended (response complete, failed, or given up on): nothing more is counted for it. */
+  ended = false;
+  /** Its result no longer matters (a hedge lost, a retriable answer dropped, a timeout). */
+  abandoned = false;
+  cancelTimer: (() => void) | undefined;
+  readonly startedAt: number;
+
+  constructor(
+    readonly request: UpstreamRequest,
+    readonly host: Host | undefined,
+    readonly retry: boolean,
+  ) {
+    this.startedAt = request.init.clock.now();
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    this.request.attemptStarted(this, controller);
+  }
+
+  onRequestUpgrade(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
+    this.request.attemptUpgraded(this, controller, statusCode, headers, socket);
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
+    this.responded = true;
+    this.request.attemptResponded(this, controller, statusCode, headers, statusMessage);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.request.winner === this) this.request.deliverData(controller, chunk);
+  }
+
+  onResponseEnd(controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
+    this.request.attemptEnded(this, controller, trailers);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.request.attemptFailed(this, error);
+  }
+}
+
+/**
+ * One request through the mesh to its destination, across however many attempts it takes: Envoy's
+ * router for one stream. It owns the route timeout (all attempts), the per-try timeout, the retry
+ * decision on each response and failure, back-off, host selection away from hosts already tried,
+ * hedged attempts, and connection-pool admission; and it is the controller the caller's handler
+ * sees, so the caller can pause, resume or abort whichever attempt is current.
+ *
+ * A response is passed on once it is known to be final: the headers of a retriable response are
+ * never shown to the caller while a retry is still possible.
+ */
+export class UpstreamRequest implements Dispatcher.DispatchController {
+  // DispatchController, as the caller sees it.
+  aborted = false;
+  paused = false;
+  reason: Error | null = null;
+  rawHeaders: Buffer[] | string[] | IncomingHttpHeaders | null = null;
+  rawTrailers: Buffer[] | string[] | IncomingHttpHeaders | null = null;
+
+  /** The attempt whose response the caller gets. */
+  winner: Attempt | undefined;
+  private readonly attempts: Attempt[] = [];
+  private retriesUsed = 0;
+  private done = false;
+  private cancelRouteTimer: (() => void) | undefined;
+  private cancelBackoff: (() => void) | undefined;
+  private cancelHedge: (() => void) | undefined;
+  /** The last failure of an attempt that got no response, for the caller if nothing better comes. */
+  private lastError: Error | undefined;
+  private lastFailure: LocalOriginFailure | undefined;
+
+  constructor(
+    private readonly handler: Dispatcher.DispatchHandler,
+    /** The request as every attempt sends it (a pass-through one with its origin set). */
+    private readonly opts: Dispatcher.DispatchOptions,
+    /** Attempts go to this cluster's endpoints; or, when undefined, to `passthrough`. */
+    private readonly cluster: Cluster | undefined,
+    private readonly passthrough: Dispatcher | undefined,
+    readonly init: UpstreamRequestInit,
+  ) {}
+
+  /** Sends the first attempt; false only if the request could not be queued at all. */
+  start(): boolean {
+    this.handler.onRequestStart?.(this, {});
+    if (this.aborted) return true;
+    const timeoutMs = this.init.timeoutMs;
+    if (timeoutMs > 0) this.cancelRouteTimer = schedule(this.init.clock, timeoutMs, () => this.onRouteTimeout());
+    this.send(false);
+    return true;
+  }
+
+  // ---- DispatchController (called by the caller's handler) ----
+
+  abort(reason: Error): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    if (this.done) {
+      this.winner?.controller?.abort(reason);
+      return;
+    }
+    const winner = this.winner;
+    if (winner?.controller && !winner.ended) {
+      // The error comes back through the attempt's onResponseError and on to the caller.
+      this.abandonAllBut(winner);
+      winner.controller.abort(reason);
+      return;
+    }
+    this.finish();
+    this.abandonAllBut(undefined);
+    queueMicrotask(() => this.handler.onResponseError?.(this, reason));
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.winner?.controller?.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.winner?.controller?.resume();
+  }
+
+  // ---- attempts ----
+
+  /** Picks a host and sends an attempt; answers the caller when no attempt can be made. */
+  private send(retry: boolean): void {
+    if (this.done) return;
+    const cluster = this.cluster;
+    let host: Host | undefined;
+    if (cluster) {
+      host = this.pickHost(cluster);
+      if (!host) {
+        if (this.lastError) this.fail(this.lastError);
+        else this.localReply(503, cluster.unavailableReason ?? 'no healthy upstream', {});
+        return;
+      }
+      if (!retry) {
+        // Retries were admitted when they were decided (see retryAfter).
+        const overflow = cluster.limits.admit(false);
+        if (overflow) {
+          this.overflowReply(overflow);
+          return;
+        }
+      }
+    }
+    const attempt = new Attempt(this, host, retry);
+    this.attempts.push(attempt);
+    if (host) onStart(host);
+    const perTry = this.init.retry?.perTryTimeoutMs ?? 0;
+    if (perTry > 0) attempt.cancelTimer = schedule(this.init.clock, perTry, () => this.onPerTryTimeout(attempt, perTry));
+    this.armHedge();
+    const body = this.init.body;
+    const dispatchOpts = body === undefined ? this.opts : { ...this.opts, body: body.next() };
+    try {
+      if (cluster && host) cluster.pool(host).dispatch(dispatchOpts, attempt);
+      else this.passthrough!.dispatch(dispatchOpts, attempt);
+    } catch (error) {
+      this.attemptFailed(attempt, error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  private pickHost(cluster: Cluster): Host | undefined {
+    const hash = this.init.hash;
+    if (this.attempts.length === 0 || !this.init.avoidPreviousHosts) return cluster.pick(hash);
+    const tried = this.attempts;
+    return cluster.pick(hash, (host) => {
+      for (let i = 0; i < tried.length; i++) if (tried[i]!.host === host) return true;
+      return false;
+    });
+  }
+
+  attemptStarted(attempt: Attempt, controller: Dispatcher.DispatchController): void {
+    if (attempt.ended || attempt.abandoned || (this.done && this.winner !== attempt)) {
+      // Given up on while it waited for a connection: drop it now.
+      controller.abort(this.reason ?? ABANDONED);
+      return;
+    }
+    attempt.started = true;
+    this.cluster?.limits.started();
+  }
+
+  attemptUpgraded(attempt: Attempt, controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
+    this.endAttempt(attempt, true);
+    if (this.done) return;
+    this.winner = attempt;
+    this.finish();
+    this.handler.onRequestUpgrade?.(controller, statusCode, headers, socket);
+  }
+
+  attemptResponded(
+    attempt: Attempt,
+    controller: Dispatcher.DispatchController,
+    status: number,
+    headers: IncomingHttpHeaders,
+    statusMessage: string | undefined,
+  ): void {
+    if (attempt.abandoned || this.done) {
+      controller.abort(ABANDONED);
+      return;
+    }
+    this.cluster?.report(attempt.host!, { status, failure: undefined });
+    const policy = this.init.retry;
+    if (
+      policy !== undefined &&
+      retriableResponse(policy.retryOn, policy.statusCodes, status, (name) => headerValue(headers, name), this.init.retriableHeaderNames ?? NO_NAMES) &&
+      this.retryAfter(attempt)
+    ) {
+      attempt.abandoned = true;
+      controller.abort(ABANDONED);
+      return;
+    }
+    // This response is the caller's.
+    this.winner = attempt;
+    this.cancelHedgeTimer();
+    this.abandonAllBut(attempt);
+    if (this.paused) controller.pause();
+    if (this.decorate(headers as Record<string, string | string[]>)) this.rawHeaders = toRawHeaders(headers);
+    else this.rawHeaders = controller.rawHeaders ?? null;
+    this.handler.onResponseStart?.(this, status, headers, statusMessage);
+  }
+
+  deliverData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.handler.onResponseData?.(this, chunk);
+  }
+
+  attemptEnded(attempt: Attempt, controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
+    this.endAttempt(attempt, true);
+    if (this.winner !== attempt) return;
+    this.finish();
+    this.rawTrailers = controller.rawTrailers ?? null;
+    this.handler.onResponseEnd?.(this, trailers);
+  }
+
+  attemptFailed(attempt: Attempt, error: Error): void {
+    const wasAbandoned = attempt.abandoned;
+    this.endAttempt(attempt, false);
+    if (this.winner === attempt) {
+      // Failed while streaming the response to the caller: nothing can be retried now.
+      if (!this.done) this.finish();
+      this.handler.onResponseError?.(this, error);
+      return;
+    }
+    if (wasAbandoned || this.done) return;
+    if (this.aborted) {
+      this.finish();
+      this.handler.onResponseError?.(this, this.reason ?? error);
+      return;
+    }
+    const failure = classifyFailure(error);
+    if (attempt.host) this.cluster?.report(attempt.host, { status: 0, failure });
+    this.lastError = error;
+    this.lastFailure = failure;
+    const policy = this.init.retry;
+    if (policy !== undefined && retriableFailure(policy.retryOn, failure, attempt.started) && this.retryAfter(attempt)) return;
+    if (this.inFlight() > 0) return; // a hedge may still answer
+    this.fail(error);
+  }
+
+  /**
+   * Decides a retry after `attempt` failed or answered retriably: retries left, the body still
+   * replayable, the retry admitted by the cluster's limits (maxRetries, retry budget). When
+   * another attempt is still in flight (a hedge) it is waited for instead. True when the caller
+   * is not to be answered from `attempt`.
+   */
+  private retryAfter(attempt: Attempt): boolean {
+    if (this.inFlight(attempt) > 0) return true;
+    const policy = this.init.retry!;
+    if (this.retriesUsed >= policy.numRetries) return false;
+    if (this.init.body && !this.init.body.replayable) return false;
+    const cluster = this.cluster;
+    if (cluster && cluster.limits.admit(true)) return false;
+    this.retriesUsed++;
+    const delay = backoffDelayMs(policy, this.retriesUsed, this.init.random);
+    this.cancelBackoff = schedule(this.init.clock, delay, () => {
+      this.cancelBackoff = undefined;
+      if (!this.done) this.send(true);
+      // A retry that never went out (the request ended first) frees what it was admitted for.
+      else if (cluster) cluster.limits.finished(false, true);
+    });
+    return true;
+  }
+
+  /** Our addition: a backup attempt when the current one is slow to answer (idempotent requests). */
+  private armHedge(): void {
+    const after = this.init.hedgeAfterMs;
+    if (after <= 0 || this.cancelHedge || this.winner) return;
+    const policy = this.init.retry;
+    if (!policy || this.retriesUsed >= policy.numRetries) return;
+    this.cancelHedge = schedule(this.init.clock, after, () => {
+      this.cancelHedge = undefined;
+      if (this.done || this.winner || this.retriesUsed >= policy.numRetries) return;
+      const cluster = this.cluster;
+      if (cluster && cluster.limits.admit(true)) return;
+      this.retriesUsed++;
+      this.send(true);
+    });
+  }
+
+  private cancelHedgeTimer(): void {
+    this.cancelHedge?.();
+    this.cancelHedge = undefined;
+  }
+
+  private onPerTryTimeout(attempt: Attempt, timeoutMs: number): void {
+    attempt.cancelTimer = undefined;
+    if (attempt.ended || this.done) return;
+    if (this.winner === attempt) {
+      // The response is the caller's already: Envoy resets the stream.
+      attempt.controller?.abort(new PerTryTimeoutError(timeoutMs, true));
+      return;
+    }
+    const error = new PerTryTimeoutError(timeoutMs, false);
+    attempt.abandoned = true;
+    attempt.controller?.abort(error);
+    // Counted at once: an attempt still queued has no controller to abort and may never start.
+    this.endAttempt(attempt, false);
+    if (attempt.host) this.cluster?.report(attempt.host, { status: 0, failure: 'timeout' });
+    this.lastError = error;
+    this.lastFailure = 'timeout';
+    const policy = this.init.retry;
+    if (policy !== undefined && retriableFailure(policy.retryOn, 'timeout', attempt.started) && this.retryAfter(attempt)) return;
+    if (this.inFlight() > 0) return;
+    this.timeoutReply();
+  }
+
+  private onRouteTimeout(): void {
+    this.cancelRouteTimer = undefined;
+    if (this.done) return;
+    const winner = this.winner;
+    if (winner?.controller && !winner.ended) {
+      // Envoy resets a response already streaming; the error comes back through onResponseError.
+      winner.controller.abort(this.timeoutError(true));
+      return;
+    }
+    this.abandonAllBut(undefined);
+    this.lastFailure = 'timeout';
+    this.timeoutReply();
+  }
+
+  private timeoutError(started: boolean): Error {
+    return this.init.deadlineBound ? new DeadlineExceededError(started) : new RouteTimeoutError(this.init.timeoutMs, started);
+  }
+
+  /** Envoy's local reply once time is up with no response: 504 "upstream request timeout". */
+  private timeoutReply(): void {
+    this.localReply(504, 'upstream request timeout', {}, 'Gateway Timeout');
+  }
+
+  /** Answers the caller without a response from upstream (their onRequestStart has run). */
+  private localReply(status: number, body: string, headers: Record<string, string | string[]>, statusMessage = ''): void {
+    this.finish();
+    this.abandonAllBut(undefined);
+    const local = new LocalController();
+    const out: Record<string, string | string[]> = { 'content-type': 'text/plain', ...headers };
+    this.decorate(out);
+    deliverLocalResponse(this.handler, local, status, body, out, statusMessage);
+  }
+
+  /**
+   * A connection-pool limit refused the request before it reached the network: Envoy's 503 with
+   * `x-envoy-overloaded: true` (response flag UO), the limit named in the body.
+   */
+  private overflowReply(overflow: OverflowError): void {
+    this.localReply(503, `upstream connect error or disconnect/reset before headers. reset reason: overflow (${overflow.message})`, {
+      'x-envoy-overloaded': 'true',
+    });
+  }
+
+  /** The caller gets the last transport error (a timeout becomes Envoy's 504). */
+  private fail(error: Error): void {
+    if (this.lastFailure === 'timeout' && error instanceof PerTryTimeoutError) {
+      this.timeoutReply();
+      return;
+    }
+    this.finish();
+    this.handler.onResponseError?.(this, error);
+  }
+
+  /** Route rules and the issued cookie; true when the headers changed. */
+  private decorate(headers: Record<string, string | string[]>): boolean {
+    const ops = this.init.responseOps ?? NO_OPS;
+    for (let i = 0; i < ops.length; i++) applyHeaderOps(headers, ops[i]!);
+    const cookie = this.init.setCookie;
+    if (cookie !== undefined) {
+      const prior = headers['set-cookie'];
+      headers['set-cookie'] = prior === undefined ? [cookie] : Array.isArray(prior) ? [...prior, cookie] : [prior, cookie];
+    }
+    return ops.length > 0 || cookie !== undefined;
+  }
+
+  private inFlight(except?: Attempt): number {
+    let n = 0;
+    for (let i = 0; i < this.attempts.length; i++) {
+      const a = this.attempts[i]!;
+      if (a !== except && !a.ended && !a.abandoned) n++;
+    }
+    return n;
+  }
+
+  /** Gives up on every attempt but `keep`: aborted if running, dropped when they start. */
+  private abandonAllBut(keep: Attempt | undefined): void {
+    for (let i = 0; i < this.attempts.length; i++) {
+      const a = this.attempts[i]!;
+      if (a === keep || a.ended || a.abandoned) continue;
+      a.abandoned = true;
+      a.controller?.abort(ABANDONED);
+    }
+  }
+
+  /** Counts an attempt off its host and the cluster's limits, once. */
+  private endAttempt(attempt: Attempt, ok: boolean): void {
+    if (attempt.ended) return;
+    attempt.ended = true;
+    attempt.cancelTimer?.();
+    attempt.cancelTimer = undefined;
+    const host = attempt.host;
+    const cluster = this.cluster;
+    if (host) {
+      const now = this.init.clock.now();
+      onFinish(host, now - attempt.startedAt, ok, now);
+    }
+    if (cluster) cluster.limits.finished(attempt.started, attempt.retry);
+  }
+
+  /** The request is decided: stop every timer. */
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    this.cancelRouteTimer?.();
+    this.cancelRouteTimer = undefined;
+    this.cancelBackoff?.();
+    this.cancelBackoff = undefined;
+    this.cancelHedgeTimer();
+    this.init.body?.close();
+  }
+}
+
+/** Stands for "this attempt's result is not needed"; never reaches the caller. */
+const ABANDONED = new Error('attempt abandoned by the mesh');
+
+function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
