@@ -69,7 +69,7 @@ export class ClusterManager {
   setSnapshot(snapshot: Snapshot): void {
     this.snapshot = snapshot;
     for (const [key, entry] of this.entries) {
-      const plan = planEndpoints(snapshot, entry.host, entry.subset, entry.port, this.deps.dns !== undefined);
+      const plan = planEndpoints(snapshot, entry.host, entry.subset, entry.port, this.deps.dns);
       if (plan === undefined) {
         this.entries.delete(key);
         this.releaseAll(entry);
@@ -92,7 +92,7 @@ export class ClusterManager {
     if (existing) return existing.cluster;
     const snapshot = this.snapshot;
     if (!snapshot || this.closed) return undefined;
-    const plan = planEndpoints(snapshot, host, subset, port, this.deps.dns !== undefined);
+    const plan = planEndpoints(snapshot, host, subset, port, this.deps.dns);
     if (plan === undefined) return undefined;
     const cluster = new Cluster(key, this.loadBalancing(snapshot, host, subset, port), {
       clock: this.deps.clock,

@@ -19,6 +19,12 @@ export interface DnsBinding {
   readonly template: EndpointTemplate | undefined;
 }
 
+/** What endpoint planning needs from DNS discovery (a `DnsEndpointSource` is one). */
+export interface DnsPlanning {
+  /** SRV port names of Kubernetes services no configuration declares, keyed `<fqdn>:<port>`. */
+  readonly portNames: ReadonlyMap<string, string>;
+}
+
 /** Where a destination's endpoints come from, decided once per snapshot (never per request). */
 export type EndpointPlan =
   | {
@@ -48,7 +54,8 @@ export type EndpointPlan =
  *    `STATIC`, its addresses (or the host itself) resolved by DNS for `DNS` and `DNS_ROUND_ROBIN`;
  *    `NONE` has none (the request goes to the host as named);
  * 2. a Kubernetes service name (`name.ns.svc.<clusterDomain>`) no ServiceEntry declares: the
- *    name's A/AAAA records (one address per pod for a headless service, the VIP for ClusterIP);
+ *    name's A/AAAA records (one address per pod for a headless service, the VIP for ClusterIP),
+ *    or, when `dns.portNames` names the port, its SRV records (falling back to A/AAAA);
  * 3. otherwise none: undefined, and the dispatcher passes the request through as named.
  *
  * Without DNS discovery (`dns` undefined), a DNS ServiceEntry's endpoints keep their names as
@@ -59,7 +66,7 @@ export function planEndpoints(
   host: string,
   subset: string | undefined,
   port: number,
-  dnsEnabled: boolean,
+  dns: DnsPlanning | undefined,
 ): EndpointPlan | undefined {
   const service = snapshot.service(host);
   const subsetDef = subset !== undefined ? snapshot.destinationRule(host)?.subsets.get(subset) : undefined;
@@ -67,8 +74,8 @@ export function planEndpoints(
     if (service.resolution === 'NONE') return undefined;
     const servicePort = servicePortFor(service, port);
     if (!servicePort || servicePort.endpoints.length === 0) return undefined;
-    if (dnsEnabled && (service.resolution === 'DNS' || service.resolution === 'DNS_ROUND_ROBIN')) {
-      const bindings = serviceEntryDnsWatches(service, servicePort).map((spec) => binding(spec, spec.template));
+    if (dns !== undefined && (service.resolution === 'DNS' || service.resolution === 'DNS_ROUND_ROBIN')) {
+      const bindings = serviceEntryDnsWatches(service, servicePort, snapshot.clusterDomain).map((spec) => binding(spec, spec.template));
       return dnsPlan(host, 'service-entry', bindings, subset, subsetDef?.labels, subset === undefined || subsetDef !== undefined);
     }
     if (subset === undefined) return { kind: 'static', endpoints: servicePort.endpoints, emptyReason: undefined };
@@ -77,10 +84,11 @@ export function planEndpoints(
     const endpoints = servicePort.endpoints.filter((e) => labelsMatch(subsetDef.labels, e.labels));
     return { kind: 'static', endpoints, emptyReason: endpoints.length === 0 ? noLabelMatch(host, subset, subsetDef.labels) : undefined };
   }
-  if (dnsEnabled && isKubernetesServiceHost(host, snapshot.clusterDomain)) {
+  if (dns !== undefined && isKubernetesServiceHost(host, snapshot.clusterDomain)) {
     // The trailing dot makes the name absolute: it is already the FQDN, so no search domain is
     // tried (with a pod's ndots:5 a 4-dot name would first go through the whole search list).
-    const spec: DnsWatchSpec = { name: `${host}.`, port, mode: 'strict' };
+    const portName = dns.portNames.get(`${host}:${port}`);
+    const spec: DnsWatchSpec = { name: `${host}.`, port, ...(portName !== undefined ? { portName, protocol: 'tcp' } : {}), mode: 'strict' };
     return dnsPlan(host, 'kubernetes', [binding(spec, undefined)], subset, subsetDef?.labels, subset === undefined || subsetDef !== undefined);
   }
   return undefined;
@@ -120,12 +128,16 @@ export function isKubernetesServiceHost(host: string, clusterDomain: string): bo
   return dot > 0 && dot < end - 6;
 }
 
-/** A DNS answer's endpoint with what the ServiceEntry endpoint it came from says about it. */
+/**
+ * A DNS answer's endpoint with what the ServiceEntry endpoint it came from says about it. The
+ * entry's weight goes to every address (as Envoy's STRICT_DNS does), times the relative SRV weight
+ * the answer carries (1 for address answers).
+ */
 export function shapeEndpoint(endpoint: Endpoint, template: EndpointTemplate | undefined): Endpoint {
   if (!template) return endpoint;
   return {
     ...endpoint,
-    weight: template.weight !== undefined && template.weight > 0 ? template.weight : endpoint.weight,
+    weight: template.weight !== undefined && template.weight > 0 ? template.weight * endpoint.weight : endpoint.weight,
     labels: template.labels ?? endpoint.labels,
     locality: template.locality ?? endpoint.locality,
     ...(template.network !== undefined ? { network: template.network } : {}),
