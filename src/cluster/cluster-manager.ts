@@ -2,7 +2,7 @@ import { servicePortFor } from '../config/snapshot.js';
 import type { Clock, RandomSource } from '../clock.js';
 import { mergeTrafficPolicy } from '../config/compile/traffic-policy.js';
 import type { Snapshot } from '../config/snapshot.js';
-import type { DnsEndpointChange, DnsEndpointSource } from '../discovery/dns/index.js';
+import type { DnsEndpointChange, DnsEndpointSource, DnsWatchSpec } from '../discovery/dns/index.js';
 import type { Endpoint } from '../discovery/endpoint.js';
 import { labelsMatch } from '../discovery/endpoint.js';
 import type { CallerIdentity, CompiledLoadBalancing } from './balancer-spec.js';
@@ -211,9 +211,7 @@ export class ClusterManager {
       const status = this.deps.dns?.status(b.key);
       if (!status) continue;
       if (status.endpoints === undefined && status.lastError) parts.push(status.lastError.message);
-      else if (status.endpoints !== undefined && status.endpoints.length === 0) {
-        parts.push(`DNS has no address records for ${status.name} (NXDOMAIN or NODATA)`);
-      }
+      else if (status.endpoints !== undefined && status.endpoints.length === 0) parts.push(emptyAnswer(b.spec, status.name, status.fqdn));
     }
     return `no healthy upstream for ${plan.host}: ${parts.length > 0 ? [...new Set(parts)].join('; ') : 'no DNS answer yet'}`;
   }
@@ -248,4 +246,13 @@ export class ClusterManager {
     for (const key of entry.watchKeys) this.release(key, entry);
     entry.watchKeys = [];
   }
+}
+
+/** Why a name that DNS answered gave no endpoint. */
+function emptyAnswer(spec: DnsWatchSpec, name: string, fqdn: string | undefined): string {
+  if (spec.portName === undefined) return `DNS has no address records for ${name} (NXDOMAIN or NODATA)`;
+  const srvName = `_${spec.portName}._${spec.protocol ?? 'tcp'}.${name}`;
+  // The SRV name answered (fqdn is set to it) but none of its targets has an address.
+  if (fqdn !== undefined) return `no target of the DNS SRV records of ${fqdn} has an address record`;
+  return `DNS has no SRV records for ${srvName} and no address records for ${name} (NXDOMAIN or NODATA)`;
 }
