@@ -1,6 +1,6 @@
 import { servicePortFor } from '../config/snapshot.js';
 import type { Snapshot } from '../config/snapshot.js';
-import type { DnsWatchSpec, EndpointTemplate } from '../discovery/dns/index.js';
+import type { DnsWatchSpec, DnsWatchStatus, EndpointTemplate } from '../discovery/dns/index.js';
 import { dnsWatchKey, serviceEntryDnsWatches } from '../discovery/dns/index.js';
 import type { Endpoint } from '../discovery/endpoint.js';
 import { labelsMatch } from '../discovery/endpoint.js';
@@ -46,6 +46,9 @@ export type EndpointPlan =
       /** False when a subset is asked for that no DestinationRule defines: nothing is selected. */
       readonly subsetDefined: boolean;
     };
+
+/** A plan whose endpoints come from DNS. */
+export type DnsEndpointPlan = Extract<EndpointPlan, { readonly kind: 'dns' }>;
 
 /**
  * Where the endpoints of (host, subset, port) come from, in this order:
@@ -151,4 +154,57 @@ export function undefinedSubset(host: string, subset: string): string {
 export function noLabelMatch(host: string, subset: string, labels: Readonly<Record<string, string>>): string {
   const selector = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
   return `no healthy upstream: no endpoint of ${host} has the labels of subset "${subset}" (${selector})`;
+}
+
+/**
+ * The endpoints of a DNS plan from its names' latest answers (`status` of each watch key), with
+ * the entries' labels and weights applied and the subset selected, and why there are none.
+ */
+export function dnsPlanEndpoints(
+  plan: DnsEndpointPlan,
+  status: (key: string) => DnsWatchStatus | undefined,
+): { readonly endpoints: readonly Endpoint[]; readonly reason: string | undefined } {
+  const seen = new Set<string>();
+  const endpoints: Endpoint[] = [];
+  let found = 0;
+  for (const b of plan.bindings) {
+    for (const answered of status(b.key)?.endpoints ?? []) {
+      found++;
+      const endpoint = shapeEndpoint(answered, b.template);
+      // Two names answering the same address: one host, the first one's labels.
+      if (seen.has(endpoint.key) || !plan.subsetDefined || !labelsMatch(plan.selector, endpoint.labels)) continue;
+      seen.add(endpoint.key);
+      endpoints.push(endpoint);
+    }
+  }
+  if (endpoints.length > 0) return { endpoints, reason: undefined };
+  let reason: string;
+  if (plan.subset !== undefined && !plan.subsetDefined) reason = undefinedSubset(plan.host, plan.subset);
+  else if (found > 0 && plan.subset !== undefined) {
+    reason = noLabelMatch(plan.host, plan.subset, plan.selector ?? {});
+    if (plan.origin === 'kubernetes') {
+      reason += `: its endpoints come from DNS, which carries no labels, so a subset with labels cannot select them (declare the service with a ServiceEntry whose endpoints have labels)`;
+    }
+  } else reason = dnsFailure(plan, status);
+  return { endpoints, reason };
+}
+
+/** Why the names behind a DNS plan gave no endpoint: each failed lookup or empty answer. */
+function dnsFailure(plan: DnsEndpointPlan, status: (key: string) => DnsWatchStatus | undefined): string {
+  const parts: string[] = [];
+  for (const b of plan.bindings) {
+    const s = status(b.key);
+    if (!s) continue;
+    if (s.endpoints === undefined && s.lastError) parts.push(s.lastError.message);
+    else if (s.endpoints !== undefined && s.endpoints.length === 0) parts.push(emptyAnswer(b.spec, s.name, s.fqdn));
+  }
+  return `no healthy upstream for ${plan.host}: ${parts.length > 0 ? [...new Set(parts)].join('; ') : 'no DNS answer yet'}`;
+}
+
+/** Why a name that DNS answered gave no endpoint. */
+function emptyAnswer(spec: DnsWatchSpec, name: string, fqdn: string | undefined): string {
+  if (spec.portName === undefined) return `DNS has no address records for ${name} (NXDOMAIN or NODATA)`;
+  // The SRV name answered (fqdn is set to it) but none of its targets has an address.
+  if (fqdn !== undefined) return `no target of the DNS SRV records of ${fqdn} has an address record`;
+  return `DNS has no SRV records for _${spec.portName}._${spec.protocol ?? 'tcp'}.${name} and no address records for ${name} (NXDOMAIN or NODATA)`;
 }
