@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/clock.js';
+import { DnsOptionError } from '../../src/index.js';
 import type { DnsLookupFailure, Mesh, MeshDnsOptions, MeshOptions } from '../../src/index.js';
 import { countPods, dnsOptions, get, nextEvent } from '../helpers/dns-mesh.js';
 import type { DnsmasqOptions, DnsmasqRecords, DnsmasqSrv } from '../helpers/dnsmasq.js';
@@ -167,6 +168,7 @@ describe('SRV records for named ports', () => {
 
   it('rejects a malformed dns.portNames at createMesh, naming the entry and what was expected', async () => {
     const server = await dnsmasq({});
+    await expect(mesh('', server, { dnsExtra: { portNames: { 'reviews:9080': 'http' } } })).rejects.toBeInstanceOf(DnsOptionError);
     await expect(mesh('', server, { dnsExtra: { portNames: { 'reviews:9080': 'http' } } })).rejects.toMatchObject({
       code: 'ERR_MESH_DNS_OPTION',
       message: expect.stringContaining('dns.portNames["reviews:9080"]: expected a Kubernetes service written with its namespace'),
