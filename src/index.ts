@@ -1,6 +1,6 @@
 export { createMesh, Mesh } from './mesh.js';
 export type { MeshOptions, MeshEvents } from './mesh.js';
-export { DnsLookupError } from './discovery/dns/index.js';
+export { DnsLookupError, DnsOptionError } from './discovery/dns/index.js';
 export type { DnsEndpointChange, DnsFamily, DnsLookupFailure, MeshDnsOptions } from './discovery/dns/index.js';
 export { MeshError, MeshConfigError } from './errors.js';
 export type { ConfigIssue, IssueSeverity, ResourceRef, SourceLocation } from './config/issue.js';

@@ -2,16 +2,22 @@ import { parseArgs } from 'node:util';
 import { formatIssue } from '../config/issue.js';
 import type { RouteExplanation } from '../routing/explain-route.js';
 import { explainRoute } from '../routing/explain-route.js';
+import type { ResolvedDestination } from './explain-dns.js';
+import { resolveDestinations } from './explain-dns.js';
 import { loadConfig } from './load-config.js';
 import type { CommandIO } from './run-cli.js';
 import { UsageError, parseFormat, parseLabels } from './usage-error.js';
 
 export const EXPLAIN_USAGE = `Usage: sidecarless explain --config <path> [--config <path>]... [--namespace ns]
-                           [--label k=v]... [-H 'name: value']... [--format text|json] <METHOD> <URL>
+                           [--label k=v]... [-H 'name: value']... [--format text|json]
+                           [--resolve] [--dns-server host[:port]]... <METHOD> <URL>
 
 Shows what the mesh would do with one request: the VirtualService and http entry that match,
 the destinations and weights, the merged DestinationRule policy, timeout/retries/fault, and the
-endpoints it would choose among.`;
+endpoints it would choose among. With --resolve, names found by DNS (resolution: DNS entries,
+Kubernetes service names) are looked up now, as the mesh would (SRV for named ports of
+Kubernetes services), and the addresses listed; --dns-server asks that server instead of the
+ones in /etc/resolv.conf (and implies --resolve).`;
 
 function parseHeaders(values: readonly string[] | undefined): Map<string, string> {
   const headers = new Map<string, string>();
@@ -36,6 +42,8 @@ export async function explainCommand(args: readonly string[], io: CommandIO): Pr
       label: { type: 'string', short: 'l', multiple: true },
       header: { type: 'string', short: 'H', multiple: true },
       format: { type: 'string', short: 'o' },
+      resolve: { type: 'boolean' },
+      'dns-server': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -64,14 +72,18 @@ export async function explainCommand(args: readonly string[], io: CommandIO): Pr
     return 1;
   }
   const explanation = explainRoute(snapshot, method, url, headers);
-  if (format === 'json') io.out(JSON.stringify(explanation, null, 2));
-  else io.out(renderExplanation(explanation));
+  const servers = values['dns-server'];
+  const resolved = values.resolve || servers !== undefined ? await resolveDestinations(snapshot, explanation, servers) : [];
+  if (format === 'json') {
+    const destinations = explanation.destinations.map((d, i) => (resolved[i] ? { ...d, resolved: resolved[i] } : d));
+    io.out(JSON.stringify({ ...explanation, destinations }, null, 2));
+  } else io.out(renderExplanation(explanation, resolved));
   return 0;
 }
 
 const ref = (r: { kind: string; namespace: string; name: string }) => `${r.kind} ${r.namespace}/${r.name}`;
 
-function renderExplanation(e: RouteExplanation): string {
+function renderExplanation(e: RouteExplanation, resolved: readonly (ResolvedDestination | undefined)[]): string {
   const lines: string[] = [];
   lines.push(`${e.request.method} ${e.request.url}`);
   lines.push(`  service host:    ${e.request.host} (port ${e.request.port})`);
@@ -89,7 +101,7 @@ function renderExplanation(e: RouteExplanation): string {
   lines.push(`  timeout:         ${e.timeout}`);
   lines.push(`  retries:         ${JSON.stringify(e.retries)}`);
   if (e.fault) lines.push(`  fault:           ${JSON.stringify(e.fault)}`);
-  for (const d of e.destinations) {
+  for (const [i, d] of e.destinations.entries()) {
     const subset = d.subset ? ` subset ${d.subset}` : '';
     lines.push(`  -> ${d.percent.toFixed(1)}%  ${d.host}:${d.port}${subset}`);
     lines.push(`       DestinationRule: ${d.destinationRules.length > 0 ? d.destinationRules.map((r) => `${r.namespace}/${r.name}`).join(', ') : 'none'}`);
@@ -101,7 +113,27 @@ function renderExplanation(e: RouteExplanation): string {
         lines.push(`         ${ep.key}  weight ${ep.weight}${labels ? `  ${labels}` : ''}`);
       }
     } else lines.push(`       endpoints:       none${d.endpointsNote ? ` (${d.endpointsNote})` : ''}`);
+    const r = resolved[i];
+    if (r) lines.push(...renderResolved(r));
   }
   for (const note of e.notes) lines.push(`  note: ${note}`);
   return lines.join('\n');
+}
+
+function renderResolved(r: ResolvedDestination): string[] {
+  const lines = ['       DNS now:'];
+  for (const n of r.names) {
+    const outcome = n.error ?? (n.answeredBy !== undefined ? `answered by ${n.answeredBy}` : 'no records (NXDOMAIN or NODATA)');
+    lines.push(`         ${n.name} (${n.query}): ${outcome}`);
+  }
+  if (r.endpoints.length === 0) {
+    lines.push(`       resolved endpoints: none${r.reason ? ` (${r.reason})` : ''}`);
+    return lines;
+  }
+  lines.push(`       resolved endpoints (${r.endpoints.length}):`);
+  for (const ep of r.endpoints) {
+    const labels = Object.entries(ep.labels).map(([k, v]) => `${k}=${v}`).join(',');
+    lines.push(`         ${ep.key}  weight ${ep.weight}${labels ? `  ${labels}` : ''}`);
+  }
+  return lines;
 }

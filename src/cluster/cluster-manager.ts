@@ -4,13 +4,12 @@ import { mergeTrafficPolicy } from '../config/compile/traffic-policy.js';
 import type { Snapshot } from '../config/snapshot.js';
 import type { DnsEndpointChange, DnsEndpointSource } from '../discovery/dns/index.js';
 import type { Endpoint } from '../discovery/endpoint.js';
-import { labelsMatch } from '../discovery/endpoint.js';
 import type { CallerIdentity, CompiledLoadBalancing } from './balancer-spec.js';
 import { compileLoadBalancing } from './balancer-spec.js';
 import type { PoolFactory } from './cluster.js';
 import { Cluster, defaultPoolFactory } from './cluster.js';
 import type { EndpointPlan } from './endpoint-plan.js';
-import { isKubernetesServiceHost, noLabelMatch, planEndpoints, shapeEndpoint, undefinedSubset } from './endpoint-plan.js';
+import { dnsPlanEndpoints, isKubernetesServiceHost, planEndpoints } from './endpoint-plan.js';
 
 export interface ClusterManagerDeps {
   readonly clock: Clock;
@@ -69,7 +68,7 @@ export class ClusterManager {
   setSnapshot(snapshot: Snapshot): void {
     this.snapshot = snapshot;
     for (const [key, entry] of this.entries) {
-      const plan = planEndpoints(snapshot, entry.host, entry.subset, entry.port, this.deps.dns !== undefined);
+      const plan = planEndpoints(snapshot, entry.host, entry.subset, entry.port, this.deps.dns);
       if (plan === undefined) {
         this.entries.delete(key);
         this.releaseAll(entry);
@@ -92,7 +91,7 @@ export class ClusterManager {
     if (existing) return existing.cluster;
     const snapshot = this.snapshot;
     if (!snapshot || this.closed) return undefined;
-    const plan = planEndpoints(snapshot, host, subset, port, this.deps.dns !== undefined);
+    const plan = planEndpoints(snapshot, host, subset, port, this.deps.dns);
     if (plan === undefined) return undefined;
     const cluster = new Cluster(key, this.loadBalancing(snapshot, host, subset, port), {
       clock: this.deps.clock,
@@ -178,44 +177,8 @@ export class ClusterManager {
     const plan = entry.plan;
     const dns = this.deps.dns;
     if (this.closed || entry.settling || plan.kind !== 'dns' || !dns || this.entries.get(entry.key) !== entry) return;
-    const seen = new Set<string>();
-    const endpoints: Endpoint[] = [];
-    let found = 0;
-    for (const b of plan.bindings) {
-      for (const answered of dns.current(b.key) ?? []) {
-        found++;
-        const endpoint = shapeEndpoint(answered, b.template);
-        // Two names answering the same address: one host, the first one's labels.
-        if (seen.has(endpoint.key) || !plan.subsetDefined || !labelsMatch(plan.selector, endpoint.labels)) continue;
-        seen.add(endpoint.key);
-        endpoints.push(endpoint);
-      }
-    }
-    let reason: string | undefined;
-    if (endpoints.length === 0) {
-      if (plan.subset !== undefined && !plan.subsetDefined) reason = undefinedSubset(plan.host, plan.subset);
-      else if (found > 0 && plan.subset !== undefined) {
-        reason = noLabelMatch(plan.host, plan.subset, plan.selector ?? {});
-        if (plan.origin === 'kubernetes') {
-          reason += `: its endpoints come from DNS, which carries no labels, so a subset with labels cannot select them (declare the service with a ServiceEntry whose endpoints have labels)`;
-        }
-      } else reason = this.dnsFailure(plan);
-    }
+    const { endpoints, reason } = dnsPlanEndpoints(plan, (key) => dns.status(key));
     this.setEndpoints(entry, endpoints, reason);
-  }
-
-  /** Why the names behind a DNS plan gave no endpoint: each failed lookup or empty answer. */
-  private dnsFailure(plan: Extract<EndpointPlan, { kind: 'dns' }>): string {
-    const parts: string[] = [];
-    for (const b of plan.bindings) {
-      const status = this.deps.dns?.status(b.key);
-      if (!status) continue;
-      if (status.endpoints === undefined && status.lastError) parts.push(status.lastError.message);
-      else if (status.endpoints !== undefined && status.endpoints.length === 0) {
-        parts.push(`DNS has no address records for ${status.name} (NXDOMAIN or NODATA)`);
-      }
-    }
-    return `no healthy upstream for ${plan.host}: ${parts.length > 0 ? [...new Set(parts)].join('; ') : 'no DNS answer yet'}`;
   }
 
   private setEndpoints(entry: Entry, endpoints: readonly Endpoint[], reason: string | undefined): void {

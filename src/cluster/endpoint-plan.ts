@@ -1,6 +1,6 @@
 import { servicePortFor } from '../config/snapshot.js';
 import type { Snapshot } from '../config/snapshot.js';
-import type { DnsWatchSpec, EndpointTemplate } from '../discovery/dns/index.js';
+import type { DnsWatchSpec, DnsWatchStatus, EndpointTemplate } from '../discovery/dns/index.js';
 import { dnsWatchKey, serviceEntryDnsWatches } from '../discovery/dns/index.js';
 import type { Endpoint } from '../discovery/endpoint.js';
 import { labelsMatch } from '../discovery/endpoint.js';
@@ -17,6 +17,12 @@ export interface DnsBinding {
   readonly spec: DnsWatchSpec;
   /** Undefined for Kubernetes names: their endpoints carry no labels. */
   readonly template: EndpointTemplate | undefined;
+}
+
+/** What endpoint planning needs from DNS discovery (a `DnsEndpointSource` is one). */
+export interface DnsPlanning {
+  /** SRV port names of Kubernetes services no configuration declares, keyed `<fqdn>:<port>`. */
+  readonly portNames: ReadonlyMap<string, string>;
 }
 
 /** Where a destination's endpoints come from, decided once per snapshot (never per request). */
@@ -41,6 +47,9 @@ export type EndpointPlan =
       readonly subsetDefined: boolean;
     };
 
+/** A plan whose endpoints come from DNS. */
+export type DnsEndpointPlan = Extract<EndpointPlan, { readonly kind: 'dns' }>;
+
 /**
  * Where the endpoints of (host, subset, port) come from, in this order:
  *
@@ -48,7 +57,8 @@ export type EndpointPlan =
  *    `STATIC`, its addresses (or the host itself) resolved by DNS for `DNS` and `DNS_ROUND_ROBIN`;
  *    `NONE` has none (the request goes to the host as named);
  * 2. a Kubernetes service name (`name.ns.svc.<clusterDomain>`) no ServiceEntry declares: the
- *    name's A/AAAA records (one address per pod for a headless service, the VIP for ClusterIP);
+ *    name's A/AAAA records (one address per pod for a headless service, the VIP for ClusterIP),
+ *    or, when `dns.portNames` names the port, its SRV records (falling back to A/AAAA);
  * 3. otherwise none: undefined, and the dispatcher passes the request through as named.
  *
  * Without DNS discovery (`dns` undefined), a DNS ServiceEntry's endpoints keep their names as
@@ -59,7 +69,7 @@ export function planEndpoints(
   host: string,
   subset: string | undefined,
   port: number,
-  dnsEnabled: boolean,
+  dns: DnsPlanning | undefined,
 ): EndpointPlan | undefined {
   const service = snapshot.service(host);
   const subsetDef = subset !== undefined ? snapshot.destinationRule(host)?.subsets.get(subset) : undefined;
@@ -67,8 +77,8 @@ export function planEndpoints(
     if (service.resolution === 'NONE') return undefined;
     const servicePort = servicePortFor(service, port);
     if (!servicePort || servicePort.endpoints.length === 0) return undefined;
-    if (dnsEnabled && (service.resolution === 'DNS' || service.resolution === 'DNS_ROUND_ROBIN')) {
-      const bindings = serviceEntryDnsWatches(service, servicePort).map((spec) => binding(spec, spec.template));
+    if (dns !== undefined && (service.resolution === 'DNS' || service.resolution === 'DNS_ROUND_ROBIN')) {
+      const bindings = serviceEntryDnsWatches(service, servicePort, snapshot.clusterDomain).map((spec) => binding(spec, spec.template));
       return dnsPlan(host, 'service-entry', bindings, subset, subsetDef?.labels, subset === undefined || subsetDef !== undefined);
     }
     if (subset === undefined) return { kind: 'static', endpoints: servicePort.endpoints, emptyReason: undefined };
@@ -77,10 +87,11 @@ export function planEndpoints(
     const endpoints = servicePort.endpoints.filter((e) => labelsMatch(subsetDef.labels, e.labels));
     return { kind: 'static', endpoints, emptyReason: endpoints.length === 0 ? noLabelMatch(host, subset, subsetDef.labels) : undefined };
   }
-  if (dnsEnabled && isKubernetesServiceHost(host, snapshot.clusterDomain)) {
+  if (dns !== undefined && isKubernetesServiceHost(host, snapshot.clusterDomain)) {
     // The trailing dot makes the name absolute: it is already the FQDN, so no search domain is
     // tried (with a pod's ndots:5 a 4-dot name would first go through the whole search list).
-    const spec: DnsWatchSpec = { name: `${host}.`, port, mode: 'strict' };
+    const portName = dns.portNames.get(`${host}:${port}`);
+    const spec: DnsWatchSpec = { name: `${host}.`, port, ...(portName !== undefined ? { portName, protocol: 'tcp' } : {}), mode: 'strict' };
     return dnsPlan(host, 'kubernetes', [binding(spec, undefined)], subset, subsetDef?.labels, subset === undefined || subsetDef !== undefined);
   }
   return undefined;
@@ -120,12 +131,16 @@ export function isKubernetesServiceHost(host: string, clusterDomain: string): bo
   return dot > 0 && dot < end - 6;
 }
 
-/** A DNS answer's endpoint with what the ServiceEntry endpoint it came from says about it. */
+/**
+ * A DNS answer's endpoint with what the ServiceEntry endpoint it came from says about it. The
+ * entry's weight goes to every address (as Envoy's STRICT_DNS does), times the relative SRV weight
+ * the answer carries (1 for address answers).
+ */
 export function shapeEndpoint(endpoint: Endpoint, template: EndpointTemplate | undefined): Endpoint {
   if (!template) return endpoint;
   return {
     ...endpoint,
-    weight: template.weight !== undefined && template.weight > 0 ? template.weight : endpoint.weight,
+    weight: template.weight !== undefined && template.weight > 0 ? template.weight * endpoint.weight : endpoint.weight,
     labels: template.labels ?? endpoint.labels,
     locality: template.locality ?? endpoint.locality,
     ...(template.network !== undefined ? { network: template.network } : {}),
@@ -139,4 +154,57 @@ export function undefinedSubset(host: string, subset: string): string {
 export function noLabelMatch(host: string, subset: string, labels: Readonly<Record<string, string>>): string {
   const selector = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
   return `no healthy upstream: no endpoint of ${host} has the labels of subset "${subset}" (${selector})`;
+}
+
+/**
+ * The endpoints of a DNS plan from its names' latest answers (`status` of each watch key), with
+ * the entries' labels and weights applied and the subset selected, and why there are none.
+ */
+export function dnsPlanEndpoints(
+  plan: DnsEndpointPlan,
+  status: (key: string) => DnsWatchStatus | undefined,
+): { readonly endpoints: readonly Endpoint[]; readonly reason: string | undefined } {
+  const seen = new Set<string>();
+  const endpoints: Endpoint[] = [];
+  let found = 0;
+  for (const b of plan.bindings) {
+    for (const answered of status(b.key)?.endpoints ?? []) {
+      found++;
+      const endpoint = shapeEndpoint(answered, b.template);
+      // Two names answering the same address: one host, the first one's labels.
+      if (seen.has(endpoint.key) || !plan.subsetDefined || !labelsMatch(plan.selector, endpoint.labels)) continue;
+      seen.add(endpoint.key);
+      endpoints.push(endpoint);
+    }
+  }
+  if (endpoints.length > 0) return { endpoints, reason: undefined };
+  let reason: string;
+  if (plan.subset !== undefined && !plan.subsetDefined) reason = undefinedSubset(plan.host, plan.subset);
+  else if (found > 0 && plan.subset !== undefined) {
+    reason = noLabelMatch(plan.host, plan.subset, plan.selector ?? {});
+    if (plan.origin === 'kubernetes') {
+      reason += `: its endpoints come from DNS, which carries no labels, so a subset with labels cannot select them (declare the service with a ServiceEntry whose endpoints have labels)`;
+    }
+  } else reason = dnsFailure(plan, status);
+  return { endpoints, reason };
+}
+
+/** Why the names behind a DNS plan gave no endpoint: each failed lookup or empty answer. */
+function dnsFailure(plan: DnsEndpointPlan, status: (key: string) => DnsWatchStatus | undefined): string {
+  const parts: string[] = [];
+  for (const b of plan.bindings) {
+    const s = status(b.key);
+    if (!s) continue;
+    if (s.endpoints === undefined && s.lastError) parts.push(s.lastError.message);
+    else if (s.endpoints !== undefined && s.endpoints.length === 0) parts.push(emptyAnswer(b.spec, s.name, s.fqdn));
+  }
+  return `no healthy upstream for ${plan.host}: ${parts.length > 0 ? [...new Set(parts)].join('; ') : 'no DNS answer yet'}`;
+}
+
+/** Why a name that DNS answered gave no endpoint. */
+function emptyAnswer(spec: DnsWatchSpec, name: string, fqdn: string | undefined): string {
+  if (spec.portName === undefined) return `DNS has no address records for ${name} (NXDOMAIN or NODATA)`;
+  // The SRV name answered (fqdn is set to it) but none of its targets has an address.
+  if (fqdn !== undefined) return `no target of the DNS SRV records of ${fqdn} has an address record`;
+  return `DNS has no SRV records for _${spec.portName}._${spec.protocol ?? 'tcp'}.${name} and no address records for ${name} (NXDOMAIN or NODATA)`;
 }

@@ -2,12 +2,11 @@ import { createSocket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/clock.js';
-import { kubernetesSearchDomains } from '../../src/discovery/dns/index.js';
-import type { DnsEndpointChange, DnsLookupFailure, Mesh, MeshDnsOptions, MeshEvents, MeshOptions } from '../../src/index.js';
+import type { DnsEndpointChange, DnsLookupFailure, Mesh, MeshOptions } from '../../src/index.js';
+import { countPods, dnsOptions, get, nextEvent } from '../helpers/dns-mesh.js';
 import type { DnsmasqOptions, DnsmasqRecords } from '../helpers/dnsmasq.js';
 import { Dnsmasq } from '../helpers/dnsmasq.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
-import type { PodReply } from '../helpers/pods.js';
 import { Pods } from '../helpers/pods.js';
 
 // Every test runs its own dnsmasq (records change, servers stop) and its own mesh; the pods are shared.
@@ -34,62 +33,10 @@ async function dnsmasq(records: DnsmasqRecords, options: DnsmasqOptions = { ttl:
   return server;
 }
 
-/** The mesh's DNS pointed at `server` as a pod of namespace `shop` would be. */
-function dnsOptions(server: Dnsmasq, extra: MeshDnsOptions = {}): MeshDnsOptions {
-  return {
-    servers: [server.server],
-    resolvConfPath: '/nonexistent/resolv.conf',
-    search: kubernetesSearchDomains('shop'),
-    ndots: 5,
-    timeoutMs: 500,
-    attempts: 1,
-    ...extra,
-  };
-}
-
 async function mesh(yaml: string, server: Dnsmasq, options: Omit<MeshOptions, 'config'> = {}): Promise<Mesh> {
   const m = await meshFromYaml(yaml, { namespace: 'shop', random: seededRandom(7), dns: dnsOptions(server), ...options });
   meshes.push(m);
   return m;
-}
-
-async function get(m: Mesh, url: string, headers: Record<string, string> = {}) {
-  const res = await m.request(url, { headers });
-  const text = await res.body.text();
-  const reply = res.headers['content-type'] === 'application/json' ? (JSON.parse(text) as PodReply) : undefined;
-  return { status: res.statusCode, text, reply };
-}
-
-async function countPods(m: Mesh, url: string, n: number, headers: Record<string, string> = {}): Promise<Map<string, number>> {
-  const counts = new Map<string, number>();
-  for (let i = 0; i < n; i++) {
-    const { status, reply, text } = await get(m, url, headers);
-    expect(status, text).toBe(200);
-    counts.set(reply!.pod, (counts.get(reply!.pod) ?? 0) + 1);
-  }
-  return counts;
-}
-
-/** The next `event` of the mesh that satisfies `predicate`; no timing is asserted, the timeout only ends a hung test. */
-function nextEvent<E extends 'dnsChange' | 'dnsError'>(
-  m: Mesh,
-  event: E,
-  predicate: (payload: MeshEvents[E][0]) => boolean,
-  timeoutMs = 15_000,
-): Promise<MeshEvents[E][0]> {
-  return new Promise((resolve, reject) => {
-    const listener = (payload: MeshEvents[E][0]): void => {
-      if (!predicate(payload)) return;
-      clearTimeout(timer);
-      m.off(event, listener as never);
-      resolve(payload);
-    };
-    const timer = setTimeout(() => {
-      m.off(event, listener as never);
-      reject(new Error(`no matching ${event} event within ${timeoutMs} ms`));
-    }, timeoutMs);
-    m.on(event, listener as never);
-  });
 }
 
 const REVIEWS = 'reviews.shop.svc.cluster.local';

@@ -277,6 +277,98 @@ describe('DnsEndpointSource (scripted answers)', () => {
     expect(() => source.watch({ name: 'ratings' })).toThrow(/port/);
   });
 
+  it('reduces SRV weights to their ratio and multiplies them by the template weight', async () => {
+    const { source, querier } = setup();
+    const srv = (weights: number[]): DnsAnswer<DnsSrvRecord> => ({
+      status: 'found',
+      records: weights.map((weight, i) => ({ name: `pod-${i}.ratings.shop.svc.cluster.local`, port: 8080, priority: 0, weight })),
+    });
+    for (let i = 0; i < 3; i++) querier.a.set(`pod-${i}.ratings.shop.svc.cluster.local`, v4(5, `10.1.0.${i + 1}`));
+    const weightsOf = async (weights: number[], templateWeight?: number): Promise<number[]> => {
+      querier.srv.set('_http._tcp.ratings.shop.svc.cluster.local', srv(weights));
+      const key = source.watch({
+        key: `w${weights.join('-')}-${templateWeight ?? ''}`,
+        name: 'ratings',
+        portName: 'http',
+        ...(templateWeight !== undefined ? { template: { weight: templateWeight } } : {}),
+      });
+      return (await source.ready(key)).map((e) => e.weight);
+    };
+    // Kubernetes DNS (CoreDNS) publishes floor(100/n) for each of n pods: equal, so 1 each.
+    expect(await weightsOf([33, 33, 33])).toEqual([1, 1, 1]);
+    expect(await weightsOf([10, 90, 30])).toEqual([1, 9, 3]);
+    // Weight 0 is the smallest share RFC 2782 allows: 1.
+    expect(await weightsOf([0, 50])).toEqual([1, 50]);
+    // A ServiceEntry endpoint's weight applies to every address, as with A answers.
+    expect(await weightsOf([25, 25, 50], 3)).toEqual([3, 3, 6]);
+  });
+
+  it('uses a higher SRV priority only while no target of the lower ones has an address', async () => {
+    const { source, querier, tick } = setup();
+    querier.srv.set('_grpc._tcp.ratings.shop.svc.cluster.local', {
+      status: 'found',
+      records: [
+        { name: 'gone.ratings.shop.svc.cluster.local', port: 7000, priority: 1, weight: 1 },
+        { name: 'backup.ratings.shop.svc.cluster.local', port: 7001, priority: 5, weight: 1 },
+        { name: 'last.ratings.shop.svc.cluster.local', port: 7002, priority: 9, weight: 1 },
+      ],
+    });
+    querier.a.set('backup.ratings.shop.svc.cluster.local', v4(5, '10.1.0.8'));
+    querier.a.set('last.ratings.shop.svc.cluster.local', v4(5, '10.1.0.9'));
+    const key = source.watch({ name: 'ratings', portName: 'grpc' });
+    expect((await source.ready(key)).map((e) => e.key)).toEqual(['10.1.0.8:7001']);
+    // The lower priority gets an address: it takes over, the backups leave.
+    querier.a.set('gone.ratings.shop.svc.cluster.local', v4(5, '10.1.0.7'));
+    await tick(key);
+    expect(source.current(key)?.map((e) => e.key)).toEqual(['10.1.0.7:7000']);
+    // Records whose targets have no address at all: the name exists, with no endpoints.
+    for (const n of ['gone', 'backup', 'last']) querier.a.delete(`${n}.ratings.shop.svc.cluster.local`);
+    await tick(key);
+    expect(source.current(key)).toEqual([]);
+    expect(source.status(key)?.fqdn).toBe('_grpc._tcp.ratings.shop.svc.cluster.local');
+  });
+
+  it("refreshes an SRV answer on its targets' TTL, never later than the default rate (Node does not report SRV TTLs)", async () => {
+    const { source, querier, scheduler, tick } = setup({ defaultRefreshMs: 20_000 });
+    querier.srv.set('_http._tcp.ratings.shop.svc.cluster.local', {
+      status: 'found',
+      records: [{ name: 'pod.ratings.shop.svc.cluster.local', port: 8080, priority: 0, weight: 1 }],
+    });
+    querier.a.set('pod.ratings.shop.svc.cluster.local', v4(5, '10.1.0.1'));
+    const key = source.watch({ name: 'ratings', portName: 'http' });
+    await source.ready(key);
+    expect(scheduler.pending()).toEqual([5000]);
+    querier.a.set('pod.ratings.shop.svc.cluster.local', v4(3600, '10.1.0.1'));
+    await tick(key);
+    expect(scheduler.pending()).toEqual([20_000]);
+    // Address answers keep their own TTL.
+    querier.a.set('other.shop.svc.cluster.local', v4(3600, '10.1.0.2'));
+    const plain = source.watch({ name: 'other', port: 80 });
+    await source.ready(plain);
+    expect(scheduler.pending()).toContain(300_000);
+  });
+
+  it('fails an SRV lookup whose target query fails, keeping the last good endpoints', async () => {
+    const { source, querier, tick, failures } = setup();
+    querier.srv.set('_http._tcp.ratings.shop.svc.cluster.local', {
+      status: 'found',
+      records: [{ name: 'pod.ratings.shop.svc.cluster.local', port: 8080, priority: 0, weight: 1 }],
+    });
+    querier.a.set('pod.ratings.shop.svc.cluster.local', v4(5, '10.1.0.1'));
+    const key = source.watch({ name: 'ratings', portName: 'http', port: 9080 });
+    expect((await source.ready(key)).map((e) => e.key)).toEqual(['10.1.0.1:8080']);
+    querier.a.set('pod.ratings.shop.svc.cluster.local', 'ESERVFAIL');
+    await tick(key);
+    expect(source.current(key)?.map((e) => e.key)).toEqual(['10.1.0.1:8080']);
+    querier.srv.set('_http._tcp.ratings.shop.svc.cluster.local', 'ETIMEOUT');
+    await tick(key);
+    expect(source.current(key)?.map((e) => e.key)).toEqual(['10.1.0.1:8080']);
+    expect(failures.map((f) => f.error.message)).toEqual([
+      'DNS A query for pod.ratings.shop.svc.cluster.local failed: ESERVFAIL',
+      'DNS SRV query for _http._tcp.ratings.shop.svc.cluster.local failed: ETIMEOUT',
+    ]);
+  });
+
   it('logical mode (DNS_ROUND_ROBIN) keeps one endpoint per port at the first address, under a stable key', async () => {
     const { source, querier, scheduler, changes, tick } = setup();
     const name = 'api.example.com';

@@ -148,10 +148,11 @@ describe('DnsEndpointSource against dnsmasq', () => {
     const source = makeSource(dns);
     const headless = source.watch({ name: 'ratings', portName: 'http' });
     const pods = await source.ready(headless);
+    // CoreDNS's equal weights (100/n) are relative: each pod weighs 1, as an A answer's pods do.
     expect(pods.map((e) => [e.key, e.weight])).toEqual([
-      ['10.1.0.11:9080', 33],
-      ['10.1.0.12:9080', 33],
-      ['10.1.0.13:9080', 33],
+      ['10.1.0.11:9080', 1],
+      ['10.1.0.12:9080', 1],
+      ['10.1.0.13:9080', 1],
     ]);
     expect(source.status(headless)?.fqdn).toBe('_http._tcp.ratings.shop.svc.cluster.local');
     const clusterIp = source.watch({ name: 'reviews', portName: 'http' });
@@ -203,7 +204,7 @@ spec:
         const service = mesh.snapshot.service(host);
         const port = service?.ports.find((p) => p.number === portNumber);
         if (!service || !port) throw new Error(`no ${host}:${portNumber}`);
-        const watchKeys = serviceEntryDnsWatches(service, port).map((spec) => source.watch(spec));
+        const watchKeys = serviceEntryDnsWatches(service, port, mesh.snapshot.clusterDomain).map((spec) => source.watch(spec));
         return (await Promise.all(watchKeys.map((k) => source.ready(k)))).flat();
       };
 

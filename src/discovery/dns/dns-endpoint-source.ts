@@ -91,8 +91,9 @@ export interface DnsEndpointSourceOptions extends ResolvConfOverrides {
   /** Cap on the TTL-driven refresh interval, ms. Default 300000 (5 minutes). */
   readonly maxRefreshMs?: number;
   /**
-   * Refresh interval when the TTL is 0 or unknown (NXDOMAIN, NODATA), ms. Default 30000: Istio
-   * re-resolves `resolution: DNS` entries every 30 seconds. Clamped to the floor and cap.
+   * Refresh interval when the TTL is 0 or unknown (NXDOMAIN, NODATA), ms, and the longest wait
+   * after an SRV answer (whose own TTL Node does not report). Default 30000: Istio re-resolves
+   * `resolution: DNS` entries every 30 seconds. Clamped to the floor and cap.
    */
   readonly defaultRefreshMs?: number;
   /** First retry after a failed lookup, ms; doubles with each consecutive failure. Default 1000. */
@@ -105,6 +106,8 @@ export interface DnsEndpointSourceOptions extends ResolvConfOverrides {
   readonly scheduler?: Scheduler;
   /** Sends the queries. Default a {@link DnsResolver} on the configured servers (owned and cancelled on close). */
   readonly querier?: DnsQuerier;
+  /** See {@link DnsEndpointSource.portNames}. Default none. */
+  readonly portNames?: ReadonlyMap<string, string>;
 }
 
 interface Watch {
@@ -140,6 +143,12 @@ export function dnsWatchKey(spec: DnsWatchSpec): string {
 export class DnsEndpointSource extends EventEmitter<DnsEndpointSourceEvents> {
   /** The resolver configuration in force (resolv.conf with the options applied). */
   readonly resolvConf: ResolvConf;
+  /**
+   * SRV port names of Kubernetes services no configuration declares, keyed
+   * `<service>.<namespace>.svc.<clusterDomain>:<port>` (the mesh's `dns.portNames`). The source
+   * does not read them; endpoint planning asks for them when it adds a watch.
+   */
+  readonly portNames: ReadonlyMap<string, string>;
   private readonly watches = new Map<string, Watch>();
   private readonly ctx: DnsLookupContext;
   private readonly ownsQuerier: boolean;
@@ -155,6 +164,7 @@ export class DnsEndpointSource extends EventEmitter<DnsEndpointSourceEvents> {
   constructor(options: DnsEndpointSourceOptions = {}) {
     super();
     this.resolvConf = applyResolvConfOverrides(readResolvConf(options.resolvConfPath ?? RESOLV_CONF_PATH), options);
+    this.portNames = options.portNames ?? new Map();
     this.ownsQuerier = options.querier === undefined;
     const querier = options.querier ?? createResolver(this.resolvConf, options.nameservers !== undefined);
     this.ctx = { querier, search: this.resolvConf.search, ndots: this.resolvConf.ndots, family: options.family ?? 'ipv4' };
@@ -318,7 +328,9 @@ export class DnsEndpointSource extends EventEmitter<DnsEndpointSourceEvents> {
     // An IP literal never changes: nothing to refresh.
     if (result.status === 'absent' || !result.literal) {
       const ttl = result.status === 'found' ? (watch.mode === 'logical' ? result.firstTtl : result.ttl) : 0;
-      this.schedule(watch, this.refreshDelay(ttl));
+      const delay = this.refreshDelay(ttl);
+      // The SRV records' own TTL is unknown (Node does not report it): never wait past the default rate.
+      this.schedule(watch, result.status === 'found' && result.srv ? Math.min(delay, this.refreshDelay(0)) : delay);
     }
     if (!sameEndpoints(previous, next)) {
       this.emit('change', { key: watch.key, name: watch.name, fqdn, endpoints: next, previous });

@@ -9,7 +9,10 @@ export type DnsFamily = 'ipv4' | 'ipv6' | 'both';
 
 /** What a resolved endpoint inherits from the entry it came from (a ServiceEntry endpoint, say). */
 export interface EndpointTemplate {
-  /** Default 1. SRV answers carry their own weights, which win. */
+  /**
+   * Default 1. Every endpoint of the answer gets it, as Envoy gives a STRICT_DNS endpoint's weight
+   * to each address; an SRV answer's relative weights multiply it.
+   */
   readonly weight?: number;
   /** Default `{}`. */
   readonly labels?: Readonly<Record<string, string>>;
@@ -59,6 +62,11 @@ export type DnsLookupResult =
       readonly firstTtl: number;
       /** The name was an IP literal: nothing to refresh. */
       readonly literal: boolean;
+      /**
+       * The endpoints came from SRV records. Node does not report an SRV record's TTL, so `ttl`
+       * covers the targets' address records only; the caller caps the refresh at its default rate.
+       */
+      readonly srv: boolean;
     }
   | { readonly status: 'absent' };
 
@@ -74,7 +82,7 @@ export async function lookupEndpoints(ctx: DnsLookupContext, target: DnsTarget):
   if (isIP(literal) !== 0) {
     const port = target.port;
     if (port === undefined) return { status: 'absent' };
-    return { status: 'found', fqdn: literal, endpoints: [makeEndpoint(literal, port, template)], ttl: 0, firstTtl: 0, literal: true };
+    return { status: 'found', fqdn: literal, endpoints: [makeEndpoint(literal, port, template)], ttl: 0, firstTtl: 0, literal: true, srv: false };
   }
   if (target.portName !== undefined) {
     const srvName = `_${target.portName}._${target.protocol ?? 'tcp'}.${target.name}`;
@@ -88,7 +96,7 @@ export async function lookupEndpoints(ctx: DnsLookupContext, target: DnsTarget):
   if (port === undefined) throw new TypeError(`DNS target ${target.name} needs a port or a port name`);
   for (const fqdn of searchNames(target.name, ctx.search, ctx.ndots)) {
     const addresses = await queryFamilies(ctx, fqdn);
-    if (addresses !== undefined) return found(fqdn, addresses.map((a) => ({ address: a, port, weight: undefined })), template);
+    if (addresses !== undefined) return found(fqdn, addresses.map((a) => ({ address: a, port, weight: undefined })), template, false);
   }
   return { status: 'absent' };
 }
@@ -111,8 +119,13 @@ async function queryFamilies(ctx: DnsLookupContext, fqdn: string): Promise<DnsAd
 }
 
 /**
- * RFC 2782: only the lowest priority value is in use while it has targets; higher values are
- * backups that an endpoint list cannot express, so they are left out.
+ * RFC 2782 read for an endpoint list: the lowest priority value whose targets have addresses is
+ * in use, and higher values are backups, used only while every target of the lower ones has no
+ * address (an endpoint list cannot hold standby hosts; a target that has addresses but does not
+ * answer is for outlier detection). Within the group, weights are relative: they are divided by
+ * their greatest common divisor, so the equal weights Kubernetes DNS publishes (`100/n` each)
+ * become 1, as an address answer's endpoints are, and `10`/`90` become 1 and 9. Weight 0
+ * ("rarely" in RFC 2782) counts as 1: balancers need a positive weight.
  */
 async function resolveSrvTargets(
   ctx: DnsLookupContext,
@@ -120,24 +133,39 @@ async function resolveSrvTargets(
   records: readonly DnsSrvRecord[],
   template: EndpointTemplate,
 ): Promise<DnsLookupResult> {
-  const best = Math.min(...records.map((r) => r.priority));
-  const group = records.filter((r) => r.priority === best);
-  const names = [...new Set(group.map((r) => r.name.toLowerCase()))];
-  const byName = new Map<string, DnsAddress[]>();
-  // Targets are absolute names: no search list.
-  const resolved = await Promise.all(names.map((n) => queryFamilies(ctx, n)));
-  names.forEach((n, i) => byName.set(n, resolved[i] ?? []));
-  const out: Resolved[] = [];
-  for (const record of group) {
-    for (const address of byName.get(record.name.toLowerCase()) ?? []) {
-      // Weight 0 means "rarely" in RFC 2782; balancers need a positive weight, so 1 is the floor.
-      out.push({ address, port: record.port, weight: Math.max(1, record.weight) });
+  const priorities = [...new Set(records.map((r) => r.priority))].sort((a, b) => a - b);
+  const byName = new Map<string, readonly DnsAddress[]>();
+  for (const priority of priorities) {
+    const group = records.filter((r) => r.priority === priority);
+    const names = [...new Set(group.map((r) => r.name.toLowerCase()))].filter((n) => !byName.has(n));
+    // Targets are absolute names: no search list.
+    const resolved = await Promise.all(names.map((n) => queryFamilies(ctx, n)));
+    names.forEach((n, i) => byName.set(n, resolved[i] ?? []));
+    const used = group.filter((r) => (byName.get(r.name.toLowerCase()) ?? []).length > 0);
+    if (used.length === 0) continue;
+    const divisor = used.map(srvWeight).reduce(gcd);
+    const out: Resolved[] = [];
+    for (const record of used) {
+      for (const address of byName.get(record.name.toLowerCase()) ?? []) {
+        out.push({ address, port: record.port, weight: srvWeight(record) / divisor });
+      }
     }
+    return found(fqdn, out, template, true);
   }
-  return found(fqdn, out, template);
+  // The records exist but no target has an address: an empty set, not an absent name.
+  return found(fqdn, [], template, true);
 }
 
-function found(fqdn: string, resolved: readonly Resolved[], template: EndpointTemplate): DnsLookupResult {
+function srvWeight(record: DnsSrvRecord): number {
+  return Math.max(1, record.weight);
+}
+
+function gcd(a: number, b: number): number {
+  while (b !== 0) [a, b] = [b, a % b];
+  return a;
+}
+
+function found(fqdn: string, resolved: readonly Resolved[], template: EndpointTemplate, srv: boolean): DnsLookupResult {
   const seen = new Set<string>();
   const endpoints: Endpoint[] = [];
   let ttl = Number.POSITIVE_INFINITY;
@@ -156,20 +184,27 @@ function found(fqdn: string, resolved: readonly Resolved[], template: EndpointTe
     ttl: Number.isFinite(ttl) ? ttl : 0,
     firstTtl: first ? first.address.ttl : 0,
     literal: false,
+    srv,
   };
 }
 
-/** An endpoint for one resolved address, with what the template says about it. */
+/**
+ * An endpoint for one resolved address, with what the template says about it; `weight` is the
+ * SRV record's relative weight, if any.
+ */
 export function makeEndpoint(address: string, port: number, template: EndpointTemplate, weight?: number): Endpoint {
-  const w = weight ?? template.weight;
   return {
     key: `${address}:${port}`,
     address,
     port,
-    weight: w !== undefined && w > 0 ? w : 1,
+    weight: positive(template.weight) * positive(weight),
     labels: template.labels ?? {},
     locality: template.locality ?? UNKNOWN_LOCALITY,
     ...(template.network !== undefined ? { network: template.network } : {}),
     ready: true,
   };
+}
+
+function positive(weight: number | undefined): number {
+  return weight !== undefined && weight > 0 ? weight : 1;
 }

@@ -25,5 +25,6 @@ export { systemScheduler } from './scheduler.js';
 export type { Scheduler } from './scheduler.js';
 export { searchNames } from './search-names.js';
 export { serviceEntryDnsWatches } from './service-entry-dns.js';
+export { compilePortNames, DnsOptionError, isKubernetesServiceName, srvPortName } from './kubernetes-srv.js';
 export { createMeshDnsSource } from './mesh-dns.js';
 export type { MeshDnsOptions } from './mesh-dns.js';

@@ -1,6 +1,7 @@
 import type { Clock } from '../../clock.js';
 import type { DnsFamily } from './dns-lookup.js';
 import { DnsEndpointSource } from './dns-endpoint-source.js';
+import { compilePortNames } from './kubernetes-srv.js';
 import { kubernetesSearchDomains, readResolvConf, RESOLV_CONF_PATH } from './resolv-conf.js';
 
 /**
@@ -43,19 +44,33 @@ export interface MeshDnsOptions {
   readonly failureRefreshMs?: number;
   /** Cap on the retry interval after failures, ms. Default 30000. */
   readonly maxFailureRefreshMs?: number;
+  /**
+   * Port names of Kubernetes services that no configuration declares, so their endpoints are
+   * found by SRV (`_<name>._tcp.<service>`: each pod's address and target port) rather than by
+   * A/AAAA with the port the caller used. Keys are `<service>.<namespace>:<port>` (also
+   * `<service>.<namespace>.svc[.<clusterDomain>]:<port>`), the port being the one the caller
+   * uses; values are the Service's port names, e.g. `{ 'reviews.shop:9080': 'http-web' }`. A
+   * name without such SRV records falls back to A/AAAA. Default none: a ServiceEntry's port
+   * names are used for the Kubernetes names it resolves without this.
+   */
+  readonly portNames?: Readonly<Record<string, string>>;
 }
 
 /**
  * The mesh's DNS source: resolv.conf with the options applied and, outside a pod (no search list
- * in resolv.conf), the search list a pod of `namespace` would have.
+ * in resolv.conf), the search list a pod of `namespace` would have. Throws a `DnsOptionError` for
+ * a malformed `portNames`.
  */
 export function createMeshDnsSource(options: MeshDnsOptions, namespace: string, clusterDomain: string, clock: Clock): DnsEndpointSource {
+  // First: a malformed option must fail before anything starts.
+  const portNames = compilePortNames(options.portNames, clusterDomain);
   const path = options.resolvConfPath ?? RESOLV_CONF_PATH;
   // Outside a pod resolv.conf has no search list: use the one a pod of this namespace would have.
   const search = options.search ?? (readResolvConf(path).search.length > 0 ? undefined : kubernetesSearchDomains(namespace, clusterDomain));
   return new DnsEndpointSource({
     resolvConfPath: path,
     clock,
+    portNames,
     ...(options.servers !== undefined ? { nameservers: options.servers } : {}),
     ...(search !== undefined ? { search } : {}),
     ...(options.ndots !== undefined ? { ndots: options.ndots } : {}),
