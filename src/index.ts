@@ -27,3 +27,14 @@ export type { LoadBalancer, BalancerFactory, BalancerOptions, BalancerDeps, Pick
 export { RouteTimeoutError, UnknownHostError } from './http/errors.js';
 export type { OutboundTrafficPolicy } from './http/mesh-dispatcher.js';
 export { LOAD_BALANCER_ANNOTATION } from './cluster/balancer-spec.js';
+export { BreakerOpenError, OverflowError, RateLimitedError } from './resilience/errors.js';
+export type { AttemptOutcome, LocalOriginFailure } from './resilience/outcome.js';
+export type {
+  BreakerEvent,
+  BreakerFallbackResponse,
+  BreakerOptions,
+  BreakerRequest,
+  BreakerState,
+  EjectionEvent,
+  EjectionReason,
+} from './resilience/index.js';

@@ -17,6 +17,8 @@ import { isLegacyHandler, LegacyHandlerAdapter } from './legacy-handler.js';
 import { sendLocalError, sendLocalReply } from './local-reply.js';
 import { Mirror } from './mirror.js';
 import { RequestHeaders } from './request-headers.js';
+import { answerBreakerOpen, sendOverflowReply } from './resilience-replies.js';
+import { BreakerOpenError } from '../resilience/errors.js';
 import { schedule } from './schedule.js';
 import { UpstreamHandler } from './upstream-handler.js';
 
@@ -291,7 +293,22 @@ export class MeshDispatcher extends Dispatcher {
       sendLocalReply(handler, 503, cluster.unavailableReason ?? 'no healthy upstream');
       return true;
     }
-    const upstream = new UpstreamHandler(handler, picked, this.options.clock, destActions?.response, actions?.timeoutMs ?? 0, setCookie);
+    // Resilience seam (the retry rewrite carries it over): the service breaker, then the
+    // cluster's connection limits, both before anything touches the network.
+    const breaker = cluster.breaker;
+    const ticket = breaker?.allow();
+    if (breaker && !ticket) {
+      answerBreakerOpen(handler, breaker, new BreakerOpenError(breaker.host), request.method, path);
+      return true;
+    }
+    const overflow = cluster.limits.admit(false);
+    if (overflow) {
+      // The caller gets a 503, and so does the breaker's count, as if it wrapped the call.
+      ticket?.settle({ status: 503, failure: undefined });
+      sendOverflowReply(handler, overflow);
+      return true;
+    }
+    const upstream = new UpstreamHandler(handler, picked, this.options.clock, destActions?.response, actions?.timeoutMs ?? 0, setCookie, cluster, ticket);
     const sent = cluster.pool(picked).dispatch({ ...opts, path, headers: outHeaders }, upstream);
     // Fire and forget, after the primary is on its way (see Mirror).
     if (route && route.mirrors.length > 0) this.mirror.send(route.mirrors, opts, origin.scheme, origin.port, path, outHeaders, actions?.timeoutMs ?? 0);
