@@ -37,14 +37,13 @@ describe('DestinationRule resilience settings istiod would refuse are rejected w
     expect(
       await rejection(rule(`
     outlierDetection: { minHealthPercent: -1, consecutiveLocalOriginFailures: 3 }
-    connectionPool: { tcp: { maxConnections: -2, idleTimeout: -1s }, http: { http1MaxPendingRequests: -1, h2UpgradePolicy: UPGRADE, useClientProtocol: true } }
+    connectionPool: { tcp: { maxConnections: -2, idleTimeout: -1s }, http: { http1MaxPendingRequests: -1 } }
     retryBudget: { budgetInterval: -5s }`)),
     ).toEqual([
       'error invalid-value spec.trafficPolicy.outlierDetection.minHealthPercent: expected a percentage from 0 to 100, found -1',
       'error invalid-value spec.trafficPolicy.outlierDetection.consecutiveLocalOriginFailures: consecutiveLocalOriginFailures is set but splitExternalLocalOriginErrors is not true, so it would have no effect (istiod rejects this too)',
       'error invalid-value spec.trafficPolicy.connectionPool.http.http1MaxPendingRequests: expected a number of 0 or more, found -1',
       'error invalid-value spec.trafficPolicy.connectionPool.tcp.maxConnections: expected a number of 0 or more, found -2',
-      'error invalid-value spec.trafficPolicy.connectionPool.http.useClientProtocol: useClientProtocol must not be true when h2UpgradePolicy is UPGRADE',
       'error invalid-value spec.trafficPolicy.connectionPool.tcp.idleTimeout: expected a duration of 0 or more, found "-1s"',
       'error invalid-value spec.trafficPolicy.retryBudget.budgetInterval: expected a duration of 0 or more, found "-5s"',
       'error invalid-value spec.subsets[0].trafficPolicy.portLevelSettings[0].outlierDetection.maxEjectionPercent: expected a percentage from 0 to 100, found 120',

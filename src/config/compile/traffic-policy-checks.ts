@@ -72,9 +72,6 @@ function checkPolicy(resource: MeshResource, policy: unknown, path: Path, sink: 
         if (typeof value === 'number' && value < 0) error(['connectionPool', section, field], `expected a number of 0 or more, found ${value}`);
       }
     }
-    if (isObject(http) && http['h2UpgradePolicy'] === 'UPGRADE' && http['useClientProtocol'] === true) {
-      error(['connectionPool', 'http', 'useClientProtocol'], 'useClientProtocol must not be true when h2UpgradePolicy is UPGRADE');
-    }
     if (isObject(tcp)) notNegativeDuration(tcp['idleTimeout'], ['connectionPool', 'tcp', 'idleTimeout'], error);
   }
 
