@@ -27,7 +27,7 @@ export type { LoadBalancer, BalancerFactory, BalancerOptions, BalancerDeps, Pick
 export { RouteTimeoutError, UnknownHostError } from './http/errors.js';
 export type { OutboundTrafficPolicy } from './http/mesh-dispatcher.js';
 export { LOAD_BALANCER_ANNOTATION } from './cluster/balancer-spec.js';
-export { BreakerOpenError, OverflowError, RateLimitedError } from './resilience/errors.js';
+export { BreakerOpenError, OverflowError } from './resilience/errors.js';
 export type { AttemptOutcome, LocalOriginFailure } from './resilience/outcome.js';
 export type {
   BreakerEvent,
