@@ -7,6 +7,7 @@
 //   breaker    a service breaker (opossum): one fire() and one settle per request
 // The variants alternate within each round, so drift hits them alike; medians of the rounds.
 // Run: npm run bench:resilience   (builds first)
+import { setImmediate } from 'node:timers';
 import { createMesh } from '../dist/index.js';
 import { info, loadLine, machineLine, median, watchdog } from './lib/common.mjs';
 import { serviceResources, setPoolFactory, StubPool } from './lib/mesh-config.mjs';
