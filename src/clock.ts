@@ -31,3 +31,18 @@ export function seededRandom(seed: number): RandomSource {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+// setTimeout fires at once for delays above 2^31 - 1 ms.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Runs `task` after `delayMs` on the clock's own scheduler when it has one (tests and fake timers
+ * drive it), else on an unref'd `setTimeout`, so a pending timer never keeps the process alive.
+ * Returns a function that cancels the task if it has not run.
+ */
+export function scheduleOn(clock: Clock, delayMs: number, task: () => void): () => void {
+  if (clock.schedule) return clock.schedule(delayMs, task);
+  const timer = setTimeout(task, Math.min(Math.max(0, delayMs), MAX_TIMER_MS));
+  timer.unref();
+  return () => clearTimeout(timer);
+}

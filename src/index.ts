@@ -30,3 +30,14 @@ export { runWithDeadline, remainingTimeMs, parseGrpcTimeout } from './resilience
 export { HEDGE_AFTER_ANNOTATION } from './resilience/hedge-policy.js';
 export type { OutboundTrafficPolicy } from './http/mesh-dispatcher.js';
 export { LOAD_BALANCER_ANNOTATION } from './cluster/balancer-spec.js';
+export { BreakerOpenError } from './resilience/errors.js';
+export type { AttemptOutcome, LocalOriginFailure } from './resilience/outcome.js';
+export type {
+  BreakerEvent,
+  BreakerFallbackResponse,
+  BreakerOptions,
+  BreakerRequest,
+  BreakerState,
+  EjectionEvent,
+  EjectionReason,
+} from './resilience/index.js';

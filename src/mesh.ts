@@ -15,6 +15,10 @@ import { FileSource, InlineSource } from './config/sources/index.js';
 import type { MeshConfigError } from './errors.js';
 import type { DnsEndpointChange, DnsEndpointSource, DnsLookupFailure, MeshDnsOptions } from './discovery/dns/index.js';
 import { createMeshDnsSource } from './discovery/dns/index.js';
+import { resolveServiceHost } from './routing/resolve-host.js';
+import type { BreakerEvent, BreakerState, EjectionEvent } from './resilience/events.js';
+import type { BreakerOptions } from './resilience/service-breaker.js';
+import { ServiceBreaker } from './resilience/service-breaker.js';
 
 /** Options of {@link createMesh}. Every default is stated next to the Istio default it mirrors. */
 export interface MeshOptions {
@@ -66,6 +70,12 @@ export interface MeshOptions {
    * Default `{}`: on, configured from resolv.conf.
    */
   readonly dns?: MeshDnsOptions | false;
+  /**
+   * Service-level circuit breakers, keyed by service host (`reviews`, `reviews.shop` or the full
+   * name, resolved like a request's host). An addition to Istio; see {@link BreakerOptions}.
+   * `mesh.breaker()` adds, replaces or removes one later.
+   */
+  readonly breakers?: Readonly<Record<string, BreakerOptions>>;
 }
 
 export interface MeshEvents {
@@ -80,6 +90,10 @@ export interface MeshEvents {
   dnsError: [failure: DnsLookupFailure];
   /** The endpoints behind a name the mesh resolves changed; the clusters using it already serve them. */
   dnsChange: [change: DnsEndpointChange];
+  /** Outlier detection ejected a host from its cluster, or returned it. */
+  ejection: [event: EjectionEvent];
+  /** A service breaker opened, half-opened or closed. */
+  breaker: [event: BreakerEvent];
 }
 
 /** A running mesh. Create it with {@link createMesh}; release it with {@link Mesh.close}. */
@@ -91,6 +105,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   readonly dispatcher: Dispatcher;
   private readonly clusters: ClusterManager;
   private readonly dns: DnsEndpointSource | undefined;
+  private readonly breakers = new Map<string, ServiceBreaker>();
 
   /** @internal */
   constructor(
@@ -109,12 +124,14 @@ export class Mesh extends EventEmitter<MeshEvents> {
       random,
       caller: { locality: parseLocality(options.locality), labels: options.labels ?? {} },
       ...(this.dns ? { dns: this.dns } : {}),
+      onEjection: (event) => this.emit('ejection', event),
     });
     // After the cluster manager's own listener: by the time a `dnsChange` listener runs, the
     // clusters already serve the new endpoints.
     this.dns?.on('change', (change) => this.emit('dnsChange', change));
     this.dns?.on('lookupFailed', (failure) => this.emit('dnsError', failure));
     if (first) this.clusters.setSnapshot(first);
+    for (const [host, breakerOptions] of Object.entries(options.breakers ?? {})) this.breaker(host, breakerOptions);
     this.dispatcher = new MeshDispatcher({
       snapshot: () => this.snapshot,
       clusters: this.clusters,
@@ -168,10 +185,32 @@ export class Mesh extends EventEmitter<MeshEvents> {
     return undiciRequest(url, { ...options, dispatcher: this.dispatcher } as Parameters<typeof undiciRequest>[1]);
   }
 
+  /**
+   * Configures the circuit breaker of a service (`reviews`, `reviews.shop` or the full name,
+   * resolved like a request's host), replacing any it had; `null` removes it. Returns the service's
+   * breaker state, `undefined` when it has none.
+   */
+  breaker(host: string, options?: BreakerOptions | null): BreakerState | undefined {
+    const fqdn = resolveServiceHost(host, this.snapshot);
+    if (options !== undefined) {
+      this.breakers.get(fqdn)?.shutdown();
+      this.breakers.delete(fqdn);
+      let created: ServiceBreaker | undefined;
+      if (options !== null) {
+        created = new ServiceBreaker(fqdn, options, (state) => this.emit('breaker', { host: fqdn, state }));
+        this.breakers.set(fqdn, created);
+      }
+      this.clusters.setBreaker(fqdn, created);
+    }
+    return this.breakers.get(fqdn)?.state;
+  }
+
   /** Stops every watcher, timer and socket the mesh owns. */
   async close(): Promise<void> {
     await this.store.close();
     await this.dispatcher.close();
+    for (const breaker of this.breakers.values()) breaker.shutdown();
+    this.breakers.clear();
     this.dns?.close();
     this.removeAllListeners();
   }

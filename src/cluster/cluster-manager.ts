@@ -6,8 +6,11 @@ import type { DnsEndpointChange, DnsEndpointSource } from '../discovery/dns/inde
 import type { Endpoint } from '../discovery/endpoint.js';
 import type { CallerIdentity, CompiledLoadBalancing } from './balancer-spec.js';
 import { compileLoadBalancing } from './balancer-spec.js';
-import type { PoolFactory } from './cluster.js';
+import type { ClusterResilience, PoolFactory } from './cluster.js';
 import { Cluster, defaultPoolFactory } from './cluster.js';
+import type { EjectionEvent } from '../resilience/events.js';
+import type { ServiceBreaker } from '../resilience/service-breaker.js';
+import { compileResilience } from './resilience-spec.js';
 import type { EndpointPlan } from './endpoint-plan.js';
 import { dnsPlanEndpoints, isKubernetesServiceHost, planEndpoints } from './endpoint-plan.js';
 
@@ -22,6 +25,8 @@ export interface ClusterManagerDeps {
    * Without it, such names are left to the connection (or passed through) as before.
    */
   readonly dns?: DnsEndpointSource;
+  /** Told of every outlier ejection and return, in any cluster. */
+  readonly onEjection?: (event: EjectionEvent) => void;
 }
 
 interface Entry {
@@ -56,6 +61,8 @@ export class ClusterManager {
   private readonly watchUsers = new Map<string, Set<Entry>>();
   private snapshot: Snapshot | undefined;
   private closed = false;
+  /** Service host → the breaker the application configured for it. */
+  private readonly breakers = new Map<string, ServiceBreaker>();
   private readonly onDnsChange = (change: DnsEndpointChange): void => {
     const users = this.watchUsers.get(change.key);
     if (users) for (const entry of users) this.refresh(entry);
@@ -76,6 +83,7 @@ export class ClusterManager {
         continue;
       }
       entry.cluster.setLoadBalancing(this.loadBalancing(snapshot, entry.host, entry.subset, entry.port));
+      entry.cluster.setResilience(this.resilience(snapshot, entry.host, entry.subset, entry.port));
       this.apply(entry, plan);
     }
   }
@@ -97,7 +105,21 @@ export class ClusterManager {
       clock: this.deps.clock,
       random: this.deps.random,
       poolFactory: this.deps.poolFactory ?? defaultPoolFactory,
-    });
+    }, this.resilience(snapshot, host, subset, port));
+    cluster.breaker = this.breakers.get(host);
+    const onEjection = this.deps.onEjection;
+    if (onEjection) {
+      cluster.onEjection = (h, change) => onEjection({
+        action: change.action,
+        host,
+        subset,
+        port,
+        endpoint: `${h.endpoint.address.includes(':') ? `[${h.endpoint.address}]` : h.endpoint.address}:${h.endpoint.port}`,
+        reason: change.reason,
+        ejections: change.ejections,
+        durationMs: change.durationMs,
+      });
+    }
     const entry: Entry = { key, host, subset, port, cluster, plan, watchKeys: [], settling: undefined, filled: false };
     this.entries.set(key, entry);
     this.apply(entry, plan);
@@ -114,6 +136,16 @@ export class ClusterManager {
     const snapshot = this.snapshot;
     return this.deps.dns !== undefined && snapshot !== undefined && writtenHost.includes('.') &&
       isKubernetesServiceHost(host, snapshot.clusterDomain);
+  }
+
+  /**
+   * Puts `breaker` in front of every cluster of service `host` (all subsets and ports), now and
+   * for clusters made later; undefined removes it.
+   */
+  setBreaker(host: string, breaker: ServiceBreaker | undefined): void {
+    if (breaker) this.breakers.set(host, breaker);
+    else this.breakers.delete(host);
+    for (const entry of this.entries.values()) if (entry.host === host) entry.cluster.breaker = breaker;
   }
 
   async close(): Promise<void> {
@@ -133,6 +165,12 @@ export class ClusterManager {
     const service = snapshot.service(host);
     const servicePort = servicePortFor(service, port);
     return compileLoadBalancing(policy, rule?.annotations ?? {}, this.deps.caller, servicePort?.protocol);
+  }
+
+  private resilience(snapshot: Snapshot, host: string, subset: string | undefined, port: number): ClusterResilience {
+    const rule = snapshot.destinationRule(host);
+    const subsetDef = subset ? rule?.subsets.get(subset) : undefined;
+    return compileResilience(mergeTrafficPolicy(rule?.trafficPolicy, subsetDef?.trafficPolicy, port));
   }
 
   /** Makes `plan` the entry's: static endpoints at once, DNS ones once their names have answered. */

@@ -5,13 +5,34 @@ import type { Clock, RandomSource } from '../clock.js';
 import type { Endpoint } from '../discovery/endpoint.js';
 import type { CompiledLoadBalancing, HashOn } from './balancer-spec.js';
 import type { ConnectionLimits } from '../resilience/connection-limits.js';
-import { UNLIMITED } from '../resilience/connection-limits.js';
+import { ClusterLimits, UNLIMITED } from '../resilience/connection-limits.js';
+import type { ConnectionSettings, LimitsPolicy } from '../resilience/connection-pool-policy.js';
+import { DEFAULT_CONNECTION_SETTINGS } from '../resilience/connection-pool-policy.js';
+import type { EjectionChange } from '../resilience/outlier-detector.js';
+import { OutlierDetector } from '../resilience/outlier-detector.js';
+import type { OutlierPolicy } from '../resilience/outlier-policy.js';
 import type { AttemptOutcome } from '../resilience/outcome.js';
+import type { ServiceBreaker } from '../resilience/service-breaker.js';
 
-/** How the cluster's policy wants its endpoints spoken to. */
+/** How the cluster's policy wants its endpoints spoken to; one Pool per endpoint is built from it. */
 export interface PoolOptions {
   /** HTTP/2: prior knowledge (h2c) over cleartext, ALPN `h2` over TLS. Otherwise HTTP/1.1 only. */
   readonly http2: boolean;
+  /** Connections to this endpoint at most (its share of `tcp.maxConnections`); null: no limit. */
+  readonly connections: number | null;
+  /** `tcp.connectTimeout` (Istio default 10 s). */
+  readonly connectTimeoutMs: number;
+  /** Idle connections close after this (`idleTimeout`); undefined: undici's 4 s or the server's hint. */
+  readonly keepAliveTimeoutMs: number | undefined;
+  readonly maxRequestsPerConnection: number | undefined;
+  /** HTTP/2 streams per connection at most. */
+  readonly maxConcurrentStreams: number | undefined;
+  /** Connections are retired (drained, then closed) once this old. */
+  readonly maxConnectionDurationMs: number | undefined;
+  /** SO_KEEPALIVE with this idle delay before the first probe (0: the system's). */
+  readonly keepAliveDelayMs: number | undefined;
+  /** HTTP/2 PING interval. */
+  readonly h2PingIntervalMs: number | undefined;
 }
 
 /** Per-cluster transport hook: the security issue fills TLS options here. */
@@ -19,19 +40,58 @@ export interface PoolFactory {
   (origin: string, endpoint: Endpoint, options: PoolOptions): Pool;
 }
 
-export const defaultPoolFactory: PoolFactory = (origin, _endpoint, options) =>
-  new Pool(origin, {
-    connections: null,
+// undici rejects a keep-alive timeout of 0; `idleTimeout: 0s` (never close) becomes the longest timer.
+const NEVER_MS = 2 ** 31 - 1;
+
+export const defaultPoolFactory: PoolFactory = (origin, _endpoint, options) => {
+  const idle = options.keepAliveTimeoutMs === 0 ? NEVER_MS : options.keepAliveTimeoutMs;
+  const h2Options = options.maxConcurrentStreams !== undefined || options.h2PingIntervalMs !== undefined
+    ? {
+        ...(options.maxConcurrentStreams !== undefined ? { maxConcurrentStreams: options.maxConcurrentStreams } : {}),
+        ...(options.h2PingIntervalMs !== undefined ? { pingInterval: Math.round(options.h2PingIntervalMs) } : {}),
+      }
+    : undefined;
+  return new Pool(origin, {
+    connections: options.connections,
     pipelining: 1,
-    keepAliveTimeout: 4_000,
+    connectTimeout: options.connectTimeoutMs,
+    // A configured idle timeout also caps the server's keep-alive hint, which undici would follow.
+    ...(idle !== undefined ? { keepAliveTimeout: idle, keepAliveMaxTimeout: idle } : { keepAliveTimeout: 4_000 }),
+    ...(options.maxRequestsPerConnection !== undefined ? { maxRequestsPerClient: options.maxRequestsPerConnection } : {}),
+    ...(options.maxConnectionDurationMs !== undefined ? { clientTtl: options.maxConnectionDurationMs } : {}),
+    ...(options.keepAliveDelayMs !== undefined
+      ? { connect: { keepAlive: true, keepAliveInitialDelay: Math.round(options.keepAliveDelayMs) } }
+      : {}),
     // undici would offer h2 by ALPN to any TLS endpoint; Istio speaks HTTP/1.1 unless told otherwise.
-    ...(options.http2 ? { allowH2: true, useH2c: origin.startsWith('http:') } : { allowH2: false }),
+    ...(options.http2
+      ? { allowH2: true, useH2c: origin.startsWith('http:'), ...(h2Options ? { h2Options } : {}) }
+      : { allowH2: false }),
   });
+};
+
+/** What a new snapshot says about a cluster's resilience (compiled from its merged policy). */
+export interface ClusterResilience {
+  readonly outlier: OutlierPolicy | undefined;
+  readonly limits: LimitsPolicy | undefined;
+  readonly connections: ConnectionSettings;
+}
+
+export const NO_RESILIENCE: ClusterResilience = Object.freeze({
+  outlier: undefined,
+  limits: undefined,
+  connections: DEFAULT_CONNECTION_SETTINGS,
+});
+
+function samePoolOptions(a: PoolOptions, b: PoolOptions): boolean {
+  for (const key of Object.keys(a) as (keyof PoolOptions)[]) if (a[key] !== b[key]) return false;
+  return true;
+}
 
 /**
  * The running side of one destination (service host, subset, port): its hosts with their live
- * state, its balancer, and one connection pool per endpoint, created on first use and closed when
- * the endpoint leaves.
+ * state, its balancer, one connection pool per endpoint (created on first use, closed when the
+ * endpoint leaves), and its resilience: connection limits, outlier detection and the service's
+ * breaker.
  */
 export class Cluster {
   private hosts: Host[] = [];
@@ -42,7 +102,10 @@ export class Cluster {
   passthrough: boolean;
   /** Hedging delay (ms) for idempotent requests; 0 when off. */
   hedgeAfterMs: number;
+  private http2: boolean;
+  private connectionSettings: ConnectionSettings = DEFAULT_CONNECTION_SETTINGS;
   private poolOptions: PoolOptions;
+  private outlier: OutlierDetector | undefined;
   /**
    * Set while a new cluster waits for the first DNS answers behind it: the dispatcher holds the
    * first requests until it settles. Undefined at all other times, so later requests never wait.
@@ -55,17 +118,24 @@ export class Cluster {
   unavailableReason: string | undefined = undefined;
   /** Connection-pool limits (Envoy's circuit breakers) every attempt passes through. */
   limits: ConnectionLimits = UNLIMITED;
+  /** The destination service's breaker, when the application configured one. */
+  breaker: ServiceBreaker | undefined = undefined;
+  /** Told when outlier detection ejects or returns a host. */
+  onEjection: ((host: Host, change: EjectionChange) => void) | undefined = undefined;
 
   constructor(
     readonly name: string,
     lb: CompiledLoadBalancing,
     private readonly deps: { clock: Clock; random: RandomSource; poolFactory: PoolFactory },
+    resilience: ClusterResilience = NO_RESILIENCE,
   ) {
     this.balancer = createClusterBalancer(lb.spec, deps);
     this.hashOn = lb.hashOn;
     this.passthrough = lb.passthrough;
     this.hedgeAfterMs = lb.hedgeAfterMs;
-    this.poolOptions = { http2: lb.http2 };
+    this.http2 = lb.http2;
+    this.poolOptions = this.computePoolOptions();
+    this.setResilience(resilience);
   }
 
   /** Replaces the balancing policy (a new snapshot changed it); host state is kept. */
@@ -74,13 +144,39 @@ export class Cluster {
     this.hashOn = lb.hashOn;
     this.passthrough = lb.passthrough;
     this.hedgeAfterMs = lb.hedgeAfterMs;
-    if (lb.http2 !== this.poolOptions.http2) {
-      // The protocol changed: new connections speak the new one; in-flight requests finish.
-      this.poolOptions = { http2: lb.http2 };
-      for (const pool of this.pools.values()) void pool.close().catch(() => undefined);
-      this.pools.clear();
-    }
+    this.http2 = lb.http2;
+    this.refreshPools();
     this.balancer.update(this.hosts);
+  }
+
+  /**
+   * Applies a new snapshot's connection pool, outlier detection and retry budget. Counters,
+   * ejections and in-flight requests carry over; connection options that changed apply to new
+   * connections (the old pools finish what they carry, then close).
+   */
+  setResilience(resilience: ClusterResilience): void {
+    const limits = resilience.limits;
+    if (limits === undefined) this.limits = UNLIMITED;
+    else if (this.limits instanceof ClusterLimits) this.limits.setPolicy(limits);
+    else this.limits = new ClusterLimits(this.name, limits, this.deps.clock);
+
+    const outlier = resilience.outlier;
+    if (outlier === undefined) {
+      if (this.outlier) {
+        // Detection was switched off: every ejected host returns at once.
+        const detector = this.outlier;
+        this.outlier = undefined;
+        detector.releaseAll();
+      }
+    } else if (this.outlier) {
+      this.outlier.setPolicy(outlier);
+    } else {
+      this.outlier = new OutlierDetector(outlier, { clock: this.deps.clock, onChange: this.ejectionChanged });
+      this.outlier.setHosts(this.hosts);
+    }
+
+    this.connectionSettings = resilience.connections;
+    this.refreshPools();
   }
 
   /** Applies a new endpoint set; hosts that stay keep their in-flight and latency state. */
@@ -101,7 +197,8 @@ export class Cluster {
       } else {
         host = createHost(endpoint, now);
       }
-      host.healthy = endpoint.ready;
+      // An ejected host stays out of balancing until outlier detection returns it.
+      host.healthy = endpoint.ready && !(this.outlier?.isEjected(host) ?? false);
       next.set(endpoint.key, host);
     }
     for (const [key, pool] of this.pools) {
@@ -115,6 +212,9 @@ export class Cluster {
     }
     this.byKey = next;
     this.hosts = [...next.values()];
+    this.outlier?.setHosts(this.hosts);
+    // Each endpoint's share of `maxConnections` follows the endpoint count.
+    this.refreshPools();
     this.balancer.update(this.hosts);
   }
 
@@ -129,8 +229,13 @@ export class Cluster {
   }
 
   /** How an attempt to `host` ended: fed to outlier detection. */
-  report(_host: Host, _outcome: AttemptOutcome): void {
-    // Outlier detection arrives here.
+  report(host: Host, outcome: AttemptOutcome): void {
+    this.outlier?.report(host, outcome);
+  }
+
+  /** Whether outlier detection has ejected `host` now. */
+  isEjected(host: Host): boolean {
+    return this.outlier?.isEjected(host) ?? false;
   }
 
   pool(host: Host): Pool {
@@ -146,10 +251,42 @@ export class Cluster {
   }
 
   async close(): Promise<void> {
+    this.outlier?.close();
     const pools = [...this.pools.values()];
     this.pools.clear();
     await Promise.all(pools.map((p) => p.close().catch(() => undefined)));
   }
+
+  private readonly ejectionChanged = (host: Host, change: EjectionChange): void => {
+    // `healthy` is already set; the balancer recomputes priorities, panic and its pick structures.
+    this.balancer.update(this.hosts);
+    this.onEjection?.(host, change);
+  };
+
+  private computePoolOptions(): PoolOptions {
+    const c = this.connectionSettings;
+    const endpoints = Math.max(1, this.hosts.length);
+    return {
+      http2: this.http2,
+      // Envoy's max_connections is cluster-wide; undici limits each endpoint's Pool, so each gets
+      // an equal share (rounded up: at most one connection over the limit per endpoint).
+      connections: c.maxConnections === undefined ? null : Math.max(1, Math.ceil(c.maxConnections / endpoints)),
+      connectTimeoutMs: c.connectTimeoutMs,
+      keepAliveTimeoutMs: c.idleTimeoutMs,
+      maxRequestsPerConnection: c.maxRequestsPerConnection,
+      maxConcurrentStreams: c.maxConcurrentStreams,
+      maxConnectionDurationMs: c.maxConnectionDurationMs,
+      keepAliveDelayMs: c.keepAliveDelayMs,
+      h2PingIntervalMs: c.h2PingIntervalMs,
+    };
+  }
+
+  /** New pool options: later connections use them; existing pools drain and close. */
+  private refreshPools(): void {
+    const next = this.computePoolOptions();
+    if (samePoolOptions(next, this.poolOptions)) return;
+    this.poolOptions = next;
+    for (const pool of this.pools.values()) void pool.close().catch(() => undefined);
+    this.pools.clear();
+  }
 }
-
-

@@ -25,7 +25,7 @@ export interface ConfigIssue {
   /**
    * Stable identifier of the class of finding, e.g. `parse`, `unknown-field`, `type`, `enum`,
    * `required`, `duration`, `regex`, `rule`, `not-implemented`, `not-applicable`, `missing-subset`,
-   * `duplicate-subset`, `conflicting-destination-rule`.
+   * `duplicate-subset`, `conflicting-destination-rule`, `invalid-value`.
    */
   readonly code: string;
   /** What is wrong, with what was expected and what was found. */

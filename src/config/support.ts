@@ -49,10 +49,34 @@ const MESH_ONLY = {
     "only the reserved gateway 'mesh' (every sidecar) applies in-process; routes bound to an Istio Gateway run on that gateway's proxy",
 } as const;
 
-/** TrafficPolicy entries under `base` (the top-level policy, a subset's, or a port's). */
-function trafficPolicy(base: string): Record<string, FieldSupport> {
+/** `connectionPool` and `outlierDetection` entries under `base` (a policy, or one of its ports). */
+function resilience(base: string): Record<string, FieldSupport> {
   return {
-    [`${base}.connectionPool`]: notYet(DATA_PATH),
+    [`${base}.connectionPool`]: {
+      status: 'supported',
+      reason:
+        'limits are checked before a request is sent; an overflow is answered 503 with `x-envoy-overloaded: true` without touching the network, as Envoy does (docs/resilience.md)',
+    },
+    [`${base}.connectionPool.tcp.maxConnections`]: {
+      status: 'supported',
+      reason: 'cluster-wide, as in Envoy: each endpoint\'s connection pool gets an equal share, rounded up',
+    },
+    [`${base}.connectionPool.tcp.tcpKeepalive.interval`]: notYet(
+      'Node.js sets only the idle time before the first keep-alive probe (`time`); the system\'s defaults apply to the probe interval',
+    ),
+    [`${base}.connectionPool.tcp.tcpKeepalive.probes`]: notYet(
+      'Node.js sets only the idle time before the first keep-alive probe (`time`); the system\'s defaults apply to the probe count',
+    ),
+    [`${base}.connectionPool.http.idleTimeout`]: {
+      status: 'supported',
+      reason:
+        "when unset (Envoy's default is 1 h) idle connections close after undici's 4 s or the server's keep-alive hint, so a connection the server is closing is not reused",
+    },
+    [`${base}.connectionPool.http.http2MaxRequests`]: {
+      status: 'supported',
+      reason: 'limits outstanding requests of any protocol, as Envoy applies `max_requests`',
+    },
+    [`${base}.connectionPool.http.http2KeepAlive.timeout`]: notYet('undici sends HTTP/2 PINGs at `interval` but does not time them out'),
     [`${base}.connectionPool.http.h2UpgradePolicy`]: {
       status: 'supported',
       reason: 'UPGRADE speaks HTTP/2 to the endpoints (prior knowledge over cleartext); a port declared HTTP2, GRPC or GRPC-WEB always does, as in Istio',
@@ -61,6 +85,21 @@ function trafficPolicy(base: string): Record<string, FieldSupport> {
       status: 'supported',
       reason: 'keeps the caller\'s protocol, which for a call through the dispatcher (fetch, undici.request) is HTTP/1.1, and makes h2UpgradePolicy ineffective, as in Istio',
     },
+    [`${base}.outlierDetection`]: {
+      status: 'supported',
+      reason:
+        "consecutive-error detection as istiod configures Envoy (success-rate detection off); ejected hosts leave the balancer until returned, minHealthPercent is the panic threshold; ejections are `ejection` events (docs/resilience.md)",
+    },
+    [`${base}.outlierDetection.consecutiveErrors`]: notApplicable(
+      'deprecated, and ignored behind a sidecar too: istiod only warns and configures nothing from it; use consecutiveGatewayErrors or consecutive5xxErrors',
+    ),
+  };
+}
+
+/** TrafficPolicy entries under `base` (the top-level policy, or a subset's). */
+function trafficPolicy(base: string): Record<string, FieldSupport> {
+  return {
+    ...resilience(base),
     [`${base}.loadBalancer`]: {
       status: 'supported',
       reason:
@@ -78,8 +117,11 @@ function trafficPolicy(base: string): Record<string, FieldSupport> {
       reason:
         'with a `ttl`, a request without the cookie gets a new value, is routed by it and its response sets it (`Set-Cookie: name="value"; Max-Age; Path; attributes; HttpOnly`), as Envoy does; Envoy derives the value from the downstream connection, in-process each such request gets a fresh random one',
     },
-    [`${base}.outlierDetection`]: notYet(DATA_PATH),
-    [`${base}.retryBudget`]: notYet(DATA_PATH),
+    [`${base}.retryBudget`]: {
+      status: 'supported',
+      reason:
+        "Envoy's retry budget: retries (and hedges) beyond max(percent of outstanding requests, minRetryConcurrency) are refused; istiod sends the unset percent as 0.2 (0.2% to Envoy), here it is the documented 20%",
+    },
     [`${base}.tls`]: notYet(SECURITY),
     [`${base}.tunnel`]: notApplicable(
       'tunnels raw TCP connections through an HTTP CONNECT/POST proxy, which is how Envoy carries opaque TCP; sidecarless carries requests, not connections',
@@ -91,8 +133,7 @@ function trafficPolicy(base: string): Record<string, FieldSupport> {
       status: 'supported',
       reason: 'merged as Istio does: port-level sections replace the destination-level ones whole, without inheriting',
     },
-    [`${base}.portLevelSettings[].connectionPool`]: notYet(DATA_PATH),
-    [`${base}.portLevelSettings[].outlierDetection`]: notYet(DATA_PATH),
+    ...resilience(`${base}.portLevelSettings[]`),
     [`${base}.portLevelSettings[].tls`]: notYet(SECURITY),
     [`${base}.portLevelSettings[].loadBalancer.zoneAwareLbSetting`]: notYet(BALANCER),
   };

@@ -17,6 +17,8 @@ import { isLegacyHandler, LegacyHandlerAdapter } from './legacy-handler.js';
 import { sendLocalError, sendLocalReply } from './local-reply.js';
 import { Mirror } from './mirror.js';
 import { RequestHeaders } from './request-headers.js';
+import { answerBreakerOpen } from './resilience-replies.js';
+import { BreakerOpenError } from '../resilience/errors.js';
 import { schedule } from './schedule.js';
 import { ReplayableBody, DEFAULT_RETRY_BUFFER_BYTES } from './replayable-body.js';
 import { UpstreamRequest } from './upstream-request.js';
@@ -312,6 +314,13 @@ export class MeshDispatcher extends Dispatcher {
       }
       sendOpts = { ...opts, path, headers: outHeaders };
     }
+    // The service breaker (when the application configured one) decides before anything is sent.
+    const breaker = cluster?.breaker;
+    const ticket = breaker?.allow();
+    if (breaker && !ticket) {
+      answerBreakerOpen(handler, breaker, new BreakerOpenError(breaker.host), request.method, path);
+      return true;
+    }
     const body = retry && opts.body != null ? ReplayableBody.wrap(opts.body, this.options.retryBufferBytes ?? DEFAULT_RETRY_BUFFER_BYTES) : undefined;
     const hedgeAfterMs = cluster && retry && body === undefined && isIdempotent(request.method) ? cluster.hedgeAfterMs : 0;
     const upstream = new UpstreamRequest(handler, sendOpts, passthrough ? undefined : cluster, passthrough, {
@@ -327,6 +336,7 @@ export class MeshDispatcher extends Dispatcher {
       hedgeAfterMs,
       retriableHeaderNames: retry && retry.retryOn & RetryOn['retriable-headers'] ? splitNames(headers.get('x-envoy-retriable-header-names')) : undefined,
       body,
+      ticket,
     });
     const sent = upstream.start();
     // Fire and forget, after the primary is on its way (see Mirror).

@@ -4,6 +4,10 @@ import type { Dispatcher } from 'undici';
 import type { Host } from '../balancer/index.js';
 import { onFinish, onStart } from '../balancer/index.js';
 import type { Clock } from '../clock.js';
+import type { Cluster } from '../cluster/cluster.js';
+import type { AttemptOutcome } from '../resilience/outcome.js';
+import { classifyFailure, isCallerAbort } from '../resilience/outcome.js';
+import type { BreakerTicket } from '../resilience/service-breaker.js';
 import type { HeaderOps } from '../routing/route-actions.js';
 import { applyHeaderOps } from '../routing/route-actions.js';
 import { RouteTimeoutError } from './errors.js';
@@ -33,6 +37,8 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
   /** The caller has been answered locally (timeout before the request was written). */
   private answered = false;
   private status = 0;
+  /** undici gave the attempt a connection (onRequestStart): it is no longer pending. */
+  private requestStarted = false;
 
   constructor(
     private readonly inner: Dispatcher.DispatchHandler,
@@ -42,6 +48,10 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
     private readonly responseOps: readonly HeaderOps[] = NO_OPS,
     private readonly timeoutMs = 0,
     private readonly setCookie: string | undefined = undefined,
+    /** The cluster the attempt was admitted to: its limits, outlier detection (with `host`). */
+    private readonly cluster: Cluster | undefined = undefined,
+    /** The service breaker's ticket for this request, settled with its outcome. */
+    private readonly ticket: BreakerTicket | undefined = undefined,
   ) {
     this.started = clock.now();
     if (host) onStart(host);
@@ -50,6 +60,10 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController, context: unknown): void {
     this.controller = controller;
+    if (!this.done) {
+      this.requestStarted = true;
+      this.cluster?.limits.started();
+    }
     if (this.answered) {
       controller.abort(new RouteTimeoutError(this.timeoutMs, false));
       return;
@@ -58,7 +72,7 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
   }
 
   onRequestUpgrade(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
-    this.finish(true);
+    this.finish(true, { status: statusCode, failure: undefined });
     this.inner.onRequestUpgrade?.(controller, statusCode, headers, socket);
   }
 
@@ -80,13 +94,16 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
-    this.finish(this.status < 500);
+    this.finish(this.status < 500, { status: this.status, failure: undefined });
     if (this.answered) return;
     this.inner.onResponseEnd?.(controller, trailers);
   }
 
   onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
-    this.finish(false);
+    // A response that started counts by its status; the caller giving up counts for nothing.
+    this.finish(false, this.responded
+      ? { status: this.status, failure: undefined }
+      : isCallerAbort(error) ? undefined : { status: 0, failure: classifyFailure(error) });
     if (this.answered) return;
     if (error instanceof RouteTimeoutError && !this.responded) {
       this.answered = true;
@@ -124,22 +141,35 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
       this.controller.abort(new RouteTimeoutError(this.timeoutMs, this.responded));
       return;
     }
-    // Still waiting for a connection: answer now; the attempt is aborted when it starts.
+    // Still waiting for a connection: answer now; the attempt is aborted when it starts. No host
+    // was reached, so outlier detection hears nothing (as in Envoy); the breaker sees a timeout.
     this.answered = true;
-    this.finish(false);
+    this.finish(false, undefined, { status: 0, failure: 'timeout' });
     const local = new LocalController();
     this.inner.onRequestStart?.(local, {});
     if (!local.aborted) this.reply504(local);
   }
 
-  private finish(ok: boolean): void {
+  /**
+   * The attempt ended: balancer stats, then its cluster's limits, outlier detection (`outcome`,
+   * undefined when the upstream is not to blame) and the breaker (`requestOutcome`, by default
+   * the same).
+   */
+  private finish(ok: boolean, outcome: AttemptOutcome | undefined, requestOutcome: AttemptOutcome | undefined = outcome): void {
     if (this.done) return;
     this.done = true;
     this.cancelTimer?.();
     this.cancelTimer = undefined;
-    if (this.host) {
+    const host = this.host;
+    if (host) {
       const now = this.clock.now();
-      onFinish(this.host, now - this.started, ok, now);
+      onFinish(host, now - this.started, ok, now);
     }
+    const cluster = this.cluster;
+    if (cluster) {
+      cluster.limits.finished(this.requestStarted, false);
+      if (host && outcome) cluster.report(host, outcome);
+    }
+    this.ticket?.settle(requestOutcome);
   }
 }

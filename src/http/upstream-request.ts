@@ -6,8 +6,9 @@ import { onFinish, onStart } from '../balancer/index.js';
 import type { Clock, RandomSource } from '../clock.js';
 import type { Cluster } from '../cluster/cluster.js';
 import type { OverflowError } from '../resilience/errors.js';
-import type { LocalOriginFailure } from '../resilience/outcome.js';
-import { classifyFailure } from '../resilience/outcome.js';
+import type { AttemptOutcome, LocalOriginFailure } from '../resilience/outcome.js';
+import { classifyFailure, isCallerAbort } from '../resilience/outcome.js';
+import type { BreakerTicket } from '../resilience/service-breaker.js';
 import { retriableFailure, retriableResponse } from '../resilience/retry-on.js';
 import type { RetryPolicy } from '../resilience/retry-policy.js';
 import { backoffDelayMs } from '../resilience/retry-policy.js';
@@ -44,6 +45,8 @@ export interface UpstreamRequestInit {
   readonly retriableHeaderNames: readonly string[] | undefined;
   /** A streamed body recorded for replay; undefined when the body is sent as is. */
   readonly body: ReplayableBody | undefined;
+  /** The service breaker's admission of this request, settled with how the request ended. */
+  readonly ticket: BreakerTicket | undefined;
 }
 
 /**
@@ -120,6 +123,7 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
   winner: Attempt | undefined;
   private readonly attempts: Attempt[] = [];
   private retriesUsed = 0;
+  private winnerStatus = 0;
   private done = false;
   private cancelRouteTimer: (() => void) | undefined;
   private cancelBackoff: (() => void) | undefined;
@@ -165,7 +169,7 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
       winner.controller.abort(reason);
       return;
     }
-    this.finish();
+    this.finish(undefined);
     this.abandonAllBut(undefined);
     queueMicrotask(() => this.handler.onResponseError?.(this, reason));
   }
@@ -243,7 +247,7 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     this.endAttempt(attempt, true);
     if (this.done) return;
     this.winner = attempt;
-    this.finish();
+    this.finish({ status: statusCode, failure: undefined });
     this.handler.onRequestUpgrade?.(controller, statusCode, headers, socket);
   }
 
@@ -271,6 +275,7 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     }
     // This response is the caller's.
     this.winner = attempt;
+    this.winnerStatus = status;
     this.cancelHedgeTimer();
     this.abandonAllBut(attempt);
     if (this.paused) controller.pause();
@@ -286,7 +291,7 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
   attemptEnded(attempt: Attempt, controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
     this.endAttempt(attempt, true);
     if (this.winner !== attempt) return;
-    this.finish();
+    this.finish({ status: this.winnerStatus, failure: undefined });
     this.rawTrailers = controller.rawTrailers ?? null;
     this.handler.onResponseEnd?.(this, trailers);
   }
@@ -296,13 +301,13 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     this.endAttempt(attempt, false);
     if (this.winner === attempt) {
       // Failed while streaming the response to the caller: nothing can be retried now.
-      if (!this.done) this.finish();
+      this.finish(isCallerAbort(error) || this.aborted ? undefined : { status: this.winnerStatus, failure: classifyFailure(error) });
       this.handler.onResponseError?.(this, error);
       return;
     }
     if (wasAbandoned || this.done) return;
     if (this.aborted) {
-      this.finish();
+      this.finish(undefined);
       this.handler.onResponseError?.(this, this.reason ?? error);
       return;
     }
@@ -374,7 +379,8 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     attempt.controller?.abort(error);
     // Counted at once: an attempt still queued has no controller to abort and may never start.
     this.endAttempt(attempt, false);
-    if (attempt.host) this.cluster?.report(attempt.host, { status: 0, failure: 'timeout' });
+    // An attempt still waiting for a connection never reached its host: nothing to report on it.
+    if (attempt.host && attempt.started) this.cluster?.report(attempt.host, { status: 0, failure: 'timeout' });
     this.lastError = error;
     this.lastFailure = 'timeout';
     const policy = this.init.retry;
@@ -408,7 +414,7 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
 
   /** Answers the caller without a response from upstream (their onRequestStart has run). */
   private localReply(status: number, body: string, headers: Record<string, string | string[]>, statusMessage = ''): void {
-    this.finish();
+    this.finish({ status, failure: status === 504 ? 'timeout' : undefined });
     this.abandonAllBut(undefined);
     const local = new LocalController();
     const out: Record<string, string | string[]> = { 'content-type': 'text/plain', ...headers };
@@ -418,11 +424,13 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
 
   /**
    * A connection-pool limit refused the request before it reached the network: Envoy's 503 with
-   * `x-envoy-overloaded: true` (response flag UO), the limit named in the body.
+   * `x-envoy-overloaded: true` and its body (response flag UO).
    */
   private overflowReply(overflow: OverflowError): void {
-    this.localReply(503, `upstream connect error or disconnect/reset before headers. reset reason: overflow (${overflow.message})`, {
+    this.localReply(503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow', {
       'x-envoy-overloaded': 'true',
+      // Ours: which DestinationRule limit refused it, so the caller need not guess.
+      'x-sidecarless-overflow': `${overflow.limit}=${overflow.value}`,
     });
   }
 
@@ -432,7 +440,7 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
       this.timeoutReply();
       return;
     }
-    this.finish();
+    this.finish({ status: 0, failure: this.lastFailure });
     this.handler.onResponseError?.(this, error);
   }
 
@@ -482,10 +490,14 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     if (cluster) cluster.limits.finished(attempt.started, attempt.retry);
   }
 
-  /** The request is decided: stop every timer. */
-  private finish(): void {
+  /**
+   * The request is decided: stop every timer, and tell the breaker how it ended (undefined: the
+   * caller gave up, which is nobody's failure).
+   */
+  private finish(outcome: AttemptOutcome | undefined): void {
     if (this.done) return;
     this.done = true;
+    this.init.ticket?.settle(outcome);
     this.cancelRouteTimer?.();
     this.cancelRouteTimer = undefined;
     this.cancelBackoff?.();

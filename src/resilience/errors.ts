@@ -29,3 +29,14 @@ export class RateLimitedError extends MeshError {
     super(`rate limited by ${limit}: retry after ${Math.ceil(retryAfterMs / 1000)} s`);
   }
 }
+
+/** The service's circuit breaker is open: the request was failed without touching the network. */
+export class BreakerOpenError extends MeshError {
+  readonly code = 'ERR_MESH_BREAKER_OPEN';
+  constructor(
+    /** The destination service host (FQDN) whose breaker refused the request. */
+    readonly host: string,
+  ) {
+    super(`circuit breaker open for ${host}`);
+  }
+}

@@ -39,3 +39,17 @@ export function classifyFailure(error: unknown): LocalOriginFailure {
   if (e?.cause !== undefined && e.cause !== error && code === undefined) return classifyFailure(e.cause);
   return 'reset';
 }
+
+/** Envoy's "gateway errors": 502, 503 and 504. */
+export function isGatewayError(status: number): boolean {
+  return status === 502 || status === 503 || status === 504;
+}
+
+/**
+ * The caller gave up on the request (an aborted signal, a destroyed body): not the upstream's
+ * fault, so neither outlier detection nor a breaker counts it, as Envoy ignores downstream resets.
+ */
+export function isCallerAbort(error: unknown): boolean {
+  const e = error as { name?: unknown; code?: unknown } | null;
+  return e?.name === 'AbortError' || e?.code === 'UND_ERR_ABORTED' || e?.code === 'ABORT_ERR';
+}

@@ -49,12 +49,25 @@ describe('valid Istio resources are accepted', () => {
     expect(summarize(validateYaml(bookinfo('Sidecar')).issues)).toEqual([]);
   });
 
-  it('a DestinationRule traffic policy is accepted, with a warning for each setting not applied yet', () => {
+  it('a DestinationRule traffic policy (connectionPool, outlierDetection) is accepted without warnings', () => {
     const result = validateYaml(bookinfo('DestinationRule'));
     expect(result.resource?.metadata.namespace).toBe('bookinfo');
+    expect(summarize(warnings(result))).toEqual([]);
+  });
+
+  it('traffic-policy fields not applied are warned about, each with its reason', () => {
+    const result = validateYaml(`apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: reviews, namespace: bookinfo }
+spec:
+  host: reviews
+  trafficPolicy:
+    outlierDetection: { consecutiveErrors: 3 }
+    connectionPool: { tcp: { tcpKeepalive: { time: 10s, probes: 3 } } }
+`);
     expect(summarize(warnings(result))).toEqual([
-      "warning not-implemented spec.trafficPolicy.connectionPool: 'connectionPool' is not implemented yet and has no effect: applied by the data path (issue: outbound HTTP / resilience)",
-      "warning not-implemented spec.trafficPolicy.outlierDetection: 'outlierDetection' is not implemented yet and has no effect: applied by the data path (issue: outbound HTTP / resilience)",
+      expect.stringMatching(/^warning not-applicable spec\.trafficPolicy\.outlierDetection\.consecutiveErrors: .*deprecated/),
+      expect.stringMatching(/^warning not-implemented spec\.trafficPolicy\.connectionPool\.tcp\.tcpKeepalive\.probes: .*probe count/),
     ]);
   });
 

@@ -5,6 +5,7 @@ import type { EffectiveDestinationRule, SubsetDef, TrafficPolicySpec } from '../
 import type { CompileContext, IssueSink } from './context.js';
 import { locate, sortByAge } from './context.js';
 import { bySpecificity, hostMatches, qualifyHost } from './hosts.js';
+import { checkTrafficPolicies } from './traffic-policy-checks.js';
 import { isExportedTo } from './visibility.js';
 
 interface SubsetSpec {
@@ -47,6 +48,7 @@ export class DestinationRuleIndex {
     private readonly sink: IssueSink,
   ) {
     const rules = sortByAge(resources.filter((r) => r.kind === 'DestinationRule') as DestinationRuleResource[]);
+    for (const resource of rules) checkTrafficPolicies(resource, sink);
     for (const resource of rules) {
       const ns = resource.metadata.namespace;
       if (!isExportedTo(resource.spec.exportTo, ns, ctx.namespace)) continue;

@@ -1,0 +1,141 @@
+import CircuitBreaker from 'opossum';
+import type { BreakerState } from './events.js';
+import type { AttemptOutcome } from './outcome.js';
+
+/** What a breaker's fallback is told about the request it answers. */
+export interface BreakerRequest {
+  /** The destination service host (FQDN). */
+  readonly host: string;
+  readonly method: string;
+  /** Path and query as sent. */
+  readonly path: string;
+}
+
+/** The response a fallback gives instead of the upstream's. */
+export interface BreakerFallbackResponse {
+  /** Default 200. */
+  readonly status?: number;
+  readonly headers?: Readonly<Record<string, string | string[]>>;
+  readonly body?: string;
+}
+
+/**
+ * A service-level circuit breaker configured in code (an addition to Istio, which has none). The
+ * state machine is opossum's: closed until the failure share in the rolling window exceeds
+ * `errorThresholdPercentage` (once the window holds `volumeThreshold` requests), then open
+ * (requests fail fast) for `resetTimeout`, then half-open: one trial request goes through; its
+ * success closes the breaker, its failure opens it again.
+ */
+export interface BreakerOptions {
+  /** Failure percentage in the rolling window above which the breaker opens. Default 50 (opossum's). */
+  readonly errorThresholdPercentage?: number;
+  /** Milliseconds the breaker stays open before letting one trial through. Default 30000 (opossum's). */
+  readonly resetTimeout?: number;
+  /** Requests the rolling window must hold before the breaker may open. Default 0 (opossum's). */
+  readonly volumeThreshold?: number;
+  /** Length of the rolling window, milliseconds. Default 10000 (opossum's). */
+  readonly rollingCountTimeout?: number;
+  /** Buckets the window is divided into. Default 10 (opossum's). */
+  readonly rollingCountBuckets?: number;
+  /**
+   * Which outcomes count as failures. Default: a 5xx response, or no response at all (connection
+   * failure, reset, timeout). The request's final outcome is counted once, after any retries.
+   */
+  readonly isFailure?: (outcome: AttemptOutcome) => boolean;
+  /**
+   * Answers requests while the breaker is open. Without it they get a 503 (`fetch`) or a
+   * `BreakerOpenError`.
+   */
+  readonly fallback?: (request: BreakerRequest) => BreakerFallbackResponse | Promise<BreakerFallbackResponse>;
+}
+
+const defaultIsFailure = (outcome: AttemptOutcome): boolean => outcome.failure !== undefined || outcome.status >= 500;
+
+/** The upstream outcome a failed request is rejected with inside opossum. */
+class FailedOutcome extends Error {
+  constructor(readonly outcome: AttemptOutcome) {
+    super(outcome.failure ?? `upstream answered ${outcome.status}`);
+  }
+}
+
+/** One admitted request; settle it exactly once with how the request ended. */
+export class BreakerTicket {
+  private settled = false;
+  constructor(
+    private readonly resolve: () => void,
+    private readonly reject: (error: Error) => void,
+    private readonly isFailure: (outcome: AttemptOutcome) => boolean,
+  ) {}
+
+  /** `undefined`: the caller gave up, which counts as neither success nor the upstream's failure. */
+  settle(outcome: AttemptOutcome | undefined): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (outcome !== undefined && this.isFailure(outcome)) this.reject(new FailedOutcome(outcome));
+    else this.resolve();
+  }
+}
+
+const ignore = (): void => undefined;
+
+/**
+ * A service's breaker over opossum. The data path asks {@link ServiceBreaker.allow} before it
+ * sends a request and settles the ticket when the request ends; nothing here runs for services
+ * without a breaker.
+ */
+export class ServiceBreaker {
+  private readonly circuit: CircuitBreaker<[], void>;
+  private readonly isFailure: (outcome: AttemptOutcome) => boolean;
+  private captured: BreakerTicket | undefined;
+
+  constructor(
+    readonly host: string,
+    readonly options: BreakerOptions,
+    onState: (state: BreakerState) => void,
+  ) {
+    this.isFailure = options.isFailure ?? defaultIsFailure;
+    this.circuit = new CircuitBreaker<[], void>(this.action, {
+      name: host,
+      // The request's own timeouts apply; opossum's would count a slow success as a failure.
+      timeout: false,
+      errorThresholdPercentage: options.errorThresholdPercentage ?? 50,
+      resetTimeout: options.resetTimeout ?? 30_000,
+      volumeThreshold: options.volumeThreshold ?? 0,
+      rollingCountTimeout: options.rollingCountTimeout ?? 10_000,
+      rollingCountBuckets: options.rollingCountBuckets ?? 10,
+      // Percentiles would sort every latency in the window on each failure; snapshots add a timer.
+      rollingPercentilesEnabled: false,
+      enableSnapshots: false,
+    });
+    this.circuit.on('open', () => onState('open'));
+    this.circuit.on('halfOpen', () => onState('half-open'));
+    this.circuit.on('close', () => onState('closed'));
+  }
+
+  get state(): BreakerState {
+    return this.circuit.opened ? 'open' : this.circuit.halfOpen ? 'half-open' : 'closed';
+  }
+
+  /**
+   * A ticket when the request may go (settle it when it ends), or undefined when the breaker is
+   * open, or half-open with its trial request still under way.
+   */
+  allow(): BreakerTicket | undefined {
+    this.captured = undefined;
+    // opossum runs the action synchronously when it admits the call; a refusal rejects at once.
+    this.circuit.fire().catch(ignore);
+    const ticket = this.captured;
+    this.captured = undefined;
+    return ticket;
+  }
+
+  /** Stops opossum's timers. The breaker is not asked again afterwards (it would refuse everything). */
+  shutdown(): void {
+    this.circuit.shutdown();
+  }
+
+  private readonly action = (): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      this.captured = new BreakerTicket(resolve, reject, this.isFailure);
+    });
+}
