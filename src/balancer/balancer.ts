@@ -19,6 +19,11 @@ export interface PickContext {
    * if every attempt lands on an excluded host the last one is returned, as Envoy does.
    */
   readonly exclude?: (host: Host) => boolean;
+  /**
+   * Priority levels already attempted, for a retry that should go elsewhere (Istio's
+   * `retryRemoteLocalities`, Envoy's previous_priorities): their load moves to the others.
+   */
+  readonly avoidPriorities?: ReadonlySet<number>;
 }
 
 /** The context of a plain pick: no hash, nothing excluded. */

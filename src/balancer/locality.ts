@@ -280,6 +280,8 @@ export class PriorityBalancer implements LoadBalancer {
   private levels: Level[] = [];
   private cumulativeLoad = new Int32Array(0);
   private description: PriorityDescription[] = [];
+  private loads: readonly number[] = [];
+  private priorities = new Map<Host, number>();
   /**
    * Whether a retry should re-draw priority and locality: only with several groups, and not for
    * hash-based children, which already step away from excluded hosts (a re-draw would repeat them).
@@ -388,6 +390,12 @@ export class PriorityBalancer implements LoadBalancer {
     });
     this.children = children;
     this.levels = levels;
+    this.loads = load;
+    const priorities = new Map<Host, number>();
+    members.forEach((all, p) => {
+      for (const host of all) priorities.set(host, p);
+    });
+    this.priorities = priorities;
     this.cumulativeLoad = cumulativeLoad;
     this.description = description;
     this.redraws = !this.hashBased && (levels.length > 1 || (levels[0]?.groups.length ?? 0) > 1);
@@ -410,9 +418,37 @@ export class PriorityBalancer implements LoadBalancer {
     return last;
   }
 
+  /** The priority level `host` is in, or undefined when it takes no traffic. */
+  priorityOf(host: Host): number | undefined {
+    return this.priorities.get(host);
+  }
+
   /** Priorities in order, with their load, panic state and hosts. */
   describe(): readonly PriorityDescription[] {
     return this.description;
+  }
+
+  /**
+   * A priority other than those in `avoid`: drawn by the levels' own load, or, when they carry
+   * none (all of it sat on the avoided ones), the first with healthy hosts, where Envoy's
+   * recomputed load would spill. Undefined when every level is avoided or empty.
+   */
+  private remotePriority(avoid: ReadonlySet<number>): number | undefined {
+    let total = 0;
+    let first: number | undefined;
+    for (let p = 0; p < this.levels.length; p++) {
+      if (avoid.has(p) || this.levels[p]!.groups.length === 0) continue;
+      first ??= p;
+      total += this.loads[p] ?? 0;
+    }
+    if (first === undefined || total <= 0) return first;
+    let point = this.deps.random() * total;
+    for (let p = 0; p < this.levels.length; p++) {
+      if (avoid.has(p) || this.levels[p]!.groups.length === 0) continue;
+      point -= this.loads[p] ?? 0;
+      if (point < 0) return p;
+    }
+    return first;
   }
 
   private chooseOnce(ctx: PickContext): Host | undefined {
@@ -420,7 +456,11 @@ export class PriorityBalancer implements LoadBalancer {
     const count = levels.length;
     if (count === 0) return undefined;
     let level = levels[0]!;
-    if (count > 1) {
+    const avoid = ctx.avoidPriorities;
+    if (count > 1 && avoid !== undefined && avoid.size > 0) {
+      const p = this.remotePriority(avoid);
+      if (p !== undefined) level = levels[p]!;
+    } else if (count > 1) {
       const h = this.hashBased && ctx.hash !== undefined ? ctx.hash : randomUint32(this.deps.random);
       // Envoy's choosePriority: a point in 1..100 against the cumulative percentages.
       const point = (h % 100) + 1;

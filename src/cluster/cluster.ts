@@ -223,9 +223,14 @@ export class Cluster {
   }
 
   /** A host for the next attempt; `exclude` steers retries away from hosts already tried. */
-  pick(hash: number | undefined, exclude?: (host: Host) => boolean): Host | undefined {
-    if (exclude) return this.balancer.pick(hash === undefined ? { exclude } : { hash, exclude });
+  pick(hash: number | undefined, exclude?: (host: Host) => boolean, avoidPriorities?: ReadonlySet<number>): Host | undefined {
+    if (exclude || avoidPriorities) return this.balancer.pick({ ...(hash === undefined ? {} : { hash }), ...(exclude ? { exclude } : {}), ...(avoidPriorities ? { avoidPriorities } : {}) });
     return this.balancer.pick(hash === undefined ? NO_PICK_CONTEXT : { hash });
+  }
+
+  /** The priority level of `host` (locality failover), for retries to other localities. */
+  priorityOf(host: Host): number | undefined {
+    return this.balancer.priorityOf(host);
   }
 
   /** How an attempt to `host` ended: fed to outlier detection. */

@@ -165,7 +165,15 @@ export const FIELD_SUPPORT: Readonly<Record<ResourceKind, Readonly<Record<string
       status: 'supported',
       reason: 'runs from dispatch (time waiting for a connection counts); when it passes before a response the caller gets 504 "upstream request timeout" and the connection is closed',
     },
-    'spec.http[].retries': notYet(DATA_PATH),
+    'spec.http[].retries': {
+      status: 'supported',
+      reason:
+        "istiod's conversion: unset gives Istio's default (2 retries on connect-failure, refused-stream, unavailable, cancelled and 503, each to a host not tried before), `attempts: 0` turns retries off, a `retryOn` replaces conditions and status codes; Envoy's back-off (25 ms base or `backoff`, 10x cap, full jitter); a response is passed on only once no retry will follow",
+    },
+    'spec.http[].retries.retryRemoteLocalities': {
+      status: 'supported',
+      reason: "retries leave the locality priorities already tried (Envoy's previous_priorities), from the first retry on",
+    },
     'spec.http[].fault': {
       status: 'supported',
       reason: "an unset percentage injects nothing, as in Istio; the delay is decided first and the abort after it, as in Envoy's fault filter",

@@ -225,12 +225,26 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
 
   private pickHost(cluster: Cluster): Host | undefined {
     const hash = this.init.hash;
-    if (this.attempts.length === 0 || !this.init.avoidPreviousHosts) return cluster.pick(hash);
     const tried = this.attempts;
-    return cluster.pick(hash, (host) => {
-      for (let i = 0; i < tried.length; i++) if (tried[i]!.host === host) return true;
-      return false;
-    });
+    if (tried.length === 0) return cluster.pick(hash);
+    let avoid: Set<number> | undefined;
+    if (this.init.retry?.retryRemoteLocalities) {
+      // Envoy's previous_priorities: retries leave the priorities (localities) already tried.
+      avoid = new Set();
+      for (const a of tried) {
+        const p = a.host ? cluster.priorityOf(a.host) : undefined;
+        if (p !== undefined) avoid.add(p);
+      }
+    }
+    if (!this.init.avoidPreviousHosts) return cluster.pick(hash, undefined, avoid);
+    return cluster.pick(
+      hash,
+      (host) => {
+        for (let i = 0; i < tried.length; i++) if (tried[i]!.host === host) return true;
+        return false;
+      },
+      avoid,
+    );
   }
 
   attemptStarted(attempt: Attempt, controller: Dispatcher.DispatchController): void {

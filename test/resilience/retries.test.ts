@@ -231,6 +231,37 @@ describe('VirtualService retries', () => {
     expect(seen.filter((s) => s === 500).length).toBeGreaterThan(0);
   });
 
+  it('retryRemoteLocalities sends the retry to another locality; without it retries stay in the local one', async () => {
+    // The caller is in region1/zone1: .2 there is priority 0; .3 in region2 is the failover.
+    // outlierDetection turns locality failover on (5xx ejection itself is off here).
+    const localities = (retries: string) => `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: reviews, namespace: shop }
+spec:
+  hosts: [reviews.shop.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: ${port}, name: http, protocol: HTTP }]
+  endpoints:
+  - { address: 127.0.0.2, locality: region1/zone1 }
+  - { address: 127.0.0.3, locality: region2/zone2 }
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: reviews, namespace: shop }
+spec:
+  host: reviews.shop.svc.cluster.local
+  trafficPolicy: { outlierDetection: { consecutive5xxErrors: 0 } }
+${route(retries)}`;
+    answer((s) => s.pod === '127.0.0.2', 503);
+    const local = await mesh(localities('{ attempts: 2, retryOn: "503" }'), { locality: 'region1/zone1' });
+    expect(await statuses(local, 5)).toEqual(Array(5).fill(503));
+    expect(log.count((s) => s.pod === '127.0.0.3')).toBe(0);
+    const remote = await mesh(localities('{ attempts: 2, retryOn: "503", retryRemoteLocalities: true }'), { locality: 'region1/zone1' });
+    expect(await statuses(remote, 5)).toEqual(Array(5).fill(200));
+  });
+
   it('refuses an unknown retryOn condition, naming the resource, field and what is valid', async () => {
     const error = await mesh(serviceEntry(['127.0.0.2']) + route('{ attempts: 2, retryOn: "5xx,gateway-eror" }')).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MeshConfigError);
