@@ -26,9 +26,9 @@ describe('the field-support table', () => {
   });
 
   it('a field has the status of its nearest listed ancestor', () => {
-    expect(fieldSupport('VirtualService', 'spec.http[].retries.perTryTimeout')).toEqual({
-      support: { status: 'not-yet', reason: 'applied by the data path (issue: outbound HTTP / resilience)' },
-      from: 'spec.http[].retries',
+    expect(fieldSupport('DestinationRule', 'spec.trafficPolicy.tls.mode')).toEqual({
+      support: { status: 'not-yet', reason: 'enforced by the security layer (issue: mTLS, PeerAuthentication and AuthorizationPolicy)' },
+      from: 'spec.trafficPolicy.tls',
     });
     expect(fieldSupport('VirtualService', 'spec.http[].route[].destination.subset').support.status).toBe('supported');
     expect(fieldSupport('VirtualService', 'spec.http[0].match[2].headers.x-user.exact').support.status).toBe('supported');

@@ -288,21 +288,18 @@ describe('fields sidecarless does not implement are reported, never silently ign
   it('a not-yet field gives a not-implemented warning naming it, and the resource is kept', () => {
     const result = validateYaml(
       reviewsRoute(`  - timeout: 10s
-    retries:
-      attempts: 3
-      perTryTimeout: 2s
-      retryOn: 5xx,reset
+    match:
+    - uri: { prefix: /v1 }
+      statPrefix: reviews-v1
     route:
     - destination:
         host: reviews
 `),
     );
     expect(result.resource).toBeDefined();
-    // `timeout` is implemented; `retries` is not yet.
-    expect(warnings(result)).toMatchObject([{ code: 'not-implemented', path: 'spec.http[0].retries', location: { line: 11 } }]);
-    expect(warnings(result)[0]?.message).toBe(
-      "'retries' is not implemented yet and has no effect: applied by the data path (issue: outbound HTTP / resilience)",
-    );
+    // `timeout` is implemented; `statPrefix` is not yet.
+    expect(warnings(result)).toMatchObject([{ code: 'not-implemented', path: 'spec.http[0].match[0].statPrefix', location: { line: 13 } }]);
+    expect(warnings(result)[0]?.message).toBe("'statPrefix' is not implemented yet and has no effect: used by telemetry (issue: metrics and tracing)");
   });
 
   it('a not-applicable field or value gives a not-applicable warning with the reason', () => {
