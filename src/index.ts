@@ -27,3 +27,18 @@ export type { LoadBalancer, BalancerFactory, BalancerOptions, BalancerDeps, Pick
 export { RouteTimeoutError, UnknownHostError } from './http/errors.js';
 export type { OutboundTrafficPolicy } from './http/mesh-dispatcher.js';
 export { LOAD_BALANCER_ANNOTATION } from './cluster/balancer-spec.js';
+export { RateLimitedError, RateLimitStoreError } from './resilience/errors.js';
+export type { RateLimitOptions } from './resilience/rate-limit/rate-limiting.js';
+export type { RateLimitRedisOptions, RedisClientLike } from './resilience/rate-limit/shared-store.js';
+export type { RateLimiter, RateLimitVerdict } from './resilience/rate-limit/limiter.js';
+export { LocalLimiter } from './resilience/rate-limit/local-limiter.js';
+export type { TokenBucketSpec } from './resilience/rate-limit/token-bucket.js';
+export type {
+  BucketKeySpec,
+  CompiledRateLimit,
+  RateLimitRule,
+  RateLimitScope,
+  RateLimitTable,
+  RateLimitTarget,
+  ReplyHeader,
+} from './resilience/rate-limit/rate-limit-spec.js';

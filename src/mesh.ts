@@ -8,6 +8,10 @@ import { ClusterManager } from './cluster/cluster-manager.js';
 import { parseLocality } from './discovery/endpoint.js';
 import type { OutboundTrafficPolicy } from './http/mesh-dispatcher.js';
 import { MeshDispatcher } from './http/mesh-dispatcher.js';
+import { RATE_LIMITED_AS_ERROR } from './http/rate-limit-reply.js';
+import type { RateLimitStoreError } from './resilience/errors.js';
+import type { RateLimitOptions } from './resilience/rate-limit/rate-limiting.js';
+import { RateLimiting } from './resilience/rate-limit/rate-limiting.js';
 import { ConfigStore } from './config/config-store.js';
 import type { Snapshot } from './config/snapshot.js';
 import type { ConfigSource } from './config/sources/source.js';
@@ -60,6 +64,11 @@ export interface MeshOptions {
    * Default `{}`: on, configured from resolv.conf.
    */
   readonly dns?: MeshDnsOptions | false;
+  /**
+   * Client-side rate limiting (RateLimitPolicy, EnvoyFilter local rate limits): Redis for limits
+   * with `scope: SHARED`. See {@link RateLimitOptions}. Default: no Redis.
+   */
+  readonly rateLimit?: RateLimitOptions;
 }
 
 export interface MeshEvents {
@@ -74,6 +83,11 @@ export interface MeshEvents {
   dnsError: [failure: DnsLookupFailure];
   /** The endpoints behind a name the mesh resolves changed; the clusters using it already serve them. */
   dnsChange: [change: DnsEndpointChange];
+  /**
+   * A SHARED rate limit cannot use Redis (none configured, or Redis stopped answering): it is
+   * enforced per process meanwhile. Emitted again, without `cause`, when Redis answers again.
+   */
+  rateLimitError: [error: RateLimitStoreError];
 }
 
 /** A running mesh. Create it with {@link createMesh}; release it with {@link Mesh.close}. */
@@ -85,6 +99,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   readonly dispatcher: Dispatcher;
   private readonly clusters: ClusterManager;
   private readonly dns: DnsEndpointSource | undefined;
+  private readonly rateLimits: RateLimiting;
 
   /** @internal */
   constructor(
@@ -109,12 +124,21 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.dns?.on('change', (change) => this.emit('dnsChange', change));
     this.dns?.on('lookupFailed', (failure) => this.emit('dnsError', failure));
     if (first) this.clusters.setSnapshot(first);
+    this.rateLimits = new RateLimiting({
+      clock,
+      random,
+      options: options.rateLimit ?? {},
+      onError: (error) => {
+        if (this.listenerCount('rateLimitError') > 0) this.emit('rateLimitError', error);
+      },
+    });
     this.dispatcher = new MeshDispatcher({
       snapshot: () => this.snapshot,
       clusters: this.clusters,
       clock,
       random,
       outboundTrafficPolicy: options.outboundTrafficPolicy,
+      rateLimits: this.rateLimits,
     });
     store.on('snapshot', (s) => {
       this.clusters.setSnapshot(s);
@@ -153,18 +177,22 @@ export class Mesh extends EventEmitter<MeshEvents> {
     return undiciFetch(input as Parameters<typeof undiciFetch>[0], { ...init, dispatcher: this.dispatcher });
   }
 
-  /** The fast path: `undici.request` through the mesh. */
+  /**
+   * The fast path: `undici.request` through the mesh. A request a rate limit refuses rejects
+   * with `RateLimitedError` (through `fetch` or the dispatcher it is a 429 response instead).
+   */
   request(
     url: Parameters<typeof undiciRequest>[0],
     options?: Omit<NonNullable<Parameters<typeof undiciRequest>[1]>, 'dispatcher'>,
   ): ReturnType<typeof undiciRequest> {
-    return undiciRequest(url, { ...options, dispatcher: this.dispatcher } as Parameters<typeof undiciRequest>[1]);
+    return undiciRequest(url, { ...options, dispatcher: this.dispatcher, [RATE_LIMITED_AS_ERROR]: true } as Parameters<typeof undiciRequest>[1]);
   }
 
   /** Stops every watcher, timer and socket the mesh owns. */
   async close(): Promise<void> {
     await this.store.close();
     await this.dispatcher.close();
+    await this.rateLimits.close();
     this.dns?.close();
     this.removeAllListeners();
   }

@@ -29,3 +29,20 @@ export class RateLimitedError extends MeshError {
     super(`rate limited by ${limit}: retry after ${Math.ceil(retryAfterMs / 1000)} s`);
   }
 }
+
+/**
+ * A SHARED rate limit cannot use Redis (none configured, or it stopped answering): the limit is
+ * enforced per process meanwhile. Emitted as the mesh's `rateLimitError` event, never thrown at a
+ * caller; emitted again (without `cause`) when Redis answers again.
+ */
+export class RateLimitStoreError extends MeshError {
+  readonly code = 'ERR_MESH_RATE_LIMIT_STORE';
+  constructor(
+    /** The limit concerned (`namespace/name/limit`), or `redis` for the connection itself. */
+    readonly limit: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${limit}: ${message}`, options);
+  }
+}
