@@ -38,7 +38,7 @@ export class RateLimitedError extends MeshError {
 export class RateLimitStoreError extends MeshError {
   readonly code = 'ERR_MESH_RATE_LIMIT_STORE';
   constructor(
-    /** The limit concerned (`namespace/name/limit`), or `redis` for the connection itself. */
+    /** The limit concerned (`namespace/name/limit`). */
     readonly limit: string,
     message: string,
     options?: { cause?: unknown },

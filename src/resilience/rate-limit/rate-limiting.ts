@@ -145,17 +145,20 @@ export class RateLimiting {
     if (limit.scope === 'SHARED' && !this.closed) {
       const redis = this.deps.options.redis;
       if (redis) {
-        this.store ??= new SharedStore(redis, this.deps.options.keyPrefix ?? 'sidecarless', (error) =>
-          this.deps.onError(new RateLimitStoreError('redis', 'Redis connection error', { cause: error })),
-        );
-        return new SharedLimiter(this.store, limit.id, limit.bucket, limit.maxKeys, {
+        this.store ??= new SharedStore(redis, this.deps.options.keyPrefix ?? 'sidecarless');
+        const store = this.store;
+        return new SharedLimiter(store, limit.id, limit.bucket, limit.maxKeys, {
           clock: this.deps.clock,
           timeoutMs: this.deps.options.redisTimeoutMs ?? 100,
           retryAfterMs: this.deps.options.redisRetryMs ?? 1000,
           onStateChange: (error) =>
             this.deps.onError(
               error
-                ? new RateLimitStoreError(limit.name, 'Redis is unreachable; the limit is enforced per process until it answers again', { cause: error })
+                ? new RateLimitStoreError(
+                    limit.name,
+                    `Redis is unreachable (${error.message}${store.lastError && store.lastError !== error ? `; last connection error: ${store.lastError.message}` : ''}); the limit is enforced per process until it answers again`,
+                    { cause: error },
+                  )
                 : new RateLimitStoreError(limit.name, 'Redis answers again; the limit is shared again'),
             ),
         });

@@ -96,7 +96,7 @@ export class SharedLimiter implements RateLimiter {
         const oldest = this.reservoirs.keys().next().value as string;
         const evicted = this.reservoirs.get(oldest);
         this.reservoirs.delete(oldest);
-        void evicted?.then((l) => l.disconnect(false)).catch(() => undefined);
+        void evicted?.then((l) => this.store.release(l)).catch(() => undefined);
       }
     }
     this.reservoirs.set(key, limiter);
@@ -120,7 +120,7 @@ export class SharedLimiter implements RateLimiter {
   }
 
   close(): void {
-    for (const limiter of this.reservoirs.values()) void limiter.then((l) => l.disconnect(false)).catch(() => undefined);
+    for (const limiter of this.reservoirs.values()) void limiter.then((l) => this.store.release(l)).catch(() => undefined);
     this.reservoirs.clear();
     this.fallback.close();
   }

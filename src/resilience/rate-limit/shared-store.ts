@@ -20,6 +20,18 @@ export type RateLimitRedisOptions =
       readonly client: RedisClientLike;
     };
 
+/** What {@link SharedStore.release} reaches into (bottleneck 2.19's clustering internals). */
+interface BottleneckInternals {
+  readonly _store?: { readonly heartbeat?: ReturnType<typeof setInterval> };
+  readonly connection?: {
+    readonly terminated?: boolean;
+    readonly limiters?: Record<string, unknown>;
+    readonly subscriber?: { unsubscribe(channel: string): Promise<unknown> };
+  };
+  channel(): string;
+  channel_client(): string;
+}
+
 /**
  * The Redis side of SHARED limits: bottleneck (clustering mode, `datastore: 'ioredis'`) keeps
  * each bucket as a reservoir in Redis (`reservoir`, `reservoirIncreaseAmount`,
@@ -31,12 +43,19 @@ export class SharedStore {
   private connection: Promise<{ Bottleneck: typeof Bottleneck; connection: Bottleneck.IORedisConnection }> | undefined;
   private closed = false;
 
+  /** The last error the Redis clients reported (they retry on their own), for failure messages. */
+  lastError: Error | undefined;
+
   constructor(
     private readonly redis: RateLimitRedisOptions,
     /** Prefix of every bottleneck id (and so of the Redis keys). */
     private readonly prefix: string,
-    private readonly onConnectionError: (error: Error) => void,
   ) {}
+
+  private readonly onConnectionError = (error: unknown): void => {
+    // ioredis reports every failed reconnection attempt; limits report outages once each.
+    this.lastError = error instanceof Error ? error : new Error(String(error));
+  };
 
   /** A reservoir with id `id` (one bucket), created in Redis full unless it exists already. */
   async reservoir(id: string, spec: TokenBucketSpec): Promise<Bottleneck> {
@@ -55,7 +74,7 @@ export class SharedStore {
       reservoirIncreaseMaximum: spec.maxTokens,
       timeout: Math.max(60_000, refillMs + spec.fillIntervalMs),
     });
-    limiter.on('error', (error: unknown) => this.onConnectionError(error instanceof Error ? error : new Error(String(error))));
+    limiter.on('error', this.onConnectionError);
     return limiter;
   }
 
@@ -70,10 +89,26 @@ export class SharedStore {
             new Redis(this.redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
           : this.redis.client.duplicate();
       const connection = new BottleneckClass.IORedisConnection({ client, Redis });
-      connection.on('error', (error: unknown) => this.onConnectionError(error instanceof Error ? error : new Error(String(error))));
+      connection.on('error', this.onConnectionError);
       return { Bottleneck: BottleneckClass, connection };
     })();
     return this.connection;
+  }
+
+  /**
+   * Lets go of one reservoir (an evicted key, a removed limit): its heartbeat timer and its
+   * subscriptions. bottleneck's own `disconnect()` unsubscribes without handling a failure, which
+   * would surface as an unhandled rejection while Redis is down, so this does it itself.
+   */
+  release(limiter: Bottleneck): void {
+    const internals = limiter as unknown as BottleneckInternals;
+    if (internals._store?.heartbeat) clearInterval(internals._store.heartbeat);
+    const connection = internals.connection;
+    if (!connection || connection.terminated) return;
+    for (const channel of [internals.channel(), internals.channel_client()]) {
+      delete connection.limiters?.[channel];
+      connection.subscriber?.unsubscribe(channel).catch(() => undefined);
+    }
   }
 
   /** Disconnects from Redis (both clients bottleneck holds; a client you passed stays open). */
