@@ -8,6 +8,7 @@
 //     what a RateLimitPolicy adds to one mesh dispatch (stub pools, no I/O). Target: limiter and
 //     breaker together <= 1 us per call.
 // Run: npm run bench:rate-limit   (builds first). DURATION_S, RATE, OFFERED, CALLS override.
+import { setImmediate } from 'node:timers';
 import Bottleneck from 'bottleneck';
 import { createMesh, LocalLimiter } from '../dist/index.js';
 import { info, loadLine, machineLine, median, onExit, row, startPods, watchdog } from './lib/common.mjs';
