@@ -101,6 +101,9 @@ spec:
   - name: deletes
     match: { methods: [DELETE], headers: { x-tenant: { prefix: gold } } }
     tokenBucket: { maxTokens: 1, fillInterval: 1h }
+  - name: typo
+    match: { routes: [chekout] }
+    tokenBucket: { maxTokens: 1, fillInterval: 1h }
 ---
 ${service('multi', '127.0.0.4', [port, port2])}
 ---
@@ -209,6 +212,13 @@ describe('what a limit applies to', () => {
   it('a port limit applies to that destination port only', async () => {
     expect(await statuses(2, `http://multi:${port2}/m`)).toEqual([200, 429]);
     expect(await statuses(4, `http://multi:${port}/m`)).toEqual([200, 200, 200, 200]);
+  });
+
+  it('warns about a route name no VirtualService route has', () => {
+    const warnings = mesh.snapshot.warnings.filter((w) => w.code === 'unknown-route');
+    expect(warnings.map((w) => `${w.resource?.name} ${w.path}: ${w.message}`)).toEqual([
+      'reviews spec.limits[3].match.routes[0]: route "chekout" is not an http route of VirtualService shop/reviews for host "reviews.shop.svc.cluster.local" (routes: checkout, canary, browse); the limit never applies to it',
+    ]);
   });
 
   it('methods and headers must all match', async () => {

@@ -46,6 +46,7 @@ export class SnapshotCompiler {
     );
     const routes = this.virtualServices.build(resources, ctx, scope, sink);
     analyzeRoutes(routes, services, rules, resources, ctx, sink);
+    rateLimits.policies.analyze((host) => routes.lookup(host), sink);
     const k8sSuffix = `.svc.${ctx.clusterDomain}`;
     const visible = [...services.entries()]
       .map(([, s]) => s)

@@ -90,8 +90,11 @@ export interface RateLimitTable {
   readonly inbound: readonly CompiledRateLimit[];
 }
 
+const NO_RULES: readonly RateLimitRule[] = [];
+
+/** The table of a snapshot without any rate limit. */
 export const EMPTY_RATE_LIMITS: RateLimitTable = {
   limits: [],
-  rules: () => [],
+  rules: () => NO_RULES,
   inbound: [],
 };

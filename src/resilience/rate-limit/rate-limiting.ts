@@ -91,9 +91,10 @@ export class RateLimiting {
     subset: string | undefined,
     port: number,
   ): RateLimitDecision {
+    // A new snapshot: bind its limits (and release those it no longer has) before anything else.
+    if (table !== this.bound) this.bind(table);
     const rules = table.rules(host);
     if (rules.length === 0) return undefined;
-    if (table !== this.bound) this.bind(table);
     const target: RateLimitTarget = { serviceHost, host, subset, port, routeName, request };
     const now = this.deps.clock.now();
     let shared: { limit: CompiledRateLimit; limiter: RateLimiter; key: string }[] | undefined;

@@ -1,6 +1,6 @@
 import { labelsMatch } from '../../../discovery/endpoint.js';
-import type { CompileContext } from '../../../config/compile/context.js';
-import { sortByAge } from '../../../config/compile/context.js';
+import type { CompileContext, IssueSink } from '../../../config/compile/context.js';
+import { locate, sortByAge } from '../../../config/compile/context.js';
 import { bySpecificity, hostMatches, qualifyHost } from '../../../config/compile/hosts.js';
 import { isExportedTo } from '../../../config/compile/visibility.js';
 import type { MeshResource } from '../../../config/resource.js';
@@ -8,6 +8,7 @@ import { resourceRef } from '../../../config/resource.js';
 import type { IstioResource, RateLimit } from '../../../config/schema/index.js';
 import { parseDuration } from '../../../config/validate/duration.js';
 import type { StringMatcher } from '../../../routing/string-match.js';
+import type { RouteTable } from '../../../routing/route-table.js';
 import { compileStringMatch } from '../../../routing/string-match.js';
 import { DEFAULT_MAX_KEYS } from '../local-limiter.js';
 import type { BucketKeySpec, CompiledRateLimit, RateLimitRule, RateLimitTarget } from '../rate-limit-spec.js';
@@ -102,6 +103,7 @@ export class RateLimitPolicyIndex {
   private readonly byNamespace = new Map<string, { exact: Map<string, PolicyRule[]>; wildcards: Candidate[] }>();
   /** Every limit of the visible policies. */
   readonly limits: readonly CompiledRateLimit[];
+  private readonly visible: { readonly resource: RateLimitPolicyResource; readonly host: string }[] = [];
 
   constructor(
     resources: readonly MeshResource[],
@@ -116,6 +118,7 @@ export class RateLimitPolicyIndex {
       // As for a DestinationRule, a workloadSelector only selects workloads of the policy's namespace.
       if (selector && (ns !== ctx.namespace || !labelsMatch(selector, ctx.workloadLabels))) continue;
       const host = qualifyHost(resource.spec.host, ns, ctx.clusterDomain);
+      this.visible.push({ resource, host });
       const rules = resource.spec.limits.map((l, i) => compileLimit(resource, l, i));
       limits.push(...rules.map((r) => r.limit));
       let index = this.byNamespace.get(ns);
@@ -130,6 +133,33 @@ export class RateLimitPolicyIndex {
     }
     for (const index of this.byNamespace.values()) index.wildcards.sort((a, b) => bySpecificity(a.host, b.host));
     this.limits = limits;
+  }
+
+  /**
+   * Warns about `match.routes` entries that name no http route of the host's VirtualService: such
+   * a limit never applies to them (Istio would accept the policy the same way).
+   */
+  analyze(routeTable: (host: string) => RouteTable | undefined, sink: IssueSink): void {
+    for (const { resource, host } of this.visible) {
+      if (host.startsWith('*')) continue;
+      const table = routeTable(host);
+      const names = new Set(table ? table.routes.map((r) => r.name ?? '') : ['default']);
+      resource.spec.limits.forEach((limit, i) => {
+        (limit.match?.routes ?? []).forEach((name, j) => {
+          if (names.has(name)) return;
+          const known = table ? [...names].filter((n) => n !== '') : [];
+          sink.warn({
+            code: 'unknown-route',
+            message: table
+              ? `route "${name}" is not an http route of VirtualService ${table.resource.namespace}/${table.resource.name} for host "${host}" (routes: ${known.join(', ') || 'none named'}); the limit never applies to it`
+              : `no VirtualService routes host "${host}", so its only route is "default"; the limit never applies to route "${name}"`,
+            resource: resourceRef(resource),
+            path: `spec.limits[${i}].match.routes[${j}]`,
+            location: locate(resource, ['spec', 'limits', i, 'match', 'routes', j]),
+          });
+        });
+      });
+    }
   }
 
   /** The rules for calls to `host`; `serviceNamespace` is where the service lives, when known. */
