@@ -41,3 +41,18 @@ export type {
   EjectionEvent,
   EjectionReason,
 } from './resilience/index.js';
+export { RateLimitStoreError } from './resilience/errors.js';
+export type { RateLimitOptions } from './resilience/rate-limit/rate-limiting.js';
+export type { RateLimitRedisOptions, RedisClientLike } from './resilience/rate-limit/shared-store.js';
+export type { RateLimiter, RateLimitVerdict } from './resilience/rate-limit/limiter.js';
+export { LocalLimiter } from './resilience/rate-limit/local-limiter.js';
+export type { TokenBucketSpec } from './resilience/rate-limit/token-bucket.js';
+export type {
+  BucketKeySpec,
+  CompiledRateLimit,
+  RateLimitRule,
+  RateLimitScope,
+  RateLimitTable,
+  RateLimitTarget,
+  ReplyHeader,
+} from './resilience/rate-limit/rate-limit-spec.js';

@@ -8,6 +8,10 @@ import { ClusterManager } from './cluster/cluster-manager.js';
 import { parseLocality } from './discovery/endpoint.js';
 import type { OutboundTrafficPolicy } from './http/mesh-dispatcher.js';
 import { MeshDispatcher } from './http/mesh-dispatcher.js';
+import { RATE_LIMITED_AS_ERROR } from './http/rate-limit-reply.js';
+import type { RateLimitStoreError } from './resilience/errors.js';
+import type { RateLimitOptions } from './resilience/rate-limit/rate-limiting.js';
+import { RateLimiting } from './resilience/rate-limit/rate-limiting.js';
 import { ConfigStore } from './config/config-store.js';
 import type { Snapshot } from './config/snapshot.js';
 import type { ConfigSource } from './config/sources/source.js';
@@ -76,6 +80,11 @@ export interface MeshOptions {
    * `mesh.breaker()` adds, replaces or removes one later.
    */
   readonly breakers?: Readonly<Record<string, BreakerOptions>>;
+  /**
+   * Client-side rate limiting (RateLimitPolicy, EnvoyFilter local rate limits): Redis for limits
+   * with `scope: SHARED`. See {@link RateLimitOptions}. Default: no Redis.
+   */
+  readonly rateLimit?: RateLimitOptions;
 }
 
 export interface MeshEvents {
@@ -94,6 +103,11 @@ export interface MeshEvents {
   ejection: [event: EjectionEvent];
   /** A service breaker opened, half-opened or closed. */
   breaker: [event: BreakerEvent];
+  /**
+   * A SHARED rate limit cannot use Redis (none configured, or Redis stopped answering): it is
+   * enforced per process meanwhile. Emitted again, without `cause`, when Redis answers again.
+   */
+  rateLimitError: [error: RateLimitStoreError];
 }
 
 /** A running mesh. Create it with {@link createMesh}; release it with {@link Mesh.close}. */
@@ -106,6 +120,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private readonly clusters: ClusterManager;
   private readonly dns: DnsEndpointSource | undefined;
   private readonly breakers = new Map<string, ServiceBreaker>();
+  private readonly rateLimits: RateLimiting;
 
   /** @internal */
   constructor(
@@ -132,6 +147,14 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.dns?.on('lookupFailed', (failure) => this.emit('dnsError', failure));
     if (first) this.clusters.setSnapshot(first);
     for (const [host, breakerOptions] of Object.entries(options.breakers ?? {})) this.breaker(host, breakerOptions);
+    this.rateLimits = new RateLimiting({
+      clock,
+      random,
+      options: options.rateLimit ?? {},
+      onError: (error) => {
+        if (this.listenerCount('rateLimitError') > 0) this.emit('rateLimitError', error);
+      },
+    });
     this.dispatcher = new MeshDispatcher({
       snapshot: () => this.snapshot,
       clusters: this.clusters,
@@ -139,6 +162,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       random,
       outboundTrafficPolicy: options.outboundTrafficPolicy,
       ...(options.retryBufferBytes !== undefined ? { retryBufferBytes: options.retryBufferBytes } : {}),
+      rateLimits: this.rateLimits,
     });
     store.on('snapshot', (s) => {
       this.clusters.setSnapshot(s);
@@ -177,12 +201,15 @@ export class Mesh extends EventEmitter<MeshEvents> {
     return undiciFetch(input as Parameters<typeof undiciFetch>[0], { ...init, dispatcher: this.dispatcher });
   }
 
-  /** The fast path: `undici.request` through the mesh. */
+  /**
+   * The fast path: `undici.request` through the mesh. A request a rate limit refuses rejects
+   * with `RateLimitedError` (through `fetch` or the dispatcher it is a 429 response instead).
+   */
   request(
     url: Parameters<typeof undiciRequest>[0],
     options?: Omit<NonNullable<Parameters<typeof undiciRequest>[1]>, 'dispatcher'>,
   ): ReturnType<typeof undiciRequest> {
-    return undiciRequest(url, { ...options, dispatcher: this.dispatcher } as Parameters<typeof undiciRequest>[1]);
+    return undiciRequest(url, { ...options, dispatcher: this.dispatcher, [RATE_LIMITED_AS_ERROR]: true } as Parameters<typeof undiciRequest>[1]);
   }
 
   /**
@@ -211,6 +238,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     await this.dispatcher.close();
     for (const breaker of this.breakers.values()) breaker.shutdown();
     this.breakers.clear();
+    await this.rateLimits.close();
     this.dns?.close();
     this.removeAllListeners();
   }

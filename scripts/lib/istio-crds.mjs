@@ -1,4 +1,4 @@
-// Reads the Istio CRDs kept in schema/istio/ and derives what the generators need: the spec schema
+// Reads the Istio CRDs kept in schema/istio/ (and sidecarless's own in deploy/crds/) and derives what the generators need: the spec schema
 // of each kind and served version (descriptions stripped, sidecarless annotations added), type names
 // for object nodes, and a field list with one-line descriptions for the documentation.
 import { readdirSync, readFileSync } from 'node:fs';
@@ -6,6 +6,8 @@ import { parseAllDocuments } from 'yaml';
 
 export const ROOT = new URL('../../', import.meta.url);
 export const SCHEMA_DIR = new URL('schema/istio/', ROOT);
+/** sidecarless's own kinds (RateLimitPolicy), shipped for clusters to apply. */
+export const OWN_CRD_DIR = new URL('deploy/crds/', ROOT);
 
 /** Schema keywords the validator implements; any other keyword fails the generator loudly. */
 const KNOWN_KEYWORDS = new Set([
@@ -106,6 +108,22 @@ const TYPE_NAMES = {
   'AuthorizationPolicy:spec.rules[].to[]': 'RuleTo',
   'AuthorizationPolicy:spec.rules[].to[].operation': 'Operation',
   'AuthorizationPolicy:spec.rules[].when[]': 'Condition',
+  'EnvoyFilter:spec.configPatches[]': 'EnvoyConfigObjectPatch',
+  'EnvoyFilter:spec.configPatches[].match': 'EnvoyConfigObjectMatch',
+  'EnvoyFilter:spec.configPatches[].match.cluster': 'ClusterMatch',
+  'EnvoyFilter:spec.configPatches[].match.listener': 'ListenerMatch',
+  'EnvoyFilter:spec.configPatches[].match.listener.filterChain': 'FilterChainMatch',
+  'EnvoyFilter:spec.configPatches[].match.listener.filterChain.filter': 'FilterMatch',
+  'EnvoyFilter:spec.configPatches[].match.proxy': 'ProxyMatch',
+  'EnvoyFilter:spec.configPatches[].match.routeConfiguration': 'RouteConfigurationMatch',
+  'EnvoyFilter:spec.configPatches[].match.routeConfiguration.vhost': 'VirtualHostMatch',
+  'EnvoyFilter:spec.configPatches[].match.routeConfiguration.vhost.route': 'RouteMatch',
+  'EnvoyFilter:spec.configPatches[].match.waypoint': 'WaypointMatch',
+  'EnvoyFilter:spec.configPatches[].patch': 'Patch',
+  'RateLimitPolicy:spec.limits[]': 'RateLimit',
+  'RateLimitPolicy:spec.limits[].match': 'RateLimitMatch',
+  'RateLimitPolicy:spec.limits[].key': 'RateLimitKey',
+  'RateLimitPolicy:spec.limits[].tokenBucket': 'TokenBucket',
 };
 
 export class GeneratorError extends Error {}
@@ -114,12 +132,14 @@ function fail(message) {
   throw new GeneratorError(message);
 }
 
-/** Loads every CRD in schema/istio/, sorted by file name. */
+/** Loads every CRD in schema/istio/, then deploy/crds/, each sorted by file name. */
 export function loadCrds() {
-  const files = readdirSync(SCHEMA_DIR).filter((f) => f.endsWith('.yaml')).sort();
+  const files = [SCHEMA_DIR, OWN_CRD_DIR].flatMap((dir) =>
+    readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort().map((f) => ({ file: f, url: new URL(f, dir) })),
+  );
   const crds = [];
-  for (const file of files) {
-    for (const doc of parseAllDocuments(readFileSync(new URL(file, SCHEMA_DIR), 'utf8'))) {
+  for (const { file, url } of files) {
+    for (const doc of parseAllDocuments(readFileSync(url, 'utf8'))) {
       if (doc.errors.length > 0) fail(`${file}: ${doc.errors[0].message}`);
       const crd = doc.toJS();
       if (crd?.kind !== 'CustomResourceDefinition') continue;
@@ -143,7 +163,7 @@ export function loadCrds() {
 /** The CRDs of `kinds`, in that order; fails when one is missing. */
 export function crdsFor(kinds) {
   const all = loadCrds();
-  return kinds.map((kind) => all.find((c) => c.kind === kind) ?? fail(`no CRD for ${kind} in schema/istio/`));
+  return kinds.map((kind) => all.find((c) => c.kind === kind) ?? fail(`no CRD for ${kind} in schema/istio/ or deploy/crds/`));
 }
 
 function pathSegments(path) {
@@ -255,8 +275,13 @@ export function strippedKinds(kinds) {
   return result;
 }
 
+/** A node's structure as text, independent of the order its keys were written in. */
 export function canonical(node) {
-  return JSON.stringify(node);
+  return JSON.stringify(node, (_key, value) =>
+    value && typeof value === 'object' && !Array.isArray(value)
+      ? Object.fromEntries(Object.keys(value).sort().map((k) => [k, value[k]]))
+      : value,
+  );
 }
 
 function pascal(name) {

@@ -1,7 +1,10 @@
 import type { RawDocument } from './document.js';
 import type { ResourceRef } from './issue.js';
 
-/** The Istio kinds sidecarless reads. */
+/**
+ * The kinds sidecarless reads: Istio's, and its own RateLimitPolicy (sidecarless.io, CRD in
+ * deploy/crds/). EnvoyFilter is read for its local rate-limit patches only.
+ */
 export const RESOURCE_KINDS = [
   'VirtualService',
   'DestinationRule',
@@ -10,6 +13,8 @@ export const RESOURCE_KINDS = [
   'Sidecar',
   'PeerAuthentication',
   'AuthorizationPolicy',
+  'EnvoyFilter',
+  'RateLimitPolicy',
 ] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
 

@@ -1,4 +1,5 @@
 import type { Endpoint } from '../discovery/endpoint.js';
+import type { RateLimitTable } from '../resilience/rate-limit/rate-limit-spec.js';
 import type { RouteTable } from '../routing/route-table.js';
 import type { ConfigIssue, ResourceRef } from './issue.js';
 import type { MeshResource } from './resource.js';
@@ -75,6 +76,8 @@ export interface Snapshot {
   readonly outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY' | undefined;
   /** Whether a Sidecar resource lets this caller see `host` (no Sidecar: everything). */
   isEgressAllowed(host: string, serviceNamespace: string): boolean;
+  /** Client-side rate limits (RateLimitPolicy, EnvoyFilter local rate limits) for this caller. */
+  readonly rateLimits: RateLimitTable;
 }
 
 /** The service port a call to `port` uses: that number, or the only port a service has. */

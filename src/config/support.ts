@@ -35,6 +35,7 @@ const SECURITY = 'enforced by the security layer (issue: mTLS, PeerAuthenticatio
 const TELEMETRY = 'used by telemetry (issue: metrics and tracing)';
 const NO_LISTENER =
   'configures the inbound listeners of the Envoy sidecar; calls reach an application served by sidecarless directly, with no proxy listener in front';
+const NO_LISTENER_MATCH = 'ignored: the local rate-limit patch applies as though it matched (only listener.portNumber and the network filter name are read)';
 const NO_CAPTURE =
   'sidecarless sees only the calls made through its own API (mesh.fetch, the dispatcher, the gRPC hooks); it captures no traffic and binds no listener';
 
@@ -264,7 +265,62 @@ export const FIELD_SUPPORT: Readonly<Record<ResourceKind, Readonly<Record<string
   AuthorizationPolicy: {
     spec: notYet(SECURITY),
   },
+  EnvoyFilter: {
+    spec: {
+      status: 'supported',
+      reason:
+        "read only for Envoy's HTTP local rate limit (envoy.filters.http.local_ratelimit): HTTP_FILTER patches that insert it and HTTP_ROUTE / VIRTUAL_HOST patches that MERGE its typed_per_filter_config, in context SIDECAR_OUTBOUND or ANY (SIDECAR_INBOUND is compiled for the inbound side); every other patch is reported and ignored, and an EnvoyFilter with no such patch is not read at all (docs/rate-limiting.md)",
+    },
+    'spec.targetRefs': notApplicable('attaches the EnvoyFilter to a gateway or waypoint; an EnvoyFilter with targetRefs never applies to a sidecar'),
+    'spec.configPatches[].match.proxy': notApplicable(
+      'selects Envoy proxies by version or node metadata; there is no proxy here, and the patch applies as though it matched',
+    ),
+    'spec.configPatches[].match.listener.name': notApplicable(`selects an Envoy listener by name; ${NO_LISTENER_MATCH}`),
+    'spec.configPatches[].match.listener.portName': notApplicable(`selects a gateway listener; ${NO_LISTENER_MATCH}`),
+    'spec.configPatches[].match.listener.listenerFilter': notApplicable(`selects an Envoy listener filter; ${NO_LISTENER_MATCH}`),
+    'spec.configPatches[].match.listener.filterChain.applicationProtocols': notApplicable(NO_LISTENER_MATCH),
+    'spec.configPatches[].match.listener.filterChain.destinationPort': notApplicable(NO_LISTENER_MATCH),
+    'spec.configPatches[].match.listener.filterChain.name': notApplicable(NO_LISTENER_MATCH),
+    'spec.configPatches[].match.listener.filterChain.sni': notApplicable(NO_LISTENER_MATCH),
+    'spec.configPatches[].match.listener.filterChain.transportProtocol': notApplicable(NO_LISTENER_MATCH),
+    'spec.configPatches[].match.listener.filterChain.filter.subFilter': {
+      status: 'supported',
+      reason: 'an insertion point in the filter chain; the order of other HTTP filters does not matter here',
+    },
+    'spec.configPatches[].match.routeConfiguration.name': {
+      status: 'supported',
+      reason: 'as a port number: Istio names outbound route configurations by port ("9080"); a patch naming another route configuration is not applied',
+    },
+    'spec.configPatches[].match.routeConfiguration.vhost.name': {
+      status: 'supported',
+      reason: '`host:port` as the caller addressed it (the service host, fully qualified), as Istio names virtual hosts',
+    },
+    'spec.configPatches[].match.routeConfiguration.vhost.route.name': {
+      status: 'supported',
+      reason: 'the VirtualService http route name; `default` for a host no VirtualService routes',
+    },
+    'spec.configPatches[].match.routeConfiguration.gateway': notApplicable('selects gateway route configurations; a patch with it is not applied'),
+    'spec.configPatches[].match.routeConfiguration.portName': notApplicable('selects gateway route configurations; a patch with it is not applied'),
+    'spec.configPatches[].match.routeConfiguration.vhost.domainName': notYet('match virtual hosts by `name` (host:port)'),
+    'spec.configPatches[].match.cluster': notApplicable('cluster patches change Envoy clusters, which sidecarless builds from DestinationRules'),
+    'spec.configPatches[].match.waypoint': notApplicable('waypoints are ambient-mode proxies'),
+    'spec.configPatches[].patch.filterClass': {
+      status: 'supported',
+      reason: 'an insertion position; the order of other HTTP filters does not matter here',
+    },
+  },
+  RateLimitPolicy: {
+    spec: { status: 'supported', reason: 'sidecarless\'s own kind (deploy/crds/); see docs/rate-limiting.md' },
+    'spec.limits[].scope': {
+      status: 'supported',
+      reason: 'SHARED needs Redis, from the createMesh option rateLimit.redis; without it, or while Redis is unreachable, a SHARED limit is enforced per process',
+    },
+  },
 };
+
+/** Why an EnvoyFilter with no local rate-limit patch is not read (a warning, never an error). */
+export const UNREAD_ENVOY_FILTER =
+  "patches Envoy's own configuration and there is no Envoy here; only patches that configure Envoy's HTTP local rate limit (envoy.filters.http.local_ratelimit) are read, and this EnvoyFilter has none";
 
 /**
  * Istio kinds sidecarless does not read, reported (as a warning) instead of being silently
@@ -275,12 +331,6 @@ export const UNREAD_ISTIO_KINDS: Readonly<Record<string, KindSupport>> = {
     group: 'networking.istio.io',
     status: 'not-applicable',
     reason: 'configures the ingress/egress gateway proxies at the edge of the mesh, not the workloads inside it',
-  },
-  EnvoyFilter: {
-    group: 'networking.istio.io',
-    status: 'not-yet',
-    reason:
-      "patches Envoy's own configuration and there is no Envoy here; reading its local rate-limit filter is planned (issue: rate limiting), other patches will stay not applicable",
   },
   WorkloadGroup: {
     group: 'networking.istio.io',

@@ -9,10 +9,12 @@ import { resolveServiceHost } from '../routing/resolve-host.js';
 import type { DestinationActions, FaultActions, RouteActions } from '../routing/route-actions.js';
 import { applyHeaderOps, routeActions } from '../routing/route-actions.js';
 import type { RouteRequest } from '../routing/route-request.js';
+import type { RateLimiting } from '../resilience/rate-limit/rate-limiting.js';
 import type { CompiledDestination, CompiledHttpRoute } from '../routing/route-table.js';
 import { matchRoute, pickDestination } from '../routing/route-table.js';
 import { cookieHash } from './cookie-hash.js';
 import { UnknownHostError } from './errors.js';
+import { settleRateLimit } from './rate-limit-reply.js';
 import { isLegacyHandler, LegacyHandlerAdapter } from './legacy-handler.js';
 import { sendLocalError, sendLocalReply } from './local-reply.js';
 import { Mirror } from './mirror.js';
@@ -39,6 +41,8 @@ export interface MeshDispatcherOptions {
   readonly outboundTrafficPolicy: OutboundTrafficPolicy | undefined;
   /** How much of a streamed request body is kept so a retry can send it again (default 1 MiB). */
   readonly retryBufferBytes?: number;
+  /** Client-side rate limits, decided once per request before it is sent. */
+  readonly rateLimits?: RateLimiting;
 }
 
 interface Origin {
@@ -244,8 +248,9 @@ export class MeshDispatcher extends Dispatcher {
     actions: RouteActions | undefined,
     request: MatchRequest,
     headers: RequestHeaders,
+    admitted?: { readonly destination: CompiledDestination | undefined },
   ): boolean {
-    const destination = route ? pickDestination(route, this.options.random()) : undefined;
+    const destination = admitted ? admitted.destination : route ? pickDestination(route, this.options.random()) : undefined;
     if (route && !destination) {
       sendLocalReply(handler, 500, 'route has no destination');
       return true;
@@ -253,6 +258,10 @@ export class MeshDispatcher extends Dispatcher {
     const host = destination?.host ?? serviceHost;
     const port = destination?.port ?? origin.port;
     const subset = destination?.subset;
+    if (!admitted && this.options.rateLimits) {
+      const limited = this.options.rateLimits.check(this.options.snapshot().rateLimits, request, serviceHost, route ? (route.name ?? '') : 'default', host, subset, port);
+      if (limited) return settleRateLimit(limited, handler, opts, request, () => this.closed, () => this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers, { destination }));
+    }
 
     const cluster = destination ? this.clusterFor(destination, port) : this.options.clusters.get(host, subset, port);
     if (cluster?.warming) {
@@ -262,7 +271,7 @@ export class MeshDispatcher extends Dispatcher {
       cluster.warming
         .then(() => {
           if (this.closed) sendLocalError(handler, new Error('the mesh is closed'));
-          else this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers);
+          else this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers, { destination });
         })
         .catch((error: unknown) => sendLocalError(handler, error instanceof Error ? error : new Error(String(error))));
       return true;

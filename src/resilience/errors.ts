@@ -40,3 +40,20 @@ export class BreakerOpenError extends MeshError {
     super(`circuit breaker open for ${host}`);
   }
 }
+
+/**
+ * A SHARED rate limit cannot use Redis (none configured, or it stopped answering): the limit is
+ * enforced per process meanwhile. Emitted as the mesh's `rateLimitError` event, never thrown at a
+ * caller; emitted again (without `cause`) when Redis answers again.
+ */
+export class RateLimitStoreError extends MeshError {
+  readonly code = 'ERR_MESH_RATE_LIMIT_STORE';
+  constructor(
+    /** The limit concerned (`namespace/name/limit`). */
+    readonly limit: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${limit}: ${message}`, options);
+  }
+}

@@ -187,9 +187,86 @@ spec:
       - v1
       - v2
 `,
+  EnvoyFilter: `
+apiVersion: networking.istio.io/VERSION
+kind: EnvoyFilter
+metadata:
+  name: productpage-ratelimit
+spec:
+  workloadSelector:
+    labels:
+      app: productpage
+  configPatches:
+  - applyTo: HTTP_FILTER
+    match:
+      context: SIDECAR_OUTBOUND
+      listener:
+        filterChain:
+          filter:
+            name: envoy.filters.network.http_connection_manager
+    patch:
+      operation: INSERT_BEFORE
+      value:
+        name: envoy.filters.http.local_ratelimit
+        typed_config:
+          "@type": type.googleapis.com/udpa.type.v1.TypedStruct
+          type_url: type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit
+          value:
+            stat_prefix: http_local_rate_limiter
+            token_bucket:
+              max_tokens: 10
+              tokens_per_fill: 10
+              fill_interval: 60s
+            filter_enabled:
+              runtime_key: local_rate_limit_enabled
+              default_value:
+                numerator: 100
+                denominator: HUNDRED
+            filter_enforced:
+              runtime_key: local_rate_limit_enforced
+              default_value:
+                numerator: 100
+                denominator: HUNDRED
+            response_headers_to_add:
+            - append_action: OVERWRITE_IF_EXISTS_OR_ADD
+              header:
+                key: x-local-rate-limit
+                value: 'true'
+`,
+  RateLimitPolicy: `
+apiVersion: sidecarless.io/VERSION
+kind: RateLimitPolicy
+metadata:
+  name: reviews-limits
+spec:
+  host: reviews
+  workloadSelector:
+    matchLabels:
+      app: productpage
+  limits:
+  - name: per-user
+    match:
+      routes: [jason-to-v2]
+      methods: [GET]
+      headers:
+        end-user:
+          prefix: j
+    key:
+      header: end-user
+      maxKeys: 1000
+    tokenBucket:
+      maxTokens: 20
+      tokensPerFill: 10
+      fillInterval: 1s
+  - name: all-callers
+    tokenBucket:
+      maxTokens: 100
+      fillInterval: 100ms
+    scope: SHARED
+`,
 };
 
-/** The bookinfo example of `kind` as `networking.istio.io/<version>` (or security.istio.io). */
-export function bookinfo(kind: ResourceKind, version = 'v1'): string {
+/** The bookinfo example of `kind` as `networking.istio.io/<version>` (or its own group). */
+export function bookinfo(kind: ResourceKind, version = kind === 'EnvoyFilter' ? 'v1alpha3' : kind === 'RateLimitPolicy' ? 'v1alpha1' : 'v1'): string {
   return BOOKINFO[kind].replace('VERSION', version);
 }

@@ -33,7 +33,9 @@ describe('the Kubernetes envelope', () => {
       'warning not-applicable kind: Gateway does not apply to an in-process mesh and is ignored: configures the ingress/egress gateway proxies at the edge of the mesh, not the workloads inside it',
     ]);
     const envoyFilter = validateYaml('apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata: {name: ratelimit}\nspec: {}\n');
-    expect(envoyFilter.issues.map((i) => [i.severity, i.code])).toEqual([['warning', 'not-implemented']]);
+    // An EnvoyFilter without a local rate-limit patch is not read: one warning, never an error.
+    expect(envoyFilter.resource).toBeUndefined();
+    expect(envoyFilter.issues.map((i) => [i.severity, i.code])).toEqual([['warning', 'not-applicable']]);
     for (const [apiVersion, kind] of [
       ['telemetry.istio.io/v1', 'Telemetry'],
       ['security.istio.io/v1', 'RequestAuthentication'],

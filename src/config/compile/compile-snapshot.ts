@@ -1,3 +1,5 @@
+import type { CompiledRateLimits } from '../../resilience/rate-limit/compile/rate-limit-table.js';
+import { compileRateLimits, rateLimitTable } from '../../resilience/rate-limit/compile/rate-limit-table.js';
 import type { ConfigIssue } from '../issue.js';
 import type { MeshResource } from '../resource.js';
 import type { ServiceDef, Snapshot } from '../snapshot.js';
@@ -18,6 +20,7 @@ export class SnapshotCompiler {
   private readonly virtualServices = new VirtualServiceCompiler();
   private readonly registry = new Reuse<HostTable<ServiceDef>>();
   private readonly rules = new Reuse<DestinationRuleIndex>();
+  private readonly rateLimits = new Reuse<CompiledRateLimits>();
 
   constructor(private readonly ctx: CompileContext) {}
 
@@ -36,8 +39,14 @@ export class SnapshotCompiler {
       sink,
       (inputs, s) => new DestinationRuleIndex(inputs, ctx, s),
     );
+    const rateLimits = this.rateLimits.get(
+      resources.filter((r) => r.kind === 'RateLimitPolicy' || r.kind === 'EnvoyFilter'),
+      sink,
+      (inputs, s) => compileRateLimits(inputs, ctx, s),
+    );
     const routes = this.virtualServices.build(resources, ctx, scope, sink);
     analyzeRoutes(routes, services, rules, resources, ctx, sink);
+    rateLimits.policies.analyze((host) => routes.lookup(host), sink);
     const k8sSuffix = `.svc.${ctx.clusterDomain}`;
     const visible = [...services.entries()]
       .map(([, s]) => s)
@@ -61,6 +70,7 @@ export class SnapshotCompiler {
         rules.lookup(host, services.lookup(host)?.namespace ?? kubernetesNamespace(host, k8sSuffix)),
       outboundTrafficPolicy: scope.outboundTrafficPolicy,
       isEgressAllowed: (host: string, namespace: string) => scope.isImported(host, namespace),
+      rateLimits: rateLimitTable(rateLimits, (host) => services.lookup(host)?.namespace ?? kubernetesNamespace(host, k8sSuffix)),
     });
     return { snapshot, issues: sink.issues };
   }

@@ -183,6 +183,25 @@ export const CEL_RULES: ReadonlyMap<string, CelRuleImplementation> = new Map<str
     }),
   ],
   ['self.all(key, 0 < int(key) && int(key) <= 65535)', enforced(badKeys(isPortKey))],
+  [
+    '(has(self.workloadSelector) ? 1 : 0) + (has(self.targetRefs) ? 1 : 0) <= 1',
+    enforced(atMostOne(['workloadSelector', 'targetRefs'])),
+  ],
+  [
+    'has(self.context) ? ((self.context == "WAYPOINT") ? has(self.waypoint) : !has(self.waypoint)) : !has(self.waypoint)',
+    enforced({
+      check: (self) => (isObject(self) && self['context'] === 'WAYPOINT') === has(self, 'waypoint'),
+      found: (self) => (isObject(self) ? `found context ${JSON.stringify(self['context'] ?? null)}` : undefined),
+    }),
+  ],
+  // RateLimitPolicy (deploy/crds/): a key names exactly one request attribute.
+  [
+    '(has(self.header) ? 1 : 0) + (has(self.queryParameter) ? 1 : 0) == 1',
+    enforced({
+      check: (self) => (has(self, 'header') ? 1 : 0) + (has(self, 'queryParameter') ? 1 : 0) === 1,
+      found: (self) => (has(self, 'header') ? "found both 'header' and 'queryParameter'" : 'found neither'),
+    }),
+  ],
 ]);
 
 /** CEL `int(string)` (Go's strconv.ParseInt, base 10) in 1..65535. */

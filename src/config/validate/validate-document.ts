@@ -4,7 +4,11 @@ import type { ConfigIssue, IssueSeverity, ResourceRef, SourceLocation } from '..
 import type { MeshResource, ResourceKind, ResourceMetadata } from '../resource.js';
 import { RESOURCE_KINDS } from '../resource.js';
 import { KIND_SCHEMAS } from '../schema/generated/schemas.js';
-import { UNREAD_ISTIO_KINDS } from '../support.js';
+import { readRateLimitPatches, readsEnvoyFilter } from '../../resilience/rate-limit/compile/envoy-filter-patches.js';
+import type { Report } from '../../resilience/rate-limit/compile/proto-json.js';
+import { checkRateLimitPolicy } from '../../resilience/rate-limit/compile/rate-limit-policies.js';
+import type { EnvoyFilterSpec } from '../schema/index.js';
+import { UNREAD_ENVOY_FILTER, UNREAD_ISTIO_KINDS } from '../support.js';
 import { describeTyped, describeValue, quoteText } from './describe.js';
 import { didYouMean, suggestion } from './did-you-mean.js';
 import type { WalkContext } from './schema-validator.js';
@@ -39,8 +43,17 @@ function isObject(value: unknown): value is Obj {
 }
 
 function isIstioGroup(group: string): boolean {
-  return group === 'istio.io' || group.endsWith('.istio.io');
+  return group === 'istio.io' || group.endsWith('.istio.io') || group === 'sidecarless.io';
 }
+
+/**
+ * Checks beyond the schema, for what it cannot say: the Envoy configuration inside an EnvoyFilter's
+ * rate-limit patches, unique limit names in a RateLimitPolicy. Run once the schema walk passed.
+ */
+const SEMANTIC_CHECKS: Partial<Record<ResourceKind, (spec: unknown, report: Report) => void>> = {
+  EnvoyFilter: (spec, report) => void readRateLimitPatches(spec as EnvoyFilterSpec, report),
+  RateLimitPolicy: checkRateLimitPolicy,
+};
 
 /** Collects issues for one document, locating each through the document. */
 class Reporter {
@@ -122,6 +135,11 @@ export function validateDocument(doc: RawDocument, options: ValidateOptions): Va
   }
   const resourceKind = kind as ResourceKind;
   const schemas = KIND_SCHEMAS[resourceKind];
+  if (resourceKind === 'EnvoyFilter' && (group === schemas.group || !group.includes('.')) && !readsEnvoyFilter(value['spec'])) {
+    // Most EnvoyFilters patch Envoy in ways that mean nothing here: reported, never an error.
+    report.add('warning', 'not-applicable', `EnvoyFilter does not apply to an in-process mesh and is ignored: ${UNREAD_ENVOY_FILTER}`, ['kind']);
+    return { issues: report.issues };
+  }
   if (group !== schemas.group && group.includes('.') && !isIstioGroup(group)) {
     // Another API's kind of the same name (e.g. AWS App Mesh's VirtualService).
     report.add('warning', 'ignored', `${kind} of ${apiVersion} is not an Istio resource; ignored`, ['apiVersion']);
@@ -167,6 +185,8 @@ export function validateDocument(doc: RawDocument, options: ValidateOptions): Va
     compiled.validate(specValue, ctx, support);
     if (ctx.prunedNull) specValue = compiled.prune(specValue);
     checkSemantics(resourceKind, specValue, metadata?.annotations, (code, message, field) => report.add('error', code, message, field));
+    const check = SEMANTIC_CHECKS[resourceKind];
+    if (check && !report.hasErrors) check(specValue, (severity, code, message, field) => report.add(severity, code, message, field));
   }
 
   if (report.hasErrors || !metadata) return { issues: report.issues };
