@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { Agent, Dispatcher } from 'undici';
 import { hashKey } from '../balancer/index.js';
 import type { Clock, RandomSource } from '../clock.js';
@@ -51,6 +52,11 @@ interface Origin {
   readonly port: number;
   /** host[:port] as written, what the backend sees as Host. */
   readonly authority: string;
+  /**
+   * TLS server name for the host (undefined for an IP literal), given to undici once here so it
+   * does not derive it from the Host header on every request.
+   */
+  readonly servername: string | undefined;
 }
 
 /** Per-snapshot memo of host name resolution: the same names are asked for again and again. */
@@ -140,7 +146,14 @@ export class MeshDispatcher extends Dispatcher {
     if (!origin) {
       const url = new URL(key);
       const scheme = url.protocol.slice(0, -1);
-      origin = { scheme, hostname: url.hostname, port: url.port ? Number(url.port) : scheme === 'https' ? 443 : 80, authority: url.host };
+      const hostname = url.hostname;
+      origin = {
+        scheme,
+        hostname,
+        port: url.port ? Number(url.port) : scheme === 'https' ? 443 : 80,
+        authority: url.host,
+        servername: isIP(hostname.replace(/^\[|\]$/g, '')) ? undefined : hostname,
+      };
       if (this.origins.size > 10_000) this.origins.clear();
       this.origins.set(key, origin);
     }
@@ -321,7 +334,8 @@ export class MeshDispatcher extends Dispatcher {
       } else if (hashOn) {
         hash = this.hashOf(hashOn, request, headers);
       }
-      sendOpts = { ...opts, path, headers: outHeaders };
+      // `servername` is read by undici's Request though its types do not list it.
+      sendOpts = { ...opts, path, headers: outHeaders, servername: origin.servername } as Dispatcher.DispatchOptions;
     }
     // The service breaker (when the application configured one) decides before anything is sent.
     const breaker = cluster?.breaker;

@@ -280,7 +280,7 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     const policy = this.init.retry;
     if (
       policy !== undefined &&
-      retriableResponse(policy.retryOn, policy.statusCodes, status, (name) => headerValue(headers, name), this.init.retriableHeaderNames ?? NO_NAMES) &&
+      retriableResponse(policy.retryOn, policy.statusCodes, status, headers, this.init.retriableHeaderNames ?? NO_NAMES) &&
       this.retryAfter(attempt)
     ) {
       attempt.abandoned = true;
@@ -523,8 +523,3 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
 
 /** Stands for "this attempt's result is not needed"; never reaches the caller. */
 const ABANDONED = new Error('attempt abandoned by the mesh');
-
-function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const v = headers[name];
-  return Array.isArray(v) ? v.join(', ') : v;
-}

@@ -70,28 +70,29 @@ export function parseRetryOn(text: string): ParsedRetryOn {
 
 /**
  * Whether a response with `status` (and, for gRPC, the `grpc-status` of its headers) is retried
- * under `bits`, as Envoy's RetryStateImpl decides on response headers.
+ * under `bits`, as Envoy's RetryStateImpl decides on response headers. `headers` has lower-case
+ * names, as undici delivers them.
  */
 export function retriableResponse(
   bits: number,
   statusCodes: readonly number[],
   status: number,
-  header: (name: string) => string | undefined,
+  headers: Readonly<Record<string, string | string[] | undefined>>,
   retriableHeaderNames: readonly string[],
 ): boolean {
   if (bits & RetryOn['5xx'] && status >= 500) return true;
   if (bits & RetryOn['gateway-error'] && status >= 502 && status <= 504) return true;
   if (bits & RetryOn['retriable-4xx'] && status === 409) return true;
   if (bits & RetryOn['retriable-status-codes'] && statusCodes.includes(status)) return true;
-  if (bits & RetryOn['envoy-ratelimited'] && header('x-envoy-ratelimited') !== undefined) return true;
+  if (bits & RetryOn['envoy-ratelimited'] && headers['x-envoy-ratelimited'] !== undefined) return true;
   if (bits & RetryOn['retriable-headers']) {
-    for (let i = 0; i < retriableHeaderNames.length; i++) if (header(retriableHeaderNames[i]!) !== undefined) return true;
+    for (let i = 0; i < retriableHeaderNames.length; i++) if (headers[retriableHeaderNames[i]!] !== undefined) return true;
   }
   if (bits & GRPC_MASK) {
     // gRPC conditions read grpc-status from the response headers: a trailers-only response.
-    const grpc = header('grpc-status');
+    const grpc = headers['grpc-status'];
     if (grpc !== undefined) {
-      const bit = GRPC_BITS.get(Number(grpc));
+      const bit = GRPC_BITS.get(Number(Array.isArray(grpc) ? grpc[0] : grpc));
       if (bit !== undefined && bits & bit) return true;
     }
   }
