@@ -22,7 +22,7 @@ import { Mirror } from './mirror.js';
 import { RequestHeaders } from './request-headers.js';
 import { answerBreakerOpen } from './resilience-replies.js';
 import { BreakerOpenError } from '../resilience/errors.js';
-import { schedule } from './schedule.js';
+import { scheduleOn as schedule } from '../clock.js';
 import { ReplayableBody, DEFAULT_RETRY_BUFFER_BYTES } from './replayable-body.js';
 import { UpstreamRequest } from './upstream-request.js';
 import type { Cluster } from '../cluster/cluster.js';

@@ -13,7 +13,7 @@ import { applyHeaderOps } from '../routing/route-actions.js';
 import { RouteTimeoutError } from './errors.js';
 import { deliverLocalResponse, LocalController } from './local-reply.js';
 import { toRawHeaders } from './raw-headers.js';
-import { schedule } from './schedule.js';
+import { scheduleOn as schedule } from '../clock.js';
 
 const NO_OPS: readonly HeaderOps[] = [];
 

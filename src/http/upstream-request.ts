@@ -18,7 +18,7 @@ import { DeadlineExceededError, PerTryTimeoutError, RouteTimeoutError } from './
 import { deliverLocalResponse, LocalController } from './local-reply.js';
 import { toRawHeaders } from './raw-headers.js';
 import type { ReplayableBody } from './replayable-body.js';
-import { schedule } from './schedule.js';
+import { scheduleOn as schedule } from '../clock.js';
 
 const NO_OPS: readonly HeaderOps[] = [];
 const NO_NAMES: readonly string[] = [];
