@@ -220,6 +220,11 @@ export class FakeKubeApi {
     await this.listen(this.port);
   }
 
+  /** How many watch streams are open now (tests wait for a watch before breaking it). */
+  get openWatches(): number {
+    return this.watches.size;
+  }
+
   get resourceVersion(): string {
     return String(this.revision);
   }
