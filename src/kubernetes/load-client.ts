@@ -1,5 +1,7 @@
 /** The official client, loaded only when the Kubernetes API is used (it is an optional peer). */
-export type KubeClientModule = typeof import('@kubernetes/client-node');
+import type * as KubeClient from '@kubernetes/client-node';
+
+export type KubeClientModule = typeof KubeClient;
 
 let loading: Promise<KubeClientModule> | undefined;
 

@@ -111,7 +111,7 @@ export class Reflector<T extends KubeObject> implements KubeCollection<T> {
   private async list(signal: AbortSignal): Promise<void> {
     const fresh = new Map<string, T>();
     let continueToken: string | undefined;
-    let resourceVersion = '';
+    let resourceVersion: string;
     do {
       const query = this.query({ limit: String(this.options.pageSize), continue: continueToken });
       const accept = this.type.metadataOnly ? METADATA_LIST_ACCEPT : LIST_ACCEPT;
