@@ -157,19 +157,39 @@ export class Reflector<T extends KubeObject> implements KubeCollection<T> {
 
   /** Reads one watch stream to its end; returns whether it carried any event. */
   private async watch(signal: AbortSignal): Promise<boolean> {
+    // As client-go: a random timeout, so many watchers do not reconnect all at once.
+    const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
     const query = this.query({
       watch: '1',
       resourceVersion: this.resourceVersion,
       allowWatchBookmarks: 'true',
-      // As client-go: a random timeout, so many watchers do not reconnect all at once.
-      timeoutSeconds: String(300 + Math.floor(Math.random() * 300)),
+      timeoutSeconds: String(timeoutSeconds),
     });
-    const accept = this.type.metadataOnly ? METADATA_ACCEPT : LIST_ACCEPT;
-    const response = await this.access.get(`${this.path}?${query}`, accept, signal).catch((error: unknown) => {
-      if (error instanceof KubeApiError && error.status === 410) throw new GoneError();
+    // A connection that died without a FIN (a vanished node, a NAT timeout) sends nothing: give up
+    // on it a minute after the server should have closed it.
+    const stalled = new AbortController();
+    const onAbort = (): void => stalled.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    const timer = setTimeout(() => stalled.abort(), (timeoutSeconds + 60) * 1000);
+    timer.unref();
+    try {
+      const accept = this.type.metadataOnly ? METADATA_ACCEPT : LIST_ACCEPT;
+      const response = await this.access.get(`${this.path}?${query}`, accept, stalled.signal).catch((error: unknown) => {
+        if (error instanceof KubeApiError && error.status === 410) throw new GoneError();
+        throw error;
+      });
+      this.recovered();
+      return await this.readEvents(response);
+    } catch (error) {
+      if (stalled.signal.aborted && !signal.aborted) throw new KubeApiError(`${this.description} watch: no data for ${timeoutSeconds + 60} s`);
       throw error;
-    });
-    this.recovered();
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private async readEvents(response: Response): Promise<boolean> {
     const body = response.body;
     if (!body) return false;
     let received = false;
