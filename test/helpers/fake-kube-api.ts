@@ -209,6 +209,11 @@ export class FakeKubeApi {
     }
   }
 
+  /** Writes a raw line to every open watch stream (garbage, to test a client's parser). */
+  injectWatchLine(text: string): void {
+    for (const watch of this.watches) watch.res.write(`${text}\n`);
+  }
+
   /** Stops answering (connections refused) until `resume`. */
   async suspend(): Promise<void> {
     this.dropWatches();

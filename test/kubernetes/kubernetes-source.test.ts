@@ -130,6 +130,26 @@ describe('Istio configuration from the Kubernetes API', () => {
     expect(((await response.json()) as { pod: string }).pod).toBe('127.0.0.3');
   });
 
+  it('no request fails while watches restart, re-list after 410 and reconnect', async () => {
+    api.create(serviceEntry(pods.port));
+    api.create(destinationRule);
+    api.create(virtualService(jasonToV2));
+    mesh = await createMesh({ namespace: 'shop', dns: false, discovery: await kubernetes() });
+    let snapshots = 0;
+    mesh.on('snapshot', () => snapshots++);
+    for (let round = 0; round < 5; round++) {
+      api.dropWatches();
+      if (round % 2 === 1) api.compact();
+      for (let i = 0; i < 10; i++) {
+        expect(await pod(mesh, { 'x-user': 'jason' })).toBe('127.0.0.3');
+        expect(await pod(mesh)).toBe('127.0.0.2');
+      }
+    }
+    // Re-lists found nothing new: no configuration update at all.
+    await vi.waitFor(() => expect(api.openWatches).toBe(mesh!.kubernetesStatus()!.collections.length), WAIT);
+    expect(snapshots).toBe(0);
+  });
+
   it('rejects an invalid resource with an error naming it, while the last good configuration serves', async () => {
     api.create(serviceEntry(pods.port));
     api.create(destinationRule);

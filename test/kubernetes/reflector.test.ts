@@ -166,6 +166,27 @@ describe('reflector against the fake API server', () => {
     expect(services.status.error).toBeUndefined();
   });
 
+  it('a watch line that is not JSON is an error: reported, then watched again from the last resourceVersion', async () => {
+    api.create(service('a'));
+    const w = await connect();
+    const services = w.collection(SERVICES, { namespace: 'shop' });
+    await services.synced;
+    const batches = record(services);
+    const errors: string[] = [];
+    services.onStatus((status) => {
+      if (status.error) errors.push(status.error.message);
+    });
+    await vi.waitFor(() => expect(api.openWatches).toBe(1), WAIT);
+    api.update(service('a', 'shop', 81));
+    api.injectWatchLine('{"type": "MODIFIED", "object": {');
+    api.create(service('b'));
+    await vi.waitFor(() => expect(services.items.has('shop/b')).toBe(true), WAIT);
+    expect(errors).toEqual(['v1 Service in shop watch: the API server answered with invalid JSON']);
+    expect(names(batches)).toEqual(['MODIFIED a', 'ADDED b']);
+    expect(portOf(services.items.get('shop/a'))).toBe(81);
+    await vi.waitFor(() => expect(services.status.error).toBeUndefined(), WAIT);
+  });
+
   it('keeps the last state when the API is unreachable, reports it, and catches up on recovery', async () => {
     api.create(service('a'));
     const w = await connect();
