@@ -108,6 +108,7 @@ export class FakeKubeApi {
   private readonly historyLimit: number;
   private readonly goneAs: 'event' | 'status';
   private unavailable = false;
+  private held: Map<OpenWatch, string> | undefined;
   private uids = 0;
   port = 0;
   /** Every request's method and URL, oldest first: for tests that check how the API was used. */
@@ -338,7 +339,24 @@ export class FakeKubeApi {
   }
 
   private send(watch: OpenWatch, event: unknown): void {
-    watch.res.write(`${JSON.stringify(event)}\n`);
+    const line = `${JSON.stringify(event)}\n`;
+    if (this.held) this.held.set(watch, (this.held.get(watch) ?? '') + line);
+    else watch.res.write(line);
+  }
+
+  /**
+   * Runs `changes` and sends the events they cause in one write per watch, as a busy API server
+   * does: the client reads them together.
+   */
+  batch(changes: () => void): void {
+    const held = new Map<OpenWatch, string>();
+    this.held = held;
+    try {
+      changes();
+    } finally {
+      this.held = undefined;
+      for (const [watch, text] of held) if (this.watches.has(watch)) watch.res.write(text);
+    }
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {

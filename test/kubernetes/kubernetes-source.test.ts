@@ -171,12 +171,17 @@ describe('Istio configuration from the Kubernetes API', () => {
     mesh = await createMesh({ namespace: 'shop', dns: false, discovery: await kubernetes() });
     let snapshots = 0;
     mesh.on('snapshot', () => snapshots++);
-    api.create(virtualService(jasonToV2));
-    for (let i = 0; i < 20; i++) {
-      api.create({ ...virtualService([{ route: [{ destination: { host: `svc-${i}` } }] }]), metadata: { name: `svc-${i}`, namespace: 'shop' }, spec: { hosts: [`svc-${i}`], http: [{ route: [{ destination: { host: `svc-${i}` } }] }] } });
-    }
-    await vi.waitFor(async () => expect(await pod(mesh!, { 'x-user': 'jason' })).toBe('127.0.0.3'), WAIT);
-    // All 21 events arrive in one stream read, so they make one snapshot (two if split across reads).
+    await vi.waitFor(() => expect(api.openWatches).toBe(mesh!.kubernetesStatus()!.collections.length), WAIT);
+    api.batch(() => {
+      api.create(virtualService(jasonToV2));
+      for (let i = 0; i < 20; i++) {
+        api.create({ ...virtualService([]), metadata: { name: `svc-${i}`, namespace: 'shop' }, spec: { hosts: [`svc-${i}`], http: [{ route: [{ destination: { host: `svc-${i}` } }] }] } });
+      }
+    });
+    await vi.waitFor(async () => {
+      for (let i = 0; i < 10; i++) expect(await pod(mesh!, { 'x-user': 'jason' })).toBe('127.0.0.3');
+    }, WAIT);
+    // 21 events read together make one snapshot (two if the stream was split across reads).
     expect(snapshots).toBeGreaterThanOrEqual(1);
     expect(snapshots).toBeLessThanOrEqual(2);
   });
@@ -206,6 +211,31 @@ describe('Istio configuration from the Kubernetes API', () => {
         'sidecarless.io (group not served: RateLimitPolicy)',
       ],
     });
+  });
+
+  it('an API unreachable at start: the mesh starts on its files, reports it, and applies the cluster once it answers', async () => {
+    api.create(destinationRule);
+    api.create(virtualService(jasonToV2));
+    const options = await kubernetes();
+    await api.suspend();
+    mesh = await createMesh({ namespace: 'shop', dns: false, config: [serviceEntry(pods.port)], discovery: options });
+    expect(mesh.kubernetesStatus()?.discoveryError?.message).toMatch(/ECONNREFUSED/);
+    const before = new Set<string>();
+    for (let i = 0; i < 20; i++) before.add(await pod(mesh, { 'x-user': 'jason' }));
+    expect(before).toEqual(new Set(['127.0.0.2', '127.0.0.3']));
+    await api.resume();
+    const synced = () => {
+      const status = mesh!.kubernetesStatus()!;
+      expect(status.discoveryError).toBeUndefined();
+      expect(status.collections.length).toBeGreaterThan(0);
+      expect(status.collections.every((c) => c.status.synced)).toBe(true);
+    };
+    await vi.waitFor(synced, WAIT);
+    // The last list's update is applied on the next tick.
+    await vi.waitFor(async () => {
+      for (let i = 0; i < 20; i++) expect(await pod(mesh!, { 'x-user': 'jason' })).toBe('127.0.0.3');
+    }, WAIT);
+    for (let i = 0; i < 5; i++) expect(await pod(mesh)).toBe('127.0.0.2');
   });
 
   it('a forbidden kind is reported in status and events while the rest keeps working', async () => {

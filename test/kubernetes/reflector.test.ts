@@ -149,6 +149,25 @@ describe('reflector against the fake API server', () => {
     await vi.waitFor(() => expect(services.status.error).toBeUndefined(), WAIT);
   });
 
+  it('a watch that fell out of the history window (historyLimit) re-lists', async () => {
+    await api.close();
+    api = await FakeKubeApi.start({ token: 'secret-1', historyLimit: 3 });
+    api.create(service('a'));
+    const w = await connect();
+    const services = w.collection(SERVICES, { namespace: 'shop' });
+    await services.synced;
+    const batches = record(services);
+    await vi.waitFor(() => expect(api.openWatches).toBe(1), WAIT);
+    await api.suspend();
+    for (let i = 0; i < 5; i++) api.create(service(`n-${i}`));
+    api.delete('v1', 'Service', 'a', 'shop');
+    await api.resume();
+    await vi.waitFor(() => expect(services.items.size).toBe(5), WAIT);
+    expect(names(batches).sort()).toEqual(['ADDED n-0', 'ADDED n-1', 'ADDED n-2', 'ADDED n-3', 'ADDED n-4', 'DELETED a']);
+    // Re-listed: the watch from the old resourceVersion was refused with 410.
+    expect(api.requests.filter((r) => r.url.startsWith('/api/v1/namespaces/shop/services?') && !r.url.includes('watch=')).length).toBe(2);
+  });
+
   it('reconnects when the server closes the stream, without re-delivering anything', async () => {
     api.create(service('a'));
     const w = await connect();

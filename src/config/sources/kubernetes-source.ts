@@ -24,8 +24,8 @@ export interface KubernetesSourceOptions {
   /** Namespaces to read (the process's, the root namespace, any configured). */
   readonly namespaces: readonly string[];
   /**
-   * How long `start` waits for discovery and the first list of every kind before it delivers what
-   * it has; the watches keep going and later content arrives as updates. Default 15 000 ms.
+   * The longest `start` waits for discovery and the first list of every kind (each succeeded or
+   * failed once) before it delivers what it has; later content arrives as updates. Default 15 000 ms.
    */
   readonly startTimeoutMs?: number;
   /** Retry delays for discovery, as the watches' back-off. */
@@ -53,13 +53,18 @@ export class KubernetesSource implements ConfigSource {
   private closed = false;
   private abort = new AbortController();
   private wake: (() => void) | undefined;
+  private attempted: (() => void) | undefined;
 
   constructor(private readonly watcher: KubeApiWatcher, private readonly options: KubernetesSourceOptions) {}
 
   async start(onUpdate: (update: SourceUpdate) => void): Promise<void> {
-    // Ready when every kind is listed or has failed once (a forbidden kind must not hold up the
-    // start; its error is in status and it keeps retrying).
-    const ready = this.discover().then(() => Promise.all(this.collections.map(settled)));
+    // Ready when discovery and every kind's list succeeded or failed once: an unreachable API or
+    // a forbidden kind must not hold up the start; the error is in status and retries go on.
+    const attempted = new Promise<void>((resolve) => {
+      this.attempted = resolve;
+    });
+    void this.discover();
+    const ready = attempted.then(() => Promise.all(this.collections.map(settled)));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, this.options.startTimeoutMs ?? 15_000);
@@ -97,8 +102,10 @@ export class KubernetesSource implements ConfigSource {
           }
         }
         if (served.length > 0) this.schedule();
+        this.attempted?.();
         return;
       } catch (error) {
+        this.attempted?.();
         if (this.closed) return;
         this.discoveryError = error instanceof Error ? error : new Error(String(error));
         failures += 1;
