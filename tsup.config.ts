@@ -12,8 +12,8 @@ export default defineConfig([
     platform: 'node',
     splitting: false,
     treeshake: true,
-    // Loaded on demand for SHARED rate limits only; the user installs it (a devDependency here).
-    external: ['ioredis'],
+    // Loaded on demand (SHARED rate limits; discovery: 'kubernetes'); the user installs them (devDependencies here).
+    external: ['ioredis', '@kubernetes/client-node'],
   },
   {
     // The CLI: ESM only, it is a bin, not an import.
@@ -25,6 +25,6 @@ export default defineConfig([
     target: 'node22',
     platform: 'node',
     banner: { js: '#!/usr/bin/env node' },
-    external: ['ioredis'],
+    external: ['ioredis', '@kubernetes/client-node'],
   },
 ]);

@@ -1,5 +1,9 @@
 export { createMesh, Mesh } from './mesh.js';
 export type { MeshOptions, MeshEvents } from './mesh.js';
+export type { DiscoveryMode, KubernetesOptions } from './kubernetes/kubernetes-options.js';
+export type { KubernetesStatus } from './kubernetes/mesh-kubernetes.js';
+export type { KubeCollectionReport } from './kubernetes/api-watcher.js';
+export type { KubeCollectionStatus } from './kubernetes/collection.js';
 export { DnsLookupError, DnsOptionError } from './discovery/dns/index.js';
 export type { DnsEndpointChange, DnsFamily, DnsLookupFailure, MeshDnsOptions } from './discovery/dns/index.js';
 export { MeshError, MeshConfigError } from './errors.js';

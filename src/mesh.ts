@@ -23,6 +23,11 @@ import { resolveServiceHost } from './routing/resolve-host.js';
 import type { BreakerEvent, BreakerState, EjectionEvent } from './resilience/events.js';
 import type { BreakerOptions } from './resilience/service-breaker.js';
 import { ServiceBreaker } from './resilience/service-breaker.js';
+import type { KubeApiWatcher, KubeCollectionReport } from './kubernetes/api-watcher.js';
+import type { KubernetesSource } from './config/sources/kubernetes-source.js';
+import type { DiscoveryMode, KubernetesOptions } from './kubernetes/kubernetes-options.js';
+import type { KubernetesStatus } from './kubernetes/mesh-kubernetes.js';
+import { kubernetesOptionsFor, kubernetesStatus, openKubernetes } from './kubernetes/mesh-kubernetes.js';
 
 /** Options of {@link createMesh}. Every default is stated next to the Istio default it mirrors. */
 export interface MeshOptions {
@@ -85,6 +90,13 @@ export interface MeshOptions {
    * with `scope: SHARED`. See {@link RateLimitOptions}. Default: no Redis.
    */
   readonly rateLimit?: RateLimitOptions;
+  /**
+   * Where services and Istio resources come from besides `config`: `'embedded'` (files,
+   * ServiceEntry, DNS), `'kubernetes'` (the API too, see {@link KubernetesOptions}; needs the
+   * optional peer `@kubernetes/client-node`), or `'auto'`: the API when running in a pod, else
+   * embedded. Default `'embedded'`.
+   */
+  readonly discovery?: DiscoveryMode | KubernetesOptions;
 }
 
 export interface MeshEvents {
@@ -108,6 +120,11 @@ export interface MeshEvents {
    * enforced per process meanwhile. Emitted again, without `cause`, when Redis answers again.
    */
   rateLimitError: [error: RateLimitStoreError];
+  /**
+   * A Kubernetes watch changed health: synced, failed (`status.error`: unreachable, 401, 403...;
+   * its last known objects keep serving), recovered, restarted.
+   */
+  kubernetesStatus: [report: KubeCollectionReport];
 }
 
 /** A running mesh. Create it with {@link createMesh}; release it with {@link Mesh.close}. */
@@ -126,8 +143,11 @@ export class Mesh extends EventEmitter<MeshEvents> {
   constructor(
     private readonly store: ConfigStore,
     options: MeshOptions,
+    private readonly kube?: KubeApiWatcher,
+    private readonly kubeSource?: KubernetesSource,
   ) {
     super();
+    kube?.onStatus((report) => this.emit('kubernetesStatus', report));
     const clock = options.clock ?? systemClock;
     const random = options.random ?? systemRandom;
     const first = store.snapshot;
@@ -232,9 +252,15 @@ export class Mesh extends EventEmitter<MeshEvents> {
     return this.breakers.get(fqdn)?.state;
   }
 
+  /** The Kubernetes watches and their health; undefined when the mesh does not use the API. */
+  kubernetesStatus(): KubernetesStatus | undefined {
+    return this.kube ? kubernetesStatus(this.kube, this.kubeSource) : undefined;
+  }
+
   /** Stops every watcher, timer and socket the mesh owns. */
   async close(): Promise<void> {
     await this.store.close();
+    await this.kube?.close();
     await this.dispatcher.close();
     for (const breaker of this.breakers.values()) breaker.shutdown();
     this.breakers.clear();
@@ -270,8 +296,14 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
   if (paths.length > 0) sources.push(new FileSource(paths, { watch: options.watch ?? true }));
   if (objects.length > 0) sources.push(new InlineSource(objects));
   sources.push(...(options.sources ?? []));
+  // Last: local files and inline objects take precedence over the cluster's (docs/kubernetes.md).
+  const kubeOptions = kubernetesOptionsFor(options.discovery);
+  const kube = kubeOptions
+    ? await openKubernetes(kubeOptions, options.namespace ?? process.env.POD_NAMESPACE, options.rootNamespace ?? 'istio-system')
+    : undefined;
+  if (kube?.source) sources.push(kube.source);
   const store = new ConfigStore(sources, {
-    namespace: options.namespace ?? defaultNamespace(),
+    namespace: options.namespace ?? kube?.namespace ?? defaultNamespace(),
     rootNamespace: options.rootNamespace ?? 'istio-system',
     clusterDomain: options.clusterDomain ?? 'cluster.local',
     workloadLabels: options.labels ?? {},
@@ -280,13 +312,15 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
     await store.start();
   } catch (error) {
     await store.close();
+    await kube?.watcher.close();
     throw error;
   }
   try {
-    return new Mesh(store, options);
+    return new Mesh(store, options, kube?.watcher, kube?.source);
   } catch (error) {
     // An invalid option (a DNS server address Node cannot parse, say): release the sources.
     await store.close();
+    await kube?.watcher.close();
     throw error;
   }
 }

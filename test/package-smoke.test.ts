@@ -27,8 +27,11 @@ describe('the built package', () => {
   it('does not import framework, gRPC or Kubernetes packages from the root entry', () => {
     for (const file of ['dist/index.js', 'dist/index.cjs']) {
       const code = readFileSync(resolve(root, file), 'utf8');
-      const imported = [...code.matchAll(/(?:from\s*|import\(\s*|require\(\s*)["']([^"']+)["']/g)].map((m) => m[1]);
+      const imported = [...code.matchAll(/(?:from\s*|require\(\s*)["']([^"']+)["']/g)].map((m) => m[1]);
       expect(imported.filter((m) => /express|fastify|grpc|kubernetes/.test(m ?? '')), file).toEqual([]);
+      // The optional peer behind discovery: 'kubernetes' is loaded on demand only.
+      const loaded = [...code.matchAll(/import\(\s*["']([^"']+)["']/g)].map((m) => m[1]);
+      expect(loaded.filter((m) => /express|fastify|grpc|kubernetes/.test(m ?? '')), file).toEqual(['@kubernetes/client-node']);
     }
   });
 

@@ -4,7 +4,7 @@ import type { CompileContext } from './compile/context.js';
 import { SnapshotCompiler } from './compile/compile-snapshot.js';
 import type { RawDocument } from './document.js';
 import type { ConfigIssue } from './issue.js';
-import { formatLocation } from './issue.js';
+import { formatLocation, formatResourceRef } from './issue.js';
 import type { MeshResource } from './resource.js';
 import { resourceKey, resourceRef } from './resource.js';
 import type { Snapshot } from './snapshot.js';
@@ -69,6 +69,17 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
     if (this.started) this.apply();
   }
 
+  /** What each source last delivered, in the order the sources were given (their precedence). */
+  private *ordered(): Iterable<SourceUpdate> {
+    for (const source of this.sources) {
+      const update = this.latest.get(source.id);
+      if (update) yield update;
+    }
+    for (const [id, update] of this.latest) {
+      if (!this.sources.some((s) => s.id === id)) yield update;
+    }
+  }
+
   private validate(document: RawDocument): Validated {
     let result = this.validated.get(document);
     if (!result) {
@@ -83,8 +94,8 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
   private apply(): void {
     const issues: ConfigIssue[] = [];
     const resources: MeshResource[] = [];
-    const seen = new Map<string, MeshResource>();
-    for (const update of this.latest.values()) {
+    const seen = new Map<string, { resource: MeshResource; source: string }>();
+    for (const update of this.ordered()) {
       issues.push(...update.issues);
       for (const document of update.documents) {
         const result = this.validate(document);
@@ -92,7 +103,20 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
         const resource = result.resource;
         if (!resource) continue;
         const key = resourceKey(resource);
-        const twin = seen.get(key);
+        const twin = seen.get(key)?.resource;
+        if (twin && seen.get(key)?.source !== update.source) {
+          // Across sources the first one wins, as in Istio's aggregate config store: a file can
+          // override what the cluster says without the whole change being rejected.
+          issues.push({
+            severity: 'warning',
+            code: 'shadowed-resource',
+            message: `${formatResourceRef(resourceRef(resource))} from ${update.source} is ignored: ${seen.get(key)?.source} defines it too${formatLocation(twin.document.location) ? ` (at ${formatLocation(twin.document.location)})` : ''} and comes first`,
+            resource: resourceRef(resource),
+            path: 'metadata.name',
+            location: resource.document.location,
+          });
+          continue;
+        }
         if (twin) {
           issues.push({
             severity: 'error',
@@ -104,7 +128,7 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
           });
           continue;
         }
-        seen.set(key, resource);
+        seen.set(key, { resource, source: update.source });
         resources.push(resource);
       }
     }

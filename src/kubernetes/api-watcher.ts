@@ -1,0 +1,74 @@
+import type {
+  KubeCollection, KubeCollectionStatus, KubeObject, KubeResourceType, KubeWatchOptions, KubeWatcher,
+} from './collection.js';
+import { KubeAccess } from './kube-access.js';
+import type { KubernetesOptions } from './kubernetes-options.js';
+import { Reflector } from './reflector.js';
+import type { ReflectorOptions } from './reflector.js';
+
+/** A collection's description and status, as `mesh.kubernetesStatus()` and its event report them. */
+export interface KubeCollectionReport {
+  readonly description: string;
+  readonly status: KubeCollectionStatus;
+}
+
+/**
+ * The {@link KubeWatcher} over the real API: one reflector per (type, namespace, selectors),
+ * created on first use and shared afterwards.
+ */
+export class KubeApiWatcher implements KubeWatcher {
+  private readonly reflectors = new Map<string, Reflector<KubeObject>>();
+  private readonly statusListeners = new Set<(report: KubeCollectionReport) => void>();
+  private readonly reflectorOptions: ReflectorOptions;
+  private closed = false;
+
+  private constructor(readonly access: KubeAccess, options: KubernetesOptions) {
+    this.reflectorOptions = {
+      backoffInitialMs: options.backoff?.initialMs ?? 500,
+      backoffMaxMs: options.backoff?.maxMs ?? 30_000,
+      pageSize: options.pageSize ?? 500,
+    };
+  }
+
+  /** Loads the client and the credentials; watches nothing yet. */
+  static async connect(options: KubernetesOptions = {}): Promise<KubeApiWatcher> {
+    return new KubeApiWatcher(await KubeAccess.create(options), options);
+  }
+
+  collection<T extends KubeObject>(type: KubeResourceType, options: KubeWatchOptions = {}): KubeCollection<T> {
+    if (this.closed) throw new Error('the Kubernetes watcher is closed');
+    const key = JSON.stringify([type.group, type.version, type.plural, Boolean(type.metadataOnly),
+      options.namespace ?? null, options.labelSelector ?? '', options.fieldSelector ?? '']);
+    let reflector = this.reflectors.get(key);
+    if (!reflector) {
+      reflector = new Reflector<KubeObject>(this.access, type, options, this.reflectorOptions);
+      const created = reflector;
+      created.onStatus((status) => {
+        for (const listener of [...this.statusListeners]) listener({ description: created.description, status });
+      });
+      this.reflectors.set(key, created);
+      created.start();
+    }
+    return reflector as unknown as KubeCollection<T>;
+  }
+
+  /** Every open collection and its status. */
+  reports(): KubeCollectionReport[] {
+    return [...this.reflectors.values()].map((r) => ({ description: r.description, status: r.status }));
+  }
+
+  /** Called whenever a collection's status changes. Returns the unsubscribe function. */
+  onStatus(listener: (report: KubeCollectionReport) => void): () => void {
+    this.statusListeners.add(listener);
+    return () => this.statusListeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const reflector of this.reflectors.values()) reflector.close();
+    this.reflectors.clear();
+    this.statusListeners.clear();
+    await this.access.close();
+  }
+}

@@ -1,0 +1,39 @@
+/** How the mesh reaches the Kubernetes API and what it watches there. */
+export interface KubernetesOptions {
+  /**
+   * A kubeconfig file. Default: in a pod, the service account; elsewhere `$KUBECONFIG`, else
+   * `~/.kube/config` (what `kubectl` uses).
+   */
+  readonly kubeconfig?: string;
+  /** The kubeconfig context to use. Default: its `current-context`. */
+  readonly context?: string;
+  /**
+   * The service account directory (token, `ca.crt`, `namespace`) used inside a pod. Default
+   * `/var/run/secrets/kubernetes.io/serviceaccount`. The token is read again for every list and
+   * watch, so a rotated (projected) token is used as soon as kubelet writes it.
+   */
+  readonly serviceAccountDir?: string;
+  /**
+   * The API server inside a pod. Default `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT`.
+   */
+  readonly server?: string;
+  /**
+   * Namespaces whose Istio resources are read besides the process's own and the root namespace
+   * (`MeshOptions.rootNamespace`, `istio-system` by default).
+   */
+  readonly namespaces?: readonly string[];
+  /** Read Istio resources from the API. Default `true`. */
+  readonly istioConfig?: boolean;
+  /** Back-off between watch restarts after an error: first delay and cap, in ms. Default 500 and 30 000. */
+  readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
+  /** Objects asked per list page (`limit`). Default 500, as client-go. */
+  readonly pageSize?: number;
+}
+
+/**
+ * `'embedded'`: files, ServiceEntry and DNS only. `'kubernetes'`: the API too (see
+ * {@link KubernetesOptions}). `'auto'`: the API when running in a pod, else embedded.
+ */
+export type DiscoveryMode = 'auto' | 'kubernetes' | 'embedded';
+
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
