@@ -1,15 +1,19 @@
 // bench/resilience: what connection-pool limits, outlier detection and a service breaker add to
 // one mesh.dispatcher.dispatch call, with no I/O (every endpoint's pool is a stub that answers at
-// once with 200). Four services differ only in their DestinationRule / breaker:
+// once with 200). Five services differ only in their DestinationRule / breaker / limits:
 //   none       loadBalancer only: UNLIMITED limits, no detector, no breaker (the baseline)
 //   limits     connectionPool.http limits + retryBudget: admission bookkeeping per request
 //   outlier    outlierDetection: one report per request
 //   breaker    a service breaker (opossum): one fire() and one settle per request
+//   full       S1 with the full stack on: connectionPool limits + retryBudget + outlierDetection
+//              + a service breaker + a LOCAL RateLimitPolicy (a rate it never reaches) + the
+//              VirtualService's default route with retries (perTryTimeout) and a timeout, after
+//              a header-match route. Target (issue 4): <= 3 us per call, absolute.
 // The variants alternate within each round, so drift hits them alike; medians of the rounds.
 // Run: npm run bench:resilience   (builds first)
 import { setImmediate } from 'node:timers';
 import { createMesh } from '../dist/index.js';
-import { info, loadLine, machineLine, median, watchdog } from './lib/common.mjs';
+import { info, loadLine, machineLine, median, row, watchdog } from './lib/common.mjs';
 import { serviceResources, setPoolFactory, StubPool } from './lib/mesh-config.mjs';
 
 const CALLS = Number(process.env.CALLS ?? 50_000);
@@ -26,14 +30,35 @@ const policies = {
   },
   outlier: { outlierDetection: { consecutive5xxErrors: 5, interval: '10s', baseEjectionTime: '30s', maxEjectionPercent: 50 } },
   breaker: {},
+  full: {
+    connectionPool: { tcp: { maxConnections: 100 }, http: { http1MaxPendingRequests: 1000, http2MaxRequests: 1000, maxRetries: 3 } },
+    retryBudget: { percent: 20 },
+    outlierDetection: { consecutive5xxErrors: 5, interval: '10s', baseEjectionTime: '30s', maxEjectionPercent: 50 },
+  },
+};
+
+/** The full variant's default route: retries with a per-try timeout, and a route timeout. */
+const fullRoute = { retries: { attempts: 2, perTryTimeout: '1s', retryOn: 'connect-failure,refused-stream,503' }, timeout: '5s' };
+
+/** A local limit far above any rate the bench reaches: every call pays for a token, none is refused. */
+const fullRateLimit = {
+  apiVersion: 'sidecarless.io/v1alpha1',
+  kind: 'RateLimitPolicy',
+  metadata: { name: 'full', namespace: 'shop' },
+  spec: { host: 'full', limits: [{ name: 'never', tokenBucket: { maxTokens: 1_000_000_000, tokensPerFill: 1_000_000_000, fillInterval: '1s' } }] },
 };
 
 function resources() {
-  return Object.entries(policies).flatMap(([name, extra]) =>
-    serviceResources({ name, port: PORT, addresses, policy: 'ROUND_ROBIN' }).map((r) =>
-      r.kind === 'DestinationRule' ? { ...r, spec: { ...r.spec, trafficPolicy: { ...r.spec.trafficPolicy, ...extra } } } : r,
-    ),
+  const services = Object.entries(policies).flatMap(([name, extra]) =>
+    serviceResources({ name, port: PORT, addresses, policy: 'ROUND_ROBIN' }).map((r) => {
+      if (r.kind === 'DestinationRule') return { ...r, spec: { ...r.spec, trafficPolicy: { ...r.spec.trafficPolicy, ...extra } } };
+      if (r.kind === 'VirtualService' && name === 'full') {
+        return { ...r, spec: { ...r.spec, http: r.spec.http.map((h) => (h.name === 'default' ? { ...h, ...fullRoute } : h)) } };
+      }
+      return r;
+    }),
   );
+  return [...services, fullRateLimit];
 }
 
 watchdog(300_000, 'bench/resilience');
@@ -43,7 +68,10 @@ const mesh = await createMesh({
   watch: false,
   dns: false,
   config: resources(),
-  breakers: { breaker: { errorThresholdPercentage: 50, resetTimeout: 30_000 } },
+  breakers: {
+    breaker: { errorThresholdPercentage: 50, resetTimeout: 30_000 },
+    full: { errorThresholdPercentage: 50, resetTimeout: 30_000 },
+  },
 });
 const stub = new StubPool();
 setPoolFactory(mesh, () => stub);
@@ -79,8 +107,11 @@ await mesh.close();
 const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
 console.log(`per dispatch call, median of ${ROUNDS} rounds of ${CALLS} calls, after ${WARMUP} warm-up rounds`);
 console.log(info('none (baseline: no limits, detector or breaker)', m.none, 'us', 3));
-for (const name of ['limits', 'outlier', 'breaker']) {
+for (const name of ['limits', 'outlier', 'breaker', 'full']) {
   console.log(info(`${name}`, m[name], 'us', 3));
   console.log(info(`${name}: added over the baseline`, m[name] - m.none, 'us', 3));
 }
+const fullOk = m.full <= 3;
+console.log(row('S1: full stack on, per call', m.full, 'us', '<=', 3, 3));
+console.log(`S1 full stack: ${fullOk ? 'PASS' : 'MISS'}`);
 console.log(loadLine());

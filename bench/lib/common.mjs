@@ -90,6 +90,8 @@ export async function startPods(options) {
     pid: child.pid,
     /** Makes pod `index` `factor` times slower (1 = normal again). */
     setSlow: (index, factor) => ask({ type: 'slow', index, factor }),
+    /** Makes pod `index` answer every request with `status` (0 = serve normally again). */
+    setFailing: (index, status) => ask({ type: 'fail', index, status }),
     stats: () => ask({ type: 'stats' }),
     async stop() {
       if (child.exitCode !== null) return;

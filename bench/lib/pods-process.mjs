@@ -8,7 +8,9 @@
 //   workers    with serviceMs: requests one pod serves at once, the rest queue (0 = no limit),
 //              so a slowed-down pod also loses capacity, as a real one does
 //   jitter     with serviceMs: service time varies uniformly by +-jitter (0.2 = +-20 %)
-// Messages from the parent: { type: 'slow', index, factor }, { type: 'stats' }.
+// Messages from the parent: { type: 'slow', index, factor }, { type: 'fail', index, status }
+// (pod `index` answers every request with `status` at once; 0: serves normally again),
+// { type: 'stats' }.
 import { Buffer } from 'node:buffer';
 import { createServer } from 'node:http';
 
@@ -19,7 +21,7 @@ const serviceMs = options.serviceMs ?? 0;
 const workers = options.workers ?? 0;
 const jitter = options.jitter ?? 0;
 
-const pods = addresses.map((address) => ({ address, factor: 1, busy: 0, queue: [], served: 0, dropped: 0, connections: 0 }));
+const pods = addresses.map((address) => ({ address, factor: 1, failWith: 0, busy: 0, queue: [], served: 0, failed: 0, dropped: 0, connections: 0 }));
 const headers = { 'content-type': 'text/plain', 'content-length': String(body.length) };
 
 function reply(res) {
@@ -51,6 +53,12 @@ function next(pod) {
 
 function handle(pod, req, res) {
   req.resume();
+  if (pod.failWith !== 0) {
+    pod.failed++;
+    res.writeHead(pod.failWith, { 'content-type': 'text/plain', 'content-length': '6' });
+    res.end('failed');
+    return;
+  }
   if (serviceMs === 0) {
     pod.served++;
     reply(res);
@@ -92,10 +100,13 @@ process.on('message', (m) => {
   if (m.type === 'slow') {
     pods[m.index].factor = m.factor;
     process.send({ id: m.id });
+  } else if (m.type === 'fail') {
+    pods[m.index].failWith = m.status;
+    process.send({ id: m.id });
   } else if (m.type === 'stats') {
     process.send({
       id: m.id,
-      pods: pods.map((p) => ({ address: p.address, served: p.served, dropped: p.dropped, queued: p.queue.length, connections: p.connections })),
+      pods: pods.map((p) => ({ address: p.address, served: p.served, failed: p.failed, dropped: p.dropped, queued: p.queue.length, connections: p.connections })),
     });
   }
 });

@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 
 /** What every test pod answers: who it is and what it received. */
 export interface PodReply {
@@ -19,6 +19,8 @@ export type PodBehaviour = (req: IncomingMessage, res: ServerResponse, pod: stri
  */
 export class Pods {
   private servers: Server[] = [];
+  /** The server of each address, and the sockets it has open (for `kill`). */
+  private readonly byAddress = new Map<string, { server: Server; sockets: Set<Socket> }>();
   port = 0;
   behave: PodBehaviour | undefined;
 
@@ -33,14 +35,8 @@ export class Pods {
       const port = this.port || 0;
       try {
         for (const address of addresses) {
-          const server = createServer((req, res) => this.answer(req, res, address));
-          server.keepAliveTimeout = 10_000;
-          await new Promise<void>((resolve, reject) => {
-            server.once('error', reject);
-            server.listen(this.port || port, address, () => resolve());
-          });
-          if (!this.port) this.port = (server.address() as AddressInfo).port;
-          this.servers.push(server);
+          await this.listenOn(address, this.port || port);
+          if (!this.port) this.port = (this.servers.at(-1)!.address() as AddressInfo).port;
         }
         return;
       } catch {
@@ -50,6 +46,48 @@ export class Pods {
       }
     }
     throw new Error('could not find a free port on every pod address');
+  }
+
+  private async listenOn(address: string, port: number): Promise<void> {
+    const server = createServer((req, res) => this.answer(req, res, address));
+    server.keepAliveTimeout = 10_000;
+    const sockets = new Set<Socket>();
+    server.on('connection', (socket: Socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, address, () => resolve());
+    });
+    this.servers.push(server);
+    this.byAddress.set(address, { server, sockets });
+  }
+
+  /**
+   * The pod at `address` dies: its server stops listening (connections to it are refused from now
+   * on) and every connection it has open, requests in flight included, is destroyed. Resolves once
+   * all of them are closed.
+   */
+  async kill(address: string): Promise<void> {
+    const pod = this.byAddress.get(address);
+    if (!pod) throw new Error(`no pod listens on ${address}`);
+    this.byAddress.delete(address);
+    this.servers = this.servers.filter((s) => s !== pod.server);
+    const closed = new Promise<void>((resolve) => pod.server.close(() => resolve()));
+    for (const socket of pod.sockets) socket.destroy();
+    await closed;
+  }
+
+  /** Whether a pod listens on `address` (it was started and not killed). */
+  running(address: string): boolean {
+    return this.byAddress.has(address);
+  }
+
+  /** Brings a killed pod back on its address and the pods' port. */
+  async revive(address: string): Promise<void> {
+    if (this.byAddress.has(address)) throw new Error(`the pod on ${address} is running`);
+    await this.listenOn(address, this.port);
   }
 
   private answer(req: IncomingMessage, res: ServerResponse, pod: string): void {
@@ -66,6 +104,7 @@ export class Pods {
   async close(): Promise<void> {
     const servers = this.servers;
     this.servers = [];
+    this.byAddress.clear();
     await Promise.all(
       servers.map((s) => new Promise<void>((resolve) => {
         s.closeAllConnections();
