@@ -6,6 +6,8 @@ import type { OutlierPolicy } from './outlier-policy.js';
 import type { AttemptOutcome } from './outcome.js';
 import { isGatewayError } from './outcome.js';
 
+
+const TIMER_SLACK_MS = 1;
 /** What the detector tells its cluster when a host's ejection changes. */
 export interface EjectionChange {
   readonly action: 'eject' | 'uneject';
@@ -201,13 +203,15 @@ export class OutlierDetector {
     const policy = this.policy;
     const now = this.deps.clock.now();
     for (const [host, monitor] of this.monitors) {
-      if (monitor.ejected && Math.min(policy.baseEjectionMs * monitor.backoff, policy.maxEjectionMs) <= now - monitor.ejectedAt) {
+      // TIMER_SLACK_MS: Node timers may fire up to a millisecond early against performance.now();
+      // without it a host due now would wait a whole extra interval.
+      if (monitor.ejected && Math.min(policy.baseEjectionMs * monitor.backoff, policy.maxEjectionMs) <= now - monitor.ejectedAt + TIMER_SLACK_MS) {
         this.uneject(host, monitor, now);
       }
     }
     let decaying = false;
     for (const monitor of this.monitors.values()) {
-      if (!monitor.ejected && monitor.unejectedAt >= 0 && now - monitor.unejectedAt >= policy.intervalMs && monitor.backoff > 0) {
+      if (!monitor.ejected && monitor.unejectedAt >= 0 && now - monitor.unejectedAt + TIMER_SLACK_MS >= policy.intervalMs && monitor.backoff > 0) {
         monitor.backoff--;
       }
       if (!monitor.ejected && monitor.backoff > 0) decaying = true;
