@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { Request as UndiciRequest, fetch as undiciFetch, request as undiciRequest } from 'undici';
 import type { Clock, RandomSource } from './clock.js';
@@ -23,6 +24,8 @@ import { resolveServiceHost } from './routing/resolve-host.js';
 import type { BreakerEvent, BreakerState, EjectionEvent } from './resilience/events.js';
 import type { BreakerOptions } from './resilience/service-breaker.js';
 import { ServiceBreaker } from './resilience/service-breaker.js';
+import type { AdminServer, AdminServerOptions, MeshInspection, MeshLogger } from './inspect/index.js';
+import { createAdminHandler, inspectMesh, logMeshEvents, startAdminServer } from './inspect/index.js';
 
 /** Options of {@link createMesh}. Every default is stated next to the Istio default it mirrors. */
 export interface MeshOptions {
@@ -85,6 +88,12 @@ export interface MeshOptions {
    * with `scope: SHARED`. See {@link RateLimitOptions}. Default: no Redis.
    */
   readonly rateLimit?: RateLimitOptions;
+  /**
+   * Structured events (config accepted and rejected, ejections, breaker changes, DNS, rate-limit
+   * store) go here: any object with pino's `debug/info/warn/error(obj, msg)`, so a pino logger
+   * works as is; `consoleLogger()` adapts console. Default: silent. See docs/inspect.md.
+   */
+  readonly logger?: MeshLogger;
 }
 
 export interface MeshEvents {
@@ -121,6 +130,9 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private readonly dns: DnsEndpointSource | undefined;
   private readonly breakers = new Map<string, ServiceBreaker>();
   private readonly rateLimits: RateLimiting;
+  private readonly clock: Clock;
+  private readonly admins = new Set<AdminServer>();
+  private closed = false;
 
   /** @internal */
   constructor(
@@ -129,6 +141,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   ) {
     super();
     const clock = options.clock ?? systemClock;
+    this.clock = clock;
     const random = options.random ?? systemRandom;
     const first = store.snapshot;
     this.dns = options.dns === false
@@ -173,6 +186,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     store.on('rejected', (e) => {
       if (this.listenerCount('configRejected') > 0) this.emit('configRejected', e);
     });
+    if (options.logger) logMeshEvents(this, options.logger, store.sourceStatus().map((s) => s.id), first);
   }
 
   /** The configuration snapshot in force. */
@@ -232,8 +246,59 @@ export class Mesh extends EventEmitter<MeshEvents> {
     return this.breakers.get(fqdn)?.state;
   }
 
+  /**
+   * A JSON view of the mesh now: routes, clusters with their merged policy, endpoints with health
+   * and in-flight requests, config sources with their last errors, DNS names, breakers, rate
+   * limits. Costs a walk of the snapshot; nothing on the request path. See docs/inspect.md.
+   */
+  inspect(): MeshInspection {
+    return inspectMesh({
+      snapshot: this.snapshot,
+      store: this.store,
+      clusters: this.clusters,
+      dns: this.dns,
+      breakers: this.breakers,
+      rateLimits: this.rateLimits,
+      clockNow: this.clock.now(),
+    });
+  }
+
+  /**
+   * A node:http request handler serving read-only admin views (`/config_dump`, `/clusters`,
+   * `/routes`, `/endpoints`, `/config`, `/stats`, `/ready`), for an application's own server.
+   */
+  adminHandler(): (req: IncomingMessage, res: ServerResponse) => void {
+    return createAdminHandler({
+      inspect: () => this.inspect(),
+      ready: () => !this.closed,
+    });
+  }
+
+  /**
+   * Serves {@link Mesh.adminHandler} on its own server, bound to `127.0.0.1:15000` by default; a
+   * non-loopback host is refused unless `allowRemote` is set. Closed with the mesh.
+   */
+  async serveAdmin(options: AdminServerOptions = {}): Promise<AdminServer> {
+    if (this.closed) throw new Error('mesh is closed');
+    const server = await startAdminServer(this.adminHandler(), options);
+    const admins = this.admins;
+    admins.add(server);
+    return {
+      url: server.url,
+      port: server.port,
+      host: server.host,
+      close: async () => {
+        admins.delete(server);
+        await server.close();
+      },
+    };
+  }
+
   /** Stops every watcher, timer and socket the mesh owns. */
   async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.admins].map((a) => a.close()));
+    this.admins.clear();
     await this.store.close();
     await this.dispatcher.close();
     for (const breaker of this.breakers.values()) breaker.shutdown();
