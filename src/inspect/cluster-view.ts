@@ -28,6 +28,16 @@ interface Destination {
   readonly port: number;
 }
 
+/** Host, then port, then subset (none first). */
+function byDestination(a: Destination, b: Destination): number {
+  if (a.host !== b.host) return a.host < b.host ? -1 : 1;
+  if (a.port !== b.port) return a.port - b.port;
+  if (a.subset === b.subset) return 0;
+  if (a.subset === undefined) return -1;
+  if (b.subset === undefined) return 1;
+  return a.subset < b.subset ? -1 : 1;
+}
+
 function envoyName(d: Destination): string {
   return `outbound|${d.port}|${d.subset ?? ''}|${d.host}`;
 }
@@ -143,7 +153,7 @@ export function inspectClusters(inputs: ClusterViewInputs): InspectedCluster[] {
   for (const d of declaredDestinations(snapshot)) byName.set(envoyName(d), { d, active: undefined });
   for (const active of clusters.active()) byName.set(envoyName(active), { d: active, active });
   const result: InspectedCluster[] = [];
-  for (const [name, { d, active }] of [...byName].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+  for (const [name, { d, active }] of [...byName].sort(([, a], [, b]) => byDestination(a.d, b.d))) {
     const rule = snapshot.destinationRule(d.host);
     const subsetDef = d.subset !== undefined ? rule?.subsets.get(d.subset) : undefined;
     const trafficPolicy = mergeTrafficPolicy(rule?.trafficPolicy, subsetDef?.trafficPolicy, d.port);
