@@ -192,3 +192,25 @@ describe('sidecarless inspect', () => {
     expect(r.stderr).toContain('unknown view "listeners"');
   });
 });
+
+describe('admin server and the mesh lifetime', () => {
+  it('answers /ready with 503 once the mesh is closed, and closes its own server with the mesh', async () => {
+    const own = await meshFromYaml('', { namespace: 'shop', dns: false });
+    const served = await own.serveAdmin({ port: 0 });
+    const handler = own.adminHandler();
+    const app = createServer(handler);
+    await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
+    try {
+      const appUrl = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
+      expect((await fetch(`${served.url}/ready`)).status).toBe(200);
+      await own.close();
+      const after = await fetch(`${appUrl}/ready`);
+      expect([after.status, await after.text()]).toEqual([503, 'closed\n']);
+      const refused = await fetch(`${served.url}/ready`).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(TypeError);
+    } finally {
+      app.closeAllConnections();
+      await new Promise((r) => app.close(r));
+    }
+  });
+});

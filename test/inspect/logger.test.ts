@@ -119,6 +119,26 @@ describe('structured events through a logger', () => {
     expect(logger.lines.find((l) => l.obj.event === 'endpoint.returned')).toMatchObject({ level: 'info', obj: { endpoint: `127.0.0.2:${pods.port}` } });
   });
 
+  it('logs a breaker opening, with the state in the inspection too', async () => {
+    const logger = recorder();
+    mesh = await createMesh({
+      namespace: 'shop',
+      sources: [new PushSource(yamlDocs(config()))],
+      dns: false,
+      logger,
+      breakers: { reviews: { volumeThreshold: 2, errorThresholdPercentage: 50 } },
+    });
+    failing.add('127.0.0.2');
+    failing.add('127.0.0.3');
+    for (let i = 0; i < 2; i++) await (await mesh.fetch(`http://reviews:${pods.port}/`)).arrayBuffer();
+    expect(logger.lines.find((l) => l.obj.event === 'breaker.changed')).toEqual({
+      level: 'warn',
+      obj: { event: 'breaker.changed', host: 'reviews.shop.svc.cluster.local', state: 'open' },
+      msg: 'breaker of reviews.shop.svc.cluster.local is open',
+    });
+    expect(mesh.inspect().breakers).toEqual([{ host: 'reviews.shop.svc.cluster.local', state: 'open' }]);
+  });
+
   it('works with pino as is: JSON lines with the event, the level and the message', async () => {
     const lines: Record<string, unknown>[] = [];
     const stream = new Writable({
