@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { Request as UndiciRequest, fetch as undiciFetch, request as undiciRequest } from 'undici';
 import type { Clock, RandomSource } from './clock.js';
@@ -28,6 +29,8 @@ import type { KubernetesSource } from './config/sources/kubernetes-source.js';
 import type { DiscoveryMode, KubernetesOptions } from './kubernetes/kubernetes-options.js';
 import type { KubernetesStatus } from './kubernetes/mesh-kubernetes.js';
 import { kubernetesOptionsFor, kubernetesStatus, openKubernetes } from './kubernetes/mesh-kubernetes.js';
+import type { AdminServer, AdminServerOptions, MeshInspection, MeshLogger } from './inspect/index.js';
+import { createAdminHandler, inspectMesh, logMeshEvents, startAdminServer } from './inspect/index.js';
 
 /** Options of {@link createMesh}. Every default is stated next to the Istio default it mirrors. */
 export interface MeshOptions {
@@ -97,6 +100,12 @@ export interface MeshOptions {
    * embedded. Default `'embedded'`.
    */
   readonly discovery?: DiscoveryMode | KubernetesOptions;
+  /**
+   * Structured events (config accepted and rejected, ejections, breaker changes, DNS, rate-limit
+   * store) go here: any object with pino's `debug/info/warn/error(obj, msg)`, so a pino logger
+   * works as is; `consoleLogger()` adapts console. Default: silent. See docs/inspect.md.
+   */
+  readonly logger?: MeshLogger;
 }
 
 export interface MeshEvents {
@@ -138,6 +147,9 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private readonly dns: DnsEndpointSource | undefined;
   private readonly breakers = new Map<string, ServiceBreaker>();
   private readonly rateLimits: RateLimiting;
+  private readonly clock: Clock;
+  private readonly admins = new Set<AdminServer>();
+  private closed = false;
 
   /** @internal */
   constructor(
@@ -149,6 +161,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     super();
     kube?.onStatus((report) => this.emit('kubernetesStatus', report));
     const clock = options.clock ?? systemClock;
+    this.clock = clock;
     const random = options.random ?? systemRandom;
     const first = store.snapshot;
     this.dns = options.dns === false
@@ -193,6 +206,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     store.on('rejected', (e) => {
       if (this.listenerCount('configRejected') > 0) this.emit('configRejected', e);
     });
+    if (options.logger) logMeshEvents(this, options.logger, store.sourceStatus().map((s) => s.id), first);
   }
 
   /** The configuration snapshot in force. */
@@ -257,8 +271,59 @@ export class Mesh extends EventEmitter<MeshEvents> {
     return this.kube ? kubernetesStatus(this.kube, this.kubeSource) : undefined;
   }
 
+  /**
+   * A JSON view of the mesh now: routes, clusters with their merged policy, endpoints with health
+   * and in-flight requests, config sources with their last errors, DNS names, breakers, rate
+   * limits. Costs a walk of the snapshot; nothing on the request path. See docs/inspect.md.
+   */
+  inspect(): MeshInspection {
+    return inspectMesh({
+      snapshot: this.snapshot,
+      store: this.store,
+      clusters: this.clusters,
+      dns: this.dns,
+      breakers: this.breakers,
+      rateLimits: this.rateLimits,
+      clockNow: this.clock.now(),
+    });
+  }
+
+  /**
+   * A node:http request handler serving read-only admin views (`/config_dump`, `/clusters`,
+   * `/routes`, `/endpoints`, `/config`, `/stats`, `/ready`), for an application's own server.
+   */
+  adminHandler(): (req: IncomingMessage, res: ServerResponse) => void {
+    return createAdminHandler({
+      inspect: () => this.inspect(),
+      ready: () => !this.closed,
+    });
+  }
+
+  /**
+   * Serves {@link Mesh.adminHandler} on its own server, bound to `127.0.0.1:15000` by default; a
+   * non-loopback host is refused unless `allowRemote` is set. Closed with the mesh.
+   */
+  async serveAdmin(options: AdminServerOptions = {}): Promise<AdminServer> {
+    if (this.closed) throw new Error('mesh is closed');
+    const server = await startAdminServer(this.adminHandler(), options);
+    const admins = this.admins;
+    admins.add(server);
+    return {
+      url: server.url,
+      port: server.port,
+      host: server.host,
+      close: async () => {
+        admins.delete(server);
+        await server.close();
+      },
+    };
+  }
+
   /** Stops every watcher, timer and socket the mesh owns. */
   async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.admins].map((a) => a.close()));
+    this.admins.clear();
     await this.store.close();
     await this.kube?.close();
     await this.dispatcher.close();

@@ -1,4 +1,5 @@
 import { explainCommand, EXPLAIN_USAGE } from './explain-command.js';
+import { inspectCommand, INSPECT_USAGE } from './inspect-command.js';
 import { UsageError } from './usage-error.js';
 import { validateCommand, VALIDATE_USAGE } from './validate-command.js';
 
@@ -14,10 +15,14 @@ Commands:
   validate <file|dir>...          check Istio resources as the mesh would load them
   explain --config <path> <METHOD> <URL>
                                   show how one request would be routed
+  inspect [clusters|routes|endpoints|config|dump] [--url <admin url>]
+                                  show what a running mesh holds (its admin server)
 
 ${VALIDATE_USAGE}
 
-${EXPLAIN_USAGE}`;
+${EXPLAIN_USAGE}
+
+${INSPECT_USAGE}`;
 
 /** Runs the CLI and returns its exit code: 0 ok, 1 invalid configuration, 2 usage error. */
 export async function runCli(argv: readonly string[], io: CommandIO): Promise<number> {
@@ -28,6 +33,8 @@ export async function runCli(argv: readonly string[], io: CommandIO): Promise<nu
         return await validateCommand(rest, io);
       case 'explain':
         return await explainCommand(rest, io);
+      case 'inspect':
+        return await inspectCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':

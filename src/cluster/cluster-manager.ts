@@ -29,6 +29,16 @@ export interface ClusterManagerDeps {
   readonly onEjection?: (event: EjectionEvent) => void;
 }
 
+/** A cluster the manager holds, as inspection sees it. */
+export interface ActiveCluster {
+  readonly host: string;
+  readonly subset: string | undefined;
+  readonly port: number;
+  readonly cluster: Cluster;
+  /** DNS watch keys behind its endpoints. */
+  readonly dnsKeys: readonly string[];
+}
+
 interface Entry {
   readonly key: string;
   readonly host: string;
@@ -146,6 +156,18 @@ export class ClusterManager {
     if (breaker) this.breakers.set(host, breaker);
     else this.breakers.delete(host);
     for (const entry of this.entries.values()) if (entry.host === host) entry.cluster.breaker = breaker;
+  }
+
+  /** The clusters made so far, for inspection. */
+  *active(): IterableIterator<ActiveCluster> {
+    for (const e of this.entries.values()) yield { host: e.host, subset: e.subset, port: e.port, cluster: e.cluster, dnsKeys: e.watchKeys };
+  }
+
+  /** The compiled policy a cluster for this destination would have (inspection of clusters not made yet). */
+  policyFor(host: string, subset: string | undefined, port: number): { readonly loadBalancing: CompiledLoadBalancing; readonly resilience: ClusterResilience } | undefined {
+    const snapshot = this.snapshot;
+    if (!snapshot) return undefined;
+    return { loadBalancing: this.loadBalancing(snapshot, host, subset, port), resilience: this.resilience(snapshot, host, subset, port) };
   }
 
   async close(): Promise<void> {

@@ -8,7 +8,7 @@ import type { ConnectionLimits } from '../resilience/connection-limits.js';
 import { ClusterLimits, UNLIMITED } from '../resilience/connection-limits.js';
 import type { ConnectionSettings, LimitsPolicy } from '../resilience/connection-pool-policy.js';
 import { DEFAULT_CONNECTION_SETTINGS } from '../resilience/connection-pool-policy.js';
-import type { EjectionChange } from '../resilience/outlier-detector.js';
+import type { EjectionChange, EjectionState } from '../resilience/outlier-detector.js';
 import { OutlierDetector } from '../resilience/outlier-detector.js';
 import type { OutlierPolicy } from '../resilience/outlier-policy.js';
 import type { AttemptOutcome } from '../resilience/outcome.js';
@@ -106,6 +106,8 @@ export class Cluster {
   private connectionSettings: ConnectionSettings = DEFAULT_CONNECTION_SETTINGS;
   private poolOptions: PoolOptions;
   private outlier: OutlierDetector | undefined;
+  private lb: CompiledLoadBalancing;
+  private resilience: ClusterResilience = NO_RESILIENCE;
   /**
    * Set while a new cluster waits for the first DNS answers behind it: the dispatcher holds the
    * first requests until it settles. Undefined at all other times, so later requests never wait.
@@ -130,6 +132,7 @@ export class Cluster {
     resilience: ClusterResilience = NO_RESILIENCE,
   ) {
     this.balancer = createClusterBalancer(lb.spec, deps);
+    this.lb = lb;
     this.hashOn = lb.hashOn;
     this.passthrough = lb.passthrough;
     this.hedgeAfterMs = lb.hedgeAfterMs;
@@ -141,6 +144,7 @@ export class Cluster {
   /** Replaces the balancing policy (a new snapshot changed it); host state is kept. */
   setLoadBalancing(lb: CompiledLoadBalancing): void {
     this.balancer = createClusterBalancer(lb.spec, this.deps);
+    this.lb = lb;
     this.hashOn = lb.hashOn;
     this.passthrough = lb.passthrough;
     this.hedgeAfterMs = lb.hedgeAfterMs;
@@ -155,6 +159,7 @@ export class Cluster {
    * connections (the old pools finish what they carry, then close).
    */
   setResilience(resilience: ClusterResilience): void {
+    this.resilience = resilience;
     const limits = resilience.limits;
     if (limits === undefined) this.limits = UNLIMITED;
     else if (this.limits instanceof ClusterLimits) this.limits.setPolicy(limits);
@@ -220,6 +225,21 @@ export class Cluster {
 
   get size(): number {
     return this.hosts.length;
+  }
+
+  /** The live hosts, for inspection (read-only: the data path owns their state). */
+  get hostList(): readonly Host[] {
+    return this.hosts;
+  }
+
+  /** The compiled policy in force, for inspection. */
+  get policy(): { readonly loadBalancing: CompiledLoadBalancing; readonly resilience: ClusterResilience } {
+    return { loadBalancing: this.lb, resilience: this.resilience };
+  }
+
+  /** When outlier detection returns `host` (clock ms) and how often it was ejected; undefined when not ejected. */
+  ejection(host: Host): EjectionState | undefined {
+    return this.outlier?.ejection(host);
   }
 
   /** A host for the next attempt; `exclude` steers retries away from hosts already tried. */

@@ -18,6 +18,23 @@ export interface ConfigStoreEvents {
   rejected: [error: MeshConfigError];
 }
 
+/** What one source last delivered, for inspection. */
+export interface SourceStatus {
+  readonly id: string;
+  /** Wall-clock ms of its last delivery; undefined before the first. */
+  readonly deliveredAt: number | undefined;
+  readonly documents: number;
+  /** Errors and warnings in its last delivery (reading, parsing, validation). */
+  readonly issues: readonly ConfigIssue[];
+}
+
+/** The last rejected change, for inspection. */
+export interface RejectionStatus {
+  /** Wall-clock ms. */
+  readonly at: number;
+  readonly error: MeshConfigError;
+}
+
 interface Validated {
   readonly resource: MeshResource | undefined;
   readonly issues: readonly ConfigIssue[];
@@ -35,6 +52,9 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
   private version = 0;
   private started = false;
   private lastError: MeshConfigError | undefined;
+  private readonly deliveredAt = new Map<string, number>();
+  private rejection: RejectionStatus | undefined;
+  private acceptedAt: number | undefined;
 
   constructor(
     private readonly sources: readonly ConfigSource[],
@@ -63,8 +83,29 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
     this.removeAllListeners();
   }
 
+  /** Each source's last delivery and its findings (validation results are cached: cheap). */
+  sourceStatus(): SourceStatus[] {
+    return this.sources.map((source) => {
+      const update = this.latest.get(source.id);
+      const issues = [...(update?.issues ?? [])];
+      for (const document of update?.documents ?? []) issues.push(...this.validate(document).issues);
+      return { id: source.id, deliveredAt: this.deliveredAt.get(source.id), documents: update?.documents.length ?? 0, issues };
+    });
+  }
+
+  /** The last rejected change since the last accepted one; undefined when the latest change was accepted. */
+  get lastRejection(): RejectionStatus | undefined {
+    return this.rejection;
+  }
+
+  /** Wall-clock ms when the snapshot in force was accepted. */
+  get snapshotAcceptedAt(): number | undefined {
+    return this.acceptedAt;
+  }
+
   private onUpdate(update: SourceUpdate): void {
     this.latest.set(update.source, update);
+    this.deliveredAt.set(update.source, Date.now());
     // Before start() finishes, sources deliver their initial content; apply it once, together.
     if (this.started) this.apply();
   }
@@ -146,6 +187,8 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
       this.version += 1;
       this.current = Object.freeze({ ...snapshot, warnings: all.filter((i) => i.severity === 'warning') });
       this.lastError = undefined;
+      this.rejection = undefined;
+      this.acceptedAt = Date.now();
       this.emit('snapshot', this.current);
     } catch (cause) {
       // A compiler bug must not take the mesh down: report it as a rejection.
@@ -159,6 +202,7 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
       this.current ? `configuration change rejected, snapshot ${this.current.version} keeps serving` : 'configuration rejected',
     );
     this.lastError = error;
+    this.rejection = { at: Date.now(), error };
     if (this.listenerCount('rejected') > 0) this.emit('rejected', error);
   }
 }

@@ -66,6 +66,8 @@ export interface Snapshot {
   readonly warnings: readonly ConfigIssue[];
   /** Route table for a concrete FQDN (exact beats wildcard, longest wildcard wins). */
   routeTable(host: string): RouteTable | undefined;
+  /** Every host (or wildcard pattern) with a route table, for inspection. */
+  routeTables(): Iterable<readonly [host: string, table: RouteTable]>;
   /** Registry entry for a concrete FQDN. */
   service(host: string): ServiceDef | undefined;
   /** All services visible to the caller. */

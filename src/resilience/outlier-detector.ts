@@ -16,6 +16,16 @@ export interface EjectionChange {
   readonly durationMs: number | undefined;
 }
 
+/** An ejected host's ejection, for inspection. */
+export interface EjectionState {
+  /** Clock ms of the ejection. */
+  readonly ejectedAt: number;
+  /** Clock ms from which the host may return (it does at the next interval check). */
+  readonly returnsAt: number;
+  /** How many times the host was ejected. */
+  readonly ejections: number;
+}
+
 export interface OutlierDetectorDeps {
   readonly clock: Clock;
   /** A host was ejected or returned (its `healthy` flag already set): refresh the balancer. */
@@ -92,6 +102,14 @@ export class OutlierDetector {
 
   isEjected(host: Host): boolean {
     return this.monitors.get(host)?.ejected ?? false;
+  }
+
+  /** The ejection of `host` now; undefined when it is not ejected. */
+  ejection(host: Host): EjectionState | undefined {
+    const m = this.monitors.get(host);
+    if (!m?.ejected) return undefined;
+    const policy = this.policy;
+    return { ejectedAt: m.ejectedAt, returnsAt: m.ejectedAt + Math.min(policy.baseEjectionMs * m.backoff, policy.maxEjectionMs), ejections: m.ejections };
   }
 
   /** How many hosts are ejected now. */

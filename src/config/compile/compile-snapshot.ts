@@ -61,6 +61,7 @@ export class SnapshotCompiler {
       namespaces: new Set([ctx.namespace, ctx.rootNamespace, ...resources.map((r) => r.metadata.namespace)]),
       warnings: sink.issues.filter((i) => i.severity === 'warning'),
       routeTable: (host: string) => routes.lookup(host),
+      routeTables: () => routes.entries(),
       service: (host: string) => {
         const s = services.lookup(host);
         return s && scope.isImported(host, s.namespace) ? s : undefined;

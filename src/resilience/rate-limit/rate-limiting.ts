@@ -174,6 +174,17 @@ export class RateLimiting {
     return new LocalLimiter(limit.bucket, limit.maxKeys);
   }
 
+  /**
+   * Where the buckets of limit `id` live now: `redis`, `local-fallback` (Redis failing), `local`;
+   * undefined before the limit's first request.
+   */
+  backendOf(id: string): 'local' | 'redis' | 'local-fallback' | undefined {
+    const limiter = this.byId.get(id);
+    if (!limiter) return undefined;
+    if (limiter instanceof SharedLimiter) return limiter.degraded ? 'local-fallback' : 'redis';
+    return 'local';
+  }
+
   /** Releases every limiter and the Redis connection. */
   async close(): Promise<void> {
     this.closed = true;

@@ -44,6 +44,11 @@ export class SharedLimiter implements RateLimiter {
     this.fallback = new LocalLimiter(spec, maxKeys);
   }
 
+  /** Whether Redis failed and the limit is enforced per process meanwhile. */
+  get degraded(): boolean {
+    return this.failing;
+  }
+
   tryTake(key: string, now: number): RateLimitVerdict | Promise<RateLimitVerdict> {
     if (now < this.degradedUntil) return this.fallback.tryTake(key, now);
     return this.takeShared(key).then(

@@ -1,0 +1,12 @@
+export { inspectMesh } from './inspect-mesh.js';
+export type { InspectionInputs } from './inspect-mesh.js';
+export type * from './inspection.js';
+export { ADMIN_PATHS, createAdminHandler, statsOf } from './admin-handler.js';
+export type { AdminSource } from './admin-handler.js';
+export { AdminOptionError, isLoopbackHost, startAdminServer } from './admin-server.js';
+export type { AdminServer, AdminServerOptions } from './admin-server.js';
+export { consoleLogger, silentLogger } from './logger.js';
+export type { ConsoleLike, MeshLogger } from './logger.js';
+export { logMeshEvents, MESH_LOG_EVENTS } from './mesh-events-log.js';
+export type { MeshLogEvent } from './mesh-events-log.js';
+export { clustersText, configText, endpointsText, routesText } from './text-tables.js';

@@ -1,0 +1,107 @@
+import type { EventEmitter } from 'node:events';
+import type { Snapshot } from '../config/snapshot.js';
+import type { MeshConfigError } from '../errors.js';
+import type { DnsEndpointChange, DnsLookupFailure } from '../discovery/dns/index.js';
+import type { KubeCollectionReport } from '../kubernetes/api-watcher.js';
+import type { RateLimitStoreError } from '../resilience/errors.js';
+import type { BreakerEvent, EjectionEvent } from '../resilience/events.js';
+import { inspectedIssue } from './inspect-mesh.js';
+import type { MeshLogger } from './logger.js';
+
+/** The `event` field of every structured event the mesh logs; stable across versions. */
+export const MESH_LOG_EVENTS = [
+  'config.accepted',
+  'config.rejected',
+  'endpoint.ejected',
+  'endpoint.returned',
+  'breaker.changed',
+  'dns.failed',
+  'dns.changed',
+  'ratelimit.store',
+  'kubernetes.watch',
+] as const;
+
+export type MeshLogEvent = (typeof MESH_LOG_EVENTS)[number];
+
+/** The mesh events logging listens to (a subset of `MeshEvents`). */
+interface LoggedEvents {
+  snapshot: [snapshot: Snapshot];
+  configRejected: [error: MeshConfigError];
+  ejection: [event: EjectionEvent];
+  breaker: [event: BreakerEvent];
+  dnsError: [failure: DnsLookupFailure];
+  dnsChange: [change: DnsEndpointChange];
+  rateLimitError: [error: RateLimitStoreError];
+  kubernetesStatus: [report: KubeCollectionReport];
+}
+
+function counts(snapshot: Snapshot): Record<string, number> {
+  const byKind: Record<string, number> = {};
+  for (const r of snapshot.resources) byKind[r.kind] = (byKind[r.kind] ?? 0) + 1;
+  return byKind;
+}
+
+/**
+ * Logs the mesh's own events: one listener per event kind, nothing on the request path. Each
+ * event object carries `event` (a {@link MeshLogEvent}) and the facts of the event; the message
+ * says it in words. The Kubernetes source's status events join here under `kubernetes.*`.
+ */
+export function logMeshEvents(
+  mesh: EventEmitter<LoggedEvents>,
+  logger: MeshLogger,
+  sourceIds: readonly string[],
+  initial: Snapshot | undefined,
+): void {
+  const accepted = (s: Snapshot): void => {
+    logger.info(
+      { event: 'config.accepted', version: s.version, sources: sourceIds, resources: counts(s), warnings: s.warnings.length },
+      `configuration accepted: snapshot ${s.version} serves (${s.resources.length} resources)`,
+    );
+  };
+  // The first snapshot was accepted before the mesh existed: say so once, at startup.
+  if (initial) accepted(initial);
+  mesh.on('snapshot', accepted);
+  mesh.on('configRejected', (e) => {
+    const issues = e.issues.filter((i) => i.severity === 'error').map(inspectedIssue);
+    logger.error({ event: 'config.rejected', code: e.code, issues }, e.message);
+  });
+  mesh.on('ejection', (e) => {
+    const facts = { host: e.host, subset: e.subset, port: e.port, endpoint: e.endpoint, ejections: e.ejections };
+    if (e.action === 'eject') {
+      logger.warn(
+        { event: 'endpoint.ejected', ...facts, reason: e.reason, durationMs: e.durationMs },
+        `outlier detection ejected ${e.endpoint} from ${e.host}:${e.port} (${e.reason ?? ''}) for ${e.durationMs ?? 0} ms`,
+      );
+    } else {
+      logger.info({ event: 'endpoint.returned', ...facts }, `${e.endpoint} returned to ${e.host}:${e.port}`);
+    }
+  });
+  mesh.on('breaker', (e) => {
+    const log = e.state === 'open' ? logger.warn : logger.info;
+    log.call(logger, { event: 'breaker.changed', host: e.host, state: e.state }, `breaker of ${e.host} is ${e.state}`);
+  });
+  mesh.on('dnsError', (f) => {
+    logger.warn(
+      { event: 'dns.failed', name: f.name, error: f.error.message, kept: f.kept.map((e) => e.key), consecutiveFailures: f.consecutiveFailures, retryInMs: f.retryInMs },
+      `DNS lookup of ${f.name} failed: ${f.error.message}`,
+    );
+  });
+  mesh.on('dnsChange', (c) => {
+    logger.info(
+      { event: 'dns.changed', name: c.name, fqdn: c.fqdn, addresses: c.endpoints.map((e) => e.key), previous: c.previous.map((e) => e.key) },
+      `endpoints of ${c.name} changed: ${c.endpoints.length} address(es)`,
+    );
+  });
+  mesh.on('rateLimitError', (e) => {
+    const cause = e.cause instanceof Error ? e.cause.message : undefined;
+    logger.warn({ event: 'ratelimit.store', limit: e.limit, ...(cause !== undefined ? { cause } : {}) }, e.message);
+  });
+  mesh.on('kubernetesStatus', ({ description, status }) => {
+    const facts = { event: 'kubernetes.watch', collection: description, synced: status.synced, restarts: status.restarts };
+    if (status.error) {
+      logger.warn({ ...facts, error: status.error.message }, `watch of ${description} failing, last known state kept: ${status.error.message}`);
+    } else {
+      logger.debug(facts, `watch of ${description} ${status.synced ? 'in sync' : 'starting'}`);
+    }
+  });
+}
