@@ -56,3 +56,4 @@ export type {
   RateLimitTarget,
   ReplyHeader,
 } from './resilience/rate-limit/rate-limit-spec.js';
+export type { TelemetryOptions, TracingMode, WorkloadIdentity } from './telemetry/telemetry-options.js';

@@ -23,6 +23,10 @@ import { resolveServiceHost } from './routing/resolve-host.js';
 import type { BreakerEvent, BreakerState, EjectionEvent } from './resilience/events.js';
 import type { BreakerOptions } from './resilience/service-breaker.js';
 import { ServiceBreaker } from './resilience/service-breaker.js';
+import { MeshTelemetry } from './telemetry/mesh-telemetry.js';
+import type { OtelApi } from './telemetry/otel-api.js';
+import { loadOtelApi } from './telemetry/otel-api.js';
+import type { TelemetryOptions } from './telemetry/telemetry-options.js';
 
 /** Options of {@link createMesh}. Every default is stated next to the Istio default it mirrors. */
 export interface MeshOptions {
@@ -85,6 +89,12 @@ export interface MeshOptions {
    * with `scope: SHARED`. See {@link RateLimitOptions}. Default: no Redis.
    */
   readonly rateLimit?: RateLimitOptions;
+  /**
+   * OpenTelemetry traces and metrics through the providers the application registered (see
+   * {@link TelemetryOptions} and docs/telemetry.md); `false` turns them off. Default `{}`: on when
+   * `@opentelemetry/api` is installed, costing next to nothing until an SDK is registered.
+   */
+  readonly telemetry?: TelemetryOptions | false;
 }
 
 export interface MeshEvents {
@@ -121,11 +131,13 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private readonly dns: DnsEndpointSource | undefined;
   private readonly breakers = new Map<string, ServiceBreaker>();
   private readonly rateLimits: RateLimiting;
+  private readonly telemetry: MeshTelemetry | undefined;
 
   /** @internal */
   constructor(
     private readonly store: ConfigStore,
     options: MeshOptions,
+    otel?: OtelApi,
   ) {
     super();
     const clock = options.clock ?? systemClock;
@@ -139,13 +151,27 @@ export class Mesh extends EventEmitter<MeshEvents> {
       random,
       caller: { locality: parseLocality(options.locality), labels: options.labels ?? {} },
       ...(this.dns ? { dns: this.dns } : {}),
-      onEjection: (event) => this.emit('ejection', event),
+      onEjection: (event) => {
+        if (event.action === 'eject') this.telemetry?.ejected(`${event.host}|${event.subset ?? ''}|${event.port}`, event.reason ?? '');
+        this.emit('ejection', event);
+      },
     });
+    const clusters = this.clusters;
+    this.telemetry = otel && options.telemetry !== false
+      ? new MeshTelemetry(otel, options.telemetry ?? {}, {
+        namespace: first?.namespace ?? 'default',
+        labels: options.labels ?? {},
+        health: () => clusters.health(),
+        serviceNamespace: (host) => this.store.snapshot?.service(host)?.namespace,
+      })
+      : undefined;
     // After the cluster manager's own listener: by the time a `dnsChange` listener runs, the
     // clusters already serve the new endpoints.
     this.dns?.on('change', (change) => this.emit('dnsChange', change));
     this.dns?.on('lookupFailed', (failure) => this.emit('dnsError', failure));
     if (first) this.clusters.setSnapshot(first);
+    this.telemetry?.recheck();
+    if (first) this.telemetry?.snapshot('accepted');
     for (const [host, breakerOptions] of Object.entries(options.breakers ?? {})) this.breaker(host, breakerOptions);
     this.rateLimits = new RateLimiting({
       clock,
@@ -163,14 +189,18 @@ export class Mesh extends EventEmitter<MeshEvents> {
       outboundTrafficPolicy: options.outboundTrafficPolicy,
       ...(options.retryBufferBytes !== undefined ? { retryBufferBytes: options.retryBufferBytes } : {}),
       rateLimits: this.rateLimits,
+      telemetry: this.telemetry,
     });
     store.on('snapshot', (s) => {
       this.clusters.setSnapshot(s);
+      this.telemetry?.recheck();
+      this.telemetry?.snapshot('accepted');
       this.emit('snapshot', s);
     });
     // An unhandled 'error'-like event must never crash the process: rejections are only emitted
     // to listeners that asked for them.
     store.on('rejected', (e) => {
+      this.telemetry?.snapshot('rejected');
       if (this.listenerCount('configRejected') > 0) this.emit('configRejected', e);
     });
   }
@@ -224,7 +254,10 @@ export class Mesh extends EventEmitter<MeshEvents> {
       this.breakers.delete(fqdn);
       let created: ServiceBreaker | undefined;
       if (options !== null) {
-        created = new ServiceBreaker(fqdn, options, (state) => this.emit('breaker', { host: fqdn, state }));
+        created = new ServiceBreaker(fqdn, options, (state) => {
+          this.telemetry?.breakerChanged(fqdn, state);
+          this.emit('breaker', { host: fqdn, state });
+        });
         this.breakers.set(fqdn, created);
       }
       this.clusters.setBreaker(fqdn, created);
@@ -283,7 +316,9 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
     throw error;
   }
   try {
-    return new Mesh(store, options);
+    // Loaded only when telemetry is wanted: the API is an optional peer.
+    const otel = options.telemetry === false ? undefined : await loadOtelApi();
+    return new Mesh(store, options, otel);
   } catch (error) {
     // An invalid option (a DNS server address Node cannot parse, say): release the sources.
     await store.close();

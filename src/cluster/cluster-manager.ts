@@ -1,3 +1,4 @@
+import type { ClusterHealth } from '../telemetry/mesh-metrics.js';
 import { servicePortFor } from '../config/snapshot.js';
 import type { Clock, RandomSource } from '../clock.js';
 import { mergeTrafficPolicy } from '../config/compile/traffic-policy.js';
@@ -146,6 +147,13 @@ export class ClusterManager {
     if (breaker) this.breakers.set(host, breaker);
     else this.breakers.delete(host);
     for (const entry of this.entries.values()) if (entry.host === host) entry.cluster.breaker = breaker;
+  }
+
+  /** Every cluster in use and the counts of its endpoints by state (for metrics). */
+  *health(): Generator<ClusterHealth> {
+    for (const entry of this.entries.values()) {
+      yield { cluster: entry.key, service: entry.host, subset: entry.subset, ...entry.cluster.endpointStates() };
+    }
   }
 
   async close(): Promise<void> {

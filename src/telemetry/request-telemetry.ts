@@ -1,0 +1,452 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Attributes, Context, Link, Span, SpanOptions } from '@opentelemetry/api';
+import type { Dispatcher } from 'undici';
+import type { Host } from '../balancer/index.js';
+import { classifyFailure, isCallerAbort } from '../resilience/outcome.js';
+import { CaptureContext } from './capture-context.js';
+import type { MeshTelemetry } from './mesh-telemetry.js';
+import { formatResponseFlags, ResponseFlag } from './response-flags.js';
+import * as sc from './semconv.js';
+import { Tracing } from './tracing-mode.js';
+import { redactedUrl } from './url-redaction.js';
+
+/** Where the caller sent the request: the service host and port as written. */
+export interface RequestOrigin {
+  readonly scheme: string;
+  readonly hostname: string;
+  readonly port: number;
+  readonly authority: string;
+}
+
+/** How an attempt that got no response ended. */
+export const AttemptEnd = { Error: 0, Abandoned: 1, Cancelled: 2 } as const;
+export type AttemptEnd = (typeof AttemptEnd)[keyof typeof AttemptEnd];
+
+const SPAN_STATUS_ERROR = 2;
+const SPAN_KIND_CLIENT = 2;
+
+/** `error.type` for a transport error: `timeout`, else its code (ECONNREFUSED...), else its class. */
+export function errorType(error: Error): string {
+  if (classifyFailure(error) === 'timeout') return 'timeout';
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && code !== '') return code;
+  return error.name && error.name !== 'Error' ? error.name : error.constructor?.name || '_OTHER';
+}
+
+/**
+ * Telemetry of one request through the mesh, across its attempts: the caller's handler wrapped, so
+ * the final status, body sizes and end are seen however the request was answered (by a pod, or by
+ * the mesh itself: a fault, a rate limit, an overflow). Made only when something is recorded.
+ */
+export class RequestTelemetry implements Dispatcher.DispatchHandler {
+  /** The caller's context when it dispatched: every attempt's span is its child. */
+  readonly parent: Context;
+  private readonly startedAt = performance.now();
+  /** Envoy response flags collected on the way. */
+  flags = 0;
+  attempts = 0;
+  /** Why the next attempt is a retry (the previous one's status or failure). */
+  private retryReason: string | undefined;
+  /** Set when the mesh answered itself: which local reply. */
+  private localReply: string | undefined;
+  private route: string | undefined;
+  private destination: string | undefined;
+  private subset: string | undefined;
+  private cluster: string | undefined;
+  private faultDelayMs = 0;
+  private host: Host | undefined;
+  private status = 0;
+  private grpcStatus = '';
+  requestBytes = 0;
+  private responseBytes = 0;
+  private done = false;
+  private urlFull: string | undefined;
+
+  constructor(
+    readonly mesh: MeshTelemetry,
+    private readonly inner: Dispatcher.DispatchHandler,
+    readonly method: string,
+    readonly origin: RequestOrigin,
+    readonly serviceHost: string,
+    readonly path: string,
+  ) {
+    this.parent = mesh.api.context.active();
+  }
+
+  // ---- what the data path tells ----
+
+  /** The route and destination chosen (cluster: its `host|subset|port` key). */
+  routed(route: string | undefined, destination: string, subset: string | undefined, cluster: string | undefined): void {
+    this.route = route;
+    this.destination = destination;
+    this.subset = subset;
+    this.cluster = cluster;
+  }
+
+  /** The fault filter delayed the request. */
+  delayed(ms: number): void {
+    this.flags |= ResponseFlag.DI;
+    this.faultDelayMs = ms;
+  }
+
+  /** The mesh answered without an upstream response (`reason`), with Envoy's flag for it. */
+  answeredLocally(reason: string, flag: number): void {
+    this.localReply = reason;
+    this.flags |= flag;
+    if (flag === ResponseFlag.RL) this.mesh.metrics.count('rateLimited', this.clusterAttributes());
+    else if (flag === ResponseFlag.UO) this.mesh.metrics.count('overflows', this.clusterAttributes());
+  }
+
+  flag(flag: number): void {
+    this.flags |= flag;
+  }
+
+  /** A retry was decided after an attempt answered or failed with `reason`. */
+  retrying(reason: string): void {
+    this.retryReason = reason;
+    this.mesh.metrics.count('retries', this.clusterAttributes());
+  }
+
+  hedging(): void {
+    this.retryReason = undefined;
+    this.mesh.metrics.count('hedges', this.clusterAttributes());
+  }
+
+  /** An attempt to `host` (undefined: passed through by name) is about to be sent. */
+  attempt(host: Host | undefined, hedge: boolean): AttemptTrace | undefined {
+    const index = this.attempts++;
+    this.host = host;
+    const mesh = this.mesh;
+    if (mesh.tracing === Tracing.Off && !mesh.httpMetrics) return undefined;
+    const reason = hedge ? undefined : this.retryReason;
+    this.retryReason = undefined;
+    return new AttemptTrace(this, index, host, hedge, reason);
+  }
+
+  /** The span name: the method (`HTTP` for a method the conventions do not know). */
+  get spanName(): string {
+    const m = sc.semconvMethod(this.method);
+    return m === '_OTHER' ? 'HTTP' : m;
+  }
+
+  /** Attributes every span of this request carries (semantic conventions and ours). */
+  baseAttributes(): Attributes {
+    const method = sc.semconvMethod(this.method);
+    const a: Attributes = {
+      [sc.ATTR_HTTP_REQUEST_METHOD]: method,
+      [sc.ATTR_SERVER_ADDRESS]: this.origin.hostname,
+      [sc.ATTR_SERVER_PORT]: this.origin.port,
+      [sc.ATTR_URL_FULL]: (this.urlFull ??= redactedUrl(this.origin.scheme, this.origin.authority, this.path, false)),
+      [sc.ATTR_URL_SCHEME]: this.origin.scheme,
+    };
+    if (method === '_OTHER') a[sc.ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = this.method;
+    if (this.route !== undefined) a[sc.ATTR_MESH_ROUTE] = this.route;
+    if (this.destination !== undefined) a[sc.ATTR_MESH_DESTINATION] = this.destination;
+    if (this.subset !== undefined) a[sc.ATTR_MESH_SUBSET] = this.subset;
+    if (this.cluster !== undefined) a[sc.ATTR_MESH_CLUSTER] = this.cluster;
+    if (this.faultDelayMs > 0) a[sc.ATTR_MESH_FAULT_DELAY] = this.faultDelayMs;
+    return a;
+  }
+
+  private clusterAttributes(): Attributes {
+    return { [sc.ATTR_MESH_CLUSTER]: this.cluster ?? '', [sc.ATTR_MESH_DESTINATION]: this.destination ?? this.serviceHost };
+  }
+
+  // ---- the caller's handler, wrapped ----
+
+  onRequestStart(controller: Dispatcher.DispatchController, context: unknown): void {
+    this.inner.onRequestStart?.(controller, context);
+  }
+
+  onRequestUpgrade(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
+    this.status = statusCode;
+    try {
+      this.inner.onRequestUpgrade?.(controller, statusCode, headers, socket);
+    } finally {
+      this.finish(undefined);
+    }
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
+    this.status = statusCode;
+    const grpc = headers['grpc-status'];
+    if (typeof grpc === 'string') this.grpcStatus = grpc;
+    this.inner.onResponseStart?.(controller, statusCode, headers, statusMessage);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.responseBytes += chunk.length;
+    this.inner.onResponseData?.(controller, chunk);
+  }
+
+  onResponseEnd(controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
+    const grpc = trailers['grpc-status'];
+    if (typeof grpc === 'string') this.grpcStatus = grpc;
+    try {
+      this.inner.onResponseEnd?.(controller, trailers);
+    } finally {
+      this.finish(undefined);
+    }
+  }
+
+  onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
+    try {
+      this.inner.onResponseError?.(controller, error);
+    } finally {
+      this.finish(error);
+    }
+  }
+
+  // ---- the end ----
+
+  private finish(error: Error | undefined): void {
+    if (this.done) return;
+    this.done = true;
+    const cancelled = error !== undefined && isCallerAbort(error);
+    if (cancelled) this.flags |= ResponseFlag.DC;
+    const mesh = this.mesh;
+    // Refused or answered by the mesh before any attempt: a span of its own, so operators see it.
+    if (this.attempts === 0 && mesh.tracing !== Tracing.Off) this.localSpan(error, cancelled);
+    if (mesh.metrics.current?.istioRequests) this.recordIstio();
+  }
+
+  private localSpan(error: Error | undefined, cancelled: boolean): void {
+    const attributes = this.baseAttributes();
+    if (this.localReply !== undefined) attributes[sc.ATTR_MESH_LOCAL_REPLY] = this.localReply;
+    if (this.flags !== 0) attributes[sc.ATTR_MESH_RESPONSE_FLAGS] = formatResponseFlags(this.flags);
+    if (this.flags & ResponseFlag.FI) attributes[sc.ATTR_MESH_FAULT_ABORT] = true;
+    if (this.flags & ResponseFlag.RL) attributes[sc.ATTR_MESH_RATE_LIMITED] = true;
+    if (this.flags & ResponseFlag.UO) attributes[sc.ATTR_MESH_OVERFLOW] = true;
+    const options: SpanOptions = { kind: SPAN_KIND_CLIENT, startTime: performance.timeOrigin + this.startedAt, attributes };
+    const span = this.mesh.tracer.startSpan(this.spanName, options, this.parent);
+    if (this.status > 0) {
+      span.setAttribute(sc.ATTR_HTTP_RESPONSE_STATUS_CODE, this.status);
+      if (this.status >= 400) {
+        span.setAttribute(sc.ATTR_ERROR_TYPE, String(this.status));
+        span.setStatus({ code: SPAN_STATUS_ERROR });
+      }
+    } else if (error && !cancelled) {
+      span.setAttribute(sc.ATTR_ERROR_TYPE, errorType(error));
+      span.recordException(error);
+      span.setStatus({ code: SPAN_STATUS_ERROR, message: error.message });
+    }
+    span.end();
+  }
+
+  /** Istio's standard metrics for this request, labelled as a sidecar with `reporter="source"`. */
+  private recordIstio(): void {
+    const m = this.mesh.metrics.current!;
+    const service = this.destination ?? this.serviceHost;
+    const { name, namespace } = serviceName(service, this.mesh.deps.serviceNamespace);
+    const labels = this.host?.endpoint.labels;
+    const attributes: Attributes = {
+      reporter: 'source',
+      ...this.mesh.source,
+      destination_service: service,
+      destination_service_name: name,
+      destination_service_namespace: namespace,
+      destination_workload: 'unknown',
+      destination_workload_namespace: 'unknown',
+      destination_app: labels?.app ?? labels?.['app.kubernetes.io/name'] ?? 'unknown',
+      destination_version: labels?.version ?? labels?.['app.kubernetes.io/version'] ?? 'unknown',
+      destination_principal: 'unknown',
+      destination_cluster: 'unknown',
+      request_protocol: this.grpcStatus !== '' ? 'grpc' : 'http',
+      response_code: String(this.status),
+      response_flags: formatResponseFlags(this.flags),
+      connection_security_policy: 'unknown',
+      grpc_response_status: this.grpcStatus,
+    };
+    m.istioRequests!.add(1, attributes);
+    m.istioDuration!.record(performance.now() - this.startedAt, attributes);
+    m.istioRequestBytes!.record(this.requestBytes, attributes);
+    m.istioResponseBytes!.record(this.responseBytes, attributes);
+  }
+
+  // ---- mirrors ----
+
+  /**
+   * Sends a mirrored copy: its span is a new trace LINKED to the caller's span, not its child, as
+   * the copy's outcome is no part of the caller's request.
+   */
+  dispatchMirror(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, target: string): boolean {
+    const mesh = this.mesh;
+    if (mesh.tracing === Tracing.Off) return dispatcher.dispatch(opts, handler);
+    const api = mesh.api;
+    const caller = api.trace.getSpanContext(this.parent);
+    const links: Link[] = caller && api.isSpanContextValid(caller) ? [{ context: caller }] : [];
+    const attributes: Attributes = { ...this.baseAttributes(), [sc.ATTR_MESH_MIRROR]: true, [sc.ATTR_MESH_DESTINATION]: target };
+    if (mesh.tracing === Tracing.Own) {
+      const span = mesh.tracer.startSpan(this.spanName, { kind: SPAN_KIND_CLIENT, root: true, links, attributes }, mesh.rootContext);
+      const headers = { ...(opts.headers as Record<string, string | string[]>) };
+      api.propagation.inject(api.trace.setSpan(mesh.rootContext, span), headers);
+      return dispatcher.dispatch({ ...opts, headers }, new SpanEndingHandler(span, handler));
+    }
+    // instrumentation-undici starts the copy's span: a root one, to which the link is added.
+    const capture = new CaptureContext(mesh.rootContext);
+    const sent = mesh.api.context.with(capture, dispatcher.dispatch, dispatcher, opts, handler);
+    if (capture.span) {
+      capture.span.setAttributes(attributes);
+      if (links.length > 0) capture.span.addLink?.(links[0]!);
+    }
+    return sent;
+  }
+}
+
+/**
+ * One attempt's client span (ours, or instrumentation-undici's enriched) and its
+ * `http.client.request.duration` sample.
+ */
+export class AttemptTrace {
+  private span: Span | undefined;
+  /** The span is instrumentation-undici's: it sets status and ends it. */
+  private enriched = false;
+  private ended = false;
+  private readonly startedAt = performance.now();
+  private status = 0;
+  private error: string | undefined;
+
+  constructor(
+    private readonly request: RequestTelemetry,
+    private readonly index: number,
+    private readonly host: Host | undefined,
+    private readonly hedge: boolean,
+    private readonly retryReason: string | undefined,
+  ) {
+    const mesh = request.mesh;
+    if (mesh.tracing === Tracing.Own) {
+      this.span = mesh.tracer.startSpan(request.spanName, { kind: SPAN_KIND_CLIENT, attributes: this.attributes() }, request.parent);
+    }
+  }
+
+  private attributes(): Attributes {
+    const a = this.request.baseAttributes();
+    if (this.index > 0) a[sc.ATTR_HTTP_REQUEST_RESEND_COUNT] = this.index;
+    if (this.hedge) a[sc.ATTR_MESH_HEDGE] = true;
+    if (this.retryReason !== undefined) a[sc.ATTR_MESH_RETRY_REASON] = this.retryReason;
+    const endpoint = this.host?.endpoint;
+    if (endpoint) {
+      a[sc.ATTR_NETWORK_PEER_ADDRESS] = endpoint.address;
+      a[sc.ATTR_NETWORK_PEER_PORT] = endpoint.port;
+    }
+    return a;
+  }
+
+  /**
+   * Sends the attempt: with trace context injected (own span), or with a context active that
+   * catches instrumentation-undici's span to enrich it.
+   */
+  dispatch(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    const request = this.request;
+    const api = request.mesh.api;
+    if (this.span) {
+      const headers = { ...(opts.headers as Record<string, string | string[]>) };
+      api.propagation.inject(api.trace.setSpan(request.parent, this.span), headers);
+      return dispatcher.dispatch({ ...opts, headers }, handler);
+    }
+    if (request.mesh.tracing !== Tracing.Enrich) return dispatcher.dispatch(opts, handler);
+    const capture = new CaptureContext(request.parent);
+    const sent = api.context.with(capture, dispatcher.dispatch, dispatcher, opts, handler);
+    if (capture.span && !this.ended) {
+      this.span = capture.span;
+      this.enriched = true;
+      this.span.setAttributes(this.attributes());
+    }
+    return sent;
+  }
+
+  /** The attempt's response status (it may still be dropped for a retry). */
+  responded(status: number): void {
+    this.status = status;
+    if (status >= 400) this.error = String(status);
+    const span = this.span;
+    if (!span || this.enriched) return;
+    span.setAttribute(sc.ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+    if (status >= 400) {
+      span.setAttribute(sc.ATTR_ERROR_TYPE, this.error!);
+      span.setStatus({ code: SPAN_STATUS_ERROR });
+    }
+  }
+
+  /** The attempt ended without (all of) its response. A cancelled or abandoned one is no error. */
+  failed(error: Error, how: AttemptEnd): void {
+    if (this.ended) return;
+    const span = this.span;
+    if (how === AttemptEnd.Abandoned) {
+      span?.setAttribute(sc.ATTR_MESH_ABANDONED, true);
+      return;
+    }
+    if (how === AttemptEnd.Cancelled) return;
+    this.error = errorType(error);
+    if (!span || this.enriched) return;
+    span.setAttribute(sc.ATTR_ERROR_TYPE, this.error);
+    span.recordException(error);
+    span.setStatus({ code: SPAN_STATUS_ERROR, message: error.message });
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    const mesh = this.request.mesh;
+    const instruments = mesh.metrics.current;
+    // With instrumentation-undici active it records this histogram itself.
+    if (instruments && mesh.httpMetrics && mesh.tracing !== Tracing.Enrich) {
+      const o = this.request.origin;
+      const a: Attributes = {
+        [sc.ATTR_HTTP_REQUEST_METHOD]: sc.semconvMethod(this.request.method),
+        [sc.ATTR_SERVER_ADDRESS]: o.hostname,
+        [sc.ATTR_SERVER_PORT]: o.port,
+        [sc.ATTR_URL_SCHEME]: o.scheme,
+      };
+      if (this.status > 0) a[sc.ATTR_HTTP_RESPONSE_STATUS_CODE] = this.status;
+      if (this.error !== undefined) a[sc.ATTR_ERROR_TYPE] = this.error;
+      instruments.httpDuration.record((performance.now() - this.startedAt) / 1000, a);
+    }
+    if (this.span && !this.enriched) this.span.end();
+  }
+}
+
+/** Ends a mirrored copy's own span with the copy's outcome. */
+class SpanEndingHandler implements Dispatcher.DispatchHandler {
+  constructor(
+    private readonly span: Span,
+    private readonly inner: Dispatcher.DispatchHandler,
+  ) {}
+  onRequestStart(controller: Dispatcher.DispatchController, context: unknown): void {
+    this.inner.onRequestStart?.(controller, context);
+  }
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
+    this.span.setAttribute(sc.ATTR_HTTP_RESPONSE_STATUS_CODE, statusCode);
+    if (statusCode >= 400) {
+      this.span.setAttribute(sc.ATTR_ERROR_TYPE, String(statusCode));
+      this.span.setStatus({ code: SPAN_STATUS_ERROR });
+    }
+    this.inner.onResponseStart?.(controller, statusCode, headers, statusMessage);
+  }
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.inner.onResponseData?.(controller, chunk);
+  }
+  onResponseEnd(controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
+    this.span.end();
+    this.inner.onResponseEnd?.(controller, trailers);
+  }
+  onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
+    if (!isCallerAbort(error)) {
+      this.span.setAttribute(sc.ATTR_ERROR_TYPE, errorType(error));
+      this.span.setStatus({ code: SPAN_STATUS_ERROR, message: error.message });
+    }
+    this.span.end();
+    this.inner.onResponseError?.(controller, error);
+  }
+}
+
+/** Istio's `destination_service_name` and `_namespace` of a service host. */
+function serviceName(host: string, namespaceOf: (host: string) => string | undefined): { name: string; namespace: string } {
+  const svc = host.indexOf('.svc.');
+  if (svc > 0) {
+    const dot = host.indexOf('.');
+    if (dot > 0 && dot < svc) return { name: host.slice(0, dot), namespace: host.slice(dot + 1, svc) };
+  }
+  return { name: host, namespace: namespaceOf(host) ?? 'unknown' };
+}
