@@ -44,6 +44,8 @@ export class MeshTelemetry {
   readonly metrics: MeshMetrics;
   readonly source: SourceLabels;
   tracing: Tracing = Tracing.Off;
+  /** instrumentation-undici (or anything else) listens to undici's request channel. */
+  undiciInstrumented = false;
   private checkedAt = -Infinity;
   private readonly noopProvider: TracerProvider;
   readonly rootContext: Context;
@@ -88,13 +90,14 @@ export class MeshTelemetry {
 
   private resolveTracing(): Tracing {
     const mode = this.options.tracing ?? 'auto';
+    this.undiciInstrumented = UNDICI_REQUEST_CREATE.hasSubscribers;
     if (mode === false) return Tracing.Off;
     const provider = this.api.trace.getTracerProvider() as TracerProvider & { getDelegate?: () => TracerProvider };
     const delegate = typeof provider.getDelegate === 'function' ? provider.getDelegate() : provider;
     if (delegate === this.noopProvider) return Tracing.Off;
     if (mode === 'own') return Tracing.Own;
     if (mode === 'enrich') return Tracing.Enrich;
-    return UNDICI_REQUEST_CREATE.hasSubscribers ? Tracing.Enrich : Tracing.Own;
+    return this.undiciInstrumented ? Tracing.Enrich : Tracing.Own;
   }
 
   /** Metrics on (a provider registered and not turned off). */

@@ -24,6 +24,8 @@ export const AttemptEnd = { Error: 0, Abandoned: 1, Cancelled: 2 } as const;
 export type AttemptEnd = (typeof AttemptEnd)[keyof typeof AttemptEnd];
 
 const SPAN_STATUS_ERROR = 2;
+/** The SDK's "suppress tracing" context key (`@opentelemetry/core`), shared through `Symbol.for`. */
+const SUPPRESS_TRACING = Symbol.for('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
 const SPAN_KIND_CLIENT = 2;
 
 /** `error.type` for a transport error: `timeout`, else its code (ECONNREFUSED...), else its class. */
@@ -342,8 +344,13 @@ export class AttemptTrace {
     const api = request.mesh.api;
     if (this.span) {
       const headers = { ...(opts.headers as Record<string, string | string[]>) };
-      api.propagation.inject(api.trace.setSpan(request.parent, this.span), headers);
-      return dispatcher.dispatch({ ...opts, headers }, handler);
+      const ctx = api.trace.setSpan(request.parent, this.span);
+      api.propagation.inject(ctx, headers);
+      const sendOpts = { ...opts, headers };
+      if (!request.mesh.undiciInstrumented) return dispatcher.dispatch(sendOpts, handler);
+      // `own` forced while instrumentation-undici is active: the SDK's suppression flag keeps it
+      // from starting a second span (and so from injecting a second traceparent).
+      return api.context.with(ctx.setValue(SUPPRESS_TRACING, true), dispatcher.dispatch, dispatcher, sendOpts, handler);
     }
     if (request.mesh.tracing !== Tracing.Enrich) return dispatcher.dispatch(opts, handler);
     const capture = new CaptureContext(request.parent);
