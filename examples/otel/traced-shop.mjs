@@ -68,7 +68,7 @@ try {
   const local = finished.filter((s) => s.attributes['sidecarless.local_reply'] !== undefined);
   console.log(`== ${local.length} requests answered by the mesh itself (fault abort), each with its span`);
 
-  const text = await (await fetch(metricsUrl)).text();
+  const text = await (await globalThis.fetch(metricsUrl)).text();
   console.log(`== ${metricsUrl}: istio_requests_total`);
   for (const line of text.split('\n')) {
     if (!line.startsWith('istio_requests_total{')) continue;
