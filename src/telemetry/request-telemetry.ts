@@ -30,8 +30,8 @@ const SPAN_KIND_CLIENT = 2;
 
 /** `error.type` for a transport error: `timeout`, else its code (ECONNREFUSED...), else its class. */
 export function errorType(error: Error): string {
-  if (classifyFailure(error) === 'timeout') return 'timeout';
   const code = (error as { code?: unknown }).code;
+  if (code === 'ERR_MESH_DEADLINE_EXCEEDED' || classifyFailure(error) === 'timeout') return 'timeout';
   if (typeof code === 'string' && code !== '') return code;
   return error.name && error.name !== 'Error' ? error.name : error.constructor?.name || '_OTHER';
 }
@@ -140,7 +140,6 @@ export class RequestTelemetry implements Dispatcher.DispatchHandler {
       [sc.ATTR_SERVER_ADDRESS]: this.origin.hostname,
       [sc.ATTR_SERVER_PORT]: this.origin.port,
       [sc.ATTR_URL_FULL]: (this.urlFull ??= redactedUrl(this.origin.scheme, this.origin.authority, this.path, false)),
-      [sc.ATTR_URL_SCHEME]: this.origin.scheme,
     };
     if (method === '_OTHER') a[sc.ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = this.method;
     if (this.route !== undefined) a[sc.ATTR_MESH_ROUTE] = this.route;
