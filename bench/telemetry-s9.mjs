@@ -97,15 +97,17 @@ async function run(name, n) {
   before?.();
   meter.lap();
   const spans0 = dropExporter.spans;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  // Spans still in the batch processor's queue are exported on the clock: their cost is tracing's.
+  await provider.forceFlush();
   const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
   const other = meter.lap().other;
   after?.();
-  // Spans still queued are exported before the next variant runs, off the clock.
-  await provider.forceFlush();
   if (errors > 0) console.log(`  ${name}: ${errors} errors (${firstError?.message})`);
-  return { rps: (n / ms) * 1000, other: Number.isFinite(other) ? other : 0, spans: dropExporter.spans - spans0 };
+  return { rps: (n / ms) * 1000, cpuUs: (cpu.user + cpu.system) / n, other: Number.isFinite(other) ? other : 0, spans: dropExporter.spans - spans0 };
 }
 
 await waitQuiet(ourPids);
@@ -134,8 +136,15 @@ console.log(`${REQUESTS} requests per run, ${CONCURRENCY} in flight, ${PODS} pod
   (discarded ? ` (${discarded} more thrown away: other work on the machine)` : ''));
 for (const name of names) {
   const spans = Math.max(...rounds.map((r) => r[name].spans));
-  console.log(info(`${name} (${spans} spans exported per run)`, median(rounds.map((r) => r[name].rps)), 'req/s', 0));
+  console.log(info(`${name} (client CPU ${median(rounds.map((r) => r[name].cpuUs)).toFixed(1)} us/req, ${spans} spans)`, median(rounds.map((r) => r[name].rps)), 'req/s', 0));
 }
+// Client CPU per request is steadier than throughput on a shared machine: what tracing adds.
+const added = (a, b) => median(rounds.map((r) => r[a].cpuUs - r[b].cpuUs));
+const oursUs = added('mesh.request + tracing', 'mesh.request');
+const theirsUs = added('undici.request + instrumentation-undici', 'undici.request');
+console.log(info('client CPU added per request: mesh tracing', oursUs, 'us', 1));
+console.log(info('client CPU added per request: instrumentation-undici', theirsUs, 'us', 1));
+console.log(row('CPU added: mesh tracing - instrumentation-undici', oursUs - theirsUs, 'us', '<=', 0, 1));
 const ours = ratio('mesh.request + tracing', 'mesh.request');
 const theirs = ratio('undici.request + instrumentation-undici', 'undici.request');
 console.log(row('mesh.request + tracing / mesh.request', ours, 'x', '>=', 0.9));

@@ -273,6 +273,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.breakers.clear();
     await this.rateLimits.close();
     this.dns?.close();
+    this.telemetry?.close();
     this.removeAllListeners();
   }
 }

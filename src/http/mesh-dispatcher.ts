@@ -201,7 +201,8 @@ export class MeshDispatcher extends Dispatcher {
     const request = new MatchRequest(opts.method.toUpperCase(), origin.scheme, origin.authority, origin.port, path, query, headers);
     const telemetry = this.options.telemetry?.begin(handler, opts.method, origin, serviceHost, rawPath);
     if (telemetry) {
-      telemetry.requestBytes = bodyBytes(opts.body, headers.get('content-length'));
+      // Only Istio's request size needs it; reading a header parses them all.
+      if (telemetry.mesh.istioRecording) telemetry.requestBytes = bodyBytes(opts.body, headers.get('content-length'));
       handler = telemetry;
     }
 

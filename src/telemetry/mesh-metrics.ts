@@ -1,4 +1,4 @@
-import type { Attributes, Counter, Histogram, Meter, ObservableResult } from '@opentelemetry/api';
+import type { Attributes, Counter, Histogram, Meter, ObservableCallback, ObservableGauge, ObservableResult } from '@opentelemetry/api';
 import type { OtelApi } from './otel-api.js';
 import { HTTP_DURATION_BUCKETS_S, METRIC_HTTP_CLIENT_REQUEST_DURATION } from './semconv.js';
 
@@ -32,6 +32,7 @@ interface Instruments {
   readonly breakerTransitions: Counter;
   readonly snapshots: Counter;
   readonly watchRestarts: Counter;
+  readonly endpoints: ObservableGauge;
 }
 
 /**
@@ -42,6 +43,15 @@ interface Instruments {
 export class MeshMetrics {
   private instruments: Instruments | undefined;
   private readonly noopMeter: Meter;
+  private closed = false;
+  private readonly observeEndpoints: ObservableCallback = (result: ObservableResult) => {
+    for (const c of this.health()) {
+      const base = { 'sidecarless.cluster': c.cluster, 'sidecarless.destination.host': c.service, 'sidecarless.destination.subset': c.subset ?? '' };
+      result.observe(c.healthy, { ...base, 'sidecarless.endpoint.state': 'healthy' });
+      result.observe(c.ejected, { ...base, 'sidecarless.endpoint.state': 'ejected' });
+      result.observe(c.terminating, { ...base, 'sidecarless.endpoint.state': 'terminating' });
+    }
+  };
 
   constructor(
     private readonly api: OtelApi,
@@ -58,13 +68,16 @@ export class MeshMetrics {
 
   /** Called now and then (not per request): picks up a provider registered meanwhile. */
   refresh(): void {
-    const meter = this.api.metrics.getMeter('sidecarless');
-    if (meter === this.noopMeter) {
-      this.instruments = undefined;
-      return;
-    }
+    const meter = this.closed ? this.noopMeter : this.api.metrics.getMeter('sidecarless');
     if (this.instruments?.meter === meter) return;
-    this.instruments = this.create(meter);
+    this.instruments?.endpoints.removeCallback(this.observeEndpoints);
+    this.instruments = meter === this.noopMeter ? undefined : this.create(meter);
+  }
+
+  /** The mesh closed: its gauge stops reading it (the provider outlives the mesh). */
+  close(): void {
+    this.closed = true;
+    this.refresh();
   }
 
   private create(meter: Meter): Instruments {
@@ -77,16 +90,10 @@ export class MeshMetrics {
       description: 'Endpoints of each cluster by state: healthy, ejected (outlier detection), terminating (not ready).',
       valueType: ValueType.INT,
     });
-    endpoints.addCallback((result: ObservableResult) => {
-      for (const c of this.health()) {
-        const base = { 'sidecarless.cluster': c.cluster, 'sidecarless.destination.host': c.service, 'sidecarless.destination.subset': c.subset ?? '' };
-        result.observe(c.healthy, { ...base, 'sidecarless.endpoint.state': 'healthy' });
-        result.observe(c.ejected, { ...base, 'sidecarless.endpoint.state': 'ejected' });
-        result.observe(c.terminating, { ...base, 'sidecarless.endpoint.state': 'terminating' });
-      }
-    });
+    endpoints.addCallback(this.observeEndpoints);
     return {
       meter,
+      endpoints,
       httpDuration: histogram(METRIC_HTTP_CLIENT_REQUEST_DURATION, 's', 'Duration of HTTP client requests.', HTTP_DURATION_BUCKETS_S),
       istioRequests: istio ? meter.createCounter('istio_requests_total', { description: 'Requests, as an Istio sidecar counts them (reporter="source").', valueType: ValueType.INT }) : undefined,
       istioDuration: istio ? histogram('istio_request_duration_milliseconds', 'ms', 'Request duration, as an Istio sidecar measures it.', ISTIO_DURATION_BUCKETS_MS) : undefined,

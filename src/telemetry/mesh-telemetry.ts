@@ -52,7 +52,7 @@ export class MeshTelemetry {
 
   constructor(
     readonly api: OtelApi,
-    readonly options: TelemetryOptions,
+    private options: TelemetryOptions,
     readonly deps: MeshTelemetryDeps,
   ) {
     this.tracer = api.trace.getTracer('sidecarless');
@@ -100,9 +100,22 @@ export class MeshTelemetry {
     return this.undiciInstrumented ? Tracing.Enrich : Tracing.Own;
   }
 
+  /** Istio metrics are being recorded. */
+  get istioRecording(): boolean {
+    return this.metrics.current?.istioRequests !== undefined;
+  }
+
   /** Metrics on (a provider registered and not turned off). */
   get httpMetrics(): boolean {
     return this.options.metrics !== false && this.metrics.current !== undefined;
+  }
+
+  /** The mesh closed: nothing more is recorded, and the gauge no longer reads it. */
+  close(): void {
+    this.options = { ...this.options, tracing: false, metrics: false, istioMetrics: false };
+    this.metrics.close();
+    this.tracing = Tracing.Off;
+    this.checkedAt = Infinity;
   }
 
   /** Fed by the mesh's events. */

@@ -132,8 +132,12 @@ export class RequestTelemetry implements Dispatcher.DispatchHandler {
     return m === '_OTHER' ? 'HTTP' : m;
   }
 
-  /** Attributes every span of this request carries (semantic conventions and ours). */
-  baseAttributes(): Attributes {
+  /**
+   * The attributes the conventions want known when the span starts (samplers read them). The
+   * others are set on the started span, and only when it records: the SDK validates start
+   * attributes twice, so fewer of them is cheaper.
+   */
+  samplingAttributes(): Attributes {
     const method = sc.semconvMethod(this.method);
     const a: Attributes = {
       [sc.ATTR_HTTP_REQUEST_METHOD]: method,
@@ -142,12 +146,16 @@ export class RequestTelemetry implements Dispatcher.DispatchHandler {
       [sc.ATTR_URL_FULL]: (this.urlFull ??= redactedUrl(this.origin.scheme, this.origin.authority, this.path, false)),
     };
     if (method === '_OTHER') a[sc.ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = this.method;
-    if (this.route !== undefined) a[sc.ATTR_MESH_ROUTE] = this.route;
-    if (this.destination !== undefined) a[sc.ATTR_MESH_DESTINATION] = this.destination;
-    if (this.subset !== undefined) a[sc.ATTR_MESH_SUBSET] = this.subset;
-    if (this.cluster !== undefined) a[sc.ATTR_MESH_CLUSTER] = this.cluster;
-    if (this.faultDelayMs > 0) a[sc.ATTR_MESH_FAULT_DELAY] = this.faultDelayMs;
     return a;
+  }
+
+  /** The mesh's attributes of the request (route, destination, fault delay) on `span`. */
+  decorate(span: Span): void {
+    if (this.route !== undefined) span.setAttribute(sc.ATTR_MESH_ROUTE, this.route);
+    if (this.destination !== undefined) span.setAttribute(sc.ATTR_MESH_DESTINATION, this.destination);
+    if (this.subset !== undefined) span.setAttribute(sc.ATTR_MESH_SUBSET, this.subset);
+    if (this.cluster !== undefined) span.setAttribute(sc.ATTR_MESH_CLUSTER, this.cluster);
+    if (this.faultDelayMs > 0) span.setAttribute(sc.ATTR_MESH_FAULT_DELAY, this.faultDelayMs);
   }
 
   private clusterAttributes(): Attributes {
@@ -213,7 +221,7 @@ export class RequestTelemetry implements Dispatcher.DispatchHandler {
   }
 
   private localSpan(error: Error | undefined, cancelled: boolean): void {
-    const attributes = this.baseAttributes();
+    const attributes = this.samplingAttributes();
     if (this.localReply !== undefined) attributes[sc.ATTR_MESH_LOCAL_REPLY] = this.localReply;
     if (this.flags !== 0) attributes[sc.ATTR_MESH_RESPONSE_FLAGS] = formatResponseFlags(this.flags);
     if (this.flags & ResponseFlag.FI) attributes[sc.ATTR_MESH_FAULT_ABORT] = true;
@@ -221,6 +229,7 @@ export class RequestTelemetry implements Dispatcher.DispatchHandler {
     if (this.flags & ResponseFlag.UO) attributes[sc.ATTR_MESH_OVERFLOW] = true;
     const options: SpanOptions = { kind: SPAN_KIND_CLIENT, startTime: performance.timeOrigin + this.startedAt, attributes };
     const span = this.mesh.tracer.startSpan(this.spanName, options, this.parent);
+    this.decorate(span);
     if (this.status > 0) {
       span.setAttribute(sc.ATTR_HTTP_RESPONSE_STATUS_CODE, this.status);
       if (this.status >= 400) {
@@ -277,9 +286,10 @@ export class RequestTelemetry implements Dispatcher.DispatchHandler {
     const api = mesh.api;
     const caller = api.trace.getSpanContext(this.parent);
     const links: Link[] = caller && api.isSpanContextValid(caller) ? [{ context: caller }] : [];
-    const attributes: Attributes = { ...this.baseAttributes(), [sc.ATTR_MESH_MIRROR]: true, [sc.ATTR_MESH_DESTINATION]: target };
+    const attributes = this.samplingAttributes();
     if (mesh.tracing === Tracing.Own) {
       const span = mesh.tracer.startSpan(this.spanName, { kind: SPAN_KIND_CLIENT, root: true, links, attributes }, mesh.rootContext);
+      this.decorateMirror(span, target);
       const headers = { ...(opts.headers as Record<string, string | string[]>) };
       api.propagation.inject(api.trace.setSpan(mesh.rootContext, span), headers);
       return dispatcher.dispatch({ ...opts, headers }, new SpanEndingHandler(span, handler));
@@ -289,9 +299,16 @@ export class RequestTelemetry implements Dispatcher.DispatchHandler {
     const sent = mesh.api.context.with(capture, dispatcher.dispatch, dispatcher, opts, handler);
     if (capture.span) {
       capture.span.setAttributes(attributes);
+      this.decorateMirror(capture.span, target);
       if (links.length > 0) capture.span.addLink?.(links[0]!);
     }
     return sent;
+  }
+
+  private decorateMirror(span: Span, target: string): void {
+    this.decorate(span);
+    span.setAttribute(sc.ATTR_MESH_MIRROR, true);
+    span.setAttribute(sc.ATTR_MESH_DESTINATION, target);
   }
 }
 
@@ -317,21 +334,23 @@ export class AttemptTrace {
   ) {
     const mesh = request.mesh;
     if (mesh.tracing === Tracing.Own) {
-      this.span = mesh.tracer.startSpan(request.spanName, { kind: SPAN_KIND_CLIENT, attributes: this.attributes() }, request.parent);
+      const span = mesh.tracer.startSpan(request.spanName, { kind: SPAN_KIND_CLIENT, attributes: request.samplingAttributes() }, request.parent);
+      this.span = span;
+      if (span.isRecording()) this.decorate(span);
     }
   }
 
-  private attributes(): Attributes {
-    const a = this.request.baseAttributes();
-    if (this.index > 0) a[sc.ATTR_HTTP_REQUEST_RESEND_COUNT] = this.index;
-    if (this.hedge) a[sc.ATTR_MESH_HEDGE] = true;
-    if (this.retryReason !== undefined) a[sc.ATTR_MESH_RETRY_REASON] = this.retryReason;
+  /** The request's and this attempt's mesh attributes, and the pod, on a recording span. */
+  private decorate(span: Span): void {
+    this.request.decorate(span);
+    if (this.index > 0) span.setAttribute(sc.ATTR_HTTP_REQUEST_RESEND_COUNT, this.index);
+    if (this.hedge) span.setAttribute(sc.ATTR_MESH_HEDGE, true);
+    if (this.retryReason !== undefined) span.setAttribute(sc.ATTR_MESH_RETRY_REASON, this.retryReason);
     const endpoint = this.host?.endpoint;
     if (endpoint) {
-      a[sc.ATTR_NETWORK_PEER_ADDRESS] = endpoint.address;
-      a[sc.ATTR_NETWORK_PEER_PORT] = endpoint.port;
+      span.setAttribute(sc.ATTR_NETWORK_PEER_ADDRESS, endpoint.address);
+      span.setAttribute(sc.ATTR_NETWORK_PEER_PORT, endpoint.port);
     }
-    return a;
   }
 
   /**
@@ -355,9 +374,15 @@ export class AttemptTrace {
     const capture = new CaptureContext(request.parent);
     const sent = api.context.with(capture, dispatcher.dispatch, dispatcher, opts, handler);
     if (capture.span && !this.ended) {
-      this.span = capture.span;
+      const span = capture.span;
+      this.span = span;
       this.enriched = true;
-      this.span.setAttributes(this.attributes());
+      if (span.isRecording()) {
+        // The service the caller named; the instrumentation saw the pod as the origin.
+        span.setAttribute(sc.ATTR_SERVER_ADDRESS, request.origin.hostname);
+        span.setAttribute(sc.ATTR_SERVER_PORT, request.origin.port);
+        this.decorate(span);
+      }
     }
     return sent;
   }

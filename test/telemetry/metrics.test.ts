@@ -4,6 +4,7 @@ import type { Mesh } from '../../src/index.js';
 import { OtelHarness } from '../helpers/otel.js';
 import { Pods } from '../helpers/pods.js';
 import { RequestLog } from '../helpers/request-log.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 import { meshOf, reviews } from './fixtures.js';
 
 /** Metric values read through a real MeterProvider and an in-memory reader. */
@@ -129,5 +130,25 @@ describe('metrics', () => {
     const cluster = `reviews.shop.svc.cluster.local||${pods.port}`;
     expect(sum(endpoints, (a) => a['sidecarless.cluster'] === cluster && a['sidecarless.endpoint.state'] === 'healthy')).toBe(2);
     expect(sum(endpoints, (a) => a['sidecarless.cluster'] === cluster && a['sidecarless.endpoint.state'] === 'ejected')).toBe(0);
+  });
+
+  it('ejections: the counter and the ejected state of the endpoints gauge follow outlier detection', async () => {
+    const yaml = reviews(pods.port, '  - route: [{ destination: { host: reviews } }]\n    retries: { attempts: 0 }')
+      .replace('trafficPolicy: { loadBalancer: { simple: ROUND_ROBIN } }', 'trafficPolicy: { loadBalancer: { simple: ROUND_ROBIN }, outlierDetection: { consecutive5xxErrors: 1, interval: 10s, baseEjectionTime: 30s, maxEjectionPercent: 50 } }');
+    mesh = await meshOf(yaml, { clock: new ManualClock() });
+    const ejected: string[] = [];
+    mesh.on('ejection', (e) => ejected.push(e.endpoint));
+    log.take = (s) => {
+      if (s.pod !== '127.0.0.2') return false;
+      s.res.writeHead(500).end('broken');
+      return true;
+    };
+    for (let i = 0; i < 4 && ejected.length === 0; i++) await get('/');
+    expect(ejected).toEqual([`127.0.0.2:${pods.port}`]);
+    const cluster = `reviews.shop.svc.cluster.local||${pods.port}`;
+    expect(sum(await otel.metric('sidecarless.ejections'), (a) => a['sidecarless.cluster'] === cluster && a['sidecarless.ejection.reason'] === 'consecutive-5xx')).toBe(1);
+    const endpoints = await otel.metric('sidecarless.endpoints');
+    expect(sum(endpoints, (a) => a['sidecarless.cluster'] === cluster && a['sidecarless.endpoint.state'] === 'ejected')).toBe(1);
+    expect(sum(endpoints, (a) => a['sidecarless.cluster'] === cluster && a['sidecarless.endpoint.state'] === 'healthy')).toBe(1);
   });
 });
