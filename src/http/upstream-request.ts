@@ -19,8 +19,9 @@ import { deliverLocalResponse, LocalController } from './local-reply.js';
 import { toRawHeaders } from './raw-headers.js';
 import type { ReplayableBody } from './replayable-body.js';
 import { scheduleOn as schedule } from '../clock.js';
-import type { AttemptTrace, RequestTelemetry } from '../telemetry/request-telemetry.js';
-import { AttemptEnd } from '../telemetry/request-telemetry.js';
+import type { AttemptTrace } from '../telemetry/attempt-trace.js';
+import type { RequestTelemetry } from '../telemetry/request-telemetry.js';
+import { AttemptEnd } from '../telemetry/attempt-trace.js';
 import { ResponseFlag } from '../telemetry/response-flags.js';
 
 const NO_OPS: readonly HeaderOps[] = [];
