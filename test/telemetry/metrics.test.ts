@@ -151,4 +151,28 @@ describe('metrics', () => {
     expect(sum(endpoints, (a) => a['sidecarless.cluster'] === cluster && a['sidecarless.endpoint.state'] === 'ejected')).toBe(1);
     expect(sum(endpoints, (a) => a['sidecarless.cluster'] === cluster && a['sidecarless.endpoint.state'] === 'healthy')).toBe(1);
   });
+
+  it('a rate-limited request: counted, flagged RL in istio_requests_total', async () => {
+    const limit = `
+---
+apiVersion: sidecarless.io/v1alpha1
+kind: RateLimitPolicy
+metadata: { name: reviews-limits, namespace: shop }
+spec:
+  host: reviews
+  limits:
+  - name: tiny
+    tokenBucket: { maxTokens: 1, tokensPerFill: 1, fillInterval: 1h }`;
+    mesh = await meshOf(reviews(pods.port, '  - route: [{ destination: { host: reviews } }]', { extra: limit }), { telemetry: { istioMetrics: true } });
+    const before = sum(await otel.metric('sidecarless.rate_limited'), () => true);
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await mesh.fetch(`http://reviews:${pods.port}/`);
+      await res.arrayBuffer();
+      statuses.push(res.status);
+    }
+    expect(statuses).toEqual([200, 429, 429]);
+    expect(sum(await otel.metric('sidecarless.rate_limited'), () => true) - before).toBe(2);
+    expect(sum(await otel.metric('istio_requests_total'), (a) => a.response_code === '429' && a.response_flags === 'RL')).toBe(2);
+  });
 });
