@@ -86,3 +86,4 @@ export type {
   MeshLogEvent,
   MeshLogger,
 } from './inspect/index.js';
+export type { TelemetryOptions, TracingMode, WorkloadIdentity } from './telemetry/telemetry-options.js';

@@ -31,6 +31,10 @@ import type { KubernetesStatus } from './kubernetes/mesh-kubernetes.js';
 import { kubernetesOptionsFor, kubernetesStatus, openKubernetes } from './kubernetes/mesh-kubernetes.js';
 import type { AdminServer, AdminServerOptions, MeshInspection, MeshLogger } from './inspect/index.js';
 import { createAdminHandler, inspectMesh, logMeshEvents, startAdminServer } from './inspect/index.js';
+import { MeshTelemetry } from './telemetry/mesh-telemetry.js';
+import type { OtelApi } from './telemetry/otel-api.js';
+import { loadOtelApi } from './telemetry/otel-api.js';
+import type { TelemetryOptions } from './telemetry/telemetry-options.js';
 
 /** Options of {@link createMesh}. Every default is stated next to the Istio default it mirrors. */
 export interface MeshOptions {
@@ -106,6 +110,12 @@ export interface MeshOptions {
    * works as is; `consoleLogger()` adapts console. Default: silent. See docs/inspect.md.
    */
   readonly logger?: MeshLogger;
+  /**
+   * OpenTelemetry traces and metrics through the providers the application registered (see
+   * {@link TelemetryOptions} and docs/telemetry.md); `false` turns them off. Default `{}`: on when
+   * `@opentelemetry/api` is installed, costing next to nothing until an SDK is registered.
+   */
+  readonly telemetry?: TelemetryOptions | false;
 }
 
 export interface MeshEvents {
@@ -150,6 +160,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private readonly clock: Clock;
   private readonly admins = new Set<AdminServer>();
   private closed = false;
+  private readonly telemetry: MeshTelemetry | undefined;
 
   /** @internal */
   constructor(
@@ -157,9 +168,9 @@ export class Mesh extends EventEmitter<MeshEvents> {
     options: MeshOptions,
     private readonly kube?: KubeApiWatcher,
     private readonly kubeSource?: KubernetesSource,
+    otel?: OtelApi,
   ) {
     super();
-    kube?.onStatus((report) => this.emit('kubernetesStatus', report));
     const clock = options.clock ?? systemClock;
     this.clock = clock;
     const random = options.random ?? systemRandom;
@@ -172,13 +183,34 @@ export class Mesh extends EventEmitter<MeshEvents> {
       random,
       caller: { locality: parseLocality(options.locality), labels: options.labels ?? {} },
       ...(this.dns ? { dns: this.dns } : {}),
-      onEjection: (event) => this.emit('ejection', event),
+      onEjection: (event) => {
+        if (event.action === 'eject') this.telemetry?.ejected(`${event.host}|${event.subset ?? ''}|${event.port}`, event.reason ?? '');
+        this.emit('ejection', event);
+      },
     });
+    const clusters = this.clusters;
+    this.telemetry = otel && options.telemetry !== false
+      ? new MeshTelemetry(otel, options.telemetry ?? {}, {
+        namespace: first?.namespace ?? 'default',
+        labels: options.labels ?? {},
+        health: () => clusters.health(),
+        serviceNamespace: (host) => this.store.snapshot?.service(host)?.namespace,
+      })
+      : undefined;
     // After the cluster manager's own listener: by the time a `dnsChange` listener runs, the
     // clusters already serve the new endpoints.
     this.dns?.on('change', (change) => this.emit('dnsChange', change));
     this.dns?.on('lookupFailed', (failure) => this.emit('dnsError', failure));
     if (first) this.clusters.setSnapshot(first);
+    this.telemetry?.recheck();
+    if (first) this.telemetry?.snapshot('accepted');
+    const restarts = new Map<string, number>();
+    kube?.onStatus((report) => {
+      const before = restarts.get(report.description) ?? 0;
+      restarts.set(report.description, report.status.restarts);
+      if (report.status.restarts > before) this.telemetry?.watchRestarted(report.description);
+      this.emit('kubernetesStatus', report);
+    });
     for (const [host, breakerOptions] of Object.entries(options.breakers ?? {})) this.breaker(host, breakerOptions);
     this.rateLimits = new RateLimiting({
       clock,
@@ -196,14 +228,18 @@ export class Mesh extends EventEmitter<MeshEvents> {
       outboundTrafficPolicy: options.outboundTrafficPolicy,
       ...(options.retryBufferBytes !== undefined ? { retryBufferBytes: options.retryBufferBytes } : {}),
       rateLimits: this.rateLimits,
+      telemetry: this.telemetry,
     });
     store.on('snapshot', (s) => {
       this.clusters.setSnapshot(s);
+      this.telemetry?.recheck();
+      this.telemetry?.snapshot('accepted');
       this.emit('snapshot', s);
     });
     // An unhandled 'error'-like event must never crash the process: rejections are only emitted
     // to listeners that asked for them.
     store.on('rejected', (e) => {
+      this.telemetry?.snapshot('rejected');
       if (this.listenerCount('configRejected') > 0) this.emit('configRejected', e);
     });
     if (options.logger) logMeshEvents(this, options.logger, store.sourceStatus().map((s) => s.id), first);
@@ -258,7 +294,10 @@ export class Mesh extends EventEmitter<MeshEvents> {
       this.breakers.delete(fqdn);
       let created: ServiceBreaker | undefined;
       if (options !== null) {
-        created = new ServiceBreaker(fqdn, options, (state) => this.emit('breaker', { host: fqdn, state }));
+        created = new ServiceBreaker(fqdn, options, (state) => {
+          this.telemetry?.breakerChanged(fqdn, state);
+          this.emit('breaker', { host: fqdn, state });
+        });
         this.breakers.set(fqdn, created);
       }
       this.clusters.setBreaker(fqdn, created);
@@ -331,6 +370,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.breakers.clear();
     await this.rateLimits.close();
     this.dns?.close();
+    this.telemetry?.close();
     this.removeAllListeners();
   }
 }
@@ -381,7 +421,9 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
     throw error;
   }
   try {
-    return new Mesh(store, options, kube?.watcher, kube?.source);
+    // Loaded only when telemetry is wanted: the API is an optional peer.
+    const otel = options.telemetry === false ? undefined : await loadOtelApi();
+    return new Mesh(store, options, kube?.watcher, kube?.source, otel);
   } catch (error) {
     // An invalid option (a DNS server address Node cannot parse, say): release the sources.
     await store.close();

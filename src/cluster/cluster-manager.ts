@@ -1,3 +1,4 @@
+import type { ClusterHealth } from '../telemetry/mesh-metrics.js';
 import { servicePortFor } from '../config/snapshot.js';
 import type { Clock, RandomSource } from '../clock.js';
 import { mergeTrafficPolicy } from '../config/compile/traffic-policy.js';
@@ -168,6 +169,13 @@ export class ClusterManager {
     const snapshot = this.snapshot;
     if (!snapshot) return undefined;
     return { loadBalancing: this.loadBalancing(snapshot, host, subset, port), resilience: this.resilience(snapshot, host, subset, port) };
+  }
+
+  /** Every cluster in use and the counts of its endpoints by state (for metrics). */
+  *health(): Generator<ClusterHealth> {
+    for (const entry of this.entries.values()) {
+      yield { cluster: entry.key, service: entry.host, subset: entry.subset, ...entry.cluster.endpointStates() };
+    }
   }
 
   async close(): Promise<void> {

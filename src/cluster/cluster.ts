@@ -258,6 +258,19 @@ export class Cluster {
     this.outlier?.report(host, outcome);
   }
 
+  /** Endpoint counts by state, for the endpoints gauge: ready and in balancing, ejected, terminating. */
+  endpointStates(): { healthy: number; ejected: number; terminating: number } {
+    let healthy = 0;
+    let ejected = 0;
+    let terminating = 0;
+    for (const host of this.hosts) {
+      if (!host.endpoint.ready) terminating++;
+      else if (this.outlier?.isEjected(host)) ejected++;
+      else if (host.healthy) healthy++;
+    }
+    return { healthy, ejected, terminating };
+  }
+
   /** Whether outlier detection has ejected `host` now. */
   isEjected(host: Host): boolean {
     return this.outlier?.isEjected(host) ?? false;

@@ -30,6 +30,9 @@ import { remainingTimeMs } from '../resilience/deadline.js';
 import { isIdempotent } from '../resilience/hedge-policy.js';
 import { RetryOn } from '../resilience/retry-on.js';
 import { DEFAULT_RETRY_POLICY } from '../resilience/retry-policy.js';
+import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
+import { RequestTelemetry } from '../telemetry/request-telemetry.js';
+import { ResponseFlag } from '../telemetry/response-flags.js';
 
 export type OutboundTrafficPolicy = 'ALLOW_ANY' | 'REGISTRY_ONLY';
 
@@ -44,6 +47,8 @@ export interface MeshDispatcherOptions {
   readonly retryBufferBytes?: number;
   /** Client-side rate limits, decided once per request before it is sent. */
   readonly rateLimits?: RateLimiting;
+  /** OpenTelemetry spans and metrics; undefined when `@opentelemetry/api` is absent or telemetry is off. */
+  readonly telemetry?: MeshTelemetry | undefined;
 }
 
 interface Origin {
@@ -194,12 +199,19 @@ export class MeshDispatcher extends Dispatcher {
     const query = q < 0 ? '' : rawPath.slice(q + 1);
     const headers = new RequestHeaders(opts.headers as ConstructorParameters<typeof RequestHeaders>[0]);
     const request = new MatchRequest(opts.method.toUpperCase(), origin.scheme, origin.authority, origin.port, path, query, headers);
+    const telemetry = this.options.telemetry?.begin(handler, opts.method, origin, serviceHost, rawPath);
+    if (telemetry) {
+      // Only Istio's request size needs it; reading a header parses them all.
+      if (telemetry.mesh.istioRecording) telemetry.requestBytes = bodyBytes(opts.body, headers.get('content-length'));
+      handler = telemetry;
+    }
 
     let route: CompiledHttpRoute | undefined;
     let matchIndex = -1;
     if (table) {
       const hit = matchRoute(table, request);
       if (!hit) {
+        telemetry?.answeredLocally('route-not-found', ResponseFlag.NR);
         sendLocalReply(handler, 404, 'route not found');
         return true;
       }
@@ -208,11 +220,13 @@ export class MeshDispatcher extends Dispatcher {
     }
     const actions = route ? routeActions(route) : undefined;
     if (actions?.directResponse) {
+      telemetry?.answeredLocally('direct-response', 0);
       sendLocalReply(handler, actions.directResponse.status, actions.directResponse.body, routeReplyHeaders(actions, {}));
       return true;
     }
     if (actions?.redirect) {
       const location = actions.redirect.location(origin.scheme, request.authority, origin.port, path, query);
+      telemetry?.answeredLocally('redirect', 0);
       sendLocalReply(handler, actions.redirect.status, '', routeReplyHeaders(actions, { location }));
       return true;
     }
@@ -220,6 +234,7 @@ export class MeshDispatcher extends Dispatcher {
     if (fault) {
       // Envoy's fault filter: the delay is decided first; the abort after the delay has passed.
       if (fault.delayFraction > 0 && this.options.random() < fault.delayFraction) {
+        telemetry?.delayed(fault.delayMs);
         schedule(this.options.clock, fault.delayMs, () => {
           try {
             if (this.closed) sendLocalError(handler, new Error('the mesh is closed'));
@@ -238,6 +253,7 @@ export class MeshDispatcher extends Dispatcher {
   /** Answers with the route's fault abort when this request draws it; true when it did. */
   private abortFault(fault: FaultActions, handler: Dispatcher.DispatchHandler, headers: RequestHeaders): boolean {
     if (fault.abortFraction <= 0 || this.options.random() >= fault.abortFraction) return false;
+    if (handler instanceof RequestTelemetry) handler.answeredLocally('fault-abort', ResponseFlag.FI);
     if (fault.abortGrpcStatus !== undefined && isGrpcRequest(headers.get('content-type'))) {
       // Envoy's local reply to a gRPC request: trailers-only, HTTP 200, the status in headers.
       sendLocalReply(handler, 200, '', {
@@ -271,6 +287,7 @@ export class MeshDispatcher extends Dispatcher {
     const host = destination?.host ?? serviceHost;
     const port = destination?.port ?? origin.port;
     const subset = destination?.subset;
+    const telemetry = handler instanceof RequestTelemetry ? handler : undefined;
     if (!admitted && this.options.rateLimits) {
       const limited = this.options.rateLimits.check(this.options.snapshot().rateLimits, request, serviceHost, route ? (route.name ?? '') : 'default', host, subset, port);
       if (limited) return settleRateLimit(limited, handler, opts, request, () => this.closed, () => this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers, { destination }));
@@ -289,7 +306,9 @@ export class MeshDispatcher extends Dispatcher {
         .catch((error: unknown) => sendLocalError(handler, error instanceof Error ? error : new Error(String(error))));
       return true;
     }
+    telemetry?.routed(route?.name, host, subset, cluster?.name);
     if (!cluster && subset !== undefined) {
+      telemetry?.answeredLocally('no-healthy-upstream', ResponseFlag.UH);
       sendLocalReply(handler, 503, 'no healthy upstream');
       return true;
     }
@@ -300,6 +319,7 @@ export class MeshDispatcher extends Dispatcher {
     const remaining = remainingTimeMs();
     if (remaining !== undefined) {
       if (remaining <= 0) {
+        telemetry?.answeredLocally('deadline-exceeded', ResponseFlag.UT);
         sendLocalReply(handler, 504, 'deadline exceeded');
         return true;
       }
@@ -341,6 +361,7 @@ export class MeshDispatcher extends Dispatcher {
     const breaker = cluster?.breaker;
     const ticket = breaker?.allow();
     if (breaker && !ticket) {
+      telemetry?.answeredLocally('breaker-open', 0);
       answerBreakerOpen(handler, breaker, new BreakerOpenError(breaker.host), request.method, path);
       return true;
     }
@@ -360,10 +381,11 @@ export class MeshDispatcher extends Dispatcher {
       retriableHeaderNames: retry && retry.retryOn & RetryOn['retriable-headers'] ? splitNames(headers.get('x-envoy-retriable-header-names')) : undefined,
       body,
       ticket,
+      telemetry,
     });
     const sent = upstream.start();
     // Fire and forget, after the primary is on its way (see Mirror).
-    if (route && route.mirrors.length > 0) this.mirror.send(route.mirrors, opts, origin.scheme, origin.port, path, outHeaders, actions?.timeoutMs ?? 0);
+    if (route && route.mirrors.length > 0) this.mirror.send(route.mirrors, opts, origin.scheme, origin.port, path, outHeaders, actions?.timeoutMs ?? 0, telemetry);
     return sent;
   }
 
@@ -434,6 +456,14 @@ function isGrpcRequest(contentType: string | undefined): boolean {
   if (!contentType?.startsWith('application/grpc')) return false;
   const next = contentType.charCodeAt(16);
   return Number.isNaN(next) || next === 43 /* + */ || next === 59 /* ; */;
+}
+
+/** The request body's size for Istio's `istio_request_bytes`: known lengths, else Content-Length. */
+function bodyBytes(body: unknown, contentLength: string | undefined): number {
+  if (typeof body === 'string') return Buffer.byteLength(body);
+  if (body instanceof Uint8Array) return body.byteLength;
+  const n = contentLength === undefined ? 0 : Number(contentLength);
+  return Number.isFinite(n) && n > 0 ? n : 0;
 }
 
 /** `x-envoy-retriable-header-names`: a comma-separated list of response header names. */

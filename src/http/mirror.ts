@@ -3,6 +3,7 @@ import type { Clock, RandomSource } from '../clock.js';
 import type { ClusterManager } from '../cluster/cluster-manager.js';
 import type { CompiledMirror } from '../routing/mirror-policy.js';
 import { UpstreamHandler } from './upstream-handler.js';
+import type { RequestTelemetry } from '../telemetry/request-telemetry.js';
 
 /**
  * Bodies that can be sent twice without buffering a stream: none, a string, a Buffer or another
@@ -68,6 +69,7 @@ export class Mirror {
     path: string,
     headers: Readonly<Record<string, string | string[]>>,
     timeoutMs: number,
+    telemetry?: RequestTelemetry,
   ): void {
     if (opts.upgrade || opts.method === 'CONNECT' || !isReplayableBody(opts.body)) return;
     const draw = this.deps.random();
@@ -75,7 +77,7 @@ export class Mirror {
       const mirror = mirrors[i]!;
       if (draw >= mirror.fraction) continue;
       try {
-        this.sendOne(mirror, opts, scheme, requestPort, path, headers, timeoutMs);
+        this.sendOne(mirror, opts, scheme, requestPort, path, headers, timeoutMs, telemetry);
       } catch {
         // A mirror must never fail the caller's request.
       }
@@ -90,6 +92,7 @@ export class Mirror {
     path: string,
     headers: Readonly<Record<string, string | string[]>>,
     timeoutMs: number,
+    telemetry: RequestTelemetry | undefined,
   ): void {
     const host = typeof headers.host === 'string' ? headers.host : mirror.host;
     const copy: Dispatcher.DispatchOptions = { ...opts, path, headers: { ...headers, host: shadowAuthority(host) } };
@@ -99,24 +102,29 @@ export class Mirror {
       // A subset without a cluster has no endpoints (Envoy: no cluster, no shadow).
       if (mirror.subset !== undefined && !cluster) return;
       const target = mirror.host.includes(':') ? `[${mirror.host}]` : mirror.host;
-      this.deps.passthrough().dispatch({ ...copy, origin: `${scheme}://${target}:${port}` }, DISCARD);
+      const passthrough = this.deps.passthrough();
+      const sent = { ...copy, origin: `${scheme}://${target}:${port}` };
+      if (telemetry) telemetry.dispatchMirror(passthrough, sent, DISCARD, mirror.host);
+      else passthrough.dispatch(sent, DISCARD);
       return;
     }
     if (cluster.warming) {
       // A cluster still waiting for its first DNS answer: mirror once it has one, or not at all.
-      void cluster.warming.then(() => this.dispatchTo(mirror, copy, port, timeoutMs), () => undefined);
+      void cluster.warming.then(() => this.dispatchTo(mirror, copy, port, timeoutMs, telemetry), () => undefined);
       return;
     }
-    this.dispatchTo(mirror, copy, port, timeoutMs);
+    this.dispatchTo(mirror, copy, port, timeoutMs, telemetry);
   }
 
-  private dispatchTo(mirror: CompiledMirror, copy: Dispatcher.DispatchOptions, port: number, timeoutMs: number): void {
+  private dispatchTo(mirror: CompiledMirror, copy: Dispatcher.DispatchOptions, port: number, timeoutMs: number, telemetry: RequestTelemetry | undefined): void {
     try {
       const cluster = this.deps.clusters.get(mirror.host, mirror.subset, port);
       // The copy is balanced on its own, without a hash key.
       const picked = cluster?.pick(undefined);
       if (!cluster || !picked) return;
-      cluster.pool(picked).dispatch(copy, new UpstreamHandler(DISCARD, picked, this.deps.clock, undefined, timeoutMs));
+      const handler = new UpstreamHandler(DISCARD, picked, this.deps.clock, undefined, timeoutMs);
+      if (telemetry) telemetry.dispatchMirror(cluster.pool(picked), copy, handler, mirror.host);
+      else cluster.pool(picked).dispatch(copy, handler);
     } catch {
       // As above: never the caller's problem.
     }

@@ -4,6 +4,8 @@ import type { RateLimitDenial } from '../resilience/rate-limit/rate-limiting.js'
 import type { ReplyHeader } from '../resilience/rate-limit/rate-limit-spec.js';
 import type { RouteRequest } from '../routing/route-request.js';
 import { sendLocalError, sendLocalReply } from './local-reply.js';
+import { RequestTelemetry } from '../telemetry/request-telemetry.js';
+import { ResponseFlag } from '../telemetry/response-flags.js';
 
 /**
  * Set by `mesh.request` on its dispatch options: a refused request then rejects with a
@@ -30,6 +32,7 @@ function addHeader(headers: Record<string, string | string[]>, h: ReplyHeader): 
  */
 export function sendRateLimited(handler: Dispatcher.DispatchHandler, opts: Dispatcher.DispatchOptions, denial: RateLimitDenial, request: RouteRequest): void {
   const { limit, verdict } = denial;
+  if (handler instanceof RequestTelemetry) handler.answeredLocally('rate-limited', ResponseFlag.RL);
   if ((opts as { [RATE_LIMITED_AS_ERROR]?: boolean })[RATE_LIMITED_AS_ERROR]) {
     sendLocalError(handler, new RateLimitedError(limit.name, verdict.resetMs));
     return;

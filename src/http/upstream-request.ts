@@ -19,6 +19,10 @@ import { deliverLocalResponse, LocalController } from './local-reply.js';
 import { toRawHeaders } from './raw-headers.js';
 import type { ReplayableBody } from './replayable-body.js';
 import { scheduleOn as schedule } from '../clock.js';
+import type { AttemptTrace } from '../telemetry/attempt-trace.js';
+import type { RequestTelemetry } from '../telemetry/request-telemetry.js';
+import { AttemptEnd } from '../telemetry/attempt-trace.js';
+import { ResponseFlag } from '../telemetry/response-flags.js';
 
 const NO_OPS: readonly HeaderOps[] = [];
 const NO_NAMES: readonly string[] = [];
@@ -47,6 +51,8 @@ export interface UpstreamRequestInit {
   readonly body: ReplayableBody | undefined;
   /** The service breaker's admission of this request, settled with how the request ended. */
   readonly ticket: BreakerTicket | undefined;
+  /** Spans and metrics of this request, when anything is recorded. */
+  readonly telemetry?: RequestTelemetry | undefined;
 }
 
 /**
@@ -65,6 +71,8 @@ class Attempt implements Dispatcher.DispatchHandler {
   abandoned = false;
   cancelTimer: (() => void) | undefined;
   readonly startedAt: number;
+  /** Its span and duration sample, when telemetry records anything. */
+  trace: AttemptTrace | undefined;
 
   constructor(
     readonly request: UpstreamRequest,
@@ -187,7 +195,7 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
   // ---- attempts ----
 
   /** Picks a host and sends an attempt; answers the caller when no attempt can be made. */
-  private send(retry: boolean): void {
+  private send(retry: boolean, hedge = false): void {
     if (this.done) return;
     const cluster = this.cluster;
     let host: Host | undefined;
@@ -195,7 +203,10 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
       host = this.pickHost(cluster);
       if (!host) {
         if (this.lastError) this.fail(this.lastError);
-        else this.localReply(503, cluster.unavailableReason ?? 'no healthy upstream', {});
+        else {
+          this.init.telemetry?.answeredLocally('no-healthy-upstream', ResponseFlag.UH);
+          this.localReply(503, cluster.unavailableReason ?? 'no healthy upstream', {});
+        }
         return;
       }
       if (!retry) {
@@ -209,6 +220,7 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     }
     const attempt = new Attempt(this, host, retry);
     this.attempts.push(attempt);
+    attempt.trace = this.init.telemetry?.attempt(host, hedge);
     if (host) onStart(host);
     const perTry = this.init.retry?.perTryTimeoutMs ?? 0;
     if (perTry > 0) attempt.cancelTimer = schedule(this.init.clock, perTry, () => this.onPerTryTimeout(attempt, perTry));
@@ -216,8 +228,9 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     const body = this.init.body;
     const dispatchOpts = body === undefined ? this.opts : { ...this.opts, body: body.next() };
     try {
-      if (cluster && host) cluster.pool(host).dispatch(dispatchOpts, attempt);
-      else this.passthrough!.dispatch(dispatchOpts, attempt);
+      const target: Dispatcher = cluster && host ? cluster.pool(host) : this.passthrough!;
+      if (attempt.trace) attempt.trace.dispatch(target, dispatchOpts, attempt);
+      else target.dispatch(dispatchOpts, attempt);
     } catch (error) {
       this.attemptFailed(attempt, error instanceof Error ? error : new Error(String(error)));
     }
@@ -276,12 +289,13 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
       controller.abort(ABANDONED);
       return;
     }
+    attempt.trace?.responded(status);
     this.cluster?.report(attempt.host!, { status, failure: undefined });
     const policy = this.init.retry;
     if (
       policy !== undefined &&
       retriableResponse(policy.retryOn, policy.statusCodes, status, headers, this.init.retriableHeaderNames ?? NO_NAMES) &&
-      this.retryAfter(attempt)
+      this.retryAfter(attempt, String(status))
     ) {
       attempt.abandoned = true;
       controller.abort(ABANDONED);
@@ -312,6 +326,7 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
 
   attemptFailed(attempt: Attempt, error: Error): void {
     const wasAbandoned = attempt.abandoned;
+    attempt.trace?.failed(error, this.aborted || isCallerAbort(error) ? AttemptEnd.Cancelled : wasAbandoned ? AttemptEnd.Abandoned : AttemptEnd.Error);
     this.endAttempt(attempt, false);
     if (this.winner === attempt) {
       // Failed while streaming the response to the caller: nothing can be retried now.
@@ -330,7 +345,7 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     this.lastError = error;
     this.lastFailure = failure;
     const policy = this.init.retry;
-    if (policy !== undefined && retriableFailure(policy.retryOn, failure, attempt.started) && this.retryAfter(attempt)) return;
+    if (policy !== undefined && retriableFailure(policy.retryOn, failure, attempt.started) && this.retryAfter(attempt, failure)) return;
     if (this.inFlight() > 0) return; // a hedge may still answer
     this.fail(error);
   }
@@ -341,14 +356,18 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
    * another attempt is still in flight (a hedge) it is waited for instead. True when the caller
    * is not to be answered from `attempt`.
    */
-  private retryAfter(attempt: Attempt): boolean {
+  private retryAfter(attempt: Attempt, reason: string): boolean {
     if (this.inFlight(attempt) > 0) return true;
     const policy = this.init.retry!;
-    if (this.retriesUsed >= policy.numRetries) return false;
+    if (this.retriesUsed >= policy.numRetries) {
+      if (policy.numRetries > 0) this.init.telemetry?.flag(ResponseFlag.URX);
+      return false;
+    }
     if (this.init.body && !this.init.body.replayable) return false;
     const cluster = this.cluster;
     if (cluster && cluster.limits.admit(true)) return false;
     this.retriesUsed++;
+    this.init.telemetry?.retrying(reason);
     const delay = backoffDelayMs(policy, this.retriesUsed, this.init.random);
     this.cancelBackoff = schedule(this.init.clock, delay, () => {
       this.cancelBackoff = undefined;
@@ -371,7 +390,8 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
       const cluster = this.cluster;
       if (cluster && cluster.limits.admit(true)) return;
       this.retriesUsed++;
-      this.send(true);
+      this.init.telemetry?.hedging();
+      this.send(true, true);
     });
   }
 
@@ -389,6 +409,7 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
       return;
     }
     const error = new PerTryTimeoutError(timeoutMs, false);
+    attempt.trace?.failed(error, AttemptEnd.Error);
     attempt.abandoned = true;
     attempt.controller?.abort(error);
     // Counted at once: an attempt still queued has no controller to abort and may never start.
@@ -398,7 +419,7 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     this.lastError = error;
     this.lastFailure = 'timeout';
     const policy = this.init.retry;
-    if (policy !== undefined && retriableFailure(policy.retryOn, 'timeout', attempt.started) && this.retryAfter(attempt)) return;
+    if (policy !== undefined && retriableFailure(policy.retryOn, 'timeout', attempt.started) && this.retryAfter(attempt, 'timeout')) return;
     if (this.inFlight() > 0) return;
     this.timeoutReply();
   }
@@ -412,6 +433,8 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
       winner.controller.abort(this.timeoutError(true));
       return;
     }
+    const error = this.timeoutError(false);
+    for (let i = 0; i < this.attempts.length; i++) this.attempts[i]!.trace?.failed(error, AttemptEnd.Error);
     this.abandonAllBut(undefined);
     this.lastFailure = 'timeout';
     this.timeoutReply();
@@ -423,6 +446,7 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
 
   /** Envoy's local reply once time is up with no response: 504 "upstream request timeout". */
   private timeoutReply(): void {
+    this.init.telemetry?.flag(ResponseFlag.UT);
     this.localReply(504, 'upstream request timeout', {}, 'Gateway Timeout');
   }
 
@@ -441,6 +465,7 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
    * `x-envoy-overloaded: true` and its body (response flag UO).
    */
   private overflowReply(overflow: OverflowError): void {
+    this.init.telemetry?.answeredLocally('overflow', ResponseFlag.UO);
     this.localReply(503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow', {
       'x-envoy-overloaded': 'true',
       // Ours: which DestinationRule limit refused it, so the caller need not guess.
@@ -455,6 +480,8 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
       return;
     }
     this.finish({ status: 0, failure: this.lastFailure });
+    const failure = this.lastFailure;
+    if (failure) this.init.telemetry?.flag(failure === 'connect-failure' ? ResponseFlag.UF : failure === 'timeout' ? ResponseFlag.UT : ResponseFlag.UC);
     this.handler.onResponseError?.(this, error);
   }
 
@@ -493,6 +520,7 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
   private endAttempt(attempt: Attempt, ok: boolean): void {
     if (attempt.ended) return;
     attempt.ended = true;
+    attempt.trace?.end();
     attempt.cancelTimer?.();
     attempt.cancelTimer = undefined;
     const host = attempt.host;

@@ -1,0 +1,44 @@
+/**
+ * Envoy's response flags, as Istio reports them in `response_flags`: bits a request collects on
+ * its way, rendered as Envoy's comma-separated short names (`-` for none).
+ */
+export const ResponseFlag = {
+  /** NR: no route matched. */
+  NR: 1,
+  /** UH: no healthy upstream host. */
+  UH: 2,
+  /** UF: upstream connection failure. */
+  UF: 4,
+  /** UO: upstream overflow (a connection-pool limit refused the request). */
+  UO: 8,
+  /** URX: the retry limit was reached (the last answer was still retriable). */
+  URX: 16,
+  /** UT: upstream request timeout. */
+  UT: 32,
+  /** DI: the request was delayed by fault injection. */
+  DI: 64,
+  /** FI: the request was aborted by fault injection. */
+  FI: 128,
+  /** RL: rate limited locally. */
+  RL: 256,
+  /** DC: the caller cancelled (downstream connection termination). */
+  DC: 512,
+  /** UC: the upstream connection was reset or closed before the response ended. */
+  UC: 1024,
+  /** UR: upstream remote reset. */
+  UR: 2048,
+} as const;
+
+const NAMES = Object.keys(ResponseFlag) as (keyof typeof ResponseFlag)[];
+const cache = new Map<number, string>();
+
+/** `UO`, `DI,FI`, or `-`, as Envoy's `%RESPONSE_FLAGS%` prints them. */
+export function formatResponseFlags(bits: number): string {
+  if (bits === 0) return '-';
+  let text = cache.get(bits);
+  if (text === undefined) {
+    text = NAMES.filter((n) => (bits & ResponseFlag[n]) !== 0).join(',');
+    cache.set(bits, text);
+  }
+  return text;
+}
