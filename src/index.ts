@@ -19,6 +19,16 @@ export type {
   Resolution,
 } from './config/snapshot.js';
 export type { Endpoint, Locality } from './discovery/endpoint.js';
+export type {
+  KubeChange,
+  KubeCollection,
+  KubeCollectionStatus,
+  KubeObject,
+  KubeObjectMeta,
+  KubeResourceType,
+  KubeWatcher,
+  KubeWatchOptions,
+} from './kubernetes/collection.js';
 export type { RouteTable, CompiledHttpRoute, CompiledDestination } from './routing/route-table.js';
 export type { RouteRequest } from './routing/route-request.js';
 export type { Clock, RandomSource } from './clock.js';

@@ -19,6 +19,8 @@ import { FileSource, InlineSource } from './config/sources/index.js';
 import type { MeshConfigError } from './errors.js';
 import type { DnsEndpointChange, DnsEndpointSource, DnsLookupFailure, MeshDnsOptions } from './discovery/dns/index.js';
 import { createMeshDnsSource } from './discovery/dns/index.js';
+import { KubernetesEndpointSource } from './discovery/kubernetes/index.js';
+import type { KubeWatcher } from './kubernetes/collection.js';
 import { resolveServiceHost } from './routing/resolve-host.js';
 import type { BreakerEvent, BreakerState, EjectionEvent } from './resilience/events.js';
 import type { BreakerOptions } from './resilience/service-breaker.js';
@@ -75,6 +77,11 @@ export interface MeshOptions {
    */
   readonly dns?: MeshDnsOptions | false;
   /**
+   * @internal Endpoints of Kubernetes services from the API through this watcher (EndpointSlices,
+   * Services, Pod labels, Nodes), chosen before DNS. The mesh does not close the watcher.
+   */
+  readonly kubeWatcher?: KubeWatcher;
+  /**
    * Service-level circuit breakers, keyed by service host (`reviews`, `reviews.shop` or the full
    * name, resolved like a request's host). An addition to Istio; see {@link BreakerOptions}.
    * `mesh.breaker()` adds, replaces or removes one later.
@@ -119,6 +126,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   readonly dispatcher: Dispatcher;
   private readonly clusters: ClusterManager;
   private readonly dns: DnsEndpointSource | undefined;
+  private readonly kube: KubernetesEndpointSource | undefined;
   private readonly breakers = new Map<string, ServiceBreaker>();
   private readonly rateLimits: RateLimiting;
 
@@ -134,11 +142,17 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.dns = options.dns === false
       ? undefined
       : createMeshDnsSource(options.dns ?? {}, first?.namespace ?? 'default', first?.clusterDomain ?? 'cluster.local', clock);
+    this.kube = options.kubeWatcher && new KubernetesEndpointSource(options.kubeWatcher, {
+      namespace: first?.namespace ?? 'default',
+      clusterDomain: first?.clusterDomain ?? 'cluster.local',
+      fallbackRegion: parseLocality(options.locality).region,
+    });
     this.clusters = new ClusterManager({
       clock,
       random,
       caller: { locality: parseLocality(options.locality), labels: options.labels ?? {} },
       ...(this.dns ? { dns: this.dns } : {}),
+      ...(this.kube ? { kube: this.kube } : {}),
       onEjection: (event) => this.emit('ejection', event),
     });
     // After the cluster manager's own listener: by the time a `dnsChange` listener runs, the
@@ -240,6 +254,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.breakers.clear();
     await this.rateLimits.close();
     this.dns?.close();
+    this.kube?.close();
     this.removeAllListeners();
   }
 }
