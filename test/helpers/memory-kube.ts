@@ -38,9 +38,12 @@ export class MemoryCollection<T extends KubeObject> implements KubeCollection<T>
     return () => this.statusListeners.delete(listener);
   }
 
-  /** The first complete list: items become `objects`, then the collection is synced. */
+  /**
+   * The first complete list: items become `objects` (delivered as ADDED changes, the difference
+   * from nothing), then the collection is synced.
+   */
   sync(objects: readonly T[] = []): void {
-    for (const o of objects) if (this.selects(o)) this.items.set(objectKey(o), o);
+    this.upsert(...objects);
     this.setStatus({ synced: true, restarts: this.status.restarts });
     this.resolveSynced();
   }
@@ -108,12 +111,14 @@ export class MemoryCollection<T extends KubeObject> implements KubeCollection<T>
  */
 export class MemoryKubeWatcher implements KubeWatcher {
   readonly collections = new Map<string, MemoryCollection<KubeObject>>();
-  /** Every collection key asked for, in order: which namespaces were opened. */
+  /** `plural|namespace` of every collection asked for, in order: which namespaces were opened. */
   readonly opened: string[] = [];
   autoSync = true;
 
   collection<T extends KubeObject>(type: KubeResourceType, options: KubeWatchOptions = {}): KubeCollection<T> {
-    return this.get<T>(type.plural, options.namespace, options.labelSelector, type);
+    const c = this.get<T>(type.plural, options.namespace, options.labelSelector, type);
+    this.opened.push(`${type.plural}|${options.namespace ?? ''}`);
+    return c;
   }
 
   /** The collection of `plural` in `namespace` (made, empty and unsynced, if nobody asked yet). */
@@ -124,10 +129,7 @@ export class MemoryKubeWatcher implements KubeWatcher {
       const description = `${type ? `${type.group ? `${type.group}/` : ''}${type.version} ${type.kind}` : plural}${namespace ? ` in ${namespace}` : ''}`;
       c = new MemoryCollection<KubeObject>(description, labelSelector);
       this.collections.set(key, c);
-      if (type) {
-        this.opened.push(key);
-        if (this.autoSync) c.sync();
-      }
+      if (type && this.autoSync) c.sync();
     }
     return c as unknown as MemoryCollection<T>;
   }

@@ -183,6 +183,12 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
     });
     if (!all.every(isSettled)) ns.settled = settled;
     for (const c of all) ns.unsubscribe.push(c.onStatus((s) => this.noteStatus(c, s)));
+    // Whatever way a reflector delivers its first list, the indexes are rebuilt once it is in.
+    let slicesSynced = slices.status.synced;
+    ns.unsubscribe.push(slices.onStatus((s) => {
+      if (s.synced && !slicesSynced) this.reindex(ns);
+      slicesSynced = s.synced;
+    }));
     ns.unsubscribe.push(
       slices.onChange((changes) => this.slicesChanged(ns, changes)),
       services.onChange((changes) => this.emitAll(changes.map((c) => objectKey(c.object)))),
@@ -223,6 +229,20 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
         if (after) affected.add(`${ns.namespace}/${after.service}`);
       }
     }
+    this.emitAll(affected);
+  }
+
+  private reindex(ns: NamespaceWatch): void {
+    const affected = new Set<string>();
+    for (const [key, refs] of ns.sliceRefs) {
+      affected.add(`${ns.namespace}/${refs.service}`);
+      this.unindexSlice(ns, key);
+    }
+    for (const [key, slice] of ns.slices.items) {
+      const refs = this.indexSlice(ns, key, slice);
+      if (refs) affected.add(`${ns.namespace}/${refs.service}`);
+    }
+    for (const p of ns.pods.items.values()) ns.podLabels.set(p.metadata.name, p.metadata.labels);
     this.emitAll(affected);
   }
 
