@@ -100,6 +100,8 @@ export class GracefulPod {
 
   /** Stops accepting, lets in-flight requests finish, closes idle connections. */
   async stop(): Promise<void> {
+    this.hold = false;
+    this.release();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeIdleConnections();
