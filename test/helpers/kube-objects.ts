@@ -75,16 +75,17 @@ export class GracefulPod {
   private constructor(readonly name: string, readonly address: string, private readonly server: Server) {}
 
   static async start(name: string, address: string): Promise<GracefulPod> {
-    let self: GracefulPod | undefined;
-    const server = createServer((req, res) => self?.answer(req, res));
+    const holder: { pod?: GracefulPod } = {};
+    const server = createServer((req, res) => holder.pod?.answer(req, res));
     server.keepAliveTimeout = 10_000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, address, () => resolve());
     });
-    self = new GracefulPod(name, address, server);
-    self.port = (server.address() as AddressInfo).port;
-    return self;
+    const pod = new GracefulPod(name, address, server);
+    pod.port = (server.address() as AddressInfo).port;
+    holder.pod = pod;
+    return pod;
   }
 
   /** Resolves when the next request arrives. */
