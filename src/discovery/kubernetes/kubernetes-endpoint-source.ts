@@ -84,6 +84,8 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
   private readonly nodeLocality = new Map<string, string>();
   private readonly noted = new Set<string>();
   private readonly localities = new Map<string, Locality>();
+  /** `knows` runs per request for bare names no configuration covers: parse each host once. */
+  private readonly parsed = new Map<string, KubeServiceRef | null>();
   private readonly unsubscribe: (() => void)[] = [];
   private closed = false;
 
@@ -99,7 +101,14 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
 
   /** The service a host names, if it is `[hostname.]name.ns.svc.<clusterDomain>`. */
   parse(host: string): KubeServiceRef | undefined {
-    return parseServiceHost(host, this.clusterDomain);
+    let ref = this.parsed.get(host);
+    if (ref === undefined) {
+      ref = parseServiceHost(host, this.clusterDomain) ?? null;
+      // Hosts come from code and configuration, a small set; a runaway set is simply dropped.
+      if (this.parsed.size >= 10_000) this.parsed.clear();
+      this.parsed.set(host, ref);
+    }
+    return ref ?? undefined;
   }
 
   /**
@@ -130,6 +139,9 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
       const error = ns.services.status.error ?? ns.slices.status.error;
       const why = error ? `the Kubernetes API could not be read (${error.message})` : `no Service ${ref.name} in namespace ${ref.namespace}`;
       return { endpoints: [], reason: `no healthy upstream for ${host}: ${why}` };
+    }
+    if (!ns.slices.status.synced && ns.slices.status.error) {
+      return { endpoints: [], reason: `no healthy upstream for ${host}: the Kubernetes API could not be read (${ns.slices.status.error.message})` };
     }
     const keys = ns.byService.get(ref.name);
     const slices: KubeEndpointSlice[] = [];
