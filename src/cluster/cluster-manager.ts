@@ -45,6 +45,8 @@ interface Entry {
   plan: EndpointPlan;
   /** The Kubernetes Service (`namespace/name`) whose changes this entry follows. */
   serviceKey: string | undefined;
+  /** The protocol the Service gave the port when the balancing was last compiled. */
+  kubeProtocol: string | undefined;
   /** DNS watch keys this entry holds a reference on. */
   watchKeys: readonly string[];
   /**
@@ -138,7 +140,7 @@ export class ClusterManager {
         durationMs: change.durationMs,
       });
     }
-    const entry: Entry = { key, host, subset, port, cluster, plan, serviceKey: undefined, watchKeys: [], settling: undefined, filled: false };
+    const entry: Entry = { key, host, subset, port, cluster, plan, serviceKey: undefined, kubeProtocol: undefined, watchKeys: [], settling: undefined, filled: false };
     this.entries.set(key, entry);
     this.apply(entry, plan);
     return cluster;
@@ -186,7 +188,9 @@ export class ClusterManager {
     // The port's declared protocol decides HTTP/2 (GRPC, HTTP2), as it does in istiod.
     const service = snapshot.service(host);
     const servicePort = servicePortFor(service, port);
-    return compileLoadBalancing(policy, rule?.annotations ?? {}, this.deps.caller, servicePort?.protocol);
+    const kubeService = servicePort === undefined ? this.deps.kube?.parse(host) : undefined;
+    const protocol = servicePort?.protocol ?? (kubeService ? this.deps.kube?.protocol(kubeService, port) : undefined);
+    return compileLoadBalancing(policy, rule?.annotations ?? {}, this.deps.caller, protocol);
   }
 
   private resilience(snapshot: Snapshot, host: string, subset: string | undefined, port: number): ClusterResilience {
@@ -284,6 +288,12 @@ export class ClusterManager {
     if (plan.kind === 'kubernetes') {
       const kube = this.deps.kube;
       if (!kube) return;
+      // A Service port named `grpc-*` (or with appProtocol) switches the cluster to HTTP/2.
+      const protocol = kube.protocol(plan.service, plan.port);
+      if (protocol !== entry.kubeProtocol && this.snapshot) {
+        entry.kubeProtocol = protocol;
+        entry.cluster.setLoadBalancing(this.loadBalancing(this.snapshot, entry.host, entry.subset, entry.port));
+      }
       const { endpoints, reason } = kubernetesPlanEndpoints(plan, kube.endpoints(plan.service, plan.host, plan.port));
       this.setEndpoints(entry, endpoints, reason);
       return;

@@ -1,3 +1,5 @@
+import { createServer as createH2cServer } from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { seededRandom } from '../../src/clock.js';
 import type { Mesh, MeshOptions } from '../../src/index.js';
@@ -179,6 +181,22 @@ spec:
     const none = await get(mesh, 'http://reviews:9080/');
     expect(none.status).toBe(503);
     expect(none.text).toContain('no endpoint of reviews.shop.svc.cluster.local has the labels of subset "v2" (version=v2)');
+  });
+
+  it('speaks HTTP/2 (h2c) to a Service port named grpc-*, as istiod picks the protocol', async () => {
+    const h2c = createH2cServer((req, res) => res.end(`h2 ${req.httpVersion}`));
+    await new Promise<void>((resolve) => h2c.listen(0, '127.0.0.5', resolve));
+    try {
+      const { mesh, watcher } = await kubeMesh();
+      const { slices, services } = namespaceCollections(watcher, 'shop');
+      services.upsert(service('shop', 'grpc-api', [{ name: 'grpc-api', port: 50051 }]));
+      slices.upsert(slice('shop', 'grpc-api-1', 'grpc-api', [{ name: 'grpc-api', port: (h2c.address() as AddressInfo).port }], [endpoint('127.0.0.5', 'g-1')]));
+      const res = await mesh.request('http://grpc-api:50051/svc.Greeter/Hello', { method: 'POST', body: 'x' });
+      expect(res.statusCode).toBe(200);
+      expect(await res.body.text()).toBe('h2 2.0');
+    } finally {
+      await new Promise<void>((resolve) => h2c.close(() => resolve()));
+    }
   });
 
   it('selects one pod of a headless service by its hostname', async () => {

@@ -8,3 +8,4 @@ export { parseServiceHost } from './service-host.js';
 export type { KubeServiceRef } from './service-host.js';
 export { serving, sliceEndpoints } from './slice-endpoints.js';
 export type { ServiceEndpoints, SliceContext } from './slice-endpoints.js';
+export { servicePortProtocol } from './port-protocol.js';

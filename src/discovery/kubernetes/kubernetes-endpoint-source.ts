@@ -5,6 +5,7 @@ import type { KubeEndpointSlice, KubeNode, KubePodMetadata, KubeService, KubeSli
 import { ENDPOINT_SLICES, NODES, POD_METADATA, SERVICE_NAME_LABEL, SERVICES } from '../../kubernetes/types.js';
 import type { Locality } from '../endpoint.js';
 import { UNKNOWN_LOCALITY } from '../endpoint.js';
+import { servicePortProtocol } from './port-protocol.js';
 import type { KubeServiceRef } from './service-host.js';
 import { parseServiceHost } from './service-host.js';
 import type { ServiceEndpoints } from './slice-endpoints.js';
@@ -153,6 +154,12 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
       podLabels: (namespace, pod) => this.namespaces.get(namespace)?.pods.items.get(`${namespace}/${pod}`)?.metadata.labels,
       locality: (e) => this.locality(e),
     });
+  }
+
+  /** The protocol of the Service port a caller used (`GRPC`, `HTTP2`...), when the Service says. */
+  protocol(ref: KubeServiceRef, port: number): string | undefined {
+    const servicePort = this.namespaces.get(ref.namespace)?.services.items.get(ref.key)?.spec?.ports?.find((p) => p.port === port);
+    return servicePort ? servicePortProtocol(servicePort) : undefined;
   }
 
   close(): void {
