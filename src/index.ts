@@ -3,7 +3,6 @@ export type { MeshOptions, MeshEvents } from './mesh.js';
 export type { DiscoveryMode, KubernetesOptions } from './kubernetes/kubernetes-options.js';
 export type { KubernetesStatus } from './kubernetes/mesh-kubernetes.js';
 export type { KubeCollectionReport } from './kubernetes/api-watcher.js';
-export type { KubeCollectionStatus } from './kubernetes/collection.js';
 export { DnsLookupError, DnsOptionError } from './discovery/dns/index.js';
 export type { DnsEndpointChange, DnsFamily, DnsLookupFailure, MeshDnsOptions } from './discovery/dns/index.js';
 export { MeshError, MeshConfigError } from './errors.js';
@@ -23,6 +22,16 @@ export type {
   Resolution,
 } from './config/snapshot.js';
 export type { Endpoint, Locality } from './discovery/endpoint.js';
+export type {
+  KubeChange,
+  KubeCollection,
+  KubeCollectionStatus,
+  KubeObject,
+  KubeObjectMeta,
+  KubeResourceType,
+  KubeWatcher,
+  KubeWatchOptions,
+} from './kubernetes/collection.js';
 export type { RouteTable, CompiledHttpRoute, CompiledDestination } from './routing/route-table.js';
 export type { RouteRequest } from './routing/route-request.js';
 export type { Clock, RandomSource } from './clock.js';

@@ -20,6 +20,8 @@ import { FileSource, InlineSource } from './config/sources/index.js';
 import type { MeshConfigError } from './errors.js';
 import type { DnsEndpointChange, DnsEndpointSource, DnsLookupFailure, MeshDnsOptions } from './discovery/dns/index.js';
 import { createMeshDnsSource } from './discovery/dns/index.js';
+import { KubernetesEndpointSource } from './discovery/kubernetes/index.js';
+import type { KubeWatcher } from './kubernetes/collection.js';
 import { resolveServiceHost } from './routing/resolve-host.js';
 import type { BreakerEvent, BreakerState, EjectionEvent } from './resilience/events.js';
 import type { BreakerOptions } from './resilience/service-breaker.js';
@@ -86,6 +88,11 @@ export interface MeshOptions {
    * Default `{}`: on, configured from resolv.conf.
    */
   readonly dns?: MeshDnsOptions | false;
+  /**
+   * @internal Endpoints of Kubernetes services from the API through this watcher (EndpointSlices,
+   * Services, Pod labels, Nodes), chosen before DNS. The mesh does not close the watcher.
+   */
+  readonly kubeWatcher?: KubeWatcher;
   /**
    * Service-level circuit breakers, keyed by service host (`reviews`, `reviews.shop` or the full
    * name, resolved like a request's host). An addition to Istio; see {@link BreakerOptions}.
@@ -155,6 +162,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   readonly dispatcher: Dispatcher;
   private readonly clusters: ClusterManager;
   private readonly dns: DnsEndpointSource | undefined;
+  private readonly kubeEndpoints: KubernetesEndpointSource | undefined;
   private readonly breakers = new Map<string, ServiceBreaker>();
   private readonly rateLimits: RateLimiting;
   private readonly clock: Clock;
@@ -169,6 +177,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     private readonly kube?: KubeApiWatcher,
     private readonly kubeSource?: KubernetesSource,
     otel?: OtelApi,
+    endpointsFromApi = true,
   ) {
     super();
     const clock = options.clock ?? systemClock;
@@ -178,11 +187,19 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.dns = options.dns === false
       ? undefined
       : createMeshDnsSource(options.dns ?? {}, first?.namespace ?? 'default', first?.clusterDomain ?? 'cluster.local', clock);
+    // Endpoints from the API share its watcher; `kubeWatcher` (internal) stands in for it in tests.
+    const endpointWatcher = options.kubeWatcher ?? (endpointsFromApi ? kube : undefined);
+    this.kubeEndpoints = endpointWatcher && new KubernetesEndpointSource(endpointWatcher, {
+      namespace: first?.namespace ?? 'default',
+      clusterDomain: first?.clusterDomain ?? 'cluster.local',
+      fallbackRegion: parseLocality(options.locality).region,
+    });
     this.clusters = new ClusterManager({
       clock,
       random,
       caller: { locality: parseLocality(options.locality), labels: options.labels ?? {} },
       ...(this.dns ? { dns: this.dns } : {}),
+      ...(this.kubeEndpoints ? { kube: this.kubeEndpoints } : {}),
       onEjection: (event) => {
         if (event.action === 'eject') this.telemetry?.ejected(`${event.host}|${event.subset ?? ''}|${event.port}`, event.reason ?? '');
         this.emit('ejection', event);
@@ -321,6 +338,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       store: this.store,
       clusters: this.clusters,
       dns: this.dns,
+      kube: this.kubeEndpoints,
       breakers: this.breakers,
       rateLimits: this.rateLimits,
       clockNow: this.clock.now(),
@@ -364,6 +382,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     await Promise.all([...this.admins].map((a) => a.close()));
     this.admins.clear();
     await this.store.close();
+    this.kubeEndpoints?.close();
     await this.kube?.close();
     await this.dispatcher.close();
     for (const breaker of this.breakers.values()) breaker.shutdown();
@@ -423,7 +442,7 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
   try {
     // Loaded only when telemetry is wanted: the API is an optional peer.
     const otel = options.telemetry === false ? undefined : await loadOtelApi();
-    return new Mesh(store, options, kube?.watcher, kube?.source, otel);
+    return new Mesh(store, options, kube?.watcher, kube?.source, otel, kubeOptions?.endpoints ?? true);
   } catch (error) {
     // An invalid option (a DNS server address Node cannot parse, say): release the sources.
     await store.close();

@@ -5,6 +5,7 @@ import { mergeTrafficPolicy } from '../config/compile/traffic-policy.js';
 import type { Snapshot } from '../config/snapshot.js';
 import type { DnsEndpointChange, DnsEndpointSource } from '../discovery/dns/index.js';
 import type { Endpoint } from '../discovery/endpoint.js';
+import type { KubernetesEndpointSource } from '../discovery/kubernetes/index.js';
 import type { CallerIdentity, CompiledLoadBalancing } from './balancer-spec.js';
 import { compileLoadBalancing } from './balancer-spec.js';
 import type { ClusterResilience, PoolFactory } from './cluster.js';
@@ -13,7 +14,7 @@ import type { EjectionEvent } from '../resilience/events.js';
 import type { ServiceBreaker } from '../resilience/service-breaker.js';
 import { compileResilience } from './resilience-spec.js';
 import type { EndpointPlan } from './endpoint-plan.js';
-import { dnsPlanEndpoints, isKubernetesServiceHost, planEndpoints } from './endpoint-plan.js';
+import { dnsPlanEndpoints, isKubernetesServiceHost, kubernetesPlanEndpoints, planEndpoints } from './endpoint-plan.js';
 
 export interface ClusterManagerDeps {
   readonly clock: Clock;
@@ -26,6 +27,12 @@ export interface ClusterManagerDeps {
    * Without it, such names are left to the connection (or passed through) as before.
    */
   readonly dns?: DnsEndpointSource;
+  /**
+   * Kubernetes API discovery (owned by the caller): endpoints of `name.ns.svc.<domain>` from
+   * EndpointSlices, chosen before DNS. Its `change` events recompute only the clusters of the
+   * Service concerned.
+   */
+  readonly kube?: KubernetesEndpointSource;
   /** Told of every outlier ejection and return, in any cluster. */
   readonly onEjection?: (event: EjectionEvent) => void;
 }
@@ -47,6 +54,10 @@ interface Entry {
   readonly port: number;
   readonly cluster: Cluster;
   plan: EndpointPlan;
+  /** The Kubernetes Service (`namespace/name`) whose changes this entry follows. */
+  serviceKey: string | undefined;
+  /** The protocol the Service gave the port when the balancing was last compiled. */
+  kubeProtocol: string | undefined;
   /** DNS watch keys this entry holds a reference on. */
   watchKeys: readonly string[];
   /**
@@ -70,6 +81,8 @@ export class ClusterManager {
   private readonly entries = new Map<string, Entry>();
   /** DNS watch key → entries using it; a watch is dropped with its last user. */
   private readonly watchUsers = new Map<string, Set<Entry>>();
+  /** Kubernetes Service key → entries whose endpoints come from it. */
+  private readonly serviceUsers = new Map<string, Set<Entry>>();
   private snapshot: Snapshot | undefined;
   private closed = false;
   /** Service host → the breaker the application configured for it. */
@@ -79,17 +92,24 @@ export class ClusterManager {
     if (users) for (const entry of users) this.refresh(entry);
   };
 
+  private readonly onKubeChange = (serviceKey: string): void => {
+    const users = this.serviceUsers.get(serviceKey);
+    if (users) for (const entry of users) this.refresh(entry);
+  };
+
   constructor(private readonly deps: ClusterManagerDeps) {
     deps.dns?.on('change', this.onDnsChange);
+    deps.kube?.on('change', this.onKubeChange);
   }
 
   setSnapshot(snapshot: Snapshot): void {
     this.snapshot = snapshot;
     for (const [key, entry] of this.entries) {
-      const plan = planEndpoints(snapshot, entry.host, entry.subset, entry.port, this.deps.dns);
+      const plan = planEndpoints(snapshot, entry.host, entry.subset, entry.port, this.deps.dns, this.deps.kube);
       if (plan === undefined) {
         this.entries.delete(key);
         this.releaseAll(entry);
+        this.follow(entry, undefined);
         void entry.cluster.close();
         continue;
       }
@@ -110,7 +130,7 @@ export class ClusterManager {
     if (existing) return existing.cluster;
     const snapshot = this.snapshot;
     if (!snapshot || this.closed) return undefined;
-    const plan = planEndpoints(snapshot, host, subset, port, this.deps.dns);
+    const plan = planEndpoints(snapshot, host, subset, port, this.deps.dns, this.deps.kube);
     if (plan === undefined) return undefined;
     const cluster = new Cluster(key, this.loadBalancing(snapshot, host, subset, port), {
       clock: this.deps.clock,
@@ -131,7 +151,7 @@ export class ClusterManager {
         durationMs: change.durationMs,
       });
     }
-    const entry: Entry = { key, host, subset, port, cluster, plan, watchKeys: [], settling: undefined, filled: false };
+    const entry: Entry = { key, host, subset, port, cluster, plan, serviceKey: undefined, kubeProtocol: undefined, watchKeys: [], settling: undefined, filled: false };
     this.entries.set(key, entry);
     this.apply(entry, plan);
     return cluster;
@@ -145,8 +165,10 @@ export class ClusterManager {
    */
   discovers(host: string, writtenHost: string): boolean {
     const snapshot = this.snapshot;
-    return this.deps.dns !== undefined && snapshot !== undefined && writtenHost.includes('.') &&
-      isKubernetesServiceHost(host, snapshot.clusterDomain);
+    if (snapshot === undefined || !isKubernetesServiceHost(host, snapshot.clusterDomain)) return false;
+    if (writtenHost.includes('.')) return this.deps.dns !== undefined || this.deps.kube !== undefined;
+    // A bare name is the mesh's only when the API has that Service in the caller's namespace.
+    return this.deps.kube?.knows(host) ?? false;
   }
 
   /**
@@ -181,9 +203,11 @@ export class ClusterManager {
   async close(): Promise<void> {
     this.closed = true;
     this.deps.dns?.off('change', this.onDnsChange);
+    this.deps.kube?.off('change', this.onKubeChange);
     const all = [...this.entries.values()];
     this.entries.clear();
     for (const entry of all) this.releaseAll(entry);
+    this.serviceUsers.clear();
     await Promise.all(all.map((e) => e.cluster.close()));
   }
 
@@ -194,7 +218,9 @@ export class ClusterManager {
     // The port's declared protocol decides HTTP/2 (GRPC, HTTP2), as it does in istiod.
     const service = snapshot.service(host);
     const servicePort = servicePortFor(service, port);
-    return compileLoadBalancing(policy, rule?.annotations ?? {}, this.deps.caller, servicePort?.protocol);
+    const kubeService = servicePort === undefined ? this.deps.kube?.parse(host) : undefined;
+    const protocol = servicePort?.protocol ?? (kubeService ? this.deps.kube?.protocol(kubeService, port) : undefined);
+    return compileLoadBalancing(policy, rule?.annotations ?? {}, this.deps.caller, protocol);
   }
 
   private resilience(snapshot: Snapshot, host: string, subset: string | undefined, port: number): ClusterResilience {
@@ -206,6 +232,11 @@ export class ClusterManager {
   /** Makes `plan` the entry's: static endpoints at once, DNS ones once their names have answered. */
   private apply(entry: Entry, plan: EndpointPlan): void {
     entry.plan = plan;
+    if (plan.kind === 'kubernetes') {
+      this.applyKubernetes(entry, plan.service.key, plan.service.namespace);
+      return;
+    }
+    this.follow(entry, undefined);
     const dns = this.deps.dns;
     if (plan.kind === 'static' || !dns) {
       this.releaseAll(entry);
@@ -240,11 +271,65 @@ export class ClusterManager {
     if (!entry.filled || entry.cluster.warming) entry.cluster.warming = settling;
   }
 
-  /** Recomputes a DNS entry's endpoints from the watches' latest answers. */
+  /**
+   * A Kubernetes entry follows its Service's changes; until the namespace's collections have
+   * listed, a new cluster warms (its first requests wait) and an existing one keeps its endpoints.
+   */
+  private applyKubernetes(entry: Entry, serviceKey: string, namespace: string): void {
+    const kube = this.deps.kube;
+    if (!kube) return;
+    this.releaseAll(entry);
+    this.follow(entry, serviceKey);
+    const pending = kube.ready(namespace);
+    if (pending === undefined) {
+      entry.settling = undefined;
+      entry.cluster.warming = undefined;
+      this.refresh(entry);
+      return;
+    }
+    const settling: Promise<void> = pending.then(() => {
+      if (entry.cluster.warming === settling) entry.cluster.warming = undefined;
+      if (entry.settling !== settling) return;
+      entry.settling = undefined;
+      this.refresh(entry);
+    });
+    entry.settling = settling;
+    if (!entry.filled || entry.cluster.warming) entry.cluster.warming = settling;
+  }
+
+  private follow(entry: Entry, serviceKey: string | undefined): void {
+    if (entry.serviceKey === serviceKey) return;
+    if (entry.serviceKey !== undefined) {
+      const users = this.serviceUsers.get(entry.serviceKey);
+      users?.delete(entry);
+      if (users?.size === 0) this.serviceUsers.delete(entry.serviceKey);
+    }
+    entry.serviceKey = serviceKey;
+    if (serviceKey === undefined) return;
+    let users = this.serviceUsers.get(serviceKey);
+    if (!users) this.serviceUsers.set(serviceKey, (users = new Set()));
+    users.add(entry);
+  }
+
+  /** Recomputes a DNS or Kubernetes entry's endpoints from the source's latest state. */
   private refresh(entry: Entry): void {
     const plan = entry.plan;
+    if (this.closed || entry.settling || this.entries.get(entry.key) !== entry) return;
+    if (plan.kind === 'kubernetes') {
+      const kube = this.deps.kube;
+      if (!kube) return;
+      // A Service port named `grpc-*` (or with appProtocol) switches the cluster to HTTP/2.
+      const protocol = kube.protocol(plan.service, plan.port);
+      if (protocol !== entry.kubeProtocol && this.snapshot) {
+        entry.kubeProtocol = protocol;
+        entry.cluster.setLoadBalancing(this.loadBalancing(this.snapshot, entry.host, entry.subset, entry.port));
+      }
+      const { endpoints, reason } = kubernetesPlanEndpoints(plan, kube.endpoints(plan.service, plan.host, plan.port));
+      this.setEndpoints(entry, endpoints, reason);
+      return;
+    }
     const dns = this.deps.dns;
-    if (this.closed || entry.settling || plan.kind !== 'dns' || !dns || this.entries.get(entry.key) !== entry) return;
+    if (plan.kind !== 'dns' || !dns) return;
     const { endpoints, reason } = dnsPlanEndpoints(plan, (key) => dns.status(key));
     this.setEndpoints(entry, endpoints, reason);
   }

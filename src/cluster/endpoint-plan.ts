@@ -4,6 +4,7 @@ import type { DnsWatchSpec, DnsWatchStatus, EndpointTemplate } from '../discover
 import { dnsWatchKey, serviceEntryDnsWatches } from '../discovery/dns/index.js';
 import type { Endpoint } from '../discovery/endpoint.js';
 import { labelsMatch } from '../discovery/endpoint.js';
+import type { KubeServiceRef, ServiceEndpoints } from '../discovery/kubernetes/index.js';
 
 /** One DNS name behind a destination and what the endpoints of its answers inherit. */
 export interface DnsBinding {
@@ -45,7 +46,24 @@ export type EndpointPlan =
       readonly selector: Readonly<Record<string, string>> | undefined;
       /** False when a subset is asked for that no DestinationRule defines: nothing is selected. */
       readonly subsetDefined: boolean;
+    }
+  | {
+      readonly kind: 'kubernetes';
+      readonly host: string;
+      readonly service: KubeServiceRef;
+      readonly port: number;
+      readonly subset: string | undefined;
+      readonly selector: Readonly<Record<string, string>> | undefined;
+      readonly subsetDefined: boolean;
     };
+
+/** What endpoint planning needs from Kubernetes API discovery (a `KubernetesEndpointSource` is one). */
+export interface KubernetesPlanning {
+  parse(host: string): KubeServiceRef | undefined;
+}
+
+/** A plan whose endpoints come from the Kubernetes API. */
+export type KubernetesEndpointPlan = Extract<EndpointPlan, { readonly kind: 'kubernetes' }>;
 
 /** A plan whose endpoints come from DNS. */
 export type DnsEndpointPlan = Extract<EndpointPlan, { readonly kind: 'dns' }>;
@@ -56,7 +74,8 @@ export type DnsEndpointPlan = Extract<EndpointPlan, { readonly kind: 'dns' }>;
  * 1. a ServiceEntry (or the WorkloadEntries it selects) for the host: its endpoints as written for
  *    `STATIC`, its addresses (or the host itself) resolved by DNS for `DNS` and `DNS_ROUND_ROBIN`;
  *    `NONE` has none (the request goes to the host as named);
- * 2. a Kubernetes service name (`name.ns.svc.<clusterDomain>`) no ServiceEntry declares: the
+ * 2. a Kubernetes service name (`name.ns.svc.<clusterDomain>`) no ServiceEntry declares: with
+ *    Kubernetes API discovery (`kube`), its EndpointSlices (one endpoint per ready pod); else the
  *    name's A/AAAA records (one address per pod for a headless service, the VIP for ClusterIP),
  *    or, when `dns.portNames` names the port, its SRV records (falling back to A/AAAA);
  * 3. otherwise none: undefined, and the dispatcher passes the request through as named.
@@ -70,6 +89,7 @@ export function planEndpoints(
   subset: string | undefined,
   port: number,
   dns: DnsPlanning | undefined,
+  kube?: KubernetesPlanning,
 ): EndpointPlan | undefined {
   const service = snapshot.service(host);
   const subsetDef = subset !== undefined ? snapshot.destinationRule(host)?.subsets.get(subset) : undefined;
@@ -86,6 +106,12 @@ export function planEndpoints(
     if (!subsetDef) return { kind: 'static', endpoints: [], emptyReason: undefinedSubset(host, subset) };
     const endpoints = servicePort.endpoints.filter((e) => labelsMatch(subsetDef.labels, e.labels));
     return { kind: 'static', endpoints, emptyReason: endpoints.length === 0 ? noLabelMatch(host, subset, subsetDef.labels) : undefined };
+  }
+  if (kube !== undefined) {
+    const ref = kube.parse(host);
+    if (ref !== undefined) {
+      return { kind: 'kubernetes', host, service: ref, port, subset, selector: subsetDef?.labels, subsetDefined: subset === undefined || subsetDef !== undefined };
+    }
   }
   if (dns !== undefined && isKubernetesServiceHost(host, snapshot.clusterDomain)) {
     // The trailing dot makes the name absolute: it is already the FQDN, so no search domain is
@@ -207,4 +233,15 @@ function emptyAnswer(spec: DnsWatchSpec, name: string, fqdn: string | undefined)
   // The SRV name answered (fqdn is set to it) but none of its targets has an address.
   if (fqdn !== undefined) return `no target of the DNS SRV records of ${fqdn} has an address record`;
   return `DNS has no SRV records for _${spec.portName}._${spec.protocol ?? 'tcp'}.${name} and no address records for ${name} (NXDOMAIN or NODATA)`;
+}
+
+/** The endpoints of a Kubernetes plan from the source's current state, the subset selected. */
+export function kubernetesPlanEndpoints(
+  plan: KubernetesEndpointPlan,
+  all: ServiceEndpoints,
+): { readonly endpoints: readonly Endpoint[]; readonly reason: string | undefined } {
+  if (plan.subset !== undefined && !plan.subsetDefined) return { endpoints: [], reason: undefinedSubset(plan.host, plan.subset) };
+  if (plan.selector === undefined || all.endpoints.length === 0) return all;
+  const endpoints = all.endpoints.filter((e) => labelsMatch(plan.selector, e.labels));
+  return { endpoints, reason: endpoints.length === 0 ? noLabelMatch(plan.host, plan.subset ?? '', plan.selector) : undefined };
 }

@@ -2,11 +2,12 @@ import type { Host } from '../balancer/index.js';
 import type { ClusterResilience } from '../cluster/cluster.js';
 import type { ActiveCluster, ClusterManager } from '../cluster/cluster-manager.js';
 import type { CompiledLoadBalancing, HashOn } from '../cluster/balancer-spec.js';
-import { dnsPlanEndpoints, planEndpoints } from '../cluster/endpoint-plan.js';
+import { dnsPlanEndpoints, kubernetesPlanEndpoints, planEndpoints } from '../cluster/endpoint-plan.js';
 import type { EndpointPlan } from '../cluster/endpoint-plan.js';
 import { mergeTrafficPolicy } from '../config/compile/traffic-policy.js';
 import type { Snapshot } from '../config/snapshot.js';
 import type { DnsEndpointSource } from '../discovery/dns/index.js';
+import type { KubernetesEndpointSource } from '../discovery/kubernetes/index.js';
 import type { Endpoint, Locality } from '../discovery/endpoint.js';
 import type { BreakerState } from '../resilience/events.js';
 import type { EndpointHealth, InspectedCluster, InspectedClusterPolicy, InspectedEndpoint } from './inspection.js';
@@ -17,6 +18,7 @@ export interface ClusterViewInputs {
   readonly snapshot: Snapshot;
   readonly clusters: ClusterManager;
   readonly dns: DnsEndpointSource | undefined;
+  readonly kube: KubernetesEndpointSource | undefined;
   readonly breakerState: (host: string) => BreakerState | undefined;
   /** Clock ms to a wall-clock ISO string. */
   readonly wallTime: (clockMs: number) => string;
@@ -120,9 +122,16 @@ function liveEndpoint(active: ActiveCluster, host: Host, wallTime: (ms: number) 
 }
 
 /** Endpoints of a cluster no request has made yet: what its plan gives now. */
-function plannedEndpoints(plan: EndpointPlan | undefined, dns: DnsEndpointSource | undefined): { endpoints: readonly Endpoint[]; reason: string | undefined } {
+function plannedEndpoints(
+  plan: EndpointPlan | undefined,
+  dns: DnsEndpointSource | undefined,
+  kube: KubernetesEndpointSource | undefined,
+): { endpoints: readonly Endpoint[]; reason: string | undefined } {
   if (!plan) return { endpoints: [], reason: undefined };
   if (plan.kind === 'static') return { endpoints: plan.endpoints, reason: plan.emptyReason };
+  if (plan.kind === 'kubernetes') {
+    return kube ? kubernetesPlanEndpoints(plan, kube.endpoints(plan.service, plan.host, plan.port)) : { endpoints: [], reason: undefined };
+  }
   if (!dns) return { endpoints: [], reason: undefined };
   // Names no cluster watches yet have no status: the cluster resolves them on first use.
   if (plan.bindings.every((b) => dns.status(b.key) === undefined)) return { endpoints: [], reason: 'resolved by DNS on first use' };
@@ -148,7 +157,7 @@ function declaredDestinations(snapshot: Snapshot): Destination[] {
  * found by DNS), with live endpoint state for the ones in use.
  */
 export function inspectClusters(inputs: ClusterViewInputs): InspectedCluster[] {
-  const { snapshot, clusters, dns } = inputs;
+  const { snapshot, clusters, dns, kube } = inputs;
   const byName = new Map<string, { d: Destination; active: ActiveCluster | undefined }>();
   for (const d of declaredDestinations(snapshot)) byName.set(envoyName(d), { d, active: undefined });
   for (const active of clusters.active()) byName.set(envoyName(active), { d: active, active });
@@ -158,14 +167,14 @@ export function inspectClusters(inputs: ClusterViewInputs): InspectedCluster[] {
     const subsetDef = d.subset !== undefined ? rule?.subsets.get(d.subset) : undefined;
     const trafficPolicy = mergeTrafficPolicy(rule?.trafficPolicy, subsetDef?.trafficPolicy, d.port);
     const compiled = active ? active.cluster.policy : safePolicy(clusters, d);
-    const plan = planEndpoints(snapshot, d.host, d.subset, d.port, dns);
+    const plan = planEndpoints(snapshot, d.host, d.subset, d.port, dns, kube);
     let endpoints: InspectedEndpoint[];
     let reason: string | undefined;
     if (active) {
       endpoints = active.cluster.hostList.map((h) => liveEndpoint(active, h, inputs.wallTime));
       reason = active.cluster.unavailableReason;
     } else {
-      const planned = plannedEndpoints(plan, dns);
+      const planned = plannedEndpoints(plan, dns, kube);
       endpoints = planned.endpoints.map((e) => endpointView(e, e.ready ? 'healthy' : 'not-ready', 0));
       reason = planned.reason;
     }

@@ -4,6 +4,7 @@ import type { ConfigIssue } from '../config/issue.js';
 import { formatLocation } from '../config/issue.js';
 import type { Snapshot } from '../config/snapshot.js';
 import type { DnsEndpointSource } from '../discovery/dns/index.js';
+import type { KubernetesEndpointSource } from '../discovery/kubernetes/index.js';
 import type { BreakerState } from '../resilience/events.js';
 import type { BucketKeySpec } from '../resilience/rate-limit/rate-limit-spec.js';
 import type { RateLimiting } from '../resilience/rate-limit/rate-limiting.js';
@@ -23,6 +24,7 @@ export interface InspectionInputs {
   readonly store: ConfigStore;
   readonly clusters: ClusterManager;
   readonly dns: DnsEndpointSource | undefined;
+  readonly kube: KubernetesEndpointSource | undefined;
   readonly breakers: ReadonlyMap<string, { readonly state: BreakerState }>;
   readonly rateLimits: RateLimiting;
   /** The mesh clock's now (ms), to turn its times into wall-clock times. */
@@ -120,7 +122,7 @@ export function inspectMesh(inputs: InspectionInputs): MeshInspection {
     takenAt: iso(wallNow),
     config: inspectConfig(inputs.snapshot, inputs.store),
     routes: inspectRoutes(inputs.snapshot),
-    clusters: inspectClusters({ snapshot: inputs.snapshot, clusters: inputs.clusters, dns: inputs.dns, breakerState, wallTime }),
+    clusters: inspectClusters({ snapshot: inputs.snapshot, clusters: inputs.clusters, dns: inputs.dns, kube: inputs.kube, breakerState, wallTime }),
     dns: inputs.dns ? inspectDns(inputs.dns, wallTime) : [],
     breakers: [...inputs.breakers].map(([host, b]) => ({ host, state: b.state })),
     rateLimits: inspectRateLimits(inputs.snapshot, inputs.rateLimits),

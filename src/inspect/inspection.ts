@@ -123,8 +123,8 @@ export interface InspectedCluster {
   readonly port: number;
   /** Whether a request has used it yet (clusters are made on first use; live state only then). */
   readonly active: boolean;
-  /** Where its endpoints come from: a ServiceEntry as written, DNS, or none (passed through). */
-  readonly discovery: 'static' | 'dns' | 'none';
+  /** Where its endpoints come from: a ServiceEntry as written, DNS, the Kubernetes API (EndpointSlices), or none (passed through). */
+  readonly discovery: 'static' | 'dns' | 'kubernetes' | 'none';
   readonly serviceEntry?: InspectedResource;
   readonly destinationRules: readonly InspectedResource[];
   readonly policy: InspectedClusterPolicy;

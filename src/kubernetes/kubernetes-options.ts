@@ -24,6 +24,12 @@ export interface KubernetesOptions {
   readonly namespaces?: readonly string[];
   /** Read Istio resources from the API. Default `true`. */
   readonly istioConfig?: boolean;
+  /**
+   * Take the endpoints of Kubernetes services from the API (EndpointSlices, Services, Pod labels,
+   * Nodes), before DNS. `false`: DNS finds them, as without the API (a laptop that reads the
+   * cluster's configuration but cannot reach pod IPs). Default `true`.
+   */
+  readonly endpoints?: boolean;
   /** Back-off between watch restarts after an error: first delay and cap, in ms. Default 500 and 30 000. */
   readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
   /** Objects asked per list page (`limit`). Default 500, as client-go. */

@@ -1,0 +1,130 @@
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { KubeEndpointSlice, KubeNode, KubePodMetadata, KubeService, KubeServicePort, KubeSliceEndpoint, KubeSlicePort } from '../../src/kubernetes/types.js';
+import type { MemoryKubeWatcher, MemoryCollection } from './memory-kube.js';
+
+/** A Service with the ports given (`selector` set unless `manual`). */
+export function service(namespace: string, name: string, ports: KubeServicePort[], manual = false): KubeService {
+  return {
+    apiVersion: 'v1', kind: 'Service',
+    metadata: { name, namespace },
+    spec: { ports, ...(manual ? {} : { selector: { app: name } }) },
+  };
+}
+
+/** An endpoint for a pod: ready unless conditions say otherwise; the pod's name is its targetRef. */
+export function endpoint(address: string, pod: string, extra: Partial<KubeSliceEndpoint> = {}): KubeSliceEndpoint {
+  return { addresses: [address], conditions: { ready: true, serving: true, terminating: false }, targetRef: { kind: 'Pod', name: pod }, ...extra };
+}
+
+export const TERMINATING = { ready: false, serving: true, terminating: true } as const;
+export const NOT_READY = { ready: false, serving: false, terminating: false } as const;
+
+export function slice(
+  namespace: string,
+  name: string,
+  serviceName: string,
+  ports: KubeSlicePort[],
+  endpoints: KubeSliceEndpoint[],
+  addressType: 'IPv4' | 'IPv6' = 'IPv4',
+): KubeEndpointSlice {
+  return {
+    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+    metadata: { name, namespace, labels: { 'kubernetes.io/service-name': serviceName } },
+    addressType, ports, endpoints,
+  };
+}
+
+export function pod(namespace: string, name: string, labels: Record<string, string>): KubePodMetadata {
+  return { apiVersion: 'meta.k8s.io/v1', kind: 'PartialObjectMetadata', metadata: { name, namespace, labels } };
+}
+
+export function node(name: string, region: string, zone: string): KubeNode {
+  return { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'topology.kubernetes.io/region': region, 'topology.kubernetes.io/zone': zone } } };
+}
+
+/** The collections endpoint discovery opens for a namespace, by name. */
+export function namespaceCollections(watcher: MemoryKubeWatcher, namespace: string): {
+  slices: MemoryCollection<KubeEndpointSlice>;
+  services: MemoryCollection<KubeService>;
+  pods: MemoryCollection<KubePodMetadata>;
+  nodes: MemoryCollection<KubeNode>;
+} {
+  return {
+    slices: watcher.get<KubeEndpointSlice>('endpointslices', namespace),
+    services: watcher.get<KubeService>('services', namespace),
+    pods: watcher.get<KubePodMetadata>('pods', namespace),
+    nodes: watcher.get<KubeNode>('nodes'),
+  };
+}
+
+/**
+ * One pod with its own server and port, shut down as a terminating pod is: it stops accepting,
+ * finishes what it carries, then closes. Answers its name in `x-pod`; `hold` keeps responses
+ * open until released.
+ */
+export class GracefulPod {
+  port = 0;
+  /** Requests being answered now. */
+  inFlight = 0;
+  received = 0;
+  hold = false;
+  private held: (() => void)[] = [];
+  private arrivals: (() => void)[] = [];
+  private constructor(readonly name: string, readonly address: string, private readonly server: Server) {}
+
+  static async start(name: string, address: string): Promise<GracefulPod> {
+    const holder: { pod?: GracefulPod } = {};
+    const server = createServer((req, res) => holder.pod?.answer(req, res));
+    server.keepAliveTimeout = 10_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, address, () => resolve());
+    });
+    const pod = new GracefulPod(name, address, server);
+    pod.port = (server.address() as AddressInfo).port;
+    holder.pod = pod;
+    return pod;
+  }
+
+  /** Resolves when the next request arrives. */
+  nextArrival(): Promise<void> {
+    return new Promise((resolve) => this.arrivals.push(resolve));
+  }
+
+  release(): void {
+    const held = this.held;
+    this.held = [];
+    for (const r of held) r();
+  }
+
+  /** Stops accepting, lets in-flight requests finish, closes idle connections. */
+  async stop(): Promise<void> {
+    this.hold = false;
+    this.release();
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeIdleConnections();
+    });
+  }
+
+  private answer(req: IncomingMessage, res: ServerResponse): void {
+    this.inFlight++;
+    this.received++;
+    const arrivals = this.arrivals;
+    this.arrivals = [];
+    for (const a of arrivals) a();
+    req.resume();
+    req.on('end', () => {
+      const send = (): void => {
+        res.setHeader('x-pod', this.name);
+        // A terminating server tells clients to stop reusing the connection.
+        if (!this.server.listening) res.setHeader('connection', 'close');
+        res.end(this.name, () => this.inFlight--);
+      };
+      if (this.hold) this.held.push(send);
+      else send();
+    });
+  }
+}
