@@ -25,3 +25,20 @@ export function explain(mesh: Mesh, method: string, url: string, headers: Record
 export function destinations(e: RouteExplanation): string[] {
   return e.destinations.map((d) => `${d.host}${d.subset ? ` ${d.subset}` : ''} ${Math.round(d.percent)}%`);
 }
+
+/**
+ * The ServiceEntry most tests start from: `reviews` in `shop`, an HTTP port, STATIC endpoints on
+ * loopback "pods". YAML text ending in a newline, to join with `---` and further resources.
+ */
+export function reviewsServiceEntry(port: number, addresses: readonly string[]): string {
+  return `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: reviews, namespace: shop }
+spec:
+  hosts: [reviews.shop.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: ${port}, name: http, protocol: HTTP }]
+  endpoints: [${addresses.map((a) => `{ address: ${a} }`).join(', ')}]
+`;
+}

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/clock.js';
 import type { Mesh } from '../../src/index.js';
-import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
+import { meshFromYaml, reviewsServiceEntry } from '../helpers/mesh-from-yaml.js';
 import { Pods } from '../helpers/pods.js';
 import { RequestLog } from '../helpers/request-log.js';
 import { TestClock } from '../helpers/test-clock.js';
@@ -13,16 +13,7 @@ let port: number;
 const clock = new TestClock();
 
 const config = (p: number) => `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: reviews, namespace: shop }
-spec:
-  hosts: [reviews.shop.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: ${p}, name: http, protocol: HTTP }]
-  endpoints: [{ address: 127.0.0.2 }]
----
+${reviewsServiceEntry(p, ['127.0.0.2'])}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: reviews, namespace: shop }

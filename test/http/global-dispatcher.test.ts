@@ -2,7 +2,7 @@ import type { Dispatcher } from 'undici';
 import { fetch as undiciFetch, getGlobalDispatcher, request as undiciRequest, setGlobalDispatcher } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Mesh } from '../../src/index.js';
-import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
+import { meshFromYaml, reviewsServiceEntry } from '../helpers/mesh-from-yaml.js';
 import type { PodReply } from '../helpers/pods.js';
 import { Pods } from '../helpers/pods.js';
 
@@ -11,16 +11,7 @@ let mesh: Mesh;
 let port: number;
 
 const config = (p: number) => `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: reviews, namespace: shop }
-spec:
-  hosts: [reviews.shop.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: ${p}, name: http, protocol: HTTP }]
-  endpoints: [{ address: 127.0.0.2 }]
----
+${reviewsServiceEntry(p, ['127.0.0.2'])}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: reviews, namespace: shop }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Mesh } from '../../src/index.js';
 import { UnknownHostError } from '../../src/index.js';
-import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
+import { meshFromYaml, reviewsServiceEntry } from '../helpers/mesh-from-yaml.js';
 import type { PodReply } from '../helpers/pods.js';
 import { Pods } from '../helpers/pods.js';
 
@@ -13,16 +13,7 @@ let outsidePort: number;
 let mesh: Mesh;
 
 const services = (p: number) => `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: reviews, namespace: shop }
-spec:
-  hosts: [reviews.shop.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: ${p}, name: http, protocol: HTTP }]
-  endpoints: [{ address: 127.0.0.2 }, { address: 127.0.0.3 }]
----
+${reviewsServiceEntry(p, ['127.0.0.2', '127.0.0.3'])}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: reviews, namespace: shop }

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdminServer, InspectedCluster, Mesh, MeshInspection } from '../../src/index.js';
 import { AdminOptionError } from '../../src/index.js';
 import { runCli } from '../../src/cli/run-cli.js';
-import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
+import { meshFromYaml, reviewsServiceEntry } from '../helpers/mesh-from-yaml.js';
 import { Pods } from '../helpers/pods.js';
 
 let pods: Pods;
@@ -15,16 +15,7 @@ const FQDN = 'reviews.shop.svc.cluster.local';
 beforeAll(async () => {
   pods = await Pods.start(['127.0.0.2', '127.0.0.3']);
   mesh = await meshFromYaml(`
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: reviews, namespace: shop }
-spec:
-  hosts: [reviews.shop.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: ${pods.port}, name: http, protocol: HTTP }]
-  endpoints: [{ address: 127.0.0.2 }, { address: 127.0.0.3 }]
----
+${reviewsServiceEntry(pods.port, ['127.0.0.2', '127.0.0.3'])}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: reviews, namespace: shop }

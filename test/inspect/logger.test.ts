@@ -8,6 +8,7 @@ import { consoleLogger, createMesh, MESH_LOG_EVENTS } from '../../src/index.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { Pods } from '../helpers/pods.js';
 import { PushSource, yamlDocs } from '../helpers/push-source.js';
+import { reviewsServiceEntry } from '../helpers/mesh-from-yaml.js';
 
 let pods: Pods;
 const failing = new Set<string>();
@@ -30,16 +31,7 @@ afterEach(async () => {
 });
 
 const config = (perTryTimeout = '1s') => `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: reviews, namespace: shop }
-spec:
-  hosts: [reviews.shop.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: ${pods.port}, name: http, protocol: HTTP }]
-  endpoints: [{ address: 127.0.0.2 }, { address: 127.0.0.3 }]
----
+${reviewsServiceEntry(pods.port, ['127.0.0.2', '127.0.0.3'])}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: reviews, namespace: shop }

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/clock.js';
 import type { Mesh, MeshOptions } from '../../src/index.js';
 import { HeldTimeoutClock } from '../helpers/held-clock.js';
-import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
+import { meshFromYaml, reviewsServiceEntry } from '../helpers/mesh-from-yaml.js';
 import { Pods } from '../helpers/pods.js';
 import type { SeenRequest } from '../helpers/request-log.js';
 import { RequestLog } from '../helpers/request-log.js';
@@ -55,16 +55,7 @@ function config(retries: string | undefined, options: { timeout?: string; endpoi
   const endpoints = options.endpoints ?? [BAD, '127.0.0.3', '127.0.0.4'];
   const fields = [retries === undefined ? '' : `retries: ${retries}`, options.timeout ? `timeout: ${options.timeout}` : ''].filter(Boolean);
   return `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: reviews, namespace: shop }
-spec:
-  hosts: [reviews.shop.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: ${pods.port}, name: http, protocol: HTTP }]
-  endpoints: [${endpoints.map((a) => `{ address: ${a} }`).join(', ')}]
----
+${reviewsServiceEntry(pods.port, endpoints)}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: reviews, namespace: shop }

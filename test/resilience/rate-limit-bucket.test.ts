@@ -5,7 +5,7 @@ import type { Clock } from '../../src/clock.js';
 import type { ConfigSource, Mesh, RawDocument, SourceUpdate } from '../../src/index.js';
 import { createMesh, LocalLimiter } from '../../src/index.js';
 import { TokenBucket } from '../../src/resilience/rate-limit/token-bucket.js';
-import { docs } from '../helpers/mesh-from-yaml.js';
+import { docs, reviewsServiceEntry } from '../helpers/mesh-from-yaml.js';
 import { Pods } from '../helpers/pods.js';
 
 describe('TokenBucket (Envoy local rate limit semantics)', () => {
@@ -73,16 +73,7 @@ describe('buckets across configuration changes', () => {
   let source: PushSource;
   const clock: Clock = { now: () => 0 };
   const yaml = (maxTokens: number, extra = '') => `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: reviews, namespace: shop }
-spec:
-  hosts: [reviews.shop.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: ${pods.port}, name: http, protocol: HTTP }]
-  endpoints: [{ address: 127.0.0.2 }]
----
+${reviewsServiceEntry(pods.port, ['127.0.0.2'])}---
 apiVersion: sidecarless.io/v1alpha1
 kind: RateLimitPolicy
 metadata: { name: reviews, namespace: shop }

@@ -3,7 +3,7 @@ import type { Clock } from '../../src/clock.js';
 import { seededRandom } from '../../src/clock.js';
 import type { Mesh } from '../../src/index.js';
 import { formatIssue } from '../../src/index.js';
-import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
+import { meshFromYaml, reviewsServiceEntry } from '../helpers/mesh-from-yaml.js';
 import { Pods } from '../helpers/pods.js';
 
 class ManualClock implements Clock {
@@ -28,16 +28,7 @@ afterAll(async () => {
 });
 
 const services = () => `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: reviews, namespace: shop }
-spec:
-  hosts: [reviews.shop.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: ${pods.port}, name: http, protocol: HTTP }]
-  endpoints: [{ address: 127.0.0.2 }]
----
+${reviewsServiceEntry(pods.port, ['127.0.0.2'])}---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: ratings, namespace: shop }

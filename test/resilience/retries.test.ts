@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/clock.js';
 import type { Mesh, MeshOptions } from '../../src/index.js';
 import { MeshConfigError, runWithDeadline } from '../../src/index.js';
-import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
+import { meshFromYaml, reviewsServiceEntry } from '../helpers/mesh-from-yaml.js';
 import { Pods } from '../helpers/pods.js';
 import type { SeenRequest } from '../helpers/request-log.js';
 import { RequestLog } from '../helpers/request-log.js';
@@ -37,16 +37,7 @@ afterAll(async () => {
 
 function serviceEntry(addresses: readonly string[]): string {
   return `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: reviews, namespace: shop }
-spec:
-  hosts: [reviews.shop.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: ${port}, name: http, protocol: HTTP }]
-  endpoints: [${addresses.map((a) => `{ address: ${a} }`).join(', ')}]
----
+${reviewsServiceEntry(port, addresses)}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: reviews, namespace: shop }
@@ -408,16 +399,7 @@ describe('timeouts with retries (timers fired by the test)', () => {
 
 describe('hedging (our addition: sidecarless.io/hedge-after on the DestinationRule)', () => {
   const hedged = (extra = '') => `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: reviews, namespace: shop }
-spec:
-  hosts: [reviews.shop.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: ${port}, name: http, protocol: HTTP }]
-  endpoints: [{ address: 127.0.0.2 }, { address: 127.0.0.3 }]
----
+${reviewsServiceEntry(port, ['127.0.0.2', '127.0.0.3'])}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata:
