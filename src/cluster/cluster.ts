@@ -1,4 +1,4 @@
-import { Pool } from 'undici';
+import { buildConnector, Pool } from 'undici';
 import type { Host, PriorityBalancer } from '../balancer/index.js';
 import { createClusterBalancer, createHost, NO_PICK_CONTEXT } from '../balancer/index.js';
 import type { Clock, RandomSource } from '../clock.js';
@@ -31,6 +31,9 @@ export interface PoolOptions {
   readonly maxConnectionDurationMs: number | undefined;
   /** SO_KEEPALIVE with this idle delay before the first probe (0: the system's). */
   readonly keepAliveDelayMs: number | undefined;
+  /** Keep-alive probe interval and count (undefined: the system's). */
+  readonly keepAliveIntervalMs: number | undefined;
+  readonly keepAliveProbes: number | undefined;
   /** HTTP/2 PING interval. */
   readonly h2PingIntervalMs: number | undefined;
 }
@@ -59,15 +62,38 @@ export const defaultPoolFactory: PoolFactory = (origin, _endpoint, options) => {
     ...(idle !== undefined ? { keepAliveTimeout: idle, keepAliveMaxTimeout: idle } : { keepAliveTimeout: 4_000 }),
     ...(options.maxRequestsPerConnection !== undefined ? { maxRequestsPerClient: options.maxRequestsPerConnection } : {}),
     ...(options.maxConnectionDurationMs !== undefined ? { clientTtl: options.maxConnectionDurationMs } : {}),
-    ...(options.keepAliveDelayMs !== undefined
-      ? { connect: { keepAlive: true, keepAliveInitialDelay: Math.round(options.keepAliveDelayMs) } }
-      : {}),
+    ...(options.keepAliveDelayMs !== undefined ? { connect: keepAliveConnect(options) } : {}),
     // undici would offer h2 by ALPN to any TLS endpoint; Istio speaks HTTP/1.1 unless told otherwise.
     ...(options.http2
       ? { allowH2: true, useH2c: origin.startsWith('http:'), ...(h2Options ? { h2Options } : {}) }
       : { allowH2: false }),
   });
 };
+
+/**
+ * SO_KEEPALIVE for every connection of a pool. The idle delay goes through undici's connect
+ * options; the probe interval and count only through `socket.setKeepAlive`'s third and fourth
+ * arguments (added in 2026, Node 24.21 has them; an older Node ignores them and the system's
+ * defaults apply), so a connector wraps undici's own to set them once per connection.
+ */
+function keepAliveConnect(options: PoolOptions): buildConnector.BuildOptions | buildConnector.connector {
+  const delayMs = Math.round(options.keepAliveDelayMs ?? 0);
+  if (options.keepAliveIntervalMs === undefined && options.keepAliveProbes === undefined) {
+    return { keepAlive: true, keepAliveInitialDelay: delayMs };
+  }
+  const connector = buildConnector({
+    timeout: options.connectTimeoutMs,
+    allowH2: options.http2,
+    keepAlive: true,
+    keepAliveInitialDelay: delayMs,
+  });
+  const intervalMs = options.keepAliveIntervalMs === undefined ? undefined : Math.max(1_000, Math.round(options.keepAliveIntervalMs));
+  const probes = options.keepAliveProbes;
+  return (connectOptions, callback) => connector(connectOptions, (...result) => {
+    result[1]?.setKeepAlive(true, delayMs, intervalMs, probes);
+    callback(...result);
+  });
+}
 
 /** What a new snapshot says about a cluster's resilience (compiled from its merged policy). */
 export interface ClusterResilience {
@@ -315,6 +341,8 @@ export class Cluster {
       maxConcurrentStreams: c.maxConcurrentStreams,
       maxConnectionDurationMs: c.maxConnectionDurationMs,
       keepAliveDelayMs: c.keepAliveDelayMs,
+      keepAliveIntervalMs: c.keepAliveIntervalMs,
+      keepAliveProbes: c.keepAliveProbes,
       h2PingIntervalMs: c.h2PingIntervalMs,
     };
   }

@@ -62,12 +62,14 @@ function resilience(base: string): Record<string, FieldSupport> {
       status: 'supported',
       reason: 'cluster-wide, as in Envoy: each endpoint\'s connection pool gets an equal share, rounded up',
     },
-    [`${base}.connectionPool.tcp.tcpKeepalive.interval`]: notYet(
-      'Node.js sets only the idle time before the first keep-alive probe (`time`); the system\'s defaults apply to the probe interval',
-    ),
-    [`${base}.connectionPool.tcp.tcpKeepalive.probes`]: notYet(
-      'Node.js sets only the idle time before the first keep-alive probe (`time`); the system\'s defaults apply to the probe count',
-    ),
+    [`${base}.connectionPool.tcp.tcpKeepalive.interval`]: {
+      status: 'supported',
+      reason: 'set on each connection with `socket.setKeepAlive` (whole seconds, at least 1 s); a Node release whose `setKeepAlive` lacks the interval argument (added in 2026; Node 24.21 has it) keeps the system\'s interval',
+    },
+    [`${base}.connectionPool.tcp.tcpKeepalive.probes`]: {
+      status: 'supported',
+      reason: 'set on each connection with `socket.setKeepAlive`; a Node release whose `setKeepAlive` lacks the count argument (added in 2026; Node 24.21 has it) keeps the system\'s count',
+    },
     [`${base}.connectionPool.http.idleTimeout`]: {
       status: 'supported',
       reason:

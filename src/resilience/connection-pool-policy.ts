@@ -45,6 +45,10 @@ export interface ConnectionSettings {
   readonly maxConnectionDurationMs: number | undefined;
   /** `tcp.tcpKeepalive`: SO_KEEPALIVE on; `time` is the idle delay before the first probe (0: the system's). */
   readonly keepAliveDelayMs: number | undefined;
+  /** `tcp.tcpKeepalive.interval`: between unanswered probes; undefined: the system's. */
+  readonly keepAliveIntervalMs: number | undefined;
+  /** `tcp.tcpKeepalive.probes`: unanswered probes before the connection is dead; undefined: the system's. */
+  readonly keepAliveProbes: number | undefined;
   /** `http.http2KeepAlive.interval`: HTTP/2 PING interval. */
   readonly h2PingIntervalMs: number | undefined;
 }
@@ -57,6 +61,8 @@ export const DEFAULT_CONNECTION_SETTINGS: ConnectionSettings = Object.freeze({
   maxConcurrentStreams: undefined,
   maxConnectionDurationMs: undefined,
   keepAliveDelayMs: undefined,
+  keepAliveIntervalMs: undefined,
+  keepAliveProbes: undefined,
   h2PingIntervalMs: undefined,
 });
 
@@ -131,6 +137,8 @@ export function compileConnectionSettings(pool: ConnectionPoolSpec | undefined):
     maxConcurrentStreams: positive(http?.maxConcurrentStreams),
     maxConnectionDurationMs: positive(ms(tcp?.maxConnectionDuration)),
     keepAliveDelayMs: keepalive ? (ms(keepalive.time) ?? 0) : undefined,
+    keepAliveIntervalMs: keepalive ? positive(ms(keepalive.interval)) : undefined,
+    keepAliveProbes: keepalive ? positive(keepalive.probes) : undefined,
     h2PingIntervalMs: positive(ms(http?.http2KeepAlive?.interval)),
   };
 }

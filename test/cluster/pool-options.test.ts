@@ -1,3 +1,6 @@
+import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { seededRandom, systemClock } from '../../src/clock.js';
@@ -70,14 +73,15 @@ describe('connectionPool → undici Pool options', () => {
   it("defaults: no connection limit, Istio's 10 s connect timeout, undici's keep-alive", async () => {
     expect(await poolOptions('{ loadBalancer: { simple: ROUND_ROBIN } }')).toEqual({
       http2: false, connections: null, connectTimeoutMs: 10_000, keepAliveTimeoutMs: undefined, maxRequestsPerConnection: undefined,
-      maxConcurrentStreams: undefined, maxConnectionDurationMs: undefined, keepAliveDelayMs: undefined, h2PingIntervalMs: undefined,
+      maxConcurrentStreams: undefined, maxConnectionDurationMs: undefined, keepAliveDelayMs: undefined, keepAliveIntervalMs: undefined, keepAliveProbes: undefined,
+      h2PingIntervalMs: undefined,
     });
   });
 
   it('maps every supported field', async () => {
     expect(await poolOptions(`
     connectionPool:
-      tcp: { maxConnections: 5, connectTimeout: 250ms, idleTimeout: 30s, maxConnectionDuration: 1h, tcpKeepalive: { time: 45s } }
+      tcp: { maxConnections: 5, connectTimeout: 250ms, idleTimeout: 30s, maxConnectionDuration: 1h, tcpKeepalive: { time: 45s, interval: 5s, probes: 4 } }
       http: { idleTimeout: 90s, maxRequestsPerConnection: 7, maxConcurrentStreams: 50, http2KeepAlive: { interval: 20s }, h2UpgradePolicy: UPGRADE }`)).toEqual({
       http2: true,
       // Five connections over two endpoints: three each.
@@ -89,6 +93,8 @@ describe('connectionPool → undici Pool options', () => {
       maxConcurrentStreams: 50,
       maxConnectionDurationMs: 3_600_000,
       keepAliveDelayMs: 45_000,
+      keepAliveIntervalMs: 5_000,
+      keepAliveProbes: 4,
       h2PingIntervalMs: 20_000,
     });
   });
@@ -106,5 +112,33 @@ describe('connectionPool → undici Pool options', () => {
 
   it('gives a single endpoint the whole maxConnections', async () => {
     expect((await poolOptions('{ connectionPool: { tcp: { maxConnections: 5 } } }', ['10.0.0.1'])).connections).toBe(5);
+  });
+
+  it('tcpKeepalive sets the idle time before the first probe on real connections, also when interval and probes are set', async () => {
+    const server = createServer((_req, res) => res.end('ok'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.2', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const endpoint = { key: `127.0.0.2:${port}`, address: '127.0.0.2', port, weight: 1, labels: {}, locality: UNKNOWN_LOCALITY, ready: true };
+    /** The kernel's keep-alive timer of our connection to the server, as `ss` shows it: `keepalive,44sec,0`. */
+    const timerOf = async (tcp: string): Promise<string | undefined> => {
+      const options = await poolOptions(`{ connectionPool: { tcp: ${tcp} } }`);
+      const pool = defaultPoolFactory(`http://127.0.0.2:${port}`, endpoint, options);
+      try {
+        const reply = await pool.request({ path: '/', method: 'GET' });
+        await reply.body.text();
+        const line = execFileSync('ss', ['-tnoH', 'state', 'established', 'dst', `127.0.0.2:${port}`], { encoding: 'utf8' });
+        return /timer:\((keepalive,[^,]+),/.exec(line)?.[1];
+      } finally {
+        await pool.close();
+      }
+    };
+    try {
+      // Without it, undici's own default: keep-alive after 60 s idle.
+      expect(await timerOf('{ maxConnections: 5 }')).toMatch(/^keepalive,(59|60)sec$/);
+      expect(await timerOf('{ tcpKeepalive: { time: 45s } }')).toMatch(/^keepalive,4[45]sec$/);
+      expect(await timerOf('{ tcpKeepalive: { time: 45s, interval: 5s, probes: 4 } }')).toMatch(/^keepalive,4[45]sec$/);
+    } finally {
+      server.close();
+    }
   });
 });

@@ -65,11 +65,11 @@ spec:
   host: reviews
   trafficPolicy:
     outlierDetection: { consecutiveErrors: 3 }
-    connectionPool: { tcp: { tcpKeepalive: { time: 10s, probes: 3 } } }
+    connectionPool: { http: { http2KeepAlive: { interval: 10s, timeout: 3s } } }
 `);
     expect(summarize(warnings(result))).toEqual([
       expect.stringMatching(/^warning not-applicable spec\.trafficPolicy\.outlierDetection\.consecutiveErrors: .*deprecated/),
-      expect.stringMatching(/^warning not-implemented spec\.trafficPolicy\.connectionPool\.tcp\.tcpKeepalive\.probes: .*probe count/),
+      expect.stringMatching(/^warning not-implemented spec\.trafficPolicy\.connectionPool\.http\.http2KeepAlive\.timeout: .*PING/),
     ]);
   });
 
