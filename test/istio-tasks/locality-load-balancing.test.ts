@@ -141,7 +141,7 @@ describe('Istio task: Locality failover', () => {
   });
 
   it('without the failover rule, once region1 is drained region2 and region3 share the traffic (no region preferred)', async () => {
-    const config = FAILOVER.replace(/        failover:\n.*\n.*\n/, '').replace('      baseEjectionTime: 10m\n', '      baseEjectionTime: 10m\n      maxEjectionPercent: 100\n');
+    const config = FAILOVER.replace(/ {8}failover:\n.*\n.*\n/, '').replace('      baseEjectionTime: 10m\n', '      baseEjectionTime: 10m\n      maxEjectionPercent: 100\n');
     expect(config).not.toContain('failover:');
     mesh = await meshFromYaml(helloworld(pods.port) + config, { namespace: 'sample', locality: 'region1/zone1' });
     await pods.kill(R1Z1);

@@ -115,4 +115,25 @@ describe('Istio task: Request Timeouts', () => {
     expect(res.status).toBe(504);
     expect(res.text).toBe('upstream request timeout');
   });
+
+  it('through mesh.fetch too, and 0 in the header means no timeout at all', async () => {
+    const clock = new HeldTimeoutClock(250);
+    mesh = await meshFromYaml(config(), { namespace: 'default', clock });
+    log.take = (seen) => seen.pod === REVIEWS_V2;
+    const timedOut = mesh.fetch(`http://reviews:${pods.port}/a`, { headers: { 'X-Envoy-Upstream-Rq-Timeout-Ms': '250' } });
+    await log.until(() => log.count((s) => s.pod === REVIEWS_V2) === 1);
+    expect(log.seen[0]!.headers['x-envoy-upstream-rq-timeout-ms']).toBeUndefined();
+    expect(clock.fireHeld()).toBe(1);
+    expect((await timedOut).status).toBe(504);
+
+    // 0: the route's 0.5s does not apply either; the reply comes whenever reviews answers.
+    const noTimeout = new HeldTimeoutClock(500);
+    await mesh.close();
+    mesh = await meshFromYaml(config(), { namespace: 'default', clock: noTimeout });
+    const slow = mesh.fetch(`http://reviews:${pods.port}/b`, { headers: { 'x-envoy-upstream-rq-timeout-ms': '0' } });
+    await log.until(() => log.count((s) => s.path === '/b') === 1);
+    expect(noTimeout.fireHeld()).toBe(0);
+    log.seen.find((s) => s.path === '/b')!.res.end('late');
+    expect((await slow).status).toBe(200);
+  });
 });

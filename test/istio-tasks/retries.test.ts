@@ -111,7 +111,7 @@ describe('VirtualService reference: HTTPRetry', () => {
   });
 
   it('without retries on the route, Istio\'s default retries a 503 twice', async () => {
-    mesh = await meshFromYaml(service(pods.port) + RATINGS_ROUTE.replace(/    retries:[\s\S]*$/, ''), { namespace: 'prod' });
+    mesh = await meshFromYaml(service(pods.port) + RATINGS_ROUTE.replace(/ {4}retries:[\s\S]*$/, ''), { namespace: 'prod' });
     script = [503, 503];
     expect((await call(mesh, url())).status).toBe(200);
     expect(log.seen).toHaveLength(3);
