@@ -7,6 +7,7 @@
 // behavior for HTTP requests is to retry twice before returning the error").
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Mesh } from '../../src/index.js';
+import { HeldTimeoutClock } from '../helpers/held-clock.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { Pods } from '../helpers/pods.js';
 import { RequestLog } from '../helpers/request-log.js';
@@ -131,5 +132,29 @@ describe('VirtualService reference: HTTPRetry', () => {
     script = [503];
     expect((await call(mesh, url())).status).toBe(503);
     expect(log.seen).toHaveLength(1);
+  });
+
+  it('perTryTimeout 2s: an attempt that takes longer is cut and retried (a timeout is a gateway error)', async () => {
+    const clock = new HeldTimeoutClock(2_000);
+    mesh = await meshFromYaml(service(pods.port) + RATINGS_ROUTE, { namespace: 'prod', clock });
+    let held = true;
+    const take = log.take;
+    // The first attempt hangs; the retry is answered.
+    log.take = (seen) => {
+      if (!held) return take!(seen);
+      held = false;
+      return true;
+    };
+    try {
+      const reply = call(mesh, url());
+      await log.until(() => log.seen.length === 1);
+      expect(clock.fireHeld()).toBe(1);
+      const res = await reply;
+      expect(res.status).toBe(200);
+      expect(log.seen).toHaveLength(2);
+    } finally {
+      log.take = take;
+      for (const s of log.seen) if (!s.res.headersSent) s.res.destroy();
+    }
   });
 });
