@@ -118,4 +118,23 @@ describe('Istio task: Fault Injection', () => {
     expect(other.status).toBe(200);
     expect(other.reply?.pod).toBe(RATINGS_V1);
   });
+
+  // Envoy's fault filter runs before the router, whose timeout starts only once the delay is
+  // over: a 7s delay under a 2s route timeout still reaches ratings.
+  it('the injected delay does not count against the route timeout', async () => {
+    const clock = new TestClock();
+    const withTimeout = RATINGS_TEST_DELAY.replace(
+      '    route:\n    - destination:\n        host: ratings\n        subset: v1\n  - route:',
+      '    timeout: 2s\n    route:\n    - destination:\n        host: ratings\n        subset: v1\n  - route:',
+    );
+    expect(withTimeout).toContain('timeout: 2s');
+    mesh = await meshFromYaml(bookinfoServices(pods.port) + DESTINATION_RULE_ALL + '---\n' + withTimeout, { namespace: 'default', clock });
+    const jason = call(mesh, ratings(), { 'end-user': 'jason' });
+    await clock.until((ms) => ms === 7_000);
+    expect(clock.pending(2_000)).toHaveLength(0);
+    clock.fireAll((ms) => ms === 7_000);
+    const res = await jason;
+    expect(res.status).toBe(200);
+    expect(res.reply?.pod).toBe(RATINGS_V1);
+  });
 });
