@@ -5,6 +5,7 @@
 // DNS names resolve through a real dnsmasq.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Mesh } from '../../src/index.js';
+import { UnknownHostError } from '../../src/index.js';
 import { dnsOptions } from '../helpers/dns-mesh.js';
 import { Dnsmasq } from '../helpers/dnsmasq.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
@@ -24,6 +25,7 @@ beforeAll(async () => {
       'uk.foo.bar.com': ['127.0.0.3'],
       'in.foo.bar.com': ['127.0.0.4'],
       'vm1.vpc01.corp.net': ['127.0.0.6'],
+      'example.com': ['127.0.0.5'],
     },
   });
 });
@@ -67,6 +69,34 @@ spec:
     expect([...counts.keys()].sort()).toEqual(['127.0.0.2', '127.0.0.3', '127.0.0.4']);
     // The Host the endpoints see is the service's, not the endpoint's name.
     expect((await call(mesh, 'http://foo.bar.com/')).reply?.host).toBe('foo.bar.com');
+  });
+});
+
+describe('ServiceEntry reference: exportTo', () => {
+  const config = (port: number) => `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: external-svc-httpbin
+  namespace : egress
+spec:
+  hosts:
+  - example.com
+  exportTo:
+  - "."
+  location: MESH_EXTERNAL
+  ports:
+  - number: ${port}
+    name: http
+    protocol: HTTP
+  resolution: DNS
+`;
+
+  it('external-svc-httpbin, exported to "." only: reachable from the egress namespace, outside the registry elsewhere', async () => {
+    mesh = await meshFromYaml(config(pods.port), { namespace: 'egress', dns: dnsOptions(dns), outboundTrafficPolicy: 'REGISTRY_ONLY' });
+    expect((await call(mesh, `http://example.com:${pods.port}/`)).reply?.pod).toBe('127.0.0.5');
+    await mesh.close();
+    mesh = await meshFromYaml(config(pods.port), { namespace: 'default', dns: dnsOptions(dns), outboundTrafficPolicy: 'REGISTRY_ONLY' });
+    await expect(call(mesh, `http://example.com:${pods.port}/`)).rejects.toBeInstanceOf(UnknownHostError);
   });
 });
 
