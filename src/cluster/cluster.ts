@@ -175,8 +175,14 @@ export class Cluster {
     this.passthrough = lb.passthrough;
     this.hedgeAfterMs = lb.hedgeAfterMs;
     this.http2 = lb.http2;
+    this.applyConnectionSlots();
     this.refreshPools();
     this.balancer.update(this.hosts);
+  }
+
+  /** HTTP/1.1 carries one request per connection: `tcp.maxConnections` requests can be on the wire. */
+  private applyConnectionSlots(): void {
+    if (this.limits instanceof ClusterLimits) this.limits.setConnectionSlots(this.http2 ? undefined : this.resilience.connections.maxConnections);
   }
 
   /**
@@ -190,6 +196,7 @@ export class Cluster {
     if (limits === undefined) this.limits = UNLIMITED;
     else if (this.limits instanceof ClusterLimits) this.limits.setPolicy(limits);
     else this.limits = new ClusterLimits(this.name, limits, this.deps.clock);
+    this.applyConnectionSlots();
 
     const outlier = resilience.outlier;
     if (outlier === undefined) {

@@ -34,6 +34,17 @@ import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
 import { RequestTelemetry } from '../telemetry/request-telemetry.js';
 import { ResponseFlag } from '../telemetry/response-flags.js';
 
+/**
+ * Envoy's per-request timeout header: a caller's value in milliseconds replaces the route's
+ * timeout (0: none), and the header is not forwarded. The Istio request-timeouts task documents it.
+ */
+const RQ_TIMEOUT_HEADER = 'x-envoy-upstream-rq-timeout-ms';
+
+/** Envoy reads the header as an unsigned integer and ignores anything else. */
+function parseTimeoutHeader(value: string): number | undefined {
+  return /^\d{1,10}$/.test(value) ? Number(value) : undefined;
+}
+
 export type OutboundTrafficPolicy = 'ALLOW_ANY' | 'REGISTRY_ONLY';
 
 export interface MeshDispatcherOptions {
@@ -99,6 +110,8 @@ export class MeshDispatcher extends Dispatcher {
   private readonly origins = new Map<string, Origin>();
   private state: SnapshotState | undefined;
   private passthroughAgent: Agent | undefined;
+  /** The caller's x-envoy-upstream-rq-timeout-ms, taken out by `outgoingHeaders` for the request being forwarded. */
+  private rqTimeoutHeader: string | undefined;
   private closed = false;
   private readonly mirror: Mirror;
 
@@ -313,8 +326,17 @@ export class MeshDispatcher extends Dispatcher {
       return true;
     }
 
-    // Time left: the route timeout, capped by the deadline of the inbound request being handled.
+    const destActions = destination && actions ? actions.destination(destination) : undefined;
+    this.rqTimeoutHeader = undefined;
+    const outHeaders = this.outgoingHeaders(headers, request.authority, destActions);
+
+    // Time left: the route timeout (or the caller's x-envoy-upstream-rq-timeout-ms, which Envoy
+    // lets replace it), capped by the deadline of the inbound request being handled.
     let timeoutMs = actions?.timeoutMs ?? 0;
+    if (this.rqTimeoutHeader !== undefined) {
+      const ms = parseTimeoutHeader(this.rqTimeoutHeader);
+      if (ms !== undefined) timeoutMs = ms;
+    }
     let deadlineBound = false;
     const remaining = remainingTimeMs();
     if (remaining !== undefined) {
@@ -329,8 +351,6 @@ export class MeshDispatcher extends Dispatcher {
       }
     }
 
-    const destActions = destination && actions ? actions.destination(destination) : undefined;
-    const outHeaders = this.outgoingHeaders(headers, request.authority, destActions);
     const newPath = actions?.rewritePath(request.path, matchIndex);
     const path = newPath === undefined ? opts.path : request.query ? `${newPath}?${request.query}` : newPath;
     const retry = actions ? actions.retry : DEFAULT_RETRY_POLICY;
@@ -414,13 +434,17 @@ export class MeshDispatcher extends Dispatcher {
         const value = (raw as Record<string, string | string[] | undefined>)[name];
         if (value === undefined) continue;
         if (name.length === 4 && name.toLowerCase() === 'host') host = value;
+        else if (name.length === RQ_TIMEOUT_HEADER.length && name.toLowerCase() === RQ_TIMEOUT_HEADER) this.rqTimeoutHeader = String(value);
         else plain[name] = value;
       }
       plain.host = host ?? authority;
       return plain;
     }
     const out: Record<string, string | string[]> = {};
-    for (const [name, value] of headers.entries()) out[name] = value;
+    for (const [name, value] of headers.entries()) {
+      if (name === RQ_TIMEOUT_HEADER) this.rqTimeoutHeader = value;
+      else out[name] = value;
+    }
     // The backend sees the service name it was called by, as behind a sidecar.
     out.host = destination?.authority ?? out.host ?? authority;
     if (destination) for (const ops of destination.request) applyHeaderOps(out, ops);

@@ -256,8 +256,14 @@ function compileRouteActions(route: CompiledHttpRoute): RouteActions {
           location: (scheme, authority, port, path, query) => {
             const outScheme = redirect.scheme ?? scheme;
             const host = redirect.authority ?? authority.replace(/:\d+$/, '');
+            // Envoy's host_redirect replaces host and port: the caller's port stays only without one.
             const outPort =
-              redirect.port ?? (redirect.derivePort === 'FROM_REQUEST_PORT' ? port : redirect.derivePort === 'FROM_PROTOCOL_DEFAULT' ? undefined : portOf(authority));
+              redirect.port ??
+              (redirect.derivePort === 'FROM_REQUEST_PORT'
+                ? port
+                : redirect.derivePort === 'FROM_PROTOCOL_DEFAULT' || redirect.authority !== undefined
+                  ? undefined
+                  : portOf(authority));
             const defaultPort = outScheme === 'https' ? 443 : 80;
             const portPart = outPort !== undefined && outPort !== defaultPort ? `:${outPort}` : '';
             return `${outScheme}://${host}${portPart}${redirect.uri ?? path}${query ? `?${query}` : ''}`;

@@ -88,6 +88,23 @@ describe('ClusterLimits', () => {
     expect(l.admit(false)).toBeUndefined();
   });
 
+  it('with connection slots (HTTP/1.1 maxConnections), only requests beyond them are pending, opening or not', () => {
+    const l = limits({ tcp: { maxConnections: 1 }, http: { http1MaxPendingRequests: 1 } });
+    l.setConnectionSlots(1);
+    // Neither has started (the first one's connection is still opening): one holds the slot, one waits.
+    expect(l.admit(false)).toBeUndefined();
+    expect(l.admit(false)).toBeUndefined();
+    expect(l.admit(false)).toMatchObject({ limit: 'connectionPool.http.http1MaxPendingRequests', value: 1 });
+    l.started();
+    l.finished(true, false);
+    // The waiting one takes the slot; one more may wait behind it.
+    expect(l.admit(false)).toBeUndefined();
+    expect(l.admit(false)).toMatchObject({ limit: 'connectionPool.http.http1MaxPendingRequests' });
+    // Without slots every request not started is pending (Envoy's own count).
+    l.setConnectionSlots(undefined);
+    expect(l.admit(false)).toMatchObject({ limit: 'connectionPool.http.http1MaxPendingRequests' });
+  });
+
   it('keeps its counts across a policy change', () => {
     const l = limits({ http: { http2MaxRequests: 2 } });
     startMany(l, 2);
