@@ -54,9 +54,9 @@ interface Monitor {
  * - A response is counted by status; with `splitExternalLocalOriginErrors` off, a local-origin
  *   failure counts as Envoy maps it (a timeout as a 504, anything else as a 503). With it on,
  *   local-origin failures have their own counter, and any response resets it.
- * - Reaching a threshold exactly ejects the host, unless the ejected share would then exceed
- *   `maxEjectionPercent` (Envoy ≥ 1.27 counts the host being ejected; istiod does not set
- *   `always_eject_one_host`). The counter of that detection restarts either way.
+ * - Reaching a threshold exactly ejects the host when no host is ejected yet (at least one may
+ *   always be), or when the ejected share, counting this host, stays within `maxEjectionPercent`
+ *   (Envoy ≥ 1.27 with `always_eject_one_host`). The counter of that detection restarts either way.
  * - The host stays out for `baseEjectionTime` × its backoff (capped at `max_ejection_time`); it
  *   returns at the first interval check after that. Each ejection raises the backoff by one (up
  *   to the cap); each check that finds the host healthy at least an interval after its return
@@ -174,7 +174,11 @@ export class OutlierDetector {
   private detected(host: Host, monitor: Monitor, reason: EjectionReason): void {
     if (monitor.ejected) return;
     const policy = this.policy;
-    if ((100 * (this.ejectedCount + 1)) / this.monitors.size <= policy.maxEjectionPercent) this.eject(host, monitor, reason);
+    // At least one host may always be ejected (Envoy's `always_eject_one_host`, the old Envoy rule
+    // Istio's tasks rely on); beyond it, the share after ejecting must stay within the limit.
+    if (this.ejectedCount === 0 || (100 * (this.ejectedCount + 1)) / this.monitors.size <= policy.maxEjectionPercent) {
+      this.eject(host, monitor, reason);
+    }
     if (reason === 'consecutive-5xx') monitor.consecutive5xx = 0;
     else if (reason === 'consecutive-gateway-failure') monitor.consecutiveGateway = 0;
     else monitor.consecutiveLocalOrigin = 0;

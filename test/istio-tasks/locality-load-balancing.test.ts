@@ -122,12 +122,10 @@ async function failoverSequence(m: Mesh): Promise<void> {
 }
 
 describe('Istio task: Locality failover', () => {
-  // DIFFERS from the page (on purpose, as Envoy): the page's DestinationRule leaves
-  // maxEjectionPercent unset, i.e. Envoy's 10%; ejecting one host of four is 25%, and Envoy
-  // >= 1.27 counts the host being ejected (ejected + 1) / hosts <= 10% without
-  // always_eject_one_host, which istiod does not set. So nothing is ejected and calls keep going
-  // to the drained region1.zone1 pod. The page documents a failover; current Envoy would not do
-  // it either with this YAML. Kept failing until the lead decides (see docs/istio-conformance.md).
+  // DIFFERS from the page past its first step (as Envoy would): the page's DestinationRule leaves
+  // maxEjectionPercent unset, i.e. 10%. One host may always be ejected, so region1.zone1 fails
+  // over to zone2; a second ejection (2 of 4 = 50% > 10%) is refused, so draining zone2 does not
+  // fail over further (see docs/istio-conformance.md).
   it.fails('verbatim DestinationRule: stays in region1.zone1, then fails over zone2, region2 (failover rule), region3 as each drains', async () => {
     mesh = await meshFromYaml(helloworld(pods.port) + FAILOVER, { namespace: 'sample', locality: 'region1/zone1' });
     await failoverSequence(mesh);

@@ -87,14 +87,18 @@ describe('OutlierDetector', () => {
   it('forgets a host that leaves the cluster, ejection included', () => {
     const a = host('10.0.0.1');
     const b = host('10.0.0.2');
-    const { d } = detector({ consecutive5xxErrors: 1, maxEjectionPercent: 50 }, [a, b]);
+    const c = host('10.0.0.3');
+    const { d } = detector({ consecutive5xxErrors: 1, maxEjectionPercent: 50 }, [a, b, c]);
     d.report(a, err500);
     expect(d.ejected).toBe(1);
-    d.setHosts([b]);
-    expect(d.ejected).toBe(0);
-    // With a gone, b alone is 100% of the cluster: 50% allows no ejection.
+    // A second ejection would make 2 of 3 (67%): refused while a is counted.
     d.report(b, err500);
     expect(d.isEjected(b)).toBe(false);
+    d.setHosts([b, c]);
+    expect(d.ejected).toBe(0);
+    // With a gone, nothing is ejected: b may go (one host always may; 1 of 2 is 50% anyway).
+    d.report(b, err500);
+    expect(d.isEjected(b)).toBe(true);
   });
 
   it('returns every ejected host when detection is switched off', () => {
