@@ -19,6 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { createMesh } from '../dist/index.js';
 import { info, loadLine, machineLine, percentile, row, sortedCopy, watchdog } from './lib/common.mjs';
 import { MemoryKubeWatcher } from './lib/memory-kube.mjs';
+import { nodeObject, podObject, serviceObject, sliceObject } from './lib/kube-objects.mjs';
 
 const SERVICES = Number(process.env.SERVICES ?? 1000);
 const ENDPOINTS = Number(process.env.ENDPOINTS ?? 10);
@@ -26,28 +27,6 @@ const EVENTS = Number(process.env.EVENTS ?? 500);
 const RATE = Number(process.env.RATE ?? 100);
 const gc = globalThis.gc ?? (() => {});
 watchdog(300_000, 'kube-scale');
-
-/** Endpoint k of service i, generation g: unique loopback addresses. */
-const addressOf = (i, k, g = 0) => `127.${1 + g * 5 + Math.floor(i / 250)}.${i % 250}.${k + 2}`;
-
-function serviceObject(i) {
-  return { apiVersion: 'v1', kind: 'Service', metadata: { name: `svc-${i}`, namespace: 'shop' }, spec: { selector: { app: `svc-${i}` }, ports: [{ name: 'http', port: 9080, targetPort: 'web' }] } };
-}
-function sliceObject(i, port, g = 0) {
-  return {
-    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', addressType: 'IPv4',
-    metadata: { name: `svc-${i}-abcde`, namespace: 'shop', labels: { 'kubernetes.io/service-name': `svc-${i}` } },
-    ports: [{ name: 'http', port, protocol: 'TCP' }],
-    endpoints: Array.from({ length: ENDPOINTS }, (_, k) => ({
-      addresses: [addressOf(i, k, g)],
-      conditions: { ready: true, serving: true, terminating: false },
-      nodeName: `node-${(i + k) % 30}`, zone: `zone-${(i + k) % 3}`,
-      targetRef: { kind: 'Pod', name: `svc-${i}-${g}-${k}`, namespace: 'shop' },
-    })),
-  };
-}
-const podObject = (i, k, g = 0) => ({ apiVersion: 'meta.k8s.io/v1', kind: 'PartialObjectMetadata', metadata: { name: `svc-${i}-${g}-${k}`, namespace: 'shop', labels: { app: `svc-${i}`, version: k % 3 === 2 ? 'v2' : 'v1', 'pod-template-hash': `h${g}` } } });
-const nodeObject = (n) => ({ apiVersion: 'v1', kind: 'Node', metadata: { name: `node-${n}`, labels: { 'topology.kubernetes.io/region': 'region-1', 'topology.kubernetes.io/zone': `zone-${n % 3}` } } });
 
 /** The backend, in a child process so its sockets are not in the measured heap. */
 function backend() {
@@ -70,9 +49,9 @@ async function main() {
   const watcher = new MemoryKubeWatcher();
   const ns = (plural) => watcher.get(plural, 'shop');
   const services = Array.from({ length: SERVICES }, (_, i) => serviceObject(i));
-  const slices = Array.from({ length: SERVICES }, (_, i) => sliceObject(i, port));
+  const slices = Array.from({ length: SERVICES }, (_, i) => sliceObject(i, port, ENDPOINTS));
   const pods = [];
-  for (let i = 0; i < SERVICES; i++) for (let k = 0; k < ENDPOINTS; k++) pods.push(podObject(i, k));
+  for (let i = 0; i < SERVICES; i++) for (let k = 0; k < ENDPOINTS; k++) pods.push(podObject(i, k, 0, 'PartialObjectMetadata'));
   ns('services').sync(services);
   ns('endpointslices').sync(slices);
   ns('pods').sync(pods);
@@ -105,9 +84,9 @@ async function main() {
     const i = (e * 7) % SERVICES;
     // Alternate generations 1 and 2 so every event moves to addresses not in use.
     const gen = (Math.floor((e * 7) / SERVICES) % 2) + 1;
-    const slice = sliceObject(i, port, gen);
+    const slice = sliceObject(i, port, ENDPOINTS, gen);
     const fresh = new Set(slice.endpoints.map((x) => x.addresses[0]));
-    ns('pods').upsert(...Array.from({ length: ENDPOINTS }, (_, k) => podObject(i, k, gen)));
+    ns('pods').upsert(...Array.from({ length: ENDPOINTS }, (_, k) => podObject(i, k, gen, 'PartialObjectMetadata')));
     const start = performance.now();
     ns('endpointslices').upsert(slice);
     apply.push(performance.now() - start);

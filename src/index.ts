@@ -3,6 +3,7 @@ export type { MeshOptions, MeshEvents } from './mesh.js';
 export type { DiscoveryMode, KubernetesOptions } from './kubernetes/kubernetes-options.js';
 export type { KubernetesStatus } from './kubernetes/mesh-kubernetes.js';
 export type { KubeCollectionReport } from './kubernetes/api-watcher.js';
+export type { KubernetesDiscoveryNote } from './discovery/kubernetes/kubernetes-endpoint-source.js';
 export { DnsLookupError, DnsOptionError } from './discovery/dns/index.js';
 export type { DnsEndpointChange, DnsFamily, DnsLookupFailure, MeshDnsOptions } from './discovery/dns/index.js';
 export { MeshError, MeshConfigError } from './errors.js';

@@ -20,6 +20,7 @@ import { FileSource, InlineSource } from './config/sources/index.js';
 import type { MeshConfigError } from './errors.js';
 import type { DnsEndpointChange, DnsEndpointSource, DnsLookupFailure, MeshDnsOptions } from './discovery/dns/index.js';
 import { createMeshDnsSource } from './discovery/dns/index.js';
+import type { KubernetesDiscoveryNote } from './discovery/kubernetes/index.js';
 import { KubernetesEndpointSource } from './discovery/kubernetes/index.js';
 import type { KubeWatcher } from './kubernetes/collection.js';
 import { resolveServiceHost } from './routing/resolve-host.js';
@@ -151,6 +152,11 @@ export interface MeshEvents {
    * its last known objects keep serving), recovered, restarted.
    */
   kubernetesStatus: [report: KubeCollectionReport];
+  /**
+   * Endpoint discovery cannot see something and works around it (Nodes forbidden: locality from
+   * EndpointSlice zones; a collection failing: last known endpoints serve). Once per cause.
+   */
+  kubernetesNote: [note: KubernetesDiscoveryNote];
 }
 
 /** A running mesh. Create it with {@link createMesh}; release it with {@link Mesh.close}. */
@@ -177,7 +183,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     private readonly kube?: KubeApiWatcher,
     private readonly kubeSource?: KubernetesSource,
     otel?: OtelApi,
-    endpointsFromApi = true,
+    kubeOptions: KubernetesOptions = {},
   ) {
     super();
     const clock = options.clock ?? systemClock;
@@ -188,12 +194,14 @@ export class Mesh extends EventEmitter<MeshEvents> {
       ? undefined
       : createMeshDnsSource(options.dns ?? {}, first?.namespace ?? 'default', first?.clusterDomain ?? 'cluster.local', clock);
     // Endpoints from the API share its watcher; `kubeWatcher` (internal) stands in for it in tests.
-    const endpointWatcher = options.kubeWatcher ?? (endpointsFromApi ? kube : undefined);
+    const endpointWatcher = options.kubeWatcher ?? (kubeOptions.endpoints !== false ? kube : undefined);
     this.kubeEndpoints = endpointWatcher && new KubernetesEndpointSource(endpointWatcher, {
       namespace: first?.namespace ?? 'default',
       clusterDomain: first?.clusterDomain ?? 'cluster.local',
       fallbackRegion: parseLocality(options.locality).region,
+      ...(kubeOptions.warmupTimeoutMs !== undefined ? { warmupTimeoutMs: kubeOptions.warmupTimeoutMs } : {}),
     });
+    this.kubeEndpoints?.on('note', (note) => this.emit('kubernetesNote', note));
     this.clusters = new ClusterManager({
       clock,
       random,
@@ -324,7 +332,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
 
   /** The Kubernetes watches and their health; undefined when the mesh does not use the API. */
   kubernetesStatus(): KubernetesStatus | undefined {
-    return this.kube ? kubernetesStatus(this.kube, this.kubeSource) : undefined;
+    return this.kube ? kubernetesStatus(this.kube, this.kubeSource, this.kubeEndpoints?.notes()) : undefined;
   }
 
   /**
@@ -442,7 +450,7 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
   try {
     // Loaded only when telemetry is wanted: the API is an optional peer.
     const otel = options.telemetry === false ? undefined : await loadOtelApi();
-    return new Mesh(store, options, kube?.watcher, kube?.source, otel, kubeOptions?.endpoints ?? true);
+    return new Mesh(store, options, kube?.watcher, kube?.source, otel, kubeOptions);
   } catch (error) {
     // An invalid option (a DNS server address Node cannot parse, say): release the sources.
     await store.close();

@@ -172,6 +172,18 @@ export class ClusterManager {
   }
 
   /**
+   * For a host {@link discovers} declined: a promise while the answer may still change because
+   * the caller's namespace has not listed its Services yet (a bare name at startup), bounded by
+   * the source's warm-up; undefined otherwise. The caller asks again once it settles.
+   */
+  discoveryPending(host: string, writtenHost: string): Promise<void> | undefined {
+    const kube = this.deps.kube;
+    const snapshot = this.snapshot;
+    if (kube === undefined || snapshot === undefined || writtenHost.includes('.') || !isKubernetesServiceHost(host, snapshot.clusterDomain)) return undefined;
+    return kube.pending(host);
+  }
+
+  /**
    * Puts `breaker` in front of every cluster of service `host` (all subsets and ports), now and
    * for clusters made later; undefined removes it.
    */

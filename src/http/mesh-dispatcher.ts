@@ -197,6 +197,15 @@ export class MeshDispatcher extends Dispatcher {
     // A Kubernetes service named with its namespace is found by the mesh's own DNS discovery
     // (src/cluster/endpoint-plan.ts) even when no configuration mentions it.
     if (!table && !snapshot.service(serviceHost) && !this.options.clusters.discovers(serviceHost, origin.hostname)) {
+      // At startup a bare name may be a Service the API has not listed yet: ask again once it has.
+      const pending = this.options.clusters.discoveryPending(serviceHost, origin.hostname);
+      if (pending) {
+        pending.then(() => {
+          if (this.closed) sendLocalError(handler, new Error('the mesh is closed'));
+          else this.route(opts, handler);
+        }).catch((error: unknown) => sendLocalError(handler, error instanceof Error ? error : new Error(String(error))));
+        return true;
+      }
       // No configuration covers the host: ALLOW_ANY sends it as is, REGISTRY_ONLY refuses it.
       const policy = this.options.outboundTrafficPolicy ?? snapshot.outboundTrafficPolicy ?? 'ALLOW_ANY';
       if (policy === 'REGISTRY_ONLY' && !serviceHost.endsWith(`.svc.${snapshot.clusterDomain}`)) {

@@ -3,6 +3,7 @@ import type { Snapshot } from '../config/snapshot.js';
 import type { MeshConfigError } from '../errors.js';
 import type { DnsEndpointChange, DnsLookupFailure } from '../discovery/dns/index.js';
 import type { KubeCollectionReport } from '../kubernetes/api-watcher.js';
+import type { KubernetesDiscoveryNote } from '../discovery/kubernetes/kubernetes-endpoint-source.js';
 import type { RateLimitStoreError } from '../resilience/errors.js';
 import type { BreakerEvent, EjectionEvent } from '../resilience/events.js';
 import { inspectedIssue } from './inspect-mesh.js';
@@ -19,6 +20,7 @@ export const MESH_LOG_EVENTS = [
   'dns.changed',
   'ratelimit.store',
   'kubernetes.watch',
+  'kubernetes.note',
 ] as const;
 
 export type MeshLogEvent = (typeof MESH_LOG_EVENTS)[number];
@@ -33,6 +35,7 @@ interface LoggedEvents {
   dnsChange: [change: DnsEndpointChange];
   rateLimitError: [error: RateLimitStoreError];
   kubernetesStatus: [report: KubeCollectionReport];
+  kubernetesNote: [note: KubernetesDiscoveryNote];
 }
 
 function counts(snapshot: Snapshot): Record<string, number> {
@@ -103,5 +106,8 @@ export function logMeshEvents(
     } else {
       logger.debug(facts, `watch of ${description} ${status.synced ? 'in sync' : 'starting'}`);
     }
+  });
+  mesh.on('kubernetesNote', (note) => {
+    logger.info({ event: 'kubernetes.note', collection: note.collection, ...(note.error ? { error: note.error.message } : {}) }, note.message);
   });
 }

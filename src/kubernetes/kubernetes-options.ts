@@ -30,6 +30,13 @@ export interface KubernetesOptions {
    * cluster's configuration but cannot reach pod IPs). Default `true`.
    */
   readonly endpoints?: boolean;
+  /**
+   * How long the first requests to services of a namespace wait for its EndpointSlices, Services
+   * and Pods to be listed (the caller's namespace opens with the mesh, others on first use);
+   * after it they are answered from what is known (503 naming the cause when nothing is).
+   * Default 10 000 ms.
+   */
+  readonly warmupTimeoutMs?: number;
   /** Back-off between watch restarts after an error: first delay and cap, in ms. Default 500 and 30 000. */
   readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
   /** Objects asked per list page (`limit`). Default 500, as client-go. */

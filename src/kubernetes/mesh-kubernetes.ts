@@ -1,4 +1,5 @@
 import { KubernetesSource } from '../config/sources/kubernetes-source.js';
+import type { KubernetesDiscoveryNote } from '../discovery/kubernetes/kubernetes-endpoint-source.js';
 import type { KubeCollectionReport } from './api-watcher.js';
 import { KubeApiWatcher } from './api-watcher.js';
 import { runningInPod } from './kube-access.js';
@@ -12,6 +13,8 @@ export interface KubernetesStatus {
   readonly unserved: readonly string[];
   /** Why API discovery has not succeeded yet (it is retried with back-off). */
   readonly discoveryError?: Error;
+  /** What endpoint discovery cannot see and how it copes (Nodes forbidden...), one per cause. */
+  readonly notes: readonly KubernetesDiscoveryNote[];
 }
 
 /** The Kubernetes options to use, or undefined for the embedded default. */
@@ -42,10 +45,15 @@ export async function openKubernetes(
   return { watcher, source, namespace: own };
 }
 
-export function kubernetesStatus(watcher: KubeApiWatcher, source: KubernetesSource | undefined): KubernetesStatus {
+export function kubernetesStatus(
+  watcher: KubeApiWatcher,
+  source: KubernetesSource | undefined,
+  notes: readonly KubernetesDiscoveryNote[] = [],
+): KubernetesStatus {
   return {
     collections: watcher.reports(),
     unserved: source?.unserved ?? [],
+    notes: [...notes],
     ...(source?.discoveryError ? { discoveryError: source.discoveryError } : {}),
   };
 }

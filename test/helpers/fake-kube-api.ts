@@ -103,6 +103,8 @@ export class FakeKubeApi {
   private revision = 100;
   private readonly watches = new Set<OpenWatch>();
   private readonly forbidden = new Set<string>();
+  /** Resource → requests held until `unstall` (a slow API server). */
+  private readonly stalled = new Map<string, (() => void)[]>();
   private readonly snapshots = new Map<string, FakeObject[]>();
   private token: string | undefined;
   private readonly historyLimit: number;
@@ -181,6 +183,26 @@ export class FakeKubeApi {
 
   allow(resource: string): void {
     this.forbidden.delete(resource);
+  }
+
+  /**
+   * Holds every list and watch request of this resource (`plural` or `group/plural`) without an
+   * answer until `unstall`, as an overloaded API server does.
+   */
+  stall(resource: string): void {
+    if (!this.stalled.has(resource)) this.stalled.set(resource, []);
+  }
+
+  /** Answers the requests `stall` held, and the next ones at once. */
+  unstall(resource: string): void {
+    const held = this.stalled.get(resource) ?? [];
+    this.stalled.delete(resource);
+    for (const answer of held) answer();
+  }
+
+  /** How many requests `stall` holds now (tests wait for one to arrive). */
+  stalledRequests(resource: string): number {
+    return this.stalled.get(resource)?.length ?? 0;
   }
 
   /** Answers every request with 503 while true. */
@@ -279,6 +301,7 @@ export class FakeKubeApi {
   }
 
   async close(): Promise<void> {
+    this.stalled.clear();
     this.dropWatches();
     for (const socket of this.sockets) socket.destroy();
     if (this.server.listening) await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -415,6 +438,11 @@ export class FakeKubeApi {
       return fail(res, 403, 'Forbidden',
         `${type.plural}${type.group ? `.${type.group}` : ''} is forbidden: User "system:serviceaccount:test:mesh" cannot list resource "${type.plural}" in API group "${type.group}" ${where}`);
     }
+    const held = this.stalled.get(type.plural) ?? this.stalled.get(resourceId(type.group, type.plural));
+    if (held) {
+      held.push(() => this.handleGroup(group, rest, url, accept, res));
+      return;
+    }
     const metadataOnly = accept.includes('as=PartialObjectMetadata');
     const filter = selectorFilter(url.searchParams.get('labelSelector'), url.searchParams.get('fieldSelector'));
     const watch = url.searchParams.get('watch');
@@ -532,7 +560,9 @@ function selectorFilter(labels: string | null, fields: string | null): (object: 
   const fieldTerms = parseTerms(fields);
   return (object) => {
     for (const [key, value, equal] of labelTerms) {
-      if ((object.metadata.labels?.[key] === value) !== equal) return false;
+      // `key` / `!key`: the label exists / does not.
+      const matches = value === undefined ? object.metadata.labels?.[key] !== undefined : object.metadata.labels?.[key] === value;
+      if (matches !== equal) return false;
     }
     for (const [key, value, equal] of fieldTerms) {
       if ((String(fieldValue(object, key)) === value) !== equal) return false;
@@ -541,12 +571,14 @@ function selectorFilter(labels: string | null, fields: string | null): (object: 
   };
 }
 
-/** `a=b,c!=d` (equality selectors only, which is all the mesh sends). */
-function parseTerms(selector: string | null): [string, string, boolean][] {
+/** `a=b,c!=d,e,!f` (equality and existence selectors, which is all the mesh sends). */
+function parseTerms(selector: string | null): [string, string | undefined, boolean][] {
   if (!selector) return [];
   return selector.split(',').map((term) => {
-    const negated = term.includes('!=');
-    const [key, value] = term.split(negated ? '!=' : term.includes('==') ? '==' : '=');
+    const t = term.trim();
+    if (!t.includes('=')) return t.startsWith('!') ? [t.slice(1), undefined, false] : [t, undefined, true];
+    const negated = t.includes('!=');
+    const [key, value] = t.split(negated ? '!=' : t.includes('==') ? '==' : '=');
     return [key!.trim(), (value ?? '').trim(), !negated];
   });
 }

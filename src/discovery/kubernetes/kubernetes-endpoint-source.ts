@@ -26,6 +26,11 @@ export interface KubernetesEndpointSourceOptions {
    * are nearly always in one region.
    */
   readonly fallbackRegion?: string;
+  /**
+   * How long the first requests to a namespace's services wait for its collections' first list,
+   * from when they open; after it they are answered from what is known. Default 10 000 ms.
+   */
+  readonly warmupTimeoutMs?: number;
 }
 
 /** A note about what the source can see, emitted once per cause. */
@@ -84,6 +89,9 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
   private readonly nodeSlices = new Map<string, Set<string>>();
   private readonly nodeLocality = new Map<string, string>();
   private readonly noted = new Set<string>();
+  private readonly notesList: KubernetesDiscoveryNote[] = [];
+  private readonly warmupTimeoutMs: number;
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private readonly localities = new Map<string, Locality>();
   /** `knows` runs per request for bare names no configuration covers: parse each host once. */
   private readonly parsed = new Map<string, KubeServiceRef | null>();
@@ -97,6 +105,7 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
     super();
     this.clusterDomain = options.clusterDomain ?? 'cluster.local';
     this.fallbackRegion = options.fallbackRegion ?? '';
+    this.warmupTimeoutMs = options.warmupTimeoutMs ?? 10_000;
     if (options.namespace !== undefined) this.watch(options.namespace);
   }
 
@@ -132,13 +141,31 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
     return Promise.all([ns.settled, this.nodesSettled]).then(() => undefined);
   }
 
+  /**
+   * For a host no configuration covers, written as a bare name: a promise while the caller's
+   * namespace has not listed yet (whether the API has the Service is not known), else undefined.
+   */
+  pending(host: string): Promise<void> | undefined {
+    const ref = this.parse(host);
+    return ref && !this.closed ? this.ready(ref.namespace) : undefined;
+  }
+
+  /** What the source noted about the collections it cannot read (one per cause), oldest first. */
+  notes(): readonly KubernetesDiscoveryNote[] {
+    return this.notesList;
+  }
+
   /** The current endpoints of a Service port (all of them: subsets are selected by the caller). */
   endpoints(ref: KubeServiceRef, host: string, port: number): ServiceEndpoints {
     const ns = this.watch(ref.namespace);
     const service = ns.services.items.get(ref.key);
     if (!service) {
       const error = ns.services.status.error ?? ns.slices.status.error;
-      const why = error ? `the Kubernetes API could not be read (${error.message})` : `no Service ${ref.name} in namespace ${ref.namespace}`;
+      const why = error
+        ? `the Kubernetes API could not be read (${error.message})`
+        : ns.services.status.synced
+          ? `no Service ${ref.name} in namespace ${ref.namespace}`
+          : `the Kubernetes API has not listed the Services of namespace ${ref.namespace} yet`;
       return { endpoints: [], reason: `no healthy upstream for ${host}: ${why}` };
     }
     if (!ns.slices.status.synced && ns.slices.status.error) {
@@ -164,6 +191,8 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
 
   close(): void {
     this.closed = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
     for (const u of this.unsubscribe) u();
     for (const ns of this.namespaces.values()) for (const u of ns.unsubscribe) u();
     this.unsubscribe.length = 0;
@@ -200,7 +229,7 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
     };
     this.namespaces.set(namespace, ns);
     const all = [slices, services, pods];
-    const settled = Promise.all(all.map((c) => settledOf(c))).then(() => {
+    const settled = this.bounded(Promise.all(all.map((c) => settledOf(c)))).then(() => {
       if (ns.settled === settled) ns.settled = undefined;
     });
     if (!all.every(isSettled)) ns.settled = settled;
@@ -227,7 +256,7 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
     const nodes = this.watcher.collection<KubeNode>(NODES);
     this.nodes = nodes;
     if (!isSettled(nodes)) {
-      const settled = settledOf(nodes).then(() => {
+      const settled = this.bounded(settledOf(nodes)).then(() => {
         if (this.nodesSettled === settled) this.nodesSettled = undefined;
       });
       this.nodesSettled = settled;
@@ -237,6 +266,23 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
       nodes.onStatus((s) => this.noteStatus(nodes, s)),
       nodes.onChange((changes) => this.nodesChanged(changes)),
     );
+  }
+
+  /** `first`, or the warm-up bound if that comes sooner: a hung list never holds requests for long. */
+  private bounded(first: Promise<unknown>): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        resolve();
+      }, this.warmupTimeoutMs);
+      timer.unref();
+      this.timers.add(timer);
+      void first.then(() => {
+        clearTimeout(timer);
+        this.timers.delete(timer);
+        resolve();
+      });
+    });
   }
 
   private slicesChanged(ns: NamespaceWatch, changes: readonly KubeChange<KubeEndpointSlice>[]): void {
@@ -345,7 +391,10 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
     const message = collection === this.nodes && forbidden
       ? `${collection.description}: forbidden; endpoint locality comes from EndpointSlice zones (region ${this.fallbackRegion || 'unknown'})`
       : `${collection.description}: ${error.message}; the last known state keeps serving`;
-    if (this.listenerCount('note') > 0) this.emit('note', { collection: collection.description, message, error });
+    const note: KubernetesDiscoveryNote = { collection: collection.description, message, error };
+    this.notesList.push(note);
+    if (this.notesList.length > 100) this.notesList.shift();
+    if (this.listenerCount('note') > 0) this.emit('note', note);
   }
 }
 
