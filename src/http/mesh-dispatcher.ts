@@ -97,6 +97,8 @@ class MatchRequest implements RouteRequest {
  */
 export class MeshDispatcher extends Dispatcher {
   private readonly origins = new Map<string, Origin>();
+  private lastOriginKey: string | undefined;
+  private lastOrigin: Origin | undefined;
   private state: SnapshotState | undefined;
   private passthroughAgent: Agent | undefined;
   private closed = false;
@@ -147,6 +149,9 @@ export class MeshDispatcher extends Dispatcher {
 
   private origin(raw: string | URL | undefined): Origin {
     const key = typeof raw === 'string' ? raw : raw ? raw.origin : '';
+    // undici hands a new origin string per request (built by concatenation): comparing it with
+    // the last one is cheaper than flattening and hashing it for the map.
+    if (key === this.lastOriginKey) return this.lastOrigin!;
     let origin = this.origins.get(key);
     if (!origin) {
       const url = new URL(key);
@@ -162,6 +167,8 @@ export class MeshDispatcher extends Dispatcher {
       if (this.origins.size > 10_000) this.origins.clear();
       this.origins.set(key, origin);
     }
+    this.lastOriginKey = key;
+    this.lastOrigin = origin;
     return origin;
   }
 
