@@ -14,7 +14,11 @@
 // Targets (issue 3): mesh.request >= 0.90x undici.request, mesh.fetch >= 0.90x undici.fetch,
 // mesh >= 1.3x the same client through the proxy hop.
 // Run: npm run bench:throughput   (builds first; installs nginx-light when missing and root)
+// A/B of a data path change: copy dist/ aside before it (e.g. to .tmp/dist-before), then
+//   BASELINE=.tmp/dist-before/index.js VARIANTS=undici.request,mesh.request npm run bench:throughput
 import { subscribe } from 'node:diagnostics_channel';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Agent, Dispatcher, fetch as undiciFetch, Pool, request as undiciRequest } from 'undici';
 import { createMesh } from '../dist/index.js';
 import { cpuMeter, info, loadLine, machineLine, median, onExit, podAddresses, row, startPods, waitQuiet, watchdog } from './lib/common.mjs';
@@ -78,10 +82,16 @@ class MinimalDispatcher extends Dispatcher {
 const minimal = new MinimalDispatcher();
 agents.push(minimal);
 
+// BASELINE=path/to/an/older/dist/index.js adds `mesh.request@baseline`: the same client through an
+// older build of the mesh, in the same process and rounds, for an A/B of a data path change.
+const baseline = process.env.BASELINE ? await (await import(pathToFileURL(resolve(process.env.BASELINE)).href)).createMesh(meshOptions) : undefined;
+if (baseline) meshes.push(baseline);
+
 const variants = {
   'minimal-dispatcher': () => viaRequest(undiciRequest(meshUrl, { dispatcher: minimal })),
   'undici.request': (i) => viaRequest(undiciRequest(rawUrls[i % PODS], { dispatcher: rawReq })),
   'mesh.request': () => viaRequest(meshReq.request(meshUrl)),
+  ...(baseline ? { 'mesh.request@baseline': () => viaRequest(baseline.request(meshUrl)) } : {}),
   'undici.fetch': (i) => viaFetch(undiciFetch(rawUrls[i % PODS], { dispatcher: rawFetch })),
   'mesh.fetch': () => viaFetch(meshFetch.fetch(meshUrl)),
   ...(proxy
@@ -93,7 +103,8 @@ const variants = {
 };
 // VARIANTS=name,name... runs only those (e.g. to see whether fetch in the same process changes
 // the request figures).
-const only = process.env.VARIANTS?.split(',') ?? Object.keys(variants).filter((k) => k !== 'minimal-dispatcher');
+const only = (process.env.VARIANTS?.split(',') ?? Object.keys(variants).filter((k) => k !== 'minimal-dispatcher'))
+  .concat(baseline ? ['mesh.request@baseline'] : []);
 for (const k of Object.keys(variants)) if (!only.includes(k)) delete variants[k];
 const names = Object.keys(variants);
 const has = (...ks) => ks.every((k) => names.includes(k));
@@ -179,12 +190,14 @@ for (const name of names) {
 }
 if (has('minimal-dispatcher', 'undici.request')) console.log(info('minimal-dispatcher / undici.request (context)', ratio('minimal-dispatcher', 'undici.request'), 'x'));
 if (has('mesh.request', 'undici.request')) console.log(row('mesh.request / undici.request', ratio('mesh.request', 'undici.request'), 'x', '>=', 0.9));
+if (has('mesh.request@baseline', 'undici.request')) console.log(info('mesh.request@baseline / undici.request (context)', ratio('mesh.request@baseline', 'undici.request'), 'x'));
 if (has('mesh.fetch', 'undici.fetch')) console.log(row('mesh.fetch / undici.fetch', ratio('mesh.fetch', 'undici.fetch'), 'x', '>=', 0.9));
 if (!proxy) console.log('proxy hop: skipped (no nginx)');
 if (has('mesh.request', 'undici.request via proxy')) console.log(row('mesh.request / undici.request via proxy', ratio('mesh.request', 'undici.request via proxy'), 'x', '>=', 1.3));
 if (has('mesh.fetch', 'undici.fetch via proxy')) console.log(row('mesh.fetch / undici.fetch via proxy', ratio('mesh.fetch', 'undici.fetch via proxy'), 'x', '>=', 1.3));
 const cpuDiff = (a, b) => med(a, (r) => r.cpuUs) - med(b, (r) => r.cpuUs);
 if (has('mesh.request', 'undici.request')) console.log(info('client CPU per request, mesh.request - undici.request', cpuDiff('mesh.request', 'undici.request'), 'us', 1));
+if (has('mesh.request@baseline', 'undici.request')) console.log(info('client CPU per request, mesh.request@baseline - undici.request', cpuDiff('mesh.request@baseline', 'undici.request'), 'us', 1));
 if (has('mesh.fetch', 'undici.fetch')) console.log(info('client CPU per request, mesh.fetch - undici.fetch', cpuDiff('mesh.fetch', 'undici.fetch'), 'us', 1));
 console.log(loadLine());
 
