@@ -14,7 +14,14 @@
 // Targets (issue 3): mesh.request >= 0.90x undici.request, mesh.fetch >= 0.90x undici.fetch,
 // mesh >= 1.3x the same client through the proxy hop.
 // Run: npm run bench:throughput   (builds first; installs nginx-light when missing and root)
+// A/B of a data path change: copy dist/ aside before it (e.g. to .tmp/dist-before), then
+//   BASELINE=.tmp/dist-before/index.js VARIANTS=undici.request,mesh.request npm run bench:throughput
+// ISOLATE=1 runs each variant in a child process of its own (same pods, rounds and order), so the
+// variants share no JIT state: undici's code then sees one client's handlers and options only.
+import { fork } from 'node:child_process';
 import { subscribe } from 'node:diagnostics_channel';
+import { resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Agent, Dispatcher, fetch as undiciFetch, Pool, request as undiciRequest } from 'undici';
 import { createMesh } from '../dist/index.js';
 import { cpuMeter, info, loadLine, machineLine, median, onExit, podAddresses, row, startPods, waitQuiet, watchdog } from './lib/common.mjs';
@@ -26,17 +33,26 @@ const CONCURRENCY = Number(process.env.CONCURRENCY ?? 64);
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const PODS = Number(process.env.PODS ?? 4);
 const OTHER_LIMIT = Number(process.env.OTHER_LIMIT ?? 0.25);
+/** ISOLATE=1: this process is the child running the one variant named here. */
+const CHILD = process.env.BENCH_CHILD;
+const ISOLATE = !CHILD && process.env.ISOLATE === '1';
 watchdog(1_200_000, 'bench/throughput');
-console.log(machineLine('bench/throughput (S2)'));
+if (!CHILD) console.log(machineLine('bench/throughput (S2)') + (ISOLATE ? ' (ISOLATE: one child process per variant)' : ''));
 
 const addresses = podAddresses(PODS);
-const pods = await startPods({ addresses, bodySize: 1024 });
-const proxy = await startProxy(addresses.map((a) => `${a}:${pods.port}`));
-onExit(() => {
-  proxy?.kill();
-  process.kill(pods.pid);
-});
-const ourPids = () => [process.pid, pods.pid, ...(proxy ? [proxy.pid] : [])];
+// A child uses its parent's pods and proxy.
+const pods = CHILD ? JSON.parse(process.env.BENCH_PODS) : await startPods({ addresses, bodySize: 1024 });
+const proxy = CHILD ? (process.env.BENCH_PROXY ? JSON.parse(process.env.BENCH_PROXY) : undefined) : await startProxy(addresses.map((a) => `${a}:${pods.port}`));
+/** ISOLATE: the child process of each variant. */
+const children = new Map();
+if (!CHILD) {
+  onExit(() => {
+    for (const c of children.values()) c.kill();
+    proxy?.kill();
+    process.kill(pods.pid);
+  });
+}
+const ourPids = () => [process.pid, pods.pid, ...(proxy ? [proxy.pid] : []), ...[...children.values()].map((c) => c.pid)];
 
 // One mesh per mesh variant, so each has its own connections, as each raw variant has its own Agent.
 const meshOptions = { namespace: 'shop', watch: false, config: serviceResources({ port: pods.port, addresses }) };
@@ -78,10 +94,16 @@ class MinimalDispatcher extends Dispatcher {
 const minimal = new MinimalDispatcher();
 agents.push(minimal);
 
+// BASELINE=path/to/an/older/dist/index.js adds `mesh.request@baseline`: the same client through an
+// older build of the mesh, in the same process and rounds, for an A/B of a data path change.
+const baseline = process.env.BASELINE ? await (await import(pathToFileURL(resolve(process.env.BASELINE)).href)).createMesh(meshOptions) : undefined;
+if (baseline) meshes.push(baseline);
+
 const variants = {
   'minimal-dispatcher': () => viaRequest(undiciRequest(meshUrl, { dispatcher: minimal })),
   'undici.request': (i) => viaRequest(undiciRequest(rawUrls[i % PODS], { dispatcher: rawReq })),
   'mesh.request': () => viaRequest(meshReq.request(meshUrl)),
+  ...(baseline ? { 'mesh.request@baseline': () => viaRequest(baseline.request(meshUrl)) } : {}),
   'undici.fetch': (i) => viaFetch(undiciFetch(rawUrls[i % PODS], { dispatcher: rawFetch })),
   'mesh.fetch': () => viaFetch(meshFetch.fetch(meshUrl)),
   ...(proxy
@@ -93,7 +115,8 @@ const variants = {
 };
 // VARIANTS=name,name... runs only those (e.g. to see whether fetch in the same process changes
 // the request figures).
-const only = process.env.VARIANTS?.split(',') ?? Object.keys(variants).filter((k) => k !== 'minimal-dispatcher');
+const only = CHILD ? [CHILD] : (process.env.VARIANTS?.split(',') ?? Object.keys(variants).filter((k) => k !== 'minimal-dispatcher'))
+  .concat(baseline ? ['mesh.request@baseline'] : []);
 for (const k of Object.keys(variants)) if (!only.includes(k)) delete variants[k];
 const names = Object.keys(variants);
 const has = (...ks) => ks.every((k) => names.includes(k));
@@ -105,8 +128,10 @@ subscribe('undici:client:connected', () => {
   if (counting) opened++;
 });
 
+/** The process the current variant runs in (ISOLATE: its child). */
+let clientPid = process.pid;
 const meters = {
-  client: cpuMeter(() => [process.pid]),
+  client: cpuMeter(() => [clientPid]),
   pods: cpuMeter(() => [pods.pid]),
   proxy: cpuMeter(() => (proxy ? [proxy.pid] : [])),
   all: cpuMeter(ourPids),
@@ -146,8 +171,43 @@ async function run(name, n) {
   return { rps: (n / ms) * 1000, cpuUs: (cpu.user + cpu.system) / n, connections: opened, cores, errors };
 }
 
+if (CHILD) {
+  // Runs what the parent asks, until it disconnects.
+  process.on('message', (n) => void run(CHILD, n).then((r) => process.send(r)));
+  process.send('ready');
+  await new Promise((resolve) => process.once('disconnect', resolve));
+  await Promise.all(meshes.map((m) => m.close()));
+  await Promise.all(agents.map((a) => a.close()));
+  process.exit(0);
+}
+
+if (ISOLATE) {
+  const env = { ...process.env, BENCH_PODS: JSON.stringify({ port: pods.port, pid: pods.pid }), ...(proxy ? { BENCH_PROXY: JSON.stringify({ url: proxy.url, pid: proxy.pid }) } : {}) };
+  for (const name of names) {
+    const child = fork(fileURLToPath(import.meta.url), { execPath: process.execPath, env: { ...env, BENCH_CHILD: name } });
+    await new Promise((resolve, reject) => {
+      child.once('message', resolve);
+      child.once('exit', (code) => reject(new Error(`${name}: child exited with ${code}`)));
+    });
+    children.set(name, child);
+  }
+}
+
+/** One run of `name`, here or (ISOLATE) in its child; cores are measured here either way. */
+async function runVariant(name, n) {
+  const child = children.get(name);
+  if (!child) return run(name, n);
+  clientPid = child.pid;
+  lapAll();
+  const result = await new Promise((resolve) => {
+    child.once('message', resolve);
+    child.send(n);
+  });
+  return { ...result, cores: lapAll() };
+}
+
 await waitQuiet(ourPids);
-for (const name of names) await run(name, Math.min(REQUESTS, 5_000)); // warm-up: JIT, connections
+for (const name of names) await runVariant(name, Math.min(REQUESTS, 5_000)); // warm-up: JIT, connections
 
 const rounds = [];
 let discarded = 0;
@@ -155,7 +215,7 @@ for (let attempt = 0; rounds.length < ROUNDS && attempt < 3 * ROUNDS; attempt++)
   await waitQuiet(ourPids);
   const order = names.map((_, i) => names[(i + attempt) % names.length]);
   const round = {};
-  for (const name of order) round[name] = await run(name, REQUESTS);
+  for (const name of order) round[name] = await runVariant(name, REQUESTS);
   const other = Math.max(...names.map((k) => round[k].cores.other));
   const line = `${names.map((k) => `${k} ${Math.round(round[k].rps)}`).join(', ')}; other work up to ${other.toFixed(2)} cores`;
   if (other > OTHER_LIMIT) {
@@ -179,15 +239,19 @@ for (const name of names) {
 }
 if (has('minimal-dispatcher', 'undici.request')) console.log(info('minimal-dispatcher / undici.request (context)', ratio('minimal-dispatcher', 'undici.request'), 'x'));
 if (has('mesh.request', 'undici.request')) console.log(row('mesh.request / undici.request', ratio('mesh.request', 'undici.request'), 'x', '>=', 0.9));
+if (has('mesh.request@baseline', 'undici.request')) console.log(info('mesh.request@baseline / undici.request (context)', ratio('mesh.request@baseline', 'undici.request'), 'x'));
 if (has('mesh.fetch', 'undici.fetch')) console.log(row('mesh.fetch / undici.fetch', ratio('mesh.fetch', 'undici.fetch'), 'x', '>=', 0.9));
 if (!proxy) console.log('proxy hop: skipped (no nginx)');
 if (has('mesh.request', 'undici.request via proxy')) console.log(row('mesh.request / undici.request via proxy', ratio('mesh.request', 'undici.request via proxy'), 'x', '>=', 1.3));
 if (has('mesh.fetch', 'undici.fetch via proxy')) console.log(row('mesh.fetch / undici.fetch via proxy', ratio('mesh.fetch', 'undici.fetch via proxy'), 'x', '>=', 1.3));
 const cpuDiff = (a, b) => med(a, (r) => r.cpuUs) - med(b, (r) => r.cpuUs);
 if (has('mesh.request', 'undici.request')) console.log(info('client CPU per request, mesh.request - undici.request', cpuDiff('mesh.request', 'undici.request'), 'us', 1));
+if (has('mesh.request@baseline', 'undici.request')) console.log(info('client CPU per request, mesh.request@baseline - undici.request', cpuDiff('mesh.request@baseline', 'undici.request'), 'us', 1));
 if (has('mesh.fetch', 'undici.fetch')) console.log(info('client CPU per request, mesh.fetch - undici.fetch', cpuDiff('mesh.fetch', 'undici.fetch'), 'us', 1));
 console.log(loadLine());
 
+for (const child of children.values()) child.disconnect();
+await Promise.all([...children.values()].map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve() : c.once('exit', resolve)))));
 await Promise.all(meshes.map((m) => m.close()));
 await Promise.all(agents.map((a) => a.close()));
 await proxy?.stop();

@@ -166,6 +166,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
    * `undici.request(url, { dispatcher })`, or `setGlobalDispatcher(mesh.dispatcher)`.
    */
   readonly dispatcher: Dispatcher;
+  /** `mesh.request`'s options when the caller gives none. */
+  private requestDefaults: object | undefined;
   private readonly clusters: ClusterManager;
   private readonly dns: DnsEndpointSource | undefined;
   private readonly kubeEndpoints: KubernetesEndpointSource | undefined;
@@ -304,7 +306,11 @@ export class Mesh extends EventEmitter<MeshEvents> {
     url: Parameters<typeof undiciRequest>[0],
     options?: Omit<NonNullable<Parameters<typeof undiciRequest>[1]>, 'dispatcher'>,
   ): ReturnType<typeof undiciRequest> {
-    return undiciRequest(url, { ...options, dispatcher: this.dispatcher, [RATE_LIMITED_AS_ERROR]: true } as Parameters<typeof undiciRequest>[1]);
+    // undici copies the options it is given: a call without options can share one object.
+    const opts = options === undefined
+      ? (this.requestDefaults ??= Object.freeze({ dispatcher: this.dispatcher, [RATE_LIMITED_AS_ERROR]: true }))
+      : { ...options, dispatcher: this.dispatcher, [RATE_LIMITED_AS_ERROR]: true };
+    return undiciRequest(url, opts as Parameters<typeof undiciRequest>[1]);
   }
 
   /**

@@ -291,6 +291,11 @@ export class Cluster {
     this.outlier?.report(host, outcome);
   }
 
+  /** A response's status from `host`; no outcome is made when outlier detection is off. */
+  reportStatus(host: Host, status: number): void {
+    this.outlier?.report(host, { status, failure: undefined });
+  }
+
   /** Endpoint counts by state, for the endpoints gauge: ready and in balancing, ejected, terminating. */
   endpointStates(): { healthy: number; ejected: number; terminating: number } {
     let healthy = 0;

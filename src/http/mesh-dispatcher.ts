@@ -85,6 +85,9 @@ interface SnapshotState {
 
 /** The request view route matching reads; one per request, headers and query parsed lazily. */
 class MatchRequest implements RouteRequest {
+  /** Its telemetry, when anything is recorded (kept here: `instanceof` on the handler costs more). */
+  telemetry: RequestTelemetry | undefined = undefined;
+
   constructor(
     readonly method: string,
     readonly scheme: string,
@@ -108,6 +111,8 @@ class MatchRequest implements RouteRequest {
  */
 export class MeshDispatcher extends Dispatcher {
   private readonly origins = new Map<string, Origin>();
+  private lastOriginKey: string | undefined;
+  private lastOrigin: Origin | undefined;
   private state: SnapshotState | undefined;
   private passthroughAgent: Agent | undefined;
   /** The caller's x-envoy-upstream-rq-timeout-ms, taken out by `outgoingHeaders` for the request being forwarded. */
@@ -160,6 +165,9 @@ export class MeshDispatcher extends Dispatcher {
 
   private origin(raw: string | URL | undefined): Origin {
     const key = typeof raw === 'string' ? raw : raw ? raw.origin : '';
+    // undici hands a new origin string per request (built by concatenation): comparing it with
+    // the last one is cheaper than flattening and hashing it for the map.
+    if (key === this.lastOriginKey) return this.lastOrigin!;
     let origin = this.origins.get(key);
     if (!origin) {
       const url = new URL(key);
@@ -175,6 +183,8 @@ export class MeshDispatcher extends Dispatcher {
       if (this.origins.size > 10_000) this.origins.clear();
       this.origins.set(key, origin);
     }
+    this.lastOriginKey = key;
+    this.lastOrigin = origin;
     return origin;
   }
 
@@ -220,12 +230,13 @@ export class MeshDispatcher extends Dispatcher {
     const path = q < 0 ? rawPath : rawPath.slice(0, q);
     const query = q < 0 ? '' : rawPath.slice(q + 1);
     const headers = new RequestHeaders(opts.headers as ConstructorParameters<typeof RequestHeaders>[0]);
-    const request = new MatchRequest(opts.method.toUpperCase(), origin.scheme, origin.authority, origin.port, path, query, headers);
+    const request = new MatchRequest(upperCaseMethod(opts.method), origin.scheme, origin.authority, origin.port, path, query, headers);
     const telemetry = this.options.telemetry?.begin(handler, opts.method, origin, serviceHost, rawPath);
     if (telemetry) {
       // Only Istio's request size needs it; reading a header parses them all.
       if (telemetry.mesh.istioRecording) telemetry.requestBytes = bodyBytes(opts.body, headers.get('content-length'));
       handler = telemetry;
+      request.telemetry = telemetry;
     }
 
     let route: CompiledHttpRoute | undefined;
@@ -309,7 +320,7 @@ export class MeshDispatcher extends Dispatcher {
     const host = destination?.host ?? serviceHost;
     const port = destination?.port ?? origin.port;
     const subset = destination?.subset;
-    const telemetry = handler instanceof RequestTelemetry ? handler : undefined;
+    const telemetry = request.telemetry;
     if (!admitted && this.options.rateLimits) {
       const limited = this.options.rateLimits.check(this.options.snapshot().rateLimits, request, serviceHost, route ? (route.name ?? '') : 'default', host, subset, port);
       if (limited) return settleRateLimit(limited, handler, opts, request, () => this.closed, () => this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers, { destination }));
@@ -434,6 +445,7 @@ export class MeshDispatcher extends Dispatcher {
   private outgoingHeaders(headers: RequestHeaders, authority: string, destination: DestinationActions | undefined): Record<string, string | string[]> {
     const raw = headers.raw;
     const noRules = !destination || (destination.request.length === 0 && destination.authority === undefined);
+    if (noRules && (raw === undefined || raw === null)) return { host: authority };
     if (noRules && raw && typeof raw === 'object' && !Array.isArray(raw) && !(Symbol.iterator in raw)) {
       // Common case, no header rules: copy the caller's object as is (no lower-casing, no Map)
       // and add Host only if the caller did not set one.
@@ -475,6 +487,22 @@ export class MeshDispatcher extends Dispatcher {
         // In-process, every request comes from this one workload: one stable key.
         return hashKey('source-ip');
     }
+  }
+}
+
+/** The method in upper case, as matches compare it; the usual ones already are (no runtime call). */
+function upperCaseMethod(method: string): string {
+  switch (method) {
+    case 'GET':
+    case 'POST':
+    case 'PUT':
+    case 'DELETE':
+    case 'HEAD':
+    case 'PATCH':
+    case 'OPTIONS':
+      return method;
+    default:
+      return method.toUpperCase();
   }
 }
 

@@ -15,11 +15,23 @@ export type RawHeaders =
  */
 export class RequestHeaders {
   private map: Map<string, string> | undefined;
+  /** 1: `raw` is a plain object whose names are all lower case, read in place; -1: not; 0: unknown. */
+  private lowerCaseObject = 0;
 
   constructor(readonly raw: RawHeaders) {}
 
+  /** `name` in lower case. */
   get(name: string): string | undefined {
-    this.map ??= normalise(this.raw);
+    if (this.map === undefined) {
+      // The usual caller writes lower-case names in a plain object: a route match can read it
+      // in place instead of copying every header into a map.
+      if (this.lowerCaseObject === 0) this.lowerCaseObject = isLowerCaseObject(this.raw) ? 1 : -1;
+      if (this.lowerCaseObject === 1) {
+        const raw = this.raw as Readonly<Record<string, unknown>> | null | undefined;
+        return raw && Object.hasOwn(raw, name) ? text(raw[name]) : undefined;
+      }
+      this.map = normalise(this.raw);
+    }
     return this.map.get(name);
   }
 
@@ -30,12 +42,25 @@ export class RequestHeaders {
   }
 }
 
+/** A header value as one string (several joined by `, `); undefined when unset. */
+function text(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  return Array.isArray(value) ? value.join(', ') : String(value);
+}
+
 function add(map: Map<string, string>, name: string, value: unknown): void {
-  if (value === undefined || value === null) return;
+  const t = text(value);
+  if (t === undefined) return;
   const key = name.toLowerCase();
-  const text = Array.isArray(value) ? value.join(', ') : String(value);
   const prior = map.get(key);
-  map.set(key, prior === undefined ? text : `${prior}, ${text}`);
+  map.set(key, prior === undefined ? t : `${prior}, ${t}`);
+}
+
+function isLowerCaseObject(raw: RawHeaders): boolean {
+  if (raw === undefined || raw === null) return true;
+  if (typeof raw !== 'object' || Array.isArray(raw) || Symbol.iterator in raw) return false;
+  for (const name of Object.keys(raw)) if (name !== name.toLowerCase()) return false;
+  return true;
 }
 
 function normalise(raw: RawHeaders): Map<string, string> {

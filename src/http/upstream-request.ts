@@ -26,6 +26,8 @@ import { ResponseFlag } from '../telemetry/response-flags.js';
 
 const NO_OPS: readonly HeaderOps[] = [];
 const NO_NAMES: readonly string[] = [];
+/** The context handed to the caller's onRequestStart: nothing in it, so one object for all. */
+const NO_CONTEXT = Object.freeze({});
 
 /** Everything one request's attempts share, decided before the first is sent. */
 export interface UpstreamRequestInit {
@@ -129,7 +131,8 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
 
   /** The attempt whose response the caller gets. */
   winner: Attempt | undefined;
-  private readonly attempts: Attempt[] = [];
+  /** Attempts sent, oldest first; most requests make one, so the array is made for it. */
+  private attempts: Attempt[] | readonly Attempt[] = NO_ATTEMPTS;
   private retriesUsed = 0;
   private winnerStatus = 0;
   private done = false;
@@ -152,7 +155,7 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
 
   /** Sends the first attempt; false only if the request could not be queued at all. */
   start(): boolean {
-    this.handler.onRequestStart?.(this, {});
+    this.handler.onRequestStart?.(this, NO_CONTEXT);
     if (this.aborted) return true;
     const timeoutMs = this.init.timeoutMs;
     if (timeoutMs > 0) this.cancelRouteTimer = schedule(this.init.clock, timeoutMs, () => this.onRouteTimeout());
@@ -219,7 +222,8 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
       }
     }
     const attempt = new Attempt(this, host, retry);
-    this.attempts.push(attempt);
+    if (this.attempts.length === 0) this.attempts = [attempt];
+    else (this.attempts as Attempt[]).push(attempt);
     attempt.trace = this.init.telemetry?.attempt(host, hedge);
     if (host) onStart(host);
     const perTry = this.init.retry?.perTryTimeoutMs ?? 0;
@@ -290,7 +294,7 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
       return;
     }
     attempt.trace?.responded(status);
-    this.cluster?.report(attempt.host!, { status, failure: undefined });
+    this.cluster?.reportStatus(attempt.host!, status);
     const policy = this.init.retry;
     if (
       policy !== undefined &&
@@ -548,6 +552,8 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     this.init.body?.close();
   }
 }
+
+const NO_ATTEMPTS: readonly Attempt[] = Object.freeze([]);
 
 /** Stands for "this attempt's result is not needed"; never reaches the caller. */
 const ABANDONED = new Error('attempt abandoned by the mesh');

@@ -36,8 +36,9 @@ export interface MeshTelemetryDeps {
 /**
  * The mesh's link to OpenTelemetry. Whether a tracer provider is registered, whether
  * instrumentation-undici is active, and which meter provider is in force are checked at most once
- * a second, never per request; with nothing registered, a request costs one time read and a
- * comparison.
+ * a second, never per request; with nothing registered, a request costs one field read: a
+ * one-shot timer armed at each check marks the next one due, so no clock is read per request and
+ * an idle mesh has no timer ticking.
  */
 export class MeshTelemetry {
   readonly tracer: Tracer;
@@ -46,7 +47,10 @@ export class MeshTelemetry {
   tracing: Tracing = Tracing.Off;
   /** instrumentation-undici (or anything else) listens to undici's request channel. */
   undiciInstrumented = false;
-  private checkedAt = -Infinity;
+  /** A second has passed since the last check: the next request checks again. */
+  private due = true;
+  private dueTimer: NodeJS.Timeout | undefined;
+  private closed = false;
   private readonly noopProvider: TracerProvider;
   readonly rootContext: Context;
 
@@ -75,18 +79,27 @@ export class MeshTelemetry {
    * request ends), or undefined when nothing would be recorded.
    */
   begin(handler: Dispatcher.DispatchHandler, method: string, origin: RequestOrigin, serviceHost: string, path: string): RequestTelemetry | undefined {
-    const now = performance.now();
-    if (now - this.checkedAt >= RECHECK_MS) this.recheck(now);
+    if (this.due) this.recheck();
     if (this.tracing === Tracing.Off && this.metrics.current === undefined) return undefined;
     return new RequestTelemetry(this, handler, method, origin, serviceHost, path);
   }
 
   /** Looks again at what is registered (also called on each new configuration snapshot). */
-  recheck(now = performance.now()): void {
-    this.checkedAt = now;
+  recheck(): void {
+    if (this.closed) return;
+    this.due = false;
+    if (this.dueTimer === undefined) {
+      this.dueTimer = setTimeout(this.markDue, RECHECK_MS);
+      this.dueTimer.unref();
+    }
     if (this.options.metrics !== false || this.options.istioMetrics === true) this.metrics.refresh();
     this.tracing = this.resolveTracing();
   }
+
+  private readonly markDue = (): void => {
+    this.dueTimer = undefined;
+    this.due = true;
+  };
 
   private resolveTracing(): Tracing {
     const mode = this.options.tracing ?? 'auto';
@@ -115,7 +128,10 @@ export class MeshTelemetry {
     this.options = { ...this.options, tracing: false, metrics: false, istioMetrics: false };
     this.metrics.close();
     this.tracing = Tracing.Off;
-    this.checkedAt = Infinity;
+    this.closed = true;
+    this.due = false;
+    clearTimeout(this.dueTimer);
+    this.dueTimer = undefined;
   }
 
   /** Fed by the mesh's events. */

@@ -120,6 +120,23 @@ describe('outbound HTTP through the mesh', () => {
     }
   });
 
+  it('matches a header however the caller writes it: any case, an array of values, a flat list', async () => {
+    type Headers = NonNullable<NonNullable<Parameters<Mesh['request']>[1]>['headers']>;
+    const podFor = async (headers: Headers) => {
+      const res = await mesh.request(`http://reviews:${port}/reviews/1`, { headers });
+      return ((await res.body.json()) as PodReply).pod;
+    };
+    // The tester route (subset v2: 127.0.0.4) for every spelling of `end-user: jason`...
+    expect(await podFor({ 'end-user': 'jason', accept: 'application/json' })).toBe('127.0.0.4');
+    expect(await podFor({ 'End-User': 'jason', Accept: 'application/json' })).toBe('127.0.0.4');
+    expect(await podFor({ 'end-user': ['jason'] })).toBe('127.0.0.4');
+    expect(await podFor(['end-user', 'jason', 'accept', 'application/json'])).toBe('127.0.0.4');
+    // ...and not for two values (Envoy matches the comma-joined value) or another header.
+    for (const headers of [{ 'end-user': ['jason', 'ann'] }, { 'end-user-id': 'jason' }, {}]) {
+      expect(['127.0.0.2', '127.0.0.3', '127.0.0.5']).toContain(await podFor(headers));
+    }
+  });
+
   it('applies request and response header operations', async () => {
     const { reply, headers } = await get('/x', { 'end-user': 'jason', 'x-secret': 'hunter2' });
     expect(reply?.headers['x-routed-by']).toBe('tester');
