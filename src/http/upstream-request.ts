@@ -26,8 +26,6 @@ import { ResponseFlag } from '../telemetry/response-flags.js';
 
 const NO_OPS: readonly HeaderOps[] = [];
 const NO_NAMES: readonly string[] = [];
-/** The context handed to the caller's onRequestStart: nothing in it, so one object for all. */
-const NO_CONTEXT = Object.freeze({});
 
 /** Everything one request's attempts share, decided before the first is sent. */
 export interface UpstreamRequestInit {
@@ -155,7 +153,8 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
 
   /** Sends the first attempt; false only if the request could not be queued at all. */
   start(): boolean {
-    this.handler.onRequestStart?.(this, NO_CONTEXT);
+    // A fresh context per request: undici's handler API lets handlers keep their state in it.
+    this.handler.onRequestStart?.(this, {});
     if (this.aborted) return true;
     const timeoutMs = this.init.timeoutMs;
     if (timeoutMs > 0) this.cancelRouteTimer = schedule(this.init.clock, timeoutMs, () => this.onRouteTimeout());
