@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import CircuitBreaker from 'opossum';
 import type { BreakerState } from './events.js';
 import type { AttemptOutcome } from './outcome.js';
@@ -60,8 +61,8 @@ class FailedOutcome extends Error {
 
 /**
  * One admitted request; settle it exactly once with how the request ended. A request admitted
- * while the breaker is closed is counted straight into opossum's events; the half-open trial
- * goes through `fire()` and settles the promise opossum waits on.
+ * while the breaker was closed is counted by {@link ServiceBreaker.record}; the half-open trial
+ * went through `fire()` and settles the promise opossum waits on.
  */
 export class BreakerTicket {
   private settled = false;
@@ -90,18 +91,24 @@ const noArgs: [] = [];
  * sends a request and settles the ticket when the request ends; nothing here runs for services
  * without a breaker.
  *
- * Per call, opossum's `fire()` costs a promise chain, a semaphore promise and an arguments copy
- * (about 1 µs). While the breaker is closed, which is nearly always, a call instead emits the
- * same `fire`, `success` and `failure` events opossum's `call()` would (its Status counts the
- * rolling window from them) and applies opossum's opening rule on a failure; opossum still owns
- * the states, the reset timer, the half-open trial and the window. Open and half-open go through
- * `fire()` itself.
+ * opossum's `fire()` costs about 1 µs a call (a promise chain, a semaphore promise, an arguments
+ * copy, and a latency kept per request even with percentiles off). While the breaker is closed,
+ * which is nearly always, a call skips it: it counts `fires` and `successes` in the newest bucket
+ * of opossum's own rolling window (the Status that opossum sums for its decisions), and a failure
+ * goes through opossum's `failure` event and opening rule. opossum keeps the states, the reset
+ * timer, the half-open trial, the window and its events; open and half-open go through `fire()`.
+ * See docs/decisions.md, "The service breaker's per-call path".
  */
 export class ServiceBreaker {
   private readonly circuit: CircuitBreaker<[], void>;
   /** @internal */
   readonly isFailure: (outcome: AttemptOutcome) => boolean;
   private captured: BreakerTicket | undefined;
+  /** Rotates opossum's window on our timer, so that {@link bucket} is always its newest bucket. */
+  private readonly rotator = new EventEmitter();
+  private readonly rotation: NodeJS.Timeout;
+  /** The window's newest bucket, which opossum's Status counts into and sums for its stats. */
+  private bucket: CircuitBreaker.Bucket;
 
   constructor(
     readonly host: string,
@@ -121,7 +128,13 @@ export class ServiceBreaker {
       // Percentiles would sort every latency in the window on each failure; snapshots add a timer.
       rollingPercentilesEnabled: false,
       enableSnapshots: false,
+      rotateBucketController: this.rotator,
     });
+    this.bucket = this.newestBucket();
+    const rollingCountTimeout = options.rollingCountTimeout ?? 10_000;
+    const buckets = options.rollingCountBuckets ?? 10;
+    this.rotation = setInterval(this.rotate, Math.floor(rollingCountTimeout / buckets));
+    this.rotation.unref();
     this.circuit.on('open', () => onState('open'));
     this.circuit.on('halfOpen', () => onState('half-open'));
     this.circuit.on('close', () => onState('closed'));
@@ -138,8 +151,9 @@ export class ServiceBreaker {
   allow(): BreakerTicket | undefined {
     const circuit = this.circuit;
     if (circuit.closed) {
-      // What call() does first when closed (no cache, coalescing, timeout or capacity here).
-      circuit.emit('fire', noArgs);
+      // What call() counts when closed (its 'fire' event); no cache, coalescing, timeout or
+      // capacity are configured, so nothing else of call() applies.
+      this.bucket.fires++;
       return new BreakerTicket(this, undefined, undefined);
     }
     this.captured = undefined;
@@ -158,8 +172,10 @@ export class ServiceBreaker {
   record(failure: AttemptOutcome | undefined): void {
     const circuit = this.circuit;
     if (failure === undefined) {
-      // Latency 0: percentiles are off, so opossum never reads it.
-      circuit.emit('success', undefined, 0);
+      // Its success listener closes a half-open breaker; otherwise it only counts (and keeps the
+      // latency, unused with percentiles off: one number per request in the window).
+      if (circuit.halfOpen) circuit.emit('success', undefined, 0);
+      else this.bucket.successes++;
       return;
     }
     circuit.emit('failure', new FailedOutcome(failure), 0, noArgs);
@@ -172,7 +188,19 @@ export class ServiceBreaker {
 
   /** Stops opossum's timers. The breaker is not asked again afterwards (it would refuse everything). */
   shutdown(): void {
+    clearInterval(this.rotation);
     this.circuit.shutdown();
+  }
+
+  private readonly rotate = (): void => {
+    this.rotator.emit('rotate');
+    this.bucket = this.newestBucket();
+  };
+
+  private newestBucket(): CircuitBreaker.Bucket {
+    const newest = this.circuit.status.window[0];
+    if (newest === undefined) throw new Error(`breaker of ${this.host}: opossum's rolling window has no bucket`);
+    return newest;
   }
 
   private get errorThresholdPercentage(): number {
