@@ -72,7 +72,10 @@ export class BreakerTicket {
     private readonly reject: ((error: Error) => void) | undefined,
   ) {}
 
-  /** `undefined`: the caller gave up, which counts as neither success nor the upstream's failure. */
+  /**
+   * `undefined`: the caller gave up, which is not the upstream's failure (opossum counts it a
+   * success, so a half-open trial the caller abandons closes the breaker).
+   */
   settle(outcome: AttemptOutcome | undefined): void {
     if (this.settled) return;
     this.settled = true;
