@@ -112,6 +112,7 @@ export class ServiceBreaker {
   private readonly rotation: NodeJS.Timeout;
   /** The window's newest bucket, which opossum's Status counts into and sums for its stats. */
   private bucket: CircuitBreaker.Bucket;
+  private readonly errorThresholdPercentage: number;
 
   constructor(
     readonly host: string,
@@ -119,24 +120,26 @@ export class ServiceBreaker {
     onState: (state: BreakerState) => void,
   ) {
     this.isFailure = options.isFailure ?? defaultIsFailure;
+    this.errorThresholdPercentage = options.errorThresholdPercentage ?? 50;
+    const rollingCountTimeout = options.rollingCountTimeout ?? 10_000;
+    const rollingCountBuckets = options.rollingCountBuckets ?? 10;
     this.circuit = new CircuitBreaker<[], void>(this.action, {
       name: host,
       // The request's own timeouts apply; opossum's would count a slow success as a failure.
       timeout: false,
-      errorThresholdPercentage: options.errorThresholdPercentage ?? 50,
+      errorThresholdPercentage: this.errorThresholdPercentage,
       resetTimeout: options.resetTimeout ?? 30_000,
       volumeThreshold: options.volumeThreshold ?? 0,
-      rollingCountTimeout: options.rollingCountTimeout ?? 10_000,
-      rollingCountBuckets: options.rollingCountBuckets ?? 10,
+      rollingCountTimeout,
+      rollingCountBuckets,
       // Percentiles would sort every latency in the window on each failure; snapshots add a timer.
       rollingPercentilesEnabled: false,
       enableSnapshots: false,
       rotateBucketController: this.rotator,
     });
     this.bucket = this.newestBucket();
-    const rollingCountTimeout = options.rollingCountTimeout ?? 10_000;
-    const buckets = options.rollingCountBuckets ?? 10;
-    this.rotation = setInterval(this.rotate, Math.floor(rollingCountTimeout / buckets));
+    // The period opossum's own rotation timer would have.
+    this.rotation = setInterval(this.rotate, Math.floor(rollingCountTimeout / rollingCountBuckets));
     this.rotation.unref();
     this.circuit.on('open', () => onState('open'));
     this.circuit.on('halfOpen', () => onState('half-open'));
@@ -175,8 +178,8 @@ export class ServiceBreaker {
   record(failure: AttemptOutcome | undefined): void {
     const circuit = this.circuit;
     if (failure === undefined) {
-      // Its success listener closes a half-open breaker; otherwise it only counts (and keeps the
-      // latency, unused with percentiles off: one number per request in the window).
+      // opossum's success listener closes a half-open breaker. Otherwise the event would only
+      // count, and keep a latency that nothing reads with percentiles off.
       if (circuit.halfOpen) circuit.emit('success', undefined, 0);
       else this.bucket.successes++;
       return;
@@ -204,10 +207,6 @@ export class ServiceBreaker {
     const newest = this.circuit.status.window[0];
     if (newest === undefined) throw new Error(`breaker of ${this.host}: opossum's rolling window has no bucket`);
     return newest;
-  }
-
-  private get errorThresholdPercentage(): number {
-    return this.options.errorThresholdPercentage ?? 50;
   }
 
   private readonly action = (): Promise<void> =>
