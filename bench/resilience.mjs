@@ -4,7 +4,10 @@
 //   none       loadBalancer only: UNLIMITED limits, no detector, no breaker (the baseline)
 //   limits     connectionPool.http limits + retryBudget: admission bookkeeping per request
 //   outlier    outlierDetection: one report per request
-//   breaker    a service breaker (opossum): one fire() and one settle per request
+//   breaker    a service breaker (opossum): one admission and one settle per request
+//   limit      a LOCAL RateLimitPolicy (a rate it never reaches): one token per request
+//   limit-breaker  both: S8's budget, "local limiter plus breaker <= 1 us per call together",
+//              measured as what they add over the baseline
 //   full       S1 with the full stack on: connectionPool limits + retryBudget + outlierDetection
 //              + a service breaker + a LOCAL RateLimitPolicy (a rate it never reaches) + the
 //              VirtualService's default route with retries (perTryTimeout) and a timeout, after
@@ -30,6 +33,8 @@ const policies = {
   },
   outlier: { outlierDetection: { consecutive5xxErrors: 5, interval: '10s', baseEjectionTime: '30s', maxEjectionPercent: 50 } },
   breaker: {},
+  limit: {},
+  'limit-breaker': {},
   full: {
     connectionPool: { tcp: { maxConnections: 100 }, http: { http1MaxPendingRequests: 1000, http2MaxRequests: 1000, maxRetries: 3 } },
     retryBudget: { percent: 20 },
@@ -41,12 +46,12 @@ const policies = {
 const fullRoute = { retries: { attempts: 2, perTryTimeout: '1s', retryOn: 'connect-failure,refused-stream,503' }, timeout: '5s' };
 
 /** A local limit far above any rate the bench reaches: every call pays for a token, none is refused. */
-const fullRateLimit = {
+const neverReached = (host) => ({
   apiVersion: 'sidecarless.io/v1alpha1',
   kind: 'RateLimitPolicy',
-  metadata: { name: 'full', namespace: 'shop' },
-  spec: { host: 'full', limits: [{ name: 'never', tokenBucket: { maxTokens: 1_000_000_000, tokensPerFill: 1_000_000_000, fillInterval: '1s' } }] },
-};
+  metadata: { name: host, namespace: 'shop' },
+  spec: { host, limits: [{ name: 'never', tokenBucket: { maxTokens: 1_000_000_000, tokensPerFill: 1_000_000_000, fillInterval: '1s' } }] },
+});
 
 function resources() {
   const services = Object.entries(policies).flatMap(([name, extra]) =>
@@ -58,7 +63,7 @@ function resources() {
       return r;
     }),
   );
-  return [...services, fullRateLimit];
+  return [...services, ...['limit', 'limit-breaker', 'full'].map(neverReached)];
 }
 
 watchdog(300_000, 'bench/resilience');
@@ -70,6 +75,7 @@ const mesh = await createMesh({
   config: resources(),
   breakers: {
     breaker: { errorThresholdPercentage: 50, resetTimeout: 30_000 },
+    'limit-breaker': { errorThresholdPercentage: 50, resetTimeout: 30_000 },
     full: { errorThresholdPercentage: 50, resetTimeout: 30_000 },
   },
 });
@@ -107,11 +113,14 @@ await mesh.close();
 const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
 console.log(`per dispatch call, median of ${ROUNDS} rounds of ${CALLS} calls, after ${WARMUP} warm-up rounds`);
 console.log(info('none (baseline: no limits, detector or breaker)', m.none, 'us', 3));
-for (const name of ['limits', 'outlier', 'breaker', 'full']) {
+for (const name of ['limits', 'outlier', 'breaker', 'limit', 'limit-breaker', 'full']) {
   console.log(info(`${name}`, m[name], 'us', 3));
   console.log(info(`${name}: added over the baseline`, m[name] - m.none, 'us', 3));
 }
 const fullOk = m.full <= 3;
 console.log(row('S1: full stack on, per call', m.full, 'us', '<=', 3, 3));
 console.log(`S1 full stack: ${fullOk ? 'PASS' : 'MISS'}`);
+const s8 = m['limit-breaker'] - m.none;
+console.log(row('S8: local limiter + breaker, added per call', s8, 'us', '<=', 1, 3));
+console.log(`S8 limiter + breaker: ${s8 <= 1 ? 'PASS' : 'MISS'}`);
 console.log(loadLine());
