@@ -107,6 +107,11 @@ export function planEndpoints(
     const endpoints = servicePort.endpoints.filter((e) => labelsMatch(subsetDef.labels, e.labels));
     return { kind: 'static', endpoints, emptyReason: endpoints.length === 0 ? noLabelMatch(host, subset, subsetDef.labels) : undefined };
   }
+  // A Sidecar's egress hosts scope Kubernetes services too: one outside them is not the mesh's (the
+  // request passes through under ALLOW_ANY, as Istio's PassthroughCluster sends it).
+  if (isKubernetesServiceHost(host, snapshot.clusterDomain) && !snapshot.isEgressAllowed(host, kubernetesNamespace(host, snapshot.clusterDomain))) {
+    return undefined;
+  }
   if (kube !== undefined) {
     const ref = kube.parse(host);
     if (ref !== undefined) {
@@ -149,6 +154,12 @@ function binding(spec: DnsWatchSpec, template: EndpointTemplate | undefined): Dn
  * True for `name.ns.svc.<clusterDomain>` (and longer names under it, such as a headless service's
  * pod names), without allocating: this runs for every request to a host no configuration knows.
  */
+/** The namespace of a Kubernetes service host (`name.ns.svc.<domain>`, or a pod's `pod.name.ns.svc.<domain>`). */
+export function kubernetesNamespace(host: string, clusterDomain: string): string {
+  const svc = host.length - clusterDomain.length - 5;
+  return host.slice(host.lastIndexOf('.', svc - 1) + 1, svc);
+}
+
 export function isKubernetesServiceHost(host: string, clusterDomain: string): boolean {
   const end = host.length - clusterDomain.length;
   if (end < 8 || !host.endsWith(clusterDomain) || !host.startsWith('.svc.', end - 5)) return false;

@@ -255,3 +255,39 @@ spec:
     expect([...(await countPods(mesh, 'http://reviews:9080/', 40)).keys()]).toEqual(['127.0.0.3']);
   });
 });
+
+describe('Sidecar egress hosts scope Kubernetes services, as Istio does', () => {
+  const sidecar = (hosts: string) => `
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: { name: default, namespace: shop }
+spec:
+  outboundTrafficPolicy: { mode: REGISTRY_ONLY }
+  egress:
+  - hosts: ${hosts}
+`;
+
+  async function scoped(hosts: string): Promise<Mesh> {
+    const { mesh, watcher } = await kubeMesh(sidecar(hosts));
+    const shop = namespaceCollections(watcher, 'shop');
+    shop.services.upsert(service('shop', 'reviews', HTTP));
+    shop.slices.upsert(slice('shop', 'reviews-a', 'reviews', [{ name: 'http', port: pods.port }], [endpoint('127.0.0.2', 'r-1')]));
+    const elsewhere = namespaceCollections(watcher, 'other');
+    elsewhere.services.upsert(service('other', 'ratings', HTTP));
+    elsewhere.slices.upsert(slice('other', 'ratings-a', 'ratings', [{ name: 'http', port: pods.port }], [endpoint('127.0.0.3', 'x-1')]));
+    return mesh;
+  }
+
+  it('a service outside the egress hosts is not in the registry: REGISTRY_ONLY refuses it', async () => {
+    const mesh = await scoped('["./*"]');
+    expect([...(await countPods(mesh, 'http://reviews:9080/', 5)).keys()]).toEqual(['127.0.0.2']);
+    await expect(mesh.request('http://ratings.other.svc.cluster.local:9080/')).rejects.toThrow(/ratings\.other\.svc\.cluster\.local/);
+    await expect(mesh.request('http://ratings.other:9080/')).rejects.toThrow(/ratings\.other/);
+  });
+
+  it('the same service is served once the egress hosts import its namespace', async () => {
+    const mesh = await scoped('["./*", "other/*"]');
+    expect([...(await countPods(mesh, 'http://ratings.other.svc.cluster.local:9080/', 5)).keys()]).toEqual(['127.0.0.3']);
+    expect([...(await countPods(mesh, 'http://reviews:9080/', 5)).keys()]).toEqual(['127.0.0.2']);
+  });
+});
