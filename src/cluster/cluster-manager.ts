@@ -274,7 +274,15 @@ export class ClusterManager {
       this.refresh(entry);
       return;
     }
-    const settling: Promise<void> = Promise.allSettled(pending.map((key) => dns.ready(key))).then(() => {
+    this.settleOn(entry, Promise.allSettled(pending.map((key) => dns.ready(key))));
+  }
+
+  /**
+   * Refreshes the entry once `pending` settles, unless a later plan replaced it meanwhile; a new
+   * cluster (or one still warming) holds its first requests until then.
+   */
+  private settleOn(entry: Entry, pending: Promise<unknown>): void {
+    const settling: Promise<void> = pending.then(() => {
       if (entry.cluster.warming === settling) entry.cluster.warming = undefined;
       if (entry.settling !== settling) return;
       entry.settling = undefined;
@@ -300,14 +308,7 @@ export class ClusterManager {
       this.refresh(entry);
       return;
     }
-    const settling: Promise<void> = pending.then(() => {
-      if (entry.cluster.warming === settling) entry.cluster.warming = undefined;
-      if (entry.settling !== settling) return;
-      entry.settling = undefined;
-      this.refresh(entry);
-    });
-    entry.settling = settling;
-    if (!entry.filled || entry.cluster.warming) entry.cluster.warming = settling;
+    this.settleOn(entry, pending);
   }
 
   private follow(entry: Entry, serviceKey: string | undefined): void {
