@@ -13,6 +13,7 @@ import { OutlierDetector } from '../resilience/outlier-detector.js';
 import type { OutlierPolicy } from '../resilience/outlier-policy.js';
 import type { AttemptOutcome } from '../resilience/outcome.js';
 import type { ServiceBreaker } from '../resilience/service-breaker.js';
+import { pingTimeoutFactory } from './h2-keepalive.js';
 
 /** How the cluster's policy wants its endpoints spoken to; one Pool per endpoint is built from it. */
 export interface PoolOptions {
@@ -36,6 +37,8 @@ export interface PoolOptions {
   readonly keepAliveProbes: number | undefined;
   /** HTTP/2 PING interval. */
   readonly h2PingIntervalMs: number | undefined;
+  /** A connection whose PING stays unanswered this long is closed (only with an interval). */
+  readonly h2PingTimeoutMs: number | undefined;
 }
 
 /** Per-cluster transport hook: the security issue fills TLS options here. */
@@ -54,8 +57,12 @@ export const defaultPoolFactory: PoolFactory = (origin, _endpoint, options) => {
         ...(options.h2PingIntervalMs !== undefined ? { pingInterval: Math.round(options.h2PingIntervalMs) } : {}),
       }
     : undefined;
+  // Without an interval no PING is sent, so a timeout has nothing to wait for.
+  const { h2PingIntervalMs: pingEvery, h2PingTimeoutMs: pingTimeout } = options;
+  const factory = options.http2 && pingEvery !== undefined && pingTimeout !== undefined ? pingTimeoutFactory(pingEvery, pingTimeout) : undefined;
   return new Pool(origin, {
     connections: options.connections,
+    ...(factory ? { factory } : {}),
     pipelining: 1,
     connectTimeout: options.connectTimeoutMs,
     // A configured idle timeout also caps the server's keep-alive hint, which undici would follow.
@@ -356,6 +363,7 @@ export class Cluster {
       keepAliveIntervalMs: c.keepAliveIntervalMs,
       keepAliveProbes: c.keepAliveProbes,
       h2PingIntervalMs: c.h2PingIntervalMs,
+      h2PingTimeoutMs: c.h2PingTimeoutMs,
     };
   }
 

@@ -79,7 +79,11 @@ function resilience(base: string): Record<string, FieldSupport> {
       status: 'supported',
       reason: 'limits outstanding requests of any protocol, as Envoy applies `max_requests`',
     },
-    [`${base}.connectionPool.http.http2KeepAlive.timeout`]: notYet('undici sends HTTP/2 PINGs at `interval` but does not time them out'),
+    [`${base}.connectionPool.http.http2KeepAlive.timeout`]: {
+      status: 'supported',
+      reason:
+        'with `interval` set, an HTTP/2 connection that receives neither the PING\'s ACK nor any other frame for `interval + timeout` is closed and the next request opens a new one (Envoy extends the wait on any frame too); without `interval` no PING is sent and the timeout has no effect',
+    },
     [`${base}.connectionPool.http.h2UpgradePolicy`]: {
       status: 'supported',
       reason: 'UPGRADE speaks HTTP/2 to the endpoints (prior knowledge over cleartext); a port declared HTTP2, GRPC or GRPC-WEB always does, as in Istio',

@@ -51,6 +51,8 @@ export interface ConnectionSettings {
   readonly keepAliveProbes: number | undefined;
   /** `http.http2KeepAlive.interval`: HTTP/2 PING interval. */
   readonly h2PingIntervalMs: number | undefined;
+  /** `http.http2KeepAlive.timeout`: a connection whose PING goes unanswered this long is closed (with `interval` only). */
+  readonly h2PingTimeoutMs: number | undefined;
 }
 
 export const DEFAULT_CONNECTION_SETTINGS: ConnectionSettings = Object.freeze({
@@ -64,6 +66,7 @@ export const DEFAULT_CONNECTION_SETTINGS: ConnectionSettings = Object.freeze({
   keepAliveIntervalMs: undefined,
   keepAliveProbes: undefined,
   h2PingIntervalMs: undefined,
+  h2PingTimeoutMs: undefined,
 });
 
 /** The validated `connectionPool` message. */
@@ -140,5 +143,6 @@ export function compileConnectionSettings(pool: ConnectionPoolSpec | undefined):
     keepAliveIntervalMs: keepalive ? positive(ms(keepalive.interval)) : undefined,
     keepAliveProbes: keepalive ? positive(keepalive.probes) : undefined,
     h2PingIntervalMs: positive(ms(http?.http2KeepAlive?.interval)),
+    h2PingTimeoutMs: positive(ms(http?.http2KeepAlive?.timeout)),
   };
 }

@@ -74,7 +74,7 @@ describe('connectionPool → undici Pool options', () => {
     expect(await poolOptions('{ loadBalancer: { simple: ROUND_ROBIN } }')).toEqual({
       http2: false, connections: null, connectTimeoutMs: 10_000, keepAliveTimeoutMs: undefined, maxRequestsPerConnection: undefined,
       maxConcurrentStreams: undefined, maxConnectionDurationMs: undefined, keepAliveDelayMs: undefined, keepAliveIntervalMs: undefined, keepAliveProbes: undefined,
-      h2PingIntervalMs: undefined,
+      h2PingIntervalMs: undefined, h2PingTimeoutMs: undefined,
     });
   });
 
@@ -82,7 +82,7 @@ describe('connectionPool → undici Pool options', () => {
     expect(await poolOptions(`
     connectionPool:
       tcp: { maxConnections: 5, connectTimeout: 250ms, idleTimeout: 30s, maxConnectionDuration: 1h, tcpKeepalive: { time: 45s, interval: 5s, probes: 4 } }
-      http: { idleTimeout: 90s, maxRequestsPerConnection: 7, maxConcurrentStreams: 50, http2KeepAlive: { interval: 20s }, h2UpgradePolicy: UPGRADE }`)).toEqual({
+      http: { idleTimeout: 90s, maxRequestsPerConnection: 7, maxConcurrentStreams: 50, http2KeepAlive: { interval: 20s, timeout: 4s }, h2UpgradePolicy: UPGRADE }`)).toEqual({
       http2: true,
       // Five connections over two endpoints: three each.
       connections: 3,
@@ -96,6 +96,7 @@ describe('connectionPool → undici Pool options', () => {
       keepAliveIntervalMs: 5_000,
       keepAliveProbes: 4,
       h2PingIntervalMs: 20_000,
+      h2PingTimeoutMs: 4_000,
     });
   });
 
