@@ -32,7 +32,7 @@ import { isIdempotent } from '../resilience/hedge-policy.js';
 import { RetryOn } from '../resilience/retry-on.js';
 import { DEFAULT_RETRY_POLICY } from '../resilience/retry-policy.js';
 import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
-import { RequestTelemetry } from '../telemetry/request-telemetry.js';
+import type { RequestTelemetry } from '../telemetry/request-telemetry.js';
 import { ResponseFlag } from '../telemetry/response-flags.js';
 
 /**
@@ -88,6 +88,8 @@ interface SnapshotState {
 class MatchRequest implements RouteRequest {
   /** Its telemetry, when anything is recorded (kept here: `instanceof` on the handler costs more). */
   telemetry: RequestTelemetry | undefined = undefined;
+  /** The caller's x-envoy-upstream-rq-timeout-ms, taken out of the forwarded headers. */
+  rqTimeoutHeader: string | undefined = undefined;
 
   constructor(
     readonly method: string,
@@ -116,8 +118,6 @@ export class MeshDispatcher extends Dispatcher {
   private lastOrigin: Origin | undefined;
   private state: SnapshotState | undefined;
   private passthroughAgent: Agent | undefined;
-  /** The caller's x-envoy-upstream-rq-timeout-ms, taken out by `outgoingHeaders` for the request being forwarded. */
-  private rqTimeoutHeader: string | undefined;
   private closed = false;
   private readonly mirror: Mirror;
 
@@ -210,13 +210,7 @@ export class MeshDispatcher extends Dispatcher {
     if (!table && !snapshot.service(serviceHost) && !this.options.clusters.discovers(serviceHost, origin.hostname)) {
       // At startup a bare name may be a Service the API has not listed yet: ask again once it has.
       const pending = this.options.clusters.discoveryPending(serviceHost, origin.hostname);
-      if (pending) {
-        pending.then(() => {
-          if (this.closed) sendLocalError(handler, new Error('the mesh is closed'));
-          else this.route(opts, handler);
-        }).catch((error: unknown) => sendLocalError(handler, error instanceof Error ? error : new Error(String(error))));
-        return true;
-      }
+      if (pending) return this.resumeAfter(pending, handler, () => this.route(opts, handler));
       // No configuration covers the host: ALLOW_ANY sends it as is, REGISTRY_ONLY refuses it.
       const policy = this.options.outboundTrafficPolicy ?? snapshot.outboundTrafficPolicy ?? 'ALLOW_ANY';
       // Kubernetes services are in the registry, unless a Sidecar's egress hosts leave them out.
@@ -274,22 +268,36 @@ export class MeshDispatcher extends Dispatcher {
         schedule(this.options.clock, fault.delayMs, () => {
           try {
             if (this.closed) sendLocalError(handler, new Error('the mesh is closed'));
-            else if (!this.abortFault(fault, handler, headers)) this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers);
+            else if (!this.abortFault(fault, handler, request, headers)) this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers);
           } catch (error) {
             sendLocalError(handler, error instanceof Error ? error : new Error(String(error)));
           }
         });
         return true;
       }
-      if (this.abortFault(fault, handler, headers)) return true;
+      if (this.abortFault(fault, handler, request, headers)) return true;
     }
     return this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers);
   }
 
+  /**
+   * Goes on with a request once `wait` settles (a warming cluster, a namespace's first list), or
+   * fails it if the mesh closed meanwhile or going on threw.
+   */
+  private resumeAfter(wait: Promise<unknown>, handler: Dispatcher.DispatchHandler, resume: () => void): true {
+    wait
+      .then(() => {
+        if (this.closed) sendLocalError(handler, new Error('the mesh is closed'));
+        else resume();
+      })
+      .catch((error: unknown) => sendLocalError(handler, error instanceof Error ? error : new Error(String(error))));
+    return true;
+  }
+
   /** Answers with the route's fault abort when this request draws it; true when it did. */
-  private abortFault(fault: FaultActions, handler: Dispatcher.DispatchHandler, headers: RequestHeaders): boolean {
+  private abortFault(fault: FaultActions, handler: Dispatcher.DispatchHandler, request: MatchRequest, headers: RequestHeaders): boolean {
     if (fault.abortFraction <= 0 || this.options.random() >= fault.abortFraction) return false;
-    if (handler instanceof RequestTelemetry) handler.answeredLocally('fault-abort', ResponseFlag.FI);
+    request.telemetry?.answeredLocally('fault-abort', ResponseFlag.FI);
     if (fault.abortGrpcStatus !== undefined && isGrpcRequest(headers.get('content-type'))) {
       // Envoy's local reply to a gRPC request: trailers-only, HTTP 200, the status in headers.
       sendLocalReply(handler, 200, '', {
@@ -334,13 +342,7 @@ export class MeshDispatcher extends Dispatcher {
       // DNS discovery: the first requests to a new cluster wait for its first answer; once it has
       // settled `warming` is unset and no request waits again. `get` runs again afterwards, as the
       // cluster may have been replaced meanwhile.
-      cluster.warming
-        .then(() => {
-          if (this.closed) sendLocalError(handler, new Error('the mesh is closed'));
-          else this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers, { destination });
-        })
-        .catch((error: unknown) => sendLocalError(handler, error instanceof Error ? error : new Error(String(error))));
-      return true;
+      return this.resumeAfter(cluster.warming, handler, () => this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers, { destination }));
     }
     telemetry?.routed(route?.name, host, subset, cluster?.name);
     if (!cluster && subset !== undefined) {
@@ -350,14 +352,13 @@ export class MeshDispatcher extends Dispatcher {
     }
 
     const destActions = destination && actions ? actions.destination(destination) : undefined;
-    this.rqTimeoutHeader = undefined;
-    const outHeaders = this.outgoingHeaders(headers, request.authority, destActions);
+    const outHeaders = this.outgoingHeaders(request, headers, destActions);
 
     // Time left: the route timeout (or the caller's x-envoy-upstream-rq-timeout-ms, which Envoy
     // lets replace it), capped by the deadline of the inbound request being handled.
     let timeoutMs = actions?.timeoutMs ?? 0;
-    if (this.rqTimeoutHeader !== undefined) {
-      const ms = parseTimeoutHeader(this.rqTimeoutHeader);
+    if (request.rqTimeoutHeader !== undefined) {
+      const ms = parseTimeoutHeader(request.rqTimeoutHeader);
       if (ms !== undefined) timeoutMs = ms;
     }
     let deadlineBound = false;
@@ -445,7 +446,9 @@ export class MeshDispatcher extends Dispatcher {
     return cluster;
   }
 
-  private outgoingHeaders(headers: RequestHeaders, authority: string, destination: DestinationActions | undefined): Record<string, string | string[]> {
+  /** The headers sent upstream; the caller's per-request timeout header is kept on `request` instead. */
+  private outgoingHeaders(request: MatchRequest, headers: RequestHeaders, destination: DestinationActions | undefined): Record<string, string | string[]> {
+    const authority = request.authority;
     const raw = headers.raw;
     const noRules = !destination || (destination.request.length === 0 && destination.authority === undefined);
     if (noRules && (raw === undefined || raw === null)) return { host: authority };
@@ -458,7 +461,7 @@ export class MeshDispatcher extends Dispatcher {
         const value = (raw as Record<string, string | string[] | undefined>)[name];
         if (value === undefined) continue;
         if (name.length === 4 && name.toLowerCase() === 'host') host = value;
-        else if (name.length === RQ_TIMEOUT_HEADER.length && name.toLowerCase() === RQ_TIMEOUT_HEADER) this.rqTimeoutHeader = String(value);
+        else if (name.length === RQ_TIMEOUT_HEADER.length && name.toLowerCase() === RQ_TIMEOUT_HEADER) request.rqTimeoutHeader = String(value);
         else plain[name] = value;
       }
       plain.host = host ?? authority;
@@ -466,7 +469,7 @@ export class MeshDispatcher extends Dispatcher {
     }
     const out: Record<string, string | string[]> = {};
     for (const [name, value] of headers.entries()) {
-      if (name === RQ_TIMEOUT_HEADER) this.rqTimeoutHeader = value;
+      if (name === RQ_TIMEOUT_HEADER) request.rqTimeoutHeader = value;
       else out[name] = value;
     }
     // The backend sees the service name it was called by, as behind a sidecar.
