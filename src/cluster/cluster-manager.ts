@@ -338,8 +338,9 @@ export class ClusterManager {
         entry.kubeProtocol = protocol;
         entry.cluster.setLoadBalancing(this.loadBalancing(this.snapshot, entry.host, entry.subset, entry.port));
       }
-      const { endpoints, reason } = kubernetesPlanEndpoints(plan, kube.endpoints(plan.service, plan.host, plan.port));
+      const { endpoints, reason, terminating } = kubernetesPlanEndpoints(plan, kube.endpoints(plan.service, plan.host, plan.port));
       this.setEndpoints(entry, endpoints, reason);
+      entry.cluster.terminatingEndpoints = terminating;
       return;
     }
     const dns = this.deps.dns;

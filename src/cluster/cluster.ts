@@ -303,11 +303,17 @@ export class Cluster {
     this.outlier?.report(host, { status, failure: undefined });
   }
 
+  /**
+   * Endpoints discovery reports terminating, kept out of the balancer (Kubernetes: slice endpoints
+   * with `terminating`), counted for the endpoints gauge only.
+   */
+  terminatingEndpoints: readonly Endpoint[] = [];
+
   /** Endpoint counts by state, for the endpoints gauge: ready and in balancing, ejected, terminating. */
   endpointStates(): { healthy: number; ejected: number; terminating: number } {
     let healthy = 0;
     let ejected = 0;
-    let terminating = 0;
+    let terminating = this.terminatingEndpoints.length;
     for (const host of this.hosts) {
       if (!host.endpoint.ready) terminating++;
       else if (this.outlier?.isEjected(host)) ejected++;

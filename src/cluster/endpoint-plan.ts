@@ -250,9 +250,12 @@ function emptyAnswer(spec: DnsWatchSpec, name: string, fqdn: string | undefined)
 export function kubernetesPlanEndpoints(
   plan: KubernetesEndpointPlan,
   all: ServiceEndpoints,
-): { readonly endpoints: readonly Endpoint[]; readonly reason: string | undefined } {
-  if (plan.subset !== undefined && !plan.subsetDefined) return { endpoints: [], reason: undefinedSubset(plan.host, plan.subset) };
-  if (plan.selector === undefined || all.endpoints.length === 0) return all;
-  const endpoints = all.endpoints.filter((e) => labelsMatch(plan.selector, e.labels));
-  return { endpoints, reason: endpoints.length === 0 ? noLabelMatch(plan.host, plan.subset ?? '', plan.selector) : undefined };
+): ServiceEndpoints {
+  if (plan.subset !== undefined && !plan.subsetDefined) return { endpoints: [], reason: undefinedSubset(plan.host, plan.subset), terminating: [] };
+  if (plan.selector === undefined) return all;
+  const selector = plan.selector;
+  const terminating = all.terminating.filter((e) => labelsMatch(selector, e.labels));
+  if (all.endpoints.length === 0) return { ...all, terminating };
+  const endpoints = all.endpoints.filter((e) => labelsMatch(selector, e.labels));
+  return { endpoints, reason: endpoints.length === 0 ? noLabelMatch(plan.host, plan.subset ?? '', selector) : undefined, terminating };
 }

@@ -171,7 +171,10 @@ export function inspectClusters(inputs: ClusterViewInputs): InspectedCluster[] {
     let endpoints: InspectedEndpoint[];
     let reason: string | undefined;
     if (active) {
-      endpoints = active.cluster.hostList.map((h) => liveEndpoint(active, h, inputs.wallTime));
+      endpoints = [
+        ...active.cluster.hostList.map((h) => liveEndpoint(active, h, inputs.wallTime)),
+        ...active.cluster.terminatingEndpoints.map((e) => endpointView(e, 'terminating', 0)),
+      ];
       reason = active.cluster.unavailableReason;
     } else {
       const planned = plannedEndpoints(plan, dns, kube);

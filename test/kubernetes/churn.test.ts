@@ -47,7 +47,7 @@ async function gracefulPod(name: string, address: string): Promise<GracefulPod> 
 /** The addresses the mesh sends `subset` of reviews:9080 to now (ready endpoints only). */
 function serving(m: Mesh, subset?: string): string[] {
   const view = m.inspect().clusters.find((c) => c.host === HOST && c.port === 9080 && c.subset === subset);
-  return (view?.endpoints ?? []).map((e) => e.address.slice(0, e.address.lastIndexOf(':'))).sort();
+  return (view?.endpoints ?? []).filter((e) => e.health !== 'terminating').map((e) => e.address.slice(0, e.address.lastIndexOf(':'))).sort();
 }
 
 async function untilServing(m: Mesh, addresses: string[], subset?: string): Promise<void> {

@@ -4,9 +4,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { seededRandom } from '../../src/clock.js';
 import type { Mesh, MeshOptions } from '../../src/index.js';
 import { countPods, get } from '../helpers/dns-mesh.js';
-import { endpoint, namespaceCollections, node, NOT_READY, pod, service, slice } from '../helpers/kube-objects.js';
+import { endpoint, namespaceCollections, node, NOT_READY, pod, service, slice, TERMINATING } from '../helpers/kube-objects.js';
 import { MemoryKubeWatcher } from '../helpers/memory-kube.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
+import { OtelHarness } from '../helpers/otel.js';
 import { Pods } from '../helpers/pods.js';
 
 // Endpoints come from an in-memory KubeWatcher (swap in the reflector over the fake API server
@@ -289,5 +290,36 @@ spec:
     const mesh = await scoped('["./*", "other/*"]');
     expect([...(await countPods(mesh, 'http://ratings.other.svc.cluster.local:9080/', 5)).keys()]).toEqual(['127.0.0.3']);
     expect([...(await countPods(mesh, 'http://reviews:9080/', 5)).keys()]).toEqual(['127.0.0.2']);
+  });
+});
+
+describe('the endpoints gauge (sidecarless.endpoints)', () => {
+  it('counts a terminating pod apart from the healthy ones; it takes no request, and leaves the count when its slice drops it', async () => {
+    const otel = new OtelHarness({ tracing: false });
+    try {
+      const { mesh, watcher } = await kubeMesh();
+      const { slices, services } = namespaceCollections(watcher, 'shop');
+      services.upsert(service('shop', 'reviews', HTTP));
+      const ports = [{ name: 'http', port: pods.port }];
+      slices.upsert(slice('shop', 'reviews-a', 'reviews', ports, [endpoint('127.0.0.2', 'r-1'), endpoint('127.0.0.3', 'r-2', { conditions: TERMINATING })]));
+      expect([...(await countPods(mesh, 'http://reviews:9080/', 10)).keys()]).toEqual(['127.0.0.2']);
+      const count = async (state: string): Promise<number> => {
+        let n = 0;
+        for (const p of await otel.metric('sidecarless.endpoints')) {
+          if (p.attributes['sidecarless.cluster'] === 'reviews.shop.svc.cluster.local||9080' && p.attributes['sidecarless.endpoint.state'] === state) n += p.value as number;
+        }
+        return n;
+      };
+      expect(await count('healthy')).toBe(1);
+      expect(await count('terminating')).toBe(1);
+      const cluster = mesh.inspect().clusters.find((c) => c.name === `outbound|9080||reviews.shop.svc.cluster.local`);
+      expect(cluster?.endpoints.map((e) => `${e.address} ${e.health}`)).toEqual([`127.0.0.2:${pods.port} healthy`, `127.0.0.3:${pods.port} terminating`]);
+      slices.upsert(slice('shop', 'reviews-a', 'reviews', ports, [endpoint('127.0.0.2', 'r-1')]));
+      expect(await count('terminating')).toBe(0);
+      expect(await count('healthy')).toBe(1);
+    } finally {
+      await Promise.all(meshes.splice(0).map((m) => m.close()));
+      await otel.shutdown();
+    }
   });
 });

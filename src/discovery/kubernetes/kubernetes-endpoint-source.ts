@@ -166,10 +166,10 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
         : ns.services.status.synced
           ? `no Service ${ref.name} in namespace ${ref.namespace}`
           : `the Kubernetes API has not listed the Services of namespace ${ref.namespace} yet`;
-      return { endpoints: [], reason: `no healthy upstream for ${host}: ${why}` };
+      return { endpoints: [], reason: `no healthy upstream for ${host}: ${why}`, terminating: [] };
     }
     if (!ns.slices.status.synced && ns.slices.status.error) {
-      return { endpoints: [], reason: `no healthy upstream for ${host}: the Kubernetes API could not be read (${ns.slices.status.error.message})` };
+      return { endpoints: [], reason: `no healthy upstream for ${host}: the Kubernetes API could not be read (${ns.slices.status.error.message})`, terminating: [] };
     }
     const keys = ns.byService.get(ref.name);
     const slices: KubeEndpointSlice[] = [];

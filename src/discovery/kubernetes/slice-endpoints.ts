@@ -15,7 +15,14 @@ export interface SliceContext {
 export interface ServiceEndpoints {
   readonly endpoints: readonly Endpoint[];
   readonly reason: string | undefined;
+  /**
+   * Endpoints whose slice says terminating: they take no new request and are not balanced over,
+   * only counted (the endpoints gauge's `terminating`).
+   */
+  readonly terminating: readonly Endpoint[];
 }
+
+const NONE: readonly Endpoint[] = Object.freeze([]);
 
 /**
  * An EndpointSlice endpoint takes new requests while it is ready and not terminating (a nil
@@ -44,10 +51,11 @@ export function sliceEndpoints(
   const namespace = service.metadata.namespace ?? '';
   if (!servicePort) {
     const ports = (service.spec?.ports ?? []).map((p) => p.port).join(', ');
-    return { endpoints: [], reason: `no healthy upstream: Service ${namespace}/${service.metadata.name} has no port ${port} (it has ${ports || 'none'})` };
+    return { endpoints: [], reason: `no healthy upstream: Service ${namespace}/${service.metadata.name} has no port ${port} (it has ${ports || 'none'})`, terminating: NONE };
   }
   const portName = servicePort.name ?? '';
   const endpoints: Endpoint[] = [];
+  let terminating: Endpoint[] | undefined;
   const seen = new Set<string>();
   let notServing = 0;
   for (const slice of slices) {
@@ -57,23 +65,35 @@ export function sliceEndpoints(
     if (slicePort?.port === undefined) continue;
     for (const e of slice.endpoints ?? []) {
       if (hostname !== undefined && e.hostname !== hostname) continue;
-      if (!serving(e)) {
+      const ready = serving(e);
+      if (!ready) {
         notServing++;
-        continue;
+        if (e.conditions?.terminating !== true) continue;
       }
       const pod = e.targetRef?.kind === 'Pod' && e.targetRef.name ? e.targetRef.name : undefined;
       const labels = (pod !== undefined ? context.podLabels(e.targetRef?.namespace ?? namespace, pod) : undefined) ?? NO_LABELS;
       const locality = context.locality(e);
       for (const address of e.addresses) {
         const key = `${address}:${slicePort.port}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
-        endpoints.push({ key, address, port: slicePort.port, weight: 1, labels, locality, ready: true });
+        const endpoint: Endpoint = { key, address, port: slicePort.port, weight: 1, labels, locality, ready };
+        if (!ready) (terminating ??= []).push(endpoint);
+        else if (!seen.has(key)) {
+          seen.add(key);
+          endpoints.push(endpoint);
+        }
       }
     }
   }
-  if (endpoints.length > 0) return { endpoints, reason: undefined };
+  // A pod listed twice (two slices during a handover) counts once, ready if either says so.
+  const leaving = terminating ? dedupe(terminating, seen) : NONE;
+  if (endpoints.length > 0) return { endpoints, reason: undefined, terminating: leaving };
   const what = hostname !== undefined ? `endpoint ${hostname} of ${host}` : host;
   const why = notServing > 0 ? `${notServing} endpoint(s) not ready or terminating` : 'its EndpointSlices list no endpoint for this port';
-  return { endpoints, reason: `no healthy upstream: no ready ${what} port ${port} (${why})` };
+  return { endpoints, reason: `no healthy upstream: no ready ${what} port ${port} (${why})`, terminating: leaving };
+}
+
+/** The endpoints whose key is neither among `ready` nor repeated. */
+function dedupe(list: readonly Endpoint[], ready: ReadonlySet<string>): readonly Endpoint[] {
+  const seen = new Set(ready);
+  return list.filter((e) => !seen.has(e.key) && seen.add(e.key));
 }
