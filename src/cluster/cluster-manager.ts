@@ -14,7 +14,7 @@ import type { EjectionEvent } from '../resilience/events.js';
 import type { ServiceBreaker } from '../resilience/service-breaker.js';
 import { compileResilience } from './resilience-spec.js';
 import type { EndpointPlan } from './endpoint-plan.js';
-import { dnsPlanEndpoints, isKubernetesServiceHost, kubernetesNamespace, kubernetesPlanEndpoints, planEndpoints } from './endpoint-plan.js';
+import { dnsPlanEndpoints, isImportedKubernetesService, isKubernetesServiceHost, kubernetesPlanEndpoints, planEndpoints } from './endpoint-plan.js';
 
 export interface ClusterManagerDeps {
   readonly clock: Clock;
@@ -166,7 +166,7 @@ export class ClusterManager {
   discovers(host: string, writtenHost: string): boolean {
     const snapshot = this.snapshot;
     if (snapshot === undefined || !isKubernetesServiceHost(host, snapshot.clusterDomain)) return false;
-    if (!snapshot.isEgressAllowed(host, kubernetesNamespace(host, snapshot.clusterDomain))) return false;
+    if (!isImportedKubernetesService(snapshot, host)) return false;
     if (writtenHost.includes('.')) return this.deps.dns !== undefined || this.deps.kube !== undefined;
     // A bare name is the mesh's only when the API has that Service in the caller's namespace.
     return this.deps.kube?.knows(host) ?? false;

@@ -109,9 +109,7 @@ export function planEndpoints(
   }
   // A Sidecar's egress hosts scope Kubernetes services too: one outside them is not the mesh's (the
   // request passes through under ALLOW_ANY, as Istio's PassthroughCluster sends it).
-  if (isKubernetesServiceHost(host, snapshot.clusterDomain) && !snapshot.isEgressAllowed(host, kubernetesNamespace(host, snapshot.clusterDomain))) {
-    return undefined;
-  }
+  if (isKubernetesServiceHost(host, snapshot.clusterDomain) && !isImportedKubernetesService(snapshot, host)) return undefined;
   if (kube !== undefined) {
     const ref = kube.parse(host);
     if (ref !== undefined) {
@@ -154,6 +152,14 @@ function binding(spec: DnsWatchSpec, template: EndpointTemplate | undefined): Dn
  * True for `name.ns.svc.<clusterDomain>` (and longer names under it, such as a headless service's
  * pod names), without allocating: this runs for every request to a host no configuration knows.
  */
+/**
+ * Whether a Kubernetes service host (`isKubernetesServiceHost`) is in the caller's registry: the
+ * applicable Sidecar's egress hosts import its namespace and name (no Sidecar imports all).
+ */
+export function isImportedKubernetesService(snapshot: Snapshot, host: string): boolean {
+  return snapshot.isEgressAllowed(host, kubernetesNamespace(host, snapshot.clusterDomain));
+}
+
 /** The namespace of a Kubernetes service host (`name.ns.svc.<domain>`, or a pod's `pod.name.ns.svc.<domain>`). */
 export function kubernetesNamespace(host: string, clusterDomain: string): string {
   const svc = host.length - clusterDomain.length - 5;

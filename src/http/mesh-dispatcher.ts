@@ -14,7 +14,7 @@ import type { RateLimiting } from '../resilience/rate-limit/rate-limiting.js';
 import type { CompiledDestination, CompiledHttpRoute } from '../routing/route-table.js';
 import { matchRoute, pickDestination } from '../routing/route-table.js';
 import { cookieHash } from './cookie-hash.js';
-import { isKubernetesServiceHost, kubernetesNamespace } from '../cluster/endpoint-plan.js';
+import { isImportedKubernetesService, isKubernetesServiceHost } from '../cluster/endpoint-plan.js';
 import { UnknownHostError } from './errors.js';
 import { settleRateLimit } from './rate-limit-reply.js';
 import { isLegacyHandler, LegacyHandlerAdapter } from './legacy-handler.js';
@@ -214,8 +214,7 @@ export class MeshDispatcher extends Dispatcher {
       // No configuration covers the host: ALLOW_ANY sends it as is, REGISTRY_ONLY refuses it.
       const policy = this.options.outboundTrafficPolicy ?? snapshot.outboundTrafficPolicy ?? 'ALLOW_ANY';
       // Kubernetes services are in the registry, unless a Sidecar's egress hosts leave them out.
-      if (policy === 'REGISTRY_ONLY' && !(isKubernetesServiceHost(serviceHost, snapshot.clusterDomain) &&
-        snapshot.isEgressAllowed(serviceHost, kubernetesNamespace(serviceHost, snapshot.clusterDomain)))) {
+      if (policy === 'REGISTRY_ONLY' && !(isKubernetesServiceHost(serviceHost, snapshot.clusterDomain) && isImportedKubernetesService(snapshot, serviceHost))) {
         sendLocalError(handler, new UnknownHostError(serviceHost));
         return true;
       }
