@@ -25,3 +25,26 @@ export class MeshConfigError extends MeshError {
     this.issues = issues;
   }
 }
+
+/**
+ * The mesh was closed: requests made after `close()` reject with this, and requests still in
+ * flight when the drain period ends are aborted with it.
+ */
+export class MeshClosedError extends MeshError {
+  readonly code = 'ERR_MESH_CLOSED';
+  constructor(message = 'the mesh is closed') {
+    super(message);
+  }
+}
+
+/**
+ * The caller's request cannot be sent as given (an invalid header name or value, a bad URL, a
+ * dispatcher option the mesh cannot honour). Nothing went out; it is never retried and never
+ * counted against an upstream. `cause` holds the underlying error (undici's, usually).
+ */
+export class InvalidRequestError extends MeshError {
+  readonly code = 'ERR_MESH_INVALID_REQUEST';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}

@@ -6,7 +6,7 @@ export type { KubeCollectionReport } from './kubernetes/api-watcher.js';
 export type { KubernetesDiscoveryNote } from './discovery/kubernetes/kubernetes-endpoint-source.js';
 export { DnsLookupError, DnsOptionError } from './discovery/dns/index.js';
 export type { DnsEndpointChange, DnsFamily, DnsLookupFailure, MeshDnsOptions } from './discovery/dns/index.js';
-export { MeshError, MeshConfigError } from './errors.js';
+export { MeshError, MeshConfigError, MeshClosedError, InvalidRequestError } from './errors.js';
 export type { ConfigIssue, IssueSeverity, ResourceRef, SourceLocation } from './config/issue.js';
 export { formatIssue } from './config/issue.js';
 export type { ConfigSource, SourceUpdate } from './config/sources/source.js';
