@@ -9,6 +9,9 @@ import { MemoryKubeWatcher } from '../helpers/memory-kube.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { OtelHarness } from '../helpers/otel.js';
 import { Pods } from '../helpers/pods.js';
+import { requireSystemTools } from '../helpers/system-tools.js';
+
+requireSystemTools('dnsmasq');
 
 // Endpoints come from an in-memory KubeWatcher (swap in the reflector over the fake API server
 // and the same assertions hold); the pods are real servers on loopback addresses.

@@ -3,6 +3,9 @@ import type { Mesh, MeshOptions, RateLimitStoreError } from '../../src/index.js'
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { Pods } from '../helpers/pods.js';
 import { RedisServer } from '../helpers/redis.js';
+import { requireSystemTools } from '../helpers/system-tools.js';
+
+requireSystemTools('redis-server');
 
 let pods: Pods;
 let redis: RedisServer;
