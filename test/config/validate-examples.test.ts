@@ -78,7 +78,7 @@ spec:
       const result = validateYaml(bookinfo(kind));
       expect(result.resource).toBeDefined();
       expect(summarize(result.issues)).toEqual([
-        `warning not-implemented spec: ${kind} is not implemented yet and has no effect: enforced by the security layer (issue: mTLS, PeerAuthentication and AuthorizationPolicy)`,
+        `warning not-implemented spec: ${kind} is not implemented yet and has no effect: mesh mTLS and workload authentication and authorization are planned`,
       ]);
     }
   });
