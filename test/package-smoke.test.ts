@@ -1,16 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt } from './helpers/built-package.js';
 
 const root = resolve(import.meta.dirname, '..');
 
-beforeAll(() => {
-  // `npm test` builds before running vitest; a bare `vitest run` builds here.
-  if (!existsSync(resolve(root, 'dist/index.js'))) execFileSync('npx', ['tsup'], { cwd: root, stdio: 'ignore' });
-}, 120_000);
+// `npm test` builds before running vitest; a bare `vitest run` builds here when dist/ is stale.
+beforeAll(ensureBuilt, 120_000);
 
 describe('the built package', () => {
   it('loads through the ESM entry', async () => {
