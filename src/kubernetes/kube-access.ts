@@ -5,7 +5,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Dispatcher } from 'undici';
 import { fetch } from 'undici';
 import type { KubernetesOptions } from './kubernetes-options.js';
-import { SERVICE_ACCOUNT_DIR } from './kubernetes-options.js';
+import { runningInPod, SERVICE_ACCOUNT_DIR } from './kubernetes-options.js';
 import { loadKubeClient } from './load-client.js';
 
 /** A failed API call: `status` is the HTTP status, absent when the server could not be reached. */
@@ -15,17 +15,6 @@ export class KubeApiError extends Error {
     super(message, options);
     this.name = 'KubeApiError';
     this.status = status;
-  }
-}
-
-/** True when this process runs in a pod whose service account token is readable. */
-export function runningInPod(serviceAccountDir = SERVICE_ACCOUNT_DIR): boolean {
-  if (!process.env.KUBERNETES_SERVICE_HOST) return false;
-  try {
-    readFileSync(join(serviceAccountDir, 'token'));
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -2,8 +2,10 @@ import { KubernetesSource } from '../config/sources/kubernetes-source.js';
 import type { KubernetesDiscoveryNote } from '../discovery/kubernetes/kubernetes-endpoint-source.js';
 import type { KubeCollectionReport } from './api-watcher.js';
 import { KubeApiWatcher } from './api-watcher.js';
-import { runningInPod } from './kube-access.js';
-import type { DiscoveryMode, KubernetesOptions } from './kubernetes-options.js';
+import type { KubernetesOptions } from './kubernetes-options.js';
+
+// The mesh loads this module only when it uses the Kubernetes API: what it needs from here.
+export { KubernetesEndpointSource } from '../discovery/kubernetes/kubernetes-endpoint-source.js';
 
 /** What the mesh knows of its Kubernetes watches: `mesh.kubernetesStatus()`. */
 export interface KubernetesStatus {
@@ -15,17 +17,6 @@ export interface KubernetesStatus {
   readonly discoveryError?: Error;
   /** What endpoint discovery cannot see and how it copes (Nodes forbidden...), one per cause. */
   readonly notes: readonly KubernetesDiscoveryNote[];
-}
-
-/** The Kubernetes options to use, or undefined for the embedded default. */
-export function kubernetesOptionsFor(discovery: DiscoveryMode | KubernetesOptions | undefined): KubernetesOptions | undefined {
-  if (discovery === undefined || discovery === 'embedded') return undefined;
-  if (discovery === 'kubernetes') return {};
-  if (discovery === 'auto') return runningInPod() ? {} : undefined;
-  if (typeof discovery !== 'object' || discovery === null) {
-    throw new TypeError(`createMesh: discovery must be 'auto', 'kubernetes', 'embedded' or a KubernetesOptions object, found ${JSON.stringify(discovery)}`);
-  }
-  return discovery;
 }
 
 /** The API watcher and, unless turned off, the Istio configuration source over it. */
