@@ -459,7 +459,10 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
   // Last: local files and inline objects take precedence over the cluster's (docs/kubernetes.md).
   const kubernetes = await kubeCode;
   const kube = kubeOptions && kubernetes
-    ? await kubernetes.openKubernetes(kubeOptions, options.namespace ?? process.env.POD_NAMESPACE, options.rootNamespace ?? 'istio-system')
+    ? await kubernetes.openKubernetes(kubeOptions, options.namespace ?? process.env.POD_NAMESPACE, options.rootNamespace ?? 'istio-system', {
+      ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.random ? { random: options.random } : {}),
+    })
     : undefined;
   if (kube?.source) sources.push(kube.source);
   const store = new ConfigStore(sources, {

@@ -26,6 +26,7 @@ export class KubeApiError extends Error {
  */
 export class KubeAccess {
   private dispatcher: Dispatcher | undefined;
+  private readonly answerListeners = new Set<() => void>();
 
   private constructor(
     private readonly config: KubeConfig,
@@ -99,7 +100,17 @@ export class KubeAccess {
       const text = await response.text().catch(() => '');
       throw new KubeApiError(`GET ${url}: ${response.status} ${statusMessage(text)}`.trimEnd(), response.status);
     }
+    for (const listener of [...this.answerListeners]) listener();
     return response;
+  }
+
+  /**
+   * Calls `listener` whenever the API server answers a request successfully: watches backing off
+   * after an outage retry then, instead of waiting out their delays. Returns the unsubscribe.
+   */
+  onAnswer(listener: () => void): () => void {
+    this.answerListeners.add(listener);
+    return () => this.answerListeners.delete(listener);
   }
 
   async getJson(path: string, signal?: AbortSignal): Promise<unknown> {

@@ -1,6 +1,6 @@
 import { KubernetesSource } from '../config/sources/kubernetes-source.js';
 import type { KubernetesDiscoveryNote } from '../discovery/kubernetes/kubernetes-endpoint-source.js';
-import type { KubeCollectionReport } from './api-watcher.js';
+import type { KubeCollectionReport, KubeRuntime } from './api-watcher.js';
 import { KubeApiWatcher } from './api-watcher.js';
 import type { KubernetesOptions } from './kubernetes-options.js';
 
@@ -24,14 +24,16 @@ export async function openKubernetes(
   options: KubernetesOptions,
   namespace: string | undefined,
   rootNamespace: string,
+  runtime: KubeRuntime = {},
 ): Promise<{ watcher: KubeApiWatcher; source: KubernetesSource | undefined; namespace: string | undefined }> {
-  const watcher = await KubeApiWatcher.connect(options);
+  const watcher = await KubeApiWatcher.connect(options, runtime);
   const own = namespace ?? watcher.access.namespace;
   if (options.istioConfig === false) return { watcher, source: undefined, namespace: own };
   const source = new KubernetesSource(watcher, {
     namespaces: [own ?? 'default', rootNamespace, ...(options.namespaces ?? [])],
     ...(options.backoff?.initialMs !== undefined ? { backoffInitialMs: options.backoff.initialMs } : {}),
     ...(options.backoff?.maxMs !== undefined ? { backoffMaxMs: options.backoff.maxMs } : {}),
+    ...runtime,
   });
   return { watcher, source, namespace: own };
 }
