@@ -16,6 +16,7 @@ import { matchRoute, pickDestination } from '../routing/route-table.js';
 import { cookieHash } from './cookie-hash.js';
 import { isImportedKubernetesService, isKubernetesServiceHost } from '../cluster/endpoint-plan.js';
 import { UnknownHostError } from './errors.js';
+import { TlsNotSupportedError } from '../security/errors.js';
 import { settleRateLimit } from './rate-limit-reply.js';
 import { isLegacyHandler, LegacyHandlerAdapter } from './legacy-handler.js';
 import { sendLocalError, sendLocalReply } from './local-reply.js';
@@ -349,6 +350,13 @@ export class MeshDispatcher extends Dispatcher {
       sendLocalReply(handler, 503, 'no healthy upstream');
       return true;
     }
+    const tlsUnsupported = cluster?.tlsUnsupported;
+    if (tlsUnsupported) {
+      // TLS the mesh cannot originate yet: fail closed, before anything is sent (never plaintext).
+      telemetry?.answeredLocally('tls-unsupported', 0);
+      sendLocalError(handler, new TlsNotSupportedError(tlsUnsupported));
+      return true;
+    }
 
     const destActions = destination && actions ? actions.destination(destination) : undefined;
     const outHeaders = this.outgoingHeaders(request, headers, destActions);
@@ -385,8 +393,10 @@ export class MeshDispatcher extends Dispatcher {
     if (!cluster || cluster.passthrough) {
       // Known to configuration without endpoints (resolution NONE, a Kubernetes service found by
       // the platform's DNS): connect to the destination as named, keep the Host the caller sent.
-      passthrough = this.passthrough();
-      sendOpts = { ...opts, origin: `${origin.scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`, path, headers: outHeaders };
+      // A DestinationRule originating TLS (resolution NONE) has its own agent and an https origin.
+      const tlsAgent = cluster?.tlsPassthrough();
+      passthrough = tlsAgent ?? this.passthrough();
+      sendOpts = { ...opts, origin: `${tlsAgent ? 'https' : origin.scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`, path, headers: outHeaders };
     } else {
       const hashOn = cluster.hashOn;
       if (hashOn?.kind === 'cookie') {
@@ -425,6 +435,7 @@ export class MeshDispatcher extends Dispatcher {
       body,
       ticket,
       telemetry,
+      urlTls: origin.scheme === 'https',
     });
     const sent = upstream.start();
     // Fire and forget, after the primary is on its way (see Mirror).
