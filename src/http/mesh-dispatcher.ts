@@ -17,6 +17,8 @@ import { cookieHash } from './cookie-hash.js';
 import { isImportedKubernetesService, isKubernetesServiceHost } from '../cluster/endpoint-plan.js';
 import { UnknownHostError } from './errors.js';
 import { TlsNotSupportedError } from '../security/errors.js';
+import { tlsConnector } from '../security/tls-connect.js';
+import { URL_TLS } from '../security/tls-settings.js';
 import { settleRateLimit } from './rate-limit-reply.js';
 import { isLegacyHandler, LegacyHandlerAdapter } from './legacy-handler.js';
 import { sendLocalError, sendLocalReply } from './local-reply.js';
@@ -161,7 +163,9 @@ export class MeshDispatcher extends Dispatcher {
   }
 
   private passthrough(): Agent {
-    this.passthroughAgent ??= new Agent();
+    // undici's defaults (h2 offered by ALPN, 10 s connect timeout); a failed handshake of an
+    // https:// URL becomes an UpstreamTlsError, as with the mesh's own pools.
+    this.passthroughAgent ??= new Agent({ connect: tlsConnector(URL_TLS, { timeoutMs: 10_000, allowH2: true }) });
     return this.passthroughAgent;
   }
 

@@ -33,7 +33,8 @@ export function tlsConnectOptions(tls: TlsOrigination): ConnectionOptions {
 }
 
 /**
- * An undici connector that originates `tls` on every connection: the rule's `sni` replaces the
+ * An undici connector that originates `tls` on every `https:` connection (an `http:` origin, which
+ * only a pass-through agent has, connects in plaintext): the rule's `sni` replaces the
  * request's server name, and a failed handshake becomes an {@link UpstreamTlsError} (a connect
  * failure, the cause kept). `onSocket` sees each new connection (TCP keep-alive probes).
  * Built once per pool; nothing here runs per request.
@@ -52,7 +53,8 @@ export function tlsConnector(tls: TlsOrigination, base: ConnectBase, onSocket?: 
       const [error, socket] = result;
       if (error) {
         const code = (error as { code?: unknown }).code;
-        if (typeof code === 'string' && TCP_CODES.has(code)) callback(error, null);
+        // An agent's connector also makes the plaintext connections of http: origins.
+        if (options.protocol !== 'https:' || (typeof code === 'string' && TCP_CODES.has(code))) callback(error, null);
         else {
           const endpoint = `${options.hostname.includes(':') ? `[${options.hostname}]` : options.hostname}:${options.port || 443}`;
           callback(new UpstreamTlsError(endpoint, connectOptions.servername || undefined, typeof code === 'string' ? code : 'handshake failed', error), null);
