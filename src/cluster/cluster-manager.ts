@@ -209,6 +209,15 @@ export class ClusterManager {
     return { loadBalancing: this.loadBalancing(snapshot, host, subset, port), resilience: this.resilience(snapshot, host, subset, port) };
   }
 
+  /**
+   * The DestinationRule TLS for a destination without a cluster (pass-through: resolution NONE,
+   * or a host no ServiceEntry declares), which the caller memoizes per snapshot.
+   */
+  tlsFor(host: string, subset: string | undefined, port: number): UpstreamTls | undefined {
+    const snapshot = this.snapshot;
+    return snapshot ? this.tls(snapshot, host, subset, port) : undefined;
+  }
+
   /** Every cluster in use and the counts of its endpoints by state (for metrics). */
   *health(): Generator<ClusterHealth> {
     for (const entry of this.entries.values()) {

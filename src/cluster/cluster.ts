@@ -1,5 +1,4 @@
-import type { Dispatcher } from 'undici';
-import { Agent, buildConnector, Pool } from 'undici';
+import { buildConnector, Pool } from 'undici';
 import type { Host, PriorityBalancer } from '../balancer/index.js';
 import { createClusterBalancer, createHost, NO_PICK_CONTEXT } from '../balancer/index.js';
 import type { Clock, RandomSource } from '../clock.js';
@@ -17,7 +16,7 @@ import type { ServiceBreaker } from '../resilience/service-breaker.js';
 import { pingTimeoutFactory } from './h2-keepalive.js';
 import { TlsNotSupportedError } from '../security/errors.js';
 import { tlsConnector } from '../security/tls-connect.js';
-import type { TlsOrigination, TlsUnsupported, UpstreamTls } from '../security/tls-settings.js';
+import type { TlsOrigination, UpstreamTls } from '../security/tls-settings.js';
 import { URL_TLS } from '../security/tls-settings.js';
 
 /** How the cluster's policy wants its endpoints spoken to; one Pool per endpoint is built from it. */
@@ -173,8 +172,6 @@ export class Cluster {
   private readonly urlTlsPools = new Map<string, Pool>();
   /** The DestinationRule's TLS for this destination (top level < subset < port merged). */
   private tls: UpstreamTls | undefined = undefined;
-  /** Pass-through connections under the DestinationRule's TLS (resolution NONE), made on first use. */
-  private tlsAgent: Agent | undefined = undefined;
   private balancer: PriorityBalancer;
   hashOn: HashOn | undefined;
   passthrough: boolean;
@@ -281,27 +278,11 @@ export class Cluster {
   }
 
   /**
-   * Set when the DestinationRule asks for TLS the mesh does not implement (ISTIO_MUTUAL,
-   * credentialName): every request to the destination fails with {@link TlsNotSupportedError}.
+   * The DestinationRule's TLS for this destination, compiled with the snapshot; `unsupported`
+   * (ISTIO_MUTUAL, credentialName): every request fails with {@link TlsNotSupportedError}.
    */
-  get tlsUnsupported(): TlsUnsupported | undefined {
-    const tls = this.tls;
-    return tls?.kind === 'unsupported' ? tls : undefined;
-  }
-
-  /**
-   * For pass-through requests (resolution NONE): an Agent that originates the DestinationRule's
-   * TLS, the request going to an `https:` origin; undefined when the rule originates none (the
-   * mesh's own agent then applies, with TLS if the URL is https).
-   */
-  tlsPassthrough(): Agent | undefined {
-    const tls = this.poolOptions.tls;
-    if (tls === undefined) {
-      if (this.tlsUnsupported) throw new TlsNotSupportedError(this.tlsUnsupported);
-      return undefined;
-    }
-    this.tlsAgent ??= new Agent({ connect: tlsConnector(tls, { timeoutMs: this.poolOptions.connectTimeoutMs, allowH2: false }), allowH2: false });
-    return this.tlsAgent;
+  get upstreamTls(): UpstreamTls | undefined {
+    return this.tls;
   }
 
   /** Applies a new endpoint set; hosts that stay keep their in-flight and latency state. */
@@ -421,8 +402,7 @@ export class Cluster {
   }
 
   private newPool(host: Host, pools: Map<string, Pool>, urlTls: boolean): Pool {
-    const unsupported = this.tlsUnsupported;
-    if (unsupported) throw new TlsNotSupportedError(unsupported);
+    if (this.tls?.kind === 'unsupported') throw new TlsNotSupportedError(this.tls);
     const tls = this.poolOptions.tls ?? (urlTls ? URL_TLS : undefined);
     const { address, port } = host.endpoint;
     const origin = `${tls ? 'https' : 'http'}://${address.includes(':') ? `[${address}]` : address}:${port}`;
@@ -433,22 +413,18 @@ export class Cluster {
 
   async close(): Promise<void> {
     this.outlier?.close();
-    const pools: Dispatcher[] = [...this.pools.values(), ...this.urlTlsPools.values()];
-    if (this.tlsAgent) pools.push(this.tlsAgent);
+    const pools = [...this.pools.values(), ...this.urlTlsPools.values()];
     this.pools.clear();
     this.urlTlsPools.clear();
-    this.tlsAgent = undefined;
     await Promise.all(pools.map((p) => p.close().catch(() => undefined)));
   }
 
-  /** Every pool and the pass-through agent drain what they carry, then close; new ones are made on demand. */
+  /** Every pool drains what it carries, then closes; new ones are made on demand. */
   private closePools(): void {
     for (const pool of this.pools.values()) void pool.close().catch(() => undefined);
     for (const pool of this.urlTlsPools.values()) void pool.close().catch(() => undefined);
-    void this.tlsAgent?.close().catch(() => undefined);
     this.pools.clear();
     this.urlTlsPools.clear();
-    this.tlsAgent = undefined;
   }
 
   private readonly ejectionChanged = (host: Host, change: EjectionChange): void => {

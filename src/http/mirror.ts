@@ -3,6 +3,7 @@ import type { Agent, Dispatcher } from 'undici';
 import type { Clock, RandomSource } from '../clock.js';
 import type { ClusterManager } from '../cluster/cluster-manager.js';
 import type { CompiledMirror } from '../routing/mirror-policy.js';
+import type { TlsOrigination, UpstreamTls } from '../security/tls-settings.js';
 import { UpstreamHandler } from './upstream-handler.js';
 import type { RequestTelemetry } from '../telemetry/request-telemetry.js';
 
@@ -50,6 +51,9 @@ export interface MirrorDeps {
   readonly random: RandomSource;
   /** The agent for destinations without endpoints of their own (resolution NONE and the like). */
   readonly passthrough: () => Agent;
+  /** The DestinationRule TLS of such a destination, and the agent that originates it. */
+  readonly passthroughTls: (host: string, port: number) => UpstreamTls | undefined;
+  readonly tlsAgent: (tls: TlsOrigination) => Dispatcher;
 }
 
 /**
@@ -104,10 +108,12 @@ export class Mirror {
       // A subset without a cluster has no endpoints (Envoy: no cluster, no shadow).
       if (mirror.subset !== undefined && !cluster) return;
       const target = mirror.host.includes(':') ? `[${mirror.host}]` : mirror.host;
-      // The destination's DestinationRule TLS, if any (throws when it is one the mesh cannot make: no copy).
-      const tlsAgent = cluster?.tlsPassthrough();
-      const passthrough = tlsAgent ?? this.deps.passthrough();
-      const sent = { ...copy, origin: `${tlsAgent ? 'https' : scheme}://${target}:${port}` };
+      // The destination's DestinationRule TLS, if any; TLS the mesh cannot make means no copy.
+      const tls = cluster ? cluster.upstreamTls : this.deps.passthroughTls(mirror.host, port);
+      if (tls?.kind === 'unsupported') return;
+      const originate = tls?.kind === 'originate' ? tls : undefined;
+      const passthrough = originate ? this.deps.tlsAgent(originate) : this.deps.passthrough();
+      const sent = { ...copy, origin: `${originate ? 'https' : scheme}://${target}:${port}` };
       if (telemetry) telemetry.dispatchMirror(passthrough, sent, DISCARD, mirror.host);
       else passthrough.dispatch(sent, DISCARD);
       return;

@@ -6,4 +6,5 @@ export type { TlsDisabled, TlsOrigination, TlsUnsupported, UpstreamTls } from '.
 export { compileClientTls, TLS_DISABLED, URL_TLS } from './tls-settings.js';
 export { UpstreamTlsTable } from './destination-rule-tls.js';
 export { tlsConnectOptions, tlsConnector } from './tls-connect.js';
+export { TlsAgents } from './tls-agents.js';
 export type { ConnectBase } from './tls-connect.js';

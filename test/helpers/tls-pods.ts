@@ -35,11 +35,18 @@ export class TlsPod {
   /** Handshakes that failed on the server's side (client certificate missing or refused, ...). */
   failedHandshakes = 0;
   private readonly sockets = new Set<Socket>();
+  private waiters: { readonly count: number; readonly resolve: () => void }[] = [];
 
   private constructor(
     readonly address: string,
     private readonly server: HttpsServer,
   ) {}
+
+  /** Resolves once `count` requests have been answered (for fire-and-forget copies). */
+  until(count: number): Promise<void> {
+    if (this.replies.length >= count) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ count, resolve }));
+  }
 
   static async start(address: string, options: TlsPodOptions): Promise<TlsPod> {
     const server = createHttpsServer({
@@ -65,6 +72,7 @@ export class TlsPod {
           body: Buffer.concat(chunks).toString(),
         };
         pod.replies.push(reply);
+        pod.waiters = pod.waiters.filter((w) => (w.count <= pod.replies.length ? (w.resolve(), false) : true));
         res.setHeader('content-type', 'application/json');
         res.end(JSON.stringify(reply));
       });

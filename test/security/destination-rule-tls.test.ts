@@ -32,6 +32,8 @@ let mutual: TlsPod;
 let stranger: TlsPod;
 let revoked: TlsPod;
 let plain: PlaintextPod;
+/** On 127.0.0.1 (`localhost`), its own port. */
+let local: TlsPod;
 let crlPath: string;
 let mesh: Mesh | undefined;
 
@@ -51,6 +53,7 @@ beforeAll(async () => {
   ca.revoke(revokedCert);
   crlPath = ca.crl().path;
   plain = await PlaintextPod.start('127.0.0.6', port);
+  local = await TlsPod.start('127.0.0.1', { cert: ca.issue('localhost', { dns: ['localhost'] }), clientCa: ca.cert });
 });
 
 afterEach(async () => {
@@ -60,7 +63,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([api, mutual, stranger, revoked, plain].map((p) => p?.close()));
+  await Promise.all([api, mutual, stranger, revoked, plain, local].map((p) => p?.close()));
   await removeTempDir(dir);
 });
 
@@ -298,6 +301,72 @@ spec:
     const res = await mesh.request(`http://${HOST}/`, { headers: { 'x-subset': 'plaintext' } });
     expect(await res.body.text()).toBe('plaintext');
     expect(plain.requests).toBe(requests + 1);
+  });
+});
+
+describe('beyond the endpoints of a cluster', () => {
+  it('pass-through destinations (resolution NONE, or no ServiceEntry) originate the rule\'s TLS too', async () => {
+    mesh = await meshFromYaml(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: local, namespace: shop }
+spec:
+  hosts: [127.0.0.1]
+  location: MESH_EXTERNAL
+  resolution: NONE
+  ports: [{ number: ${local.port}, name: http, protocol: HTTP }]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: local, namespace: shop }
+spec:
+  host: 127.0.0.1
+  trafficPolicy: { tls: { mode: MUTUAL, caCertificates: ${ca.certPath}, clientCertificate: ${client.certPath}, privateKey: ${client.keyPath}, sni: localhost } }
+`, { namespace: 'shop' });
+    expect(await call(`http://127.0.0.1:${local.port}/none`)).toMatchObject({ pod: '127.0.0.1', sni: 'localhost', client: 'orders-client', path: '/none' });
+    await mesh.close();
+
+    // No ServiceEntry at all (Istio would ignore the rule and pass the request through in
+    // plaintext): the TLS the rule asks for is originated all the same.
+    mesh = await meshFromYaml(`apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: local, namespace: shop }
+spec:
+  host: 127.0.0.1
+  trafficPolicy: { tls: { mode: MUTUAL, caCertificates: ${ca.certPath}, clientCertificate: ${client.certPath}, privateKey: ${client.keyPath}, sni: localhost } }
+`, { namespace: 'shop' });
+    expect(await call(`http://127.0.0.1:${local.port}/unknown`)).toMatchObject({ sni: 'localhost', client: 'orders-client', path: '/unknown' });
+  });
+
+  it('a mirrored copy goes to the mirror\'s endpoints with the mirror destination\'s TLS', async () => {
+    mesh = await meshFromYaml(serviceEntry([api.address]) + destinationRule(`{ tls: ${simple()} }`) + `---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: shadow, namespace: shop }
+spec:
+  hosts: [shadow.example.com]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{ number: 80, name: http, protocol: HTTP, targetPort: ${api.port} }]
+  endpoints: [{ address: ${mutual.address} }]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: shadow, namespace: shop }
+spec:
+  host: shadow.example.com
+  trafficPolicy: { tls: { mode: MUTUAL, caCertificates: ${ca.certPath}, clientCertificate: ${client.certPath}, privateKey: ${client.keyPath}, sni: ${HOST} } }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: api, namespace: shop }
+spec:
+  hosts: [${HOST}]
+  http: [{ route: [{ destination: { host: ${HOST} } }], mirror: { host: shadow.example.com }, mirrorPercentage: { value: 100 } }]
+`, { namespace: 'shop' });
+    const seen = mutual.replies.length;
+    expect((await call(`http://${HOST}/copy`)).pod).toBe('127.0.0.2');
+    await mutual.until(seen + 1);
+    expect(mutual.replies[seen]).toMatchObject({ pod: '127.0.0.3', sni: HOST, client: 'orders-client', path: '/copy', host: `${HOST}-shadow` });
   });
 });
 

@@ -9,12 +9,17 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Mesh } from '../../src/index.js';
 import { UpstreamTlsError } from '../../src/index.js';
 import { TestCa } from '../helpers/certs.js';
+import { dnsOptions } from '../helpers/dns-mesh.js';
+import { Dnsmasq } from '../helpers/dnsmasq.js';
+import { endpoint, namespaceCollections, service, slice } from '../helpers/kube-objects.js';
+import { MemoryKubeWatcher } from '../helpers/memory-kube.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import type { TlsPodReply } from '../helpers/tls-pods.js';
 import { PlaintextPod, TlsPod } from '../helpers/tls-pods.js';
 
 const HOST = 'api.example.com';
+const KUBE_HOST = 'reviews.shop.svc.cluster.local';
 
 let dir: string;
 let ca: TestCa;
@@ -24,6 +29,7 @@ let wrongName: TlsPod;
 let unknownCa: TlsPod;
 let expired: TlsPod;
 let localhost: TlsPod;
+let kubePod: TlsPod;
 let plain: PlaintextPod;
 let mesh: Mesh | undefined;
 
@@ -38,6 +44,7 @@ beforeAll(async () => {
   unknownCa = await TlsPod.start('127.0.0.4', { cert: stranger.issue(HOST, { dns: [HOST] }) });
   expired = await TlsPod.start('127.0.0.5', { cert: ca.issue(HOST, { dns: [HOST], expired: true }) });
   localhost = await TlsPod.start('127.0.0.1', { cert: ca.issue('localhost', { dns: ['localhost'] }) });
+  kubePod = await TlsPod.start('127.0.0.7', { cert: ca.issue(KUBE_HOST, { dns: [KUBE_HOST] }) });
   plain = await PlaintextPod.start('127.0.0.6');
 });
 
@@ -48,7 +55,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   setDefaultCACertificates(systemCas);
-  await Promise.all([good, wrongName, unknownCa, expired, localhost, plain].map((p) => p?.close()));
+  await Promise.all([good, wrongName, unknownCa, expired, localhost, kubePod, plain].map((p) => p?.close()));
   await removeTempDir(dir);
 });
 
@@ -93,21 +100,44 @@ describe('https:// URLs to mesh hosts originate TLS', () => {
     expect(((await viaDispatcher.json()) as TlsPodReply).sni).toBe(HOST);
   });
 
-  it('an IP address URL sends no SNI and the certificate must name that address', async () => {
-    mesh = await meshFromYaml(`apiVersion: networking.istio.io/v1
+  it('endpoints from DNS (a resolution: DNS ServiceEntry) and from Kubernetes EndpointSlices get the same TLS', async () => {
+    const dns = await Dnsmasq.start({ hosts: { [HOST]: ['127.0.0.2'] } });
+    try {
+      mesh = await meshFromYaml(`apiVersion: networking.istio.io/v1
 kind: ServiceEntry
-metadata: { name: by-ip, namespace: shop }
+metadata: { name: api, namespace: shop }
 spec:
-  hosts: [by-ip.example.com]
-  addresses: [127.0.0.2]
+  hosts: [${HOST}]
   location: MESH_EXTERNAL
-  resolution: STATIC
+  resolution: DNS
   ports: [{ number: ${good.port}, name: https, protocol: HTTPS }]
-  endpoints: [{ address: 127.0.0.2 }]
-`, { namespace: 'shop' });
+`, { namespace: 'shop', dns: dnsOptions(dns) });
+      const res = await mesh.request(`https://${HOST}:${good.port}/dns`);
+      expect((await res.body.json()) as TlsPodReply).toMatchObject({ pod: '127.0.0.2', sni: HOST, path: '/dns' });
+    } finally {
+      await mesh?.close();
+      mesh = undefined;
+      await dns.close();
+    }
+
+    const watcher = new MemoryKubeWatcher();
+    mesh = await meshFromYaml('', { namespace: 'shop', dns: false, kubeWatcher: watcher });
+    const { slices, services } = namespaceCollections(watcher, 'shop');
+    services.upsert(service('shop', 'reviews', [{ name: 'https', port: 8443, targetPort: 'https' }]));
+    slices.upsert(slice('shop', 'reviews-a', 'reviews', [{ name: 'https', port: kubePod.port }], [endpoint(kubePod.address, 'reviews-1')]));
+    const res = await mesh.request(`https://${KUBE_HOST}:8443/kube`);
+    expect((await res.body.json()) as TlsPodReply).toMatchObject({ pod: kubePod.address, sni: KUBE_HOST, path: '/kube' });
+  });
+
+  it('an IP address URL (passed through) sends no SNI, and the certificate must name that address', async () => {
+    mesh = await meshFromYaml('', { namespace: 'shop' });
     const res = await mesh.request(`https://127.0.0.2:${good.port}/`);
     expect(res.statusCode).toBe(200);
     expect(((await res.body.json()) as TlsPodReply).sni).toBeNull();
+    // The same server under another address its certificate does not name is refused.
+    const error = await failure(mesh.request(`https://127.0.0.3:${wrongName.port}/`));
+    expect((error as UpstreamTlsError).reason).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
+    expect((error as UpstreamTlsError).servername).toBeUndefined();
   });
 
   it('a certificate for another name is refused with UpstreamTlsError (Node\'s error kept as the cause); the pod never gets the request', async () => {
