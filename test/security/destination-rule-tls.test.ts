@@ -126,6 +126,11 @@ describe('DestinationRule tls SIMPLE', () => {
     expect(reply).toMatchObject({ pod: '127.0.0.2', sni: HOST, host: HOST, path: '/orders', body: '{"id":1}', client: null });
   });
 
+  it('an https:// URL to the same destination makes one TLS session with the rule\'s settings (its CA, not the trust store)', async () => {
+    mesh = await meshFromYaml(serviceEntry([api.address]) + destinationRule(`{ tls: ${simple(', sni: alt.example.com')} }`), { namespace: 'shop' });
+    expect(await call(`https://${HOST}:80/orders`)).toMatchObject({ pod: '127.0.0.2', sni: 'alt.example.com', path: '/orders' });
+  });
+
   it('the plaintext-only server never receives the request: it sees TLS ClientHellos only', async () => {
     mesh = await meshFromYaml(serviceEntry([plain.address]) + destinationRule(`{ tls: ${simple()} }`), { namespace: 'shop' });
     const error = await failure(mesh.request(`http://${HOST}/orders`, { method: 'POST', body: 'card=4111' }));
