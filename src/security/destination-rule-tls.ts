@@ -2,10 +2,13 @@ import type { IssueSink } from '../config/compile/context.js';
 import { locate } from '../config/compile/context.js';
 import type { MeshResource } from '../config/resource.js';
 import { resourceRef } from '../config/resource.js';
-import type { UpstreamTls } from './tls-settings.js';
+import type { TlsCompileInput, UpstreamTls } from './tls-settings.js';
 import { compileClientTls } from './tls-settings.js';
 
 type Obj = Readonly<Record<string, unknown>>;
+
+/** How the files a `tls` block names are read (or not, away from the workload). */
+export type TlsFileAccess = Pick<TlsCompileInput, 'readFile' | 'readFiles'>;
 type Path = readonly (string | number)[];
 
 const isObject = (value: unknown): value is Obj => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -22,13 +25,13 @@ export class UpstreamTlsTable {
    * Compiles every `tls` block of `resource` (top level, subsets, and their port-level settings);
    * each problem is an error on the block's field, so the change is rejected whole.
    */
-  add(resource: MeshResource, sink: IssueSink, readFile?: (path: string) => string): void {
+  add(resource: MeshResource, sink: IssueSink, files: TlsFileAccess = {}): void {
     const spec = resource.spec as Obj;
     const policy = (value: unknown, path: Path): void => {
       if (!isObject(value)) return;
-      this.block(resource, value['tls'], [...path, 'tls'], sink, readFile);
+      this.block(resource, value['tls'], [...path, 'tls'], sink, files);
       const ports = value['portLevelSettings'];
-      if (Array.isArray(ports)) ports.forEach((p, i) => isObject(p) && this.block(resource, p['tls'], [...path, 'portLevelSettings', i, 'tls'], sink, readFile));
+      if (Array.isArray(ports)) ports.forEach((p, i) => isObject(p) && this.block(resource, p['tls'], [...path, 'portLevelSettings', i, 'tls'], sink, files));
     };
     policy(spec['trafficPolicy'], ['spec', 'trafficPolicy']);
     const subsets = spec['subsets'];
@@ -40,9 +43,9 @@ export class UpstreamTlsTable {
     return isObject(block) ? this.compiled.get(block) : undefined;
   }
 
-  private block(resource: MeshResource, block: unknown, path: Path, sink: IssueSink, readFile: ((path: string) => string) | undefined): void {
+  private block(resource: MeshResource, block: unknown, path: Path, sink: IssueSink, files: TlsFileAccess): void {
     if (!isObject(block) || this.compiled.has(block)) return;
-    const { tls, problems } = compileClientTls({ spec: block, resource: resourceRef(resource), path: pathText(path), ...(readFile ? { readFile } : {}) });
+    const { tls, problems } = compileClientTls({ spec: block, resource: resourceRef(resource), path: pathText(path), ...files });
     for (const p of problems) {
       const at = [...path, ...p.field];
       sink.error({ code: p.code, message: p.message, resource: resourceRef(resource), path: pathText(at), location: locate(resource, at) });

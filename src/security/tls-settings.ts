@@ -78,6 +78,11 @@ export interface TlsCompileInput {
   readonly path: string;
   /** Reads a file named by the block (tests may stand in for the file system). */
   readonly readFile?: (path: string) => string;
+  /**
+   * False: the files are neither read nor checked (validation away from the workload); the
+   * result is then only good for inspection, never for connections.
+   */
+  readonly readFiles?: boolean;
 }
 
 const readUtf8 = (path: string): string => readFileSync(path, 'utf8');
@@ -137,6 +142,10 @@ export function compileClientTls(input: TlsCompileInput): { readonly tls: Upstre
     return { tls: undefined, problems };
   }
 
+  if (input.readFiles === false) {
+    const settings = { mode, ca: undefined, crl: undefined, cert: undefined, key: undefined, sni, subjectAltNames: sans.length > 0 ? sans : undefined, insecureSkipVerify: skipVerify } as const;
+    return { tls: Object.freeze({ kind: 'originate', id: `unread:${JSON.stringify({ caFile, crlFile, certFile, keyFile, sni, sans, skipVerify, mode })}`, source: `${resource.kind} ${resource.namespace}/${resource.name} ${path}`, ...settings }), problems };
+  }
   const read = input.readFile ?? readUtf8;
   const file = (field: string, name: string, what: string): string | undefined => {
     try {

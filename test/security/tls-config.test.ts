@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigIssue, Mesh, MeshConfigError } from '../../src/index.js';
 import { createMesh } from '../../src/index.js';
+import { runCli } from '../../src/cli/run-cli.js';
 import type { IssuedCert } from '../helpers/certs.js';
 import { TestCa } from '../helpers/certs.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
@@ -175,3 +176,23 @@ describe('a rejected change leaves the last good TLS configuration serving', () 
     expect(await call()).toMatchObject({ sni: HOST, client: 'client' });
   });
 });
+
+describe('sidecarless validate', () => {
+  it('checks the rules\' TLS settings but not their files, which are paths on the workload\'s machine', async () => {
+    let files = 0;
+    const run = async (yaml: string) => {
+      const file = join(dir, `validate-${++files}.yaml`);
+      writeFileSync(file, yaml);
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await runCli(['validate', '--namespace', 'shop', file], { out: (t) => out.push(t), err: (t) => err.push(t) });
+      return { code, out: out.join('\n'), err: err.join('\n') };
+    };
+    const absent = await run(config(mutual({ caCertificates: '/etc/istio/egress-certs/ca.pem', clientCertificate: '/etc/istio/egress-certs/cert.pem', privateKey: '/etc/istio/egress-certs/key.pem' })));
+    expect(absent.code, absent.err).toBe(0);
+    const incomplete = await run(config('{ mode: MUTUAL, caCertificates: /etc/istio/egress-certs/ca.pem }'));
+    expect(incomplete.code).toBe(1);
+    expect(incomplete.err).toContain(`${TLS}.clientCertificate: expected the path of a PEM client certificate`);
+  });
+});
+

@@ -59,7 +59,7 @@ export class DestinationRuleIndex {
       // A workloadSelector only selects workloads in the rule's own namespace.
       if (selector && (ns !== ctx.namespace || !labelsMatch(selector, ctx.workloadLabels))) continue;
       // Only rules this caller sees: another workload's rule may name files only its pods mount.
-      this.tls.add(resource, sink);
+      this.tls.add(resource, sink, ctx.tlsFiles === false ? { readFiles: false } : {});
       const host = qualifyHost(resource.spec.host, ns, ctx.clusterDomain);
       let list = this.byNamespace.get(ns);
       if (!list) this.byNamespace.set(ns, (list = []));
