@@ -50,6 +50,45 @@ const MESH_ONLY = {
     "only the reserved gateway 'mesh' (every sidecar) applies in-process; routes bound to an Istio Gateway run on that gateway's proxy",
 } as const;
 
+const MESH_MTLS_FAILS_CLOSED =
+  "mutual TLS with the mesh's own certificates is not implemented yet; rather than send plaintext, every request to the destination fails with TlsNotSupportedError (ERR_MESH_TLS_UNSUPPORTED)";
+
+/** A DestinationRule `tls` block (ClientTLSSettings) at `base`. */
+function clientTls(base: string): Record<string, FieldSupport> {
+  return {
+    [base]: {
+      status: 'supported',
+      reason:
+        'TLS is originated by the mesh on every connection to the endpoints (docs/security.md); the files are read and checked when the configuration is compiled, and a problem rejects the change',
+    },
+    [`${base}.mode`]: {
+      status: 'supported',
+      reason: 'DISABLE keeps plaintext, but an https:// URL is still sent over TLS (with Node\'s trust store), never downgraded',
+      values: {
+        supported: ['DISABLE', 'SIMPLE', 'MUTUAL'],
+        otherwise: 'not-yet',
+        reason: MESH_MTLS_FAILS_CLOSED,
+      },
+    },
+    [`${base}.caCertificates`]: {
+      status: 'supported',
+      reason: "replaces Node's trust store (the system's CAs and NODE_EXTRA_CA_CERTS) for the server certificate; unset, that trust store verifies it",
+    },
+    [`${base}.sni`]: {
+      status: 'supported',
+      reason: 'unset, the SNI is the host name of the request\'s URL (none for an IP address); the certificate must carry the SNI sent unless subjectAltNames is set',
+    },
+    [`${base}.subjectAltNames`]: {
+      status: 'supported',
+      reason: 'the server certificate must carry one of them (DNS, IP or URI names, compared exactly; a wildcard certificate name covers one label) instead of the host name',
+    },
+    [`${base}.caCrl`]: { status: 'supported', reason: "checked for the server certificate only (OpenSSL's CRL check of the leaf)" },
+    [`${base}.credentialName`]: notYet(
+      'client credentials from a Kubernetes Secret are not read yet; rather than send plaintext, every request to the destination fails with TlsNotSupportedError (ERR_MESH_TLS_UNSUPPORTED)',
+    ),
+  };
+}
+
 /** `connectionPool` and `outlierDetection` entries under `base` (a policy, or one of its ports). */
 function resilience(base: string): Record<string, FieldSupport> {
   return {
@@ -129,7 +168,7 @@ function trafficPolicy(base: string): Record<string, FieldSupport> {
       reason:
         "Envoy's retry budget: retries (and hedges) beyond max(percent of outstanding requests, minRetryConcurrency) are refused; istiod sends the unset percent as 0.2 (0.2% to Envoy), here it is the documented 20%",
     },
-    [`${base}.tls`]: notYet(SECURITY),
+    ...clientTls(`${base}.tls`),
     [`${base}.tunnel`]: notApplicable(
       'tunnels raw TCP connections through an HTTP CONNECT/POST proxy, which is how Envoy carries opaque TCP; sidecarless carries requests, not connections',
     ),
@@ -141,7 +180,7 @@ function trafficPolicy(base: string): Record<string, FieldSupport> {
       reason: 'merged as Istio does: port-level sections replace the destination-level ones whole, without inheriting',
     },
     ...resilience(`${base}.portLevelSettings[]`),
-    [`${base}.portLevelSettings[].tls`]: notYet(SECURITY),
+    ...clientTls(`${base}.portLevelSettings[].tls`),
     [`${base}.portLevelSettings[].loadBalancer.zoneAwareLbSetting`]: notYet(BALANCER),
   };
 }

@@ -26,9 +26,13 @@ describe('the field-support table', () => {
   });
 
   it('a field has the status of its nearest listed ancestor', () => {
-    expect(fieldSupport('DestinationRule', 'spec.trafficPolicy.tls.mode')).toEqual({
+    expect(fieldSupport('PeerAuthentication', 'spec.mtls.mode')).toEqual({
       support: { status: 'not-yet', reason: 'enforced by the security layer (issue: mTLS, PeerAuthentication and AuthorizationPolicy)' },
-      from: 'spec.trafficPolicy.tls',
+      from: 'spec',
+    });
+    expect(fieldSupport('DestinationRule', 'spec.subsets[].trafficPolicy.portLevelSettings[].tls.insecureSkipVerify')).toMatchObject({
+      support: { status: 'supported' },
+      from: 'spec.subsets[].trafficPolicy.portLevelSettings[].tls',
     });
     expect(fieldSupport('VirtualService', 'spec.http[].route[].destination.subset').support.status).toBe('supported');
     expect(fieldSupport('VirtualService', 'spec.http[0].match[2].headers.x-user.exact').support.status).toBe('supported');
