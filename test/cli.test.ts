@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,6 +51,51 @@ describe('sidecarless validate', () => {
     expect(report.valid).toBe(false);
     expect(report.errors[0]?.path).toBe('spec.http[0].retries.perTryTimeout');
     expect(report.errors[0]?.location.line).toBe(9);
+  });
+
+  it('lists resources of kinds it does not read as not read, never as valid', async () => {
+    const mixed = join(dir, 'mixed');
+    await mkdir(mixed);
+    await writeFile(join(mixed, 'mesh.yaml'), `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews, namespace: shop }
+spec:
+  hosts: [reviews]
+  http: [{ route: [{ destination: { host: reviews } }] }]
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: { name: jwt, namespace: shop }
+spec:
+  jwtRules: [{ issuer: https://issuer.example.com }]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: ingress, namespace: shop }
+spec:
+  servers: [{ port: { number: 80, name: http, protocol: HTTP }, hosts: ["*"] }]
+`);
+    const r = await run('validate', mixed);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toBe('valid: 1 resource(s), 0 warning(s); not read: 2 resource(s) of kinds sidecarless does not read, neither validated nor applied:');
+    expect(lines[1]).toMatch(/^ {2}RequestAuthentication shop\/jwt \(.*mesh\.yaml:\d+\): RequestAuthentication is not implemented yet and is ignored/);
+    expect(lines[2]).toMatch(/^ {2}Gateway shop\/ingress \(.*mesh\.yaml:\d+\): Gateway does not apply to an in-process mesh and is ignored/);
+
+    const only = join(dir, 'only-unread');
+    await mkdir(only);
+    await writeFile(join(only, 'jwt.yaml'), `apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: { name: jwt, namespace: shop }
+spec: {}
+`);
+    const alone = await run('validate', only);
+    expect(alone.code).toBe(0);
+    expect(alone.stdout).toMatch(/^nothing validated: no resource of a kind sidecarless reads, 0 warning\(s\); not read: 1 resource\(s\)/);
+    expect(alone.stdout).not.toMatch(/^valid/m);
+    const json = JSON.parse((await run('validate', '--format', 'json', only)).stdout) as { valid: boolean; notRead: { kind: string; name: string }[] };
+    expect(json.valid).toBe(false);
+    expect(json.notRead).toMatchObject([{ kind: 'RequestAuthentication', name: 'jwt' }]);
   });
 
   it('exits 2 on usage errors', async () => {

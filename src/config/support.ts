@@ -358,6 +358,11 @@ export const UNREAD_ISTIO_KINDS: Readonly<Record<string, KindSupport>> = {
     status: 'not-yet',
     reason: 'telemetry is planned (issue: metrics and tracing)',
   },
+  IstioOperator: {
+    group: 'install.istio.io',
+    status: 'not-applicable',
+    reason: 'installs and configures the Istio control plane (istioctl, the operator); it is not mesh configuration',
+  },
   WasmPlugin: {
     group: 'extensions.istio.io',
     status: 'not-applicable',
