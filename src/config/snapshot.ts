@@ -74,6 +74,8 @@ export interface Snapshot {
   services(): Iterable<ServiceDef>;
   /** The DestinationRule in force for calls from this caller to `host`. */
   destinationRule(host: string): EffectiveDestinationRule | undefined;
+  /** The Sidecar resource that applies to the caller, if any. */
+  readonly sidecar: ResourceRef | undefined;
   /** The applicable Sidecar's `outboundTrafficPolicy.mode`, if it sets one. */
   readonly outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY' | undefined;
   /** Whether a Sidecar resource lets this caller see `host` (no Sidecar: everything). */

@@ -69,6 +69,7 @@ export class SnapshotCompiler {
       services: () => visible,
       destinationRule: (host: string) =>
         rules.lookup(host, services.lookup(host)?.namespace ?? kubernetesNamespace(host, k8sSuffix)),
+      sidecar: scope.source,
       outboundTrafficPolicy: scope.outboundTrafficPolicy,
       isEgressAllowed: (host: string, namespace: string) => scope.isImported(host, namespace),
       rateLimits: rateLimitTable(rateLimits, (host) => services.lookup(host)?.namespace ?? kubernetesNamespace(host, k8sSuffix)),
