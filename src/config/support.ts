@@ -190,10 +190,10 @@ export const FIELD_SUPPORT: Readonly<Record<ResourceKind, Readonly<Record<string
       reason: 'a gRPC request (content-type application/grpc) gets a trailers-only answer: HTTP 200 with grpc-status and grpc-message',
     },
     'spec.http[].fault.abort.http2Error': notApplicable(
-      'Istio itself drops an abort with http2Error when it configures Envoy, so the field has no effect behind a sidecar either',
+      'istiod refuses it ("HTTP/2 abort fault injection not supported yet"), and so does sidecarless: a VirtualService with it is rejected',
     ),
     'spec.http[].fault.delay.exponentialDelay': notApplicable(
-      'Istio itself drops an exponential delay when it configures Envoy ("not yet supported"), so the field has no effect behind a sidecar either',
+      'istiod refuses it ("exponentialDelay not supported yet"), and so does sidecarless: a VirtualService with it is rejected',
     ),
     'spec.http[].rewrite': supported,
     'spec.http[].redirect': supported,
