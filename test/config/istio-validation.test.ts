@@ -42,6 +42,20 @@ const sidecar = (name: string, body: string) => `${head('Sidecar', name)}spec:
 ${body}`;
 const pa = (name: string, body: string) => `${head('PeerAuthentication', name, 'security.istio.io')}spec:
 ${body}`;
+/** An EnvoyFilter with a local rate-limit patch (so sidecarless reads it), then `patches`. */
+const envoyFilter = (patches: string, selector = '') => `${head('EnvoyFilter', 'limits', 'networking.istio.io').replace('/v1', '/v1alpha3')}spec:
+${selector}  configPatches:
+  - applyTo: HTTP_FILTER
+    match: {context: SIDECAR_OUTBOUND, listener: {filterChain: {filter: {name: envoy.filters.network.http_connection_manager}}}}
+    patch:
+      operation: INSERT_BEFORE
+      value:
+        name: envoy.filters.http.local_ratelimit
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit
+          stat_prefix: limits
+          token_bucket: {max_tokens: 10, tokens_per_fill: 10, fill_interval: 1s}
+${patches}`;
 const ap = (name: string, body: string, annotations = '') => `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: {name: ${name}, namespace: shop${annotations}}
@@ -408,6 +422,18 @@ const fromIstioTests: Case[] = [
   { name: 'WE: a unix address with ports', yaml: we('unix', '  address: "unix:///sock"\n  ports: {http: 8080}'), errors: ['spec: UDS may not include ports'] },
   { name: 'WE: a label that is no Kubernetes label', yaml: we('labels', '  address: 1.2.3.4\n  labels: {"app!": a, version: "v 1"}'),
     errors: ['spec.labels: invalid tag key: "app!"', 'spec.labels: invalid tag value: "v 1"'] },
+
+  // ValidateEnvoyFilter (an EnvoyFilter sidecarless reads: a local rate limit)
+  { name: 'EnvoyFilter: a subfilter match with applyTo NETWORK_FILTER', yaml: envoyFilter('  - applyTo: NETWORK_FILTER\n    match: {context: SIDECAR_OUTBOUND, listener: {filterChain: {filter: {name: envoy.filters.network.http_connection_manager, subFilter: {name: envoy.filters.http.router}}}}}\n    patch: {operation: MERGE, value: {}}'),
+    errors: ['spec.configPatches[1].match.listener.filterChain.filter.subFilter: Envoy filter: subfilter match can be used with applyTo HTTP_FILTER only'] },
+  { name: 'EnvoyFilter: a patch without value', yaml: envoyFilter('  - applyTo: HTTP_ROUTE\n    match: {context: SIDECAR_OUTBOUND, routeConfiguration: {vhost: {name: "reviews:80"}}}\n    patch: {operation: MERGE}'),
+    errors: ['spec.configPatches[1].patch: Envoy filter: missing patch value for non-remove operation'] },
+  { name: 'EnvoyFilter: a route patch matching a cluster', yaml: envoyFilter('  - applyTo: HTTP_ROUTE\n    match: {context: SIDECAR_OUTBOUND, cluster: {service: reviews.shop.svc.cluster.local}}\n    patch: {operation: MERGE, value: {}}'),
+    errors: ['spec.configPatches[1].match: Envoy filter: applyTo for http route class objects cannot have non route configuration match'] },
+  { name: 'EnvoyFilter: a bad proxyVersion regex', yaml: envoyFilter('  - applyTo: HTTP_ROUTE\n    match: {context: SIDECAR_OUTBOUND, proxy: {proxyVersion: "1\\\\.2(?=3)"}, routeConfiguration: {}}\n    patch: {operation: MERGE, value: {}}'),
+    errors: ['spec.configPatches[1].match.proxy.proxyVersion: Envoy filter: invalid regex for proxy version'] },
+  { name: 'EnvoyFilter: a selector without labels warns', yaml: envoyFilter('', '  workloadSelector: {}\n'),
+    warnings: ['spec.workloadSelector.labels: Envoy filter: workload selector specified without labels, will be applied to all services in namespace'] },
 
   // TestValidateSidecar
   { name: 'Sidecar: the usual egress', yaml: sidecar('egress', '  egress: [{hosts: ["./*", "istio-system/*"]}]\n  outboundTrafficPolicy: {mode: REGISTRY_ONLY}') },

@@ -2,6 +2,7 @@ import type { ResourceKind } from '../../resource.js';
 import type {
   AuthorizationPolicySpec,
   DestinationRuleSpec,
+  EnvoyFilterSpec,
   PeerAuthenticationSpec,
   ServiceEntrySpec,
   SidecarSpec,
@@ -9,6 +10,7 @@ import type {
   WorkloadEntrySpec,
 } from '../../schema/index.js';
 import { checkDestinationRule } from './destination-rule-rules.js';
+import { checkEnvoyFilter } from './envoy-filter-rules.js';
 import { checkMetadata } from './metadata-rules.js';
 import type { RuleReport, RuleSubject } from './rule-report.js';
 import { checkAuthorizationPolicy, checkPeerAuthentication } from './security-rules.js';
@@ -25,6 +27,7 @@ const RULES: Partial<Record<ResourceKind, (spec: never, subject: RuleSubject, re
   Sidecar: (spec: SidecarSpec, subject, report) => checkSidecar(spec, subject, report),
   PeerAuthentication: (spec: PeerAuthenticationSpec, subject, report) => checkPeerAuthentication(spec, subject, report),
   AuthorizationPolicy: (spec: AuthorizationPolicySpec, subject, report) => checkAuthorizationPolicy(spec, subject, report),
+  EnvoyFilter: (spec: EnvoyFilterSpec, subject, report) => checkEnvoyFilter(spec, subject, report),
 };
 
 /**
