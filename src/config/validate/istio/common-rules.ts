@@ -10,6 +10,9 @@ const MS = 1_000_000n;
 /** agent.ValidateDuration: at least 1ms, in whole milliseconds. Unparsable text is the schema's to report. */
 export function validateDuration(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
+  // The usual `500ms`, `2s`, `1h`: whole milliseconds, at least 1ms unless 0.
+  const plain = /^(\d+)(ms|s|m|h)$/.exec(text);
+  if (plain) return Number(plain[1]) > 0 ? undefined : 'duration must be greater than 1ms';
   const ns = parseDurationNanos(text);
   if (ns === undefined) return undefined;
   if (ns < MS) return 'duration must be greater than 1ms';

@@ -170,19 +170,22 @@ function analyzeUnreachable<M extends object>(
   identity: (match: M) => unknown,
   report: RuleReport,
 ): void {
+  let total = 0;
+  for (const route of routes) total += route.match?.length ?? (routes.length > 1 ? 1 : 0);
+  if (total < 2) return;
   const seen = new Map<string, number>();
   let catchAll = -1;
   routes.forEach((route, i) => {
     const path = ['spec', field, i];
-    const name = field === 'http' ? routeName(route, i) : `#${i}`;
+    const name = (): string => (field === 'http' ? routeName(route, i) : `#${i}`);
     const matches = route.match ?? [];
     if (matches.length === 0) {
-      if (catchAll >= 0) report.warn(path, `virtualService rule ${name} not used (only the last rule can have no matches) (IST0130)`, 'unreachable-rule');
+      if (catchAll >= 0) report.warn(path, `virtualService rule ${name()} not used (only the last rule can have no matches) (IST0130)`, 'unreachable-rule');
       catchAll = i;
       return;
     }
     if (catchAll >= 0) {
-      report.warn(path, `virtualService rule ${name} not used (route without matches defined before) (IST0130)`, 'unreachable-rule');
+      report.warn(path, `virtualService rule ${name()} not used (route without matches defined before) (IST0130)`, 'unreachable-rule');
       return;
     }
     let duplicates = 0;
@@ -192,11 +195,11 @@ function analyzeUnreachable<M extends object>(
       if (earlier !== undefined) {
         const other = field === 'http' ? routeName(routes[earlier]!, earlier) : `#${earlier}`;
         const label = field === 'http' ? matchName(match as { name?: string }, m) : `#${m}`;
-        report.warn([...path, 'match', m], `virtualService rule ${name} match ${label} is not used (duplicate/overlapping match in rule ${other}) (IST0131)`, 'ineffective-match');
+        report.warn([...path, 'match', m], `virtualService rule ${name()} match ${label} is not used (duplicate/overlapping match in rule ${other}) (IST0131)`, 'ineffective-match');
         duplicates++;
       } else seen.set(key, i);
     });
-    if (duplicates === matches.length) report.warn(path, `virtualService rule ${name} not used (all matches used by prior rules) (IST0130)`, 'unreachable-rule');
+    if (duplicates === matches.length) report.warn(path, `virtualService rule ${name()} not used (all matches used by prior rules) (IST0130)`, 'unreachable-rule');
   });
 }
 
@@ -221,6 +224,9 @@ function exactOrPrefix(m: { exact?: string; prefix?: string } | undefined): stri
 
 /** Istio's check that an earlier URI prefix match does not already take every request of a later one. */
 function analyzeOverlappingPrefixes(routes: readonly HTTPRoute[], report: RuleReport): void {
+  let candidates = 0;
+  for (const route of routes) for (const match of route.match ?? []) if (match.uri?.prefix) candidates++;
+  if (candidates < 2) return;
   const prefixes: PrefixMatch[] = [];
   const seen = new Set<string>();
   let catchAll = false;
