@@ -80,6 +80,8 @@ export interface Snapshot {
    * files read and checked when the snapshot was built. Undefined for no block.
    */
   upstreamTls(block: unknown): UpstreamTls | undefined;
+  /** The Sidecar resource that applies to the caller, if any. */
+  readonly sidecar: ResourceRef | undefined;
   /** The applicable Sidecar's `outboundTrafficPolicy.mode`, if it sets one. */
   readonly outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY' | undefined;
   /** Whether a Sidecar resource lets this caller see `host` (no Sidecar: everything). */

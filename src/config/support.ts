@@ -229,10 +229,10 @@ export const FIELD_SUPPORT: Readonly<Record<ResourceKind, Readonly<Record<string
       reason: 'a gRPC request (content-type application/grpc) gets a trailers-only answer: HTTP 200 with grpc-status and grpc-message',
     },
     'spec.http[].fault.abort.http2Error': notApplicable(
-      'Istio itself drops an abort with http2Error when it configures Envoy, so the field has no effect behind a sidecar either',
+      'istiod refuses it ("HTTP/2 abort fault injection not supported yet"), and so does sidecarless: a VirtualService with it is rejected',
     ),
     'spec.http[].fault.delay.exponentialDelay': notApplicable(
-      'Istio itself drops an exponential delay when it configures Envoy ("not yet supported"), so the field has no effect behind a sidecar either',
+      'istiod refuses it ("exponentialDelay not supported yet"), and so does sidecarless: a VirtualService with it is rejected',
     ),
     'spec.http[].rewrite': supported,
     'spec.http[].redirect': supported,
@@ -396,6 +396,11 @@ export const UNREAD_ISTIO_KINDS: Readonly<Record<string, KindSupport>> = {
     group: 'telemetry.istio.io',
     status: 'not-yet',
     reason: 'telemetry is planned (issue: metrics and tracing)',
+  },
+  IstioOperator: {
+    group: 'install.istio.io',
+    status: 'not-applicable',
+    reason: 'installs and configures the Istio control plane (istioctl, the operator); it is not mesh configuration',
   },
   WasmPlugin: {
     group: 'extensions.istio.io',

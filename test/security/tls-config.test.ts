@@ -130,10 +130,10 @@ describe('TLS files are checked when the configuration is compiled', () => {
     trafficPolicy: { tls: { mode: SIMPLE, credentialName: certs, caCertificates: ${ca.certPath} } }
 `));
     expect(issues.map((i) => `${i.path} ${i.code}`).sort()).toEqual([
-      'spec.subsets[0].trafficPolicy.tls.caCertificates invalid-value',
-      'spec.subsets[1].trafficPolicy.tls.caCertificates invalid-value',
-      `${TLS}.clientCertificate required`,
-      `${TLS}.privateKey required`,
+      'spec.subsets[0].trafficPolicy.tls invalid-value',
+      'spec.subsets[1].trafficPolicy.tls invalid-value',
+      `${TLS}.clientCertificate invalid-value`,
+      `${TLS}.privateKey invalid-value`,
     ]);
   });
 
@@ -192,7 +192,7 @@ describe('sidecarless validate', () => {
     expect(absent.code, absent.err).toBe(0);
     const incomplete = await run(config('{ mode: MUTUAL, caCertificates: /etc/istio/egress-certs/ca.pem }'));
     expect(incomplete.code).toBe(1);
-    expect(incomplete.err).toContain(`${TLS}.clientCertificate: expected the path of a PEM client certificate`);
+    expect(incomplete.err).toContain(`${TLS}.clientCertificate: client certificate required for mutual tls`);
   });
 });
 

@@ -70,6 +70,7 @@ export class SnapshotCompiler {
       destinationRule: (host: string) =>
         rules.lookup(host, services.lookup(host)?.namespace ?? kubernetesNamespace(host, k8sSuffix)),
       upstreamTls: (block: unknown) => rules.tls.get(block),
+      sidecar: scope.source,
       outboundTrafficPolicy: scope.outboundTrafficPolicy,
       isEgressAllowed: (host: string, namespace: string) => scope.isImported(host, namespace),
       rateLimits: rateLimitTable(rateLimits, (host) => services.lookup(host)?.namespace ?? kubernetesNamespace(host, k8sSuffix)),
