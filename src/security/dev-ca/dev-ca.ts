@@ -30,8 +30,11 @@ export interface IntermediateOptions extends DevCaOptions {
 }
 
 export interface WorkloadOptions {
-  /** The whole SPIFFE ID; by default it is built from the trust domain, namespace and service account. */
-  readonly spiffeId?: string;
+  /**
+   * The whole SPIFFE ID; by default it is built from the trust domain, namespace and service
+   * account. `null`: no SPIFFE ID at all (a plain TLS certificate).
+   */
+  readonly spiffeId?: string | null;
   /** Default: the CA's trust domain. */
   readonly trustDomain?: string;
   /** Default `default`. */
@@ -172,7 +175,7 @@ export class DevCa {
   /** Mints a workload certificate (server and client use, SPIFFE ID as URI SAN). */
   issue(options: WorkloadOptions = {}): IssuedCertificate {
     const key = options.key ?? newKey();
-    const spiffeId = options.spiffeId ?? formatSpiffeId({
+    const spiffeId = options.spiffeId === null ? undefined : options.spiffeId ?? formatSpiffeId({
       trustDomain: options.trustDomain ?? this.trustDomain,
       namespace: options.namespace ?? 'default',
       serviceAccount: options.serviceAccount ?? 'default',
@@ -190,7 +193,7 @@ export class DevCa {
       signingKey: this.key,
       keyUsage: ['digitalSignature', 'keyEncipherment'],
       extendedKeyUsage: options.extendedKeyUsage ?? ['serverAuth', 'clientAuth'],
-      subjectAltNames: { uris: [spiffeId, ...(options.uris ?? [])], dnsNames: options.dnsNames ?? [], ips: options.ips ?? [] },
+      subjectAltNames: { uris: [...(spiffeId !== undefined ? [spiffeId] : []), ...(options.uris ?? [])], dnsNames: options.dnsNames ?? [], ips: options.ips ?? [] },
       authorityKeyId: this.keyId,
     });
     const certificatePem = toPem('CERTIFICATE', der);
