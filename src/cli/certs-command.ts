@@ -85,8 +85,8 @@ export async function certsCommand(args: readonly string[], io: CommandIO): Prom
   if (values.out === undefined) throw new UsageError(`certs ${sub} needs --out <dir>`);
   io.err(`warning: ${DEV_CA_WARNING}`);
   if (sub === 'ca') {
-    if (existsSync(join(values.out, CA_CERT))) throw new UsageError(`${values.out} already holds a CA (${CA_CERT}); remove it or choose another --out`);
     const days = positive(values.days, 'days', 3650);
+    if (existsSync(join(values.out, CA_CERT))) throw new UsageError(`${values.out} already holds a CA (${CA_CERT}); remove it or choose another --out`);
     const notBefore = new Date(Date.now() - HOUR_MS);
     const ca = DevCa.create({
       ...(values['trust-domain'] !== undefined ? { trustDomain: values['trust-domain'] } : {}),
@@ -98,9 +98,9 @@ export async function certsCommand(args: readonly string[], io: CommandIO): Prom
     return 0;
   }
   if (values.ca === undefined) throw new UsageError('certs workload needs --ca <dir> (the CA is created there if it holds none)');
-  const ca = await loadOrCreateCa(values.ca, values['trust-domain'], io);
   const layout = layoutOf(values.layout);
   const hours = positive(values.hours, 'hours', 24);
+  const ca = await loadOrCreateCa(values.ca, values['trust-domain'], io);
   const notBefore = new Date(Date.now() - 5 * 60_000);
   const issued = ca.issue({
     ...(values['trust-domain'] !== undefined ? { trustDomain: values['trust-domain'] } : {}),
