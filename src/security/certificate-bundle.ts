@@ -86,7 +86,9 @@ function describe(certificate: X509Certificate): string {
 
 function checkValidity(certificate: X509Certificate, file: string, position: string, now: number): void {
   if (now < certificate.validFromDate.getTime()) {
-    throw new CertificateError('not-yet-valid', file, `${position} ${describe(certificate)} is not valid before ${certificate.validFromDate.toISOString()}`);
+    throw new CertificateError('not-yet-valid', file, `${position} ${describe(certificate)} is not valid before ${certificate.validFromDate.toISOString()}`, {
+      validFrom: certificate.validFromDate,
+    });
   }
   if (now > certificate.validToDate.getTime()) {
     throw new CertificateError('expired', file, `${position} ${describe(certificate)} expired at ${certificate.validToDate.toISOString()}`);

@@ -18,13 +18,16 @@ export type CertificateProblem =
  */
 export class CertificateError extends MeshError {
   readonly code = 'ERR_MESH_CERTIFICATE';
+  /** For `not-yet-valid`: when the certificate becomes valid (the set is read again then). */
+  readonly validFrom: Date | undefined;
   constructor(
     readonly problem: CertificateProblem,
     readonly file: string,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; validFrom?: Date },
   ) {
     super(`${file}: ${message}`, options);
+    this.validFrom = options?.validFrom;
   }
 }
 

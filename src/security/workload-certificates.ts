@@ -43,6 +43,7 @@ export class WorkloadCertificates extends EventEmitter<WorkloadCertificatesEvent
   private stopWatching: (() => void) | undefined;
   private debounceTimer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
+  private validFromTimer: NodeJS.Timeout | undefined;
   private loading: Promise<void> | undefined;
   private loadAgain = false;
   private closed = false;
@@ -102,6 +103,7 @@ export class WorkloadCertificates extends EventEmitter<WorkloadCertificatesEvent
     this.stopWatching = undefined;
     clearTimeout(this.debounceTimer);
     clearTimeout(this.expiryTimer);
+    clearTimeout(this.validFromTimer);
   }
 
   private schedule(): void {
@@ -125,6 +127,13 @@ export class WorkloadCertificates extends EventEmitter<WorkloadCertificatesEvent
       const repeated = this.error?.message === refused.message;
       this.error = refused;
       if (!repeated) this.emit('rejected', refused);
+      // Unchanged files are not read again on their own: a certificate issued a moment ahead of
+      // this clock (skew) is taken once it becomes valid.
+      clearTimeout(this.validFromTimer);
+      if (refused.validFrom) {
+        this.validFromTimer = setTimeout(() => void this.reload(), Math.min(Math.max(0, refused.validFrom.getTime() - this.now()) + 1000, MAX_TIMER_MS));
+        this.validFromTimer.unref();
+      }
       return;
     }
     if (this.closed) return;

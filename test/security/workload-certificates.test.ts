@@ -200,6 +200,18 @@ describe('workload certificates from mounted secrets', () => {
       expect(certificates.lastError).toBeUndefined();
     });
 
+    it('takes a certificate issued slightly ahead of the clock once it becomes valid, without a file change', async () => {
+      const ahead = ca.issue({ serviceAccount: 'ahead', notBefore: new Date(Date.now() + 800) });
+      await writeCertificateDirectory(dir, 'istio', ahead);
+      const certificates = new WorkloadCertificates(certificateSourceFor({ directory: dir }), { watch: false });
+      opened.push(certificates);
+      const rotated = once(certificates, 'rotated');
+      await certificates.start();
+      expect(certificates.lastError?.problem).toBe('not-yet-valid');
+      await rotated;
+      expect(certificates.current?.identity?.serviceAccount).toBe('ahead');
+    });
+
     it('reports the certificate in use when it nears expiry', async () => {
       const now = Date.now();
       // 100 s lifetime, 15 s left: past four fifths.
