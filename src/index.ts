@@ -105,6 +105,8 @@ export type { CertificateBundle, CertificateFile, CertificateFiles } from './sec
 export { LAYOUT_FILES, WELL_KNOWN_CERTIFICATE_DIRECTORIES } from './security/certificate-layouts.js';
 export type { CertificateLayout, CertificateOptions } from './security/certificate-layouts.js';
 export { FileCertificateSource } from './security/certificate-source.js';
+export { KubernetesSecretSource } from './security/kubernetes-secret-source.js';
+export type { SecretReference } from './security/kubernetes-secret-source.js';
 export type { CertificatePaths, CertificateSource, FileCertificateSourceOptions } from './security/certificate-source.js';
 export type { WorkloadCertificates, WorkloadCertificatesEvents } from './security/workload-certificates.js';
 export { formatSpiffeId, parseSpiffeId } from './security/spiffe-id.js';

@@ -552,11 +552,10 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
   }
   let security: MeshSecurity | undefined;
   try {
-    security = await MeshSecurity.start({
-      certificates: options.certificates,
-      trustDomain: options.trustDomain,
-      trustDomainAliases: options.trustDomainAliases,
-    });
+    security = await MeshSecurity.start(
+      { certificates: options.certificates, trustDomain: options.trustDomain, trustDomainAliases: options.trustDomainAliases },
+      { watcher: kube?.watcher, namespace: store.snapshot?.namespace ?? 'default' },
+    );
     // Loaded only when telemetry is wanted: the API is an optional peer.
     const otel = options.telemetry === false ? undefined : await loadOtelApi();
     return new Mesh(store, options, kube?.watcher, kube?.source, otel, kubeOptions, security);

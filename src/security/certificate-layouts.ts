@@ -2,6 +2,9 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { CertificatePaths, CertificateSource } from './certificate-source.js';
 import { FileCertificateSource } from './certificate-source.js';
+import type { KubeWatcher } from '../kubernetes/collection.js';
+import type { SecretReference } from './kubernetes-secret-source.js';
+import { KubernetesSecretSource } from './kubernetes-secret-source.js';
 import { SecurityOptionError } from './errors.js';
 
 /**
@@ -41,10 +44,14 @@ export const WELL_KNOWN_CERTIFICATE_DIRECTORIES: readonly { readonly directory: 
  * - `directory` with an optional `layout` (default: whichever layout's certificate file exists
  *   there, else `istio`), and optional `files` to rename single parts (relative to the directory);
  * - or `files` alone with all three paths;
- * - or `source`: any {@link CertificateSource} (your own, or a Kubernetes Secret reader).
+ * - or `secret`: a Kubernetes Secret read through the API (needs `discovery: 'kubernetes'` and RBAC
+ *   to get, list and watch Secrets), as Istio reads a `credentialName`;
+ * - or `source`: any {@link CertificateSource} of your own.
  */
 export interface CertificateOptions {
   readonly directory?: string;
+  /** A Secret in `namespace` (default: the mesh's namespace). */
+  readonly secret?: { readonly name: string; readonly namespace?: string };
   readonly layout?: CertificateLayout;
   readonly files?: Partial<CertificatePaths>;
   readonly source?: CertificateSource;
@@ -62,9 +69,22 @@ export function detectLayout(directory: string): CertificateLayout {
   return 'istio';
 }
 
+/** What a Secret source needs from the mesh: its Kubernetes watcher and namespace. */
+export interface SecretAccess {
+  readonly watcher: KubeWatcher | undefined;
+  readonly namespace: string;
+}
+
 /** The source `options` describe; throws {@link SecurityOptionError} when they describe none. */
-export function certificateSourceFor(options: CertificateOptions): CertificateSource {
+export function certificateSourceFor(options: CertificateOptions, kube?: SecretAccess): CertificateSource {
   if (options.source) return options.source;
+  if (options.secret) {
+    if (!kube?.watcher) {
+      throw new SecurityOptionError(`certificates.secret (${options.secret.name}) is read through the Kubernetes API: use discovery 'kubernetes' (or 'auto' in a pod)`);
+    }
+    const ref: SecretReference = { name: options.secret.name, namespace: options.secret.namespace ?? kube.namespace };
+    return new KubernetesSecretSource(kube.watcher, ref);
+  }
   const poll = options.pollIntervalMs !== undefined ? { pollIntervalMs: options.pollIntervalMs } : {};
   if (options.directory !== undefined) {
     const directory = options.directory;

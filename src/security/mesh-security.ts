@@ -1,6 +1,6 @@
 import type { Snapshot } from '../config/snapshot.js';
 import type { InboundPolicy, InboundOutcome } from '../server/inbound-policy.js';
-import type { CertificateOptions } from './certificate-layouts.js';
+import type { CertificateOptions, SecretAccess } from './certificate-layouts.js';
 import { certificateSourceFor, discoverCertificates } from './certificate-layouts.js';
 import type { MtlsMode } from './peer-authentication.js';
 import { TrustDomains } from './spiffe-id.js';
@@ -36,12 +36,12 @@ export class MeshSecurity {
    * `CertificateError`; discovered ones (`$OUTPUT_CERTS`, well-known paths) may come later, so
    * their failure is only kept (`certificates.lastError`) and reported.
    */
-  static async start(options: MeshSecurityOptions, env: NodeJS.ProcessEnv = process.env): Promise<MeshSecurity> {
+  static async start(options: MeshSecurityOptions, kube?: SecretAccess, env: NodeJS.ProcessEnv = process.env): Promise<MeshSecurity> {
     const trustDomains = new TrustDomains(options.trustDomain ?? DEFAULT_TRUST_DOMAIN, options.trustDomainAliases ?? []);
     const configured = options.certificates === false ? undefined : options.certificates;
     const chosen = options.certificates === false ? undefined : configured ?? discoverCertificates(env);
     if (!chosen) return new MeshSecurity(undefined, trustDomains);
-    const certificates = new WorkloadCertificates(certificateSourceFor(chosen), {
+    const certificates = new WorkloadCertificates(certificateSourceFor(chosen, kube), {
       ...(chosen.debounceMs !== undefined ? { debounceMs: chosen.debounceMs } : {}),
     });
     await certificates.start();
