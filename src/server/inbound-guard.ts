@@ -26,6 +26,8 @@ interface Pending {
   readonly timer: NodeJS.Timeout;
   /** Set once handed to TLS: the connection's 4-tuple, under which the TLS server's events find it. */
   key: string | undefined;
+  /** The peek at the first bytes, removed once the connection is decided. */
+  peek: ((chunk: Buffer) => void) | undefined;
 }
 
 export interface GuardOptions {
@@ -78,18 +80,21 @@ export class InboundGuard {
       mode,
       remoteAddress: socket.remoteAddress,
       key: undefined,
+      peek: undefined,
       timer: setTimeout(() => this.timedOut(state), this.options.detectionTimeoutMs),
     };
     this.waiting.add(state);
     socket.on('error', ignoreError);
     socket.once('close', () => this.forget(state));
-    socket.once('data', (chunk: Buffer) => {
+    state.peek = (chunk: Buffer) => {
+      state.peek = undefined;
       socket.pause();
       socket.unshift(chunk);
       if (chunk[0] === TLS_HANDSHAKE) this.terminateTls(state);
       else if (mode === 'STRICT') this.reject(state, 'plaintext', 'plaintext connection to a port that requires mutual TLS (PeerAuthentication STRICT)');
       else this.servePlaintext(state, chunk);
-    });
+    };
+    socket.once('data', state.peek);
   };
 
   /** Closes connections still being classified, and idle HTTP/1.1 ones of an HTTP/2 server (it is closing). */
@@ -238,6 +243,10 @@ export class InboundGuard {
     if (!this.waiting.delete(state)) return;
     clearTimeout(state.timer);
     state.socket.removeListener('error', ignoreError);
+    if (state.peek) {
+      state.socket.removeListener('data', state.peek);
+      state.peek = undefined;
+    }
     if (state.key !== undefined) this.pending.delete(state.key);
   }
 }

@@ -4,7 +4,8 @@ import { connect as http2Connect } from 'node:http2';
 import type { Http2Server, Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { connect as netConnect } from 'node:net';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Mesh, MeshOptions } from '../../src/index.js';
 import { createMesh } from '../../src/index.js';
 import type { IssuedCertificate } from '../../src/security/dev-ca/dev-ca.js';
@@ -261,6 +262,46 @@ describe('inbound mTLS per PeerAuthentication', () => {
     expect((await send(port, false)).ok).toBe(false);
     expect(() => m.secureServer(own)).toThrow(SecurityOptionError);
     expect(() => m.secureServer(createHttpsServer() as unknown as Server)).toThrow(/already terminates TLS itself/);
+  });
+
+  describe('a connection that says nothing', () => {
+    /** Opens a connection, writes `first` (if any), and resolves when the server closes it. */
+    function silent(port: number, first?: Buffer): { closed: Promise<string>; socket: ReturnType<typeof netConnect> } {
+      const socket = netConnect({ host: '127.0.0.1', port }, () => {
+        if (first) socket.write(first);
+      });
+      let received = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (d: string) => (received += d));
+      socket.on('error', () => undefined);
+      return { socket, closed: new Promise((resolve) => socket.on('close', () => resolve(received))) };
+    }
+
+    it('is closed under STRICT after the detection timeout, also in the middle of a TLS handshake', async () => {
+      const m = await start(peerAuthentication('STRICT'));
+      const server = m.createServer(whoCalled, { detectionTimeoutMs: 100 });
+      servers.push(server);
+      const port = await listen(server);
+      expect(await silent(port).closed).toBe('');
+      expect(await silent(port, Buffer.from([0x16, 0x03, 0x01])).closed).toBe('');
+      expect(rejections.map((e) => [e.reason, e.message.replace(/.*\): /, '')])).toEqual([
+        ['timeout', 'no data within 100 ms'],
+        ['timeout', 'no completed TLS handshake within 100 ms'],
+      ]);
+    });
+
+    it('carries on as plaintext under PERMISSIVE after the detection timeout, as Istio does', async () => {
+      const m = await start(peerAuthentication('PERMISSIVE'));
+      const server = m.createServer(whoCalled, { detectionTimeoutMs: 100 });
+      servers.push(server);
+      const port = await listen(server);
+      const { socket, closed } = silent(port);
+      await vi.waitFor(async () => expect(await inboundCount('plaintext')).toBe(1), { timeout: 5000, interval: 20 });
+      socket.end('GET / HTTP/1.1\r\nhost: reviews\r\nconnection: close\r\n\r\n');
+      const answer = await closed;
+      expect(answer).toMatch(/^HTTP\/1\.1 200 OK/);
+      expect(answer).toContain('{"encrypted":false,"httpVersion":"1.1"}');
+    });
   });
 
   it("works as Fastify's serverFactory and with an Express-style app handler", async () => {

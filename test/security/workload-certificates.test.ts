@@ -201,7 +201,8 @@ describe('workload certificates from mounted secrets', () => {
     });
 
     it('takes a certificate issued slightly ahead of the clock once it becomes valid, without a file change', async () => {
-      const ahead = ca.issue({ serviceAccount: 'ahead', notBefore: new Date(Date.now() + 800) });
+      // X.509 times have whole seconds: 1.5 s ahead is at least 0.5 s ahead once truncated.
+      const ahead = ca.issue({ serviceAccount: 'ahead', notBefore: new Date(Date.now() + 1500) });
       await writeCertificateDirectory(dir, 'istio', ahead);
       const certificates = new WorkloadCertificates(certificateSourceFor({ directory: dir }), { watch: false });
       opened.push(certificates);
