@@ -61,16 +61,13 @@ export class InboundGuard {
     private readonly options: GuardOptions,
   ) {}
 
-  /** Connections not yet handed over (detection or handshake in progress). */
-  get inProgress(): number {
-    return this.waiting.size;
-  }
-
   readonly accept = (socket: Socket): void => {
     const port = socket.localPort ?? 0;
     const mode = this.policy.mode(port);
-    if (mode === 'DISABLE') {
-      this.handOver(socket, false);
+    // DISABLE hands over untouched, except where HTTP/2 and HTTP/1.1 share a plaintext port: the
+    // first bytes tell them apart.
+    if (mode === 'DISABLE' && !(this.options.http2 && this.options.allowHTTP1)) {
+      this.handOver(socket, !this.options.http2, false);
       this.policy.report?.({ result: 'plaintext', port, mode });
       return;
     }
@@ -90,7 +87,7 @@ export class InboundGuard {
       state.peek = undefined;
       socket.pause();
       socket.unshift(chunk);
-      if (chunk[0] === TLS_HANDSHAKE) this.terminateTls(state);
+      if (chunk[0] === TLS_HANDSHAKE && mode !== 'DISABLE') this.terminateTls(state);
       else if (mode === 'STRICT') this.reject(state, 'plaintext', 'plaintext connection to a port that requires mutual TLS (PeerAuthentication STRICT)');
       else this.servePlaintext(state, chunk);
     };
@@ -114,7 +111,7 @@ export class InboundGuard {
     this.policy.report?.({ result: 'plaintext', port: state.port, mode: state.mode });
   }
 
-  /** `http1`: the socket will be read as HTTP/1 (a plaintext one must be resumed after the peek). */
+  /** `http1`: the socket will be read as HTTP/1 (a peeked plaintext one is resumed). */
   private handOver(socket: Socket, http1: boolean, resume = true): void {
     if (this.options.http2 && http1) {
       const server = this.server;

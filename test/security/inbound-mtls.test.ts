@@ -251,6 +251,19 @@ describe('inbound mTLS per PeerAuthentication', () => {
       expect(await h2Get(port, true)).toMatchObject({ httpVersion: '2.0', identity: { serviceAccount: 'frontend' } });
       expect(rejections.map((e) => e.reason)).toEqual(['plaintext']);
     });
+
+    it('with allowHTTP1, h2c and plaintext HTTP/1.1 share a PERMISSIVE or DISABLE port', async () => {
+      for (const mode of ['PERMISSIVE', 'DISABLE']) {
+        const m = await start(peerAuthentication(mode));
+        const server = m.createHttp2Server(whoCalled, { allowHTTP1: true });
+        const port = await listen(server);
+        expect(await h2Get(port, false)).toEqual({ encrypted: false, httpVersion: '2.0' });
+        expect(body(await send(port, false))).toEqual({ encrypted: false, httpVersion: '1.1' });
+        await closeServer(server);
+        await m.close();
+        mesh = undefined;
+      }
+    });
   });
 
   it('secures a server the application created, and refuses one that does TLS itself', async () => {
