@@ -135,8 +135,10 @@ describe('inbound mTLS per PeerAuthentication', () => {
       expect(await inboundCount('mtls')).toBe(1);
     });
 
-    it('refuses plaintext: the connection is closed without an HTTP response, and counted', async () => {
-      const port = await serve(await start(peerAuthentication('STRICT')));
+    it('refuses plaintext: the connection is closed without an HTTP response, counted and logged', async () => {
+      const lines: Record<string, unknown>[] = [];
+      const log = (obj: object) => lines.push(obj as Record<string, unknown>);
+      const port = await serve(await start(peerAuthentication('STRICT'), { logger: { debug: log, info: log, warn: log, error: log } }));
       const exchange = await rawExchange(port, 'GET / HTTP/1.1\r\nhost: reviews\r\n\r\n');
       expect(exchange.received).toBe('');
       const viaClient = await send(port, false);
@@ -147,6 +149,10 @@ describe('inbound mTLS per PeerAuthentication', () => {
       ]);
       expect(rejections[0]?.message).toMatch(/^inbound connection from 127\.0\.0\.1 to port \d+ refused \(STRICT\): plaintext connection to a port that requires mutual TLS/);
       expect(await inboundCount('rejected', 'plaintext')).toBe(2);
+      expect(lines.filter((l) => l.event === 'inbound.rejected')).toEqual([
+        { event: 'inbound.rejected', code: 'ERR_MESH_PEER_REJECTED', reason: 'plaintext', mode: 'STRICT', port, remoteAddress: '127.0.0.1' },
+        { event: 'inbound.rejected', code: 'ERR_MESH_PEER_REJECTED', reason: 'plaintext', mode: 'STRICT', port, remoteAddress: '127.0.0.1' },
+      ]);
     });
 
     it.each([

@@ -4,8 +4,8 @@ import { Agent, request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Mesh } from '../../src/index.js';
-import { createMesh } from '../../src/index.js';
+import type { Mesh, MeshLogger } from '../../src/index.js';
+import { createMesh, MESH_LOG_EVENTS } from '../../src/index.js';
 import type { CertificateBundle } from '../../src/security/certificate-bundle.js';
 import type { IssuedCertificate } from '../../src/security/dev-ca/dev-ca.js';
 import { DevCa } from '../../src/security/dev-ca/dev-ca.js';
@@ -34,8 +34,12 @@ describe('certificate rotation while traffic flows', () => {
   let server: Server;
   let port: number;
   let otel: OtelHarness;
+  let logged: { level: string; obj: Record<string, unknown>; msg: string }[];
 
   beforeEach(async () => {
+    logged = [];
+    const log = (level: string) => (obj: object, msg: string) => logged.push({ level, obj: obj as Record<string, unknown>, msg });
+    const logger: MeshLogger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
     otel = new OtelHarness({ tracing: false });
     dir = await makeTempDir();
     volume = new SecretVolume(dir);
@@ -46,6 +50,7 @@ describe('certificate rotation while traffic flows', () => {
       watch: false,
       dns: false,
       certificates: { directory: dir, debounceMs: 10, pollIntervalMs: 100 },
+      logger,
     });
     server = mesh.createServer((_req, res) => res.end('ok'));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -89,6 +94,14 @@ describe('certificate rotation while traffic flows', () => {
       expect(after.ok && after.serverFingerprint).toBe(next.certificate.fingerprint256);
     }
     const results = await load.stop();
+    const certificateLines = logged.filter((l) => String(l.obj.event).startsWith('certificate.'));
+    expect(certificateLines.map((l) => [l.obj.event, l.obj.rotated])).toEqual([
+      ['certificate.rotated', false],
+      ['certificate.rotated', true],
+      ['certificate.rotated', true],
+      ['certificate.rotated', true],
+    ]);
+    for (const line of logged) expect(MESH_LOG_EVENTS).toContain(line.obj.event);
     const failed = results.filter((r) => !r.ok);
     expect(failed).toEqual([]);
     expect(results.length).toBeGreaterThan(versions.length);
@@ -109,6 +122,9 @@ describe('certificate rotation while traffic flows', () => {
     expect(mesh.certificates?.lastError?.problem).toBe('key-mismatch');
     const results = await load.stop();
     expect(results.filter((r) => !r.ok)).toEqual([]);
+    const refusal = logged.find((l) => l.obj.event === 'certificate.rejected');
+    expect(refusal).toMatchObject({ level: 'error', obj: { code: 'ERR_MESH_CERTIFICATE', problem: 'key-mismatch', file: `${dir}/key.pem` } });
+    expect(refusal?.msg).toMatch(/^workload certificates refused, the ones in use stay: /);
     const rotations = await otel.metric('sidecarless.certificate.rotations');
     expect(rotations.find((p) => p.attributes['sidecarless.certificate.outcome'] === 'rejected')?.value).toBe(1);
     expect(rotations.find((p) => p.attributes['sidecarless.certificate.problem'] === 'key-mismatch')?.value).toBe(1);
