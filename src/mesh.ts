@@ -312,6 +312,9 @@ export class Mesh extends EventEmitter<MeshEvents> {
       if (this.listenerCount('configRejected') > 0) this.emit('configRejected', e);
     });
     const certificates = this.security.certificates;
+    // The first set was read before the mesh existed: count it once.
+    if (certificates?.current) this.telemetry?.certificateRead('accepted', '');
+    if (certificates?.lastError) this.telemetry?.certificateRead('rejected', certificates.lastError.problem);
     certificates?.on('rotated', (bundle, previous) => {
       this.telemetry?.certificateRead('accepted', '');
       this.emit('certificateRotated', bundle, previous);

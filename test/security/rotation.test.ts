@@ -127,6 +127,7 @@ describe('certificate rotation while traffic flows', () => {
     expect(refusal?.msg).toMatch(/^workload certificates refused, the ones in use stay: /);
     const rotations = await otel.metric('sidecarless.certificate.rotations');
     expect(rotations.find((p) => p.attributes['sidecarless.certificate.outcome'] === 'rejected')?.value).toBe(1);
+    expect(rotations.find((p) => p.attributes['sidecarless.certificate.outcome'] === 'accepted')?.value).toBe(1);
     expect(rotations.find((p) => p.attributes['sidecarless.certificate.problem'] === 'key-mismatch')?.value).toBe(1);
   });
 
