@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, RequestListener, Server as HttpServer, ServerOptions as HttpServerOptions, ServerResponse } from 'node:http';
 import type { Http2Server, Http2ServerRequest, Http2ServerResponse, ServerOptions as Http2ServerOptions } from 'node:http2';
+import type { TlsOptions } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { Request as UndiciRequest, fetch as undiciFetch, request as undiciRequest } from 'undici';
 import type { Clock, RandomSource } from './clock.js';
@@ -47,6 +48,8 @@ import type { WorkloadCertificates } from './security/workload-certificates.js';
 import type { InboundPolicy } from './server/inbound-policy.js';
 import type { InboundHttp2Options, InboundServerOptions } from './server/secure-server.js';
 import { createInboundHttp2Server, createInboundServer, secureServer } from './server/secure-server.js';
+import type { TlsTerminatingServer } from './server/secure-tls-server.js';
+import { inboundTlsOptions } from './server/secure-tls-server.js';
 
 /** Options of {@link createMesh}. Every default is stated next to the Istio default it mirrors. */
 export interface MeshOptions {
@@ -430,9 +433,23 @@ export class Mesh extends EventEmitter<MeshEvents> {
     return createInboundHttp2Server(this.inboundPolicy(), handler, options);
   }
 
-  /** Puts mesh mTLS in front of a node:http or node:http2 server you created (see {@link Mesh.createServer}). */
-  secureServer<S extends HttpServer | Http2Server>(server: S, options?: InboundHttp2Options): S {
+  /**
+   * Puts mesh mTLS in front of a node:http or node:http2 server you created (see
+   * {@link Mesh.createServer}). A server that terminates TLS itself (`https.createServer`,
+   * `http2.createSecureServer`, Fastify's `https`), made with {@link Mesh.tlsOptions}, gets the
+   * mesh's identity checks, refusal metrics and certificate rotation; it speaks TLS only.
+   */
+  secureServer<S extends HttpServer | Http2Server | TlsTerminatingServer>(server: S, options?: InboundHttp2Options): S {
     return secureServer(server, this.inboundPolicy(), options);
+  }
+
+  /**
+   * TLS options for a server that terminates TLS itself: the workload's certificates in use, client
+   * certificates required and verified against the mesh's roots. Pass the server to
+   * {@link Mesh.secureServer} for the SPIFFE checks, `peerIdentity` and rotation.
+   */
+  tlsOptions(): TlsOptions {
+    return inboundTlsOptions(this.inboundPolicy());
   }
 
   /** The Kubernetes watches and their health; undefined when the mesh does not use the API. */

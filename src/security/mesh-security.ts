@@ -61,6 +61,10 @@ export class MeshSecurity {
       certificates: () => certificates?.current,
       trustDomains: this.trustDomains,
       report,
+      onRotation: (listener) => {
+        certificates?.on('rotated', listener);
+        return () => certificates?.off('rotated', listener);
+      },
     };
   }
 

@@ -8,9 +8,9 @@ import type { CertificateBundle } from '../security/certificate-bundle.js';
 import type { PeerRejection } from '../security/errors.js';
 import { PeerRejectedError } from '../security/errors.js';
 import type { MtlsMode } from '../security/peer-authentication.js';
-import { attachPeerIdentity, makePeerIdentity } from '../security/peer-identity.js';
-import { spiffeIdOf } from '../security/spiffe-id.js';
+import { attachPeerIdentity } from '../security/peer-identity.js';
 import type { InboundPolicy } from './inbound-policy.js';
+import { verifyPeer } from './verify-peer.js';
 
 /** The first byte of a TLS record carrying a handshake (the ClientHello). */
 const TLS_HANDSHAKE = 0x16;
@@ -178,30 +178,9 @@ export class InboundGuard {
       socket.destroy();
       return;
     }
-    const certificate = socket.getPeerX509Certificate();
-    if (!certificate) {
-      this.reject(state, 'no-certificate', 'the client presented no certificate; mutual TLS requires one', undefined, socket);
-      return;
-    }
-    if (!socket.authorized) {
-      const code = String(socket.authorizationError);
-      const reason: PeerRejection = code === 'CERT_HAS_EXPIRED' ? 'expired' : code === 'CERT_NOT_YET_VALID' ? 'not-yet-valid' : 'untrusted';
-      const what = reason === 'expired'
-        ? `expired at ${certificate.validToDate.toISOString()}`
-        : reason === 'not-yet-valid'
-          ? `not valid before ${certificate.validFromDate.toISOString()}`
-          : 'does not chain to the mesh\'s root certificates';
-      this.reject(state, reason, `the client certificate (${spiffeIdOf(certificate)?.uri ?? (certificate.subjectAltName || certificate.subject || 'no subject')}) ${what} [${code}]`, undefined, socket);
-      return;
-    }
-    const id = spiffeIdOf(certificate);
-    if (!id) {
-      this.reject(state, 'identity', 'the client certificate has no SPIFFE ID (exactly one valid spiffe:// URI SAN)', undefined, socket);
-      return;
-    }
-    const domains = this.policy.trustDomains;
-    if (!domains.accepts(id)) {
-      this.reject(state, 'identity', `the client's trust domain "${id.trustDomain}" (${id.uri}) is not accepted; accepted: ${[...domains.all].join(', ')}`, undefined, socket);
+    const verdict = verifyPeer(socket, this.policy.trustDomains);
+    if (!verdict.ok) {
+      this.reject(state, verdict.reason, verdict.message, undefined, socket);
       return;
     }
     const http1 = !this.options.http2 || socket.alpnProtocol !== 'h2';
@@ -209,7 +188,7 @@ export class InboundGuard {
       this.reject(state, 'handshake', 'the client did not negotiate HTTP/2 (ALPN h2) and this server does not serve HTTP/1.1 (allowHTTP1)', undefined, socket);
       return;
     }
-    const identity = makePeerIdentity(id, certificate);
+    const identity = verdict.identity;
     attachPeerIdentity(socket, identity);
     this.forget(state);
     this.handOver(socket, http1, false);

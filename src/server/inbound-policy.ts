@@ -20,4 +20,6 @@ export interface InboundPolicy {
   certificates(): CertificateBundle | undefined;
   readonly trustDomains: TrustDomains;
   report?(outcome: InboundOutcome): void;
+  /** Calls `listener` with each new bundle (servers that keep a TLS context of their own); returns the unsubscribe. */
+  onRotation?(listener: (bundle: CertificateBundle) => void): () => void;
 }

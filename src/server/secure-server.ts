@@ -7,6 +7,8 @@ import { Server as TlsServer } from 'node:tls';
 import { SecurityOptionError } from '../security/errors.js';
 import { InboundGuard } from './inbound-guard.js';
 import type { InboundPolicy } from './inbound-policy.js';
+import type { TlsTerminatingServer } from './secure-tls-server.js';
+import { secureTlsServer } from './secure-tls-server.js';
 
 /** Envoy's `listener_filters_timeout`, which Istio keeps at its default. */
 const DEFAULT_DETECTION_TIMEOUT_MS = 15_000;
@@ -27,21 +29,24 @@ export interface InboundHttp2Options extends InboundServerOptions {
 
 const GUARDED: unique symbol = Symbol.for('sidecarless.inboundGuard.v1') as never;
 
-type GuardedServer = (HttpServer | Http2Server) & { [GUARDED]?: InboundGuard };
+type GuardedServer = (HttpServer | Http2Server | TlsTerminatingServer) & { [GUARDED]?: true };
 
 /**
  * Puts mesh mTLS in front of a plain node:http or node:http2 server (not yet listening, or
  * listening: only connections accepted from now on are affected): each connection gets the mode
  * of its port per PeerAuthentication, TLS with the workload's certificates, verified client
  * certificates and the peer's identity on its socket (see `peerIdentity`). Returns the server.
- * A node:https or `http2.createSecureServer` server terminates TLS itself and is refused.
+ * A node:https or `http2.createSecureServer` server made with the mesh's TLS options gets the
+ * mesh's checks and rotation instead ({@link secureTlsServer}); it speaks TLS only.
  */
-export function secureServer<S extends HttpServer | Http2Server>(server: S, policy: InboundPolicy, options: InboundHttp2Options = {}): S {
-  if (server instanceof TlsServer) {
-    throw new SecurityOptionError('the server already terminates TLS itself (node:https or http2.createSecureServer); give a node:http or http2.createServer server and the mesh serves TLS with the workload\'s certificates');
-  }
+export function secureServer<S extends HttpServer | Http2Server | TlsTerminatingServer>(server: S, policy: InboundPolicy, options: InboundHttp2Options = {}): S {
   const target = server as GuardedServer;
   if (target[GUARDED]) throw new SecurityOptionError('this server is already secured by the mesh');
+  if (server instanceof TlsServer) {
+    secureTlsServer(server as TlsTerminatingServer, policy);
+    Object.defineProperty(target, GUARDED, { value: true });
+    return server;
+  }
   const listeners = server.listeners('connection') as ((socket: Socket) => void)[];
   if (listeners.length !== 1) {
     throw new SecurityOptionError(`expected a node:http or node:http2 server with its own connection handler only, found ${listeners.length} connection listener(s)`);
@@ -53,7 +58,7 @@ export function secureServer<S extends HttpServer | Http2Server>(server: S, poli
   const guard = new InboundGuard(server, serve, policy, { detectionTimeoutMs, http2, allowHTTP1: http2 && options.allowHTTP1 === true });
   server.removeListener('connection', serve);
   server.on('connection', guard.accept);
-  Object.defineProperty(target, GUARDED, { value: guard });
+  Object.defineProperty(target, GUARDED, { value: true });
   // Connections still being classified hold no request: close() must not wait for them.
   const closable = server as { close: (callback?: (error?: Error) => void) => unknown };
   const close = closable.close;
