@@ -2,6 +2,7 @@ import type { Endpoint } from '../discovery/endpoint.js';
 import type { RateLimitTable } from '../resilience/rate-limit/rate-limit-spec.js';
 import type { RouteTable } from '../routing/route-table.js';
 import type { UpstreamTls } from '../security/tls-settings.js';
+import type { PeerAuthenticationPolicy } from '../security/peer-authentication.js';
 import type { ConfigIssue, ResourceRef } from './issue.js';
 import type { MeshResource } from './resource.js';
 
@@ -88,6 +89,8 @@ export interface Snapshot {
   isEgressAllowed(host: string, serviceNamespace: string): boolean;
   /** Client-side rate limits (RateLimitPolicy, EnvoyFilter local rate limits) for this caller. */
   readonly rateLimits: RateLimitTable;
+  /** The PeerAuthentication (inbound mTLS mode per port) in force for this workload. */
+  readonly peerAuthentication: PeerAuthenticationPolicy;
 }
 
 /** The service port a call to `port` uses: that number, or the only port a service has. */

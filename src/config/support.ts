@@ -305,7 +305,15 @@ export const FIELD_SUPPORT: Readonly<Record<ResourceKind, Readonly<Record<string
     ),
   },
   PeerAuthentication: {
-    spec: notYet(SECURITY),
+    spec: {
+      status: 'supported',
+      reason:
+        "enforced on the inbound servers the mesh creates or secures (mesh.createServer, createHttp2Server, secureServer) for this workload's namespace and labels, composed as istiod does (mesh < namespace < workload < port, UNSET inherits, oldest wins); see docs/mtls.md",
+    },
+    'spec.portLevelMtls': {
+      status: 'supported',
+      reason: 'keyed by the port the application listens on (the container port, as in Istio)',
+    },
   },
   AuthorizationPolicy: {
     spec: notYet(SECURITY),

@@ -26,10 +26,11 @@ describe('the field-support table', () => {
   });
 
   it('a field has the status of its nearest listed ancestor', () => {
-    expect(fieldSupport('PeerAuthentication', 'spec.mtls.mode')).toEqual({
-      support: { status: 'not-yet', reason: 'enforced by the security layer (issue: mTLS, PeerAuthentication and AuthorizationPolicy)' },
+    expect(fieldSupport('AuthorizationPolicy', 'spec.rules[].from[].source.principals')).toMatchObject({
+      support: { status: 'not-yet' },
       from: 'spec',
     });
+    expect(fieldSupport('PeerAuthentication', 'spec.mtls.mode')).toMatchObject({ support: { status: 'supported' }, from: 'spec' });
     expect(fieldSupport('DestinationRule', 'spec.subsets[].trafficPolicy.portLevelSettings[].tls.insecureSkipVerify')).toMatchObject({
       support: { status: 'supported' },
       from: 'spec.subsets[].trafficPolicy.portLevelSettings[].tls',
