@@ -45,6 +45,8 @@ export { HEDGE_AFTER_ANNOTATION } from './resilience/hedge-policy.js';
 export type { OutboundTrafficPolicy } from './http/mesh-dispatcher.js';
 export { LOAD_BALANCER_ANNOTATION } from './cluster/balancer-spec.js';
 export { BreakerOpenError } from './resilience/errors.js';
+export { TlsNotSupportedError, UpstreamTlsError } from './security/index.js';
+export type { TlsDisabled, TlsOrigination, TlsUnsupported, UnsupportedTls, UpstreamTls } from './security/index.js';
 export type { AttemptOutcome, LocalOriginFailure } from './resilience/outcome.js';
 export type {
   BreakerEvent,
@@ -97,3 +99,19 @@ export type {
   MeshLogger,
 } from './inspect/index.js';
 export type { TelemetryOptions, TracingMode, WorkloadIdentity } from './telemetry/telemetry-options.js';
+export { peerIdentity } from './security/peer-identity.js';
+export type { PeerIdentity, PeerIdentitySource } from './security/peer-identity.js';
+export { CertificateError, InvalidSpiffeIdError, PeerRejectedError, SecurityOptionError } from './security/errors.js';
+export type { CertificateProblem, PeerRejection } from './security/errors.js';
+export type { CertificateBundle, CertificateFile, CertificateFiles } from './security/certificate-bundle.js';
+export { LAYOUT_FILES, WELL_KNOWN_CERTIFICATE_DIRECTORIES } from './security/certificate-layouts.js';
+export type { CertificateLayout, CertificateOptions } from './security/certificate-layouts.js';
+export { FileCertificateSource } from './security/certificate-source.js';
+export { KubernetesSecretSource } from './security/kubernetes-secret-source.js';
+export type { SecretReference } from './security/kubernetes-secret-source.js';
+export type { CertificatePaths, CertificateSource, FileCertificateSourceOptions } from './security/certificate-source.js';
+export type { WorkloadCertificates, WorkloadCertificatesEvents } from './security/workload-certificates.js';
+export { formatSpiffeId, parseSpiffeId } from './security/spiffe-id.js';
+export type { SpiffeId } from './security/spiffe-id.js';
+export type { MtlsMode, PeerAuthenticationPolicy } from './security/peer-authentication.js';
+export type { InboundHttp2Options, InboundServerOptions } from './server/secure-server.js';

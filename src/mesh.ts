@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, RequestListener, Server as HttpServer, ServerOptions as HttpServerOptions, ServerResponse } from 'node:http';
+import type { Http2Server, Http2ServerRequest, Http2ServerResponse, ServerOptions as Http2ServerOptions } from 'node:http2';
+import type { TlsOptions } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { Request as UndiciRequest, fetch as undiciFetch, request as undiciRequest } from 'undici';
 import type { Clock, RandomSource } from './clock.js';
@@ -40,6 +42,16 @@ import type { MeshTelemetry } from './telemetry/mesh-telemetry.js';
 import type { OtelApi } from './telemetry/otel-api.js';
 import { loadOtelApi } from './telemetry/otel-api.js';
 import type { TelemetryOptions } from './telemetry/telemetry-options.js';
+import type { CertificateBundle } from './security/certificate-bundle.js';
+import type { CertificateOptions } from './security/certificate-layouts.js';
+import type { CertificateError, PeerRejectedError } from './security/errors.js';
+import { MeshSecurity } from './security/mesh-security.js';
+import type { WorkloadCertificates } from './security/workload-certificates.js';
+import type { InboundPolicy } from './server/inbound-policy.js';
+import type { InboundHttp2Options, InboundServerOptions } from './server/secure-server.js';
+import { createInboundHttp2Server, createInboundServer, secureServer } from './server/secure-server.js';
+import type { TlsTerminatingServer } from './server/secure-tls-server.js';
+import { inboundTlsOptions } from './server/secure-tls-server.js';
 
 /** `@opentelemetry/api` and the mesh's telemetry code, loaded only when telemetry is on. */
 interface LoadedTelemetry {
@@ -132,6 +144,19 @@ export interface MeshOptions {
    * `@opentelemetry/api` is installed, costing next to nothing until an SDK is registered.
    */
   readonly telemetry?: TelemetryOptions | false;
+  /**
+   * The workload's certificates for mesh mTLS (see {@link CertificateOptions} and docs/mtls.md):
+   * an Istio, Kubernetes TLS Secret, cert-manager csi-driver or SPIFFE directory, watched and
+   * rotated. Configured certificates that fail their checks make `createMesh` reject. Default:
+   * the directory in `$OUTPUT_CERTS`, else the first of the well-known directories (`/etc/certs`,
+   * `/var/lib/istio/data`, `/etc/istio-output-certs`, `/var/run/secrets/workload-spiffe-credentials`)
+   * that holds certificates, else none. `false`: none.
+   */
+  readonly certificates?: CertificateOptions | false;
+  /** The mesh's trust domain: peers' SPIFFE IDs must belong to it (or an alias). Default `cluster.local`, as Istio. */
+  readonly trustDomain?: string;
+  /** More trust domains peers may come from (Istio's `trustDomainAliases`). Default none. */
+  readonly trustDomainAliases?: readonly string[];
 }
 
 export interface MeshEvents {
@@ -165,6 +190,17 @@ export interface MeshEvents {
    * EndpointSlice zones; a collection failing: last known endpoints serve). Once per cause.
    */
   kubernetesNote: [note: KubernetesDiscoveryNote];
+  /**
+   * Workload certificates passed every check and are used for new connections from now on: the
+   * first set (`previous` undefined) and every rotation.
+   */
+  certificateRotated: [bundle: CertificateBundle, previous: CertificateBundle | undefined];
+  /** A new certificate set was refused (the error names the file and the problem); the set in use stays. */
+  certificateRejected: [error: CertificateError];
+  /** The certificate in use has less than a fifth of its lifetime left (and again once expired). */
+  certificateExpiring: [bundle: CertificateBundle, secondsLeft: number];
+  /** An inbound connection was refused by PeerAuthentication (plaintext to STRICT, a bad client certificate...). */
+  inboundRejected: [error: PeerRejectedError];
 }
 
 /** A running mesh. Create it with {@link createMesh}; release it with {@link Mesh.close}. */
@@ -185,6 +221,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private readonly admins = new Set<AdminServer>();
   private closed = false;
   private readonly telemetry: MeshTelemetry | undefined;
+  private inbound: InboundPolicy | undefined;
+  private readonly security: MeshSecurity;
 
   /** @internal */
   constructor(
@@ -194,9 +232,11 @@ export class Mesh extends EventEmitter<MeshEvents> {
     private readonly kubeSource?: KubernetesSource,
     otel?: LoadedTelemetry,
     kubeOptions: KubernetesOptions = {},
+    security?: MeshSecurity,
     private readonly kubeCode?: typeof KubernetesCode,
   ) {
     super();
+    this.security = security ?? MeshSecurity.withoutCertificates(options);
     const clock = options.clock ?? systemClock;
     this.clock = clock;
     const random = options.random ?? systemRandom;
@@ -231,6 +271,11 @@ export class Mesh extends EventEmitter<MeshEvents> {
         labels: options.labels ?? {},
         health: () => clusters.health(),
         serviceNamespace: (host) => this.store.snapshot?.service(host)?.namespace,
+        certificate: () => {
+          const c = this.security.certificates;
+          const bundle = c?.current;
+          return bundle && { source: bundle.source, identity: bundle.identity?.uri ?? '', secondsLeft: c.secondsToExpiry() ?? 0 };
+        },
       })
       : undefined;
     // After the cluster manager's own listener: by the time a `dnsChange` listener runs, the
@@ -278,7 +323,20 @@ export class Mesh extends EventEmitter<MeshEvents> {
       this.telemetry?.snapshot('rejected');
       if (this.listenerCount('configRejected') > 0) this.emit('configRejected', e);
     });
-    if (options.logger) logMeshEvents(this, options.logger, store.sourceStatus().map((s) => s.id), first);
+    const certificates = this.security.certificates;
+    // The first set was read before the mesh existed: count it once.
+    if (certificates?.current) this.telemetry?.certificateRead('accepted', '');
+    if (certificates?.lastError) this.telemetry?.certificateRead('rejected', certificates.lastError.problem);
+    certificates?.on('rotated', (bundle, previous) => {
+      this.telemetry?.certificateRead('accepted', '');
+      this.emit('certificateRotated', bundle, previous);
+    });
+    certificates?.on('rejected', (error) => {
+      this.telemetry?.certificateRead('rejected', error.problem);
+      if (this.listenerCount('certificateRejected') > 0) this.emit('certificateRejected', error);
+    });
+    certificates?.on('expiring', (bundle, secondsLeft) => this.emit('certificateExpiring', bundle, secondsLeft));
+    if (options.logger) logMeshEvents(this, options.logger, store.sourceStatus().map((s) => s.id), first, certificates);
   }
 
   /** The configuration snapshot in force. */
@@ -343,6 +401,64 @@ export class Mesh extends EventEmitter<MeshEvents> {
       this.clusters.setBreaker(fqdn, created);
     }
     return this.breakers.get(fqdn)?.state;
+  }
+
+  /**
+   * The workload certificates in use (`current`), their last error, expiry; undefined when the
+   * mesh has none. New connections take `current` each time, so it is never cached.
+   */
+  get certificates(): WorkloadCertificates | undefined {
+    return this.security.certificates;
+  }
+
+  /** The inbound policy servers apply: PeerAuthentication from the snapshot in force, the workload's certificates. */
+  private inboundPolicy(): InboundPolicy {
+    this.inbound ??= this.security.inboundPolicy(() => this.store.snapshot, (outcome) => {
+      this.telemetry?.inboundConnection(outcome.mode, outcome.result, outcome.result === 'rejected' ? outcome.error.reason : '');
+      if (outcome.result === 'rejected' && this.listenerCount('inboundRejected') > 0) this.emit('inboundRejected', outcome.error);
+    });
+    return this.inbound;
+  }
+
+  /**
+   * A node:http server with mesh mTLS in front: each connection gets its port's PeerAuthentication
+   * mode (STRICT, PERMISSIVE with TLS and plaintext on one port, DISABLE), TLS with the workload's
+   * certificates and verified client certificates; `peerIdentity(req)` gives the caller's identity.
+   * An Express app is a handler; for Fastify, `serverFactory: (handler) => mesh.createServer(handler)`.
+   * See docs/mtls.md.
+   */
+  createServer(
+    handler?: RequestListener<typeof IncomingMessage, typeof ServerResponse>,
+    options?: InboundServerOptions & { readonly http?: HttpServerOptions },
+  ): HttpServer {
+    return createInboundServer(this.inboundPolicy(), handler, options);
+  }
+
+  /** {@link Mesh.createServer} for HTTP/2 (h2 over mesh TLS, h2c in plaintext; `allowHTTP1` for HTTP/1.1 too). */
+  createHttp2Server(
+    handler?: (request: Http2ServerRequest, response: Http2ServerResponse) => void,
+    options?: InboundHttp2Options & { readonly http2?: Http2ServerOptions },
+  ): Http2Server {
+    return createInboundHttp2Server(this.inboundPolicy(), handler, options);
+  }
+
+  /**
+   * Puts mesh mTLS in front of a node:http or node:http2 server you created (see
+   * {@link Mesh.createServer}). A server that terminates TLS itself (`https.createServer`,
+   * `http2.createSecureServer`, Fastify's `https`), made with {@link Mesh.tlsOptions}, gets the
+   * mesh's identity checks, refusal metrics and certificate rotation; it speaks TLS only.
+   */
+  secureServer<S extends HttpServer | Http2Server | TlsTerminatingServer>(server: S, options?: InboundHttp2Options): S {
+    return secureServer(server, this.inboundPolicy(), options);
+  }
+
+  /**
+   * TLS options for a server that terminates TLS itself: the workload's certificates in use, client
+   * certificates required and verified against the mesh's roots. Pass the server to
+   * {@link Mesh.secureServer} for the SPIFFE checks, `peerIdentity` and rotation.
+   */
+  tlsOptions(): TlsOptions {
+    return inboundTlsOptions(this.inboundPolicy());
   }
 
   /** The Kubernetes watches and their health; undefined when the mesh does not use the API. */
@@ -414,6 +530,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.breakers.clear();
     await this.rateLimits.close();
     this.dns?.close();
+    this.security.close();
     this.telemetry?.close();
     this.removeAllListeners();
   }
@@ -478,10 +595,16 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
     await kube?.watcher.close();
     throw error;
   }
+  let security: MeshSecurity | undefined;
   try {
-    return new Mesh(store, options, kube?.watcher, kube?.source, await telemetry, kubeOptions, kubernetes);
+    security = await MeshSecurity.start(
+      { certificates: options.certificates, trustDomain: options.trustDomain, trustDomainAliases: options.trustDomainAliases },
+      { watcher: kube?.watcher, namespace: store.snapshot?.namespace ?? 'default' },
+    );
+    return new Mesh(store, options, kube?.watcher, kube?.source, await telemetry, kubeOptions, security, kubernetes);
   } catch (error) {
-    // An invalid option (a DNS server address Node cannot parse, say): release the sources.
+    // An invalid option (a DNS server address Node cannot parse, bad certificates): release the sources.
+    security?.close();
     await store.close();
     await kube?.watcher.close();
     throw error;

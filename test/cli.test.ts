@@ -1,8 +1,11 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/run-cli.js';
+import type { Mesh } from '../src/index.js';
+import { UnknownHostError, createMesh } from '../src/index.js';
+import { Pods } from './helpers/pods.js';
 
 async function run(...argv: string[]) {
   const out: string[] = [];
@@ -53,6 +56,51 @@ describe('sidecarless validate', () => {
     expect(report.errors[0]?.location.line).toBe(9);
   });
 
+  it('lists resources of kinds it does not read as not read, never as valid', async () => {
+    const mixed = join(dir, 'mixed');
+    await mkdir(mixed);
+    await writeFile(join(mixed, 'mesh.yaml'), `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews, namespace: shop }
+spec:
+  hosts: [reviews]
+  http: [{ route: [{ destination: { host: reviews } }] }]
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: { name: jwt, namespace: shop }
+spec:
+  jwtRules: [{ issuer: https://issuer.example.com }]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: ingress, namespace: shop }
+spec:
+  servers: [{ port: { number: 80, name: http, protocol: HTTP }, hosts: ["*"] }]
+`);
+    const r = await run('validate', mixed);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toBe('valid: 1 resource(s), 0 warning(s); not read: 2 resource(s) of kinds sidecarless does not read, neither validated nor applied:');
+    expect(lines[1]).toMatch(/^ {2}RequestAuthentication shop\/jwt \(.*mesh\.yaml:\d+\): RequestAuthentication is not implemented yet and is ignored/);
+    expect(lines[2]).toMatch(/^ {2}Gateway shop\/ingress \(.*mesh\.yaml:\d+\): Gateway does not apply to an in-process mesh and is ignored/);
+
+    const only = join(dir, 'only-unread');
+    await mkdir(only);
+    await writeFile(join(only, 'jwt.yaml'), `apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: { name: jwt, namespace: shop }
+spec: {}
+`);
+    const alone = await run('validate', only);
+    expect(alone.code).toBe(0);
+    expect(alone.stdout).toMatch(/^nothing validated: no resource of a kind sidecarless reads, 0 warning\(s\); not read: 1 resource\(s\)/);
+    expect(alone.stdout).not.toMatch(/^valid/m);
+    const json = JSON.parse((await run('validate', '--format', 'json', only)).stdout) as { valid: boolean; notRead: { kind: string; name: string }[] };
+    expect(json.valid).toBe(false);
+    expect(json.notRead).toMatchObject([{ kind: 'RequestAuthentication', name: 'jwt' }]);
+  });
+
   it('exits 2 on usage errors', async () => {
     expect((await run('validate')).code).toBe(2);
     expect((await run('validate', '--format', 'yaml', EXAMPLE)).code).toBe(2);
@@ -99,3 +147,149 @@ describe('sidecarless explain', () => {
     expect((await run('explain', '-c', EXAMPLE, 'GET', 'reviews')).code).toBe(2);
   });
 });
+
+describe('sidecarless explain says everything that decides', () => {
+  let pods: Pods;
+  let config: string;
+  let mesh: Mesh | undefined;
+  /** The same configuration with the Sidecar's outbound policy set to `mode`. */
+  const write = async (mode: 'ALLOW_ANY' | 'REGISTRY_ONLY') => {
+    config = join(dir, `decides-${mode}`);
+    await mkdir(config, { recursive: true });
+    await writeFile(join(config, 'mesh.yaml'), `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: reviews, namespace: shop }
+spec:
+  hosts: [reviews.shop.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: ${pods.port}, name: http, protocol: HTTP }]
+  endpoints:
+  - { address: 127.0.0.2, labels: { version: v1 } }
+  - { address: 127.0.0.3, labels: { version: v2 } }
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: partner, namespace: other }
+spec:
+  hosts: [api.partner.example]
+  ports: [{ number: 80, name: http, protocol: HTTP }]
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: reviews, namespace: shop }
+spec:
+  host: reviews
+  subsets:
+  - { name: v1, labels: { version: v1 } }
+  - { name: v2, labels: { version: v2 } }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews, namespace: shop }
+spec:
+  hosts: [reviews]
+  http:
+  - name: gone
+    match: [{ uri: { prefix: /gone } }]
+    route: [{ destination: { host: reviews, subset: v9 } }]
+  - name: mirrored
+    match: [{ uri: { prefix: /mirrored } }]
+    route: [{ destination: { host: reviews, subset: v1 } }]
+    mirror: { host: reviews, subset: v2 }
+    mirrorPercentage: { value: 25 }
+  - name: canary
+    route:
+    - { destination: { host: reviews, subset: v1 }, weight: 80 }
+    - { destination: { host: reviews, subset: v9 }, weight: 20 }
+    mirrors: [{ destination: { host: reviews, subset: v2 } }, { destination: { host: reviews, subset: v8 }, percentage: { value: 5 } }]
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: { name: default, namespace: shop }
+spec:
+  egress: [{ hosts: ["./*"] }]
+  outboundTrafficPolicy: { mode: ${mode} }
+`);
+  };
+  const explain = (url: string) => run('explain', '-c', config, '-n', 'shop', 'GET', url);
+
+  beforeAll(async () => {
+    pods = await Pods.start(['127.0.0.2', '127.0.0.3']);
+  });
+  afterEach(async () => {
+    await mesh?.close();
+    mesh = undefined;
+  });
+  afterAll(() => pods.close());
+
+  it('REGISTRY_ONLY: a host outside the registry is shown refused, as the mesh refuses it', async () => {
+    await write('REGISTRY_ONLY');
+    const unknown = await explain('http://www.example.com/');
+    expect(unknown.code).toBe(0);
+    expect(unknown.stdout).toContain('  egress:          Sidecar shop/default, REGISTRY_ONLY: refused');
+    expect(unknown.stdout).toContain(
+      '  outcome:         refused before it leaves the process: "www.example.com" is not in the service registry and outboundTrafficPolicy is REGISTRY_ONLY (Sidecar shop/default): the call rejects with UnknownHostError (ERR_MESH_UNKNOWN_HOST)',
+    );
+    expect(unknown.stdout).not.toContain('->');
+    // A ServiceEntry of another namespace the Sidecar does not import is outside the registry too.
+    const hidden = await explain('http://api.partner.example/');
+    expect(hidden.stdout).toContain('(ServiceEntry other/partner declares it, but the egress hosts of Sidecar shop/default do not import it)');
+    expect(hidden.stdout).toContain('outcome:         refused before it leaves the process');
+    const known = await explain(`http://reviews:${pods.port}/`);
+    expect(known.stdout).toContain('  egress:          Sidecar shop/default, REGISTRY_ONLY: in the registry: ServiceEntry shop/reviews');
+    const json = JSON.parse((await run('explain', '-c', config, '-n', 'shop', '-o', 'json', 'GET', 'http://www.example.com/')).stdout) as { egress: unknown; destinations: unknown[] };
+    expect(json.egress).toMatchObject({ sidecar: { kind: 'Sidecar', namespace: 'shop', name: 'default' }, outboundTrafficPolicy: 'REGISTRY_ONLY', decision: 'refused' });
+    expect(json.destinations).toEqual([]);
+
+    // What explain says is what the mesh does.
+    mesh = await createMesh({ namespace: 'shop', config: [config], watch: false, dns: false });
+    await expect(mesh.request('http://www.example.com/')).rejects.toBeInstanceOf(UnknownHostError);
+    await expect(mesh.request('http://api.partner.example/')).rejects.toBeInstanceOf(UnknownHostError);
+  });
+
+  it('ALLOW_ANY: a host outside the registry is shown passed through as named', async () => {
+    await write('ALLOW_ANY');
+    const r = await explain('http://www.example.com/');
+    expect(r.stdout).toContain('  egress:          Sidecar shop/default, ALLOW_ANY: not in the service registry; ALLOW_ANY (Sidecar shop/default) passes the call through to "www.example.com" as named');
+    expect(r.stdout).toContain('endpoints:       none (passed through: the connection goes to the host the caller named)');
+    expect(r.stdout).not.toContain('outcome:');
+  });
+
+  it('a destination whose subset is undefined: the 503 up front, with the subsets that are defined', async () => {
+    await write('ALLOW_ANY');
+    const r = await explain(`http://reviews:${pods.port}/`);
+    const lines = r.stdout.split('\n');
+    const outcome = lines.findIndex((l) => l.startsWith('  outcome:'));
+    expect(lines[outcome]).toBe(
+      '  outcome:         503 "no healthy upstream" for 20.0% of requests: subset "v9" of reviews.shop.svc.cluster.local is not defined by DestinationRule shop/reviews (defined: v1, v2)',
+    );
+    expect(outcome).toBeGreaterThan(0);
+    expect(outcome).toBeLessThan(lines.findIndex((l) => l.includes('->')));
+    expect(r.stdout).toContain('20.0%  reviews.shop.svc.cluster.local');
+
+    // The mesh answers that 503 for a route to the undefined subset.
+    mesh = await createMesh({ namespace: 'shop', config: [config], watch: false, dns: false });
+    const res = await mesh.request(`http://reviews:${pods.port}/gone`);
+    expect(res.statusCode).toBe(503);
+    expect(await res.body.text()).toContain('no healthy upstream');
+    const gone = await explain(`http://reviews:${pods.port}/gone`);
+    expect(gone.stdout).toContain('outcome:         503 "no healthy upstream" for 100.0% of requests: subset "v9"');
+  });
+
+  it('shows mirrors with their mirrorPercentage', async () => {
+    await write('ALLOW_ANY');
+    const r = await explain(`http://reviews:${pods.port}/mirrored`);
+    expect(r.stdout).toContain('  mirror:          25.0% of requests copied to reviews.shop.svc.cluster.local subset v2');
+    const all = await explain(`http://reviews:${pods.port}/`);
+    expect(all.stdout).toContain('  mirror:          100.0% of requests copied to reviews.shop.svc.cluster.local subset v2');
+    expect(all.stdout).toContain('  mirror:          5.0% of requests copied to reviews.shop.svc.cluster.local subset v8 (subset "v8" is not defined: no copy is sent)');
+    const json = JSON.parse((await run('explain', '-c', config, '-n', 'shop', '-o', 'json', 'GET', `http://reviews:${pods.port}/`)).stdout) as { mirrors: unknown };
+    expect(json.mirrors).toEqual([
+      { host: 'reviews.shop.svc.cluster.local', subset: 'v2', percent: 100 },
+      { host: 'reviews.shop.svc.cluster.local', subset: 'v8', percent: 5, note: 'subset "v8" is not defined: no copy is sent' },
+    ]);
+  });
+});
+

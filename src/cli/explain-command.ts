@@ -87,6 +87,9 @@ function renderExplanation(e: RouteExplanation, resolved: readonly (ResolvedDest
   const lines: string[] = [];
   lines.push(`${e.request.method} ${e.request.url}`);
   lines.push(`  service host:    ${e.request.host} (port ${e.request.port})`);
+  const sidecar = e.egress.sidecar ? `Sidecar ${e.egress.sidecar.namespace}/${e.egress.sidecar.name}` : 'no Sidecar';
+  lines.push(`  egress:          ${sidecar}, ${e.egress.outboundTrafficPolicy}: ${e.egress.decision === 'refused' ? 'refused' : e.egress.note}`);
+  for (const outcome of e.outcome) lines.push(`  outcome:         ${outcome}`);
   lines.push(`  VirtualService:  ${e.virtualService ? `${e.virtualService.namespace}/${e.virtualService.name}` : 'none'}`);
   if (e.route) {
     const name = e.route.name ? ` "${e.route.name}"` : '';
@@ -97,7 +100,10 @@ function renderExplanation(e: RouteExplanation, resolved: readonly (ResolvedDest
   if (e.directResponse) lines.push(`  directResponse:  ${JSON.stringify(e.directResponse)}`);
   if (e.rewrite) lines.push(`  rewrite:         ${JSON.stringify(e.rewrite)}`);
   if (e.headers) lines.push(`  headers:         ${JSON.stringify(e.headers)}`);
-  if (e.mirrors) lines.push(`  mirrors:         ${JSON.stringify(e.mirrors)}`);
+  for (const m of e.mirrors) {
+    const target = `${m.host}${m.port !== undefined ? `:${m.port}` : ''}${m.subset ? ` subset ${m.subset}` : ''}`;
+    lines.push(`  mirror:          ${m.percent.toFixed(1)}% of requests copied to ${target}${m.note ? ` (${m.note})` : ''}`);
+  }
   lines.push(`  timeout:         ${e.timeout}`);
   lines.push(`  retries:         ${JSON.stringify(e.retries)}`);
   if (e.fault) lines.push(`  fault:           ${JSON.stringify(e.fault)}`);

@@ -19,6 +19,8 @@ export async function loadConfig(
     rootNamespace: options.rootNamespace ?? 'istio-system',
     clusterDomain: options.clusterDomain ?? 'cluster.local',
     workloadLabels: options.labels ?? {},
+    // The TLS files of DestinationRules are paths on the workload's machine, not this one.
+    tlsFiles: false,
   });
   try {
     const snapshot = await store.start();

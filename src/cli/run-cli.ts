@@ -1,3 +1,4 @@
+import { certsCommand, CERTS_USAGE } from './certs-command.js';
 import { explainCommand, EXPLAIN_USAGE } from './explain-command.js';
 import { inspectCommand, INSPECT_USAGE } from './inspect-command.js';
 import { UsageError } from './usage-error.js';
@@ -17,12 +18,16 @@ Commands:
                                   show how one request would be routed
   inspect [clusters|routes|endpoints|config|dump] [--url <admin url>]
                                   show what a running mesh holds (its admin server)
+  certs ca|workload --out <dir>   a development CA and workload certificates for local mTLS
+                                  (not for production)
 
 ${VALIDATE_USAGE}
 
 ${EXPLAIN_USAGE}
 
-${INSPECT_USAGE}`;
+${INSPECT_USAGE}
+
+${CERTS_USAGE}`;
 
 /** Runs the CLI and returns its exit code: 0 ok, 1 invalid configuration, 2 usage error. */
 export async function runCli(argv: readonly string[], io: CommandIO): Promise<number> {
@@ -35,6 +40,8 @@ export async function runCli(argv: readonly string[], io: CommandIO): Promise<nu
         return await explainCommand(rest, io);
       case 'inspect':
         return await inspectCommand(rest, io);
+      case 'certs':
+        return await certsCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':

@@ -13,6 +13,7 @@ import { Cluster, defaultPoolFactory } from './cluster.js';
 import type { EjectionEvent } from '../resilience/events.js';
 import type { ServiceBreaker } from '../resilience/service-breaker.js';
 import { compileResilience } from './resilience-spec.js';
+import type { UpstreamTls } from '../security/tls-settings.js';
 import type { EndpointPlan } from './endpoint-plan.js';
 import { dnsPlanEndpoints, isImportedKubernetesService, isKubernetesServiceHost, kubernetesPlanEndpoints, planEndpoints } from './endpoint-plan.js';
 
@@ -115,6 +116,7 @@ export class ClusterManager {
       }
       entry.cluster.setLoadBalancing(this.loadBalancing(snapshot, entry.host, entry.subset, entry.port));
       entry.cluster.setResilience(this.resilience(snapshot, entry.host, entry.subset, entry.port));
+      entry.cluster.setTls(this.tls(snapshot, entry.host, entry.subset, entry.port));
       this.apply(entry, plan);
     }
   }
@@ -137,6 +139,7 @@ export class ClusterManager {
       random: this.deps.random,
       poolFactory: this.deps.poolFactory ?? defaultPoolFactory,
     }, this.resilience(snapshot, host, subset, port));
+    cluster.setTls(this.tls(snapshot, host, subset, port));
     cluster.breaker = this.breakers.get(host);
     const onEjection = this.deps.onEjection;
     if (onEjection) {
@@ -206,6 +209,15 @@ export class ClusterManager {
     return { loadBalancing: this.loadBalancing(snapshot, host, subset, port), resilience: this.resilience(snapshot, host, subset, port) };
   }
 
+  /**
+   * The DestinationRule TLS for a destination without a cluster (pass-through: resolution NONE,
+   * or a host no ServiceEntry declares), which the caller memoizes per snapshot.
+   */
+  tlsFor(host: string, subset: string | undefined, port: number): UpstreamTls | undefined {
+    const snapshot = this.snapshot;
+    return snapshot ? this.tls(snapshot, host, subset, port) : undefined;
+  }
+
   /** Every cluster in use and the counts of its endpoints by state (for metrics). */
   *health(): Generator<ClusterHealth> {
     for (const entry of this.entries.values()) {
@@ -240,6 +252,14 @@ export class ClusterManager {
     const rule = snapshot.destinationRule(host);
     const subsetDef = subset ? rule?.subsets.get(subset) : undefined;
     return compileResilience(mergeTrafficPolicy(rule?.trafficPolicy, subsetDef?.trafficPolicy, port));
+  }
+
+  /** The DestinationRule TLS in force for the destination (the merged policy's `tls`, compiled with the snapshot). */
+  private tls(snapshot: Snapshot, host: string, subset: string | undefined, port: number): UpstreamTls | undefined {
+    const rule = snapshot.destinationRule(host);
+    if (!rule) return undefined;
+    const subsetDef = subset ? rule.subsets.get(subset) : undefined;
+    return snapshot.upstreamTls(mergeTrafficPolicy(rule.trafficPolicy, subsetDef?.trafficPolicy, port)?.['tls']);
   }
 
   /** Makes `plan` the entry's: static endpoints at once, DNS ones once their names have answered. */

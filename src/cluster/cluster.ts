@@ -14,6 +14,10 @@ import type { OutlierPolicy } from '../resilience/outlier-policy.js';
 import type { AttemptOutcome } from '../resilience/outcome.js';
 import type { ServiceBreaker } from '../resilience/service-breaker.js';
 import { pingTimeoutFactory } from './h2-keepalive.js';
+import { TlsNotSupportedError } from '../security/errors.js';
+import { tlsConnector } from '../security/tls-connect.js';
+import type { TlsOrigination, UpstreamTls } from '../security/tls-settings.js';
+import { URL_TLS } from '../security/tls-settings.js';
 
 /** How the cluster's policy wants its endpoints spoken to; one Pool per endpoint is built from it. */
 export interface PoolOptions {
@@ -39,9 +43,15 @@ export interface PoolOptions {
   readonly h2PingIntervalMs: number | undefined;
   /** A connection whose PING stays unanswered this long is closed (only with an interval). */
   readonly h2PingTimeoutMs: number | undefined;
+  /**
+   * TLS originated on every connection (the origin is then `https:`); undefined: plaintext.
+   * Pools are compared by its `id`: a DestinationRule TLS change never reuses a connection made
+   * under other settings.
+   */
+  readonly tls: TlsOrigination | undefined;
 }
 
-/** Per-cluster transport hook: the security issue fills TLS options here. */
+/** Per-cluster transport hook: builds the pool of one endpoint (`https:` origin when `options.tls`). */
 export interface PoolFactory {
   (origin: string, endpoint: Endpoint, options: PoolOptions): Pool;
 }
@@ -69,13 +79,41 @@ export const defaultPoolFactory: PoolFactory = (origin, _endpoint, options) => {
     ...(idle !== undefined ? { keepAliveTimeout: idle, keepAliveMaxTimeout: idle } : { keepAliveTimeout: 4_000 }),
     ...(options.maxRequestsPerConnection !== undefined ? { maxRequestsPerClient: options.maxRequestsPerConnection } : {}),
     ...(options.maxConnectionDurationMs !== undefined ? { clientTtl: options.maxConnectionDurationMs } : {}),
-    ...(options.keepAliveDelayMs !== undefined ? { connect: keepAliveConnect(options) } : {}),
+    ...connectOption(options),
     // undici would offer h2 by ALPN to any TLS endpoint; Istio speaks HTTP/1.1 unless told otherwise.
     ...(options.http2
       ? { allowH2: true, useH2c: origin.startsWith('http:'), ...(h2Options ? { h2Options } : {}) }
       : { allowH2: false }),
   });
 };
+
+/**
+ * The pool's `connect`: TLS origination and TCP keep-alive composed into one connector (the
+ * HTTP/2 PING watch wraps whichever the pool ends up with); none for a plaintext pool with
+ * undici's defaults.
+ */
+function connectOption(options: PoolOptions): { connect?: buildConnector.BuildOptions | buildConnector.connector } {
+  const tls = options.tls;
+  if (tls === undefined) return options.keepAliveDelayMs !== undefined ? { connect: keepAliveConnect(options) } : {};
+  const delayMs = options.keepAliveDelayMs === undefined ? undefined : Math.round(options.keepAliveDelayMs);
+  const probes = keepAliveProbes(options);
+  return {
+    connect: tlsConnector(
+      tls,
+      { timeoutMs: options.connectTimeoutMs, allowH2: options.http2, keepAliveInitialDelayMs: delayMs },
+      probes && ((socket) => socket.setKeepAlive(true, delayMs ?? 0, probes.intervalMs, probes.count)),
+    ),
+  };
+}
+
+/** The probe interval and count to set on each socket, when the policy gives either. */
+function keepAliveProbes(options: PoolOptions): { intervalMs: number | undefined; count: number | undefined } | undefined {
+  if (options.keepAliveDelayMs === undefined || (options.keepAliveIntervalMs === undefined && options.keepAliveProbes === undefined)) return undefined;
+  return {
+    intervalMs: options.keepAliveIntervalMs === undefined ? undefined : Math.max(1_000, Math.round(options.keepAliveIntervalMs)),
+    count: options.keepAliveProbes,
+  };
+}
 
 /**
  * SO_KEEPALIVE for every connection of a pool. The idle delay goes through undici's connect
@@ -85,19 +123,16 @@ export const defaultPoolFactory: PoolFactory = (origin, _endpoint, options) => {
  */
 function keepAliveConnect(options: PoolOptions): buildConnector.BuildOptions | buildConnector.connector {
   const delayMs = Math.round(options.keepAliveDelayMs ?? 0);
-  if (options.keepAliveIntervalMs === undefined && options.keepAliveProbes === undefined) {
-    return { keepAlive: true, keepAliveInitialDelay: delayMs };
-  }
+  const probes = keepAliveProbes(options);
+  if (!probes) return { keepAlive: true, keepAliveInitialDelay: delayMs };
   const connector = buildConnector({
     timeout: options.connectTimeoutMs,
     allowH2: options.http2,
     keepAlive: true,
     keepAliveInitialDelay: delayMs,
   });
-  const intervalMs = options.keepAliveIntervalMs === undefined ? undefined : Math.max(1_000, Math.round(options.keepAliveIntervalMs));
-  const probes = options.keepAliveProbes;
   return (connectOptions, callback) => connector(connectOptions, (...result) => {
-    result[1]?.setKeepAlive(true, delayMs, intervalMs, probes);
+    result[1]?.setKeepAlive(true, delayMs, probes.intervalMs, probes.count);
     callback(...result);
   });
 }
@@ -116,7 +151,9 @@ export const NO_RESILIENCE: ClusterResilience = Object.freeze({
 });
 
 function samePoolOptions(a: PoolOptions, b: PoolOptions): boolean {
-  for (const key of Object.keys(a) as (keyof PoolOptions)[]) if (a[key] !== b[key]) return false;
+  for (const key of Object.keys(a) as (keyof PoolOptions)[]) {
+    if (key === 'tls' ? a.tls?.id !== b.tls?.id : a[key] !== b[key]) return false;
+  }
   return true;
 }
 
@@ -129,7 +166,12 @@ function samePoolOptions(a: PoolOptions, b: PoolOptions): boolean {
 export class Cluster {
   private hosts: Host[] = [];
   private byKey = new Map<string, Host>();
+  /** Per endpoint: plaintext, or the DestinationRule's TLS when it originates TLS. */
   private readonly pools = new Map<string, Pool>();
+  /** Per endpoint, for `https://` URLs while the DestinationRule originates no TLS itself. */
+  private readonly urlTlsPools = new Map<string, Pool>();
+  /** The DestinationRule's TLS for this destination (top level < subset < port merged). */
+  private tls: UpstreamTls | undefined = undefined;
   private balancer: PriorityBalancer;
   hashOn: HashOn | undefined;
   passthrough: boolean;
@@ -224,6 +266,25 @@ export class Cluster {
     this.refreshPools();
   }
 
+  /**
+   * Applies a new snapshot's TLS for this destination. Connections made under other settings are
+   * never reused: the old pools finish what they carry, then close.
+   */
+  setTls(tls: UpstreamTls | undefined): void {
+    const before = this.tls;
+    this.tls = tls;
+    if (tls?.kind === 'unsupported' && before?.kind !== 'unsupported') this.closePools();
+    this.refreshPools();
+  }
+
+  /**
+   * The DestinationRule's TLS for this destination, compiled with the snapshot; `unsupported`
+   * (ISTIO_MUTUAL, credentialName): every request fails with {@link TlsNotSupportedError}.
+   */
+  get upstreamTls(): UpstreamTls | undefined {
+    return this.tls;
+  }
+
   /** Applies a new endpoint set; hosts that stay keep their in-flight and latency state. */
   setEndpoints(endpoints: readonly Endpoint[], initial: boolean): void {
     const next = new Map<string, Host>();
@@ -246,13 +307,15 @@ export class Cluster {
       host.healthy = endpoint.ready && !(this.outlier?.isEjected(host) ?? false);
       next.set(endpoint.key, host);
     }
-    for (const [key, pool] of this.pools) {
-      // A logical DNS endpoint keeps its key while its address follows the answer: new requests
-      // connect to the new address, the old connections finish what they carry.
-      if (!next.has(key) || moved.includes(key)) {
-        this.pools.delete(key);
-        // Let in-flight requests finish; new ones go elsewhere.
-        void pool.close().catch(() => undefined);
+    for (const pools of [this.pools, this.urlTlsPools]) {
+      for (const [key, pool] of pools) {
+        // A logical DNS endpoint keeps its key while its address follows the answer: new requests
+        // connect to the new address, the old connections finish what they carry.
+        if (!next.has(key) || moved.includes(key)) {
+          pools.delete(key);
+          // Let in-flight requests finish; new ones go elsewhere.
+          void pool.close().catch(() => undefined);
+        }
       }
     }
     this.byKey = next;
@@ -327,23 +390,41 @@ export class Cluster {
     return this.outlier?.isEjected(host) ?? false;
   }
 
-  pool(host: Host): Pool {
-    const key = host.endpoint.key;
-    let pool = this.pools.get(key);
-    if (!pool) {
-      const { address, port } = host.endpoint;
-      const origin = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
-      pool = this.deps.poolFactory(origin, host.endpoint, this.poolOptions);
-      this.pools.set(key, pool);
-    }
+  /**
+   * The connection pool of `host`. `urlTls`: the request's URL is `https://`, so TLS is
+   * originated even where the DestinationRule asks for none. Throws
+   * {@link TlsNotSupportedError} when the DestinationRule asks for TLS the mesh does not
+   * implement: nothing is ever sent in plaintext instead.
+   */
+  pool(host: Host, urlTls = false): Pool {
+    const pools = urlTls && this.poolOptions.tls === undefined ? this.urlTlsPools : this.pools;
+    return pools.get(host.endpoint.key) ?? this.newPool(host, pools, urlTls);
+  }
+
+  private newPool(host: Host, pools: Map<string, Pool>, urlTls: boolean): Pool {
+    if (this.tls?.kind === 'unsupported') throw new TlsNotSupportedError(this.tls);
+    const tls = this.poolOptions.tls ?? (urlTls ? URL_TLS : undefined);
+    const { address, port } = host.endpoint;
+    const origin = `${tls ? 'https' : 'http'}://${address.includes(':') ? `[${address}]` : address}:${port}`;
+    const pool = this.deps.poolFactory(origin, host.endpoint, tls === this.poolOptions.tls ? this.poolOptions : { ...this.poolOptions, tls });
+    pools.set(host.endpoint.key, pool);
     return pool;
   }
 
   async close(): Promise<void> {
     this.outlier?.close();
-    const pools = [...this.pools.values()];
+    const pools = [...this.pools.values(), ...this.urlTlsPools.values()];
     this.pools.clear();
+    this.urlTlsPools.clear();
     await Promise.all(pools.map((p) => p.close().catch(() => undefined)));
+  }
+
+  /** Every pool drains what it carries, then closes; new ones are made on demand. */
+  private closePools(): void {
+    for (const pool of this.pools.values()) void pool.close().catch(() => undefined);
+    for (const pool of this.urlTlsPools.values()) void pool.close().catch(() => undefined);
+    this.pools.clear();
+    this.urlTlsPools.clear();
   }
 
   private readonly ejectionChanged = (host: Host, change: EjectionChange): void => {
@@ -370,6 +451,7 @@ export class Cluster {
       keepAliveProbes: c.keepAliveProbes,
       h2PingIntervalMs: c.h2PingIntervalMs,
       h2PingTimeoutMs: c.h2PingTimeoutMs,
+      tls: this.tls?.kind === 'originate' ? this.tls : undefined,
     };
   }
 
@@ -378,7 +460,6 @@ export class Cluster {
     const next = this.computePoolOptions();
     if (samePoolOptions(next, this.poolOptions)) return;
     this.poolOptions = next;
-    for (const pool of this.pools.values()) void pool.close().catch(() => undefined);
-    this.pools.clear();
+    this.closePools();
   }
 }

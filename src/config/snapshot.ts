@@ -1,6 +1,8 @@
 import type { Endpoint } from '../discovery/endpoint.js';
 import type { RateLimitTable } from '../resilience/rate-limit/rate-limit-spec.js';
 import type { RouteTable } from '../routing/route-table.js';
+import type { UpstreamTls } from '../security/tls-settings.js';
+import type { PeerAuthenticationPolicy } from '../security/peer-authentication.js';
 import type { ConfigIssue, ResourceRef } from './issue.js';
 import type { MeshResource } from './resource.js';
 
@@ -74,12 +76,21 @@ export interface Snapshot {
   services(): Iterable<ServiceDef>;
   /** The DestinationRule in force for calls from this caller to `host`. */
   destinationRule(host: string): EffectiveDestinationRule | undefined;
+  /**
+   * The compiled settings of a DestinationRule `tls` block (as found in a merged traffic policy):
+   * files read and checked when the snapshot was built. Undefined for no block.
+   */
+  upstreamTls(block: unknown): UpstreamTls | undefined;
+  /** The Sidecar resource that applies to the caller, if any. */
+  readonly sidecar: ResourceRef | undefined;
   /** The applicable Sidecar's `outboundTrafficPolicy.mode`, if it sets one. */
   readonly outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY' | undefined;
   /** Whether a Sidecar resource lets this caller see `host` (no Sidecar: everything). */
   isEgressAllowed(host: string, serviceNamespace: string): boolean;
   /** Client-side rate limits (RateLimitPolicy, EnvoyFilter local rate limits) for this caller. */
   readonly rateLimits: RateLimitTable;
+  /** The PeerAuthentication (inbound mTLS mode per port) in force for this workload. */
+  readonly peerAuthentication: PeerAuthenticationPolicy;
 }
 
 /** The service port a call to `port` uses: that number, or the only port a service has. */

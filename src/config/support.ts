@@ -31,7 +31,8 @@ export interface KindSupport {
 
 const DATA_PATH = 'an egress entry applies to every port of its hosts for now';
 const BALANCER = 'not implemented yet by the balancers';
-const SECURITY = 'mesh mTLS and workload authentication and authorization are planned';
+const AUTHORIZATION = 'authorizing the requests a workload receives is planned';
+const SERVER_NAMES = "checking the server certificate against these names is planned (a DestinationRule's tls.subjectAltNames is applied)";
 const TELEMETRY = 'metrics carry no per-route stat prefix yet';
 const NO_LISTENER =
   'configures the inbound listeners of the Envoy sidecar; calls reach an application served by sidecarless directly, with no proxy listener in front';
@@ -49,6 +50,45 @@ const MESH_ONLY = {
   reason:
     "only the reserved gateway 'mesh' (every sidecar) applies in-process; routes bound to an Istio Gateway run on that gateway's proxy",
 } as const;
+
+const MESH_MTLS_FAILS_CLOSED =
+  "mutual TLS with the mesh's own certificates is not implemented yet; rather than send plaintext, every request to the destination fails with TlsNotSupportedError (ERR_MESH_TLS_UNSUPPORTED)";
+
+/** A DestinationRule `tls` block (ClientTLSSettings) at `base`. */
+function clientTls(base: string): Record<string, FieldSupport> {
+  return {
+    [base]: {
+      status: 'supported',
+      reason:
+        'TLS is originated by the mesh on every connection to the endpoints (docs/security.md); the files are read and checked when the configuration is compiled, and a problem rejects the change',
+    },
+    [`${base}.mode`]: {
+      status: 'supported',
+      reason: 'DISABLE keeps plaintext, but an https:// URL is still sent over TLS (with Node\'s trust store), never downgraded',
+      values: {
+        supported: ['DISABLE', 'SIMPLE', 'MUTUAL'],
+        otherwise: 'not-yet',
+        reason: MESH_MTLS_FAILS_CLOSED,
+      },
+    },
+    [`${base}.caCertificates`]: {
+      status: 'supported',
+      reason: "replaces Node's trust store (the system's CAs and NODE_EXTRA_CA_CERTS) for the server certificate; unset, that trust store verifies it",
+    },
+    [`${base}.sni`]: {
+      status: 'supported',
+      reason: 'unset, the SNI is the host name of the request\'s URL (none for an IP address); the certificate must carry the SNI sent unless subjectAltNames is set',
+    },
+    [`${base}.subjectAltNames`]: {
+      status: 'supported',
+      reason: 'the server certificate must carry one of them (DNS, IP or URI names, compared exactly; a wildcard certificate name covers one label) instead of the host name',
+    },
+    [`${base}.caCrl`]: { status: 'supported', reason: "checked for the server certificate only (OpenSSL's CRL check of the leaf)" },
+    [`${base}.credentialName`]: notYet(
+      'client credentials from a Kubernetes Secret are not read yet; rather than send plaintext, every request to the destination fails with TlsNotSupportedError (ERR_MESH_TLS_UNSUPPORTED)',
+    ),
+  };
+}
 
 /** `connectionPool` and `outlierDetection` entries under `base` (a policy, or one of its ports). */
 function resilience(base: string): Record<string, FieldSupport> {
@@ -129,7 +169,7 @@ function trafficPolicy(base: string): Record<string, FieldSupport> {
       reason:
         "Envoy's retry budget: retries (and hedges) beyond max(percent of outstanding requests, minRetryConcurrency) are refused; istiod sends the unset percent as 0.2 (0.2% to Envoy), here it is the documented 20%",
     },
-    [`${base}.tls`]: notYet(SECURITY),
+    ...clientTls(`${base}.tls`),
     [`${base}.tunnel`]: notApplicable(
       'tunnels raw TCP connections through an HTTP CONNECT/POST proxy, which is how Envoy carries opaque TCP; sidecarless carries requests, not connections',
     ),
@@ -141,7 +181,7 @@ function trafficPolicy(base: string): Record<string, FieldSupport> {
       reason: 'merged as Istio does: port-level sections replace the destination-level ones whole, without inheriting',
     },
     ...resilience(`${base}.portLevelSettings[]`),
-    [`${base}.portLevelSettings[].tls`]: notYet(SECURITY),
+    ...clientTls(`${base}.portLevelSettings[].tls`),
     [`${base}.portLevelSettings[].loadBalancer.zoneAwareLbSetting`]: notYet(BALANCER),
   };
 }
@@ -190,10 +230,10 @@ export const FIELD_SUPPORT: Readonly<Record<ResourceKind, Readonly<Record<string
       reason: 'a gRPC request (content-type application/grpc) gets a trailers-only answer: HTTP 200 with grpc-status and grpc-message',
     },
     'spec.http[].fault.abort.http2Error': notApplicable(
-      'Istio itself drops an abort with http2Error when it configures Envoy, so the field has no effect behind a sidecar either',
+      'istiod refuses it ("HTTP/2 abort fault injection not supported yet"), and so does sidecarless: a VirtualService with it is rejected',
     ),
     'spec.http[].fault.delay.exponentialDelay': notApplicable(
-      'Istio itself drops an exponential delay when it configures Envoy ("not yet supported"), so the field has no effect behind a sidecar either',
+      'istiod refuses it ("exponentialDelay not supported yet"), and so does sidecarless: a VirtualService with it is rejected',
     ),
     'spec.http[].rewrite': supported,
     'spec.http[].redirect': supported,
@@ -245,7 +285,7 @@ export const FIELD_SUPPORT: Readonly<Record<ResourceKind, Readonly<Record<string
       reason:
         'with resolution DNS or DNS_ROUND_ROBIN a name is resolved and every address it answers inherits the endpoint\'s labels, weight and locality, so subsets can select it',
     },
-    'spec.subjectAltNames': notYet(SECURITY),
+    'spec.subjectAltNames': notYet(SERVER_NAMES),
   },
   WorkloadEntry: {
     spec: supported,
@@ -266,10 +306,18 @@ export const FIELD_SUPPORT: Readonly<Record<ResourceKind, Readonly<Record<string
     ),
   },
   PeerAuthentication: {
-    spec: notYet(SECURITY),
+    spec: {
+      status: 'supported',
+      reason:
+        "enforced on the inbound servers the mesh creates or secures (mesh.createServer, createHttp2Server, secureServer) for this workload's namespace and labels, composed as istiod does (mesh < namespace < workload < port, UNSET inherits, oldest wins); see docs/mtls.md",
+    },
+    'spec.portLevelMtls': {
+      status: 'supported',
+      reason: 'keyed by the port the application listens on (the container port, as in Istio)',
+    },
   },
   AuthorizationPolicy: {
-    spec: notYet(SECURITY),
+    spec: notYet(AUTHORIZATION),
   },
   EnvoyFilter: {
     spec: {
@@ -357,6 +405,11 @@ export const UNREAD_ISTIO_KINDS: Readonly<Record<string, KindSupport>> = {
     group: 'telemetry.istio.io',
     status: 'not-yet',
     reason: 'configure traces and metrics with the `telemetry` option of createMesh for now (docs/telemetry.md)',
+  },
+  IstioOperator: {
+    group: 'install.istio.io',
+    status: 'not-applicable',
+    reason: 'installs and configures the Istio control plane (istioctl, the operator); it is not mesh configuration',
   },
   WasmPlugin: {
     group: 'extensions.istio.io',

@@ -16,6 +16,11 @@ import { matchRoute, pickDestination } from '../routing/route-table.js';
 import { cookieHash } from './cookie-hash.js';
 import { isImportedKubernetesService, isKubernetesServiceHost } from '../cluster/endpoint-plan.js';
 import { UnknownHostError } from './errors.js';
+import { TlsNotSupportedError } from '../security/errors.js';
+import { tlsConnector } from '../security/tls-connect.js';
+import { TlsAgents } from '../security/tls-agents.js';
+import type { UpstreamTls } from '../security/tls-settings.js';
+import { URL_TLS } from '../security/tls-settings.js';
 import { settleRateLimit } from './rate-limit-reply.js';
 import { isLegacyHandler, LegacyHandlerAdapter } from './legacy-handler.js';
 import { sendLocalError, sendLocalReply } from './local-reply.js';
@@ -82,6 +87,8 @@ interface SnapshotState {
   readonly hosts: Map<string, string>;
   /** Clusters of route destinations, with the port they were found for. */
   readonly clusters: Map<CompiledDestination, { readonly cluster: Cluster; readonly port: number }>;
+  /** DestinationRule TLS of pass-through destinations, by host then port (null: none). */
+  readonly passthroughTls: Map<string, Map<number, UpstreamTls | null>>;
 }
 
 /** The request view route matching reads; one per request, headers and query parsed lazily. */
@@ -118,12 +125,20 @@ export class MeshDispatcher extends Dispatcher {
   private lastOrigin: Origin | undefined;
   private state: SnapshotState | undefined;
   private passthroughAgent: Agent | undefined;
+  private readonly tlsAgents = new TlsAgents();
   private closed = false;
   private readonly mirror: Mirror;
 
   constructor(private readonly options: MeshDispatcherOptions) {
     super();
-    this.mirror = new Mirror({ clusters: options.clusters, clock: options.clock, random: options.random, passthrough: () => this.passthrough() });
+    this.mirror = new Mirror({
+      clusters: options.clusters,
+      clock: options.clock,
+      random: options.random,
+      passthrough: () => this.passthrough(),
+      passthroughTls: (host, port) => this.passthroughTls(host, port),
+      tlsAgent: (tls) => this.tlsAgents.get(tls),
+    });
   }
 
   override dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
@@ -142,7 +157,7 @@ export class MeshDispatcher extends Dispatcher {
   override close(callback: () => void): void;
   override close(callback?: () => void): Promise<void> | void {
     this.closed = true;
-    const done = Promise.all([this.options.clusters.close(), this.passthroughAgent?.close()]).then(() => undefined);
+    const done = Promise.all([this.options.clusters.close(), this.passthroughAgent?.close(), this.tlsAgents.close()]).then(() => undefined);
     if (callback) void done.then(callback);
     else return done;
   }
@@ -154,13 +169,15 @@ export class MeshDispatcher extends Dispatcher {
   override destroy(errOrCallback?: Error | null | (() => void), callback?: () => void): Promise<void> | void {
     const cb = typeof errOrCallback === 'function' ? errOrCallback : callback;
     this.closed = true;
-    const done = Promise.all([this.options.clusters.close(), this.passthroughAgent?.destroy()]).then(() => undefined);
+    const done = Promise.all([this.options.clusters.close(), this.passthroughAgent?.destroy(), this.tlsAgents.destroy()]).then(() => undefined);
     if (cb) void done.then(cb);
     else return done;
   }
 
   private passthrough(): Agent {
-    this.passthroughAgent ??= new Agent();
+    // undici's defaults (h2 offered by ALPN, 10 s connect timeout); a failed handshake of an
+    // https:// URL becomes an UpstreamTlsError, as with the mesh's own pools.
+    this.passthroughAgent ??= new Agent({ connect: tlsConnector(URL_TLS, { timeoutMs: 10_000, allowH2: true }) });
     return this.passthroughAgent;
   }
 
@@ -189,9 +206,32 @@ export class MeshDispatcher extends Dispatcher {
     return origin;
   }
 
+  /**
+   * The DestinationRule TLS of a destination without a cluster, found once per snapshot, host
+   * and port (a plaintext pass-through then costs two map reads).
+   */
+  private passthroughTls(host: string, port: number): UpstreamTls | undefined {
+    const memo = this.snapshotState().passthroughTls;
+    let ports = memo.get(host);
+    if (!ports) {
+      if (memo.size > 10_000) memo.clear();
+      memo.set(host, (ports = new Map()));
+    }
+    let tls = ports.get(port);
+    if (tls === undefined) {
+      tls = this.options.clusters.tlsFor(host, undefined, port) ?? null;
+      ports.set(port, tls);
+    }
+    return tls ?? undefined;
+  }
+
   private snapshotState(): SnapshotState {
     const snapshot = this.options.snapshot();
-    if (this.state?.snapshot !== snapshot) this.state = { snapshot, hosts: new Map(), clusters: new Map() };
+    if (this.state?.snapshot !== snapshot) {
+      // Agents made under the previous rules finish what they carry; the new rules get their own.
+      if (this.state) this.tlsAgents.reset();
+      this.state = { snapshot, hosts: new Map(), clusters: new Map(), passthroughTls: new Map() };
+    }
     return this.state;
   }
 
@@ -218,7 +258,14 @@ export class MeshDispatcher extends Dispatcher {
         sendLocalError(handler, new UnknownHostError(serviceHost));
         return true;
       }
-      return this.passthrough().dispatch(opts, handler);
+      // A DestinationRule's TLS still applies (a Kubernetes service left to the platform's DNS).
+      const tls = this.passthroughTls(serviceHost, origin.port);
+      if (tls === undefined || tls.kind === 'disable') return this.passthrough().dispatch(opts, handler);
+      if (tls.kind === 'unsupported') {
+        sendLocalError(handler, new TlsNotSupportedError(tls));
+        return true;
+      }
+      return this.tlsAgents.get(tls).dispatch({ ...opts, origin: `https://${origin.hostname}:${origin.port}` }, handler);
     }
 
     const rawPath = opts.path;
@@ -349,6 +396,14 @@ export class MeshDispatcher extends Dispatcher {
       sendLocalReply(handler, 503, 'no healthy upstream');
       return true;
     }
+    // The DestinationRule's TLS: the cluster's, or for a destination without one (pass-through) the rule's.
+    const tls = cluster ? cluster.upstreamTls : this.passthroughTls(host, port);
+    if (tls?.kind === 'unsupported') {
+      // TLS the mesh cannot originate yet: fail closed, before anything is sent (never plaintext).
+      telemetry?.answeredLocally('tls-unsupported', 0);
+      sendLocalError(handler, new TlsNotSupportedError(tls));
+      return true;
+    }
 
     const destActions = destination && actions ? actions.destination(destination) : undefined;
     const outHeaders = this.outgoingHeaders(request, headers, destActions);
@@ -385,8 +440,10 @@ export class MeshDispatcher extends Dispatcher {
     if (!cluster || cluster.passthrough) {
       // Known to configuration without endpoints (resolution NONE, a Kubernetes service found by
       // the platform's DNS): connect to the destination as named, keep the Host the caller sent.
-      passthrough = this.passthrough();
-      sendOpts = { ...opts, origin: `${origin.scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`, path, headers: outHeaders };
+      // A DestinationRule originating TLS has its own agent and an https origin.
+      const originate = tls?.kind === 'originate' ? tls : undefined;
+      passthrough = originate ? this.tlsAgents.get(originate) : this.passthrough();
+      sendOpts = { ...opts, origin: `${originate ? 'https' : origin.scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`, path, headers: outHeaders };
     } else {
       const hashOn = cluster.hashOn;
       if (hashOn?.kind === 'cookie') {
@@ -425,6 +482,7 @@ export class MeshDispatcher extends Dispatcher {
       body,
       ticket,
       telemetry,
+      urlTls: origin.scheme === 'https',
     });
     const sent = upstream.start();
     // Fire and forget, after the primary is on its way (see Mirror).

@@ -1,7 +1,9 @@
+import { isIP } from 'node:net';
 import type { Agent, Dispatcher } from 'undici';
 import type { Clock, RandomSource } from '../clock.js';
 import type { ClusterManager } from '../cluster/cluster-manager.js';
 import type { CompiledMirror } from '../routing/mirror-policy.js';
+import type { TlsOrigination, UpstreamTls } from '../security/tls-settings.js';
 import { UpstreamHandler } from './upstream-handler.js';
 import type { RequestTelemetry } from '../telemetry/request-telemetry.js';
 
@@ -49,6 +51,9 @@ export interface MirrorDeps {
   readonly random: RandomSource;
   /** The agent for destinations without endpoints of their own (resolution NONE and the like). */
   readonly passthrough: () => Agent;
+  /** The DestinationRule TLS of such a destination, and the agent that originates it. */
+  readonly passthroughTls: (host: string, port: number) => UpstreamTls | undefined;
+  readonly tlsAgent: (tls: TlsOrigination) => Dispatcher;
 }
 
 /**
@@ -95,36 +100,43 @@ export class Mirror {
     telemetry: RequestTelemetry | undefined,
   ): void {
     const host = typeof headers.host === 'string' ? headers.host : mirror.host;
-    const copy: Dispatcher.DispatchOptions = { ...opts, path, headers: { ...headers, host: shadowAuthority(host) } };
+    // Over TLS the copy presents the mirror's host name, not the `-shadow` authority undici would take.
+    const copy = { ...opts, path, headers: { ...headers, host: shadowAuthority(host) }, servername: isIP(mirror.host) ? undefined : mirror.host } as Dispatcher.DispatchOptions;
     const port = mirror.port ?? requestPort;
     const cluster = this.deps.clusters.get(mirror.host, mirror.subset, port);
     if (!cluster || cluster.passthrough) {
       // A subset without a cluster has no endpoints (Envoy: no cluster, no shadow).
       if (mirror.subset !== undefined && !cluster) return;
       const target = mirror.host.includes(':') ? `[${mirror.host}]` : mirror.host;
-      const passthrough = this.deps.passthrough();
-      const sent = { ...copy, origin: `${scheme}://${target}:${port}` };
+      // The destination's DestinationRule TLS, if any; TLS the mesh cannot make means no copy.
+      const tls = cluster ? cluster.upstreamTls : this.deps.passthroughTls(mirror.host, port);
+      if (tls?.kind === 'unsupported') return;
+      const originate = tls?.kind === 'originate' ? tls : undefined;
+      const passthrough = originate ? this.deps.tlsAgent(originate) : this.deps.passthrough();
+      const sent = { ...copy, origin: `${originate ? 'https' : scheme}://${target}:${port}` };
       if (telemetry) telemetry.dispatchMirror(passthrough, sent, DISCARD, mirror.host);
       else passthrough.dispatch(sent, DISCARD);
       return;
     }
     if (cluster.warming) {
       // A cluster still waiting for its first DNS answer: mirror once it has one, or not at all.
-      void cluster.warming.then(() => this.dispatchTo(mirror, copy, port, timeoutMs, telemetry), () => undefined);
+      void cluster.warming.then(() => this.dispatchTo(mirror, copy, scheme, port, timeoutMs, telemetry), () => undefined);
       return;
     }
-    this.dispatchTo(mirror, copy, port, timeoutMs, telemetry);
+    this.dispatchTo(mirror, copy, scheme, port, timeoutMs, telemetry);
   }
 
-  private dispatchTo(mirror: CompiledMirror, copy: Dispatcher.DispatchOptions, port: number, timeoutMs: number, telemetry: RequestTelemetry | undefined): void {
+  private dispatchTo(mirror: CompiledMirror, copy: Dispatcher.DispatchOptions, scheme: string, port: number, timeoutMs: number, telemetry: RequestTelemetry | undefined): void {
     try {
       const cluster = this.deps.clusters.get(mirror.host, mirror.subset, port);
       // The copy is balanced on its own, without a hash key.
       const picked = cluster?.pick(undefined);
       if (!cluster || !picked) return;
+      // Throws for TLS the mesh cannot originate: then there is no copy, never a plaintext one.
+      const pool = cluster.pool(picked, scheme === 'https');
       const handler = new UpstreamHandler(DISCARD, picked, this.deps.clock, undefined, timeoutMs);
-      if (telemetry) telemetry.dispatchMirror(cluster.pool(picked), copy, handler, mirror.host);
-      else cluster.pool(picked).dispatch(copy, handler);
+      if (telemetry) telemetry.dispatchMirror(pool, copy, handler, mirror.host);
+      else pool.dispatch(copy, handler);
     } catch {
       // As above: never the caller's problem.
     }

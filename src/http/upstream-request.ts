@@ -53,6 +53,8 @@ export interface UpstreamRequestInit {
   readonly ticket: BreakerTicket | undefined;
   /** Spans and metrics of this request, when anything is recorded. */
   readonly telemetry?: RequestTelemetry | undefined;
+  /** The URL is `https://`: attempts originate TLS even where the DestinationRule asks for none. */
+  readonly urlTls?: boolean;
 }
 
 /**
@@ -231,7 +233,7 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     const body = this.init.body;
     const dispatchOpts = body === undefined ? this.opts : { ...this.opts, body: body.next() };
     try {
-      const target: Dispatcher = cluster && host ? cluster.pool(host) : this.passthrough!;
+      const target: Dispatcher = cluster && host ? cluster.pool(host, this.init.urlTls) : this.passthrough!;
       if (attempt.trace) attempt.trace.dispatch(target, dispatchOpts, attempt);
       else target.dispatch(dispatchOpts, attempt);
     } catch (error) {

@@ -6,6 +6,8 @@ import type { KubeCollectionReport } from '../kubernetes/api-watcher.js';
 import type { KubernetesDiscoveryNote } from '../discovery/kubernetes/kubernetes-endpoint-source.js';
 import type { RateLimitStoreError } from '../resilience/errors.js';
 import type { BreakerEvent, EjectionEvent } from '../resilience/events.js';
+import type { CertificateBundle } from '../security/certificate-bundle.js';
+import type { CertificateError, PeerRejectedError } from '../security/errors.js';
 import { inspectedIssue } from './inspect-mesh.js';
 import type { MeshLogger } from './logger.js';
 
@@ -21,6 +23,10 @@ export const MESH_LOG_EVENTS = [
   'ratelimit.store',
   'kubernetes.watch',
   'kubernetes.note',
+  'certificate.rotated',
+  'certificate.rejected',
+  'certificate.expiring',
+  'inbound.rejected',
 ] as const;
 
 export type MeshLogEvent = (typeof MESH_LOG_EVENTS)[number];
@@ -36,6 +42,10 @@ interface LoggedEvents {
   rateLimitError: [error: RateLimitStoreError];
   kubernetesStatus: [report: KubeCollectionReport];
   kubernetesNote: [note: KubernetesDiscoveryNote];
+  certificateRotated: [bundle: CertificateBundle, previous: CertificateBundle | undefined];
+  certificateRejected: [error: CertificateError];
+  certificateExpiring: [bundle: CertificateBundle, secondsLeft: number];
+  inboundRejected: [error: PeerRejectedError];
 }
 
 function counts(snapshot: Snapshot): Record<string, number> {
@@ -54,6 +64,7 @@ export function logMeshEvents(
   logger: MeshLogger,
   sourceIds: readonly string[],
   initial: Snapshot | undefined,
+  certificates?: { readonly current: CertificateBundle | undefined; readonly lastError: CertificateError | undefined },
 ): void {
   const accepted = (s: Snapshot): void => {
     logger.info(
@@ -106,6 +117,31 @@ export function logMeshEvents(
     } else {
       logger.debug(facts, `watch of ${description} ${status.synced ? 'in sync' : 'starting'}`);
     }
+  });
+  const loaded = (b: CertificateBundle, previous: CertificateBundle | undefined): void => {
+    logger.info(
+      { event: 'certificate.rotated', source: b.source, identity: b.identity?.uri, notAfter: b.notAfter.toISOString(), fingerprint: b.fingerprint, rotated: previous !== undefined },
+      `workload certificate ${previous ? 'rotated' : 'loaded'} from ${b.source}: ${b.identity?.uri ?? 'no SPIFFE ID'}, valid until ${b.notAfter.toISOString()}`,
+    );
+  };
+  const refused = (e: CertificateError): void => {
+    logger.error({ event: 'certificate.rejected', code: e.code, problem: e.problem, file: e.file }, `workload certificates refused, the ones in use stay: ${e.message}`);
+  };
+  // Read before the mesh existed: say so once, at startup.
+  if (certificates?.current) loaded(certificates.current, undefined);
+  if (certificates?.lastError) refused(certificates.lastError);
+  mesh.on('certificateRotated', loaded);
+  mesh.on('certificateRejected', refused);
+  mesh.on('certificateExpiring', (b, secondsLeft) => {
+    logger.warn(
+      { event: 'certificate.expiring', source: b.source, identity: b.identity?.uri, notAfter: b.notAfter.toISOString(), secondsLeft: Math.round(secondsLeft) },
+      secondsLeft > 0
+        ? `workload certificate from ${b.source} expires in ${Math.round(secondsLeft)} s and has not been rotated`
+        : `workload certificate from ${b.source} expired at ${b.notAfter.toISOString()}`,
+    );
+  });
+  mesh.on('inboundRejected', (e) => {
+    logger.info({ event: 'inbound.rejected', code: e.code, reason: e.reason, mode: e.mode, port: e.port, remoteAddress: e.remoteAddress }, e.message);
   });
   mesh.on('kubernetesNote', (note) => {
     logger.info({ event: 'kubernetes.note', collection: note.collection, ...(note.error ? { error: note.error.message } : {}) }, note.message);

@@ -25,6 +25,8 @@ const CONNECT_CODES = new Set([
   'ENOTFOUND',
   'EAI_AGAIN',
   'UND_ERR_CONNECT_TIMEOUT',
+  // A failed TLS handshake (src/security/tls-connect.ts): Envoy's connect failure with a TLS error.
+  'ERR_MESH_UPSTREAM_TLS',
 ]);
 
 /** Maps a transport error from undici or Node to the failure class policies speak of. */

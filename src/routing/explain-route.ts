@@ -30,8 +30,36 @@ export interface ExplainedDestination {
   readonly endpointsNote: string | undefined;
 }
 
+/** How the call leaves the process, as the applicable Sidecar and its outbound traffic policy decide. */
+export interface ExplainedEgress {
+  /** The Sidecar resource that applies to the caller (none: every host is visible, ALLOW_ANY). */
+  readonly sidecar: ResourceRef | undefined;
+  readonly outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
+  /**
+   * `registry`: a VirtualService or ServiceEntry the caller sees covers the host; `discovered`: a
+   * Kubernetes service, its endpoints found at run time; `passthrough`: unknown, sent to the host
+   * as named (ALLOW_ANY); `refused`: unknown, refused (REGISTRY_ONLY).
+   */
+  readonly decision: 'registry' | 'discovered' | 'passthrough' | 'refused';
+  readonly note: string;
+}
+
+/** A copy of the request sent to a mirror (fire and forget). */
+export interface ExplainedMirror {
+  readonly host: string;
+  readonly subset: string | undefined;
+  readonly port: number | undefined;
+  /** Share of requests copied, in percent. */
+  readonly percent: number;
+  /** Why no copy is sent, when none is. */
+  readonly note: string | undefined;
+}
+
 export interface RouteExplanation {
   readonly request: { readonly method: string; readonly url: string; readonly host: string; readonly port: number };
+  readonly egress: ExplainedEgress;
+  /** What the caller gets that the rest of the explanation only implies (refusal, 404, 503s), first. */
+  readonly outcome: readonly string[];
   readonly virtualService: ResourceRef | undefined;
   readonly route: { readonly index: number; readonly name: string | undefined; readonly path: string; readonly resource: ResourceRef } | undefined;
   readonly matchedConditions: readonly string[];
@@ -43,7 +71,7 @@ export interface RouteExplanation {
   readonly directResponse: unknown;
   readonly rewrite: unknown;
   readonly headers: unknown;
-  readonly mirrors: unknown;
+  readonly mirrors: readonly ExplainedMirror[];
   readonly notes: readonly string[];
 }
 
@@ -67,22 +95,42 @@ export function explainRoute(snapshot: Snapshot, method: string, url: URL, heade
   const request = routeRequestFor(method, url, headers);
   const host = resolveServiceHost(url.hostname, snapshot);
   const notes: string[] = [];
+  const outcome: string[] = [];
   const table = snapshot.routeTable(host);
+  const egress = explainEgress(snapshot, host, table !== undefined);
   const hit = table ? matchRoute(table, request) : undefined;
-  if (table && !hit) notes.push(`VirtualService ${table.resource.namespace}/${table.resource.name} has no route matching this request: Istio answers 404 (NR)`);
-  if (!table) notes.push(`no VirtualService for ${host}: default route to the service`);
+  if (table && !hit) {
+    notes.push(`VirtualService ${table.resource.namespace}/${table.resource.name} has no route matching this request: Istio answers 404 (NR)`);
+    outcome.push('404 "route not found": no route of the VirtualService matches (NR)');
+  }
+  if (!table && egress.decision !== 'refused') notes.push(`no VirtualService for ${host}: default route to the service`);
+  if (egress.decision === 'refused') outcome.push(`refused before it leaves the process: ${egress.note}`);
 
   const destinations = hit
     ? hit.route.destinations.map((d) => ({ host: d.host, subset: d.subset, port: d.port ?? request.port, percent: d.share * 100 }))
-    : table ? [] : [{ host, subset: undefined, port: request.port, percent: 100 }];
+    : table || egress.decision === 'refused' ? [] : [{ host, subset: undefined, port: request.port, percent: 100 }];
+  const explained = destinations.map((d) => explainDestination(snapshot, d.host, d.subset, d.port, d.percent, egress));
 
   const spec = hit?.route.spec;
+  const direct = spec?.directResponse as { status?: number } | undefined;
+  const redirect = spec?.redirect as { redirectCode?: number } | undefined;
+  if (direct) outcome.push(`direct response ${direct.status ?? ''}, answered in process`);
+  else if (redirect) outcome.push(`redirect ${redirect.redirectCode ?? 301}, answered in process`);
+  else {
+    for (const d of explained) {
+      if (d.subset !== undefined && d.missingSubset) {
+        outcome.push(`503 "no healthy upstream" for ${d.percent.toFixed(1)}% of requests: ${d.missingSubset}`);
+      }
+    }
+  }
   return {
     request: { method: request.method, url: url.href, host, port: request.port },
+    egress,
+    outcome,
     virtualService: table?.resource,
     route: hit ? { index: hit.route.index, name: hit.route.name, path: hit.route.path, resource: hit.route.resource } : undefined,
     matchedConditions: hit && hit.matchIndex >= 0 ? hit.route.matches[hit.matchIndex]!.conditions : [],
-    destinations: destinations.map((d) => explainDestination(snapshot, d.host, d.subset, d.port, d.percent)),
+    destinations: explained.map(({ missingSubset: _, ...d }) => d),
     timeout: spec?.timeout ?? 'none (Istio default: no route timeout)',
     retries: spec?.retries ?? { ...DEFAULT_RETRIES, note: 'Istio default' },
     fault: spec?.fault,
@@ -90,22 +138,95 @@ export function explainRoute(snapshot: Snapshot, method: string, url: URL, heade
     directResponse: spec?.directResponse,
     rewrite: spec?.rewrite,
     headers: spec?.headers,
-    mirrors: spec?.mirrors ?? (spec?.mirror ? [{ destination: spec.mirror }] : undefined),
+    mirrors: (hit?.route.mirrors ?? []).map((m) => ({
+      host: m.host,
+      subset: m.subset,
+      port: m.port,
+      percent: m.fraction * 100,
+      note: m.subset !== undefined && !snapshot.destinationRule(m.host)?.subsets.has(m.subset)
+        ? `subset "${m.subset}" is not defined: no copy is sent`
+        : undefined,
+    })),
     notes,
   };
 }
 
-function explainDestination(snapshot: Snapshot, host: string, subset: string | undefined, port: number, percent: number): ExplainedDestination {
+/** `name.ns.svc.<clusterDomain>` (or a name under it): a Kubernetes service the mesh discovers itself. */
+function isKubernetesService(host: string, clusterDomain: string): boolean {
+  const suffix = `.svc.${clusterDomain}`;
+  return host.endsWith(suffix) && host.slice(0, -suffix.length).includes('.');
+}
+
+/** As the dispatcher decides: the registry first, then Kubernetes services, then the outbound traffic policy. */
+function explainEgress(snapshot: Snapshot, host: string, routed: boolean): ExplainedEgress {
+  const sidecar = snapshot.sidecar;
+  const mode = snapshot.outboundTrafficPolicy ?? 'ALLOW_ANY';
+  const by = sidecar ? ` (Sidecar ${sidecar.namespace}/${sidecar.name})` : ' (no Sidecar applies)';
+  const base = { sidecar, outboundTrafficPolicy: mode };
+  const service = snapshot.service(host);
+  if (routed || service) {
+    const what = service ? `ServiceEntry ${service.source.namespace}/${service.source.name}` : 'a VirtualService';
+    return { ...base, decision: 'registry', note: `in the registry: ${what}` };
+  }
+  const k8s = isKubernetesService(host, snapshot.clusterDomain);
+  const suffix = `.svc.${snapshot.clusterDomain}`;
+  const namespace = k8s ? host.slice(0, -suffix.length).split('.').at(-1)! : '';
+  if (k8s && snapshot.isEgressAllowed(host, namespace)) {
+    return { ...base, decision: 'discovered', note: 'a Kubernetes service: its endpoints are found at run time (Kubernetes API or DNS)' };
+  }
+  const hidden = hiddenBySidecar(snapshot, host, k8s);
+  if (mode === 'REGISTRY_ONLY') {
+    return {
+      ...base,
+      decision: 'refused',
+      note: `"${host}" is not in the service registry${hidden} and outboundTrafficPolicy is REGISTRY_ONLY${by}: the call rejects with UnknownHostError (ERR_MESH_UNKNOWN_HOST) where Envoy answers 502 from its BlackHoleCluster`,
+    };
+  }
+  return { ...base, decision: 'passthrough', note: `not in the service registry${hidden}; ALLOW_ANY${by} passes the call through to "${host}" as named` };
+}
+
+/** `, hidden by ...` when a resource declares the host but the Sidecar's egress hosts do not import it. */
+function hiddenBySidecar(snapshot: Snapshot, host: string, k8s: boolean): string {
+  const sidecar = snapshot.sidecar;
+  if (!sidecar) return '';
+  if (k8s) return ` (the egress hosts of Sidecar ${sidecar.namespace}/${sidecar.name} do not import it)`;
+  const entry = snapshot.resources.find((r) =>
+    r.kind === 'ServiceEntry' && ((r.spec as { hosts?: readonly string[] }).hosts ?? []).some((h) => {
+      const name = h.toLowerCase();
+      return name === host || (name.startsWith('*') && host.endsWith(name.slice(1)));
+    }));
+  return entry
+    ? ` (ServiceEntry ${entry.metadata.namespace}/${entry.metadata.name} declares it, but the egress hosts of Sidecar ${sidecar.namespace}/${sidecar.name} do not import it)`
+    : '';
+}
+
+function explainDestination(
+  snapshot: Snapshot,
+  host: string,
+  subset: string | undefined,
+  port: number,
+  percent: number,
+  egress: ExplainedEgress,
+): ExplainedDestination & { readonly missingSubset: string | undefined } {
   const rule = snapshot.destinationRule(host);
   const subsetDef = subset ? rule?.subsets.get(subset) : undefined;
   const service = snapshot.service(host);
   const servicePort = servicePortFor(service, port);
   let endpoints: readonly Endpoint[] = servicePort?.endpoints ?? [];
   let endpointsNote: string | undefined;
-  if (subset && !subsetDef) endpointsNote = `subset "${subset}" is not defined: Istio answers 503 (NC)`;
-  else if (subsetDef) endpoints = endpoints.filter((e) => labelsMatch(subsetDef.labels, e.labels));
-  if (!service) endpointsNote ??= 'not in the configuration: found at run time (Kubernetes DNS or API)';
-  else if (!servicePort) endpointsNote ??= `service ${host} has no port ${port}`;
+  let missingSubset: string | undefined;
+  if (subset && !subsetDef) {
+    missingSubset = rule
+      ? `subset "${subset}" of ${host} is not defined by DestinationRule ${rule.sources.map((r) => `${r.namespace}/${r.name}`).join(', ')} (defined: ${[...rule.subsets.keys()].join(', ') || 'none'})`
+      : `subset "${subset}" of ${host} is not defined: no DestinationRule for this host applies`;
+    endpoints = [];
+    endpointsNote = `subset "${subset}" is not defined: Istio answers 503 (NC)`;
+  } else if (subsetDef) endpoints = endpoints.filter((e) => labelsMatch(subsetDef.labels, e.labels));
+  if (!service) {
+    endpointsNote ??= egress.decision === 'passthrough'
+      ? 'passed through: the connection goes to the host the caller named'
+      : 'not in the configuration: found at run time (Kubernetes DNS or API)';
+  } else if (!servicePort) endpointsNote ??= `service ${host} has no port ${port}`;
   else if (service.resolution === 'NONE') endpointsNote ??= 'resolution NONE: the connection goes to the address the caller asked for';
   return {
     host,
@@ -117,5 +238,6 @@ function explainDestination(snapshot: Snapshot, host: string, subset: string | u
     service: service?.source,
     endpoints,
     endpointsNote,
+    missingSubset,
   };
 }

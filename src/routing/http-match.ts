@@ -48,9 +48,13 @@ export class QueryCache {
   }
 }
 
-function compileHeaderMatchers(specs: Readonly<Record<string, StringMatchSpec>> | undefined): NamedMatcher[] {
+function compileHeaderMatchers(specs: Readonly<Record<string, StringMatchSpec>> | undefined, starIsPresence = false): NamedMatcher[] {
   if (!specs) return [];
-  return Object.entries(specs).map(([name, spec]) => ({ name: name.toLowerCase(), matcher: compileStringMatch(spec) }));
+  return Object.entries(specs).map(([name, spec]) => ({
+    name: name.toLowerCase(),
+    // istiod turns a withoutHeaders `regex: "*"` into Envoy's present_match (then inverted).
+    matcher: compileStringMatch(starIsPresence && spec.regex === '*' ? {} : spec),
+  }));
 }
 
 export function compileHttpMatch(spec: HttpMatchSpec, source: RouteSource): CompiledHttpMatch {
@@ -75,7 +79,7 @@ export function compileHttpMatch(spec: HttpMatchSpec, source: RouteSource): Comp
   const method = spec.method ? compileStringMatch(spec.method) : undefined;
   const authority = spec.authority ? compileStringMatch(spec.authority) : undefined;
   const headers = compileHeaderMatchers(spec.headers);
-  const without = compileHeaderMatchers(spec.withoutHeaders);
+  const without = compileHeaderMatchers(spec.withoutHeaders, true);
   // Query parameter names are case-sensitive, unlike header names.
   const queryMatchers: NamedMatcher[] = spec.queryParams
     ? Object.entries(spec.queryParams).map(([name, s]) => ({ name, matcher: compileStringMatch(s) }))

@@ -17,6 +17,14 @@ export interface ClusterHealth {
   readonly terminating: number;
 }
 
+/** The workload certificate in use, read when metrics are collected. */
+export interface CertificateExpiry {
+  readonly source: string;
+  /** The certificate's SPIFFE ID, or '' without one. */
+  readonly identity: string;
+  readonly secondsLeft: number;
+}
+
 interface Instruments {
   readonly meter: Meter;
   readonly httpDuration: Histogram;
@@ -33,6 +41,9 @@ interface Instruments {
   readonly snapshots: Counter;
   readonly watchRestarts: Counter;
   readonly endpoints: ObservableGauge;
+  readonly inboundConnections: Counter;
+  readonly certificateRotations: Counter;
+  readonly certificateExpiry: ObservableGauge;
 }
 
 /**
@@ -53,10 +64,16 @@ export class MeshMetrics {
     }
   };
 
+  private readonly observeCertificate: ObservableCallback = (result: ObservableResult) => {
+    const c = this.certificate?.();
+    if (c) result.observe(c.secondsLeft, { 'sidecarless.certificate.source': c.source, 'sidecarless.certificate.identity': c.identity });
+  };
+
   constructor(
     private readonly api: OtelApi,
     private readonly istio: boolean,
     private readonly health: () => Iterable<ClusterHealth>,
+    private readonly certificate?: () => CertificateExpiry | undefined,
   ) {
     this.noopMeter = api.createNoopMeter();
   }
@@ -71,6 +88,7 @@ export class MeshMetrics {
     const meter = this.closed ? this.noopMeter : this.api.metrics.getMeter('sidecarless');
     if (this.instruments?.meter === meter) return;
     this.instruments?.endpoints.removeCallback(this.observeEndpoints);
+    this.instruments?.certificateExpiry.removeCallback(this.observeCertificate);
     this.instruments = meter === this.noopMeter ? undefined : this.create(meter);
   }
 
@@ -91,9 +109,18 @@ export class MeshMetrics {
       valueType: ValueType.INT,
     });
     endpoints.addCallback(this.observeEndpoints);
+    const certificateExpiry = meter.createObservableGauge('sidecarless.certificate.expiry', {
+      description: 'Seconds until the workload certificate in use expires (negative once expired); Istio\'s agent reports the same as cert_expiry_seconds.',
+      unit: 's',
+      valueType: ValueType.DOUBLE,
+    });
+    certificateExpiry.addCallback(this.observeCertificate);
     return {
       meter,
       endpoints,
+      certificateExpiry,
+      inboundConnections: counter('sidecarless.inbound.connections', 'Inbound connections by PeerAuthentication mode and outcome (mtls, plaintext, rejected with its reason).'),
+      certificateRotations: counter('sidecarless.certificate.rotations', 'Workload certificate sets read: accepted (loaded or rotated) or rejected (with the problem).'),
       httpDuration: histogram(METRIC_HTTP_CLIENT_REQUEST_DURATION, 's', 'Duration of HTTP client requests.', HTTP_DURATION_BUCKETS_S),
       istioRequests: istio ? meter.createCounter('istio_requests_total', { description: 'Requests, as an Istio sidecar counts them (reporter="source").', valueType: ValueType.INT }) : undefined,
       istioDuration: istio ? histogram('istio_request_duration_milliseconds', 'ms', 'Request duration, as an Istio sidecar measures it.', ISTIO_DURATION_BUCKETS_MS) : undefined,
@@ -111,7 +138,10 @@ export class MeshMetrics {
   }
 
   /** Adds to one of the mesh's counters (no-op without a provider). */
-  count(name: 'retries' | 'hedges' | 'rateLimited' | 'overflows' | 'ejections' | 'breakerTransitions' | 'snapshots' | 'watchRestarts', attributes: Attributes): void {
+  count(
+    name: 'retries' | 'hedges' | 'rateLimited' | 'overflows' | 'ejections' | 'breakerTransitions' | 'snapshots' | 'watchRestarts' | 'inboundConnections' | 'certificateRotations',
+    attributes: Attributes,
+  ): void {
     this.instruments?.[name].add(1, attributes);
   }
 }

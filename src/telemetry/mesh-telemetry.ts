@@ -2,7 +2,7 @@ import { channel } from 'node:diagnostics_channel';
 import type { Context, Tracer, TracerProvider } from '@opentelemetry/api';
 import type { Dispatcher } from 'undici';
 import { MeshMetrics } from './mesh-metrics.js';
-import type { ClusterHealth } from './mesh-metrics.js';
+import type { CertificateExpiry, ClusterHealth } from './mesh-metrics.js';
 import type { OtelApi } from './otel-api.js';
 import { RequestTelemetry } from './request-telemetry.js';
 import type { RequestOrigin } from './request-telemetry.js';
@@ -31,6 +31,8 @@ export interface MeshTelemetryDeps {
   readonly health: () => Iterable<ClusterHealth>;
   /** The namespace of a service the snapshot knows (ServiceEntry), for Istio's labels. */
   readonly serviceNamespace: (host: string) => string | undefined;
+  /** The workload certificate in use, for the expiry gauge. */
+  readonly certificate?: () => CertificateExpiry | undefined;
 }
 
 /**
@@ -62,7 +64,7 @@ export class MeshTelemetry {
     this.tracer = api.trace.getTracer('sidecarless');
     this.noopProvider = new api.ProxyTracerProvider().getDelegate();
     this.rootContext = api.ROOT_CONTEXT;
-    this.metrics = new MeshMetrics(api, options.istioMetrics === true, deps.health);
+    this.metrics = new MeshMetrics(api, options.istioMetrics === true, deps.health, deps.certificate);
     const w = options.workload ?? {};
     const labels = deps.labels;
     this.source = {
@@ -145,6 +147,18 @@ export class MeshTelemetry {
 
   snapshot(outcome: 'accepted' | 'rejected'): void {
     this.metrics.count('snapshots', { 'sidecarless.config.outcome': outcome });
+  }
+
+  /** An inbound connection was classified: `outcome` mtls, plaintext or rejected (with `reason`). */
+  inboundConnection(mode: string, outcome: string, reason: string): void {
+    // An inbound-only workload makes no outbound requests to pick up a provider registered late.
+    if (this.due) this.recheck();
+    this.metrics.count('inboundConnections', { 'sidecarless.mtls.mode': mode, 'sidecarless.inbound.outcome': outcome, 'sidecarless.inbound.reason': reason });
+  }
+
+  /** A workload certificate set was read: accepted, or rejected with its problem. */
+  certificateRead(outcome: 'accepted' | 'rejected', problem: string): void {
+    this.metrics.count('certificateRotations', { 'sidecarless.certificate.outcome': outcome, 'sidecarless.certificate.problem': problem });
   }
 
   /**

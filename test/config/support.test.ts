@@ -36,9 +36,14 @@ describe('the field-support table', () => {
   });
 
   it('a field has the status of its nearest listed ancestor', () => {
-    expect(fieldSupport('DestinationRule', 'spec.trafficPolicy.tls.mode')).toEqual({
-      support: { status: 'not-yet', reason: 'mesh mTLS and workload authentication and authorization are planned' },
-      from: 'spec.trafficPolicy.tls',
+    expect(fieldSupport('AuthorizationPolicy', 'spec.rules[].from[].source.principals')).toMatchObject({
+      support: { status: 'not-yet' },
+      from: 'spec',
+    });
+    expect(fieldSupport('PeerAuthentication', 'spec.mtls.mode')).toMatchObject({ support: { status: 'supported' }, from: 'spec' });
+    expect(fieldSupport('DestinationRule', 'spec.subsets[].trafficPolicy.portLevelSettings[].tls.insecureSkipVerify')).toMatchObject({
+      support: { status: 'supported' },
+      from: 'spec.subsets[].trafficPolicy.portLevelSettings[].tls',
     });
     expect(fieldSupport('VirtualService', 'spec.http[].route[].destination.subset').support.status).toBe('supported');
     expect(fieldSupport('VirtualService', 'spec.http[0].match[2].headers.x-user.exact').support.status).toBe('supported');

@@ -78,7 +78,7 @@ spec:
   ports:
   - { number: 9080, name: http-web, protocol: HTTP }
   - { number: 9090, name: grpc, protocol: GRPC, targetPort: 8090 }
-  - { number: 9100, name: Tcp_Raw, protocol: TCP }
+  - { number: 9100, name: Tcp-Raw, protocol: TCP }
   endpoints:
   - { address: reviews.shop.svc.cluster.local }
   - { address: pod-0.ratings.shop.svc.cluster.local }
@@ -118,8 +118,8 @@ spec:
         'api.example.test:8090',
         'details.shop.svc.cluster.local:8090',
       ]);
-      // No Kubernetes Service port can be named so: no SRV record to ask for.
-      expect(watches(9100)[0]).toBe('reviews.shop.svc.cluster.local:9100');
+      // Port names are DNS-1123 labels (Istio refuses others); SRV asks for the name in lower case.
+      expect(watches(9100)[0]).toBe('reviews.shop.svc.cluster.local.:9100 _tcp-raw._tcp');
 
       const ratings = snapshot.service('ratings.shop.svc.cluster.local')!;
       expect(serviceEntryDnsWatches(ratings, ratings.ports[0]!, snapshot.clusterDomain)).toEqual([

@@ -73,7 +73,7 @@ ${destinationRule('upgraded', '{ h2UpgradePolicy: UPGRADE }')}
 ${serviceEntry('grpc-port', h2, 'GRPC', ['127.0.0.6'])}
 ${serviceEntry('http2-port', h2, 'HTTP2', ['127.0.0.7'])}
 ${serviceEntry('client-protocol', h1, 'HTTP', ['127.0.0.2', '127.0.0.3'])}
-${destinationRule('client-protocol', '{ h2UpgradePolicy: UPGRADE, useClientProtocol: true }')}
+${destinationRule('client-protocol', '{ useClientProtocol: true }')}
 ${serviceEntry('plain', h1, 'HTTP', ['127.0.0.2'])}
 ${destinationRule('plain', '{ h2UpgradePolicy: DO_NOT_UPGRADE }')}
 apiVersion: networking.istio.io/v1
@@ -136,7 +136,7 @@ describe('HTTP/2 to endpoints where the policy says so', () => {
     }
   });
 
-  it('keeps HTTP/1.1 with useClientProtocol (the caller speaks HTTP/1.1; UPGRADE is then ineffective) and with DO_NOT_UPGRADE', async () => {
+  it('keeps HTTP/1.1 with useClientProtocol (the caller speaks HTTP/1.1) and with DO_NOT_UPGRADE', async () => {
     for (const name of ['client-protocol', 'plain']) {
       const res = await mesh.request(`http://${name}:${pods.port}/`);
       expect(res.statusCode).toBe(200);

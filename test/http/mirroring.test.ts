@@ -47,9 +47,8 @@ spec:
   - name: split
     match: [{ uri: { prefix: /split } }]
     route: [{ destination: { host: reviews } }]
-    mirror: { host: mirror }
-    mirrorPercentage: { value: 30 }
     mirrors:
+    - { destination: { host: mirror }, percentage: { value: 30 } }
     - { destination: { host: audit }, percentage: { value: 10 } }
   - name: legacy
     match: [{ uri: { prefix: /legacy } }]

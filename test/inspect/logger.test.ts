@@ -30,7 +30,8 @@ afterEach(async () => {
   mesh = undefined;
 });
 
-const config = (perTryTimeout = '1s') => `
+/** Without retries; a `perTryTimeout` makes a retry policy (an invalid one when it is below 1ms). */
+const config = (perTryTimeout?: string) => `
 ${reviewsServiceEntry(pods.port, ['127.0.0.2', '127.0.0.3'])}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -46,7 +47,7 @@ kind: VirtualService
 metadata: { name: reviews, namespace: shop }
 spec:
   hosts: [reviews]
-  http: [{ route: [{ destination: { host: reviews } }], retries: { attempts: 0, perTryTimeout: ${perTryTimeout} } }]
+  http: [{ route: [{ destination: { host: reviews } }], retries: ${perTryTimeout === undefined ? '{ attempts: 0 }' : `{ attempts: 1, perTryTimeout: ${perTryTimeout} }`} }]
 `;
 
 interface Line {

@@ -128,7 +128,7 @@ describe('VirtualService reference: HTTPRetry', () => {
   });
 
   it('attempts: 0 disables retries', async () => {
-    mesh = await meshFromYaml(service(pods.port) + RATINGS_ROUTE.replace('attempts: 3', 'attempts: 0'), { namespace: 'prod' });
+    mesh = await meshFromYaml(service(pods.port) + RATINGS_ROUTE.replace(/attempts: 3[\s\S]*$/, 'attempts: 0\n'), { namespace: 'prod' });
     script = [503];
     expect((await call(mesh, url())).status).toBe(503);
     expect(log.seen).toHaveLength(1);

@@ -259,7 +259,7 @@ ${route(retries)}`;
     const message = (error as Error).message;
     expect(message).toContain('VirtualService shop/reviews');
     expect(message).toContain('spec.http[0].retries.retryOn');
-    expect(message).toContain(`"gateway-eror" is not a valid retryOn condition; did you mean 'gateway-error'?`);
+    expect(message).toContain(`"gateway-eror" is not a valid retryOn policy; did you mean 'gateway-error'?`);
   });
 });
 

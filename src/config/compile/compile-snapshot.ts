@@ -1,5 +1,7 @@
 import type { CompiledRateLimits } from '../../resilience/rate-limit/compile/rate-limit-table.js';
 import { compileRateLimits, rateLimitTable } from '../../resilience/rate-limit/compile/rate-limit-table.js';
+import type { PeerAuthenticationPolicy } from '../../security/peer-authentication.js';
+import { compilePeerAuthentication } from '../../security/peer-authentication.js';
 import type { ConfigIssue } from '../issue.js';
 import type { MeshResource } from '../resource.js';
 import type { ServiceDef, Snapshot } from '../snapshot.js';
@@ -21,6 +23,7 @@ export class SnapshotCompiler {
   private readonly registry = new Reuse<HostTable<ServiceDef>>();
   private readonly rules = new Reuse<DestinationRuleIndex>();
   private readonly rateLimits = new Reuse<CompiledRateLimits>();
+  private readonly peerAuthentication = new Reuse<PeerAuthenticationPolicy>();
 
   constructor(private readonly ctx: CompileContext) {}
 
@@ -43,6 +46,11 @@ export class SnapshotCompiler {
       resources.filter((r) => r.kind === 'RateLimitPolicy' || r.kind === 'EnvoyFilter'),
       sink,
       (inputs, s) => compileRateLimits(inputs, ctx, s),
+    );
+    const peerAuthentication = this.peerAuthentication.get(
+      resources.filter((r) => r.kind === 'PeerAuthentication'),
+      sink,
+      (inputs) => compilePeerAuthentication(inputs, ctx),
     );
     const routes = this.virtualServices.build(resources, ctx, scope, sink);
     analyzeRoutes(routes, services, rules, resources, ctx, sink);
@@ -69,9 +77,12 @@ export class SnapshotCompiler {
       services: () => visible,
       destinationRule: (host: string) =>
         rules.lookup(host, services.lookup(host)?.namespace ?? kubernetesNamespace(host, k8sSuffix)),
+      upstreamTls: (block: unknown) => rules.tls.get(block),
+      sidecar: scope.source,
       outboundTrafficPolicy: scope.outboundTrafficPolicy,
       isEgressAllowed: (host: string, namespace: string) => scope.isImported(host, namespace),
       rateLimits: rateLimitTable(rateLimits, (host) => services.lookup(host)?.namespace ?? kubernetesNamespace(host, k8sSuffix)),
+      peerAuthentication,
     });
     return { snapshot, issues: sink.issues };
   }

@@ -11,6 +11,11 @@ export interface CompileContext {
   readonly clusterDomain: string;
   /** The caller's own workload labels (sourceLabels, workloadSelector). */
   readonly workloadLabels: Readonly<Record<string, string>>;
+  /**
+   * Read and check the files a DestinationRule `tls` names (default true). `sidecarless validate`
+   * and `explain` run elsewhere than the workload, where those paths do not exist.
+   */
+  readonly tlsFiles?: boolean;
 }
 
 /**

@@ -6,6 +6,7 @@ import type { CompileContext, IssueSink } from './context.js';
 import { locate, sortByAge } from './context.js';
 import { bySpecificity, hostMatches, qualifyHost } from './hosts.js';
 import { checkTrafficPolicies } from './traffic-policy-checks.js';
+import { UpstreamTlsTable } from '../../security/destination-rule-tls.js';
 import { isExportedTo } from './visibility.js';
 
 interface SubsetSpec {
@@ -41,6 +42,8 @@ export class DestinationRuleIndex {
   /** Per namespace: exact hosts → candidates, and wildcard candidates most specific first. */
   private readonly indexed = new Map<string, { exact: Map<string, Candidate[]>; wildcards: Candidate[] }>();
   private readonly cache = new Map<string, EffectiveDestinationRule | null>();
+  /** The `tls` blocks of the rules this caller sees, compiled (files read and checked) once here. */
+  readonly tls = new UpstreamTlsTable();
 
   constructor(
     resources: readonly MeshResource[],
@@ -55,6 +58,8 @@ export class DestinationRuleIndex {
       const selector = resource.spec.workloadSelector?.matchLabels;
       // A workloadSelector only selects workloads in the rule's own namespace.
       if (selector && (ns !== ctx.namespace || !labelsMatch(selector, ctx.workloadLabels))) continue;
+      // Only rules this caller sees: another workload's rule may name files only its pods mount.
+      this.tls.add(resource, sink, ctx.tlsFiles === false ? { readFiles: false } : {});
       const host = qualifyHost(resource.spec.host, ns, ctx.clusterDomain);
       let list = this.byNamespace.get(ns);
       if (!list) this.byNamespace.set(ns, (list = []));

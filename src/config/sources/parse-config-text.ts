@@ -5,6 +5,7 @@ import type { Document, LineCounter, YAMLError } from 'yaml';
 import type { FieldPath, RawDocument } from '../document.js';
 import type { ConfigIssue, SourceLocation } from '../issue.js';
 import { findJsonSyntaxError } from './json-syntax.js';
+import { goYamlProblems } from './go-yaml.js';
 import { expandKubernetesList, isJsonObject, notAnObjectMessage } from './kubernetes-object.js';
 import { LazyPositions, MAX_ALIAS_COUNT, findOffset, parseYamlDocuments, toLocation } from './yaml-positions.js';
 
@@ -28,8 +29,8 @@ interface DocumentContext {
 }
 
 /**
- * Parses the text of one configuration file: YAML (several documents separated by `---`) or, for a
- * `.json` file, JSON. Lists (`kind: List`, `VirtualServiceList`) become one document per item. A file
+ * Parses the text of one configuration file: YAML (several documents separated by `---`), read as
+ * Kubernetes reads it (go-yaml.ts), or, for a `.json` file, JSON. Lists (`kind: List`, `VirtualServiceList`) become one document per item. A file
  * with any parse error yields no documents at all: it is one unit the user edits, and half of it is
  * not a meaningful configuration.
  */
@@ -45,6 +46,9 @@ function parseYaml(source: string, file: string): ParsedConfigText {
     return first ? [yamlErrorIssue(first, doc, file, lineCounter, source)] : [];
   });
   if (syntaxIssues.length > 0) return { documents: [], issues: syntaxIssues };
+  // What Kubernetes could not read, or would read otherwise: the file is refused whole.
+  const readIssues = docs.flatMap((doc) => goYamlProblems(doc).map((p) => parseError(p.message, toLocation(file, lineCounter, p.offset))));
+  if (readIssues.length > 0) return { documents: [], issues: readIssues };
 
   const positions = new LazyPositions(file, source);
   const documents: RawDocument[] = [];
@@ -150,7 +154,9 @@ function yamlErrorIssue(error: YAMLError, doc: Document.Parsed, file: string, li
   const offset = error.pos[0];
   const message = error.code === 'DUPLICATE_KEY'
     ? `duplicate key ${JSON.stringify(duplicateKeyAt(doc, offset, source))} (a key may appear only once in a mapping)`
-    : `${language} syntax error: ${error.message}`;
+    : error.code === 'TAG_RESOLVE_FAILED'
+      ? `${language}: ${error.message}`
+      : `${language} syntax error: ${error.message}`;
   return parseError(message, toLocation(file, lineCounter, offset));
 }
 

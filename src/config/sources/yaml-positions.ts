@@ -1,28 +1,17 @@
-import { LineCounter, isAlias, isMap, isScalar, isSeq, parseAllDocuments } from 'yaml';
-import type { Document, DocumentOptions, ParseOptions, Pair, SchemaOptions, YAMLMap } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq } from 'yaml';
+import type { Document, LineCounter, Pair, YAMLMap } from 'yaml';
+import { parseGoYamlDocuments } from './go-yaml.js';
 import type { FieldPath } from '../document.js';
 import type { SourceLocation } from '../issue.js';
-
-/**
- * YAML 1.2 core schema (what `yes`/`no` mean is not guessed), keys unique, `<<` merge keys allowed
- * as kubectl allows them. Warnings from the library are returned as data, never printed.
- */
-export const YAML_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = {
-  uniqueKeys: true,
-  merge: true,
-  prettyErrors: false,
-  logLevel: 'error',
-};
 
 /** A YAML alias may expand to at most this many nodes; protects against "billion laughs" files. */
 export const MAX_ALIAS_COUNT = 100;
 
 const MAX_MERGE_DEPTH = 16;
 
+/** The documents of `text`, read as Kubernetes reads YAML (go-yaml.ts). */
 export function parseYamlDocuments(text: string): { docs: Document.Parsed[]; lineCounter: LineCounter } {
-  const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { ...YAML_OPTIONS, lineCounter });
-  return { docs: [...docs], lineCounter };
+  return parseGoYamlDocuments(text);
 }
 
 /**

@@ -56,3 +56,33 @@ const MAX_MS = 9_223_372_036_854.775;
 function isDigit(code: number): boolean {
   return code >= 48 && code <= 57;
 }
+
+const UNIT_NS: ReadonlyMap<string, bigint> = new Map([
+  ['ns', 1n],
+  ['us', 1_000n],
+  ['\u00b5s', 1_000n],
+  ['\u03bcs', 1_000n],
+  ['ms', 1_000_000n],
+  ['s', 1_000_000_000n],
+  ['m', 60_000_000_000n],
+  ['h', 3_600_000_000_000n],
+]);
+
+/**
+ * A duration in whole nanoseconds, exact where {@link parseDuration}'s milliseconds are a float, for
+ * the checks that need exact values (Istio accepts only whole milliseconds). Fractions below a
+ * nanosecond are dropped, as Go does; undefined when the text is not a duration.
+ */
+export function parseDurationNanos(text: string): bigint | undefined {
+  if (parseDuration(text) === undefined) return undefined;
+  const negative = text.startsWith('-');
+  const s = text.replace(/^[-+]/, '');
+  if (s === '0') return 0n;
+  let total = 0n;
+  for (const [, whole = '', fraction = '', unit = ''] of s.matchAll(/(\d*)(?:\.(\d*))?([^\d.]+)/g)) {
+    const scale = UNIT_NS.get(unit)!;
+    total += BigInt(whole || '0') * scale;
+    if (fraction !== '') total += (BigInt(fraction) * scale) / 10n ** BigInt(fraction.length);
+  }
+  return negative ? -total : total;
+}

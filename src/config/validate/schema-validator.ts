@@ -212,7 +212,8 @@ export class CompiledSchema {
         `expected a duration such as "1.5s", "100ms" or "1h30m" (units h, m, s, ms, us, ns), found ${quoteText(value)}`,
       );
     }
-    if (this.#re2) {
+    // In a withoutHeaders match Istio reads `regex: "*"` as "the header is present", not as RE2.
+    if (this.#re2 && !(value === '*' && ctx.path[ctx.path.length - 3] === 'withoutHeaders')) {
       const reason = re2SyntaxError(value);
       if (reason !== undefined) ctx.error('regex', `expected an RE2 regular expression, found ${quoteText(value)}: ${reason}`);
     }

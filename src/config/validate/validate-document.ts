@@ -184,7 +184,12 @@ export function validateDocument(doc: RawDocument, options: ValidateOptions): Va
     }
     compiled.validate(specValue, ctx, support);
     if (ctx.prunedNull) specValue = compiled.prune(specValue);
-    checkSemantics(resourceKind, specValue, metadata?.annotations, (code, message, field) => report.add('error', code, message, field));
+    if (metadata && !report.hasErrors) {
+      checkSemantics(resourceKind, specValue, metadata, {
+        error: (field, message, code = 'invalid-value') => report.add('error', code, message, field),
+        warn: (field, message, code = 'istio-warning') => report.add('warning', code, message, field),
+      });
+    }
     const check = SEMANTIC_CHECKS[resourceKind];
     if (check && !report.hasErrors) check(specValue, (severity, code, message, field) => report.add(severity, code, message, field));
   }

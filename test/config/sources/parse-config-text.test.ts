@@ -78,8 +78,8 @@ metadata: { name: two }
   it('yields plain JSON data', () => {
     const text = `kind: A\nspec:\n  on: on\n  count: 010\n  date: 2026-01-02\n  empty:\n`;
     const { documents } = parseConfigText(text, 'f.yaml');
-    // YAML 1.2 core schema: `on` and dates stay strings, as Istio's string fields expect.
-    expect(documents[0]?.value).toEqual({ kind: 'A', spec: { on: 'on', count: 10, date: '2026-01-02', empty: null } });
+    // As Kubernetes reads YAML (go-yaml): `on` is a boolean (a key becomes "true"), 010 octal, dates stay strings.
+    expect(documents[0]?.value).toEqual({ kind: 'A', spec: { true: true, count: 8, date: '2026-01-02', empty: null } });
     expect(Object.getPrototypeOf(documents[0]?.value)).toBe(Object.prototype);
   });
 

@@ -1,0 +1,137 @@
+import { MeshError } from '../errors.js';
+import type { ResourceRef } from '../config/issue.js';
+import { formatResourceRef } from '../config/issue.js';
+
+/** Where a TLS setting the mesh cannot honour was configured, and what it asked for. */
+export interface UnsupportedTls {
+  readonly resource: ResourceRef;
+  /** Field path, e.g. `spec.trafficPolicy.portLevelSettings[0].tls.mode`. */
+  readonly path: string;
+  /** What is not implemented, e.g. `mode ISTIO_MUTUAL (mesh mTLS)`. */
+  readonly what: string;
+}
+
+/**
+ * The destination's DestinationRule asks for TLS the mesh does not implement yet (`ISTIO_MUTUAL`,
+ * `credentialName`). The request fails before anything is sent: it never goes out in plaintext.
+ * A configuration problem, not the upstream's: it is never retried and never counted against a pod.
+ */
+export class TlsNotSupportedError extends MeshError {
+  readonly code = 'ERR_MESH_TLS_UNSUPPORTED';
+  readonly resource: ResourceRef;
+  readonly path: string;
+  constructor(readonly unsupported: UnsupportedTls) {
+    super(`${formatResourceRef(unsupported.resource)}: ${unsupported.path}: ${unsupported.what} is not implemented yet; the request was not sent (it is never sent without the TLS asked for)`);
+    this.resource = unsupported.resource;
+    this.path = unsupported.path;
+  }
+}
+
+/**
+ * The TLS handshake with an upstream endpoint failed: unknown CA, a certificate not valid for the
+ * name, expired or revoked, a client certificate refused, or a peer that does not speak TLS.
+ * Envoy's "upstream connect error ... TLS error" (response flag UF): a connect failure, so it is
+ * retried like one (`connect-failure`) and counted by outlier detection as a locally originated
+ * failure. `cause` holds Node's error; `reason` its code.
+ */
+export class UpstreamTlsError extends MeshError {
+  readonly code = 'ERR_MESH_UPSTREAM_TLS';
+  constructor(
+    /** `address:port` of the endpoint. */
+    readonly endpoint: string,
+    /** The SNI sent; undefined when none was (an IP address). */
+    readonly servername: string | undefined,
+    /** Node's (OpenSSL's) code for the failure, e.g. `CERT_HAS_EXPIRED`. */
+    readonly reason: string,
+    cause: Error,
+  ) {
+    super(
+      `upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: TLS error: ${reason}: ${cause.message} (endpoint ${endpoint}${servername ? `, server name ${servername}` : ', no server name'})`,
+      { cause },
+    );
+  }
+}
+
+/** Why a workload certificate bundle was refused. */
+export type CertificateProblem =
+  | 'missing'
+  | 'unreadable'
+  | 'invalid'
+  | 'key-mismatch'
+  | 'expired'
+  | 'not-yet-valid'
+  | 'untrusted-chain';
+
+/**
+ * Workload certificates (a mounted secret, a file) cannot be used: a file is missing or unreadable,
+ * holds no valid PEM, the key does not match the certificate, the certificate is expired or not yet
+ * valid, or its chain does not lead to the trust roots. `file` names the file at fault and
+ * `problem` says what is wrong; the last good certificates, if any, keep serving.
+ */
+export class CertificateError extends MeshError {
+  readonly code = 'ERR_MESH_CERTIFICATE';
+  /** For `not-yet-valid`: when the certificate becomes valid (the set is read again then). */
+  readonly validFrom: Date | undefined;
+  constructor(
+    readonly problem: CertificateProblem,
+    readonly file: string,
+    message: string,
+    options?: { cause?: unknown; validFrom?: Date },
+  ) {
+    super(`${file}: ${message}`, options);
+    this.validFrom = options?.validFrom;
+  }
+}
+
+/** A string that should be a SPIFFE ID (`spiffe://<trust-domain>/<path>`) is not one. */
+export class InvalidSpiffeIdError extends MeshError {
+  readonly code = 'ERR_MESH_SPIFFE_ID';
+  constructor(
+    readonly value: string,
+    reason: string,
+  ) {
+    super(`not a SPIFFE ID: ${JSON.stringify(value)}: ${reason}`);
+  }
+}
+
+/** Why an inbound connection was refused. */
+export type PeerRejection =
+  /** Plaintext to a port whose PeerAuthentication mode is STRICT. */
+  | 'plaintext'
+  /** A TLS client that presented no certificate. */
+  | 'no-certificate'
+  /** The client certificate does not chain to the mesh's roots. */
+  | 'untrusted'
+  | 'expired'
+  | 'not-yet-valid'
+  /** The client certificate carries no SPIFFE ID, or one of a trust domain this mesh does not accept. */
+  | 'identity'
+  /** The TLS handshake failed (protocol, cipher, ALPN; the cause says which). */
+  | 'handshake'
+  /** TLS was asked for but the workload has no usable certificates to serve it with. */
+  | 'no-workload-certificate'
+  /** Neither data nor a handshake within the detection timeout. */
+  | 'timeout';
+
+/**
+ * An inbound connection was refused by the PeerAuthentication in force: it is closed without being
+ * served. `reason` says why, `mode` is the mode of the port it arrived on.
+ */
+export class PeerRejectedError extends MeshError {
+  readonly code = 'ERR_MESH_PEER_REJECTED';
+  constructor(
+    readonly reason: PeerRejection,
+    readonly mode: string,
+    readonly port: number,
+    readonly remoteAddress: string | undefined,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`inbound connection from ${remoteAddress ?? 'unknown'} to port ${port} refused (${mode}): ${message}`, options);
+  }
+}
+
+/** The certificate or inbound-server options are inconsistent (names the option and what was expected). */
+export class SecurityOptionError extends MeshError {
+  readonly code = 'ERR_MESH_SECURITY_OPTION';
+}

@@ -1,0 +1,105 @@
+import type { KubeCollection, KubeObject, KubeResourceType, KubeWatcher } from '../kubernetes/collection.js';
+import type { CertificateFile, CertificateFiles } from './certificate-bundle.js';
+import type { CertificateSource } from './certificate-source.js';
+import { CertificateError } from './errors.js';
+
+const SECRETS: KubeResourceType = { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true };
+
+interface SecretObject extends KubeObject {
+  readonly data?: Readonly<Record<string, string>>;
+}
+
+/** Which Secret: Istio's `credentialName` names one in the workload's namespace. */
+export interface SecretReference {
+  readonly name: string;
+  readonly namespace: string;
+}
+
+/** Key names of the two Secret formats Istio reads for `credentialName`. */
+const FORMATS = [
+  { chain: 'tls.crt', key: 'tls.key', roots: 'ca.crt' },
+  { chain: 'cert', key: 'key', roots: 'cacert' },
+] as const;
+
+/**
+ * Workload credentials in a Kubernetes Secret read through the API, as Istio reads a
+ * `credentialName`: a `kubernetes.io/tls` Secret (`tls.crt`, `tls.key`, `ca.crt`) or a generic
+ * one (`cert`, `key`, `cacert`); when the Secret holds no roots they come from the companion
+ * Secret `<name>-cacert` (key `cacert` or `ca.crt`), Istio's convention. Watched: an update of
+ * either Secret is read and validated like a mounted file's.
+ */
+export class KubernetesSecretSource implements CertificateSource {
+  readonly id: string;
+  private readonly secret: KubeCollection<SecretObject>;
+  private readonly companion: KubeCollection<SecretObject>;
+
+  constructor(
+    watcher: KubeWatcher,
+    readonly ref: SecretReference,
+  ) {
+    this.id = `secret:${ref.namespace}/${ref.name}`;
+    const one = (name: string) => watcher.collection<SecretObject>(SECRETS, { namespace: ref.namespace, fieldSelector: `metadata.name=${name}` });
+    this.secret = one(ref.name);
+    this.companion = one(`${ref.name}-cacert`);
+  }
+
+  async read(): Promise<CertificateFiles> {
+    await Promise.all([synced(this.secret, this.describe(this.ref.name)), synced(this.companion, this.describe(`${this.ref.name}-cacert`))]);
+    const secret = this.secret.items.get(`${this.ref.namespace}/${this.ref.name}`);
+    if (!secret) throw new CertificateError('missing', this.describe(this.ref.name), 'no such Secret');
+    const data = secret.data ?? {};
+    const format = FORMATS.find((f) => data[f.chain] !== undefined) ?? FORMATS[0];
+    const part = (secretName: string, values: Readonly<Record<string, string>>, key: string): CertificateFile | undefined => {
+      const value = values[key];
+      return value === undefined ? undefined : { path: `${this.describe(secretName)} key ${key}`, pem: Buffer.from(value, 'base64').toString('utf8') };
+    };
+    const need = (file: CertificateFile | undefined, key: string): CertificateFile => {
+      if (file) return file;
+      throw new CertificateError('missing', `${this.describe(this.ref.name)} key ${key}`, `no such key (the Secret has ${Object.keys(data).join(', ') || 'no data'})`);
+    };
+    const companionData = this.companion.items.get(`${this.ref.namespace}/${this.ref.name}-cacert`)?.data ?? {};
+    const roots = part(this.ref.name, data, format.roots) ??
+      part(`${this.ref.name}-cacert`, companionData, 'cacert') ??
+      part(`${this.ref.name}-cacert`, companionData, 'ca.crt');
+    return {
+      chain: need(part(this.ref.name, data, format.chain), format.chain),
+      key: need(part(this.ref.name, data, format.key), format.key),
+      roots: need(roots, `${format.roots} (or ${this.ref.name}-cacert)`),
+    };
+  }
+
+  watch(onChange: () => void): () => void {
+    const stops = [this.secret.onChange(() => onChange()), this.companion.onChange(() => onChange())];
+    return () => {
+      for (const stop of stops) stop();
+    };
+  }
+
+  private describe(name: string): string {
+    return `Secret ${this.ref.namespace}/${name}`;
+  }
+}
+
+/** Resolves once the collection has listed; rejects when its watch fails before that (the API unreachable, 403). */
+function synced(collection: KubeCollection<SecretObject>, what: string): Promise<void> {
+  if (collection.status.synced) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const fail = (error: Error) => {
+      stop();
+      reject(new CertificateError('unreadable', what, `cannot be read from the Kubernetes API: ${error.message}`, { cause: error }));
+    };
+    const stop = collection.onStatus((status) => {
+      if (status.synced) {
+        stop();
+        resolve();
+      } else if (status.error) {
+        fail(status.error);
+      }
+    });
+    if (collection.status.error) fail(collection.status.error);
+    collection.synced.then(() => {
+      stop();
+      resolve();
+    }, (error: unknown) => fail(error instanceof Error ? error : new Error(String(error))));
+  });
+}

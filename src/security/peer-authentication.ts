@@ -1,0 +1,77 @@
+import type { PeerAuthenticationMutualTLS, PeerAuthenticationSpec } from '../config/schema/generated/types.js';
+import type { CompileContext } from '../config/compile/context.js';
+import { sortByAge } from '../config/compile/context.js';
+import type { ResourceRef } from '../config/issue.js';
+import type { MeshResource } from '../config/resource.js';
+import { resourceRef } from '../config/resource.js';
+import { labelsMatch } from '../discovery/endpoint.js';
+
+/** The mTLS mode of an inbound port once UNSET is resolved. */
+export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
+
+/**
+ * The PeerAuthentication in force for this workload (its namespace and labels), composed as istiod
+ * does: the oldest mesh-wide policy (root namespace, no selector), then the oldest namespace-wide
+ * one, then the oldest workload one (selector matching the labels, outside the root namespace),
+ * each overriding the mode of the one before unless UNSET; `portLevelMtls` of the workload policy
+ * last, an UNSET port inheriting the workload's mode. Nothing at all gives PERMISSIVE, Istio's
+ * default.
+ */
+export interface PeerAuthenticationPolicy {
+  /** The mode of every port without a port-level setting. */
+  readonly mode: MtlsMode;
+  /** Port-level modes (container ports, as the application listens on them). */
+  readonly ports: ReadonlyMap<number, MtlsMode>;
+  /** The resources that were composed, by scope. */
+  readonly sources: {
+    readonly mesh?: ResourceRef;
+    readonly namespace?: ResourceRef;
+    readonly workload?: ResourceRef;
+  };
+  /** The mode for connections to `port`. */
+  modeFor(port: number): MtlsMode;
+}
+
+type PeerAuthentication = MeshResource<'PeerAuthentication', PeerAuthenticationSpec>;
+
+function explicitMode(mtls: PeerAuthenticationMutualTLS | undefined): MtlsMode | undefined {
+  const mode = mtls?.mode;
+  return mode === undefined || mode === 'UNSET' ? undefined : mode;
+}
+
+function hasSelector(spec: PeerAuthenticationSpec): boolean {
+  return Object.keys(spec.selector?.matchLabels ?? {}).length > 0;
+}
+
+/** Composes the PeerAuthentication policy for the workload `ctx` describes. */
+export function compilePeerAuthentication(resources: readonly MeshResource[], ctx: CompileContext): PeerAuthenticationPolicy {
+  const policies = sortByAge(resources.filter((r): r is PeerAuthentication => r.kind === 'PeerAuthentication'));
+  let mesh: PeerAuthentication | undefined;
+  let namespace: PeerAuthentication | undefined;
+  let workload: PeerAuthentication | undefined;
+  for (const p of policies) {
+    const ns = p.metadata.namespace;
+    if (!hasSelector(p.spec)) {
+      if (ns === ctx.rootNamespace) mesh ??= p;
+      else if (ns === ctx.namespace) namespace ??= p;
+    } else if (ns === ctx.namespace && ns !== ctx.rootNamespace && labelsMatch(p.spec.selector?.matchLabels ?? {}, ctx.workloadLabels)) {
+      // istiod ignores selector policies in the root namespace.
+      workload ??= p;
+    }
+  }
+  let mode: MtlsMode = 'PERMISSIVE';
+  for (const p of [mesh, namespace, workload]) mode = explicitMode(p?.spec.mtls) ?? mode;
+  const ports = new Map<number, MtlsMode>();
+  for (const [port, mtls] of Object.entries(workload?.spec.portLevelMtls ?? {})) ports.set(Number(port), explicitMode(mtls) ?? mode);
+  const resolved = mode;
+  return {
+    mode: resolved,
+    ports,
+    sources: {
+      ...(mesh ? { mesh: resourceRef(mesh) } : {}),
+      ...(namespace ? { namespace: resourceRef(namespace) } : {}),
+      ...(workload ? { workload: resourceRef(workload) } : {}),
+    },
+    modeFor: (port: number) => ports.get(port) ?? resolved,
+  };
+}

@@ -1,0 +1,260 @@
+import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
+import type { UnsupportedTls } from './errors.js';
+
+/**
+ * TLS the mesh originates to an endpoint: from a DestinationRule (`SIMPLE`, `MUTUAL`), or for an
+ * `https://` URL whose destination has no DestinationRule TLS (`URL`: Node's trust store, the
+ * URL's host name as SNI and as the name the certificate must carry).
+ */
+export interface TlsOrigination {
+  readonly kind: 'originate';
+  readonly mode: 'SIMPLE' | 'MUTUAL' | 'URL';
+  /** Equal ids, equal settings (file contents included): a connection made under one serves the other. */
+  readonly id: string;
+  /** Where the settings come from, for messages: `DestinationRule shop/api spec.trafficPolicy.tls`. */
+  readonly source: string;
+  /** PEM CA certificates replacing Node's trust store; undefined: the trust store. */
+  readonly ca: string | undefined;
+  /** PEM CRL checked for the server certificate. */
+  readonly crl: string | undefined;
+  /** PEM client certificate (chain) and key, `MUTUAL` only. */
+  readonly cert: string | undefined;
+  readonly key: string | undefined;
+  /** The SNI sent instead of the request's host name. */
+  readonly sni: string | undefined;
+  /** The server certificate must carry one of these (instead of the host name check). */
+  readonly subjectAltNames: readonly string[] | undefined;
+  /** No check of the server certificate at all (only when the rule says `true`). */
+  readonly insecureSkipVerify: boolean;
+}
+
+/** A DestinationRule's `tls` with `mode: DISABLE` (plaintext, unless the URL asks for https). */
+export interface TlsDisabled {
+  readonly kind: 'disable';
+}
+
+/** TLS the mesh does not implement yet: every request to the destination fails closed. */
+export interface TlsUnsupported extends UnsupportedTls {
+  readonly kind: 'unsupported';
+}
+
+/** What a destination's DestinationRule says about TLS, compiled once per configuration change. */
+export type UpstreamTls = TlsOrigination | TlsDisabled | TlsUnsupported;
+
+/** TLS for an `https://` URL to a destination without DestinationRule TLS. */
+export const URL_TLS: TlsOrigination = Object.freeze({
+  kind: 'originate',
+  mode: 'URL',
+  id: 'url',
+  source: 'the https:// URL',
+  ca: undefined,
+  crl: undefined,
+  cert: undefined,
+  key: undefined,
+  sni: undefined,
+  subjectAltNames: undefined,
+  insecureSkipVerify: false,
+});
+
+export const TLS_DISABLED: TlsDisabled = Object.freeze({ kind: 'disable' });
+
+type Obj = Readonly<Record<string, unknown>>;
+
+/** One problem found in a `tls` block: the field under it and what was expected. */
+export interface TlsProblem {
+  readonly field: readonly string[];
+  readonly code: 'invalid-value' | 'required';
+  readonly message: string;
+}
+
+export interface TlsCompileInput {
+  /** The `tls` block as written. */
+  readonly spec: Obj;
+  /** `DestinationRule ns/name` and the block's path, for `source` and unsupported-mode errors. */
+  readonly resource: UnsupportedTls['resource'];
+  readonly path: string;
+  /** Reads a file named by the block (tests may stand in for the file system). */
+  readonly readFile?: (path: string) => string;
+  /**
+   * False: the files are neither read nor checked (validation away from the workload); the
+   * result is then only good for inspection, never for connections.
+   */
+  readonly readFiles?: boolean;
+}
+
+const readUtf8 = (path: string): string => readFileSync(path, 'utf8');
+
+/**
+ * Compiles one `ClientTLSSettings`: reads the files it names and checks them (PEM certificates,
+ * CRL and private key that parse, a key that matches its certificate), applies istiod's own
+ * validation, and returns what connections to the destination use, or the problems found (the
+ * configuration change is then rejected). `ISTIO_MUTUAL` and `credentialName` compile to
+ * {@link TlsUnsupported}: requests fail closed.
+ */
+export function compileClientTls(input: TlsCompileInput): { readonly tls: UpstreamTls | undefined; readonly problems: readonly TlsProblem[] } {
+  const { spec, resource, path } = input;
+  const problems: TlsProblem[] = [];
+  const problem = (field: string, message: string, code: TlsProblem['code'] = 'invalid-value'): void => {
+    problems.push({ field: [field], code, message });
+  };
+  const mode = typeof spec['mode'] === 'string' ? spec['mode'] : 'DISABLE';
+  const str = (field: string): string | undefined => {
+    const v = spec[field];
+    return typeof v === 'string' && v !== '' ? v : undefined;
+  };
+  const caFile = str('caCertificates');
+  const crlFile = str('caCrl');
+  const certFile = str('clientCertificate');
+  const keyFile = str('privateKey');
+  const credentialName = str('credentialName');
+  const sni = str('sni');
+  const sans = Array.isArray(spec['subjectAltNames']) ? (spec['subjectAltNames'] as unknown[]).filter((s): s is string => typeof s === 'string' && s !== '') : [];
+  const skipVerify = spec['insecureSkipVerify'] === true;
+
+  // istiod's validateTLS: such a rule is refused by `kubectl apply` against Istio.
+  if (skipVerify) {
+    if (caFile) problem('caCertificates', 'cannot specify caCertificates when insecureSkipVerify is true (istiod rejects this too)');
+    if (credentialName) problem('credentialName', 'cannot specify credentialName when insecureSkipVerify is true (istiod rejects this too)');
+    if (sans.length > 0) problem('subjectAltNames', 'cannot specify subjectAltNames when insecureSkipVerify is true (istiod rejects this too)');
+  }
+  if ((mode === 'SIMPLE' || mode === 'MUTUAL') && credentialName) {
+    for (const field of ['clientCertificate', 'caCertificates', 'privateKey', 'caCrl']) {
+      if (str(field)) problem(field, `cannot specify ${field} when credentialName is set: the credentials come from the Secret (istiod rejects this too)`);
+    }
+  } else if (mode === 'MUTUAL') {
+    if (!certFile) problem('clientCertificate', 'expected the path of a PEM client certificate: mode MUTUAL requires clientCertificate (or credentialName)', 'required');
+    if (!keyFile) problem('privateKey', 'expected the path of a PEM private key: mode MUTUAL requires privateKey (or credentialName)', 'required');
+  }
+  if (problems.length > 0) return { tls: undefined, problems };
+
+  if (mode === 'DISABLE') return { tls: TLS_DISABLED, problems };
+  if (mode === 'ISTIO_MUTUAL') {
+    return { tls: { kind: 'unsupported', resource, path: `${path}.mode`, what: 'mode ISTIO_MUTUAL (mutual TLS with the mesh\'s own certificates)' }, problems };
+  }
+  if (credentialName) {
+    return { tls: { kind: 'unsupported', resource, path: `${path}.credentialName`, what: `credentialName "${credentialName}" (client credentials from a Kubernetes Secret)` }, problems };
+  }
+  if (mode !== 'SIMPLE' && mode !== 'MUTUAL') {
+    problem('mode', `expected one of DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL, found ${JSON.stringify(mode)}`);
+    return { tls: undefined, problems };
+  }
+
+  if (input.readFiles === false) {
+    const settings = { mode, ca: undefined, crl: undefined, cert: undefined, key: undefined, sni, subjectAltNames: sans.length > 0 ? sans : undefined, insecureSkipVerify: skipVerify } as const;
+    return { tls: Object.freeze({ kind: 'originate', id: `unread:${JSON.stringify({ caFile, crlFile, certFile, keyFile, sni, sans, skipVerify, mode })}`, source: `${resource.kind} ${resource.namespace}/${resource.name} ${path}`, ...settings }), problems };
+  }
+  const read = input.readFile ?? readUtf8;
+  const file = (field: string, name: string, what: string): string | undefined => {
+    try {
+      return read(name);
+    } catch (error) {
+      problem(field, `cannot read ${JSON.stringify(name)} (${(error as Error).message}): expected a file of ${what}`);
+      return undefined;
+    }
+  };
+
+  let ca: string | undefined;
+  if (caFile) {
+    const text = file('caCertificates', caFile, 'PEM CA certificates');
+    if (text !== undefined) {
+      const error = certificatesError(text);
+      if (error) problem('caCertificates', `${JSON.stringify(caFile)} ${error}: expected PEM CA certificates (-----BEGIN CERTIFICATE-----)`);
+      else ca = text;
+    }
+  }
+  let crl: string | undefined;
+  if (crlFile) {
+    const text = file('caCrl', crlFile, 'a PEM certificate revocation list');
+    if (text !== undefined) {
+      const error = crlError(text);
+      if (error) problem('caCrl', `${JSON.stringify(crlFile)} ${error}: expected a PEM certificate revocation list (-----BEGIN X509 CRL-----)`);
+      else crl = text;
+    }
+  }
+  let cert: string | undefined;
+  let key: string | undefined;
+  if (mode === 'MUTUAL' && certFile && keyFile) {
+    const certText = file('clientCertificate', certFile, 'a PEM client certificate');
+    let leaf: X509Certificate | undefined;
+    if (certText !== undefined) {
+      const error = certificatesError(certText);
+      if (error) problem('clientCertificate', `${JSON.stringify(certFile)} ${error}: expected a PEM client certificate (-----BEGIN CERTIFICATE-----)`);
+      else {
+        cert = certText;
+        leaf = new X509Certificate(firstCertificate(certText)!);
+      }
+    }
+    const keyText = file('privateKey', keyFile, 'a PEM private key');
+    let keyObject: KeyObject | undefined;
+    if (keyText !== undefined) {
+      try {
+        keyObject = createPrivateKey(keyText);
+        key = keyText;
+      } catch (error) {
+        problem('privateKey', `${JSON.stringify(keyFile)} does not parse (${(error as Error).message}): expected an unencrypted PEM private key (-----BEGIN PRIVATE KEY-----)`);
+      }
+    }
+    if (leaf && keyObject && !leaf.checkPrivateKey(keyObject)) {
+      problem('privateKey', `the private key in ${JSON.stringify(keyFile)} does not match the certificate in ${JSON.stringify(certFile)} (clientCertificate): expected the key of that certificate`);
+    }
+  }
+  if (problems.length > 0) return { tls: undefined, problems };
+
+  // Last, what OpenSSL itself makes of them together (the same as every connection will).
+  try {
+    createSecureContext({ ...(ca ? { ca } : {}), ...(crl ? { crl } : {}), ...(cert && key ? { cert, key } : {}) });
+  } catch (error) {
+    problem(mode === 'MUTUAL' ? 'clientCertificate' : 'caCertificates', `OpenSSL refuses the TLS settings: ${(error as Error).message}`);
+    return { tls: undefined, problems };
+  }
+  const settings = {
+    mode,
+    ca,
+    crl,
+    cert,
+    key,
+    sni,
+    subjectAltNames: sans.length > 0 ? Object.freeze(sans) : undefined,
+    insecureSkipVerify: skipVerify,
+  } as const;
+  const id = createHash('sha256').update(JSON.stringify(settings)).digest('base64url');
+  return { tls: Object.freeze({ kind: 'originate', id, source: `${resource.kind} ${resource.namespace}/${resource.name} ${path}`, ...settings }), problems };
+}
+
+const CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
+const CRL = /-----BEGIN X509 CRL-----[^-]+-----END X509 CRL-----/g;
+
+function firstCertificate(text: string): string | undefined {
+  return text.match(CERTIFICATE)?.[0];
+}
+
+/** Why `text` is not a PEM certificate bundle; undefined when every certificate in it parses. */
+function certificatesError(text: string): string | undefined {
+  const blocks = text.match(CERTIFICATE) ?? [];
+  if (blocks.length === 0) return 'holds no PEM certificate';
+  for (let i = 0; i < blocks.length; i++) {
+    try {
+      new X509Certificate(blocks[i]!);
+    } catch (error) {
+      return `has a certificate (the ${ordinal(i + 1)}) that does not parse (${(error as Error).message})`;
+    }
+  }
+  return undefined;
+}
+
+function crlError(text: string): string | undefined {
+  if (!(text.match(CRL)?.length)) return 'holds no PEM CRL';
+  try {
+    createSecureContext({ crl: text });
+    return undefined;
+  } catch (error) {
+    return `does not parse (${(error as Error).message})`;
+  }
+}
+
+function ordinal(n: number): string {
+  return n === 1 ? '1st' : n === 2 ? '2nd' : n === 3 ? '3rd' : `${n}th`;
+}

@@ -1,0 +1,25 @@
+import type { CertificateBundle } from '../security/certificate-bundle.js';
+import type { PeerRejectedError } from '../security/errors.js';
+import type { MtlsMode } from '../security/peer-authentication.js';
+import type { PeerIdentity } from '../security/peer-identity.js';
+import type { TrustDomains } from '../security/spiffe-id.js';
+
+/** How one inbound connection ended up. */
+export type InboundOutcome =
+  | { readonly result: 'mtls'; readonly port: number; readonly mode: MtlsMode; readonly identity: PeerIdentity }
+  | { readonly result: 'plaintext'; readonly port: number; readonly mode: MtlsMode }
+  | { readonly result: 'rejected'; readonly port: number; readonly mode: MtlsMode; readonly error: PeerRejectedError };
+
+/**
+ * What an inbound server asks the mesh, once per connection: the mode of the port (from the
+ * PeerAuthentication in the snapshot), the workload's certificates (the bundle in use now), and the
+ * trust domains peers may come from. `report` sees how each connection ended (metrics, events).
+ */
+export interface InboundPolicy {
+  mode(port: number): MtlsMode;
+  certificates(): CertificateBundle | undefined;
+  readonly trustDomains: TrustDomains;
+  report?(outcome: InboundOutcome): void;
+  /** Calls `listener` with each new bundle (servers that keep a TLS context of their own); returns the unsubscribe. */
+  onRotation?(listener: (bundle: CertificateBundle) => void): () => void;
+}
