@@ -15,7 +15,7 @@ import { RATE_LIMITED_AS_ERROR } from './http/rate-limit-reply.js';
 import type { RateLimitStoreError } from './resilience/errors.js';
 import type { RateLimitOptions } from './resilience/rate-limit/rate-limiting.js';
 import { RateLimiting } from './resilience/rate-limit/rate-limiting.js';
-import { ConfigStore } from './config/config-store.js';
+import type { ConfigStore } from './config/config-store.js';
 import type { Snapshot } from './config/snapshot.js';
 import type { ConfigSource } from './config/sources/source.js';
 import { FileSource, InlineSource } from './config/sources/index.js';
@@ -582,6 +582,7 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
     })
     : undefined;
   if (kube?.source) sources.push(kube.source);
+  const { ConfigStore } = await import('./config/config-store.js');
   const store = new ConfigStore(sources, {
     namespace: options.namespace ?? kube?.namespace ?? defaultNamespace(),
     rootNamespace: options.rootNamespace ?? 'istio-system',
