@@ -556,14 +556,16 @@ function defaultNamespace(): string {
  * watching. Rejects with a `MeshConfigError` listing every problem if the configuration is invalid.
  */
 export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
-  // Code an application may not use is loaded here, only when used, and all at once: the
-  // Kubernetes client first (its import is most of the time before the first API request), then
-  // the mesh's own Kubernetes code and the optional telemetry API, while the sources are set up.
+  // Code that importing the package does not load is loaded here, all at once: the Kubernetes
+  // client first (its import is most of the time before the first API request), then the
+  // configuration pipeline, the mesh's own Kubernetes code and the optional telemetry API.
   const kubeOptions = kubernetesOptionsFor(options.discovery);
   if (kubeOptions) loadKubeClient().catch(ignore);
+  const configCode = import('./config/config-store.js');
   const kubeCode = kubeOptions || options.kubeWatcher ? import('./kubernetes/mesh-kubernetes.js') : undefined;
   const telemetry = options.telemetry === false ? undefined : loadTelemetry();
   // Settled below; a failure before that must not surface as an unhandled rejection.
+  configCode.catch(ignore);
   kubeCode?.catch(ignore);
   telemetry?.catch(ignore);
 
@@ -582,7 +584,7 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
     })
     : undefined;
   if (kube?.source) sources.push(kube.source);
-  const { ConfigStore } = await import('./config/config-store.js');
+  const { ConfigStore } = await configCode;
   const store = new ConfigStore(sources, {
     namespace: options.namespace ?? kube?.namespace ?? defaultNamespace(),
     rootNamespace: options.rootNamespace ?? 'istio-system',
