@@ -5,12 +5,14 @@ const external = ['ioredis', '@kubernetes/client-node'];
 
 export default defineConfig([
   {
-    // The library, ESM: split, so that code behind a dynamic import() (Kubernetes, telemetry, the
-    // YAML parser, the admin server) is a chunk of its own, loaded only when used. No source maps:
-    // the code is not minified, and maps would double the package.
-    entry: { index: 'src/index.ts' },
+    // The library and the CLI, ESM: split, so that code behind a dynamic import() (the
+    // configuration pipeline, Kubernetes, telemetry, the YAML parser, the admin server) is a chunk
+    // of its own, loaded only when used, and the CLI shares the library's chunks instead of carrying
+    // a copy (its #! line is in src/cli/bin.ts). No source maps: the code is not minified, and maps
+    // would double the package.
+    entry: { index: 'src/index.ts', cli: 'src/cli/bin.ts' },
     format: ['esm'],
-    dts: true,
+    dts: { entry: { index: 'src/index.ts' } },
     sourcemap: false,
     clean: true,
     target: 'node22',
@@ -35,19 +37,6 @@ export default defineConfig([
     // esbuild's own tree shaking: tsup's extra pass (rollup) would hoist those lazy require()s
     // to the top of the file.
     treeshake: false,
-    external,
-  },
-  {
-    // The CLI: ESM only, it is a bin, not an import.
-    entry: { cli: 'src/cli/bin.ts' },
-    format: ['esm'],
-    dts: false,
-    sourcemap: false,
-    clean: false,
-    target: 'node22',
-    platform: 'node',
-    splitting: false,
-    banner: { js: '#!/usr/bin/env node' },
     external,
   },
 ]);
