@@ -72,5 +72,5 @@ for (const r of runs) {
   for (const f of r.failures) console.log(`  failed: ${f}`);
 }
 const unique = [...new Set(runs.flatMap((r) => r.expectedToFail))];
-for (const name of unique) console.log(`  expected to fail (it.fails: not supported yet, see the test's comment): ${name}`);
+for (const name of unique) console.log(`  expected to fail (it.fails; the test's comment says why): ${name}`);
 process.exit(total.failed > 0 ? 1 : 0);
