@@ -17,6 +17,7 @@ import { cookieHash } from './cookie-hash.js';
 import { isImportedKubernetesService, isKubernetesServiceHost } from '../cluster/endpoint-plan.js';
 import { UnknownHostError } from './errors.js';
 import { settleRateLimit } from './rate-limit-reply.js';
+import { CallerErrorHandler, invalidRequest } from './caller-errors.js';
 import { isLegacyHandler, LegacyHandlerAdapter } from './legacy-handler.js';
 import { sendLocalError, sendLocalReply } from './local-reply.js';
 import { Mirror } from './mirror.js';
@@ -171,7 +172,12 @@ export class MeshDispatcher extends Dispatcher {
     if (key === this.lastOriginKey) return this.lastOrigin!;
     let origin = this.origins.get(key);
     if (!origin) {
-      const url = new URL(key);
+      let url: URL;
+      try {
+        url = new URL(key);
+      } catch (error) {
+        throw invalidRequest(new Error(`invalid origin ${JSON.stringify(key)}`, { cause: error }));
+      }
       const scheme = url.protocol.slice(0, -1);
       const hostname = url.hostname;
       origin = {
@@ -218,7 +224,7 @@ export class MeshDispatcher extends Dispatcher {
         sendLocalError(handler, new UnknownHostError(serviceHost));
         return true;
       }
-      return this.passthrough().dispatch(opts, handler);
+      return this.passthrough().dispatch(opts, new CallerErrorHandler(handler));
     }
 
     const rawPath = opts.path;
@@ -408,7 +414,9 @@ export class MeshDispatcher extends Dispatcher {
       answerBreakerOpen(handler, breaker, new BreakerOpenError(breaker.host), request.method, path);
       return true;
     }
-    const body = retry && opts.body != null ? ReplayableBody.wrap(opts.body, this.options.retryBufferBytes ?? DEFAULT_RETRY_BUFFER_BYTES) : undefined;
+    // Streamed bodies are wrapped even without retries: a failure of the caller's stream is then
+    // known to be the caller's, not the upstream's.
+    const body = opts.body != null ? ReplayableBody.wrap(opts.body, retry ? (this.options.retryBufferBytes ?? DEFAULT_RETRY_BUFFER_BYTES) : 0) : undefined;
     const hedgeAfterMs = cluster && retry && body === undefined && isIdempotent(request.method) ? cluster.hedgeAfterMs : 0;
     const upstream = new UpstreamRequest(handler, sendOpts, passthrough ? undefined : cluster, passthrough, {
       clock: this.options.clock,

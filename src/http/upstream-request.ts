@@ -2,18 +2,19 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Host } from '../balancer/index.js';
-import { onFinish, onStart } from '../balancer/index.js';
+import { onDiscard, onFinish, onStart } from '../balancer/index.js';
 import type { Clock, RandomSource } from '../clock.js';
 import type { Cluster } from '../cluster/cluster.js';
 import type { OverflowError } from '../resilience/errors.js';
 import type { AttemptOutcome, LocalOriginFailure } from '../resilience/outcome.js';
-import { classifyFailure, isCallerAbort } from '../resilience/outcome.js';
+import { classifyFailure, isCallerAbort, isInvalidArgument } from '../resilience/outcome.js';
 import type { BreakerTicket } from '../resilience/service-breaker.js';
 import { retriableFailure, retriableResponse } from '../resilience/retry-on.js';
 import type { RetryPolicy } from '../resilience/retry-policy.js';
 import { backoffDelayMs } from '../resilience/retry-policy.js';
 import type { HeaderOps } from '../routing/route-actions.js';
 import { applyHeaderOps } from '../routing/route-actions.js';
+import { invalidRequest } from './caller-errors.js';
 import { DeadlineExceededError, PerTryTimeoutError, RouteTimeoutError } from './errors.js';
 import { deliverLocalResponse, LocalController } from './local-reply.js';
 import { toRawHeaders } from './raw-headers.js';
@@ -328,6 +329,11 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
   }
 
   attemptFailed(attempt: Attempt, error: Error): void {
+    const own = this.callersFault(attempt, error);
+    if (own !== undefined) {
+      this.failForCaller(attempt, own, error);
+      return;
+    }
     const wasAbandoned = attempt.abandoned;
     attempt.trace?.failed(error, this.aborted || isCallerAbort(error) ? AttemptEnd.Cancelled : wasAbandoned ? AttemptEnd.Abandoned : AttemptEnd.Error);
     this.endAttempt(attempt, false);
@@ -354,6 +360,31 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
   }
 
   /**
+   * The caller's own failure behind an attempt's error, when it is one: the request body stream
+   * failed (the body can never be sent whole), or undici refused the request as given before
+   * sending anything (an invalid header, path or option).
+   */
+  private callersFault(attempt: Attempt, error: Error): Error | undefined {
+    const failure = this.init.body?.failure;
+    if (failure !== undefined) return failure;
+    if (!attempt.started && isInvalidArgument(error)) return invalidRequest(error);
+    return undefined;
+  }
+
+  /**
+   * Fails the request with the caller's own error at once: no retry, and nothing is counted
+   * against the host (outlier detection, latency), the breaker or the limits' retry budget.
+   */
+  private failForCaller(attempt: Attempt, reason: Error, error: Error): void {
+    attempt.trace?.failed(error, AttemptEnd.Cancelled);
+    this.endAttempt(attempt, false, false);
+    if (this.done) return;
+    this.finish(undefined, true);
+    this.abandonAllBut(undefined);
+    this.handler.onResponseError?.(this, reason);
+  }
+
+  /**
    * Decides a retry after `attempt` failed or answered retriably: retries left, the body still
    * replayable, the retry admitted by the cluster's limits (maxRetries, retry budget). When
    * another attempt is still in flight (a hedge) it is waited for instead. True when the caller
@@ -366,7 +397,8 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
       if (policy.numRetries > 0) this.init.telemetry?.flag(ResponseFlag.URX);
       return false;
     }
-    if (this.init.body && !this.init.body.replayable) return false;
+    const body = this.init.body;
+    if (body && (!body.replayable || (reason === 'timeout' && !body.complete))) return false;
     const cluster = this.cluster;
     if (cluster && cluster.limits.admit(true)) return false;
     this.retriesUsed++;
@@ -519,8 +551,11 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     }
   }
 
-  /** Counts an attempt off its host and the cluster's limits, once. */
-  private endAttempt(attempt: Attempt, ok: boolean): void {
+  /**
+   * Counts an attempt off its host and the cluster's limits, once; `measured` false: no latency
+   * sample (the attempt says nothing about the host).
+   */
+  private endAttempt(attempt: Attempt, ok: boolean, measured = true): void {
     if (attempt.ended) return;
     attempt.ended = true;
     attempt.trace?.end();
@@ -529,20 +564,28 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     const host = attempt.host;
     const cluster = this.cluster;
     if (host) {
-      const now = this.init.clock.now();
-      onFinish(host, now - attempt.startedAt, ok, now);
+      if (measured) {
+        const now = this.init.clock.now();
+        onFinish(host, now - attempt.startedAt, ok, now);
+      } else {
+        onDiscard(host);
+      }
     }
     if (cluster) cluster.limits.finished(attempt.started, attempt.retry);
   }
 
   /**
    * The request is decided: stop every timer, and tell the breaker how it ended (undefined: the
-   * caller gave up, which is nobody's failure).
+   * caller gave up, which is nobody's failure; `callersFault`: nothing to count at all).
    */
-  private finish(outcome: AttemptOutcome | undefined): void {
+  private finish(outcome: AttemptOutcome | undefined, callersFault = false): void {
     if (this.done) return;
     this.done = true;
-    this.init.ticket?.settle(outcome);
+    const ticket = this.init.ticket;
+    if (ticket) {
+      if (callersFault) ticket.release();
+      else ticket.settle(outcome);
+    }
     this.cancelRouteTimer?.();
     this.cancelRouteTimer = undefined;
     this.cancelBackoff?.();
