@@ -489,10 +489,20 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
   private localReply(status: number, body: string, headers: Record<string, string | string[]>, statusMessage = ''): void {
     this.finish({ status, failure: status === 504 ? 'timeout' : undefined });
     this.abandonAllBut(undefined);
-    const local = new LocalController();
     const out: Record<string, string | string[]> = { 'content-type': 'text/plain', ...headers };
     this.decorate(out);
-    deliverLocalResponse(this.handler, local, status, body, out, statusMessage);
+    // On a later turn, as a network reply would come (see sendLocalReply).
+    setImmediate(deliverLocalReply, this, status, body, out, statusMessage);
+  }
+
+  /** @internal The deferred half of {@link localReply}. */
+  deliverLocal(status: number, body: string, headers: Record<string, string | string[]>, statusMessage: string): void {
+    if (this.aborted) {
+      // The caller gave up meanwhile: its abort is answered with its reason, as undici would.
+      this.handler.onResponseError?.(this, this.reason ?? ABANDONED);
+      return;
+    }
+    deliverLocalResponse(this.handler, new LocalController(), status, body, headers, statusMessage);
   }
 
   /**
@@ -596,6 +606,10 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
 }
 
 const NO_ATTEMPTS: readonly Attempt[] = Object.freeze([]);
+
+function deliverLocalReply(request: UpstreamRequest, status: number, body: string, headers: Record<string, string | string[]>, statusMessage: string): void {
+  request.deliverLocal(status, body, headers, statusMessage);
+}
 
 /** Stands for "this attempt's result is not needed"; never reaches the caller. */
 const ABANDONED = new Error('attempt abandoned by the mesh');
