@@ -70,6 +70,8 @@ class Attempt implements Dispatcher.DispatchHandler {
   ended = false;
   /** Its result no longer matters (a hedge lost, a retriable answer dropped, a timeout). */
   abandoned = false;
+  /** An abandoned retriable answer whose small body is read to its end to keep the connection. */
+  draining = false;
   cancelTimer: (() => void) | undefined;
   readonly startedAt: number;
   /** Its span and duration sample, when telemetry records anything. */
@@ -133,6 +135,8 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
   /** Attempts sent, oldest first; most requests make one, so the array is made for it. */
   private attempts: Attempt[] | readonly Attempt[] = NO_ATTEMPTS;
   private retriesUsed = 0;
+  /** Attempts that ever drained a dropped answer (see {@link drain}). */
+  private drains = 0;
   private winnerStatus = 0;
   private done = false;
   private cancelRouteTimer: (() => void) | undefined;
@@ -302,7 +306,15 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
       this.retryAfter(attempt, String(status))
     ) {
       attempt.abandoned = true;
-      controller.abort(ABANDONED);
+      const size = bodySize(this.opts.method, headers);
+      if (size > DRAIN_LIMIT_BYTES) {
+        controller.abort(ABANDONED);
+      } else {
+        this.drain(attempt);
+        // Length unknown (chunked): drained only if its end came with its headers, in the same
+        // read; checked once that read is parsed.
+        if (size < 0) void Promise.resolve(attempt).then(cutUnfinishedDrain);
+      }
       return;
     }
     // This response is the caller's.
@@ -316,12 +328,25 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     this.handler.onResponseStart?.(this, status, headers, statusMessage);
   }
 
+  /**
+   * Reads a dropped answer's small body to its end so that its connection goes back to the pool,
+   * as Envoy drains it: aborting would close the connection, one per retried 5xx. The retry does
+   * not wait for it; a drain still running when the request ends is cut then.
+   */
+  private drain(attempt: Attempt): void {
+    attempt.draining = true;
+    this.drains++;
+    // Its outcome is decided: the per-try timer no longer applies to it.
+    attempt.cancelTimer?.();
+    attempt.cancelTimer = undefined;
+  }
+
   deliverData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.handler.onResponseData?.(this, chunk);
   }
 
   attemptEnded(attempt: Attempt, controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
-    this.endAttempt(attempt, true);
+    this.endAttempt(attempt, !attempt.abandoned);
     if (this.winner !== attempt) return;
     this.finish({ status: this.winnerStatus, failure: undefined });
     this.rawTrailers = controller.rawTrailers ?? null;
@@ -602,10 +627,35 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     this.cancelBackoff = undefined;
     this.cancelHedgeTimer();
     this.init.body?.close();
+    if (this.drains > 0) this.cutDrains();
+  }
+
+  /** Drains still running when the request ends are cut: a pod that stalls a body keeps nothing. */
+  private cutDrains(): void {
+    for (let i = 0; i < this.attempts.length; i++) {
+      const a = this.attempts[i]!;
+      if (a.draining && !a.ended) a.controller?.abort(ABANDONED);
+    }
   }
 }
 
 const NO_ATTEMPTS: readonly Attempt[] = Object.freeze([]);
+
+/** Envoy's default per-request buffer: a dropped answer up to this size is drained, not cut. */
+const DRAIN_LIMIT_BYTES = 64 * 1024;
+
+/** A response body's length from its headers; -1 when unknown (chunked, or not a number). */
+function bodySize(method: string, headers: IncomingHttpHeaders): number {
+  if (method === 'HEAD') return 0;
+  const length = headers['content-length'];
+  if (typeof length !== 'string' || length === '') return -1;
+  const n = Number(length);
+  return n >= 0 ? n : -1;
+}
+
+function cutUnfinishedDrain(attempt: Attempt): void {
+  if (!attempt.ended) attempt.controller?.abort(ABANDONED);
+}
 
 function deliverLocalReply(request: UpstreamRequest, status: number, body: string, headers: Record<string, string | string[]>, statusMessage: string): void {
   request.deliverLocal(status, body, headers, statusMessage);
