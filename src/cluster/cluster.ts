@@ -339,11 +339,12 @@ export class Cluster {
     return pool;
   }
 
-  async close(): Promise<void> {
+  /** `force`: requests still on the pools are cut instead of waited for. */
+  async close(force = false): Promise<void> {
     this.outlier?.close();
     const pools = [...this.pools.values()];
     this.pools.clear();
-    await Promise.all(pools.map((p) => p.close().catch(() => undefined)));
+    await Promise.all(pools.map((p) => (force ? p.destroy() : p.close()).catch(() => undefined)));
   }
 
   private readonly ejectionChanged = (host: Host, change: EjectionChange): void => {

@@ -17,7 +17,11 @@ import { cookieHash } from './cookie-hash.js';
 import { isImportedKubernetesService, isKubernetesServiceHost } from '../cluster/endpoint-plan.js';
 import { UnknownHostError } from './errors.js';
 import { settleRateLimit } from './rate-limit-reply.js';
-import { CallerErrorHandler, invalidRequest } from './caller-errors.js';
+import { MeshClosedError } from '../errors.js';
+import { invalidRequest } from './caller-errors.js';
+import { InFlight } from './in-flight.js';
+import { PassthroughRequest } from './passthrough-request.js';
+import { WaitingRequest } from './waiting-request.js';
 import { isLegacyHandler, LegacyHandlerAdapter } from './legacy-handler.js';
 import { sendLocalError, sendLocalReply } from './local-reply.js';
 import { Mirror } from './mirror.js';
@@ -62,7 +66,12 @@ export interface MeshDispatcherOptions {
   readonly rateLimits?: RateLimiting;
   /** OpenTelemetry spans and metrics; undefined when `@opentelemetry/api` is absent or telemetry is off. */
   readonly telemetry?: MeshTelemetry | undefined;
+  /** How long close() lets requests in flight finish before aborting them (default 5000 ms). */
+  readonly drainTimeoutMs?: number;
 }
+
+/** Istio's terminationDrainDuration: requests in flight get 5 s once the mesh closes. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
 
 interface Origin {
   readonly scheme: string;
@@ -120,6 +129,10 @@ export class MeshDispatcher extends Dispatcher {
   private state: SnapshotState | undefined;
   private passthroughAgent: Agent | undefined;
   private closed = false;
+  /** close() or destroy() under way (or done). */
+  private closing: Promise<void> | undefined;
+  /** Requests in flight, for close() to drain. */
+  private readonly live = new InFlight();
   private readonly mirror: Mirror;
 
   constructor(private readonly options: MeshDispatcherOptions) {
@@ -131,7 +144,7 @@ export class MeshDispatcher extends Dispatcher {
     // Node's built-in fetch (undici 7) hands `fetch(url, { dispatcher })` a handler of the old shape.
     if (isLegacyHandler(handler)) handler = new LegacyHandlerAdapter(handler);
     try {
-      if (this.closed) throw new Error('the mesh is closed');
+      if (this.closed) throw new MeshClosedError();
       return this.route(opts, handler);
     } catch (error) {
       sendLocalError(handler, error instanceof Error ? error : new Error(String(error)));
@@ -139,15 +152,21 @@ export class MeshDispatcher extends Dispatcher {
     }
   }
 
+  /**
+   * New requests fail with MeshClosedError from now on; requests in flight start nothing new (no
+   * retry, hedge, back-off or fault delay) and get the drain period to finish, after which they
+   * are aborted with MeshClosedError. Resolves once they are done and every pool is released.
+   */
   override close(): Promise<void>;
   override close(callback: () => void): void;
   override close(callback?: () => void): Promise<void> | void {
     this.closed = true;
-    const done = Promise.all([this.options.clusters.close(), this.passthroughAgent?.close()]).then(() => undefined);
-    if (callback) void done.then(callback);
-    else return done;
+    this.closing ??= this.shutDown(this.options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
+    if (callback) void this.closing.then(callback);
+    else return this.closing;
   }
 
+  /** close() without the drain period: requests in flight fail with MeshClosedError at once. */
   override destroy(): Promise<void>;
   override destroy(err: Error | null): Promise<void>;
   override destroy(callback: () => void): void;
@@ -155,9 +174,29 @@ export class MeshDispatcher extends Dispatcher {
   override destroy(errOrCallback?: Error | null | (() => void), callback?: () => void): Promise<void> | void {
     const cb = typeof errOrCallback === 'function' ? errOrCallback : callback;
     this.closed = true;
-    const done = Promise.all([this.options.clusters.close(), this.passthroughAgent?.destroy()]).then(() => undefined);
-    if (cb) void done.then(cb);
-    else return done;
+    this.closing ??= this.shutDown(0);
+    if (cb) void this.closing.then(cb);
+    else return this.closing;
+  }
+
+  private async shutDown(drainMs: number): Promise<void> {
+    const live = this.live;
+    for (const item of live.items()) item.stopRetrying();
+    if (live.size > 0 && drainMs > 0) {
+      await new Promise<void>((resolve) => {
+        const cancel = schedule(this.options.clock, drainMs, resolve, true);
+        live.whenEmpty(() => {
+          cancel();
+          resolve();
+        });
+      });
+    }
+    const error = new MeshClosedError(
+      drainMs > 0 ? `the mesh is closed: its drain period of ${drainMs} ms ended before the request completed` : 'the mesh is closed: it was destroyed while the request was in flight',
+    );
+    for (const item of live.items()) item.abortForClose(error);
+    // Nothing of the callers' is left in flight: idle connections and stray mirror copies go now.
+    await Promise.all([this.options.clusters.close(true), this.passthroughAgent?.destroy(error)]);
   }
 
   private passthrough(): Agent {
@@ -224,7 +263,7 @@ export class MeshDispatcher extends Dispatcher {
         sendLocalError(handler, new UnknownHostError(serviceHost));
         return true;
       }
-      return this.passthrough().dispatch(opts, new CallerErrorHandler(handler));
+      return this.passthrough().dispatch(opts, new PassthroughRequest(handler, this.live));
     }
 
     const rawPath = opts.path;
@@ -270,14 +309,15 @@ export class MeshDispatcher extends Dispatcher {
       // Envoy's fault filter: the delay is decided first; the abort after the delay has passed.
       if (fault.delayFraction > 0 && this.options.random() < fault.delayFraction) {
         telemetry?.delayed(fault.delayMs);
-        schedule(this.options.clock, fault.delayMs, () => {
+        const waiting = new WaitingRequest(this.live, handler, 'was waiting out a fault delay');
+        waiting.cancelTimer = schedule(this.options.clock, fault.delayMs, () => {
+          if (!waiting.proceed()) return;
           try {
-            if (this.closed) sendLocalError(handler, new Error('the mesh is closed'));
-            else if (!this.abortFault(fault, handler, request, headers)) this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers);
+            if (!this.abortFault(fault, handler, request, headers)) this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers);
           } catch (error) {
             sendLocalError(handler, error instanceof Error ? error : new Error(String(error)));
           }
-        });
+        }, true);
         return true;
       }
       if (this.abortFault(fault, handler, request, headers)) return true;
@@ -290,12 +330,14 @@ export class MeshDispatcher extends Dispatcher {
    * fails it if the mesh closed meanwhile or going on threw.
    */
   private resumeAfter(wait: Promise<unknown>, handler: Dispatcher.DispatchHandler, resume: () => void): true {
+    const waiting = new WaitingRequest(this.live, handler, 'was waiting for its destination to be discovered');
     wait
       .then(() => {
-        if (this.closed) sendLocalError(handler, new Error('the mesh is closed'));
-        else resume();
+        if (waiting.proceed()) resume();
       })
-      .catch((error: unknown) => sendLocalError(handler, error instanceof Error ? error : new Error(String(error))));
+      .catch((error: unknown) => {
+        if (waiting.proceed()) sendLocalError(handler, error instanceof Error ? error : new Error(String(error)));
+      });
     return true;
   }
 
@@ -433,6 +475,7 @@ export class MeshDispatcher extends Dispatcher {
       body,
       ticket,
       telemetry,
+      live: this.live,
     });
     const sent = upstream.start();
     // Fire and forget, after the primary is on its way (see Mirror).

@@ -14,7 +14,10 @@ import type { RetryPolicy } from '../resilience/retry-policy.js';
 import { backoffDelayMs } from '../resilience/retry-policy.js';
 import type { HeaderOps } from '../routing/route-actions.js';
 import { applyHeaderOps } from '../routing/route-actions.js';
+import { MeshClosedError } from '../errors.js';
 import { invalidRequest } from './caller-errors.js';
+import type { InFlight } from './in-flight.js';
+import { InFlightItem } from './in-flight.js';
 import { DeadlineExceededError, PerTryTimeoutError, RouteTimeoutError } from './errors.js';
 import { deliverLocalResponse, LocalController } from './local-reply.js';
 import { toRawHeaders } from './raw-headers.js';
@@ -54,6 +57,8 @@ export interface UpstreamRequestInit {
   readonly ticket: BreakerTicket | undefined;
   /** Spans and metrics of this request, when anything is recorded. */
   readonly telemetry?: RequestTelemetry | undefined;
+  /** The dispatcher's requests in flight, which close() drains; the request is listed until it ends. */
+  readonly live?: InFlight | undefined;
 }
 
 /**
@@ -122,7 +127,7 @@ class Attempt implements Dispatcher.DispatchHandler {
  * A response is passed on once it is known to be final: the headers of a retriable response are
  * never shown to the caller while a retry is still possible.
  */
-export class UpstreamRequest implements Dispatcher.DispatchController {
+export class UpstreamRequest extends InFlightItem implements Dispatcher.DispatchController {
   // DispatchController, as the caller sees it.
   aborted = false;
   paused = false;
@@ -145,6 +150,8 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
   /** The last failure of an attempt that got no response, for the caller if nothing better comes. */
   private lastError: Error | undefined;
   private lastFailure: LocalOriginFailure | undefined;
+  /** The mesh is closing: no retry, hedge or back-off starts any more. */
+  private closing = false;
 
   constructor(
     private readonly handler: Dispatcher.DispatchHandler,
@@ -154,15 +161,18 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     private readonly cluster: Cluster | undefined,
     private readonly passthrough: Dispatcher | undefined,
     readonly init: UpstreamRequestInit,
-  ) {}
+  ) {
+    super();
+  }
 
   /** Sends the first attempt; false only if the request could not be queued at all. */
   start(): boolean {
     // A fresh context per request: undici's handler API lets handlers keep their state in it.
     this.handler.onRequestStart?.(this, {});
     if (this.aborted) return true;
+    this.init.live?.add(this);
     const timeoutMs = this.init.timeoutMs;
-    if (timeoutMs > 0) this.cancelRouteTimer = schedule(this.init.clock, timeoutMs, () => this.onRouteTimeout());
+    if (timeoutMs > 0) this.cancelRouteTimer = schedule(this.init.clock, timeoutMs, () => this.onRouteTimeout(), true);
     this.send(false);
     return true;
   }
@@ -187,6 +197,22 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     this.finish(undefined);
     this.abandonAllBut(undefined);
     queueMicrotask(() => this.handler.onResponseError?.(this, reason));
+  }
+
+  // ---- close (see InFlight) ----
+
+  stopRetrying(): void {
+    if (this.done) return;
+    this.closing = true;
+    this.cancelHedgeTimer();
+    // Waiting out a back-off with nothing in flight: the retry will not go out, nothing can answer.
+    if (this.cancelBackoff !== undefined && this.inFlight() === 0) {
+      this.abort(new MeshClosedError('the mesh is closed: the request was waiting to be retried'));
+    }
+  }
+
+  abortForClose(error: MeshClosedError): void {
+    if (!this.done) this.abort(error);
   }
 
   pause(): void {
@@ -231,7 +257,7 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     attempt.trace = this.init.telemetry?.attempt(host, hedge);
     if (host) onStart(host);
     const perTry = this.init.retry?.perTryTimeoutMs ?? 0;
-    if (perTry > 0) attempt.cancelTimer = schedule(this.init.clock, perTry, () => this.onPerTryTimeout(attempt, perTry));
+    if (perTry > 0) attempt.cancelTimer = schedule(this.init.clock, perTry, () => this.onPerTryTimeout(attempt, perTry), true);
     this.armHedge();
     const body = this.init.body;
     const dispatchOpts = body === undefined ? this.opts : { ...this.opts, body: body.next() };
@@ -417,6 +443,8 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
    */
   private retryAfter(attempt: Attempt, reason: string): boolean {
     if (this.inFlight(attempt) > 0) return true;
+    // Closing: nothing new starts; the caller gets this answer as it is.
+    if (this.closing) return false;
     const policy = this.init.retry!;
     if (this.retriesUsed >= policy.numRetries) {
       if (policy.numRetries > 0) this.init.telemetry?.flag(ResponseFlag.URX);
@@ -430,29 +458,29 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     this.init.telemetry?.retrying(reason);
     const delay = backoffDelayMs(policy, this.retriesUsed, this.init.random);
     this.cancelBackoff = schedule(this.init.clock, delay, () => {
+      // Cancelled meanwhile: finish() freed what the retry was admitted for.
+      if (this.cancelBackoff === undefined) return;
       this.cancelBackoff = undefined;
-      if (!this.done) this.send(true);
-      // A retry that never went out (the request ended first) frees what it was admitted for.
-      else if (cluster) cluster.limits.finished(false, true);
-    });
+      this.send(true);
+    }, true);
     return true;
   }
 
   /** Our addition: a backup attempt when the current one is slow to answer (idempotent requests). */
   private armHedge(): void {
     const after = this.init.hedgeAfterMs;
-    if (after <= 0 || this.cancelHedge || this.winner) return;
+    if (after <= 0 || this.cancelHedge || this.winner || this.closing) return;
     const policy = this.init.retry;
     if (!policy || this.retriesUsed >= policy.numRetries) return;
     this.cancelHedge = schedule(this.init.clock, after, () => {
       this.cancelHedge = undefined;
-      if (this.done || this.winner || this.retriesUsed >= policy.numRetries) return;
+      if (this.done || this.winner || this.closing || this.retriesUsed >= policy.numRetries) return;
       const cluster = this.cluster;
       if (cluster && cluster.limits.admit(true)) return;
       this.retriesUsed++;
       this.init.telemetry?.hedging();
       this.send(true, true);
-    });
+    }, true);
   }
 
   private cancelHedgeTimer(): void {
@@ -623,9 +651,15 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     }
     this.cancelRouteTimer?.();
     this.cancelRouteTimer = undefined;
-    this.cancelBackoff?.();
-    this.cancelBackoff = undefined;
+    const backoff = this.cancelBackoff;
+    if (backoff !== undefined) {
+      backoff();
+      this.cancelBackoff = undefined;
+      // The retry it was waiting for never goes out: free what it was admitted for.
+      this.cluster?.limits.finished(false, true);
+    }
     this.cancelHedgeTimer();
+    this.init.live?.remove(this);
     this.init.body?.close();
     if (this.drains > 0) this.cutDrains();
   }
