@@ -4,8 +4,7 @@ import type { Dispatcher } from 'undici';
 import type { MeshClosedError } from '../errors.js';
 import { isInvalidArgument } from '../resilience/outcome.js';
 import { invalidRequest } from './caller-errors.js';
-import type { InFlight } from './in-flight.js';
-import { InFlightItem } from './in-flight.js';
+import type { InFlight, InFlightItem } from './in-flight.js';
 
 /**
  * A request to a host no configuration covers, sent as is through the pass-through agent: its
@@ -13,7 +12,10 @@ import { InFlightItem } from './in-flight.js';
  * given becomes the mesh's InvalidRequestError, as for any request; and it is listed in flight
  * until it ends, so that close() drains it like the others.
  */
-export class PassthroughRequest extends InFlightItem implements Dispatcher.DispatchHandler {
+export class PassthroughRequest implements InFlightItem, Dispatcher.DispatchHandler {
+  prevLive: InFlightItem | undefined = undefined;
+  nextLive: InFlightItem | undefined = undefined;
+  listed = false;
   private started = false;
   private controller: Dispatcher.DispatchController | undefined;
   /** Set when close() cut the request: the caller gets it whatever undici reports. */
@@ -23,7 +25,6 @@ export class PassthroughRequest extends InFlightItem implements Dispatcher.Dispa
     private readonly inner: Dispatcher.DispatchHandler,
     private readonly live: InFlight,
   ) {
-    super();
     live.add(this);
   }
 

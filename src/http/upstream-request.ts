@@ -16,8 +16,7 @@ import type { HeaderOps } from '../routing/route-actions.js';
 import { applyHeaderOps } from '../routing/route-actions.js';
 import { MeshClosedError } from '../errors.js';
 import { invalidRequest } from './caller-errors.js';
-import type { InFlight } from './in-flight.js';
-import { InFlightItem } from './in-flight.js';
+import type { InFlight, InFlightItem } from './in-flight.js';
 import { DeadlineExceededError, PerTryTimeoutError, RouteTimeoutError } from './errors.js';
 import { deliverLocalResponse, LocalController } from './local-reply.js';
 import { toRawHeaders } from './raw-headers.js';
@@ -127,7 +126,11 @@ class Attempt implements Dispatcher.DispatchHandler {
  * A response is passed on once it is known to be final: the headers of a retriable response are
  * never shown to the caller while a retry is still possible.
  */
-export class UpstreamRequest extends InFlightItem implements Dispatcher.DispatchController {
+export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchController {
+  // InFlightItem: listed in its dispatcher's requests in flight from start to finish.
+  prevLive: InFlightItem | undefined = undefined;
+  nextLive: InFlightItem | undefined = undefined;
+  listed = false;
   // DispatchController, as the caller sees it.
   aborted = false;
   paused = false;
@@ -161,9 +164,7 @@ export class UpstreamRequest extends InFlightItem implements Dispatcher.Dispatch
     private readonly cluster: Cluster | undefined,
     private readonly passthrough: Dispatcher | undefined,
     readonly init: UpstreamRequestInit,
-  ) {
-    super();
-  }
+  ) {}
 
   /** Sends the first attempt; false only if the request could not be queued at all. */
   start(): boolean {

@@ -1,7 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { MeshClosedError } from '../errors.js';
-import type { InFlight } from './in-flight.js';
-import { InFlightItem } from './in-flight.js';
+import type { InFlight, InFlightItem } from './in-flight.js';
 import { sendLocalError } from './local-reply.js';
 
 /**
@@ -9,7 +8,10 @@ import { sendLocalError } from './local-reply.js';
  * flight meanwhile, so that close() fails it at once with MeshClosedError instead of letting the
  * wait run out (and its timer keep the process alive).
  */
-export class WaitingRequest extends InFlightItem {
+export class WaitingRequest implements InFlightItem {
+  prevLive: InFlightItem | undefined = undefined;
+  nextLive: InFlightItem | undefined = undefined;
+  listed = false;
   /** Cancels the wait's timer, when it has one. */
   cancelTimer: (() => void) | undefined = undefined;
   private settled = false;
@@ -20,7 +22,6 @@ export class WaitingRequest extends InFlightItem {
     /** What the request was doing, for the error: "was waiting out a fault delay". */
     private readonly what: string,
   ) {
-    super();
     live.add(this);
   }
 
