@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +23,8 @@ const seen = new Map<string, number>();
 const silent: { destroy: () => void }[] = [];
 
 beforeAll(async () => {
+  // Inside the project, so that the bundle's imports resolve from its node_modules.
+  await mkdir(join(root, '.tmp'), { recursive: true });
   dir = await mkdtemp(join(root, '.tmp', 'liveness-'));
   await build({
     entryPoints: [join(root, 'src/index.ts')],
