@@ -23,6 +23,8 @@ export interface InFlightItem {
 export class InFlight {
   private head: InFlightItem | undefined;
   private count = 0;
+  /** close() began: no request starts a retry, hedge or back-off any more. */
+  closing = false;
   private onEmpty: (() => void) | undefined;
 
   get size(): number {

@@ -181,6 +181,7 @@ export class MeshDispatcher extends Dispatcher {
 
   private async shutDown(drainMs: number): Promise<void> {
     const live = this.live;
+    live.closing = true;
     for (const item of live.items()) item.stopRetrying();
     if (live.size > 0 && drainMs > 0) {
       await new Promise<void>((resolve) => {

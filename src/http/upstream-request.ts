@@ -143,8 +143,6 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
   /** Attempts sent, oldest first; most requests make one, so the array is made for it. */
   private attempts: Attempt[] | readonly Attempt[] = NO_ATTEMPTS;
   private retriesUsed = 0;
-  /** Attempts that ever drained a dropped answer (see {@link drain}). */
-  private drains = 0;
   private winnerStatus = 0;
   private done = false;
   private cancelRouteTimer: (() => void) | undefined;
@@ -153,8 +151,6 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
   /** The last failure of an attempt that got no response, for the caller if nothing better comes. */
   private lastError: Error | undefined;
   private lastFailure: LocalOriginFailure | undefined;
-  /** The mesh is closing: no retry, hedge or back-off starts any more. */
-  private closing = false;
 
   constructor(
     private readonly handler: Dispatcher.DispatchHandler,
@@ -204,7 +200,6 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
 
   stopRetrying(): void {
     if (this.done) return;
-    this.closing = true;
     this.cancelHedgeTimer();
     // Waiting out a back-off with nothing in flight: the retry will not go out, nothing can answer.
     if (this.cancelBackoff !== undefined && this.inFlight() === 0) {
@@ -362,7 +357,6 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
    */
   private drain(attempt: Attempt): void {
     attempt.draining = true;
-    this.drains++;
     // Its outcome is decided: the per-try timer no longer applies to it.
     attempt.cancelTimer?.();
     attempt.cancelTimer = undefined;
@@ -445,7 +439,7 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
   private retryAfter(attempt: Attempt, reason: string): boolean {
     if (this.inFlight(attempt) > 0) return true;
     // Closing: nothing new starts; the caller gets this answer as it is.
-    if (this.closing) return false;
+    if (this.init.live?.closing) return false;
     const policy = this.init.retry!;
     if (this.retriesUsed >= policy.numRetries) {
       if (policy.numRetries > 0) this.init.telemetry?.flag(ResponseFlag.URX);
@@ -470,12 +464,12 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
   /** Our addition: a backup attempt when the current one is slow to answer (idempotent requests). */
   private armHedge(): void {
     const after = this.init.hedgeAfterMs;
-    if (after <= 0 || this.cancelHedge || this.winner || this.closing) return;
+    if (after <= 0 || this.cancelHedge || this.winner || this.init.live?.closing) return;
     const policy = this.init.retry;
     if (!policy || this.retriesUsed >= policy.numRetries) return;
     this.cancelHedge = schedule(this.init.clock, after, () => {
       this.cancelHedge = undefined;
-      if (this.done || this.winner || this.closing || this.retriesUsed >= policy.numRetries) return;
+      if (this.done || this.winner || this.init.live?.closing || this.retriesUsed >= policy.numRetries) return;
       const cluster = this.cluster;
       if (cluster && cluster.limits.admit(true)) return;
       this.retriesUsed++;
@@ -662,7 +656,8 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
     this.cancelHedgeTimer();
     this.init.live?.remove(this);
     this.init.body?.close();
-    if (this.drains > 0) this.cutDrains();
+    // Only a retried request can have drained a dropped answer.
+    if (this.attempts.length > 1) this.cutDrains();
   }
 
   /** Drains still running when the request ends are cut: a pod that stalls a body keeps nothing. */
