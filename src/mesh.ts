@@ -89,6 +89,12 @@ export interface MeshOptions {
    * Bodies given as a string or bytes are always retriable.
    */
   readonly retryBufferBytes?: number;
+  /**
+   * How long `close()` lets requests in flight finish, in milliseconds, before it aborts them
+   * with `MeshClosedError`. Meanwhile no retry, hedge, back-off or fault delay starts, and new
+   * requests fail with `MeshClosedError`. Default 5000, Istio's `terminationDrainDuration` (5 s).
+   */
+  readonly drainTimeoutMs?: number;
   /** The caller's locality, `region/zone/subzone`, for locality-aware balancing. Default unknown. */
   readonly locality?: string;
   /** Time source (tests, fake timers). Default: `performance.now`. */
@@ -212,6 +218,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private readonly clock: Clock;
   private readonly admins = new Set<AdminServer>();
   private closed = false;
+  private closing: Promise<void> | undefined;
   private readonly telemetry: MeshTelemetry | undefined;
   private inbound: InboundPolicy | undefined;
   private readonly security: MeshSecurity;
@@ -299,6 +306,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       random,
       outboundTrafficPolicy: options.outboundTrafficPolicy,
       ...(options.retryBufferBytes !== undefined ? { retryBufferBytes: options.retryBufferBytes } : {}),
+      ...(options.drainTimeoutMs !== undefined ? { drainTimeoutMs: options.drainTimeoutMs } : {}),
       rateLimits: this.rateLimits,
       telemetry: this.telemetry,
     });
@@ -506,15 +514,27 @@ export class Mesh extends EventEmitter<MeshEvents> {
     };
   }
 
-  /** Stops every watcher, timer and socket the mesh owns. */
-  async close(): Promise<void> {
+  /**
+   * Stops every watcher, timer and socket the mesh owns. New requests fail with `MeshClosedError`
+   * at once; requests in flight get the drain period ({@link MeshOptions.drainTimeoutMs}) and are
+   * then aborted with `MeshClosedError`. Resolves within the drain period plus the time to release
+   * the rest; calling it again returns the same promise.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
     this.closed = true;
+    // First, so that no request starts while the rest shuts down.
+    const draining = this.dispatcher.close();
     await Promise.all([...this.admins].map((a) => a.close()));
     this.admins.clear();
     await this.store.close();
     this.kubeEndpoints?.close();
     await this.kube?.close();
-    await this.dispatcher.close();
+    await draining;
     for (const breaker of this.breakers.values()) breaker.shutdown();
     this.breakers.clear();
     await this.rateLimits.close();

@@ -1,4 +1,5 @@
 import type { Dispatcher } from 'undici';
+import { MeshClosedError } from '../errors.js';
 import { RateLimitedError } from '../resilience/errors.js';
 import type { RateLimitDenial } from '../resilience/rate-limit/rate-limiting.js';
 import type { ReplyHeader } from '../resilience/rate-limit/rate-limit-spec.js';
@@ -73,7 +74,7 @@ export function settleRateLimit(
   }
   decision
     .then((denial) => {
-      if (isClosed()) sendLocalError(handler, new Error('the mesh is closed'));
+      if (isClosed()) sendLocalError(handler, new MeshClosedError());
       else if (denial) sendRateLimited(handler, opts, denial, request);
       else proceed();
     })

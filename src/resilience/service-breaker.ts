@@ -84,6 +84,18 @@ export class BreakerTicket {
     else if (failed) this.reject(new FailedOutcome(outcome));
     else this.resolve?.();
   }
+
+  /**
+   * The request was never sent (the caller's own mistake): while the breaker is closed it counts
+   * for nothing. A half-open trial cannot be handed back to opossum unused; it counts as a
+   * success, so that a caller's mistake never holds the breaker open.
+   */
+  release(): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.reject === undefined) this.breaker.unfire();
+    else this.resolve?.();
+  }
 }
 
 const ignore = (): void => undefined;
@@ -190,6 +202,11 @@ export class ServiceBreaker {
     if (stats.fires < circuit.volumeThreshold && !circuit.halfOpen) return;
     const errorRate = (stats.failures / stats.fires) * 100;
     if (errorRate > this.errorThresholdPercentage || circuit.halfOpen) circuit.open();
+  }
+
+  /** Takes back the `fires` count of a closed-breaker ticket released unused. @internal */
+  unfire(): void {
+    if (this.bucket.fires > 0) this.bucket.fires--;
   }
 
   /** Stops opossum's timers. The breaker is not asked again afterwards (it would refuse everything). */
