@@ -11,7 +11,7 @@ import { ResponseFlag } from '../telemetry/response-flags.js';
  * Set by `mesh.request` on its dispatch options: a refused request then rejects with a
  * `RateLimitedError` instead of answering 429 (what `fetch` and dispatcher callers get).
  */
-export const RATE_LIMITED_AS_ERROR: unique symbol = Symbol('sidecarless.rateLimitedAsError');
+export const RATE_LIMITED_AS_ERROR: unique symbol = Symbol.for('sidecarless.rateLimitedAsError.v1');
 
 function isGrpc(contentType: string | undefined): boolean {
   return contentType !== undefined && /^application\/grpc($|[+;])/.test(contentType);
