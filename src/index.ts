@@ -99,3 +99,4 @@ export type {
   MeshLogger,
 } from './inspect/index.js';
 export type { TelemetryOptions, TracingMode, WorkloadIdentity } from './telemetry/telemetry-options.js';
+export { RESPONSE_FLAGS_HEADER } from './telemetry/response-flags.js';

@@ -5,7 +5,7 @@ import type { ReplyHeader } from '../resilience/rate-limit/rate-limit-spec.js';
 import type { RouteRequest } from '../routing/route-request.js';
 import { sendLocalError, sendLocalReply } from './local-reply.js';
 import { RequestTelemetry } from '../telemetry/request-telemetry.js';
-import { ResponseFlag } from '../telemetry/response-flags.js';
+import { RESPONSE_FLAGS_HEADER, ResponseFlag } from '../telemetry/response-flags.js';
 
 /**
  * Set by `mesh.request` on its dispatch options: a refused request then rejects with a
@@ -43,6 +43,7 @@ export function sendRateLimited(handler: Dispatcher.DispatchHandler, opts: Dispa
     'x-ratelimit-limit': String(verdict.limit),
     'x-ratelimit-remaining': String(verdict.remaining),
     'x-ratelimit-reset': resetSeconds,
+    [RESPONSE_FLAGS_HEADER]: 'RL',
   };
   const grpc = isGrpc(request.header('content-type'));
   if (grpc) {

@@ -83,7 +83,8 @@ export class RequestTelemetry implements Dispatcher.DispatchHandler {
     this.localReply = reason;
     this.flags |= flag;
     if (flag === ResponseFlag.RL) this.mesh.metrics.count('rateLimited', this.clusterAttributes());
-    else if (flag === ResponseFlag.UO) this.mesh.metrics.count('overflows', this.clusterAttributes());
+    // An open breaker is flagged UO too (Envoy's "circuit breaking"), but is no pool overflow.
+    else if (reason === 'overflow') this.mesh.metrics.count('overflows', this.clusterAttributes());
   }
 
   flag(flag: number): void {
@@ -212,7 +213,7 @@ export class RequestTelemetry implements Dispatcher.DispatchHandler {
     if (this.flags !== 0) attributes[sc.ATTR_MESH_RESPONSE_FLAGS] = formatResponseFlags(this.flags);
     if (this.flags & ResponseFlag.FI) attributes[sc.ATTR_MESH_FAULT_ABORT] = true;
     if (this.flags & ResponseFlag.RL) attributes[sc.ATTR_MESH_RATE_LIMITED] = true;
-    if (this.flags & ResponseFlag.UO) attributes[sc.ATTR_MESH_OVERFLOW] = true;
+    if (this.localReply === 'overflow') attributes[sc.ATTR_MESH_OVERFLOW] = true;
     const options: SpanOptions = { kind: SPAN_KIND_CLIENT, startTime: performance.timeOrigin + this.startedAt, attributes };
     const span = this.mesh.tracer.startSpan(this.spanName, options, this.parent);
     this.decorate(span);
