@@ -223,7 +223,7 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     const attempt = new Attempt(this, host, retry);
     if (this.attempts.length === 0) this.attempts = [attempt];
     else (this.attempts as Attempt[]).push(attempt);
-    attempt.trace = this.init.telemetry?.attempt(host, hedge);
+    attempt.trace = this.init.telemetry?.attempt(host, hedge, this.init.retry);
     if (host) onStart(host);
     const perTry = this.init.retry?.perTryTimeoutMs ?? 0;
     if (perTry > 0) attempt.cancelTimer = schedule(this.init.clock, perTry, () => this.onPerTryTimeout(attempt, perTry));
