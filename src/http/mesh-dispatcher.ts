@@ -347,7 +347,7 @@ export class MeshDispatcher extends Dispatcher {
     }
     telemetry?.routed(route?.name, host, subset, cluster?.name);
     if (!cluster && subset !== undefined) {
-      // Envoy's cluster_not_found: the route names a subset no DestinationRule defines.
+      // Envoy's cluster_not_found: no cluster exists for the subset (a service kept without endpoints).
       telemetry?.answeredLocally('no-healthy-upstream', ResponseFlag.NC);
       sendLocalReply(handler, 503, 'no healthy upstream', { [RESPONSE_FLAGS_HEADER]: 'NC' });
       return true;
