@@ -131,18 +131,15 @@ export class RequestTelemetry implements Dispatcher.DispatchHandler {
   /**
    * Without a span in the caller's context each attempt's span would start a trace of its own:
    * one INTERNAL span for the logical request becomes their parent instead (not an HTTP client
-   * span: the conventions want those per attempt only). A caller's span is parent enough.
+   * span: the conventions want those per attempt only). A caller's span is parent enough. It
+   * carries only what is about the whole request, set at its end: the service, route and pod
+   * are on its attempts, and every attribute costs (about 0.15 µs in the SDK).
    */
   private openRequestSpan(): void {
     const api = this.mesh.api;
     const caller = api.trace.getSpanContext(this.parent);
     if (caller !== undefined && api.isSpanContextValid(caller)) return;
     const span = this.mesh.tracer.startSpan(REQUEST_SPAN_NAME, { kind: SPAN_KIND_INTERNAL, startTime: performance.timeOrigin + this.startedAt }, this.parent);
-    if (span.isRecording()) {
-      span.setAttribute(sc.ATTR_SERVER_ADDRESS, this.origin.hostname);
-      span.setAttribute(sc.ATTR_SERVER_PORT, this.origin.port);
-      this.decorate(span);
-    }
     this.requestSpan = span;
     this.parent = api.trace.setSpan(this.parent, span);
   }
