@@ -20,6 +20,7 @@ import type { Snapshot } from './config/snapshot.js';
 import type { ConfigSource } from './config/sources/source.js';
 import { FileSource, InlineSource } from './config/sources/index.js';
 import type { MeshConfigError } from './errors.js';
+import { MeshClosedError } from './errors.js';
 import type { DnsEndpointChange, DnsEndpointSource, DnsLookupFailure, MeshDnsOptions } from './discovery/dns/index.js';
 import { createMeshDnsSource } from './discovery/dns/index.js';
 import type { KubernetesDiscoveryNote } from './discovery/kubernetes/index.js';
@@ -341,6 +342,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   /** The configuration snapshot in force. */
   get snapshot(): Snapshot {
     const s = this.store.snapshot;
+    // Invariant: createMesh builds a Mesh only once a snapshot was accepted.
     if (!s) throw new Error('mesh is not started');
     return s;
   }
@@ -499,7 +501,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
    * non-loopback host is refused unless `allowRemote` is set. Closed with the mesh.
    */
   async serveAdmin(options: AdminServerOptions = {}): Promise<AdminServer> {
-    if (this.closed) throw new Error('mesh is closed');
+    if (this.closed) throw new MeshClosedError();
     const server = await startAdminServer(this.adminHandler(), options);
     const admins = this.admins;
     admins.add(server);

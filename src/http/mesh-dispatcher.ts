@@ -43,7 +43,7 @@ import { RetryOn } from '../resilience/retry-on.js';
 import { DEFAULT_RETRY_POLICY } from '../resilience/retry-policy.js';
 import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
 import type { RequestTelemetry } from '../telemetry/request-telemetry.js';
-import { ResponseFlag } from '../telemetry/response-flags.js';
+import { RESPONSE_FLAGS_HEADER, ResponseFlag } from '../telemetry/response-flags.js';
 
 /**
  * Envoy's per-request timeout header: a caller's value in milliseconds replaces the route's
@@ -334,7 +334,7 @@ export class MeshDispatcher extends Dispatcher {
       const hit = matchRoute(table, request);
       if (!hit) {
         telemetry?.answeredLocally('route-not-found', ResponseFlag.NR);
-        sendLocalReply(handler, 404, 'route not found');
+        sendLocalReply(handler, 404, 'route not found', { [RESPONSE_FLAGS_HEADER]: 'NR' });
         return true;
       }
       route = hit.route;
@@ -361,14 +361,14 @@ export class MeshDispatcher extends Dispatcher {
         waiting.cancelTimer = schedule(this.options.clock, fault.delayMs, () => {
           if (!waiting.proceed()) return;
           try {
-            if (!this.abortFault(fault, handler, request, headers)) this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers);
+            if (!this.abortFault(fault, handler, request, headers, true)) this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers);
           } catch (error) {
             sendLocalError(handler, error instanceof Error ? error : new Error(String(error)));
           }
         }, true);
         return true;
       }
-      if (this.abortFault(fault, handler, request, headers)) return true;
+      if (this.abortFault(fault, handler, request, headers, false)) return true;
     }
     return this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers);
   }
@@ -390,18 +390,20 @@ export class MeshDispatcher extends Dispatcher {
   }
 
   /** Answers with the route's fault abort when this request draws it; true when it did. */
-  private abortFault(fault: FaultActions, handler: Dispatcher.DispatchHandler, request: MatchRequest, headers: RequestHeaders): boolean {
+  private abortFault(fault: FaultActions, handler: Dispatcher.DispatchHandler, request: MatchRequest, headers: RequestHeaders, delayed: boolean): boolean {
     if (fault.abortFraction <= 0 || this.options.random() >= fault.abortFraction) return false;
     request.telemetry?.answeredLocally('fault-abort', ResponseFlag.FI);
+    const flags = delayed ? 'DI,FI' : 'FI';
     if (fault.abortGrpcStatus !== undefined && isGrpcRequest(headers.get('content-type'))) {
       // Envoy's local reply to a gRPC request: trailers-only, HTTP 200, the status in headers.
       sendLocalReply(handler, 200, '', {
         'content-type': 'application/grpc',
         'grpc-status': String(fault.abortGrpcStatus),
         'grpc-message': 'fault filter abort',
+        [RESPONSE_FLAGS_HEADER]: flags,
       });
     } else {
-      sendLocalReply(handler, fault.abortStatus, 'fault filter abort');
+      sendLocalReply(handler, fault.abortStatus, 'fault filter abort', { [RESPONSE_FLAGS_HEADER]: flags });
     }
     return true;
   }
@@ -441,8 +443,9 @@ export class MeshDispatcher extends Dispatcher {
     }
     telemetry?.routed(route?.name, host, subset, cluster?.name);
     if (!cluster && subset !== undefined) {
-      telemetry?.answeredLocally('no-healthy-upstream', ResponseFlag.UH);
-      sendLocalReply(handler, 503, 'no healthy upstream');
+      // Envoy's cluster_not_found: no cluster exists for the subset (a service kept without endpoints).
+      telemetry?.answeredLocally('no-healthy-upstream', ResponseFlag.NC);
+      sendLocalReply(handler, 503, 'no healthy upstream', { [RESPONSE_FLAGS_HEADER]: 'NC' });
       return true;
     }
     // The DestinationRule's TLS: the cluster's, or for a destination without one (pass-through) the rule's.
@@ -469,7 +472,7 @@ export class MeshDispatcher extends Dispatcher {
     if (remaining !== undefined) {
       if (remaining <= 0) {
         telemetry?.answeredLocally('deadline-exceeded', ResponseFlag.UT);
-        sendLocalReply(handler, 504, 'deadline exceeded');
+        sendLocalReply(handler, 504, 'deadline exceeded', { [RESPONSE_FLAGS_HEADER]: 'UT' });
         return true;
       }
       if (timeoutMs <= 0 || remaining < timeoutMs) {
@@ -510,7 +513,7 @@ export class MeshDispatcher extends Dispatcher {
     const breaker = cluster?.breaker;
     const ticket = breaker?.allow();
     if (breaker && !ticket) {
-      telemetry?.answeredLocally('breaker-open', 0);
+      telemetry?.answeredLocally('breaker-open', ResponseFlag.UO);
       answerBreakerOpen(handler, breaker, new BreakerOpenError(breaker.host), request.method, path);
       return true;
     }

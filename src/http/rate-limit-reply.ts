@@ -6,13 +6,13 @@ import type { ReplyHeader } from '../resilience/rate-limit/rate-limit-spec.js';
 import type { RouteRequest } from '../routing/route-request.js';
 import { sendLocalError, sendLocalReply } from './local-reply.js';
 import { RequestTelemetry } from '../telemetry/request-telemetry.js';
-import { ResponseFlag } from '../telemetry/response-flags.js';
+import { RESPONSE_FLAGS_HEADER, ResponseFlag } from '../telemetry/response-flags.js';
 
 /**
  * Set by `mesh.request` on its dispatch options: a refused request then rejects with a
  * `RateLimitedError` instead of answering 429 (what `fetch` and dispatcher callers get).
  */
-export const RATE_LIMITED_AS_ERROR: unique symbol = Symbol('sidecarless.rateLimitedAsError');
+export const RATE_LIMITED_AS_ERROR: unique symbol = Symbol.for('sidecarless.rateLimitedAsError.v1');
 
 function isGrpc(contentType: string | undefined): boolean {
   return contentType !== undefined && /^application\/grpc($|[+;])/.test(contentType);
@@ -44,6 +44,7 @@ export function sendRateLimited(handler: Dispatcher.DispatchHandler, opts: Dispa
     'x-ratelimit-limit': String(verdict.limit),
     'x-ratelimit-remaining': String(verdict.remaining),
     'x-ratelimit-reset': resetSeconds,
+    [RESPONSE_FLAGS_HEADER]: 'RL',
   };
   const grpc = isGrpc(request.header('content-type'));
   if (grpc) {

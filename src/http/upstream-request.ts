@@ -25,7 +25,7 @@ import { scheduleOn as schedule } from '../clock.js';
 import type { AttemptTrace } from '../telemetry/attempt-trace.js';
 import type { RequestTelemetry } from '../telemetry/request-telemetry.js';
 import { AttemptEnd } from '../telemetry/attempt-trace.js';
-import { ResponseFlag } from '../telemetry/response-flags.js';
+import { RESPONSE_FLAGS_HEADER, ResponseFlag } from '../telemetry/response-flags.js';
 
 const NO_OPS: readonly HeaderOps[] = [];
 const NO_NAMES: readonly string[] = [];
@@ -236,7 +236,7 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
         if (this.lastError) this.fail(this.lastError);
         else {
           this.init.telemetry?.answeredLocally('no-healthy-upstream', ResponseFlag.UH);
-          this.localReply(503, cluster.unavailableReason ?? 'no healthy upstream', {});
+          this.localReply(503, cluster.unavailableReason ?? 'no healthy upstream', { [RESPONSE_FLAGS_HEADER]: 'UH' });
         }
         return;
       }
@@ -252,7 +252,7 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
     const attempt = new Attempt(this, host, retry);
     if (this.attempts.length === 0) this.attempts = [attempt];
     else (this.attempts as Attempt[]).push(attempt);
-    attempt.trace = this.init.telemetry?.attempt(host, hedge);
+    attempt.trace = this.init.telemetry?.attempt(host, hedge, this.init.retry);
     if (host) onStart(host);
     const perTry = this.init.retry?.perTryTimeoutMs ?? 0;
     if (perTry > 0) attempt.cancelTimer = schedule(this.init.clock, perTry, () => this.onPerTryTimeout(attempt, perTry), true);
@@ -532,7 +532,7 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
   /** Envoy's local reply once time is up with no response: 504 "upstream request timeout". */
   private timeoutReply(): void {
     this.init.telemetry?.flag(ResponseFlag.UT);
-    this.localReply(504, 'upstream request timeout', {}, 'Gateway Timeout');
+    this.localReply(504, 'upstream request timeout', { [RESPONSE_FLAGS_HEADER]: 'UT' }, 'Gateway Timeout');
   }
 
   /** Answers the caller without a response from upstream (their onRequestStart has run). */
@@ -563,6 +563,7 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
     this.init.telemetry?.answeredLocally('overflow', ResponseFlag.UO);
     this.localReply(503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow', {
       'x-envoy-overloaded': 'true',
+      [RESPONSE_FLAGS_HEADER]: 'UO',
       // Ours: which DestinationRule limit refused it, so the caller need not guess.
       'x-sidecarless-overflow': `${overflow.limit}=${overflow.value}`,
     });

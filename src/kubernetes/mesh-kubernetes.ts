@@ -2,6 +2,7 @@ import { KubernetesSource } from '../config/sources/kubernetes-source.js';
 import type { KubernetesDiscoveryNote } from '../discovery/kubernetes/kubernetes-endpoint-source.js';
 import type { KubeCollectionReport } from './api-watcher.js';
 import { KubeApiWatcher } from './api-watcher.js';
+import { DiscoveryOptionError } from './errors.js';
 import { runningInPod } from './kube-access.js';
 import type { DiscoveryMode, KubernetesOptions } from './kubernetes-options.js';
 
@@ -23,7 +24,7 @@ export function kubernetesOptionsFor(discovery: DiscoveryMode | KubernetesOption
   if (discovery === 'kubernetes') return {};
   if (discovery === 'auto') return runningInPod() ? {} : undefined;
   if (typeof discovery !== 'object' || discovery === null) {
-    throw new TypeError(`createMesh: discovery must be 'auto', 'kubernetes', 'embedded' or a KubernetesOptions object, found ${JSON.stringify(discovery)}`);
+    throw new DiscoveryOptionError(`createMesh: discovery must be 'auto', 'kubernetes', 'embedded' or a KubernetesOptions object, found ${JSON.stringify(discovery)}`);
   }
   return discovery;
 }

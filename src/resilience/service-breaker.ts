@@ -44,8 +44,8 @@ export interface BreakerOptions {
    */
   readonly isFailure?: (outcome: AttemptOutcome) => boolean;
   /**
-   * Answers requests while the breaker is open. Without it they get a 503 (`fetch`) or a
-   * `BreakerOpenError`.
+   * Answers requests while the breaker is open. Without it they get 503 `circuit breaker open for
+   * <host>`. Either answer carries `x-sidecarless-response-flags: UO`.
    */
   readonly fallback?: (request: BreakerRequest) => BreakerFallbackResponse | Promise<BreakerFallbackResponse>;
 }

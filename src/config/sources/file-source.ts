@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { MeshClosedError } from '../../errors.js';
 import type { RawDocument } from '../document.js';
 import type { ConfigIssue } from '../issue.js';
 import { DirectoryWatchers } from './directory-watchers.js';
@@ -74,7 +75,7 @@ export class FileSource implements ConfigSource {
 
   async start(onUpdate: (update: SourceUpdate) => void): Promise<void> {
     if (this.onUpdate) throw new Error(`config source ${this.id} was already started`);
-    if (this.closed) throw new Error(`config source ${this.id} is closed`);
+    if (this.closed) throw new MeshClosedError(`config source ${this.id} is closed`);
     this.onUpdate = onUpdate;
     const scan = await scanPaths(this.paths);
     const content = await this.load(scan);
