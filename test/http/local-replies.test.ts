@@ -59,12 +59,12 @@ spec:
 `;
 }
 
-function routes(http: string, trafficPolicy = '{}', subsets = '[{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]'): string {
+function routes(http: string, trafficPolicy?: string, subsets = '[{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]'): string {
   return `${service()}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: reviews, namespace: shop }
-spec: { host: reviews, trafficPolicy: ${trafficPolicy}, subsets: ${subsets} }
+spec: { host: reviews, ${trafficPolicy === undefined ? '' : `trafficPolicy: ${trafficPolicy}, `}subsets: ${subsets} }
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
