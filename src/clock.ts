@@ -7,7 +7,7 @@ export interface Clock {
   now(): number;
   /**
    * Runs `task` after `delayMs` and returns a function that cancels it. Optional: without it the
-   * mesh uses an unref'd `setTimeout`. The data path schedules fault delays and route timeouts
+   * mesh uses `setTimeout`. The data path schedules fault delays, back-offs, hedges and timeouts
    * here, so tests (and users under fake timers) can fire them on demand.
    */
   schedule?(delayMs: number, task: () => void): () => void;
@@ -37,12 +37,14 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Runs `task` after `delayMs` on the clock's own scheduler when it has one (tests and fake timers
- * drive it), else on an unref'd `setTimeout`, so a pending timer never keeps the process alive.
- * Returns a function that cancels the task if it has not run.
+ * drive it), else on a `setTimeout`. `keepAlive`: the timer belongs to a request in flight (a
+ * fault delay, a back-off, a timeout), which keeps the process alive until it settles, as a
+ * socket would; otherwise (background work: outlier detection, refreshes) it is unref'd and never
+ * does. Returns a function that cancels the task if it has not run.
  */
-export function scheduleOn(clock: Clock, delayMs: number, task: () => void): () => void {
+export function scheduleOn(clock: Clock, delayMs: number, task: () => void, keepAlive = false): () => void {
   if (clock.schedule) return clock.schedule(delayMs, task);
   const timer = setTimeout(task, Math.min(Math.max(0, delayMs), MAX_TIMER_MS));
-  timer.unref();
+  if (!keepAlive) timer.unref();
   return () => clearTimeout(timer);
 }

@@ -7,6 +7,8 @@ export type { KubernetesDiscoveryNote } from './discovery/kubernetes/kubernetes-
 export { DnsLookupError, DnsOptionError } from './discovery/dns/index.js';
 export type { DnsEndpointChange, DnsFamily, DnsLookupFailure, MeshDnsOptions } from './discovery/dns/index.js';
 export { MeshError, MeshConfigError, MeshClosedError, InvalidRequestError } from './errors.js';
+export { DiscoveryOptionError, KubernetesApiError, KubernetesClientMissingError, KubernetesConfigError } from './kubernetes/errors.js';
+export { Http2PingTimeoutError } from './cluster/h2-keepalive.js';
 export type { ConfigIssue, IssueSeverity, ResourceRef, SourceLocation } from './config/issue.js';
 export { formatIssue } from './config/issue.js';
 export type { ConfigSource, SourceUpdate } from './config/sources/source.js';
@@ -115,3 +117,4 @@ export { formatSpiffeId, parseSpiffeId } from './security/spiffe-id.js';
 export type { SpiffeId } from './security/spiffe-id.js';
 export type { MtlsMode, PeerAuthenticationPolicy } from './security/peer-authentication.js';
 export type { InboundHttp2Options, InboundServerOptions } from './server/secure-server.js';
+export { RESPONSE_FLAGS_HEADER } from './telemetry/response-flags.js';

@@ -20,6 +20,7 @@ import type { Snapshot } from './config/snapshot.js';
 import type { ConfigSource } from './config/sources/source.js';
 import { FileSource, InlineSource } from './config/sources/index.js';
 import type { MeshConfigError } from './errors.js';
+import { MeshClosedError } from './errors.js';
 import type { DnsEndpointChange, DnsEndpointSource, DnsLookupFailure, MeshDnsOptions } from './discovery/dns/index.js';
 import { createMeshDnsSource } from './discovery/dns/index.js';
 import type { KubernetesDiscoveryNote, KubernetesEndpointSource } from './discovery/kubernetes/index.js';
@@ -97,6 +98,12 @@ export interface MeshOptions {
    * Bodies given as a string or bytes are always retriable.
    */
   readonly retryBufferBytes?: number;
+  /**
+   * How long `close()` lets requests in flight finish, in milliseconds, before it aborts them
+   * with `MeshClosedError`. Meanwhile no retry, hedge, back-off or fault delay starts, and new
+   * requests fail with `MeshClosedError`. Default 5000, Istio's `terminationDrainDuration` (5 s).
+   */
+  readonly drainTimeoutMs?: number;
   /** The caller's locality, `region/zone/subzone`, for locality-aware balancing. Default unknown. */
   readonly locality?: string;
   /** Time source (tests, fake timers). Default: `performance.now`. */
@@ -220,6 +227,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private readonly clock: Clock;
   private readonly admins = new Set<AdminServer>();
   private closed = false;
+  private closing: Promise<void> | undefined;
   private readonly telemetry: MeshTelemetry | undefined;
   private inbound: InboundPolicy | undefined;
   private readonly security: MeshSecurity;
@@ -308,6 +316,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       random,
       outboundTrafficPolicy: options.outboundTrafficPolicy,
       ...(options.retryBufferBytes !== undefined ? { retryBufferBytes: options.retryBufferBytes } : {}),
+      ...(options.drainTimeoutMs !== undefined ? { drainTimeoutMs: options.drainTimeoutMs } : {}),
       rateLimits: this.rateLimits,
       telemetry: this.telemetry,
     });
@@ -342,6 +351,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   /** The configuration snapshot in force. */
   get snapshot(): Snapshot {
     const s = this.store.snapshot;
+    // Invariant: createMesh builds a Mesh only once a snapshot was accepted.
     if (!s) throw new Error('mesh is not started');
     return s;
   }
@@ -500,7 +510,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
    * non-loopback host is refused unless `allowRemote` is set. Closed with the mesh.
    */
   async serveAdmin(options: AdminServerOptions = {}): Promise<AdminServer> {
-    if (this.closed) throw new Error('mesh is closed');
+    if (this.closed) throw new MeshClosedError();
     // Loaded on first use: an application that never serves the admin views never loads node:http.
     const { startAdminServer } = await import('./inspect/admin-server.js');
     const server = await startAdminServer(this.adminHandler(), options);
@@ -517,15 +527,27 @@ export class Mesh extends EventEmitter<MeshEvents> {
     };
   }
 
-  /** Stops every watcher, timer and socket the mesh owns. */
-  async close(): Promise<void> {
+  /**
+   * Stops every watcher, timer and socket the mesh owns. New requests fail with `MeshClosedError`
+   * at once; requests in flight get the drain period ({@link MeshOptions.drainTimeoutMs}) and are
+   * then aborted with `MeshClosedError`. Resolves within the drain period plus the time to release
+   * the rest; calling it again returns the same promise.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
     this.closed = true;
+    // First, so that no request starts while the rest shuts down.
+    const draining = this.dispatcher.close();
     await Promise.all([...this.admins].map((a) => a.close()));
     this.admins.clear();
     await this.store.close();
     this.kubeEndpoints?.close();
     await this.kube?.close();
-    await this.dispatcher.close();
+    await draining;
     for (const breaker of this.breakers.values()) breaker.shutdown();
     this.breakers.clear();
     await this.rateLimits.close();

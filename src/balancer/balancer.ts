@@ -57,7 +57,7 @@ export interface BalancerDeps {
 
 /** A balancer option is out of range, or a policy name is unknown or taken. */
 export class BalancerConfigError extends MeshError {
-  readonly code = 'ERR_BALANCER_CONFIG';
+  readonly code = 'ERR_MESH_BALANCER_CONFIG';
 }
 
 /**

@@ -53,6 +53,11 @@ export function onStart(host: Host): void {
   host.active++;
 }
 
+/** A request to `host` ended without measuring it (it never reached the host): in-flight count only. */
+export function onDiscard(host: Host): void {
+  if (host.active > 0) host.active--;
+}
+
 /**
  * A request to `host` finished after `latencyMs`; `now` is the clock time of completion.
  *

@@ -10,6 +10,7 @@ export {
 export {
   createHost,
   DEFAULT_PEAK_EWMA_TAU_MS,
+  onDiscard,
   onFinish,
   onStart,
   peakEwmaLatency,

@@ -6,6 +6,7 @@ import { PeakEwmaBalancer, type PeakEwmaOptions } from './peak-ewma.js';
 import { RandomBalancer } from './random.js';
 import { RingHashBalancer, type RingHashOptions } from './ring-hash.js';
 import { RoundRobinBalancer, type RoundRobinOptions } from './round-robin.js';
+import { sharedState } from '../shared-state.js';
 
 /**
  * Options handed to a policy factory: the union of the built-ins' options (each reads its own
@@ -34,27 +35,32 @@ const builtIns: ReadonlyArray<readonly [string, BalancerFactory]> = [
   ['PEAK_EWMA', (options, deps) => new PeakEwmaBalancer(options, deps)],
 ];
 
-const registry = new Map<string, BalancerFactory>(builtIns);
+const builtInPolicies = new Map<string, BalancerFactory>(builtIns);
+/**
+ * User policies, one registry per process: a policy registered through one build of the package
+ * (ESM or CJS) is found by a mesh created through the other.
+ */
+const userPolicies = sharedState('balancers.v1', () => new Map<string, BalancerFactory>());
 
 /** Registers a user policy under `name`; names already taken (built-in or not) are refused. */
 export function registerBalancer(name: string, factory: BalancerFactory): void {
-  if (registry.has(name)) throw new BalancerConfigError(`load balancer policy ${JSON.stringify(name)} is already registered`);
-  registry.set(name, factory);
+  if (hasBalancer(name)) throw new BalancerConfigError(`load balancer policy ${JSON.stringify(name)} is already registered`);
+  userPolicies.set(name, factory);
 }
 
 /** True when a policy is registered under `name`. */
 export function hasBalancer(name: string): boolean {
-  return registry.has(name);
+  return builtInPolicies.has(name) || userPolicies.has(name);
 }
 
 /** Registered policy names, built-ins first. */
 export function balancerNames(): string[] {
-  return [...registry.keys()];
+  return [...builtInPolicies.keys(), ...userPolicies.keys()];
 }
 
 /** Makes a balancer of the policy registered under `name`. */
 export function createBalancer(name: string, options: BalancerOptions, deps: BalancerDeps): LoadBalancer {
-  const factory = registry.get(name);
+  const factory = builtInPolicies.get(name) ?? userPolicies.get(name);
   if (factory === undefined) {
     throw new BalancerConfigError(
       `unknown load balancer policy ${JSON.stringify(name)}; registered: ${balancerNames().join(', ')}`,

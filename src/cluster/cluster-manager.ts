@@ -225,7 +225,8 @@ export class ClusterManager {
     }
   }
 
-  async close(): Promise<void> {
+  /** `force`: connections are cut, not drained (close() has already drained the callers' requests). */
+  async close(force = false): Promise<void> {
     this.closed = true;
     this.deps.dns?.off('change', this.onDnsChange);
     this.deps.kube?.off('change', this.onKubeChange);
@@ -233,7 +234,7 @@ export class ClusterManager {
     this.entries.clear();
     for (const entry of all) this.releaseAll(entry);
     this.serviceUsers.clear();
-    await Promise.all(all.map((e) => e.cluster.close()));
+    await Promise.all(all.map((e) => e.cluster.close(force)));
   }
 
   private loadBalancing(snapshot: Snapshot, host: string, subset: string | undefined, port: number): CompiledLoadBalancing {

@@ -411,12 +411,13 @@ export class Cluster {
     return pool;
   }
 
-  async close(): Promise<void> {
+  /** `force`: requests still on the pools are cut instead of waited for. */
+  async close(force = false): Promise<void> {
     this.outlier?.close();
     const pools = [...this.pools.values(), ...this.urlTlsPools.values()];
     this.pools.clear();
     this.urlTlsPools.clear();
-    await Promise.all(pools.map((p) => p.close().catch(() => undefined)));
+    await Promise.all(pools.map((p) => (force ? p.destroy() : p.close()).catch(() => undefined)));
   }
 
   /** Every pool drains what it carries, then closes; new ones are made on demand. */

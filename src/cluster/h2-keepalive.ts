@@ -2,6 +2,17 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { buildConnector, Dispatcher } from 'undici';
 import { Client } from 'undici';
+import { MeshError } from '../errors.js';
+
+/**
+ * An HTTP/2 connection's PING went unanswered past DestinationRule
+ * `connectionPool.http.http2KeepAlive.timeout`: the connection was closed, and requests still on
+ * it fail with this (an upstream failure, like a reset: retried per `retryOn` when nothing of the
+ * response had arrived).
+ */
+export class Http2PingTimeoutError extends MeshError {
+  readonly code = 'ERR_MESH_HTTP2_PING_TIMEOUT';
+}
 
 /** An undici Pool `factory`: builds each Client of the pool. */
 export type ClientFactory = (origin: URL, options: object) => Dispatcher;
@@ -86,7 +97,7 @@ class PingWatch {
       this.timer.refresh();
       return;
     }
-    socket.destroy(new Error(this.message));
+    socket.destroy(new Http2PingTimeoutError(this.message));
   };
 
   private stop(): void {

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { errors } from 'undici';
 import { toRawHeaders } from './raw-headers.js';
 
 type RawList = Buffer[] | string[];
@@ -41,7 +42,7 @@ export class LegacyHandlerAdapter implements Dispatcher.DispatchHandler {
   constructor(private readonly legacy: LegacyDispatchHandler) {}
 
   onRequestStart(controller: Dispatcher.DispatchController, context: unknown): void {
-    this.legacy.onConnect?.((reason) => controller.abort(reason ?? new Error('request aborted')), context);
+    this.legacy.onConnect?.((reason) => controller.abort(reason ?? new errors.RequestAbortedError()), context);
   }
 
   onRequestUpgrade(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {

@@ -23,7 +23,9 @@ export class LocalController implements Dispatcher.DispatchController {
 
 /**
  * Delivers a whole response made by the mesh to a handler whose request has already started (its
- * `onRequestStart` was called): the route timeout's 504, for one.
+ * `onRequestStart` was called): the route timeout's 504, for one. A status that is not a final
+ * response status (1xx, or outside 200-599) would leave the caller waiting for the real response:
+ * such a reply (a breaker fallback's, say) is answered 500 instead.
  */
 export function deliverLocalResponse(
   handler: Dispatcher.DispatchHandler,
@@ -33,6 +35,12 @@ export function deliverLocalResponse(
   headers: Record<string, string | string[]>,
   statusMessage = '',
 ): void {
+  if (!(status >= 200 && status <= 599 && Number.isInteger(status))) {
+    body = `local reply status ${String(status)} is not a final response status (200-599)`;
+    status = 500;
+    headers = {};
+    statusMessage = '';
+  }
   const payload = Buffer.from(body);
   const responseHeaders: Record<string, string | string[]> = {
     'content-type': 'text/plain',
@@ -42,9 +50,9 @@ export function deliverLocalResponse(
   try {
     controller.rawHeaders = toRawHeaders(responseHeaders);
     handler.onResponseStart?.(controller, status, responseHeaders, statusMessage);
-    if (controller.aborted) return;
+    if (controller.aborted) return abandoned(handler, controller);
     if (payload.length > 0) handler.onResponseData?.(controller, payload);
-    if (controller.aborted) return;
+    if (controller.aborted) return abandoned(handler, controller);
     controller.rawTrailers = [];
     handler.onResponseEnd?.(controller, {});
   } catch (error) {
@@ -54,7 +62,9 @@ export function deliverLocalResponse(
 
 /**
  * Answers a request without the network, the way Envoy answers locally (no route, no healthy
- * upstream, fault abort, direct response, redirect): a whole response delivered to the handler.
+ * upstream, fault abort, direct response, redirect): a whole response delivered to the handler,
+ * on a later turn of the event loop, as a network reply would be. Settling at once would let a
+ * loop of awaited requests to such a route run in one microtask queue and starve everything else.
  */
 export function sendLocalReply(
   handler: Dispatcher.DispatchHandler,
@@ -62,6 +72,10 @@ export function sendLocalReply(
   body: string,
   headers: Record<string, string | string[]> = {},
 ): void {
+  setImmediate(replyNow, handler, status, body, headers);
+}
+
+function replyNow(handler: Dispatcher.DispatchHandler, status: number, body: string, headers: Record<string, string | string[]>): void {
   const controller = new LocalController();
   try {
     handler.onRequestStart?.(controller, {});
@@ -69,13 +83,29 @@ export function sendLocalReply(
     handler.onResponseError?.(controller, error instanceof Error ? error : new Error(String(error)));
     return;
   }
-  if (controller.aborted) return;
+  if (controller.aborted) return abandoned(handler, controller);
   deliverLocalResponse(handler, controller, status, body, headers);
 }
 
-/** Delivers an error to the handler (the caller sees a rejected request). */
+/**
+ * The caller aborted (its signal, or its handler called `abort`): like undici's own controllers,
+ * the reason comes back through `onResponseError`, which is what settles the caller's promise.
+ */
+function abandoned(handler: Dispatcher.DispatchHandler, controller: LocalController): void {
+  handler.onResponseError?.(controller, controller.reason ?? new Error('request aborted'));
+}
+
+/** Delivers an error to the handler (the caller sees a rejected request), on a later turn as above. */
 export function sendLocalError(handler: Dispatcher.DispatchHandler, error: Error): void {
+  setImmediate(failNow, handler, error);
+}
+
+function failNow(handler: Dispatcher.DispatchHandler, error: Error): void {
   const controller = new LocalController();
-  handler.onRequestStart?.(controller, {});
-  if (!controller.aborted) handler.onResponseError?.(controller, error);
+  try {
+    handler.onRequestStart?.(controller, {});
+  } catch {
+    // The error below is what the caller is to get.
+  }
+  handler.onResponseError?.(controller, controller.aborted ? (controller.reason ?? error) : error);
 }

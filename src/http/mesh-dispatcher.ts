@@ -22,6 +22,11 @@ import { TlsAgents } from '../security/tls-agents.js';
 import type { UpstreamTls } from '../security/tls-settings.js';
 import { URL_TLS } from '../security/tls-settings.js';
 import { settleRateLimit } from './rate-limit-reply.js';
+import { MeshClosedError } from '../errors.js';
+import { invalidRequest } from './caller-errors.js';
+import { InFlight } from './in-flight.js';
+import { PassthroughRequest } from './passthrough-request.js';
+import { WaitingRequest } from './waiting-request.js';
 import { isLegacyHandler, LegacyHandlerAdapter } from './legacy-handler.js';
 import { sendLocalError, sendLocalReply } from './local-reply.js';
 import { Mirror } from './mirror.js';
@@ -38,7 +43,7 @@ import { RetryOn } from '../resilience/retry-on.js';
 import { DEFAULT_RETRY_POLICY } from '../resilience/retry-policy.js';
 import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
 import type { RequestTelemetry } from '../telemetry/request-telemetry.js';
-import { ResponseFlag } from '../telemetry/response-flags.js';
+import { RESPONSE_FLAGS_HEADER, ResponseFlag } from '../telemetry/response-flags.js';
 
 /**
  * Envoy's per-request timeout header: a caller's value in milliseconds replaces the route's
@@ -66,7 +71,12 @@ export interface MeshDispatcherOptions {
   readonly rateLimits?: RateLimiting;
   /** OpenTelemetry spans and metrics; undefined when `@opentelemetry/api` is absent or telemetry is off. */
   readonly telemetry?: MeshTelemetry | undefined;
+  /** How long close() lets requests in flight finish before aborting them (default 5000 ms). */
+  readonly drainTimeoutMs?: number;
 }
+
+/** Istio's terminationDrainDuration: requests in flight get 5 s once the mesh closes. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
 
 interface Origin {
   readonly scheme: string;
@@ -127,6 +137,10 @@ export class MeshDispatcher extends Dispatcher {
   private passthroughAgent: Agent | undefined;
   private readonly tlsAgents = new TlsAgents();
   private closed = false;
+  /** close() or destroy() under way (or done). */
+  private closing: Promise<void> | undefined;
+  /** Requests in flight, for close() to drain. */
+  private readonly live = new InFlight();
   private readonly mirror: Mirror;
 
   constructor(private readonly options: MeshDispatcherOptions) {
@@ -145,7 +159,7 @@ export class MeshDispatcher extends Dispatcher {
     // Node's built-in fetch (undici 7) hands `fetch(url, { dispatcher })` a handler of the old shape.
     if (isLegacyHandler(handler)) handler = new LegacyHandlerAdapter(handler);
     try {
-      if (this.closed) throw new Error('the mesh is closed');
+      if (this.closed) throw new MeshClosedError();
       return this.route(opts, handler);
     } catch (error) {
       sendLocalError(handler, error instanceof Error ? error : new Error(String(error)));
@@ -153,15 +167,21 @@ export class MeshDispatcher extends Dispatcher {
     }
   }
 
+  /**
+   * New requests fail with MeshClosedError from now on; requests in flight start nothing new (no
+   * retry, hedge, back-off or fault delay) and get the drain period to finish, after which they
+   * are aborted with MeshClosedError. Resolves once they are done and every pool is released.
+   */
   override close(): Promise<void>;
   override close(callback: () => void): void;
   override close(callback?: () => void): Promise<void> | void {
     this.closed = true;
-    const done = Promise.all([this.options.clusters.close(), this.passthroughAgent?.close(), this.tlsAgents.close()]).then(() => undefined);
-    if (callback) void done.then(callback);
-    else return done;
+    this.closing ??= this.shutDown(this.options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
+    if (callback) void this.closing.then(callback);
+    else return this.closing;
   }
 
+  /** close() without the drain period: requests in flight fail with MeshClosedError at once. */
   override destroy(): Promise<void>;
   override destroy(err: Error | null): Promise<void>;
   override destroy(callback: () => void): void;
@@ -169,9 +189,30 @@ export class MeshDispatcher extends Dispatcher {
   override destroy(errOrCallback?: Error | null | (() => void), callback?: () => void): Promise<void> | void {
     const cb = typeof errOrCallback === 'function' ? errOrCallback : callback;
     this.closed = true;
-    const done = Promise.all([this.options.clusters.close(), this.passthroughAgent?.destroy(), this.tlsAgents.destroy()]).then(() => undefined);
-    if (cb) void done.then(cb);
-    else return done;
+    this.closing ??= this.shutDown(0);
+    if (cb) void this.closing.then(cb);
+    else return this.closing;
+  }
+
+  private async shutDown(drainMs: number): Promise<void> {
+    const live = this.live;
+    live.closing = true;
+    for (const item of live.items()) item.stopRetrying();
+    if (live.size > 0 && drainMs > 0) {
+      await new Promise<void>((resolve) => {
+        const cancel = schedule(this.options.clock, drainMs, resolve, true);
+        live.whenEmpty(() => {
+          cancel();
+          resolve();
+        });
+      });
+    }
+    const error = new MeshClosedError(
+      drainMs > 0 ? `the mesh is closed: its drain period of ${drainMs} ms ended before the request completed` : 'the mesh is closed: it was destroyed while the request was in flight',
+    );
+    for (const item of live.items()) item.abortForClose(error);
+    // Nothing of the callers' is left in flight: idle connections and stray mirror copies go now.
+    await Promise.all([this.options.clusters.close(true), this.passthroughAgent?.destroy(error), this.tlsAgents.destroy()]);
   }
 
   private passthrough(): Agent {
@@ -188,7 +229,12 @@ export class MeshDispatcher extends Dispatcher {
     if (key === this.lastOriginKey) return this.lastOrigin!;
     let origin = this.origins.get(key);
     if (!origin) {
-      const url = new URL(key);
+      let url: URL;
+      try {
+        url = new URL(key);
+      } catch (error) {
+        throw invalidRequest(new Error(`invalid origin ${JSON.stringify(key)}`, { cause: error }));
+      }
       const scheme = url.protocol.slice(0, -1);
       const hostname = url.hostname;
       origin = {
@@ -260,12 +306,12 @@ export class MeshDispatcher extends Dispatcher {
       }
       // A DestinationRule's TLS still applies (a Kubernetes service left to the platform's DNS).
       const tls = this.passthroughTls(serviceHost, origin.port);
-      if (tls === undefined || tls.kind === 'disable') return this.passthrough().dispatch(opts, handler);
+      if (tls === undefined || tls.kind === 'disable') return this.passthrough().dispatch(opts, new PassthroughRequest(handler, this.live));
       if (tls.kind === 'unsupported') {
         sendLocalError(handler, new TlsNotSupportedError(tls));
         return true;
       }
-      return this.tlsAgents.get(tls).dispatch({ ...opts, origin: `https://${origin.hostname}:${origin.port}` }, handler);
+      return this.tlsAgents.get(tls).dispatch({ ...opts, origin: `https://${origin.hostname}:${origin.port}` }, new PassthroughRequest(handler, this.live));
     }
 
     const rawPath = opts.path;
@@ -288,7 +334,7 @@ export class MeshDispatcher extends Dispatcher {
       const hit = matchRoute(table, request);
       if (!hit) {
         telemetry?.answeredLocally('route-not-found', ResponseFlag.NR);
-        sendLocalReply(handler, 404, 'route not found');
+        sendLocalReply(handler, 404, 'route not found', { [RESPONSE_FLAGS_HEADER]: 'NR' });
         return true;
       }
       route = hit.route;
@@ -311,17 +357,18 @@ export class MeshDispatcher extends Dispatcher {
       // Envoy's fault filter: the delay is decided first; the abort after the delay has passed.
       if (fault.delayFraction > 0 && this.options.random() < fault.delayFraction) {
         telemetry?.delayed(fault.delayMs);
-        schedule(this.options.clock, fault.delayMs, () => {
+        const waiting = new WaitingRequest(this.live, handler, 'was waiting out a fault delay');
+        waiting.cancelTimer = schedule(this.options.clock, fault.delayMs, () => {
+          if (!waiting.proceed()) return;
           try {
-            if (this.closed) sendLocalError(handler, new Error('the mesh is closed'));
-            else if (!this.abortFault(fault, handler, request, headers)) this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers);
+            if (!this.abortFault(fault, handler, request, headers, true)) this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers);
           } catch (error) {
             sendLocalError(handler, error instanceof Error ? error : new Error(String(error)));
           }
-        });
+        }, true);
         return true;
       }
-      if (this.abortFault(fault, handler, request, headers)) return true;
+      if (this.abortFault(fault, handler, request, headers, false)) return true;
     }
     return this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers);
   }
@@ -331,28 +378,32 @@ export class MeshDispatcher extends Dispatcher {
    * fails it if the mesh closed meanwhile or going on threw.
    */
   private resumeAfter(wait: Promise<unknown>, handler: Dispatcher.DispatchHandler, resume: () => void): true {
+    const waiting = new WaitingRequest(this.live, handler, 'was waiting for its destination to be discovered');
     wait
       .then(() => {
-        if (this.closed) sendLocalError(handler, new Error('the mesh is closed'));
-        else resume();
+        if (waiting.proceed()) resume();
       })
-      .catch((error: unknown) => sendLocalError(handler, error instanceof Error ? error : new Error(String(error))));
+      .catch((error: unknown) => {
+        if (waiting.proceed()) sendLocalError(handler, error instanceof Error ? error : new Error(String(error)));
+      });
     return true;
   }
 
   /** Answers with the route's fault abort when this request draws it; true when it did. */
-  private abortFault(fault: FaultActions, handler: Dispatcher.DispatchHandler, request: MatchRequest, headers: RequestHeaders): boolean {
+  private abortFault(fault: FaultActions, handler: Dispatcher.DispatchHandler, request: MatchRequest, headers: RequestHeaders, delayed: boolean): boolean {
     if (fault.abortFraction <= 0 || this.options.random() >= fault.abortFraction) return false;
     request.telemetry?.answeredLocally('fault-abort', ResponseFlag.FI);
+    const flags = delayed ? 'DI,FI' : 'FI';
     if (fault.abortGrpcStatus !== undefined && isGrpcRequest(headers.get('content-type'))) {
       // Envoy's local reply to a gRPC request: trailers-only, HTTP 200, the status in headers.
       sendLocalReply(handler, 200, '', {
         'content-type': 'application/grpc',
         'grpc-status': String(fault.abortGrpcStatus),
         'grpc-message': 'fault filter abort',
+        [RESPONSE_FLAGS_HEADER]: flags,
       });
     } else {
-      sendLocalReply(handler, fault.abortStatus, 'fault filter abort');
+      sendLocalReply(handler, fault.abortStatus, 'fault filter abort', { [RESPONSE_FLAGS_HEADER]: flags });
     }
     return true;
   }
@@ -392,8 +443,9 @@ export class MeshDispatcher extends Dispatcher {
     }
     telemetry?.routed(route?.name, host, subset, cluster?.name);
     if (!cluster && subset !== undefined) {
-      telemetry?.answeredLocally('no-healthy-upstream', ResponseFlag.UH);
-      sendLocalReply(handler, 503, 'no healthy upstream');
+      // Envoy's cluster_not_found: no cluster exists for the subset (a service kept without endpoints).
+      telemetry?.answeredLocally('no-healthy-upstream', ResponseFlag.NC);
+      sendLocalReply(handler, 503, 'no healthy upstream', { [RESPONSE_FLAGS_HEADER]: 'NC' });
       return true;
     }
     // The DestinationRule's TLS: the cluster's, or for a destination without one (pass-through) the rule's.
@@ -420,7 +472,7 @@ export class MeshDispatcher extends Dispatcher {
     if (remaining !== undefined) {
       if (remaining <= 0) {
         telemetry?.answeredLocally('deadline-exceeded', ResponseFlag.UT);
-        sendLocalReply(handler, 504, 'deadline exceeded');
+        sendLocalReply(handler, 504, 'deadline exceeded', { [RESPONSE_FLAGS_HEADER]: 'UT' });
         return true;
       }
       if (timeoutMs <= 0 || remaining < timeoutMs) {
@@ -461,11 +513,13 @@ export class MeshDispatcher extends Dispatcher {
     const breaker = cluster?.breaker;
     const ticket = breaker?.allow();
     if (breaker && !ticket) {
-      telemetry?.answeredLocally('breaker-open', 0);
+      telemetry?.answeredLocally('breaker-open', ResponseFlag.UO);
       answerBreakerOpen(handler, breaker, new BreakerOpenError(breaker.host), request.method, path);
       return true;
     }
-    const body = retry && opts.body != null ? ReplayableBody.wrap(opts.body, this.options.retryBufferBytes ?? DEFAULT_RETRY_BUFFER_BYTES) : undefined;
+    // Streamed bodies are wrapped even without retries: a failure of the caller's stream is then
+    // known to be the caller's, not the upstream's.
+    const body = opts.body != null ? ReplayableBody.wrap(opts.body, retry ? (this.options.retryBufferBytes ?? DEFAULT_RETRY_BUFFER_BYTES) : 0) : undefined;
     const hedgeAfterMs = cluster && retry && body === undefined && isIdempotent(request.method) ? cluster.hedgeAfterMs : 0;
     const upstream = new UpstreamRequest(handler, sendOpts, passthrough ? undefined : cluster, passthrough, {
       clock: this.options.clock,
@@ -483,6 +537,7 @@ export class MeshDispatcher extends Dispatcher {
       ticket,
       telemetry,
       urlTls: origin.scheme === 'https',
+      live: this.live,
     });
     const sent = upstream.start();
     // Fire and forget, after the primary is on its way (see Mirror).

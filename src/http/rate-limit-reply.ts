@@ -1,17 +1,18 @@
 import type { Dispatcher } from 'undici';
+import { MeshClosedError } from '../errors.js';
 import { RateLimitedError } from '../resilience/errors.js';
 import type { RateLimitDenial } from '../resilience/rate-limit/rate-limiting.js';
 import type { ReplyHeader } from '../resilience/rate-limit/rate-limit-spec.js';
 import type { RouteRequest } from '../routing/route-request.js';
 import { sendLocalError, sendLocalReply } from './local-reply.js';
 import { RequestTelemetry } from '../telemetry/request-telemetry.js';
-import { ResponseFlag } from '../telemetry/response-flags.js';
+import { RESPONSE_FLAGS_HEADER, ResponseFlag } from '../telemetry/response-flags.js';
 
 /**
  * Set by `mesh.request` on its dispatch options: a refused request then rejects with a
  * `RateLimitedError` instead of answering 429 (what `fetch` and dispatcher callers get).
  */
-export const RATE_LIMITED_AS_ERROR: unique symbol = Symbol('sidecarless.rateLimitedAsError');
+export const RATE_LIMITED_AS_ERROR: unique symbol = Symbol.for('sidecarless.rateLimitedAsError.v1');
 
 function isGrpc(contentType: string | undefined): boolean {
   return contentType !== undefined && /^application\/grpc($|[+;])/.test(contentType);
@@ -43,6 +44,7 @@ export function sendRateLimited(handler: Dispatcher.DispatchHandler, opts: Dispa
     'x-ratelimit-limit': String(verdict.limit),
     'x-ratelimit-remaining': String(verdict.remaining),
     'x-ratelimit-reset': resetSeconds,
+    [RESPONSE_FLAGS_HEADER]: 'RL',
   };
   const grpc = isGrpc(request.header('content-type'));
   if (grpc) {
@@ -73,7 +75,7 @@ export function settleRateLimit(
   }
   decision
     .then((denial) => {
-      if (isClosed()) sendLocalError(handler, new Error('the mesh is closed'));
+      if (isClosed()) sendLocalError(handler, new MeshClosedError());
       else if (denial) sendRateLimited(handler, opts, denial, request);
       else proceed();
     })

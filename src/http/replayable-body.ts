@@ -12,6 +12,9 @@ export const DEFAULT_RETRY_BUFFER_BYTES = 1024 * 1024;
  * recorded while the first attempt sends it, up to `limit` bytes; a retry replays the recorded
  * chunks and then goes on reading the source where it stopped. Once more than `limit` bytes have
  * passed, the request is no longer retriable, as in Envoy once its buffer limit is exceeded.
+ *
+ * A source that fails is remembered: the body can never be sent whole again, and the failure is
+ * the caller's, not the upstream's (see {@link ReplayableBody.failure}).
  */
 export class ReplayableBody {
   private readonly chunks: Uint8Array[] = [];
@@ -21,6 +24,8 @@ export class ReplayableBody {
   private exhausted = false;
   private attempts = 0;
   private reading: Promise<void> | undefined;
+  /** What the source threw (an error in the caller's stream); undefined while it has not failed. */
+  failure: Error | undefined;
 
   private constructor(
     private readonly source: Body,
@@ -36,7 +41,12 @@ export class ReplayableBody {
 
   /** Whether another attempt can send the whole body again. */
   get replayable(): boolean {
-    return !this.overflowed;
+    return !this.overflowed && this.failure === undefined;
+  }
+
+  /** The source has been read to its end: every byte of the body is known. */
+  get complete(): boolean {
+    return this.exhausted;
   }
 
   /** The body for the next attempt; a previous attempt must have stopped reading. */
@@ -57,6 +67,7 @@ export class ReplayableBody {
   private async *replay(attempt: number): AsyncGenerator<Uint8Array> {
     // An aborted attempt may still have a read in flight: its chunk is recorded before replaying.
     if (this.reading) await this.reading;
+    if (this.failure) throw this.failure;
     let i = 0;
     while (attempt === this.attempts) {
       if (!this.overflowed && i < this.chunks.length) {
@@ -76,30 +87,36 @@ export class ReplayableBody {
     // Iterated by hand (not for-await) so that an aborted attempt does not close the source a
     // retry will go on reading.
     this.iterator ??= toAsyncIterable(this.source)[Symbol.asyncIterator]();
-    const read = this.iterator.next().then(({ value, done }) => {
-      if (done) {
-        this.exhausted = true;
-        return undefined;
-      }
-      const chunk = toBytes(value);
-      if (!this.overflowed) {
-        this.recorded += chunk.byteLength;
-        if (this.recorded > this.limit) {
-          this.overflowed = true;
-          this.chunks.length = 0;
-        } else {
-          this.chunks.push(chunk);
-        }
-      }
-      return chunk;
-    });
-    this.reading = read.then(
-      () => undefined,
-      () => undefined,
-    );
+    const read = this.iterator.next().then(this.recordChunk, this.sourceFailed);
+    this.reading = read.then(ignore, ignore);
     return read;
   }
+
+  private readonly recordChunk = ({ value, done }: IteratorResult<unknown>): Uint8Array | undefined => {
+    if (done) {
+      this.exhausted = true;
+      return undefined;
+    }
+    const chunk = toBytes(value);
+    if (!this.overflowed) {
+      this.recorded += chunk.byteLength;
+      if (this.recorded > this.limit) {
+        this.overflowed = true;
+        this.chunks.length = 0;
+      } else {
+        this.chunks.push(chunk);
+      }
+    }
+    return chunk;
+  };
+
+  private readonly sourceFailed = (error: unknown): never => {
+    this.failure ??= error instanceof Error ? error : new Error(String(error));
+    throw error;
+  };
 }
+
+const ignore = (): undefined => undefined;
 
 function isStreamLike(body: unknown): boolean {
   return typeof body === 'object' && body !== null && (Symbol.asyncIterator in body || body instanceof Readable);

@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
 import type { ServiceBreaker } from '../resilience/service-breaker.js';
+import { RESPONSE_FLAGS_HEADER } from '../telemetry/response-flags.js';
 import { sendLocalError, sendLocalReply } from './local-reply.js';
 
 /**
@@ -14,6 +15,7 @@ export function sendOverflowReply(handler: Dispatcher.DispatchHandler, error: Er
   }
   sendLocalReply(handler, 503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow', {
     'x-envoy-overloaded': 'true',
+    [RESPONSE_FLAGS_HEADER]: 'UO',
   });
 }
 
@@ -32,11 +34,12 @@ export function answerBreakerOpen(
   const fallback = breaker.options.fallback;
   if (!fallback) {
     if (asError) sendLocalError(handler, error);
-    else sendLocalReply(handler, 503, error.message);
+    else sendLocalReply(handler, 503, error.message, { [RESPONSE_FLAGS_HEADER]: 'UO' });
     return;
   }
   const deliver = (answer: { status?: number; headers?: Readonly<Record<string, string | string[]>>; body?: string }): void => {
-    sendLocalReply(handler, answer.status ?? 200, answer.body ?? '', { ...answer.headers });
+    // Still the open breaker's answer, whatever the fallback made of it: flagged like the 503.
+    sendLocalReply(handler, answer.status ?? 200, answer.body ?? '', { ...answer.headers, [RESPONSE_FLAGS_HEADER]: 'UO' });
   };
   try {
     const answer = fallback({ host: breaker.host, method, path });

@@ -2,14 +2,15 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Host } from '../balancer/index.js';
-import { onFinish, onStart } from '../balancer/index.js';
+import { onDiscard, onFinish, onStart } from '../balancer/index.js';
 import type { Clock } from '../clock.js';
 import type { Cluster } from '../cluster/cluster.js';
 import type { AttemptOutcome } from '../resilience/outcome.js';
-import { classifyFailure, isCallerAbort } from '../resilience/outcome.js';
+import { classifyFailure, isCallerAbort, isInvalidArgument } from '../resilience/outcome.js';
 import type { BreakerTicket } from '../resilience/service-breaker.js';
 import type { HeaderOps } from '../routing/route-actions.js';
 import { applyHeaderOps } from '../routing/route-actions.js';
+import { invalidRequest } from './caller-errors.js';
 import { RouteTimeoutError } from './errors.js';
 import { deliverLocalResponse, LocalController } from './local-reply.js';
 import { toRawHeaders } from './raw-headers.js';
@@ -100,6 +101,17 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
+    if (!this.requestStarted && !this.done && isInvalidArgument(error)) {
+      // Refused by undici as given: nothing reached the host, nothing is counted.
+      this.done = true;
+      this.cancelTimer?.();
+      this.cancelTimer = undefined;
+      if (this.host) onDiscard(this.host);
+      this.cluster?.limits.finished(false, false);
+      this.ticket?.release();
+      this.inner.onResponseError?.(controller, invalidRequest(error));
+      return;
+    }
     // A response that started counts by its status; the caller giving up counts for nothing.
     this.finish(false, this.responded
       ? { status: this.status, failure: undefined }

@@ -2,18 +2,21 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Host } from '../balancer/index.js';
-import { onFinish, onStart } from '../balancer/index.js';
+import { onDiscard, onFinish, onStart } from '../balancer/index.js';
 import type { Clock, RandomSource } from '../clock.js';
 import type { Cluster } from '../cluster/cluster.js';
 import type { OverflowError } from '../resilience/errors.js';
 import type { AttemptOutcome, LocalOriginFailure } from '../resilience/outcome.js';
-import { classifyFailure, isCallerAbort } from '../resilience/outcome.js';
+import { classifyFailure, isCallerAbort, isInvalidArgument } from '../resilience/outcome.js';
 import type { BreakerTicket } from '../resilience/service-breaker.js';
 import { retriableFailure, retriableResponse } from '../resilience/retry-on.js';
 import type { RetryPolicy } from '../resilience/retry-policy.js';
 import { backoffDelayMs } from '../resilience/retry-policy.js';
 import type { HeaderOps } from '../routing/route-actions.js';
 import { applyHeaderOps } from '../routing/route-actions.js';
+import { MeshClosedError } from '../errors.js';
+import { invalidRequest } from './caller-errors.js';
+import type { InFlight, InFlightItem } from './in-flight.js';
 import { DeadlineExceededError, PerTryTimeoutError, RouteTimeoutError } from './errors.js';
 import { deliverLocalResponse, LocalController } from './local-reply.js';
 import { toRawHeaders } from './raw-headers.js';
@@ -22,7 +25,7 @@ import { scheduleOn as schedule } from '../clock.js';
 import type { AttemptTrace } from '../telemetry/attempt-trace.js';
 import type { RequestTelemetry } from '../telemetry/request-telemetry.js';
 import { AttemptEnd } from '../telemetry/attempt-trace.js';
-import { ResponseFlag } from '../telemetry/response-flags.js';
+import { RESPONSE_FLAGS_HEADER, ResponseFlag } from '../telemetry/response-flags.js';
 
 const NO_OPS: readonly HeaderOps[] = [];
 const NO_NAMES: readonly string[] = [];
@@ -55,6 +58,8 @@ export interface UpstreamRequestInit {
   readonly telemetry?: RequestTelemetry | undefined;
   /** The URL is `https://`: attempts originate TLS even where the DestinationRule asks for none. */
   readonly urlTls?: boolean;
+  /** The dispatcher's requests in flight, which close() drains; the request is listed until it ends. */
+  readonly live?: InFlight | undefined;
 }
 
 /**
@@ -71,6 +76,8 @@ class Attempt implements Dispatcher.DispatchHandler {
   ended = false;
   /** Its result no longer matters (a hedge lost, a retriable answer dropped, a timeout). */
   abandoned = false;
+  /** An abandoned retriable answer whose small body is read to its end to keep the connection. */
+  draining = false;
   cancelTimer: (() => void) | undefined;
   readonly startedAt: number;
   /** Its span and duration sample, when telemetry records anything. */
@@ -121,7 +128,11 @@ class Attempt implements Dispatcher.DispatchHandler {
  * A response is passed on once it is known to be final: the headers of a retriable response are
  * never shown to the caller while a retry is still possible.
  */
-export class UpstreamRequest implements Dispatcher.DispatchController {
+export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchController {
+  // InFlightItem: listed in its dispatcher's requests in flight from start to finish.
+  prevLive: InFlightItem | undefined = undefined;
+  nextLive: InFlightItem | undefined = undefined;
+  listed = false;
   // DispatchController, as the caller sees it.
   aborted = false;
   paused = false;
@@ -158,8 +169,9 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     // A fresh context per request: undici's handler API lets handlers keep their state in it.
     this.handler.onRequestStart?.(this, {});
     if (this.aborted) return true;
+    this.init.live?.add(this);
     const timeoutMs = this.init.timeoutMs;
-    if (timeoutMs > 0) this.cancelRouteTimer = schedule(this.init.clock, timeoutMs, () => this.onRouteTimeout());
+    if (timeoutMs > 0) this.cancelRouteTimer = schedule(this.init.clock, timeoutMs, () => this.onRouteTimeout(), true);
     this.send(false);
     return true;
   }
@@ -186,6 +198,21 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     queueMicrotask(() => this.handler.onResponseError?.(this, reason));
   }
 
+  // ---- close (see InFlight) ----
+
+  stopRetrying(): void {
+    if (this.done) return;
+    this.cancelHedgeTimer();
+    // Waiting out a back-off with nothing in flight: the retry will not go out, nothing can answer.
+    if (this.cancelBackoff !== undefined && this.inFlight() === 0) {
+      this.abort(new MeshClosedError('the mesh is closed: the request was waiting to be retried'));
+    }
+  }
+
+  abortForClose(error: MeshClosedError): void {
+    if (!this.done) this.abort(error);
+  }
+
   pause(): void {
     this.paused = true;
     this.winner?.controller?.pause();
@@ -209,7 +236,7 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
         if (this.lastError) this.fail(this.lastError);
         else {
           this.init.telemetry?.answeredLocally('no-healthy-upstream', ResponseFlag.UH);
-          this.localReply(503, cluster.unavailableReason ?? 'no healthy upstream', {});
+          this.localReply(503, cluster.unavailableReason ?? 'no healthy upstream', { [RESPONSE_FLAGS_HEADER]: 'UH' });
         }
         return;
       }
@@ -225,10 +252,10 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     const attempt = new Attempt(this, host, retry);
     if (this.attempts.length === 0) this.attempts = [attempt];
     else (this.attempts as Attempt[]).push(attempt);
-    attempt.trace = this.init.telemetry?.attempt(host, hedge);
+    attempt.trace = this.init.telemetry?.attempt(host, hedge, this.init.retry);
     if (host) onStart(host);
     const perTry = this.init.retry?.perTryTimeoutMs ?? 0;
-    if (perTry > 0) attempt.cancelTimer = schedule(this.init.clock, perTry, () => this.onPerTryTimeout(attempt, perTry));
+    if (perTry > 0) attempt.cancelTimer = schedule(this.init.clock, perTry, () => this.onPerTryTimeout(attempt, perTry), true);
     this.armHedge();
     const body = this.init.body;
     const dispatchOpts = body === undefined ? this.opts : { ...this.opts, body: body.next() };
@@ -303,7 +330,15 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
       this.retryAfter(attempt, String(status))
     ) {
       attempt.abandoned = true;
-      controller.abort(ABANDONED);
+      const size = bodySize(this.opts.method, headers);
+      if (size > DRAIN_LIMIT_BYTES) {
+        controller.abort(ABANDONED);
+      } else {
+        this.drain(attempt);
+        // Length unknown (chunked): drained only if its end came with its headers, in the same
+        // read; checked once that read is parsed.
+        if (size < 0) void Promise.resolve(attempt).then(cutUnfinishedDrain);
+      }
       return;
     }
     // This response is the caller's.
@@ -317,12 +352,24 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     this.handler.onResponseStart?.(this, status, headers, statusMessage);
   }
 
+  /**
+   * Reads a dropped answer's small body to its end so that its connection goes back to the pool,
+   * as Envoy drains it: aborting would close the connection, one per retried 5xx. The retry does
+   * not wait for it; a drain still running when the request ends is cut then.
+   */
+  private drain(attempt: Attempt): void {
+    attempt.draining = true;
+    // Its outcome is decided: the per-try timer no longer applies to it.
+    attempt.cancelTimer?.();
+    attempt.cancelTimer = undefined;
+  }
+
   deliverData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.handler.onResponseData?.(this, chunk);
   }
 
   attemptEnded(attempt: Attempt, controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
-    this.endAttempt(attempt, true);
+    this.endAttempt(attempt, !attempt.abandoned);
     if (this.winner !== attempt) return;
     this.finish({ status: this.winnerStatus, failure: undefined });
     this.rawTrailers = controller.rawTrailers ?? null;
@@ -330,6 +377,11 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
   }
 
   attemptFailed(attempt: Attempt, error: Error): void {
+    const own = this.callersFault(attempt, error);
+    if (own !== undefined) {
+      this.failForCaller(attempt, own, error);
+      return;
+    }
     const wasAbandoned = attempt.abandoned;
     attempt.trace?.failed(error, this.aborted || isCallerAbort(error) ? AttemptEnd.Cancelled : wasAbandoned ? AttemptEnd.Abandoned : AttemptEnd.Error);
     this.endAttempt(attempt, false);
@@ -356,6 +408,31 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
   }
 
   /**
+   * The caller's own failure behind an attempt's error, when it is one: the request body stream
+   * failed (the body can never be sent whole), or undici refused the request as given before
+   * sending anything (an invalid header, path or option).
+   */
+  private callersFault(attempt: Attempt, error: Error): Error | undefined {
+    const failure = this.init.body?.failure;
+    if (failure !== undefined) return failure;
+    if (!attempt.started && isInvalidArgument(error)) return invalidRequest(error);
+    return undefined;
+  }
+
+  /**
+   * Fails the request with the caller's own error at once: no retry, and nothing is counted
+   * against the host (outlier detection, latency), the breaker or the limits' retry budget.
+   */
+  private failForCaller(attempt: Attempt, reason: Error, error: Error): void {
+    attempt.trace?.failed(error, AttemptEnd.Cancelled);
+    this.endAttempt(attempt, false, false);
+    if (this.done) return;
+    this.finish(undefined, true);
+    this.abandonAllBut(undefined);
+    this.handler.onResponseError?.(this, reason);
+  }
+
+  /**
    * Decides a retry after `attempt` failed or answered retriably: retries left, the body still
    * replayable, the retry admitted by the cluster's limits (maxRetries, retry budget). When
    * another attempt is still in flight (a hedge) it is waited for instead. True when the caller
@@ -363,41 +440,44 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
    */
   private retryAfter(attempt: Attempt, reason: string): boolean {
     if (this.inFlight(attempt) > 0) return true;
+    // Closing: nothing new starts; the caller gets this answer as it is.
+    if (this.init.live?.closing) return false;
     const policy = this.init.retry!;
     if (this.retriesUsed >= policy.numRetries) {
       if (policy.numRetries > 0) this.init.telemetry?.flag(ResponseFlag.URX);
       return false;
     }
-    if (this.init.body && !this.init.body.replayable) return false;
+    const body = this.init.body;
+    if (body && (!body.replayable || (reason === 'timeout' && !body.complete))) return false;
     const cluster = this.cluster;
     if (cluster && cluster.limits.admit(true)) return false;
     this.retriesUsed++;
     this.init.telemetry?.retrying(reason);
     const delay = backoffDelayMs(policy, this.retriesUsed, this.init.random);
     this.cancelBackoff = schedule(this.init.clock, delay, () => {
+      // Cancelled meanwhile: finish() freed what the retry was admitted for.
+      if (this.cancelBackoff === undefined) return;
       this.cancelBackoff = undefined;
-      if (!this.done) this.send(true);
-      // A retry that never went out (the request ended first) frees what it was admitted for.
-      else if (cluster) cluster.limits.finished(false, true);
-    });
+      this.send(true);
+    }, true);
     return true;
   }
 
   /** Our addition: a backup attempt when the current one is slow to answer (idempotent requests). */
   private armHedge(): void {
     const after = this.init.hedgeAfterMs;
-    if (after <= 0 || this.cancelHedge || this.winner) return;
+    if (after <= 0 || this.cancelHedge || this.winner || this.init.live?.closing) return;
     const policy = this.init.retry;
     if (!policy || this.retriesUsed >= policy.numRetries) return;
     this.cancelHedge = schedule(this.init.clock, after, () => {
       this.cancelHedge = undefined;
-      if (this.done || this.winner || this.retriesUsed >= policy.numRetries) return;
+      if (this.done || this.winner || this.init.live?.closing || this.retriesUsed >= policy.numRetries) return;
       const cluster = this.cluster;
       if (cluster && cluster.limits.admit(true)) return;
       this.retriesUsed++;
       this.init.telemetry?.hedging();
       this.send(true, true);
-    });
+    }, true);
   }
 
   private cancelHedgeTimer(): void {
@@ -452,17 +532,27 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
   /** Envoy's local reply once time is up with no response: 504 "upstream request timeout". */
   private timeoutReply(): void {
     this.init.telemetry?.flag(ResponseFlag.UT);
-    this.localReply(504, 'upstream request timeout', {}, 'Gateway Timeout');
+    this.localReply(504, 'upstream request timeout', { [RESPONSE_FLAGS_HEADER]: 'UT' }, 'Gateway Timeout');
   }
 
   /** Answers the caller without a response from upstream (their onRequestStart has run). */
   private localReply(status: number, body: string, headers: Record<string, string | string[]>, statusMessage = ''): void {
     this.finish({ status, failure: status === 504 ? 'timeout' : undefined });
     this.abandonAllBut(undefined);
-    const local = new LocalController();
     const out: Record<string, string | string[]> = { 'content-type': 'text/plain', ...headers };
     this.decorate(out);
-    deliverLocalResponse(this.handler, local, status, body, out, statusMessage);
+    // On a later turn, as a network reply would come (see sendLocalReply).
+    setImmediate(deliverLocalReply, this, status, body, out, statusMessage);
+  }
+
+  /** @internal The deferred half of {@link localReply}. */
+  deliverLocal(status: number, body: string, headers: Record<string, string | string[]>, statusMessage: string): void {
+    if (this.aborted) {
+      // The caller gave up meanwhile: its abort is answered with its reason, as undici would.
+      this.handler.onResponseError?.(this, this.reason ?? ABANDONED);
+      return;
+    }
+    deliverLocalResponse(this.handler, new LocalController(), status, body, headers, statusMessage);
   }
 
   /**
@@ -473,6 +563,7 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     this.init.telemetry?.answeredLocally('overflow', ResponseFlag.UO);
     this.localReply(503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow', {
       'x-envoy-overloaded': 'true',
+      [RESPONSE_FLAGS_HEADER]: 'UO',
       // Ours: which DestinationRule limit refused it, so the caller need not guess.
       'x-sidecarless-overflow': `${overflow.limit}=${overflow.value}`,
     });
@@ -521,8 +612,11 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     }
   }
 
-  /** Counts an attempt off its host and the cluster's limits, once. */
-  private endAttempt(attempt: Attempt, ok: boolean): void {
+  /**
+   * Counts an attempt off its host and the cluster's limits, once; `measured` false: no latency
+   * sample (the attempt says nothing about the host).
+   */
+  private endAttempt(attempt: Attempt, ok: boolean, measured = true): void {
     if (attempt.ended) return;
     attempt.ended = true;
     attempt.trace?.end();
@@ -531,30 +625,74 @@ export class UpstreamRequest implements Dispatcher.DispatchController {
     const host = attempt.host;
     const cluster = this.cluster;
     if (host) {
-      const now = this.init.clock.now();
-      onFinish(host, now - attempt.startedAt, ok, now);
+      if (measured) {
+        const now = this.init.clock.now();
+        onFinish(host, now - attempt.startedAt, ok, now);
+      } else {
+        onDiscard(host);
+      }
     }
     if (cluster) cluster.limits.finished(attempt.started, attempt.retry);
   }
 
   /**
    * The request is decided: stop every timer, and tell the breaker how it ended (undefined: the
-   * caller gave up, which is nobody's failure).
+   * caller gave up, which is nobody's failure; `callersFault`: nothing to count at all).
    */
-  private finish(outcome: AttemptOutcome | undefined): void {
+  private finish(outcome: AttemptOutcome | undefined, callersFault = false): void {
     if (this.done) return;
     this.done = true;
-    this.init.ticket?.settle(outcome);
+    const ticket = this.init.ticket;
+    if (ticket) {
+      if (callersFault) ticket.release();
+      else ticket.settle(outcome);
+    }
     this.cancelRouteTimer?.();
     this.cancelRouteTimer = undefined;
-    this.cancelBackoff?.();
-    this.cancelBackoff = undefined;
+    const backoff = this.cancelBackoff;
+    if (backoff !== undefined) {
+      backoff();
+      this.cancelBackoff = undefined;
+      // The retry it was waiting for never goes out: free what it was admitted for.
+      this.cluster?.limits.finished(false, true);
+    }
     this.cancelHedgeTimer();
+    this.init.live?.remove(this);
     this.init.body?.close();
+    // Only a retried request can have drained a dropped answer.
+    if (this.attempts.length > 1) this.cutDrains();
+  }
+
+  /** Drains still running when the request ends are cut: a pod that stalls a body keeps nothing. */
+  private cutDrains(): void {
+    for (let i = 0; i < this.attempts.length; i++) {
+      const a = this.attempts[i]!;
+      if (a.draining && !a.ended) a.controller?.abort(ABANDONED);
+    }
   }
 }
 
 const NO_ATTEMPTS: readonly Attempt[] = Object.freeze([]);
+
+/** Envoy's default per-request buffer: a dropped answer up to this size is drained, not cut. */
+const DRAIN_LIMIT_BYTES = 64 * 1024;
+
+/** A response body's length from its headers; -1 when unknown (chunked, or not a number). */
+function bodySize(method: string, headers: IncomingHttpHeaders): number {
+  if (method === 'HEAD') return 0;
+  const length = headers['content-length'];
+  if (typeof length !== 'string' || length === '') return -1;
+  const n = Number(length);
+  return n >= 0 ? n : -1;
+}
+
+function cutUnfinishedDrain(attempt: Attempt): void {
+  if (!attempt.ended) attempt.controller?.abort(ABANDONED);
+}
+
+function deliverLocalReply(request: UpstreamRequest, status: number, body: string, headers: Record<string, string | string[]>, statusMessage: string): void {
+  request.deliverLocal(status, body, headers, statusMessage);
+}
 
 /** Stands for "this attempt's result is not needed"; never reaches the caller. */
 const ABANDONED = new Error('attempt abandoned by the mesh');

@@ -1,6 +1,6 @@
 import type { KubeResourceType } from './collection.js';
 import type { KubeAccess } from './kube-access.js';
-import { KubeApiError } from './kube-access.js';
+import { KubernetesApiError } from './errors.js';
 
 /** A kind we would like to watch: its group, plural and kind; the version is discovered. */
 export interface WantedKind {
@@ -58,7 +58,7 @@ async function getOrNotFound(access: KubeAccess, path: string, signal?: AbortSig
   try {
     return await access.getJson(path, signal);
   } catch (error) {
-    if (error instanceof KubeApiError && error.status === 404) return undefined;
+    if (error instanceof KubernetesApiError && error.status === 404) return undefined;
     throw error;
   }
 }

@@ -1,4 +1,5 @@
 import type { Clock, RandomSource } from '../clock.js';
+import { MeshClosedError } from '../errors.js';
 import type {
   KubeCollection, KubeCollectionStatus, KubeObject, KubeResourceType, KubeWatchOptions, KubeWatcher,
 } from './collection.js';
@@ -44,7 +45,7 @@ export class KubeApiWatcher implements KubeWatcher {
   }
 
   collection<T extends KubeObject>(type: KubeResourceType, options: KubeWatchOptions = {}): KubeCollection<T> {
-    if (this.closed) throw new Error('the Kubernetes watcher is closed');
+    if (this.closed) throw new MeshClosedError('the Kubernetes watcher is closed');
     const key = JSON.stringify([type.group, type.version, type.plural, Boolean(type.metadataOnly),
       options.namespace ?? null, options.labelSelector ?? '', options.fieldSelector ?? '']);
     let reflector = this.reflectors.get(key);

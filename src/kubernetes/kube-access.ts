@@ -1,22 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Dispatcher } from 'undici';
 import { fetch } from 'undici';
 import type { KubernetesOptions } from './kubernetes-options.js';
 import { runningInPod, SERVICE_ACCOUNT_DIR } from './kubernetes-options.js';
+import { KubernetesApiError, KubernetesConfigError } from './errors.js';
 import { loadKubeClient } from './load-client.js';
-
-/** A failed API call: `status` is the HTTP status, absent when the server could not be reached. */
-export class KubeApiError extends Error {
-  readonly status: number | undefined;
-  constructor(message: string, status?: number, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'KubeApiError';
-    this.status = status;
-  }
-}
 
 /**
  * One way into the API server: where it is, who we are, the caller's namespace. Credentials and
@@ -57,21 +49,20 @@ export class KubeAccess {
       );
       return new KubeAccess(config, server, readOptional(join(dir, 'namespace')), join(dir, 'token'));
     }
-    if (options.kubeconfig !== undefined) config.loadFromFile(options.kubeconfig);
-    else config.loadFromDefault();
+    loadKubeconfig(config, options.kubeconfig);
     if (options.context !== undefined) {
       if (!config.getContextObject(options.context)) {
-        throw new Error(`kubeconfig has no context named "${options.context}"`);
+        throw new KubernetesConfigError(`kubeconfig has no context named "${options.context}"`);
       }
       config.setCurrentContext(options.context);
     }
     const cluster = config.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster (set current-context or pass kubernetes.context)');
+    if (!cluster) throw new KubernetesConfigError('kubeconfig has no current cluster (set current-context or pass kubernetes.context)');
     const namespace = config.getContextObject(config.getCurrentContext())?.namespace;
     return new KubeAccess(config, cluster.server.replace(/\/+$/, ''), namespace, undefined);
   }
 
-  /** GET `path` (with its query); throws KubeApiError unless the answer is 2xx. */
+  /** GET `path` (with its query); throws KubernetesApiError unless the answer is 2xx. */
   async get(path: string, accept: string, signal?: AbortSignal): Promise<Response> {
     const headers: Record<string, string> = {};
     let dispatcher: Dispatcher | undefined;
@@ -94,11 +85,11 @@ export class KubeAccess {
       response = (await fetch(url, { headers, dispatcher: this.dispatcher, signal })) as unknown as Response;
     } catch (cause) {
       if (signal?.aborted) throw cause;
-      throw new KubeApiError(`GET ${url}: ${describeFailure(cause)}`, undefined, { cause });
+      throw new KubernetesApiError(`GET ${url}: ${describeFailure(cause)}`, undefined, { cause });
     }
     if (response.status < 200 || response.status > 299) {
       const text = await response.text().catch(() => '');
-      throw new KubeApiError(`GET ${url}: ${response.status} ${statusMessage(text)}`.trimEnd(), response.status);
+      throw new KubernetesApiError(`GET ${url}: ${response.status} ${statusMessage(text)}`.trimEnd(), response.status);
     }
     for (const listener of [...this.answerListeners]) listener();
     return response;
@@ -129,15 +120,35 @@ export function parseJson(text: string, what: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch {
-    throw new KubeApiError(`${what}: the API server answered with invalid JSON`);
+    throw new KubernetesApiError(`${what}: the API server answered with invalid JSON`);
   }
 }
 
 function inClusterServer(): string {
   const host = process.env.KUBERNETES_SERVICE_HOST;
   const port = process.env.KUBERNETES_SERVICE_PORT ?? '443';
-  if (!host) throw new Error('KUBERNETES_SERVICE_HOST is not set: not in a pod (pass kubernetes.kubeconfig or kubernetes.server)');
+  if (!host) throw new KubernetesConfigError('KUBERNETES_SERVICE_HOST is not set: not in a pod (pass kubernetes.kubeconfig or kubernetes.server)');
   return `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/**
+ * Loads the kubeconfig named, else the one kubectl would use (`$KUBECONFIG`, `~/.kube/config`).
+ * With neither, the client would fall back to `http://localhost:8080` and fail on every call
+ * later; outside a pod that is a configuration mistake, reported now.
+ */
+function loadKubeconfig(config: KubeConfig, file: string | undefined): void {
+  const path = file ?? (process.env.KUBECONFIG || undefined);
+  if (path === undefined && !existsSync(join(homedir(), '.kube', 'config'))) {
+    throw new KubernetesConfigError(
+      'not in a pod and no kubeconfig found: set $KUBECONFIG, create ~/.kube/config, or pass kubernetes.kubeconfig or kubernetes.server',
+    );
+  }
+  try {
+    if (file !== undefined) config.loadFromFile(file);
+    else config.loadFromDefault();
+  } catch (cause) {
+    throw new KubernetesConfigError(`cannot load the kubeconfig ${path ?? '~/.kube/config'}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
 }
 
 function readOptional(file: string): string | undefined {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DiscoveryOptionError } from './errors.js';
 
 /** How the mesh reaches the Kubernetes API and what it watches there. */
 export interface KubernetesOptions {
@@ -71,7 +72,7 @@ export function kubernetesOptionsFor(discovery: DiscoveryMode | KubernetesOption
   if (discovery === 'kubernetes') return {};
   if (discovery === 'auto') return runningInPod() ? {} : undefined;
   if (typeof discovery !== 'object' || discovery === null) {
-    throw new TypeError(`createMesh: discovery must be 'auto', 'kubernetes', 'embedded' or a KubernetesOptions object, found ${JSON.stringify(discovery)}`);
+    throw new DiscoveryOptionError(`createMesh: discovery must be 'auto', 'kubernetes', 'embedded' or a KubernetesOptions object, found ${JSON.stringify(discovery)}`);
   }
   return discovery;
 }

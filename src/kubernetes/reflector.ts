@@ -5,7 +5,9 @@ import type {
 } from './collection.js';
 import { objectKey } from './collection.js';
 import type { KubeAccess } from './kube-access.js';
-import { KubeApiError, parseJson } from './kube-access.js';
+import { MeshClosedError } from '../errors.js';
+import { KubernetesApiError } from './errors.js';
+import { parseJson } from './kube-access.js';
 import {
   LIST_ACCEPT, METADATA_ACCEPT, METADATA_LIST_ACCEPT, apiVersionOf, describeCollection, resourcePath,
 } from './resource-path.js';
@@ -94,7 +96,7 @@ export class Reflector<T extends KubeObject> implements KubeCollection<T> {
     this.closed = true;
     this.abort?.abort();
     this.wake?.();
-    this.rejectSynced(new Error(`${this.description}: closed before the first list completed`));
+    this.rejectSynced(new MeshClosedError(`${this.description}: closed before the first list completed`));
     this.changeListeners.clear();
     this.statusListeners.clear();
   }
@@ -140,11 +142,11 @@ export class Reflector<T extends KubeObject> implements KubeCollection<T> {
       const accept = this.type.metadataOnly ? METADATA_LIST_ACCEPT : LIST_ACCEPT;
       const response = await this.access.get(`${this.path}?${query}`, accept, signal).catch((error: unknown) => {
         // An expired continue token: start the list over.
-        if (error instanceof KubeApiError && error.status === 410) throw new GoneError();
+        if (error instanceof KubernetesApiError && error.status === 410) throw new GoneError();
         throw error;
       });
       const page = parseJson(await response.text(), `${this.description} list`) as KubeList;
-      if (!page || !Array.isArray(page.items)) throw new KubeApiError(`${this.description}: the list answer has no items`);
+      if (!page || !Array.isArray(page.items)) throw new KubernetesApiError(`${this.description}: the list answer has no items`);
       for (const item of page.items) {
         const object = this.complete(item);
         if (object) fresh.set(objectKey(object), object);
@@ -198,13 +200,13 @@ export class Reflector<T extends KubeObject> implements KubeCollection<T> {
     try {
       const accept = this.type.metadataOnly ? METADATA_ACCEPT : LIST_ACCEPT;
       const response = await this.access.get(`${this.path}?${query}`, accept, stalled.signal).catch((error: unknown) => {
-        if (error instanceof KubeApiError && error.status === 410) throw new GoneError();
+        if (error instanceof KubernetesApiError && error.status === 410) throw new GoneError();
         throw error;
       });
       this.recovered();
       return await this.readEvents(response);
     } catch (error) {
-      if (stalled.signal.aborted && !signal.aborted) throw new KubeApiError(`${this.description} watch: no data for ${timeoutSeconds + 60} s`);
+      if (stalled.signal.aborted && !signal.aborted) throw new KubernetesApiError(`${this.description} watch: no data for ${timeoutSeconds + 60} s`);
       throw error;
     } finally {
       clearTimeout(timer);
@@ -271,10 +273,10 @@ export class Reflector<T extends KubeObject> implements KubeCollection<T> {
       case 'ERROR': {
         const status = event.object as { code?: number; message?: string } | undefined;
         if (status?.code === 410) throw new GoneError();
-        throw new KubeApiError(`${this.description} watch: ${status?.code ?? ''} ${status?.message ?? 'error event'}`.trim(), status?.code);
+        throw new KubernetesApiError(`${this.description} watch: ${status?.code ?? ''} ${status?.message ?? 'error event'}`.trim(), status?.code);
       }
       default:
-        throw new KubeApiError(`${this.description} watch: unexpected event ${JSON.stringify(event).slice(0, 100)}`);
+        throw new KubernetesApiError(`${this.description} watch: unexpected event ${JSON.stringify(event).slice(0, 100)}`);
     }
   }
 
@@ -363,12 +365,12 @@ interface WatchEvent {
 
 /** No answer, or the server's own failure (5xx): worth retrying as soon as the server answers again. */
 function serverUnavailable(error: unknown): boolean {
-  return !(error instanceof KubeApiError) || error.status === undefined || error.status >= 500;
+  return !(error instanceof KubernetesApiError) || error.status === undefined || error.status >= 500;
 }
 
 function asError(error: unknown, description: string): Error {
   if (error instanceof Error) return error;
-  return new KubeApiError(`${description}: ${String(error)}`);
+  return new KubernetesApiError(`${description}: ${String(error)}`);
 }
 
 /** A consumer's bug must neither stop the watch nor crash the process: it becomes a warning. */

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { sharedState } from '../shared-state.js';
 
 /**
  * Deadline propagation (our addition, not an Istio field): while a request is being handled, the
@@ -11,7 +12,8 @@ export interface Deadline {
   readonly at: number;
 }
 
-const storage = new AsyncLocalStorage<Deadline>();
+// One store per process, whichever build (ESM or CJS) set the deadline and whichever reads it.
+const storage = sharedState('deadline.v1', () => new AsyncLocalStorage<Deadline>());
 
 /**
  * Runs `fn` with a deadline `timeoutMs` from now. A deadline already in force that is sooner wins:

@@ -2,7 +2,9 @@ import { MeshError } from '../errors.js';
 
 /**
  * A connection-pool limit of the destination's DestinationRule was reached, so the request was
- * failed without touching the network (Envoy answers 503 with `x-envoy-overloaded: true`).
+ * failed without touching the network. Callers never get it thrown: the mesh answers as Envoy
+ * does, 503 with `x-envoy-overloaded: true` and `x-sidecarless-response-flags: UO`, and names
+ * the limit in `x-sidecarless-overflow` (see docs/errors.md).
  */
 export class OverflowError extends MeshError {
   readonly code = 'ERR_MESH_OVERFLOW';
@@ -30,7 +32,11 @@ export class RateLimitedError extends MeshError {
   }
 }
 
-/** The service's circuit breaker is open: the request was failed without touching the network. */
+/**
+ * The service's circuit breaker is open: the request was failed without touching the network.
+ * Callers never get it thrown: they get 503 with its message as the body (or the breaker's
+ * fallback answer), flagged `x-sidecarless-response-flags: UO` (see docs/errors.md).
+ */
 export class BreakerOpenError extends MeshError {
   readonly code = 'ERR_MESH_BREAKER_OPEN';
   constructor(

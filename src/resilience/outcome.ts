@@ -55,3 +55,11 @@ export function isCallerAbort(error: unknown): boolean {
   const e = error as { name?: unknown; code?: unknown } | null;
   return e?.name === 'AbortError' || e?.code === 'UND_ERR_ABORTED' || e?.code === 'ABORT_ERR';
 }
+
+/**
+ * undici refused the request as given before anything was sent (an invalid header name or value,
+ * path, method or option: its InvalidArgumentError). The caller's mistake, never the upstream's.
+ */
+export function isInvalidArgument(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'UND_ERR_INVALID_ARG';
+}

@@ -45,8 +45,8 @@ export interface BreakerOptions {
    */
   readonly isFailure?: (outcome: AttemptOutcome) => boolean;
   /**
-   * Answers requests while the breaker is open. Without it they get a 503 (`fetch`) or a
-   * `BreakerOpenError`.
+   * Answers requests while the breaker is open. Without it they get 503 `circuit breaker open for
+   * <host>`. Either answer carries `x-sidecarless-response-flags: UO`.
    */
   readonly fallback?: (request: BreakerRequest) => BreakerFallbackResponse | Promise<BreakerFallbackResponse>;
 }
@@ -83,6 +83,18 @@ export class BreakerTicket {
     const failed = outcome !== undefined && this.breaker.isFailure(outcome);
     if (this.reject === undefined) this.breaker.record(failed ? outcome : undefined);
     else if (failed) this.reject(new FailedOutcome(outcome));
+    else this.resolve?.();
+  }
+
+  /**
+   * The request was never sent (the caller's own mistake): while the breaker is closed it counts
+   * for nothing. A half-open trial cannot be handed back to opossum unused; it counts as a
+   * success, so that a caller's mistake never holds the breaker open.
+   */
+  release(): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.reject === undefined) this.breaker.unfire();
     else this.resolve?.();
   }
 }
@@ -193,6 +205,11 @@ export class ServiceBreaker {
     if (stats.fires < circuit.volumeThreshold && !circuit.halfOpen) return;
     const errorRate = (stats.failures / stats.fires) * 100;
     if (errorRate > this.errorThresholdPercentage || circuit.halfOpen) circuit.open();
+  }
+
+  /** Takes back the `fires` count of a closed-breaker ticket released unused. @internal */
+  unfire(): void {
+    if (this.bucket.fires > 0) this.bucket.fires--;
   }
 
   /** Stops opossum's timers. The breaker is not asked again afterwards (it would refuse everything). */

@@ -3,14 +3,16 @@ import type { Duplex } from 'node:stream';
 import type { Attributes, Context, Link, Span, SpanOptions } from '@opentelemetry/api';
 import type { Dispatcher } from 'undici';
 import type { Host } from '../balancer/index.js';
+import type { RetryPolicy } from '../resilience/retry-policy.js';
 import { isCallerAbort } from '../resilience/outcome.js';
 import { AttemptTrace } from './attempt-trace.js';
 import { CaptureContext } from './capture-context.js';
 import type { MeshTelemetry } from './mesh-telemetry.js';
 import { formatResponseFlags, ResponseFlag } from './response-flags.js';
 import * as sc from './semconv.js';
+import { REQUEST_SPAN_NAME } from './semconv.js';
 import { SpanEndingHandler } from './span-ending-handler.js';
-import { errorType, SPAN_KIND_CLIENT, SPAN_STATUS_ERROR } from './span-codes.js';
+import { errorType, SPAN_KIND_CLIENT, SPAN_KIND_INTERNAL, SPAN_STATUS_ERROR } from './span-codes.js';
 import { Tracing } from './tracing-mode.js';
 import { redactedUrl } from './url-redaction.js';
 
@@ -28,8 +30,13 @@ export interface RequestOrigin {
  * the mesh itself: a fault, a rate limit, an overflow). Made only when something is recorded.
  */
 export class RequestTelemetry implements Dispatcher.DispatchHandler {
-  /** The caller's context when it dispatched: every attempt's span is its child. */
-  readonly parent: Context;
+  /**
+   * The parent of every attempt's span: the caller's context when it dispatched, or, when that has
+   * no span and the request may be sent more than once, the request's own span (see `attempt`).
+   */
+  parent: Context;
+  /** The span of the logical request, made only when it is the attempts' parent. */
+  private requestSpan: Span | undefined;
   private readonly startedAt = performance.now();
   /** Envoy response flags collected on the way. */
   flags = 0;
@@ -83,7 +90,8 @@ export class RequestTelemetry implements Dispatcher.DispatchHandler {
     this.localReply = reason;
     this.flags |= flag;
     if (flag === ResponseFlag.RL) this.mesh.metrics.count('rateLimited', this.clusterAttributes());
-    else if (flag === ResponseFlag.UO) this.mesh.metrics.count('overflows', this.clusterAttributes());
+    // An open breaker is flagged UO too (Envoy's "circuit breaking"), but is no pool overflow.
+    else if (reason === 'overflow') this.mesh.metrics.count('overflows', this.clusterAttributes());
   }
 
   flag(flag: number): void {
@@ -101,15 +109,39 @@ export class RequestTelemetry implements Dispatcher.DispatchHandler {
     this.mesh.metrics.count('hedges', this.clusterAttributes());
   }
 
-  /** An attempt to `host` (undefined: passed through by name) is about to be sent. */
-  attempt(host: Host | undefined, hedge: boolean): AttemptTrace | undefined {
+  /**
+   * An attempt to `host` (undefined: passed through by name) is about to be sent. `retry`, given
+   * with the first attempt, says whether there may be more: then, when the caller has no span,
+   * the request gets a span of its own for its attempts to share a trace under.
+   */
+  attempt(host: Host | undefined, hedge: boolean, retry?: RetryPolicy): AttemptTrace | undefined {
     const index = this.attempts++;
     this.host = host;
     const mesh = this.mesh;
-    if (mesh.tracing === Tracing.Off && !mesh.httpMetrics) return undefined;
+    if (mesh.tracing === Tracing.Off) {
+      if (!mesh.httpMetrics) return undefined;
+    } else if (index === 0 && retry !== undefined && retry.numRetries > 0) {
+      this.openRequestSpan();
+    }
     const reason = hedge ? undefined : this.retryReason;
     this.retryReason = undefined;
     return new AttemptTrace(this, index, host, hedge, reason);
+  }
+
+  /**
+   * Without a span in the caller's context each attempt's span would start a trace of its own:
+   * one INTERNAL span for the logical request becomes their parent instead (not an HTTP client
+   * span: the conventions want those per attempt only). A caller's span is parent enough. It
+   * carries only what is about the whole request, set at its end: the service, route and pod
+   * are on its attempts, and every attribute costs (about 0.15 µs in the SDK).
+   */
+  private openRequestSpan(): void {
+    const api = this.mesh.api;
+    const caller = api.trace.getSpanContext(this.parent);
+    if (caller !== undefined && api.isSpanContextValid(caller)) return;
+    const span = this.mesh.tracer.startSpan(REQUEST_SPAN_NAME, { kind: SPAN_KIND_INTERNAL, startTime: performance.timeOrigin + this.startedAt }, this.parent);
+    this.requestSpan = span;
+    this.parent = api.trace.setSpan(this.parent, span);
   }
 
   /** The span name: the method (`HTTP` for a method the conventions do not know). */
@@ -203,7 +235,28 @@ export class RequestTelemetry implements Dispatcher.DispatchHandler {
     const mesh = this.mesh;
     // Refused or answered by the mesh before any attempt: a span of its own, so operators see it.
     if (this.attempts === 0 && mesh.tracing !== Tracing.Off) this.localSpan(error, cancelled);
+    if (this.requestSpan !== undefined) this.endRequestSpan(error, cancelled);
     if (mesh.metrics.current?.istioRequests) this.recordIstio();
+  }
+
+  /** The logical request's outcome, as the caller saw it, on its span. */
+  private endRequestSpan(error: Error | undefined, cancelled: boolean): void {
+    const span = this.requestSpan!;
+    if (span.isRecording()) {
+      span.setAttribute(sc.ATTR_MESH_ATTEMPTS, this.attempts);
+      if (this.flags !== 0) span.setAttribute(sc.ATTR_MESH_RESPONSE_FLAGS, formatResponseFlags(this.flags));
+      if (this.status > 0) {
+        span.setAttribute(sc.ATTR_HTTP_RESPONSE_STATUS_CODE, this.status);
+        if (this.status >= 400) {
+          span.setAttribute(sc.ATTR_ERROR_TYPE, String(this.status));
+          span.setStatus({ code: SPAN_STATUS_ERROR });
+        }
+      } else if (error && !cancelled) {
+        span.setAttribute(sc.ATTR_ERROR_TYPE, errorType(error));
+        span.setStatus({ code: SPAN_STATUS_ERROR, message: error.message });
+      }
+    }
+    span.end();
   }
 
   private localSpan(error: Error | undefined, cancelled: boolean): void {
@@ -212,7 +265,7 @@ export class RequestTelemetry implements Dispatcher.DispatchHandler {
     if (this.flags !== 0) attributes[sc.ATTR_MESH_RESPONSE_FLAGS] = formatResponseFlags(this.flags);
     if (this.flags & ResponseFlag.FI) attributes[sc.ATTR_MESH_FAULT_ABORT] = true;
     if (this.flags & ResponseFlag.RL) attributes[sc.ATTR_MESH_RATE_LIMITED] = true;
-    if (this.flags & ResponseFlag.UO) attributes[sc.ATTR_MESH_OVERFLOW] = true;
+    if (this.localReply === 'overflow') attributes[sc.ATTR_MESH_OVERFLOW] = true;
     const options: SpanOptions = { kind: SPAN_KIND_CLIENT, startTime: performance.timeOrigin + this.startedAt, attributes };
     const span = this.mesh.tracer.startSpan(this.spanName, options, this.parent);
     this.decorate(span);

@@ -27,7 +27,18 @@ export const ResponseFlag = {
   UC: 1024,
   /** UR: upstream remote reset. */
   UR: 2048,
+  /** NC: the route's destination cluster does not exist (a subset no DestinationRule defines). */
+  NC: 4096,
 } as const;
+
+/**
+ * The response header on every answer the mesh makes itself where Envoy would answer locally (no
+ * route, no healthy upstream, overflow, timeout, fault abort, rate limit, open breaker): Envoy's
+ * response flags for it, as `%RESPONSE_FLAGS%` prints them (`UH`, `DI,FI`). Absent from
+ * upstream responses and from configured answers (direct response, redirect), which Envoy flags
+ * with none.
+ */
+export const RESPONSE_FLAGS_HEADER = 'x-sidecarless-response-flags';
 
 const NAMES = Object.keys(ResponseFlag) as (keyof typeof ResponseFlag)[];
 const cache = new Map<number, string>();

@@ -41,3 +41,7 @@ export const ATTR_MESH_OVERFLOW = 'sidecarless.overflow';
 export const ATTR_MESH_LOCAL_REPLY = 'sidecarless.local_reply';
 export const ATTR_MESH_RESPONSE_FLAGS = 'sidecarless.response_flags';
 export const ATTR_MESH_MIRROR = 'sidecarless.mirror';
+export const ATTR_MESH_ATTEMPTS = 'sidecarless.attempts';
+
+/** The name of the span of one logical request, parent of its attempts when nothing else is. */
+export const REQUEST_SPAN_NAME = 'sidecarless.request';

@@ -1,7 +1,8 @@
 import { classifyFailure } from '../resilience/outcome.js';
 
-/** `SpanStatusCode.ERROR` and `SpanKind.CLIENT` of the API, as numbers: only types are imported from it. */
+/** `SpanStatusCode.ERROR` and `SpanKind` values of the API, as numbers: only types are imported from it. */
 export const SPAN_STATUS_ERROR = 2;
+export const SPAN_KIND_INTERNAL = 0;
 export const SPAN_KIND_CLIENT = 2;
 
 /** `error.type` for a transport error: `timeout`, else its code (ECONNREFUSED...), else its class. */

@@ -29,7 +29,7 @@ describe('balancer registry', () => {
     try {
       createBalancer('NOPE', {}, testDeps());
     } catch (error) {
-      expect((error as BalancerConfigError).code).toBe('ERR_BALANCER_CONFIG');
+      expect((error as BalancerConfigError).code).toBe('ERR_MESH_BALANCER_CONFIG');
     }
   });
 

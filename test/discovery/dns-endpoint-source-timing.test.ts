@@ -172,7 +172,7 @@ describe('DnsEndpointSource (scripted answers)', () => {
     expect(failures).toHaveLength(5);
     expect(failures[0]).toMatchObject({ key, name: 'reviews', kept: good, consecutiveFailures: 1, retryInMs: 500 });
     expect(failures[0]?.error).toBeInstanceOf(DnsLookupError);
-    expect(failures[0]?.error).toMatchObject({ code: 'ERR_DNS_LOOKUP', dnsCode: 'ESERVFAIL', hostname: name, rrtype: 'A' });
+    expect(failures[0]?.error).toMatchObject({ code: 'ERR_MESH_DNS_LOOKUP', dnsCode: 'ESERVFAIL', hostname: name, rrtype: 'A' });
     expect(source.status(key)).toMatchObject({ consecutiveFailures: 5, lastError: { dnsCode: 'ESERVFAIL' } });
     expect(changes).toHaveLength(1);
 

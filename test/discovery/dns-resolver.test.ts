@@ -64,7 +64,7 @@ describe('DnsResolver against dnsmasq', () => {
     // dnsmasq has no upstream: names outside its local domains are refused.
     const error = await resolver.queryAddresses('example.com', 4).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DnsLookupError);
-    expect(error).toMatchObject({ code: 'ERR_DNS_LOOKUP', dnsCode: 'EREFUSED', hostname: 'example.com', rrtype: 'A' });
+    expect(error).toMatchObject({ code: 'ERR_MESH_DNS_LOOKUP', dnsCode: 'EREFUSED', hostname: 'example.com', rrtype: 'A' });
   });
 });
 

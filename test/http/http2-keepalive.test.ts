@@ -5,6 +5,7 @@ import type { AddressInfo, Server, Socket } from 'node:net';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Mesh } from '../../src/index.js';
+import { Http2PingTimeoutError, MeshError } from '../../src/index.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 
 /**
@@ -49,7 +50,7 @@ function startRelay(upstreamPort: number): Server {
 }
 
 const config = (port: number) => `
-${['frozen', 'steady'].map((name) => `
+${['frozen', 'steady', 'hung'].map((name) => `
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: ${name}, namespace: shop }
@@ -128,6 +129,16 @@ describe('DestinationRule connectionPool.http.http2KeepAlive.timeout', () => {
     expect(next.status).toBe(200);
     expect(next.session).not.toBe(first.session);
     expect(relayed.at(-1)).not.toBe(conn);
+  });
+
+  it('fails a request in flight on the silent connection with Http2PingTimeoutError (ERR_MESH_HTTP2_PING_TIMEOUT)', async () => {
+    expect((await ask('hung')).status).toBe(200);
+    relayed.at(-1)!.frozen = true;
+    const error = await mesh.request(`http://hung:${relayPort}/`).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(Http2PingTimeoutError);
+    expect(error).toBeInstanceOf(MeshError);
+    expect((error as Http2PingTimeoutError).code).toBe('ERR_MESH_HTTP2_PING_TIMEOUT');
+    expect((error as Error).message).toMatch(/PING not answered within 400 ms/);
   });
 
   it('keeps a connection whose peer answers its PINGs: the same session serves requests across intervals', async () => {

@@ -90,6 +90,29 @@ describe('coexistence with @opentelemetry/instrumentation-undici', () => {
     }
   });
 
+  it('auto with no caller span: the instrumentation\'s attempt spans share one trace under the mesh\'s request span', async () => {
+    mesh = await meshOf(reviews(pods.port, ROUTE));
+    let first = true;
+    log.take = (s) => {
+      if (!first) return false;
+      first = false;
+      s.res.writeHead(503).end('busy');
+      return true;
+    };
+    const res = await mesh.request(`http://reviews:${pods.port}/`);
+    await res.body.dump();
+    expect(res.statusCode).toBe(200);
+    const parent = otel.spans().find((s) => s.name === 'sidecarless.request')!;
+    expect(parent.parentSpanContext).toBeUndefined();
+    const spans = clientSpans();
+    expect(spans).toHaveLength(2);
+    for (const s of spans) {
+      expect(s.instrumentationScope.name).toBe('@opentelemetry/instrumentation-undici');
+      expect(s.spanContext().traceId).toBe(parent.spanContext().traceId);
+      expect(s.parentSpanContext?.spanId).toBe(parent.spanContext().spanId);
+    }
+  });
+
   it('tracing: "own" forces the mesh\'s spans and keeps the instrumentation from adding its own', async () => {
     const { traceId } = await retriedRequest('own');
     const spans = clientSpans();

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { MeshClosedError } from '../../errors.js';
 import type { RawDocument } from '../document.js';
 import type { ConfigIssue } from '../issue.js';
 import { DirectoryWatchers } from './directory-watchers.js';
@@ -73,7 +74,7 @@ export class FileSource implements ConfigSource {
 
   async start(onUpdate: (update: SourceUpdate) => void): Promise<void> {
     if (this.onUpdate) throw new Error(`config source ${this.id} was already started`);
-    if (this.closed) throw new Error(`config source ${this.id} is closed`);
+    if (this.closed) throw new MeshClosedError(`config source ${this.id} is closed`);
     this.onUpdate = onUpdate;
     const scan = await scanPaths(this.paths);
     const content = await this.load(scan);

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Clock } from '../../clock.js';
 import { systemClock } from '../../clock.js';
+import { MeshClosedError } from '../../errors.js';
 import type { Endpoint } from '../endpoint.js';
 import type { DnsFamily, DnsLookupContext, DnsLookupResult, DnsTarget } from './dns-lookup.js';
 import { lookupEndpoints } from './dns-lookup.js';
@@ -182,7 +183,7 @@ export class DnsEndpointSource extends EventEmitter<DnsEndpointSourceEvents> {
    * key again is a no-op: the first spec for a key stays until {@link unwatch}.
    */
   watch(spec: DnsWatchSpec): string {
-    if (this.closed) throw new Error('DnsEndpointSource is closed');
+    if (this.closed) throw new MeshClosedError('DNS discovery is closed');
     if (spec.port === undefined && spec.portName === undefined) {
       throw new TypeError(`DNS watch for ${spec.name} needs a port or a port name`);
     }

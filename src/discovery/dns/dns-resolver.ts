@@ -1,5 +1,6 @@
 import { Resolver } from 'node:dns/promises';
 import { MeshError } from '../../errors.js';
+import { DnsOptionError } from './kubernetes-srv.js';
 
 /** One address of an A or AAAA answer. */
 export interface DnsAddress {
@@ -44,7 +45,7 @@ export interface DnsQuerier {
  * the last good endpoints.
  */
 export class DnsLookupError extends MeshError {
-  readonly code = 'ERR_DNS_LOOKUP';
+  readonly code = 'ERR_MESH_DNS_LOOKUP';
   /** The name that was queried. */
   readonly hostname: string;
   /** Node's DNS error code (`ESERVFAIL`, `ETIMEOUT`, `ECONNREFUSED`, ...). */
@@ -85,8 +86,14 @@ export class DnsResolver implements DnsQuerier {
   private readonly resolver: Resolver;
 
   constructor(options: DnsResolverOptions = {}) {
-    this.resolver = new Resolver({ timeout: options.timeoutMs ?? 5000, tries: options.attempts ?? 2 });
-    if (options.servers && options.servers.length > 0) this.resolver.setServers([...options.servers]);
+    try {
+      this.resolver = new Resolver({ timeout: options.timeoutMs ?? 5000, tries: options.attempts ?? 2 });
+      if (options.servers && options.servers.length > 0) this.resolver.setServers([...options.servers]);
+    } catch (cause) {
+      // Node's own TypeError/RangeError for an address or number c-ares cannot take.
+      const servers = options.servers ? ` (servers ${options.servers.join(', ')})` : '';
+      throw new DnsOptionError(`dns: ${cause instanceof Error ? cause.message : String(cause)}${servers}`, { cause });
+    }
   }
 
   /** The servers in use, as c-ares reports them. */

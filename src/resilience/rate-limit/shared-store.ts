@@ -1,4 +1,5 @@
 import type Bottleneck from 'bottleneck';
+import { MeshClosedError } from '../../errors.js';
 import type { TokenBucketSpec } from './token-bucket.js';
 
 /**
@@ -60,7 +61,7 @@ export class SharedStore {
   /** A reservoir with id `id` (one bucket), created in Redis full unless it exists already. */
   async reservoir(id: string, spec: TokenBucketSpec): Promise<Bottleneck> {
     const { Bottleneck, connection } = await this.connect();
-    if (this.closed) throw new Error('the mesh is closed');
+    if (this.closed) throw new MeshClosedError();
     // An idle bucket has refilled completely after this long; its keys then expire (bottleneck's
     // `timeout`), so unused keys do not pile up in Redis.
     const refillMs = Math.ceil(spec.maxTokens / spec.tokensPerFill) * spec.fillIntervalMs;

@@ -1,0 +1,46 @@
+import type { Dispatcher } from 'undici';
+import { MeshClosedError } from '../errors.js';
+import type { InFlight, InFlightItem } from './in-flight.js';
+import { sendLocalError } from './local-reply.js';
+
+/**
+ * A request waiting before it is sent (a fault delay, a cluster's first DNS answer): listed in
+ * flight meanwhile, so that close() fails it at once with MeshClosedError instead of letting the
+ * wait run out (and its timer keep the process alive).
+ */
+export class WaitingRequest implements InFlightItem {
+  prevLive: InFlightItem | undefined = undefined;
+  nextLive: InFlightItem | undefined = undefined;
+  listed = false;
+  /** Cancels the wait's timer, when it has one. */
+  cancelTimer: (() => void) | undefined = undefined;
+  private settled = false;
+
+  constructor(
+    private readonly live: InFlight,
+    private readonly handler: Dispatcher.DispatchHandler,
+    /** What the request was doing, for the error: "was waiting out a fault delay". */
+    private readonly what: string,
+  ) {
+    live.add(this);
+  }
+
+  /** The wait is over: true when the request goes on (close has not failed it meanwhile). */
+  proceed(): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    this.live.remove(this);
+    return true;
+  }
+
+  stopRetrying(): void {
+    if (!this.proceed()) return;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    sendLocalError(this.handler, new MeshClosedError(`the mesh is closed: the request ${this.what}`));
+  }
+
+  abortForClose(): void {
+    this.stopRetrying();
+  }
+}
