@@ -1,30 +1,42 @@
 import { defineConfig } from 'tsup';
 
+// Loaded on demand (SHARED rate limits; discovery: 'kubernetes'); the user installs them (devDependencies here).
+const external = ['ioredis', '@kubernetes/client-node'];
+
 export default defineConfig([
   {
-    // The library: ESM and CJS, each with its own declarations (.d.ts / .d.cts).
-    entry: { index: 'src/index.ts' },
-    format: ['esm', 'cjs'],
-    dts: true,
-    sourcemap: true,
+    // The library and the CLI, ESM: split, so that code behind a dynamic import() (the
+    // configuration pipeline, Kubernetes, telemetry, the YAML parser, the admin server) is a chunk
+    // of its own, loaded only when used, and the CLI shares the library's chunks instead of carrying
+    // a copy (its #! line is in src/cli/bin.ts). No source maps: the code is not minified, and maps
+    // would double the package.
+    entry: { index: 'src/index.ts', cli: 'src/cli/bin.ts' },
+    format: ['esm'],
+    dts: { entry: { index: 'src/index.ts' } },
+    sourcemap: false,
     clean: true,
     target: 'node22',
     platform: 'node',
-    splitting: false,
+    splitting: true,
     treeshake: true,
-    // Loaded on demand (SHARED rate limits; discovery: 'kubernetes'); the user installs them (devDependencies here).
-    external: ['ioredis', '@kubernetes/client-node'],
+    external,
   },
   {
-    // The CLI: ESM only, it is a bin, not an import.
-    entry: { cli: 'src/cli/bin.ts' },
-    format: ['esm'],
-    dts: false,
-    sourcemap: true,
+    // The library, CJS: one file (esbuild runs what sits behind a dynamic import() lazily, and
+    // requires its packages only then), with its own declarations (.d.cts). `shims` gives
+    // lazy-require.ts its `import.meta.url`.
+    entry: { index: 'src/index.ts' },
+    format: ['cjs'],
+    shims: true,
+    dts: true,
+    sourcemap: false,
     clean: false,
     target: 'node22',
     platform: 'node',
-    banner: { js: '#!/usr/bin/env node' },
-    external: ['ioredis', '@kubernetes/client-node'],
+    splitting: false,
+    // esbuild's own tree shaking: tsup's extra pass (rollup) would hoist those lazy require()s
+    // to the top of the file.
+    treeshake: false,
+    external,
   },
 ]);

@@ -15,7 +15,7 @@ import { RATE_LIMITED_AS_ERROR } from './http/rate-limit-reply.js';
 import type { RateLimitStoreError } from './resilience/errors.js';
 import type { RateLimitOptions } from './resilience/rate-limit/rate-limiting.js';
 import { RateLimiting } from './resilience/rate-limit/rate-limiting.js';
-import { ConfigStore } from './config/config-store.js';
+import type { ConfigStore } from './config/config-store.js';
 import type { Snapshot } from './config/snapshot.js';
 import type { ConfigSource } from './config/sources/source.js';
 import { FileSource, InlineSource } from './config/sources/index.js';
@@ -23,8 +23,7 @@ import type { MeshConfigError } from './errors.js';
 import { MeshClosedError } from './errors.js';
 import type { DnsEndpointChange, DnsEndpointSource, DnsLookupFailure, MeshDnsOptions } from './discovery/dns/index.js';
 import { createMeshDnsSource } from './discovery/dns/index.js';
-import type { KubernetesDiscoveryNote } from './discovery/kubernetes/index.js';
-import { KubernetesEndpointSource } from './discovery/kubernetes/index.js';
+import type { KubernetesDiscoveryNote, KubernetesEndpointSource } from './discovery/kubernetes/index.js';
 import type { KubeWatcher } from './kubernetes/collection.js';
 import { resolveServiceHost } from './routing/resolve-host.js';
 import type { BreakerEvent, BreakerState, EjectionEvent } from './resilience/events.js';
@@ -33,11 +32,14 @@ import { ServiceBreaker } from './resilience/service-breaker.js';
 import type { KubeApiWatcher, KubeCollectionReport } from './kubernetes/api-watcher.js';
 import type { KubernetesSource } from './config/sources/kubernetes-source.js';
 import type { DiscoveryMode, KubernetesOptions } from './kubernetes/kubernetes-options.js';
+import { kubernetesOptionsFor } from './kubernetes/kubernetes-options.js';
+import { loadKubeClient } from './kubernetes/load-client.js';
+import type * as KubernetesCode from './kubernetes/mesh-kubernetes.js';
 import type { KubernetesStatus } from './kubernetes/mesh-kubernetes.js';
-import { kubernetesOptionsFor, kubernetesStatus, openKubernetes } from './kubernetes/mesh-kubernetes.js';
 import type { AdminServer, AdminServerOptions, MeshInspection, MeshLogger } from './inspect/index.js';
-import { createAdminHandler, inspectMesh, logMeshEvents, startAdminServer } from './inspect/index.js';
-import { MeshTelemetry } from './telemetry/mesh-telemetry.js';
+import { createAdminHandler, inspectMesh, logMeshEvents } from './inspect/index.js';
+import type * as TelemetryCode from './telemetry/mesh-telemetry.js';
+import type { MeshTelemetry } from './telemetry/mesh-telemetry.js';
 import type { OtelApi } from './telemetry/otel-api.js';
 import { loadOtelApi } from './telemetry/otel-api.js';
 import type { TelemetryOptions } from './telemetry/telemetry-options.js';
@@ -51,6 +53,12 @@ import type { InboundHttp2Options, InboundServerOptions } from './server/secure-
 import { createInboundHttp2Server, createInboundServer, secureServer } from './server/secure-server.js';
 import type { TlsTerminatingServer } from './server/secure-tls-server.js';
 import { inboundTlsOptions } from './server/secure-tls-server.js';
+
+/** `@opentelemetry/api` and the mesh's telemetry code, loaded only when telemetry is on. */
+interface LoadedTelemetry {
+  readonly api: OtelApi;
+  readonly code: typeof TelemetryCode;
+}
 
 /** Options of {@link createMesh}. Every default is stated next to the Istio default it mirrors. */
 export interface MeshOptions {
@@ -230,9 +238,10 @@ export class Mesh extends EventEmitter<MeshEvents> {
     options: MeshOptions,
     private readonly kube?: KubeApiWatcher,
     private readonly kubeSource?: KubernetesSource,
-    otel?: OtelApi,
+    otel?: LoadedTelemetry,
     kubeOptions: KubernetesOptions = {},
     security?: MeshSecurity,
+    private readonly kubeCode?: typeof KubernetesCode,
   ) {
     super();
     this.security = security ?? MeshSecurity.withoutCertificates(options);
@@ -245,7 +254,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       : createMeshDnsSource(options.dns ?? {}, first?.namespace ?? 'default', first?.clusterDomain ?? 'cluster.local', clock);
     // Endpoints from the API share its watcher; `kubeWatcher` (internal) stands in for it in tests.
     const endpointWatcher = options.kubeWatcher ?? (kubeOptions.endpoints !== false ? kube : undefined);
-    this.kubeEndpoints = endpointWatcher && new KubernetesEndpointSource(endpointWatcher, {
+    this.kubeEndpoints = endpointWatcher && kubeCode && new kubeCode.KubernetesEndpointSource(endpointWatcher, {
       namespace: first?.namespace ?? 'default',
       clusterDomain: first?.clusterDomain ?? 'cluster.local',
       fallbackRegion: parseLocality(options.locality).region,
@@ -265,7 +274,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     });
     const clusters = this.clusters;
     this.telemetry = otel && options.telemetry !== false
-      ? new MeshTelemetry(otel, options.telemetry ?? {}, {
+      ? new otel.code.MeshTelemetry(otel.api, options.telemetry ?? {}, {
         namespace: first?.namespace ?? 'default',
         labels: options.labels ?? {},
         health: () => clusters.health(),
@@ -464,7 +473,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
 
   /** The Kubernetes watches and their health; undefined when the mesh does not use the API. */
   kubernetesStatus(): KubernetesStatus | undefined {
-    return this.kube ? kubernetesStatus(this.kube, this.kubeSource, this.kubeEndpoints?.notes()) : undefined;
+    return this.kube && this.kubeCode ? this.kubeCode.kubernetesStatus(this.kube, this.kubeSource, this.kubeEndpoints?.notes()) : undefined;
   }
 
   /**
@@ -502,6 +511,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
    */
   async serveAdmin(options: AdminServerOptions = {}): Promise<AdminServer> {
     if (this.closed) throw new MeshClosedError();
+    // Loaded on first use: an application that never serves the admin views never loads node:http.
+    const { startAdminServer } = await import('./inspect/admin-server.js');
     const server = await startAdminServer(this.adminHandler(), options);
     const admins = this.admins;
     admins.add(server);
@@ -567,6 +578,19 @@ function defaultNamespace(): string {
  * watching. Rejects with a `MeshConfigError` listing every problem if the configuration is invalid.
  */
 export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
+  // Code that importing the package does not load is loaded here, all at once: the Kubernetes
+  // client first (its import is most of the time before the first API request), then the
+  // configuration pipeline, the mesh's own Kubernetes code and the optional telemetry API.
+  const kubeOptions = kubernetesOptionsFor(options.discovery);
+  if (kubeOptions) loadKubeClient().catch(ignore);
+  const configCode = import('./config/config-store.js');
+  const kubeCode = kubeOptions || options.kubeWatcher ? import('./kubernetes/mesh-kubernetes.js') : undefined;
+  const telemetry = options.telemetry === false ? undefined : loadTelemetry();
+  // Settled below; a failure before that must not surface as an unhandled rejection.
+  configCode.catch(ignore);
+  kubeCode?.catch(ignore);
+  telemetry?.catch(ignore);
+
   const paths = (options.config ?? []).filter((c): c is string => typeof c === 'string');
   const objects = (options.config ?? []).filter((c): c is Readonly<Record<string, unknown>> => typeof c !== 'string');
   const sources: ConfigSource[] = [];
@@ -574,11 +598,15 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
   if (objects.length > 0) sources.push(new InlineSource(objects));
   sources.push(...(options.sources ?? []));
   // Last: local files and inline objects take precedence over the cluster's (docs/kubernetes.md).
-  const kubeOptions = kubernetesOptionsFor(options.discovery);
-  const kube = kubeOptions
-    ? await openKubernetes(kubeOptions, options.namespace ?? process.env.POD_NAMESPACE, options.rootNamespace ?? 'istio-system')
+  const kubernetes = await kubeCode;
+  const kube = kubeOptions && kubernetes
+    ? await kubernetes.openKubernetes(kubeOptions, options.namespace ?? process.env.POD_NAMESPACE, options.rootNamespace ?? 'istio-system', {
+      ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.random ? { random: options.random } : {}),
+    })
     : undefined;
   if (kube?.source) sources.push(kube.source);
+  const { ConfigStore } = await configCode;
   const store = new ConfigStore(sources, {
     namespace: options.namespace ?? kube?.namespace ?? defaultNamespace(),
     rootNamespace: options.rootNamespace ?? 'istio-system',
@@ -598,9 +626,7 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
       { certificates: options.certificates, trustDomain: options.trustDomain, trustDomainAliases: options.trustDomainAliases },
       { watcher: kube?.watcher, namespace: store.snapshot?.namespace ?? 'default' },
     );
-    // Loaded only when telemetry is wanted: the API is an optional peer.
-    const otel = options.telemetry === false ? undefined : await loadOtelApi();
-    return new Mesh(store, options, kube?.watcher, kube?.source, otel, kubeOptions, security);
+    return new Mesh(store, options, kube?.watcher, kube?.source, await telemetry, kubeOptions, security, kubernetes);
   } catch (error) {
     // An invalid option (a DNS server address Node cannot parse, bad certificates): release the sources.
     security?.close();
@@ -608,4 +634,12 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
     await kube?.watcher.close();
     throw error;
   }
+}
+
+const ignore = (): void => undefined;
+
+/** The telemetry API when the application has it (an optional peer), with the code that uses it. */
+async function loadTelemetry(): Promise<LoadedTelemetry | undefined> {
+  const api = await loadOtelApi();
+  return api && { api, code: await import('./telemetry/mesh-telemetry.js') };
 }

@@ -1,16 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt } from './helpers/built-package.js';
 
 const root = resolve(import.meta.dirname, '..');
 
-beforeAll(() => {
-  // `npm test` builds before running vitest; a bare `vitest run` builds here.
-  if (!existsSync(resolve(root, 'dist/index.js'))) execFileSync('npx', ['tsup'], { cwd: root, stdio: 'ignore' });
-}, 120_000);
+// `npm test` builds before running vitest; a bare `vitest run` builds here when dist/ is stale.
+beforeAll(ensureBuilt, 120_000);
 
 describe('the built package', () => {
   it('loads through the ESM entry', async () => {
@@ -25,15 +24,37 @@ describe('the built package', () => {
   });
 
   it('does not import framework, gRPC or Kubernetes packages from the root entry', () => {
-    for (const file of ['dist/index.js', 'dist/index.cjs']) {
-      const code = readFileSync(resolve(root, file), 'utf8');
+    const esm = readdirSync(resolve(root, 'dist')).filter((f) => f.endsWith('.js') && f !== 'cli.js').map((f) => `dist/${f}`);
+    for (const files of [esm, ['dist/index.cjs']]) {
+      const code = files.map((file) => readFileSync(resolve(root, file), 'utf8')).join('\n');
       const imported = [...code.matchAll(/(?:from\s*|require\(\s*)["']([^"']+)["']/g)].map((m) => m[1]);
-      expect(imported.filter((m) => /express|fastify|grpc|kubernetes/.test(m ?? '')), file).toEqual([]);
+      expect(imported.filter((m) => /express|fastify|grpc|kubernetes/.test(m ?? '')), files.join()).toEqual([]);
       // The optional peer behind discovery: 'kubernetes' is loaded on demand only.
-      const loaded = [...code.matchAll(/import\(\s*["']([^"']+)["']/g)].map((m) => m[1]);
-      expect(loaded.filter((m) => /express|fastify|grpc|kubernetes/.test(m ?? '')), file).toEqual(['@kubernetes/client-node']);
+      const loaded = [...code.matchAll(/import\(\s*["']([^"'.][^"']*)["']/g)].map((m) => m[1]);
+      expect(loaded.filter((m) => /express|fastify|grpc|kubernetes/.test(m ?? '')), files.join()).toEqual(['@kubernetes/client-node']);
     }
   });
+
+  // What a program loads, seen by a module-loading hook in a child process (no timing involved).
+  const loadedPackages = (entry: string, scenario: 'import' | 'files') =>
+    JSON.parse(
+      execFileSync(process.execPath, ['test/fixtures/loaded-packages.mjs', entry, scenario, 'examples/shop/mesh'], { cwd: root, encoding: 'utf8' }),
+    ) as { before: string[]; control: boolean };
+
+  for (const entry of ['dist/index.js', 'dist/index.cjs']) {
+    it(`importing ${entry} loads undici and no other package`, () => {
+      const { before, control } = loadedPackages(entry, 'import');
+      expect(before.filter((p) => !p.startsWith('node:'))).toEqual(['undici']);
+      expect(control).toBe(true); // the hook does see @kubernetes/client-node when it is loaded
+    });
+
+    it(`a mesh from files (${entry}) never loads @kubernetes/client-node`, () => {
+      const { before, control } = loadedPackages(entry, 'files');
+      expect(before).toContain('yaml'); // the files were read
+      expect(before).not.toContain('@kubernetes/client-node');
+      expect(control).toBe(true);
+    });
+  }
 
   it('runs the CLI binary', () => {
     const out = execFileSync(process.execPath, [resolve(root, 'dist/cli.js'), 'validate', '-n', 'shop', resolve(root, 'examples/shop/mesh')], { encoding: 'utf8' });

@@ -1,6 +1,6 @@
 import type { BalancerOptions, ClusterBalancerSpec } from '../balancer/index.js';
 import { DEFAULT_BALANCER_POLICY } from '../balancer/index.js';
-import { parseDuration } from '../config/validate/index.js';
+import { parseDuration } from '../config/validate/duration.js';
 import type { TrafficPolicySpec } from '../config/snapshot.js';
 import type { Locality } from '../discovery/endpoint.js';
 import { HEDGE_AFTER_ANNOTATION, parseHedgeAfter } from '../resilience/hedge-policy.js';

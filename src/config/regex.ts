@@ -1,4 +1,9 @@
-import { RE2JS } from 're2js';
+import type * as Re2js from 're2js';
+import type { RE2JS } from 're2js';
+import { lazyRequire } from '../lazy-require.js';
+
+/** RE2 (re2js), loaded with the first pattern compiled. */
+export const loadRe2 = lazyRequire<typeof Re2js>('re2js');
 
 /** A compiled Istio regex: RE2 syntax, matched against the whole input. */
 export interface IstioRegex {
@@ -46,7 +51,7 @@ function compiled(pattern: string): Compiled {
   let entry = cache.get(pattern);
   if (!entry) {
     try {
-      entry = { re2: RE2JS.compile(pattern), native: nativeEquivalent(pattern) };
+      entry = { re2: loadRe2().RE2JS.compile(pattern), native: nativeEquivalent(pattern) };
     } catch (error) {
       entry = { error: errorReason(error), cause: error };
     }

@@ -29,15 +29,16 @@ export interface KindSupport {
   readonly reason: string;
 }
 
-const DATA_PATH = 'applied by the data path (issue: outbound HTTP / resilience)';
+const DATA_PATH = 'an egress entry applies to every port of its hosts for now';
 const BALANCER = 'not implemented yet by the balancers';
-const SECURITY = 'enforced by the security layer (issue: mTLS, PeerAuthentication and AuthorizationPolicy)';
-const TELEMETRY = 'used by telemetry (issue: metrics and tracing)';
+const AUTHORIZATION = 'authorizing the requests a workload receives is planned';
+const SERVER_NAMES = "checking the server certificate against these names is planned (a DestinationRule's tls.subjectAltNames is applied)";
+const TELEMETRY = 'metrics carry no per-route stat prefix yet';
 const NO_LISTENER =
   'configures the inbound listeners of the Envoy sidecar; calls reach an application served by sidecarless directly, with no proxy listener in front';
 const NO_LISTENER_MATCH = 'ignored: the local rate-limit patch applies as though it matched (only listener.portNumber and the network filter name are read)';
 const NO_CAPTURE =
-  'sidecarless sees only the calls made through its own API (mesh.fetch, the dispatcher, the gRPC hooks); it captures no traffic and binds no listener';
+  'sidecarless sees only the calls made through its own API (mesh.fetch, mesh.request, mesh.dispatcher); it captures no traffic and binds no listener';
 
 const supported: FieldSupport = { status: 'supported' };
 const notYet = (reason: string): FieldSupport => ({ status: 'not-yet', reason });
@@ -284,7 +285,7 @@ export const FIELD_SUPPORT: Readonly<Record<ResourceKind, Readonly<Record<string
       reason:
         'with resolution DNS or DNS_ROUND_ROBIN a name is resolved and every address it answers inherits the endpoint\'s labels, weight and locality, so subsets can select it',
     },
-    'spec.subjectAltNames': notYet(SECURITY),
+    'spec.subjectAltNames': notYet(SERVER_NAMES),
   },
   WorkloadEntry: {
     spec: supported,
@@ -316,7 +317,7 @@ export const FIELD_SUPPORT: Readonly<Record<ResourceKind, Readonly<Record<string
     },
   },
   AuthorizationPolicy: {
-    spec: notYet(SECURITY),
+    spec: notYet(AUTHORIZATION),
   },
   EnvoyFilter: {
     spec: {
@@ -398,12 +399,12 @@ export const UNREAD_ISTIO_KINDS: Readonly<Record<string, KindSupport>> = {
   RequestAuthentication: {
     group: 'security.istio.io',
     status: 'not-yet',
-    reason: 'JWT validation is planned (issue: mTLS, PeerAuthentication and AuthorizationPolicy)',
+    reason: 'JWT validation of the requests a workload receives is planned',
   },
   Telemetry: {
     group: 'telemetry.istio.io',
     status: 'not-yet',
-    reason: 'telemetry is planned (issue: metrics and tracing)',
+    reason: 'configure traces and metrics with the `telemetry` option of createMesh for now (docs/telemetry.md)',
   },
   IstioOperator: {
     group: 'install.istio.io',

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { MeshError } from '../errors.js';
+import { AdminOptionError } from './admin-option-error.js';
 
 /** Options of `mesh.serveAdmin()`. */
 export interface AdminServerOptions {
@@ -26,10 +26,8 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-/** A bad `serveAdmin` option, such as a non-loopback host without `allowRemote`. */
-export class AdminOptionError extends MeshError {
-  readonly code = 'ERR_MESH_ADMIN_OPTION';
-}
+// In a module of its own, so that the error class is exported without loading node:http.
+export { AdminOptionError };
 
 /** Loopback by address (127.0.0.0/8, ::1, IPv4-mapped loopback) or the name `localhost`. */
 export function isLoopbackHost(host: string): boolean {

@@ -1,3 +1,4 @@
+import type { Clock, RandomSource } from '../clock.js';
 import { MeshClosedError } from '../errors.js';
 import type {
   KubeCollection, KubeCollectionStatus, KubeObject, KubeResourceType, KubeWatchOptions, KubeWatcher,
@@ -13,6 +14,12 @@ export interface KubeCollectionReport {
   readonly status: KubeCollectionStatus;
 }
 
+/** The mesh's clock and randomness, for back-off delays and their jitter. */
+export interface KubeRuntime {
+  readonly clock?: Clock;
+  readonly random?: RandomSource;
+}
+
 /**
  * The {@link KubeWatcher} over the real API: one reflector per (type, namespace, selectors),
  * created on first use and shared afterwards.
@@ -23,17 +30,18 @@ export class KubeApiWatcher implements KubeWatcher {
   private readonly reflectorOptions: ReflectorOptions;
   private closed = false;
 
-  private constructor(readonly access: KubeAccess, options: KubernetesOptions) {
+  private constructor(readonly access: KubeAccess, options: KubernetesOptions, runtime: KubeRuntime) {
     this.reflectorOptions = {
       backoffInitialMs: options.backoff?.initialMs ?? 500,
       backoffMaxMs: options.backoff?.maxMs ?? 30_000,
       pageSize: options.pageSize ?? 500,
+      ...runtime,
     };
   }
 
   /** Loads the client and the credentials; watches nothing yet. */
-  static async connect(options: KubernetesOptions = {}): Promise<KubeApiWatcher> {
-    return new KubeApiWatcher(await KubeAccess.create(options), options);
+  static async connect(options: KubernetesOptions = {}, runtime: KubeRuntime = {}): Promise<KubeApiWatcher> {
+    return new KubeApiWatcher(await KubeAccess.create(options), options, runtime);
   }
 
   collection<T extends KubeObject>(type: KubeResourceType, options: KubeWatchOptions = {}): KubeCollection<T> {

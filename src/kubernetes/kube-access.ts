@@ -6,20 +6,9 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Dispatcher } from 'undici';
 import { fetch } from 'undici';
 import type { KubernetesOptions } from './kubernetes-options.js';
-import { SERVICE_ACCOUNT_DIR } from './kubernetes-options.js';
+import { runningInPod, SERVICE_ACCOUNT_DIR } from './kubernetes-options.js';
 import { KubernetesApiError, KubernetesConfigError } from './errors.js';
 import { loadKubeClient } from './load-client.js';
-
-/** True when this process runs in a pod whose service account token is readable. */
-export function runningInPod(serviceAccountDir = SERVICE_ACCOUNT_DIR): boolean {
-  if (!process.env.KUBERNETES_SERVICE_HOST) return false;
-  try {
-    readFileSync(join(serviceAccountDir, 'token'));
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * One way into the API server: where it is, who we are, the caller's namespace. Credentials and
@@ -29,6 +18,7 @@ export function runningInPod(serviceAccountDir = SERVICE_ACCOUNT_DIR): boolean {
  */
 export class KubeAccess {
   private dispatcher: Dispatcher | undefined;
+  private readonly answerListeners = new Set<() => void>();
 
   private constructor(
     private readonly config: KubeConfig,
@@ -101,7 +91,17 @@ export class KubeAccess {
       const text = await response.text().catch(() => '');
       throw new KubernetesApiError(`GET ${url}: ${response.status} ${statusMessage(text)}`.trimEnd(), response.status);
     }
+    for (const listener of [...this.answerListeners]) listener();
     return response;
+  }
+
+  /**
+   * Calls `listener` whenever the API server answers a request successfully: watches backing off
+   * after an outage retry then, instead of waiting out their delays. Returns the unsubscribe.
+   */
+  onAnswer(listener: () => void): () => void {
+    this.answerListeners.add(listener);
+    return () => this.answerListeners.delete(listener);
   }
 
   async getJson(path: string, signal?: AbortSignal): Promise<unknown> {

@@ -1,3 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DiscoveryOptionError } from './errors.js';
+
 /** How the mesh reaches the Kubernetes API and what it watches there. */
 export interface KubernetesOptions {
   /**
@@ -50,3 +54,25 @@ export interface KubernetesOptions {
 export type DiscoveryMode = 'auto' | 'kubernetes' | 'embedded';
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/** True when this process runs in a pod whose service account token is readable. */
+export function runningInPod(serviceAccountDir = SERVICE_ACCOUNT_DIR): boolean {
+  if (!process.env.KUBERNETES_SERVICE_HOST) return false;
+  try {
+    readFileSync(join(serviceAccountDir, 'token'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The Kubernetes options to use, or undefined for the embedded default. */
+export function kubernetesOptionsFor(discovery: DiscoveryMode | KubernetesOptions | undefined): KubernetesOptions | undefined {
+  if (discovery === undefined || discovery === 'embedded') return undefined;
+  if (discovery === 'kubernetes') return {};
+  if (discovery === 'auto') return runningInPod() ? {} : undefined;
+  if (typeof discovery !== 'object' || discovery === null) {
+    throw new DiscoveryOptionError(`createMesh: discovery must be 'auto', 'kubernetes', 'embedded' or a KubernetesOptions object, found ${JSON.stringify(discovery)}`);
+  }
+  return discovery;
+}

@@ -1,10 +1,11 @@
 import { KubernetesSource } from '../config/sources/kubernetes-source.js';
 import type { KubernetesDiscoveryNote } from '../discovery/kubernetes/kubernetes-endpoint-source.js';
-import type { KubeCollectionReport } from './api-watcher.js';
+import type { KubeCollectionReport, KubeRuntime } from './api-watcher.js';
 import { KubeApiWatcher } from './api-watcher.js';
-import { DiscoveryOptionError } from './errors.js';
-import { runningInPod } from './kube-access.js';
-import type { DiscoveryMode, KubernetesOptions } from './kubernetes-options.js';
+import type { KubernetesOptions } from './kubernetes-options.js';
+
+// The mesh loads this module only when it uses the Kubernetes API: what it needs from here.
+export { KubernetesEndpointSource } from '../discovery/kubernetes/kubernetes-endpoint-source.js';
 
 /** What the mesh knows of its Kubernetes watches: `mesh.kubernetesStatus()`. */
 export interface KubernetesStatus {
@@ -18,30 +19,21 @@ export interface KubernetesStatus {
   readonly notes: readonly KubernetesDiscoveryNote[];
 }
 
-/** The Kubernetes options to use, or undefined for the embedded default. */
-export function kubernetesOptionsFor(discovery: DiscoveryMode | KubernetesOptions | undefined): KubernetesOptions | undefined {
-  if (discovery === undefined || discovery === 'embedded') return undefined;
-  if (discovery === 'kubernetes') return {};
-  if (discovery === 'auto') return runningInPod() ? {} : undefined;
-  if (typeof discovery !== 'object' || discovery === null) {
-    throw new DiscoveryOptionError(`createMesh: discovery must be 'auto', 'kubernetes', 'embedded' or a KubernetesOptions object, found ${JSON.stringify(discovery)}`);
-  }
-  return discovery;
-}
-
 /** The API watcher and, unless turned off, the Istio configuration source over it. */
 export async function openKubernetes(
   options: KubernetesOptions,
   namespace: string | undefined,
   rootNamespace: string,
+  runtime: KubeRuntime = {},
 ): Promise<{ watcher: KubeApiWatcher; source: KubernetesSource | undefined; namespace: string | undefined }> {
-  const watcher = await KubeApiWatcher.connect(options);
+  const watcher = await KubeApiWatcher.connect(options, runtime);
   const own = namespace ?? watcher.access.namespace;
   if (options.istioConfig === false) return { watcher, source: undefined, namespace: own };
   const source = new KubernetesSource(watcher, {
     namespaces: [own ?? 'default', rootNamespace, ...(options.namespaces ?? [])],
     ...(options.backoff?.initialMs !== undefined ? { backoffInitialMs: options.backoff.initialMs } : {}),
     ...(options.backoff?.maxMs !== undefined ? { backoffMaxMs: options.backoff.maxMs } : {}),
+    ...runtime,
   });
   return { watcher, source, namespace: own };
 }

@@ -1,3 +1,5 @@
+import type { Clock, RandomSource } from '../clock.js';
+import { scheduleOn, systemClock, systemRandom } from '../clock.js';
 import type {
   KubeChange, KubeCollection, KubeCollectionStatus, KubeObject, KubeResourceType, KubeWatchOptions,
 } from './collection.js';
@@ -14,7 +16,14 @@ export interface ReflectorOptions {
   readonly backoffInitialMs: number;
   readonly backoffMaxMs: number;
   readonly pageSize: number;
+  /** Back-off pauses and watch lengths go by this clock (the mesh's). Default: the system clock. */
+  readonly clock?: Clock;
+  /** Back-off jitter and watch timeouts. Default: `Math.random`. */
+  readonly random?: RandomSource;
 }
+
+/** A watch shorter than this that brought nothing is suspect when it happens twice in a row. */
+const SHORT_WATCH_MS = 1000;
 
 /** The API forgot the resourceVersion we asked for (410 Gone): list again. */
 class GoneError extends Error {}
@@ -36,6 +45,10 @@ export class Reflector<T extends KubeObject> implements KubeCollection<T> {
   private rejectSynced!: (error: Error) => void;
   private resourceVersion: string | undefined;
   private failures = 0;
+  /** Watches in a row the server closed at once with nothing in them. */
+  private emptyCloses = 0;
+  private readonly clock: Clock;
+  private readonly random: RandomSource;
   private closed = false;
   private abort: AbortController | undefined;
   private wake: (() => void) | undefined;
@@ -49,6 +62,8 @@ export class Reflector<T extends KubeObject> implements KubeCollection<T> {
     private readonly options: ReflectorOptions,
   ) {
     this.description = describeCollection(type, watchOptions);
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? systemRandom;
     this.path = resourcePath(type, watchOptions.namespace);
     this.apiVersion = apiVersionOf(type);
     this.synced = new Promise<void>((resolve, reject) => {
@@ -91,11 +106,19 @@ export class Reflector<T extends KubeObject> implements KubeCollection<T> {
       this.abort = new AbortController();
       try {
         if (this.resourceVersion === undefined) await this.list(this.abort.signal);
+        const started = this.clock.now();
         const received = await this.watch(this.abort.signal);
         if (this.closed) return;
-        // The server ended the stream (its timeout, a restart): watch again from where we are.
+        // The server ended the stream (its timeout, a restart): watch again from where we are, at
+        // once, events or not (an idle collection's watch ends empty at its timeout). Only a
+        // second short empty watch in a row waits, as a failure does: a server that closes every
+        // watch at once is not hammered.
         this.restarted();
-        if (!received) await this.pause(this.options.backoffInitialMs);
+        if (received || this.clock.now() - started >= SHORT_WATCH_MS) this.emptyCloses = 0;
+        else if (++this.emptyCloses > 1) {
+          this.failures += 1;
+          await this.pause(this.backoff(), false);
+        }
       } catch (error) {
         if (this.closed) return;
         if (error instanceof GoneError) {
@@ -105,7 +128,7 @@ export class Reflector<T extends KubeObject> implements KubeCollection<T> {
         }
         this.failures += 1;
         this.setStatus({ ...this.currentStatus, error: asError(error, this.description), restarts: this.currentStatus.restarts + 1 });
-        await this.pause(this.backoff());
+        await this.pause(this.backoff(), serverUnavailable(error));
       }
     }
   }
@@ -160,7 +183,7 @@ export class Reflector<T extends KubeObject> implements KubeCollection<T> {
   /** Reads one watch stream to its end; returns whether it carried any event. */
   private async watch(signal: AbortSignal): Promise<boolean> {
     // As client-go: a random timeout, so many watchers do not reconnect all at once.
-    const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
+    const timeoutSeconds = 300 + Math.floor(this.random() * 300);
     const query = this.query({
       watch: '1',
       resourceVersion: this.resourceVersion,
@@ -279,20 +302,33 @@ export class Reflector<T extends KubeObject> implements KubeCollection<T> {
   private backoff(): number {
     const ceiling = Math.min(this.options.backoffMaxMs, this.options.backoffInitialMs * 2 ** Math.min(this.failures - 1, 20));
     // Half fixed, half random: spread reconnects, but never hammer the server.
-    return ceiling / 2 + Math.random() * (ceiling / 2);
+    return ceiling / 2 + this.random() * (ceiling / 2);
   }
 
-  private pause(ms: number): Promise<void> {
+  /**
+   * Waits `ms`. With `untilAnswered` (the server could not be reached, or failed), the wait ends
+   * as soon as the API server answers any other request: it is back, and the back-off starts over.
+   */
+  private pause(ms: number, untilAnswered: boolean): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      let done = false;
+      // Neither callback runs before both are set: clocks and answers call back later.
+      const end = (): void => {
+        if (done) return;
+        done = true;
+        cancel();
+        stopListening?.();
         this.wake = undefined;
         resolve();
-      }, ms);
-      timer.unref();
-      this.wake = () => {
-        clearTimeout(timer);
-        resolve();
       };
+      const cancel = scheduleOn(this.clock, ms, end);
+      const stopListening = untilAnswered
+        ? this.access.onAnswer(() => {
+          this.failures = 0;
+          end();
+        })
+        : undefined;
+      this.wake = end;
     });
   }
 
@@ -325,6 +361,11 @@ interface KubeList {
 interface WatchEvent {
   readonly type?: string;
   readonly object?: unknown;
+}
+
+/** No answer, or the server's own failure (5xx): worth retrying as soon as the server answers again. */
+function serverUnavailable(error: unknown): boolean {
+  return !(error instanceof KubernetesApiError) || error.status === undefined || error.status >= 500;
 }
 
 function asError(error: unknown, description: string): Error {

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import CircuitBreaker from 'opossum';
+import type CircuitBreaker from 'opossum';
+import { lazyRequire } from '../lazy-require.js';
 import type { BreakerState } from './events.js';
 import type { AttemptOutcome } from './outcome.js';
 
@@ -99,6 +100,8 @@ export class BreakerTicket {
 }
 
 const ignore = (): void => undefined;
+/** opossum, loaded with the first breaker: an application without breakers never loads it. */
+const loadOpossum = lazyRequire<typeof CircuitBreaker>('opossum');
 const noArgs: [] = [];
 
 /**
@@ -135,7 +138,7 @@ export class ServiceBreaker {
     this.errorThresholdPercentage = options.errorThresholdPercentage ?? 50;
     const rollingCountTimeout = options.rollingCountTimeout ?? 10_000;
     const rollingCountBuckets = options.rollingCountBuckets ?? 10;
-    this.circuit = new CircuitBreaker<[], void>(this.action, {
+    this.circuit = new (loadOpossum())<[], void>(this.action, {
       name: host,
       // The request's own timeouts apply; opossum's would count a slow success as a failure.
       timeout: false,

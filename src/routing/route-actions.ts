@@ -1,5 +1,5 @@
-import { RE2JS } from 're2js';
-import { parseDuration } from '../config/validate/index.js';
+import { loadRe2 } from '../config/regex.js';
+import { parseDuration } from '../config/validate/duration.js';
 import type { HttpRetrySpec, RetryPolicy } from '../resilience/retry-policy.js';
 import { compileRetryPolicy } from '../resilience/retry-policy.js';
 import type { CompiledDestination, CompiledHttpRoute } from './route-table.js';
@@ -224,7 +224,7 @@ function compileRouteActions(route: CompiledHttpRoute): RouteActions {
   const rewrite = spec.rewrite;
   let rewritePath: RouteActions['rewritePath'] = () => undefined;
   if (rewrite?.uriRegexRewrite?.match !== undefined) {
-    const re = RE2JS.compile(rewrite.uriRegexRewrite.match);
+    const re = loadRe2().RE2JS.compile(rewrite.uriRegexRewrite.match);
     // Envoy's regex_rewrite substitutes every match; Istio writes groups as \1.
     const replacement = (rewrite.uriRegexRewrite.rewrite ?? '').replace(/\\(\d)/g, '$$$1');
     rewritePath = (path) => re.matcher(path).replaceAll(replacement);

@@ -57,7 +57,7 @@ describe('balancer registry', () => {
 });
 
 describe('createClusterBalancer', () => {
-  it('rejects bad options when the snapshot is built, not on first use', () => {
+  it('rejects bad options when the balancer is made, before any pick', () => {
     expect(() => createClusterBalancer({ policy: 'MAGLEV', options: { tableSize: 100 } }, testDeps())).toThrow(
       /prime/,
     );
@@ -90,15 +90,17 @@ describe('createClusterBalancer', () => {
     lb.update(hosts);
     const previous = new Set([hosts[0], hosts[1]]);
     for (let i = 0; i < 20; i++) expect(nameOf(lb.pick({ exclude: (h) => previous.has(h) }))).toBe('c');
-    let calls = 0;
+    // Every host excluded: one selection plus five re-selections, each checked once, and the host
+    // returned is the last one selected (round robin: not the first, so either mistake shows).
+    const checked: Host[] = [];
     const picked = lb.pick({
-      exclude: () => {
-        calls++;
+      exclude: (h) => {
+        checked.push(h);
         return true;
       },
     });
-    expect(picked).toBeDefined();
-    // One selection plus five re-selections, each checked once.
-    expect(calls).toBe(HOST_SELECTION_RETRY_MAX_ATTEMPTS + 1);
+    expect(checked).toHaveLength(HOST_SELECTION_RETRY_MAX_ATTEMPTS + 1);
+    expect(picked).toBe(checked.at(-1));
+    expect(picked).not.toBe(checked[0]);
   });
 });

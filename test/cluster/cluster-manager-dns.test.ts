@@ -14,6 +14,9 @@ import type { Endpoint } from '../../src/discovery/endpoint.js';
 import { UNKNOWN_LOCALITY } from '../../src/discovery/endpoint.js';
 import { Dnsmasq } from '../helpers/dnsmasq.js';
 import { docs } from '../helpers/mesh-from-yaml.js';
+import { requireSystemTools } from '../helpers/system-tools.js';
+
+requireSystemTools('dnsmasq');
 
 async function snapshotOf(yaml: string): Promise<Snapshot> {
   const store = new ConfigStore([new InlineSource(docs(yaml))], {

@@ -8,6 +8,9 @@ import type { DnsmasqOptions, DnsmasqRecords } from '../helpers/dnsmasq.js';
 import { Dnsmasq } from '../helpers/dnsmasq.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { Pods } from '../helpers/pods.js';
+import { requireSystemTools } from '../helpers/system-tools.js';
+
+requireSystemTools('dnsmasq');
 
 // Every test runs its own dnsmasq (records change, servers stop) and its own mesh; the pods are shared.
 let pods: Pods;

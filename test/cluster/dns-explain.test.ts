@@ -4,6 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/run-cli.js';
 import { Dnsmasq } from '../helpers/dnsmasq.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
+import { requireSystemTools } from '../helpers/system-tools.js';
+
+requireSystemTools('dnsmasq');
 
 const REVIEWS = 'reviews.shop.svc.cluster.local';
 

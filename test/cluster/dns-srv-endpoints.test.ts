@@ -7,6 +7,9 @@ import type { DnsmasqOptions, DnsmasqRecords, DnsmasqSrv } from '../helpers/dnsm
 import { Dnsmasq } from '../helpers/dnsmasq.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { Pods } from '../helpers/pods.js';
+import { requireSystemTools } from '../helpers/system-tools.js';
+
+requireSystemTools('dnsmasq');
 
 // The pods listen on a random port (the headless service's target port); the service port is
 // 9080, where nothing listens: a request that reaches a pod went to the port SRV named.

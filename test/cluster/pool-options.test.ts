@@ -12,6 +12,7 @@ import type { Snapshot } from '../../src/config/snapshot.js';
 import { InlineSource } from '../../src/config/sources/index.js';
 import { UNKNOWN_LOCALITY } from '../../src/discovery/endpoint.js';
 import { docs } from '../helpers/mesh-from-yaml.js';
+import { systemTool } from '../helpers/system-tools.js';
 
 async function snapshotOf(yaml: string): Promise<Snapshot> {
   const store = new ConfigStore([new InlineSource(docs(yaml))], {
@@ -127,7 +128,7 @@ describe('connectionPool → undici Pool options', () => {
       try {
         const reply = await pool.request({ path: '/', method: 'GET' });
         await reply.body.text();
-        const line = execFileSync('ss', ['-tnoH', 'state', 'established', 'dst', `127.0.0.2:${port}`], { encoding: 'utf8' });
+        const line = execFileSync(systemTool('ss'), ['-tnoH', 'state', 'established', 'dst', `127.0.0.2:${port}`], { encoding: 'utf8' });
         return /timer:\((keepalive,[^,]+),/.exec(line)?.[1];
       } finally {
         await pool.close();

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { RESOURCE_KINDS } from '../../src/config/resource.js';
 import type { SchemaNode } from '../../src/config/schema/index.js';
 import { KIND_SCHEMAS } from '../../src/config/schema/index.js';
-import { FIELD_SUPPORT, fieldSupport, supportSegments } from '../../src/config/support.js';
+import { FIELD_SUPPORT, fieldSupport, supportSegments, UNREAD_ENVOY_FILTER, UNREAD_ISTIO_KINDS } from '../../src/config/support.js';
 
 function schemaPaths(node: SchemaNode, path: string, out: Set<string>): Set<string> {
   out.add(path);
@@ -13,6 +13,16 @@ function schemaPaths(node: SchemaNode, path: string, out: Set<string>): Set<stri
 }
 
 describe('the field-support table', () => {
+  it('gives reasons that speak of the product, never of our issue tracker', () => {
+    const reasons = [
+      ...Object.values(FIELD_SUPPORT).flatMap((fields) => Object.values(fields).flatMap((f) => [f.reason, f.values?.reason])),
+      ...Object.values(UNREAD_ISTIO_KINDS).map((k) => k.reason),
+      UNREAD_ENVOY_FILTER,
+    ].filter((r): r is string => typeof r === 'string');
+    expect(reasons.length).toBeGreaterThan(50);
+    expect(reasons.filter((r) => /\bissues?\b|#\d|\bS\d+\b|grpc hooks/i.test(r))).toEqual([]);
+  });
+
   it('names only fields the schema has', () => {
     const unknown: string[] = [];
     for (const kind of RESOURCE_KINDS) {

@@ -299,7 +299,7 @@ describe('fields sidecarless does not implement are reported, never silently ign
     expect(result.resource).toBeDefined();
     // `timeout` is implemented; `statPrefix` is not yet.
     expect(warnings(result)).toMatchObject([{ code: 'not-implemented', path: 'spec.http[0].match[0].statPrefix', location: { line: 13 } }]);
-    expect(warnings(result)[0]?.message).toBe("'statPrefix' is not implemented yet and has no effect: used by telemetry (issue: metrics and tracing)");
+    expect(warnings(result)[0]?.message).toBe("'statPrefix' is not implemented yet and has no effect: metrics carry no per-route stat prefix yet");
   });
 
   it('a not-applicable field or value gives a not-applicable warning with the reason', () => {
@@ -315,7 +315,7 @@ spec:
 `);
     expect(summarize(warnings(result))).toEqual([
       "warning not-applicable spec.gateways[1]: \"istio-system/bookinfo-gateway\" in 'gateways' does not apply to an in-process mesh and is ignored: only the reserved gateway 'mesh' (every sidecar) applies in-process; routes bound to an Istio Gateway run on that gateway's proxy",
-      "warning not-applicable spec.tcp: 'tcp' does not apply to an in-process mesh and is ignored: routes opaque TCP connections; sidecarless sees only the calls made through its own API (mesh.fetch, the dispatcher, the gRPC hooks); it captures no traffic and binds no listener",
+      "warning not-applicable spec.tcp: 'tcp' does not apply to an in-process mesh and is ignored: routes opaque TCP connections; sidecarless sees only the calls made through its own API (mesh.fetch, mesh.request, mesh.dispatcher); it captures no traffic and binds no listener",
     ]);
   });
 

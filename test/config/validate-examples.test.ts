@@ -84,7 +84,7 @@ spec:
       const result = validateYaml(bookinfo(kind));
       expect(result.resource).toBeDefined();
       expect(summarize(result.issues)).toEqual([
-        `warning not-implemented spec: ${kind} is not implemented yet and has no effect: enforced by the security layer (issue: mTLS, PeerAuthentication and AuthorizationPolicy)`,
+        `warning not-implemented spec: ${kind} is not implemented yet and has no effect: authorizing the requests a workload receives is planned`,
       ]);
     }
   });

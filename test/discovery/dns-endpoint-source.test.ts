@@ -16,6 +16,9 @@ import type { Endpoint } from '../../src/discovery/endpoint.js';
 import type { DnsmasqRecords } from '../helpers/dnsmasq.js';
 import { Dnsmasq } from '../helpers/dnsmasq.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
+import { requireSystemTools } from '../helpers/system-tools.js';
+
+requireSystemTools('dnsmasq');
 
 /** A namespace `shop` with a ClusterIP service, a headless one with three pods, and an external name. */
 const CLUSTER: Readonly<Record<string, readonly string[]>> = {

@@ -3,6 +3,9 @@ import type { Socket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DnsLookupError, DnsResolver } from '../../src/discovery/dns/dns-resolver.js';
 import { Dnsmasq } from '../helpers/dnsmasq.js';
+import { requireSystemTools } from '../helpers/system-tools.js';
+
+requireSystemTools('dnsmasq');
 
 describe('DnsResolver against dnsmasq', () => {
   let dns: Dnsmasq;

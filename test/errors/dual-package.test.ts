@@ -20,8 +20,9 @@ let pods: Pods;
 let probe: Record<string, unknown>;
 
 beforeAll(async () => {
-  const library = (tsupConfig as Options[])[0]!;
-  await build({ ...library, outDir, dts: false, sourcemap: false, silent: true, config: false });
+  // The ESM build (split into chunks) and the CJS build are two entries of the config, in order.
+  const [esm, cjs] = tsupConfig as Options[];
+  for (const library of [esm!, cjs!]) await build({ ...library, outDir, dts: false, sourcemap: false, silent: true, config: false });
   pods = await Pods.start(['127.0.0.2']);
   const { stdout } = await promisify(execFile)(process.execPath, [resolve(import.meta.dirname, 'dual-package-probe.mjs'), outDir, String(pods.port)], { cwd: root });
   probe = JSON.parse(stdout) as Record<string, unknown>;

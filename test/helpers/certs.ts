@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { systemTool } from './system-tools.js';
 
 /** A certificate and its key as PEM text and as files (what a DestinationRule names). */
 export interface IssuedCert {
@@ -102,7 +103,7 @@ export class TestCa {
 const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
 
 function openssl(args: readonly string[]): void {
-  execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync(systemTool('openssl'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
 function caConfig(dir: string): string {

@@ -1,9 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Resolver } from 'node:dns/promises';
+import { systemTool } from './system-tools.js';
 import { makeTempDir, removeTempDir } from './temp-dir.js';
 
 /** One SRV record (`--srv-host`). */
@@ -36,19 +36,6 @@ export interface DnsmasqOptions {
    * name, so an unknown name is NXDOMAIN, as a cluster DNS server with an upstream would answer.
    */
   readonly localDomains?: readonly string[];
-}
-
-const INSTALL_HINT =
-  'The DNS discovery tests run a real dnsmasq. Install the Debian package `dnsmasq-base` ' +
-  '(`apt-get install -y dnsmasq-base`), as `.ci/run` does.';
-
-const BINARY_CANDIDATES = ['/usr/sbin/dnsmasq', '/usr/bin/dnsmasq', '/usr/local/sbin/dnsmasq'];
-
-/** The dnsmasq binary: `$DNSMASQ`, else the usual Debian path (often not on a user's PATH), else PATH. */
-function dnsmasqBinary(): string {
-  const fromEnv = process.env.DNSMASQ;
-  if (fromEnv) return fromEnv;
-  return BINARY_CANDIDATES.find((p) => existsSync(p)) ?? 'dnsmasq';
 }
 
 /**
@@ -203,7 +190,7 @@ export class Dnsmasq {
 
   private async spawn(): Promise<void> {
     this.log = '';
-    const binary = dnsmasqBinary();
+    const binary = systemTool('dnsmasq');
     const child = spawn(binary, this.args(), { stdio: ['ignore', 'pipe', 'pipe'] });
     const append = (chunk: Buffer): void => {
       this.log = (this.log + chunk.toString('utf8')).slice(-64_000);
@@ -211,12 +198,10 @@ export class Dnsmasq {
     child.stdout.on('data', append);
     child.stderr.on('data', append);
     const started = new Promise<void>((resolve, reject) => {
-      child.once('error', (error: NodeJS.ErrnoException) => {
-        reject(error.code === 'ENOENT' ? new Error(`dnsmasq not found (tried ${binary}). ${INSTALL_HINT}`) : error);
-      });
+      child.once('error', reject);
       child.once('exit', (code, signal) => {
         if (/Address already in use/i.test(this.log)) reject(new PortInUseError(this.port));
-        else reject(new Error(`dnsmasq exited (${code ?? signal}) before serving:\n${this.log}\n${INSTALL_HINT}`));
+        else reject(new Error(`dnsmasq exited (${code ?? signal}) before serving:\n${this.log}`));
       });
       // The hosts file is read after the listening sockets are bound.
       const check = (): void => {

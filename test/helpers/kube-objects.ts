@@ -44,7 +44,11 @@ export function node(name: string, region: string, zone: string): KubeNode {
   return { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'topology.kubernetes.io/region': region, 'topology.kubernetes.io/zone': zone } } };
 }
 
-/** The collections endpoint discovery opens for a namespace, by name. */
+/**
+ * The collections endpoint discovery opens for a namespace, by name. A namespace the mesh has not
+ * opened yet gets new, unlisted collections: `sync()` them (as the API's first list would), or the
+ * mesh's first request there waits for the warm-up bound.
+ */
 export function namespaceCollections(watcher: MemoryKubeWatcher, namespace: string): {
   slices: MemoryCollection<KubeEndpointSlice>;
   services: MemoryCollection<KubeService>;

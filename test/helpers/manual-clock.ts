@@ -48,4 +48,10 @@ export class ManualClock implements Clock {
   get pending(): number {
     return this.tasks.filter((t) => !t.cancelled).length;
   }
+
+  /** How far `advance` must go to run the next task (and only it, unless others fall due with it). */
+  untilNext(): number | undefined {
+    const due = this.tasks.filter((t) => !t.cancelled).map((t) => t.at);
+    return due.length > 0 ? Math.max(0, Math.min(...due) - this.time) : undefined;
+  }
 }

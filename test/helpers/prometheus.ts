@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { systemTool } from './system-tools.js';
 import { makeTempDir, removeTempDir } from './temp-dir.js';
 
 /** A free TCP port on 127.0.0.1 (asked of the kernel, then released). */
@@ -15,13 +15,9 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Debian's `prometheus` package (see `.ci/run`). */
+/** Debian's `prometheus` package (installed by `npm run setup`). */
 export function prometheusBinary(): string {
-  try {
-    return execFileSync('sh', ['-c', 'command -v prometheus'], { encoding: 'utf8' }).trim();
-  } catch {
-    throw new Error('prometheus is not installed: apt-get install -y prometheus (listed in .ci/run)');
-  }
+  return systemTool('prometheus');
 }
 
 /** One sample of an instant-vector PromQL answer. */

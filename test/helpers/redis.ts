@@ -1,12 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-
-const INSTALL_HINT = 'The shared rate-limit tests run a real redis-server. Install the Debian package `redis-server`, as `.ci/run` does.';
-
-function redisBinary(): string {
-  return process.env.REDIS_SERVER ?? (existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : 'redis-server');
-}
+import { systemTool } from './system-tools.js';
 
 class PortInUseError extends Error {}
 
@@ -79,7 +73,7 @@ export class RedisServer {
 
   private async spawn(): Promise<void> {
     this.log = '';
-    const binary = redisBinary();
+    const binary = systemTool('redis-server');
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'];
     const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const started = new Promise<void>((resolve, reject) => {
@@ -89,12 +83,10 @@ export class RedisServer {
       };
       child.stdout.on('data', onData);
       child.stderr.on('data', onData);
-      child.once('error', (error: NodeJS.ErrnoException) => {
-        reject(error.code === 'ENOENT' ? new Error(`redis-server not found (tried ${binary}). ${INSTALL_HINT}`) : error);
-      });
+      child.once('error', reject);
       child.once('exit', (code, signal) => {
         if (/Address already in use/i.test(this.log)) reject(new PortInUseError(String(this.port)));
-        else reject(new Error(`redis-server exited (${code ?? signal}) before serving:\n${this.log}\n${INSTALL_HINT}`));
+        else reject(new Error(`redis-server exited (${code ?? signal}) before serving:\n${this.log}`));
       });
     });
     this.child = child;

@@ -97,20 +97,22 @@ async function get(path: string, headers: Record<string, string> = {}, method = 
 }
 
 describe('outbound HTTP through the mesh', () => {
-  it('splits 80/20 between subsets over 10,000 requests within ±2 points', async () => {
+  it('splits 80/20 between subsets over 1,000 requests within ±3 points', async () => {
+    // Seeded: the same 1,000 draws every run. ±3 points is over 2σ of 1,000 draws at 80 %, and
+    // far from any wrong split (50/50, 100/0, 20/80).
     const counts = new Map<string, number>();
-    for (let i = 0; i < 10_000; i++) {
+    for (let i = 0; i < 1_000; i++) {
       const { reply } = await get(`/reviews/${i}`);
       counts.set(reply!.pod, (counts.get(reply!.pod) ?? 0) + 1);
     }
     const v1 = (counts.get('127.0.0.2') ?? 0) + (counts.get('127.0.0.3') ?? 0);
     const v3 = counts.get('127.0.0.5') ?? 0;
-    expect(v1 + v3).toBe(10_000);
-    expect(Math.abs(v1 / 100 - 80)).toBeLessThanOrEqual(2);
+    expect(v1 + v3).toBe(1_000);
+    expect(Math.abs(v1 / 10 - 80)).toBeLessThanOrEqual(3);
     expect(counts.get('127.0.0.4')).toBeUndefined();
     // ROUND_ROBIN inside subset v1: its two pods share evenly.
     expect(Math.abs((counts.get('127.0.0.2') ?? 0) - (counts.get('127.0.0.3') ?? 0))).toBeLessThanOrEqual(2);
-  }, 120_000);
+  });
 
   it('routes on headers and keeps the service name as the Host the pod sees', async () => {
     for (let i = 0; i < 20; i++) {

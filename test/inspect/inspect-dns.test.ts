@@ -4,6 +4,9 @@ import { dnsOptions, get, nextEvent } from '../helpers/dns-mesh.js';
 import { Dnsmasq } from '../helpers/dnsmasq.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { Pods } from '../helpers/pods.js';
+import { requireSystemTools } from '../helpers/system-tools.js';
+
+requireSystemTools('dnsmasq');
 
 let pods: Pods;
 let dns: Dnsmasq;

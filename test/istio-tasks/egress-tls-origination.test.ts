@@ -14,6 +14,9 @@ import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import type { TlsPodReply } from '../helpers/tls-pods.js';
 import { TlsPod } from '../helpers/tls-pods.js';
+import { requireSystemTools } from '../helpers/system-tools.js';
+
+requireSystemTools('dnsmasq', 'openssl');
 
 const CNN = '127.0.0.2';
 

@@ -14,6 +14,9 @@ import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { Pods } from '../helpers/pods.js';
 import { RequestLog } from '../helpers/request-log.js';
 import { call } from './bookinfo.js';
+import { requireSystemTools } from '../helpers/system-tools.js';
+
+requireSystemTools('dnsmasq');
 
 const HTTPBIN_ORG = '127.0.0.2';
 const OTHER_EXTERNAL = '127.0.0.3';

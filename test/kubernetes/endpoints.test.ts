@@ -273,9 +273,12 @@ spec:
     const shop = namespaceCollections(watcher, 'shop');
     shop.services.upsert(service('shop', 'reviews', HTTP));
     shop.slices.upsert(slice('shop', 'reviews-a', 'reviews', [{ name: 'http', port: pods.port }], [endpoint('127.0.0.2', 'r-1')]));
+    // Namespace `other` is not open yet: its collections are listed here, as the API would list
+    // them, so the first request to it waits for that list, not for the warm-up bound (10 s).
     const elsewhere = namespaceCollections(watcher, 'other');
-    elsewhere.services.upsert(service('other', 'ratings', HTTP));
-    elsewhere.slices.upsert(slice('other', 'ratings-a', 'ratings', [{ name: 'http', port: pods.port }], [endpoint('127.0.0.3', 'x-1')]));
+    elsewhere.services.sync([service('other', 'ratings', HTTP)]);
+    elsewhere.slices.sync([slice('other', 'ratings-a', 'ratings', [{ name: 'http', port: pods.port }], [endpoint('127.0.0.3', 'x-1')])]);
+    elsewhere.pods.sync();
     return mesh;
   }
 

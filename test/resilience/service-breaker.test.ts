@@ -1,6 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { seededRandom } from '../../src/clock.js';
 import type { BreakerEvent, BreakerOptions, BreakerState, Mesh } from '../../src/index.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
@@ -112,18 +111,41 @@ describe('service breaker: the rolling window (opossum semantics)', () => {
     expect(log.seen).toHaveLength(3);
   });
 
+  // The window (400 ms in 4 buckets) is rotated by the breaker's interval timer, every 100 ms.
+  // These tests fake only setInterval, so requests and opossum's own timers run as usual and the
+  // test moves the window on, bucket by bucket.
+  const windowed: BreakerOptions = { errorThresholdPercentage: 50, volumeThreshold: 2, resetTimeout: 60_000, rollingCountTimeout: 400, rollingCountBuckets: 4 };
+
+  it('counts requests in every bucket of the window', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const { states } = await start(windowed);
+      failWith = 500;
+      expect(await status()).toBe(500);
+      vi.advanceTimersByTime(300); // three rotations: that failure is in the oldest bucket, still in the window
+      expect(await status()).toBe(500); // 2 of 2 in the window
+      expect(states).toEqual(['open']);
+      expect(await send()).toEqual(refused);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('forgets requests older than the window, and keeps counting after it rolls', async () => {
-    // A 400 ms window of 4 buckets. The wait below is 5 windows long: it does not race the
-    // rotation timer, it only has to outlast it.
-    const { states } = await start({ errorThresholdPercentage: 50, volumeThreshold: 2, resetTimeout: 60_000, rollingCountTimeout: 400, rollingCountBuckets: 4 });
-    failWith = 500;
-    expect(await status()).toBe(500);
-    await sleep(2_000);
-    expect(await status()).toBe(500); // the first failure has left the window: 1 request, under volumeThreshold
-    expect(states).toEqual([]);
-    expect(await status()).toBe(500); // 2 of 2 in the rolled window
-    expect(states).toEqual(['open']);
-    expect(await send()).toEqual(refused);
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const { states } = await start(windowed);
+      failWith = 500;
+      expect(await status()).toBe(500);
+      vi.advanceTimersByTime(400); // four rotations: the bucket holding that failure has left the window
+      expect(await status()).toBe(500); // 1 request in the window, under volumeThreshold
+      expect(states).toEqual([]);
+      expect(await status()).toBe(500); // 2 of 2 in the rolled window
+      expect(states).toEqual(['open']);
+      expect(await send()).toEqual(refused);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

@@ -17,6 +17,9 @@ import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import type { TlsPodReply } from '../helpers/tls-pods.js';
 import { PlaintextPod, TlsPod } from '../helpers/tls-pods.js';
+import { requireSystemTools } from '../helpers/system-tools.js';
+
+requireSystemTools('dnsmasq', 'openssl');
 
 const HOST = 'api.example.com';
 const KUBE_HOST = 'reviews.shop.svc.cluster.local';

@@ -43,11 +43,11 @@ function sum(points: DataPoint<number | Histogram>[], test: (a: Record<string, u
   return n;
 }
 
-async function get(path: string): Promise<number> {
+/** One request: the status the caller saw and the bytes of the body it read. */
+async function get(path: string): Promise<{ status: number; bytes: number }> {
   const res = await mesh!.request(`http://reviews:${pods.port}${path}`);
   const body = await res.body.arrayBuffer();
-  expect(res.statusCode).toBeGreaterThan(0);
-  return body.byteLength;
+  return { status: res.statusCode, bytes: body.byteLength };
 }
 
 describe('metrics', () => {
@@ -64,8 +64,16 @@ describe('metrics', () => {
       return true;
     };
     let bytes = 0;
-    for (let i = 0; i < 3; i++) bytes += await get('/ok');
-    await get('/broken');
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const reply = await get('/ok');
+      statuses.push(reply.status);
+      bytes += reply.bytes;
+    }
+    statuses.push((await get('/broken')).status);
+    // The pod's one 503 was retried (retryOn: 5xx) and the caller never saw it; the fault abort is
+    // answered by the mesh itself.
+    expect(statuses).toEqual([200, 200, 200, 503]);
 
     const requests = await otel.metric('istio_requests_total');
     expect(sum(requests, (a) => a.response_code === '200' && a.response_flags === '-')).toBe(3);
@@ -143,8 +151,12 @@ describe('metrics', () => {
       s.res.writeHead(500).end('broken');
       return true;
     };
-    for (let i = 0; i < 4 && ejected.length === 0; i++) await get('/');
+    const statuses: number[] = [];
+    for (let i = 0; i < 4 && ejected.length === 0; i++) statuses.push((await get('/')).status);
     expect(ejected).toEqual([`127.0.0.2:${pods.port}`]);
+    // No retries: the caller saw 127.0.0.2's one 500, the request that ejected it, and 200s before.
+    expect(statuses.at(-1)).toBe(500);
+    expect(statuses.slice(0, -1).every((s) => s === 200)).toBe(true);
     const cluster = `reviews.shop.svc.cluster.local||${pods.port}`;
     expect(sum(await otel.metric('sidecarless.ejections'), (a) => a['sidecarless.cluster'] === cluster && a['sidecarless.ejection.reason'] === 'consecutive-5xx')).toBe(1);
     const endpoints = await otel.metric('sidecarless.endpoints');

@@ -9,6 +9,9 @@ import type { Mesh } from '../../src/index.js';
 import { Pods } from '../helpers/pods.js';
 import { Prometheus } from '../helpers/prometheus.js';
 import { meshOf, reviews } from './fixtures.js';
+import { requireSystemTools } from '../helpers/system-tools.js';
+
+requireSystemTools('prometheus');
 
 /**
  * End to end: the mesh's Istio metrics, exposed by the OpenTelemetry Prometheus exporter, scraped

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { MeshClosedError } from '../../errors.js';
 import type { RawDocument } from '../document.js';
@@ -6,7 +5,7 @@ import type { ConfigIssue } from '../issue.js';
 import { DirectoryWatchers } from './directory-watchers.js';
 import { scanPaths, sourceIssue } from './file-scan.js';
 import type { ScanResult, ScannedFile } from './file-scan.js';
-import { parseConfigText } from './parse-config-text.js';
+import type * as ParseConfigText from './parse-config-text.js';
 import type { ConfigSource, SourceUpdate } from './source.js';
 
 export interface FileSourceOptions {
@@ -192,10 +191,10 @@ export class FileSource implements ConfigSource {
       issues.push(sourceIssue(file.path, error));
       return undefined;
     }
-    const hash = createHash('sha256').update(text).digest('base64');
+    const hash = (await loadParser()).contentHash(text);
     const cached = this.cache.get(file.path);
     if (cached?.hash === hash) return cached;
-    const parsed = parseConfigText(text, file.path);
+    const parsed = (await loadParser()).parseConfigText(text, file.path);
     return { hash, documents: parsed.documents, issues: parsed.issues };
   }
 
@@ -220,4 +219,14 @@ function statSignature(scan: ScanResult): string {
   const files = scan.files.map((f) => `${f.path}\0${f.realPath}\0${f.size}\0${f.mtimeMs}\0${f.ino}`);
   const issues = scan.issues.map((i) => `${i.severity}\0${i.message}`);
   return [...files, '\u0001', ...issues].join('\n');
+}
+
+let parser: Promise<typeof ParseConfigText> | undefined;
+
+/**
+ * The YAML parser (and node:crypto, for the content hash), loaded with the first file read: an
+ * application configured in code never loads them.
+ */
+function loadParser(): Promise<typeof ParseConfigText> {
+  return (parser ??= import('./parse-config-text.js'));
 }

@@ -1,3 +1,5 @@
+import type { Clock, RandomSource } from '../../clock.js';
+import { scheduleOn, systemClock, systemRandom } from '../../clock.js';
 import type { RawDocument } from '../document.js';
 import type { ConfigIssue } from '../issue.js';
 import type { KubeApiWatcher } from '../../kubernetes/api-watcher.js';
@@ -31,6 +33,10 @@ export interface KubernetesSourceOptions {
   /** Retry delays for discovery, as the watches' back-off. */
   readonly backoffInitialMs?: number;
   readonly backoffMaxMs?: number;
+  /** Discovery's retry delays go by this clock (the mesh's). Default: the system clock. */
+  readonly clock?: Clock;
+  /** Jitter of those delays. Default: `Math.random`. */
+  readonly random?: RandomSource;
 }
 
 /**
@@ -110,14 +116,22 @@ export class KubernetesSource implements ConfigSource {
         this.discoveryError = error instanceof Error ? error : new Error(String(error));
         failures += 1;
         const ceiling = Math.min(this.options.backoffMaxMs ?? 30_000, (this.options.backoffInitialMs ?? 500) * 2 ** Math.min(failures - 1, 20));
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, ceiling / 2 + Math.random() * (ceiling / 2));
-          timer.unref();
-          this.wake = () => {
-            clearTimeout(timer);
-            resolve();
+        const random = this.options.random ?? systemRandom;
+        // The wait also ends when the API server answers another request (a watch of the mesh's):
+        // it is back, and discovery starts over at once instead of waiting out its back-off.
+        const answered = await new Promise<boolean>((resolve) => {
+          // Neither callback runs before both are set: clocks and answers call back later.
+          const end = (byAnswer: boolean): void => {
+            cancel();
+            stopListening();
+            this.wake = undefined;
+            resolve(byAnswer);
           };
+          const cancel = scheduleOn(this.options.clock ?? systemClock, ceiling / 2 + random() * (ceiling / 2), () => end(false));
+          const stopListening = this.watcher.access.onAnswer(() => end(true));
+          this.wake = () => end(false);
         });
+        if (answered) failures = 0;
       }
     }
   }

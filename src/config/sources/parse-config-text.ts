@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { extname } from 'node:path';
 import { isScalar, visit } from 'yaml';
 import type { Document, LineCounter, YAMLError } from 'yaml';
@@ -11,6 +12,11 @@ import { LazyPositions, MAX_ALIAS_COUNT, findOffset, parseYamlDocuments, toLocat
 export interface ParsedConfigText {
   readonly documents: RawDocument[];
   readonly issues: ConfigIssue[];
+}
+
+/** A file's content as compared between reads: unchanged content is not parsed again. */
+export function contentHash(text: string): string {
+  return createHash('sha256').update(text).digest('base64');
 }
 
 /** What one YAML/JSON document of a file needs to turn into RawDocuments. */
