@@ -94,7 +94,9 @@ export class GracefulPod {
   static async start(name: string, address: string): Promise<GracefulPod> {
     const holder: { pod?: GracefulPod } = {};
     const server = createServer((req, res) => holder.pod?.answer(req, res));
-    server.keepAliveTimeout = 10_000;
+    // Longer than the grace period: connections to an endpoint that left close because the mesh
+    // closes them, never because the client's idle timer (the server's hint) runs out first.
+    server.keepAliveTimeout = 60_000;
     const pod = new GracefulPod(name, address, server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
