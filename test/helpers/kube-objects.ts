@@ -124,8 +124,8 @@ export class GracefulPod {
    * (a mesh closes the connection pool of an endpoint that left once what it carries is done),
    * then stops listening. It never closes a keep-alive connection itself: a request the client
    * wrote just before would meet a reset (the keep-alive race, which a real pod's preStop delay
-   * avoids and no default retry policy retries). A client that keeps a connection open for the
-   * whole grace period gets it cut, and stop() rejects saying so. Idempotent.
+   * avoids and the mesh's default retry policy does not retry). A client that keeps one open for
+   * the whole grace period gets it cut, and stop() rejects saying so. Idempotent.
    */
   stop(): Promise<void> {
     this.stopped ??= this.terminate();
