@@ -150,8 +150,7 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
   private cancelRouteTimer: (() => void) | undefined;
   private cancelBackoff: (() => void) | undefined;
   private cancelHedge: (() => void) | undefined;
-  /** The last failure of an attempt that got no response, for the caller if nothing better comes. */
-  private lastError: Error | undefined;
+  /** How the last attempt without a response failed: the outcome and flag if the request fails. */
   private lastFailure: LocalOriginFailure | undefined;
 
   constructor(
@@ -233,11 +232,10 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
     if (cluster) {
       host = this.pickHost(cluster);
       if (!host) {
-        if (this.lastError) this.fail(this.lastError);
-        else {
-          this.init.telemetry?.answeredLocally('no-healthy-upstream', ResponseFlag.UH);
-          this.localReply(503, cluster.unavailableReason ?? 'no healthy upstream', { [RESPONSE_FLAGS_HEADER]: 'UH' });
-        }
+        // A retry that finds no host too (the endpoints left, or were ejected, meanwhile): Envoy's
+        // router answers it as a first attempt, not with the failure that caused the retry.
+        this.init.telemetry?.answeredLocally('no-healthy-upstream', ResponseFlag.UH);
+        this.localReply(503, cluster.unavailableReason ?? 'no healthy upstream', { [RESPONSE_FLAGS_HEADER]: 'UH' });
         return;
       }
       if (!retry) {
@@ -399,7 +397,6 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
     }
     const failure = classifyFailure(error);
     if (attempt.host) this.cluster?.report(attempt.host, { status: 0, failure });
-    this.lastError = error;
     this.lastFailure = failure;
     const policy = this.init.retry;
     if (policy !== undefined && retriableFailure(policy.retryOn, failure, attempt.started) && this.retryAfter(attempt, failure)) return;
@@ -501,7 +498,6 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
     this.endAttempt(attempt, false);
     // An attempt still waiting for a connection never reached its host: nothing to report on it.
     if (attempt.host && attempt.started) this.cluster?.report(attempt.host, { status: 0, failure: 'timeout' });
-    this.lastError = error;
     this.lastFailure = 'timeout';
     const policy = this.init.retry;
     if (policy !== undefined && retriableFailure(policy.retryOn, 'timeout', attempt.started) && this.retryAfter(attempt, 'timeout')) return;

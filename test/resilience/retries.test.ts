@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/clock.js';
 import type { Mesh, MeshOptions } from '../../src/index.js';
-import { MeshConfigError, runWithDeadline } from '../../src/index.js';
+import { MeshConfigError, RESPONSE_FLAGS_HEADER, runWithDeadline } from '../../src/index.js';
 import { meshFromYaml, reviewsServiceEntry } from '../helpers/mesh-from-yaml.js';
 import { Pods } from '../helpers/pods.js';
 import type { SeenRequest } from '../helpers/request-log.js';
@@ -131,6 +131,24 @@ describe("Istio's default retry policy (no retries on the route, or no VirtualSe
     const seen = await statuses(m, 10);
     expect(seen).toEqual(Array(10).fill(200));
     expect(log.count((s) => s.pod === '127.0.0.3')).toBe(10);
+  });
+
+  it('answers a retry that finds no endpoint left 503 no healthy upstream (UH), as Envoy does, not with the failure retried', async () => {
+    // The only endpoint refuses; outlier detection ejects it on that failure, so the retry
+    // (connect-failure is a default condition) has no host to go to.
+    const m = await mesh(`${reviewsServiceEntry(port, ['127.0.0.9'])}---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: reviews, namespace: shop }
+spec:
+  host: reviews.shop.svc.cluster.local
+  trafficPolicy:
+    outlierDetection: { consecutive5xxErrors: 1, interval: 1m, baseEjectionTime: 10m, maxEjectionPercent: 100 }
+`);
+    const res = await m.fetch(`http://reviews:${port}/`);
+    expect(res.status).toBe(503);
+    expect(res.headers.get(RESPONSE_FLAGS_HEADER)).toBe('UH');
+    expect(await res.text()).toBe('no healthy upstream');
   });
 
   it('retries a gRPC UNAVAILABLE trailers-only answer (grpc-status 14 in the headers)', async () => {
