@@ -1,3 +1,5 @@
+import type { MeshClock } from '../clock.js';
+import { systemClock } from '../clock.js';
 import { MeshClosedError } from '../errors.js';
 import type {
   KubeCollection, KubeCollectionStatus, KubeObject, KubeResourceType, KubeWatchOptions, KubeWatcher,
@@ -23,17 +25,18 @@ export class KubeApiWatcher implements KubeWatcher {
   private readonly reflectorOptions: ReflectorOptions;
   private closed = false;
 
-  private constructor(readonly access: KubeAccess, options: KubernetesOptions) {
+  private constructor(readonly access: KubeAccess, options: KubernetesOptions, clock: MeshClock) {
     this.reflectorOptions = {
       backoffInitialMs: options.backoff?.initialMs ?? 500,
       backoffMaxMs: options.backoff?.maxMs ?? 30_000,
       pageSize: options.pageSize ?? 500,
+      clock,
     };
   }
 
-  /** Loads the client and the credentials; watches nothing yet. */
-  static async connect(options: KubernetesOptions = {}): Promise<KubeApiWatcher> {
-    return new KubeApiWatcher(await KubeAccess.create(options), options);
+  /** Loads the client and the credentials; watches nothing yet. Back-offs and re-watches run on `clock`. */
+  static async connect(options: KubernetesOptions = {}, clock: MeshClock = systemClock): Promise<KubeApiWatcher> {
+    return new KubeApiWatcher(await KubeAccess.create(options), options, clock);
   }
 
   collection<T extends KubeObject>(type: KubeResourceType, options: KubeWatchOptions = {}): KubeCollection<T> {

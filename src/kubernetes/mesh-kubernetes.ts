@@ -1,3 +1,5 @@
+import type { MeshClock } from '../clock.js';
+import { systemClock } from '../clock.js';
 import { KubernetesSource } from '../config/sources/kubernetes-source.js';
 import type { KubernetesDiscoveryNote } from '../discovery/kubernetes/kubernetes-endpoint-source.js';
 import type { KubeCollectionReport } from './api-watcher.js';
@@ -34,12 +36,14 @@ export async function openKubernetes(
   options: KubernetesOptions,
   namespace: string | undefined,
   rootNamespace: string,
+  clock: MeshClock = systemClock,
 ): Promise<{ watcher: KubeApiWatcher; source: KubernetesSource | undefined; namespace: string | undefined }> {
-  const watcher = await KubeApiWatcher.connect(options);
+  const watcher = await KubeApiWatcher.connect(options, clock);
   const own = namespace ?? watcher.access.namespace;
   if (options.istioConfig === false) return { watcher, source: undefined, namespace: own };
   const source = new KubernetesSource(watcher, {
     namespaces: [own ?? 'default', rootNamespace, ...(options.namespaces ?? [])],
+    clock,
     ...(options.backoff?.initialMs !== undefined ? { backoffInitialMs: options.backoff.initialMs } : {}),
     ...(options.backoff?.maxMs !== undefined ? { backoffMaxMs: options.backoff.maxMs } : {}),
   });

@@ -1,3 +1,5 @@
+import type { MeshClock } from '../clock.js';
+import { pause } from '../clock.js';
 import type {
   KubeChange, KubeCollection, KubeCollectionStatus, KubeObject, KubeResourceType, KubeWatchOptions,
 } from './collection.js';
@@ -14,6 +16,8 @@ export interface ReflectorOptions {
   readonly backoffInitialMs: number;
   readonly backoffMaxMs: number;
   readonly pageSize: number;
+  /** Back-off pauses and the stalled-watch bound (background timers). */
+  readonly clock: MeshClock;
 }
 
 /** The API forgot the resourceVersion we asked for (410 Gone): list again. */
@@ -172,8 +176,7 @@ export class Reflector<T extends KubeObject> implements KubeCollection<T> {
     const stalled = new AbortController();
     const onAbort = (): void => stalled.abort();
     signal.addEventListener('abort', onAbort, { once: true });
-    const timer = setTimeout(() => stalled.abort(), (timeoutSeconds + 60) * 1000);
-    timer.unref();
+    const cancelStall = this.options.clock.schedule((timeoutSeconds + 60) * 1000, () => stalled.abort(), 'background');
     try {
       const accept = this.type.metadataOnly ? METADATA_ACCEPT : LIST_ACCEPT;
       const response = await this.access.get(`${this.path}?${query}`, accept, stalled.signal).catch((error: unknown) => {
@@ -186,7 +189,7 @@ export class Reflector<T extends KubeObject> implements KubeCollection<T> {
       if (stalled.signal.aborted && !signal.aborted) throw new KubernetesApiError(`${this.description} watch: no data for ${timeoutSeconds + 60} s`);
       throw error;
     } finally {
-      clearTimeout(timer);
+      cancelStall();
       signal.removeEventListener('abort', onAbort);
     }
   }
@@ -282,18 +285,11 @@ export class Reflector<T extends KubeObject> implements KubeCollection<T> {
     return ceiling / 2 + Math.random() * (ceiling / 2);
   }
 
-  private pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.wake = undefined;
-        resolve();
-      }, ms);
-      timer.unref();
-      this.wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
+  private async pause(ms: number): Promise<void> {
+    const paused = pause(this.options.clock, ms);
+    this.wake = paused.wake;
+    await paused.done;
+    if (this.wake === paused.wake) this.wake = undefined;
   }
 
   private recovered(): void {

@@ -1,3 +1,5 @@
+import type { MeshClock } from '../../clock.js';
+import { pause, systemClock } from '../../clock.js';
 import type { RawDocument } from '../document.js';
 import type { ConfigIssue } from '../issue.js';
 import type { KubeApiWatcher } from '../../kubernetes/api-watcher.js';
@@ -31,6 +33,8 @@ export interface KubernetesSourceOptions {
   /** Retry delays for discovery, as the watches' back-off. */
   readonly backoffInitialMs?: number;
   readonly backoffMaxMs?: number;
+  /** The start bound and the discovery back-off (background timers). Default the system clock. */
+  readonly clock?: MeshClock;
 }
 
 /**
@@ -55,7 +59,11 @@ export class KubernetesSource implements ConfigSource {
   private wake: (() => void) | undefined;
   private attempted: (() => void) | undefined;
 
-  constructor(private readonly watcher: KubeApiWatcher, private readonly options: KubernetesSourceOptions) {}
+  private readonly clock: MeshClock;
+
+  constructor(private readonly watcher: KubeApiWatcher, private readonly options: KubernetesSourceOptions) {
+    this.clock = options.clock ?? systemClock;
+  }
 
   async start(onUpdate: (update: SourceUpdate) => void): Promise<void> {
     // Ready when discovery and every kind's list succeeded or failed once: an unreachable API or
@@ -65,13 +73,9 @@ export class KubernetesSource implements ConfigSource {
     });
     void this.discover();
     const ready = attempted.then(() => Promise.all(this.collections.map(settled)));
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.options.startTimeoutMs ?? 15_000);
-      timer.unref();
-    });
-    await Promise.race([ready.catch(() => undefined), timeout]);
-    clearTimeout(timer);
+    const timeout = pause(this.clock, this.options.startTimeoutMs ?? 15_000);
+    await Promise.race([ready.catch(() => undefined), timeout.done]);
+    timeout.wake();
     onUpdate(this.build());
     // Only after the initial content: later changes are updates.
     this.onUpdate = onUpdate;
@@ -110,14 +114,9 @@ export class KubernetesSource implements ConfigSource {
         this.discoveryError = error instanceof Error ? error : new Error(String(error));
         failures += 1;
         const ceiling = Math.min(this.options.backoffMaxMs ?? 30_000, (this.options.backoffInitialMs ?? 500) * 2 ** Math.min(failures - 1, 20));
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, ceiling / 2 + Math.random() * (ceiling / 2));
-          timer.unref();
-          this.wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
+        const paused = pause(this.clock, ceiling / 2 + Math.random() * (ceiling / 2));
+        this.wake = paused.wake;
+        await paused.done;
       }
     }
   }
