@@ -1,11 +1,11 @@
 import type { ServerResponse } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/clock.js';
 import type { BreakerEvent, BreakerOptions, BreakerState, Mesh } from '../../src/index.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { Pods } from '../helpers/pods.js';
 import { RequestLog } from '../helpers/request-log.js';
+import { TestClock } from '../helpers/test-clock.js';
 
 // The breaker's edges through real requests: which requests opossum's rolling window counts, when
 // it opens, the half-open trial, and outcomes that arrive after the state changed under them.
@@ -56,8 +56,8 @@ spec:
   endpoints: [{ address: 127.0.0.2 }]
 `;
 
-async function start(options: BreakerOptions): Promise<{ states: BreakerState[]; next: (state: BreakerState) => Promise<void> }> {
-  mesh = await meshFromYaml(config(), { namespace: 'shop', random: seededRandom(7), dns: false, breakers: { ratings: options } });
+async function start(options: BreakerOptions, clock?: TestClock): Promise<{ states: BreakerState[]; next: (state: BreakerState) => Promise<void> }> {
+  mesh = await meshFromYaml(config(), { namespace: 'shop', random: seededRandom(7), dns: false, breakers: { ratings: options }, ...(clock ? { clock } : {}) });
   const states: BreakerState[] = [];
   mesh.on('breaker', (e: BreakerEvent) => states.push(e.state));
   const next = (state: BreakerState) =>
@@ -113,12 +113,12 @@ describe('service breaker: the rolling window (opossum semantics)', () => {
   });
 
   it('forgets requests older than the window, and keeps counting after it rolls', async () => {
-    // A 400 ms window of 4 buckets. The wait below is 5 windows long: it does not race the
-    // rotation timer, it only has to outlast it.
-    const { states } = await start({ errorThresholdPercentage: 50, volumeThreshold: 2, resetTimeout: 60_000, rollingCountTimeout: 400, rollingCountBuckets: 4 });
+    // A 400 ms window of 4 buckets, rotated on the mesh clock every 100 ms.
+    const clock = new TestClock();
+    const { states } = await start({ errorThresholdPercentage: 50, volumeThreshold: 2, resetTimeout: 60_000, rollingCountTimeout: 400, rollingCountBuckets: 4 }, clock);
     failWith = 500;
     expect(await status()).toBe(500);
-    await sleep(2_000);
+    clock.advance(400);
     expect(await status()).toBe(500); // the first failure has left the window: 1 request, under volumeThreshold
     expect(states).toEqual([]);
     expect(await status()).toBe(500); // 2 of 2 in the rolled window
