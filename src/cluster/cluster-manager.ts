@@ -88,7 +88,8 @@ export class ClusterManager {
   private closed = false;
   /** Service host → the breaker the application configured for it. */
   private readonly breakers = new Map<string, ServiceBreaker>();
-  private readonly poolFactory: PoolFactory;
+  /** Pools whose HTTP/2 PING timeouts run on the mesh clock, unless `deps.poolFactory` stands in. */
+  private readonly clockPools: PoolFactory;
   private readonly onDnsChange = (change: DnsEndpointChange): void => {
     const users = this.watchUsers.get(change.key);
     if (users) for (const entry of users) this.refresh(entry);
@@ -100,7 +101,7 @@ export class ClusterManager {
   };
 
   constructor(private readonly deps: ClusterManagerDeps) {
-    this.poolFactory = deps.poolFactory ?? poolFactoryOn(deps.clock);
+    this.clockPools = poolFactoryOn(deps.clock);
     deps.dns?.on('change', this.onDnsChange);
     deps.kube?.on('change', this.onKubeChange);
   }
@@ -139,7 +140,7 @@ export class ClusterManager {
     const cluster = new Cluster(key, this.loadBalancing(snapshot, host, subset, port), {
       clock: this.deps.clock,
       random: this.deps.random,
-      poolFactory: this.poolFactory,
+      poolFactory: this.deps.poolFactory ?? this.clockPools,
     }, this.resilience(snapshot, host, subset, port));
     cluster.setTls(this.tls(snapshot, host, subset, port));
     cluster.breaker = this.breakers.get(host);
