@@ -37,7 +37,7 @@ export type {
 } from './kubernetes/collection.js';
 export type { RouteTable, CompiledHttpRoute, CompiledDestination } from './routing/route-table.js';
 export type { RouteRequest } from './routing/route-request.js';
-export type { Clock, RandomSource } from './clock.js';
+export type { CancelTimer, Clock, RandomSource, TimerKind } from './clock.js';
 export { registerBalancer, balancerNames, BalancerConfigError } from './balancer/index.js';
 export type { LoadBalancer, BalancerFactory, BalancerOptions, BalancerDeps, PickContext, Host } from './balancer/index.js';
 export { RouteTimeoutError, UnknownHostError, PerTryTimeoutError, DeadlineExceededError } from './http/errors.js';

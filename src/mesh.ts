@@ -5,8 +5,8 @@ import type { Http2Server, Http2ServerRequest, Http2ServerResponse, ServerOption
 import type { TlsOptions } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { Request as UndiciRequest, fetch as undiciFetch, request as undiciRequest } from 'undici';
-import type { Clock, RandomSource } from './clock.js';
-import { systemClock, systemRandom } from './clock.js';
+import type { Clock, MeshClock, RandomSource } from './clock.js';
+import { meshClock, systemRandom } from './clock.js';
 import { ClusterManager } from './cluster/cluster-manager.js';
 import { parseLocality } from './discovery/endpoint.js';
 import type { OutboundTrafficPolicy } from './http/mesh-dispatcher.js';
@@ -106,7 +106,12 @@ export interface MeshOptions {
   readonly drainTimeoutMs?: number;
   /** The caller's locality, `region/zone/subzone`, for locality-aware balancing. Default unknown. */
   readonly locality?: string;
-  /** Time source (tests, fake timers). Default: `performance.now`. */
+  /**
+   * Time for everything the mesh times: request timers (timeouts, back-offs, fault delays, hedges)
+   * and background ones (outlier checks, breaker windows, DNS refreshes, Kubernetes re-watches,
+   * file and certificate polls). Tests give a clock they move by hand; see {@link Clock} and
+   * docs/testing.md. Default: the system clock (`performance.now`, `Date.now`, `setTimeout`).
+   */
   readonly clock?: Clock;
   /** Randomness in [0, 1) for weights, faults and balancers. Default: `Math.random`. */
   readonly random?: RandomSource;
@@ -224,7 +229,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private readonly kubeEndpoints: KubernetesEndpointSource | undefined;
   private readonly breakers = new Map<string, ServiceBreaker>();
   private readonly rateLimits: RateLimiting;
-  private readonly clock: Clock;
+  private readonly clock: MeshClock;
   private readonly admins = new Set<AdminServer>();
   private closed = false;
   private closing: Promise<void> | undefined;
@@ -244,9 +249,9 @@ export class Mesh extends EventEmitter<MeshEvents> {
     private readonly kubeCode?: typeof KubernetesCode,
   ) {
     super();
-    this.security = security ?? MeshSecurity.withoutCertificates(options);
-    const clock = options.clock ?? systemClock;
+    const clock = meshClock(options.clock);
     this.clock = clock;
+    this.security = security ?? MeshSecurity.withoutCertificates({ ...options, clock });
     const random = options.random ?? systemRandom;
     const first = store.snapshot;
     this.dns = options.dns === false
@@ -259,6 +264,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       clusterDomain: first?.clusterDomain ?? 'cluster.local',
       fallbackRegion: parseLocality(options.locality).region,
       ...(kubeOptions.warmupTimeoutMs !== undefined ? { warmupTimeoutMs: kubeOptions.warmupTimeoutMs } : {}),
+      clock,
     });
     this.kubeEndpoints?.on('note', (note) => this.emit('kubernetesNote', note));
     this.clusters = new ClusterManager({
@@ -279,6 +285,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
         labels: options.labels ?? {},
         health: () => clusters.health(),
         serviceNamespace: (host) => this.store.snapshot?.service(host)?.namespace,
+        clock,
         certificate: () => {
           const c = this.security.certificates;
           const bundle = c?.current;
@@ -405,7 +412,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
         created = new ServiceBreaker(fqdn, options, (state) => {
           this.telemetry?.breakerChanged(fqdn, state);
           this.emit('breaker', { host: fqdn, state });
-        });
+        }, this.clock);
         this.breakers.set(fqdn, created);
       }
       this.clusters.setBreaker(fqdn, created);
@@ -491,6 +498,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       breakers: this.breakers,
       rateLimits: this.rateLimits,
       clockNow: this.clock.now(),
+      wallNow: this.clock.wallNow(),
     });
   }
 
@@ -593,15 +601,16 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
 
   const paths = (options.config ?? []).filter((c): c is string => typeof c === 'string');
   const objects = (options.config ?? []).filter((c): c is Readonly<Record<string, unknown>> => typeof c !== 'string');
+  const clock = meshClock(options.clock);
   const sources: ConfigSource[] = [];
-  if (paths.length > 0) sources.push(new FileSource(paths, { watch: options.watch ?? true }));
+  if (paths.length > 0) sources.push(new FileSource(paths, { watch: options.watch ?? true, clock }));
   if (objects.length > 0) sources.push(new InlineSource(objects));
   sources.push(...(options.sources ?? []));
   // Last: local files and inline objects take precedence over the cluster's (docs/kubernetes.md).
   const kubernetes = await kubeCode;
   const kube = kubeOptions && kubernetes
     ? await kubernetes.openKubernetes(kubeOptions, options.namespace ?? process.env.POD_NAMESPACE, options.rootNamespace ?? 'istio-system', {
-      ...(options.clock ? { clock: options.clock } : {}),
+      clock,
       ...(options.random ? { random: options.random } : {}),
     })
     : undefined;
@@ -612,7 +621,7 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
     rootNamespace: options.rootNamespace ?? 'istio-system',
     clusterDomain: options.clusterDomain ?? 'cluster.local',
     workloadLabels: options.labels ?? {},
-  });
+  }, clock);
   try {
     await store.start();
   } catch (error) {
@@ -623,7 +632,7 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
   let security: MeshSecurity | undefined;
   try {
     security = await MeshSecurity.start(
-      { certificates: options.certificates, trustDomain: options.trustDomain, trustDomainAliases: options.trustDomainAliases },
+      { certificates: options.certificates, trustDomain: options.trustDomain, trustDomainAliases: options.trustDomainAliases, clock },
       { watcher: kube?.watcher, namespace: store.snapshot?.namespace ?? 'default' },
     );
     return new Mesh(store, options, kube?.watcher, kube?.source, await telemetry, kubeOptions, security, kubernetes);

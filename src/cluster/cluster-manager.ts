@@ -1,6 +1,6 @@
 import type { ClusterHealth } from '../telemetry/mesh-metrics.js';
 import { servicePortFor } from '../config/snapshot.js';
-import type { Clock, RandomSource } from '../clock.js';
+import type { MeshClock, RandomSource } from '../clock.js';
 import { mergeTrafficPolicy } from '../config/compile/traffic-policy.js';
 import type { Snapshot } from '../config/snapshot.js';
 import type { DnsEndpointChange, DnsEndpointSource } from '../discovery/dns/index.js';
@@ -9,7 +9,7 @@ import type { KubernetesEndpointSource } from '../discovery/kubernetes/index.js'
 import type { CallerIdentity, CompiledLoadBalancing } from './balancer-spec.js';
 import { compileLoadBalancing } from './balancer-spec.js';
 import type { ClusterResilience, PoolFactory } from './cluster.js';
-import { Cluster, defaultPoolFactory } from './cluster.js';
+import { Cluster, poolFactoryOn } from './cluster.js';
 import type { EjectionEvent } from '../resilience/events.js';
 import type { ServiceBreaker } from '../resilience/service-breaker.js';
 import { compileResilience } from './resilience-spec.js';
@@ -18,7 +18,7 @@ import type { EndpointPlan } from './endpoint-plan.js';
 import { dnsPlanEndpoints, isImportedKubernetesService, isKubernetesServiceHost, kubernetesPlanEndpoints, planEndpoints } from './endpoint-plan.js';
 
 export interface ClusterManagerDeps {
-  readonly clock: Clock;
+  readonly clock: MeshClock;
   readonly random: RandomSource;
   readonly caller: CallerIdentity;
   readonly poolFactory?: PoolFactory;
@@ -88,6 +88,8 @@ export class ClusterManager {
   private closed = false;
   /** Service host → the breaker the application configured for it. */
   private readonly breakers = new Map<string, ServiceBreaker>();
+  /** Pools whose HTTP/2 PING timeouts run on the mesh clock, unless `deps.poolFactory` stands in. */
+  private readonly clockPools: PoolFactory;
   private readonly onDnsChange = (change: DnsEndpointChange): void => {
     const users = this.watchUsers.get(change.key);
     if (users) for (const entry of users) this.refresh(entry);
@@ -99,6 +101,7 @@ export class ClusterManager {
   };
 
   constructor(private readonly deps: ClusterManagerDeps) {
+    this.clockPools = poolFactoryOn(deps.clock);
     deps.dns?.on('change', this.onDnsChange);
     deps.kube?.on('change', this.onKubeChange);
   }
@@ -137,7 +140,7 @@ export class ClusterManager {
     const cluster = new Cluster(key, this.loadBalancing(snapshot, host, subset, port), {
       clock: this.deps.clock,
       random: this.deps.random,
-      poolFactory: this.deps.poolFactory ?? defaultPoolFactory,
+      poolFactory: this.deps.poolFactory ?? this.clockPools,
     }, this.resilience(snapshot, host, subset, port));
     cluster.setTls(this.tls(snapshot, host, subset, port));
     cluster.breaker = this.breakers.get(host);

@@ -1,7 +1,8 @@
 import { buildConnector, Pool } from 'undici';
 import type { Host, PriorityBalancer } from '../balancer/index.js';
 import { createClusterBalancer, createHost, NO_PICK_CONTEXT } from '../balancer/index.js';
-import type { Clock, RandomSource } from '../clock.js';
+import type { MeshClock, RandomSource } from '../clock.js';
+import { systemClock } from '../clock.js';
 import type { Endpoint } from '../discovery/endpoint.js';
 import type { CompiledLoadBalancing, HashOn } from './balancer-spec.js';
 import type { ConnectionLimits } from '../resilience/connection-limits.js';
@@ -59,7 +60,8 @@ export interface PoolFactory {
 // undici rejects a keep-alive timeout of 0; `idleTimeout: 0s` (never close) becomes the longest timer.
 const NEVER_MS = 2 ** 31 - 1;
 
-export const defaultPoolFactory: PoolFactory = (origin, _endpoint, options) => {
+/** The pool factory the mesh uses; HTTP/2 PING timeouts run on `clock`. */
+export const poolFactoryOn = (clock: MeshClock): PoolFactory => (origin, _endpoint, options) => {
   const idle = options.keepAliveTimeoutMs === 0 ? NEVER_MS : options.keepAliveTimeoutMs;
   const h2Options = options.maxConcurrentStreams !== undefined || options.h2PingIntervalMs !== undefined
     ? {
@@ -69,7 +71,7 @@ export const defaultPoolFactory: PoolFactory = (origin, _endpoint, options) => {
     : undefined;
   // Without an interval no PING is sent, so a timeout has nothing to wait for.
   const { h2PingIntervalMs: pingEvery, h2PingTimeoutMs: pingTimeout } = options;
-  const factory = options.http2 && pingEvery !== undefined && pingTimeout !== undefined ? pingTimeoutFactory(pingEvery, pingTimeout) : undefined;
+  const factory = options.http2 && pingEvery !== undefined && pingTimeout !== undefined ? pingTimeoutFactory(pingEvery, pingTimeout, clock) : undefined;
   return new Pool(origin, {
     connections: options.connections,
     ...(factory ? { factory } : {}),
@@ -86,6 +88,8 @@ export const defaultPoolFactory: PoolFactory = (origin, _endpoint, options) => {
       : { allowH2: false }),
   });
 };
+
+export const defaultPoolFactory: PoolFactory = poolFactoryOn(systemClock);
 
 /**
  * The pool's `connect`: TLS origination and TCP keep-alive composed into one connector (the
@@ -203,7 +207,7 @@ export class Cluster {
   constructor(
     readonly name: string,
     lb: CompiledLoadBalancing,
-    private readonly deps: { clock: Clock; random: RandomSource; poolFactory: PoolFactory },
+    private readonly deps: { clock: MeshClock; random: RandomSource; poolFactory: PoolFactory },
     resilience: ClusterResilience = NO_RESILIENCE,
   ) {
     this.balancer = createClusterBalancer(lb.spec, deps);

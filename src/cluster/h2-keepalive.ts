@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { buildConnector, Dispatcher } from 'undici';
 import { Client } from 'undici';
+import type { CancelTimer, MeshClock } from '../clock.js';
 import { MeshError } from '../errors.js';
 
 /**
@@ -24,11 +25,11 @@ export type ClientFactory = (origin: URL, options: object) => Dispatcher;
  * `interval + timeout` of the last ACK (or of the connect), the connection is destroyed; the Client
  * reconnects for the next request, as Envoy opens a new connection.
  */
-export function pingTimeoutFactory(intervalMs: number, timeoutMs: number): ClientFactory {
+export function pingTimeoutFactory(intervalMs: number, timeoutMs: number, clock: MeshClock): ClientFactory {
   const limitMs = Math.max(1, Math.round(intervalMs + timeoutMs));
   const message = `HTTP/2 PING not answered within ${Math.round(timeoutMs)} ms (http2KeepAlive.timeout)`;
   return (origin, options) => {
-    const watch = new PingWatch(limitMs, message);
+    const watch = new PingWatch(limitMs, message, clock);
     // A Pool always hands its Clients a connector function (its own or the one it was given).
     const connect = (options as { connect: buildConnector.connector }).connect;
     const client = new Client(origin, { ...options, connect: watch.wrap(connect) });
@@ -41,7 +42,7 @@ export function pingTimeoutFactory(intervalMs: number, timeoutMs: number): Clien
 /** One Client's current connection and its timer (per connection, never per request). */
 class PingWatch {
   private socket: Socket | TLSSocket | undefined = undefined;
-  private timer: NodeJS.Timeout | undefined = undefined;
+  private timer: CancelTimer | undefined = undefined;
   private bytesRead = 0;
   private answeredSince = false;
   /** The connection an expired timer is about to judge (a reconnect in between is not judged). */
@@ -50,6 +51,7 @@ class PingWatch {
   constructor(
     private readonly limitMs: number,
     private readonly message: string,
+    private readonly clock: MeshClock,
   ) {}
 
   wrap(connect: buildConnector.connector): buildConnector.connector {
@@ -65,20 +67,26 @@ class PingWatch {
     // Over TLS the peer may have chosen HTTP/1.1, which has no PINGs to wait for.
     if (!socket || ('alpnProtocol' in socket && socket.alpnProtocol !== 'h2')) return;
     this.bytesRead = socket.bytesRead;
-    this.timer = setTimeout(this.expired, this.limitMs).unref();
+    this.arm();
   };
 
   readonly answered = (): void => {
     if (!this.timer || !this.socket) return;
     this.answeredSince = true;
     this.bytesRead = this.socket.bytesRead;
-    this.timer.refresh();
+    this.arm();
   };
 
   readonly disconnected = (): void => {
     this.stop();
     this.socket = undefined;
   };
+
+  /** (Re)starts the wait: once per connect and per PING ACK, never per request. */
+  private arm(): void {
+    this.timer?.();
+    this.timer = this.clock.schedule(this.limitMs, this.expired, 'background');
+  }
 
   private readonly expired = (): void => {
     this.answeredSince = false;
@@ -94,14 +102,14 @@ class PingWatch {
     // As in Envoy, any frame received extends the wait: an ACK queued behind data is not a dead peer.
     if (socket.bytesRead !== this.bytesRead) {
       this.bytesRead = socket.bytesRead;
-      this.timer.refresh();
+      this.arm();
       return;
     }
     socket.destroy(new Http2PingTimeoutError(this.message));
   };
 
   private stop(): void {
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.();
     this.timer = undefined;
   }
 }

@@ -1,4 +1,6 @@
 import { EventEmitter } from 'node:events';
+import type { MeshClock } from '../clock.js';
+import { systemClock } from '../clock.js';
 import { MeshConfigError } from '../errors.js';
 import type { CompileContext } from './compile/context.js';
 import { SnapshotCompiler } from './compile/compile-snapshot.js';
@@ -59,6 +61,8 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
   constructor(
     private readonly sources: readonly ConfigSource[],
     private readonly ctx: CompileContext,
+    /** Wall-clock time of deliveries, acceptances and rejections, for inspection. */
+    private readonly clock: MeshClock = systemClock,
   ) {
     super();
     this.compiler = new SnapshotCompiler(ctx);
@@ -105,7 +109,7 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
 
   private onUpdate(update: SourceUpdate): void {
     this.latest.set(update.source, update);
-    this.deliveredAt.set(update.source, Date.now());
+    this.deliveredAt.set(update.source, this.clock.wallNow());
     // Before start() finishes, sources deliver their initial content; apply it once, together.
     if (this.started) this.apply();
   }
@@ -188,7 +192,7 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
       this.current = Object.freeze({ ...snapshot, warnings: all.filter((i) => i.severity === 'warning') });
       this.lastError = undefined;
       this.rejection = undefined;
-      this.acceptedAt = Date.now();
+      this.acceptedAt = this.clock.wallNow();
       this.emit('snapshot', this.current);
     } catch (cause) {
       // A compiler bug must not take the mesh down: report it as a rejection.
@@ -202,7 +206,7 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
       this.current ? `configuration change rejected, snapshot ${this.current.version} keeps serving` : 'configuration rejected',
     );
     this.lastError = error;
-    this.rejection = { at: Date.now(), error };
+    this.rejection = { at: this.clock.wallNow(), error };
     if (this.listenerCount('rejected') > 0) this.emit('rejected', error);
   }
 }

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { Agent, Dispatcher } from 'undici';
 import { hashKey } from '../balancer/index.js';
-import type { Clock, RandomSource } from '../clock.js';
+import type { MeshClock, RandomSource } from '../clock.js';
 import type { Snapshot } from '../config/snapshot.js';
 import type { HashOn } from '../cluster/balancer-spec.js';
 import type { ClusterManager } from '../cluster/cluster-manager.js';
@@ -33,7 +33,6 @@ import { Mirror } from './mirror.js';
 import { RequestHeaders } from './request-headers.js';
 import { answerBreakerOpen } from './resilience-replies.js';
 import { BreakerOpenError } from '../resilience/errors.js';
-import { scheduleOn as schedule } from '../clock.js';
 import { ReplayableBody, DEFAULT_RETRY_BUFFER_BYTES } from './replayable-body.js';
 import { UpstreamRequest } from './upstream-request.js';
 import type { Cluster } from '../cluster/cluster.js';
@@ -61,7 +60,7 @@ export type OutboundTrafficPolicy = 'ALLOW_ANY' | 'REGISTRY_ONLY';
 export interface MeshDispatcherOptions {
   readonly snapshot: () => Snapshot;
   readonly clusters: ClusterManager;
-  readonly clock: Clock;
+  readonly clock: MeshClock;
   readonly random: RandomSource;
   /** Hosts no configuration covers: pass through or fail; unset: the Sidecar's, else ALLOW_ANY. */
   readonly outboundTrafficPolicy: OutboundTrafficPolicy | undefined;
@@ -200,7 +199,7 @@ export class MeshDispatcher extends Dispatcher {
     for (const item of live.items()) item.stopRetrying();
     if (live.size > 0 && drainMs > 0) {
       await new Promise<void>((resolve) => {
-        const cancel = schedule(this.options.clock, drainMs, resolve, true);
+        const cancel = this.options.clock.schedule(drainMs, resolve, 'request');
         live.whenEmpty(() => {
           cancel();
           resolve();
@@ -358,14 +357,14 @@ export class MeshDispatcher extends Dispatcher {
       if (fault.delayFraction > 0 && this.options.random() < fault.delayFraction) {
         telemetry?.delayed(fault.delayMs);
         const waiting = new WaitingRequest(this.live, handler, 'was waiting out a fault delay');
-        waiting.cancelTimer = schedule(this.options.clock, fault.delayMs, () => {
+        waiting.cancelTimer = this.options.clock.schedule(fault.delayMs, () => {
           if (!waiting.proceed()) return;
           try {
             if (!this.abortFault(fault, handler, request, headers, true)) this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers);
           } catch (error) {
             sendLocalError(handler, error instanceof Error ? error : new Error(String(error)));
           }
-        }, true);
+        }, 'request');
         return true;
       }
       if (this.abortFault(fault, handler, request, headers, false)) return true;

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import type { Agent, Dispatcher } from 'undici';
-import type { Clock, RandomSource } from '../clock.js';
+import type { MeshClock, RandomSource } from '../clock.js';
 import type { ClusterManager } from '../cluster/cluster-manager.js';
 import type { CompiledMirror } from '../routing/mirror-policy.js';
 import type { TlsOrigination, UpstreamTls } from '../security/tls-settings.js';
@@ -47,7 +47,7 @@ const DISCARD = new DiscardHandler();
 
 export interface MirrorDeps {
   readonly clusters: ClusterManager;
-  readonly clock: Clock;
+  readonly clock: MeshClock;
   readonly random: RandomSource;
   /** The agent for destinations without endpoints of their own (resolution NONE and the like). */
   readonly passthrough: () => Agent;

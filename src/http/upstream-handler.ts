@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Host } from '../balancer/index.js';
 import { onDiscard, onFinish, onStart } from '../balancer/index.js';
-import type { Clock } from '../clock.js';
+import type { MeshClock } from '../clock.js';
 import type { Cluster } from '../cluster/cluster.js';
 import type { AttemptOutcome } from '../resilience/outcome.js';
 import { classifyFailure, isCallerAbort, isInvalidArgument } from '../resilience/outcome.js';
@@ -14,7 +14,6 @@ import { invalidRequest } from './caller-errors.js';
 import { RouteTimeoutError } from './errors.js';
 import { deliverLocalResponse, LocalController } from './local-reply.js';
 import { toRawHeaders } from './raw-headers.js';
-import { scheduleOn as schedule } from '../clock.js';
 
 const NO_OPS: readonly HeaderOps[] = [];
 
@@ -45,7 +44,7 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
     private readonly inner: Dispatcher.DispatchHandler,
     /** The endpoint picked by the balancer; undefined for a pass-through destination. */
     private readonly host: Host | undefined,
-    private readonly clock: Clock,
+    private readonly clock: MeshClock,
     private readonly responseOps: readonly HeaderOps[] = NO_OPS,
     private readonly timeoutMs = 0,
     private readonly setCookie: string | undefined = undefined,
@@ -56,7 +55,7 @@ export class UpstreamHandler implements Dispatcher.DispatchHandler {
   ) {
     this.started = clock.now();
     if (host) onStart(host);
-    if (timeoutMs > 0) this.cancelTimer = schedule(clock, timeoutMs, () => this.onTimeout());
+    if (timeoutMs > 0) this.cancelTimer = clock.schedule(timeoutMs, () => this.onTimeout(), 'background');
   }
 
   onRequestStart(controller: Dispatcher.DispatchController, context: unknown): void {

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Host } from '../balancer/index.js';
 import { onDiscard, onFinish, onStart } from '../balancer/index.js';
-import type { Clock, RandomSource } from '../clock.js';
+import type { MeshClock, RandomSource } from '../clock.js';
 import type { Cluster } from '../cluster/cluster.js';
 import type { OverflowError } from '../resilience/errors.js';
 import type { AttemptOutcome, LocalOriginFailure } from '../resilience/outcome.js';
@@ -21,7 +21,6 @@ import { DeadlineExceededError, PerTryTimeoutError, RouteTimeoutError } from './
 import { deliverLocalResponse, LocalController } from './local-reply.js';
 import { toRawHeaders } from './raw-headers.js';
 import type { ReplayableBody } from './replayable-body.js';
-import { scheduleOn as schedule } from '../clock.js';
 import type { AttemptTrace } from '../telemetry/attempt-trace.js';
 import type { RequestTelemetry } from '../telemetry/request-telemetry.js';
 import { AttemptEnd } from '../telemetry/attempt-trace.js';
@@ -32,7 +31,7 @@ const NO_NAMES: readonly string[] = [];
 
 /** Everything one request's attempts share, decided before the first is sent. */
 export interface UpstreamRequestInit {
-  readonly clock: Clock;
+  readonly clock: MeshClock;
   readonly random: RandomSource;
   /** undefined: retries off (`attempts: 0`). */
   readonly retry: RetryPolicy | undefined;
@@ -170,7 +169,7 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
     if (this.aborted) return true;
     this.init.live?.add(this);
     const timeoutMs = this.init.timeoutMs;
-    if (timeoutMs > 0) this.cancelRouteTimer = schedule(this.init.clock, timeoutMs, () => this.onRouteTimeout(), true);
+    if (timeoutMs > 0) this.cancelRouteTimer = this.init.clock.schedule(timeoutMs, () => this.onRouteTimeout(), 'request');
     this.send(false);
     return true;
   }
@@ -253,7 +252,7 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
     attempt.trace = this.init.telemetry?.attempt(host, hedge, this.init.retry);
     if (host) onStart(host);
     const perTry = this.init.retry?.perTryTimeoutMs ?? 0;
-    if (perTry > 0) attempt.cancelTimer = schedule(this.init.clock, perTry, () => this.onPerTryTimeout(attempt, perTry), true);
+    if (perTry > 0) attempt.cancelTimer = this.init.clock.schedule(perTry, () => this.onPerTryTimeout(attempt, perTry), 'request');
     this.armHedge();
     const body = this.init.body;
     const dispatchOpts = body === undefined ? this.opts : { ...this.opts, body: body.next() };
@@ -451,12 +450,12 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
     this.retriesUsed++;
     this.init.telemetry?.retrying(reason);
     const delay = backoffDelayMs(policy, this.retriesUsed, this.init.random);
-    this.cancelBackoff = schedule(this.init.clock, delay, () => {
+    this.cancelBackoff = this.init.clock.schedule(delay, () => {
       // Cancelled meanwhile: finish() freed what the retry was admitted for.
       if (this.cancelBackoff === undefined) return;
       this.cancelBackoff = undefined;
       this.send(true);
-    }, true);
+    }, 'request');
     return true;
   }
 
@@ -466,7 +465,7 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
     if (after <= 0 || this.cancelHedge || this.winner || this.init.live?.closing) return;
     const policy = this.init.retry;
     if (!policy || this.retriesUsed >= policy.numRetries) return;
-    this.cancelHedge = schedule(this.init.clock, after, () => {
+    this.cancelHedge = this.init.clock.schedule(after, () => {
       this.cancelHedge = undefined;
       if (this.done || this.winner || this.init.live?.closing || this.retriesUsed >= policy.numRetries) return;
       const cluster = this.cluster;
@@ -474,7 +473,7 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
       this.retriesUsed++;
       this.init.telemetry?.hedging();
       this.send(true, true);
-    }, true);
+    }, 'request');
   }
 
   private cancelHedgeTimer(): void {

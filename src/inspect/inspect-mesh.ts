@@ -29,6 +29,8 @@ export interface InspectionInputs {
   readonly rateLimits: RateLimiting;
   /** The mesh clock's now (ms), to turn its times into wall-clock times. */
   readonly clockNow: number;
+  /** The mesh clock's wall-clock time (ms since the epoch) at the same instant. */
+  readonly wallNow: number;
 }
 
 export function inspectedIssue(issue: ConfigIssue): InspectedIssue {
@@ -115,7 +117,7 @@ function inspectRateLimits(snapshot: Snapshot, rateLimits: RateLimiting): Inspec
 
 /** A JSON view of the mesh now. Walks the snapshot and live state once; nothing on the data path. */
 export function inspectMesh(inputs: InspectionInputs): MeshInspection {
-  const wallNow = Date.now();
+  const wallNow = inputs.wallNow;
   const wallTime = (clockMs: number): string => iso(wallNow + (clockMs - inputs.clockNow));
   const breakerState = (host: string): BreakerState | undefined => inputs.breakers.get(host)?.state;
   return {

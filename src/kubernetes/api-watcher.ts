@@ -1,4 +1,5 @@
-import type { Clock, RandomSource } from '../clock.js';
+import type { MeshClock, RandomSource } from '../clock.js';
+import { systemClock } from '../clock.js';
 import { MeshClosedError } from '../errors.js';
 import type {
   KubeCollection, KubeCollectionStatus, KubeObject, KubeResourceType, KubeWatchOptions, KubeWatcher,
@@ -16,7 +17,7 @@ export interface KubeCollectionReport {
 
 /** The mesh's clock and randomness, for back-off delays and their jitter. */
 export interface KubeRuntime {
-  readonly clock?: Clock;
+  readonly clock: MeshClock;
   readonly random?: RandomSource;
 }
 
@@ -39,8 +40,8 @@ export class KubeApiWatcher implements KubeWatcher {
     };
   }
 
-  /** Loads the client and the credentials; watches nothing yet. */
-  static async connect(options: KubernetesOptions = {}, runtime: KubeRuntime = {}): Promise<KubeApiWatcher> {
+  /** Loads the client and the credentials; watches nothing yet. Back-offs and re-watches run on the runtime's clock. */
+  static async connect(options: KubernetesOptions = {}, runtime: KubeRuntime = { clock: systemClock }): Promise<KubeApiWatcher> {
     return new KubeApiWatcher(await KubeAccess.create(options), options, runtime);
   }
 

@@ -1,3 +1,4 @@
+import { systemClock } from '../clock.js';
 import { KubernetesSource } from '../config/sources/kubernetes-source.js';
 import type { KubernetesDiscoveryNote } from '../discovery/kubernetes/kubernetes-endpoint-source.js';
 import type { KubeCollectionReport, KubeRuntime } from './api-watcher.js';
@@ -24,7 +25,7 @@ export async function openKubernetes(
   options: KubernetesOptions,
   namespace: string | undefined,
   rootNamespace: string,
-  runtime: KubeRuntime = {},
+  runtime: KubeRuntime = { clock: systemClock },
 ): Promise<{ watcher: KubeApiWatcher; source: KubernetesSource | undefined; namespace: string | undefined }> {
   const watcher = await KubeApiWatcher.connect(options, runtime);
   const own = namespace ?? watcher.access.namespace;

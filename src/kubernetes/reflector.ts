@@ -1,5 +1,5 @@
-import type { Clock, RandomSource } from '../clock.js';
-import { scheduleOn, systemClock, systemRandom } from '../clock.js';
+import type { MeshClock, RandomSource } from '../clock.js';
+import { systemRandom } from '../clock.js';
 import type {
   KubeChange, KubeCollection, KubeCollectionStatus, KubeObject, KubeResourceType, KubeWatchOptions,
 } from './collection.js';
@@ -16,8 +16,8 @@ export interface ReflectorOptions {
   readonly backoffInitialMs: number;
   readonly backoffMaxMs: number;
   readonly pageSize: number;
-  /** Back-off pauses and watch lengths go by this clock (the mesh's). Default: the system clock. */
-  readonly clock?: Clock;
+  /** Back-off pauses, watch lengths and the stalled-watch bound go by this clock (the mesh's). */
+  readonly clock: MeshClock;
   /** Back-off jitter and watch timeouts. Default: `Math.random`. */
   readonly random?: RandomSource;
 }
@@ -47,7 +47,7 @@ export class Reflector<T extends KubeObject> implements KubeCollection<T> {
   private failures = 0;
   /** Watches in a row the server closed at once with nothing in them. */
   private emptyCloses = 0;
-  private readonly clock: Clock;
+  private readonly clock: MeshClock;
   private readonly random: RandomSource;
   private closed = false;
   private abort: AbortController | undefined;
@@ -62,7 +62,7 @@ export class Reflector<T extends KubeObject> implements KubeCollection<T> {
     private readonly options: ReflectorOptions,
   ) {
     this.description = describeCollection(type, watchOptions);
-    this.clock = options.clock ?? systemClock;
+    this.clock = options.clock;
     this.random = options.random ?? systemRandom;
     this.path = resourcePath(type, watchOptions.namespace);
     this.apiVersion = apiVersionOf(type);
@@ -195,8 +195,7 @@ export class Reflector<T extends KubeObject> implements KubeCollection<T> {
     const stalled = new AbortController();
     const onAbort = (): void => stalled.abort();
     signal.addEventListener('abort', onAbort, { once: true });
-    const timer = setTimeout(() => stalled.abort(), (timeoutSeconds + 60) * 1000);
-    timer.unref();
+    const cancelStall = this.options.clock.schedule((timeoutSeconds + 60) * 1000, () => stalled.abort(), 'background');
     try {
       const accept = this.type.metadataOnly ? METADATA_ACCEPT : LIST_ACCEPT;
       const response = await this.access.get(`${this.path}?${query}`, accept, stalled.signal).catch((error: unknown) => {
@@ -209,7 +208,7 @@ export class Reflector<T extends KubeObject> implements KubeCollection<T> {
       if (stalled.signal.aborted && !signal.aborted) throw new KubernetesApiError(`${this.description} watch: no data for ${timeoutSeconds + 60} s`);
       throw error;
     } finally {
-      clearTimeout(timer);
+      cancelStall();
       signal.removeEventListener('abort', onAbort);
     }
   }
@@ -321,7 +320,7 @@ export class Reflector<T extends KubeObject> implements KubeCollection<T> {
         this.wake = undefined;
         resolve();
       };
-      const cancel = scheduleOn(this.clock, ms, end);
+      const cancel = this.clock.schedule(ms, end, 'background');
       const stopListening = untilAnswered
         ? this.access.onAnswer(() => {
           this.failures = 0;

@@ -1,6 +1,5 @@
 import type { Host } from '../balancer/index.js';
-import type { Clock } from '../clock.js';
-import { scheduleOn } from '../clock.js';
+import type { MeshClock } from '../clock.js';
 import type { EjectionReason } from './events.js';
 import type { OutlierPolicy } from './outlier-policy.js';
 import type { AttemptOutcome } from './outcome.js';
@@ -27,7 +26,7 @@ export interface EjectionState {
 }
 
 export interface OutlierDetectorDeps {
-  readonly clock: Clock;
+  readonly clock: MeshClock;
   /** A host was ejected or returned (its `healthy` flag already set): refresh the balancer. */
   readonly onChange: (host: Host, change: EjectionChange) => void;
 }
@@ -215,7 +214,7 @@ export class OutlierDetector {
 
   private arm(): void {
     if (this.cancelTimer !== undefined || this.closed) return;
-    this.cancelTimer = scheduleOn(this.deps.clock, this.policy.intervalMs, this.tick);
+    this.cancelTimer = this.deps.clock.schedule(this.policy.intervalMs, this.tick, 'background');
   }
 
   /** Envoy's onIntervalTimer: return hosts whose time is up, decay the backoff of healthy ones. */

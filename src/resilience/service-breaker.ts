@@ -1,5 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type CircuitBreaker from 'opossum';
+import type { CancelTimer, MeshClock } from '../clock.js';
+import { repeat, systemClock } from '../clock.js';
 import { lazyRequire } from '../lazy-require.js';
 import type { BreakerState } from './events.js';
 import type { AttemptOutcome } from './outcome.js';
@@ -122,9 +124,9 @@ export class ServiceBreaker {
   /** @internal */
   readonly isFailure: (outcome: AttemptOutcome) => boolean;
   private captured: BreakerTicket | undefined;
-  /** Rotates opossum's window on our timer, so that {@link bucket} is always its newest bucket. */
+  /** Rotates opossum's window on the mesh clock, so that {@link bucket} is always its newest bucket. */
   private readonly rotator = new EventEmitter();
-  private readonly rotation: NodeJS.Timeout;
+  private readonly stopRotation: CancelTimer;
   /** The window's newest bucket, which opossum's Status counts into and sums for its stats. */
   private bucket: CircuitBreaker.Bucket;
   private readonly errorThresholdPercentage: number;
@@ -133,6 +135,7 @@ export class ServiceBreaker {
     readonly host: string,
     readonly options: BreakerOptions,
     onState: (state: BreakerState) => void,
+    clock: MeshClock = systemClock,
   ) {
     this.isFailure = options.isFailure ?? defaultIsFailure;
     this.errorThresholdPercentage = options.errorThresholdPercentage ?? 50;
@@ -154,8 +157,7 @@ export class ServiceBreaker {
     });
     this.bucket = this.newestBucket();
     // The period opossum's own rotation timer would have.
-    this.rotation = setInterval(this.rotate, Math.floor(rollingCountTimeout / rollingCountBuckets));
-    this.rotation.unref();
+    this.stopRotation = repeat(clock, Math.floor(rollingCountTimeout / rollingCountBuckets), this.rotate);
     this.circuit.on('open', () => onState('open'));
     this.circuit.on('halfOpen', () => onState('half-open'));
     this.circuit.on('close', () => onState('closed'));
@@ -214,7 +216,7 @@ export class ServiceBreaker {
 
   /** Stops opossum's timers. The breaker is not asked again afterwards (it would refuse everything). */
   shutdown(): void {
-    clearInterval(this.rotation);
+    this.stopRotation();
     this.circuit.shutdown();
   }
 

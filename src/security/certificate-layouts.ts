@@ -1,3 +1,4 @@
+import type { MeshClock } from '../clock.js';
 import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { CertificatePaths, CertificateSource } from './certificate-source.js';
@@ -76,7 +77,7 @@ export interface SecretAccess {
 }
 
 /** The source `options` describe; throws {@link SecurityOptionError} when they describe none. */
-export function certificateSourceFor(options: CertificateOptions, kube?: SecretAccess): CertificateSource {
+export function certificateSourceFor(options: CertificateOptions, kube?: SecretAccess, clock?: MeshClock): CertificateSource {
   if (options.source) return options.source;
   if (options.secret) {
     if (!kube?.watcher) {
@@ -85,7 +86,7 @@ export function certificateSourceFor(options: CertificateOptions, kube?: SecretA
     const ref: SecretReference = { name: options.secret.name, namespace: options.secret.namespace ?? kube.namespace };
     return new KubernetesSecretSource(kube.watcher, ref);
   }
-  const poll = options.pollIntervalMs !== undefined ? { pollIntervalMs: options.pollIntervalMs } : {};
+  const poll = { ...(options.pollIntervalMs !== undefined ? { pollIntervalMs: options.pollIntervalMs } : {}), ...(clock ? { clock } : {}) };
   if (options.directory !== undefined) {
     const directory = options.directory;
     const layout = options.layout ?? detectLayout(directory);

@@ -2,6 +2,8 @@ import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { CancelTimer, Clock, MeshClock } from '../clock.js';
+import { meshClock, repeat } from '../clock.js';
 import type { CertificateFiles } from './certificate-bundle.js';
 import { CertificateError } from './errors.js';
 
@@ -33,6 +35,8 @@ export interface CertificatePaths {
 export interface FileCertificateSourceOptions {
   /** How often the files are stat'ed in case `fs.watch` missed a change, in ms. Default 2000; 0 turns polling off. */
   readonly pollIntervalMs?: number;
+  /** Runs the poll (a background timer). Default the system clock; the mesh passes its own. */
+  readonly clock?: Clock;
 }
 
 const DEFAULT_POLL_INTERVAL_MS = 2_000;
@@ -48,6 +52,7 @@ const READ_ATTEMPTS = 3;
  */
 export class FileCertificateSource implements CertificateSource {
   private readonly pollIntervalMs: number;
+  private readonly clock: MeshClock;
 
   constructor(
     readonly id: string,
@@ -55,6 +60,7 @@ export class FileCertificateSource implements CertificateSource {
     options: FileCertificateSourceOptions = {},
   ) {
     this.pollIntervalMs = Math.max(0, options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS);
+    this.clock = meshClock(options.clock);
   }
 
   async read(): Promise<CertificateFiles> {
@@ -96,8 +102,8 @@ export class FileCertificateSource implements CertificateSource {
     }
     let signature: string | undefined;
     let polling = false;
-    const timer = this.pollIntervalMs > 0
-      ? setInterval(() => {
+    const stopPolling: CancelTimer | undefined = this.pollIntervalMs > 0
+      ? repeat(this.clock, this.pollIntervalMs, () => {
         if (polling) return;
         polling = true;
         void this.statSignature().then((s) => {
@@ -105,14 +111,13 @@ export class FileCertificateSource implements CertificateSource {
           if (signature !== undefined && s !== signature) onChange();
           signature = s;
         });
-      }, this.pollIntervalMs)
+      })
       : undefined;
-    timer?.unref();
     void this.statSignature().then((s) => {
       signature ??= s;
     });
     return () => {
-      clearInterval(timer);
+      stopPolling?.();
       for (const w of watchers) w.close();
     };
   }

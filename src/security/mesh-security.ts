@@ -1,3 +1,4 @@
+import type { MeshClock } from '../clock.js';
 import type { Snapshot } from '../config/snapshot.js';
 import type { InboundPolicy, InboundOutcome } from '../server/inbound-policy.js';
 import type { CertificateOptions, SecretAccess } from './certificate-layouts.js';
@@ -11,6 +12,8 @@ export interface MeshSecurityOptions {
   readonly certificates?: CertificateOptions | false;
   readonly trustDomain?: string;
   readonly trustDomainAliases?: readonly string[];
+  /** Certificate validity, expiry and the watch timers. Default the system clock. */
+  readonly clock?: MeshClock;
 }
 
 /** Istio's default trust domain. */
@@ -24,11 +27,12 @@ export class MeshSecurity {
   private constructor(
     readonly certificates: WorkloadCertificates | undefined,
     readonly trustDomains: TrustDomains,
+    private readonly clock: MeshClock | undefined,
   ) {}
 
   /** Security without certificates (TLS connections are refused, plaintext follows PeerAuthentication). */
   static withoutCertificates(options: MeshSecurityOptions): MeshSecurity {
-    return new MeshSecurity(undefined, new TrustDomains(options.trustDomain ?? DEFAULT_TRUST_DOMAIN, options.trustDomainAliases ?? []));
+    return new MeshSecurity(undefined, new TrustDomains(options.trustDomain ?? DEFAULT_TRUST_DOMAIN, options.trustDomainAliases ?? []), options.clock);
   }
 
   /**
@@ -40,9 +44,10 @@ export class MeshSecurity {
     const trustDomains = new TrustDomains(options.trustDomain ?? DEFAULT_TRUST_DOMAIN, options.trustDomainAliases ?? []);
     const configured = options.certificates === false ? undefined : options.certificates;
     const chosen = options.certificates === false ? undefined : configured ?? discoverCertificates(env);
-    if (!chosen) return new MeshSecurity(undefined, trustDomains);
-    const certificates = new WorkloadCertificates(certificateSourceFor(chosen, kube), {
+    if (!chosen) return new MeshSecurity(undefined, trustDomains, options.clock);
+    const certificates = new WorkloadCertificates(certificateSourceFor(chosen, kube, options.clock), {
       ...(chosen.debounceMs !== undefined ? { debounceMs: chosen.debounceMs } : {}),
+      ...(options.clock ? { clock: options.clock } : {}),
     });
     await certificates.start();
     if (configured && certificates.lastError) {
@@ -50,7 +55,7 @@ export class MeshSecurity {
       certificates.close();
       throw error;
     }
-    return new MeshSecurity(certificates, trustDomains);
+    return new MeshSecurity(certificates, trustDomains, options.clock);
   }
 
   /** The policy an inbound server applies, reading the snapshot in force at each connection. */
@@ -61,6 +66,7 @@ export class MeshSecurity {
       certificates: () => certificates?.current,
       trustDomains: this.trustDomains,
       report,
+      ...(this.clock ? { clock: this.clock } : {}),
       onRotation: (listener) => {
         certificates?.on('rotated', listener);
         return () => certificates?.off('rotated', listener);

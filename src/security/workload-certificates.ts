@@ -1,4 +1,6 @@
 import { EventEmitter } from 'node:events';
+import type { CancelTimer, MeshClock } from '../clock.js';
+import { systemClock } from '../clock.js';
 import type { CertificateBundle } from './certificate-bundle.js';
 import { validateBundle } from './certificate-bundle.js';
 import type { CertificateSource } from './certificate-source.js';
@@ -9,8 +11,11 @@ export interface WorkloadCertificatesOptions {
   readonly debounceMs?: number;
   /** Watch the source and rotate on change. Default true. */
   readonly watch?: boolean;
-  /** Wall-clock milliseconds, for validity checks and expiry. Default `Date.now`. */
-  readonly now?: () => number;
+  /**
+   * Wall-clock time (`wallNow`) for validity checks and expiry, and the debounce, not-yet-valid and
+   * expiry timers (background). Default the system clock.
+   */
+  readonly clock?: MeshClock;
 }
 
 export interface WorkloadCertificatesEvents {
@@ -26,8 +31,6 @@ export interface WorkloadCertificatesEvents {
 }
 
 const DEFAULT_DEBOUNCE_MS = 100;
-/** setTimeout's longest delay; longer waits are taken in steps. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 const EXPIRING_FRACTION = 0.2;
 
 /**
@@ -41,14 +44,14 @@ export class WorkloadCertificates extends EventEmitter<WorkloadCertificatesEvent
   private bundle: CertificateBundle | undefined;
   private error: CertificateError | undefined;
   private stopWatching: (() => void) | undefined;
-  private debounceTimer: NodeJS.Timeout | undefined;
-  private expiryTimer: NodeJS.Timeout | undefined;
-  private validFromTimer: NodeJS.Timeout | undefined;
+  private debounceTimer: CancelTimer | undefined;
+  private expiryTimer: CancelTimer | undefined;
+  private validFromTimer: CancelTimer | undefined;
   private loading: Promise<void> | undefined;
   private loadAgain = false;
   private closed = false;
   private readonly debounceMs: number;
-  private readonly now: () => number;
+  private readonly clock: MeshClock;
 
   constructor(
     readonly source: CertificateSource,
@@ -56,7 +59,7 @@ export class WorkloadCertificates extends EventEmitter<WorkloadCertificatesEvent
   ) {
     super();
     this.debounceMs = Math.max(0, options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
   }
 
   /** Reads the first bundle (a failure is kept in {@link lastError}, never thrown) and starts watching. */
@@ -77,7 +80,7 @@ export class WorkloadCertificates extends EventEmitter<WorkloadCertificatesEvent
 
   /** Seconds until the certificate in use expires (negative once expired). */
   secondsToExpiry(): number | undefined {
-    return this.bundle && (this.bundle.notAfter.getTime() - this.now()) / 1000;
+    return this.bundle && (this.bundle.notAfter.getTime() - this.clock.wallNow()) / 1000;
   }
 
   /** Reads and checks the source now; resolves once done (concurrent calls share one read). */
@@ -101,23 +104,22 @@ export class WorkloadCertificates extends EventEmitter<WorkloadCertificatesEvent
     this.closed = true;
     this.stopWatching?.();
     this.stopWatching = undefined;
-    clearTimeout(this.debounceTimer);
-    clearTimeout(this.expiryTimer);
-    clearTimeout(this.validFromTimer);
+    this.debounceTimer?.();
+    this.expiryTimer?.();
+    this.validFromTimer?.();
   }
 
   private schedule(): void {
     if (this.closed) return;
-    clearTimeout(this.debounceTimer);
-    this.debounceTimer = setTimeout(() => void this.reload(), this.debounceMs);
-    this.debounceTimer.unref();
+    this.debounceTimer?.();
+    this.debounceTimer = this.clock.schedule(this.debounceMs, () => void this.reload(), 'background');
   }
 
   private async load(): Promise<void> {
     let next: CertificateBundle;
     try {
       const files = await this.source.read();
-      next = validateBundle(this.source.id, files, this.now());
+      next = validateBundle(this.source.id, files, this.clock.wallNow());
     } catch (error) {
       if (this.closed) return;
       const refused = error instanceof CertificateError
@@ -129,10 +131,10 @@ export class WorkloadCertificates extends EventEmitter<WorkloadCertificatesEvent
       if (!repeated) this.emit('rejected', refused);
       // Unchanged files are not read again on their own: a certificate issued a moment ahead of
       // this clock (skew) is taken once it becomes valid.
-      clearTimeout(this.validFromTimer);
+      this.validFromTimer?.();
+      this.validFromTimer = undefined;
       if (refused.validFrom) {
-        this.validFromTimer = setTimeout(() => void this.reload(), Math.min(Math.max(0, refused.validFrom.getTime() - this.now()) + 1000, MAX_TIMER_MS));
-        this.validFromTimer.unref();
+        this.validFromTimer = this.clock.schedule(Math.max(0, refused.validFrom.getTime() - this.clock.wallNow()) + 1000, () => void this.reload(), 'background');
       }
       return;
     }
@@ -147,12 +149,12 @@ export class WorkloadCertificates extends EventEmitter<WorkloadCertificatesEvent
 
   /** `expiring` when a fifth of the lifetime is left, and again once expired. */
   private armExpiry(bundle: CertificateBundle): void {
-    clearTimeout(this.expiryTimer);
+    this.expiryTimer?.();
     const lifetime = bundle.notAfter.getTime() - bundle.notBefore.getTime();
     const due = [bundle.notAfter.getTime() - lifetime * EXPIRING_FRACTION, bundle.notAfter.getTime()];
     const fire = (): void => {
       if (this.closed || this.bundle !== bundle) return;
-      const now = this.now();
+      const now = this.clock.wallNow();
       let crossed = false;
       while (due.length > 0 && (due[0] as number) <= now) {
         due.shift();
@@ -160,8 +162,7 @@ export class WorkloadCertificates extends EventEmitter<WorkloadCertificatesEvent
       }
       if (crossed) this.emit('expiring', bundle, (bundle.notAfter.getTime() - now) / 1000);
       if (due.length === 0) return;
-      this.expiryTimer = setTimeout(fire, Math.min((due[0] as number) - now + 1, MAX_TIMER_MS));
-      this.expiryTimer.unref();
+      this.expiryTimer = this.clock.schedule((due[0] as number) - now + 1, fire, 'background');
     };
     fire();
   }

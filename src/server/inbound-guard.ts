@@ -4,6 +4,7 @@ import type { Http2Server } from 'node:http2';
 import type { Socket } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
+import type { CancelTimer, MeshClock } from '../clock.js';
 import type { CertificateBundle } from '../security/certificate-bundle.js';
 import type { PeerRejection } from '../security/errors.js';
 import { PeerRejectedError } from '../security/errors.js';
@@ -23,7 +24,7 @@ interface Pending {
   readonly port: number;
   readonly mode: MtlsMode;
   readonly remoteAddress: string | undefined;
-  readonly timer: NodeJS.Timeout;
+  readonly timer: CancelTimer;
   /** Set once handed to TLS: the connection's 4-tuple, under which the TLS server's events find it. */
   key: string | undefined;
   /** The peek at the first bytes, removed once the connection is decided. */
@@ -32,6 +33,8 @@ interface Pending {
 
 export interface GuardOptions {
   readonly detectionTimeoutMs: number;
+  /** Runs the detection timeout (a connection's timer: it keeps the process alive, as the socket does). */
+  readonly clock: MeshClock;
   /** The server speaks HTTP/2 (falls back to HTTP/1.1 when `allowHTTP1`). */
   readonly http2: boolean;
   readonly allowHTTP1: boolean;
@@ -78,7 +81,7 @@ export class InboundGuard {
       remoteAddress: socket.remoteAddress,
       key: undefined,
       peek: undefined,
-      timer: setTimeout(() => this.timedOut(state), this.options.detectionTimeoutMs),
+      timer: this.options.clock.schedule(this.options.detectionTimeoutMs, () => this.timedOut(state), 'request'),
     };
     this.waiting.add(state);
     socket.on('error', ignoreError);
@@ -217,7 +220,7 @@ export class InboundGuard {
 
   private forget(state: Pending): void {
     if (!this.waiting.delete(state)) return;
-    clearTimeout(state.timer);
+    state.timer();
     state.socket.removeListener('error', ignoreError);
     if (state.peek) {
       state.socket.removeListener('data', state.peek);

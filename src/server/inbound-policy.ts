@@ -1,3 +1,4 @@
+import type { MeshClock } from '../clock.js';
 import type { CertificateBundle } from '../security/certificate-bundle.js';
 import type { PeerRejectedError } from '../security/errors.js';
 import type { MtlsMode } from '../security/peer-authentication.js';
@@ -22,4 +23,6 @@ export interface InboundPolicy {
   report?(outcome: InboundOutcome): void;
   /** Calls `listener` with each new bundle (servers that keep a TLS context of their own); returns the unsubscribe. */
   onRotation?(listener: (bundle: CertificateBundle) => void): () => void;
+  /** The mesh's clock, for the protocol-detection timeout. Default the system clock. */
+  readonly clock?: MeshClock;
 }

@@ -4,6 +4,7 @@ import { createServer as createH2Server } from 'node:http2';
 import type { Http2Server, Http2ServerRequest, Http2ServerResponse, ServerOptions as Http2ServerOptions } from 'node:http2';
 import type { Socket } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
+import { systemClock } from '../clock.js';
 import { SecurityOptionError } from '../security/errors.js';
 import { InboundGuard } from './inbound-guard.js';
 import type { InboundPolicy } from './inbound-policy.js';
@@ -55,7 +56,7 @@ export function secureServer<S extends HttpServer | Http2Server | TlsTerminating
   const http2 = !(server instanceof HttpServer);
   const detectionTimeoutMs = options.detectionTimeoutMs ?? DEFAULT_DETECTION_TIMEOUT_MS;
   if (!(detectionTimeoutMs > 0)) throw new SecurityOptionError(`detectionTimeoutMs must be a positive number of milliseconds, got ${detectionTimeoutMs}`);
-  const guard = new InboundGuard(server, serve, policy, { detectionTimeoutMs, http2, allowHTTP1: http2 && options.allowHTTP1 === true });
+  const guard = new InboundGuard(server, serve, policy, { detectionTimeoutMs, http2, allowHTTP1: http2 && options.allowHTTP1 === true, clock: policy.clock ?? systemClock });
   server.removeListener('connection', serve);
   server.on('connection', guard.accept);
   Object.defineProperty(target, GUARDED, { value: true });

@@ -1,6 +1,8 @@
 import { channel } from 'node:diagnostics_channel';
 import type { Context, Tracer, TracerProvider } from '@opentelemetry/api';
 import type { Dispatcher } from 'undici';
+import type { CancelTimer, MeshClock } from '../clock.js';
+import { systemClock } from '../clock.js';
 import { MeshMetrics } from './mesh-metrics.js';
 import type { CertificateExpiry, ClusterHealth } from './mesh-metrics.js';
 import type { OtelApi } from './otel-api.js';
@@ -33,6 +35,8 @@ export interface MeshTelemetryDeps {
   readonly serviceNamespace: (host: string) => string | undefined;
   /** The workload certificate in use, for the expiry gauge. */
   readonly certificate?: () => CertificateExpiry | undefined;
+  /** Runs the recheck timer. Default the system clock. */
+  readonly clock?: MeshClock;
 }
 
 /**
@@ -51,7 +55,7 @@ export class MeshTelemetry {
   undiciInstrumented = false;
   /** A second has passed since the last check: the next request checks again. */
   private due = true;
-  private dueTimer: NodeJS.Timeout | undefined;
+  private dueTimer: CancelTimer | undefined;
   private closed = false;
   private readonly noopProvider: TracerProvider;
   readonly rootContext: Context;
@@ -91,8 +95,7 @@ export class MeshTelemetry {
     if (this.closed) return;
     this.due = false;
     if (this.dueTimer === undefined) {
-      this.dueTimer = setTimeout(this.markDue, RECHECK_MS);
-      this.dueTimer.unref();
+      this.dueTimer = (this.deps.clock ?? systemClock).schedule(RECHECK_MS, this.markDue, 'background');
     }
     if (this.options.metrics !== false || this.options.istioMetrics === true) this.metrics.refresh();
     this.tracing = this.resolveTracing();
@@ -132,7 +135,7 @@ export class MeshTelemetry {
     this.tracing = Tracing.Off;
     this.closed = true;
     this.due = false;
-    clearTimeout(this.dueTimer);
+    this.dueTimer?.();
     this.dueTimer = undefined;
   }
 

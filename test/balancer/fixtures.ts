@@ -1,29 +1,11 @@
-import type { Clock } from '../../src/clock.js';
 import { seededRandom } from '../../src/clock.js';
 import { parseLocality, type Endpoint } from '../../src/discovery/endpoint.js';
 import type { BalancerDeps, LoadBalancer, PickContext } from '../../src/balancer/balancer.js';
 import { NO_PICK_CONTEXT } from '../../src/balancer/balancer.js';
 import { createHost, type Host } from '../../src/balancer/host.js';
+import { TestClock } from '../helpers/test-clock.js';
 
-export interface FakeClock extends Clock {
-  advance(ms: number): void;
-  set(ms: number): void;
-}
-
-export function fakeClock(start = 0): FakeClock {
-  let t = start;
-  return {
-    now: () => t,
-    advance: (ms) => {
-      t += ms;
-    },
-    set: (ms) => {
-      t = ms;
-    },
-  };
-}
-
-export function testDeps(seed = 1, clock: FakeClock = fakeClock()): BalancerDeps & { clock: FakeClock } {
+export function testDeps(seed = 1, clock: TestClock = new TestClock({ now: 0 })): BalancerDeps & { clock: TestClock } {
   return { clock, random: seededRandom(seed) };
 }
 

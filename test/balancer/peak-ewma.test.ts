@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { BalancerConfigError, NO_PICK_CONTEXT } from '../../src/balancer/balancer.js';
 import { onFinish, onStart, peakEwmaLatency, type Host } from '../../src/balancer/host.js';
 import { PeakEwmaBalancer } from '../../src/balancer/peak-ewma.js';
-import { fakeClock, host, nameOf, testDeps, type FakeClock } from './fixtures.js';
+import { TestClock } from '../helpers/test-clock.js';
+import { host, nameOf, testDeps } from './fixtures.js';
 
 /** Sends `n` sequential requests, one per clock ms; returns the share each host received. */
-function drive(lb: PeakEwmaBalancer, clock: FakeClock, n: number, latency: Record<string, number>): Map<string, number> {
+function drive(lb: PeakEwmaBalancer, clock: TestClock, n: number, latency: Record<string, number>): Map<string, number> {
   const counts = new Map<string, number>();
   for (let i = 0; i < n; i++) {
     const h = lb.pick(NO_PICK_CONTEXT)!;
@@ -48,7 +49,7 @@ describe('peak EWMA state (onFinish)', () => {
 
 describe('PEAK_EWMA', () => {
   it('moves traffic away from a host whose latency rises, and back after it recovers', () => {
-    const clock = fakeClock(0);
+    const clock = new TestClock({ now: 0 });
     const lb = new PeakEwmaBalancer({}, testDeps(21, clock));
     lb.update(['a', 'b', 'c'].map((n) => host(n, {}, 0)));
 
@@ -68,7 +69,7 @@ describe('PEAK_EWMA', () => {
   });
 
   it('weighs in-flight requests: cost = latency x (active + 1)', () => {
-    const clock = fakeClock(0);
+    const clock = new TestClock({ now: 0 });
     const lb = new PeakEwmaBalancer({}, testDeps(22, clock));
     const hosts = ['a', 'b', 'c'].map((n) => host(n, {}, 0));
     for (const h of hosts) {
@@ -84,7 +85,7 @@ describe('PEAK_EWMA', () => {
   });
 
   it("probes a never-measured host once at a time (Finagle's penalty while the probe is in flight)", () => {
-    const clock = fakeClock(0);
+    const clock = new TestClock({ now: 0 });
     const lb = new PeakEwmaBalancer({}, testDeps(23, clock));
     const [a, b, fresh] = [host('a', {}, 0), host('b', {}, 0), host('new', {}, 0)] as [Host, Host, Host];
     for (const h of [a, b]) {
@@ -104,7 +105,7 @@ describe('PEAK_EWMA', () => {
   });
 
   it("uses defaultRttMs (Linkerd's rule) for never-measured hosts when given", () => {
-    const lb = new PeakEwmaBalancer({ defaultRttMs: 30 }, testDeps(24, fakeClock(0)));
+    const lb = new PeakEwmaBalancer({ defaultRttMs: 30 }, testDeps(24, new TestClock({ now: 0 })));
     const fresh = host('new', {}, 0);
     onStart(fresh);
     expect(lb.cost(fresh, 0)).toBe(60);

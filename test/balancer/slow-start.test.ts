@@ -3,7 +3,8 @@ import { BalancerConfigError } from '../../src/balancer/balancer.js';
 import { LeastRequestBalancer } from '../../src/balancer/least-request.js';
 import { RoundRobinBalancer } from '../../src/balancer/round-robin.js';
 import { SlowStart } from '../../src/balancer/slow-start.js';
-import { fakeClock, host, share, shares, testDeps } from './fixtures.js';
+import { TestClock } from '../helpers/test-clock.js';
+import { host, share, shares, testDeps } from './fixtures.js';
 
 describe('SlowStart factor (Envoy slow_start_config)', () => {
   const fresh = host('new', {}, 0);
@@ -42,25 +43,25 @@ describe('slow start in ROUND_ROBIN and LEAST_REQUEST', () => {
     ['LEAST_REQUEST', (deps: ReturnType<typeof testDeps>) => new LeastRequestBalancer({ slowStart: { windowMs: 10_000 } }, deps)],
   ] as const) {
     it(`${name}: a new host's share ramps with its weight over the window`, () => {
-      const clock = fakeClock(0);
+      const clock = new TestClock({ now: 0 });
       const lb = make(testDeps(31, clock));
       lb.update([host('a'), host('b'), host('new', {}, 0)]);
-      clock.set(1_000);
+      clock.advance(1_000);
       // weight 0.1 against 1 + 1
       expect(Math.abs(share(shares(lb, 6_000), 'new') - 0.1 / 2.1)).toBeLessThanOrEqual(0.02);
-      clock.set(5_000);
+      clock.advance(4_000);
       expect(Math.abs(share(shares(lb, 6_000), 'new') - 0.5 / 2.5)).toBeLessThanOrEqual(0.02);
-      clock.set(12_000);
+      clock.advance(7_000);
       expect(Math.abs(share(shares(lb, 6_000), 'new') - 1 / 3)).toBeLessThanOrEqual(0.02);
     });
   }
 
   it('LEAST_REQUEST goes back to P2C on active requests once the window is over', () => {
-    const clock = fakeClock(0);
+    const clock = new TestClock({ now: 0 });
     const lb = new LeastRequestBalancer({ slowStart: { windowMs: 10_000 } }, testDeps(32, clock));
     const hosts = [host('a'), host('b'), host('new', {}, 0)];
     lb.update(hosts);
-    clock.set(20_000);
+    clock.advance(20_000);
     hosts[0]!.active = 10;
     expect(Math.abs(share(shares(lb, 9_000), 'a') - 1 / 9)).toBeLessThanOrEqual(0.02);
   });

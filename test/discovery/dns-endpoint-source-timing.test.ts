@@ -1,10 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Clock } from '../../src/clock.js';
 import type { DnsEndpointChange, DnsEndpointSourceOptions, DnsLookupFailure } from '../../src/discovery/dns/dns-endpoint-source.js';
 import { DnsEndpointSource } from '../../src/discovery/dns/dns-endpoint-source.js';
 import type { DnsAddress, DnsAnswer, DnsQuerier, DnsSrvRecord } from '../../src/discovery/dns/dns-resolver.js';
 import { DnsLookupError } from '../../src/discovery/dns/dns-resolver.js';
-import type { Scheduler } from '../../src/discovery/dns/scheduler.js';
+import { TestClock } from '../helpers/test-clock.js';
 
 /** Scripted answers: what a name answers is set per record type; unknown names are NXDOMAIN. */
 class FakeQuerier implements DnsQuerier {
@@ -43,32 +42,10 @@ function v6(ttl: number, ...addresses: string[]): DnsAnswer<DnsAddress> {
   return { status: 'found', records: addresses.map((address) => ({ address, family: 6, ttl })) };
 }
 
-/** Holds scheduled tasks until the test runs them; records the delays asked for. */
-class ManualScheduler implements Scheduler {
-  private entries: { delay: number; task: () => void; live: boolean }[] = [];
-
-  schedule(delayMs: number, task: () => void): () => void {
-    const entry = { delay: delayMs, task, live: true };
-    this.entries.push(entry);
-    return () => {
-      entry.live = false;
-    };
-  }
-
-  /** Delays of the tasks still pending. */
-  pending(): number[] {
-    return this.entries.filter((e) => e.live).map((e) => e.delay);
-  }
-
-  /** Runs every pending task (each starts one lookup). */
-  runAll(): void {
-    const due = this.entries.filter((e) => e.live);
-    this.entries = [];
-    for (const e of due) e.task();
-  }
+/** Delays of the refreshes waiting on the clock. */
+function pendingDelays(clock: TestClock): number[] {
+  return clock.waiting.map((t) => t.delayMs);
 }
-
-const clock: Clock = { now: () => 1000 };
 
 describe('DnsEndpointSource (scripted answers)', () => {
   let source: DnsEndpointSource | undefined;
@@ -79,7 +56,7 @@ describe('DnsEndpointSource (scripted answers)', () => {
 
   function setup(options: DnsEndpointSourceOptions = {}) {
     const querier = new FakeQuerier();
-    const scheduler = new ManualScheduler();
+    const clock = new TestClock();
     const changes: DnsEndpointChange[] = [];
     const failures: DnsLookupFailure[] = [];
     const s = new DnsEndpointSource({
@@ -87,39 +64,38 @@ describe('DnsEndpointSource (scripted answers)', () => {
       search: ['shop.svc.cluster.local', 'svc.cluster.local', 'cluster.local'],
       ndots: 5,
       querier,
-      scheduler,
       clock,
       ...options,
     });
     s.on('change', (c) => changes.push(c));
     s.on('lookupFailed', (f) => failures.push(f));
     source = s;
-    /** Runs the scheduled refresh of `key` and waits for it. */
+    /** Moves the clock to the scheduled refresh of `key` (running it) and waits for it. */
     const tick = async (key: string): Promise<void> => {
-      scheduler.runAll();
+      clock.runNext();
       await s.refresh(key);
     };
-    return { source: s, querier, scheduler, changes, failures, tick };
+    return { source: s, querier, clock, changes, failures, tick };
   }
 
   it('refreshes at the TTL, clamped to the floor and cap, and at the default rate for TTL 0', async () => {
-    const { source, querier, scheduler, tick } = setup({ minRefreshMs: 2000, maxRefreshMs: 60_000, defaultRefreshMs: 15_000 });
+    const { source, querier, clock, tick } = setup({ minRefreshMs: 2000, maxRefreshMs: 60_000, defaultRefreshMs: 15_000 });
     querier.a.set('reviews.shop.svc.cluster.local', v4(7, '10.0.0.1'));
     const key = source.watch({ name: 'reviews', port: 9080 });
     expect(await source.ready(key)).toHaveLength(1);
-    expect(scheduler.pending()).toEqual([7000]);
+    expect(pendingDelays(clock)).toEqual([7000]);
 
     querier.a.set('reviews.shop.svc.cluster.local', v4(1, '10.0.0.1'));
     await tick(key);
-    expect(scheduler.pending()).toEqual([2000]);
+    expect(pendingDelays(clock)).toEqual([2000]);
 
     querier.a.set('reviews.shop.svc.cluster.local', v4(86_400, '10.0.0.1'));
     await tick(key);
-    expect(scheduler.pending()).toEqual([60_000]);
+    expect(pendingDelays(clock)).toEqual([60_000]);
 
     querier.a.set('reviews.shop.svc.cluster.local', v4(0, '10.0.0.1'));
     await tick(key);
-    expect(scheduler.pending()).toEqual([15_000]);
+    expect(pendingDelays(clock)).toEqual([15_000]);
 
     // The smallest TTL of the answer counts.
     querier.a.set('reviews.shop.svc.cluster.local', {
@@ -130,8 +106,8 @@ describe('DnsEndpointSource (scripted answers)', () => {
       ],
     });
     await tick(key);
-    expect(scheduler.pending()).toEqual([5000]);
-    expect(source.status(key)).toMatchObject({ fqdn: 'reviews.shop.svc.cluster.local', answeredAt: 1000, nextLookupAt: 6000 });
+    expect(pendingDelays(clock)).toEqual([5000]);
+    expect(source.status(key)).toMatchObject({ fqdn: 'reviews.shop.svc.cluster.local', answeredAt: clock.now(), nextLookupAt: clock.now() + 5000 });
   });
 
   it('emits a change only when the set changes, not when the answer is reordered', async () => {
@@ -155,7 +131,7 @@ describe('DnsEndpointSource (scripted answers)', () => {
   });
 
   it('keeps the last good endpoints on failure, retries with backoff, and resets on success', async () => {
-    const { source, querier, scheduler, changes, failures, tick } = setup({ failureRefreshMs: 500, maxFailureRefreshMs: 3000 });
+    const { source, querier, clock, changes, failures, tick } = setup({ failureRefreshMs: 500, maxFailureRefreshMs: 3000 });
     const name = 'reviews.shop.svc.cluster.local';
     querier.a.set(name, v4(5, '10.0.0.1'));
     const key = source.watch({ name: 'reviews', port: 9080 });
@@ -165,7 +141,7 @@ describe('DnsEndpointSource (scripted answers)', () => {
     const delays: number[] = [];
     for (let i = 0; i < 5; i++) {
       await tick(key);
-      delays.push(...scheduler.pending());
+      delays.push(...pendingDelays(clock));
     }
     expect(delays).toEqual([500, 1000, 2000, 3000, 3000]);
     expect(source.current(key)).toBe(good);
@@ -178,13 +154,13 @@ describe('DnsEndpointSource (scripted answers)', () => {
 
     querier.a.set(name, v4(5, '10.0.0.1'));
     await tick(key);
-    expect(scheduler.pending()).toEqual([5000]);
+    expect(pendingDelays(clock)).toEqual([5000]);
     expect(source.status(key)).toMatchObject({ consecutiveFailures: 0, lastError: undefined });
     expect(changes).toHaveLength(1);
   });
 
   it('empties the set on NXDOMAIN and NODATA, and looks again at the default rate', async () => {
-    const { source, querier, scheduler, changes, tick } = setup({ defaultRefreshMs: 10_000 });
+    const { source, querier, clock, changes, tick } = setup({ defaultRefreshMs: 10_000 });
     const name = 'reviews.shop.svc.cluster.local';
     querier.a.set(name, v4(5, '10.0.0.1'));
     const key = source.watch({ name: 'reviews', port: 9080 });
@@ -194,7 +170,7 @@ describe('DnsEndpointSource (scripted answers)', () => {
     await tick(key);
     expect(source.current(key)).toEqual([]);
     expect(changes.at(-1)).toMatchObject({ endpoints: [], fqdn: undefined });
-    expect(scheduler.pending()).toEqual([10_000]);
+    expect(pendingDelays(clock)).toEqual([10_000]);
 
     querier.a.set(name, { status: 'nodata' });
     await tick(key);
@@ -329,7 +305,7 @@ describe('DnsEndpointSource (scripted answers)', () => {
   });
 
   it("refreshes an SRV answer on its targets' TTL, never later than the default rate (Node does not report SRV TTLs)", async () => {
-    const { source, querier, scheduler, tick } = setup({ defaultRefreshMs: 20_000 });
+    const { source, querier, clock, tick } = setup({ defaultRefreshMs: 20_000 });
     querier.srv.set('_http._tcp.ratings.shop.svc.cluster.local', {
       status: 'found',
       records: [{ name: 'pod.ratings.shop.svc.cluster.local', port: 8080, priority: 0, weight: 1 }],
@@ -337,15 +313,15 @@ describe('DnsEndpointSource (scripted answers)', () => {
     querier.a.set('pod.ratings.shop.svc.cluster.local', v4(5, '10.1.0.1'));
     const key = source.watch({ name: 'ratings', portName: 'http' });
     await source.ready(key);
-    expect(scheduler.pending()).toEqual([5000]);
+    expect(pendingDelays(clock)).toEqual([5000]);
     querier.a.set('pod.ratings.shop.svc.cluster.local', v4(3600, '10.1.0.1'));
     await tick(key);
-    expect(scheduler.pending()).toEqual([20_000]);
+    expect(pendingDelays(clock)).toEqual([20_000]);
     // Address answers keep their own TTL.
     querier.a.set('other.shop.svc.cluster.local', v4(3600, '10.1.0.2'));
     const plain = source.watch({ name: 'other', port: 80 });
     await source.ready(plain);
-    expect(scheduler.pending()).toContain(300_000);
+    expect(pendingDelays(clock)).toContain(300_000);
   });
 
   it('fails an SRV lookup whose target query fails, keeping the last good endpoints', async () => {
@@ -370,7 +346,7 @@ describe('DnsEndpointSource (scripted answers)', () => {
   });
 
   it('logical mode (DNS_ROUND_ROBIN) keeps one endpoint per port at the first address, under a stable key', async () => {
-    const { source, querier, scheduler, changes, tick } = setup();
+    const { source, querier, clock, changes, tick } = setup();
     const name = 'api.example.com';
     querier.a.set(name, {
       status: 'found',
@@ -384,7 +360,7 @@ describe('DnsEndpointSource (scripted answers)', () => {
       expect.objectContaining({ key: 'api.example.com:443', address: '192.0.2.1', port: 443, weight: 2 }),
     ]);
     // Envoy refreshes a logical DNS cluster on the TTL of the first record.
-    expect(scheduler.pending()).toEqual([20_000]);
+    expect(pendingDelays(clock)).toEqual([20_000]);
 
     querier.a.set(name, v4(20, '192.0.2.2', '192.0.2.1'));
     await tick(key);
@@ -399,31 +375,31 @@ describe('DnsEndpointSource (scripted answers)', () => {
   });
 
   it('resolves IP literals without queries or refreshes', async () => {
-    const { source, querier, scheduler } = setup();
+    const { source, querier, clock } = setup();
     const key = source.watch({ name: '10.9.9.9', port: 80 });
     expect((await source.ready(key)).map((e) => e.key)).toEqual(['10.9.9.9:80']);
     const v6key = source.watch({ name: '[fd00::9]', port: 80 });
     expect((await source.ready(v6key)).map((e) => e.address)).toEqual(['fd00::9']);
     expect(querier.queries).toEqual([]);
-    expect(scheduler.pending()).toEqual([]);
+    expect(pendingDelays(clock)).toEqual([]);
   });
 
   it('watch is idempotent per key; unwatch and close cancel refreshes and silence answers in flight', async () => {
-    const { source, querier, scheduler, changes } = setup();
+    const { source, querier, clock, changes } = setup();
     querier.a.set('reviews.shop.svc.cluster.local', v4(5, '10.0.0.1'));
     const key = source.watch({ name: 'reviews', port: 9080 });
     expect(source.watch({ name: 'Reviews.', port: 9080 })).toBe(key);
     expect(source.keys()).toEqual([key]);
     await source.ready(key);
-    expect(scheduler.pending()).toEqual([5000]);
+    expect(pendingDelays(clock)).toEqual([5000]);
     source.unwatch(key);
-    expect(scheduler.pending()).toEqual([]);
+    expect(pendingDelays(clock)).toEqual([]);
     expect(source.current(key)).toBeUndefined();
 
     const other = source.watch({ name: 'reviews', port: 9081 });
     source.close();
     await Promise.resolve();
-    expect(scheduler.pending()).toEqual([]);
+    expect(pendingDelays(clock)).toEqual([]);
     expect(source.current(other)).toBeUndefined();
     expect(changes).toHaveLength(1);
     // An injected querier belongs to the caller.

@@ -9,14 +9,13 @@ import type {
 import { DnsEndpointSource } from '../../src/discovery/dns/dns-endpoint-source.js';
 import { DnsLookupError } from '../../src/discovery/dns/dns-resolver.js';
 import { kubernetesSearchDomains } from '../../src/discovery/dns/resolv-conf.js';
-import type { Scheduler } from '../../src/discovery/dns/scheduler.js';
-import { systemScheduler } from '../../src/discovery/dns/scheduler.js';
 import { serviceEntryDnsWatches } from '../../src/discovery/dns/service-entry-dns.js';
 import type { Endpoint } from '../../src/discovery/endpoint.js';
 import type { DnsmasqRecords } from '../helpers/dnsmasq.js';
 import { Dnsmasq } from '../helpers/dnsmasq.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { requireSystemTools } from '../helpers/system-tools.js';
+import { TestClock } from '../helpers/test-clock.js';
 
 requireSystemTools('dnsmasq');
 
@@ -241,12 +240,16 @@ spec:
 
     it('picks up a changed record when the TTL runs out', async () => {
       own = await Dnsmasq.start(RECORDS, { ttl: 1 });
-      const source = makeSource(own);
+      const clock = new TestClock();
+      const source = makeSource(own, { clock });
       const key = source.watch({ name: 'ratings', port: 9080 });
       expect(await source.ready(key)).toHaveLength(3);
 
       const changed = nextEvent(source, 'change', (c) => c.key === key);
       await own.setHosts({ ...CLUSTER, 'ratings.shop.svc.cluster.local': ['10.1.0.11', '10.1.0.14'] });
+      expect(source.current(key)).toHaveLength(3);
+      // The TTL (1 s) runs out.
+      expect(clock.advance(1_000)).toHaveLength(1);
       const change: DnsEndpointChange = await changed;
       expect(keys(change.endpoints)).toEqual(['10.1.0.11:9080', '10.1.0.14:9080']);
       expect(keys(change.previous)).toEqual(['10.1.0.11:9080', '10.1.0.12:9080', '10.1.0.13:9080']);
@@ -255,7 +258,8 @@ spec:
 
     it('removes the endpoints when the name is gone (NXDOMAIN)', async () => {
       own = await Dnsmasq.start(RECORDS, { ttl: 1 });
-      const source = makeSource(own);
+      const clock = new TestClock();
+      const source = makeSource(own, { clock });
       const key = source.watch({ name: 'ratings', port: 9080 });
       expect(await source.ready(key)).toHaveLength(3);
       const failures: DnsLookupFailure[] = [];
@@ -264,6 +268,7 @@ spec:
       const emptied = nextEvent(source, 'change', (c) => c.key === key && c.endpoints.length === 0);
       const { 'ratings.shop.svc.cluster.local': _gone, ...rest } = CLUSTER;
       await own.setHosts(rest);
+      expect(clock.advance(1_000)).toHaveLength(1);
       const change = await emptied;
       expect(change.fqdn).toBeUndefined();
       expect(source.current(key)).toEqual([]);
@@ -273,13 +278,15 @@ spec:
 
     it('keeps the last good endpoints while the server is down, reports it, and recovers', async () => {
       own = await Dnsmasq.start(RECORDS, { ttl: 1 });
-      const source = makeSource(own, { failureRefreshMs: 200, maxFailureRefreshMs: 1000, timeoutMs: 500, attempts: 1 });
+      const clock = new TestClock();
+      const source = makeSource(own, { failureRefreshMs: 200, maxFailureRefreshMs: 1000, timeoutMs: 500, attempts: 1, clock });
       const key = source.watch({ name: 'ratings', port: 9080 });
       const good = await source.ready(key);
       expect(good).toHaveLength(3);
 
       const failed = nextEvent(source, 'lookupFailed', (f) => f.key === key);
       await own.stop();
+      expect(clock.advance(1_000)).toHaveLength(1);
       const failure = await failed;
       expect(failure.error).toBeInstanceOf(DnsLookupError);
       expect(['ECONNREFUSED', 'ETIMEOUT']).toContain(failure.error.dnsCode);
@@ -293,17 +300,23 @@ spec:
       await own.setHosts({ ...CLUSTER, 'ratings.shop.svc.cluster.local': ['10.1.0.15'] });
       const recovered = nextEvent(source, 'change', (c) => c.key === key);
       await own.restart();
+      // The retry after the first failure.
+      expect(clock.waiting.map((t) => t.delayMs)).toEqual([200]);
+      expect(clock.advance(200)).toHaveLength(1);
       expect(keys((await recovered).endpoints)).toEqual(['10.1.0.15:9080']);
       expect(source.status(key)?.consecutiveFailures).toBe(0);
     });
 
     it('picks up changed SRV records', async () => {
       own = await Dnsmasq.start(RECORDS, { ttl: 1 });
-      const source = makeSource(own);
+      const clock = new TestClock();
+      const source = makeSource(own, { clock });
       const key = source.watch({ name: 'ratings', portName: 'http' });
       expect(await source.ready(key)).toHaveLength(3);
       const changed = nextEvent(source, 'change', (c) => c.key === key);
       await own.setSrv([{ name: '_http._tcp.ratings.shop.svc.cluster.local', target: '10-1-0-12.ratings.shop.svc.cluster.local', port: 8080 }]);
+      // The refresh the SRV answer asked for.
+      expect(clock.runNext()).toBeDefined();
       // Weight 0 in SRV becomes the smallest positive weight.
       expect((await changed).endpoints.map((e) => [e.key, e.weight])).toEqual([['10.1.0.12:8080', 1]]);
     });
@@ -315,40 +328,27 @@ spec:
     blackHole.on('message', () => undefined);
     await new Promise<void>((resolve) => blackHole.bind(0, '127.0.0.1', resolve));
 
-    let pending = 0;
-    const counting: Scheduler = {
-      schedule(delayMs, task) {
-        pending++;
-        const cancel = systemScheduler.schedule(delayMs, () => {
-          pending--;
-          task();
-        });
-        return () => {
-          pending--;
-          cancel();
-        };
-      },
-    };
+    const clock = new TestClock();
     const stuck = new DnsEndpointSource({
       resolvConfPath: '/nonexistent/resolv.conf',
       nameservers: [`127.0.0.1:${blackHole.address().port}`],
       search: [],
       timeoutMs: 5000,
       attempts: 3,
-      scheduler: counting,
+      clock,
     });
-    const live = makeSource(dns, { scheduler: counting });
+    const live = makeSource(dns, { clock });
     const liveKey = live.watch({ name: 'reviews', port: 9080 });
     await live.ready(liveKey);
-    expect(pending).toBe(1);
+    expect(clock.waiting).toHaveLength(1);
     live.close();
-    expect(pending).toBe(0);
+    expect(clock.waiting).toHaveLength(0);
 
     const key = stuck.watch({ name: 'reviews.shop.svc.cluster.local', port: 9080 });
     const ready = stuck.ready(key);
     stuck.close();
     await expect(ready).rejects.toMatchObject({ dnsCode: 'ECANCELLED' });
-    expect(pending).toBe(0);
+    expect(clock.waiting).toHaveLength(0);
     await new Promise<void>((resolve) => blackHole.close(() => resolve()));
     // Handles close asynchronously: wait for the last UDP socket (ours and c-ares's) to go.
     await vi.waitFor(() => expect(process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap')).toEqual([]), {

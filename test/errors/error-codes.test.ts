@@ -24,7 +24,7 @@ import {
 } from '../../src/index.js';
 import type { DnsLookupFailure, Mesh } from '../../src/index.js';
 import { CORE_RESOURCES, FakeKubeApi, ISTIO_RESOURCES } from '../helpers/fake-kube-api.js';
-import { HeldTimeoutClock } from '../helpers/held-clock.js';
+import { TestClock } from '../helpers/test-clock.js';
 import { docs, meshFromYaml, reviewsServiceEntry } from '../helpers/mesh-from-yaml.js';
 import { Pods } from '../helpers/pods.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
@@ -137,7 +137,7 @@ describe('requests', () => {
   });
 
   it('a route timeout passing while the response streams: RouteTimeoutError (ERR_MESH_ROUTE_TIMEOUT)', async () => {
-    const clock = new HeldTimeoutClock(200);
+    const clock = new TestClock();
     const m = await mesh(`${reviewsServiceEntry(pods.port, ['127.0.0.2'])}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -148,14 +148,14 @@ spec: { hosts: [reviews], http: [{ route: [{ destination: { host: reviews } }], 
     const res = await m.request(`http://reviews:${pods.port}/`);
     expect(res.statusCode).toBe(200);
     const body = rejection(res.body.text());
-    expect(clock.fireHeld()).toBe(1);
+    clock.advance(200);
     const error = await body;
     expectCoded(error, RouteTimeoutError, 'ERR_MESH_ROUTE_TIMEOUT');
     expect(error).toMatchObject({ timeoutMs: 200, responseStarted: true });
   });
 
   it('a per-try timeout passing while the response streams: PerTryTimeoutError (ERR_MESH_PER_TRY_TIMEOUT)', async () => {
-    const clock = new HeldTimeoutClock(200);
+    const clock = new TestClock();
     const m = await mesh(`${reviewsServiceEntry(pods.port, ['127.0.0.2'])}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -165,17 +165,21 @@ spec: { hosts: [reviews], http: [{ route: [{ destination: { host: reviews } }], 
     stallAfterHeaders();
     const res = await m.request(`http://reviews:${pods.port}/`);
     const body = rejection(res.body.text());
-    expect(clock.fireHeld()).toBe(1);
+    clock.advance(200);
     const error = await body;
     expectCoded(error, PerTryTimeoutError, 'ERR_MESH_PER_TRY_TIMEOUT');
     expect(error).toMatchObject({ timeoutMs: 200, responseStarted: true });
   });
 
   it('the deadline of the request being handled passing while the response streams: DeadlineExceededError (ERR_MESH_DEADLINE_EXCEEDED)', async () => {
-    const m = await mesh(reviewsServiceEntry(pods.port, ['127.0.0.2']));
+    const clock = new TestClock();
+    const m = await mesh(reviewsServiceEntry(pods.port, ['127.0.0.2']), { clock });
     stallAfterHeaders();
     const res = await runWithDeadline(300, () => m.request(`http://reviews:${pods.port}/`));
-    const error = await rejection(res.body.text());
+    const body = rejection(res.body.text());
+    // The time left (at most 300 ms) became a timer on the mesh clock.
+    clock.advance(300);
+    const error = await body;
     expectCoded(error, DeadlineExceededError, 'ERR_MESH_DEADLINE_EXCEEDED');
     expect(error).toMatchObject({ responseStarted: true });
   });

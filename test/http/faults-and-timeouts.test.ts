@@ -65,6 +65,9 @@ afterAll(async () => {
   await mesh.close();
 });
 
+/** Timers of `delayMs` set so far. */
+const count = (delayMs: number): number => clock.scheduled.filter((t) => t.delayMs === delayMs).length;
+
 async function get(path: string, headers: Record<string, string> = {}) {
   const res = await mesh.request(`http://reviews:${port}${path}`, { headers });
   const text = await res.body.text();
@@ -73,39 +76,39 @@ async function get(path: string, headers: Record<string, string> = {}) {
 
 describe('fault delay', () => {
   it('holds delayed requests until the delay fires, then they reach the pod', async () => {
-    clock.immediate = false;
+    clock.auto = undefined;
     log.clear();
     const n = 40;
     const replies = Array.from({ length: n }, (_, i) => get(`/delayed/${i}`));
-    const held = clock.pending(5_000);
+    const held = clock.waiting.filter((t) => t.delayMs === 5_000);
     expect(held.length).toBeGreaterThan(0);
     expect(held.length).toBeLessThan(n);
     // Everything not delayed arrives; the delayed ones are still held.
     await log.until(() => log.count((s) => s.path.startsWith('/delayed/')) === n - held.length);
     expect(log.count((s) => s.path.startsWith('/delayed/'))).toBe(n - held.length);
-    for (const task of held) clock.fire(task);
+    clock.advance(4_999);
+    expect(held.every((t) => t.state === 'waiting')).toBe(true);
+    clock.advance(1);
     const results = await Promise.all(replies);
     expect(results.every((r) => r.status === 200)).toBe(true);
     expect(log.count((s) => s.path.startsWith('/delayed/'))).toBe(n);
   });
 
   it('delays the configured share (25% within ±3 points over 2,000 requests), and reads the legacy integer percent', async () => {
-    clock.immediate = true;
-    const before = clock.count(5_000);
+    clock.auto = () => true;
+    const before = count(5_000);
     for (let i = 0; i < 2_000; i++) expect((await get(`/delayed/${i}`)).status).toBe(200);
-    expect(Math.abs((clock.count(5_000) - before) / 20 - 25)).toBeLessThanOrEqual(3);
+    expect(Math.abs((count(5_000) - before) / 20 - 25)).toBeLessThanOrEqual(3);
 
     for (let i = 0; i < 1_000; i++) expect((await get(`/legacy-delay/${i}`)).status).toBe(200);
-    expect(Math.abs(clock.count(3_000) / 10 - 60)).toBeLessThanOrEqual(4);
+    expect(Math.abs(count(3_000) / 10 - 60)).toBeLessThanOrEqual(4);
   }, 60_000);
 
   it('decides the abort after the delay, as Envoy does', async () => {
-    clock.immediate = false;
+    clock.auto = undefined;
     log.clear();
     const reply = get('/delay-then-abort');
-    const [task] = clock.pending(7_000);
-    expect(task).toBeDefined();
-    clock.fire(task!);
+    expect(clock.runNext((t) => t.delayMs === 7_000)).toBeDefined();
     const res = await reply;
     expect(res.status).toBe(418);
     expect(res.text).toBe('fault filter abort');
@@ -113,9 +116,9 @@ describe('fault delay', () => {
   });
 
   it('injects nothing when percentage is unset (Istio: 0%)', async () => {
-    clock.immediate = true;
+    clock.auto = () => true;
     for (let i = 0; i < 50; i++) expect((await get(`/unset/${i}`)).status).toBe(200);
-    expect(clock.count(9_000)).toBe(0);
+    expect(count(9_000)).toBe(0);
   });
 });
 
@@ -139,15 +142,15 @@ describe('fault abort with a gRPC status', () => {
 
 describe('route timeout', () => {
   it('answers 504 "upstream request timeout" and closes the connection to the stuck pod', async () => {
-    clock.immediate = false;
+    clock.auto = undefined;
     log.clear();
     const reply = get('/stuck/1');
     await log.until(() => log.count((s) => s.path === '/stuck/1') === 1);
     const [stuck] = log.seen.filter((s) => s.path === '/stuck/1');
     const socketClosed = new Promise<void>((resolve) => stuck!.req.socket.once('close', () => resolve()));
-    const [timer] = clock.pending(2_000);
-    expect(timer).toBeDefined();
-    clock.fire(timer!);
+    clock.advance(1_999);
+    expect(stuck!.res.headersSent).toBe(false);
+    clock.advance(1);
     const res = await reply;
     expect(res.status).toBe(504);
     expect(res.text).toBe('upstream request timeout');
@@ -158,11 +161,10 @@ describe('route timeout', () => {
   });
 
   it('gives fetch callers the same 504', async () => {
-    clock.immediate = false;
+    clock.auto = undefined;
     const reply = mesh.fetch(`http://reviews:${port}/stuck/fetch`);
     await log.until(() => log.count((s) => s.path === '/stuck/fetch') === 1);
-    const timer = clock.pending(2_000).at(-1);
-    clock.fire(timer!);
+    expect(clock.runNext((t) => t.delayMs === 2_000)).toBeDefined();
     const res = await reply;
     expect(res.status).toBe(504);
     expect(await res.text()).toBe('upstream request timeout');
@@ -170,22 +172,21 @@ describe('route timeout', () => {
   });
 
   it('answers 504 when the timeout passes before the request is even written', async () => {
-    clock.immediate = false;
+    clock.auto = undefined;
     const reply = get('/stuck/early');
     // Fired in the same tick as the dispatch: no connection yet.
-    const [timer] = clock.pending(2_000);
-    clock.fire(timer!);
+    expect(clock.runNext((t) => t.delayMs === 2_000)).toBeDefined();
     const res = await reply;
     expect(res.status).toBe(504);
     expect(res.text).toBe('upstream request timeout');
   });
 
   it('cancels the timer when the response completes in time', async () => {
-    clock.immediate = false;
+    clock.auto = undefined;
     const res = await get('/fast');
     expect(res.status).toBe(200);
-    const timers = clock.tasks.filter((t) => t.delayMs === 4_000);
+    const timers = clock.scheduled.filter((t) => t.delayMs === 4_000);
     expect(timers.length).toBeGreaterThan(0);
-    expect(timers.every((t) => t.cancelled)).toBe(true);
+    expect(timers.every((t) => t.state === 'cancelled')).toBe(true);
   });
 });

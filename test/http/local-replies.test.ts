@@ -2,10 +2,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/clock.js';
 import { RateLimitedError, RESPONSE_FLAGS_HEADER, runWithDeadline } from '../../src/index.js';
 import type { BreakerOptions, Mesh, MeshOptions } from '../../src/index.js';
-import { HeldTimeoutClock } from '../helpers/held-clock.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { Pods } from '../helpers/pods.js';
 import { RequestLog } from '../helpers/request-log.js';
+import { isRequestTimer, TestClock } from '../helpers/test-clock.js';
 
 /**
  * The rule of docs/errors.md: what Envoy answers locally, the mesh answers with Envoy's status and
@@ -156,30 +156,31 @@ describe('answers the mesh makes itself carry Envoy\'s response flag', () => {
   });
 
   it('UT: the route timeout passes before a response: 504 "upstream request timeout"', async () => {
-    const clock = new HeldTimeoutClock(200);
+    const clock = new TestClock();
     const m = await mesh(routes('  - route: [{ destination: { host: reviews } }]\n    timeout: 200ms\n'), { clock });
     hold = true;
     const viaFetchSeen = viaFetch(m);
     await log.until(() => log.seen.length === 1);
-    expect(clock.fireHeld()).toBe(1);
+    expect(clock.runNext(isRequestTimer)?.delayMs).toBe(200);
     const viaRequestSeen = viaRequest(m);
     await log.until(() => log.seen.length === 2);
-    expect(clock.fireHeld()).toBe(1);
+    expect(clock.runNext(isRequestTimer)?.delayMs).toBe(200);
     expect([await viaFetchSeen, await viaRequestSeen]).toEqual(twice({ status: 504, body: 'upstream request timeout', flags: 'UT' }));
   });
 
   it('UT: every per-try timeout spent: 504 "upstream request timeout"', async () => {
-    const clock = new HeldTimeoutClock(200);
+    const clock = new TestClock();
     const m = await mesh(routes('  - route: [{ destination: { host: reviews } }]\n    retries: { attempts: 1, perTryTimeout: 200ms, retryOn: gateway-error }\n'), { clock });
     hold = true;
     for (const call of [viaFetch, viaRequest]) {
       log.clear();
       const seen = call(m);
       await log.until(() => log.seen.length === 1);
-      expect(clock.fireHeld()).toBe(1);
+      expect(clock.runNext(isRequestTimer)?.delayMs).toBe(200);
       // The retry goes out after its back-off; its own per-try timeout then passes too.
+      expect((await clock.next(isRequestTimer)).delayMs).toBeLessThan(25);
       await log.until(() => log.seen.length === 2);
-      expect(clock.fireHeld()).toBe(1);
+      expect(clock.runNext(isRequestTimer)?.delayMs).toBe(200);
       expect(await seen).toEqual({ status: 504, body: 'upstream request timeout', flags: 'UT' });
     }
   });

@@ -6,7 +6,7 @@ import { meshFromYaml, reviewsServiceEntry } from '../helpers/mesh-from-yaml.js'
 import { Pods } from '../helpers/pods.js';
 import type { SeenRequest } from '../helpers/request-log.js';
 import { RequestLog } from '../helpers/request-log.js';
-import { TestClock } from '../helpers/test-clock.js';
+import { isRequestTimer, TestClock } from '../helpers/test-clock.js';
 
 /**
  * mesh.close(): new requests reject with MeshClosedError at once; retries, hedges, back-offs and
@@ -125,7 +125,7 @@ describe('requests in flight when close is called', () => {
     const closed = track(closing);
     await expect(m.request(url('/new')).then(() => 'sent', (e: unknown) => e)).resolves.toBeInstanceOf(MeshClosedError);
     // The drain timer waits; close has not resolved while the request is in flight.
-    await clock.until((d) => d === 5000);
+    await clock.until((t) => t.delayMs === 5000);
     expect(closed.settled).toBe(false);
     answer(held[0]!, 200);
     const { value } = await pending;
@@ -143,8 +143,8 @@ describe('requests in flight when close is called', () => {
     const viaFetch = outcome(m.fetch(url('/silent-fetch')));
     await log.until(() => log.seen.length === 2);
     const closing = m.close();
-    await clock.until((d) => d === 5000);
-    expect(clock.fireAll((d) => d === 5000)).toBe(1);
+    await clock.until((t) => t.delayMs === 5000);
+    expect(clock.runNext(isRequestTimer)?.delayMs).toBe(5000);
     const { error } = await pending;
     expect(error).toBeInstanceOf(MeshClosedError);
     expect((error as Error).message).toContain('drain');
@@ -162,8 +162,8 @@ describe('requests in flight when close is called', () => {
     const pending = outcome(m.request(url('/silent')));
     await log.until(() => log.seen.length === 1);
     const closing = m.close();
-    await clock.until((d) => d === 250);
-    clock.fireAll((d) => d === 250);
+    await clock.until((t) => t.delayMs === 250);
+    expect(clock.runNext(isRequestTimer)?.delayMs).toBe(250);
     expect((await pending).error).toBeInstanceOf(MeshClosedError);
     await closing;
   });
@@ -178,8 +178,8 @@ describe('requests in flight when close is called', () => {
     const res = await pending;
     const body = outcome(res.body.text());
     const closing = m.close();
-    await clock.until((d) => d === 5000);
-    clock.fireAll((d) => d === 5000);
+    await clock.until((t) => t.delayMs === 5000);
+    expect(clock.runNext(isRequestTimer)?.delayMs).toBe(5000);
     expect((await body).error).toBeInstanceOf(MeshClosedError);
     await closing;
   });
@@ -201,13 +201,13 @@ describe('nothing new starts after close', () => {
     const pending = outcome(m.request(url('/retried')));
     await log.until(() => log.seen.length === 1);
     answer(held[0]!, 503);
-    await clock.until((d) => d < 10_000);
+    await clock.until((t) => isRequestTimer(t) && t.delayMs < 10_000);
     const closing = m.close();
     const { error } = await pending;
     expect(error).toBeInstanceOf(MeshClosedError);
     await closing;
-    // The back-off was cancelled; running whatever is left sends nothing.
-    clock.fireAll();
+    // The back-off was cancelled; nothing of the mesh is left to fire.
+    expect(clock.waiting).toEqual([]);
     expect(held).toHaveLength(1);
   });
 
@@ -222,7 +222,7 @@ describe('nothing new starts after close', () => {
     expect(value?.statusCode).toBe(503);
     expect(await value!.body.text()).toBe('still failing');
     await closing;
-    clock.fireAll();
+    expect(clock.waiting).toEqual([]);
     expect(held).toHaveLength(1);
   });
 
@@ -231,9 +231,9 @@ describe('nothing new starts after close', () => {
     const held = holdAll();
     const pending = outcome(m.request(url('/hedged')));
     await log.until(() => log.seen.length === 1);
-    await clock.until((d) => d === 50);
+    await clock.until((t) => t.delayMs === 50);
     const closing = m.close();
-    expect(clock.fireAll((d) => d === 50)).toBe(0);
+    expect(clock.scheduled.filter((t) => t.delayMs === 50).map((t) => t.state)).toEqual(['cancelled']);
     answer(held[0]!, 200);
     expect((await pending).value?.statusCode).toBe(200);
     await closing;
@@ -243,11 +243,11 @@ describe('nothing new starts after close', () => {
   it('a request held by a fault delay fails at once with MeshClosedError and is never sent', async () => {
     const { m, clock } = await mesh(config().replace('  - route:', '  - fault: { delay: { fixedDelay: 30s, percentage: { value: 100 } } }\n    route:'));
     const pending = outcome(m.request(url('/delayed')));
-    await clock.until((d) => d === 30_000);
+    await clock.until((t) => t.delayMs === 30_000);
     const closing = m.close();
     expect((await pending).error).toBeInstanceOf(MeshClosedError);
     await closing;
-    expect(clock.fireAll()).toBe(0);
+    expect(clock.waiting).toEqual([]);
     expect(log.seen).toEqual([]);
   });
 });

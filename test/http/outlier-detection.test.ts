@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/clock.js';
 import type { EjectionEvent, Mesh } from '../../src/index.js';
-import { ManualClock } from '../helpers/manual-clock.js';
+import { TestClock } from '../helpers/test-clock.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { Pods } from '../helpers/pods.js';
 
@@ -58,8 +58,8 @@ spec:
   http: [{ route: [{ destination: { host: reviews } }], retries: { attempts: 0 } }]
 `;
 
-async function start(outlierDetection: string, endpoints?: string[]): Promise<{ clock: ManualClock; events: EjectionEvent[] }> {
-  const clock = new ManualClock();
+async function start(outlierDetection: string, endpoints?: string[]): Promise<{ clock: TestClock; events: EjectionEvent[] }> {
+  const clock = new TestClock();
   const events: EjectionEvent[] = [];
   mesh = await meshFromYaml(config(outlierDetection, endpoints), { namespace: 'shop', clock, random: seededRandom(7), dns: false });
   mesh.on('ejection', (e) => events.push(e));

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/clock.js';
 import type { Mesh, MeshConfigError, MeshLogger } from '../../src/index.js';
 import { consoleLogger, createMesh, MESH_LOG_EVENTS } from '../../src/index.js';
-import { ManualClock } from '../helpers/manual-clock.js';
+import { TestClock } from '../helpers/test-clock.js';
 import { Pods } from '../helpers/pods.js';
 import { PushSource, yamlDocs } from '../helpers/push-source.js';
 import { reviewsServiceEntry } from '../helpers/mesh-from-yaml.js';
@@ -99,7 +99,7 @@ describe('structured events through a logger', () => {
 
   it('logs an ejection and the return', async () => {
     const logger = recorder();
-    const clock = new ManualClock();
+    const clock = new TestClock();
     mesh = await createMesh({ namespace: 'shop', sources: [new PushSource(yamlDocs(config()))], dns: false, logger, clock, random: seededRandom(1) });
     failing.add('127.0.0.2');
     for (let i = 0; i < 2; i++) await (await mesh.request(`http://reviews:${pods.port}/`)).body.dump();

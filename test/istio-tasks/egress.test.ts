@@ -9,10 +9,10 @@ import type { Mesh } from '../../src/index.js';
 import { UnknownHostError } from '../../src/index.js';
 import { dnsOptions } from '../helpers/dns-mesh.js';
 import { Dnsmasq } from '../helpers/dnsmasq.js';
-import { HeldTimeoutClock } from '../helpers/held-clock.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { Pods } from '../helpers/pods.js';
 import { RequestLog } from '../helpers/request-log.js';
+import { TestClock } from '../helpers/test-clock.js';
 import { call } from './bookinfo.js';
 import { requireSystemTools } from '../helpers/system-tools.js';
 
@@ -96,7 +96,7 @@ describe('Istio task: Accessing External Services', () => {
   });
 
   it('the VirtualService timeout of 3s applies to the external service: /delay/5 answers 504 upstream request timeout', async () => {
-    const clock = new HeldTimeoutClock(3_000);
+    const clock = new TestClock();
     mesh = await meshFromYaml(SERVICE_ENTRY(pods.port) + '---\n' + VIRTUAL_SERVICE, {
       namespace: 'default',
       dns: dnsOptions(dns),
@@ -106,7 +106,7 @@ describe('Istio task: Accessing External Services', () => {
     log.take = (seen) => seen.path.startsWith('/delay/'); // httpbin's /delay/5 answers after 5s
     const reply = call(mesh, `http://httpbin.org:${pods.port}/delay/5`);
     await log.until(() => log.seen.length === 1);
-    expect(clock.fireHeld()).toBe(1);
+    expect(clock.runNext((t) => t.kind === 'request')?.delayMs).toBe(3_000);
     const res = await reply;
     expect(res.status).toBe(504);
     expect(res.text).toBe('upstream request timeout');

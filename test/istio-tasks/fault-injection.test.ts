@@ -8,7 +8,8 @@ import type { Mesh } from '../../src/index.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { Pods } from '../helpers/pods.js';
 import { RequestLog } from '../helpers/request-log.js';
-import { TestClock } from '../helpers/test-clock.js';
+import type { TestTimer } from '../helpers/test-clock.js';
+import { isRequestTimer, TestClock } from '../helpers/test-clock.js';
 import { BOOKINFO_PODS, DESTINATION_RULE_ALL, RATINGS_V1, bookinfoServices, call } from './bookinfo.js';
 
 const RATINGS_TEST_DELAY = `apiVersion: networking.istio.io/v1
@@ -83,6 +84,7 @@ afterAll(async () => {
 
 const ratings = () => `http://ratings:${pods.port}/ratings/0`;
 const atRatings = (s: { pod: string }) => s.pod === RATINGS_V1;
+const isDelay = (t: TestTimer): boolean => isRequestTimer(t) && t.delayMs === 7_000;
 
 describe('Istio task: Fault Injection', () => {
   it('ratings-test-delay: jason\'s call to ratings is held 7s before it reaches ratings v1; other users are not delayed', async () => {
@@ -92,14 +94,16 @@ describe('Istio task: Fault Injection', () => {
     // Another user: straight through, no 7s timer.
     const other = await call(mesh, ratings(), { 'end-user': 'someone' });
     expect(other.reply?.pod).toBe(RATINGS_V1);
-    expect(clock.pending(7_000)).toHaveLength(0);
+    expect(clock.scheduled.filter(isDelay)).toHaveLength(0);
 
     // jason: the delay timer holds the call; ratings has not seen it.
     const jason = call(mesh, ratings(), { 'end-user': 'jason' });
-    await clock.until((ms) => ms === 7_000);
-    expect(clock.pending(7_000)).toHaveLength(1);
+    await clock.until(isDelay);
+    expect(clock.waiting.filter(isDelay)).toHaveLength(1);
     expect(log.count(atRatings)).toBe(1);
-    clock.fireAll((ms) => ms === 7_000);
+    clock.advance(6_999);
+    expect(log.count(atRatings)).toBe(1);
+    clock.advance(1);
     const res = await jason;
     expect(res.status).toBe(200);
     expect(res.reply?.pod).toBe(RATINGS_V1);
@@ -130,9 +134,11 @@ describe('Istio task: Fault Injection', () => {
     expect(withTimeout).toContain('timeout: 2s');
     mesh = await meshFromYaml(bookinfoServices(pods.port) + DESTINATION_RULE_ALL + '---\n' + withTimeout, { namespace: 'default', clock });
     const jason = call(mesh, ratings(), { 'end-user': 'jason' });
-    await clock.until((ms) => ms === 7_000);
-    expect(clock.pending(2_000)).toHaveLength(0);
-    clock.fireAll((ms) => ms === 7_000);
+    await clock.until(isDelay);
+    expect(clock.waiting.filter(isRequestTimer).map((t) => t.delayMs)).toEqual([7_000]);
+    // The 2 s route timeout starts once the delay is over.
+    clock.advance(7_000);
+    expect(clock.waiting.filter(isRequestTimer).map((t) => t.delayMs)).toEqual([2_000]);
     const res = await jason;
     expect(res.status).toBe(200);
     expect(res.reply?.pod).toBe(RATINGS_V1);

@@ -4,7 +4,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Mesh } from '../../src/index.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
-import { HeldTimeoutClock } from '../helpers/held-clock.js';
 import { Pods } from '../helpers/pods.js';
 import { RequestLog } from '../helpers/request-log.js';
 import { TestClock } from '../helpers/test-clock.js';
@@ -69,22 +68,22 @@ describe('Istio task: Request Timeouts', () => {
     const clock = new TestClock();
     mesh = await meshFromYaml(config(), { namespace: 'default', clock });
     const reply = call(mesh, `http://ratings:${pods.port}/ratings/0`);
-    await clock.until((ms) => ms === 2_000);
-    // No other timer: HTTP requests have no timeout unless a route sets one.
-    expect(clock.waiting.map((t) => t.delayMs)).toEqual([2_000]);
-    clock.fireAll();
+    await clock.until((t) => t.delayMs === 2_000);
+    // No other request timer: HTTP requests have no timeout unless a route sets one.
+    expect(clock.waiting.filter((t) => t.kind === 'request').map((t) => t.delayMs)).toEqual([2_000]);
+    clock.advance(2_000);
     const res = await reply;
     expect(res.status).toBe(200);
     expect(res.reply?.pod).toBe(RATINGS_V1);
   });
 
   it('reviews v2 that takes longer than 0.5s: the caller gets 504 "upstream request timeout"', async () => {
-    const clock = new HeldTimeoutClock(500);
+    const clock = new TestClock();
     mesh = await meshFromYaml(config(), { namespace: 'default', clock });
     log.take = (seen) => seen.pod === REVIEWS_V2; // reviews v2 waits on the delayed ratings
     const reply = call(mesh, `http://reviews:${pods.port}/reviews/0`);
     await log.until(() => log.count((s) => s.pod === REVIEWS_V2) === 1);
-    expect(clock.fireHeld()).toBe(1);
+    expect(clock.runNext((t) => t.kind === 'request')?.delayMs).toBe(500);
     const res = await reply;
     expect(res.status).toBe(504);
     expect(res.text).toBe('upstream request timeout');
@@ -93,9 +92,10 @@ describe('Istio task: Request Timeouts', () => {
   });
 
   it('a route timeout does not cut a reply that comes in time', async () => {
-    const clock = new HeldTimeoutClock(500);
+    const clock = new TestClock();
     mesh = await meshFromYaml(config(), { namespace: 'default', clock });
     const res = await call(mesh, `http://reviews:${pods.port}/reviews/0`);
+    expect(clock.scheduled.filter((t) => t.kind === 'request').map((t) => [t.delayMs, t.state])).toEqual([[500, 'cancelled']]);
     expect(res.status).toBe(200);
     expect(res.reply?.pod).toBe(REVIEWS_V2);
   });
@@ -103,36 +103,36 @@ describe('Istio task: Request Timeouts', () => {
   // The page: "they can also be overridden on a per-request basis if the application adds an
   // x-envoy-upstream-rq-timeout-ms header on outbound requests".
   it('x-envoy-upstream-rq-timeout-ms on the request overrides the route timeout', async () => {
-    const clock = new HeldTimeoutClock(250);
+    const clock = new TestClock();
     mesh = await meshFromYaml(config(), { namespace: 'default', clock });
     log.take = (seen) => seen.pod === REVIEWS_V2;
     const reply = call(mesh, `http://reviews:${pods.port}/reviews/0`, { 'x-envoy-upstream-rq-timeout-ms': '250' });
     await log.until(() => log.count((s) => s.pod === REVIEWS_V2) === 1);
     // Envoy consumes the header: the upstream does not see it.
     expect(log.seen[0]!.headers['x-envoy-upstream-rq-timeout-ms']).toBeUndefined();
-    expect(clock.fireHeld()).toBe(1);
+    expect(clock.runNext((t) => t.kind === 'request')?.delayMs).toBe(250);
     const res = await reply;
     expect(res.status).toBe(504);
     expect(res.text).toBe('upstream request timeout');
   });
 
   it('through mesh.fetch too, and 0 in the header means no timeout at all', async () => {
-    const clock = new HeldTimeoutClock(250);
+    const clock = new TestClock();
     mesh = await meshFromYaml(config(), { namespace: 'default', clock });
     log.take = (seen) => seen.pod === REVIEWS_V2;
     const timedOut = mesh.fetch(`http://reviews:${pods.port}/a`, { headers: { 'X-Envoy-Upstream-Rq-Timeout-Ms': '250' } });
     await log.until(() => log.count((s) => s.pod === REVIEWS_V2) === 1);
     expect(log.seen[0]!.headers['x-envoy-upstream-rq-timeout-ms']).toBeUndefined();
-    expect(clock.fireHeld()).toBe(1);
+    expect(clock.runNext((t) => t.kind === 'request')?.delayMs).toBe(250);
     expect((await timedOut).status).toBe(504);
 
     // 0: the route's 0.5s does not apply either; the reply comes whenever reviews answers.
-    const noTimeout = new HeldTimeoutClock(500);
+    const noTimeout = new TestClock();
     await mesh.close();
     mesh = await meshFromYaml(config(), { namespace: 'default', clock: noTimeout });
     const slow = mesh.fetch(`http://reviews:${pods.port}/b`, { headers: { 'x-envoy-upstream-rq-timeout-ms': '0' } });
     await log.until(() => log.count((s) => s.path === '/b') === 1);
-    expect(noTimeout.fireHeld()).toBe(0);
+    expect(noTimeout.scheduled.filter((t) => t.kind === 'request')).toEqual([]);
     log.seen.find((s) => s.path === '/b')!.res.end('late');
     expect((await slow).status).toBe(200);
   });

@@ -5,7 +5,8 @@ import { KubernetesSource } from '../../src/config/sources/kubernetes-source.js'
 import { KubeApiWatcher } from '../../src/kubernetes/api-watcher.js';
 import { POD_METADATA, SERVICES } from '../../src/kubernetes/types.js';
 import { FakeKubeApi } from '../helpers/fake-kube-api.js';
-import { ManualClock } from '../helpers/manual-clock.js';
+import type { TestTimer } from '../helpers/test-clock.js';
+import { TestClock } from '../helpers/test-clock.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 
 // Back-off of the Kubernetes watches and of API discovery, on a clock the test moves: every
@@ -16,14 +17,29 @@ const WAIT = { timeout: 10_000, interval: 5 };
 
 let api: FakeKubeApi;
 let dir: string;
-let clock: ManualClock;
+/** Back-off timers only: a watch's stalled-watch bound (over 5 minutes) is not one. */
+const isBackoff = (timer: TestTimer): boolean => timer.delayMs < 300_000;
+
+/** The test clock, counting the back-offs waiting and how far the next one is. */
+class BackoffClock extends TestClock {
+  get pending(): number {
+    return this.waiting.filter(isBackoff).length;
+  }
+
+  untilNext(): number | undefined {
+    const due = this.waiting.filter(isBackoff).map((t) => t.at);
+    return due.length > 0 ? Math.max(0, Math.min(...due) - this.now()) : undefined;
+  }
+}
+
+let clock: BackoffClock;
 let watcher: KubeApiWatcher | undefined;
 let source: KubernetesSource | undefined;
 
 beforeEach(async () => {
   api = await FakeKubeApi.start();
   dir = await makeTempDir();
-  clock = new ManualClock();
+  clock = new BackoffClock();
 });
 afterEach(async () => {
   await source?.close();

@@ -6,6 +6,7 @@ import { KubeApiWatcher } from '../../src/kubernetes/api-watcher.js';
 import { FakeKubeApi } from '../helpers/fake-kube-api.js';
 import type { FakeObject } from '../helpers/fake-kube-api.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
+import { TestClock } from '../helpers/test-clock.js';
 
 const SERVICES: KubeResourceType = { group: '', version: 'v1', plural: 'services', kind: 'Service', namespaced: true };
 const PODS_METADATA: KubeResourceType = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true, metadataOnly: true };
@@ -166,6 +167,35 @@ describe('reflector against the fake API server', () => {
     expect(names(batches).sort()).toEqual(['ADDED n-0', 'ADDED n-1', 'ADDED n-2', 'ADDED n-3', 'ADDED n-4', 'DELETED a']);
     // Re-listed: the watch from the old resourceVersion was refused with 410.
     expect(api.requests.filter((r) => r.url.startsWith('/api/v1/namespaces/shop/services?') && !r.url.includes('watch=')).length).toBe(2);
+  });
+
+  it('waits out a jittered, doubling back-off on the mesh clock before it lists again', async () => {
+    api.create(service('a'));
+    api.forbid('services');
+    const clock = new TestClock();
+    const kubeconfig = await api.writeKubeconfig(join(dir, 'kubeconfig'));
+    watcher = await KubeApiWatcher.connect({ kubeconfig, backoff: { initialMs: 1_000, maxMs: 30_000 } }, { clock });
+    const services = watcher.collection(SERVICES, { namespace: 'shop' });
+    const lists = (): number => api.requests.filter((r) => r.url.startsWith('/api/v1/namespaces/shop/services?')).length;
+    // Half fixed, half random: the first pause is in [500, 1000] ms, the second in [1000, 2000].
+    const first = await clock.until();
+    expect(services.status.error?.message).toContain('forbidden');
+    expect(first.delayMs).toBeGreaterThanOrEqual(500);
+    expect(first.delayMs).toBeLessThanOrEqual(1_000);
+    expect(lists()).toBe(1);
+    clock.advance(first.delayMs);
+    const second = await clock.until();
+    expect(lists()).toBe(2);
+    expect(second.delayMs).toBeGreaterThanOrEqual(1_000);
+    expect(second.delayMs).toBeLessThanOrEqual(2_000);
+    api.allow('services');
+    // Nothing is tried before the back-off has passed.
+    clock.advance(second.delayMs - 1);
+    expect(lists()).toBe(2);
+    clock.advance(1);
+    await services.synced;
+    expect([...services.items.keys()]).toEqual(['shop/a']);
+    await vi.waitFor(() => expect(services.status.error).toBeUndefined(), WAIT);
   });
 
   it('reconnects when the server closes the stream, without re-delivering anything', async () => {

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { ClusterLimits } from '../../src/resilience/connection-limits.js';
 import { compileLimits } from '../../src/resilience/connection-pool-policy.js';
 import { OverflowError } from '../../src/resilience/errors.js';
-import { ManualClock } from '../helpers/manual-clock.js';
+import { TestClock } from '../helpers/test-clock.js';
 
-function limits(pool: Parameters<typeof compileLimits>[0], budget?: Parameters<typeof compileLimits>[1], clock = new ManualClock()): ClusterLimits {
+function limits(pool: Parameters<typeof compileLimits>[0], budget?: Parameters<typeof compileLimits>[1], clock = new TestClock()): ClusterLimits {
   const policy = compileLimits(pool, budget);
   if (!policy) throw new Error('no limits');
   return new ClusterLimits('reviews|v1|9080', policy, clock);
@@ -56,7 +56,7 @@ describe('ClusterLimits', () => {
   });
 
   it('with budgetInterval, sizes the budget by requests started within the interval', () => {
-    const clock = new ManualClock();
+    const clock = new TestClock();
     const l = limits(undefined, { percent: 50, minRetryConcurrency: 1, budgetInterval: '10s' }, clock);
     for (let i = 0; i < 8; i++) {
       expect(l.admit(false)).toBeUndefined();

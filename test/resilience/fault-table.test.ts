@@ -1,7 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/clock.js';
 import type { Mesh, MeshOptions } from '../../src/index.js';
-import { HeldTimeoutClock } from '../helpers/held-clock.js';
+import type { TestTimer } from '../helpers/test-clock.js';
+import { isRequestTimer, TestClock } from '../helpers/test-clock.js';
 import { meshFromYaml, reviewsServiceEntry } from '../helpers/mesh-from-yaml.js';
 import { Pods } from '../helpers/pods.js';
 import type { SeenRequest } from '../helpers/request-log.js';
@@ -25,6 +26,9 @@ const NOTHING = '127.0.0.9';
 const N = 30;
 /** The timeout under test, held by the clock until the test fires it (no real-time wait). */
 const TIMEOUT_MS = 200;
+const isTimeout = (t: TestTimer): boolean => isRequestTimer(t) && t.delayMs === TIMEOUT_MS;
+/** A clock on which the timeouts wait for the test and retry back-offs run by themselves. */
+const timeoutClock = (): TestClock => new TestClock({ auto: (t) => isRequestTimer(t) && !isTimeout(t) });
 
 let pods: Pods;
 let log: RequestLog;
@@ -172,19 +176,19 @@ describe('fault: a pod that refuses connections (nothing listens on its address)
 
 describe('fault: a pod that accepts and never answers', () => {
   /** The bad pod holds every request; its timer is fired once it has one. */
-  function silent(clock: HeldTimeoutClock): SeenRequest[] {
+  function silent(clock: TestClock): SeenRequest[] {
     const held: SeenRequest[] = [];
     log.take = (s) => {
       if (s.pod !== BAD) return false;
       held.push(s);
-      setImmediate(() => clock.fireHeld());
+      setImmediate(() => clock.runNext(isTimeout));
       return true;
     };
     return held;
   }
 
   it(`retries off, route timeout ${TIMEOUT_MS}ms: ${N} requests, 10 fail with 504`, async () => {
-    const clock = new HeldTimeoutClock(TIMEOUT_MS);
+    const clock = timeoutClock();
     const m = await mesh(config(OFF, { timeout: `${TIMEOUT_MS}ms` }), { clock });
     const held = silent(clock);
     expect(tally(await callEach(m, N))).toEqual({ ok: 20, 504: 10 });
@@ -192,7 +196,7 @@ describe('fault: a pod that accepts and never answers', () => {
   });
 
   it(`default conditions with a perTryTimeout: ${N} requests, 10 fail with 504 (a timeout is not a connect failure)`, async () => {
-    const clock = new HeldTimeoutClock(TIMEOUT_MS);
+    const clock = timeoutClock();
     const m = await mesh(config(`{ attempts: 2, perTryTimeout: ${TIMEOUT_MS}ms }`), { clock });
     const held = silent(clock);
     expect(tally(await callEach(m, N))).toEqual({ ok: 20, 504: 10 });
@@ -200,13 +204,13 @@ describe('fault: a pod that accepts and never answers', () => {
   });
 
   it(`retries on gateway-error with perTryTimeout ${TIMEOUT_MS}ms: ${N} requests, none fail`, async () => {
-    const clock = new HeldTimeoutClock(TIMEOUT_MS);
+    const clock = timeoutClock();
     const m = await mesh(config(ON_WITH_PER_TRY), { clock });
     const held = silent(clock);
     const outcomes = await callEach(m, N);
     expect(tally(outcomes)).toEqual({ ok: N });
     expect(held.length).toBeGreaterThanOrEqual(5);
-    expect(clock.fired).toBe(held.length);
+    expect(clock.scheduled.filter((t) => isTimeout(t) && t.state === 'ran')).toHaveLength(held.length);
   });
 });
 
@@ -227,11 +231,11 @@ describe('fault: a pod that answers slowly', () => {
   });
 
   /** The bad pod answers, but only after the timeout has fired. */
-  function slowerThanTimeout(clock: HeldTimeoutClock): void {
+  function slowerThanTimeout(clock: TestClock): void {
     log.take = (s) => {
       if (s.pod !== BAD) return false;
       setImmediate(() => {
-        clock.fireHeld();
+        clock.runNext(isTimeout);
         setImmediate(() => s.res.writeHead(200, { 'x-pod': s.pod }).end('too late'));
       });
       return true;
@@ -239,7 +243,7 @@ describe('fault: a pod that answers slowly', () => {
   }
 
   it(`retries off, slower than the route timeout: ${N} requests, 10 fail with 504; the late answers are dropped`, async () => {
-    const clock = new HeldTimeoutClock(TIMEOUT_MS);
+    const clock = timeoutClock();
     const m = await mesh(config(OFF, { timeout: `${TIMEOUT_MS}ms` }), { clock });
     slowerThanTimeout(clock);
     const outcomes = await callEach(m, N);
@@ -248,7 +252,7 @@ describe('fault: a pod that answers slowly', () => {
   });
 
   it(`retries on gateway-error, slower than perTryTimeout: ${N} requests, none fail, none answered by the slow pod`, async () => {
-    const clock = new HeldTimeoutClock(TIMEOUT_MS);
+    const clock = timeoutClock();
     const m = await mesh(config(ON_WITH_PER_TRY), { clock });
     slowerThanTimeout(clock);
     const outcomes = await callEach(m, N);

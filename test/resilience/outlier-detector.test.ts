@@ -6,7 +6,7 @@ import { UNKNOWN_LOCALITY } from '../../src/discovery/endpoint.js';
 import type { EjectionChange } from '../../src/resilience/outlier-detector.js';
 import { OutlierDetector } from '../../src/resilience/outlier-detector.js';
 import { compileOutlierPolicy } from '../../src/resilience/outlier-policy.js';
-import { ManualClock } from '../helpers/manual-clock.js';
+import { TestClock } from '../helpers/test-clock.js';
 
 function host(address: string): Host {
   const endpoint: Endpoint = { key: `${address}:80`, address, port: 80, labels: {}, locality: UNKNOWN_LOCALITY, weight: 1, ready: true };
@@ -14,7 +14,7 @@ function host(address: string): Host {
 }
 
 function detector(spec: Parameters<typeof compileOutlierPolicy>[0], hosts: Host[]) {
-  const clock = new ManualClock();
+  const clock = new TestClock();
   const changes: string[] = [];
   const d = new OutlierDetector(compileOutlierPolicy(spec)!, {
     clock,
@@ -108,19 +108,19 @@ describe('OutlierDetector', () => {
     d.releaseAll();
     expect(a.healthy).toBe(true);
     expect(changes).toEqual(['eject 10.0.0.1 consecutive-5xx', 'uneject 10.0.0.1']);
-    expect(clock.pending).toBe(0);
+    expect(clock.waiting.length).toBe(0);
   });
 
   it('runs no timer while nothing is ejected or decaying', () => {
     const a = host('10.0.0.1');
     const { d, clock } = detector({ consecutive5xxErrors: 1, interval: '1s', baseEjectionTime: '1s', maxEjectionPercent: 100 }, [a, host('10.0.0.2')]);
-    expect(clock.pending).toBe(0);
+    expect(clock.waiting.length).toBe(0);
     d.report(a, err500);
-    expect(clock.pending).toBe(1);
+    expect(clock.waiting.length).toBe(1);
     clock.advance(1_000);
     expect(d.isEjected(a)).toBe(false);
     // The backoff decays one interval later; then the timer stops.
     clock.advance(1_000);
-    expect(clock.pending).toBe(0);
+    expect(clock.waiting.length).toBe(0);
   });
 });

@@ -1,12 +1,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Clock } from '../../src/clock.js';
 import type { ConfigSource, Mesh, RawDocument, SourceUpdate } from '../../src/index.js';
 import { createMesh, LocalLimiter } from '../../src/index.js';
 import { TokenBucket } from '../../src/resilience/rate-limit/token-bucket.js';
 import { docs, reviewsServiceEntry } from '../helpers/mesh-from-yaml.js';
 import { Pods } from '../helpers/pods.js';
+import { TestClock } from '../helpers/test-clock.js';
 
 describe('TokenBucket (Envoy local rate limit semantics)', () => {
   const spec = { maxTokens: 3, tokensPerFill: 2, fillIntervalMs: 1_000 };
@@ -71,7 +71,7 @@ describe('buckets across configuration changes', () => {
   let pods: Pods;
   let mesh: Mesh;
   let source: PushSource;
-  const clock: Clock = { now: () => 0 };
+  const clock = new TestClock({ now: 0 });
   const yaml = (maxTokens: number, extra = '') => `
 ${reviewsServiceEntry(pods.port, ['127.0.0.2'])}---
 apiVersion: sidecarless.io/v1alpha1

@@ -1,17 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Clock } from '../../src/clock.js';
 import { seededRandom } from '../../src/clock.js';
 import type { Mesh } from '../../src/index.js';
 import { formatIssue } from '../../src/index.js';
 import { meshFromYaml, reviewsServiceEntry } from '../helpers/mesh-from-yaml.js';
 import { Pods } from '../helpers/pods.js';
-
-class ManualClock implements Clock {
-  t = 5_000;
-  now(): number {
-    return this.t;
-  }
-}
+import { TestClock } from '../helpers/test-clock.js';
 
 let pods: Pods;
 let pods2: Pods;
@@ -90,7 +83,7 @@ spec:
 ${extra}`;
 
 async function meshWith(yaml: string, labels: Record<string, string> = { app: 'productpage' }): Promise<Mesh> {
-  const m = await meshFromYaml(`${services()}\n---\n${yaml}`, { namespace: 'shop', labels, clock: new ManualClock(), random: seededRandom(3), dns: false });
+  const m = await meshFromYaml(`${services()}\n---\n${yaml}`, { namespace: 'shop', labels, clock: new TestClock({ now: 5_000 }), random: seededRandom(3), dns: false });
   meshes.push(m);
   return m;
 }

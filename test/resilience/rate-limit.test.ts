@@ -1,28 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Clock } from '../../src/clock.js';
 import { seededRandom } from '../../src/clock.js';
 import type { Mesh } from '../../src/index.js';
 import { RateLimitedError } from '../../src/index.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { Pods } from '../helpers/pods.js';
-
-/** Time stands still until the test moves it: refills happen exactly when the test says. */
-class ManualClock implements Clock {
-  t = 10_000;
-  now(): number {
-    return this.t;
-  }
-  advance(ms: number): void {
-    this.t += ms;
-  }
-}
+import { TestClock } from '../helpers/test-clock.js';
 
 let pods: Pods;
 let otherPort: Pods;
 let mesh: Mesh;
 let port: number;
 let port2: number;
-const clock = new ManualClock();
+const clock = new TestClock({ now: 10_000 });
 /** Requests each pod path received, by the first path segment. */
 const hits = new Map<string, number>();
 

@@ -7,7 +7,7 @@ import { meshFromYaml, reviewsServiceEntry } from '../helpers/mesh-from-yaml.js'
 import { Pods } from '../helpers/pods.js';
 import type { SeenRequest } from '../helpers/request-log.js';
 import { RequestLog } from '../helpers/request-log.js';
-import { TestClock } from '../helpers/test-clock.js';
+import { isRequestTimer, TestClock } from '../helpers/test-clock.js';
 
 /**
  * Retries as istiod configures Envoy: the default policy when a route has none, VirtualService
@@ -338,10 +338,8 @@ describe('timeouts with retries (timers fired by the test)', () => {
     const pending = get(m);
     await log.until(() => log.seen.length === 1);
     // The attempt's timer, then the back-off before the retry.
-    expect(clock.fireAll((d) => d === 2000)).toBe(1);
-
-    await new Promise((r) => setImmediate(r));
-    clock.fireAll((d) => d < 25);
+    expect(clock.runNext(isRequestTimer)?.delayMs).toBe(2000);
+    expect((await clock.next(isRequestTimer)).delayMs).toBeLessThan(25);
     const r = await pending;
     expect(r.status).toBe(200);
     expect(r.pod).not.toBe(held[0]!.pod);
@@ -355,7 +353,7 @@ describe('timeouts with retries (timers fired by the test)', () => {
     const held = hang();
     const pending = get(m);
     await log.until(() => log.seen.length === 1);
-    clock.fireAll((d) => d === 1000);
+    expect(clock.runNext(isRequestTimer)?.delayMs).toBe(1000);
     const r = await pending;
     expect(r.status).toBe(504);
     expect(r.body).toBe('upstream request timeout');
@@ -364,15 +362,15 @@ describe('timeouts with retries (timers fired by the test)', () => {
 
   it('the route timeout covers every attempt: 504, and the attempt in flight is cancelled', async () => {
     const clock = new TestClock();
-    const m = await mesh(serviceEntry(['127.0.0.2']) + route('{ attempts: 5, perTryTimeout: 1s, retryOn: 5xx }', '    timeout: 3s\n'), { clock });
+    const m = await mesh(serviceEntry(['127.0.0.2']) + route('{ attempts: 5, perTryTimeout: 1s, retryOn: 5xx }', '    timeout: 1500ms\n'), { clock });
     const held = hang();
     const pending = get(m);
     await log.until(() => log.seen.length === 1);
-    clock.fireAll((d) => d === 1000);
-    await clock.until((d) => d < 25);
-    clock.fireAll((d) => d < 25);
+    // The first attempt's timeout, the back-off, then the route's 1.5 s pass during the second attempt.
+    expect(clock.runNext(isRequestTimer)?.delayMs).toBe(1000);
+    expect((await clock.next(isRequestTimer)).delayMs).toBeLessThan(25);
     await log.until(() => log.seen.length === 2);
-    clock.fireAll((d) => d === 3000);
+    expect(clock.runNext(isRequestTimer)?.delayMs).toBe(1500);
     const r = await pending;
     expect(r.status).toBe(504);
     expect(held).toHaveLength(2);
@@ -385,17 +383,17 @@ describe('timeouts with retries (timers fired by the test)', () => {
     answer(() => true, 500);
     const pending = get(m);
     await log.until(() => log.seen.length === 1);
-    await clock.until();
-    const first = clock.waiting;
+    await clock.until(isRequestTimer);
+    const first = clock.waiting.filter(isRequestTimer);
     expect(first).toHaveLength(1);
     expect(first[0]!.delayMs).toBeLessThan(25);
-    clock.fireAll();
+    clock.runNext(isRequestTimer);
     await log.until(() => log.seen.length === 2);
-    await clock.until();
-    const second = clock.waiting;
+    await clock.until(isRequestTimer);
+    const second = clock.waiting.filter(isRequestTimer);
     expect(second).toHaveLength(1);
     expect(second[0]!.delayMs).toBeLessThan(75);
-    clock.fireAll();
+    clock.runNext(isRequestTimer);
     expect((await pending).status).toBe(500);
     expect(log.seen).toHaveLength(3);
   });
@@ -406,11 +404,9 @@ describe('timeouts with retries (timers fired by the test)', () => {
     answer(() => true, 500);
     const pending = get(m);
     await log.until(() => log.seen.length === 1);
-    await clock.until();
-    const [task] = clock.waiting;
-    expect(task!.delayMs).toBeGreaterThan(1900);
-    expect(task!.delayMs).toBeLessThan(2000);
-    clock.fireAll();
+    const task = await clock.next(isRequestTimer);
+    expect(task.delayMs).toBeGreaterThan(1900);
+    expect(task.delayMs).toBeLessThan(2000);
     expect((await pending).status).toBe(500);
   });
 });
@@ -440,7 +436,7 @@ spec:
     };
     const pending = get(m);
     await log.until(() => log.seen.length === 1);
-    expect(clock.fireAll((d) => d === 50)).toBe(1);
+    expect(clock.runNext(isRequestTimer)?.delayMs).toBe(50);
     const r = await pending;
     expect(r.status).toBe(200);
     expect(r.pod).not.toBe(slow);
@@ -452,7 +448,7 @@ spec:
     const m = await mesh(hedged(), { clock });
     const res = await m.fetch(`http://reviews:${port}/`, { method: 'POST', body: 'x' });
     await res.text();
-    expect(clock.tasks.filter((t) => t.delayMs === 50)).toHaveLength(0);
+    expect(clock.scheduled.filter(isRequestTimer)).toEqual([]);
   });
 
   it('refuses a hedge delay that is not a duration, naming the annotation', async () => {
@@ -471,10 +467,10 @@ describe('deadline propagation (our addition)', () => {
     log.take = (s) => (held.push(s), true);
     const pending = runWithDeadline(5_000, () => get(m));
     await log.until(() => log.seen.length === 1);
-    const timers = clock.waiting;
+    const timers = clock.waiting.filter(isRequestTimer);
     expect(timers).toHaveLength(1);
     expect(timers[0]!.delayMs).toBeLessThanOrEqual(5_000);
-    clock.fireAll();
+    clock.runNext(isRequestTimer);
     expect((await pending).status).toBe(504);
   });
 
@@ -492,8 +488,7 @@ describe('deadline propagation (our addition)', () => {
     log.take = () => true;
     const pending = runWithDeadline(1_000, () => runWithDeadline(60_000, () => get(m)));
     await log.until(() => log.seen.length === 1);
-    expect(clock.waiting[0]!.delayMs).toBeLessThanOrEqual(1_000);
-    clock.fireAll();
+    expect(clock.runNext(isRequestTimer)?.delayMs).toBeLessThanOrEqual(1_000);
     expect((await pending).status).toBe(504);
   });
 });

@@ -1,10 +1,11 @@
 import type { ServerResponse } from 'node:http';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/clock.js';
 import type { BreakerEvent, BreakerOptions, BreakerState, Mesh } from '../../src/index.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { Pods } from '../helpers/pods.js';
 import { RequestLog } from '../helpers/request-log.js';
+import { TestClock } from '../helpers/test-clock.js';
 
 // The breaker's edges through real requests: which requests opossum's rolling window counts, when
 // it opens, the half-open trial, and outcomes that arrive after the state changed under them.
@@ -55,8 +56,8 @@ spec:
   endpoints: [{ address: 127.0.0.2 }]
 `;
 
-async function start(options: BreakerOptions): Promise<{ states: BreakerState[]; next: (state: BreakerState) => Promise<void> }> {
-  mesh = await meshFromYaml(config(), { namespace: 'shop', random: seededRandom(7), dns: false, breakers: { ratings: options } });
+async function start(options: BreakerOptions, clock?: TestClock): Promise<{ states: BreakerState[]; next: (state: BreakerState) => Promise<void> }> {
+  mesh = await meshFromYaml(config(), { namespace: 'shop', random: seededRandom(7), dns: false, breakers: { ratings: options }, ...(clock ? { clock } : {}) });
   const states: BreakerState[] = [];
   mesh.on('breaker', (e: BreakerEvent) => states.push(e.state));
   const next = (state: BreakerState) =>
@@ -111,41 +112,32 @@ describe('service breaker: the rolling window (opossum semantics)', () => {
     expect(log.seen).toHaveLength(3);
   });
 
-  // The window (400 ms in 4 buckets) is rotated by the breaker's interval timer, every 100 ms.
-  // These tests fake only setInterval, so requests and opossum's own timers run as usual and the
-  // test moves the window on, bucket by bucket.
+  // The window (400 ms in 4 buckets) is rotated on the mesh clock, every 100 ms.
   const windowed: BreakerOptions = { errorThresholdPercentage: 50, volumeThreshold: 2, resetTimeout: 60_000, rollingCountTimeout: 400, rollingCountBuckets: 4 };
 
   it('counts requests in every bucket of the window', async () => {
-    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
-    try {
-      const { states } = await start(windowed);
-      failWith = 500;
-      expect(await status()).toBe(500);
-      vi.advanceTimersByTime(300); // three rotations: that failure is in the oldest bucket, still in the window
-      expect(await status()).toBe(500); // 2 of 2 in the window
-      expect(states).toEqual(['open']);
-      expect(await send()).toEqual(refused);
-    } finally {
-      vi.useRealTimers();
-    }
+    const clock = new TestClock();
+    const { states } = await start(windowed, clock);
+    failWith = 500;
+    expect(await status()).toBe(500);
+    clock.advance(300); // three rotations: that failure is in the oldest bucket, still in the window
+    expect(await status()).toBe(500); // 2 of 2 in the window
+    expect(states).toEqual(['open']);
+    expect(await send()).toEqual(refused);
   });
 
   it('forgets requests older than the window, and keeps counting after it rolls', async () => {
-    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
-    try {
-      const { states } = await start(windowed);
-      failWith = 500;
-      expect(await status()).toBe(500);
-      vi.advanceTimersByTime(400); // four rotations: the bucket holding that failure has left the window
-      expect(await status()).toBe(500); // 1 request in the window, under volumeThreshold
-      expect(states).toEqual([]);
-      expect(await status()).toBe(500); // 2 of 2 in the rolled window
-      expect(states).toEqual(['open']);
-      expect(await send()).toEqual(refused);
-    } finally {
-      vi.useRealTimers();
-    }
+    // A 400 ms window of 4 buckets, rotated on the mesh clock every 100 ms.
+    const clock = new TestClock();
+    const { states } = await start(windowed, clock);
+    failWith = 500;
+    expect(await status()).toBe(500);
+    clock.advance(400);
+    expect(await status()).toBe(500); // the first failure has left the window: 1 request, under volumeThreshold
+    expect(states).toEqual([]);
+    expect(await status()).toBe(500); // 2 of 2 in the rolled window
+    expect(states).toEqual(['open']);
+    expect(await send()).toEqual(refused);
   });
 });
 

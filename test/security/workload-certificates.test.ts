@@ -11,6 +11,7 @@ import { CertificateError } from '../../src/security/errors.js';
 import { WorkloadCertificates } from '../../src/security/workload-certificates.js';
 import { SecretVolume } from '../helpers/secret-volume.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
+import { TestClock } from '../helpers/test-clock.js';
 
 const DAY = 86_400_000;
 
@@ -200,31 +201,43 @@ describe('workload certificates from mounted secrets', () => {
       expect(certificates.lastError).toBeUndefined();
     });
 
-    it('takes a certificate issued slightly ahead of the clock once it becomes valid, without a file change', async () => {
-      // X.509 times have whole seconds: 1.5 s ahead is at least 0.5 s ahead once truncated.
-      const ahead = ca.issue({ serviceAccount: 'ahead', notBefore: new Date(Date.now() + 1500) });
+    it('takes a certificate issued ahead of the clock once it becomes valid, without a file change', async () => {
+      // The mesh clock's wall time, on a whole second as X.509 times are.
+      const clock = new TestClock({ wallNow: Math.floor(Date.now() / 1000) * 1000 });
+      const ahead = ca.issue({ serviceAccount: 'ahead', notBefore: new Date(clock.wallNow() + 60_000) });
       await writeCertificateDirectory(dir, 'istio', ahead);
-      const certificates = new WorkloadCertificates(certificateSourceFor({ directory: dir }), { watch: false });
+      const certificates = new WorkloadCertificates(certificateSourceFor({ directory: dir }), { watch: false, clock });
       opened.push(certificates);
-      const rotated = once(certificates, 'rotated');
       await certificates.start();
       expect(certificates.lastError?.problem).toBe('not-yet-valid');
+      const rotated = once(certificates, 'rotated');
+      // Read again a second after it becomes valid.
+      clock.advance(60_999);
+      expect(certificates.current).toBeUndefined();
+      clock.advance(1);
       await rotated;
       expect(certificates.current?.identity?.serviceAccount).toBe('ahead');
     });
 
-    it('reports the certificate in use when it nears expiry', async () => {
-      const now = Date.now();
-      // 100 s lifetime, 15 s left: past four fifths.
-      await writeCertificateDirectory(dir, 'istio', ca.issue({ notBefore: new Date(now - 85_000), notAfter: new Date(now + 15_000) }));
-      const certificates = new WorkloadCertificates(certificateSourceFor({ directory: dir }), { watch: false });
+    it('reports the certificate in use when a fifth of its lifetime is left, and again once it has expired', async () => {
+      const clock = new TestClock({ wallNow: Math.floor(Date.now() / 1000) * 1000 });
+      const start = clock.wallNow();
+      // 100 s lifetime, 90 s left: `expiring` is due 70 s from now, expiry 90 s from now.
+      await writeCertificateDirectory(dir, 'istio', ca.issue({ notBefore: new Date(start - 10_000), notAfter: new Date(start + 90_000) }));
+      const certificates = new WorkloadCertificates(certificateSourceFor({ directory: dir }), { watch: false, clock });
       opened.push(certificates);
-      const expiring = once(certificates, 'expiring');
+      const reports: number[] = [];
+      certificates.on('expiring', (_bundle, secondsLeft) => reports.push(secondsLeft));
       await certificates.start();
-      const [, secondsLeft] = (await expiring) as [CertificateBundle, number];
-      expect(secondsLeft).toBeGreaterThan(0);
-      expect(secondsLeft).toBeLessThanOrEqual(15);
-      expect(certificates.secondsToExpiry()).toBeLessThanOrEqual(15);
+      clock.advance(69_999);
+      expect(reports).toEqual([]);
+      clock.advance(2);
+      expect(reports).toHaveLength(1);
+      expect(reports[0]).toBeCloseTo(20, 1);
+      expect(certificates.secondsToExpiry()).toBeCloseTo(20, 1);
+      clock.advance(20_000);
+      expect(reports).toHaveLength(2);
+      expect(reports[1]).toBeLessThanOrEqual(0);
     });
   });
 

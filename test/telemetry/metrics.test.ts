@@ -4,7 +4,7 @@ import type { Mesh } from '../../src/index.js';
 import { OtelHarness } from '../helpers/otel.js';
 import { Pods } from '../helpers/pods.js';
 import { RequestLog } from '../helpers/request-log.js';
-import { ManualClock } from '../helpers/manual-clock.js';
+import { TestClock } from '../helpers/test-clock.js';
 import { meshOf, reviews } from './fixtures.js';
 
 /** Metric values read through a real MeterProvider and an in-memory reader. */
@@ -143,7 +143,7 @@ describe('metrics', () => {
   it('ejections: the counter and the ejected state of the endpoints gauge follow outlier detection', async () => {
     const yaml = reviews(pods.port, '  - route: [{ destination: { host: reviews } }]\n    retries: { attempts: 0 }')
       .replace('trafficPolicy: { loadBalancer: { simple: ROUND_ROBIN } }', 'trafficPolicy: { loadBalancer: { simple: ROUND_ROBIN }, outlierDetection: { consecutive5xxErrors: 1, interval: 10s, baseEjectionTime: 30s, maxEjectionPercent: 50 } }');
-    mesh = await meshOf(yaml, { clock: new ManualClock() });
+    mesh = await meshOf(yaml, { clock: new TestClock() });
     const ejected: string[] = [];
     mesh.on('ejection', (e) => ejected.push(e.endpoint));
     log.take = (s) => {

@@ -5,7 +5,7 @@ import type { Mesh } from '../../src/index.js';
 import { OtelHarness } from '../helpers/otel.js';
 import { Pods } from '../helpers/pods.js';
 import { RequestLog } from '../helpers/request-log.js';
-import { TestClock } from '../helpers/test-clock.js';
+import { isRequestTimer, TestClock } from '../helpers/test-clock.js';
 import { meshOf, reviews } from './fixtures.js';
 
 /**
@@ -113,7 +113,7 @@ describe('retries with no span active in the caller', () => {
     };
     const pending = get();
     await log.until(() => log.seen.length === 1);
-    expect(clock.fireAll((d) => d === 50)).toBe(1);
+    expect(clock.runNext(isRequestTimer)?.delayMs).toBe(50);
     expect(await pending).toBe(200);
     await vi.waitFor(() => expect(attempts()).toHaveLength(2), { timeout: 10_000 });
     const [parent] = requestSpans() as [ReadableSpan];

@@ -6,7 +6,7 @@ import { OtelHarness } from '../helpers/otel.js';
 import { Pods } from '../helpers/pods.js';
 import type { SeenRequest } from '../helpers/request-log.js';
 import { RequestLog } from '../helpers/request-log.js';
-import { TestClock } from '../helpers/test-clock.js';
+import { isRequestTimer, TestClock } from '../helpers/test-clock.js';
 import { meshOf, reviews } from './fixtures.js';
 
 /**
@@ -148,7 +148,7 @@ describe('a client span per attempt (stable HTTP client conventions)', () => {
     };
     const pending = asCaller(() => get());
     await log.until(() => log.seen.length === 1);
-    expect(clock.fireAll((d) => d === 50)).toBe(1);
+    expect(clock.runNext(isRequestTimer)?.delayMs).toBe(50);
     expect((await pending).result.status).toBe(200);
     await vi.waitFor(() => expect(clientSpans()).toHaveLength(2), { timeout: 10_000 });
     const [primary, hedge] = clientSpans() as [ReadableSpan, ReadableSpan];

@@ -1,6 +1,8 @@
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { basename } from 'node:path';
+import type { MeshClock } from '../../clock.js';
+import { systemClock } from '../../clock.js';
 import type { WatchTarget } from './file-scan.js';
 
 interface ActiveWatch {
@@ -24,6 +26,7 @@ export class DirectoryWatchers {
     private readonly onChange: () => void,
     /** After a directory's watcher failed, leave it to the poll for this long before trying again. */
     private readonly retryAfterMs = 10_000,
+    private readonly clock: MeshClock = systemClock,
   ) {}
 
   get size(): number {
@@ -49,13 +52,13 @@ export class DirectoryWatchers {
 
   private start(dir: string, target: WatchTarget): void {
     const failed = this.failedAt.get(dir);
-    if (failed !== undefined && Date.now() - failed < this.retryAfterMs) return;
+    if (failed !== undefined && this.clock.now() - failed < this.retryAfterMs) return;
     let watcher: FSWatcher;
     try {
       watcher = watch(dir, { persistent: false }, (_event, filename) => this.event(dir, watcher, filename));
     } catch {
       // ENOENT (gone since the scan), ENOSPC (inotify watch limit), EPERM: the poll takes over.
-      this.failedAt.set(dir, Date.now());
+      this.failedAt.set(dir, this.clock.now());
       return;
     }
     watcher.on('error', () => this.fail(dir, watcher));
@@ -80,7 +83,7 @@ export class DirectoryWatchers {
   private fail(dir: string, watcher: FSWatcher): void {
     if (this.active.get(dir)?.watcher === watcher) this.stop(dir);
     else watcher.close();
-    this.failedAt.set(dir, Date.now());
+    this.failedAt.set(dir, this.clock.now());
     if (!this.closed) this.onChange();
   }
 

@@ -1,4 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import type { CancelTimer, MeshClock } from '../../clock.js';
+import { repeat, systemClock } from '../../clock.js';
 import { MeshClosedError } from '../../errors.js';
 import type { RawDocument } from '../document.js';
 import type { ConfigIssue } from '../issue.js';
@@ -20,6 +22,8 @@ export interface FileSourceOptions {
   readonly pollIntervalMs?: number;
   /** Source id in updates and messages. Default `file:` followed by the paths. */
   readonly id?: string;
+  /** The debounce and poll timers (background: they never keep the process alive). Default the system clock. */
+  readonly clock?: MeshClock;
 }
 
 /** The parse of one file's content, reused while the content stays the same. */
@@ -56,9 +60,10 @@ export class FileSource implements ConfigSource {
   private statSignature = '';
   private onUpdate: ((update: SourceUpdate) => void) | undefined;
   private watchers: DirectoryWatchers | undefined;
-  private debounceTimer: NodeJS.Timeout | undefined;
+  private debounceTimer: CancelTimer | undefined;
   private firstEventAt: number | undefined;
-  private pollTimer: NodeJS.Timeout | undefined;
+  private pollTimer: CancelTimer | undefined;
+  private readonly clock: MeshClock;
   private rescanning: Promise<void> | undefined;
   private rescanAgain = false;
   private polling: Promise<void> | undefined;
@@ -70,6 +75,7 @@ export class FileSource implements ConfigSource {
     this.watchEnabled = options.watch ?? true;
     this.debounceMs = Math.max(0, options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
     this.pollIntervalMs = Math.max(0, options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS);
+    this.clock = options.clock ?? systemClock;
   }
 
   async start(onUpdate: (update: SourceUpdate) => void): Promise<void> {
@@ -87,18 +93,17 @@ export class FileSource implements ConfigSource {
   async close(): Promise<void> {
     this.closed = true;
     this.watchers?.close();
-    clearTimeout(this.debounceTimer);
-    clearInterval(this.pollTimer);
+    this.debounceTimer?.();
+    this.pollTimer?.();
     // Let an in-flight scan finish its file reads so no handle outlives close(); it will not emit.
     await Promise.allSettled([this.rescanning, this.polling]);
   }
 
   private startWatching(scan: ScanResult): void {
-    this.watchers = new DirectoryWatchers(() => this.schedule());
+    this.watchers = new DirectoryWatchers(() => this.schedule(), undefined, this.clock);
     this.watchers.update(scan.watchTargets);
     if (this.pollIntervalMs > 0) {
-      this.pollTimer = setInterval(() => this.poll(), this.pollIntervalMs);
-      this.pollTimer.unref();
+      this.pollTimer = repeat(this.clock, this.pollIntervalMs, () => this.poll());
     }
     // Changes made between the initial scan and the watchers' start are seen by this first check.
     this.poll();
@@ -107,12 +112,11 @@ export class FileSource implements ConfigSource {
   /** Rescans after `debounceMs` of quiet, but never later than a few debounce periods after the first event. */
   private schedule(): void {
     if (this.closed) return;
-    const now = Date.now();
+    const now = this.clock.now();
     this.firstEventAt ??= now;
     const due = Math.min(now + this.debounceMs, this.firstEventAt + Math.max(this.debounceMs * 5, 500));
-    clearTimeout(this.debounceTimer);
-    this.debounceTimer = setTimeout(() => this.runRescan(), Math.max(0, due - now));
-    this.debounceTimer.unref();
+    this.debounceTimer?.();
+    this.debounceTimer = this.clock.schedule(Math.max(0, due - now), () => this.runRescan(), 'background');
   }
 
   private runRescan(): void {

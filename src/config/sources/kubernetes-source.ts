@@ -1,5 +1,5 @@
-import type { Clock, RandomSource } from '../../clock.js';
-import { scheduleOn, systemClock, systemRandom } from '../../clock.js';
+import type { MeshClock, RandomSource } from '../../clock.js';
+import { pause, systemClock, systemRandom } from '../../clock.js';
 import type { RawDocument } from '../document.js';
 import type { ConfigIssue } from '../issue.js';
 import type { KubeApiWatcher } from '../../kubernetes/api-watcher.js';
@@ -33,8 +33,8 @@ export interface KubernetesSourceOptions {
   /** Retry delays for discovery, as the watches' back-off. */
   readonly backoffInitialMs?: number;
   readonly backoffMaxMs?: number;
-  /** Discovery's retry delays go by this clock (the mesh's). Default: the system clock. */
-  readonly clock?: Clock;
+  /** The start bound and the discovery back-off (background timers). Default: the system clock. */
+  readonly clock?: MeshClock;
   /** Jitter of those delays. Default: `Math.random`. */
   readonly random?: RandomSource;
 }
@@ -61,7 +61,11 @@ export class KubernetesSource implements ConfigSource {
   private wake: (() => void) | undefined;
   private attempted: (() => void) | undefined;
 
-  constructor(private readonly watcher: KubeApiWatcher, private readonly options: KubernetesSourceOptions) {}
+  private readonly clock: MeshClock;
+
+  constructor(private readonly watcher: KubeApiWatcher, private readonly options: KubernetesSourceOptions) {
+    this.clock = options.clock ?? systemClock;
+  }
 
   async start(onUpdate: (update: SourceUpdate) => void): Promise<void> {
     // Ready when discovery and every kind's list succeeded or failed once: an unreachable API or
@@ -71,13 +75,9 @@ export class KubernetesSource implements ConfigSource {
     });
     void this.discover();
     const ready = attempted.then(() => Promise.all(this.collections.map(settled)));
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.options.startTimeoutMs ?? 15_000);
-      timer.unref();
-    });
-    await Promise.race([ready.catch(() => undefined), timeout]);
-    clearTimeout(timer);
+    const timeout = pause(this.clock, this.options.startTimeoutMs ?? 15_000);
+    await Promise.race([ready.catch(() => undefined), timeout.done]);
+    timeout.wake();
     onUpdate(this.build());
     // Only after the initial content: later changes are updates.
     this.onUpdate = onUpdate;
@@ -127,7 +127,7 @@ export class KubernetesSource implements ConfigSource {
             this.wake = undefined;
             resolve(byAnswer);
           };
-          const cancel = scheduleOn(this.options.clock ?? systemClock, ceiling / 2 + random() * (ceiling / 2), () => end(false));
+          const cancel = this.clock.schedule(ceiling / 2 + random() * (ceiling / 2), () => end(false), 'background');
           const stopListening = this.watcher.access.onAnswer(() => end(true));
           this.wake = () => end(false);
         });

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Clock } from '../../clock.js';
+import type { MeshClock } from '../../clock.js';
 import { systemClock } from '../../clock.js';
 import { MeshClosedError } from '../../errors.js';
 import type { Endpoint } from '../endpoint.js';
@@ -9,8 +9,6 @@ import type { DnsQuerier } from './dns-resolver.js';
 import { DnsLookupError, DnsResolver } from './dns-resolver.js';
 import type { ResolvConf, ResolvConfOverrides } from './resolv-conf.js';
 import { applyResolvConfOverrides, readResolvConf, RESOLV_CONF_PATH } from './resolv-conf.js';
-import type { Scheduler } from './scheduler.js';
-import { systemScheduler } from './scheduler.js';
 
 /**
  * How an answer becomes endpoints.
@@ -101,10 +99,8 @@ export interface DnsEndpointSourceOptions extends ResolvConfOverrides {
   readonly failureRefreshMs?: number;
   /** Cap on the retry interval after failures, ms. Default 30000. */
   readonly maxFailureRefreshMs?: number;
-  /** Time for status timestamps. Default the system clock. */
-  readonly clock?: Clock;
-  /** Runs the refreshes. Default unref'd `setTimeout`. */
-  readonly scheduler?: Scheduler;
+  /** Time for status timestamps, and the refresh timers (background: they never keep the process alive). Default the system clock. */
+  readonly clock?: MeshClock;
   /** Sends the queries. Default a {@link DnsResolver} on the configured servers (owned and cancelled on close). */
   readonly querier?: DnsQuerier;
   /** See {@link DnsEndpointSource.portNames}. Default none. */
@@ -139,7 +135,7 @@ export function dnsWatchKey(spec: DnsWatchSpec): string {
  * each is re-resolved when its TTL runs out (clamped to a floor and a cap), a failed lookup keeps
  * the last good endpoints and is reported (`lookupFailed`) and retried with backoff, and a change
  * of the endpoint set is emitted (`change`). Search domains and `ndots` are applied here, as glibc
- * would. Every timer is unref'd; {@link close} releases all of them and cancels queries in flight.
+ * would. Every timer is a background one on the clock; {@link close} releases all of them and cancels queries in flight.
  */
 export class DnsEndpointSource extends EventEmitter<DnsEndpointSourceEvents> {
   /** The resolver configuration in force (resolv.conf with the options applied). */
@@ -153,8 +149,7 @@ export class DnsEndpointSource extends EventEmitter<DnsEndpointSourceEvents> {
   private readonly watches = new Map<string, Watch>();
   private readonly ctx: DnsLookupContext;
   private readonly ownsQuerier: boolean;
-  private readonly clock: Clock;
-  private readonly scheduler: Scheduler;
+  private readonly clock: MeshClock;
   private readonly minRefreshMs: number;
   private readonly maxRefreshMs: number;
   private readonly defaultRefreshMs: number;
@@ -170,7 +165,6 @@ export class DnsEndpointSource extends EventEmitter<DnsEndpointSourceEvents> {
     const querier = options.querier ?? createResolver(this.resolvConf, options.nameservers !== undefined);
     this.ctx = { querier, search: this.resolvConf.search, ndots: this.resolvConf.ndots, family: options.family ?? 'ipv4' };
     this.clock = options.clock ?? systemClock;
-    this.scheduler = options.scheduler ?? systemScheduler;
     this.minRefreshMs = options.minRefreshMs ?? 1000;
     this.maxRefreshMs = Math.max(this.minRefreshMs, options.maxRefreshMs ?? 300_000);
     this.defaultRefreshMs = options.defaultRefreshMs ?? 30_000;
@@ -362,10 +356,10 @@ export class DnsEndpointSource extends EventEmitter<DnsEndpointSourceEvents> {
   private schedule(watch: Watch, delayMs: number): void {
     watch.cancelTimer?.();
     watch.nextLookupAt = this.clock.now() + delayMs;
-    watch.cancelTimer = this.scheduler.schedule(delayMs, () => {
+    watch.cancelTimer = this.clock.schedule(delayMs, () => {
       watch.cancelTimer = undefined;
       if (this.isLive(watch)) void this.lookup(watch);
-    });
+    }, 'background');
   }
 }
 

@@ -21,8 +21,6 @@ export {
   RESOLV_CONF_PATH,
 } from './resolv-conf.js';
 export type { ResolvConf, ResolvConfOverrides } from './resolv-conf.js';
-export { systemScheduler } from './scheduler.js';
-export type { Scheduler } from './scheduler.js';
 export { searchNames } from './search-names.js';
 export { serviceEntryDnsWatches } from './service-entry-dns.js';
 export { compilePortNames, DnsOptionError, isKubernetesServiceName, srvPortName } from './kubernetes-srv.js';

@@ -1,4 +1,4 @@
-import type { Clock } from '../../clock.js';
+import type { MeshClock } from '../../clock.js';
 import type { DnsFamily } from './dns-lookup.js';
 import { DnsEndpointSource } from './dns-endpoint-source.js';
 import { compilePortNames } from './kubernetes-srv.js';
@@ -61,7 +61,7 @@ export interface MeshDnsOptions {
  * in resolv.conf), the search list a pod of `namespace` would have. Throws a `DnsOptionError` for
  * a malformed `portNames`.
  */
-export function createMeshDnsSource(options: MeshDnsOptions, namespace: string, clusterDomain: string, clock: Clock): DnsEndpointSource {
+export function createMeshDnsSource(options: MeshDnsOptions, namespace: string, clusterDomain: string, clock: MeshClock): DnsEndpointSource {
   // First: a malformed option must fail before anything starts.
   const portNames = compilePortNames(options.portNames, clusterDomain);
   const path = options.resolvConfPath ?? RESOLV_CONF_PATH;

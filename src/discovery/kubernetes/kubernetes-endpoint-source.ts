@@ -1,4 +1,6 @@
 import { EventEmitter } from 'node:events';
+import type { CancelTimer, MeshClock } from '../../clock.js';
+import { systemClock } from '../../clock.js';
 import type { KubeChange, KubeCollection, KubeCollectionStatus, KubeWatcher } from '../../kubernetes/collection.js';
 import { objectKey } from '../../kubernetes/collection.js';
 import type { KubeEndpointSlice, KubeNode, KubePodMetadata, KubeService, KubeSliceEndpoint } from '../../kubernetes/types.js';
@@ -31,6 +33,8 @@ export interface KubernetesEndpointSourceOptions {
    * from when they open; after it they are answered from what is known. Default 10 000 ms.
    */
   readonly warmupTimeoutMs?: number;
+  /** Runs the warm-up bound. Default the system clock. */
+  readonly clock?: MeshClock;
 }
 
 /** A note about what the source can see, emitted once per cause. */
@@ -91,7 +95,8 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
   private readonly noted = new Set<string>();
   private readonly notesList: KubernetesDiscoveryNote[] = [];
   private readonly warmupTimeoutMs: number;
-  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  private readonly timers = new Set<CancelTimer>();
+  private readonly clock: MeshClock;
   private readonly localities = new Map<string, Locality>();
   /** `knows` runs per request for bare names no configuration covers: parse each host once. */
   private readonly parsed = new Map<string, KubeServiceRef | null>();
@@ -106,6 +111,7 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
     this.clusterDomain = options.clusterDomain ?? 'cluster.local';
     this.fallbackRegion = options.fallbackRegion ?? '';
     this.warmupTimeoutMs = options.warmupTimeoutMs ?? 10_000;
+    this.clock = options.clock ?? systemClock;
     if (options.namespace !== undefined) this.watch(options.namespace);
   }
 
@@ -191,7 +197,7 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
 
   close(): void {
     this.closed = true;
-    for (const timer of this.timers) clearTimeout(timer);
+    for (const cancel of this.timers) cancel();
     this.timers.clear();
     for (const u of this.unsubscribe) u();
     for (const ns of this.namespaces.values()) for (const u of ns.unsubscribe) u();
@@ -271,15 +277,14 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
   /** `first`, or the warm-up bound if that comes sooner: a hung list never holds requests for long. */
   private bounded(first: Promise<unknown>): Promise<void> {
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
+      const cancel = this.clock.schedule(this.warmupTimeoutMs, () => {
+        this.timers.delete(cancel);
         resolve();
-      }, this.warmupTimeoutMs);
-      timer.unref();
-      this.timers.add(timer);
+      }, 'background');
+      this.timers.add(cancel);
       void first.then(() => {
-        clearTimeout(timer);
-        this.timers.delete(timer);
+        cancel();
+        this.timers.delete(cancel);
         resolve();
       });
     });

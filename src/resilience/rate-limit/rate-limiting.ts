@@ -1,4 +1,4 @@
-import type { Clock, RandomSource } from '../../clock.js';
+import type { MeshClock, RandomSource } from '../../clock.js';
 import { QueryCache } from '../../routing/http-match.js';
 import type { RouteRequest } from '../../routing/route-request.js';
 import { RateLimitStoreError } from '../errors.js';
@@ -37,7 +37,7 @@ export interface RateLimitDenial {
 export type RateLimitDecision = RateLimitDenial | Promise<RateLimitDenial | undefined> | undefined;
 
 export interface RateLimitingDeps {
-  readonly clock: Clock;
+  readonly clock: MeshClock;
   readonly random: RandomSource;
   readonly options: RateLimitOptions;
   /** SHARED limits without Redis, Redis failing and recovering: reported here. */

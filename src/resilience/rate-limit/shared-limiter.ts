@@ -1,5 +1,5 @@
 import type Bottleneck from 'bottleneck';
-import type { Clock } from '../../clock.js';
+import type { MeshClock } from '../../clock.js';
 import type { RateLimiter, RateLimitVerdict } from './limiter.js';
 import { LocalLimiter } from './local-limiter.js';
 import type { SharedStore } from './shared-store.js';
@@ -7,7 +7,7 @@ import type { TokenBucketSpec } from './token-bucket.js';
 
 /** How a SHARED limit behaves when Redis does not answer. */
 export interface SharedLimiterOptions {
-  readonly clock: Clock;
+  readonly clock: MeshClock;
   /** How long a request waits for Redis before the local bucket decides. */
   readonly timeoutMs: number;
   /** After a failure, how long requests are decided locally before Redis is tried again. */
@@ -110,7 +110,8 @@ export class SharedLimiter implements RateLimiter {
 
   private withTimeout<T>(work: Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const cancel = after(this.options.clock, this.options.timeoutMs, () => reject(new TimeoutError(`Redis did not answer within ${this.options.timeoutMs} ms`)));
+      // A request waits on it: it keeps the process alive like the request's own timers.
+      const cancel = this.options.clock.schedule(this.options.timeoutMs, () => reject(new TimeoutError(`Redis did not answer within ${this.options.timeoutMs} ms`)), 'request');
       work.then(
         (value) => {
           cancel();
@@ -129,12 +130,4 @@ export class SharedLimiter implements RateLimiter {
     this.reservoirs.clear();
     this.fallback.close();
   }
-}
-
-/** A timer on the mesh clock when it schedules, else an unref'd setTimeout. */
-function after(clock: Clock, delayMs: number, task: () => void): () => void {
-  if (clock.schedule) return clock.schedule(delayMs, task);
-  const timer = setTimeout(task, delayMs);
-  timer.unref();
-  return () => clearTimeout(timer);
 }

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FileSource } from '../../../src/config/sources/file-source.js';
 import type { SourceUpdate } from '../../../src/config/sources/source.js';
 import { SourceUpdateRecorder } from '../../helpers/source-update-recorder.js';
+import { TestClock } from '../../helpers/test-clock.js';
 import { makeTempDir, removeTempDir } from '../../helpers/temp-dir.js';
 
 /** A watcher that never reports anything, like fs.watch on a file system without notifications. */
@@ -62,12 +63,16 @@ describe('FileSource: poll fallback when fs.watch reports nothing', () => {
   it('still sees changes, through the poll', async () => {
     await writeFile(join(dir, 'a.yaml'), 'kind: A\nmetadata: { name: a }\n');
     const recorder = new SourceUpdateRecorder();
-    source = new FileSource([dir], { debounceMs: 10, pollIntervalMs: 50 });
+    const clock = new TestClock();
+    source = new FileSource([dir], { debounceMs: 10, pollIntervalMs: 50, clock });
     await source.start(recorder.onUpdate);
     expect(fakeWatch.watchers.length).toBeGreaterThan(0);
 
     const next = recorder.next((u) => names(u).join() === 'a,b');
     await writeFile(join(dir, 'b.yaml'), 'kind: B\nmetadata: { name: b }\n');
+    // The poll sees the new file and sets the rescan's debounce.
+    expect(clock.advance(50).map((t) => t.delayMs)).toEqual([50]);
+    expect((await clock.next((t) => t.delayMs === 10)).delayMs).toBe(10);
     await next;
   });
 
@@ -94,14 +99,10 @@ describe('FileSource: poll fallback when fs.watch reports nothing', () => {
   });
 
   it('does not watch or poll when watch is false', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
-    try {
-      source = new FileSource([dir], { watch: false });
-      await source.start(() => undefined);
-      expect(fakeWatch.watchers).toHaveLength(0);
-      expect(vi.getTimerCount()).toBe(0);
-    } finally {
-      vi.useRealTimers();
-    }
+    const clock = new TestClock();
+    source = new FileSource([dir], { watch: false, clock });
+    await source.start(() => undefined);
+    expect(fakeWatch.watchers).toHaveLength(0);
+    expect(clock.scheduled).toEqual([]);
   });
 });

@@ -1,11 +1,12 @@
 import { existsSync, mkdirSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, rm, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileSource } from '../../../src/config/sources/file-source.js';
 import type { SourceUpdate } from '../../../src/config/sources/source.js';
 import { SourceUpdateRecorder } from '../../helpers/source-update-recorder.js';
 import { makeTempDir, removeTempDir } from '../../helpers/temp-dir.js';
+import { TestClock } from '../../helpers/test-clock.js';
 
 function resource(name: string, version = 1): string {
   return `apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: ${name}\nspec:\n  version: ${version}\n`;
@@ -238,16 +239,12 @@ describe('FileSource: watching', () => {
   });
 
   it('clears its poll and debounce timers on close', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
-    try {
-      await writeFile(join(dir, 'a.yaml'), resource('a'));
-      const watching = new FileSource([dir]);
-      await watching.start(() => undefined);
-      expect(vi.getTimerCount()).toBeGreaterThan(0);
-      await watching.close();
-      expect(vi.getTimerCount()).toBe(0);
-    } finally {
-      vi.useRealTimers();
-    }
+    await writeFile(join(dir, 'a.yaml'), resource('a'));
+    const clock = new TestClock();
+    const watching = new FileSource([dir], { clock });
+    await watching.start(() => undefined);
+    expect(clock.waiting.map((t) => t.delayMs)).toContain(2_000);
+    await watching.close();
+    expect(clock.waiting).toEqual([]);
   });
 });
