@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { getCACertificates, setDefaultCACertificates } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { EjectionEvent, Mesh } from '../../src/index.js';
-import { createMesh, TlsNotSupportedError, UpstreamTlsError } from '../../src/index.js';
+import { createMesh, TlsNotSupportedError, UpstreamTlsError, WorkloadCertificateUnavailableError } from '../../src/index.js';
 import { seededRandom } from '../../src/clock.js';
 import type { IssuedCert } from '../helpers/certs.js';
 import { TestCa } from '../helpers/certs.js';
@@ -221,24 +221,21 @@ describe('DestinationRule tls MUTUAL and DISABLE', () => {
   });
 });
 
-describe('TLS the mesh does not implement yet fails closed', () => {
-  it('ISTIO_MUTUAL: every request fails with TlsNotSupportedError naming the rule and the field; nothing is sent, nothing retried, no pod ejected', async () => {
+describe('TLS the mesh cannot originate fails closed', () => {
+  it('ISTIO_MUTUAL without workload certificates: every request fails with WorkloadCertificateUnavailableError naming the rule; nothing is sent, nothing retried, no pod ejected', async () => {
     const refusedBefore = plain.refused.length;
     const requestsBefore = plain.requests;
-    mesh = await meshFromYaml(serviceEntry([plain.address]) + destinationRule('{ tls: { mode: ISTIO_MUTUAL }, outlierDetection: { consecutive5xxErrors: 1, maxEjectionPercent: 100 } }'), { namespace: 'shop' });
+    mesh = await meshFromYaml(serviceEntry([plain.address]) + destinationRule('{ tls: { mode: ISTIO_MUTUAL }, outlierDetection: { consecutive5xxErrors: 1, maxEjectionPercent: 100 } }'), { namespace: 'shop', certificates: false });
     const ejections: EjectionEvent[] = [];
     mesh.on('ejection', (e) => ejections.push(e));
-    expect(mesh.snapshot.warnings.map((w) => `${w.path}: ${w.message}`).join('\n')).toContain('spec.trafficPolicy.tls.mode');
     for (let i = 0; i < 3; i++) {
       const error = await failure(mesh.request(`http://${HOST}/`));
-      expect(error).toBeInstanceOf(TlsNotSupportedError);
-      expect((error as TlsNotSupportedError).code).toBe('ERR_MESH_TLS_UNSUPPORTED');
-      expect((error as TlsNotSupportedError).path).toBe('spec.trafficPolicy.tls.mode');
-      expect(error.message).toContain('DestinationRule shop/api');
-      expect(error.message).toContain('ISTIO_MUTUAL');
+      expect(error).toBeInstanceOf(WorkloadCertificateUnavailableError);
+      expect((error as WorkloadCertificateUnavailableError).code).toBe('ERR_MESH_NO_WORKLOAD_CERTIFICATE');
+      expect(error.message).toContain('DestinationRule shop/api spec.trafficPolicy.tls');
     }
     const viaFetch = await failure(mesh.fetch(`http://${HOST}/`));
-    expect(viaFetch.cause).toBeInstanceOf(TlsNotSupportedError);
+    expect(viaFetch.cause).toBeInstanceOf(WorkloadCertificateUnavailableError);
     expect(plain.requests).toBe(requestsBefore);
     expect(plain.refused.length).toBe(refusedBefore);
     expect(ejections).toEqual([]);
@@ -251,6 +248,7 @@ describe('TLS the mesh does not implement yet fails closed', () => {
     expect(error).toBeInstanceOf(TlsNotSupportedError);
     expect((error as TlsNotSupportedError).path).toBe('spec.trafficPolicy.portLevelSettings[0].tls.credentialName');
     expect(error.message).toContain('api-client-certs');
+    expect(error.message).toContain('workloadSelector');
     expect(plain.requests).toBe(requestsBefore);
   });
 });
