@@ -249,6 +249,14 @@ export class ClusterManager {
     return snapshot ? this.tls(snapshot, host, subset, port) : undefined;
   }
 
+  /** Mesh mTLS a cluster for this destination would speak (ISTIO_MUTUAL or auto mTLS), for inspection. */
+  meshTlsFor(host: string, subset: string | undefined, port: number): MeshTls | undefined {
+    const snapshot = this.snapshot;
+    if (!snapshot) return undefined;
+    const [tls, auto] = this.clusterTls(snapshot, host, subset, port);
+    return tls?.kind === 'mesh' ? tls : auto;
+  }
+
   /** Every cluster in use and the counts of its endpoints by state (for metrics). */
   *health(): Generator<ClusterHealth> {
     for (const entry of this.entries.values()) {

@@ -119,6 +119,9 @@ describe('auto mTLS (no DestinationRule tls)', () => {
     expect(plainPod.requests).toBe(plaintext + 1);
     // The plaintext pod never saw a handshake.
     expect(plainPod.refused.filter((b) => b[0] === 0x16)).toEqual([]);
+    // Inspection says what the mesh does with the cluster.
+    const view = m.inspect().clusters.find((c) => c.host === HOST && c.subset === name(meshPod));
+    expect(view?.policy.mtls).toEqual({ mode: 'auto', sni: `outbound_.9080_.${name(meshPod)}_.${HOST}`, expectedIdentities: [] });
   });
 
   it('a WorkloadEntry-style endpoint with a serviceAccount is of the mesh (and proves that identity); tlsMode: disabled says otherwise', async () => {

@@ -255,6 +255,11 @@ ${workloadEntry(reviews, 'reviews')}${workloadEntry(impostor, 'reviews')}${istio
     const ejections: EjectionEvent[] = [];
     m.on('ejection', (e) => ejections.push(e));
     expect(await call(m, `http://${HOST}:9080/`, { 'x-pod': podName(reviews) })).toMatchObject({ client: FRONTEND });
+    expect(m.inspect().clusters.find((c) => c.subset === podName(impostor))?.policy.mtls).toEqual({
+      mode: 'ISTIO_MUTUAL',
+      sni: `outbound_.9080_.${podName(impostor)}_.${HOST}`,
+      expectedIdentities: [REVIEWS],
+    });
     const served = impostor.replies.length;
     const error = await failure(m.request(`http://${HOST}:9080/`, { headers: { 'x-pod': podName(impostor) } }));
     expect(error).toBeInstanceOf(UpstreamTlsError);
