@@ -6,8 +6,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/clock.js';
 import type { Mesh, MeshOptions } from '../../src/index.js';
-import { createMesh, UpstreamTlsError } from '../../src/index.js';
+import { createMesh, UpstreamTlsError, WorkloadCertificateUnavailableError } from '../../src/index.js';
 import { DevCa } from '../../src/security/dev-ca/dev-ca.js';
+import { writeCertificateDirectory } from '../../src/security/dev-ca/write-layout.js';
+import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import { endpoint, namespaceCollections, pod, service, slice } from '../helpers/kube-objects.js';
 import { MemoryCertificateSource } from '../helpers/memory-certificates.js';
 import { MemoryKubeWatcher } from '../helpers/memory-kube.js';
@@ -178,6 +180,37 @@ spec: { mtls: { mode: ${mode} } }
     await m.close();
     m = await start(reviewsService([{ pod: plainPod, labels: ISTIO }]), { autoMtls: false });
     expect(await callPod(m, plainPod)).toBe('plaintext');
+  });
+});
+
+describe('auto mTLS while the certificates are not there yet', () => {
+  it('certificates pilot-agent writes after start ($OUTPUT_CERTS): mesh endpoints are refused until then, never sent plaintext; the others keep working', async () => {
+    const dir = await makeTempDir();
+    const saved = process.env.OUTPUT_CERTS;
+    process.env.OUTPUT_CERTS = dir;
+    try {
+      // No `certificates` option: the mesh finds $OUTPUT_CERTS, still empty.
+      const m = await createMesh({ namespace: 'shop', config: docs(reviewsService([{ pod: meshPod, labels: ISTIO }, { pod: plainPod }])), watch: false, dns: false });
+      mesh = m;
+      expect(m.certificates?.current).toBeUndefined();
+      const hellos = meshPod.hellos.length;
+      const error = await m.request(`http://${HOST}:9080/`, { headers: { 'x-pod': name(meshPod) } }).then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(WorkloadCertificateUnavailableError);
+      expect((error as Error).message).toContain('auto mTLS');
+      expect((error as Error).message).toContain('none passed their checks');
+      expect(meshPod.hellos.length).toBe(hellos);
+      expect(await callPod(m, plainPod)).toBe('plaintext');
+      // The agent writes the workload's certificates: from now on, mTLS.
+      await writeCertificateDirectory(dir, 'istio', frontend);
+      await m.certificates!.reload();
+      expect(await callPod(m, meshPod)).toMatchObject({ client: FRONTEND });
+    } finally {
+      if (saved === undefined) delete process.env.OUTPUT_CERTS;
+      else process.env.OUTPUT_CERTS = saved;
+      await mesh?.close();
+      mesh = undefined;
+      await removeTempDir(dir);
+    }
   });
 });
 

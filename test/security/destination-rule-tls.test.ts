@@ -126,6 +126,24 @@ describe('DestinationRule tls SIMPLE', () => {
     expect(reply).toMatchObject({ pod: '127.0.0.2', sni: HOST, host: HOST, path: '/orders', body: '{"id":1}', client: null });
   });
 
+  it('the ServiceEntry\'s subjectAltNames replace the name check when the rule names none, as istiod does', async () => {
+    const withSans = (sans: string): string => serviceEntry([api.address]).replace('  location: MESH_EXTERNAL\n', `  location: MESH_EXTERNAL\n  subjectAltNames: [${sans}]\n`);
+    mesh = await meshFromYaml(withSans(SPIFFE) + destinationRule(`{ tls: ${simple()} }`), { namespace: 'shop' });
+    expect(await call()).toMatchObject({ pod: '127.0.0.2', sni: HOST });
+    await mesh.close();
+    const served = api.replies.length;
+    mesh = await meshFromYaml(withSans('spiffe://example.com/ns/external/sa/other') + destinationRule(`{ tls: ${simple()} }`), { namespace: 'shop' });
+    const error = await failure(mesh.request(`http://${HOST}/orders`));
+    expect(error).toBeInstanceOf(UpstreamTlsError);
+    expect((error as UpstreamTlsError).reason).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
+    expect(error.message).toContain('spiffe://example.com/ns/external/sa/other');
+    expect(api.replies.length).toBe(served);
+    await mesh.close();
+    // The rule's own subjectAltNames win over the ServiceEntry's.
+    mesh = await meshFromYaml(withSans('spiffe://example.com/ns/external/sa/other') + destinationRule(`{ tls: ${simple(`, subjectAltNames: [${SPIFFE}]`)} }`), { namespace: 'shop' });
+    expect(await call()).toMatchObject({ pod: '127.0.0.2' });
+  });
+
   it('an https:// URL to the same destination makes one TLS session with the rule\'s settings (its CA, not the trust store)', async () => {
     mesh = await meshFromYaml(serviceEntry([api.address]) + destinationRule(`{ tls: ${simple(', sni: alt.example.com')} }`), { namespace: 'shop' });
     expect(await call(`https://${HOST}:80/orders`)).toMatchObject({ pod: '127.0.0.2', sni: 'alt.example.com', path: '/orders' });
