@@ -178,6 +178,12 @@ export const NO_RESILIENCE: ClusterResilience = Object.freeze({
   connections: DEFAULT_CONNECTION_SETTINGS,
 });
 
+/** `host:port`, with the subset, from a cluster's name (`host|subset|port`), for messages. */
+function destinationText(name: string): string {
+  const [host = name, subset = '', port = ''] = name.split('|');
+  return `${host}:${port}${subset ? ` (subset ${subset})` : ''}`;
+}
+
 function samePoolOptions(a: PoolOptions, b: PoolOptions): boolean {
   for (const key of Object.keys(a) as (keyof PoolOptions)[]) {
     if (key === 'tls' ? a.tls?.id !== b.tls?.id : key === 'meshTls' ? a.meshTls?.id !== b.meshTls?.id : a[key] !== b[key]) return false;
@@ -336,7 +342,7 @@ export class Cluster {
     if (mesh === undefined || this.deps.certificates?.current) return undefined;
     // Auto mTLS only concerns the endpoints of the mesh, which a pass-through cluster never uses.
     if (mesh.auto && (this.passthrough || !this.hosts.some((h) => isMeshEndpoint(h.endpoint)))) return undefined;
-    return meshTlsRefusal(mesh, this.name, this.deps.certificates);
+    return meshTlsRefusal(mesh, destinationText(this.name), this.deps.certificates);
   }
 
   /** The workload's certificates rotated: new connections use the new ones, the old drain. */
@@ -476,7 +482,7 @@ export class Cluster {
     const authority = `${address.includes(':') ? `[${address}]` : address}:${port}`;
     if (this.meshFor(host.endpoint)) {
       const meshTls = this.poolOptions.meshTls;
-      if (!meshTls) throw meshTlsRefusal(this.mesh!, this.name, this.deps.certificates) ?? new Error(`no mesh TLS credentials for ${this.name}`);
+      if (!meshTls) throw meshTlsRefusal(this.mesh!, destinationText(this.name), this.deps.certificates) ?? new Error(`no mesh TLS credentials for ${this.name}`);
       const pool = this.deps.poolFactory(`https://${authority}`, host.endpoint, { ...this.poolOptions, tls: undefined });
       pools.set(host.endpoint.key, pool);
       this.meshPools.add(pool);

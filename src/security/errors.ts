@@ -146,7 +146,7 @@ export class SecurityOptionError extends MeshError {
 export class WorkloadCertificateUnavailableError extends MeshError {
   readonly code = 'ERR_MESH_NO_WORKLOAD_CERTIFICATE';
   constructor(
-    /** The destination (`host|subset|port`, or `host:port` for a pass-through). */
+    /** The destination: `host:port`, with ` (subset v1)` for a subset's. */
     readonly destination: string,
     /** What asked for mTLS: `DestinationRule shop/api spec.trafficPolicy.tls` or `auto mTLS`. */
     readonly source: string,

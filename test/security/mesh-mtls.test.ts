@@ -338,7 +338,7 @@ describe('without workload certificates', () => {
       const error = await failure(m.request(`http://${HOST}:9080/`));
       expect(error).toBeInstanceOf(WorkloadCertificateUnavailableError);
       expect((error as WorkloadCertificateUnavailableError).code).toBe('ERR_MESH_NO_WORKLOAD_CERTIFICATE');
-      expect(error.message).toContain('DestinationRule shop/reviews spec.trafficPolicy.tls');
+      expect(error.message).toContain(`mutual TLS to ${HOST}:9080 (DestinationRule shop/reviews spec.trafficPolicy.tls)`);
       expect(error.message).toContain('none are configured');
     }
     const viaFetch = await failure(m.fetch(`http://${HOST}:9080/`));
