@@ -1,16 +1,18 @@
-// The `frontend` service: calls reviews through the mesh for a while, with several requests in
-// flight at all times, using its workload certificate in $CERTS_DIR (rotated meanwhile). It counts
-// every request that did not succeed, which certificates reviews saw it present and which ones
-// reviews served with, and prints a summary line (RESULT {...}) at the end.
+// The `frontend` service: calls reviews through the mesh, with several requests in flight at all
+// times, using its workload certificate in $CERTS_DIR (rotated meanwhile). It counts every request
+// that did not succeed, which of its certificates reviews saw it present and which certificates
+// reviews' side of the connections presented. Run by run.mjs, which asks for these counts and
+// says when to stop (over IPC); it then prints a summary line (RESULT {...}).
 import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { clearInterval, setInterval } from 'node:timers';
+import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { createMesh } from '../../dist/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const port = Number(process.env.REVIEWS_PORT);
-const seconds = Number(process.env.SECONDS_TO_RUN ?? 6);
+/** A safety limit: run.mjs normally stops the frontend long before. */
+const maxSeconds = Number(process.env.MAX_SECONDS ?? 120);
 const concurrency = 8;
 
 const mesh = await createMesh({
@@ -28,6 +30,7 @@ const mesh = await createMesh({
   ],
   certificates: { directory: process.env.CERTS_DIR, pollIntervalMs: 250, debounceMs: 20 },
 });
+mesh.on('certificateRejected', (error) => console.error(`[frontend] certificate refused: ${error.message}`));
 mesh.on('certificateRotated', (bundle, previous) => {
   if (previous) console.error(`[frontend] rotated to certificate ${bundle.leaf.serialNumber.slice(-8)}`);
 });
@@ -41,9 +44,10 @@ try {
 }
 
 const stats = { requests: 0, ok: 0, failed: 0, errors: [], clientCertificates: new Set(), serverCertificates: new Set(), callers: new Set() };
-const deadline = Date.now() + seconds * 1000;
+let stopping = false;
+const deadline = Date.now() + maxSeconds * 1000;
 async function worker() {
-  while (Date.now() < deadline) {
+  while (!stopping && Date.now() < deadline) {
     stats.requests++;
     try {
       const res = await mesh.request('http://reviews.shop.svc.cluster.local:9080/reviews/1');
@@ -59,19 +63,26 @@ async function worker() {
     }
   }
 }
-const ticker = setInterval(() => {
-  console.log(`ok=${stats.ok} failed=${stats.failed}  client certificates presented: ${stats.clientCertificates.size}  server certificates seen: ${stats.serverCertificates.size}`);
-}, 1000);
-await Promise.all(Array.from({ length: concurrency }, worker));
-clearInterval(ticker);
-await mesh.close();
-
-console.log(`RESULT ${JSON.stringify({
+const summary = () => ({
   requests: stats.requests,
   ok: stats.ok,
   failed: stats.failed,
   errors: stats.errors,
   callers: [...stats.callers],
-  clientCertificates: stats.clientCertificates.size,
-  serverCertificates: stats.serverCertificates.size,
-})}`);
+  clientCertificates: [...stats.clientCertificates],
+  serverCertificates: [...stats.serverCertificates],
+});
+process.on('message', (message) => {
+  if (message === 'stats') process.send({ stats: summary() });
+  if (message === 'stop') stopping = true;
+});
+// Requests are about to flow.
+process.send({ ready: true });
+const ticker = setInterval(() => {
+  console.log(`ok=${stats.ok} failed=${stats.failed}  frontend certificates reviews saw: ${stats.clientCertificates.size}  reviews certificates seen: ${stats.serverCertificates.size}`);
+}, 1000);
+await Promise.all(Array.from({ length: concurrency }, worker));
+clearInterval(ticker);
+await mesh.close();
+console.log(`RESULT ${JSON.stringify(summary())}`);
+process.disconnect?.();

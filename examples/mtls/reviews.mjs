@@ -1,7 +1,7 @@
 // The `reviews` service: a node:http handler behind the mesh's inbound mTLS (PeerAuthentication
 // STRICT), serving with the workload certificate in $CERTS_DIR (rotated by whoever writes it, as
 // the kubelet swaps a Secret volume). It answers who called (the verified SPIFFE ID and the
-// serial of the client certificate) and which certificate it serves with.
+// serial of the client certificate) and which certificate its side of the connection presented.
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createMesh, peerIdentity } from '../../dist/index.js';
@@ -26,8 +26,9 @@ const server = mesh.createServer((req, res) => {
     res.end(JSON.stringify({
       reviews: [{ id: 1, stars: 5 }],
       caller: caller?.spiffeId,
+      // The certificates of this connection: the one the caller presented, and ours.
       callerCertificate: caller?.certificate.serialNumber,
-      servedWith: mesh.certificates?.current?.leaf.serialNumber,
+      servedWith: req.socket.getCertificate?.()?.serialNumber,
     }));
   });
 });
