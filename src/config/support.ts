@@ -313,7 +313,7 @@ export const FIELD_SUPPORT: Readonly<Record<ResourceKind, Readonly<Record<string
     spec: {
       status: 'supported',
       reason:
-        "enforced on the inbound servers the mesh creates or secures (mesh.createServer, createHttp2Server, secureServer) for this workload's namespace and labels, composed as istiod does (mesh < namespace < workload < port, UNSET inherits, oldest wins); see docs/mtls.md",
+        "enforced on the inbound servers the mesh creates or secures (mesh.createServer, createHttp2Server, secureServer) for this workload's namespace and labels, composed as istiod does (mesh < namespace < workload < port, UNSET inherits, oldest wins); on the client side, a destination namespace's namespace-wide (else mesh-wide) mode DISABLE turns auto mTLS off, as istiod infers it; see docs/mtls.md",
     },
     'spec.portLevelMtls': {
       status: 'supported',
