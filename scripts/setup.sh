@@ -7,7 +7,7 @@
 #   redis-server   redis-server: shared rate limits across meshes
 #   prometheus     prometheus: scrapes the telemetry example's metrics
 #   iproute2       ss: counts the connections a pool keeps open
-#   openssl        openssl: certificates minted by the TLS tests
+#   openssl        openssl: checks what the development CA mints
 set -eu
 cd "$(dirname "$0")/.."
 

@@ -103,7 +103,8 @@ export type {
 export type { TelemetryOptions, TracingMode, WorkloadIdentity } from './telemetry/telemetry-options.js';
 export { peerIdentity } from './security/peer-identity.js';
 export type { PeerIdentity, PeerIdentitySource } from './security/peer-identity.js';
-export { CertificateError, InvalidSpiffeIdError, PeerRejectedError, SecurityOptionError } from './security/errors.js';
+export { CertificateError, InvalidSpiffeIdError, PeerRejectedError, SecurityOptionError, WorkloadCertificateUnavailableError } from './security/errors.js';
+export { TLS_MODE_LABEL } from './security/mesh-tls.js';
 export type { CertificateProblem, PeerRejection } from './security/errors.js';
 export type { CertificateBundle, CertificateFile, CertificateFiles } from './security/certificate-bundle.js';
 export { LAYOUT_FILES, WELL_KNOWN_CERTIFICATE_DIRECTORIES } from './security/certificate-layouts.js';

@@ -169,6 +169,16 @@ export interface MeshOptions {
   readonly trustDomain?: string;
   /** More trust domains peers may come from (Istio's `trustDomainAliases`). Default none. */
   readonly trustDomainAliases?: readonly string[];
+  /**
+   * Istio's auto mTLS (`meshConfig.enableAutoMtls`): where no DestinationRule `tls` applies,
+   * calls to a service of the mesh (a Kubernetes service, a `MESH_INTERNAL` ServiceEntry) use
+   * mutual TLS with the workload's certificates to the endpoints labelled
+   * `security.istio.io/tlsMode: istio` (and WorkloadEntries with a `serviceAccount`), and
+   * plaintext to the others, unless the service's namespace PeerAuthentication is `DISABLE`.
+   * Needs workload certificates (`certificates`); without them it is off. Default `true`, as Istio.
+   * See docs/mtls.md.
+   */
+  readonly autoMtls?: boolean;
 }
 
 export interface MeshEvents {
@@ -277,6 +287,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
         if (event.action === 'eject') this.telemetry?.ejected(`${event.host}|${event.subset ?? ''}|${event.port}`, event.reason ?? '');
         this.emit('ejection', event);
       },
+      security: { certificates: this.security.certificates, trustDomains: this.security.trustDomains, autoMtls: options.autoMtls ?? true },
     });
     const clusters = this.clusters;
     this.telemetry = otel && options.telemetry !== false
@@ -326,6 +337,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       ...(options.drainTimeoutMs !== undefined ? { drainTimeoutMs: options.drainTimeoutMs } : {}),
       rateLimits: this.rateLimits,
       telemetry: this.telemetry,
+      certificates: this.security.certificates,
     });
     store.on('snapshot', (s) => {
       this.clusters.setSnapshot(s);

@@ -8,11 +8,15 @@
 //   workers    with serviceMs: requests one pod serves at once, the rest queue (0 = no limit),
 //              so a slowed-down pod also loses capacity, as a real one does
 //   jitter     with serviceMs: service time varies uniformly by +-jitter (0.2 = +-20 %)
+//   tls        { cert, key, ca } file paths: HTTPS with these, client certificates required and
+//              verified against `ca` (a mesh workload under STRICT mTLS); default plaintext
 // Messages from the parent: { type: 'slow', index, factor }, { type: 'fail', index, status }
 // (pod `index` answers every request with `status` at once; 0: serves normally again),
 // { type: 'stats' }.
 import { Buffer } from 'node:buffer';
-import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 
 const options = JSON.parse(process.argv[2] ?? '{}');
 const addresses = options.addresses ?? ['127.0.0.2'];
@@ -68,11 +72,16 @@ function handle(pod, req, res) {
   else pod.queue.push(res);
 }
 
+const tls = options.tls
+  ? { cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key), ca: readFileSync(options.tls.ca), requestCert: true, rejectUnauthorized: true }
+  : undefined;
+const createServer = (opts, handler) => (tls ? createHttpsServer({ ...tls, ...opts }, handler) : createHttpServer(opts, handler));
+
 const servers = [];
 async function listenAll(port) {
   for (const pod of pods) {
     const server = createServer({ keepAliveTimeout: 60_000, requestTimeout: 0 }, (req, res) => handle(pod, req, res));
-    server.on('connection', () => pod.connections++);
+    server.on(tls ? 'secureConnection' : 'connection', () => pod.connections++);
     await new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, pod.address, () => resolve());

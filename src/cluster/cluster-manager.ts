@@ -13,9 +13,28 @@ import { Cluster, poolFactoryOn } from './cluster.js';
 import type { EjectionEvent } from '../resilience/events.js';
 import type { ServiceBreaker } from '../resilience/service-breaker.js';
 import { compileResilience } from './resilience-spec.js';
-import type { UpstreamTls } from '../security/tls-settings.js';
+import type { MeshTls } from '../security/mesh-tls.js';
+import { resolveMeshTls, serviceIdentities } from '../security/mesh-tls.js';
+import type { MtlsMode } from '../security/peer-authentication.js';
+import { namespaceMtlsMode } from '../security/peer-authentication.js';
+import { TrustDomains } from '../security/spiffe-id.js';
+import type { TlsIstioMutual } from '../security/tls-settings.js';
+import type { WorkloadCertificates } from '../security/workload-certificates.js';
+import type { CertificateBundle } from '../security/certificate-bundle.js';
+import type { ResolvedTls } from './cluster.js';
 import type { EndpointPlan } from './endpoint-plan.js';
-import { dnsPlanEndpoints, isImportedKubernetesService, isKubernetesServiceHost, kubernetesPlanEndpoints, planEndpoints } from './endpoint-plan.js';
+import { dnsPlanEndpoints, isImportedKubernetesService, isKubernetesServiceHost, kubernetesNamespace, kubernetesPlanEndpoints, planEndpoints } from './endpoint-plan.js';
+
+const DEFAULT_TRUST_DOMAINS = new TrustDomains('cluster.local');
+
+/** What mesh mTLS needs from the mesh's security. */
+export interface ClusterSecurity {
+  /** The workload's certificates; undefined when the mesh has none (auto mTLS is then off). */
+  readonly certificates: WorkloadCertificates | undefined;
+  readonly trustDomains: TrustDomains;
+  /** Istio's `enableAutoMtls` (default true). */
+  readonly autoMtls: boolean;
+}
 
 export interface ClusterManagerDeps {
   readonly clock: MeshClock;
@@ -36,6 +55,8 @@ export interface ClusterManagerDeps {
   readonly kube?: KubernetesEndpointSource;
   /** Told of every outlier ejection and return, in any cluster. */
   readonly onEjection?: (event: EjectionEvent) => void;
+  /** Mesh mTLS (ISTIO_MUTUAL, auto mTLS); without it both are off and ISTIO_MUTUAL fails closed. */
+  readonly security?: ClusterSecurity;
 }
 
 /** A cluster the manager holds, as inspection sees it. */
@@ -100,10 +121,19 @@ export class ClusterManager {
     if (users) for (const entry of users) this.refresh(entry);
   };
 
+  /** New workload certificates: every cluster's mesh pools are replaced (new connections, new pair). */
+  private readonly onRotation = (_bundle: CertificateBundle): void => {
+    for (const entry of this.entries.values()) entry.cluster.certificatesRotated();
+  };
+
+  /** Per snapshot: the mTLS mode istiod infers for a namespace's services. */
+  private readonly namespaceModes = new WeakMap<Snapshot, Map<string, MtlsMode>>();
+
   constructor(private readonly deps: ClusterManagerDeps) {
     this.clockPools = poolFactoryOn(deps.clock);
     deps.dns?.on('change', this.onDnsChange);
     deps.kube?.on('change', this.onKubeChange);
+    deps.security?.certificates?.on('rotated', this.onRotation);
   }
 
   setSnapshot(snapshot: Snapshot): void {
@@ -119,7 +149,7 @@ export class ClusterManager {
       }
       entry.cluster.setLoadBalancing(this.loadBalancing(snapshot, entry.host, entry.subset, entry.port));
       entry.cluster.setResilience(this.resilience(snapshot, entry.host, entry.subset, entry.port));
-      entry.cluster.setTls(this.tls(snapshot, entry.host, entry.subset, entry.port));
+      entry.cluster.setTls(...this.clusterTls(snapshot, entry.host, entry.subset, entry.port));
       this.apply(entry, plan);
     }
   }
@@ -141,8 +171,9 @@ export class ClusterManager {
       clock: this.deps.clock,
       random: this.deps.random,
       poolFactory: this.deps.poolFactory ?? this.clockPools,
+      certificates: this.deps.security?.certificates,
     }, this.resilience(snapshot, host, subset, port));
-    cluster.setTls(this.tls(snapshot, host, subset, port));
+    cluster.setTls(...this.clusterTls(snapshot, host, subset, port));
     cluster.breaker = this.breakers.get(host);
     const onEjection = this.deps.onEjection;
     if (onEjection) {
@@ -216,9 +247,17 @@ export class ClusterManager {
    * The DestinationRule TLS for a destination without a cluster (pass-through: resolution NONE,
    * or a host no ServiceEntry declares), which the caller memoizes per snapshot.
    */
-  tlsFor(host: string, subset: string | undefined, port: number): UpstreamTls | undefined {
+  tlsFor(host: string, subset: string | undefined, port: number): ResolvedTls | undefined {
     const snapshot = this.snapshot;
     return snapshot ? this.tls(snapshot, host, subset, port) : undefined;
+  }
+
+  /** Mesh mTLS a cluster for this destination would speak (ISTIO_MUTUAL or auto mTLS), for inspection. */
+  meshTlsFor(host: string, subset: string | undefined, port: number): MeshTls | undefined {
+    const snapshot = this.snapshot;
+    if (!snapshot) return undefined;
+    const [tls, auto] = this.clusterTls(snapshot, host, subset, port);
+    return tls?.kind === 'mesh' ? tls : auto;
   }
 
   /** Every cluster in use and the counts of its endpoints by state (for metrics). */
@@ -233,6 +272,7 @@ export class ClusterManager {
     this.closed = true;
     this.deps.dns?.off('change', this.onDnsChange);
     this.deps.kube?.off('change', this.onKubeChange);
+    this.deps.security?.certificates?.off('rotated', this.onRotation);
     const all = [...this.entries.values()];
     this.entries.clear();
     for (const entry of all) this.releaseAll(entry);
@@ -258,12 +298,95 @@ export class ClusterManager {
     return compileResilience(mergeTrafficPolicy(rule?.trafficPolicy, subsetDef?.trafficPolicy, port));
   }
 
-  /** The DestinationRule TLS in force for the destination (the merged policy's `tls`, compiled with the snapshot). */
-  private tls(snapshot: Snapshot, host: string, subset: string | undefined, port: number): UpstreamTls | undefined {
+  /**
+   * The DestinationRule TLS in force for the destination (the merged policy's `tls`, compiled
+   * with the snapshot), resolved for it: ISTIO_MUTUAL with the destination's SNI and identities,
+   * SIMPLE and MUTUAL of a ServiceEntry host checking its `subjectAltNames` when the rule names
+   * none (istiod's constructUpstreamTLS for the External registry).
+   */
+  private tls(snapshot: Snapshot, host: string, subset: string | undefined, port: number): ResolvedTls | undefined {
     const rule = snapshot.destinationRule(host);
     if (!rule) return undefined;
     const subsetDef = subset ? rule.subsets.get(subset) : undefined;
-    return snapshot.upstreamTls(mergeTrafficPolicy(rule.trafficPolicy, subsetDef?.trafficPolicy, port)?.['tls']);
+    const compiled = snapshot.upstreamTls(mergeTrafficPolicy(rule.trafficPolicy, subsetDef?.trafficPolicy, port)?.['tls']);
+    if (compiled?.kind === 'istio-mutual') return this.istioMutual(snapshot, host, subset, port, compiled);
+    if (compiled?.kind === 'originate' && compiled.subjectAltNames === undefined && !compiled.insecureSkipVerify && compiled.mode !== 'URL') {
+      const service = snapshot.service(host);
+      if (service && (service.subjectAltNames?.length || service.serviceAccounts?.length)) {
+        const sans = this.identities(snapshot, host);
+        if (sans.length > 0) return Object.freeze({ ...compiled, subjectAltNames: Object.freeze(sans), id: `${compiled.id}|${JSON.stringify(sans)}` });
+      }
+    }
+    return compiled;
+  }
+
+  /** The rule's TLS and, where the rule says nothing about TLS, auto mTLS. */
+  private clusterTls(snapshot: Snapshot, host: string, subset: string | undefined, port: number): [ResolvedTls | undefined, MeshTls | undefined] {
+    const tls = this.tls(snapshot, host, subset, port);
+    return [tls, tls === undefined ? this.autoMtls(snapshot, host, subset, port) : undefined];
+  }
+
+  private istioMutual(snapshot: Snapshot, host: string, subset: string | undefined, port: number, rule: TlsIstioMutual): MeshTls {
+    return resolveMeshTls({
+      host,
+      subset,
+      port,
+      source: rule.source,
+      auto: false,
+      sni: rule.sni,
+      subjectAltNames: rule.subjectAltNames,
+      serviceAccounts: rule.subjectAltNames === undefined ? this.identities(snapshot, host) : [],
+      trustDomains: this.trustDomains(),
+    });
+  }
+
+  /**
+   * Istio's auto mTLS for a destination whose DestinationRule says nothing about TLS: on when the
+   * mesh has workload certificates, the service is in the mesh (a Kubernetes service, or a
+   * ServiceEntry with `location: MESH_INTERNAL`) and its namespace's PeerAuthentication is not
+   * DISABLE; then mTLS goes to the endpoints of the mesh only, plaintext to the others.
+   */
+  private autoMtls(snapshot: Snapshot, host: string, subset: string | undefined, port: number): MeshTls | undefined {
+    const security = this.deps.security;
+    if (!security?.autoMtls || !security.certificates) return undefined;
+    const service = snapshot.service(host);
+    const kubernetes = !service && isKubernetesServiceHost(host, snapshot.clusterDomain);
+    if (service ? service.location !== 'MESH_INTERNAL' : !kubernetes) return undefined;
+    const namespace = service ? service.namespace : kubernetesNamespace(host, snapshot.clusterDomain);
+    if (this.namespaceMode(snapshot, namespace) === 'DISABLE') return undefined;
+    return resolveMeshTls({
+      host,
+      subset,
+      port,
+      source: 'auto mTLS',
+      auto: true,
+      serviceAccounts: this.identities(snapshot, host),
+      trustDomains: security.trustDomains,
+    });
+  }
+
+  private namespaceMode(snapshot: Snapshot, namespace: string): MtlsMode {
+    let modes = this.namespaceModes.get(snapshot);
+    if (!modes) this.namespaceModes.set(snapshot, (modes = new Map()));
+    let mode = modes.get(namespace);
+    if (mode === undefined) {
+      mode = namespaceMtlsMode(snapshot.resources, snapshot.rootNamespace, namespace);
+      modes.set(namespace, mode);
+    }
+    return mode;
+  }
+
+  /** The identities of the destination's workloads (ServiceEntry and WorkloadEntries, or the Kubernetes Service's annotations). */
+  private identities(snapshot: Snapshot, host: string): string[] {
+    const service = snapshot.service(host);
+    if (service) return serviceIdentities([service], this.trustDomains());
+    const ref = this.deps.kube?.parse(host);
+    const declared = ref && this.deps.kube?.serviceAccounts(ref);
+    return declared ? serviceIdentities([declared], this.trustDomains()) : [];
+  }
+
+  private trustDomains(): TrustDomains {
+    return this.deps.security?.trustDomains ?? DEFAULT_TRUST_DOMAINS;
   }
 
   /** Makes `plan` the entry's: static endpoints at once, DNS ones once their names have answered. */
@@ -362,6 +485,8 @@ export class ClusterManager {
         entry.kubeProtocol = protocol;
         entry.cluster.setLoadBalancing(this.loadBalancing(this.snapshot, entry.host, entry.subset, entry.port));
       }
+      // The Service's annotations may name other service accounts now.
+      if (this.snapshot) entry.cluster.setTls(...this.clusterTls(this.snapshot, entry.host, entry.subset, entry.port));
       const { endpoints, reason, terminating } = kubernetesPlanEndpoints(plan, kube.endpoints(plan.service, plan.host, plan.port));
       this.setEndpoints(entry, endpoints, reason);
       entry.cluster.terminatingEndpoints = terminating;

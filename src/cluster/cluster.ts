@@ -15,10 +15,21 @@ import type { OutlierPolicy } from '../resilience/outlier-policy.js';
 import type { AttemptOutcome } from '../resilience/outcome.js';
 import type { ServiceBreaker } from '../resilience/service-breaker.js';
 import { pingTimeoutFactory } from './h2-keepalive.js';
+import type { MeshError } from '../errors.js';
 import { TlsNotSupportedError } from '../security/errors.js';
+import type { MeshTls, MeshTlsCredentials } from '../security/mesh-tls.js';
+import { isMeshEndpoint, meshTlsCredentials, meshTlsRefusal } from '../security/mesh-tls.js';
+import { meshTlsConnector } from '../security/mesh-tls-connect.js';
 import { tlsConnector } from '../security/tls-connect.js';
-import type { TlsOrigination, UpstreamTls } from '../security/tls-settings.js';
+import type { TlsDisabled, TlsOrigination, TlsUnsupported } from '../security/tls-settings.js';
 import { URL_TLS } from '../security/tls-settings.js';
+import type { WorkloadCertificates } from '../security/workload-certificates.js';
+
+/**
+ * The TLS a destination's DestinationRule asks for, resolved for the destination: `ISTIO_MUTUAL`
+ * becomes {@link MeshTls} (its SNI and expected identities are the destination's).
+ */
+export type ResolvedTls = TlsOrigination | TlsDisabled | TlsUnsupported | MeshTls;
 
 /** How the cluster's policy wants its endpoints spoken to; one Pool per endpoint is built from it. */
 export interface PoolOptions {
@@ -50,6 +61,12 @@ export interface PoolOptions {
    * under other settings.
    */
   readonly tls: TlsOrigination | undefined;
+  /**
+   * Mesh mTLS with the workload's certificates (the origin is then `https:`); pools are compared
+   * by its `id`, the settings and the certificate's fingerprint: a rotation or a rule change
+   * never reuses a connection made under other credentials.
+   */
+  readonly meshTls: MeshTlsCredentials | undefined;
 }
 
 /** Per-cluster transport hook: builds the pool of one endpoint (`https:` origin when `options.tls`). */
@@ -97,6 +114,17 @@ export const defaultPoolFactory: PoolFactory = poolFactoryOn(systemClock);
  * undici's defaults.
  */
 function connectOption(options: PoolOptions): { connect?: buildConnector.BuildOptions | buildConnector.connector } {
+  if (options.meshTls) {
+    const delayMs = options.keepAliveDelayMs === undefined ? undefined : Math.round(options.keepAliveDelayMs);
+    const probes = keepAliveProbes(options);
+    return {
+      connect: meshTlsConnector(
+        options.meshTls,
+        { timeoutMs: options.connectTimeoutMs, allowH2: options.http2, keepAliveInitialDelayMs: delayMs },
+        probes && ((socket) => socket.setKeepAlive(true, delayMs ?? 0, probes.intervalMs, probes.count)),
+      ),
+    };
+  }
   const tls = options.tls;
   if (tls === undefined) return options.keepAliveDelayMs !== undefined ? { connect: keepAliveConnect(options) } : {};
   const delayMs = options.keepAliveDelayMs === undefined ? undefined : Math.round(options.keepAliveDelayMs);
@@ -154,9 +182,15 @@ export const NO_RESILIENCE: ClusterResilience = Object.freeze({
   connections: DEFAULT_CONNECTION_SETTINGS,
 });
 
+/** `host:port`, with the subset, from a cluster's name (`host|subset|port`), for messages. */
+function destinationText(name: string): string {
+  const [host = name, subset = '', port = ''] = name.split('|');
+  return `${host}:${port}${subset ? ` (subset ${subset})` : ''}`;
+}
+
 function samePoolOptions(a: PoolOptions, b: PoolOptions): boolean {
   for (const key of Object.keys(a) as (keyof PoolOptions)[]) {
-    if (key === 'tls' ? a.tls?.id !== b.tls?.id : a[key] !== b[key]) return false;
+    if (key === 'tls' ? a.tls?.id !== b.tls?.id : key === 'meshTls' ? a.meshTls?.id !== b.meshTls?.id : a[key] !== b[key]) return false;
   }
   return true;
 }
@@ -174,8 +208,12 @@ export class Cluster {
   private readonly pools = new Map<string, Pool>();
   /** Per endpoint, for `https://` URLs while the DestinationRule originates no TLS itself. */
   private readonly urlTlsPools = new Map<string, Pool>();
+  /** The pools of {@link pools} that speak mesh mTLS (a rotation replaces these only). */
+  private readonly meshPools = new Set<Pool>();
   /** The DestinationRule's TLS for this destination (top level < subset < port merged). */
-  private tls: UpstreamTls | undefined = undefined;
+  private tls: ResolvedTls | undefined = undefined;
+  /** Mesh mTLS: the rule's ISTIO_MUTUAL, or auto mTLS (endpoints of the mesh only). */
+  private mesh: MeshTls | undefined = undefined;
   private balancer: PriorityBalancer;
   hashOn: HashOn | undefined;
   passthrough: boolean;
@@ -207,7 +245,7 @@ export class Cluster {
   constructor(
     readonly name: string,
     lb: CompiledLoadBalancing,
-    private readonly deps: { clock: MeshClock; random: RandomSource; poolFactory: PoolFactory },
+    private readonly deps: { clock: MeshClock; random: RandomSource; poolFactory: PoolFactory; certificates?: WorkloadCertificates | undefined },
     resilience: ClusterResilience = NO_RESILIENCE,
   ) {
     this.balancer = createClusterBalancer(lb.spec, deps);
@@ -271,22 +309,55 @@ export class Cluster {
   }
 
   /**
-   * Applies a new snapshot's TLS for this destination. Connections made under other settings are
-   * never reused: the old pools finish what they carry, then close.
+   * Applies a new snapshot's TLS for this destination: the DestinationRule's, and auto mTLS when
+   * the rule says nothing about TLS. Connections made under other settings are never reused: the
+   * old pools finish what they carry, then close.
    */
-  setTls(tls: UpstreamTls | undefined): void {
+  setTls(tls: ResolvedTls | undefined, auto?: MeshTls): void {
     const before = this.tls;
     this.tls = tls;
+    this.mesh = tls?.kind === 'mesh' ? tls : tls === undefined ? auto : undefined;
     if (tls?.kind === 'unsupported' && before?.kind !== 'unsupported') this.closePools();
     this.refreshPools();
   }
 
   /**
    * The DestinationRule's TLS for this destination, compiled with the snapshot; `unsupported`
-   * (ISTIO_MUTUAL, credentialName): every request fails with {@link TlsNotSupportedError}.
+   * (credentialName): every request fails with {@link TlsNotSupportedError}.
    */
-  get upstreamTls(): UpstreamTls | undefined {
+  get upstreamTls(): ResolvedTls | undefined {
     return this.tls;
+  }
+
+  /** Mesh mTLS to this destination (ISTIO_MUTUAL or auto mTLS), for inspection. */
+  get meshTls(): MeshTls | undefined {
+    return this.mesh;
+  }
+
+  /**
+   * Why no request can be sent to this destination now, before one is tried: TLS the mesh does
+   * not implement, or mesh mTLS without workload certificates (auto mTLS only when an endpoint
+   * of the mesh is there). Never the upstream's fault: not retried, not counted against a pod.
+   */
+  tlsRefusal(): MeshError | undefined {
+    const tls = this.tls;
+    if (tls?.kind === 'unsupported') return new TlsNotSupportedError(tls);
+    const mesh = this.mesh;
+    if (mesh === undefined || this.deps.certificates?.current) return undefined;
+    // Auto mTLS only concerns the endpoints of the mesh, which a pass-through cluster never uses.
+    if (mesh.auto && (this.passthrough || !this.hosts.some((h) => isMeshEndpoint(h.endpoint)))) return undefined;
+    return meshTlsRefusal(mesh, destinationText(this.name), this.deps.certificates);
+  }
+
+  /** The workload's certificates rotated: new connections use the new ones, the old drain. */
+  certificatesRotated(): void {
+    this.refreshPools();
+  }
+
+  /** Whether connections to `endpoint` speak mesh mTLS. */
+  private meshFor(endpoint: Endpoint): boolean {
+    const mesh = this.mesh;
+    return mesh !== undefined && (!mesh.auto || isMeshEndpoint(endpoint));
   }
 
   /** Applies a new endpoint set; hosts that stay keep their in-flight and latency state. */
@@ -301,7 +372,8 @@ export class Cluster {
       if (existing) {
         // The same object stays: requests in flight hold it and count themselves off it when they
         // end, so a copy would keep their count forever.
-        if (existing.endpoint.address !== endpoint.address || existing.endpoint.port !== endpoint.port) moved.push(endpoint.key);
+        // An endpoint that gained or lost the mesh's certificates (auto mTLS) needs a new pool too.
+        if (existing.endpoint.address !== endpoint.address || existing.endpoint.port !== endpoint.port || isMeshEndpoint(existing.endpoint) !== isMeshEndpoint(endpoint)) moved.push(endpoint.key);
         if (existing.endpoint !== endpoint) (existing as { endpoint: Endpoint }).endpoint = endpoint;
         host = existing;
       } else {
@@ -317,6 +389,7 @@ export class Cluster {
         // connect to the new address, the old connections finish what they carry.
         if (!next.has(key) || moved.includes(key)) {
           pools.delete(key);
+          this.meshPools.delete(pool);
           // Let in-flight requests finish; new ones go elsewhere.
           void pool.close().catch(() => undefined);
         }
@@ -396,21 +469,31 @@ export class Cluster {
 
   /**
    * The connection pool of `host`. `urlTls`: the request's URL is `https://`, so TLS is
-   * originated even where the DestinationRule asks for none. Throws
-   * {@link TlsNotSupportedError} when the DestinationRule asks for TLS the mesh does not
-   * implement: nothing is ever sent in plaintext instead.
+   * originated even where the DestinationRule asks for none (an endpoint spoken to with mesh
+   * mTLS gets that, one TLS session). Throws {@link TlsNotSupportedError} when the
+   * DestinationRule asks for TLS the mesh does not implement, and the error of
+   * {@link tlsRefusal} for mesh mTLS without certificates: nothing is ever sent in plaintext
+   * instead.
    */
   pool(host: Host, urlTls = false): Pool {
-    const pools = urlTls && this.poolOptions.tls === undefined ? this.urlTlsPools : this.pools;
+    const pools = urlTls && this.poolOptions.tls === undefined && !this.meshFor(host.endpoint) ? this.urlTlsPools : this.pools;
     return pools.get(host.endpoint.key) ?? this.newPool(host, pools, urlTls);
   }
 
   private newPool(host: Host, pools: Map<string, Pool>, urlTls: boolean): Pool {
     if (this.tls?.kind === 'unsupported') throw new TlsNotSupportedError(this.tls);
-    const tls = this.poolOptions.tls ?? (urlTls ? URL_TLS : undefined);
     const { address, port } = host.endpoint;
-    const origin = `${tls ? 'https' : 'http'}://${address.includes(':') ? `[${address}]` : address}:${port}`;
-    const pool = this.deps.poolFactory(origin, host.endpoint, tls === this.poolOptions.tls ? this.poolOptions : { ...this.poolOptions, tls });
+    const authority = `${address.includes(':') ? `[${address}]` : address}:${port}`;
+    if (this.meshFor(host.endpoint)) {
+      const meshTls = this.poolOptions.meshTls;
+      if (!meshTls) throw meshTlsRefusal(this.mesh!, destinationText(this.name), this.deps.certificates) ?? new Error(`no mesh TLS credentials for ${this.name}`);
+      const pool = this.deps.poolFactory(`https://${authority}`, host.endpoint, { ...this.poolOptions, tls: undefined });
+      pools.set(host.endpoint.key, pool);
+      this.meshPools.add(pool);
+      return pool;
+    }
+    const tls = this.poolOptions.tls ?? (urlTls ? URL_TLS : undefined);
+    const pool = this.deps.poolFactory(`${tls ? 'https' : 'http'}://${authority}`, host.endpoint, { ...this.poolOptions, tls, meshTls: undefined });
     pools.set(host.endpoint.key, pool);
     return pool;
   }
@@ -421,6 +504,7 @@ export class Cluster {
     const pools = [...this.pools.values(), ...this.urlTlsPools.values()];
     this.pools.clear();
     this.urlTlsPools.clear();
+    this.meshPools.clear();
     await Promise.all(pools.map((p) => (force ? p.destroy() : p.close()).catch(() => undefined)));
   }
 
@@ -430,6 +514,18 @@ export class Cluster {
     for (const pool of this.urlTlsPools.values()) void pool.close().catch(() => undefined);
     this.pools.clear();
     this.urlTlsPools.clear();
+    this.meshPools.clear();
+  }
+
+  /** The mesh mTLS pools drain and close (new credentials); the others keep serving. */
+  private closeMeshPools(): void {
+    if (this.meshPools.size === 0) return;
+    for (const [key, pool] of this.pools) {
+      if (!this.meshPools.has(pool)) continue;
+      this.pools.delete(key);
+      void pool.close().catch(() => undefined);
+    }
+    this.meshPools.clear();
   }
 
   private readonly ejectionChanged = (host: Host, change: EjectionChange): void => {
@@ -457,14 +553,28 @@ export class Cluster {
       h2PingIntervalMs: c.h2PingIntervalMs,
       h2PingTimeoutMs: c.h2PingTimeoutMs,
       tls: this.tls?.kind === 'originate' ? this.tls : undefined,
+      meshTls: this.meshCredentials(),
     };
+  }
+
+  /** The credentials new mesh connections use; kept while neither the settings nor the certificate changed. */
+  private meshCredentials(): MeshTlsCredentials | undefined {
+    const mesh = this.mesh;
+    const bundle = mesh && this.deps.certificates?.current;
+    if (!mesh || !bundle) return undefined;
+    const current = this.poolOptions?.meshTls;
+    if (current && current.tls.id === mesh.id && current.bundle === bundle) return current;
+    return meshTlsCredentials(mesh, bundle);
   }
 
   /** New pool options: later connections use them; existing pools drain and close. */
   private refreshPools(): void {
     const next = this.computePoolOptions();
     if (samePoolOptions(next, this.poolOptions)) return;
+    const meshOnly = samePoolOptions({ ...next, meshTls: undefined }, { ...this.poolOptions, meshTls: undefined });
     this.poolOptions = next;
-    this.closePools();
+    // New mesh credentials (a rotation) replace the mesh pools only.
+    if (meshOnly) this.closeMeshPools();
+    else this.closePools();
   }
 }

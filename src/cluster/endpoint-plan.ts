@@ -187,6 +187,7 @@ export function shapeEndpoint(endpoint: Endpoint, template: EndpointTemplate | u
     labels: template.labels ?? endpoint.labels,
     locality: template.locality ?? endpoint.locality,
     ...(template.network !== undefined ? { network: template.network } : {}),
+    ...(template.tlsMode !== undefined ? { tlsMode: template.tlsMode } : {}),
   };
 }
 

@@ -26,6 +26,10 @@ export interface ServiceDef {
   readonly location: 'MESH_INTERNAL' | 'MESH_EXTERNAL';
   readonly addresses: readonly string[];
   readonly source: ResourceRef;
+  /** ServiceEntry `subjectAltNames`: identities the service's workloads may present. */
+  readonly subjectAltNames?: readonly string[];
+  /** `namespace/name` of the service accounts its WorkloadEntries (or inline endpoints) name. */
+  readonly serviceAccounts?: readonly string[];
 }
 
 /** Istio's TrafficPolicy, as written (the data path compiles its parts). */

@@ -32,7 +32,6 @@ export interface KindSupport {
 const DATA_PATH = 'an egress entry applies to every port of its hosts for now';
 const BALANCER = 'not implemented yet by the balancers';
 const AUTHORIZATION = 'authorizing the requests a workload receives is planned';
-const SERVER_NAMES = "checking the server certificate against these names is planned (a DestinationRule's tls.subjectAltNames is applied)";
 const TELEMETRY = 'metrics carry no per-route stat prefix yet';
 const NO_LISTENER =
   'configures the inbound listeners of the Envoy sidecar; calls reach an application served by sidecarless directly, with no proxy listener in front';
@@ -51,9 +50,6 @@ const MESH_ONLY = {
     "only the reserved gateway 'mesh' (every sidecar) applies in-process; routes bound to an Istio Gateway run on that gateway's proxy",
 } as const;
 
-const MESH_MTLS_FAILS_CLOSED =
-  "mutual TLS with the mesh's own certificates is not implemented yet; rather than send plaintext, every request to the destination fails with TlsNotSupportedError (ERR_MESH_TLS_UNSUPPORTED)";
-
 /** A DestinationRule `tls` block (ClientTLSSettings) at `base`. */
 function clientTls(base: string): Record<string, FieldSupport> {
   return {
@@ -64,12 +60,8 @@ function clientTls(base: string): Record<string, FieldSupport> {
     },
     [`${base}.mode`]: {
       status: 'supported',
-      reason: 'DISABLE keeps plaintext, but an https:// URL is still sent over TLS (with Node\'s trust store), never downgraded',
-      values: {
-        supported: ['DISABLE', 'SIMPLE', 'MUTUAL'],
-        otherwise: 'not-yet',
-        reason: MESH_MTLS_FAILS_CLOSED,
-      },
+      reason:
+        "DISABLE keeps plaintext (and turns auto mTLS off), but an https:// URL is still sent over TLS (with Node's trust store), never downgraded; ISTIO_MUTUAL uses the workload's certificates, Istio's SNI (outbound_.<port>_.<subset>_.<host>) and ALPN, and checks the server's identity against the destination's service accounts (docs/mtls.md); without workload certificates requests fail with WorkloadCertificateUnavailableError, never in plaintext",
     },
     [`${base}.caCertificates`]: {
       status: 'supported',
@@ -77,15 +69,15 @@ function clientTls(base: string): Record<string, FieldSupport> {
     },
     [`${base}.sni`]: {
       status: 'supported',
-      reason: 'unset, the SNI is the host name of the request\'s URL (none for an IP address); the certificate must carry the SNI sent unless subjectAltNames is set',
+      reason: 'unset, the SNI is the host name of the request\'s URL (none for an IP address), or Istio\'s outbound_.<port>_.<subset>_.<host> with ISTIO_MUTUAL; with SIMPLE and MUTUAL the certificate must carry the SNI sent unless subjectAltNames is set',
     },
     [`${base}.subjectAltNames`]: {
       status: 'supported',
-      reason: 'the server certificate must carry one of them (DNS, IP or URI names, compared exactly; a wildcard certificate name covers one label) instead of the host name',
+      reason: 'the server certificate must carry one of them (DNS, IP or URI names, compared exactly; a wildcard certificate name covers one label) instead of the host name; unset, a ServiceEntry host\'s subjectAltNames and WorkloadEntry service accounts apply (with ISTIO_MUTUAL, a Kubernetes Service\'s alpha.istio.io service-account annotations too)',
     },
     [`${base}.caCrl`]: { status: 'supported', reason: "checked for the server certificate only (OpenSSL's CRL check of the leaf)" },
     [`${base}.credentialName`]: notYet(
-      'client credentials from a Kubernetes Secret are not read yet; rather than send plaintext, every request to the destination fails with TlsNotSupportedError (ERR_MESH_TLS_UNSUPPORTED)',
+      'client credentials from a Kubernetes Secret are not read for a DestinationRule (an Istio sidecar reads them only for a rule with a workloadSelector, and ignores the tls block otherwise); rather than send plaintext, every request to the destination fails with TlsNotSupportedError (ERR_MESH_TLS_UNSUPPORTED); mount the Secret and name its files instead',
     ),
   };
 }
@@ -285,10 +277,22 @@ export const FIELD_SUPPORT: Readonly<Record<ResourceKind, Readonly<Record<string
       reason:
         'with resolution DNS or DNS_ROUND_ROBIN a name is resolved and every address it answers inherits the endpoint\'s labels, weight and locality, so subsets can select it',
     },
-    'spec.subjectAltNames': notYet(SERVER_NAMES),
+    'spec.subjectAltNames': {
+      status: 'supported',
+      reason:
+        'the identities the service\'s workloads may present: checked on the server certificate under ISTIO_MUTUAL and auto mTLS, and under SIMPLE and MUTUAL when the DestinationRule names no subjectAltNames, as istiod does (with the service accounts of WorkloadEntries; docs/mtls.md)',
+    },
+    'spec.location': {
+      status: 'supported',
+      reason: 'MESH_INTERNAL services get auto mTLS (mTLS to endpoints labelled security.istio.io/tlsMode: istio); MESH_EXTERNAL, the default, never does',
+    },
   },
   WorkloadEntry: {
     spec: supported,
+    'spec.serviceAccount': {
+      status: 'supported',
+      reason: 'the endpoint\'s identity (spiffe://<trustDomain>/ns/<namespace>/sa/<serviceAccount>), checked under mesh mTLS; without a security.istio.io/tlsMode label it makes the endpoint one of the mesh for auto mTLS, as in Istio',
+    },
   },
   Sidecar: {
     spec: supported,
@@ -309,7 +313,7 @@ export const FIELD_SUPPORT: Readonly<Record<ResourceKind, Readonly<Record<string
     spec: {
       status: 'supported',
       reason:
-        "enforced on the inbound servers the mesh creates or secures (mesh.createServer, createHttp2Server, secureServer) for this workload's namespace and labels, composed as istiod does (mesh < namespace < workload < port, UNSET inherits, oldest wins); see docs/mtls.md",
+        "enforced on the inbound servers the mesh creates or secures (mesh.createServer, createHttp2Server, secureServer) for this workload's namespace and labels, composed as istiod does (mesh < namespace < workload < port, UNSET inherits, oldest wins); on the client side, a destination namespace's namespace-wide (else mesh-wide) mode DISABLE turns auto mTLS off, as istiod infers it; see docs/mtls.md",
     },
     'spec.portLevelMtls': {
       status: 'supported',

@@ -19,6 +19,11 @@ export interface Endpoint {
   readonly network?: string;
   /** Kubernetes: ready is false while terminating; such endpoints take no new requests. */
   readonly ready: boolean;
+  /**
+   * Istio's `tlsMode` of the endpoint when it does not come from the `security.istio.io/tlsMode`
+   * label: `istio` for a WorkloadEntry with a `serviceAccount` (see `isMeshEndpoint`).
+   */
+  readonly tlsMode?: string;
 }
 
 export const UNKNOWN_LOCALITY: Locality = Object.freeze({ region: '', zone: '', subZone: '' });

@@ -19,8 +19,8 @@ import { UnknownHostError } from './errors.js';
 import { TlsNotSupportedError } from '../security/errors.js';
 import { tlsConnector } from '../security/tls-connect.js';
 import { TlsAgents } from '../security/tls-agents.js';
-import type { UpstreamTls } from '../security/tls-settings.js';
 import { URL_TLS } from '../security/tls-settings.js';
+import type { WorkloadCertificates } from '../security/workload-certificates.js';
 import { settleRateLimit } from './rate-limit-reply.js';
 import { MeshClosedError } from '../errors.js';
 import { invalidRequest } from './caller-errors.js';
@@ -35,7 +35,7 @@ import { answerBreakerOpen } from './resilience-replies.js';
 import { BreakerOpenError } from '../resilience/errors.js';
 import { ReplayableBody, DEFAULT_RETRY_BUFFER_BYTES } from './replayable-body.js';
 import { UpstreamRequest } from './upstream-request.js';
-import type { Cluster } from '../cluster/cluster.js';
+import type { Cluster, ResolvedTls } from '../cluster/cluster.js';
 import { remainingTimeMs } from '../resilience/deadline.js';
 import { isIdempotent } from '../resilience/hedge-policy.js';
 import { RetryOn } from '../resilience/retry-on.js';
@@ -72,6 +72,8 @@ export interface MeshDispatcherOptions {
   readonly telemetry?: MeshTelemetry | undefined;
   /** How long close() lets requests in flight finish before aborting them (default 5000 ms). */
   readonly drainTimeoutMs?: number;
+  /** The workload's certificates, for ISTIO_MUTUAL to pass-through destinations. */
+  readonly certificates?: WorkloadCertificates | undefined;
 }
 
 /** Istio's terminationDrainDuration: requests in flight get 5 s once the mesh closes. */
@@ -97,7 +99,7 @@ interface SnapshotState {
   /** Clusters of route destinations, with the port they were found for. */
   readonly clusters: Map<CompiledDestination, { readonly cluster: Cluster; readonly port: number }>;
   /** DestinationRule TLS of pass-through destinations, by host then port (null: none). */
-  readonly passthroughTls: Map<string, Map<number, UpstreamTls | null>>;
+  readonly passthroughTls: Map<string, Map<number, ResolvedTls | null>>;
 }
 
 /** The request view route matching reads; one per request, headers and query parsed lazily. */
@@ -134,7 +136,7 @@ export class MeshDispatcher extends Dispatcher {
   private lastOrigin: Origin | undefined;
   private state: SnapshotState | undefined;
   private passthroughAgent: Agent | undefined;
-  private readonly tlsAgents = new TlsAgents();
+  private readonly tlsAgents: TlsAgents;
   private closed = false;
   /** close() or destroy() under way (or done). */
   private closing: Promise<void> | undefined;
@@ -144,6 +146,7 @@ export class MeshDispatcher extends Dispatcher {
 
   constructor(private readonly options: MeshDispatcherOptions) {
     super();
+    this.tlsAgents = new TlsAgents(options.certificates);
     this.mirror = new Mirror({
       clusters: options.clusters,
       clock: options.clock,
@@ -255,7 +258,7 @@ export class MeshDispatcher extends Dispatcher {
    * The DestinationRule TLS of a destination without a cluster, found once per snapshot, host
    * and port (a plaintext pass-through then costs two map reads).
    */
-  private passthroughTls(host: string, port: number): UpstreamTls | undefined {
+  private passthroughTls(host: string, port: number): ResolvedTls | undefined {
     const memo = this.snapshotState().passthroughTls;
     let ports = memo.get(host);
     if (!ports) {
@@ -306,11 +309,12 @@ export class MeshDispatcher extends Dispatcher {
       // A DestinationRule's TLS still applies (a Kubernetes service left to the platform's DNS).
       const tls = this.passthroughTls(serviceHost, origin.port);
       if (tls === undefined || tls.kind === 'disable') return this.passthrough().dispatch(opts, new PassthroughRequest(handler, this.live));
-      if (tls.kind === 'unsupported') {
-        sendLocalError(handler, new TlsNotSupportedError(tls));
+      const refusal = tls.kind === 'unsupported' ? new TlsNotSupportedError(tls) : this.tlsAgents.refusal(tls, `${serviceHost}:${origin.port}`);
+      if (refusal) {
+        sendLocalError(handler, refusal);
         return true;
       }
-      return this.tlsAgents.get(tls).dispatch({ ...opts, origin: `https://${origin.hostname}:${origin.port}` }, new PassthroughRequest(handler, this.live));
+      return this.tlsAgents.get(tls as Exclude<ResolvedTls, { kind: 'unsupported' | 'disable' }>).dispatch({ ...opts, origin: `https://${origin.hostname}:${origin.port}` }, new PassthroughRequest(handler, this.live));
     }
 
     const rawPath = opts.path;
@@ -449,10 +453,13 @@ export class MeshDispatcher extends Dispatcher {
     }
     // The DestinationRule's TLS: the cluster's, or for a destination without one (pass-through) the rule's.
     const tls = cluster ? cluster.upstreamTls : this.passthroughTls(host, port);
-    if (tls?.kind === 'unsupported') {
-      // TLS the mesh cannot originate yet: fail closed, before anything is sent (never plaintext).
-      telemetry?.answeredLocally('tls-unsupported', 0);
-      sendLocalError(handler, new TlsNotSupportedError(tls));
+    // TLS the mesh cannot originate (now): fail closed, before anything is sent (never plaintext).
+    const refusal = cluster
+      ? cluster.tlsRefusal()
+      : tls?.kind === 'unsupported' ? new TlsNotSupportedError(tls) : tls?.kind === 'mesh' ? this.tlsAgents.refusal(tls, `${host}:${port}`) : undefined;
+    if (refusal) {
+      telemetry?.answeredLocally(refusal instanceof TlsNotSupportedError ? 'tls-unsupported' : 'tls-no-certificate', 0);
+      sendLocalError(handler, refusal);
       return true;
     }
 
@@ -491,8 +498,8 @@ export class MeshDispatcher extends Dispatcher {
     if (!cluster || cluster.passthrough) {
       // Known to configuration without endpoints (resolution NONE, a Kubernetes service found by
       // the platform's DNS): connect to the destination as named, keep the Host the caller sent.
-      // A DestinationRule originating TLS has its own agent and an https origin.
-      const originate = tls?.kind === 'originate' ? tls : undefined;
+      // A DestinationRule originating TLS (ISTIO_MUTUAL too) has its own agent and an https origin.
+      const originate = tls?.kind === 'originate' || tls?.kind === 'mesh' ? tls : undefined;
       passthrough = originate ? this.tlsAgents.get(originate) : this.passthrough();
       sendOpts = { ...opts, origin: `${originate ? 'https' : origin.scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`, path, headers: outHeaders };
     } else {

@@ -3,7 +3,9 @@ import type { Agent, Dispatcher } from 'undici';
 import type { MeshClock, RandomSource } from '../clock.js';
 import type { ClusterManager } from '../cluster/cluster-manager.js';
 import type { CompiledMirror } from '../routing/mirror-policy.js';
-import type { TlsOrigination, UpstreamTls } from '../security/tls-settings.js';
+import type { ResolvedTls } from '../cluster/cluster.js';
+import type { MeshTls } from '../security/mesh-tls.js';
+import type { TlsOrigination } from '../security/tls-settings.js';
 import { UpstreamHandler } from './upstream-handler.js';
 import type { RequestTelemetry } from '../telemetry/request-telemetry.js';
 
@@ -52,8 +54,9 @@ export interface MirrorDeps {
   /** The agent for destinations without endpoints of their own (resolution NONE and the like). */
   readonly passthrough: () => Agent;
   /** The DestinationRule TLS of such a destination, and the agent that originates it. */
-  readonly passthroughTls: (host: string, port: number) => UpstreamTls | undefined;
-  readonly tlsAgent: (tls: TlsOrigination) => Dispatcher;
+  readonly passthroughTls: (host: string, port: number) => ResolvedTls | undefined;
+  /** Throws when the agent cannot be made (mesh mTLS without certificates): then no copy. */
+  readonly tlsAgent: (tls: TlsOrigination | MeshTls) => Dispatcher;
 }
 
 /**
@@ -111,7 +114,7 @@ export class Mirror {
       // The destination's DestinationRule TLS, if any; TLS the mesh cannot make means no copy.
       const tls = cluster ? cluster.upstreamTls : this.deps.passthroughTls(mirror.host, port);
       if (tls?.kind === 'unsupported') return;
-      const originate = tls?.kind === 'originate' ? tls : undefined;
+      const originate = tls?.kind === 'originate' || tls?.kind === 'mesh' ? tls : undefined;
       const passthrough = originate ? this.deps.tlsAgent(originate) : this.deps.passthrough();
       const sent = { ...copy, origin: `${originate ? 'https' : scheme}://${target}:${port}` };
       if (telemetry) telemetry.dispatchMirror(passthrough, sent, DISCARD, mirror.host);

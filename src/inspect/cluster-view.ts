@@ -183,6 +183,8 @@ export function inspectClusters(inputs: ClusterViewInputs): InspectedCluster[] {
     }
     const service = snapshot.service(d.host);
     const breaker = inputs.breakerState(d.host);
+    const mesh = active ? active.cluster.meshTls : clusters.meshTlsFor(d.host, d.subset, d.port);
+    const mtls = mesh && { mode: mesh.auto ? 'auto' as const : 'ISTIO_MUTUAL' as const, sni: mesh.sni, expectedIdentities: mesh.subjectAltNames };
     result.push({
       name,
       host: d.host,
@@ -193,7 +195,7 @@ export function inspectClusters(inputs: ClusterViewInputs): InspectedCluster[] {
       ...(service ? { serviceEntry: inspectedResource(service.source) } : {}),
       destinationRules: (rule?.sources ?? []).map(inspectedResource),
       policy: compiled
-        ? summarisePolicy(compiled.loadBalancing, compiled.resilience, trafficPolicy)
+        ? { ...summarisePolicy(compiled.loadBalancing, compiled.resilience, trafficPolicy), ...(mtls ? { mtls } : {}) }
         : { loadBalancer: 'invalid', http2: false, tlsMode: 'DISABLE', connectTimeoutMs: 0 },
       endpoints,
       ...(endpoints.length === 0 && reason !== undefined ? { unavailableReason: reason } : {}),

@@ -104,6 +104,12 @@ export interface InspectedClusterPolicy {
   readonly http2: boolean;
   /** `trafficPolicy.tls.mode` as written; `DISABLE` when unset. */
   readonly tlsMode: string;
+  /**
+   * Mesh mTLS to the destination: `ISTIO_MUTUAL` from the rule, or `auto` (auto mTLS, to the
+   * endpoints of the mesh only), with the SNI sent and the identities the server must prove
+   * (empty: any SPIFFE ID of the mesh's trust domains).
+   */
+  readonly mtls?: { readonly mode: 'ISTIO_MUTUAL' | 'auto'; readonly sni: string; readonly expectedIdentities: readonly string[] };
   readonly connectTimeoutMs: number;
   readonly maxConnections?: number;
   readonly idleTimeoutMs?: number;

@@ -135,3 +135,30 @@ export class PeerRejectedError extends MeshError {
 export class SecurityOptionError extends MeshError {
   readonly code = 'ERR_MESH_SECURITY_OPTION';
 }
+
+/**
+ * Mutual TLS with the workload's certificates was asked for (DestinationRule `ISTIO_MUTUAL`, or
+ * auto mTLS to a workload of the mesh) but the workload has none: none configured or
+ * discovered, or none passed their checks yet (`cause` says why). The request fails before
+ * anything is sent, never in plaintext; a problem of this workload, not of the upstream: it is
+ * never retried and never counted against a pod.
+ */
+export class WorkloadCertificateUnavailableError extends MeshError {
+  readonly code = 'ERR_MESH_NO_WORKLOAD_CERTIFICATE';
+  constructor(
+    /** The destination: `host:port`, with ` (subset v1)` for a subset's. */
+    readonly destination: string,
+    /** What asked for mTLS: `DestinationRule shop/api spec.trafficPolicy.tls` or `auto mTLS`. */
+    readonly source: string,
+    /** False: the mesh has no certificate source at all; true: it has one, without a valid set (yet). */
+    readonly configured: boolean,
+    cause?: CertificateError,
+  ) {
+    const why = !configured
+      ? 'none are configured (the certificates option, $OUTPUT_CERTS or a well-known directory)'
+      : cause
+        ? `none passed their checks (${cause.message})`
+        : 'none have been read yet';
+    super(`mutual TLS to ${destination} (${source}) needs the workload's certificates, and ${why}; the request was not sent`, cause ? { cause } : undefined);
+  }
+}

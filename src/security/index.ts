@@ -1,8 +1,11 @@
-// TLS origination to upstream endpoints: DestinationRule `tls` compiled with the snapshot, and
-// the connectors that originate it. Mesh mTLS, identities and inbound policies come here later.
-export { TlsNotSupportedError, UpstreamTlsError } from './errors.js';
+// TLS origination to upstream endpoints: DestinationRule `tls` compiled with the snapshot, mesh
+// mTLS (ISTIO_MUTUAL, auto mTLS) resolved per destination, and the connectors that originate them.
+export { TlsNotSupportedError, UpstreamTlsError, WorkloadCertificateUnavailableError } from './errors.js';
 export type { UnsupportedTls } from './errors.js';
-export type { TlsDisabled, TlsOrigination, TlsUnsupported, UpstreamTls } from './tls-settings.js';
+export type { TlsDisabled, TlsIstioMutual, TlsOrigination, TlsUnsupported, UpstreamTls } from './tls-settings.js';
+export type { MeshTls, MeshTlsCredentials } from './mesh-tls.js';
+export { isMeshEndpoint, istioSni, MESH_ALPN_HTTP1, MESH_ALPN_HTTP2, TLS_MODE_LABEL } from './mesh-tls.js';
+export { meshTlsConnector } from './mesh-tls-connect.js';
 export { compileClientTls, TLS_DISABLED, URL_TLS } from './tls-settings.js';
 export { UpstreamTlsTable } from './destination-rule-tls.js';
 export { tlsConnectOptions, tlsConnector } from './tls-connect.js';

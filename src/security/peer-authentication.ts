@@ -75,3 +75,21 @@ export function compilePeerAuthentication(resources: readonly MeshResource[], ct
     modeFor: (port: number) => ports.get(port) ?? resolved,
   };
 }
+
+/**
+ * The mTLS mode istiod infers for the services of `namespace` when it decides auto mTLS on the
+ * client side (PushContext.BestEffortInferServiceMTLSMode): the oldest namespace-wide
+ * PeerAuthentication there (no selector), an UNSET one inheriting the mesh-wide policy's mode (the
+ * oldest in the root namespace without a selector), PERMISSIVE when neither says. Workload and
+ * port-level policies are not looked at, as istiod cannot tell which workloads serve a service.
+ */
+export function namespaceMtlsMode(resources: readonly MeshResource[], rootNamespace: string, namespace: string): MtlsMode {
+  let mesh: PeerAuthentication | undefined;
+  let own: PeerAuthentication | undefined;
+  for (const p of sortByAge(resources.filter((r): r is PeerAuthentication => r.kind === 'PeerAuthentication'))) {
+    if (hasSelector(p.spec)) continue;
+    if (p.metadata.namespace === rootNamespace) mesh ??= p;
+    else if (p.metadata.namespace === namespace) own ??= p;
+  }
+  return explicitMode(own?.spec.mtls) ?? explicitMode(mesh?.spec.mtls) ?? 'PERMISSIVE';
+}

@@ -36,13 +36,30 @@ export interface TlsDisabled {
   readonly kind: 'disable';
 }
 
-/** TLS the mesh does not implement yet: every request to the destination fails closed. */
+/** TLS the mesh does not implement: every request to the destination fails closed. */
 export interface TlsUnsupported extends UnsupportedTls {
   readonly kind: 'unsupported';
 }
 
+/**
+ * `mode: ISTIO_MUTUAL`: mutual TLS with the workload's own certificates. The SNI and the
+ * identities the server must prove depend on the destination, so the cluster resolves them
+ * (`src/security/mesh-tls.ts`); what the rule itself says is kept here.
+ */
+export interface TlsIstioMutual {
+  readonly kind: 'istio-mutual';
+  /** Equal ids, equal settings. */
+  readonly id: string;
+  /** `DestinationRule shop/api spec.trafficPolicy.tls`, for messages. */
+  readonly source: string;
+  /** The rule's `sni`, replacing Istio's `outbound_.<port>_.<subset>_.<host>`. */
+  readonly sni: string | undefined;
+  /** The rule's `subjectAltNames`, replacing the destination's service accounts. */
+  readonly subjectAltNames: readonly string[] | undefined;
+}
+
 /** What a destination's DestinationRule says about TLS, compiled once per configuration change. */
-export type UpstreamTls = TlsOrigination | TlsDisabled | TlsUnsupported;
+export type UpstreamTls = TlsOrigination | TlsDisabled | TlsUnsupported | TlsIstioMutual;
 
 /** TLS for an `https://` URL to a destination without DestinationRule TLS. */
 export const URL_TLS: TlsOrigination = Object.freeze({
@@ -91,8 +108,8 @@ const readUtf8 = (path: string): string => readFileSync(path, 'utf8');
  * Compiles one `ClientTLSSettings`: reads the files it names and checks them (PEM certificates,
  * CRL and private key that parse, a key that matches its certificate), applies istiod's own
  * validation, and returns what connections to the destination use, or the problems found (the
- * configuration change is then rejected). `ISTIO_MUTUAL` and `credentialName` compile to
- * {@link TlsUnsupported}: requests fail closed.
+ * configuration change is then rejected). `ISTIO_MUTUAL` compiles to {@link TlsIstioMutual};
+ * `credentialName` to {@link TlsUnsupported}: requests fail closed.
  */
 export function compileClientTls(input: TlsCompileInput): { readonly tls: UpstreamTls | undefined; readonly problems: readonly TlsProblem[] } {
   const { spec, resource, path } = input;
@@ -132,10 +149,22 @@ export function compileClientTls(input: TlsCompileInput): { readonly tls: Upstre
 
   if (mode === 'DISABLE') return { tls: TLS_DISABLED, problems };
   if (mode === 'ISTIO_MUTUAL') {
-    return { tls: { kind: 'unsupported', resource, path: `${path}.mode`, what: 'mode ISTIO_MUTUAL (mutual TLS with the mesh\'s own certificates)' }, problems };
+    // Istio builds ISTIO_MUTUAL from the workload's certificates alone: files, credentialName and
+    // insecureSkipVerify of the block are not read (a server is always verified).
+    const source = `${resource.kind} ${resource.namespace}/${resource.name} ${path}`;
+    const subjectAltNames = sans.length > 0 ? Object.freeze(sans) : undefined;
+    return { tls: Object.freeze({ kind: 'istio-mutual', id: `istio:${JSON.stringify([sni ?? null, subjectAltNames ?? null])}`, source, sni, subjectAltNames }), problems };
   }
   if (credentialName) {
-    return { tls: { kind: 'unsupported', resource, path: `${path}.credentialName`, what: `credentialName "${credentialName}" (client credentials from a Kubernetes Secret)` }, problems };
+    return {
+      tls: {
+        kind: 'unsupported',
+        resource,
+        path: `${path}.credentialName`,
+        what: `credentialName "${credentialName}" (client credentials from a Kubernetes Secret: an Istio sidecar reads them only for a DestinationRule with a workloadSelector and ignores the tls block otherwise; mount the Secret and name its files with clientCertificate, privateKey and caCertificates, or use ISTIO_MUTUAL)`,
+      },
+      problems,
+    };
   }
   if (mode !== 'SIMPLE' && mode !== 'MUTUAL') {
     problem('mode', `expected one of DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL, found ${JSON.stringify(mode)}`);

@@ -1,7 +1,6 @@
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { systemTool } from './system-tools.js';
+import { DevCa } from '../../src/security/dev-ca/dev-ca.js';
 
 /** A certificate and its key as PEM text and as files (what a DestinationRule names). */
 export interface IssuedCert {
@@ -25,33 +24,34 @@ export interface IssueOptions {
   readonly expired?: boolean;
 }
 
+const DAY_MS = 86_400_000;
+
 /**
- * A real certificate authority for tests, run with the `openssl` CLI (node:crypto cannot sign
- * certificates): it issues server and client certificates with the SANs asked for, expired ones,
- * revokes them and writes CRLs. Keys are EC P-256 (fast to make). Everything lives under `dir`.
+ * A certificate authority for the TLS origination tests, as files: server and client
+ * certificates with the SANs asked for (no SPIFFE ID unless given as a URI), expired ones,
+ * revocations and CRLs. Minted by the development CA (`src/security/dev-ca`), the one way tests
+ * make certificates; `test/security/dev-ca.test.ts` cross-checks what it mints with the `openssl`
+ * CLI. Keys are EC P-256. Everything lives under `dir`.
  */
 export class TestCa {
   readonly certPath: string;
   readonly keyPath: string;
   readonly cert: string;
-  private readonly config: string;
+  private readonly ca: DevCa;
+  private readonly serials = new Map<string, Buffer>();
+  private readonly revoked: Buffer[] = [];
   private issued = 0;
 
   private constructor(
     readonly dir: string,
     readonly name: string,
   ) {
+    this.ca = DevCa.create({ commonName: name });
     this.certPath = join(dir, 'ca.pem');
     this.keyPath = join(dir, 'ca-key.pem');
-    this.config = join(dir, 'ca.cnf');
-    mkdirSync(join(dir, 'newcerts'), { recursive: true });
-    writeFileSync(join(dir, 'index.txt'), '');
-    writeFileSync(join(dir, 'serial'), '1000\n');
-    writeFileSync(join(dir, 'crlnumber'), '1000\n');
-    writeFileSync(this.config, caConfig(dir));
-    openssl(['req', '-x509', '-new', ...EC_KEY, '-nodes', '-keyout', this.keyPath, '-out', this.certPath, '-subj', `/CN=${name}`, '-days', '30',
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-    this.cert = readFileSync(this.certPath, 'utf8');
+    this.cert = this.ca.certificatePem;
+    writeFileSync(this.certPath, this.cert);
+    writeFileSync(this.keyPath, this.ca.keyPem, { mode: 0o600 });
   }
 
   /** A new CA in its own folder under `parent`. */
@@ -65,65 +65,37 @@ export class TestCa {
   issue(name: string, options: IssueOptions = {}): IssuedCert {
     const id = `${++this.issued}-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`;
     const keyPath = join(this.dir, `${id}-key.pem`);
-    const csrPath = join(this.dir, `${id}.csr`);
     const certPath = join(this.dir, `${id}.pem`);
-    const extPath = join(this.dir, `${id}.ext`);
-    const sans = [
-      ...(options.dns ?? []).map((d) => `DNS:${d}`),
-      ...(options.ips ?? []).map((ip) => `IP:${ip}`),
-      ...(options.uris ?? []).map((u) => `URI:${u}`),
-    ];
-    writeFileSync(extPath, [
-      '[ext]',
-      'basicConstraints = CA:FALSE',
-      'keyUsage = critical, digitalSignature, keyEncipherment',
-      `extendedKeyUsage = ${options.usage === 'client' ? 'clientAuth' : 'serverAuth'}`,
-      ...(sans.length > 0 ? [`subjectAltName = ${sans.join(',')}`] : []),
-      '',
-    ].join('\n'));
-    openssl(['req', '-new', ...EC_KEY, '-nodes', '-keyout', keyPath, '-out', csrPath, '-subj', `/CN=${name}`]);
-    const validity = options.expired ? ['-startdate', '20200101000000Z', '-enddate', '20200102000000Z'] : ['-days', '30'];
-    openssl(['ca', '-batch', '-config', this.config, '-in', csrPath, '-out', certPath, '-extfile', extPath, '-extensions', 'ext', '-notext', ...validity]);
-    return { name, certPath, keyPath, cert: readFileSync(certPath, 'utf8'), key: readFileSync(keyPath, 'utf8') };
+    const validity = options.expired
+      ? { notBefore: new Date('2020-01-01T00:00:00Z'), notAfter: new Date('2020-01-02T00:00:00Z') }
+      : { notBefore: new Date(Date.now() - 5 * 60_000), notAfter: new Date(Date.now() + 30 * DAY_MS) };
+    const issued = this.ca.issue({
+      spiffeId: null,
+      commonName: name,
+      dnsNames: options.dns ?? [],
+      ips: options.ips ?? [],
+      uris: options.uris ?? [],
+      extendedKeyUsage: [options.usage === 'client' ? 'clientAuth' : 'serverAuth'],
+      ...validity,
+    });
+    writeFileSync(certPath, issued.certificatePem);
+    writeFileSync(keyPath, issued.keyPem, { mode: 0o600 });
+    this.serials.set(certPath, issued.serial);
+    return { name, certPath, keyPath, cert: issued.certificatePem, key: issued.keyPem };
   }
 
   /** Marks `cert` revoked; the next {@link crl} lists it. */
   revoke(cert: IssuedCert): void {
-    openssl(['ca', '-config', this.config, '-revoke', cert.certPath]);
+    const serial = this.serials.get(cert.certPath);
+    if (!serial) throw new Error(`${cert.certPath} was not issued by ${this.name}`);
+    this.revoked.push(serial);
   }
 
   /** A fresh CRL of this CA, written to a new file. */
   crl(): { readonly path: string; readonly pem: string } {
     const path = join(this.dir, `crl-${++this.issued}.pem`);
-    openssl(['ca', '-config', this.config, '-gencrl', '-out', path]);
-    return { path, pem: readFileSync(path, 'utf8') };
+    const pem = this.ca.crl(this.revoked);
+    writeFileSync(path, pem);
+    return { path, pem };
   }
-}
-
-const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
-
-function openssl(args: readonly string[]): void {
-  execFileSync(systemTool('openssl'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
-function caConfig(dir: string): string {
-  return `[ ca ]
-default_ca = test_ca
-[ test_ca ]
-dir = ${dir}
-database = $dir/index.txt
-new_certs_dir = $dir/newcerts
-certificate = $dir/ca.pem
-private_key = $dir/ca-key.pem
-serial = $dir/serial
-crlnumber = $dir/crlnumber
-default_md = sha256
-default_days = 30
-default_crl_days = 30
-policy = policy_any
-unique_subject = no
-copy_extensions = none
-[ policy_any ]
-commonName = supplied
-`;
 }

@@ -16,7 +16,7 @@ import type { TlsPodReply } from '../helpers/tls-pods.js';
 import { TlsPod } from '../helpers/tls-pods.js';
 import { requireSystemTools } from '../helpers/system-tools.js';
 
-requireSystemTools('dnsmasq', 'openssl');
+requireSystemTools('dnsmasq');
 
 const CNN = '127.0.0.2';
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { getCACertificates, setDefaultCACertificates } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { EjectionEvent, Mesh } from '../../src/index.js';
-import { createMesh, TlsNotSupportedError, UpstreamTlsError } from '../../src/index.js';
+import { createMesh, TlsNotSupportedError, UpstreamTlsError, WorkloadCertificateUnavailableError } from '../../src/index.js';
 import { seededRandom } from '../../src/clock.js';
 import type { IssuedCert } from '../helpers/certs.js';
 import { TestCa } from '../helpers/certs.js';
@@ -17,9 +17,7 @@ import { PushSource, yamlDocs } from '../helpers/push-source.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import type { TlsPodReply } from '../helpers/tls-pods.js';
 import { PlaintextPod, TlsPod } from '../helpers/tls-pods.js';
-import { requireSystemTools } from '../helpers/system-tools.js';
 
-requireSystemTools('openssl');
 
 const HOST = 'api.example.com';
 const SPIFFE = 'spiffe://example.com/ns/external/sa/api';
@@ -129,6 +127,24 @@ describe('DestinationRule tls SIMPLE', () => {
     expect(reply).toMatchObject({ pod: '127.0.0.2', sni: HOST, host: HOST, path: '/orders', body: '{"id":1}', client: null });
   });
 
+  it('the ServiceEntry\'s subjectAltNames replace the name check when the rule names none, as istiod does', async () => {
+    const withSans = (sans: string): string => serviceEntry([api.address]).replace('  location: MESH_EXTERNAL\n', `  location: MESH_EXTERNAL\n  subjectAltNames: [${sans}]\n`);
+    mesh = await meshFromYaml(withSans(SPIFFE) + destinationRule(`{ tls: ${simple()} }`), { namespace: 'shop' });
+    expect(await call()).toMatchObject({ pod: '127.0.0.2', sni: HOST });
+    await mesh.close();
+    const served = api.replies.length;
+    mesh = await meshFromYaml(withSans('spiffe://example.com/ns/external/sa/other') + destinationRule(`{ tls: ${simple()} }`), { namespace: 'shop' });
+    const error = await failure(mesh.request(`http://${HOST}/orders`));
+    expect(error).toBeInstanceOf(UpstreamTlsError);
+    expect((error as UpstreamTlsError).reason).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
+    expect(error.message).toContain('spiffe://example.com/ns/external/sa/other');
+    expect(api.replies.length).toBe(served);
+    await mesh.close();
+    // The rule's own subjectAltNames win over the ServiceEntry's.
+    mesh = await meshFromYaml(withSans('spiffe://example.com/ns/external/sa/other') + destinationRule(`{ tls: ${simple(`, subjectAltNames: [${SPIFFE}]`)} }`), { namespace: 'shop' });
+    expect(await call()).toMatchObject({ pod: '127.0.0.2' });
+  });
+
   it('an https:// URL to the same destination makes one TLS session with the rule\'s settings (its CA, not the trust store)', async () => {
     mesh = await meshFromYaml(serviceEntry([api.address]) + destinationRule(`{ tls: ${simple(', sni: alt.example.com')} }`), { namespace: 'shop' });
     expect(await call(`https://${HOST}:80/orders`)).toMatchObject({ pod: '127.0.0.2', sni: 'alt.example.com', path: '/orders' });
@@ -224,24 +240,21 @@ describe('DestinationRule tls MUTUAL and DISABLE', () => {
   });
 });
 
-describe('TLS the mesh does not implement yet fails closed', () => {
-  it('ISTIO_MUTUAL: every request fails with TlsNotSupportedError naming the rule and the field; nothing is sent, nothing retried, no pod ejected', async () => {
+describe('TLS the mesh cannot originate fails closed', () => {
+  it('ISTIO_MUTUAL without workload certificates: every request fails with WorkloadCertificateUnavailableError naming the rule; nothing is sent, nothing retried, no pod ejected', async () => {
     const refusedBefore = plain.refused.length;
     const requestsBefore = plain.requests;
-    mesh = await meshFromYaml(serviceEntry([plain.address]) + destinationRule('{ tls: { mode: ISTIO_MUTUAL }, outlierDetection: { consecutive5xxErrors: 1, maxEjectionPercent: 100 } }'), { namespace: 'shop' });
+    mesh = await meshFromYaml(serviceEntry([plain.address]) + destinationRule('{ tls: { mode: ISTIO_MUTUAL }, outlierDetection: { consecutive5xxErrors: 1, maxEjectionPercent: 100 } }'), { namespace: 'shop', certificates: false });
     const ejections: EjectionEvent[] = [];
     mesh.on('ejection', (e) => ejections.push(e));
-    expect(mesh.snapshot.warnings.map((w) => `${w.path}: ${w.message}`).join('\n')).toContain('spec.trafficPolicy.tls.mode');
     for (let i = 0; i < 3; i++) {
       const error = await failure(mesh.request(`http://${HOST}/`));
-      expect(error).toBeInstanceOf(TlsNotSupportedError);
-      expect((error as TlsNotSupportedError).code).toBe('ERR_MESH_TLS_UNSUPPORTED');
-      expect((error as TlsNotSupportedError).path).toBe('spec.trafficPolicy.tls.mode');
-      expect(error.message).toContain('DestinationRule shop/api');
-      expect(error.message).toContain('ISTIO_MUTUAL');
+      expect(error).toBeInstanceOf(WorkloadCertificateUnavailableError);
+      expect((error as WorkloadCertificateUnavailableError).code).toBe('ERR_MESH_NO_WORKLOAD_CERTIFICATE');
+      expect(error.message).toContain('DestinationRule shop/api spec.trafficPolicy.tls');
     }
     const viaFetch = await failure(mesh.fetch(`http://${HOST}/`));
-    expect(viaFetch.cause).toBeInstanceOf(TlsNotSupportedError);
+    expect(viaFetch.cause).toBeInstanceOf(WorkloadCertificateUnavailableError);
     expect(plain.requests).toBe(requestsBefore);
     expect(plain.refused.length).toBe(refusedBefore);
     expect(ejections).toEqual([]);
@@ -254,6 +267,7 @@ describe('TLS the mesh does not implement yet fails closed', () => {
     expect(error).toBeInstanceOf(TlsNotSupportedError);
     expect((error as TlsNotSupportedError).path).toBe('spec.trafficPolicy.portLevelSettings[0].tls.credentialName');
     expect(error.message).toContain('api-client-certs');
+    expect(error.message).toContain('workloadSelector');
     expect(plain.requests).toBe(requestsBefore);
   });
 });

@@ -4,12 +4,16 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DevCa } from '../../src/security/dev-ca/dev-ca.js';
+import { requireSystemTools, systemTool } from '../helpers/system-tools.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
+
+// What the development CA mints is checked with another implementation of X.509.
+requireSystemTools('openssl');
 
 const DAY = 86_400_000;
 
 function openssl(args: string[]): { code: number | null; out: string } {
-  const r = spawnSync('openssl', args, { encoding: 'utf8' });
+  const r = spawnSync(systemTool('openssl'), args, { encoding: 'utf8' });
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
@@ -50,6 +54,20 @@ describe('development CA: real X.509 that OpenSSL and node:crypto accept', () =>
     expect(text).toMatch(/Subject Alternative Name: critical/);
     expect(text).toContain('X509v3 Subject Key Identifier');
     expect(text).toContain('X509v3 Authority Key Identifier');
+  });
+
+  it('mints the plain TLS certificates the TLS origination tests use (test/helpers/certs.ts) for the purpose asked', () => {
+    const ca = DevCa.create({ commonName: 'sidecarless test CA' });
+    const server = ca.issue({ spiffeId: null, commonName: 'api.example.com', dnsNames: ['api.example.com'], extendedKeyUsage: ['serverAuth'] });
+    const client = ca.issue({ spiffeId: null, commonName: 'orders-client', extendedKeyUsage: ['clientAuth'] });
+    const root = file('root.pem', ca.certificatePem);
+    expect(openssl(['verify', '-x509_strict', '-purpose', 'sslserver', '-verify_hostname', 'api.example.com', '-CAfile', root, file('server.pem', server.certificatePem)]).out).toContain('server.pem: OK');
+    expect(openssl(['verify', '-x509_strict', '-purpose', 'sslclient', '-CAfile', root, file('client.pem', client.certificatePem)]).out).toContain('client.pem: OK');
+    // One usage each: a client certificate is no server certificate.
+    expect(openssl(['verify', '-purpose', 'sslserver', '-CAfile', root, join(dir, 'client.pem')]).code).not.toBe(0);
+    const text = openssl(['x509', '-in', join(dir, 'client.pem'), '-noout', '-subject', '-ext', 'subjectAltName']).out;
+    expect(text).toContain('CN = orders-client');
+    expect(text).not.toContain('Subject Alternative Name');
   });
 
   it('builds chains through intermediates that verify to the root only with the intermediate', () => {

@@ -15,9 +15,7 @@ import { PushSource, yamlDocs } from '../helpers/push-source.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import type { TlsPodReply } from '../helpers/tls-pods.js';
 import { TlsPod } from '../helpers/tls-pods.js';
-import { requireSystemTools } from '../helpers/system-tools.js';
 
-requireSystemTools('openssl');
 
 const HOST = 'api.example.com';
 

@@ -14,9 +14,7 @@ import type { Mesh } from '../../src/index.js';
 import { TestCa } from '../helpers/certs.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
-import { requireSystemTools } from '../helpers/system-tools.js';
 
-requireSystemTools('openssl');
 
 const ADDRESS = '127.0.0.2';
 const HOST = 'api.example.com';

@@ -19,7 +19,7 @@ import type { TlsPodReply } from '../helpers/tls-pods.js';
 import { PlaintextPod, TlsPod } from '../helpers/tls-pods.js';
 import { requireSystemTools } from '../helpers/system-tools.js';
 
-requireSystemTools('dnsmasq', 'openssl');
+requireSystemTools('dnsmasq');
 
 const HOST = 'api.example.com';
 const KUBE_HOST = 'reviews.shop.svc.cluster.local';

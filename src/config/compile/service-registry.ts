@@ -10,6 +10,7 @@ import { isExportedTo } from './visibility.js';
 
 interface WorkloadSpec {
   readonly address?: string;
+  readonly serviceAccount?: string;
   readonly ports?: Readonly<Record<string, number>>;
   readonly labels?: Readonly<Record<string, string>>;
   readonly network?: string;
@@ -33,11 +34,16 @@ interface ServiceEntrySpec {
   readonly endpoints?: readonly WorkloadSpec[];
   readonly workloadSelector?: { readonly labels?: Readonly<Record<string, string>> };
   readonly exportTo?: readonly string[];
+  readonly subjectAltNames?: readonly string[];
 }
+
+const TLS_MODE_LABEL = 'security.istio.io/tlsMode';
 
 function toEndpoint(w: WorkloadSpec, port: PortSpec, fallbackAddress: string): Endpoint {
   const address = w.address ?? fallbackAddress;
   const number = w.ports?.[port.name] ?? port.targetPort ?? port.number;
+  // Istio's getTLSModeFromWorkloadEntry: the label if present, else `istio` with a service account.
+  const tlsMode = w.labels?.[TLS_MODE_LABEL] === undefined && w.serviceAccount ? 'istio' : undefined;
   return {
     key: `${address}:${number}`,
     address,
@@ -47,6 +53,7 @@ function toEndpoint(w: WorkloadSpec, port: PortSpec, fallbackAddress: string): E
     locality: parseLocality(w.locality),
     ...(w.network ? { network: w.network } : {}),
     ready: true,
+    ...(tlsMode ? { tlsMode } : {}),
   };
 }
 
@@ -75,6 +82,9 @@ export function buildServiceRegistry(
       : [];
     const workloads: readonly WorkloadSpec[] = spec.endpoints ?? selected.map((we) => we.spec);
     const resolution = spec.resolution ?? 'NONE';
+    // The identities of the service's workloads (istiod's ServiceAccounts of the service).
+    const serviceAccounts = [...new Set(workloads.filter((w) => w.serviceAccount).map((w) => `${ns}/${w.serviceAccount}`))];
+    const subjectAltNames = spec.subjectAltNames ?? [];
     spec.hosts.forEach((rawHost, hostIndex) => {
       const host = rawHost.toLowerCase();
       const ports: ServicePort[] = (spec.ports ?? []).map((port) => {
@@ -88,7 +98,7 @@ export function buildServiceRegistry(
       const existing = table.getPattern(host);
       if (existing) {
         if (existing.namespace === ns) {
-          table.set(host, mergeSameNamespace(existing, ports));
+          table.set(host, mergeSameNamespace(existing, ports, subjectAltNames, serviceAccounts));
         } else {
           sink.warn({
             code: 'conflicting-service-entry',
@@ -108,16 +118,20 @@ export function buildServiceRegistry(
         location: spec.location ?? 'MESH_EXTERNAL',
         addresses: spec.addresses ?? [],
         source: resourceRef(se),
+        ...(subjectAltNames.length > 0 ? { subjectAltNames } : {}),
+        ...(serviceAccounts.length > 0 ? { serviceAccounts } : {}),
       });
     });
   }
   return table;
 }
 
-function mergeSameNamespace(existing: ServiceDef, ports: readonly ServicePort[]): ServiceDef {
+function mergeSameNamespace(existing: ServiceDef, ports: readonly ServicePort[], subjectAltNames: readonly string[], serviceAccounts: readonly string[]): ServiceDef {
   const merged = existing.ports.map((p) => {
     const extra = ports.find((q) => q.number === p.number);
     return extra ? { ...p, endpoints: [...p.endpoints, ...extra.endpoints] } : p;
   });
-  return { ...existing, ports: merged };
+  const sans = [...new Set([...(existing.subjectAltNames ?? []), ...subjectAltNames])];
+  const accounts = [...new Set([...(existing.serviceAccounts ?? []), ...serviceAccounts])];
+  return { ...existing, ports: merged, ...(sans.length > 0 ? { subjectAltNames: sans } : {}), ...(accounts.length > 0 ? { serviceAccounts: accounts } : {}) };
 }

@@ -19,6 +19,8 @@ export interface EndpointTemplate {
   /** Default unknown. */
   readonly locality?: Locality;
   readonly network?: string;
+  /** Istio's `tlsMode` of the entry's endpoint (mesh mTLS), when not from its labels. */
+  readonly tlsMode?: string;
 }
 
 /**
@@ -202,6 +204,7 @@ export function makeEndpoint(address: string, port: number, template: EndpointTe
     locality: template.locality ?? UNKNOWN_LOCALITY,
     ...(template.network !== undefined ? { network: template.network } : {}),
     ready: true,
+    ...(template.tlsMode !== undefined ? { tlsMode: template.tlsMode } : {}),
   };
 }
 

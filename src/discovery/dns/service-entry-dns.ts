@@ -37,6 +37,7 @@ export function serviceEntryDnsWatches(service: ServiceDef, port: ServicePort, c
         labels: endpoint.labels,
         locality: endpoint.locality,
         ...(endpoint.network !== undefined ? { network: endpoint.network } : {}),
+        ...(endpoint.tlsMode !== undefined ? { tlsMode: endpoint.tlsMode } : {}),
       },
     };
   });

@@ -189,6 +189,21 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
     });
   }
 
+  /**
+   * The identities of a Service's workloads that its annotations declare, as istiod reads them:
+   * `alpha.istio.io/canonical-serviceaccounts` (identities as written) and
+   * `alpha.istio.io/kubernetes-serviceaccounts` (service accounts of the Service's namespace).
+   * Pods are watched by their metadata only, so their own service accounts are not known here.
+   */
+  serviceAccounts(ref: KubeServiceRef): { readonly subjectAltNames: readonly string[]; readonly serviceAccounts: readonly string[] } | undefined {
+    const annotations = this.namespaces.get(ref.namespace)?.services.items.get(ref.key)?.metadata.annotations;
+    if (!annotations) return undefined;
+    const list = (name: string): string[] => (annotations[name] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const subjectAltNames = list('alpha.istio.io/canonical-serviceaccounts');
+    const serviceAccounts = list('alpha.istio.io/kubernetes-serviceaccounts').map((sa) => `${ref.namespace}/${sa}`);
+    return subjectAltNames.length > 0 || serviceAccounts.length > 0 ? { subjectAltNames, serviceAccounts } : undefined;
+  }
+
   /** The protocol of the Service port a caller used (`GRPC`, `HTTP2`...), when the Service says. */
   protocol(ref: KubeServiceRef, port: number): string | undefined {
     const servicePort = this.namespaces.get(ref.namespace)?.services.items.get(ref.key)?.spec?.ports?.find((p) => p.port === port);
