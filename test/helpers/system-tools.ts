@@ -16,7 +16,7 @@ export const SYSTEM_TOOLS = {
   'redis-server': { package: 'redis-server', use: 'a real Redis (rate limits shared between meshes)', env: 'REDIS_SERVER' },
   prometheus: { package: 'prometheus', use: "a real Prometheus scraping the mesh's metrics", env: 'PROMETHEUS' },
   ss: { package: 'iproute2', use: "reading the kernel's TCP keep-alive timers" },
-  openssl: { package: 'openssl', use: 'minting certificates (TLS)' },
+  openssl: { package: 'openssl', use: 'checking the certificates the development CA mints' },
 } as const satisfies Record<string, SystemTool>;
 
 export type SystemToolName = keyof typeof SYSTEM_TOOLS;
