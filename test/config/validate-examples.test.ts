@@ -16,6 +16,7 @@ describe('valid Istio resources are accepted', () => {
       Sidecar: ['v1', 'v1alpha3', 'v1beta1'],
       PeerAuthentication: ['v1', 'v1beta1'],
       AuthorizationPolicy: ['v1', 'v1beta1'],
+      RequestAuthentication: ['v1', 'v1beta1'],
       EnvoyFilter: ['v1alpha3'],
       RateLimitPolicy: ['v1alpha1'],
     });
