@@ -16,6 +16,19 @@ export default defineConfig([
     external: ['ioredis', '@kubernetes/client-node'],
   },
   {
+    // The server integrations: each its own subpath, loading nothing of the framework it serves.
+    entry: { express: 'src/server/express.ts', fastify: 'src/server/fastify.ts', http: 'src/server/http.ts' },
+    format: ['esm', 'cjs'],
+    dts: true,
+    sourcemap: true,
+    clean: false,
+    target: 'node22',
+    platform: 'node',
+    splitting: false,
+    treeshake: true,
+    external: ['fastify', 'express'],
+  },
+  {
     // The CLI: ESM only, it is a bin, not an import.
     entry: { cli: 'src/cli/bin.ts' },
     format: ['esm'],
