@@ -8,7 +8,7 @@ import { runLayers } from './inbound-layer.js';
 import type { NodeRequest } from './inbound-request.js';
 import { InboundRequest } from './inbound-request.js';
 import type { PathNormalization } from './path-normalization.js';
-import { normalizeRequestPath } from './path-normalization.js';
+import { hidesUnreserved, normalizeRequestPath } from './path-normalization.js';
 import type { DestinationLabels, ServerExchange } from './server-telemetry.js';
 import { beginServerExchange } from './server-telemetry.js';
 import type { InboundEntry } from './inbound-api.js';
@@ -81,6 +81,11 @@ export class InboundProcessor implements InboundEntry {
     const normalized = normalizeRequestPath(target, deps.normalization);
     if (!normalized.ok) {
       this.answer(undefined, badRequest('Bad Request'), handlers);
+      return;
+    }
+    if (rewrite === 'refuse' && hidesUnreserved(normalized.path)) {
+      // The framework decodes before routing: the policies must see what it routes on.
+      this.answer(undefined, badRequest('the path encodes characters that need no encoding; send them as they are'), handlers);
       return;
     }
     const query = normalized.query ?? '';

@@ -123,3 +123,12 @@ export function normalizeRequestPath(target: string, mode: PathNormalization): N
   if (mode !== 'BASE') path = path.replace(/\/{2,}/g, '/');
   return { ok: true, path, query };
 }
+
+/**
+ * Whether a router that percent-decodes paths (Fastify's) would see unreserved characters here
+ * that the path as written does not show (`/%61dmin` routes as `/admin`). Only possible with
+ * `NONE`: every other mode decodes them first.
+ */
+export function hidesUnreserved(path: string): boolean {
+  return /%(?:[46][1-9a-f]|[57][0-9a]|3[0-9]|2[de]|5f|7e)/i.test(path);
+}
