@@ -3,7 +3,7 @@ import type { JoseModule } from './jose-loader.js';
 
 /** Istio's default JWKS refresh interval (PILOT_JWT_PUB_KEY_REFRESH_INTERVAL). */
 export const JWKS_REFRESH_MS = 20 * 60_000;
-/** At most one fetch for an unknown key id in this time (a flood of bad tokens costs one fetch). */
+/** At most one fetch for unknown key ids in this time (a flood of bad tokens costs one fetch). */
 const UNKNOWN_KID_COOLDOWN_MS = 1_000;
 
 export type JwksFetch = (uri: string, timeoutMs: number) => Promise<unknown>;
@@ -17,6 +17,7 @@ export type JwksFetch = (uri: string, timeoutMs: number) => Promise<unknown>;
 export class JwksCache {
   private keys: JWTVerifyGetKey | undefined;
   private fetchedAt = -Infinity;
+  private unknownKidAt = -Infinity;
   private inFlight: Promise<void> | undefined;
   /** The last fetch's error, while no keys are held. */
   lastError: Error | undefined;
@@ -42,7 +43,8 @@ export class JwksCache {
 
   /** A token named a key the set lacks: fetch again (at most once a second) and say whether the set changed. */
   async refreshForUnknownKey(timeoutMs: number): Promise<boolean> {
-    if (this.now() - this.fetchedAt < UNKNOWN_KID_COOLDOWN_MS) return false;
+    if (this.now() - this.unknownKidAt < UNKNOWN_KID_COOLDOWN_MS) return false;
+    this.unknownKidAt = this.now();
     const before = this.keys;
     await this.refresh(timeoutMs).catch(() => undefined);
     return this.keys !== before;
