@@ -44,7 +44,7 @@ function answer(name: string, req: IncomingMessage, res: ServerResponse, hits: M
 export async function startApp(
   mesh: Mesh,
   integration: Integration,
-  options: { readonly routes?: readonly string[]; readonly strict?: boolean; readonly host?: string } = {},
+  options: { readonly routes?: readonly string[]; readonly strict?: boolean; readonly host?: string; readonly port?: number } = {},
 ): Promise<TestApp> {
   const hits = new Map<string, number>();
   const routes = options.routes ?? [];
@@ -85,7 +85,7 @@ export async function startApp(
     }));
   }
   const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, host, resolve));
   const port = (server.address() as AddressInfo).port;
   return {
     port,
@@ -141,4 +141,14 @@ export async function call(port: number, path: string, options: CallOptions = {}
     req.on('error', reject);
     req.end();
   });
+}
+
+/** A port free on 127.0.0.1 right now (for configuration that names the server's port). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
 }
