@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { JWK, KeyObject } from 'jose';
+import type { JWK } from 'jose';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Mesh, MeshOptions } from '../../src/index.js';
@@ -14,7 +14,7 @@ const ISSUER = 'testing@secure.istio.io';
 
 interface SigningKey {
   readonly kid: string;
-  readonly privateKey: KeyObject | CryptoKey;
+  readonly privateKey: Parameters<SignJWT['sign']>[0];
   readonly jwk: JWK;
 }
 
