@@ -2,8 +2,9 @@ import { defineConfig } from 'tsup';
 
 export default defineConfig([
   {
-    // The library: ESM and CJS, each with its own declarations (.d.ts / .d.cts).
-    entry: { index: 'src/index.ts' },
+    // The library: ESM and CJS, each with its own declarations (.d.ts / .d.cts). The server
+    // integrations are subpaths of their own that load nothing of the framework they serve.
+    entry: { index: 'src/index.ts', express: 'src/server/express.ts', fastify: 'src/server/fastify.ts', http: 'src/server/http.ts' },
     format: ['esm', 'cjs'],
     dts: true,
     sourcemap: true,
@@ -13,20 +14,7 @@ export default defineConfig([
     splitting: false,
     treeshake: true,
     // Loaded on demand (SHARED rate limits; discovery: 'kubernetes'); the user installs them (devDependencies here).
-    external: ['ioredis', '@kubernetes/client-node'],
-  },
-  {
-    // The server integrations: each its own subpath, loading nothing of the framework it serves.
-    entry: { express: 'src/server/express.ts', fastify: 'src/server/fastify.ts', http: 'src/server/http.ts' },
-    format: ['esm', 'cjs'],
-    dts: true,
-    sourcemap: true,
-    clean: false,
-    target: 'node22',
-    platform: 'node',
-    splitting: false,
-    treeshake: true,
-    external: ['fastify', 'express'],
+    external: ['ioredis', '@kubernetes/client-node', 'fastify', 'express'],
   },
   {
     // The CLI: ESM only, it is a bin, not an import.
