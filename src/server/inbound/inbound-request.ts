@@ -29,8 +29,8 @@ export class InboundRequest implements RouteRequest {
   readonly path: string;
   /** The query string as sent, without `?`; '' when there is none. */
   readonly query: string;
-  /** The port the request came in on (the server's own port). */
-  readonly port: number;
+  private portValue = -1;
+  private sourceIpValue: string | undefined;
   /** Set by RequestAuthentication once a token is verified. */
   jwt: VerifiedJwt | undefined;
   /** Headers a layer adds to the application's response (ext authz `headersToDownstreamOnAllow`). */
@@ -48,7 +48,12 @@ export class InboundRequest implements RouteRequest {
     this.method = raw.method ?? 'GET';
     this.path = path;
     this.query = query;
-    this.port = raw.socket?.localPort ?? 0;
+  }
+
+  /** The port the request came in on (the server's own port). */
+  get port(): number {
+    if (this.portValue < 0) this.portValue = this.raw.socket?.localPort ?? 0;
+    return this.portValue;
   }
 
   get headers(): IncomingHttpHeaders {
@@ -94,7 +99,9 @@ export class InboundRequest implements RouteRequest {
 
   /** The connection's peer address (Istio's `source.ip`). */
   get sourceIp(): string {
-    return unmapped(this.raw.socket?.remoteAddress ?? '');
+    // Node asks the socket (a native call) each time: once per request is enough.
+    this.sourceIpValue ??= unmapped(this.raw.socket?.remoteAddress ?? '');
+    return this.sourceIpValue;
   }
 
   /**
