@@ -706,6 +706,8 @@ function defaultNamespace(): string {
  * watching. Rejects with a `MeshConfigError` listing every problem if the configuration is invalid.
  */
 export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
+  // Checked before anything is started: a bad inbound option leaves nothing to release.
+  const inbound = inboundMeshConfig(options);
   const paths = (options.config ?? []).filter((c): c is string => typeof c === 'string');
   const objects = (options.config ?? []).filter((c): c is Readonly<Record<string, unknown>> => typeof c !== 'string');
   const sources: ConfigSource[] = [];
@@ -724,7 +726,7 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
     clusterDomain: options.clusterDomain ?? 'cluster.local',
     workloadLabels: options.labels ?? {},
     trustDomains: [options.trustDomain ?? 'cluster.local', ...(options.trustDomainAliases ?? [])],
-    authzProviders: inboundMeshConfig(options).providerNames,
+    authzProviders: inbound.providerNames,
   });
   try {
     await store.start();
