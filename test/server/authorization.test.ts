@@ -171,15 +171,22 @@ ${rules}`;
     expect((await call(port, '/')).status).toBe(name.startsWith('not') ? 200 : 403);
   });
 
+  it("principals in the mesh's trust domain also match its aliases (istiod's trust-domain migration)", async () => {
+    const { port } = await serve('http', policy('  - from: [{ source: { principals: ["new.td/ns/foo/sa/sleep"] } }]'), { trustDomain: 'new.td', trustDomainAliases: ['cluster.local'] });
+    expect((await call(port, '/', mtls(sleep))).status).toBe(200);
+    expect((await call(port, '/', mtls(reviews))).status).toBe(403);
+  });
+
   it('ipBlocks, remoteIpBlocks (x-forwarded-for), source.ip and remote.ip', async () => {
-    const { port } = await serve('http', policy(`  - from: [{ source: { ipBlocks: ["127.0.0.0/24"], notRemoteIpBlocks: ["10.1.0.0/16"] } }]
+    const { port } = await serve('http', policy(`  - from: [{ source: { ipBlocks: ["127.0.0.1/32"], notRemoteIpBlocks: ["10.1.0.0/16"] } }]
   - when: [{ key: remote.ip, values: ["192.168.7.7"] }, { key: source.ip, values: ["127.0.0.3"] }]`));
     expect((await call(port, '/')).status).toBe(200);
     expect((await call(port, '/', { headers: { 'x-forwarded-for': '10.1.2.3' } })).status).toBe(403);
     expect((await call(port, '/', { headers: { 'x-forwarded-for': '10.1.2.3, 172.16.0.1' } })).status).toBe(200);
     const other = await startApp(mesh!, 'http', { host: '127.0.0.3' });
     try {
-      // 127.0.0.3 is outside 127.0.0.0/24's first rule? No: it is inside; the second rule needs remote.ip too.
+      // From 127.0.0.3 only the second rule can allow: source.ip and remote.ip must both match.
+      expect((await call(other.port, '/', { host: '127.0.0.3' })).status).toBe(403);
       expect((await call(other.port, '/', { host: '127.0.0.3', headers: { 'x-forwarded-for': '10.1.0.1' } })).status).toBe(403);
       expect((await call(other.port, '/', { host: '127.0.0.3', headers: { 'x-forwarded-for': '192.168.7.7' } })).status).toBe(200);
     } finally {
@@ -268,6 +275,7 @@ ${extra}  rules: [{}]
 kind: AuthorizationPolicy
 metadata: { name: metadata-match, namespace: default }
 spec:
+  selector: { matchLabels: { app: not-this-workload } }
   action: DENY
   rules:
   - when: [{ key: "experimental.envoy.filters.network.mysql_proxy[db.table]", values: ["[update]"] }]

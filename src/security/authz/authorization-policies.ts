@@ -58,8 +58,10 @@ export function compileAuthorization(resources: readonly MeshResource[], ctx: Co
   const trustDomains = ctx.trustDomains ?? [];
   const out: Record<AuthorizationAction, CompiledPolicy[]> = { ALLOW: [], DENY: [], AUDIT: [], CUSTOM: [] };
   for (const policy of policies) {
-    if (!applies(policy, ctx)) continue;
     const ref = resourceRef(policy);
+    // Every policy is checked, applying to this workload or not: a key no workload could
+    // evaluate is refused wherever the policy is read (`sidecarless validate` too).
+    const applying = applies(policy, ctx);
     const action = (policy.spec.action ?? 'ALLOW') as AuthorizationAction;
     const rules: CompiledRule[] = [];
     let failed = false;
@@ -71,7 +73,7 @@ export function compileAuthorization(resources: readonly MeshResource[], ctx: Co
       });
       if (compiled) rules.push(compiled);
     });
-    if (failed) continue;
+    if (failed || !applying) continue;
     if (rules.length === 0) rules.push(MATCH_NEVER);
     const provider = action === 'CUSTOM' ? policy.spec.provider?.name : undefined;
     if (provider !== undefined && ctx.authzProviders && !ctx.authzProviders.has(provider)) {
