@@ -113,6 +113,8 @@ export interface CallOptions {
   readonly identity?: { readonly chainPem: string; readonly keyPem: string };
   readonly ca?: string;
   readonly host?: string;
+  /** The client's own address (a loopback "pod"): the server sees it as the peer address. */
+  readonly localAddress?: string;
 }
 
 /** One request on a fresh connection; the path is sent exactly as given (no client-side normalisation). */
@@ -120,7 +122,7 @@ export async function call(port: number, path: string, options: CallOptions = {}
   const { request: httpRequest } = await import('node:http');
   const { request: httpsRequest } = await import('node:https');
   return new Promise((resolve, reject) => {
-    const common = { host: options.host ?? '127.0.0.1', port, path, method: options.method ?? 'GET', headers: options.headers ?? {}, agent: false as const };
+    const common = { host: options.host ?? '127.0.0.1', port, path, method: options.method ?? 'GET', headers: options.headers ?? {}, agent: false as const, ...(options.localAddress ? { localAddress: options.localAddress } : {}) };
     const onResponse = (res: IncomingMessage): void => {
       let body = '';
       res.setEncoding('utf8');
