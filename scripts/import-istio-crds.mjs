@@ -17,6 +17,7 @@ const KEPT = [
   'envoyfilters.networking.istio.io',
   'peerauthentications.security.istio.io',
   'authorizationpolicies.security.istio.io',
+  'requestauthentications.security.istio.io',
 ];
 
 const source = process.argv[2];

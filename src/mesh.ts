@@ -53,6 +53,21 @@ import type { InboundHttp2Options, InboundServerOptions } from './server/secure-
 import { createInboundHttp2Server, createInboundServer, secureServer } from './server/secure-server.js';
 import type { TlsTerminatingServer } from './server/secure-tls-server.js';
 import { inboundTlsOptions } from './server/secure-tls-server.js';
+import type { AccessDeniedError, JwtAuthenticationError } from './security/authz/errors.js';
+import type { CustomAuthorizer } from './security/authz/custom-authorizer.js';
+import { functionAuthorizer } from './security/authz/custom-authorizer.js';
+import { extAuthzHttp } from './security/authz/ext-authz-http.js';
+import { JwksCache } from './security/jwt/jwks-cache.js';
+import { loadJose } from './security/jwt/jose-loader.js';
+import type { InboundLayer } from './server/inbound/inbound-layer.js';
+import { buildInboundLayers } from './server/inbound/inbound-layers.js';
+import type { InboundMeshConfig } from './server/inbound/inbound-setup.js';
+import { inboundMeshConfig } from './server/inbound/inbound-setup.js';
+import type { InboundAuditEvent, InboundReporter } from './server/inbound/inbound-reporter.js';
+import type { InboundOptions, MeshConfigOptions } from './server/inbound/inbound-options.js';
+import { InboundProcessor } from './server/inbound/inbound-processor.js';
+import { normalizeRequestPath } from './server/inbound/path-normalization.js';
+import type { DestinationLabels } from './server/inbound/server-telemetry.js';
 
 /** `@opentelemetry/api` and the mesh's telemetry code, loaded only when telemetry is on. */
 interface LoadedTelemetry {
@@ -179,6 +194,16 @@ export interface MeshOptions {
    * See docs/mtls.md.
    */
   readonly autoMtls?: boolean;
+  /**
+   * Settings of Istio's MeshConfig the inbound side reads: `pathNormalization` and
+   * `extensionProviders` (CUSTOM authorization). See {@link MeshConfigOptions} and docs/authorization.md.
+   */
+  readonly meshConfig?: MeshConfigOptions;
+  /**
+   * The inbound side (sidecarless/express, sidecarless/fastify, sidecarless/http): CUSTOM
+   * authorizers, trusted proxies, a default deadline. See {@link InboundOptions} and docs/server.md.
+   */
+  readonly inbound?: InboundOptions;
 }
 
 export interface MeshEvents {
@@ -223,6 +248,10 @@ export interface MeshEvents {
   certificateExpiring: [bundle: CertificateBundle, secondsLeft: number];
   /** An inbound connection was refused by PeerAuthentication (plaintext to STRICT, a bad client certificate...). */
   inboundRejected: [error: PeerRejectedError];
+  /** An inbound request was refused: by an AuthorizationPolicy (403) or RequestAuthentication (401). */
+  inboundDenied: [error: AccessDeniedError | JwtAuthenticationError];
+  /** An AUDIT AuthorizationPolicy matched an inbound request, or a dry-run policy was evaluated. */
+  inboundAudit: [event: InboundAuditEvent];
 }
 
 /** A running mesh. Create it with {@link createMesh}; release it with {@link Mesh.close}. */
@@ -244,8 +273,13 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly telemetry: MeshTelemetry | undefined;
-  private inbound: InboundPolicy | undefined;
+  private inboundPolicyValue: InboundPolicy | undefined;
   private readonly security: MeshSecurity;
+  private readonly inboundConfig: InboundMeshConfig;
+  private processor: InboundProcessor | undefined;
+  private readonly inboundLayers = new WeakMap<Snapshot, readonly InboundLayer[]>();
+  private readonly jwksCaches = new Map<string, JwksCache>();
+  private readonly authorizers = new Map<string, CustomAuthorizer | undefined>();
 
   /** @internal */
   constructor(
@@ -260,6 +294,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   ) {
     super();
     const clock = meshClock(options.clock);
+    this.inboundConfig = inboundMeshConfig(options);
     this.clock = clock;
     this.security = security ?? MeshSecurity.withoutCertificates({ ...options, clock });
     const random = options.random ?? systemRandom;
@@ -442,11 +477,11 @@ export class Mesh extends EventEmitter<MeshEvents> {
 
   /** The inbound policy servers apply: PeerAuthentication from the snapshot in force, the workload's certificates. */
   private inboundPolicy(): InboundPolicy {
-    this.inbound ??= this.security.inboundPolicy(() => this.store.snapshot, (outcome) => {
+    this.inboundPolicyValue ??= this.security.inboundPolicy(() => this.store.snapshot, (outcome) => {
       this.telemetry?.inboundConnection(outcome.mode, outcome.result, outcome.result === 'rejected' ? outcome.error.reason : '');
       if (outcome.result === 'rejected' && this.listenerCount('inboundRejected') > 0) this.emit('inboundRejected', outcome.error);
     });
-    return this.inbound;
+    return this.inboundPolicyValue;
   }
 
   /**
@@ -488,6 +523,110 @@ export class Mesh extends EventEmitter<MeshEvents> {
    */
   tlsOptions(): TlsOptions {
     return inboundTlsOptions(this.inboundPolicy());
+  }
+
+  /**
+   * The inbound path the server integrations (`sidecarless/express`, `sidecarless/fastify`,
+   * `sidecarless/http`) run each request through: path normalization, RequestAuthentication,
+   * AuthorizationPolicy, inbound rate limits, the server span and the request's deadline.
+   */
+  get inbound(): InboundProcessor {
+    this.processor ??= new InboundProcessor({
+      snapshot: () => this.store.snapshot,
+      layers: (snapshot) => this.layersFor(snapshot),
+      telemetry: this.telemetry,
+      destination: () => this.destinationLabels(),
+      normalization: this.inboundConfig.normalization,
+      trustedProxies: this.inboundConfig.trustedProxies,
+      timeoutMs: this.inboundConfig.timeoutMs,
+      answered: (reply) => this.telemetry?.inboundDenied(reply.reason, reply.decidedBy ?? ''),
+    });
+    return this.processor;
+  }
+
+  /**
+   * `url` (a request target) with its path normalised as the inbound path normalises it
+   * (`meshConfig.pathNormalization`); unchanged when it cannot be (the inbound path then answers 400).
+   */
+  inboundNormalize(url: string): string {
+    const n = normalizeRequestPath(url, this.inboundConfig.normalization);
+    if (!n.ok) return url;
+    return n.query ? `${n.path}?${n.query}` : n.path;
+  }
+
+  private layersFor(snapshot: Snapshot): readonly InboundLayer[] {
+    let layers = this.inboundLayers.get(snapshot);
+    if (!layers) {
+      const reporter: InboundReporter = {
+        denied: (error) => {
+          if (this.listenerCount('inboundDenied') > 0) this.emit('inboundDenied', error);
+        },
+        audit: (event) => {
+          if (event.kind === 'dry-run') this.telemetry?.authzDryRun(event.policy, event.result);
+          if (this.listenerCount('inboundAudit') > 0) this.emit('inboundAudit', event);
+        },
+      };
+      layers = buildInboundLayers(snapshot, {
+        rateLimits: this.rateLimits,
+        reporter,
+        providers: (name) => this.authorizer(name),
+        jwt: {
+          jose: loadJose,
+          reporter,
+          wallClock: () => Date.now(),
+          jwks: (jose, uri) => {
+            let cache = this.jwksCaches.get(uri);
+            if (!cache) {
+              cache = new JwksCache(uri, jose, (u, timeoutMs) => this.fetchJwks(u, timeoutMs), () => this.clock.now());
+              this.jwksCaches.set(uri, cache);
+            }
+            return cache;
+          },
+        },
+      });
+      this.inboundLayers.set(snapshot, layers);
+    }
+    return layers;
+  }
+
+  /** A JWKS document, fetched directly (the identity provider is usually outside the mesh). */
+  private async fetchJwks(uri: string, timeoutMs: number): Promise<unknown> {
+    const res = await undiciFetch(uri, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new Error(`${uri} answered ${res.status}`);
+    }
+    return res.json();
+  }
+
+  /** The CUSTOM provider of that name: the application's function, else an ext authz HTTP service; undefined denies. */
+  private authorizer(name: string): CustomAuthorizer | undefined {
+    if (this.authorizers.has(name)) return this.authorizers.get(name);
+    const fn = this.inboundConfig.authorizers.get(name);
+    const http = this.inboundConfig.extensionProviders.get(name)?.envoyExtAuthzHttp;
+    const authorizer = fn
+      ? functionAuthorizer(fn)
+      : http
+        ? extAuthzHttp(http, async (url, method, headers, timeoutMs) => {
+          const res = await this.request(url, { method: method as 'GET', headers, signal: AbortSignal.timeout(timeoutMs) });
+          return { status: res.statusCode, headers: res.headers, body: await res.body.text() };
+        })
+        : undefined;
+    this.authorizers.set(name, authorizer);
+    return authorizer;
+  }
+
+  /** This workload as Istio's `destination_*` labels name it (inbound metrics). */
+  private destinationLabels(): DestinationLabels {
+    const source = this.telemetry?.source;
+    return {
+      destination_workload: source?.source_workload ?? 'unknown',
+      destination_workload_namespace: source?.source_workload_namespace ?? 'unknown',
+      destination_principal: this.security.certificates?.current?.identity?.uri ?? source?.source_principal ?? 'unknown',
+      destination_app: source?.source_app ?? 'unknown',
+      destination_version: source?.source_version ?? 'unknown',
+      destination_service_namespace: this.store.snapshot?.namespace ?? 'unknown',
+    };
   }
 
   /** The Kubernetes watches and their health; undefined when the mesh does not use the API. */
@@ -598,6 +737,8 @@ function defaultNamespace(): string {
  * watching. Rejects with a `MeshConfigError` listing every problem if the configuration is invalid.
  */
 export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
+  // Checked before anything is started: a bad inbound option leaves nothing to release.
+  const inbound = inboundMeshConfig(options);
   // Code that importing the package does not load is loaded here, all at once: the Kubernetes
   // client first (its import is most of the time before the first API request), then the
   // configuration pipeline, the mesh's own Kubernetes code and the optional telemetry API.
@@ -633,6 +774,8 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
     rootNamespace: options.rootNamespace ?? 'istio-system',
     clusterDomain: options.clusterDomain ?? 'cluster.local',
     workloadLabels: options.labels ?? {},
+    trustDomains: [options.trustDomain ?? 'cluster.local', ...(options.trustDomainAliases ?? [])],
+    authzProviders: inbound.providerNames,
   }, clock);
   try {
     await store.start();

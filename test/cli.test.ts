@@ -66,11 +66,10 @@ spec:
   hosts: [reviews]
   http: [{ route: [{ destination: { host: reviews } }] }]
 ---
-apiVersion: security.istio.io/v1
-kind: RequestAuthentication
-metadata: { name: jwt, namespace: shop }
-spec:
-  jwtRules: [{ issuer: https://issuer.example.com }]
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: { name: mesh-default, namespace: shop }
+spec: {}
 ---
 apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -82,13 +81,13 @@ spec:
     expect(r.code).toBe(0);
     const lines = r.stdout.split('\n');
     expect(lines[0]).toBe('valid: 1 resource(s), 0 warning(s); not read: 2 resource(s) of kinds sidecarless does not read, neither validated nor applied:');
-    expect(lines[1]).toMatch(/^ {2}RequestAuthentication shop\/jwt \(.*mesh\.yaml:\d+\): RequestAuthentication is not implemented yet and is ignored/);
+    expect(lines[1]).toMatch(/^ {2}Telemetry shop\/mesh-default \(.*mesh\.yaml:\d+\): Telemetry is not implemented yet and is ignored/);
     expect(lines[2]).toMatch(/^ {2}Gateway shop\/ingress \(.*mesh\.yaml:\d+\): Gateway does not apply to an in-process mesh and is ignored/);
 
     const only = join(dir, 'only-unread');
     await mkdir(only);
-    await writeFile(join(only, 'jwt.yaml'), `apiVersion: security.istio.io/v1
-kind: RequestAuthentication
+    await writeFile(join(only, 'jwt.yaml'), `apiVersion: telemetry.istio.io/v1
+kind: Telemetry
 metadata: { name: jwt, namespace: shop }
 spec: {}
 `);
@@ -98,7 +97,7 @@ spec: {}
     expect(alone.stdout).not.toMatch(/^valid/m);
     const json = JSON.parse((await run('validate', '--format', 'json', only)).stdout) as { valid: boolean; notRead: { kind: string; name: string }[] };
     expect(json.valid).toBe(false);
-    expect(json.notRead).toMatchObject([{ kind: 'RequestAuthentication', name: 'jwt' }]);
+    expect(json.notRead).toMatchObject([{ kind: 'Telemetry', name: 'jwt' }]);
   });
 
   it('exits 2 on usage errors', async () => {

@@ -13,6 +13,7 @@ export const RESOURCE_KINDS = [
   'Sidecar',
   'PeerAuthentication',
   'AuthorizationPolicy',
+  'RequestAuthentication',
   'EnvoyFilter',
   'RateLimitPolicy',
 ] as const;

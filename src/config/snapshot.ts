@@ -3,6 +3,8 @@ import type { RateLimitTable } from '../resilience/rate-limit/rate-limit-spec.js
 import type { RouteTable } from '../routing/route-table.js';
 import type { UpstreamTls } from '../security/tls-settings.js';
 import type { PeerAuthenticationPolicy } from '../security/peer-authentication.js';
+import type { CompiledAuthorization } from '../security/authz/authorization-policies.js';
+import type { CompiledRequestAuthentication } from '../security/jwt/request-authentication.js';
 import type { ConfigIssue, ResourceRef } from './issue.js';
 import type { MeshResource } from './resource.js';
 
@@ -95,6 +97,10 @@ export interface Snapshot {
   readonly rateLimits: RateLimitTable;
   /** The PeerAuthentication (inbound mTLS mode per port) in force for this workload. */
   readonly peerAuthentication: PeerAuthenticationPolicy;
+  /** The AuthorizationPolicies in force for this workload (inbound requests). */
+  readonly authorization: CompiledAuthorization;
+  /** The RequestAuthentication JWT rules in force for this workload (inbound requests). */
+  readonly requestAuthentication: CompiledRequestAuthentication;
 }
 
 /** The service port a call to `port` uses: that number, or the only port a service has. */

@@ -8,6 +8,8 @@ import type { RateLimitStoreError } from '../resilience/errors.js';
 import type { BreakerEvent, EjectionEvent } from '../resilience/events.js';
 import type { CertificateBundle } from '../security/certificate-bundle.js';
 import type { CertificateError, PeerRejectedError } from '../security/errors.js';
+import type { AccessDeniedError, JwtAuthenticationError } from '../security/authz/errors.js';
+import type { InboundAuditEvent } from '../server/inbound/inbound-reporter.js';
 import { inspectedIssue } from './inspect-mesh.js';
 import type { MeshLogger } from './logger.js';
 
@@ -27,6 +29,8 @@ export const MESH_LOG_EVENTS = [
   'certificate.rejected',
   'certificate.expiring',
   'inbound.rejected',
+  'inbound.denied',
+  'inbound.audit',
 ] as const;
 
 export type MeshLogEvent = (typeof MESH_LOG_EVENTS)[number];
@@ -46,6 +50,8 @@ interface LoggedEvents {
   certificateRejected: [error: CertificateError];
   certificateExpiring: [bundle: CertificateBundle, secondsLeft: number];
   inboundRejected: [error: PeerRejectedError];
+  inboundDenied: [error: AccessDeniedError | JwtAuthenticationError];
+  inboundAudit: [event: InboundAuditEvent];
 }
 
 function counts(snapshot: Snapshot): Record<string, number> {
@@ -139,6 +145,15 @@ export function logMeshEvents(
         ? `workload certificate from ${b.source} expires in ${Math.round(secondsLeft)} s and has not been rotated`
         : `workload certificate from ${b.source} expired at ${b.notAfter.toISOString()}`,
     );
+  });
+  mesh.on('inboundDenied', (e) => {
+    const facts = e.code === 'ERR_MESH_ACCESS_DENIED'
+      ? { policy: e.policy, action: e.action }
+      : { reason: e.reason, issuer: e.issuer };
+    logger.info({ event: 'inbound.denied', code: e.code, ...facts, method: e.method, path: e.path, source: e.source }, e.message);
+  });
+  mesh.on('inboundAudit', (a) => {
+    logger.info({ event: 'inbound.audit', kind: a.kind, policy: a.policy, result: a.result, method: a.method, path: a.path, source: a.source }, `${a.kind === 'audit' ? 'AUDIT' : 'dry-run'} policy ${a.policy} ${a.result === 'matched' ? 'matched' : `would have ${a.result}`} ${a.method} ${a.path} from ${a.source}`);
   });
   mesh.on('inboundRejected', (e) => {
     logger.info({ event: 'inbound.rejected', code: e.code, reason: e.reason, mode: e.mode, port: e.port, remoteAddress: e.remoteAddress }, e.message);

@@ -1,6 +1,6 @@
 import type { Attributes, Counter, Histogram, Meter, ObservableCallback, ObservableGauge, ObservableResult } from '@opentelemetry/api';
 import type { OtelApi } from './otel-api.js';
-import { HTTP_DURATION_BUCKETS_S, METRIC_HTTP_CLIENT_REQUEST_DURATION } from './semconv.js';
+import { HTTP_DURATION_BUCKETS_S, METRIC_HTTP_CLIENT_REQUEST_DURATION, METRIC_HTTP_SERVER_REQUEST_DURATION } from './semconv.js';
 
 /** Envoy's default histogram buckets, which Istio uses for `istio_request_duration_milliseconds`. */
 const ISTIO_DURATION_BUCKETS_MS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
@@ -28,6 +28,9 @@ export interface CertificateExpiry {
 interface Instruments {
   readonly meter: Meter;
   readonly httpDuration: Histogram;
+  readonly serverDuration: Histogram;
+  readonly inboundDenied: Counter;
+  readonly authzDryRun: Counter;
   readonly istioRequests: Counter | undefined;
   readonly istioDuration: Histogram | undefined;
   readonly istioRequestBytes: Histogram | undefined;
@@ -122,7 +125,10 @@ export class MeshMetrics {
       inboundConnections: counter('sidecarless.inbound.connections', 'Inbound connections by PeerAuthentication mode and outcome (mtls, plaintext, rejected with its reason).'),
       certificateRotations: counter('sidecarless.certificate.rotations', 'Workload certificate sets read: accepted (loaded or rotated) or rejected (with the problem).'),
       httpDuration: histogram(METRIC_HTTP_CLIENT_REQUEST_DURATION, 's', 'Duration of HTTP client requests.', HTTP_DURATION_BUCKETS_S),
-      istioRequests: istio ? meter.createCounter('istio_requests_total', { description: 'Requests, as an Istio sidecar counts them (reporter="source").', valueType: ValueType.INT }) : undefined,
+      serverDuration: histogram(METRIC_HTTP_SERVER_REQUEST_DURATION, 's', 'Duration of HTTP server requests.', HTTP_DURATION_BUCKETS_S),
+      inboundDenied: counter('sidecarless.inbound.denied', 'Inbound requests the mesh answered itself: by reason (rbac, jwt, ext_authz, rate_limit, bad_request) and the policy or limit that decided.'),
+      authzDryRun: counter('sidecarless.authz.dry_run', 'Requests evaluated by a dry-run AuthorizationPolicy, by policy and what it would have done (allowed, denied).'),
+      istioRequests: istio ? meter.createCounter('istio_requests_total', { description: 'Requests, as an Istio sidecar counts them (reporter="source" for calls made, "destination" for requests served).', valueType: ValueType.INT }) : undefined,
       istioDuration: istio ? histogram('istio_request_duration_milliseconds', 'ms', 'Request duration, as an Istio sidecar measures it.', ISTIO_DURATION_BUCKETS_MS) : undefined,
       istioRequestBytes: istio ? histogram('istio_request_bytes', 'By', 'Request body sizes.', ISTIO_BYTES_BUCKETS) : undefined,
       istioResponseBytes: istio ? histogram('istio_response_bytes', 'By', 'Response body sizes.', ISTIO_BYTES_BUCKETS) : undefined,
@@ -139,7 +145,7 @@ export class MeshMetrics {
 
   /** Adds to one of the mesh's counters (no-op without a provider). */
   count(
-    name: 'retries' | 'hedges' | 'rateLimited' | 'overflows' | 'ejections' | 'breakerTransitions' | 'snapshots' | 'watchRestarts' | 'inboundConnections' | 'certificateRotations',
+    name: 'retries' | 'hedges' | 'rateLimited' | 'overflows' | 'ejections' | 'breakerTransitions' | 'snapshots' | 'watchRestarts' | 'inboundConnections' | 'certificateRotations' | 'inboundDenied' | 'authzDryRun',
     attributes: Attributes,
   ): void {
     this.instruments?.[name].add(1, attributes);

@@ -90,6 +90,21 @@ export class MeshTelemetry {
     return new RequestTelemetry(this, handler, method, origin, serviceHost, path);
   }
 
+  /** The inbound side's per-request entry: looks again at what is registered once a second has passed. */
+  recheckIfDue(): void {
+    if (this.due) this.recheck();
+  }
+
+  /** An inbound request the mesh answered itself. */
+  inboundDenied(reason: string, decidedBy: string): void {
+    this.metrics.count('inboundDenied', { 'sidecarless.inbound.reason': reason, 'sidecarless.authz.policy': decidedBy });
+  }
+
+  /** A dry-run AuthorizationPolicy was evaluated. */
+  authzDryRun(policy: string, result: string): void {
+    this.metrics.count('authzDryRun', { 'sidecarless.authz.policy': policy, 'sidecarless.authz.result': result });
+  }
+
   /** Looks again at what is registered (also called on each new configuration snapshot). */
   recheck(): void {
     if (this.closed) return;

@@ -29,6 +29,8 @@ export const ResponseFlag = {
   UR: 2048,
   /** NC: the route's destination cluster does not exist (a subset no DestinationRule defines). */
   NC: 4096,
+  /** UAEX: denied by the external authorization service (a CUSTOM AuthorizationPolicy). */
+  UAEX: 8192,
 } as const;
 
 /**

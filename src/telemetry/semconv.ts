@@ -14,6 +14,12 @@ export const ATTR_URL_FULL = 'url.full';
 export const ATTR_URL_SCHEME = 'url.scheme';
 export const ATTR_ERROR_TYPE = 'error.type';
 export const METRIC_HTTP_CLIENT_REQUEST_DURATION = 'http.client.request.duration';
+export const METRIC_HTTP_SERVER_REQUEST_DURATION = 'http.server.request.duration';
+export const ATTR_URL_PATH = 'url.path';
+export const ATTR_URL_QUERY = 'url.query';
+export const ATTR_CLIENT_ADDRESS = 'client.address';
+export const ATTR_USER_AGENT_ORIGINAL = 'user_agent.original';
+export const ATTR_NETWORK_PROTOCOL_VERSION = 'network.protocol.version';
 
 /** The spec's explicit bucket boundaries advice for `http.client.request.duration` (seconds). */
 export const HTTP_DURATION_BUCKETS_S: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];

@@ -187,6 +187,26 @@ spec:
       - v1
       - v2
 `,
+  RequestAuthentication: `
+apiVersion: security.istio.io/VERSION
+kind: RequestAuthentication
+metadata:
+  name: ratings-jwt
+spec:
+  selector:
+    matchLabels:
+      app: ratings
+  jwtRules:
+  - issuer: testing@secure.istio.io
+    jwksUri: https://raw.githubusercontent.com/istio/istio/release-1.24/security/tools/jwt/samples/jwks.json
+    audiences: [ratings]
+    fromHeaders:
+    - name: x-jwt-assertion
+      prefix: 'Bearer '
+    outputClaimToHeaders:
+    - header: x-jwt-sub
+      claim: sub
+`,
   EnvoyFilter: `
 apiVersion: networking.istio.io/VERSION
 kind: EnvoyFilter

@@ -37,9 +37,10 @@ describe('the field-support table', () => {
 
   it('a field has the status of its nearest listed ancestor', () => {
     expect(fieldSupport('AuthorizationPolicy', 'spec.rules[].from[].source.principals')).toMatchObject({
-      support: { status: 'not-yet' },
+      support: { status: 'supported' },
       from: 'spec',
     });
+    expect(fieldSupport('AuthorizationPolicy', 'spec.targetRefs[].name').support.status).toBe('not-applicable');
     expect(fieldSupport('PeerAuthentication', 'spec.mtls.mode')).toMatchObject({ support: { status: 'supported' }, from: 'spec' });
     expect(fieldSupport('DestinationRule', 'spec.subsets[].trafficPolicy.portLevelSettings[].tls.insecureSkipVerify')).toMatchObject({
       support: { status: 'supported' },
@@ -51,7 +52,7 @@ describe('the field-support table', () => {
       'spec.subsets[].trafficPolicy.outlierDetection',
     );
     expect(fieldSupport('Sidecar', 'spec.ingress[].tls.mode').support.status).toBe('not-applicable');
-    expect(fieldSupport('AuthorizationPolicy', 'spec.rules[].from[].source.principals').support.status).toBe('not-yet');
+    expect(fieldSupport('AuthorizationPolicy', 'spec.rules[].from[].source.principals').support.status).toBe('supported');
   });
 
   it('every not-supported entry says why', () => {

@@ -38,7 +38,6 @@ describe('the Kubernetes envelope', () => {
     expect(envoyFilter.issues.map((i) => [i.severity, i.code])).toEqual([['warning', 'not-applicable']]);
     for (const [apiVersion, kind] of [
       ['telemetry.istio.io/v1', 'Telemetry'],
-      ['security.istio.io/v1', 'RequestAuthentication'],
       ['networking.istio.io/v1', 'WorkloadGroup'],
       ['networking.istio.io/v1beta1', 'ProxyConfig'],
       ['extensions.istio.io/v1alpha1', 'WasmPlugin'],

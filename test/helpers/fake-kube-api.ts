@@ -86,6 +86,7 @@ export const ISTIO_RESOURCES: readonly FakeResourceType[] = [
   { group: 'networking.istio.io', versions: ['v1alpha3'], plural: 'envoyfilters', kind: 'EnvoyFilter', namespaced: true },
   { group: 'security.istio.io', versions: ['v1', 'v1beta1'], plural: 'peerauthentications', kind: 'PeerAuthentication', namespaced: true },
   { group: 'security.istio.io', versions: ['v1', 'v1beta1'], plural: 'authorizationpolicies', kind: 'AuthorizationPolicy', namespaced: true },
+  { group: 'security.istio.io', versions: ['v1', 'v1beta1'], plural: 'requestauthentications', kind: 'RequestAuthentication', namespaced: true },
 ];
 
 function resourceId(group: string, plural: string): string {

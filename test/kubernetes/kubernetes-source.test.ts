@@ -206,7 +206,7 @@ describe('Istio configuration from the Kubernetes API', () => {
     const status = mesh.kubernetesStatus()!;
     expect(status.unserved).toEqual([
       'networking.istio.io (group not served: VirtualService, DestinationRule, ServiceEntry, WorkloadEntry, Sidecar, EnvoyFilter)',
-      'security.istio.io (group not served: PeerAuthentication, AuthorizationPolicy)',
+      'security.istio.io (group not served: PeerAuthentication, AuthorizationPolicy, RequestAuthentication)',
       'sidecarless.io (group not served: RateLimitPolicy)',
     ]);
     // Only endpoint discovery's watches are open: no Istio kind is watched.

@@ -2,6 +2,10 @@ import type { CompiledRateLimits } from '../../resilience/rate-limit/compile/rat
 import { compileRateLimits, rateLimitTable } from '../../resilience/rate-limit/compile/rate-limit-table.js';
 import type { PeerAuthenticationPolicy } from '../../security/peer-authentication.js';
 import { compilePeerAuthentication } from '../../security/peer-authentication.js';
+import type { CompiledAuthorization } from '../../security/authz/authorization-policies.js';
+import { compileAuthorization } from '../../security/authz/authorization-policies.js';
+import type { CompiledRequestAuthentication } from '../../security/jwt/request-authentication.js';
+import { compileRequestAuthentication } from '../../security/jwt/request-authentication.js';
 import type { ConfigIssue } from '../issue.js';
 import type { MeshResource } from '../resource.js';
 import type { ServiceDef, Snapshot } from '../snapshot.js';
@@ -24,6 +28,8 @@ export class SnapshotCompiler {
   private readonly rules = new Reuse<DestinationRuleIndex>();
   private readonly rateLimits = new Reuse<CompiledRateLimits>();
   private readonly peerAuthentication = new Reuse<PeerAuthenticationPolicy>();
+  private readonly authorization = new Reuse<CompiledAuthorization>();
+  private readonly requestAuthentication = new Reuse<CompiledRequestAuthentication>();
 
   constructor(private readonly ctx: CompileContext) {}
 
@@ -51,6 +57,16 @@ export class SnapshotCompiler {
       resources.filter((r) => r.kind === 'PeerAuthentication'),
       sink,
       (inputs) => compilePeerAuthentication(inputs, ctx),
+    );
+    const authorization = this.authorization.get(
+      resources.filter((r) => r.kind === 'AuthorizationPolicy'),
+      sink,
+      (inputs, s) => compileAuthorization(inputs, ctx, s),
+    );
+    const requestAuthentication = this.requestAuthentication.get(
+      resources.filter((r) => r.kind === 'RequestAuthentication'),
+      sink,
+      (inputs) => compileRequestAuthentication(inputs, ctx),
     );
     const routes = this.virtualServices.build(resources, ctx, scope, sink);
     analyzeRoutes(routes, services, rules, resources, ctx, sink);
@@ -83,6 +99,8 @@ export class SnapshotCompiler {
       isEgressAllowed: (host: string, namespace: string) => scope.isImported(host, namespace),
       rateLimits: rateLimitTable(rateLimits, (host) => services.lookup(host)?.namespace ?? kubernetesNamespace(host, k8sSuffix)),
       peerAuthentication,
+      authorization,
+      requestAuthentication,
     });
     return { snapshot, issues: sink.issues };
   }

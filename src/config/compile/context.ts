@@ -16,6 +16,13 @@ export interface CompileContext {
    * and `explain` run elsewhere than the workload, where those paths do not exist.
    */
   readonly tlsFiles?: boolean;
+  /** The mesh's trust domain then its aliases (AuthorizationPolicy principals). Default none. */
+  readonly trustDomains?: readonly string[];
+  /**
+   * Extension providers a CUSTOM AuthorizationPolicy may name (createMesh options); undefined:
+   * unknown here (`sidecarless validate`), so not checked.
+   */
+  readonly authzProviders?: ReadonlySet<string>;
 }
 
 /**

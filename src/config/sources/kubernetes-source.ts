@@ -19,6 +19,7 @@ export const ISTIO_CONFIG_KINDS: readonly WantedKind[] = [
   { group: 'networking.istio.io', plural: 'envoyfilters', kind: 'EnvoyFilter' },
   { group: 'security.istio.io', plural: 'peerauthentications', kind: 'PeerAuthentication' },
   { group: 'security.istio.io', plural: 'authorizationpolicies', kind: 'AuthorizationPolicy' },
+  { group: 'security.istio.io', plural: 'requestauthentications', kind: 'RequestAuthentication' },
   { group: 'sidecarless.io', plural: 'ratelimitpolicies', kind: 'RateLimitPolicy' },
 ];
 

@@ -73,6 +73,17 @@ const PORT_NAME = /^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$/;
  */
 export const CEL_RULES: ReadonlyMap<string, CelRuleImplementation> = new Map<string, CelRuleImplementation>([
   [
+    '(has(self.jwksUri) ? 1 : 0) + (has(self.jwks_uri) ? 1 : 0) + (has(self.jwks) ? 1 : 0) <= 1',
+    enforced(atMostOne(['jwksUri', 'jwks_uri', 'jwks'])),
+  ],
+  [
+    'url(self).getScheme() in ["http", "https"]',
+    enforced({
+      check: (self) => /^https?:\/\//i.test(str(self)) && URL.canParse(str(self)),
+      found: (self) => `found ${JSON.stringify(str(self))}`,
+    }),
+  ],
+  [
     "duration(self) >= duration('1ms')",
     // An unparsable value is reported once, as a `duration` error, by the schema walk.
     enforced({ check: (self) => (parseDuration(str(self)) ?? Infinity) >= 1 }),

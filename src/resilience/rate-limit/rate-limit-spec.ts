@@ -68,6 +68,8 @@ export interface RateLimitTarget {
   readonly port: number;
   /** The route's name: `http[].name`, `default` for a host without VirtualService. */
   readonly routeName: string | undefined;
+  /** Envoy's virtual host name when it is not `serviceHost:port` (inbound: `inbound|http|<port>`). */
+  readonly virtualHost?: string;
   /** Method, headers, query; `port` is the port the caller addressed. */
   readonly request: RouteRequest;
 }
@@ -88,6 +90,8 @@ export interface RateLimitTable {
    * the inbound side (servers), not enforced on outbound calls.
    */
   readonly inbound: readonly CompiledRateLimit[];
+  /** The inbound listener's rules (SIDECAR_INBOUND and ANY filters), in filter-chain order. */
+  readonly inboundRules: readonly RateLimitRule[];
 }
 
 const NO_RULES: readonly RateLimitRule[] = [];
@@ -97,4 +101,5 @@ export const EMPTY_RATE_LIMITS: RateLimitTable = {
   limits: [],
   rules: () => NO_RULES,
   inbound: [],
+  inboundRules: [],
 };

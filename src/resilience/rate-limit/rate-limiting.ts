@@ -4,7 +4,7 @@ import type { RouteRequest } from '../../routing/route-request.js';
 import { RateLimitStoreError } from '../errors.js';
 import type { RateLimiter, RateLimitVerdict } from './limiter.js';
 import { LocalLimiter } from './local-limiter.js';
-import type { BucketKeySpec, CompiledRateLimit, RateLimitTable, RateLimitTarget } from './rate-limit-spec.js';
+import type { BucketKeySpec, CompiledRateLimit, RateLimitRule, RateLimitTable, RateLimitTarget } from './rate-limit-spec.js';
 import { SharedLimiter } from './shared-limiter.js';
 import type { RateLimitRedisOptions } from './shared-store.js';
 import { SharedStore } from './shared-store.js';
@@ -56,9 +56,9 @@ function bucketKey(key: BucketKeySpec, t: RateLimitTarget): string {
     case 'port':
       return String(t.request.port);
     case 'vhost':
-      return `${t.serviceHost}:${t.request.port}`;
+      return t.virtualHost ?? `${t.serviceHost}:${t.request.port}`;
     case 'route':
-      return `${t.serviceHost}:${t.request.port}/${t.routeName ?? ''}`;
+      return `${t.virtualHost ?? `${t.serviceHost}:${t.request.port}`}/${t.routeName ?? ''}`;
   }
 }
 
@@ -95,7 +95,23 @@ export class RateLimiting {
     if (table !== this.bound) this.bind(table);
     const rules = table.rules(host);
     if (rules.length === 0) return undefined;
-    const target: RateLimitTarget = { serviceHost, host, subset, port, routeName, request };
+    return this.take(rules, { serviceHost, host, subset, port, routeName, request });
+  }
+
+  /**
+   * The inbound side: the local rate limits of the inbound listener (SIDECAR_INBOUND EnvoyFilters)
+   * for a request that came in on `request.port`, in Envoy's terms: virtual host
+   * `inbound|http|<port>`, route `default`.
+   */
+  checkInbound(table: RateLimitTable, request: RouteRequest, host: string): RateLimitDecision {
+    if (table !== this.bound) this.bind(table);
+    const rules = table.inboundRules;
+    if (rules.length === 0) return undefined;
+    const port = request.port;
+    return this.take(rules, { serviceHost: host, host, subset: undefined, port, routeName: 'default', virtualHost: `inbound|http|${port}`, request });
+  }
+
+  private take(rules: readonly RateLimitRule[], target: RateLimitTarget): RateLimitDecision {
     const now = this.deps.clock.now();
     let shared: { limit: CompiledRateLimit; limiter: RateLimiter; key: string }[] | undefined;
     for (let i = 0; i < rules.length; i++) {
@@ -132,7 +148,7 @@ export class RateLimiting {
     this.bound = table;
     const limiters = new Map<CompiledRateLimit, RateLimiter>();
     const byId = new Map<string, RateLimiter>();
-    for (const limit of table.limits) {
+    for (const limit of [...table.limits, ...table.inbound]) {
       const limiter = byId.get(limit.id) ?? this.byId.get(limit.id) ?? this.create(limit);
       limiters.set(limit, limiter);
       byId.set(limit.id, limiter);

@@ -1092,6 +1092,91 @@ const AuthorizationPolicySpecSchema: SchemaNode = {
   ],
 };
 
+const JWTHeaderSchema: SchemaNode = {
+  type: 'object',
+  required: ['name'],
+  properties: { name: { type: 'string', minLength: 1 }, prefix: { type: 'string' } },
+};
+
+const ClaimToHeaderSchema: SchemaNode = {
+  type: 'object',
+  required: ['header', 'claim'],
+  properties: {
+    claim: { type: 'string', minLength: 1 },
+    header: { type: 'string', minLength: 1, pattern: '^[-_A-Za-z0-9]+$' },
+  },
+};
+
+const JWTRuleSchema: SchemaNode = {
+  type: 'object',
+  properties: {
+    audiences: { type: 'array', items: { type: 'string', minLength: 1 } },
+    forwardOriginalToken: { type: 'boolean' },
+    fromCookies: { type: 'array', items: { type: 'string', minLength: 1 } },
+    fromHeaders: { type: 'array', items: JWTHeaderSchema },
+    fromParams: { type: 'array', items: { type: 'string', minLength: 1 } },
+    issuer: { type: 'string', minLength: 1 },
+    jwks: { type: 'string' },
+    jwks_uri: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 2048,
+      'x-kubernetes-validations': [
+        {
+          rule: 'url(self).getScheme() in ["http", "https"]',
+          message: 'url must have scheme http:// or https://',
+        },
+      ],
+    },
+    jwksUri: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 2048,
+      'x-kubernetes-validations': [
+        {
+          rule: 'url(self).getScheme() in ["http", "https"]',
+          message: 'url must have scheme http:// or https://',
+        },
+      ],
+    },
+    outputClaimToHeaders: { type: 'array', items: ClaimToHeaderSchema },
+    outputPayloadToHeader: { type: 'string' },
+    spaceDelimitedClaims: { type: 'array', maxItems: 64, items: { type: 'string', minLength: 1 } },
+    timeout: {
+      type: 'string',
+      'x-kubernetes-validations': [
+        {
+          rule: "duration(self) >= duration('1ms')",
+          message: 'must be a valid duration greater than 1ms',
+        },
+      ],
+      'x-sidecarless-duration': true,
+    },
+  },
+  'x-kubernetes-validations': [
+    {
+      rule: '(has(self.jwksUri) ? 1 : 0) + (has(self.jwks_uri) ? 1 : 0) + (has(self.jwks) ? 1 : 0) <= 1',
+      message: 'only one of jwks or jwksUri can be set',
+    },
+  ],
+};
+
+const RequestAuthenticationSpecSchema: SchemaNode = {
+  type: 'object',
+  properties: {
+    jwtRules: { type: 'array', maxItems: 4096, items: JWTRuleSchema },
+    selector: PolicyWorkloadSelectorSchema,
+    targetRef: PolicyTargetReferenceSchema,
+    targetRefs: { type: 'array', maxItems: 16, items: PolicyTargetReferenceSchema },
+  },
+  'x-kubernetes-validations': [
+    {
+      rule: '(has(self.selector) ? 1 : 0) + (has(self.targetRef) ? 1 : 0) + (has(self.targetRefs) ? 1 : 0) <= 1',
+      message: 'only one of targetRefs or selector can be set',
+    },
+  ],
+};
+
 const ClusterMatchSchema: SchemaNode = {
   type: 'object',
   properties: {
@@ -1381,6 +1466,12 @@ export const KIND_SCHEMAS: Readonly<Record<ResourceKind, KindSchema>> = {
     group: 'security.istio.io',
     storageVersion: 'v1',
     versions: { v1: AuthorizationPolicySpecSchema, v1beta1: AuthorizationPolicySpecSchema },
+  },
+  RequestAuthentication: {
+    kind: 'RequestAuthentication',
+    group: 'security.istio.io',
+    storageVersion: 'v1',
+    versions: { v1: RequestAuthenticationSpecSchema, v1beta1: RequestAuthenticationSpecSchema },
   },
   EnvoyFilter: {
     kind: 'EnvoyFilter',

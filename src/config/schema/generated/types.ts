@@ -900,6 +900,60 @@ export interface PolicyTargetReference {
   readonly namespace?: string;
 }
 
+/** The `spec` of an Istio RequestAuthentication (security.istio.io). */
+export interface RequestAuthenticationSpec {
+  /** Define the list of JWTs that can be validated at the selected workloads' proxy. */
+  readonly jwtRules?: readonly JWTRule[];
+  /** Optional. */
+  readonly selector?: PolicyWorkloadSelector;
+  readonly targetRef?: PolicyTargetReference;
+  /** Optional. */
+  readonly targetRefs?: readonly PolicyTargetReference[];
+}
+
+export interface JWTRule {
+  /** The list of JWT [audiences](https://tools.ietf.org/html/rfc7519#section-4.1.3) that are allowed to access. */
+  readonly audiences?: readonly string[];
+  /** If set to true, the original token will be kept for the upstream request. */
+  readonly forwardOriginalToken?: boolean;
+  /** List of cookie names from which JWT is expected. */
+  readonly fromCookies?: readonly string[];
+  /** List of header locations from which JWT is expected. */
+  readonly fromHeaders?: readonly JWTHeader[];
+  /** List of query parameters from which JWT is expected. */
+  readonly fromParams?: readonly string[];
+  /** Identifies the issuer that issued the JWT. */
+  readonly issuer?: string;
+  /** JSON Web Key Set of public keys to validate signature of the JWT. */
+  readonly jwks?: string;
+  /** URL of the provider's public key set to validate signature of the JWT. */
+  readonly jwksUri?: string;
+  /** URL of the provider's public key set to validate signature of the JWT. */
+  readonly jwks_uri?: string;
+  /** This field specifies a list of operations to copy the claim to HTTP headers on a successfully verified token. */
+  readonly outputClaimToHeaders?: readonly ClaimToHeader[];
+  /** This field specifies the header name to output a successfully verified JWT payload to the backend. */
+  readonly outputPayloadToHeader?: string;
+  /** List of JWT claim names that should be treated as space-delimited strings. */
+  readonly spaceDelimitedClaims?: readonly string[];
+  /** The maximum amount of time that the resolver, determined by the PILOT_JWT_ENABLE_REMOTE_JWKS environment variable, will spend waiting for the JWKS to be fetched. Duration, e.g. `1.5s`, `100ms`, `1h30m`. */
+  readonly timeout?: string;
+}
+
+export interface JWTHeader {
+  /** The HTTP header name. */
+  readonly name: string;
+  /** The prefix that should be stripped before decoding the token. */
+  readonly prefix?: string;
+}
+
+export interface ClaimToHeader {
+  /** The name of the claim to be copied from. */
+  readonly claim: string;
+  /** The name of the header to be created. */
+  readonly header: string;
+}
+
 /** The `spec` of an Istio EnvoyFilter (networking.istio.io). */
 export interface EnvoyFilterSpec {
   /** One or more patches with match conditions. */
@@ -1113,6 +1167,7 @@ export interface SpecByKind {
   readonly Sidecar: SidecarSpec;
   readonly PeerAuthentication: PeerAuthenticationSpec;
   readonly AuthorizationPolicy: AuthorizationPolicySpec;
+  readonly RequestAuthentication: RequestAuthenticationSpec;
   readonly EnvoyFilter: EnvoyFilterSpec;
   readonly RateLimitPolicy: RateLimitPolicySpec;
 }

@@ -4,6 +4,7 @@ import type {
   DestinationRuleSpec,
   EnvoyFilterSpec,
   PeerAuthenticationSpec,
+  RequestAuthenticationSpec,
   ServiceEntrySpec,
   SidecarSpec,
   VirtualServiceSpec,
@@ -13,7 +14,7 @@ import { checkDestinationRule } from './destination-rule-rules.js';
 import { checkEnvoyFilter } from './envoy-filter-rules.js';
 import { checkMetadata } from './metadata-rules.js';
 import type { RuleReport, RuleSubject } from './rule-report.js';
-import { checkAuthorizationPolicy, checkPeerAuthentication } from './security-rules.js';
+import { checkAuthorizationPolicy, checkPeerAuthentication, checkRequestAuthentication } from './security-rules.js';
 import { checkServiceEntry, checkWorkloadEntry } from './service-entry-rules.js';
 import { checkSidecar } from './sidecar-rules.js';
 import { checkVirtualService } from './virtual-service-rules.js';
@@ -27,6 +28,7 @@ const RULES: Partial<Record<ResourceKind, (spec: never, subject: RuleSubject, re
   Sidecar: (spec: SidecarSpec, subject, report) => checkSidecar(spec, subject, report),
   PeerAuthentication: (spec: PeerAuthenticationSpec, subject, report) => checkPeerAuthentication(spec, subject, report),
   AuthorizationPolicy: (spec: AuthorizationPolicySpec, subject, report) => checkAuthorizationPolicy(spec, subject, report),
+  RequestAuthentication: (spec: RequestAuthenticationSpec, subject, report) => checkRequestAuthentication(spec, subject, report),
   EnvoyFilter: (spec: EnvoyFilterSpec, subject, report) => checkEnvoyFilter(spec, subject, report),
 };
 

@@ -1,5 +1,5 @@
 import type { FieldPath } from '../../document.js';
-import type { AuthorizationPolicySpec, Operation, PeerAuthenticationSpec, PolicyTargetReference, Source } from '../../schema/index.js';
+import type { AuthorizationPolicySpec, Operation, PeerAuthenticationSpec, PolicyTargetReference, RequestAuthenticationSpec, Source } from '../../schema/index.js';
 import { checkSelectorLabels } from './common-rules.js';
 import { isCidr, isIpAddress } from './names.js';
 import type { RuleReport, RuleSubject } from './rule-report.js';
@@ -242,4 +242,68 @@ function attributeProblem(key: string, values: readonly string[]): string | unde
   if (key.startsWith('destination.labels')) return `attribute ${key} is replaced by the workload selector`;
   if (key === 'destination.name' || key === 'destination.user') return `deprecated attribute ${key}: only supported in v1alpha1`;
   return `unknown attribute: ${key}`;
+}
+
+const STRICT_HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/;
+
+/** istiod's ValidateRequestAuthentication (validateJwtRule for each rule). */
+export function checkRequestAuthentication(spec: RequestAuthenticationSpec, _subject: RuleSubject, report: RuleReport): void {
+  if (spec.selector) checkSelectorLabels(spec.selector.matchLabels, ['spec', 'selector', 'matchLabels'], report, NO_LABELS);
+  if (spec.targetRef) checkTargetRef(spec.targetRef, ['spec', 'targetRef'], report);
+  spec.targetRefs?.forEach((ref, i) => checkTargetRef(ref, ['spec', 'targetRefs', i], report));
+  const targeted = (spec.targetRef ? 1 : 0) + ((spec.targetRefs?.length ?? 0) > 0 ? 1 : 0) + (spec.selector ? 1 : 0);
+  if (targeted > 1) report.error(['spec'], 'only one of targetRefs or workloadSelector can be set');
+  spec.jwtRules?.forEach((rule, r) => {
+    const path: FieldPath = ['spec', 'jwtRules', r];
+    rule.audiences?.forEach((audience, a) => {
+      if (audience === '') report.error([...path, 'audiences', a], 'audience must be non-empty string');
+    });
+    const jwksUri = rule.jwksUri ?? rule.jwks_uri;
+    if (!rule.issuer && !jwksUri) report.error([...path, 'issuer'], 'issuer or jwksUri must be non-empty string');
+    if (jwksUri !== undefined) {
+      let url: URL | undefined;
+      try {
+        url = new URL(jwksUri);
+      } catch {
+        url = undefined;
+      }
+      if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
+        report.error([...path, rule.jwksUri !== undefined ? 'jwksUri' : 'jwks_uri'], `invalid jwks uri ${q(jwksUri)}: expected an http:// or https:// URL with a host`);
+      }
+    }
+    if (rule.jwks !== undefined) {
+      const problem = jwksProblem(rule.jwks);
+      if (problem) report.error([...path, 'jwks'], `jwks parse error: ${problem}`);
+    }
+    rule.fromHeaders?.forEach((header, h) => {
+      if (!header.name) report.error([...path, 'fromHeaders', h, 'name'], 'location header name must be non-empty string');
+    });
+    rule.fromParams?.forEach((param, p) => {
+      if (param === '') report.error([...path, 'fromParams', p], 'location query must be non-empty string');
+    });
+    rule.fromCookies?.forEach((cookie, c) => {
+      if (cookie === '') report.error([...path, 'fromCookies', c], 'cookie name must be non-empty string');
+    });
+    rule.outputClaimToHeaders?.forEach((item, i) => {
+      if (!item.claim || !item.header) {
+        report.error([...path, 'outputClaimToHeaders', i], 'outputClaimToHeaders header and claim value must be non-empty string');
+      } else if (!STRICT_HEADER_NAME.test(item.header)) {
+        report.error([...path, 'outputClaimToHeaders', i, 'header'], `invalid header name ${q(item.header)}`);
+      }
+    });
+  });
+}
+
+/** Why an inline JWKS cannot be read: not JSON, or not `{"keys": [objects with kty]}`. */
+function jwksProblem(text: string): string | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    return `not JSON (${(error as Error).message})`;
+  }
+  const keys = (parsed as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys)) return 'expected an object with a "keys" array';
+  const bad = keys.findIndex((k: unknown) => typeof k !== 'object' || k === null || typeof (k as { kty?: unknown }).kty !== 'string');
+  return bad >= 0 ? `keys[${bad}] is not a JSON Web Key (no "kty")` : undefined;
 }

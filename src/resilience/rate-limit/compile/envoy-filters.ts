@@ -20,6 +20,8 @@ export interface EnvoyFilterLimits {
   readonly limits: readonly CompiledRateLimit[];
   /** SIDECAR_INBOUND (or ANY) local rate limits, for the inbound side. */
   readonly inbound: readonly CompiledRateLimit[];
+  /** One rule per local rate-limit filter on the inbound listener, in filter-chain order. */
+  readonly inboundRules: readonly RateLimitRule[];
 }
 
 interface Override {
@@ -52,7 +54,7 @@ class FilterRule implements RateLimitRule {
 
 function matches(m: RouteConfigMatch, t: RateLimitTarget, port: number): boolean {
   if (m.port !== undefined && m.port !== port) return false;
-  if (m.vhost !== undefined && m.vhost !== `${t.serviceHost}:${port}`) return false;
+  if (m.vhost !== undefined && m.vhost !== (t.virtualHost ?? `${t.serviceHost}:${port}`)) return false;
   if (m.route !== undefined && m.route !== t.routeName) return false;
   return true;
 }
@@ -112,28 +114,45 @@ export function compileEnvoyFilters(resources: readonly MeshResource[], ctx: Com
   const silent = (): void => undefined;
   const outboundFilters: { resource: EnvoyFilterResource; patch: Extract<RateLimitPatch, { kind: 'filter' }> }[] = [];
   const overrides: { resource: EnvoyFilterResource; patch: Exclude<RateLimitPatch, { kind: 'filter' }> }[] = [];
-  const inbound: CompiledRateLimit[] = [];
+  const inboundFilters: typeof outboundFilters = [];
+  const inboundOverrides: typeof overrides = [];
   for (const resource of filters) {
     for (const patch of readRateLimitPatches(resource.spec, silent)) {
       if (patch.context !== 'outbound') {
-        const key = patch.kind === 'filter' ? (patch.port === undefined ? PORT_KEY : NO_KEY) : patch.kind === 'route' ? ROUTE_KEY : VHOST_KEY;
-        const limit = limitOf(resource, patch, patch.config, key);
-        if (limit) inbound.push(limit);
+        if (patch.kind === 'filter') inboundFilters.push({ resource, patch });
+        else inboundOverrides.push({ resource, patch });
       }
       if (patch.context === 'inbound') continue;
       if (patch.kind === 'filter') outboundFilters.push({ resource, patch });
       else overrides.push({ resource, patch });
     }
   }
+  const inbound: CompiledRateLimit[] = [];
+  const { rules: inboundRules, unused: inboundUnused } = buildRules(inboundFilters, inboundOverrides, inbound);
 
   const limits: CompiledRateLimit[] = [];
-  const overrideLimits = overrides.map(({ resource, patch }) => ({
-    patch,
-    resource,
-    limit: limitOf(resource, patch, patch.config, patch.kind === 'route' ? ROUTE_KEY : VHOST_KEY),
-  }));
+  const outbound = buildRules(outboundFilters, overrides, limits);
+  const warn = (o: OverridePatch, direction: string, contexts: string): void =>
+    sink.warn({
+      code: 'no-effect',
+      message: `this route configuration of filter '${o.patch.filterName}' has no effect: no EnvoyFilter that applies to this workload inserts that HTTP filter for ${direction} traffic (an HTTP_FILTER patch with context ${contexts} or ANY)`,
+      resource: resourceRef(o.resource),
+      path: `spec.configPatches[${o.patch.index}]`,
+      location: locate(o.resource, ['spec', 'configPatches', o.patch.index]),
+    });
+  for (const o of outbound.unused) warn(o, 'outbound', 'SIDECAR_OUTBOUND');
+  for (const o of inboundUnused) if (o.patch.context === 'inbound') warn(o, 'inbound', 'SIDECAR_INBOUND');
+  return { rules: outbound.rules, limits, inbound, inboundRules };
+}
+
+type FilterPatch = { resource: EnvoyFilterResource; patch: Extract<RateLimitPatch, { kind: 'filter' }> };
+type OverridePatch = { resource: EnvoyFilterResource; patch: Exclude<RateLimitPatch, { kind: 'filter' }> };
+
+/** One rule per filter, with the route and virtual-host configurations of that filter's name; `limits` collects theirs. */
+function buildRules(filters: readonly FilterPatch[], overrides: readonly OverridePatch[], limits: CompiledRateLimit[]): { rules: RateLimitRule[]; unused: OverridePatch[] } {
+  const overrideLimits = overrides.map((o) => ({ ...o, limit: limitOf(o.resource, o.patch, o.patch.config, o.patch.kind === 'route' ? ROUTE_KEY : VHOST_KEY) }));
   const used = new Set<(typeof overrideLimits)[number]>();
-  const rules = outboundFilters.map(({ resource, patch }) => {
+  const rules = filters.map(({ resource, patch }) => {
     const own = limitOf(resource, patch, patch.config, patch.port === undefined ? PORT_KEY : NO_KEY);
     if (own) limits.push(own);
     const mine = overrideLimits.filter((o) => o.patch.filterName === patch.filterName && o.limit);
@@ -142,18 +161,14 @@ export function compileEnvoyFilters(resources: readonly MeshResource[], ctx: Com
       mine.filter((o) => o.patch.kind === kind).map((o) => ({ match: o.patch.match, limit: o.limit! }));
     return new FilterRule(patch.port, own, pick('route'), pick('vhost'));
   });
+  const unused: OverridePatch[] = [];
   for (const o of overrideLimits) {
     if (used.has(o)) {
       if (!limits.includes(o.limit!)) limits.push(o.limit!);
-      continue;
+    } else {
+      unused.push(o);
     }
-    sink.warn({
-      code: 'no-effect',
-      message: `this route configuration of filter '${o.patch.filterName}' has no effect: no EnvoyFilter that applies to this workload inserts that HTTP filter for outbound traffic (an HTTP_FILTER patch with context SIDECAR_OUTBOUND or ANY)`,
-      resource: resourceRef(o.resource),
-      path: `spec.configPatches[${o.patch.index}]`,
-      location: locate(o.resource, ['spec', 'configPatches', o.patch.index]),
-    });
   }
-  return { rules, limits, inbound };
+  return { rules, unused };
 }
+

@@ -34,6 +34,7 @@ export function rateLimitTable(compiled: CompiledRateLimits, serviceNamespace: (
   return {
     limits,
     inbound: filters.inbound,
+    inboundRules: filters.inboundRules,
     rules(host: string): readonly RateLimitRule[] {
       let rules = memo.get(host);
       if (rules === undefined) {

@@ -1,0 +1,100 @@
+import type { CompileContext } from '../../config/compile/context.js';
+import { sortByAge } from '../../config/compile/context.js';
+import type { ResourceRef } from '../../config/issue.js';
+import type { MeshResource } from '../../config/resource.js';
+import { resourceRef } from '../../config/resource.js';
+import type { RequestAuthenticationSpec } from '../../config/schema/index.js';
+import { parseDuration } from '../../config/validate/duration.js';
+import { labelsMatch } from '../../discovery/endpoint.js';
+
+type RequestAuthenticationResource = MeshResource<'RequestAuthentication', RequestAuthenticationSpec>;
+
+/** Where a token may be: a header (with a prefix to strip), a query parameter or a cookie. */
+export type TokenLocation =
+  | { readonly kind: 'header'; readonly name: string; readonly prefix: string }
+  | { readonly kind: 'param'; readonly name: string }
+  | { readonly kind: 'cookie'; readonly name: string };
+
+/** One `jwtRules` entry of a RequestAuthentication that applies to this workload. */
+export interface CompiledJwtRule {
+  readonly ref: ResourceRef;
+  /** '' when the rule sets none: the issuer is then not checked. */
+  readonly issuer: string;
+  readonly audiences: readonly string[];
+  readonly jwksUri: string | undefined;
+  /** Inline JWKS text. */
+  readonly jwks: string | undefined;
+  readonly locations: readonly TokenLocation[];
+  readonly forwardOriginalToken: boolean;
+  readonly outputPayloadToHeader: string | undefined;
+  readonly outputClaimToHeaders: readonly { readonly header: string; readonly claim: string }[];
+  readonly spaceDelimited: ReadonlySet<string>;
+  /** JWKS fetch timeout (Istio's `timeout`, default 5 s). */
+  readonly timeoutMs: number;
+}
+
+export interface CompiledRequestAuthentication {
+  readonly rules: readonly CompiledJwtRule[];
+  /** Every location of every rule, deduplicated, in rule order: where a token is looked for. */
+  readonly locations: readonly TokenLocation[];
+  readonly empty: boolean;
+}
+
+export const NO_REQUEST_AUTHENTICATION: CompiledRequestAuthentication = Object.freeze({ rules: [], locations: [], empty: true });
+
+/** Envoy's defaults when a rule names no location: `Authorization: Bearer <token>` and `?access_token=`. */
+const DEFAULT_LOCATIONS: readonly TokenLocation[] = [
+  { kind: 'header', name: 'authorization', prefix: 'Bearer ' },
+  { kind: 'param', name: 'access_token' },
+];
+
+/** Claims Envoy always reads as space-separated lists. */
+const SPACE_DELIMITED = ['scope', 'permission'];
+
+function applies(resource: RequestAuthenticationResource, ctx: CompileContext): boolean {
+  const ns = resource.metadata.namespace;
+  if (ns !== ctx.rootNamespace && ns !== ctx.namespace) return false;
+  if (resource.spec.targetRef || (resource.spec.targetRefs?.length ?? 0) > 0) return false;
+  return labelsMatch(resource.spec.selector?.matchLabels ?? {}, ctx.workloadLabels);
+}
+
+/** The JWT rules of every RequestAuthentication that applies to this workload (Istio merges them all). */
+export function compileRequestAuthentication(resources: readonly MeshResource[], ctx: CompileContext): CompiledRequestAuthentication {
+  const list = sortByAge(resources.filter((r): r is RequestAuthenticationResource => r.kind === 'RequestAuthentication')).filter((r) => applies(r, ctx));
+  const rules: CompiledJwtRule[] = [];
+  for (const resource of list) {
+    for (const rule of resource.spec.jwtRules ?? []) {
+      const locations: TokenLocation[] = [
+        ...(rule.fromHeaders ?? []).map((h): TokenLocation => ({ kind: 'header', name: h.name.toLowerCase(), prefix: h.prefix ?? '' })),
+        ...(rule.fromParams ?? []).map((name): TokenLocation => ({ kind: 'param', name })),
+        ...(rule.fromCookies ?? []).map((name): TokenLocation => ({ kind: 'cookie', name })),
+      ];
+      rules.push({
+        ref: resourceRef(resource),
+        issuer: rule.issuer ?? '',
+        audiences: rule.audiences ?? [],
+        jwksUri: rule.jwksUri ?? rule.jwks_uri,
+        jwks: rule.jwks,
+        locations: locations.length > 0 ? locations : DEFAULT_LOCATIONS,
+        forwardOriginalToken: rule.forwardOriginalToken === true,
+        outputPayloadToHeader: rule.outputPayloadToHeader?.toLowerCase(),
+        outputClaimToHeaders: (rule.outputClaimToHeaders ?? []).map((c) => ({ header: c.header.toLowerCase(), claim: c.claim })),
+        spaceDelimited: new Set([...SPACE_DELIMITED, ...(rule.spaceDelimitedClaims ?? [])]),
+        timeoutMs: rule.timeout !== undefined ? (parseDuration(rule.timeout) ?? 5000) : 5000,
+      });
+    }
+  }
+  if (rules.length === 0) return NO_REQUEST_AUTHENTICATION;
+  const seen = new Set<string>();
+  const locations: TokenLocation[] = [];
+  for (const rule of rules) {
+    for (const l of rule.locations) {
+      const key = `${l.kind}:${l.name}:${l.kind === 'header' ? l.prefix : ''}`;
+      if (!seen.has(key)) {
+        seen.add(key);
+        locations.push(l);
+      }
+    }
+  }
+  return { rules, locations, empty: false };
+}
