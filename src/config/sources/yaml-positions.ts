@@ -1,4 +1,4 @@
-import { LineCounter, isAlias, isMap, isScalar, isSeq, parseAllDocuments } from 'yaml';
+import { Composer, LineCounter, Parser, isAlias, isMap, isScalar, isSeq } from 'yaml';
 import type { Document, DocumentOptions, ParseOptions, Pair, SchemaOptions, YAMLMap } from 'yaml';
 import type { FieldPath } from '../document.js';
 import type { SourceLocation } from '../issue.js';
@@ -20,9 +20,19 @@ export const MAX_ALIAS_COUNT = 100;
 const MAX_MERGE_DEPTH = 16;
 
 export function parseYamlDocuments(text: string): { docs: Document.Parsed[]; lineCounter: LineCounter } {
-  const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { ...YAML_OPTIONS, lineCounter });
+  const { docs, lineCounter } = streamYamlDocuments(text);
   return { docs: [...docs], lineCounter };
+}
+
+/**
+ * The documents of `text` as they are parsed, one at a time (what `parseAllDocuments` returns, as
+ * a lazy sequence), so a file of thousands of documents can be parsed in slices. `lineCounter`
+ * knows the lines up to the document last produced.
+ */
+export function streamYamlDocuments(text: string): { docs: Iterable<Document.Parsed>; lineCounter: LineCounter } {
+  const lineCounter = new LineCounter();
+  const parser = new Parser(lineCounter.addNewLine);
+  return { docs: new Composer(YAML_OPTIONS).compose(parser.parse(text)), lineCounter };
 }
 
 /**
