@@ -48,3 +48,9 @@ export async function runInSlices<T>(
 export function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
+
+/** For loops of cheap steps: true once every `n` calls, where a `yield` is worth its cost. */
+export function every(n: number): () => boolean {
+  let count = 0;
+  return () => ++count % n === 0;
+}

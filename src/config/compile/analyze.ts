@@ -3,6 +3,7 @@ import type { EffectiveDestinationRule, ServiceDef } from '../snapshot.js';
 import type { ConfigIssue, ResourceRef } from '../issue.js';
 import type { MeshResource } from '../resource.js';
 import type { Steps } from '../slices.js';
+import { every } from '../slices.js';
 import type { CompileContext } from './context.js';
 import { IssueSink, locate } from './context.js';
 import type { DestinationRuleIndex } from './destination-rules.js';
@@ -35,10 +36,11 @@ export class RouteAnalysis {
     };
     const k8sSuffix = `.svc.${ctx.clusterDomain}`;
     const seen = new Set<RouteTable>();
+    const pace = every(64);
     for (const [, table] of routes.entries()) {
       if (seen.has(table)) continue;
       seen.add(table);
-      yield;
+      if (pace()) yield;
       // What each destination finds: its service, and the rule in force when it names a subset.
       const looked: unknown[] = [];
       for (const route of table.routes) {
@@ -52,6 +54,7 @@ export class RouteAnalysis {
         sink.issues.push(...kept.issues);
         continue;
       }
+      yield;
       const own = new IssueSink();
       analyzeTable(table, looked, resourceOf, ctx, own);
       this.findings.set(table, { looked, issues: own.issues });

@@ -3,6 +3,7 @@ import type { ConfigIssue } from '../issue.js';
 import type { MeshResource } from '../resource.js';
 import { resourceRef } from '../resource.js';
 import type { Steps } from '../slices.js';
+import { every } from '../slices.js';
 import type { EffectiveDestinationRule, SubsetDef, TrafficPolicySpec } from '../snapshot.js';
 import type { CompileContext } from './context.js';
 import { IssueSink, locate, sortByAge } from './context.js';
@@ -69,12 +70,14 @@ export class DestinationRuleIndex {
     const { ctx, sink } = this;
     const rules = sortByAge(resources.filter((r) => r.kind === 'DestinationRule') as DestinationRuleResource[]);
     yield;
+    let pace = every(64);
     for (const resource of rules) {
-      yield;
+      if (pace()) yield;
       this.kept.check(resource, sink);
     }
+    pace = every(16);
     for (const resource of rules) {
-      yield;
+      if (pace()) yield;
       const ns = resource.metadata.namespace;
       if (!isExportedTo(resource.spec.exportTo, ns, ctx.namespace)) continue;
       const selector = resource.spec.workloadSelector?.matchLabels;

@@ -3,6 +3,7 @@ import { labelsMatch, parseLocality } from '../../discovery/endpoint.js';
 import type { MeshResource } from '../resource.js';
 import { resourceRef } from '../resource.js';
 import type { Steps } from '../slices.js';
+import { every } from '../slices.js';
 import type { Resolution, ServiceDef, ServicePort } from '../snapshot.js';
 import type { CompileContext, IssueSink } from './context.js';
 import { locate, sortByAge } from './context.js';
@@ -72,8 +73,9 @@ export function* buildServiceRegistry(
   yield;
 
   const claims = new Map<string, Claim>();
+  const pace = every(32);
   for (const se of entries) {
-    yield;
+    if (pace()) yield;
     const spec = se.spec;
     const ns = se.metadata.namespace;
     const selected = spec.workloadSelector && !spec.endpoints ? workloadEntries.select(ns, spec.workloadSelector.labels) : [];
