@@ -7,7 +7,8 @@
 // stays under 50 ms.
 // Also (scaling) the compile's cost per resource at a quarter, half, once and twice the size, to
 // show it grows linearly. The machine may be shared: before each measurement the bench waits
-// (up to 20 s) for other processes to use less than a quarter of a core, and prints what they used.
+// (up to 60 s; QUIET_WAIT_MS) for other processes to use less than a quarter of a core, and prints
+// what they used.
 // Run: npm run bench:reload   (builds first). RESOURCES=n changes the size, ROUNDS=n the repeats,
 // PARTS=scaling,mix,one-host,files a subset.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -153,7 +154,7 @@ const fmt = (xs) => xs.map((x) => x.toFixed(0)).join(' / ');
 const others = [];
 /** Waits for a quiet machine; remembers how busy it was. */
 async function quiet() {
-  others.push(await waitQuiet(() => [process.pid], { limit: 0.25 }));
+  others.push(await waitQuiet(() => [process.pid], { limit: 0.25, maxMs: Number(process.env.QUIET_WAIT_MS ?? 60_000) }));
 }
 
 /** CPU and wall time of a first compile (createMesh) of `objects`, median of `rounds` after a warm-up. */

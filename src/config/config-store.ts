@@ -50,7 +50,15 @@ export interface ConfigStoreOptions {
    * step. Between slices requests are served with the snapshot in force.
    */
   readonly sliceMs?: number;
+  /**
+   * A newer change abandons a reload in progress, unless changes have kept coming for this long
+   * without one being applied (ms, default 1000): then the reload in progress finishes first, so
+   * that changes arriving faster than a reload completes are still applied.
+   */
+  readonly supersedeForMs?: number;
 }
+
+const DEFAULT_SUPERSEDE_FOR_MS = 1_000;
 
 /** What a reload produced: a snapshot to swap in, or the issues that reject it. */
 type Outcome = { readonly snapshot: Snapshot } | { readonly rejected: readonly ConfigIssue[] };
@@ -81,6 +89,8 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
   private wanted = 0;
   private reloading: Promise<void> | undefined;
   private running = false;
+  /** When the oldest change not yet applied (or rejected) arrived. */
+  private waitingSince: number | undefined;
   private closed = false;
 
   constructor(
@@ -150,6 +160,7 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
   private schedule(): void {
     if (this.closed) return;
     this.wanted += 1;
+    this.waitingSince ??= performance.now();
     if (this.running) return;
     this.running = true;
     this.reloading = this.reload();
@@ -160,16 +171,16 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
     let done = 0;
     try {
       while (!this.closed && done !== this.wanted) {
-        const target = this.wanted;
         // Updates delivered in this same turn (several sources, a burst of watch events) join in.
         await nextTurn();
         if (this.closed) return;
-        if (target !== this.wanted) continue;
+        // The reload compiles what the sources hold at its start.
+        const target = this.wanted;
         let outcome: Outcome | typeof STOPPED;
         try {
           outcome = await runInSlices(this.build(), {
             ...(this.options.sliceMs !== undefined ? { sliceMs: this.options.sliceMs } : {}),
-            stop: () => this.closed || target !== this.wanted,
+            stop: () => this.closed || (target !== this.wanted && !this.overdue()),
           });
         } catch (cause) {
           // A compiler bug must not take the mesh down: report it as a rejection.
@@ -177,6 +188,7 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
         }
         if (outcome === STOPPED) continue;
         done = target;
+        this.waitingSince = done === this.wanted ? undefined : performance.now();
         if ('snapshot' in outcome) this.accept(outcome.snapshot);
         else this.reject(outcome.rejected);
       }
@@ -184,6 +196,11 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
       // Cleared in the same turn as the last check: an update delivered after it starts a new reload.
       this.running = false;
     }
+  }
+
+  private overdue(): boolean {
+    const waited = performance.now() - (this.waitingSince ?? performance.now());
+    return waited >= (this.options.supersedeForMs ?? DEFAULT_SUPERSEDE_FOR_MS);
   }
 
   /** What each source last delivered, in the order the sources were given (their precedence). */
@@ -213,7 +230,7 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
     const resources: MeshResource[] = [];
     const seen = new Map<string, { resource: MeshResource; source: string }>();
     const pace = every(128);
-    for (const update of this.ordered()) {
+    for (const update of [...this.ordered()]) {
       issues.push(...update.issues);
       for (const document of update.documents) {
         // Validating a document is a step; finding its earlier result is a fraction of one.

@@ -329,6 +329,26 @@ describe('reload in slices', () => {
     expect(snapshots.map((s) => subsetOf(s, 0))).toEqual(['v2', 'v3', 'v4', 'v5']);
   });
 
+  it('still applies changes that keep coming faster than a reload completes', async () => {
+    const source = new PushSource(docsOf(routes(100, 'v1')));
+    store = new ConfigStore([source], ctx, { sliceMs: 0, supersedeForMs: 20 });
+    await store.start();
+    const snapshots: Snapshot[] = [];
+    store.on('snapshot', (s) => snapshots.push(s));
+    // The content flips on every turn: no reload finishes between two changes.
+    const versions = [docsOf(routes(100, 'v2')), docsOf(routes(100, 'v3'))];
+    let pushed = 0;
+    while (snapshots.length === 0 && pushed < 100_000) {
+      source.push(versions[pushed++ % 2]!);
+      await turn();
+    }
+    expect(snapshots.length).toBeGreaterThan(0);
+    // Each applied snapshot is whole content the source held; the last change applies once they stop.
+    expect(snapshots.every((s) => ['v2', 'v3'].includes(subsetOf(s, 0)!) && subsetOf(s, 0) === subsetOf(s, 99))).toBe(true);
+    await store.settled();
+    expect(subsetOf(store.snapshot, 0)).toBe(pushed % 2 === 1 ? 'v2' : 'v3');
+  });
+
   it('stops a reload in progress on close, without a snapshot or a rejection', async () => {
     const { store, source, snapshots, rejections } = await started(routes(300, 'v1'));
     source.push(docsOf(routes(300, 'v2')));
