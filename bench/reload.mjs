@@ -9,7 +9,7 @@
 // show it grows linearly. The machine may be shared: before each measurement the bench waits
 // (up to 60 s; QUIET_WAIT_MS) for other processes to use less than a quarter of a core, and prints
 // what they used.
-// Run: npm run bench:reload   (builds first). RESOURCES=n changes the size, ROUNDS=n the repeats,
+// Run: npm run bench:reload   (builds first; node runs with --expose-gc). RESOURCES=n changes the size, ROUNDS=n the repeats,
 // PARTS=scaling,mix,one-host,files a subset.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -163,6 +163,8 @@ async function coldCompile(objects, rounds) {
   const wall = [];
   for (let round = 0; round <= rounds; round++) {
     const source = new PushSource(toDocs(objects.map((o) => JSON.parse(JSON.stringify(o)))));
+    // Each compile starts from a collected heap, so one size does not pay for the garbage of another.
+    globalThis.gc?.();
     await quiet();
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();

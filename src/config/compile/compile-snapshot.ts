@@ -120,7 +120,7 @@ class Reuse<T> {
 
   private reuse(inputs: readonly MeshResource[], sink: IssueSink): T | undefined {
     if (this.result === undefined || inputs.length !== this.inputs.length || !inputs.every((r, i) => r === this.inputs[i])) return undefined;
-    sink.issues.push(...this.issues);
+    for (const issue of this.issues) sink.issues.push(issue);
     return this.result;
   }
 
@@ -128,7 +128,8 @@ class Reuse<T> {
     this.result = result;
     this.inputs = inputs;
     this.issues = own.issues;
-    sink.issues.push(...own.issues);
+    // One at a time: a spread of many thousands of findings would overflow the call stack.
+    for (const issue of own.issues) sink.issues.push(issue);
     return result;
   }
 }

@@ -55,8 +55,8 @@ function toEndpoint(w: WorkloadSpec, port: PortSpec, fallbackAddress: string): E
 /**
  * The services the caller can see, from ServiceEntry (with WorkloadEntry selection). Where several
  * visible ServiceEntries declare a host, the caller's own namespace wins, then the oldest; entries
- * of one namespace for the same host have their endpoints merged, as Istio does. Yields after
- * each ServiceEntry.
+ * of one namespace for the same host have their endpoints merged, as Istio does. Yields between
+ * ServiceEntries.
  */
 export function* buildServiceRegistry(
   resources: readonly MeshResource[],

@@ -32,7 +32,7 @@ function appliesToMesh(spec: VirtualServiceSpec): boolean {
  * Istio's order decides (private to the caller's namespace, then exported to it by name, then
  * public; oldest first within each) and the others are reported, as `istioctl analyze` does
  * (IST0109). Compiled tables are cached per resource so unchanged VirtualServices are not rebuilt.
- * Yields after each VirtualService, so a large configuration compiles in slices.
+ * Yields between VirtualServices, so a large configuration compiles in slices.
  */
 export class VirtualServiceCompiler {
   private cache = new WeakMap<VirtualServiceResource, { deps: readonly MeshResource[]; table: RouteTable }>();
