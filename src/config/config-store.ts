@@ -5,6 +5,7 @@ import { SnapshotCompiler } from './compile/compile-snapshot.js';
 import type { RawDocument } from './document.js';
 import type { ConfigIssue } from './issue.js';
 import { formatLocation, formatResourceRef } from './issue.js';
+import { RecentCache } from './recent-cache.js';
 import type { MeshResource } from './resource.js';
 import { resourceKey, resourceRef } from './resource.js';
 import type { Snapshot } from './snapshot.js';
@@ -76,7 +77,7 @@ type Outcome = { readonly snapshot: Snapshot } | { readonly rejected: readonly C
  */
 export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
   private readonly latest = new Map<string, SourceUpdate>();
-  private readonly validated = new WeakMap<RawDocument, Validated>();
+  private readonly validated = new RecentCache<RawDocument, Validated>();
   private readonly compiler: SnapshotCompiler;
   private current: Snapshot | undefined;
   private version = 0;
@@ -187,6 +188,7 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
           outcome = { rejected: [{ severity: 'error', code: 'internal', message: `compilation failed: ${String(cause)}` }] };
         }
         if (outcome === STOPPED) continue;
+        this.validated.passed();
         done = target;
         this.waitingSince = done === this.wanted ? undefined : performance.now();
         if ('snapshot' in outcome) this.accept(outcome.snapshot);

@@ -1,6 +1,7 @@
 import type { RouteTable } from '../../routing/route-table.js';
 import type { EffectiveDestinationRule, ServiceDef } from '../snapshot.js';
 import type { ConfigIssue, ResourceRef } from '../issue.js';
+import { RecentCache } from '../recent-cache.js';
 import type { MeshResource } from '../resource.js';
 import type { Steps } from '../slices.js';
 import { every } from '../slices.js';
@@ -19,7 +20,7 @@ import type { HostTable } from './hosts.js';
  * are the same objects, so a change to one resource analyses again only the routes it concerns.
  */
 export class RouteAnalysis {
-  private readonly findings = new WeakMap<RouteTable, { looked: readonly unknown[]; issues: readonly ConfigIssue[] }>();
+  private readonly findings = new RecentCache<RouteTable, { looked: readonly unknown[]; issues: readonly ConfigIssue[] }>();
 
   *analyze(
     routes: HostTable<RouteTable>,
@@ -60,6 +61,7 @@ export class RouteAnalysis {
       this.findings.set(table, { looked, issues: own.issues });
       sink.issues.push(...own.issues);
     }
+    this.findings.passed();
   }
 }
 

@@ -1,6 +1,7 @@
 import { labelsMatch } from '../../discovery/endpoint.js';
 import type { ConfigIssue } from '../issue.js';
 import type { MeshResource } from '../resource.js';
+import { RecentCache } from '../recent-cache.js';
 import { resourceRef } from '../resource.js';
 import type { Steps } from '../slices.js';
 import { every } from '../slices.js';
@@ -75,6 +76,7 @@ export class DestinationRuleIndex {
       if (pace()) yield;
       this.kept.check(resource, sink);
     }
+    this.kept.passed();
     pace = every(16);
     for (const resource of rules) {
       if (pace()) yield;
@@ -193,9 +195,15 @@ export class DestinationRuleIndex {
  * rules merged for it are the same. A change to one rule then costs that rule, not all of them.
  */
 export class DestinationRuleCache {
-  private readonly issues = new WeakMap<MeshResource, readonly ConfigIssue[]>();
+  private readonly issues = new RecentCache<MeshResource, readonly ConfigIssue[]>();
   /** By the oldest rule of a merge: the rules merged and the result. */
-  private readonly merged = new WeakMap<MeshResource, { host: string; group: readonly Candidate[]; rule: EffectiveDestinationRule }>();
+  private readonly merged = new RecentCache<MeshResource, { host: string; group: readonly Candidate[]; rule: EffectiveDestinationRule }>();
+
+  /** A new index is being built: checks and merges of rules that are gone are let go. */
+  passed(): void {
+    this.issues.passed();
+    this.merged.passed();
+  }
 
   check(resource: MeshResource, sink: IssueSink): void {
     let found = this.issues.get(resource);

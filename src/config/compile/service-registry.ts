@@ -1,6 +1,7 @@
 import type { Endpoint } from '../../discovery/endpoint.js';
 import { labelsMatch, parseLocality } from '../../discovery/endpoint.js';
 import type { MeshResource } from '../resource.js';
+import { RecentCache } from '../recent-cache.js';
 import { resourceRef } from '../resource.js';
 import type { Steps } from '../slices.js';
 import { every } from '../slices.js';
@@ -109,6 +110,7 @@ export function* buildServiceRegistry(
       if (service) claims.set(host, { service, extra: new Map() });
     });
   }
+  kept.passed();
   yield;
 
   const table = new HostTable<ServiceDef>();
@@ -136,7 +138,7 @@ type ServiceEntryResource = MeshResource<'ServiceEntry', ServiceEntrySpec>;
  * nothing changed).
  */
 export class ServiceEntryCache {
-  private readonly kept = new WeakMap<MeshResource, { selected: readonly WorkloadEntryResource[]; services: ReadonlyMap<string, ServiceDef> }>();
+  private readonly kept = new RecentCache<MeshResource, { selected: readonly WorkloadEntryResource[]; services: ReadonlyMap<string, ServiceDef> }>();
 
   services(se: ServiceEntryResource, selected: readonly WorkloadEntryResource[]): ReadonlyMap<string, ServiceDef> {
     const hit = this.kept.get(se);
@@ -144,6 +146,11 @@ export class ServiceEntryCache {
     const services = declaredServices(se, selected);
     this.kept.set(se, { selected, services });
     return services;
+  }
+
+  /** The registry was built: entries of ServiceEntries that are gone are let go. */
+  passed(): void {
+    this.kept.passed();
   }
 }
 

@@ -5,6 +5,7 @@ import { compileHttpRoute } from '../../routing/route-table.js';
 import type { RouteSource } from '../../routing/route-request.js';
 import type { MeshResource } from '../resource.js';
 import { resourceRef } from '../resource.js';
+import { RecentCache } from '../recent-cache.js';
 import type { Steps } from '../slices.js';
 import { every } from '../slices.js';
 import type { CompileContext, IssueSink } from './context.js';
@@ -35,7 +36,7 @@ function appliesToMesh(spec: VirtualServiceSpec): boolean {
  * Yields between VirtualServices, so a large configuration compiles in slices.
  */
 export class VirtualServiceCompiler {
-  private cache = new WeakMap<VirtualServiceResource, { deps: readonly MeshResource[]; table: RouteTable }>();
+  private readonly cache = new RecentCache<VirtualServiceResource, { deps: readonly MeshResource[]; table: RouteTable }>();
 
   *build(resources: readonly MeshResource[], ctx: CompileContext, scope: SidecarScope, sink: IssueSink): Steps<HostTable<RouteTable>> {
     const all = sortByAge(resources.filter((r) => r.kind === 'VirtualService') as VirtualServiceResource[]);
@@ -80,6 +81,7 @@ export class VirtualServiceCompiler {
         table.set(host, compiled);
       });
     }
+    this.cache.passed();
     return table;
   }
 
