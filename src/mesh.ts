@@ -776,7 +776,7 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
     workloadLabels: options.labels ?? {},
     trustDomains: [options.trustDomain ?? 'cluster.local', ...(options.trustDomainAliases ?? [])],
     authzProviders: inbound.providerNames,
-  }, clock);
+  }, { clock });
   try {
     await store.start();
   } catch (error) {

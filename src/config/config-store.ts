@@ -7,9 +7,12 @@ import { SnapshotCompiler } from './compile/compile-snapshot.js';
 import type { RawDocument } from './document.js';
 import type { ConfigIssue } from './issue.js';
 import { formatLocation, formatResourceRef } from './issue.js';
+import { RecentCache } from './recent-cache.js';
 import type { MeshResource } from './resource.js';
 import { resourceKey, resourceRef } from './resource.js';
 import type { Snapshot } from './snapshot.js';
+import type { Steps } from './slices.js';
+import { STOPPED, every, nextTurn, runInSlices } from './slices.js';
 import type { ConfigSource, SourceUpdate } from './sources/source.js';
 import { validateDocument } from './validate/index.js';
 
@@ -39,17 +42,48 @@ export interface RejectionStatus {
 
 interface Validated {
   readonly resource: MeshResource | undefined;
+  /** `Kind/namespace/name` of the resource. */
+  readonly key: string;
   readonly issues: readonly ConfigIssue[];
 }
+
+export interface ConfigStoreOptions {
+  /** Wall-clock time of deliveries, acceptances and rejections, for inspection. Default the system clock. */
+  readonly clock?: MeshClock;
+  /**
+   * How long a reload may hold the event loop at a time, in ms (default 8); 0 yields after every
+   * step. Between slices requests are served with the snapshot in force.
+   */
+  readonly sliceMs?: number;
+  /**
+   * A newer change abandons a reload in progress, unless changes have kept coming for this long
+   * without one being applied (ms, default 1000): then the reload in progress finishes first, so
+   * that changes arriving faster than a reload completes are still applied.
+   */
+  readonly supersedeForMs?: number;
+}
+
+const DEFAULT_SUPERSEDE_FOR_MS = 1_000;
+
+/** What a reload produced: a snapshot to swap in, or the issues that reject it. */
+type Outcome = { readonly snapshot: Snapshot } | { readonly rejected: readonly ConfigIssue[] };
 
 /**
  * Holds what every source last delivered, validates and compiles it into snapshots, and swaps
  * them in atomically. A change with any error is rejected whole and the last good snapshot stays.
+ *
+ * A reload runs in slices of a few milliseconds on the event loop, so that requests keep being
+ * served (with the snapshot in force) while thousands of resources are validated and compiled;
+ * the new snapshot is swapped in at once when it is complete. A change that arrives while a
+ * reload runs supersedes it: the reload is abandoned and starts over with everything the sources
+ * hold now (validation results and compiled parts of unchanged resources are kept, so little is
+ * done twice). Updates delivered in the same turn of the event loop make one reload.
  */
 export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
   private readonly latest = new Map<string, SourceUpdate>();
-  private readonly validated = new WeakMap<RawDocument, Validated>();
+  private readonly validated = new RecentCache<RawDocument, Validated>();
   private readonly compiler: SnapshotCompiler;
+  private readonly clock: MeshClock;
   private current: Snapshot | undefined;
   private version = 0;
   private started = false;
@@ -57,14 +91,21 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
   private readonly deliveredAt = new Map<string, number>();
   private rejection: RejectionStatus | undefined;
   private acceptedAt: number | undefined;
+  /** Bumped by every update once started; a reload for an older value is stale. */
+  private wanted = 0;
+  private reloading: Promise<void> | undefined;
+  private running = false;
+  /** When the oldest change not yet applied (or rejected) arrived. */
+  private waitingSince: number | undefined;
+  private closed = false;
 
   constructor(
     private readonly sources: readonly ConfigSource[],
     private readonly ctx: CompileContext,
-    /** Wall-clock time of deliveries, acceptances and rejections, for inspection. */
-    private readonly clock: MeshClock = systemClock,
+    private readonly options: ConfigStoreOptions = {},
   ) {
     super();
+    this.clock = options.clock ?? systemClock;
     this.compiler = new SnapshotCompiler(ctx);
   }
 
@@ -77,14 +118,23 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
   async start(): Promise<Snapshot> {
     await Promise.all(this.sources.map((source) => source.start((update) => this.onUpdate(update))));
     this.started = true;
-    this.apply();
+    this.schedule();
+    await this.settled();
     if (!this.current) throw this.lastError ?? new MeshConfigError([], 'configuration unavailable');
     return this.current;
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.all(this.sources.map((s) => s.close()));
+    // A reload in progress stops at its next slice.
+    await this.reloading;
     this.removeAllListeners();
+  }
+
+  /** Resolves when every update delivered so far has been accepted, rejected or superseded. */
+  async settled(): Promise<void> {
+    while (this.running) await this.reloading;
   }
 
   /** Each source's last delivery and its findings (validation results are cached: cheap). */
@@ -111,7 +161,54 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
     this.latest.set(update.source, update);
     this.deliveredAt.set(update.source, this.clock.wallNow());
     // Before start() finishes, sources deliver their initial content; apply it once, together.
-    if (this.started) this.apply();
+    if (this.started) this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    this.wanted += 1;
+    this.waitingSince ??= performance.now();
+    if (this.running) return;
+    this.running = true;
+    this.reloading = this.reload();
+  }
+
+  /** Reloads until the latest update is applied; a newer update abandons the reload in progress. */
+  private async reload(): Promise<void> {
+    let done = 0;
+    try {
+      while (!this.closed && done !== this.wanted) {
+        // Updates delivered in this same turn (several sources, a burst of watch events) join in.
+        await nextTurn();
+        if (this.closed) return;
+        // The reload compiles what the sources hold at its start.
+        const target = this.wanted;
+        let outcome: Outcome | typeof STOPPED;
+        try {
+          outcome = await runInSlices(this.build(), {
+            ...(this.options.sliceMs !== undefined ? { sliceMs: this.options.sliceMs } : {}),
+            stop: () => this.closed || (target !== this.wanted && !this.overdue()),
+          });
+        } catch (cause) {
+          // A compiler bug must not take the mesh down: report it as a rejection.
+          outcome = { rejected: [{ severity: 'error', code: 'internal', message: `compilation failed: ${String(cause)}` }] };
+        }
+        if (outcome === STOPPED) continue;
+        this.validated.passed();
+        done = target;
+        this.waitingSince = done === this.wanted ? undefined : performance.now();
+        if ('snapshot' in outcome) this.accept(outcome.snapshot);
+        else this.reject(outcome.rejected);
+      }
+    } finally {
+      // Cleared in the same turn as the last check: an update delivered after it starts a new reload.
+      this.running = false;
+    }
+  }
+
+  private overdue(): boolean {
+    const waited = performance.now() - (this.waitingSince ?? performance.now());
+    return waited >= (this.options.supersedeForMs ?? DEFAULT_SUPERSEDE_FOR_MS);
   }
 
   /** What each source last delivered, in the order the sources were given (their precedence). */
@@ -129,33 +226,38 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
     let result = this.validated.get(document);
     if (!result) {
       const { resource, issues } = validateDocument(document, { defaultNamespace: this.ctx.namespace });
-      result = { resource, issues };
+      result = { resource, key: resource ? resourceKey(resource) : '', issues };
       this.validated.set(document, result);
     }
     return result;
   }
 
-  /** Validates and compiles everything the sources hold now. Never throws. */
-  private apply(): void {
+  /** Validates and compiles everything the sources hold now, in steps. */
+  private *build(): Steps<Outcome> {
     const issues: ConfigIssue[] = [];
     const resources: MeshResource[] = [];
     const seen = new Map<string, { resource: MeshResource; source: string }>();
-    for (const update of this.ordered()) {
+    const pace = every(128);
+    for (const update of [...this.ordered()]) {
       issues.push(...update.issues);
       for (const document of update.documents) {
-        const result = this.validate(document);
+        // Validating a document is a step; finding its earlier result is a fraction of one.
+        let result = this.validated.get(document);
+        if (!result || pace()) yield;
+        result ??= this.validate(document);
         issues.push(...result.issues);
         const resource = result.resource;
         if (!resource) continue;
-        const key = resourceKey(resource);
-        const twin = seen.get(key)?.resource;
-        if (twin && seen.get(key)?.source !== update.source) {
+        const key = result.key;
+        const first = seen.get(key);
+        const twin = first?.resource;
+        if (twin && first.source !== update.source) {
           // Across sources the first one wins, as in Istio's aggregate config store: a file can
           // override what the cluster says without the whole change being rejected.
           issues.push({
             severity: 'warning',
             code: 'shadowed-resource',
-            message: `${formatResourceRef(resourceRef(resource))} from ${update.source} is ignored: ${seen.get(key)?.source} defines it too${formatLocation(twin.document.location) ? ` (at ${formatLocation(twin.document.location)})` : ''} and comes first`,
+            message: `${formatResourceRef(resourceRef(resource))} from ${update.source} is ignored: ${first.source} defines it too${formatLocation(twin.document.location) ? ` (at ${formatLocation(twin.document.location)})` : ''} and comes first`,
             resource: resourceRef(resource),
             path: 'metadata.name',
             location: resource.document.location,
@@ -177,26 +279,28 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
         resources.push(resource);
       }
     }
-    if (issues.some((i) => i.severity === 'error')) {
-      this.reject(issues);
-      return;
-    }
+    if (issues.some((i) => i.severity === 'error')) return { rejected: issues };
+    const { snapshot, issues: compileIssues } = yield* this.compiler.steps(resources, this.version + 1);
+    const all = [...issues, ...compileIssues];
+    if (all.some((i) => i.severity === 'error')) return { rejected: all };
+    return { snapshot: Object.freeze({ ...snapshot, warnings: all.filter((i) => i.severity === 'warning') }) };
+  }
+
+  private accept(snapshot: Snapshot): void {
+    this.version = snapshot.version;
+    this.current = snapshot;
+    this.lastError = undefined;
+    this.rejection = undefined;
+    this.acceptedAt = this.clock.wallNow();
+    this.notify('snapshot', () => this.emit('snapshot', snapshot));
+  }
+
+  /** A listener that throws must not stop later reloads. */
+  private notify(event: keyof ConfigStoreEvents, emit: () => void): void {
     try {
-      const { snapshot, issues: compileIssues } = this.compiler.compile(resources, this.version + 1);
-      const all = [...issues, ...compileIssues];
-      if (all.some((i) => i.severity === 'error')) {
-        this.reject(all);
-        return;
-      }
-      this.version += 1;
-      this.current = Object.freeze({ ...snapshot, warnings: all.filter((i) => i.severity === 'warning') });
-      this.lastError = undefined;
-      this.rejection = undefined;
-      this.acceptedAt = this.clock.wallNow();
-      this.emit('snapshot', this.current);
-    } catch (cause) {
-      // A compiler bug must not take the mesh down: report it as a rejection.
-      this.reject([{ severity: 'error', code: 'internal', message: `compilation failed: ${String(cause)}` }]);
+      emit();
+    } catch (error) {
+      process.emitWarning(`sidecarless: a '${event}' listener threw: ${String(error)}`);
     }
   }
 
@@ -207,6 +311,6 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
     );
     this.lastError = error;
     this.rejection = { at: this.clock.wallNow(), error };
-    if (this.listenerCount('rejected') > 0) this.emit('rejected', error);
+    if (this.listenerCount('rejected') > 0) this.notify('rejected', () => this.emit('rejected', error));
   }
 }

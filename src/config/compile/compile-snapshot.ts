@@ -8,45 +8,57 @@ import type { CompiledRequestAuthentication } from '../../security/jwt/request-a
 import { compileRequestAuthentication } from '../../security/jwt/request-authentication.js';
 import type { ConfigIssue } from '../issue.js';
 import type { MeshResource } from '../resource.js';
+import type { Steps } from '../slices.js';
+import { runToEnd } from '../slices.js';
 import type { ServiceDef, Snapshot } from '../snapshot.js';
 import type { HostTable } from './hosts.js';
-import { analyzeRoutes, kubernetesNamespace } from './analyze.js';
+import { RouteAnalysis, kubernetesNamespace } from './analyze.js';
 import type { CompileContext } from './context.js';
 import { IssueSink } from './context.js';
-import { DestinationRuleIndex } from './destination-rules.js';
+import { DestinationRuleCache, DestinationRuleIndex } from './destination-rules.js';
 import { selectSidecar } from './sidecar-scope.js';
-import { buildServiceRegistry } from './service-registry.js';
+import { ServiceEntryCache, buildServiceRegistry } from './service-registry.js';
 import { VirtualServiceCompiler } from './virtual-services.js';
 
 /**
  * Turns validated resources into a snapshot for one caller. Keeps per-resource caches between
- * compiles so that one changed resource costs little.
+ * compiles so that one changed resource costs little, and compiles in steps so that a large
+ * configuration can be compiled in slices between requests.
  */
 export class SnapshotCompiler {
   private readonly virtualServices = new VirtualServiceCompiler();
   private readonly registry = new Reuse<HostTable<ServiceDef>>();
+  private readonly serviceEntries = new ServiceEntryCache();
   private readonly rules = new Reuse<DestinationRuleIndex>();
+  private readonly ruleCache = new DestinationRuleCache();
   private readonly rateLimits = new Reuse<CompiledRateLimits>();
   private readonly peerAuthentication = new Reuse<PeerAuthenticationPolicy>();
   private readonly authorization = new Reuse<CompiledAuthorization>();
   private readonly requestAuthentication = new Reuse<CompiledRequestAuthentication>();
+  private readonly analysis = new RouteAnalysis();
 
   constructor(private readonly ctx: CompileContext) {}
 
-  compile(resources: readonly MeshResource[], version: number): { snapshot: Snapshot; issues: ConfigIssue[] } {
+  /** Compiles at once. */
+  compile(resources: readonly MeshResource[], version: number): CompileResult {
+    return runToEnd(this.steps(resources, version));
+  }
+
+  /** Compiles in steps: each `yield` is a point where the caller may let other work run. */
+  *steps(resources: readonly MeshResource[], version: number): Steps<CompileResult> {
     const ctx = this.ctx;
     const sink = new IssueSink();
     const scope = selectSidecar(resources, ctx);
     // A change to one kind leaves the others' compiled parts (and their findings) as they were.
-    const services = this.registry.get(
+    const services = yield* this.registry.steps(
       resources.filter((r) => r.kind === 'ServiceEntry' || r.kind === 'WorkloadEntry'),
       sink,
-      (inputs, s) => buildServiceRegistry(inputs, ctx, s),
+      (inputs, s) => buildServiceRegistry(inputs, ctx, s, this.serviceEntries),
     );
-    const rules = this.rules.get(
+    const rules = yield* this.rules.steps(
       resources.filter((r) => r.kind === 'DestinationRule'),
       sink,
-      (inputs, s) => new DestinationRuleIndex(inputs, ctx, s),
+      (inputs, s) => DestinationRuleIndex.build(inputs, ctx, s, this.ruleCache),
     );
     const rateLimits = this.rateLimits.get(
       resources.filter((r) => r.kind === 'RateLimitPolicy' || r.kind === 'EnvoyFilter'),
@@ -68,9 +80,10 @@ export class SnapshotCompiler {
       sink,
       (inputs) => compileRequestAuthentication(inputs, ctx),
     );
-    const routes = this.virtualServices.build(resources, ctx, scope, sink);
-    analyzeRoutes(routes, services, rules, resources, ctx, sink);
+    const routes = yield* this.virtualServices.build(resources, ctx, scope, sink);
+    yield* this.analysis.analyze(routes, services, rules, resources, ctx, sink);
     rateLimits.policies.analyze((host) => routes.lookup(host), sink);
+    yield;
     const k8sSuffix = `.svc.${ctx.clusterDomain}`;
     const visible = [...services.entries()]
       .map(([, s]) => s)
@@ -106,6 +119,11 @@ export class SnapshotCompiler {
   }
 }
 
+export interface CompileResult {
+  readonly snapshot: Snapshot;
+  readonly issues: ConfigIssue[];
+}
+
 /** Keeps the last result of a build step and reuses it while its inputs are the same objects. */
 class Reuse<T> {
   private inputs: readonly MeshResource[] = [];
@@ -113,15 +131,33 @@ class Reuse<T> {
   private issues: readonly ConfigIssue[] = [];
 
   get(inputs: readonly MeshResource[], sink: IssueSink, build: (inputs: readonly MeshResource[], sink: IssueSink) => T): T {
-    if (this.result !== undefined && inputs.length === this.inputs.length && inputs.every((r, i) => r === this.inputs[i])) {
-      sink.issues.push(...this.issues);
-      return this.result;
-    }
+    const kept = this.reuse(inputs, sink);
+    if (kept !== undefined) return kept;
     const own = new IssueSink();
-    this.result = build(inputs, own);
+    return this.keep(inputs, build(inputs, own), own, sink);
+  }
+
+  /** As `get`, for a build that runs in steps. */
+  *steps(inputs: readonly MeshResource[], sink: IssueSink, build: (inputs: readonly MeshResource[], sink: IssueSink) => Steps<T>): Steps<T> {
+    const kept = this.reuse(inputs, sink);
+    if (kept !== undefined) return kept;
+    const own = new IssueSink();
+    // Kept only once finished: an abandoned compile leaves the last result in place.
+    return this.keep(inputs, yield* build(inputs, own), own, sink);
+  }
+
+  private reuse(inputs: readonly MeshResource[], sink: IssueSink): T | undefined {
+    if (this.result === undefined || inputs.length !== this.inputs.length || !inputs.every((r, i) => r === this.inputs[i])) return undefined;
+    for (const issue of this.issues) sink.issues.push(issue);
+    return this.result;
+  }
+
+  private keep(inputs: readonly MeshResource[], result: T, own: IssueSink, sink: IssueSink): T {
+    this.result = result;
     this.inputs = inputs;
     this.issues = own.issues;
-    sink.issues.push(...own.issues);
-    return this.result;
+    // One at a time: a spread of many thousands of findings would overflow the call stack.
+    for (const issue of own.issues) sink.issues.push(issue);
+    return result;
   }
 }

@@ -1,10 +1,14 @@
 import { labelsMatch } from '../../discovery/endpoint.js';
+import type { ConfigIssue } from '../issue.js';
 import type { MeshResource } from '../resource.js';
+import { RecentCache } from '../recent-cache.js';
 import { resourceRef } from '../resource.js';
+import type { Steps } from '../slices.js';
+import { every } from '../slices.js';
 import type { EffectiveDestinationRule, SubsetDef, TrafficPolicySpec } from '../snapshot.js';
-import type { CompileContext, IssueSink } from './context.js';
-import { locate, sortByAge } from './context.js';
-import { bySpecificity, hostMatches, qualifyHost } from './hosts.js';
+import type { CompileContext } from './context.js';
+import { IssueSink, locate, sortByAge } from './context.js';
+import { HostTable, qualifyHost } from './hosts.js';
 import { checkTrafficPolicies } from './traffic-policy-checks.js';
 import { UpstreamTlsTable } from '../../security/destination-rule-tls.js';
 import { isExportedTo } from './visibility.js';
@@ -39,20 +43,43 @@ interface Candidate {
  */
 export class DestinationRuleIndex {
   private readonly byNamespace = new Map<string, Candidate[]>();
-  /** Per namespace: exact hosts → candidates, and wildcard candidates most specific first. */
-  private readonly indexed = new Map<string, { exact: Map<string, Candidate[]>; wildcards: Candidate[] }>();
+  /** Per namespace: host (or wildcard pattern) → the rules for it, oldest first. */
+  private readonly indexed = new Map<string, HostTable<Candidate[]>>();
   private readonly cache = new Map<string, EffectiveDestinationRule | null>();
   /** The `tls` blocks of the rules this caller sees, compiled (files read and checked) once here. */
   readonly tls = new UpstreamTlsTable();
 
-  constructor(
+  /** Builds the index in steps (one per rule), so that thousands of rules compile in slices. */
+  static *build(
     resources: readonly MeshResource[],
+    ctx: CompileContext,
+    sink: IssueSink,
+    kept: DestinationRuleCache = new DestinationRuleCache(),
+  ): Steps<DestinationRuleIndex> {
+    const index = new DestinationRuleIndex(ctx, sink, kept);
+    yield* index.add(resources);
+    return index;
+  }
+
+  private constructor(
     private readonly ctx: CompileContext,
     private readonly sink: IssueSink,
-  ) {
+    private readonly kept: DestinationRuleCache,
+  ) {}
+
+  private *add(resources: readonly MeshResource[]): Steps<void> {
+    const { ctx, sink } = this;
     const rules = sortByAge(resources.filter((r) => r.kind === 'DestinationRule') as DestinationRuleResource[]);
-    for (const resource of rules) checkTrafficPolicies(resource, sink);
+    yield;
+    let pace = every(64);
     for (const resource of rules) {
+      if (pace()) yield;
+      this.kept.check(resource, sink);
+    }
+    this.kept.passed();
+    pace = every(16);
+    for (const resource of rules) {
+      if (pace()) yield;
       const ns = resource.metadata.namespace;
       if (!isExportedTo(resource.spec.exportTo, ns, ctx.namespace)) continue;
       const selector = resource.spec.workloadSelector?.matchLabels;
@@ -66,15 +93,15 @@ export class DestinationRuleIndex {
       list.push({ resource, host });
     }
     for (const [ns, list] of this.byNamespace) {
+      yield;
       this.reportDuplicates(ns, list);
-      const exact = new Map<string, Candidate[]>();
-      const wildcards: Candidate[] = [];
+      const table = new HostTable<Candidate[]>();
       for (const c of list) {
-        if (c.host.startsWith('*')) wildcards.push(c);
-        else exact.set(c.host, [...(exact.get(c.host) ?? []), c]);
+        const same = table.getPattern(c.host);
+        if (same) same.push(c);
+        else table.set(c.host, [c]);
       }
-      wildcards.sort((a, b) => bySpecificity(a.host, b.host));
-      this.indexed.set(ns, { exact, wildcards });
+      this.indexed.set(ns, table);
     }
   }
 
@@ -96,18 +123,13 @@ export class DestinationRuleIndex {
   }
 
   private inNamespace(ns: string, host: string): EffectiveDestinationRule | undefined {
-    const index = this.indexed.get(ns);
-    if (!index) return undefined;
-    let sameHost = index.exact.get(host);
-    if (!sameHost) {
-      const first = index.wildcards.find((c) => hostMatches(c.host, host));
-      if (!first) return undefined;
-      sameHost = index.wildcards.filter((c) => c.host === first.host);
-    }
+    // The exact host, else the most specific wildcard covering it.
+    const sameHost = this.indexed.get(ns)?.lookup(host);
+    if (!sameHost) return undefined;
     const best = sameHost[0]!.host;
     const selected = sameHost.filter((c) => c.resource.spec.workloadSelector);
     // A selector-matched rule applies alone; rules without selectors are merged.
-    return merge(best, selected.length > 0 ? selected.slice(0, 1) : sameHost);
+    return this.kept.merge(best, selected.length > 0 ? selected.slice(0, 1) : sameHost);
   }
 
   /** Warn once per namespace about merged rules and subsets dropped by the merge. */
@@ -164,6 +186,44 @@ export class DestinationRuleIndex {
         });
       }
     }
+  }
+}
+
+/**
+ * What a DestinationRule index can take over from the one before it: istiod's checks of a rule's
+ * traffic policies (they depend on the rule alone), and the rule in force for a host while the
+ * rules merged for it are the same. A change to one rule then costs that rule, not all of them.
+ */
+export class DestinationRuleCache {
+  private readonly issues = new RecentCache<MeshResource, readonly ConfigIssue[]>();
+  /** By the oldest rule of a merge: the rules merged and the result. */
+  private readonly merged = new RecentCache<MeshResource, { host: string; group: readonly Candidate[]; rule: EffectiveDestinationRule }>();
+
+  /** A new index is being built: checks and merges of rules that are gone are let go. */
+  passed(): void {
+    this.issues.passed();
+    this.merged.passed();
+  }
+
+  check(resource: MeshResource, sink: IssueSink): void {
+    let found = this.issues.get(resource);
+    if (!found) {
+      const own = new IssueSink();
+      checkTrafficPolicies(resource, own);
+      this.issues.set(resource, (found = own.issues));
+    }
+    sink.issues.push(...found);
+  }
+
+  merge(host: string, group: readonly Candidate[]): EffectiveDestinationRule {
+    const first = group[0]!.resource;
+    const kept = this.merged.get(first);
+    if (kept && kept.host === host && kept.group.length === group.length && kept.group.every((c, i) => c.resource === group[i]!.resource)) {
+      return kept.rule;
+    }
+    const rule = merge(host, group);
+    this.merged.set(first, { host, group, rule });
+    return rule;
   }
 }
 

@@ -24,52 +24,71 @@ export function bySpecificity(a: string, b: string): number {
   return b.length - a.length || (a < b ? -1 : a > b ? 1 : 0);
 }
 
+/** Up to this many wildcards a lookup tries them in turn; beyond, it looks the host's suffixes up. */
+const SCAN_WILDCARDS = 16;
+
+interface Wildcard<T> {
+  readonly suffix: string;
+  readonly pattern: string;
+  readonly value: T;
+}
+
 /**
  * A lookup table from host to value with Envoy's precedence: an exact host beats any wildcard,
- * and among wildcards the longest suffix wins. Built once per snapshot.
+ * and among wildcards the longest suffix wins. Built once per snapshot; a lookup costs the same
+ * however many hosts the table holds.
  */
 export class HostTable<T> {
   private readonly exact = new Map<string, T>();
-  private wildcards: { readonly suffix: string; readonly pattern: string; readonly value: T }[] = [];
-  private sorted = true;
+  /** Wildcards by suffix (`*.example.com` → `.example.com`; `*` → ``). */
+  private readonly wildcards = new Map<string, Wildcard<T>>();
+  private sorted: Wildcard<T>[] | undefined;
 
   set(pattern: string, value: T): void {
     if (!pattern.startsWith('*')) {
       this.exact.set(pattern, value);
       return;
     }
-    this.wildcards = this.wildcards.filter((w) => w.pattern !== pattern);
-    this.wildcards.push({ pattern, suffix: pattern.slice(1), value });
-    this.sorted = false;
+    const suffix = pattern.slice(1);
+    // A replaced wildcard keeps its place, as the map keeps the first insertion's order.
+    this.wildcards.set(suffix, { pattern, suffix, value });
+    this.sorted = undefined;
   }
 
   /** The value registered for exactly this pattern. */
   getPattern(pattern: string): T | undefined {
     if (!pattern.startsWith('*')) return this.exact.get(pattern);
-    return this.wildcards.find((w) => w.pattern === pattern)?.value;
+    return this.wildcards.get(pattern.slice(1))?.value;
   }
 
   /** The most specific value covering a concrete host. */
   lookup(host: string): T | undefined {
     const hit = this.exact.get(host);
     if (hit !== undefined) return hit;
-    if (!this.sorted) {
-      this.wildcards.sort((a, b) => bySpecificity(a.pattern, b.pattern));
-      this.sorted = true;
+    const count = this.wildcards.size;
+    if (count === 0) return undefined;
+    if (count <= SCAN_WILDCARDS) {
+      this.sorted ??= [...this.wildcards.values()].sort((a, b) => bySpecificity(a.pattern, b.pattern));
+      for (const w of this.sorted) {
+        if (w.suffix === '' || (host.length > w.suffix.length && host.endsWith(w.suffix))) return w.value;
+      }
+      return undefined;
     }
-    for (const w of this.wildcards) {
-      if (w.suffix === '' || (host.length > w.suffix.length && host.endsWith(w.suffix))) return w.value;
+    // Longest proper suffix first; `*` (the empty suffix) last.
+    for (let i = 1; i < host.length; i++) {
+      const w = this.wildcards.get(host.slice(i));
+      if (w) return w.value;
     }
-    return undefined;
+    return this.wildcards.get('')?.value;
   }
 
   /** Patterns and values, exact ones first. */
   *entries(): IterableIterator<[string, T]> {
     yield* this.exact.entries();
-    for (const w of this.wildcards) yield [w.pattern, w.value];
+    for (const w of this.wildcards.values()) yield [w.pattern, w.value];
   }
 
   get size(): number {
-    return this.exact.size + this.wildcards.length;
+    return this.exact.size + this.wildcards.size;
   }
 }

@@ -5,6 +5,9 @@ import { compileHttpRoute } from '../../routing/route-table.js';
 import type { RouteSource } from '../../routing/route-request.js';
 import type { MeshResource } from '../resource.js';
 import { resourceRef } from '../resource.js';
+import { RecentCache } from '../recent-cache.js';
+import type { Steps } from '../slices.js';
+import { every } from '../slices.js';
 import type { CompileContext, IssueSink } from './context.js';
 import { locate, sortByAge } from './context.js';
 import { HostTable, qualifyHost } from './hosts.js';
@@ -30,12 +33,14 @@ function appliesToMesh(spec: VirtualServiceSpec): boolean {
  * Istio's order decides (private to the caller's namespace, then exported to it by name, then
  * public; oldest first within each) and the others are reported, as `istioctl analyze` does
  * (IST0109). Compiled tables are cached per resource so unchanged VirtualServices are not rebuilt.
+ * Yields between VirtualServices, so a large configuration compiles in slices.
  */
 export class VirtualServiceCompiler {
-  private cache = new WeakMap<VirtualServiceResource, { deps: readonly MeshResource[]; table: RouteTable }>();
+  private readonly cache = new RecentCache<VirtualServiceResource, { deps: readonly MeshResource[]; table: RouteTable }>();
 
-  build(resources: readonly MeshResource[], ctx: CompileContext, scope: SidecarScope, sink: IssueSink): HostTable<RouteTable> {
+  *build(resources: readonly MeshResource[], ctx: CompileContext, scope: SidecarScope, sink: IssueSink): Steps<HostTable<RouteTable>> {
     const all = sortByAge(resources.filter((r) => r.kind === 'VirtualService') as VirtualServiceResource[]);
+    yield;
     const delegates = new Map<string, VirtualServiceResource>();
     for (const vs of all) {
       if (!vs.spec.hosts || vs.spec.hosts.length === 0) delegates.set(`${vs.metadata.namespace}/${vs.metadata.name}`, vs);
@@ -46,11 +51,15 @@ export class VirtualServiceCompiler {
       .map((vs, age) => ({ vs, age, rank: exportRank(vs.spec.exportTo, vs.metadata.namespace, ctx.namespace) }))
       .sort((a, b) => a.rank - b.rank || a.age - b.age)
       .map((e) => e.vs);
+    yield;
 
     const source: RouteSource = { namespace: ctx.namespace, labels: ctx.workloadLabels };
     const table = new HostTable<RouteTable>();
     const owner = new Map<string, VirtualServiceResource>();
+    const pace = every(64);
     for (const vs of roots) {
+      // Compiling a VirtualService is a step; finding it compiled is a fraction of one.
+      if (!this.cache.has(vs) || pace()) yield;
       const ns = vs.metadata.namespace;
       let compiled: RouteTable | undefined;
       vs.spec.hosts!.forEach((raw, i) => {
@@ -72,6 +81,7 @@ export class VirtualServiceCompiler {
         table.set(host, compiled);
       });
     }
+    this.cache.passed();
     return table;
   }
 

@@ -196,6 +196,15 @@ export function* goYamlLexemes(source: string): Generator<string> {
 
 /** Every document of `text`, parsed as Kubernetes would read it. */
 export function parseGoYamlDocuments(text: string): { docs: Document.Parsed[]; lineCounter: LineCounter } {
+  const { docs, lineCounter } = streamGoYamlDocuments(text);
+  return { docs: [...docs], lineCounter };
+}
+
+/**
+ * {@link parseGoYamlDocuments} as a lazy sequence, one document at a time, so a file of thousands
+ * of documents can be parsed in slices. `lineCounter` knows the lines up to the document last produced.
+ */
+export function streamGoYamlDocuments(text: string): { docs: Iterable<Document.Parsed>; lineCounter: LineCounter } {
   const lineCounter = new LineCounter();
   const parser = new Parser(lineCounter.addNewLine);
   lineCounter.addNewLine(0);
@@ -203,8 +212,7 @@ export function parseGoYamlDocuments(text: string): { docs: Document.Parsed[]; l
     for (const lexeme of goYamlLexemes(text)) yield* parser.next(lexeme);
     yield* parser.end();
   }
-  const docs = [...new Composer(GO_YAML_OPTIONS).compose(tokens())];
-  return { docs, lineCounter };
+  return { docs: new Composer(GO_YAML_OPTIONS).compose(tokens()), lineCounter };
 }
 
 /** A problem go-yaml (or its conversion to JSON) has with a document the `yaml` package reads. */

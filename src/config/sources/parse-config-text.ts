@@ -7,7 +7,9 @@ import type { ConfigIssue, SourceLocation } from '../issue.js';
 import { findJsonSyntaxError } from './json-syntax.js';
 import { goYamlProblems } from './go-yaml.js';
 import { expandKubernetesList, isJsonObject, notAnObjectMessage } from './kubernetes-object.js';
-import { LazyPositions, MAX_ALIAS_COUNT, findOffset, parseYamlDocuments, toLocation } from './yaml-positions.js';
+import type { Steps } from '../slices.js';
+import { runToEnd } from '../slices.js';
+import { LazyPositions, MAX_ALIAS_COUNT, findOffset, parseYamlDocuments, streamYamlDocuments, toLocation } from './yaml-positions.js';
 
 export interface ParsedConfigText {
   readonly documents: RawDocument[];
@@ -35,39 +37,50 @@ interface DocumentContext {
  * not a meaningful configuration.
  */
 export function parseConfigText(text: string, file: string): ParsedConfigText {
-  const source = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  return extname(file).toLowerCase() === '.json' ? parseJson(source, file) : parseYaml(source, file);
+  return runToEnd(parseConfigTextSteps(text, file));
 }
 
-function parseYaml(source: string, file: string): ParsedConfigText {
-  const { docs, lineCounter } = parseYamlDocuments(source);
-  const syntaxIssues = docs.flatMap((doc) => {
-    const first = doc.errors[0];
-    return first ? [yamlErrorIssue(first, doc, file, lineCounter, source)] : [];
-  });
-  if (syntaxIssues.length > 0) return { documents: [], issues: syntaxIssues };
-  // What Kubernetes could not read, or would read otherwise: the file is refused whole.
-  const readIssues = docs.flatMap((doc) => goYamlProblems(doc).map((p) => parseError(p.message, toLocation(file, lineCounter, p.offset))));
-  if (readIssues.length > 0) return { documents: [], issues: readIssues };
+/** {@link parseConfigText} in steps, one per YAML document, so that a large file can be parsed in slices. */
+export function* parseConfigTextSteps(text: string, file: string): Steps<ParsedConfigText> {
+  const source = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  if (extname(file).toLowerCase() === '.json') return parseJson(source, file);
+  return yield* parseYaml(source, file);
+}
 
+function* parseYaml(source: string, file: string): Steps<ParsedConfigText> {
+  const { docs, lineCounter } = streamYamlDocuments(source);
+  const syntaxIssues: ConfigIssue[] = [];
+  const readIssues: ConfigIssue[] = [];
   const positions = new LazyPositions(file, source);
   const documents: RawDocument[] = [];
   const issues: ConfigIssue[] = [];
-  docs.forEach((doc, docIndex) => {
+  let docIndex = -1;
+  for (const doc of docs) {
+    docIndex += 1;
+    yield;
+    const first = doc.errors[0];
+    if (first) syntaxIssues.push(yamlErrorIssue(first, doc, file, lineCounter, source));
+    // After a syntax error the file yields nothing: only the other syntax errors are still of use.
+    if (syntaxIssues.length > 0) continue;
+    // What Kubernetes could not read, or would read otherwise: the file is refused whole.
+    for (const p of goYamlProblems(doc)) readIssues.push(parseError(p.message, toLocation(file, lineCounter, p.offset)));
+    if (readIssues.length > 0) continue;
     for (const warning of doc.warnings) {
       issues.push({ severity: 'warning', code: 'parse', message: `YAML: ${warning.message}`, location: toLocation(file, lineCounter, warning.pos[0]) });
     }
-    if (isEmptyDocument(doc)) return;
+    if (isEmptyDocument(doc)) continue;
     const context: DocumentContext = { file, docIndex, doc, lineCounter, positions };
     let value: unknown;
     try {
       value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
     } catch (error) {
       issues.push(parseError(toJsMessage(error), locationOf(context, [])));
-      return;
+      continue;
     }
     addDocuments(value, context, documents, issues);
-  });
+  }
+  if (syntaxIssues.length > 0) return { documents: [], issues: syntaxIssues };
+  if (readIssues.length > 0) return { documents: [], issues: readIssues };
   return finish(documents, issues);
 }
 

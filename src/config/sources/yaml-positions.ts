@@ -1,6 +1,6 @@
 import { isAlias, isMap, isScalar, isSeq } from 'yaml';
 import type { Document, LineCounter, Pair, YAMLMap } from 'yaml';
-import { parseGoYamlDocuments } from './go-yaml.js';
+import { parseGoYamlDocuments, streamGoYamlDocuments } from './go-yaml.js';
 import type { FieldPath } from '../document.js';
 import type { SourceLocation } from '../issue.js';
 
@@ -12,6 +12,15 @@ const MAX_MERGE_DEPTH = 16;
 /** The documents of `text`, read as Kubernetes reads YAML (go-yaml.ts). */
 export function parseYamlDocuments(text: string): { docs: Document.Parsed[]; lineCounter: LineCounter } {
   return parseGoYamlDocuments(text);
+}
+
+/**
+ * The documents of `text` as they are parsed, one at a time (what `parseAllDocuments` returns, as
+ * a lazy sequence), so a file of thousands of documents can be parsed in slices. `lineCounter`
+ * knows the lines up to the document last produced.
+ */
+export function streamYamlDocuments(text: string): { docs: Iterable<Document.Parsed>; lineCounter: LineCounter } {
+  return streamGoYamlDocuments(text);
 }
 
 /**

@@ -65,7 +65,7 @@ describe('FileSource: watching', () => {
   });
 
   async function startWatching(paths: string[]): Promise<FileSource> {
-    source = new FileSource(paths, { debounceMs: 50 });
+    source = new FileSource(paths, { debounceMs: 50, parseGraceMs: 200 });
     await source.start(recorder.onUpdate);
     return source;
   }
