@@ -18,6 +18,9 @@
 //   full     the same routes with Istio's default retry policy (no `retries` written: 2 retries on
 //            connect-failure, refused-stream, unavailable, cancelled, 503), LEAST_REQUEST and
 //            outlierDetection (consecutive5xxErrors 5, interval 10s, baseEjectionTime 30s)
+//   floor    (FLOOR=1) the least an in-process dispatcher does: undici.request through a Dispatcher
+//            that round-robins over the raw client's 4 Pools and sets the Host header to the service
+//            name, as the mesh does; what is left of `routing - raw` above it is the mesh's own work
 // Phase `tracing` (the SDK registered: sdk-trace, always-on sampler, BatchSpanProcessor with an
 // exporter that drops batches, AsyncLocalStorage context manager, as bench/telemetry-s9.mjs):
 //   full     as above (`tracing: false`: the mesh records nothing)
@@ -39,13 +42,14 @@
 //   objects included) and write them with a meta.json to PROFILE_DIR (.tmp/profiles/overhead);
 //   then print their summary (bench/lib/profile-summary.mjs, which also reads the directory alone).
 //   ROUNDS=0 PROFILE=cpu,heap profiles without measuring.
+//   SAVE=file.json  writes every kept round's figures per phase, for a look across runs.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { resolve } from 'node:path';
 import { context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { AlwaysOnSampler, BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import { Pool, request as undiciRequest } from 'undici';
+import { Dispatcher, Pool, request as undiciRequest } from 'undici';
 import { createMesh } from '../dist/index.js';
 import { loadLine, machineLine, onExit, podAddresses, startPods, waitQuiet, watchdog } from './lib/common.mjs';
 import { serviceResources } from './lib/mesh-config.mjs';
@@ -58,11 +62,13 @@ const CONCURRENCY = Number(process.env.CONCURRENCY ?? 16);
 const PODS = Number(process.env.PODS ?? 4);
 const OTHER_LIMIT = Number(process.env.OTHER_LIMIT ?? 0.25);
 const WARMUP = Number(process.env.WARMUP ?? 20_000);
+const FLOOR = process.env.FLOOR === '1';
 const PHASES = (process.env.PHASES ?? 'policy,tracing').split(',').filter(Boolean);
 const PROFILE = (process.env.PROFILE ?? '').split(',').filter(Boolean);
 const PROFILE_REQUESTS = Number(process.env.PROFILE_REQUESTS ?? 200_000);
 const PROFILE_DIR = resolve(process.env.PROFILE_DIR ?? '.tmp/profiles/overhead');
-const ENV_KEYS = ['ROUNDS', 'REQUESTS', 'CONCURRENCY', 'PODS', 'OTHER_LIMIT', 'WARMUP', 'PHASES', 'PROFILE', 'PROFILE_REQUESTS', 'PROFILE_DIR'];
+const SAVE = process.env.SAVE;
+const ENV_KEYS = ['ROUNDS', 'REQUESTS', 'CONCURRENCY', 'PODS', 'OTHER_LIMIT', 'WARMUP', 'FLOOR', 'PHASES', 'PROFILE', 'PROFILE_REQUESTS', 'PROFILE_DIR'];
 const TARGET_ROUTING_US = 4;
 const TARGET_FULL_US = 6;
 const TARGET_TRACED_RATIO = 0.9;
@@ -97,10 +103,21 @@ async function consume(promise) {
   if (res.statusCode !== 200 || body.byteLength !== 1024) throw new Error(`status ${res.statusCode}, ${body.byteLength} bytes`);
 }
 
+/** `floor`: round robin over the raw Pools with the Host header the mesh sends, nothing else. */
+class FloorDispatcher extends Dispatcher {
+  next = 0;
+  headers = { host: `reviews:${pods.port}` };
+  dispatch(opts, handler) {
+    return pools[this.next++ % PODS].dispatch({ ...opts, headers: this.headers }, handler);
+  }
+}
+const floor = new FloorDispatcher();
+
 let provider;
 const exported = { spans: 0 };
 const variants = {
   raw: (i) => consume(undiciRequest(rawUrls[i % PODS], { dispatcher: pools[i % PODS] })),
+  floor: () => consume(undiciRequest(meshUrl, { dispatcher: floor })),
   routing: () => consume(routing.request(meshUrl)),
   full: () => consume(full.request(meshUrl)),
   traced: () => consume(traced.request(meshUrl)),
@@ -143,14 +160,21 @@ function describe(name, mesh, retries) {
 
 const phases = {
   policy: {
-    names: ['raw', 'routing', 'full'],
+    names: FLOOR ? ['raw', 'floor', 'routing', 'full'] : ['raw', 'routing', 'full'],
     setup: async () => {},
     report(rounds) {
       const cpu = (k) => medianOf(rounds, k, (r) => r.cpuUs).toFixed(1);
-      console.log(`client CPU per request (median per variant, context): raw ${cpu('raw')} us, routing ${cpu('routing')} us, full ${cpu('full')} us`);
+      console.log(`client CPU per request (median per variant, context): ${this.names.map((k) => `${k} ${cpu(k)} us`).join(', ')}`);
       console.log(pairedLine('client CPU added per request, routing only (routing - raw)', pairedDiff(rounds, 'routing', 'raw'), 'us', { target: { cmp: '<=', value: TARGET_ROUTING_US } }));
       console.log(pairedLine('client CPU added per request, full policy (full - raw)', pairedDiff(rounds, 'full', 'raw'), 'us', { target: { cmp: '<=', value: TARGET_FULL_US } }));
       console.log(pairedLine('  full policy over routing only (full - routing)', pairedDiff(rounds, 'full', 'routing'), 'us'));
+      // GC helper threads and V8's background compilers are left out: steadier under load.
+      console.log(pairedLine('  main thread only: routing - raw', pairedDiff(rounds, 'routing', 'raw', (r) => r.threadCpuUs), 'us'));
+      console.log(pairedLine('  main thread only: full - raw', pairedDiff(rounds, 'full', 'raw', (r) => r.threadCpuUs), 'us'));
+      if (FLOOR) {
+        console.log(pairedLine('  a bare dispatcher with the Host header (floor - raw)', pairedDiff(rounds, 'floor', 'raw'), 'us'));
+        console.log(pairedLine('  routing only over the bare dispatcher (routing - floor)', pairedDiff(rounds, 'routing', 'floor'), 'us'));
+      }
       console.log(pairedLine('throughput routing / raw', pairedRatio(rounds, 'routing', 'raw'), 'x', { sign: false }));
       console.log(pairedLine('throughput full / raw', pairedRatio(rounds, 'full', 'raw'), 'x', { sign: false }));
       gcLines(rounds, ['routing', 'full'], 'raw');
@@ -165,6 +189,7 @@ const phases = {
       console.log(`client CPU per request (median per variant, context): full ${cpu('full')} us, traced ${cpu('traced')} us; spans exported per traced request: ${spansPerRequest.toFixed(2)} (fewest in a round)`);
       console.log(pairedLine('throughput traced / untraced (full policy)', pairedRatio(rounds, 'traced', 'full'), 'x', { sign: false, target: { cmp: '>=', value: TARGET_TRACED_RATIO } }));
       console.log(pairedLine('client CPU added per request by tracing (traced - full)', pairedDiff(rounds, 'traced', 'full'), 'us'));
+      console.log(pairedLine('  main thread only: traced - full', pairedDiff(rounds, 'traced', 'full', (r) => r.threadCpuUs), 'us'));
       gcLines(rounds, ['traced'], 'full');
     },
   },
@@ -234,6 +259,7 @@ console.log(`${REQUESTS} requests per run, two runs per variant and round, ${CON
 console.log(describe('routing', routing, 'off (attempts: 0 on every route)'));
 console.log(describe('full', full, "Istio's default (none written: 2 retries)"));
 const profiled = [];
+const saved = { machine: machineLine('bench/overhead'), requests: REQUESTS, concurrency: CONCURRENCY, phases: {} };
 for (const phaseName of PHASES) {
   const phase = phases[phaseName];
   if (!phase) throw new Error(`unknown phase ${phaseName}; phases: ${Object.keys(phases).join(', ')}`);
@@ -253,6 +279,7 @@ for (const phaseName of PHASES) {
     console.log(`phase ${phaseName}: ${rounds.length} rounds kept` + (discarded ? `, ${discarded} thrown away (other work > ${OTHER_LIMIT} cores)` : '') +
       `; other work in kept rounds: median ${quartiles(rounds.map((r) => r.other)).median.toFixed(2)} cores`);
     if (rounds.length > 0) phase.report(rounds);
+    saved.phases[phaseName] = rounds.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'object' ? { ...v, firstError: v.firstError?.message } : v])));
   }
   if (PROFILE.length > 0) {
     const names = phase.names.filter((n) => !profiled.includes(n));
@@ -261,6 +288,7 @@ for (const phaseName of PHASES) {
   }
 }
 console.log(loadLine());
+if (SAVE) writeFileSync(SAVE, JSON.stringify(saved, null, 1));
 if (PROFILE.length > 0) {
   console.log(`\nprofiles in ${PROFILE_DIR}; summary (node bench/lib/profile-summary.mjs ${PROFILE_DIR}):\n`);
   printSummary(PROFILE_DIR);
