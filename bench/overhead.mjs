@@ -37,9 +37,10 @@
 //   ROUNDS (30), REQUESTS (5000 per run, two runs per variant and round), CONCURRENCY (16), PODS (4), PHASES (policy,tracing),
 //   OTHER_LIMIT (0.25 cores: rounds during which other processes used more are thrown away;
 //   the machine is shared), WARMUP (20000 requests per variant before the rounds)
-//   PROFILE=cpu,heap  after each phase's rounds, profile each of its variants alone for
-//   PROFILE_REQUESTS (200000) requests (inspector Profiler at 100 us / HeapProfiler sampling, GC'd
-//   objects included) and write them with a meta.json to PROFILE_DIR (.tmp/profiles/overhead);
+//   PROFILE=cpu,heap  after each phase's rounds, profile its variants for PROFILE_REQUESTS (200000)
+//   requests each, in PROFILE_CHUNKS (10) chunks taken in alternating order like the rounds
+//   (inspector Profiler sampling every 100 us; HeapProfiler sampling every 1 KiB, objects the GC
+//   already took included), write them with a meta.json to PROFILE_DIR (.tmp/profiles/overhead),
 //   then print their summary (bench/lib/profile-summary.mjs, which also reads the directory alone).
 //   ROUNDS=0 PROFILE=cpu,heap profiles without measuring.
 //   SAVE=file.json  writes every kept round's figures per phase, for a look across runs.
@@ -66,9 +67,10 @@ const FLOOR = process.env.FLOOR === '1';
 const PHASES = (process.env.PHASES ?? 'policy,tracing').split(',').filter(Boolean);
 const PROFILE = (process.env.PROFILE ?? '').split(',').filter(Boolean);
 const PROFILE_REQUESTS = Number(process.env.PROFILE_REQUESTS ?? 200_000);
+const PROFILE_CHUNKS = Number(process.env.PROFILE_CHUNKS ?? 10);
 const PROFILE_DIR = resolve(process.env.PROFILE_DIR ?? '.tmp/profiles/overhead');
 const SAVE = process.env.SAVE;
-const ENV_KEYS = ['ROUNDS', 'REQUESTS', 'CONCURRENCY', 'PODS', 'OTHER_LIMIT', 'WARMUP', 'FLOOR', 'PHASES', 'PROFILE', 'PROFILE_REQUESTS', 'PROFILE_DIR'];
+const ENV_KEYS = ['ROUNDS', 'REQUESTS', 'CONCURRENCY', 'PODS', 'OTHER_LIMIT', 'WARMUP', 'FLOOR', 'PHASES', 'PROFILE', 'PROFILE_REQUESTS', 'PROFILE_CHUNKS', 'PROFILE_DIR'];
 const TARGET_ROUTING_US = 4;
 const TARGET_FULL_US = 6;
 const TARGET_TRACED_RATIO = 0.9;
@@ -208,45 +210,80 @@ function gcLines(rounds, names, against) {
 const meta = {
   command: `${Object.entries(process.env).filter(([k]) => ENV_KEYS.includes(k)).map(([k, v]) => `${k}=${v} `).join('')}node ${process.execArgv.join(' ')} bench/overhead.mjs`.replace(/ +/g, ' '),
   machine: machineLine('bench/overhead'),
-  requests: PROFILE_REQUESTS,
   concurrency: CONCURRENCY,
   variants: {},
 };
 
-/** Profiles each variant alone (CPU, then heap sampling) and writes the profiles and meta.json. */
+/**
+ * Profiles the variants (CPU, then heap sampling), PROFILE_CHUNKS chunks each, in alternating order
+ * like the rounds, so that every variant's profile is taken under the same mix of machine load; the
+ * profiler runs only around the chunks. Writes the profiles and meta.json.
+ */
 async function profile(names) {
   mkdirSync(PROFILE_DIR, { recursive: true });
   const session = new Session();
   session.connect();
-  try {
-    for (const name of names) {
-      const entry = { name };
-      await waitQuiet(pids);
-      if (PROFILE.includes('cpu')) {
+  const chunk = Math.ceil(PROFILE_REQUESTS / PROFILE_CHUNKS);
+  const kinds = [
+    ...(PROFILE.includes('cpu') ? [{
+      kind: 'cpu',
+      start: async () => {
         await session.post('Profiler.enable');
         await session.post('Profiler.setSamplingInterval', { interval: 100 });
         await session.post('Profiler.start');
-        const run = await runOne(name, PROFILE_REQUESTS);
+      },
+      stop: async () => {
         const { profile: cpu } = await session.post('Profiler.stop');
         await session.post('Profiler.disable');
-        entry.cpu = `${name}.cpuprofile`;
-        entry.cpuUs = run.cpuUs;
-        entry.threadCpuUs = run.threadCpuUs;
-        entry.rps = run.rps;
-        writeFileSync(resolve(PROFILE_DIR, entry.cpu), JSON.stringify(cpu));
-      }
-      if (PROFILE.includes('heap')) {
+        return cpu;
+      },
+    }] : []),
+    ...(PROFILE.includes('heap') ? [{
+      kind: 'heap',
+      start: async () => {
         await session.post('HeapProfiler.enable');
         await session.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
-        const run = await runOne(name, PROFILE_REQUESTS);
+      },
+      stop: async () => {
         const { profile: heap } = await session.post('HeapProfiler.stopSampling');
         await session.post('HeapProfiler.disable');
-        entry.heap = `${name}.heapprofile`;
-        entry.bytes = run.bytes;
-        writeFileSync(resolve(PROFILE_DIR, entry.heap), JSON.stringify(heap));
+        return heap;
+      },
+    }] : []),
+  ];
+  try {
+    for (const name of names) meta.variants[name] = { name, requests: 0, cpu: [], heap: [], cpuUs: 0, threadCpuUs: 0, bytes: 0 };
+    for (const { kind, start, stop } of kinds) {
+      const totals = Object.fromEntries(names.map((n) => [n, { n: 0, cpuUs: 0, threadCpuUs: 0, bytes: 0 }]));
+      for (let c = 0; c < PROFILE_CHUNKS; c++) {
+        await waitQuiet(pids, { limit: 0.6 * OTHER_LIMIT, maxMs: 10_000 });
+        for (const name of c % 2 === 0 ? names : [...names].reverse()) {
+          await start();
+          const run = await runOne(name, chunk);
+          const data = await stop();
+          const file = `${name}.${c}.${kind === 'cpu' ? 'cpuprofile' : 'heapprofile'}`;
+          writeFileSync(resolve(PROFILE_DIR, file), JSON.stringify(data));
+          meta.variants[name][kind].push(file);
+          const t = totals[name];
+          t.n += run.n;
+          t.cpuUs += run.cpuUs * run.n;
+          t.threadCpuUs += run.threadCpuUs * run.n;
+          t.bytes += run.bytes * run.n;
+        }
       }
-      meta.variants[name] = entry;
-      console.log(`  profiled ${name}: ${PROFILE_REQUESTS} requests${entry.cpuUs ? `, ${entry.cpuUs.toFixed(1)} us CPU per request under the profiler` : ''}`);
+      for (const name of names) {
+        const t = totals[name];
+        const entry = meta.variants[name];
+        entry.requests = t.n;
+        if (kind === 'cpu') {
+          entry.cpuUs = t.cpuUs / t.n;
+          entry.threadCpuUs = t.threadCpuUs / t.n;
+        } else {
+          entry.bytes = t.bytes / t.n;
+        }
+      }
+      console.log(`  ${kind} profiles of ${names.join(', ')}: ${PROFILE_CHUNKS} chunks of ${chunk} requests each` +
+        (kind === 'cpu' ? `; CPU per request under the profiler ${names.map((n) => `${n} ${meta.variants[n].cpuUs.toFixed(1)} us`).join(', ')}` : ''));
     }
   } finally {
     session.disconnect();

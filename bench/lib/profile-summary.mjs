@@ -5,8 +5,9 @@
 // what raw undici.request does. Prints Markdown, so "before" and "after" read the same way.
 //
 // Run: node bench/lib/profile-summary.mjs [dir] [--top N]   (dir: .tmp/profiles/overhead)
-// The directory holds meta.json ({ requests, variants: { name: { cpu, heap, cpuUs } } }) and the
-// .cpuprofile / .heapprofile files it names.
+// The directory holds meta.json ({ variants: { name: { requests, cpu: [files], heap: [files],
+// cpuUs, threadCpuUs, bytes } } }) and the .cpuprofile / .heapprofile files it names; a variant's
+// files (one per chunk) are added up.
 import { readFileSync } from 'node:fs';
 import { SourceMap } from 'node:module';
 import { resolve } from 'node:path';
@@ -102,6 +103,21 @@ export function heapFunctions(profile) {
   return byFunction([profile.head], (n) => n.children ?? [], (n) => n.selfSize);
 }
 
+/** Per-function figures of several profiles of one variant, added up. */
+function mergeFunctions(maps) {
+  const out = new Map();
+  for (const map of maps) {
+    for (const [k, f] of map) {
+      const e = out.get(k);
+      if (e) e.value += f.value;
+      else out.set(k, { ...f });
+    }
+  }
+  return out;
+}
+
+const readJson = (dir, file) => JSON.parse(readFileSync(resolve(dir, file), 'utf8'));
+
 function sumBy(functions, keyOf) {
   const out = new Map();
   for (const f of functions.values()) {
@@ -148,16 +164,18 @@ const fnLabel = (f) => `\`${f.name}\` ${f.file}:${f.line}`;
 export function summarise(dir, { top = 25 } = {}) {
   const meta = JSON.parse(readFileSync(resolve(dir, 'meta.json'), 'utf8'));
   const names = Object.keys(meta.variants);
-  const requests = meta.requests;
+  const requests = (n) => meta.variants[n].requests;
+  // raw undici and the bare dispatcher (bench/overhead.mjs FLOOR=1) run no mesh code.
+  const withMesh = (n) => n !== 'raw' && n !== 'floor';
   const meshNames = names.filter((n) => n !== 'raw');
   const comparisons = [...meshNames.filter((n) => n !== 'traced' && names.includes('raw')).map((n) => [n, 'raw'])];
   if (names.includes('traced') && names.includes('full')) comparisons.push(['traced', 'full']);
-  const out = [`Profiles: ${meta.command}`, `${meta.machine}`, `${requests} requests per variant, ${meta.concurrency} in flight; figures are per request.`, ''];
+  const out = [`Profiles: ${meta.command}`, `${meta.machine}`, `${names.map((n) => `${n} ${requests(n)}`).join(', ')} requests profiled, ${meta.concurrency} in flight; figures are per request.`, ''];
   const bucketOrder = (values) => Math.max(...values.values());
 
-  const cpuNames = names.filter((n) => meta.variants[n].cpu);
+  const cpuNames = names.filter((n) => meta.variants[n].cpu?.length > 0);
   if (cpuNames.length > 0) {
-    const cpu = new Map(cpuNames.map((n) => [n, cpuFunctions(JSON.parse(readFileSync(resolve(dir, meta.variants[n].cpu), 'utf8')))]));
+    const cpu = new Map(cpuNames.map((n) => [n, mergeFunctions(meta.variants[n].cpu.map((file) => cpuFunctions(readJson(dir, file))))]));
     // The main thread's CPU time per request of the profiled run, shared out over its busy samples.
     const busySamples = (n) => [...cpu.get(n).values()].filter(notIdle).reduce((a, f) => a + f.value, 0);
     const scales = new Map(cpuNames.map((n) => [n, meta.variants[n].threadCpuUs / busySamples(n)]));
@@ -172,7 +190,7 @@ export function summarise(dir, { top = 25 } = {}) {
     );
     const rows = rowsOf(cpu, cpuNames, (f) => f.bucket, { sortKey: bucketOrder, scale, filter: notIdle });
     out.push(table('CPU by bucket', 'µs', rows, cpuNames, comparisons, 2), '');
-    const meshCpu = cpuNames.filter((n) => n !== 'raw');
+    const meshCpu = cpuNames.filter(withMesh);
     out.push(table('mesh CPU by source file', 'µs', rowsOf(cpu, meshCpu, (f) => f.file, { filter: (f) => f.bucket === 'mesh', sortKey: bucketOrder, scale }), meshCpu, [], 3), '');
     out.push(table(`top ${top} mesh functions by self time`, 'µs', rowsOf(cpu, meshCpu, fnLabel, { filter: (f) => f.bucket === 'mesh', sortKey: bucketOrder, scale, limit: top }), meshCpu, [], 3), '');
     if (cpuNames.includes('raw')) {
@@ -190,14 +208,14 @@ export function summarise(dir, { top = 25 } = {}) {
     }
   }
 
-  const heapNames = names.filter((n) => meta.variants[n].heap);
+  const heapNames = names.filter((n) => meta.variants[n].heap?.length > 0);
   if (heapNames.length > 0) {
-    const heap = new Map(heapNames.map((n) => [n, heapFunctions(JSON.parse(readFileSync(resolve(dir, meta.variants[n].heap), 'utf8')))]));
-    const scale = () => 1 / requests;
-    const total = (n) => [...heap.get(n).values()].reduce((a, f) => a + f.value, 0) / requests;
+    const heap = new Map(heapNames.map((n) => [n, mergeFunctions(meta.variants[n].heap.map((file) => heapFunctions(readJson(dir, file))))]));
+    const scale = (n) => 1 / requests(n);
+    const total = (n) => [...heap.get(n).values()].reduce((a, f) => a + f.value, 0) / requests(n);
     out.push(`Sampled allocation against the heap's growth between collections (v8.GCProfiler) of the same run: ${heapNames.map((n) => `${n} ${total(n).toFixed(0)} / ${meta.variants[n].bytes.toFixed(0)} B`).join(', ')}.`, '');
     out.push(table('allocation by bucket', 'B', rowsOf(heap, heapNames, (f) => f.bucket, { sortKey: bucketOrder, scale }), heapNames, comparisons, 0), '');
-    const meshHeap = heapNames.filter((n) => n !== 'raw');
+    const meshHeap = heapNames.filter(withMesh);
     out.push(table(`top ${top} mesh allocation sites`, 'B', rowsOf(heap, meshHeap, fnLabel, { filter: (f) => f.bucket === 'mesh', sortKey: bucketOrder, scale, limit: top }), meshHeap, [], 0), '');
     if (heapNames.includes('raw')) {
       for (const name of meshHeap.filter((n) => n !== 'traced')) {
