@@ -308,6 +308,7 @@ for (const phaseName of PHASES) {
     const { rounds, discarded } = await pairedRounds({
       names: phase.names,
       runOne: (name) => runOne(name),
+      prime: (name) => runOne(name, 200),
       rounds: ROUNDS,
       otherLimit: OTHER_LIMIT,
       pids,

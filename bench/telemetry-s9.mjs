@@ -96,6 +96,7 @@ for (const name of names) await run(name, Math.min(REQUESTS, 5_000)); // warm-up
 const { rounds, discarded } = await pairedRounds({
   names,
   runOne: (name) => run(name, Math.round(REQUESTS / 2)),
+  prime: (name) => run(name, 200),
   rounds: ROUNDS,
   otherLimit: OTHER_LIMIT,
   pids: ourPids,

@@ -194,6 +194,7 @@ for (const name of names) await runVariant(name, Math.min(REQUESTS, 5_000)); // 
 const { rounds, discarded } = await pairedRounds({
   names,
   runOne: (name) => runVariant(name, Math.round(REQUESTS / 2)),
+  prime: (name) => runVariant(name, 200),
   rounds: ROUNDS,
   otherLimit: OTHER_LIMIT,
   pids: ourPids,

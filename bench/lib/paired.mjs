@@ -66,6 +66,8 @@ export async function runLoad(call, n, concurrency, finish) {
     ms,
     rps: (n / ms) * 1000,
     cpuUs: (cpu.user + cpu.system) / n,
+    userUs: cpu.user / n,
+    systemUs: cpu.system / n,
     /** The main thread alone (no GC helper threads), where a CPU profile samples. */
     threadCpuUs: thread ? (thread.user + thread.system) / n : NaN,
     bytes: allocated / n,
@@ -89,6 +91,8 @@ export function combineRuns(a, b) {
     ms: a.ms + b.ms,
     rps: (n / (a.ms + b.ms)) * 1000,
     cpuUs: per('cpuUs'),
+    userUs: per('userUs'),
+    systemUs: per('systemUs'),
     threadCpuUs: per('threadCpuUs'),
     bytes: per('bytes'),
     gcUs: per('gcUs'),
@@ -100,15 +104,18 @@ export function combineRuns(a, b) {
  * Runs paired rounds of `names` (each variant twice per round through `runOne(name, round)`, which
  * returns runLoad's result; `combine` joins the two) until `rounds` are kept. `pids()`: this
  * bench's own processes, for the other-work check. Before each round it waits (at most
- * `quietMs`) for other work to drop below 60 % of `otherLimit`. Calls `log(line)` once per round.
+ * `quietMs`) for other work to drop below 60 % of `otherLimit`, then calls `prime(name)` (unmeasured)
+ * for each variant if given. Calls `log(line)` once per round.
  * Returns { rounds: [{ [name]: result, other }], discarded }.
  */
-export async function pairedRounds({ names, runOne, rounds, otherLimit, pids, log = console.log, label = (r) => r.rps.toFixed(0), combine = combineRuns, quietMs = 10_000 }) {
+export async function pairedRounds({ names, runOne, rounds, otherLimit, pids, log = console.log, label = (r) => r.rps.toFixed(0), combine = combineRuns, quietMs = 10_000, prime }) {
   const kept = [];
   let discarded = 0;
   const meter = cpuMeter(pids);
   for (let attempt = 0; kept.length < rounds && attempt < 3 * rounds; attempt++) {
     await waitQuiet(pids, { limit: 0.6 * otherLimit, maxMs: quietMs });
+    // After the wait, connections may have idled out: reopened here, not in a measured run.
+    if (prime) for (const name of names) await prime(name);
     const forward = kept.length % 2 === 0 ? names : [...names].reverse();
     const order = [...forward, ...[...forward].reverse()];
     const round = {};
