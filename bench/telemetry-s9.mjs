@@ -7,8 +7,10 @@
 // its own (`tracing: 'own'`), the undici instrumentation is enabled only while its variant runs
 // (it subscribes to undici's diagnostics channels, which every variant would otherwise pay for).
 // No MeterProvider is registered: this measures tracing, on both sides.
-// Variants alternate in a rotating order, ROUNDS times; ratios are taken within each round and
-// the median round's ratio is the figure. Rounds with other work on the machine are thrown away.
+// Paired rounds (bench/lib/paired.mjs, shared with bench/overhead.mjs and bench/throughput.mjs):
+// each round runs every variant twice, REQUESTS/2 requests per run, forward then backward; ratios
+// and CPU differences are taken within each round and the figure is the median of the per-round
+// figures, with its interquartile range. Rounds with other work on the machine are thrown away.
 // Targets (issue 6): mesh + tracing >= 0.90x the mesh without telemetry, and the mesh's tracing
 // costs no more than instrumentation-undici costs raw undici (ratio of ratios >= 1).
 // Run: npm run bench:s9   (builds first)
@@ -18,12 +20,13 @@ import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { AlwaysOnSampler, BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { Agent, request as undiciRequest } from 'undici';
 import { createMesh } from '../dist/index.js';
-import { cpuMeter, info, loadLine, machineLine, median, onExit, podAddresses, row, startPods, waitQuiet, watchdog } from './lib/common.mjs';
+import { loadLine, machineLine, onExit, podAddresses, startPods, waitQuiet, watchdog } from './lib/common.mjs';
 import { serviceResources } from './lib/mesh-config.mjs';
+import { medianOf, pairedDiff, pairedLine, pairedRatio, pairedRounds, quartiles, runLoad } from './lib/paired.mjs';
 
 const REQUESTS = Number(process.env.REQUESTS ?? 20_000);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 64);
-const ROUNDS = Number(process.env.ROUNDS ?? 5);
+const ROUNDS = Number(process.env.ROUNDS ?? 9);
 const PODS = Number(process.env.PODS ?? 4);
 const OTHER_LIMIT = Number(process.env.OTHER_LIMIT ?? 0.25);
 watchdog(1_200_000, 'bench/telemetry-s9');
@@ -76,81 +79,46 @@ const variants = {
   },
 };
 const names = Object.keys(variants);
-const meter = cpuMeter(ourPids);
 
 async function run(name, n) {
   const { call, before, after } = variants[name];
-  let next = 0;
-  let errors = 0;
-  let firstError;
-  const worker = async () => {
-    while (next < n) {
-      const i = next++;
-      try {
-        await call(i);
-      } catch (error) {
-        errors++;
-        firstError ??= error;
-      }
-    }
-  };
   before?.();
-  meter.lap();
   const spans0 = dropExporter.spans;
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   // Spans still in the batch processor's queue are exported on the clock: their cost is tracing's.
-  await provider.forceFlush();
-  const ms = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
-  const other = meter.lap().other;
+  const result = await runLoad(call, n, CONCURRENCY, () => provider.forceFlush());
   after?.();
-  if (errors > 0) console.log(`  ${name}: ${errors} errors (${firstError?.message})`);
-  return { rps: (n / ms) * 1000, cpuUs: (cpu.user + cpu.system) / n, other: Number.isFinite(other) ? other : 0, spans: dropExporter.spans - spans0 };
+  return { ...result, spans: dropExporter.spans - spans0 };
 }
 
 await waitQuiet(ourPids);
 for (const name of names) await run(name, Math.min(REQUESTS, 5_000)); // warm-up: JIT, connections
 
-const rounds = [];
-let discarded = 0;
-for (let attempt = 0; rounds.length < ROUNDS && attempt < 3 * ROUNDS; attempt++) {
-  await waitQuiet(ourPids);
-  const order = names.map((_, i) => names[(i + attempt) % names.length]);
-  const round = {};
-  for (const name of order) round[name] = await run(name, REQUESTS);
-  const other = Math.max(...names.map((k) => round[k].other));
-  const line = `${names.map((k) => `${k} ${Math.round(round[k].rps)}`).join(', ')}; other work up to ${other.toFixed(2)} cores`;
-  if (other > OTHER_LIMIT) {
-    discarded++;
-    console.log(`  round thrown away (other work): ${line}`);
-    continue;
-  }
-  rounds.push(round);
-  console.log(`  round ${rounds.length}: ${line}`);
-}
+const { rounds, discarded } = await pairedRounds({
+  names,
+  runOne: (name) => run(name, Math.round(REQUESTS / 2)),
+  prime: (name) => run(name, 200),
+  rounds: ROUNDS,
+  otherLimit: OTHER_LIMIT,
+  pids: ourPids,
+  quietMs: 20_000,
+});
 
-const ratio = (a, b) => median(rounds.map((r) => r[a].rps / r[b].rps));
-console.log(`${REQUESTS} requests per run, ${CONCURRENCY} in flight, ${PODS} pods, 1 KiB bodies; median of ${rounds.length} rounds` +
+console.log(`${REQUESTS} requests per variant and round (two runs), ${CONCURRENCY} in flight, ${PODS} pods, 1 KiB bodies; ${rounds.length} paired rounds` +
   (discarded ? ` (${discarded} more thrown away: other work on the machine)` : ''));
 for (const name of names) {
   const spans = Math.max(...rounds.map((r) => r[name].spans));
-  console.log(info(`${name} (client CPU ${median(rounds.map((r) => r[name].cpuUs)).toFixed(1)} us/req, ${spans} spans)`, median(rounds.map((r) => r[name].rps)), 'req/s', 0));
+  console.log(`${`${name} (client CPU ${medianOf(rounds, name, (r) => r.cpuUs).toFixed(1)} us/req, ${spans} spans)`.padEnd(72)} ${medianOf(rounds, name, (r) => r.rps).toFixed(0).padStart(8)} req/s`);
 }
 // Client CPU per request is steadier than throughput on a shared machine: what tracing adds.
-const added = (a, b) => median(rounds.map((r) => r[a].cpuUs - r[b].cpuUs));
-const oursUs = added('mesh.request + tracing', 'mesh.request');
-const theirsUs = added('undici.request + instrumentation-undici', 'undici.request');
-console.log(info('client CPU added per request: mesh tracing', oursUs, 'us', 1));
-console.log(info('client CPU added per request: instrumentation-undici', theirsUs, 'us', 1));
-console.log(info('CPU added: mesh tracing - instrumentation-undici', oursUs - theirsUs, 'us', 1));
-const ours = ratio('mesh.request + tracing', 'mesh.request');
-const theirs = ratio('undici.request + instrumentation-undici', 'undici.request');
-console.log(row('mesh.request + tracing / mesh.request', ours, 'x', '>=', 0.9));
-console.log(info('undici.request + instrumentation-undici / undici.request', theirs, 'x'));
-console.log(row('the two ratios: ours / instrumentation-undici\'s', median(rounds.map((r) =>
-  (r['mesh.request + tracing'].rps / r['mesh.request'].rps) / (r['undici.request + instrumentation-undici'].rps / r['undici.request'].rps))), 'x', '>=', 1.0));
+console.log(pairedLine('client CPU added per request: mesh tracing', pairedDiff(rounds, 'mesh.request + tracing', 'mesh.request'), 'us'));
+console.log(pairedLine('client CPU added per request: instrumentation-undici', pairedDiff(rounds, 'undici.request + instrumentation-undici', 'undici.request'), 'us'));
+console.log(pairedLine('CPU added: mesh tracing - instrumentation-undici', quartiles(rounds.map((r) =>
+  (r['mesh.request + tracing'].cpuUs - r['mesh.request'].cpuUs) - (r['undici.request + instrumentation-undici'].cpuUs - r['undici.request'].cpuUs))), 'us'));
+console.log(pairedLine('client CPU per request: mesh.request - undici.request', pairedDiff(rounds, 'mesh.request', 'undici.request'), 'us'));
+console.log(pairedLine('mesh.request + tracing / mesh.request', pairedRatio(rounds, 'mesh.request + tracing', 'mesh.request'), 'x', { sign: false, target: { cmp: '>=', value: 0.9 } }));
+console.log(pairedLine('undici.request + instrumentation-undici / undici.request', pairedRatio(rounds, 'undici.request + instrumentation-undici', 'undici.request'), 'x', { sign: false }));
+console.log(pairedLine('the two ratios: ours / instrumentation-undici\'s', quartiles(rounds.map((r) =>
+  (r['mesh.request + tracing'].rps / r['mesh.request'].rps) / (r['undici.request + instrumentation-undici'].rps / r['undici.request'].rps))), 'x', { sign: false, target: { cmp: '>=', value: 1.0 } }));
 console.log(loadLine());
 
 await plain.close();

@@ -7,10 +7,12 @@
 // process measures only the client; its CPU time per request is printed too. Each variant has
 // its own connection pool with undici's defaults, as the mesh's per-endpoint pools (no connection
 // cap, no pipelining); the connections each opened are printed.
-// Variants alternate in a rotating order, ROUNDS times; a ratio is taken within each round (the
-// two variants ran seconds apart) and the median round's ratio is the figure. This machine is
-// shared with other work (test runs): a round during which other processes used more than
-// OTHER_LIMIT cores is thrown away and run again (at most 2 x ROUNDS extra times), and said so.
+// Paired rounds (bench/lib/paired.mjs, shared with bench/overhead.mjs and bench/telemetry-s9.mjs):
+// each round runs every variant twice, REQUESTS/2 requests per run, forward then backward, so the
+// variants of a round see the same machine; a ratio (or a CPU difference) is taken within each
+// round and the figure is the median of the per-round figures, with its interquartile range. This
+// machine is shared with other work (test runs): a round during which other processes used more
+// than OTHER_LIMIT cores is thrown away and run again (at most 3 x ROUNDS attempts), and said so.
 // Targets (issue 3): mesh.request >= 0.90x undici.request, mesh.fetch >= 0.90x undici.fetch,
 // mesh >= 1.3x the same client through the proxy hop.
 // Run: npm run bench:throughput   (builds first; installs nginx-light when missing and root)
@@ -24,13 +26,14 @@ import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Agent, Dispatcher, fetch as undiciFetch, Pool, request as undiciRequest } from 'undici';
 import { createMesh } from '../dist/index.js';
-import { cpuMeter, info, loadLine, machineLine, median, onExit, podAddresses, row, startPods, waitQuiet, watchdog } from './lib/common.mjs';
+import { cpuMeter, info, loadLine, machineLine, onExit, podAddresses, startPods, waitQuiet, watchdog } from './lib/common.mjs';
 import { serviceResources } from './lib/mesh-config.mjs';
 import { startProxy } from './lib/proxy.mjs';
+import { combineRuns, medianOf, pairedDiff, pairedLine, pairedRatio, pairedRounds, runLoad } from './lib/paired.mjs';
 
 const REQUESTS = Number(process.env.REQUESTS ?? 20_000);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 64);
-const ROUNDS = Number(process.env.ROUNDS ?? 5);
+const ROUNDS = Number(process.env.ROUNDS ?? 9);
 const PODS = Number(process.env.PODS ?? 4);
 const OTHER_LIMIT = Number(process.env.OTHER_LIMIT ?? 0.25);
 /** ISOLATE=1: this process is the child running the one variant named here. */
@@ -134,41 +137,19 @@ const meters = {
   client: cpuMeter(() => [clientPid]),
   pods: cpuMeter(() => [pods.pid]),
   proxy: cpuMeter(() => (proxy ? [proxy.pid] : [])),
-  all: cpuMeter(ourPids),
 };
 const lapAll = () => {
   const r = Object.fromEntries(Object.entries(meters).map(([k, m]) => [k, m.lap()]));
-  return { client: r.client.ours, pods: r.pods.ours, proxy: r.proxy.ours, other: r.all.other };
+  return { client: r.client.ours, pods: r.pods.ours, proxy: r.proxy.ours };
 };
 
 async function run(name, n) {
-  const call = variants[name];
-  let next = 0;
-  let errors = 0;
-  let firstError;
-  const worker = async () => {
-    while (next < n) {
-      const i = next++;
-      try {
-        await call(i);
-      } catch (error) {
-        errors++;
-        firstError ??= error;
-      }
-    }
-  };
   opened = 0;
   counting = true;
-  const cpu0 = process.cpuUsage();
-  lapAll();
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  const ms = performance.now() - t0;
-  const cores = lapAll();
-  const cpu = process.cpuUsage(cpu0);
+  const result = await runLoad(variants[name], n, CONCURRENCY);
   counting = false;
-  if (errors > 0) console.log(`  ${name}: ${errors} errors (${firstError?.message})`);
-  return { rps: (n / ms) * 1000, cpuUs: (cpu.user + cpu.system) / n, connections: opened, cores, errors };
+  // Sent over IPC under ISOLATE: the error's message, not the error.
+  return { ...result, firstError: result.firstError && { message: result.firstError.message }, connections: opened };
 }
 
 if (CHILD) {
@@ -196,40 +177,37 @@ if (ISOLATE) {
 /** One run of `name`, here or (ISOLATE) in its child; cores are measured here either way. */
 async function runVariant(name, n) {
   const child = children.get(name);
-  if (!child) return run(name, n);
-  clientPid = child.pid;
+  clientPid = child ? child.pid : process.pid;
   lapAll();
-  const result = await new Promise((resolve) => {
-    child.once('message', resolve);
-    child.send(n);
-  });
+  const result = child
+    ? await new Promise((resolve) => {
+        child.once('message', resolve);
+        child.send(n);
+      })
+    : await run(name, n);
   return { ...result, cores: lapAll() };
 }
 
 await waitQuiet(ourPids);
 for (const name of names) await runVariant(name, Math.min(REQUESTS, 5_000)); // warm-up: JIT, connections
 
-const rounds = [];
-let discarded = 0;
-for (let attempt = 0; rounds.length < ROUNDS && attempt < 3 * ROUNDS; attempt++) {
-  await waitQuiet(ourPids);
-  const order = names.map((_, i) => names[(i + attempt) % names.length]);
-  const round = {};
-  for (const name of order) round[name] = await runVariant(name, REQUESTS);
-  const other = Math.max(...names.map((k) => round[k].cores.other));
-  const line = `${names.map((k) => `${k} ${Math.round(round[k].rps)}`).join(', ')}; other work up to ${other.toFixed(2)} cores`;
-  if (other > OTHER_LIMIT) {
-    discarded++;
-    console.log(`  round thrown away (other work): ${line}`);
-    continue;
-  }
-  rounds.push(round);
-  console.log(`  round ${rounds.length}: ${line}`);
-}
+const { rounds, discarded } = await pairedRounds({
+  names,
+  runOne: (name) => runVariant(name, Math.round(REQUESTS / 2)),
+  prime: (name) => runVariant(name, 200),
+  rounds: ROUNDS,
+  otherLimit: OTHER_LIMIT,
+  pids: ourPids,
+  quietMs: 20_000,
+  combine: (a, b) => ({
+    ...combineRuns(a, b),
+    connections: a.connections + b.connections,
+    cores: Object.fromEntries(Object.keys(a.cores).map((k) => [k, (a.cores[k] + b.cores[k]) / 2])),
+  }),
+});
 
-const med = (k, f) => median(rounds.map((r) => f(r[k])));
-const ratio = (a, b) => median(rounds.map((r) => r[a].rps / r[b].rps));
-console.log(`${REQUESTS} requests per run, ${CONCURRENCY} in flight, ${PODS} pods, 1 KiB bodies; median of ${rounds.length} rounds` +
+const med = (k, f) => medianOf(rounds, k, f);
+console.log(`${REQUESTS} requests per variant and round (two runs), ${CONCURRENCY} in flight, ${PODS} pods, 1 KiB bodies; ${rounds.length} paired rounds` +
   (discarded ? ` (${discarded} more thrown away: other work on the machine)` : ''));
 console.log('cores busy (median):  ' + names.map((k) => `${k}: client ${med(k, (r) => r.cores.client).toFixed(2)}, pods ${med(k, (r) => r.cores.pods).toFixed(2)}` +
   (k.includes('proxy') ? `, nginx ${med(k, (r) => r.cores.proxy).toFixed(2)}` : '')).join('; '));
@@ -237,17 +215,20 @@ for (const name of names) {
   const conns = Math.max(...rounds.map((r) => r[name].connections));
   console.log(info(`${name} (client CPU ${med(name, (r) => r.cpuUs).toFixed(1)} us/req, ${conns} new conns)`, med(name, (r) => r.rps), 'req/s', 0));
 }
-if (has('minimal-dispatcher', 'undici.request')) console.log(info('minimal-dispatcher / undici.request (context)', ratio('minimal-dispatcher', 'undici.request'), 'x'));
-if (has('mesh.request', 'undici.request')) console.log(row('mesh.request / undici.request', ratio('mesh.request', 'undici.request'), 'x', '>=', 0.9));
-if (has('mesh.request@baseline', 'undici.request')) console.log(info('mesh.request@baseline / undici.request (context)', ratio('mesh.request@baseline', 'undici.request'), 'x'));
-if (has('mesh.fetch', 'undici.fetch')) console.log(row('mesh.fetch / undici.fetch', ratio('mesh.fetch', 'undici.fetch'), 'x', '>=', 0.9));
+const ratioLine = (a, b, target) => console.log(pairedLine(`${a} / ${b}`, pairedRatio(rounds, a, b), 'x', { sign: false, ...(target ? { target: { cmp: '>=', value: target } } : {}) }));
+const cpuLine = (a, b) => console.log(pairedLine(`client CPU per request, ${a} - ${b}`, pairedDiff(rounds, a, b), 'us'));
+if (has('minimal-dispatcher', 'undici.request')) ratioLine('minimal-dispatcher', 'undici.request');
+if (has('mesh.request', 'undici.request')) ratioLine('mesh.request', 'undici.request', 0.9);
+if (has('mesh.request@baseline', 'undici.request')) ratioLine('mesh.request@baseline', 'undici.request');
+if (has('mesh.fetch', 'undici.fetch')) ratioLine('mesh.fetch', 'undici.fetch', 0.9);
 if (!proxy) console.log('proxy hop: skipped (no nginx)');
-if (has('mesh.request', 'undici.request via proxy')) console.log(row('mesh.request / undici.request via proxy', ratio('mesh.request', 'undici.request via proxy'), 'x', '>=', 1.3));
-if (has('mesh.fetch', 'undici.fetch via proxy')) console.log(row('mesh.fetch / undici.fetch via proxy', ratio('mesh.fetch', 'undici.fetch via proxy'), 'x', '>=', 1.3));
-const cpuDiff = (a, b) => med(a, (r) => r.cpuUs) - med(b, (r) => r.cpuUs);
-if (has('mesh.request', 'undici.request')) console.log(info('client CPU per request, mesh.request - undici.request', cpuDiff('mesh.request', 'undici.request'), 'us', 1));
-if (has('mesh.request@baseline', 'undici.request')) console.log(info('client CPU per request, mesh.request@baseline - undici.request', cpuDiff('mesh.request@baseline', 'undici.request'), 'us', 1));
-if (has('mesh.fetch', 'undici.fetch')) console.log(info('client CPU per request, mesh.fetch - undici.fetch', cpuDiff('mesh.fetch', 'undici.fetch'), 'us', 1));
+if (has('mesh.request', 'undici.request via proxy')) ratioLine('mesh.request', 'undici.request via proxy', 1.3);
+if (has('mesh.fetch', 'undici.fetch via proxy')) ratioLine('mesh.fetch', 'undici.fetch via proxy', 1.3);
+if (has('minimal-dispatcher', 'undici.request')) cpuLine('minimal-dispatcher', 'undici.request');
+if (has('mesh.request', 'undici.request')) cpuLine('mesh.request', 'undici.request');
+if (has('mesh.request@baseline', 'undici.request')) cpuLine('mesh.request@baseline', 'undici.request');
+if (has('mesh.request@baseline', 'mesh.request')) cpuLine('mesh.request@baseline', 'mesh.request');
+if (has('mesh.fetch', 'undici.fetch')) cpuLine('mesh.fetch', 'undici.fetch');
 console.log(loadLine());
 
 for (const child of children.values()) child.disconnect();

@@ -6,9 +6,12 @@ import { Dispatcher } from 'undici';
  * pods, a DestinationRule choosing the balancer (`PEAK_EWMA` goes through our annotation), and a
  * VirtualService whose default route comes after two match rules (a header match and a prefix
  * rewrite), so every request pays for real route matching.
+ * `retries`: the HTTPRetry of every route (unset: none written, so Istio's default retry policy
+ * applies; `{ attempts: 0 }` turns retries off). `outlierDetection`: the DestinationRule's.
  */
-export function serviceResources({ name = 'reviews', namespace = 'shop', port, addresses, policy = 'ROUND_ROBIN', timeout }) {
+export function serviceResources({ name = 'reviews', namespace = 'shop', port, addresses, policy = 'ROUND_ROBIN', timeout, retries, outlierDetection }) {
   const peakEwma = policy === 'PEAK_EWMA';
+  const onRoute = retries ? { retries } : {};
   return [
     {
       apiVersion: 'networking.istio.io/v1',
@@ -28,7 +31,7 @@ export function serviceResources({ name = 'reviews', namespace = 'shop', port, a
       metadata: { name, namespace, ...(peakEwma ? { annotations: { 'sidecarless.io/load-balancer': 'PEAK_EWMA' } } : {}) },
       spec: {
         host: name,
-        trafficPolicy: { loadBalancer: { simple: peakEwma ? 'ROUND_ROBIN' : policy } },
+        trafficPolicy: { loadBalancer: { simple: peakEwma ? 'ROUND_ROBIN' : policy }, ...(outlierDetection ? { outlierDetection } : {}) },
         subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }],
       },
     },
@@ -39,9 +42,9 @@ export function serviceResources({ name = 'reviews', namespace = 'shop', port, a
       spec: {
         hosts: [name],
         http: [
-          { name: 'tester', match: [{ headers: { 'end-user': { exact: 'jason' } } }], route: [{ destination: { host: name, subset: 'v2' } }] },
-          { name: 'legacy', match: [{ uri: { prefix: '/api/v1/' } }], rewrite: { uri: '/v2/' }, route: [{ destination: { host: name, subset: 'v1' } }] },
-          { name: 'default', route: [{ destination: { host: name } }], ...(timeout ? { timeout } : {}) },
+          { name: 'tester', match: [{ headers: { 'end-user': { exact: 'jason' } } }], route: [{ destination: { host: name, subset: 'v2' } }], ...onRoute },
+          { name: 'legacy', match: [{ uri: { prefix: '/api/v1/' } }], rewrite: { uri: '/v2/' }, route: [{ destination: { host: name, subset: 'v1' } }], ...onRoute },
+          { name: 'default', route: [{ destination: { host: name } }], ...(timeout ? { timeout } : {}), ...onRoute },
         ],
       },
     },
