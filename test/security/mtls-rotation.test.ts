@@ -92,11 +92,17 @@ describe('a connection pool per endpoint and TLS identity', () => {
     const mesh = await clientMesh(source, push);
     const first = await call(mesh);
     const hellos = pod.hellos.length;
+    // Reloads apply asynchronously: each push is followed by the snapshot it makes.
+    const applied = (): Promise<unknown> => new Promise((resolve) => mesh.once('snapshot', resolve));
     // The same rule again (a resync): same settings, the connection stays.
+    let next = applied();
     push.push(yamlDocs(config(pod.port, undefined, oneConnection)));
+    await next;
     expect((await call(mesh)).connection).toBe(first.connection);
     expect(pod.hellos.length).toBe(hellos);
+    next = applied();
     push.push(yamlDocs(config(pod.port, '{ mode: ISTIO_MUTUAL, sni: reviews.v2.internal }', oneConnection)));
+    await next;
     const changed = await call(mesh);
     expect(changed.connection).not.toBe(first.connection);
     expect(pod.connections[changed.connection]?.servername).toBe('reviews.v2.internal');

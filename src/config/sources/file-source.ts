@@ -95,6 +95,7 @@ export class FileSource implements ConfigSource {
   /** A change read but not delivered yet: what it looked like, and since when changes have been read. */
   private settling: { readonly signature: string; readonly since: number } | undefined;
   private statSignature = '';
+  private pollAgain = false;
   private onUpdate: ((update: SourceUpdate) => void) | undefined;
   private watchers: DirectoryWatchers | undefined;
   private cancelRescan: CancelTimer | undefined;
@@ -229,7 +230,13 @@ export class FileSource implements ConfigSource {
 
   /** Stats only: cheap enough to run every few seconds, and a difference triggers a real rescan. */
   private poll(): void {
-    if (this.closed || this.polling) return;
+    if (this.closed) return;
+    if (this.polling) {
+      // A check asked for while one is under way runs after it: a scan that started before a
+      // change must not answer for a check asked for after it.
+      this.pollAgain = true;
+      return;
+    }
     this.polling = scanPaths(this.paths)
       .then((scan) => {
         if (!this.closed && statSignature(scan) !== this.statSignature) this.schedule();
@@ -237,6 +244,10 @@ export class FileSource implements ConfigSource {
       .catch(() => undefined)
       .finally(() => {
         this.polling = undefined;
+        if (this.pollAgain) {
+          this.pollAgain = false;
+          this.poll();
+        }
       });
   }
 
