@@ -54,20 +54,23 @@ import { createInboundHttp2Server, createInboundServer, secureServer } from './s
 import type { TlsTerminatingServer } from './server/secure-tls-server.js';
 import { inboundTlsOptions } from './server/secure-tls-server.js';
 import type { AccessDeniedError, JwtAuthenticationError } from './security/authz/errors.js';
-import type { CustomAuthorizer } from './security/authz/custom-authorizer.js';
-import { functionAuthorizer } from './security/authz/custom-authorizer.js';
-import { extAuthzHttp } from './security/authz/ext-authz-http.js';
-import { JwksCache } from './security/jwt/jwks-cache.js';
-import { loadJose } from './security/jwt/jose-loader.js';
-import type { InboundLayer } from './server/inbound/inbound-layer.js';
-import { buildInboundLayers } from './server/inbound/inbound-layers.js';
-import type { InboundMeshConfig } from './server/inbound/inbound-setup.js';
 import { inboundMeshConfig } from './server/inbound/inbound-setup.js';
-import type { InboundAuditEvent, InboundReporter } from './server/inbound/inbound-reporter.js';
+import type { InboundAuditEvent } from './server/inbound/inbound-reporter.js';
 import type { InboundOptions, MeshConfigOptions } from './server/inbound/inbound-options.js';
-import { InboundProcessor } from './server/inbound/inbound-processor.js';
-import { normalizeRequestPath } from './server/inbound/path-normalization.js';
-import type { DestinationLabels } from './server/inbound/server-telemetry.js';
+import type { InboundProcessor } from './server/inbound/inbound-processor.js';
+import type * as InboundCode from './server/inbound/mesh-inbound.js';
+import type { MeshInbound } from './server/inbound/mesh-inbound.js';
+
+/** What `createMesh` started and loaded for a mesh (the code behind dynamic imports included). */
+interface MeshParts {
+  readonly kube?: KubeApiWatcher | undefined;
+  readonly kubeSource?: KubernetesSource | undefined;
+  readonly otel?: LoadedTelemetry | undefined;
+  readonly kubeOptions?: KubernetesOptions | undefined;
+  readonly security?: MeshSecurity | undefined;
+  readonly kubeCode?: typeof KubernetesCode | undefined;
+  readonly inboundCode: typeof InboundCode;
+}
 
 /** `@opentelemetry/api` and the mesh's telemetry code, loaded only when telemetry is on. */
 interface LoadedTelemetry {
@@ -275,26 +278,23 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private readonly telemetry: MeshTelemetry | undefined;
   private inboundPolicyValue: InboundPolicy | undefined;
   private readonly security: MeshSecurity;
-  private readonly inboundConfig: InboundMeshConfig;
-  private processor: InboundProcessor | undefined;
-  private readonly inboundLayers = new WeakMap<Snapshot, readonly InboundLayer[]>();
-  private readonly jwksCaches = new Map<string, JwksCache>();
-  private readonly authorizers = new Map<string, CustomAuthorizer | undefined>();
+  private readonly inboundSide: MeshInbound;
+  private readonly kube: KubeApiWatcher | undefined;
+  private readonly kubeSource: KubernetesSource | undefined;
+  private readonly kubeCode: typeof KubernetesCode | undefined;
 
   /** @internal */
   constructor(
     private readonly store: ConfigStore,
     options: MeshOptions,
-    private readonly kube?: KubeApiWatcher,
-    private readonly kubeSource?: KubernetesSource,
-    otel?: LoadedTelemetry,
-    kubeOptions: KubernetesOptions = {},
-    security?: MeshSecurity,
-    private readonly kubeCode?: typeof KubernetesCode,
+    parts: MeshParts,
   ) {
     super();
+    const { kube, kubeCode, otel, kubeOptions = {}, security, inboundCode } = parts;
+    this.kube = parts.kube;
+    this.kubeSource = parts.kubeSource;
+    this.kubeCode = parts.kubeCode;
     const clock = meshClock(options.clock);
-    this.inboundConfig = inboundMeshConfig(options);
     this.clock = clock;
     this.security = security ?? MeshSecurity.withoutCertificates({ ...options, clock });
     const random = options.random ?? systemRandom;
@@ -373,6 +373,24 @@ export class Mesh extends EventEmitter<MeshEvents> {
       rateLimits: this.rateLimits,
       telemetry: this.telemetry,
       certificates: this.security.certificates,
+    });
+    this.inboundSide = new inboundCode.MeshInbound({
+      config: inboundMeshConfig(options),
+      snapshot: () => this.store.snapshot,
+      telemetry: this.telemetry,
+      rateLimits: this.rateLimits,
+      clock,
+      principal: () => this.security.certificates?.current?.identity?.uri,
+      sendCheck: async (url, method, headers, timeoutMs) => {
+        const res = await this.request(url, { method: method as 'GET', headers, signal: AbortSignal.timeout(timeoutMs) });
+        return { status: res.statusCode, headers: res.headers, body: await res.body.text() };
+      },
+      denied: (error) => {
+        if (this.listenerCount('inboundDenied') > 0) this.emit('inboundDenied', error);
+      },
+      audit: (event) => {
+        if (this.listenerCount('inboundAudit') > 0) this.emit('inboundAudit', event);
+      },
     });
     store.on('snapshot', (s) => {
       this.clusters.setSnapshot(s);
@@ -531,17 +549,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
    * AuthorizationPolicy, inbound rate limits, the server span and the request's deadline.
    */
   get inbound(): InboundProcessor {
-    this.processor ??= new InboundProcessor({
-      snapshot: () => this.store.snapshot,
-      layers: (snapshot) => this.layersFor(snapshot),
-      telemetry: this.telemetry,
-      destination: () => this.destinationLabels(),
-      normalization: this.inboundConfig.normalization,
-      trustedProxies: this.inboundConfig.trustedProxies,
-      timeoutMs: this.inboundConfig.timeoutMs,
-      answered: (reply) => this.telemetry?.inboundDenied(reply.reason, reply.decidedBy ?? ''),
-    });
-    return this.processor;
+    return this.inboundSide.processor;
   }
 
   /**
@@ -549,84 +557,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
    * (`meshConfig.pathNormalization`); unchanged when it cannot be (the inbound path then answers 400).
    */
   inboundNormalize(url: string): string {
-    const n = normalizeRequestPath(url, this.inboundConfig.normalization);
-    if (!n.ok) return url;
-    return n.query ? `${n.path}?${n.query}` : n.path;
-  }
-
-  private layersFor(snapshot: Snapshot): readonly InboundLayer[] {
-    let layers = this.inboundLayers.get(snapshot);
-    if (!layers) {
-      const reporter: InboundReporter = {
-        denied: (error) => {
-          if (this.listenerCount('inboundDenied') > 0) this.emit('inboundDenied', error);
-        },
-        audit: (event) => {
-          if (event.kind === 'dry-run') this.telemetry?.authzDryRun(event.policy, event.result);
-          if (this.listenerCount('inboundAudit') > 0) this.emit('inboundAudit', event);
-        },
-      };
-      layers = buildInboundLayers(snapshot, {
-        rateLimits: this.rateLimits,
-        reporter,
-        providers: (name) => this.authorizer(name),
-        jwt: {
-          jose: loadJose,
-          reporter,
-          wallClock: () => Date.now(),
-          jwks: (jose, uri) => {
-            let cache = this.jwksCaches.get(uri);
-            if (!cache) {
-              cache = new JwksCache(uri, jose, (u, timeoutMs) => this.fetchJwks(u, timeoutMs), () => this.clock.now());
-              this.jwksCaches.set(uri, cache);
-            }
-            return cache;
-          },
-        },
-      });
-      this.inboundLayers.set(snapshot, layers);
-    }
-    return layers;
-  }
-
-  /** A JWKS document, fetched directly (the identity provider is usually outside the mesh). */
-  private async fetchJwks(uri: string, timeoutMs: number): Promise<unknown> {
-    const res = await undiciFetch(uri, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
-    if (!res.ok) {
-      await res.body?.cancel();
-      throw new Error(`${uri} answered ${res.status}`);
-    }
-    return res.json();
-  }
-
-  /** The CUSTOM provider of that name: the application's function, else an ext authz HTTP service; undefined denies. */
-  private authorizer(name: string): CustomAuthorizer | undefined {
-    if (this.authorizers.has(name)) return this.authorizers.get(name);
-    const fn = this.inboundConfig.authorizers.get(name);
-    const http = this.inboundConfig.extensionProviders.get(name)?.envoyExtAuthzHttp;
-    const authorizer = fn
-      ? functionAuthorizer(fn)
-      : http
-        ? extAuthzHttp(http, async (url, method, headers, timeoutMs) => {
-          const res = await this.request(url, { method: method as 'GET', headers, signal: AbortSignal.timeout(timeoutMs) });
-          return { status: res.statusCode, headers: res.headers, body: await res.body.text() };
-        })
-        : undefined;
-    this.authorizers.set(name, authorizer);
-    return authorizer;
-  }
-
-  /** This workload as Istio's `destination_*` labels name it (inbound metrics). */
-  private destinationLabels(): DestinationLabels {
-    const source = this.telemetry?.source;
-    return {
-      destination_workload: source?.source_workload ?? 'unknown',
-      destination_workload_namespace: source?.source_workload_namespace ?? 'unknown',
-      destination_principal: this.security.certificates?.current?.identity?.uri ?? source?.source_principal ?? 'unknown',
-      destination_app: source?.source_app ?? 'unknown',
-      destination_version: source?.source_version ?? 'unknown',
-      destination_service_namespace: this.store.snapshot?.namespace ?? 'unknown',
-    };
+    return this.inboundSide.normalize(url);
   }
 
   /** The Kubernetes watches and their health; undefined when the mesh does not use the API. */
@@ -745,10 +676,12 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
   const kubeOptions = kubernetesOptionsFor(options.discovery);
   if (kubeOptions) loadKubeClient().catch(ignore);
   const configCode = import('./config/config-store.js');
+  const inboundCode = import('./server/inbound/mesh-inbound.js');
   const kubeCode = kubeOptions || options.kubeWatcher ? import('./kubernetes/mesh-kubernetes.js') : undefined;
   const telemetry = options.telemetry === false ? undefined : loadTelemetry();
   // Settled below; a failure before that must not surface as an unhandled rejection.
   configCode.catch(ignore);
+  inboundCode.catch(ignore);
   kubeCode?.catch(ignore);
   telemetry?.catch(ignore);
 
@@ -790,7 +723,15 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
       { certificates: options.certificates, trustDomain: options.trustDomain, trustDomainAliases: options.trustDomainAliases, clock },
       { watcher: kube?.watcher, namespace: store.snapshot?.namespace ?? 'default' },
     );
-    return new Mesh(store, options, kube?.watcher, kube?.source, await telemetry, kubeOptions, security, kubernetes);
+    return new Mesh(store, options, {
+      kube: kube?.watcher,
+      kubeSource: kube?.source,
+      otel: await telemetry,
+      kubeOptions,
+      security,
+      kubeCode: kubernetes,
+      inboundCode: await inboundCode,
+    });
   } catch (error) {
     // An invalid option (a DNS server address Node cannot parse, bad certificates): release the sources.
     security?.close();
