@@ -6,7 +6,7 @@
 //   node scripts/build.mjs           build if stale, print one line
 //   node scripts/build.mjs --force   always build (what `npm run build` does, through tsup)
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -55,6 +55,19 @@ async function lock() {
   }
 }
 
+/**
+ * dist/<entry>.cjs for every entry with CommonJS declarations: `require('sidecarless')` loads the
+ * ESM build (tsup.config.ts says why).
+ */
+function writeCommonJsEntries() {
+  const dist = resolve(root, 'dist');
+  for (const file of readdirSync(dist)) {
+    const entry = /^(.+)\.d\.cts$/.exec(file)?.[1];
+    if (!entry || !existsSync(join(dist, `${entry}.js`))) continue;
+    writeFileSync(join(dist, `${entry}.cjs`), `'use strict';\n// The ESM build, required (require(esm)): one copy of the mesh for both module systems.\nmodule.exports = require('./${entry}.js');\n`);
+  }
+}
+
 const force = process.argv.includes('--force');
 if (!force && isFresh()) {
   console.log('dist/ is up to date');
@@ -72,6 +85,7 @@ try {
       console.error('build failed (tsup, above)');
       process.exitCode = 1;
     } else {
+      writeCommonJsEntries();
       console.log(`built dist/ in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     }
   }
