@@ -15,6 +15,22 @@ export type { ConfigSource, SourceUpdate } from './config/sources/source.js';
 export type { RawDocument, FieldPath } from './config/document.js';
 export type { MeshResource, ResourceKind, ResourceMetadata } from './config/resource.js';
 export { RESOURCE_KINDS } from './config/resource.js';
+export type { ConfigList, ConfigObjectMeta, InlineConfig } from './config/config-object.js';
+export type {
+  AuthorizationPolicy,
+  ConfigObject,
+  DestinationRule,
+  EnvoyFilter,
+  PeerAuthentication,
+  RateLimitPolicy,
+  RequestAuthentication,
+  ServiceEntry,
+  Sidecar,
+  VirtualService,
+  WorkloadEntry,
+} from './config/schema/generated/types.js';
+/** Every type of a resource's `spec`, as the CRD schemas define it: `istio.HTTPRoute`, `istio.TrafficPolicy`... */
+export type * as istio from './config/schema/generated/types.js';
 export type {
   Snapshot,
   ServiceDef,

@@ -16,6 +16,7 @@ import type { RateLimitStoreError } from './resilience/errors.js';
 import type { RateLimitOptions } from './resilience/rate-limit/rate-limiting.js';
 import { RateLimiting } from './resilience/rate-limit/rate-limiting.js';
 import type { ConfigStore } from './config/config-store.js';
+import type { InlineConfig } from './config/config-object.js';
 import type { Snapshot } from './config/snapshot.js';
 import type { ConfigSource } from './config/sources/source.js';
 import { FileSource, InlineSource } from './config/sources/index.js';
@@ -85,9 +86,10 @@ export interface MeshOptions {
   readonly namespace?: string;
   /**
    * Configuration: file and directory paths (YAML or JSON, multi-document, `kind: List`) and
-   * inline resource objects, in any mix.
+   * inline resource objects, in any mix. Objects are typed from the CRD schemas (`ConfigObject`:
+   * a VirtualService, DestinationRule...), and validated at run time like files.
    */
-  readonly config?: readonly (string | Readonly<Record<string, unknown>>)[];
+  readonly config?: readonly (string | InlineConfig)[];
   /** The caller's own workload labels (for `sourceLabels` and `workloadSelector`). Default `{}`. */
   readonly labels?: Readonly<Record<string, string>>;
   /** Istio's config root namespace for mesh-wide resources. Default `istio-system`, as Istio. */
@@ -753,7 +755,7 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
   telemetry?.catch(ignore);
 
   const paths = (options.config ?? []).filter((c): c is string => typeof c === 'string');
-  const objects = (options.config ?? []).filter((c): c is Readonly<Record<string, unknown>> => typeof c !== 'string');
+  const objects = (options.config ?? []).filter((c): c is InlineConfig => typeof c !== 'string');
   const clock = meshClock(options.clock);
   const sources: ConfigSource[] = [];
   if (paths.length > 0) sources.push(new FileSource(paths, { watch: options.watch ?? true, clock }));
