@@ -4,6 +4,16 @@ import { defineConfig } from 'tsup';
 // serves; the user installs them (devDependencies here).
 const external = ['ioredis', '@kubernetes/client-node', 'fastify', 'express'];
 
+// The package's entries (package.json `exports`): the library, the types of what inspection
+// returns (`sidecarless/inspect`), and the server integrations.
+const entries = {
+  index: 'src/index.ts',
+  inspect: 'src/inspect/public.ts',
+  express: 'src/server/express.ts',
+  fastify: 'src/server/fastify.ts',
+  http: 'src/server/http.ts',
+};
+
 export default defineConfig([
   {
     // The library and the CLI, ESM: split, so that code behind a dynamic import() (the
@@ -12,9 +22,10 @@ export default defineConfig([
     // a copy (its #! line is in src/cli/bin.ts). The server integrations are subpaths of their own
     // that load nothing of the framework they serve. No source maps: the code is not minified, and
     // maps would double the package.
-    entry: { index: 'src/index.ts', express: 'src/server/express.ts', fastify: 'src/server/fastify.ts', http: 'src/server/http.ts', cli: 'src/cli/bin.ts' },
+    entry: { ...entries, cli: 'src/cli/bin.ts' },
     format: ['esm'],
-    dts: { entry: { index: 'src/index.ts', express: 'src/server/express.ts', fastify: 'src/server/fastify.ts', http: 'src/server/http.ts' } },
+    // stripInternal: members marked @internal (the Mesh's factory, test hooks) are not published.
+    dts: { entry: entries, compilerOptions: { stripInternal: true } },
     sourcemap: false,
     clean: true,
     target: 'node22',
@@ -27,10 +38,10 @@ export default defineConfig([
     // The library, CJS: one file (esbuild runs what sits behind a dynamic import() lazily, and
     // requires its packages only then), with its own declarations (.d.cts). `shims` gives
     // lazy-require.ts its `import.meta.url`.
-    entry: { index: 'src/index.ts', express: 'src/server/express.ts', fastify: 'src/server/fastify.ts', http: 'src/server/http.ts' },
+    entry: entries,
     format: ['cjs'],
     shims: true,
-    dts: true,
+    dts: { compilerOptions: { stripInternal: true } },
     sourcemap: false,
     clean: false,
     target: 'node22',

@@ -4,7 +4,7 @@ import type { IncomingMessage, RequestListener, Server as HttpServer, ServerOpti
 import type { Http2Server, Http2ServerRequest, Http2ServerResponse, ServerOptions as Http2ServerOptions } from 'node:http2';
 import type { TlsOptions } from 'node:tls';
 import type { Dispatcher } from 'undici';
-import { Request as UndiciRequest, fetch as undiciFetch, request as undiciRequest } from 'undici';
+import { FormData as UndiciFormData, Request as UndiciRequest, fetch as undiciFetch, request as undiciRequest } from 'undici';
 import type { Clock, MeshClock, RandomSource } from './clock.js';
 import { meshClock, systemRandom } from './clock.js';
 import { ClusterManager } from './cluster/cluster-manager.js';
@@ -65,6 +65,7 @@ import { buildInboundLayers } from './server/inbound/inbound-layers.js';
 import type { InboundMeshConfig } from './server/inbound/inbound-setup.js';
 import { inboundMeshConfig } from './server/inbound/inbound-setup.js';
 import type { InboundAuditEvent, InboundReporter } from './server/inbound/inbound-reporter.js';
+import type { InboundEntry } from './server/inbound/inbound-api.js';
 import type { InboundOptions, MeshConfigOptions } from './server/inbound/inbound-options.js';
 import { InboundProcessor } from './server/inbound/inbound-processor.js';
 import { normalizeRequestPath } from './server/inbound/path-normalization.js';
@@ -283,8 +284,23 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private readonly jwksCaches = new Map<string, JwksCache>();
   private readonly authorizers = new Map<string, CustomAuthorizer | undefined>();
 
-  /** @internal */
-  constructor(
+  /** @internal Use {@link createMesh}. */
+  static create(
+    store: ConfigStore,
+    options: MeshOptions,
+    kube?: KubeApiWatcher,
+    kubeSource?: KubernetesSource,
+    otel?: LoadedTelemetry,
+    kubeOptions?: KubernetesOptions,
+    security?: MeshSecurity,
+    kubeCode?: typeof KubernetesCode,
+  ): Mesh {
+    return new Mesh(store, options, kube, kubeSource, otel, kubeOptions, security, kubeCode);
+  }
+
+  // Private: its parameters are the mesh's internals (and would pull optional peers' types into
+  // the published declarations).
+  private constructor(
     private readonly store: ConfigStore,
     options: MeshOptions,
     private readonly kube?: KubeApiWatcher,
@@ -412,8 +428,14 @@ export class Mesh extends EventEmitter<MeshEvents> {
     return s;
   }
 
-  /** WHATWG fetch through the mesh (undici's fetch with {@link Mesh.dispatcher}). */
-  fetch(input: Parameters<typeof undiciFetch>[0] | globalThis.Request, init?: Parameters<typeof undiciFetch>[1]): ReturnType<typeof undiciFetch> {
+  /**
+   * WHATWG fetch through the mesh (undici's fetch with {@link Mesh.dispatcher}), typed with the
+   * global `RequestInit` and `Response`. The global `Request` and `FormData` (Node's own undici)
+   * are carried over to undici's; the response is undici's `Response`, the same API (so
+   * `instanceof globalThis.Response` is false).
+   */
+  fetch(input: string | URL | globalThis.Request, init?: RequestInit): Promise<Response> {
+    const options = init === undefined ? undefined : withUndiciBody(init);
     if (isForeignRequest(input)) {
       // Node's global Request comes from Node's bundled undici, which undici's own fetch does not
       // accept: carry its parts over.
@@ -424,11 +446,11 @@ export class Mesh extends EventEmitter<MeshEvents> {
         signal: input.signal,
         redirect: input.redirect,
         ...(input.body ? { duplex: 'half' as const } : {}),
-        ...init,
+        ...options,
         dispatcher: this.dispatcher,
-      } as Parameters<typeof undiciFetch>[1]);
+      } as UndiciRequestInit) as Promise<unknown> as Promise<Response>;
     }
-    return undiciFetch(input as Parameters<typeof undiciFetch>[0], { ...init, dispatcher: this.dispatcher });
+    return undiciFetch(input as UndiciRequestInfo, { ...options, dispatcher: this.dispatcher } as UndiciRequestInit) as Promise<unknown> as Promise<Response>;
   }
 
   /**
@@ -532,7 +554,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
    * `sidecarless/http`) run each request through: path normalization, RequestAuthentication,
    * AuthorizationPolicy, inbound rate limits, the server span and the request's deadline.
    */
-  get inbound(): InboundProcessor {
+  get inbound(): InboundEntry {
     this.processor ??= new InboundProcessor({
       snapshot: () => this.store.snapshot,
       layers: (snapshot) => this.layersFor(snapshot),
@@ -719,6 +741,21 @@ export class Mesh extends EventEmitter<MeshEvents> {
   }
 }
 
+type UndiciRequestInfo = Parameters<typeof undiciFetch>[0];
+type UndiciRequestInit = NonNullable<Parameters<typeof undiciFetch>[1]>;
+
+/**
+ * undici's fetch sends a FormData of another undici (the global one) as the text
+ * "[object FormData]": copy it into undici's own, which it encodes as multipart.
+ */
+function withUndiciBody(init: RequestInit): RequestInit | UndiciRequestInit {
+  const body = init.body;
+  if (typeof body !== 'object' || body === null || !(body instanceof globalThis.FormData) || body instanceof UndiciFormData) return init;
+  const form = new UndiciFormData();
+  for (const [name, value] of body) form.append(name, value);
+  return { ...init, body: form } as UndiciRequestInit;
+}
+
 function isForeignRequest(input: unknown): input is globalThis.Request {
   return typeof input === 'object' && input !== null && !(input instanceof UndiciRequest) &&
     typeof (input as globalThis.Request).url === 'string' && typeof (input as globalThis.Request).method === 'string' &&
@@ -792,7 +829,7 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
       { certificates: options.certificates, trustDomain: options.trustDomain, trustDomainAliases: options.trustDomainAliases, clock },
       { watcher: kube?.watcher, namespace: store.snapshot?.namespace ?? 'default' },
     );
-    return new Mesh(store, options, kube?.watcher, kube?.source, await telemetry, kubeOptions, security, kubernetes);
+    return Mesh.create(store, options, kube?.watcher, kube?.source, await telemetry, kubeOptions, security, kubernetes);
   } catch (error) {
     // An invalid option (a DNS server address Node cannot parse, bad certificates): release the sources.
     security?.close();
