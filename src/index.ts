@@ -85,6 +85,8 @@ export type { InboundHttp2Options, InboundServerOptions } from './server/secure-
 export { RESPONSE_FLAGS_HEADER } from './telemetry/response-flags.js';
 export { AccessDeniedError, JwtAuthenticationError } from './security/authz/errors.js';
 export type { AuthorizerFunction, CustomVerdict } from './security/authz/custom-authorizer.js';
+/** The request a custom authorizer (`AuthorizerFunction`) is given. */
+export type { InboundRequest } from './server/inbound/inbound-request.js';
 export type { EnvoyExtAuthzHttpProvider, ExtensionProvider } from './security/authz/ext-authz-http.js';
 export type { InboundOptions, MeshConfigOptions } from './server/inbound/inbound-options.js';
 export type { PathNormalization } from './server/inbound/path-normalization.js';
