@@ -4,6 +4,16 @@ import { defineConfig } from 'tsup';
 // serves; the user installs them (devDependencies here).
 const external = ['ioredis', '@kubernetes/client-node', 'fastify', 'express'];
 
+// The package's entries (package.json `exports`): the library, the types of what inspection
+// returns (`sidecarless/inspect`), and the server integrations.
+const entries = {
+  index: 'src/index.ts',
+  inspect: 'src/inspect/public.ts',
+  express: 'src/server/express.ts',
+  fastify: 'src/server/fastify.ts',
+  http: 'src/server/http.ts',
+};
+
 export default defineConfig([
   {
     // The library and the CLI, ESM: split, so that code behind a dynamic import() (the
@@ -12,9 +22,10 @@ export default defineConfig([
     // a copy (its #! line is in src/cli/bin.ts). The server integrations are subpaths of their own
     // that load nothing of the framework they serve. No source maps: the code is not minified, and
     // maps would double the package.
-    entry: { index: 'src/index.ts', express: 'src/server/express.ts', fastify: 'src/server/fastify.ts', http: 'src/server/http.ts', cli: 'src/cli/bin.ts' },
+    entry: { ...entries, cli: 'src/cli/bin.ts' },
     format: ['esm'],
-    dts: { entry: { index: 'src/index.ts', express: 'src/server/express.ts', fastify: 'src/server/fastify.ts', http: 'src/server/http.ts' } },
+    // stripInternal: members marked @internal (the Mesh's factory, test hooks) are not published.
+    dts: { entry: entries, compilerOptions: { stripInternal: true } },
     sourcemap: false,
     clean: true,
     target: 'node22',
@@ -28,9 +39,9 @@ export default defineConfig([
     // requires the ESM build (require(esm), which every Node the package supports has; written by
     // scripts/build.mjs), so an application that loads both module systems gets one copy of the
     // mesh: one deadline context, one set of error classes, and a package half the size.
-    entry: { index: 'src/index.ts', express: 'src/server/express.ts', fastify: 'src/server/fastify.ts', http: 'src/server/http.ts' },
+    entry: entries,
     format: ['cjs'],
-    dts: { only: true },
+    dts: { only: true, compilerOptions: { stripInternal: true } },
     clean: false,
     target: 'node22',
     platform: 'node',

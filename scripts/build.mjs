@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const OUTPUTS = ['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts', 'dist/cli.js'];
+const OUTPUTS = ['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts', 'dist/inspect.d.ts', 'dist/inspect.d.cts', 'dist/cli.js'];
 const INPUTS = ['src', 'tsup.config.ts', 'package.json', 'tsconfig.json'];
 const LOCK = resolve(root, '.tmp/build.lock');
 const STALE_LOCK_MS = 5 * 60_000;

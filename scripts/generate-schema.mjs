@@ -177,7 +177,12 @@ function generateTypes(kinds, names) {
     return node.nullable ? `${t} | null` : t;
   };
 
-  const lines = [...HEADER, '// Field comments are the first sentence of the Istio reference; see docs/config-reference.md.', ''];
+  const lines = [
+    ...HEADER,
+    '// Field comments are the first sentence of the Istio reference; see docs/config-reference.md.',
+    "import type { ConfigObjectMeta } from '../../config-object.js';",
+    '',
+  ];
   for (const c of order) {
     const { stripped, raw } = raws.get(c);
     const name = names.nameOf(stripped);
@@ -198,6 +203,25 @@ function generateTypes(kinds, names) {
   lines.push('/** The spec type of each kind. */', 'export interface SpecByKind {');
   for (const k of kinds) lines.push(`  readonly ${k.kind}: ${k.kind}Spec;`);
   lines.push('}', '');
+  // The resources as written (createMesh's inline `config`): apiVersion is one the CRD serves.
+  for (const k of kinds) {
+    const owner = k.group.endsWith('istio.io') ? 'An Istio' : 'A';
+    const versions = k.versions.map((v) => quote(`${k.group}/${v.name}`)).join(' | ');
+    lines.push(
+      `/** ${owner} ${k.kind} (${k.group}) as written in configuration. */`,
+      `export interface ${k.kind} {`,
+      `  readonly apiVersion: ${versions};`,
+      `  readonly kind: ${quote(k.kind)};`,
+      '  readonly metadata: ConfigObjectMeta;',
+      `  readonly spec: ${k.kind}Spec;`,
+      '  /** Ignored: written by the cluster. */',
+      '  readonly status?: unknown;',
+      '}',
+      '',
+    );
+  }
+  lines.push('/** A resource of a kind sidecarless reads, as written in configuration. */');
+  lines.push(`export type ConfigObject =\n${kinds.map((k) => `  | ${k.kind}`).join('\n')};`, '');
   return lines.join('\n');
 }
 

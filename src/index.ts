@@ -1,3 +1,6 @@
+// The root entry: what an application uses to create, configure and call the mesh, and to handle
+// its errors and events. What inspection returns is in `sidecarless/inspect` (src/inspect/public.ts);
+// compiled internals (route tables, compiled policies) are not exported.
 export { createMesh, Mesh } from './mesh.js';
 export type { MeshOptions, MeshEvents } from './mesh.js';
 export type { DiscoveryMode, KubernetesOptions } from './kubernetes/kubernetes-options.js';
@@ -13,30 +16,26 @@ export type { ConfigIssue, IssueSeverity, ResourceRef, SourceLocation } from './
 export { formatIssue } from './config/issue.js';
 export type { ConfigSource, SourceUpdate } from './config/sources/source.js';
 export type { RawDocument, FieldPath } from './config/document.js';
-export type { MeshResource, ResourceKind, ResourceMetadata } from './config/resource.js';
+export type { ResourceKind } from './config/resource.js';
 export { RESOURCE_KINDS } from './config/resource.js';
+export type { ConfigList, ConfigObjectMeta, InlineConfig } from './config/config-object.js';
 export type {
-  Snapshot,
-  ServiceDef,
-  ServicePort,
-  SubsetDef,
-  EffectiveDestinationRule,
-  TrafficPolicySpec,
-  Resolution,
-} from './config/snapshot.js';
+  AuthorizationPolicy,
+  ConfigObject,
+  DestinationRule,
+  EnvoyFilter,
+  PeerAuthentication,
+  RateLimitPolicy,
+  RequestAuthentication,
+  ServiceEntry,
+  Sidecar,
+  VirtualService,
+  WorkloadEntry,
+} from './config/schema/generated/types.js';
+/** Every type of a resource's `spec`, as the CRD schemas define it: `istio.HTTPRoute`, `istio.TrafficPolicy`... */
+export type * as istio from './config/schema/generated/types.js';
 export type { Endpoint, Locality } from './discovery/endpoint.js';
-export type {
-  KubeChange,
-  KubeCollection,
-  KubeCollectionStatus,
-  KubeObject,
-  KubeObjectMeta,
-  KubeResourceType,
-  KubeWatcher,
-  KubeWatchOptions,
-} from './kubernetes/collection.js';
-export type { RouteTable, CompiledHttpRoute, CompiledDestination } from './routing/route-table.js';
-export type { RouteRequest } from './routing/route-request.js';
+export type { KubeCollectionStatus, KubeResourceType } from './kubernetes/collection.js';
 export type { CancelTimer, Clock, RandomSource, TimerKind } from './clock.js';
 export { registerBalancer, balancerNames, BalancerConfigError } from './balancer/index.js';
 export type { LoadBalancer, BalancerFactory, BalancerOptions, BalancerDeps, PickContext, Host } from './balancer/index.js';
@@ -48,7 +47,6 @@ export type { OutboundTrafficPolicy } from './http/mesh-dispatcher.js';
 export { LOAD_BALANCER_ANNOTATION } from './cluster/balancer-spec.js';
 export { BreakerOpenError } from './resilience/errors.js';
 export { TlsNotSupportedError, UpstreamTlsError } from './security/index.js';
-export type { TlsDisabled, TlsOrigination, TlsUnsupported, UnsupportedTls, UpstreamTls } from './security/index.js';
 export type { AttemptOutcome, LocalOriginFailure } from './resilience/outcome.js';
 export type {
   BreakerEvent,
@@ -65,41 +63,8 @@ export type { RateLimitRedisOptions, RedisClientLike } from './resilience/rate-l
 export type { RateLimiter, RateLimitVerdict } from './resilience/rate-limit/limiter.js';
 export { LocalLimiter } from './resilience/rate-limit/local-limiter.js';
 export type { TokenBucketSpec } from './resilience/rate-limit/token-bucket.js';
-export type {
-  BucketKeySpec,
-  CompiledRateLimit,
-  RateLimitRule,
-  RateLimitScope,
-  RateLimitTable,
-  RateLimitTarget,
-  ReplyHeader,
-} from './resilience/rate-limit/rate-limit-spec.js';
 export { AdminOptionError, consoleLogger, MESH_LOG_EVENTS } from './inspect/index.js';
-export type {
-  AdminServer,
-  AdminServerOptions,
-  ConsoleLike,
-  DnsWatchHealth,
-  EndpointHealth,
-  InspectedBreaker,
-  InspectedCluster,
-  InspectedClusterPolicy,
-  InspectedConfig,
-  InspectedConfigSource,
-  InspectedDestination,
-  InspectedDnsName,
-  InspectedEndpoint,
-  InspectedIssue,
-  InspectedLimits,
-  InspectedOutlierDetection,
-  InspectedRateLimit,
-  InspectedResource,
-  InspectedRoute,
-  InspectedRouteTable,
-  MeshInspection,
-  MeshLogEvent,
-  MeshLogger,
-} from './inspect/index.js';
+export type { AdminServerOptions, ConsoleLike, MeshLogEvent, MeshLogger } from './inspect/index.js';
 export type { TelemetryOptions, TracingMode, WorkloadIdentity } from './telemetry/telemetry-options.js';
 export { peerIdentity } from './security/peer-identity.js';
 export type { PeerIdentity, PeerIdentitySource } from './security/peer-identity.js';
@@ -116,11 +81,12 @@ export type { CertificatePaths, CertificateSource, FileCertificateSourceOptions 
 export type { WorkloadCertificates, WorkloadCertificatesEvents } from './security/workload-certificates.js';
 export { formatSpiffeId, parseSpiffeId } from './security/spiffe-id.js';
 export type { SpiffeId } from './security/spiffe-id.js';
-export type { MtlsMode, PeerAuthenticationPolicy } from './security/peer-authentication.js';
 export type { InboundHttp2Options, InboundServerOptions } from './server/secure-server.js';
 export { RESPONSE_FLAGS_HEADER } from './telemetry/response-flags.js';
 export { AccessDeniedError, JwtAuthenticationError } from './security/authz/errors.js';
 export type { AuthorizerFunction, CustomVerdict } from './security/authz/custom-authorizer.js';
+/** The request a custom authorizer (`AuthorizerFunction`) is given. */
+export type { InboundRequest } from './server/inbound/inbound-request.js';
 export type { EnvoyExtAuthzHttpProvider, ExtensionProvider } from './security/authz/ext-authz-http.js';
 export type { InboundOptions, MeshConfigOptions } from './server/inbound/inbound-options.js';
 export type { PathNormalization } from './server/inbound/path-normalization.js';

@@ -4,7 +4,7 @@ import type { IncomingMessage, RequestListener, Server as HttpServer, ServerOpti
 import type { Http2Server, Http2ServerRequest, Http2ServerResponse, ServerOptions as Http2ServerOptions } from 'node:http2';
 import type { TlsOptions } from 'node:tls';
 import type { Dispatcher } from 'undici';
-import { Request as UndiciRequest, fetch as undiciFetch, request as undiciRequest } from 'undici';
+import { FormData as UndiciFormData, Request as UndiciRequest, fetch as undiciFetch, request as undiciRequest } from 'undici';
 import type { Clock, MeshClock, RandomSource } from './clock.js';
 import { meshClock, systemRandom } from './clock.js';
 import { ClusterManager } from './cluster/cluster-manager.js';
@@ -16,6 +16,7 @@ import type { RateLimitStoreError } from './resilience/errors.js';
 import type { RateLimitOptions } from './resilience/rate-limit/rate-limiting.js';
 import { RateLimiting } from './resilience/rate-limit/rate-limiting.js';
 import type { ConfigStore } from './config/config-store.js';
+import type { InlineConfig } from './config/config-object.js';
 import type { Snapshot } from './config/snapshot.js';
 import type { ConfigSource } from './config/sources/source.js';
 import { FileSource, InlineSource } from './config/sources/index.js';
@@ -56,8 +57,8 @@ import { inboundTlsOptions } from './server/secure-tls-server.js';
 import type { AccessDeniedError, JwtAuthenticationError } from './security/authz/errors.js';
 import { inboundMeshConfig } from './server/inbound/inbound-setup.js';
 import type { InboundAuditEvent } from './server/inbound/inbound-reporter.js';
+import type { InboundEntry } from './server/inbound/inbound-api.js';
 import type { InboundOptions, MeshConfigOptions } from './server/inbound/inbound-options.js';
-import type { InboundProcessor } from './server/inbound/inbound-processor.js';
 import type * as InboundCode from './server/inbound/mesh-inbound.js';
 import type { MeshInbound } from './server/inbound/mesh-inbound.js';
 
@@ -88,9 +89,10 @@ export interface MeshOptions {
   readonly namespace?: string;
   /**
    * Configuration: file and directory paths (YAML or JSON, multi-document, `kind: List`) and
-   * inline resource objects, in any mix.
+   * inline resource objects, in any mix. Objects are typed from the CRD schemas (`ConfigObject`:
+   * a VirtualService, DestinationRule...), and validated at run time like files.
    */
-  readonly config?: readonly (string | Readonly<Record<string, unknown>>)[];
+  readonly config?: readonly (string | InlineConfig)[];
   /** The caller's own workload labels (for `sourceLabels` and `workloadSelector`). Default `{}`. */
   readonly labels?: Readonly<Record<string, string>>;
   /** Istio's config root namespace for mesh-wide resources. Default `istio-system`, as Istio. */
@@ -283,8 +285,14 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private readonly kubeSource: KubernetesSource | undefined;
   private readonly kubeCode: typeof KubernetesCode | undefined;
 
-  /** @internal */
-  constructor(
+  /** @internal Use {@link createMesh}. */
+  static create(store: ConfigStore, options: MeshOptions, parts: MeshParts): Mesh {
+    return new Mesh(store, options, parts);
+  }
+
+  // Private: its parameters are the mesh's internals (and would pull optional peers' types into
+  // the published declarations).
+  private constructor(
     private readonly store: ConfigStore,
     options: MeshOptions,
     parts: MeshParts,
@@ -428,8 +436,14 @@ export class Mesh extends EventEmitter<MeshEvents> {
     return s;
   }
 
-  /** WHATWG fetch through the mesh (undici's fetch with {@link Mesh.dispatcher}). */
-  fetch(input: Parameters<typeof undiciFetch>[0] | globalThis.Request, init?: Parameters<typeof undiciFetch>[1]): ReturnType<typeof undiciFetch> {
+  /**
+   * WHATWG fetch through the mesh (undici's fetch with {@link Mesh.dispatcher}), typed with the
+   * global `RequestInit` and `Response`. The global `Request` and `FormData` (Node's own undici)
+   * are carried over to undici's; the response is undici's `Response`, the same API (so
+   * `instanceof globalThis.Response` is false).
+   */
+  fetch(input: string | URL | globalThis.Request, init?: RequestInit): Promise<Response> {
+    const options = init === undefined ? undefined : withUndiciBody(init);
     if (isForeignRequest(input)) {
       // Node's global Request comes from Node's bundled undici, which undici's own fetch does not
       // accept: carry its parts over.
@@ -440,11 +454,11 @@ export class Mesh extends EventEmitter<MeshEvents> {
         signal: input.signal,
         redirect: input.redirect,
         ...(input.body ? { duplex: 'half' as const } : {}),
-        ...init,
+        ...options,
         dispatcher: this.dispatcher,
-      } as Parameters<typeof undiciFetch>[1]);
+      } as UndiciRequestInit) as Promise<unknown> as Promise<Response>;
     }
-    return undiciFetch(input as Parameters<typeof undiciFetch>[0], { ...init, dispatcher: this.dispatcher });
+    return undiciFetch(input as UndiciRequestInfo, { ...options, dispatcher: this.dispatcher } as UndiciRequestInit) as Promise<unknown> as Promise<Response>;
   }
 
   /**
@@ -548,7 +562,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
    * `sidecarless/http`) run each request through: path normalization, RequestAuthentication,
    * AuthorizationPolicy, inbound rate limits, the server span and the request's deadline.
    */
-  get inbound(): InboundProcessor {
+  get inbound(): InboundEntry {
     return this.inboundSide.processor;
   }
 
@@ -648,6 +662,21 @@ export class Mesh extends EventEmitter<MeshEvents> {
   }
 }
 
+type UndiciRequestInfo = Parameters<typeof undiciFetch>[0];
+type UndiciRequestInit = NonNullable<Parameters<typeof undiciFetch>[1]>;
+
+/**
+ * undici's fetch sends a FormData of another undici (the global one) as the text
+ * "[object FormData]": copy it into undici's own, which it encodes as multipart.
+ */
+function withUndiciBody(init: RequestInit): RequestInit | UndiciRequestInit {
+  const body = init.body;
+  if (typeof body !== 'object' || body === null || !(body instanceof globalThis.FormData) || body instanceof UndiciFormData) return init;
+  const form = new UndiciFormData();
+  for (const [name, value] of body) form.append(name, value);
+  return { ...init, body: form } as UndiciRequestInit;
+}
+
 function isForeignRequest(input: unknown): input is globalThis.Request {
   return typeof input === 'object' && input !== null && !(input instanceof UndiciRequest) &&
     typeof (input as globalThis.Request).url === 'string' && typeof (input as globalThis.Request).method === 'string' &&
@@ -686,7 +715,7 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
   telemetry?.catch(ignore);
 
   const paths = (options.config ?? []).filter((c): c is string => typeof c === 'string');
-  const objects = (options.config ?? []).filter((c): c is Readonly<Record<string, unknown>> => typeof c !== 'string');
+  const objects = (options.config ?? []).filter((c): c is InlineConfig => typeof c !== 'string');
   const clock = meshClock(options.clock);
   const sources: ConfigSource[] = [];
   if (paths.length > 0) sources.push(new FileSource(paths, { watch: options.watch ?? true, clock }));
@@ -723,7 +752,7 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
       { certificates: options.certificates, trustDomain: options.trustDomain, trustDomainAliases: options.trustDomainAliases, clock },
       { watcher: kube?.watcher, namespace: store.snapshot?.namespace ?? 'default' },
     );
-    return new Mesh(store, options, {
+    return Mesh.create(store, options, {
       kube: kube?.watcher,
       kubeSource: kube?.source,
       otel: await telemetry,

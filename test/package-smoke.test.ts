@@ -23,6 +23,17 @@ describe('the built package', () => {
     expect(typeof mod.createMesh).toBe('function');
   });
 
+  it('resolves sidecarless/inspect through the exports map, for import and require, loading nothing', async () => {
+    // A file of the package requires itself by name, as an application would.
+    const require = createRequire(resolve(root, 'package.json'));
+    expect(require.resolve('sidecarless/inspect')).toBe(resolve(root, 'dist/inspect.cjs'));
+    expect(Object.keys(require('sidecarless/inspect') as object)).toEqual([]); // types only
+    const esm = (await import(pathToFileURL(resolve(root, 'dist/inspect.js')).href)) as Record<string, unknown>;
+    expect(Object.keys(esm)).toEqual([]);
+    expect(readFileSync(resolve(root, 'dist/inspect.d.ts'), 'utf8')).toMatch(/\bMeshInspection\b[\s\S]*\bSnapshot\b/);
+    expect(readFileSync(resolve(root, 'dist/inspect.d.cts'), 'utf8')).toMatch(/\bMeshInspection\b[\s\S]*\bSnapshot\b/);
+  });
+
   it('does not import framework, gRPC or Kubernetes packages from the root entry', () => {
     const esm = readdirSync(resolve(root, 'dist')).filter((f) => f.endsWith('.js') && f !== 'cli.js').map((f) => `dist/${f}`);
     const code = esm.map((file) => readFileSync(resolve(root, file), 'utf8')).join('\n');

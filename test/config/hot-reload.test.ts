@@ -2,7 +2,8 @@ import { mkdtemp, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Mesh, MeshConfigError, Snapshot } from '../../src/index.js';
+import type { Mesh, MeshConfigError } from '../../src/index.js';
+import type { Snapshot } from '../../src/inspect/public.js';
 import { createMesh } from '../../src/index.js';
 import { explain } from '../helpers/mesh-from-yaml.js';
 

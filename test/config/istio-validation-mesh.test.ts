@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Mesh, MeshConfigError } from '../../src/index.js';
+import type { InlineConfig, Mesh, MeshConfigError } from '../../src/index.js';
 import { createMesh } from '../../src/index.js';
 import { reviewsServiceEntry } from '../helpers/mesh-from-yaml.js';
 import type { PodReply } from '../helpers/pods.js';
@@ -105,7 +105,7 @@ spec:
     route: [{ destination: { host: reviews, subset: v1 } }]
   - name: canary
     route: [{ destination: { host: reviews, subset: v2 } }]
-`)).map((d) => d.value as Record<string, unknown>),
+`)).map((d) => d.value as InlineConfig),
       watch: false,
       dns: false,
     });

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/clock.js';
 import { ConfigStore } from '../../src/config/config-store.js';
-import type { RawDocument, Snapshot } from '../../src/index.js';
+import type { RawDocument } from '../../src/index.js';
+import type { Snapshot } from '../../src/inspect/public.js';
 import { createMesh, MeshConfigError } from '../../src/index.js';
 import type { Mesh } from '../../src/index.js';
 import { formatLocation } from '../../src/config/issue.js';

@@ -1,14 +1,17 @@
 import { parseAllDocuments } from 'yaml';
-import type { Mesh, MeshOptions } from '../../src/index.js';
+import type { InlineConfig, Mesh, MeshOptions } from '../../src/index.js';
 import { createMesh } from '../../src/index.js';
 import { explainRoute } from '../../src/routing/explain-route.js';
 import type { RouteExplanation } from '../../src/routing/explain-route.js';
 
-/** Inline resources from a multi-document YAML string. */
-export function docs(yamlText: string): Record<string, unknown>[] {
+/**
+ * Inline resources from a multi-document YAML string. Parsed YAML has no static type (and tests
+ * give invalid resources on purpose): the mesh validates it at run time, as it does files.
+ */
+export function docs(yamlText: string): InlineConfig[] {
   return parseAllDocuments(yamlText)
-    .map((d) => d.toJS() as Record<string, unknown> | null)
-    .filter((d): d is Record<string, unknown> => d !== null);
+    .map((d) => d.toJS() as InlineConfig | null)
+    .filter((d): d is InlineConfig => d !== null);
 }
 
 export async function meshFromYaml(yamlText: string, options: Omit<MeshOptions, 'config'> = {}): Promise<Mesh> {

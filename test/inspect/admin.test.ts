@@ -1,7 +1,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AdminServer, InspectedCluster, Mesh, MeshInspection } from '../../src/index.js';
+import type { Mesh } from '../../src/index.js';
+import type { AdminServer, InspectedCluster, MeshInspection } from '../../src/inspect/public.js';
 import { AdminOptionError } from '../../src/index.js';
 import { runCli } from '../../src/cli/run-cli.js';
 import { meshFromYaml, reviewsServiceEntry } from '../helpers/mesh-from-yaml.js';

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/clock.js';
-import type { InspectedCluster, Mesh, MeshConfigError, MeshInspection } from '../../src/index.js';
+import type { Mesh, MeshConfigError } from '../../src/index.js';
+import type { InspectedCluster, MeshInspection } from '../../src/inspect/public.js';
 import { createMesh } from '../../src/index.js';
 import { TestClock } from '../helpers/test-clock.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';

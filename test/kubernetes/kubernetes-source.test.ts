@@ -4,12 +4,16 @@ import { createMesh } from '../../src/index.js';
 import type { KubeCollectionReport, KubernetesOptions, Mesh, MeshConfigError } from '../../src/index.js';
 import { CORE_RESOURCES, FakeKubeApi, ISTIO_RESOURCES } from '../helpers/fake-kube-api.js';
 import type { FakeObject } from '../helpers/fake-kube-api.js';
+import type { InlineConfig } from '../../src/index.js';
 import { Pods } from '../helpers/pods.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 
 // 127.0.0.2 is reviews v1, 127.0.0.3 reviews v2; the Istio resources live in the fake API server.
 const WAIT = { timeout: 10_000, interval: 20 };
 let pods: Pods;
+
+/** The object the fake API server serves, given inline instead (it is validated at run time). */
+const asConfig = (object: FakeObject): InlineConfig => object as unknown as InlineConfig;
 
 function serviceEntry(port: number, apiVersion = 'networking.istio.io/v1'): FakeObject {
   return {
@@ -191,7 +195,7 @@ describe('Istio configuration from the Kubernetes API', () => {
     api.create(destinationRule);
     api.create(virtualService([{ route: [{ destination: { host: 'reviews', subset: 'v2' } }] }]));
     const local = virtualService([{ route: [{ destination: { host: 'reviews', subset: 'v1' } }] }]);
-    mesh = await createMesh({ namespace: 'shop', dns: false, config: [local], discovery: await kubernetes() });
+    mesh = await createMesh({ namespace: 'shop', dns: false, config: [asConfig(local)], discovery: await kubernetes() });
     for (let i = 0; i < 5; i++) expect(await pod(mesh)).toBe('127.0.0.2');
     expect(mesh.snapshot.warnings.map((w) => w.message)).toContainEqual(
       expect.stringMatching(/VirtualService shop\/reviews from kubernetes is ignored: inline defines it too/),
@@ -201,7 +205,7 @@ describe('Istio configuration from the Kubernetes API', () => {
   it('a cluster without Istio is fine: file configuration serves and status says what is missing', async () => {
     await api.close();
     api = await FakeKubeApi.start({ token: 't' });
-    mesh = await createMesh({ namespace: 'shop', dns: false, config: [serviceEntry(pods.port)], discovery: await kubernetes() });
+    mesh = await createMesh({ namespace: 'shop', dns: false, config: [asConfig(serviceEntry(pods.port))], discovery: await kubernetes() });
     expect((await pod(mesh))).toMatch(/^127\.0\.0\.[23]$/);
     const status = mesh.kubernetesStatus()!;
     expect(status.unserved).toEqual([
@@ -218,7 +222,7 @@ describe('Istio configuration from the Kubernetes API', () => {
     api.create(virtualService(jasonToV2));
     const options = await kubernetes();
     await api.suspend();
-    mesh = await createMesh({ namespace: 'shop', dns: false, config: [serviceEntry(pods.port)], discovery: options });
+    mesh = await createMesh({ namespace: 'shop', dns: false, config: [asConfig(serviceEntry(pods.port))], discovery: options });
     expect(mesh.kubernetesStatus()?.discoveryError?.message).toMatch(/ECONNREFUSED/);
     const before = new Set<string>();
     for (let i = 0; i < 20; i++) before.add(await pod(mesh, { 'x-user': 'jason' }));
@@ -260,12 +264,12 @@ describe('Istio configuration from the Kubernetes API', () => {
 
   it("discovery 'auto' outside a pod is the embedded default", async () => {
     vi.stubEnv('KUBERNETES_SERVICE_HOST', '');
-    mesh = await createMesh({ namespace: 'shop', dns: false, config: [serviceEntry(pods.port)], discovery: 'auto' });
+    mesh = await createMesh({ namespace: 'shop', dns: false, config: [asConfig(serviceEntry(pods.port))], discovery: 'auto' });
     expect(mesh.kubernetesStatus()).toBeUndefined();
     await mesh.close();
     // A Kubernetes service address but no readable service account token: not a pod either.
     vi.stubEnv('KUBERNETES_SERVICE_HOST', '127.0.0.1');
-    mesh = await createMesh({ namespace: 'shop', dns: false, config: [serviceEntry(pods.port)], discovery: 'auto' });
+    mesh = await createMesh({ namespace: 'shop', dns: false, config: [asConfig(serviceEntry(pods.port))], discovery: 'auto' });
     expect(mesh.kubernetesStatus()).toBeUndefined();
     expect(await pod(mesh)).toMatch(/^127\.0\.0\.[23]$/);
   });
