@@ -3,6 +3,7 @@ import type { MeshResource } from '../resource.js';
 import { resourceRef } from '../resource.js';
 import type { IssueSink } from './context.js';
 import { locate } from './context.js';
+import { checkBalancerAnnotation, checkLoadBalancing } from './load-balancing-checks.js';
 
 type Obj = Readonly<Record<string, unknown>>;
 type Path = readonly (string | number)[];
@@ -22,23 +23,31 @@ const NON_NEGATIVE = {
  */
 export function checkTrafficPolicies(resource: MeshResource, sink: IssueSink): void {
   const spec = resource.spec as Obj;
+  const annotations = checkBalancerAnnotation(resource.metadata.annotations ?? {}, reporter(resource, [], sink));
   const check = (policy: unknown, path: Path): void => {
     if (!isObject(policy)) return;
-    checkPolicy(resource, policy, path, sink);
+    checkPolicy(resource, policy, path, sink, annotations);
     const ports = policy['portLevelSettings'];
-    if (Array.isArray(ports)) ports.forEach((p, i) => checkPolicy(resource, p, [...path, 'portLevelSettings', i], sink));
+    if (Array.isArray(ports)) ports.forEach((p, i) => checkPolicy(resource, p, [...path, 'portLevelSettings', i], sink, annotations));
   };
   check(spec['trafficPolicy'], ['spec', 'trafficPolicy']);
   const subsets = spec['subsets'];
   if (Array.isArray(subsets)) subsets.forEach((s, i) => check(isObject(s) ? s['trafficPolicy'] : undefined, ['spec', 'subsets', i, 'trafficPolicy']));
 }
 
-function checkPolicy(resource: MeshResource, policy: unknown, path: Path, sink: IssueSink): void {
-  if (!isObject(policy)) return;
-  const error = (field: Path, message: string): void => {
+/** Reports an error at a field under `path`. */
+function reporter(resource: MeshResource, path: Path, sink: IssueSink): (field: Path, message: string) => void {
+  return (field, message) => {
     const at = [...path, ...field];
     sink.error({ code: 'invalid-value', message, resource: resourceRef(resource), path: pathText(at), location: locate(resource, at) });
   };
+}
+
+function checkPolicy(resource: MeshResource, policy: unknown, path: Path, sink: IssueSink, annotations: Readonly<Record<string, string>>): void {
+  if (!isObject(policy)) return;
+  const error = reporter(resource, path, sink);
+  // What the data path would refuse when it builds the cluster: checked now, with the field's path.
+  checkLoadBalancing(policy, annotations, [], error);
 
   const outlier = policy['outlierDetection'];
   if (isObject(outlier)) {
