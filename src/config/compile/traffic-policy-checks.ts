@@ -45,9 +45,12 @@ function reporter(resource: MeshResource, path: Path, sink: IssueSink): (field: 
 
 function checkPolicy(resource: MeshResource, policy: unknown, path: Path, sink: IssueSink, annotations: Readonly<Record<string, string>>): void {
   if (!isObject(policy)) return;
-  const error = reporter(resource, path, sink);
-  // What the data path would refuse when it builds the cluster: checked now, with the field's path.
-  checkLoadBalancing(policy, annotations, [], error);
+  const report = reporter(resource, path, sink);
+  let errors = 0;
+  const error = (field: Path, message: string): void => {
+    errors += 1;
+    report(field, message);
+  };
 
   const outlier = policy['outlierDetection'];
   if (isObject(outlier)) {
@@ -86,6 +89,10 @@ function checkPolicy(resource: MeshResource, policy: unknown, path: Path, sink: 
 
   const budget = policy['retryBudget'];
   if (isObject(budget)) notNegativeDuration(budget['budgetInterval'], ['retryBudget', 'budgetInterval'], error);
+
+  // What the data path would refuse when it builds a cluster from this policy, checked now with
+  // the field's path (unless a finding above already names the cause).
+  if (errors === 0) checkLoadBalancing(policy, annotations, [], error);
 }
 
 /** Durations the CRD leaves without a `>= 1ms` rule: 0 is meaningful, a negative one is not. */
