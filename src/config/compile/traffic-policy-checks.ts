@@ -21,9 +21,10 @@ const NON_NEGATIVE = {
  * rule is rejected by `kubectl apply` against Istio, so it is rejected here too. Every traffic
  * policy of the rule is checked: top level, subsets, and their port-level settings.
  */
-export function checkTrafficPolicies(resource: MeshResource, sink: IssueSink): void {
+export function checkTrafficPolicies(resource: MeshResource, sink: IssueSink, options: { readonly registeredBalancersOnly: boolean }): void {
   const spec = resource.spec as Obj;
-  const annotations = checkBalancerAnnotation(resource.metadata.annotations ?? {}, reporter(resource, [], sink));
+  const written = resource.metadata.annotations ?? {};
+  const annotations = options.registeredBalancersOnly ? checkBalancerAnnotation(written, reporter(resource, [], sink)) : written;
   const check = (policy: unknown, path: Path): void => {
     if (!isObject(policy)) return;
     checkPolicy(resource, policy, path, sink, annotations);
