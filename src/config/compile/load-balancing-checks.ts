@@ -1,3 +1,4 @@
+import type { ClusterBalancerSpec } from '../../balancer/index.js';
 import { balancerNames, BalancerConfigError, createClusterBalancer, hasBalancer, isBuiltInBalancer, MAXIMUM_RING_SIZE } from '../../balancer/index.js';
 import { systemClock, systemRandom } from '../../clock.js';
 import { compileLoadBalancing, LOAD_BALANCER_ANNOTATION } from '../../cluster/balancer-spec.js';
@@ -55,10 +56,28 @@ export function checkLoadBalancing(policy: TrafficPolicySpec, annotations: Reado
   if (found || (lb === undefined && policy['outlierDetection'] === undefined && annotations[LOAD_BALANCER_ANNOTATION] === undefined)) return;
   const { spec } = compileLoadBalancing(policy, annotations, NEUTRAL_CALLER);
   if (!isBuiltInBalancer(spec.policy)) return;
+  const refused = probe(spec);
+  if (refused !== undefined) error([...path, lb !== undefined ? 'loadBalancer' : 'outlierDetection'], refused);
+}
+
+/** Probe outcomes by what a built-in balancer checks: thousands of rules share a few settings. */
+const probed = new Map<string, string | undefined>();
+const PROBED_KEPT = 1_024;
+
+/** What building the balancer refuses (undefined: nothing). */
+function probe(spec: ClusterBalancerSpec): string | undefined {
+  // The leaf policy checks its options, the priority wrapper its panic threshold; locality
+  // settings were checked by istiod's rules already.
+  const key = `${spec.policy}|${spec.panicThresholdPercent ?? ''}|${JSON.stringify(spec.options ?? {})}`;
+  if (probed.has(key)) return probed.get(key);
+  let refused: string | undefined;
   try {
     createClusterBalancer(spec, PROBE_DEPS);
   } catch (cause) {
     if (!(cause instanceof BalancerConfigError)) throw cause;
-    error([...path, lb !== undefined ? 'loadBalancer' : 'outlierDetection'], cause.message);
+    refused = cause.message;
   }
+  if (probed.size >= PROBED_KEPT) probed.clear();
+  probed.set(key, refused);
+  return refused;
 }
