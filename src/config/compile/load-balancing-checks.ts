@@ -15,7 +15,7 @@ const isObject = (value: unknown): value is Obj => typeof value === 'object' && 
 const NEUTRAL_CALLER = { locality: UNKNOWN_LOCALITY, labels: {} };
 const PROBE_DEPS = { clock: systemClock, random: systemRandom };
 
-export const LOAD_BALANCER_ANNOTATION_PATH: FieldPath = ['metadata', 'annotations', LOAD_BALANCER_ANNOTATION];
+const LOAD_BALANCER_ANNOTATION_PATH: FieldPath = ['metadata', 'annotations', LOAD_BALANCER_ANNOTATION];
 
 /**
  * The `sidecarless.io/load-balancer` annotation names a registered policy. Checked when the
