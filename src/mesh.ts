@@ -15,7 +15,7 @@ import { RATE_LIMITED_AS_ERROR } from './http/rate-limit-reply.js';
 import type { RateLimitStoreError } from './resilience/errors.js';
 import type { RateLimitOptions } from './resilience/rate-limit/rate-limiting.js';
 import { RateLimiting } from './resilience/rate-limit/rate-limiting.js';
-import type { ConfigStore } from './config/config-store.js';
+import type { ConfigStore, StagedSnapshot } from './config/config-store.js';
 import type { InlineConfig } from './config/config-object.js';
 import type { Snapshot } from './config/snapshot.js';
 import type { ConfigSource } from './config/sources/source.js';
@@ -400,8 +400,9 @@ export class Mesh extends EventEmitter<MeshEvents> {
         if (this.listenerCount('inboundAudit') > 0) this.emit('inboundAudit', event);
       },
     });
+    // A change becomes current only once everything served from it is built (docs/configuration.md).
+    store.stageWith((candidate) => this.stage(candidate));
     store.on('snapshot', (s) => {
-      this.clusters.setSnapshot(s);
       this.telemetry?.recheck();
       this.telemetry?.snapshot('accepted');
       this.emit('snapshot', s);
@@ -426,6 +427,16 @@ export class Mesh extends EventEmitter<MeshEvents> {
     });
     certificates?.on('expiring', (bundle, secondsLeft) => this.emit('certificateExpiring', bundle, secondsLeft));
     if (options.logger) logMeshEvents(this, options.logger, store.sourceStatus().map((s) => s.id), first, certificates);
+  }
+
+  /**
+   * Builds what a candidate snapshot serves (the clusters made so far, the inbound layers) and
+   * returns what applies it; throws, and so rejects the candidate, when something cannot be built.
+   */
+  private stage(candidate: Snapshot): StagedSnapshot {
+    const clusters = this.clusters.prepare(candidate);
+    this.inboundSide.stage(candidate);
+    return { commit: clusters };
   }
 
   /** The configuration snapshot in force. */

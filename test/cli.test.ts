@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { runCli } from '../src/cli/run-cli.js';
 import type { Mesh } from '../src/index.js';
 import { UnknownHostError, createMesh } from '../src/index.js';
@@ -45,6 +45,24 @@ describe('sidecarless validate', () => {
     expect(r.stderr).toContain('VirtualService shop/reviews');
     expect(r.stderr).toContain('spec.http[0].retries.perTryTimeout');
     expect(r.stdout).toMatch(/^invalid: 1 error/);
+  });
+
+  it('takes a balancer policy the application registers on trust, and still checks what a cluster would refuse', async () => {
+    const rules = await mkdtemp(join(tmpdir(), 'sidecarless-cli-balancers-'));
+    onTestFinished(() => rm(rules, { recursive: true, force: true }));
+    const rule = (name: string, annotation: string, policy: string) => `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: ${name}, namespace: shop, annotations: { ${annotation} } }
+spec:
+  host: ${name}
+  trafficPolicy: { loadBalancer: ${policy} }
+`;
+    await writeFile(join(rules, 'own.yaml'), rule('reviews', 'sidecarless.io/load-balancer: MY_OWN_POLICY', '{ simple: ROUND_ROBIN }'));
+    expect((await run('validate', rules)).code).toBe(0);
+    await writeFile(join(rules, 'ring.yaml'), rule('ratings', '', '{ consistentHash: { useSourceIp: true, ringHash: { minimumRingSize: 9000000 } } }'));
+    const r = await run('validate', rules);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('DestinationRule shop/ratings: spec.trafficPolicy.loadBalancer.consistentHash.ringHash.minimumRingSize: expected a ring size of at most 8388608');
   });
 
   it('prints machine-readable findings with --format json', async () => {

@@ -24,6 +24,7 @@ export {
   createClusterBalancer,
   DEFAULT_BALANCER_POLICY,
   hasBalancer,
+  isBuiltInBalancer,
   registerBalancer,
   type BalancerFactory,
   type BalancerOptions,

@@ -53,6 +53,11 @@ export function hasBalancer(name: string): boolean {
   return builtInPolicies.has(name) || userPolicies.has(name);
 }
 
+/** True when `name` is one of the policies sidecarless ships (their options can be checked ahead of use). */
+export function isBuiltInBalancer(name: string): boolean {
+  return builtInPolicies.has(name);
+}
+
 /** Registered policy names, built-ins first. */
 export function balancerNames(): string[] {
   return [...builtInPolicies.keys(), ...userPolicies.keys()];

@@ -21,6 +21,8 @@ export async function loadConfig(
     workloadLabels: options.labels ?? {},
     // The TLS files of DestinationRules are paths on the workload's machine, not this one.
     tlsFiles: false,
+    // The application's own balancer policies are registered in its process, not this one.
+    registeredBalancersOnly: false,
   });
   try {
     const snapshot = await store.start();

@@ -122,8 +122,10 @@ export function compileLoadBalancing(
     };
   }
   const locality = lb.localityLbSetting;
+  const passthrough = name === 'PASSTHROUGH';
   const spec: ClusterBalancerSpec = {
-    policy: name,
+    // PASSTHROUGH connects to the address asked for and never picks: the balancer is idle.
+    policy: passthrough ? DEFAULT_BALANCER_POLICY : name,
     options,
     locality: {
       enabled: locality?.enabled ?? true,
@@ -142,7 +144,7 @@ export function compileLoadBalancing(
   return {
     spec,
     hashOn,
-    passthrough: name === 'PASSTHROUGH',
+    passthrough,
     http2: upstreamHttp2(policy, portProtocol),
     hedgeAfterMs: parseHedgeAfter(annotations[HEDGE_AFTER_ANNOTATION]) ?? 0,
   };

@@ -6,8 +6,12 @@ import type { Snapshot } from '../config/snapshot.js';
 import type { DnsEndpointChange, DnsEndpointSource } from '../discovery/dns/index.js';
 import type { Endpoint } from '../discovery/endpoint.js';
 import type { KubernetesEndpointSource } from '../discovery/kubernetes/index.js';
+import type { PriorityBalancer } from '../balancer/index.js';
+import { locate } from '../config/compile/context.js';
+import type { ConfigIssue } from '../config/issue.js';
+import { MeshConfigError } from '../errors.js';
 import type { CallerIdentity, CompiledLoadBalancing } from './balancer-spec.js';
-import { compileLoadBalancing } from './balancer-spec.js';
+import { compileLoadBalancing, LOAD_BALANCER_ANNOTATION } from './balancer-spec.js';
 import type { ClusterResilience, PoolFactory } from './cluster.js';
 import { Cluster, poolFactoryOn } from './cluster.js';
 import type { EjectionEvent } from '../resilience/events.js';
@@ -92,6 +96,46 @@ interface Entry {
   filled: boolean;
 }
 
+/** What a new snapshot changes in one cluster, built before it is applied. */
+type Staged =
+  | { readonly entry: Entry; readonly plan: undefined }
+  | {
+      readonly entry: Entry;
+      readonly plan: EndpointPlan;
+      readonly lb: CompiledLoadBalancing;
+      readonly balancer: PriorityBalancer;
+      readonly resilience: ClusterResilience;
+      readonly tls: [ResolvedTls | undefined, MeshTls | undefined];
+    };
+
+/**
+ * A balancer the candidate snapshot asks for could not be built (a policy the application
+ * registered refused): the change is rejected, naming the DestinationRule and its field.
+ */
+function balancerFailure(snapshot: Snapshot, entry: Entry, error: unknown): MeshConfigError {
+  const rule = snapshot.destinationRule(entry.host);
+  const subset = entry.subset !== undefined ? rule?.subsets.get(entry.subset) : undefined;
+  const byAnnotation = rule?.annotations[LOAD_BALANCER_ANNOTATION] !== undefined;
+  const ref = byAnnotation || !subset?.trafficPolicy?.['loadBalancer'] ? rule?.sources[0] : subset.source;
+  const resource = ref && snapshot.resources.find((r) => r.kind === ref.kind && r.metadata.namespace === ref.namespace && r.metadata.name === ref.name);
+  let path: (string | number)[] = ['spec', 'trafficPolicy', 'loadBalancer'];
+  if (byAnnotation) path = ['metadata', 'annotations', LOAD_BALANCER_ANNOTATION];
+  else if (ref === subset?.source && resource) {
+    const index = ((resource.spec as { subsets?: { name?: string }[] }).subsets ?? []).findIndex((s) => s.name === subset?.name);
+    path = ['spec', 'subsets', index, 'trafficPolicy', 'loadBalancer'];
+  }
+  const destination = `${entry.host}${entry.subset !== undefined ? ` subset ${entry.subset}` : ''} port ${entry.port}`;
+  const issue: ConfigIssue = {
+    severity: 'error',
+    code: 'build-failed',
+    message: `the load balancer for ${destination} could not be built: ${error instanceof Error ? error.message : String(error)}`,
+    ...(ref ? { resource: ref } : {}),
+    path: path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join(''),
+    ...(resource ? { location: locate(resource, path) } : {}),
+  };
+  return new MeshConfigError([issue], 'configuration change rejected');
+}
+
 /**
  * Clusters are made on first use of a (host, subset, port) and kept in step with every new
  * snapshot: endpoints, subset labels and the merged policy are re-read; hosts that stay keep
@@ -137,21 +181,50 @@ export class ClusterManager {
   }
 
   setSnapshot(snapshot: Snapshot): void {
-    this.snapshot = snapshot;
-    for (const [key, entry] of this.entries) {
-      const plan = planEndpoints(snapshot, entry.host, entry.subset, entry.port, this.deps.dns, this.deps.kube);
+    this.prepare(snapshot)();
+  }
+
+  /**
+   * Builds what `snapshot` changes in the clusters made so far (endpoint plans, balancers,
+   * connection-pool, outlier and TLS settings) without applying any of it, and returns what
+   * applies it. Throws a `MeshConfigError` naming the DestinationRule when a cluster's balancer
+   * cannot be built: the clusters then keep serving the snapshot in force, untouched.
+   */
+  prepare(snapshot: Snapshot): () => void {
+    const staged: Staged[] = [];
+    for (const entry of this.entries.values()) {
+      const { host, subset, port } = entry;
+      const plan = planEndpoints(snapshot, host, subset, port, this.deps.dns, this.deps.kube);
       if (plan === undefined) {
-        this.entries.delete(key);
-        this.releaseAll(entry);
-        this.follow(entry, undefined);
-        void entry.cluster.close();
+        staged.push({ entry, plan });
         continue;
       }
-      entry.cluster.setLoadBalancing(this.loadBalancing(snapshot, entry.host, entry.subset, entry.port));
-      entry.cluster.setResilience(this.resilience(snapshot, entry.host, entry.subset, entry.port));
-      entry.cluster.setTls(...this.clusterTls(snapshot, entry.host, entry.subset, entry.port));
-      this.apply(entry, plan);
+      const lb = this.loadBalancing(snapshot, host, subset, port);
+      let balancer: PriorityBalancer;
+      try {
+        balancer = entry.cluster.buildBalancer(lb);
+      } catch (error) {
+        throw balancerFailure(snapshot, entry, error);
+      }
+      staged.push({ entry, plan, lb, balancer, resilience: this.resilience(snapshot, host, subset, port), tls: this.clusterTls(snapshot, host, subset, port) });
     }
+    return () => {
+      this.snapshot = snapshot;
+      for (const step of staged) {
+        const entry = step.entry;
+        if (step.plan === undefined) {
+          this.entries.delete(entry.key);
+          this.releaseAll(entry);
+          this.follow(entry, undefined);
+          void entry.cluster.close();
+          continue;
+        }
+        entry.cluster.setLoadBalancing(step.lb, step.balancer);
+        entry.cluster.setResilience(step.resilience);
+        entry.cluster.setTls(...step.tls);
+        this.apply(entry, step.plan);
+      }
+    };
   }
 
   /**

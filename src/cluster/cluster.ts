@@ -258,9 +258,22 @@ export class Cluster {
     this.setResilience(resilience);
   }
 
-  /** Replaces the balancing policy (a new snapshot changed it); host state is kept. */
-  setLoadBalancing(lb: CompiledLoadBalancing): void {
-    this.balancer = createClusterBalancer(lb.spec, this.deps);
+  /**
+   * The balancer a new snapshot's policy would use, already holding this cluster's hosts. Throws
+   * what the policy refuses; nothing of the cluster changes until {@link setLoadBalancing}.
+   */
+  buildBalancer(lb: CompiledLoadBalancing): PriorityBalancer {
+    const balancer = createClusterBalancer(lb.spec, this.deps);
+    balancer.update(this.hosts);
+    return balancer;
+  }
+
+  /**
+   * Replaces the balancing policy (a new snapshot changed it); host state is kept. `balancer` is
+   * {@link buildBalancer}'s, made while the snapshot was staged.
+   */
+  setLoadBalancing(lb: CompiledLoadBalancing, balancer: PriorityBalancer = this.buildBalancer(lb)): void {
+    this.balancer = balancer;
     this.lb = lb;
     this.hashOn = lb.hashOn;
     this.passthrough = lb.passthrough;
@@ -268,7 +281,6 @@ export class Cluster {
     this.http2 = lb.http2;
     this.applyConnectionSlots();
     this.refreshPools();
-    this.balancer.update(this.hosts);
   }
 
   /** HTTP/1.1 carries one request per connection: `tcp.maxConnections` requests can be on the wire. */

@@ -23,6 +23,20 @@ export interface ConfigStoreEvents {
   rejected: [error: MeshConfigError];
 }
 
+/**
+ * Builds what is served from a candidate snapshot (clusters, balancers, rate limiters, ...)
+ * without applying any of it. Throws when something cannot be built, best a `MeshConfigError`
+ * naming the resource and field: the candidate is then rejected like an invalid change and the
+ * snapshot in force keeps serving, with everything built from it.
+ */
+export type SnapshotStager = (candidate: Snapshot) => StagedSnapshot;
+
+/** What a {@link SnapshotStager} built, applied only once the candidate is accepted. */
+export interface StagedSnapshot {
+  /** Applies what was built; runs in the turn the candidate becomes current and must not throw. */
+  commit(): void;
+}
+
 /** What one source last delivered, for inspection. */
 export interface SourceStatus {
   readonly id: string;
@@ -98,6 +112,7 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
   /** When the oldest change not yet applied (or rejected) arrived. */
   private waitingSince: number | undefined;
   private closed = false;
+  private stager: SnapshotStager | undefined;
 
   constructor(
     private readonly sources: readonly ConfigSource[],
@@ -112,6 +127,14 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
   /** The snapshot in force; undefined only before the first accepted change. */
   get snapshot(): Snapshot | undefined {
     return this.current;
+  }
+
+  /**
+   * From now on a compiled change becomes current only once `stager` built everything served
+   * from it; the snapshot in force when this is called is taken as built.
+   */
+  stageWith(stager: SnapshotStager): void {
+    this.stager = stager;
   }
 
   /** Starts every source and applies their initial content; throws if it is invalid. */
@@ -286,12 +309,24 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
     return { snapshot: Object.freeze({ ...snapshot, warnings: all.filter((i) => i.severity === 'warning') }) };
   }
 
+  /**
+   * Makes a compiled snapshot current once everything served from it is built: a build that
+   * throws rejects it whole, and nothing of it applies (no half-applied state).
+   */
   private accept(snapshot: Snapshot): void {
+    let staged: StagedSnapshot | undefined;
+    try {
+      staged = this.stager?.(snapshot);
+    } catch (error) {
+      this.reject(error instanceof MeshConfigError ? error.issues : [buildIssue(error)]);
+      return;
+    }
     this.version = snapshot.version;
     this.current = snapshot;
     this.lastError = undefined;
     this.rejection = undefined;
     this.acceptedAt = this.clock.wallNow();
+    if (staged) this.notify('snapshot', () => staged.commit());
     this.notify('snapshot', () => this.emit('snapshot', snapshot));
   }
 
@@ -313,4 +348,10 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
     this.rejection = { at: this.clock.wallNow(), error };
     if (this.listenerCount('rejected') > 0) this.notify('rejected', () => this.emit('rejected', error));
   }
+}
+
+/** A failure to build from a snapshot that did not say which resource caused it. */
+function buildIssue(error: unknown): ConfigIssue {
+  const message = error instanceof Error ? error.message : String(error);
+  return { severity: 'error', code: 'build-failed', message: `the configuration could not be applied: ${message}` };
 }

@@ -16,6 +16,12 @@ export interface CompileContext {
    * and `explain` run elsewhere than the workload, where those paths do not exist.
    */
   readonly tlsFiles?: boolean;
+  /**
+   * Whether a DestinationRule's `sidecarless.io/load-balancer` must name a policy registered in
+   * this process (default true). False for `sidecarless validate` and `explain`, which run without
+   * the application's own policies: a name they do not know is taken on trust there.
+   */
+  readonly registeredBalancersOnly?: boolean;
   /** The mesh's trust domain then its aliases (AuthorizationPolicy principals). Default none. */
   readonly trustDomains?: readonly string[];
   /**

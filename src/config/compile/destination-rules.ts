@@ -74,7 +74,7 @@ export class DestinationRuleIndex {
     let pace = every(64);
     for (const resource of rules) {
       if (pace()) yield;
-      this.kept.check(resource, sink);
+      this.kept.check(resource, sink, ctx);
     }
     this.kept.passed();
     pace = every(16);
@@ -205,11 +205,11 @@ export class DestinationRuleCache {
     this.merged.passed();
   }
 
-  check(resource: MeshResource, sink: IssueSink): void {
+  check(resource: MeshResource, sink: IssueSink, ctx: CompileContext): void {
     let found = this.issues.get(resource);
     if (!found) {
       const own = new IssueSink();
-      checkTrafficPolicies(resource, own);
+      checkTrafficPolicies(resource, own, { registeredBalancersOnly: ctx.registeredBalancersOnly ?? true });
       this.issues.set(resource, (found = own.issues));
     }
     sink.issues.push(...found);

@@ -3,6 +3,7 @@ import type { MeshResource } from '../resource.js';
 import { resourceRef } from '../resource.js';
 import type { IssueSink } from './context.js';
 import { locate } from './context.js';
+import { checkBalancerAnnotation, checkLoadBalancing } from './load-balancing-checks.js';
 
 type Obj = Readonly<Record<string, unknown>>;
 type Path = readonly (string | number)[];
@@ -20,24 +21,36 @@ const NON_NEGATIVE = {
  * rule is rejected by `kubectl apply` against Istio, so it is rejected here too. Every traffic
  * policy of the rule is checked: top level, subsets, and their port-level settings.
  */
-export function checkTrafficPolicies(resource: MeshResource, sink: IssueSink): void {
+export function checkTrafficPolicies(resource: MeshResource, sink: IssueSink, options: { readonly registeredBalancersOnly: boolean }): void {
   const spec = resource.spec as Obj;
+  const written = resource.metadata.annotations ?? {};
+  const annotations = options.registeredBalancersOnly ? checkBalancerAnnotation(written, reporter(resource, [], sink)) : written;
   const check = (policy: unknown, path: Path): void => {
     if (!isObject(policy)) return;
-    checkPolicy(resource, policy, path, sink);
+    checkPolicy(resource, policy, path, sink, annotations);
     const ports = policy['portLevelSettings'];
-    if (Array.isArray(ports)) ports.forEach((p, i) => checkPolicy(resource, p, [...path, 'portLevelSettings', i], sink));
+    if (Array.isArray(ports)) ports.forEach((p, i) => checkPolicy(resource, p, [...path, 'portLevelSettings', i], sink, annotations));
   };
   check(spec['trafficPolicy'], ['spec', 'trafficPolicy']);
   const subsets = spec['subsets'];
   if (Array.isArray(subsets)) subsets.forEach((s, i) => check(isObject(s) ? s['trafficPolicy'] : undefined, ['spec', 'subsets', i, 'trafficPolicy']));
 }
 
-function checkPolicy(resource: MeshResource, policy: unknown, path: Path, sink: IssueSink): void {
-  if (!isObject(policy)) return;
-  const error = (field: Path, message: string): void => {
+/** Reports an error at a field under `path`. */
+function reporter(resource: MeshResource, path: Path, sink: IssueSink): (field: Path, message: string) => void {
+  return (field, message) => {
     const at = [...path, ...field];
     sink.error({ code: 'invalid-value', message, resource: resourceRef(resource), path: pathText(at), location: locate(resource, at) });
+  };
+}
+
+function checkPolicy(resource: MeshResource, policy: unknown, path: Path, sink: IssueSink, annotations: Readonly<Record<string, string>>): void {
+  if (!isObject(policy)) return;
+  const report = reporter(resource, path, sink);
+  let errors = 0;
+  const error = (field: Path, message: string): void => {
+    errors += 1;
+    report(field, message);
   };
 
   const outlier = policy['outlierDetection'];
@@ -77,6 +90,10 @@ function checkPolicy(resource: MeshResource, policy: unknown, path: Path, sink: 
 
   const budget = policy['retryBudget'];
   if (isObject(budget)) notNegativeDuration(budget['budgetInterval'], ['retryBudget', 'budgetInterval'], error);
+
+  // What the data path would refuse when it builds a cluster from this policy, checked now with
+  // the field's path (unless a finding above already names the cause).
+  if (errors === 0) checkLoadBalancing(policy, annotations, [], error);
 }
 
 /** Durations the CRD leaves without a `>= 1ms` rule: 0 is meaningful, a negative one is not. */

@@ -77,6 +77,11 @@ export class MeshInbound {
     return n.query ? `${n.path}?${n.query}` : n.path;
   }
 
+  /** A candidate snapshot: its layers are built before it serves, once the inbound side is in use. */
+  stage(snapshot: Snapshot): void {
+    if (this.processorValue) this.layersFor(snapshot);
+  }
+
   private layersFor(snapshot: Snapshot): readonly InboundLayer[] {
     let layers = this.layers.get(snapshot);
     if (!layers) {
