@@ -182,9 +182,9 @@ function render(kinds, names, support) {
 
 async function main() {
   const check = process.argv.includes('--check');
-  const { RESOURCE_KINDS } = await importSource('src/config/resource.ts');
+  const { SCHEMA_KINDS } = await importSource('src/config/resource.ts');
   const support = await importSource('src/config/support.ts');
-  const kinds = strippedKinds(RESOURCE_KINDS);
+  const kinds = strippedKinds(SCHEMA_KINDS);
   checkSupportTable(kinds, support.FIELD_SUPPORT);
   const text = render(kinds, nameTypes(kinds), support);
   let current;

@@ -1,4 +1,4 @@
-import type { ResourceKind } from './resource.js';
+import type { SchemaKind } from './resource.js';
 
 /**
  * What sidecarless does with a field: `supported` (it has its Istio meaning), `not-yet` (planned;
@@ -184,7 +184,7 @@ function trafficPolicy(base: string): Record<string, FieldSupport> {
  * ancestor. To mark a field implemented, change its entry to `supported` (or delete the entry when
  * the parent is supported); `docs/config-reference.md` is generated from this table.
  */
-export const FIELD_SUPPORT: Readonly<Record<ResourceKind, Readonly<Record<string, FieldSupport>>>> = {
+export const FIELD_SUPPORT: Readonly<Record<SchemaKind, Readonly<Record<string, FieldSupport>>>> = {
   VirtualService: {
     spec: supported,
     'spec.gateways': { ...supported, values: MESH_ONLY },
@@ -461,7 +461,7 @@ export function supportSegments(pattern: string): string[] {
  * The support of the field at `pattern` (a schema path such as `spec.http[].retries`): its own
  * entry or its nearest listed ancestor's, with the pattern of the entry that decided it.
  */
-export function fieldSupport(kind: ResourceKind, pattern: string): { support: FieldSupport; from: string } {
+export function fieldSupport(kind: SchemaKind, pattern: string): { support: FieldSupport; from: string } {
   const table = FIELD_SUPPORT[kind];
   const byKey = new Map(Object.entries(table).map(([key, value]) => [supportSegments(key).join('.'), { key, value }]));
   const segments = supportSegments(pattern);
