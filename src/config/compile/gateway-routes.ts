@@ -183,8 +183,8 @@ function destination(ref: GatewayBackendRef, routeNamespace: string, domain: str
 
 function durationText(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
-  const ms = gatewayDurationMs(text);
-  return ms > 0 ? `${ms}ms` : undefined;
+  // A Gateway API duration is also a Go one; zero means no timeout.
+  return gatewayDurationMs(text) > 0 ? text : undefined;
 }
 
 function convertRule(
