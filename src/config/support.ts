@@ -519,7 +519,7 @@ export const GATEWAY_ROUTE_FIELDS: Readonly<Record<'HTTPRoute' | 'GRPCRoute', re
     { path: 'spec.rules[].matches[].method', type: 'string', status: 'supported', note: 'exact HTTP method' },
     { path: 'spec.rules[].filters', type: 'HTTPRouteFilter[]', status: 'supported', note: 'checked as the CRD checks them: the field matching `type`, no repeated header modifier, redirect or rewrite, not both a redirect and a rewrite, no redirect with backendRefs' },
     ...COMMON_FILTERS,
-    { path: 'spec.rules[].filters[].requestRedirect', type: 'HTTPRequestRedirectFilter', status: 'supported', note: 'answered by the mesh, nothing sent upstream: `scheme` (the port then becomes the scheme\'s default), `hostname`, `port`, `path` (`ReplaceFullPath` or `ReplacePrefixMatch`), `statusCode` (default 302)' },
+    { path: 'spec.rules[].filters[].requestRedirect', type: 'HTTPRequestRedirectFilter', status: 'supported', note: 'answered by the mesh, nothing sent upstream: `scheme`, `hostname`, `port` (unset: the scheme\'s default port when a scheme is set, else the request\'s port, as istiod), `path` (`ReplaceFullPath` or `ReplacePrefixMatch`), `statusCode` (default 302, as the CRD defaults it)' },
     { path: 'spec.rules[].filters[].urlRewrite', type: 'HTTPURLRewriteFilter', status: 'supported', note: '`hostname` (the Host sent upstream) and `path`: `ReplaceFullPath`, or `ReplacePrefixMatch` of the rule\'s one PathPrefix match (`/foo` to `/` turns `/foo/bar` into `/bar`)' },
     { path: 'spec.rules[].filters[].cors', type: 'HTTPCORSFilter', status: 'not-yet', note: 'refused (error) rather than ignored' },
     ...BACKEND_REFS,

@@ -74,7 +74,7 @@ describe('HTTPRoute attached to a Service', () => {
     backendRefs: [{ name: reviews-v1, port: PORT }]
   - matches:
     - path: { type: PathPrefix, value: /api }
-      headers: [{ name: X-Canary, value: "yes" }]
+      headers: [{ name: X-Canary, value: "yes" }, { name: x-canary, value: "ignored: the first of equivalent names counts" }]
     - path: { type: Exact, value: /exact }
     backendRefs: [{ name: reviews-v2, port: PORT }]
 `));
@@ -134,6 +134,10 @@ describe('HTTPRoute attached to a Service', () => {
     filters:
     - type: RequestRedirect
       requestRedirect: { scheme: https, hostname: shop.example.com, statusCode: 301 }
+  - matches: [{ path: { type: Exact, value: /elsewhere } }]
+    filters:
+    - type: RequestRedirect
+      requestRedirect: { hostname: shop.example.com, path: { type: ReplaceFullPath, replaceFullPath: /home } }
 `));
     const prefix = await call(mesh, url('/old/page?q=1'));
     expect(prefix.status).toBe(302);
@@ -141,6 +145,8 @@ describe('HTTPRoute attached to a Service', () => {
     const moved = await call(mesh, url('/moved'));
     expect(moved.status).toBe(301);
     expect(moved.headers['location']).toBe('https://shop.example.com/moved');
+    // No scheme and no port: the request's port is kept (as istiod sets FROM_REQUEST_PORT).
+    expect((await call(mesh, url('/elsewhere?a=b'))).headers['location']).toBe(`http://shop.example.com:${pods.port}/home?a=b`);
     expect(upstream).toBe(0);
   });
 

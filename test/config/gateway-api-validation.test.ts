@@ -40,7 +40,7 @@ describe('HTTPRoute validation', () => {
     - path: { type: Prefix, value: /api }
     - path: { value: api }
     - path: { type: RegularExpression, value: "([a-z" }
-      headers: [{ name: x-a, value: "1" }, { name: X-A, value: "2" }]
+      headers: [{ name: x-a, value: "1" }, { name: x-a, value: "2" }, { name: X-A, value: "3" }]
       method: FETCH
     filters:
     - type: RequestHeaderModifier
@@ -58,7 +58,7 @@ describe('HTTPRoute validation', () => {
       'spec.rules[0].matches[0].path.type: expected one of Exact, PathPrefix, RegularExpression, found "Prefix"',
       "spec.rules[0].matches[1].path.value: expected an absolute path starting with '/', found \"api\"",
       expect.stringMatching(/^spec\.rules\[0\]\.matches\[2\]\.path\.value: expected an RE2 regular expression/),
-      'spec.rules[0].matches[2].headers[1].name: "X-A" is matched twice; names must be unique in the list',
+      'spec.rules[0].matches[2].headers[1].name: "x-a" is matched twice; names must be unique in the list',
       'spec.rules[0].matches[2].method: expected one of GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH, found "FETCH"',
       'spec.rules[0].filters[0].responseHeaderModifier: filter.responseHeaderModifier must be unset when the filter type is RequestHeaderModifier',
       'spec.rules[0].filters[0].requestHeaderModifier: filter.requestHeaderModifier must be specified for a RequestHeaderModifier filter',

@@ -118,11 +118,11 @@ function serviceHost(name: string, namespace: string, domain: string): string {
   return `${name}.${namespace}.svc.${domain}`.toLowerCase();
 }
 
-function keyed(list: readonly KeyedMatch[] | undefined): Record<string, StringMatchSpec> | undefined {
+function keyed(list: readonly KeyedMatch[] | undefined, header: boolean): Record<string, StringMatchSpec> | undefined {
   if (!list || list.length === 0) return undefined;
   const out: Record<string, StringMatchSpec> = {};
-  // The Gateway API: the first entry with a name wins.
-  for (const m of list) out[m.name] ??= m.type === 'RegularExpression' ? { regex: m.value } : { exact: m.value };
+  // The Gateway API: of entries with equivalent names (header names in any case), the first counts.
+  for (const m of list) out[header ? m.name.toLowerCase() : m.name] ??= m.type === 'RegularExpression' ? { regex: m.value } : { exact: m.value };
   return out;
 }
 
@@ -134,8 +134,8 @@ function httpMatch(m: GatewayMatch): HttpMatchSpec {
   return {
     uri,
     ...(typeof m.method === 'string' ? { method: { exact: m.method } } : {}),
-    ...(keyed(m.headers) ? { headers: keyed(m.headers)! } : {}),
-    ...(keyed(m.queryParams) ? { queryParams: keyed(m.queryParams)! } : {}),
+    ...(m.headers?.length ? { headers: keyed(m.headers, true)! } : {}),
+    ...(m.queryParams?.length ? { queryParams: keyed(m.queryParams, false)! } : {}),
   };
 }
 
@@ -145,7 +145,7 @@ function grpcMatch(m: GatewayMatch): HttpMatchSpec {
   let uri: StringMatchSpec | undefined;
   if (method) {
     if (method.type === 'RegularExpression') {
-      uri = { regex: `/${method.service || '[^/]+'}/${method.method || '[^/]+'}` };
+      uri = { regex: method.method ? `/${method.service || '[^/]+'}/${method.method}` : `/${method.service}/.+` };
     } else if (method.service && method.method) {
       uri = { exact: `/${method.service}/${method.method}` };
     } else if (method.service) {
@@ -154,7 +154,7 @@ function grpcMatch(m: GatewayMatch): HttpMatchSpec {
       uri = { regex: `/[^/]+/${escapeRe2(method.method)}` };
     }
   }
-  return { ...(uri ? { uri } : {}), ...(keyed(m.headers) ? { headers: keyed(m.headers)! } : {}) };
+  return { ...(uri ? { uri } : {}), ...(m.headers?.length ? { headers: keyed(m.headers, true)! } : {}) };
 }
 
 function escapeRe2(text: string): string {
@@ -224,7 +224,8 @@ function convertRule(
       redirectCode: redirect.statusCode ?? 302,
       ...(redirect.scheme ? { scheme: redirect.scheme } : {}),
       ...(redirect.hostname ? { authority: redirect.hostname } : {}),
-      ...(redirect.port !== undefined ? { port: redirect.port } : redirect.scheme ? { derivePort: 'FROM_PROTOCOL_DEFAULT' } : {}),
+      // As istiod: unset, the port is the scheme's default when a scheme is set, else the request's.
+      ...(redirect.port !== undefined ? { port: redirect.port } : { derivePort: redirect.scheme ? 'FROM_PROTOCOL_DEFAULT' : 'FROM_REQUEST_PORT' }),
       ...(redirect.path?.type === 'ReplaceFullPath' ? { uri: redirect.path.replaceFullPath } : {}),
       ...(redirect.path?.type === 'ReplacePrefixMatch' ? { replacePrefixMatch: redirect.path.replacePrefixMatch } : {}),
     };

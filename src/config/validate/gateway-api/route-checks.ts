@@ -240,7 +240,7 @@ class Checker {
     if (problem) this.error(path, `expected an RE2 regular expression: ${problem}`, 'regex');
   }
 
-  /** headers[] or queryParams[]: type, name, value; names unique (case-insensitive for headers). */
+  /** headers[] or queryParams[]: type, name, value; names unique. */
   keyedMatches(value: unknown, path: FieldPath, header: boolean): void {
     const seen = new Set<string>();
     this.list(value, path, 16).forEach((entry, i) => {
@@ -249,10 +249,10 @@ class Checker {
       const type = this.string(entry['type'], [...at, 'type'], { values: ['Exact', 'RegularExpression'] }) ?? 'Exact';
       const name = this.string(entry['name'], [...at, 'name'], { required: true, max: 256, pattern: header ? HEADER_NAME : undefined, what: header ? 'an HTTP header name' : undefined });
       const v = this.string(entry['value'], [...at, 'value'], { required: true, max: 4096 });
+      // Kubernetes keys the list by name, exactly; of names equal but for case, the first counts.
       if (name !== undefined) {
-        const key = header ? name.toLowerCase() : name;
-        if (seen.has(key)) this.error([...at, 'name'], `${quoteText(name)} is matched twice; names must be unique in the list`, 'duplicate');
-        seen.add(key);
+        if (seen.has(name)) this.error([...at, 'name'], `${quoteText(name)} is matched twice; names must be unique in the list`, 'duplicate');
+        seen.add(name);
       }
       if (v !== undefined && type === 'RegularExpression') this.regex(v, [...at, 'value']);
     });
