@@ -524,8 +524,8 @@ export const GATEWAY_ROUTE_FIELDS: Readonly<Record<'HTTPRoute' | 'GRPCRoute', re
     { path: 'spec.rules[].filters[].cors', type: 'HTTPCORSFilter', status: 'not-yet', note: 'refused (error) rather than ignored' },
     ...BACKEND_REFS,
     { path: 'spec.rules[].timeouts.request', type: 'duration', status: 'supported', note: 'the route timeout (504 "upstream request timeout"); `0s` means none' },
-    { path: 'spec.rules[].timeouts.backendRequest', type: 'duration', status: 'supported', note: 'as istiod: it becomes the route timeout (it replaces `request` when both are set); at most `request`' },
-    { path: 'spec.rules[].retry', type: 'HTTPRouteRetry', status: 'not-yet', note: 'warned; the mesh default retry policy applies (2 retries on connect failure, refused stream, 503)' },
+    { path: 'spec.rules[].timeouts.backendRequest', type: 'duration', status: 'supported', note: 'as istiod: with `retry`, the timeout of each try; without, it becomes the route timeout (replacing `request`); at most `request`' },
+    { path: 'spec.rules[].retry', type: 'HTTPRouteRetry', status: 'supported', note: 'as istiod converts it: `attempts` (default 2; 0 turns retries off), `codes` (400-599) retried besides connection failures (connect-failure, refused-stream, unavailable, cancelled), `backoff` the base interval. Unset, the mesh default policy applies (2 retries on connection failures and 503), as in Istio' },
     { path: 'spec.rules[].sessionPersistence', type: 'SessionPersistence', status: 'not-yet', note: 'warned; a DestinationRule `consistentHash` gives affinity' },
   ],
   GRPCRoute: [

@@ -208,6 +208,27 @@ describe('HTTPRoute attached to a Service', () => {
     expect((await call(mesh, url('/fast'))).reply?.pod).toBe(V2);
   });
 
+  it('retry: the listed codes are retried (default retries leave a 500 alone)', async () => {
+    const seen = new Map<string, number>();
+    pods.behave = (req, res) => {
+      const n = (seen.get(req.url ?? '') ?? 0) + 1;
+      seen.set(req.url ?? '', n);
+      if (n > 1) return false;
+      res.statusCode = 500;
+      res.end('first try fails');
+      return true;
+    };
+    mesh = await start(route(`  - matches: [{ path: { value: /retried } }]
+    retry: { attempts: 1, codes: [500], backoff: 1ms }
+    backendRefs: [{ name: reviews-v1, port: PORT }]
+  - backendRefs: [{ name: reviews-v1, port: PORT }]
+`));
+    expect((await call(mesh, url('/retried'))).status).toBe(200);
+    expect(seen.get('/retried')).toBe(2);
+    expect((await call(mesh, url('/plain'))).status).toBe(500);
+    expect(seen.get('/plain')).toBe(1);
+  });
+
   it('a rule whose backends all weigh 0 answers 500, as the Gateway API requires', async () => {
     mesh = await start(route(`  - backendRefs: [{ name: reviews-v1, port: PORT, weight: 0 }]
 `));

@@ -80,6 +80,7 @@ describe('HTTPRoute validation', () => {
     - { type: RequestMirror, requestMirror: { backendRef: { name: m, port: 80 }, percent: 10, fraction: { numerator: 1 } } }
     backendRefs: [{ name: reviews-v1, port: 9080 }]
   - timeouts: { request: 10 }
+    retry: { attempts: -1, codes: [200], backoff: soon }
     backendRefs: [{ name: reviews-v1, port: 9080 }]
 `),
       ),
@@ -92,6 +93,9 @@ describe('HTTPRoute validation', () => {
       'spec.rules[0].filters: may specify either a RequestRedirect or a URLRewrite filter, but not both',
       'spec.rules[0].backendRefs: RequestRedirect filter must not be used together with backendRefs',
       'spec.rules[1].timeouts.request: expected a string, found a number 10',
+      'spec.rules[1].retry.attempts: expected an integer from 0 to 2147483647, found -1',
+      'spec.rules[1].retry.backoff: expected a duration such as "100ms" or "1s" (units h, m, s, ms), found "soon"',
+      'spec.rules[1].retry.codes[0]: expected an integer from 400 to 599, found 200',
     ]);
   });
 

@@ -82,6 +82,7 @@ interface GatewayRule {
   readonly filters?: readonly GatewayFilter[];
   readonly backendRefs?: readonly GatewayBackendRef[];
   readonly timeouts?: { readonly request?: string; readonly backendRequest?: string };
+  readonly retry?: { readonly attempts?: number; readonly backoff?: string; readonly codes?: readonly number[] };
 }
 
 export interface GatewayRouteSpec {
@@ -230,8 +231,14 @@ function convertRule(
       ...(redirect.path?.type === 'ReplacePrefixMatch' ? { replacePrefixMatch: redirect.path.replacePrefixMatch } : {}),
     };
   }
-  // istiod: backendRequest wins when both are set (it becomes the route timeout without retries).
-  const timeout = durationText(rule.timeouts?.backendRequest) ?? durationText(rule.timeouts?.request);
+  const retries = retryOf(rule.retry);
+  if (retries) spec['retries'] = retries;
+  // istiod: backendRequest is the per-try timeout with a retry stanza, else the route timeout
+  // (winning over request).
+  const request = durationText(rule.timeouts?.request);
+  const backendRequest = durationText(rule.timeouts?.backendRequest);
+  if (backendRequest && retries) spec['retries'] = { ...retries, perTryTimeout: backendRequest };
+  const timeout = retries ? request : (backendRequest ?? request);
   if (timeout) spec['timeout'] = timeout;
   if (!redirect) {
     const backends = (rule.backendRefs ?? []).filter((b) => (b.weight ?? 1) > 0);
@@ -246,6 +253,18 @@ function convertRule(
     }
   }
   return spec as HttpRouteSpec;
+}
+
+/**
+ * The Gateway API's `retry`, as istiod converts it: connection errors are always retried, plus
+ * the listed status codes; attempts default to 2; 0 turns retries off.
+ */
+function retryOf(retry: GatewayRule['retry']): Record<string, unknown> | undefined {
+  if (!retry) return undefined;
+  const attempts = retry.attempts ?? 2;
+  if (attempts === 0) return { attempts: 0 };
+  const retryOn = ['connect-failure', 'refused-stream', 'unavailable', 'cancelled', ...(retry.codes ?? []).map(String)].join(',');
+  return { attempts, retryOn, ...(retry.backoff ? { backoff: retry.backoff } : {}) };
 }
 
 /** One entry per match of each rule, as istiod splits them. */

@@ -183,7 +183,7 @@ class Checker {
       this.error([...path, 'backendRefs'], 'RequestRedirect filter must not be used together with backendRefs', 'rule');
     }
     if (!this.grpc && value['timeouts'] !== undefined) this.timeouts(value['timeouts'], [...path, 'timeouts']);
-    if (value['retry'] !== undefined) this.warn([...path, 'retry'], 'retry is not read yet; the mesh default retry policy applies', 'not-implemented');
+    if (!this.grpc && value['retry'] !== undefined) this.retry(value['retry'], [...path, 'retry']);
     if (value['sessionPersistence'] !== undefined) {
       this.warn([...path, 'sessionPersistence'], 'sessionPersistence is not implemented yet and has no effect (a DestinationRule consistentHash gives affinity)', 'not-implemented');
     }
@@ -386,6 +386,13 @@ class Checker {
         this.error([...at, 'type'], `a backendRef filter of type ${describeTyped(type)} is not supported (only RequestHeaderModifier and ResponseHeaderModifier are); rather than route without it, the route is refused`, 'not-supported');
       }
     });
+  }
+
+  retry(value: unknown, path: FieldPath): void {
+    if (!this.object(value, path, ['attempts', 'backoff', 'codes'])) return;
+    this.integer(value['attempts'], [...path, 'attempts'], 0, 2 ** 31 - 1);
+    this.string(value['backoff'], [...path, 'backoff'], { pattern: GATEWAY_DURATION, what: 'a duration such as "100ms" or "1s" (units h, m, s, ms)' });
+    this.list(value['codes'], [...path, 'codes'], 64).forEach((c, i) => this.integer(c, [...path, 'codes', i], 400, 599));
   }
 
   timeouts(value: unknown, path: FieldPath): void {
