@@ -521,7 +521,7 @@ export const GATEWAY_ROUTE_FIELDS: Readonly<Record<'HTTPRoute' | 'GRPCRoute', re
     ...COMMON_FILTERS,
     { path: 'spec.rules[].filters[].requestRedirect', type: 'HTTPRequestRedirectFilter', status: 'supported', note: 'answered by the mesh, nothing sent upstream: `scheme`, `hostname`, `port` (unset: the scheme\'s default port when a scheme is set, else the request\'s port, as istiod), `path` (`ReplaceFullPath` or `ReplacePrefixMatch`), `statusCode` (default 302, as the CRD defaults it)' },
     { path: 'spec.rules[].filters[].urlRewrite', type: 'HTTPURLRewriteFilter', status: 'supported', note: '`hostname` (the Host sent upstream) and `path`: `ReplaceFullPath`, or `ReplacePrefixMatch` of the rule\'s one PathPrefix match (`/foo` to `/` turns `/foo/bar` into `/bar`)' },
-    { path: 'spec.rules[].filters[].cors', type: 'HTTPCORSFilter', status: 'not-yet', note: 'refused (error) rather than ignored' },
+    { path: 'spec.rules[].filters[].cors', type: 'HTTPCORSFilter', status: 'not-applicable', note: "ignored with a warning, as a VirtualService's corsPolicy: CORS answers browsers, which reach the mesh through an ingress gateway, never through an in-process client" },
     ...BACKEND_REFS,
     { path: 'spec.rules[].timeouts.request', type: 'duration', status: 'supported', note: 'the route timeout (504 "upstream request timeout"); `0s` means none' },
     { path: 'spec.rules[].timeouts.backendRequest', type: 'duration', status: 'supported', note: 'as istiod: with `retry`, the timeout of each try; without, it becomes the route timeout (replacing `request`); at most `request`' },

@@ -104,6 +104,7 @@ describe('HTTPRoute validation', () => {
       httpRoute(
         `  - backendRefs: [{ name: reviews-v1, port: 9080 }]
     sessionPersistence: { sessionName: s }
+    filters: [{ type: CORS, cors: { allowOrigins: ["https://shop.example.com"] } }]
 `,
         '[{ name: shop-gateway }, { group: "", kind: Service, name: reviews, sectionName: http }, { group: networking.istio.io, kind: ServiceEntry, name: api }]',
       ).replace('spec:\n', 'spec:\n  hostnames: [reviews.example.com]\n'),
@@ -115,6 +116,7 @@ describe('HTTPRoute validation', () => {
       'not-implemented spec.parentRefs[1].sectionName',
       'not-implemented spec.parentRefs[2]',
       'ignored spec.hostnames',
+      'not-applicable spec.rules[0].filters[0].cors',
       'not-implemented spec.rules[0].sessionPersistence',
     ]);
     expect(warnings(result)[0]!.message).toMatch(/Gateway parent .* does not apply in-process and is skipped \(not applicable\)/);

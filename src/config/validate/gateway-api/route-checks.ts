@@ -35,11 +35,13 @@ const FILTER_FIELD: Readonly<Record<string, string>> = {
   ExtensionRef: 'extensionRef',
   CORS: 'cors',
 };
-/** Filters sidecarless does not implement: Istio rejects ExtensionRef on a sidecar too. */
+/** Filters sidecarless does not implement: istiod rejects an ExtensionRef filter it does not know too. */
 const UNSUPPORTED_FILTERS: Readonly<Record<string, string>> = {
   ExtensionRef: 'an ExtensionRef filter names an implementation-specific resource; sidecarless implements none',
-  CORS: 'the CORS filter is not implemented yet',
 };
+/** As a VirtualService's corsPolicy: CORS is for browsers, which never call through an in-process client. */
+const CORS_NOT_APPLICABLE =
+  'the CORS filter answers browsers; browsers reach the mesh through an ingress gateway, never through an in-process client, so it is ignored here (not applicable)';
 
 /** Walks a Gateway API route spec, reporting every problem with its field path. */
 class Checker {
@@ -271,6 +273,10 @@ class Checker {
     }
     if (value[field] === undefined) {
       this.error([...path, field], `filter.${field} must be specified for a ${type} filter`, 'required');
+      return type;
+    }
+    if (type === 'CORS') {
+      this.warn([...path, field], CORS_NOT_APPLICABLE, 'not-applicable');
       return type;
     }
     const unsupported = UNSUPPORTED_FILTERS[type];
