@@ -297,6 +297,42 @@ spec:
   });
 });
 
+describe('a VirtualService and an HTTPRoute for one host, in Istio\'s order', () => {
+  const vs = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews-vs, namespace: shop, creationTimestamp: "2026-01-01T00:00:00Z" }
+spec:
+  hosts: [reviews.shop.svc.cluster.local]
+  http: [{ route: [{ destination: { host: reviews-v2 } }] }]
+---
+`;
+  const newerRoute = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: reviews, namespace: shop, creationTimestamp: "2026-02-01T00:00:00Z" }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: reviews }]
+  rules: [{ backendRefs: [{ name: reviews-v1, port: PORT }] }]
+`;
+
+  it('from another namespace, both public: the older VirtualService wins and the HTTPRoute is reported', async () => {
+    mesh = await start(vs + newerRoute, 'web');
+    expect((await call(mesh, url('/'))).reply?.pod).toBe(V2);
+    const warning = mesh.snapshot.warnings.find((w) => w.code === 'conflicting-route-kinds');
+    expect(warning?.resource).toEqual({ kind: 'HTTPRoute', namespace: 'shop', name: 'reviews' });
+    expect(warning?.path).toBe('spec.parentRefs[0]');
+  });
+
+  it("from the route's own namespace, the HTTPRoute comes first (Istio's consumer override)", async () => {
+    mesh = await start(vs + newerRoute, 'shop');
+    expect((await call(mesh, url('/'))).reply?.pod).toBe(V1);
+  });
+
+  it("a VirtualService private to the caller's namespace beats the HTTPRoute", async () => {
+    mesh = await start(vs.replace('spec:\n', 'spec:\n  exportTo: ["."]\n') + newerRoute, 'shop');
+    expect((await call(mesh, url('/'))).reply?.pod).toBe(V2);
+  });
+});
+
 describe('GRPCRoute attached to a Service', () => {
   it('routes by gRPC service and method, with header matches', async () => {
     mesh = await start(`apiVersion: gateway.networking.k8s.io/v1

@@ -323,7 +323,6 @@ function precedence(a: ConvertedEntry, b: ConvertedEntry): number {
 export type ConvertedVirtualService = MeshResource<'VirtualService' | GatewayRouteKind, {
   readonly hosts: readonly string[];
   readonly http: readonly HttpRouteSpec[];
-  readonly exportTo?: readonly string[];
 }> & { readonly origin: GatewayOrigin };
 
 interface Attachment {
@@ -371,7 +370,7 @@ export class GatewayRouteConverter {
       const view =
         kept && kept.attachments.length === attachments.length && kept.attachments.every((a, i) => sameAttachment(a, attachments[i]!))
           ? kept.view
-          : this.view(host, attachments, isConsumer, ctx);
+          : this.view(host, attachments, ctx);
       views.set(host, { attachments, view });
       out.push(view);
     }
@@ -379,7 +378,7 @@ export class GatewayRouteConverter {
     return out;
   }
 
-  private view(host: string, attachments: readonly Attachment[], isConsumer: boolean, ctx: CompileContext): ConvertedVirtualService {
+  private view(host: string, attachments: readonly Attachment[], ctx: CompileContext): ConvertedVirtualService {
     const entries: ConvertedEntry[] = [];
     for (const a of attachments) {
       let converted = this.converted.get(a.route);
@@ -395,8 +394,8 @@ export class GatewayRouteConverter {
       apiVersion: first.route.apiVersion,
       kind: first.route.kind,
       metadata: first.route.metadata,
-      // A consumer route is for its own namespace only.
-      spec: { hosts: [host], http: entries.map((e) => e.spec), ...(isConsumer ? { exportTo: ['.'] } : {}) },
+      // Public, as istiod leaves it: which callers see a consumer route was decided above.
+      spec: { hosts: [host], http: entries.map((e) => e.spec) },
       document: first.route.document,
       origin: { entries: entries.map((e) => ({ resource: e.resource, path: e.path })), hostPath: ['spec', 'parentRefs', first.parentIndex], source: first.route },
     };

@@ -67,7 +67,7 @@ export class VirtualServiceCompiler {
     const roots = all
       .filter((vs) => vs.spec.hosts && vs.spec.hosts.length > 0 && appliesToMesh(vs.spec))
       .filter((vs) => isExportedTo(vs.spec.exportTo, vs.metadata.namespace, ctx.namespace))
-      .map((vs, age) => ({ vs, age, rank: exportRank(vs.spec.exportTo, vs.metadata.namespace, ctx.namespace) }))
+      .map((vs, age) => ({ vs, age, rank: rankFor(vs, ctx.namespace) }))
       .sort((a, b) => a.rank - b.rank || a.age - b.age)
       .map((e) => e.vs);
     yield;
@@ -91,7 +91,7 @@ export class VirtualServiceCompiler {
           sink.warn({
             code: mixed ? 'conflicting-route-kinds' : 'conflicting-virtual-service',
             message: mixed
-              ? `host "${host}" is also claimed by ${describeOwner(first)}, which wins for this caller (the older one, as Istio orders them); ${MIXED_KINDS}`
+              ? `host "${host}" is also claimed by ${describeOwner(first)}, which wins for this caller (Istio's order: private to the caller's namespace, exported to it, Gateway API routes of its namespace, public; oldest first); ${MIXED_KINDS}`
               : `host "${host}" is also claimed by ${describeOwner(first)}, which wins for this caller; merge them or scope one with exportTo (IST0109)`,
             resource: resourceRef(vs),
             path: hostPath.map((seg, n) => (typeof seg === 'number' ? `[${seg}]` : n === 0 ? seg : `.${seg}`)).join(''),
@@ -153,6 +153,15 @@ export class VirtualServiceCompiler {
     this.cache.set(vs, { deps, table });
     return table;
   }
+}
+
+/**
+ * Istio's order for the mesh: private to the caller's namespace, exported to it by name, then the
+ * public ones, Gateway API routes of the caller's own namespace first ("consumer override").
+ */
+function rankFor(vs: VirtualServiceResource, callerNamespace: string): number {
+  const rank = exportRank(vs.spec.exportTo, vs.metadata.namespace, callerNamespace);
+  return vs.origin && vs.metadata.namespace === callerNamespace ? rank - 0.5 : rank;
 }
 
 /** Gateway API views placed where their first route was read, so files keep `kubectl apply` order. */
