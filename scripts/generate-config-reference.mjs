@@ -156,6 +156,8 @@ function render(kinds, names, support) {
   for (const k of kinds) {
     lines.push(`| [${k.kind}](#${k.kind.toLowerCase()}) | ${k.versions.map((v) => `\`${k.group}/${v.name}\``).join(', ')} |`);
   }
+  lines.push('| [HTTPRoute](#httproute) | `gateway.networking.k8s.io/v1`, `gateway.networking.k8s.io/v1beta1` |');
+  lines.push('| [GRPCRoute](#grpcroute) | `gateway.networking.k8s.io/v1` |');
   lines.push('', 'Istio kinds sidecarless does not read are reported with a warning and otherwise ignored:', '');
   lines.push('| kind | group | status | why |', '| --- | --- | --- | --- |');
   for (const [kind, s] of Object.entries(UNREAD_ISTIO_KINDS)) {
@@ -177,14 +179,24 @@ function render(kinds, names, support) {
     }
     lines.push('');
   }
+  for (const [kind, fields] of Object.entries(support.GATEWAY_ROUTE_FIELDS)) {
+    lines.push(`## ${kind}`, '');
+    lines.push(
+      `\`gateway.networking.k8s.io\`, the Gateway API, read for the mesh when a parent is a Service (GAMMA), and turned into route tables as istiod turns it into VirtualServices. Validated as the standard-channel CRD validates it (schema and CEL rules), each problem named with its field path. Fields not listed are supported as the Gateway API specifies them, or warned about.`,
+      '',
+    );
+    lines.push('| field | type | status | note |', '| --- | --- | --- | --- |');
+    for (const f of fields) lines.push(`| \`${f.path}\` | ${cell(f.type)} | ${STATUS_TEXT[f.status]} | ${cell(f.note)} |`);
+    lines.push('');
+  }
   return lines.join('\n');
 }
 
 async function main() {
   const check = process.argv.includes('--check');
-  const { RESOURCE_KINDS } = await importSource('src/config/resource.ts');
+  const { SCHEMA_KINDS } = await importSource('src/config/resource.ts');
   const support = await importSource('src/config/support.ts');
-  const kinds = strippedKinds(RESOURCE_KINDS);
+  const kinds = strippedKinds(SCHEMA_KINDS);
   checkSupportTable(kinds, support.FIELD_SUPPORT);
   const text = render(kinds, nameTypes(kinds), support);
   let current;

@@ -113,13 +113,13 @@ function generateSchemas(kinds, names) {
       roots.push({ kind: k, version: v.name, name: seen.get(c) });
     }
   }
-  const lines = [...HEADER, "import type { ResourceKind } from '../../resource.js';", "import type { KindSchema, SchemaNode } from '../schema-node.js';", ''];
+  const lines = [...HEADER, "import type { SchemaKind } from '../../resource.js';", "import type { KindSchema, SchemaNode } from '../schema-node.js';", ''];
   for (const { name, node } of emitted) {
     const ref = (value) => (value !== node && !Array.isArray(value) && consts.get(canonical(value))) || undefined;
     lines.push(`const ${name}: SchemaNode = ${printValue(node, 0, ref)};`, '');
   }
   lines.push('/** The `spec` schema of every served version of each kind sidecarless reads. */');
-  lines.push('export const KIND_SCHEMAS: Readonly<Record<ResourceKind, KindSchema>> = {');
+  lines.push('export const KIND_SCHEMAS: Readonly<Record<SchemaKind, KindSchema>> = {');
   for (const k of kinds) {
     lines.push(`  ${k.kind}: {`);
     lines.push(`    kind: ${quote(k.kind)},`);
@@ -227,9 +227,9 @@ function generateTypes(kinds, names) {
 
 async function main() {
   const check = process.argv.includes('--check');
-  const { RESOURCE_KINDS } = await importSource('src/config/resource.ts');
+  const { SCHEMA_KINDS } = await importSource('src/config/resource.ts');
   const { CEL_RULES } = await importSource('src/config/validate/cel-rules.ts');
-  const kinds = strippedKinds(RESOURCE_KINDS);
+  const kinds = strippedKinds(SCHEMA_KINDS);
   checkCelRules(kinds, CEL_RULES);
   const names = nameTypes(kinds);
   const outputs = [

@@ -12,12 +12,12 @@ export const EXPLAIN_USAGE = `Usage: sidecarless explain --config <path> [--conf
                            [--label k=v]... [-H 'name: value']... [--format text|json]
                            [--resolve] [--dns-server host[:port]]... <METHOD> <URL>
 
-Shows what the mesh would do with one request: the VirtualService and http entry that match,
-the destinations and weights, the merged DestinationRule policy, timeout/retries/fault, and the
-endpoints it would choose among. With --resolve, names found by DNS (resolution: DNS entries,
-Kubernetes service names) are looked up now, as the mesh would (SRV for named ports of
-Kubernetes services), and the addresses listed; --dns-server asks that server instead of the
-ones in /etc/resolv.conf (and implies --resolve).`;
+Shows what the mesh would do with one request: the VirtualService (or HTTPRoute, GRPCRoute) and
+the route entry that match, the destinations and weights, the merged DestinationRule policy,
+timeout/retries/fault, and the endpoints it would choose among. With --resolve, names found by
+DNS (resolution: DNS entries, Kubernetes service names) are looked up now, as the mesh would (SRV
+for named ports of Kubernetes services), and the addresses listed; --dns-server asks that server
+instead of the ones in /etc/resolv.conf (and implies --resolve).`;
 
 function parseHeaders(values: readonly string[] | undefined): Map<string, string> {
   const headers = new Map<string, string>();
@@ -90,7 +90,10 @@ function renderExplanation(e: RouteExplanation, resolved: readonly (ResolvedDest
   const sidecar = e.egress.sidecar ? `Sidecar ${e.egress.sidecar.namespace}/${e.egress.sidecar.name}` : 'no Sidecar';
   lines.push(`  egress:          ${sidecar}, ${e.egress.outboundTrafficPolicy}: ${e.egress.decision === 'refused' ? 'refused' : e.egress.note}`);
   for (const outcome of e.outcome) lines.push(`  outcome:         ${outcome}`);
-  lines.push(`  VirtualService:  ${e.virtualService ? `${e.virtualService.namespace}/${e.virtualService.name}` : 'none'}`);
+  // Routes from Gateway API HTTPRoutes/GRPCRoutes are named with their kind.
+  const owner = e.virtualService;
+  const ownerText = !owner ? 'none' : owner.kind === 'VirtualService' ? `${owner.namespace}/${owner.name}` : `${owner.kind} ${owner.namespace}/${owner.name}`;
+  lines.push(`  VirtualService:  ${ownerText}`);
   if (e.route) {
     const name = e.route.name ? ` "${e.route.name}"` : '';
     lines.push(`  route:           ${e.route.path}${name} of ${ref(e.route.resource)}`);

@@ -2,10 +2,10 @@ import type { RawDocument } from './document.js';
 import type { ResourceRef } from './issue.js';
 
 /**
- * The kinds sidecarless reads: Istio's, and its own RateLimitPolicy (sidecarless.io, CRD in
- * deploy/crds/). EnvoyFilter is read for its local rate-limit patches only.
+ * The kinds sidecarless validates against a CRD schema: Istio's, and its own RateLimitPolicy
+ * (sidecarless.io, CRD in deploy/crds/). EnvoyFilter is read for its local rate-limit patches only.
  */
-export const RESOURCE_KINDS = [
+export const SCHEMA_KINDS = [
   'VirtualService',
   'DestinationRule',
   'ServiceEntry',
@@ -17,6 +17,14 @@ export const RESOURCE_KINDS = [
   'EnvoyFilter',
   'RateLimitPolicy',
 ] as const;
+export type SchemaKind = (typeof SCHEMA_KINDS)[number];
+
+/** Gateway API routes (gateway.networking.k8s.io) attached to a Service: GAMMA mesh routing. */
+export const GATEWAY_ROUTE_KINDS = ['HTTPRoute', 'GRPCRoute'] as const;
+export type GatewayRouteKind = (typeof GATEWAY_ROUTE_KINDS)[number];
+
+/** Every kind sidecarless reads. */
+export const RESOURCE_KINDS = [...SCHEMA_KINDS, ...GATEWAY_ROUTE_KINDS] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
 
 export interface ResourceMetadata {

@@ -1,4 +1,4 @@
-import type { ResourceKind } from './resource.js';
+import type { SchemaKind } from './resource.js';
 
 /**
  * What sidecarless does with a field: `supported` (it has its Istio meaning), `not-yet` (planned;
@@ -184,7 +184,7 @@ function trafficPolicy(base: string): Record<string, FieldSupport> {
  * ancestor. To mark a field implemented, change its entry to `supported` (or delete the entry when
  * the parent is supported); `docs/config-reference.md` is generated from this table.
  */
-export const FIELD_SUPPORT: Readonly<Record<ResourceKind, Readonly<Record<string, FieldSupport>>>> = {
+export const FIELD_SUPPORT: Readonly<Record<SchemaKind, Readonly<Record<string, FieldSupport>>>> = {
   VirtualService: {
     spec: supported,
     'spec.gateways': { ...supported, values: MESH_ONLY },
@@ -461,7 +461,7 @@ export function supportSegments(pattern: string): string[] {
  * The support of the field at `pattern` (a schema path such as `spec.http[].retries`): its own
  * entry or its nearest listed ancestor's, with the pattern of the entry that decided it.
  */
-export function fieldSupport(kind: ResourceKind, pattern: string): { support: FieldSupport; from: string } {
+export function fieldSupport(kind: SchemaKind, pattern: string): { support: FieldSupport; from: string } {
   const table = FIELD_SUPPORT[kind];
   const byKey = new Map(Object.entries(table).map(([key, value]) => [supportSegments(key).join('.'), { key, value }]));
   const segments = supportSegments(pattern);
@@ -471,3 +471,71 @@ export function fieldSupport(kind: ResourceKind, pattern: string): { support: Fi
   }
   return { support: supported, from: '' };
 }
+
+/** One field of a Gateway API route kind, for `docs/config-reference.md`. */
+export interface GatewayRouteField {
+  readonly path: string;
+  readonly type: string;
+  readonly status: SupportStatus;
+  readonly note: string;
+}
+
+const PARENT_REFS: readonly GatewayRouteField[] = [
+  { path: 'spec.parentRefs', type: 'ParentReference[]', status: 'supported', note: 'a parent of `group: ""` (or `core`) and `kind: Service` attaches the route to calls to that Service (GAMMA); other parents are skipped with a warning' },
+  { path: 'spec.parentRefs[].group', type: 'string', status: 'supported', note: '`""` for a Service; the default, `gateway.networking.k8s.io`, with kind Gateway is an ingress or egress gateway: not applicable, skipped' },
+  { path: 'spec.parentRefs[].kind', type: 'string', status: 'supported', note: '`Service`; `Gateway` (the default) is not applicable; a `ServiceEntry` parent is not read yet' },
+  { path: 'spec.parentRefs[].name', type: 'string', status: 'supported', note: 'the Service: `<name>.<namespace>.svc.<cluster domain>`' },
+  { path: 'spec.parentRefs[].namespace', type: 'string', status: 'supported', note: "the Service's namespace (default the route's). A route in the Service's namespace (producer route) applies to every caller; in another namespace (consumer route) only to callers in the route's namespace, and there it replaces the producer routes, as Istio orders them" },
+  { path: 'spec.parentRefs[].port', type: 'integer', status: 'supported', note: 'the route applies to calls on that port only; on other ports the Service\'s default route applies' },
+  { path: 'spec.parentRefs[].sectionName', type: 'string', status: 'not-yet', note: 'not read for a Service parent (warned): use `port`' },
+  { path: 'spec.hostnames', type: 'string[]', status: 'not-applicable', note: 'ignored for a Service parent, as Istio does: the route applies to calls to the Service whatever Host they name (warned)' },
+];
+
+const BACKEND_REFS: readonly GatewayRouteField[] = [
+  { path: 'spec.rules[].backendRefs', type: 'BackendRef[]', status: 'supported', note: 'weighted destinations; a rule whose backends all weigh 0 (or has none, without a redirect) answers 500, as the Gateway API requires' },
+  { path: 'spec.rules[].backendRefs[].group, kind', type: 'string', status: 'supported', note: 'only Services (`group: ""`, `kind: Service`, the default); another kind is an error' },
+  { path: 'spec.rules[].backendRefs[].name, namespace', type: 'string', status: 'supported', note: 'the Service (namespace default the route\'s; a ReferenceGrant is not required for the mesh, as in Istio)' },
+  { path: 'spec.rules[].backendRefs[].port', type: 'integer', status: 'supported', note: 'required for a Service' },
+  { path: 'spec.rules[].backendRefs[].weight', type: 'integer', status: 'supported', note: 'default 1; 0 sends nothing to the backend' },
+  { path: 'spec.rules[].backendRefs[].filters', type: 'Filter[]', status: 'supported', note: 'RequestHeaderModifier and ResponseHeaderModifier, for that backend only; other types are refused (error)' },
+];
+
+const COMMON_FILTERS: readonly GatewayRouteField[] = [
+  { path: 'spec.rules[].filters[].requestHeaderModifier', type: 'HeaderFilter', status: 'supported', note: '`set`, `add` (appends a value) and `remove` on the request sent upstream' },
+  { path: 'spec.rules[].filters[].responseHeaderModifier', type: 'HeaderFilter', status: 'supported', note: '`set`, `add` and `remove` on the response the caller gets' },
+  { path: 'spec.rules[].filters[].requestMirror', type: 'MirrorFilter', status: 'supported', note: 'a copy of each request (or `percent`, or `fraction`) goes to the backendRef Service; its answer is dropped' },
+  { path: 'spec.rules[].filters[].extensionRef', type: 'LocalObjectReference', status: 'not-applicable', note: 'names an implementation-specific filter; refused (error) rather than ignored' },
+];
+
+/** What sidecarless does with each field of HTTPRoute and GRPCRoute (gateway.networking.k8s.io). */
+export const GATEWAY_ROUTE_FIELDS: Readonly<Record<'HTTPRoute' | 'GRPCRoute', readonly GatewayRouteField[]>> = {
+  HTTPRoute: [
+    ...PARENT_REFS,
+    { path: 'spec.rules', type: 'HTTPRouteRule[]', status: 'supported', note: 'one route entry per match, ordered by the Gateway API precedence as istiod orders them: Exact over PathPrefix over RegularExpression paths, longer first, then a method match, then more header matches, then more query matches; older routes win ties' },
+    { path: 'spec.rules[].name', type: 'string', status: 'supported', note: 'the route name (shown by explain); default `<namespace>.<name>.<rule index>`, as Istio names it' },
+    { path: 'spec.rules[].matches[].path', type: 'HTTPPathMatch', status: 'supported', note: '`Exact`, `PathPrefix` (whole path elements: `/api` matches `/api` and `/api/x`, not `/apis`; the default, with `/`) and `RegularExpression` (RE2, whole path)' },
+    { path: 'spec.rules[].matches[].headers', type: 'HTTPHeaderMatch[]', status: 'supported', note: '`Exact` (default) or `RegularExpression`; names case-insensitive' },
+    { path: 'spec.rules[].matches[].queryParams', type: 'HTTPQueryParamMatch[]', status: 'supported', note: '`Exact` (default) or `RegularExpression`' },
+    { path: 'spec.rules[].matches[].method', type: 'string', status: 'supported', note: 'exact HTTP method' },
+    { path: 'spec.rules[].filters', type: 'HTTPRouteFilter[]', status: 'supported', note: 'checked as the CRD checks them: the field matching `type`, no repeated header modifier, redirect or rewrite, not both a redirect and a rewrite, no redirect with backendRefs' },
+    ...COMMON_FILTERS,
+    { path: 'spec.rules[].filters[].requestRedirect', type: 'HTTPRequestRedirectFilter', status: 'supported', note: 'answered by the mesh, nothing sent upstream: `scheme`, `hostname`, `port` (unset: the scheme\'s default port when a scheme is set, else the request\'s port, as istiod), `path` (`ReplaceFullPath` or `ReplacePrefixMatch`), `statusCode` (default 302, as the CRD defaults it)' },
+    { path: 'spec.rules[].filters[].urlRewrite', type: 'HTTPURLRewriteFilter', status: 'supported', note: '`hostname` (the Host sent upstream) and `path`: `ReplaceFullPath`, or `ReplacePrefixMatch` of the rule\'s one PathPrefix match (`/foo` to `/` turns `/foo/bar` into `/bar`)' },
+    { path: 'spec.rules[].filters[].cors', type: 'HTTPCORSFilter', status: 'not-applicable', note: "ignored with a warning, as a VirtualService's corsPolicy: CORS answers browsers, which reach the mesh through an ingress gateway, never through an in-process client" },
+    ...BACKEND_REFS,
+    { path: 'spec.rules[].timeouts.request', type: 'duration', status: 'supported', note: 'the route timeout (504 "upstream request timeout"); `0s` means none' },
+    { path: 'spec.rules[].timeouts.backendRequest', type: 'duration', status: 'supported', note: 'as istiod: with `retry`, the timeout of each try; without, it becomes the route timeout (replacing `request`); at most `request`' },
+    { path: 'spec.rules[].retry', type: 'HTTPRouteRetry', status: 'supported', note: 'as istiod converts it: `attempts` (default 2; 0 turns retries off), `codes` (400-599) retried besides connection failures (connect-failure, refused-stream, unavailable, cancelled), `backoff` the base interval. Unset, the mesh default policy applies (2 retries on connection failures and 503), as in Istio' },
+    { path: 'spec.rules[].sessionPersistence', type: 'SessionPersistence', status: 'not-yet', note: 'warned; a DestinationRule `consistentHash` gives affinity' },
+  ],
+  GRPCRoute: [
+    ...PARENT_REFS,
+    { path: 'spec.rules', type: 'GRPCRouteRule[]', status: 'supported', note: 'one route entry per match, as for HTTPRoute' },
+    { path: 'spec.rules[].matches[].method', type: 'GRPCMethodMatch', status: 'supported', note: '`Exact` (default): `service` and `method` match the `/<service>/<method>` path, either alone matches every method of the service or that method of any service; `RegularExpression`: RE2 on each part' },
+    { path: 'spec.rules[].matches[].headers', type: 'GRPCHeaderMatch[]', status: 'supported', note: '`Exact` (default) or `RegularExpression`' },
+    { path: 'spec.rules[].filters', type: 'GRPCRouteFilter[]', status: 'supported', note: 'RequestHeaderModifier, ResponseHeaderModifier, RequestMirror' },
+    ...COMMON_FILTERS,
+    ...BACKEND_REFS,
+    { path: 'spec.rules[].sessionPersistence', type: 'SessionPersistence', status: 'not-yet', note: 'warned' },
+  ],
+};

@@ -12,7 +12,7 @@ import { applyHeaderOps, routeActions } from '../routing/route-actions.js';
 import type { RouteRequest } from '../routing/route-request.js';
 import type { RateLimiting } from '../resilience/rate-limit/rate-limiting.js';
 import type { CompiledDestination, CompiledHttpRoute } from '../routing/route-table.js';
-import { matchRoute, pickDestination } from '../routing/route-table.js';
+import { matchRoute, pickDestination, tableForPort } from '../routing/route-table.js';
 import { cookieHash } from './cookie-hash.js';
 import { isImportedKubernetesService, isKubernetesServiceHost } from '../cluster/endpoint-plan.js';
 import { UnknownHostError } from './errors.js';
@@ -292,7 +292,7 @@ export class MeshDispatcher extends Dispatcher {
       serviceHost = resolveServiceHost(origin.hostname, snapshot);
       state.hosts.set(origin.hostname, serviceHost);
     }
-    const table = snapshot.routeTable(serviceHost);
+    const table = tableForPort(snapshot.routeTable(serviceHost), origin.port);
     // A Kubernetes service named with its namespace is found by the mesh's own DNS discovery
     // (src/cluster/endpoint-plan.ts) even when no configuration mentions it.
     if (!table && !snapshot.service(serviceHost) && !this.options.clusters.discovers(serviceHost, origin.hostname)) {

@@ -13,7 +13,7 @@ export interface AdminSource {
 export const ADMIN_PATHS: Readonly<Record<string, string>> = Object.freeze({
   '/config_dump': 'everything mesh.inspect() returns (JSON)',
   '/clusters': 'clusters with their policy and endpoint counts (?format=json)',
-  '/routes': 'VirtualService routes per host, in order (?format=json)',
+  '/routes': 'VirtualService (and HTTPRoute, GRPCRoute) routes per host, in order (?format=json)',
   '/endpoints': 'endpoints per cluster with health and in-flight requests (?format=json)',
   '/config': 'snapshot, config sources and their last errors, DNS names, breakers, rate limits (?format=json)',
   '/stats': 'counters as name: value lines (?format=json)',

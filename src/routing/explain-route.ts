@@ -6,7 +6,7 @@ import type { Endpoint } from '../discovery/endpoint.js';
 import { labelsMatch } from '../discovery/endpoint.js';
 import { resolveServiceHost } from './resolve-host.js';
 import type { RouteRequest } from './route-request.js';
-import { matchRoute } from './route-table.js';
+import { matchRoute, tableForPort } from './route-table.js';
 
 /** Istio's retry policy when a route sets none (mesh default). */
 export const DEFAULT_RETRIES = Object.freeze({
@@ -96,12 +96,12 @@ export function explainRoute(snapshot: Snapshot, method: string, url: URL, heade
   const host = resolveServiceHost(url.hostname, snapshot);
   const notes: string[] = [];
   const outcome: string[] = [];
-  const table = snapshot.routeTable(host);
+  const table = tableForPort(snapshot.routeTable(host), request.port);
   const egress = explainEgress(snapshot, host, table !== undefined);
   const hit = table ? matchRoute(table, request) : undefined;
   if (table && !hit) {
-    notes.push(`VirtualService ${table.resource.namespace}/${table.resource.name} has no route matching this request: Istio answers 404 (NR)`);
-    outcome.push('404 "route not found": no route of the VirtualService matches (NR)');
+    notes.push(`${table.resource.kind} ${table.resource.namespace}/${table.resource.name} has no route matching this request: Istio answers 404 (NR)`);
+    outcome.push(`404 "route not found": no route of the ${table.resource.kind} matches (NR)`);
   }
   if (!table && egress.decision !== 'refused') notes.push(`no VirtualService for ${host}: default route to the service`);
   if (egress.decision === 'refused') outcome.push(`refused before it leaves the process: ${egress.note}`);

@@ -187,9 +187,23 @@ function fraction(percent: number | undefined): number {
 }
 
 interface RouteSpecView {
-  readonly match?: readonly { readonly uri?: { readonly prefix?: string } }[];
-  readonly rewrite?: { readonly uri?: string; readonly authority?: string; readonly uriRegexRewrite?: { readonly match?: string; readonly rewrite?: string } };
-  readonly redirect?: { readonly uri?: string; readonly authority?: string; readonly port?: number; readonly derivePort?: string; readonly scheme?: string; readonly redirectCode?: number };
+  readonly match?: readonly { readonly uri?: { readonly prefix?: string; readonly pathPrefix?: string } }[];
+  /** `replacePrefixMatch`: an HTTPRoute's URLRewrite of its PathPrefix match (never in an Istio document). */
+  readonly rewrite?: {
+    readonly uri?: string;
+    readonly authority?: string;
+    readonly uriRegexRewrite?: { readonly match?: string; readonly rewrite?: string };
+    readonly replacePrefixMatch?: string;
+  };
+  readonly redirect?: {
+    readonly uri?: string;
+    readonly authority?: string;
+    readonly port?: number;
+    readonly derivePort?: string;
+    readonly scheme?: string;
+    readonly redirectCode?: number;
+    readonly replacePrefixMatch?: string;
+  };
   readonly directResponse?: { readonly status: number; readonly body?: { readonly string?: string; readonly bytes?: string } };
   readonly headers?: HeadersSpec;
   readonly fault?: {
@@ -228,6 +242,10 @@ function compileRouteActions(route: CompiledHttpRoute): RouteActions {
     // Envoy's regex_rewrite substitutes every match; Istio writes groups as \1.
     const replacement = (rewrite.uriRegexRewrite.rewrite ?? '').replace(/\\(\d)/g, '$$$1');
     rewritePath = (path) => re.matcher(path).replaceAll(replacement);
+  } else if (rewrite?.replacePrefixMatch !== undefined) {
+    const value = rewrite.replacePrefixMatch;
+    const prefix = spec.match?.[0]?.uri?.pathPrefix ?? '/';
+    rewritePath = (path) => replacePathPrefix(path, prefix, value);
   } else if (rewrite?.uri !== undefined) {
     const value = rewrite.uri;
     const prefixes = (spec.match ?? []).map((m) => m.uri?.prefix);
@@ -239,6 +257,7 @@ function compileRouteActions(route: CompiledHttpRoute): RouteActions {
   }
 
   const redirect = spec.redirect;
+  const redirectPrefix = spec.match?.[0]?.uri?.pathPrefix ?? '/';
   const direct = spec.directResponse;
   const requestHeaders = compileHeaderOps(spec.headers?.request);
   const responseHeaders = compileHeaderOps(spec.headers?.response);
@@ -266,7 +285,9 @@ function compileRouteActions(route: CompiledHttpRoute): RouteActions {
                   : portOf(authority));
             const defaultPort = outScheme === 'https' ? 443 : 80;
             const portPart = outPort !== undefined && outPort !== defaultPort ? `:${outPort}` : '';
-            return `${outScheme}://${host}${portPart}${redirect.uri ?? path}${query ? `?${query}` : ''}`;
+            const outPath =
+              redirect.uri ?? (redirect.replacePrefixMatch !== undefined ? replacePathPrefix(path, redirectPrefix, redirect.replacePrefixMatch) : path);
+            return `${outScheme}://${host}${portPart}${outPath}${query ? `?${query}` : ''}`;
           },
         }
       : undefined,
@@ -279,6 +300,17 @@ function compileRouteActions(route: CompiledHttpRoute): RouteActions {
     timeoutMs: spec.timeout ? (parseDuration(spec.timeout) ?? 0) : 0,
     retry: compileRetryPolicy(spec.retries),
   };
+}
+
+/**
+ * The Gateway API's ReplacePrefixMatch: the matched path elements are replaced, and a `/` is not
+ * doubled (`/foo` to `/` turns `/foo/bar` into `/bar`, and `/foo` into `/`).
+ */
+function replacePathPrefix(path: string, prefix: string, value: string): string {
+  const matched = prefix.replace(/\/+$/, '');
+  const rest = path.slice(matched.length);
+  const out = value.replace(/\/+$/, '') + rest;
+  return out === '' ? '/' : out;
 }
 
 function portOf(authority: string): number | undefined {

@@ -71,9 +71,33 @@ export interface CompiledHttpRoute {
 }
 
 export interface RouteTable {
-  /** The VirtualService that owns the host. */
+  /** The VirtualService (or HTTPRoute) that owns the host. */
   readonly resource: ResourceRef;
   readonly routes: readonly CompiledHttpRoute[];
+  /**
+   * Set when every route matches on `port`: the table covers calls on these ports only. On another
+   * port Istio builds no route from it, and the service's default route applies.
+   */
+  readonly ports?: ReadonlySet<number>;
+}
+
+/** The table for a call on `port`: none when its routes are all for other ports. */
+export function tableForPort(table: RouteTable | undefined, port: number): RouteTable | undefined {
+  return table?.ports && !table.ports.has(port) ? undefined : table;
+}
+
+/** The ports a table is limited to, when every match of every route names one. */
+export function portsOf(routes: readonly CompiledHttpRoute[]): ReadonlySet<number> | undefined {
+  const ports = new Set<number>();
+  for (const route of routes) {
+    const matches = route.spec.match ?? [];
+    if (matches.length === 0) return undefined;
+    for (const m of matches) {
+      if (m.port === undefined) return undefined;
+      ports.add(m.port);
+    }
+  }
+  return routes.length > 0 ? ports : undefined;
 }
 
 /** Weights as Istio reads them: a lone destination takes everything; unset weights are 0. */

@@ -5,6 +5,11 @@ export interface StringMatchSpec {
   readonly exact?: string;
   readonly prefix?: string;
   readonly regex?: string;
+  /**
+   * The Gateway API's PathPrefix, element by element (`/foo` matches `/foo` and `/foo/bar`, not
+   * `/foobar`). Only routes converted from HTTPRoutes carry it; Istio documents cannot.
+   */
+  readonly pathPrefix?: string;
 }
 
 /** A compiled string condition. `describe` is for explain output. */
@@ -31,6 +36,11 @@ export function compileStringMatch(spec: StringMatchSpec, ignoreCase = false): S
     return ignoreCase
       ? { test: (v) => v.length >= want.length && v.slice(0, want.length).toLowerCase() === want, describe: `prefix "${spec.prefix}" (any case)` }
       : { test: (v) => v.startsWith(want), describe: `prefix "${spec.prefix}"` };
+  }
+  if (spec.pathPrefix !== undefined) {
+    const want = spec.pathPrefix.replace(/\/+$/, '');
+    const withSlash = `${want}/`;
+    return { test: (v) => v === want || v.startsWith(withSlash), describe: `path prefix "${spec.pathPrefix}"` };
   }
   if (spec.regex !== undefined) {
     const re = compileIstioRegex(spec.regex);

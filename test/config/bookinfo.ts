@@ -1,10 +1,10 @@
-import type { ResourceKind } from '../../src/config/resource.js';
+import type { SchemaKind } from '../../src/config/resource.js';
 
 /**
  * Realistic Istio resources for the bookinfo sample (productpage -> reviews v1/v2/v3 -> ratings),
  * with `VERSION` standing for the apiVersion's version.
  */
-export const BOOKINFO: Readonly<Record<ResourceKind, string>> = {
+export const BOOKINFO: Readonly<Record<SchemaKind, string>> = {
   VirtualService: `
 apiVersion: networking.istio.io/VERSION
 kind: VirtualService
@@ -287,6 +287,6 @@ spec:
 };
 
 /** The bookinfo example of `kind` as `networking.istio.io/<version>` (or its own group). */
-export function bookinfo(kind: ResourceKind, version = kind === 'EnvoyFilter' ? 'v1alpha3' : kind === 'RateLimitPolicy' ? 'v1alpha1' : 'v1'): string {
+export function bookinfo(kind: SchemaKind, version = kind === 'EnvoyFilter' ? 'v1alpha3' : kind === 'RateLimitPolicy' ? 'v1alpha1' : 'v1'): string {
   return BOOKINFO[kind].replace('VERSION', version);
 }

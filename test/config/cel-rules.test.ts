@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RESOURCE_KINDS } from '../../src/config/resource.js';
+import { SCHEMA_KINDS } from '../../src/config/resource.js';
 import type { SchemaNode } from '../../src/config/schema/index.js';
 import { KIND_SCHEMAS } from '../../src/config/schema/index.js';
 import { CEL_RULES } from '../../src/config/validate/index.js';
@@ -20,7 +20,7 @@ function ruleErrors(yaml: string): string[] {
 describe('CEL rules of the CRDs', () => {
   it('the table holds exactly the rules of the validated kinds, all enforced', () => {
     const used = new Set<string>();
-    for (const kind of RESOURCE_KINDS) for (const schema of Object.values(KIND_SCHEMAS[kind].versions)) rulesIn(schema, used);
+    for (const kind of SCHEMA_KINDS) for (const schema of Object.values(KIND_SCHEMAS[kind].versions)) rulesIn(schema, used);
     expect([...used].sort()).toEqual([...CEL_RULES.keys()].sort());
     expect([...CEL_RULES.values()].filter((r) => !r.enforced)).toEqual([]);
   });

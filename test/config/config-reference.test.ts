@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { RESOURCE_KINDS } from '../../src/config/resource.js';
+import { SCHEMA_KINDS } from '../../src/config/resource.js';
 import type { SchemaNode } from '../../src/config/schema/index.js';
 import { KIND_SCHEMAS } from '../../src/config/schema/index.js';
 
@@ -62,7 +62,7 @@ describe('docs/config-reference.md', () => {
   it('documents every field of every kind', () => {
     const documented = documentedFields(readFileSync(new URL('docs/config-reference.md', `file://${root}`), 'utf8'));
     const missing: string[] = [];
-    for (const kind of RESOURCE_KINDS) {
+    for (const kind of SCHEMA_KINDS) {
       const rows = documented.get(kind) ?? new Map<string, string>();
       const schema = KIND_SCHEMAS[kind].versions[KIND_SCHEMAS[kind].storageVersion] as SchemaNode;
       for (const path of fieldPaths(schema, 'spec', [])) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RESOURCE_KINDS } from '../../src/config/resource.js';
+import { SCHEMA_KINDS } from '../../src/config/resource.js';
 import type { SchemaNode } from '../../src/config/schema/index.js';
 import { KIND_SCHEMAS } from '../../src/config/schema/index.js';
 import { FIELD_SUPPORT, fieldSupport, supportSegments, UNREAD_ENVOY_FILTER, UNREAD_ISTIO_KINDS } from '../../src/config/support.js';
@@ -25,7 +25,7 @@ describe('the field-support table', () => {
 
   it('names only fields the schema has', () => {
     const unknown: string[] = [];
-    for (const kind of RESOURCE_KINDS) {
+    for (const kind of SCHEMA_KINDS) {
       const schema = KIND_SCHEMAS[kind].versions[KIND_SCHEMAS[kind].storageVersion] as SchemaNode;
       const paths = schemaPaths(schema, 'spec', new Set());
       for (const pattern of Object.keys(FIELD_SUPPORT[kind])) {
@@ -56,7 +56,7 @@ describe('the field-support table', () => {
   });
 
   it('every not-supported entry says why', () => {
-    for (const kind of RESOURCE_KINDS) {
+    for (const kind of SCHEMA_KINDS) {
       for (const [pattern, support] of Object.entries(FIELD_SUPPORT[kind])) {
         if (support.status !== 'supported') expect([kind, pattern, typeof support.reason]).toEqual([kind, pattern, 'string']);
       }

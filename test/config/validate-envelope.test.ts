@@ -55,7 +55,7 @@ describe('the Kubernetes envelope', () => {
       ['v1', 'Service'],
       ['apps/v1', 'Deployment'],
       ['v1', 'ConfigMap'],
-      ['gateway.networking.k8s.io/v1', 'HTTPRoute'],
+      ['gateway.networking.k8s.io/v1alpha2', 'TCPRoute'],
       ['gateway.networking.k8s.io/v1', 'Gateway'],
       ['appmesh.k8s.aws/v1beta2', 'VirtualService'],
     ]) {

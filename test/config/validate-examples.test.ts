@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RESOURCE_KINDS } from '../../src/config/resource.js';
+import { SCHEMA_KINDS } from '../../src/config/resource.js';
 import { KIND_SCHEMAS } from '../../src/config/schema/index.js';
 import type { IstioResource } from '../../src/config/schema/index.js';
 import { bookinfo } from './bookinfo.js';
@@ -7,7 +7,7 @@ import { errors, summarize, validateYaml, warnings } from './helpers.js';
 
 describe('valid Istio resources are accepted', () => {
   it('serves the versions Istio serves', () => {
-    const served = Object.fromEntries(RESOURCE_KINDS.map((k) => [k, Object.keys(KIND_SCHEMAS[k].versions).sort()]));
+    const served = Object.fromEntries(SCHEMA_KINDS.map((k) => [k, Object.keys(KIND_SCHEMAS[k].versions).sort()]));
     expect(served).toEqual({
       VirtualService: ['v1', 'v1alpha3', 'v1beta1'],
       DestinationRule: ['v1', 'v1alpha3', 'v1beta1'],
@@ -22,7 +22,7 @@ describe('valid Istio resources are accepted', () => {
     });
   });
 
-  for (const kind of RESOURCE_KINDS) {
+  for (const kind of SCHEMA_KINDS) {
     for (const version of Object.keys(KIND_SCHEMAS[kind].versions)) {
       it(`${kind} ${version}`, () => {
         const result = validateYaml(bookinfo(kind, version));

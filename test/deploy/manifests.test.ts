@@ -79,6 +79,9 @@ describe('deploy/ manifests', () => {
       expect(grants(config, 'security.istio.io', resource), resource).toEqual(['list', 'watch']);
     }
     expect(grants(config, 'sidecarless.io', 'ratelimitpolicies')).toEqual(['list', 'watch']);
+    for (const resource of ['httproutes', 'grpcroutes']) {
+      expect(grants(config, 'gateway.networking.k8s.io', resource), resource).toEqual(['list', 'watch']);
+    }
     const endpoints = rulesOf('sidecarless-endpoints');
     expect(grants(endpoints, 'discovery.k8s.io', 'endpointslices')).toEqual(['list', 'watch']);
     expect(grants(endpoints, '', 'services')).toEqual(['list', 'watch']);

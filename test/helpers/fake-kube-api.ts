@@ -89,6 +89,12 @@ export const ISTIO_RESOURCES: readonly FakeResourceType[] = [
   { group: 'security.istio.io', versions: ['v1', 'v1beta1'], plural: 'requestauthentications', kind: 'RequestAuthentication', namespaced: true },
 ];
 
+/** Gateway API routes as the standard-channel CRDs serve them (HTTPRoute v1 and v1beta1, GRPCRoute v1). */
+export const GATEWAY_API_RESOURCES: readonly FakeResourceType[] = [
+  { group: 'gateway.networking.k8s.io', versions: ['v1', 'v1beta1'], plural: 'httproutes', kind: 'HTTPRoute', namespaced: true },
+  { group: 'gateway.networking.k8s.io', versions: ['v1'], plural: 'grpcroutes', kind: 'GRPCRoute', namespaced: true },
+];
+
 function resourceId(group: string, plural: string): string {
   return `${group}/${plural}`;
 }

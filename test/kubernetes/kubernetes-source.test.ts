@@ -99,7 +99,10 @@ describe('Istio configuration from the Kubernetes API', () => {
     // Objects written as v1beta1 are read through the preferred version, v1.
     expect(api.requests.some((r) => r.url.startsWith('/apis/networking.istio.io/v1/namespaces/shop/destinationrules?'))).toBe(true);
     expect(api.requests.some((r) => r.url.startsWith('/apis/networking.istio.io/v1alpha3/namespaces/shop/envoyfilters?'))).toBe(true);
-    expect(mesh.kubernetesStatus()?.unserved).toEqual(['sidecarless.io (group not served: RateLimitPolicy)']);
+    expect(mesh.kubernetesStatus()?.unserved).toEqual([
+      'sidecarless.io (group not served: RateLimitPolicy)',
+      'gateway.networking.k8s.io (group not served: HTTPRoute, GRPCRoute)',
+    ]);
   });
 
   it('reads the root namespace and configured namespaces, not others', async () => {
@@ -212,6 +215,7 @@ describe('Istio configuration from the Kubernetes API', () => {
       'networking.istio.io (group not served: VirtualService, DestinationRule, ServiceEntry, WorkloadEntry, Sidecar, EnvoyFilter)',
       'security.istio.io (group not served: PeerAuthentication, AuthorizationPolicy, RequestAuthentication)',
       'sidecarless.io (group not served: RateLimitPolicy)',
+      'gateway.networking.k8s.io (group not served: HTTPRoute, GRPCRoute)',
     ]);
     // Only endpoint discovery's watches are open: no Istio kind is watched.
     expect(status.collections.map((c) => c.description).filter((d) => d.includes('istio.io'))).toEqual([]);

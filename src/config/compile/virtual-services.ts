@@ -1,14 +1,16 @@
 import type { HttpMatchSpec } from '../../routing/http-match.js';
 import { mergeDelegateMatch } from '../../routing/delegate-match.js';
 import type { CompileRouteInput, CompiledHttpRoute, HttpRouteSpec, RouteTable } from '../../routing/route-table.js';
-import { compileHttpRoute } from '../../routing/route-table.js';
+import { compileHttpRoute, portsOf } from '../../routing/route-table.js';
 import type { RouteSource } from '../../routing/route-request.js';
-import type { MeshResource } from '../resource.js';
+import type { GatewayRouteKind, MeshResource } from '../resource.js';
 import { resourceRef } from '../resource.js';
 import { RecentCache } from '../recent-cache.js';
 import type { Steps } from '../slices.js';
 import { every } from '../slices.js';
 import type { CompileContext, IssueSink } from './context.js';
+import type { GatewayOrigin } from './gateway-routes.js';
+import { GatewayRouteConverter } from './gateway-routes.js';
 import { locate, sortByAge } from './context.js';
 import { HostTable, qualifyHost } from './hosts.js';
 import type { SidecarScope } from './sidecar-scope.js';
@@ -21,7 +23,22 @@ export interface VirtualServiceSpec {
   readonly exportTo?: readonly string[];
 }
 
-export type VirtualServiceResource = MeshResource<'VirtualService', VirtualServiceSpec>;
+/** A VirtualService, or the VirtualService view of Gateway API routes (with where each entry came from). */
+export type VirtualServiceResource = MeshResource<'VirtualService' | GatewayRouteKind, VirtualServiceSpec> & {
+  readonly origin?: GatewayOrigin;
+};
+
+function describeOwner(vs: VirtualServiceResource): string {
+  return `${vs.kind} ${vs.metadata.namespace}/${vs.metadata.name}`;
+}
+
+/**
+ * Istio turns Gateway API routes into VirtualServices and, for the mesh, never merges
+ * VirtualServices: when both kinds claim a host, one wins by the usual order and the other is
+ * ignored for that host.
+ */
+const MIXED_KINDS =
+  'Istio turns HTTPRoutes into VirtualServices and does not merge VirtualServices for the mesh, so the other is ignored for this host; keep one kind per host';
 
 /** A VirtualService applies to sidecars (and so to us) when it names no gateways or names `mesh`. */
 function appliesToMesh(spec: VirtualServiceSpec): boolean {
@@ -37,18 +54,20 @@ function appliesToMesh(spec: VirtualServiceSpec): boolean {
  */
 export class VirtualServiceCompiler {
   private readonly cache = new RecentCache<VirtualServiceResource, { deps: readonly MeshResource[]; table: RouteTable }>();
+  private readonly gatewayRoutes = new GatewayRouteConverter();
 
   *build(resources: readonly MeshResource[], ctx: CompileContext, scope: SidecarScope, sink: IssueSink): Steps<HostTable<RouteTable>> {
-    const all = sortByAge(resources.filter((r) => r.kind === 'VirtualService') as VirtualServiceResource[]);
+    const converted = this.gatewayRoutes.convert(resources, ctx);
+    const all = sortByAge(inSourceOrder(resources.filter((r) => r.kind === 'VirtualService') as VirtualServiceResource[], converted, resources));
     yield;
     const delegates = new Map<string, VirtualServiceResource>();
     for (const vs of all) {
-      if (!vs.spec.hosts || vs.spec.hosts.length === 0) delegates.set(`${vs.metadata.namespace}/${vs.metadata.name}`, vs);
+      if ((!vs.spec.hosts || vs.spec.hosts.length === 0) && !vs.origin) delegates.set(`${vs.metadata.namespace}/${vs.metadata.name}`, vs);
     }
     const roots = all
       .filter((vs) => vs.spec.hosts && vs.spec.hosts.length > 0 && appliesToMesh(vs.spec))
       .filter((vs) => isExportedTo(vs.spec.exportTo, vs.metadata.namespace, ctx.namespace))
-      .map((vs, age) => ({ vs, age, rank: exportRank(vs.spec.exportTo, vs.metadata.namespace, ctx.namespace) }))
+      .map((vs, age) => ({ vs, age, rank: rankFor(vs, ctx.namespace) }))
       .sort((a, b) => a.rank - b.rank || a.age - b.age)
       .map((e) => e.vs);
     yield;
@@ -67,12 +86,16 @@ export class VirtualServiceCompiler {
         if (!scope.isImported(host, ns)) return;
         const first = owner.get(host);
         if (first) {
+          const mixed = (first.kind === 'VirtualService') !== (vs.kind === 'VirtualService');
+          const hostPath = vs.origin ? vs.origin.hostPath : ['spec', 'hosts', i];
           sink.warn({
-            code: 'conflicting-virtual-service',
-            message: `host "${host}" is also claimed by VirtualService ${first.metadata.namespace}/${first.metadata.name}, which wins for this caller; merge them or scope one with exportTo (IST0109)`,
+            code: mixed ? 'conflicting-route-kinds' : 'conflicting-virtual-service',
+            message: mixed
+              ? `host "${host}" is also claimed by ${describeOwner(first)}, which wins for this caller (Istio's order: private to the caller's namespace, exported to it, Gateway API routes of its namespace, public; oldest first); ${MIXED_KINDS}`
+              : `host "${host}" is also claimed by ${describeOwner(first)}, which wins for this caller; merge them or scope one with exportTo (IST0109)`,
             resource: resourceRef(vs),
-            path: `spec.hosts[${i}]`,
-            location: locate(vs, ['spec', 'hosts', i]),
+            path: hostPath.map((seg, n) => (typeof seg === 'number' ? `[${seg}]` : n === 0 ? seg : `.${seg}`)).join(''),
+            location: locate(vs, hostPath),
           });
           return;
         }
@@ -101,6 +124,11 @@ export class VirtualServiceCompiler {
     const inputs: CompileRouteInput[] = [];
     const qualifyIn = (ns: string) => (host: string) => qualifyHost(host, ns, ctx.clusterDomain);
     (vs.spec.http ?? []).forEach((route, i) => {
+      const origin = vs.origin?.entries[i];
+      if (origin) {
+        inputs.push({ spec: route, resource: origin.resource, path: origin.path, qualify: qualifyIn(vs.metadata.namespace) });
+        return;
+      }
       if (!route.delegate) {
         inputs.push({ spec: route, resource: resourceRef(vs), path: `spec.http[${i}]`, qualify: qualifyIn(vs.metadata.namespace) });
         return;
@@ -119,13 +147,34 @@ export class VirtualServiceCompiler {
       }
       inputs.push(...expandDelegate(route, delegate, qualifyIn(delegateNs)));
     });
-    const table: RouteTable = {
-      resource: resourceRef(vs),
-      routes: inputs.map((input, index): CompiledHttpRoute => compileHttpRoute(input, index, source)),
-    };
+    const routes = inputs.map((input, index): CompiledHttpRoute => compileHttpRoute(input, index, source));
+    const ports = portsOf(routes);
+    const table: RouteTable = { resource: resourceRef(vs), routes, ...(ports ? { ports } : {}) };
     this.cache.set(vs, { deps, table });
     return table;
   }
+}
+
+/**
+ * Istio's order for the mesh: private to the caller's namespace, exported to it by name, then the
+ * public ones, Gateway API routes of the caller's own namespace first ("consumer override").
+ */
+function rankFor(vs: VirtualServiceResource, callerNamespace: string): number {
+  const rank = exportRank(vs.spec.exportTo, vs.metadata.namespace, callerNamespace);
+  return vs.origin && vs.metadata.namespace === callerNamespace ? rank - 0.5 : rank;
+}
+
+/** Gateway API views placed where their first route was read, so files keep `kubectl apply` order. */
+function inSourceOrder(
+  virtualServices: VirtualServiceResource[],
+  converted: readonly VirtualServiceResource[],
+  resources: readonly MeshResource[],
+): VirtualServiceResource[] {
+  if (converted.length === 0) return virtualServices;
+  const position = new Map<MeshResource, number>();
+  resources.forEach((r, i) => position.set(r, i));
+  const at = (vs: VirtualServiceResource) => position.get(vs.origin ? vs.origin.source : vs) ?? 0;
+  return [...virtualServices, ...converted].sort((a, b) => at(a) - at(b));
 }
 
 /** A delegate's routes with the root route's match merged in; conflicting combinations drop out. */

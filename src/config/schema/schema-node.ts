@@ -1,4 +1,4 @@
-import type { ResourceKind } from '../resource.js';
+import type { SchemaKind } from '../resource.js';
 
 export type SchemaType = 'object' | 'array' | 'string' | 'integer' | 'number' | 'boolean';
 
@@ -47,7 +47,7 @@ export interface SchemaNode {
 
 /** The schemas of one kind: its API group and the `spec` schema of each served version. */
 export interface KindSchema {
-  readonly kind: ResourceKind;
+  readonly kind: SchemaKind;
   readonly group: string;
   /** The version Kubernetes stores (Istio's newest). */
   readonly storageVersion: string;

@@ -21,6 +21,8 @@ export const ISTIO_CONFIG_KINDS: readonly WantedKind[] = [
   { group: 'security.istio.io', plural: 'authorizationpolicies', kind: 'AuthorizationPolicy' },
   { group: 'security.istio.io', plural: 'requestauthentications', kind: 'RequestAuthentication' },
   { group: 'sidecarless.io', plural: 'ratelimitpolicies', kind: 'RateLimitPolicy' },
+  { group: 'gateway.networking.k8s.io', plural: 'httproutes', kind: 'HTTPRoute' },
+  { group: 'gateway.networking.k8s.io', plural: 'grpcroutes', kind: 'GRPCRoute' },
 ];
 
 export interface KubernetesSourceOptions {

@@ -1,4 +1,4 @@
-import type { ResourceKind } from '../resource.js';
+import type { SchemaKind } from '../resource.js';
 import type { FieldSupport } from '../support.js';
 import { FIELD_SUPPORT, supportSegments } from '../support.js';
 
@@ -28,10 +28,10 @@ export class SupportNode {
 }
 
 const ROOT_SUPPORT: FieldSupport = { status: 'supported' };
-const trees = new Map<ResourceKind, SupportNode>();
+const trees = new Map<SchemaKind, SupportNode>();
 
 /** The support tree of `kind`, rooted at the document (its first level holds `spec`). */
-export function supportTree(kind: ResourceKind): SupportNode {
+export function supportTree(kind: SchemaKind): SupportNode {
   let root = trees.get(kind);
   if (!root) {
     root = buildTree(FIELD_SUPPORT[kind]);

@@ -1,8 +1,8 @@
 import type { FieldPath, RawDocument } from '../document.js';
 import { formatPath } from '../document.js';
 import type { ConfigIssue, IssueSeverity, ResourceRef, SourceLocation } from '../issue.js';
-import type { MeshResource, ResourceKind, ResourceMetadata } from '../resource.js';
-import { RESOURCE_KINDS } from '../resource.js';
+import type { GatewayRouteKind, MeshResource, ResourceMetadata, SchemaKind } from '../resource.js';
+import { GATEWAY_ROUTE_KINDS, SCHEMA_KINDS } from '../resource.js';
 import { KIND_SCHEMAS } from '../schema/generated/schemas.js';
 import { readRateLimitPatches, readsEnvoyFilter } from '../../resilience/rate-limit/compile/envoy-filter-patches.js';
 import type { Report } from '../../resilience/rate-limit/compile/proto-json.js';
@@ -15,6 +15,7 @@ import type { WalkContext } from './schema-validator.js';
 import { compileSchema } from './schema-validator.js';
 import { supportTree } from './support-tree.js';
 import { checkSemantics } from './semantic-checks.js';
+import { checkGatewayRoute } from './gateway-api/route-checks.js';
 
 export interface ValidateOptions {
   /** Namespace of a resource whose metadata has none (Kubernetes: the namespace it is applied to). */
@@ -29,8 +30,15 @@ export interface ValidationResult {
 }
 
 const TOP_LEVEL_FIELDS = ['apiVersion', 'kind', 'metadata', 'spec', 'status'];
-const RESOURCE_KIND_SET: ReadonlySet<string> = new Set(RESOURCE_KINDS);
-const ISTIO_KIND_NAMES = [...RESOURCE_KINDS, ...Object.keys(UNREAD_ISTIO_KINDS)];
+const RESOURCE_KIND_SET: ReadonlySet<string> = new Set(SCHEMA_KINDS);
+const GATEWAY_ROUTE_KIND_SET: ReadonlySet<string> = new Set(GATEWAY_ROUTE_KINDS);
+const ISTIO_KIND_NAMES = [...SCHEMA_KINDS, ...Object.keys(UNREAD_ISTIO_KINDS)];
+const GATEWAY_API_GROUP = 'gateway.networking.k8s.io';
+/** The versions of each Gateway API route kind that Kubernetes serves (standard channel). */
+const GATEWAY_ROUTE_VERSIONS: Readonly<Record<GatewayRouteKind, readonly string[]>> = {
+  HTTPRoute: ['v1', 'v1beta1'],
+  GRPCRoute: ['v1'],
+};
 /** Kubernetes object names: a DNS-1123 subdomain. */
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 /** Namespaces: a DNS-1123 label. */
@@ -50,7 +58,7 @@ function isIstioGroup(group: string): boolean {
  * Checks beyond the schema, for what it cannot say: the Envoy configuration inside an EnvoyFilter's
  * rate-limit patches, unique limit names in a RateLimitPolicy. Run once the schema walk passed.
  */
-const SEMANTIC_CHECKS: Partial<Record<ResourceKind, (spec: unknown, report: Report) => void>> = {
+const SEMANTIC_CHECKS: Partial<Record<SchemaKind, (spec: unknown, report: Report) => void>> = {
   EnvoyFilter: (spec, report) => void readRateLimitPatches(spec as EnvoyFilterSpec, report),
   RateLimitPolicy: checkRateLimitPolicy,
 };
@@ -129,11 +137,14 @@ export function validateDocument(doc: RawDocument, options: ValidateOptions): Va
   const group = slash === -1 ? '' : apiVersion.slice(0, slash);
   const version = apiVersion.slice(slash + 1);
 
+  if (GATEWAY_ROUTE_KIND_SET.has(kind) && group === GATEWAY_API_GROUP) {
+    return validateGatewayRoute(doc, value, kind as GatewayRouteKind, apiVersion, version, options, report);
+  }
   if (!RESOURCE_KIND_SET.has(kind)) {
     reportOtherKind(report, kind, apiVersion, group);
     return { issues: report.issues };
   }
-  const resourceKind = kind as ResourceKind;
+  const resourceKind = kind as SchemaKind;
   const schemas = KIND_SCHEMAS[resourceKind];
   if (resourceKind === 'EnvoyFilter' && (group === schemas.group || !group.includes('.')) && !readsEnvoyFilter(value['spec'])) {
     // Most EnvoyFilters patch Envoy in ways that mean nothing here: reported, never an error.
@@ -197,6 +208,34 @@ export function validateDocument(doc: RawDocument, options: ValidateOptions): Va
   if (report.hasErrors || !metadata) return { issues: report.issues };
   const resource: MeshResource = { apiVersion, kind: resourceKind, metadata, spec: specValue, document: doc };
   return { resource, issues: report.issues };
+}
+
+/** An HTTPRoute or GRPCRoute: the envelope as for every kind, the spec by the Gateway API rules. */
+function validateGatewayRoute(
+  doc: RawDocument,
+  value: Obj,
+  kind: GatewayRouteKind,
+  apiVersion: string,
+  version: string,
+  options: ValidateOptions,
+  report: Reporter,
+): ValidationResult {
+  const served = GATEWAY_ROUTE_VERSIONS[kind];
+  if (!served.includes(version)) {
+    const list = served.map((v) => `${GATEWAY_API_GROUP}/${v}`).join(', ');
+    report.add('error', 'api-version', `${kind} is served as ${list}; found apiVersion ${quoteText(apiVersion)}`, ['apiVersion']);
+    return { issues: report.issues };
+  }
+  for (const key of Object.keys(value)) {
+    if (!TOP_LEVEL_FIELDS.includes(key)) report.add('error', 'unknown-field', `unknown field '${key}'${suggestion(key, TOP_LEVEL_FIELDS)}`, [key]);
+  }
+  const metadata = validateMetadata(value['metadata'], options.defaultNamespace, report);
+  if (metadata) report.ref = { kind, namespace: metadata.namespace, name: metadata.name };
+  const spec = value['spec'];
+  if (spec === undefined || spec === null) report.add('error', 'required', "missing required field 'spec'", ['spec']);
+  else checkGatewayRoute(kind, spec, (severity, code, message, path) => report.add(severity, code, message, path));
+  if (report.hasErrors || !metadata) return { issues: report.issues };
+  return { resource: { apiVersion, kind, metadata, spec, document: doc }, issues: report.issues };
 }
 
 function provisionalRef(value: Obj, defaultNamespace: string): ResourceRef {

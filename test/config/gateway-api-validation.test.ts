@@ -1,0 +1,210 @@
+// HTTPRoute and GRPCRoute validation: the Gateway API CRDs' schema and CEL rules, each problem
+// named with its field path; parents that do not apply in-process reported as warnings.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../src/cli/run-cli.js';
+import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
+import { errors, summarize, validateYaml, warnings } from './helpers.js';
+
+const httpRoute = (rules: string, parents = '[{ group: "", kind: Service, name: reviews }]', apiVersion = 'gateway.networking.k8s.io/v1') => `apiVersion: ${apiVersion}
+kind: HTTPRoute
+metadata: { name: reviews, namespace: shop }
+spec:
+  parentRefs: ${parents}
+  rules:
+${rules}`;
+
+const errorLines = (yaml: string) => errors(validateYaml(yaml)).map((i) => `${i.path}: ${i.message}`);
+
+describe('HTTPRoute validation', () => {
+  it('accepts a GAMMA route in v1 and v1beta1, and reads it', () => {
+    for (const version of ['v1', 'v1beta1']) {
+      const result = validateYaml(httpRoute('  - backendRefs: [{ name: reviews-v1, port: 9080, weight: 90 }, { name: reviews-v2, port: 9080, weight: 10 }]\n', undefined, `gateway.networking.k8s.io/${version}`));
+      expect(summarize(result.issues)).toEqual([]);
+      expect(result.resource?.kind).toBe('HTTPRoute');
+    }
+  });
+
+  it('rejects an unserved version, naming the served ones', () => {
+    expect(errorLines(httpRoute('  - backendRefs: []\n', undefined, 'gateway.networking.k8s.io/v1alpha1'))).toEqual([
+      'apiVersion: HTTPRoute is served as gateway.networking.k8s.io/v1, gateway.networking.k8s.io/v1beta1; found apiVersion "gateway.networking.k8s.io/v1alpha1"',
+    ]);
+  });
+
+  it('names the field path of each error', () => {
+    expect(
+      errorLines(
+        httpRoute(`  - matches:
+    - path: { type: Prefix, value: /api }
+    - path: { value: api }
+    - path: { type: RegularExpression, value: "([a-z" }
+      headers: [{ name: x-a, value: "1" }, { name: x-a, value: "2" }, { name: X-A, value: "3" }]
+      method: FETCH
+    filters:
+    - type: RequestHeaderModifier
+      responseHeaderModifier: { set: [{ name: x, value: y }] }
+    timeouts: { request: 1s, backendRequest: 2s }
+    backendRefs:
+    - { name: reviews-v1 }
+    - { name: reviews-v2, port: 9080, weight: -1 }
+    - { kind: Pod, name: reviews-v3, port: 9080 }
+    bogus: true
+`),
+      ),
+    ).toEqual([
+      'spec.rules[0].bogus: unknown field \'bogus\'',
+      'spec.rules[0].matches[0].path.type: expected one of Exact, PathPrefix, RegularExpression, found "Prefix"',
+      "spec.rules[0].matches[1].path.value: expected an absolute path starting with '/', found \"api\"",
+      expect.stringMatching(/^spec\.rules\[0\]\.matches\[2\]\.path\.value: expected an RE2 regular expression/),
+      'spec.rules[0].matches[2].headers[1].name: "x-a" is matched twice; names must be unique in the list',
+      'spec.rules[0].matches[2].method: expected one of GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH, found "FETCH"',
+      'spec.rules[0].filters[0].responseHeaderModifier: filter.responseHeaderModifier must be unset when the filter type is RequestHeaderModifier',
+      'spec.rules[0].filters[0].requestHeaderModifier: filter.requestHeaderModifier must be specified for a RequestHeaderModifier filter',
+      'spec.rules[0].backendRefs[0].port: must have port for Service reference',
+      'spec.rules[0].backendRefs[1].weight: expected an integer from 0 to 1000000, found -1',
+      'spec.rules[0].backendRefs[2].kind: expected a backend of kind Service (group ""), found kind "Pod" of group ""; sidecarless routes to Kubernetes Services only',
+      'spec.rules[0].timeouts.backendRequest: backendRequest timeout cannot be longer than request timeout',
+    ]);
+  });
+
+  it("enforces the CRD's rules on filters", () => {
+    expect(
+      errorLines(
+        httpRoute(`  - matches: [{ path: { type: Exact, value: /a } }]
+    filters:
+    - { type: RequestRedirect, requestRedirect: { statusCode: 304, path: { type: ReplacePrefixMatch, replacePrefixMatch: /b } } }
+    - { type: URLRewrite, urlRewrite: { path: { type: ReplaceFullPath } } }
+    - { type: ExtensionRef, extensionRef: { group: example.com, kind: Plugin, name: p } }
+    - { type: RequestMirror, requestMirror: { backendRef: { name: m, port: 80 }, percent: 10, fraction: { numerator: 1 } } }
+    backendRefs: [{ name: reviews-v1, port: 9080 }]
+  - timeouts: { request: 10 }
+    retry: { attempts: -1, codes: [200], backoff: soon }
+    backendRefs: [{ name: reviews-v1, port: 9080 }]
+`),
+      ),
+    ).toEqual([
+      'spec.rules[0].filters[0].requestRedirect.statusCode: expected one of 301, 302, 303, 307, 308, found a number 304',
+      'spec.rules[0].filters[0].requestRedirect.path.replacePrefixMatch: when using the RequestRedirect filter with path.replacePrefixMatch, exactly one PathPrefix match must be specified',
+      "spec.rules[0].filters[1].urlRewrite.path.replaceFullPath: replaceFullPath must be specified when type is 'ReplaceFullPath'",
+      'spec.rules[0].filters[2].type: an ExtensionRef filter names an implementation-specific resource; sidecarless implements none; rather than route without it, the route is refused',
+      'spec.rules[0].filters[3].requestMirror: only one of percent or fraction may be specified',
+      'spec.rules[0].filters: may specify either a RequestRedirect or a URLRewrite filter, but not both',
+      'spec.rules[0].backendRefs: RequestRedirect filter must not be used together with backendRefs',
+      'spec.rules[1].timeouts.request: expected a string, found a number 10',
+      'spec.rules[1].retry.attempts: expected an integer from 0 to 2147483647, found -1',
+      'spec.rules[1].retry.backoff: expected a duration such as "100ms" or "1s" (units h, m, s, ms), found "soon"',
+      'spec.rules[1].retry.codes[0]: expected an integer from 400 to 599, found 200',
+    ]);
+  });
+
+  it('warns, without rejecting, about parents that do not apply in-process and fields not read', () => {
+    const result = validateYaml(
+      httpRoute(
+        `  - backendRefs: [{ name: reviews-v1, port: 9080 }]
+    sessionPersistence: { sessionName: s }
+    filters: [{ type: CORS, cors: { allowOrigins: ["https://shop.example.com"] } }]
+`,
+        '[{ name: shop-gateway }, { group: "", kind: Service, name: reviews, sectionName: http }, { group: networking.istio.io, kind: ServiceEntry, name: api }]',
+      ).replace('spec:\n', 'spec:\n  hostnames: [reviews.example.com]\n'),
+    );
+    expect(errors(result)).toEqual([]);
+    expect(result.resource?.kind).toBe('HTTPRoute');
+    expect(warnings(result).map((w) => `${w.code} ${w.path}`)).toEqual([
+      'not-applicable spec.parentRefs[0]',
+      'not-implemented spec.parentRefs[1].sectionName',
+      'not-implemented spec.parentRefs[2]',
+      'ignored spec.hostnames',
+      'not-applicable spec.rules[0].filters[0].cors',
+      'not-implemented spec.rules[0].sessionPersistence',
+    ]);
+    expect(warnings(result)[0]!.message).toMatch(/Gateway parent .* does not apply in-process and is skipped \(not applicable\)/);
+  });
+
+  it('a bad route is refused with the resource and field named; the mesh does not start half-configured', async () => {
+    await expect(meshFromYaml(httpRoute('  - backendRefs: [{ name: reviews-v1 }]\n'), { namespace: 'shop' })).rejects.toThrow(
+      /HTTPRoute shop\/reviews: spec\.rules\[0\]\.backendRefs\[0\]\.port: must have port for Service reference/,
+    );
+  });
+});
+
+describe('GRPCRoute validation', () => {
+  const grpcRoute = (match: string) => `apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: { name: reviews, namespace: shop }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: reviews }]
+  rules:
+  - matches: [${match}]
+    backendRefs: [{ name: reviews-v1, port: 9080 }]
+`;
+  it('checks service and method names, and that one of them is given', () => {
+    expect(errorLines(grpcRoute('{ method: { service: shop.Reviews, method: Get } }'))).toEqual([]);
+    expect(errorLines(grpcRoute('{ method: { service: "shop/Reviews", method: "Get-1" } }, { method: {} }, { path: { value: / } }'))).toEqual([
+      'spec.rules[0].matches[0].method.service: expected a gRPC service name such as "helloworld.Greeter", found "shop/Reviews"',
+      'spec.rules[0].matches[0].method.method: expected a gRPC method name such as "SayHello", found "Get-1"',
+      'spec.rules[0].matches[1].method: one or both of service and method must be specified',
+      "spec.rules[0].matches[2].path: unknown field 'path'",
+    ]);
+  });
+
+  it('is served as v1 only', () => {
+    expect(errorLines(grpcRoute('{ method: { service: a } }').replace('/v1\n', '/v1alpha2\n'))).toEqual([
+      'apiVersion: GRPCRoute is served as gateway.networking.k8s.io/v1; found apiVersion "gateway.networking.k8s.io/v1alpha2"',
+    ]);
+  });
+});
+
+describe('sidecarless validate and explain', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sidecarless-gateway-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  async function run(...argv: string[]) {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runCli(argv, { out: (t) => out.push(t), err: (t) => err.push(t) });
+    return { code, stdout: out.join('\n'), stderr: err.join('\n') };
+  }
+
+  it('validate reports an HTTPRoute error with file, resource and field path', async () => {
+    const file = join(dir, 'bad.yaml');
+    await writeFile(file, httpRoute('  - matches: [{ path: { type: Exact, value: "/a//b" } }]\n    backendRefs: [{ name: reviews-v1, port: 9080 }]\n'));
+    const r = await run('validate', file);
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toMatch(/bad\.yaml:7: HTTPRoute shop\/reviews.*spec\.rules\[0\]\.matches\[0\]\.path\.value: must not contain '\/\/'/);
+  });
+
+  it('explain names the HTTPRoute and the rule that matches', async () => {
+    const file = join(dir, 'good.yaml');
+    await writeFile(
+      file,
+      `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: reviews, namespace: shop }
+spec:
+  hosts: [reviews.shop.svc.cluster.local, reviews-v2.shop.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 9080, name: http, protocol: HTTP }]
+  endpoints: [{ address: 127.0.0.9 }]
+---
+` + httpRoute(`  - matches: [{ path: { value: /v2 } }]
+    backendRefs: [{ name: reviews-v2, port: 9080 }]
+    timeouts: { request: 3s }
+`),
+    );
+    const v = await run('validate', file);
+    expect(v.code).toBe(0);
+    const r = await run('explain', '-c', file, '-n', 'shop', 'GET', 'http://reviews:9080/v2/x');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('VirtualService:  HTTPRoute shop/reviews');
+    expect(r.stdout).toContain('spec.rules[0].matches[0] "shop.reviews.0" of HTTPRoute shop/reviews');
+    expect(r.stdout).toContain('path prefix "/v2"');
+    expect(r.stdout).toContain('100.0%  reviews-v2.shop.svc.cluster.local:9080');
+    expect(r.stdout).toContain('timeout:         3s');
+  });
+});
