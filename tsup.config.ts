@@ -2,7 +2,7 @@ import { defineConfig } from 'tsup';
 
 // Loaded on demand (SHARED rate limits; discovery: 'kubernetes'), or the framework an integration
 // serves; the user installs them (devDependencies here).
-const external = ['ioredis', '@kubernetes/client-node', 'fastify', 'express'];
+const external = ['ioredis', '@kubernetes/client-node', 'fastify', 'express', '@grpc/grpc-js'];
 
 export default defineConfig([
   {
@@ -12,9 +12,9 @@ export default defineConfig([
     // a copy (its #! line is in src/cli/bin.ts). The server integrations are subpaths of their own
     // that load nothing of the framework they serve. No source maps: the code is not minified, and
     // maps would double the package.
-    entry: { index: 'src/index.ts', express: 'src/server/express.ts', fastify: 'src/server/fastify.ts', http: 'src/server/http.ts', cli: 'src/cli/bin.ts' },
+    entry: { index: 'src/index.ts', express: 'src/server/express.ts', fastify: 'src/server/fastify.ts', http: 'src/server/http.ts', grpc: 'src/grpc/index.ts', cli: 'src/cli/bin.ts' },
     format: ['esm'],
-    dts: { entry: { index: 'src/index.ts', express: 'src/server/express.ts', fastify: 'src/server/fastify.ts', http: 'src/server/http.ts' } },
+    dts: { entry: { index: 'src/index.ts', express: 'src/server/express.ts', fastify: 'src/server/fastify.ts', http: 'src/server/http.ts', grpc: 'src/grpc/index.ts' } },
     sourcemap: false,
     clean: true,
     target: 'node22',
@@ -27,7 +27,7 @@ export default defineConfig([
     // The library, CJS: one file (esbuild runs what sits behind a dynamic import() lazily, and
     // requires its packages only then), with its own declarations (.d.cts). `shims` gives
     // lazy-require.ts its `import.meta.url`.
-    entry: { index: 'src/index.ts', express: 'src/server/express.ts', fastify: 'src/server/fastify.ts', http: 'src/server/http.ts' },
+    entry: { index: 'src/index.ts', express: 'src/server/express.ts', fastify: 'src/server/fastify.ts', http: 'src/server/http.ts', grpc: 'src/grpc/index.ts' },
     format: ['cjs'],
     shims: true,
     dts: true,
