@@ -24,7 +24,8 @@ describe('the built package', () => {
   });
 
   it('does not import framework, gRPC or Kubernetes packages from the root entry', () => {
-    const esm = readdirSync(resolve(root, 'dist')).filter((f) => f.endsWith('.js') && f !== 'cli.js').map((f) => `dist/${f}`);
+    // sidecarless/grpc is the one entry that imports its package (@grpc/grpc-js, an optional peer).
+    const esm = readdirSync(resolve(root, 'dist')).filter((f) => f.endsWith('.js') && f !== 'cli.js' && f !== 'grpc.js').map((f) => `dist/${f}`);
     for (const files of [esm, ['dist/index.cjs']]) {
       const code = files.map((file) => readFileSync(resolve(root, file), 'utf8')).join('\n');
       const imported = [...code.matchAll(/(?:from\s*|require\(\s*)["']([^"']+)["']/g)].map((m) => m[1]);
@@ -33,6 +34,17 @@ describe('the built package', () => {
       const loaded = [...code.matchAll(/import\(\s*["']([^"'.][^"']*)["']/g)].map((m) => m[1]);
       expect(loaded.filter((m) => /express|fastify|grpc|kubernetes/.test(m ?? '')), files.join()).toEqual(['@kubernetes/client-node']);
     }
+  });
+
+  it('sidecarless/grpc imports @grpc/grpc-js itself, in both builds', () => {
+    for (const file of ['dist/grpc.js', 'dist/grpc.cjs']) {
+      const code = readFileSync(resolve(root, file), 'utf8');
+      const imported = [...code.matchAll(/(?:from\s*|require\(\s*)["']([^"']+)["']/g)].map((m) => m[1]);
+      expect(imported, file).toContain('@grpc/grpc-js');
+    }
+    const mod = createRequire(import.meta.url)(resolve(root, 'dist/grpc.cjs')) as Record<string, unknown>;
+    expect(typeof mod.meshGrpcOptions).toBe('function');
+    expect(typeof mod.meshServerInterceptor).toBe('function');
   });
 
   // What a program loads, seen by a module-loading hook in a child process (no timing involved).

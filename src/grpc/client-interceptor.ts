@@ -16,7 +16,7 @@ import { routeActions } from '../routing/route-actions.js';
 import type { RouteRequest } from '../routing/route-request.js';
 import { matchRoute, pickDestination } from '../routing/route-table.js';
 import { isMeshEndpoint } from '../security/mesh-tls.js';
-import { GrpcNoRouteError, GrpcTlsNotSupportedError } from './errors.js';
+import { GrpcNoRouteError, GrpcTlsNotSupportedError, GrpcUnsupportedRouteError } from './errors.js';
 import { GrpcCode, grpcToHttpStatus, httpToGrpcStatus } from './grpc-status.js';
 import type { GrpcMeshCore } from './mesh-core.js';
 import type { MeshTarget, PickTarget } from './registry.js';
@@ -38,7 +38,6 @@ interface CallPlan {
   readonly retry: RetryPolicy | undefined;
   readonly timeoutMs: number;
   readonly fault: FaultActions | undefined;
-  readonly path: string;
 }
 
 type Decision = CallPlan | StatusObject | Promise<void>;
@@ -145,10 +144,12 @@ class Attempt implements PickTarget {
     this.cluster.report(host, this.perTryTimedOut ? { status: 0, failure: 'timeout' } : { status: grpcToHttpStatus(code), failure: undefined });
   }
 
-  refusal(host: Host): Error | undefined {
+  refusal(host: Host): MeshError | undefined {
     const mesh = this.cluster.meshTls;
-    if (mesh && isMeshEndpoint(host.endpoint)) return new GrpcTlsNotSupportedError(`${host.endpoint.address}:${host.endpoint.port}`, mesh.source);
-    return undefined;
+    if (!mesh || !isMeshEndpoint(host.endpoint)) return undefined;
+    // Never the pod's fault, never retried: the call is not sent at all.
+    this.noHost = true;
+    return new GrpcTlsNotSupportedError(`${host.endpoint.address}:${host.endpoint.port}`, mesh.source);
   }
 }
 
@@ -247,7 +248,7 @@ class MeshCall implements CallInterface {
     let host = serviceHost;
     let port = target.port;
     let subset: string | undefined;
-    let plan: Omit<CallPlan, 'cluster' | 'destination'> = { retry: DEFAULT_RETRY_POLICY, timeoutMs: 0, fault: undefined, path };
+    let plan: Omit<CallPlan, 'cluster' | 'destination'> = { retry: DEFAULT_RETRY_POLICY, timeoutMs: 0, fault: undefined };
     if (table) {
       const hit = matchRoute(table, new GrpcRouteRequest(`${target.host}:${target.port}`, target.port, path, this.metadata));
       // Envoy's NR (404) as gRPC sees it.
@@ -260,7 +261,10 @@ class MeshCall implements CallInterface {
       host = destination.host;
       port = destination.port ?? port;
       subset = destination.subset;
-      plan = { retry: actions.retry, timeoutMs: actions.timeoutMs, fault: actions.fault, path: actions.rewritePath(path, hit.matchIndex) ?? path };
+      if (actions.rewritePath(path, hit.matchIndex) !== undefined) {
+        throw new GrpcUnsupportedRouteError(`the route for ${path} on ${serviceHost} (${hit.route.resource.namespace}/${hit.route.resource.name} ${hit.route.path}) rewrites the path, which sidecarless/grpc does not do yet; the call was not sent`);
+      }
+      plan = { retry: actions.retry, timeoutMs: actions.timeoutMs, fault: actions.fault };
     }
     const destination = `${host}${subset ? ` subset ${subset}` : ''} port ${port}`;
     const cluster = clusters.get(host, subset, port);
@@ -314,12 +318,7 @@ class MeshCall implements CallInterface {
     this.attempts++;
     const metadata = this.metadata.clone();
     metadata.set(ATTEMPT_KEY, attempt.id);
-    const definition = this.options.method_definition;
-    const call = this.nextCall({
-      ...this.options,
-      deadline: this.deadlineAt === Infinity ? Infinity : this.deadlineAt,
-      method_definition: plan.path === definition.path ? definition : { ...definition, path: plan.path },
-    });
+    const call = this.nextCall({ ...this.options, deadline: this.deadlineAt === Infinity ? Infinity : this.deadlineAt });
     attempt.call = call;
     const perTry = plan.retry?.perTryTimeoutMs ?? 0;
     if (perTry > 0) {

@@ -17,3 +17,8 @@ export class GrpcTlsNotSupportedError extends MeshError {
 export class GrpcNoRouteError extends MeshError {
   readonly code = 'ERR_MESH_GRPC_NO_ROUTE';
 }
+
+/** The matched route asks for something a gRPC call cannot get yet (a path rewrite): refused, never ignored. */
+export class GrpcUnsupportedRouteError extends MeshError {
+  readonly code = 'ERR_MESH_GRPC_UNSUPPORTED_ROUTE';
+}

@@ -8,7 +8,7 @@ import { CLIENT_OPTION, MESH_OPTION, meshId, newClientId } from './registry.js';
 
 export { meshServerInterceptor } from './server-interceptor.js';
 export { ERROR_CODE_KEY } from './client-interceptor.js';
-export { GrpcNoRouteError, GrpcTargetError, GrpcTlsNotSupportedError } from './errors.js';
+export { GrpcNoRouteError, GrpcTargetError, GrpcTlsNotSupportedError, GrpcUnsupportedRouteError } from './errors.js';
 export { MESH_SCHEME } from './mesh-resolver.js';
 export type { GrpcCapable } from './mesh-core.js';
 

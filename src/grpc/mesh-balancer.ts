@@ -47,7 +47,7 @@ class MeshPicker implements experimental.Picker {
       attempt.host = host;
     }
     const refusal = attempt.refusal(host);
-    if (refusal) return failed(status.UNAVAILABLE, refusal.message);
+    if (refusal) return failed(status.UNAVAILABLE, `${refusal.code}: ${refusal.message}`);
     const subchannel = this.balancer.subchannel(host);
     switch (subchannel.getConnectivityState()) {
       case connectivityState.READY:

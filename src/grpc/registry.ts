@@ -1,6 +1,7 @@
 import type { GrpcMeshCore } from './mesh-core.js';
 import { GrpcTargetError } from './errors.js';
 import type { Host } from '../balancer/host.js';
+import type { MeshError } from '../errors.js';
 
 /** Channel option naming the mesh a `mesh:///` channel routes through (numbers survive grpc-js's option copies). */
 export const MESH_OPTION = 'sidecarless.mesh';
@@ -24,7 +25,7 @@ export interface PickTarget {
   connectFailed(host: Host): void;
   ended(host: Host, code: number): void;
   /** A TLS refusal for this host (mesh mTLS the channel does not speak), checked before sending. */
-  refusal(host: Host): Error | undefined;
+  refusal(host: Host): MeshError | undefined;
 }
 
 const meshes = new Map<number, WeakRef<GrpcMeshCore>>();
