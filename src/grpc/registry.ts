@@ -1,5 +1,6 @@
 import type { GrpcMeshCore } from './mesh-core.js';
 import { GrpcTargetError } from './errors.js';
+import { sharedState } from '../shared-state.js';
 import type { Host } from '../balancer/host.js';
 import type { MeshError } from '../errors.js';
 
@@ -28,18 +29,31 @@ export interface PickTarget {
   refusal(host: Host): MeshError | undefined;
 }
 
-const meshes = new Map<number, WeakRef<GrpcMeshCore>>();
-const targets = new Map<number, MeshTarget>();
-const attempts = new Map<string, PickTarget>();
-let nextMesh = 0;
-let nextClient = 0;
-let nextAttempt = 0;
-const meshIds = new WeakMap<GrpcMeshCore, number>();
+/**
+ * One registry per process: with both builds loaded, the resolver and balancer grpc-js holds (the
+ * last registered) must find meshes, targets and attempts that the other build's options made.
+ */
+interface Registry {
+  readonly meshes: Map<number, WeakRef<GrpcMeshCore>>;
+  readonly meshIds: WeakMap<GrpcMeshCore, number>;
+  readonly targets: Map<number, MeshTarget>;
+  readonly attempts: Map<string, PickTarget>;
+  ids: { mesh: number; client: number; attempt: number };
+}
+
+const registry = sharedState<Registry>('grpc-registry.v1', () => ({
+  meshes: new Map(),
+  meshIds: new WeakMap(),
+  targets: new Map(),
+  attempts: new Map(),
+  ids: { mesh: 0, client: 0, attempt: 0 },
+}));
+const { meshes, meshIds, targets, attempts, ids } = registry;
 
 export function meshId(core: GrpcMeshCore): number {
   let id = meshIds.get(core);
   if (id === undefined) {
-    id = ++nextMesh;
+    id = ++ids.mesh;
     meshIds.set(core, id);
     meshes.set(id, new WeakRef(core));
   }
@@ -51,7 +65,7 @@ export function meshById(id: unknown): GrpcMeshCore | undefined {
 }
 
 export function newClientId(): number {
-  return ++nextClient;
+  return ++ids.client;
 }
 
 /** The resolver of a channel records its target for the interceptor made with the same options. */
@@ -70,7 +84,7 @@ export function targetOf(client: number): MeshTarget | undefined {
 }
 
 export function registerAttempt(target: PickTarget): string {
-  const id = String(++nextAttempt);
+  const id = String(++ids.attempt);
   attempts.set(id, target);
   return id;
 }
