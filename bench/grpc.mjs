@@ -5,6 +5,7 @@
 // variants alternate, ROUNDS times; the ratio (mesh calls/s over raw calls/s) is taken within each
 // round, and the median round's is the figure (target >= 0.93x).
 // Run: npm run bench:grpc
+import { Buffer } from 'node:buffer';
 import { fork } from 'node:child_process';
 import { credentials, InterceptingCall, makeGenericClientConstructor, Metadata, Server, ServerCredentials } from '@grpc/grpc-js';
 import { createMesh } from '../dist/index.js';
