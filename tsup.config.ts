@@ -2,16 +2,17 @@ import { defineConfig } from 'tsup';
 
 // Loaded on demand (SHARED rate limits; discovery: 'kubernetes'), or the framework an integration
 // serves; the user installs them (devDependencies here).
-const external = ['ioredis', '@kubernetes/client-node', 'fastify', 'express'];
+const external = ['ioredis', '@kubernetes/client-node', 'fastify', 'express', '@grpc/grpc-js'];
 
 // The package's entries (package.json `exports`): the library, the types of what inspection
-// returns (`sidecarless/inspect`), and the server integrations.
+// returns (`sidecarless/inspect`), the server integrations and gRPC.
 const entries = {
   index: 'src/index.ts',
   inspect: 'src/inspect/public.ts',
   express: 'src/server/express.ts',
   fastify: 'src/server/fastify.ts',
   http: 'src/server/http.ts',
+  grpc: 'src/grpc/index.ts',
 };
 
 export default defineConfig([

@@ -1,3 +1,4 @@
+import type { GrpcMeshCore } from './grpc/mesh-core.js';
 import { readFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, RequestListener, Server as HttpServer, ServerOptions as HttpServerOptions, ServerResponse } from 'node:http';
@@ -274,6 +275,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private readonly breakers = new Map<string, ServiceBreaker>();
   private readonly rateLimits: RateLimiting;
   private readonly clock: MeshClock;
+  private readonly random: RandomSource;
+  private grpcCoreValue: GrpcMeshCore | undefined;
   private readonly admins = new Set<AdminServer>();
   private closed = false;
   private closing: Promise<void> | undefined;
@@ -306,6 +309,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.clock = clock;
     this.security = security ?? MeshSecurity.withoutCertificates({ ...options, clock });
     const random = options.random ?? systemRandom;
+    this.random = random;
     const first = store.snapshot;
     this.dns = options.dns === false
       ? undefined
@@ -575,6 +579,18 @@ export class Mesh extends EventEmitter<MeshEvents> {
    */
   get inbound(): InboundEntry {
     return this.inboundSide.processor;
+  }
+
+  /** @internal The outbound core `sidecarless/grpc` routes and balances with (the HTTP path's own). */
+  grpcCore(): GrpcMeshCore {
+    this.grpcCoreValue ??= {
+      snapshot: () => this.snapshot,
+      clusters: this.clusters,
+      clock: this.clock,
+      random: this.random,
+      isClosed: () => this.closed,
+    };
+    return this.grpcCoreValue;
   }
 
   /**

@@ -35,7 +35,8 @@ describe('the built package', () => {
   });
 
   it('does not import framework, gRPC or Kubernetes packages from the root entry', () => {
-    const esm = readdirSync(resolve(root, 'dist')).filter((f) => f.endsWith('.js') && f !== 'cli.js').map((f) => `dist/${f}`);
+    // sidecarless/grpc is the one entry that imports its package (@grpc/grpc-js, an optional peer).
+    const esm = readdirSync(resolve(root, 'dist')).filter((f) => f.endsWith('.js') && f !== 'cli.js' && f !== 'grpc.js').map((f) => `dist/${f}`);
     const code = esm.map((file) => readFileSync(resolve(root, file), 'utf8')).join('\n');
     const imported = [...code.matchAll(/(?:from\s*|require\(\s*)["']([^"']+)["']/g)].map((m) => m[1]);
     expect(imported.filter((m) => /express|fastify|grpc|kubernetes/.test(m ?? ''))).toEqual([]);
@@ -45,6 +46,16 @@ describe('the built package', () => {
     // CommonJS requires the same ESM build: nothing else.
     const cjs = readFileSync(resolve(root, 'dist/index.cjs'), 'utf8');
     expect([...cjs.matchAll(/require\(\s*["']([^"']+)["']/g)].map((m) => m[1])).toEqual(['./index.js']);
+  });
+
+  it('sidecarless/grpc imports @grpc/grpc-js itself, in both builds', () => {
+    const code = readFileSync(resolve(root, 'dist/grpc.js'), 'utf8');
+    expect([...code.matchAll(/from\s*["']([^"']+)["']/g)].map((m) => m[1])).toContain('@grpc/grpc-js');
+    const cjs = readFileSync(resolve(root, 'dist/grpc.cjs'), 'utf8');
+    expect([...cjs.matchAll(/require\(\s*["']([^"']+)["']/g)].map((m) => m[1])).toEqual(['./grpc.js']);
+    const mod = createRequire(import.meta.url)(resolve(root, 'dist/grpc.cjs')) as Record<string, unknown>;
+    expect(typeof mod.meshGrpcOptions).toBe('function');
+    expect(typeof mod.meshServerInterceptor).toBe('function');
   });
 
   // What a program loads, seen by a module-loading hook in a child process (no timing involved).

@@ -116,3 +116,9 @@ export function retriableFailure(bits: number, failure: LocalOriginFailure, sent
 }
 
 export const RETRY_ON_NAMES: readonly string[] = Object.keys(RetryOn);
+
+/** Whether a call that ended with gRPC status `code` is retried under `bits` (Istio's gRPC retryOn names). */
+export function retriableGrpcStatus(bits: number, code: number): boolean {
+  const bit = GRPC_BITS.get(code);
+  return bit !== undefined && (bits & bit) !== 0;
+}

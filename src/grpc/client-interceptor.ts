@@ -1,0 +1,488 @@
+import { InterceptingCall, Metadata } from '@grpc/grpc-js';
+import type { Interceptor, InterceptorOptions, InterceptingListener, NextCall, StatusObject } from '@grpc/grpc-js';
+import type { Host } from '../balancer/host.js';
+import { onFinish, onStart } from '../balancer/host.js';
+import type { CancelTimer } from '../clock.js';
+import type { Cluster } from '../cluster/cluster.js';
+import type { Snapshot } from '../config/snapshot.js';
+import { MeshClosedError, MeshError } from '../errors.js';
+import { remainingTimeMs } from '../resilience/deadline.js';
+import { retriableFailure, retriableGrpcStatus } from '../resilience/retry-on.js';
+import type { RetryPolicy } from '../resilience/retry-policy.js';
+import { backoffDelayMs, DEFAULT_RETRY_POLICY } from '../resilience/retry-policy.js';
+import { resolveServiceHost } from '../routing/resolve-host.js';
+import type { FaultActions } from '../routing/route-actions.js';
+import { routeActions } from '../routing/route-actions.js';
+import type { RouteRequest } from '../routing/route-request.js';
+import { matchRoute, pickDestination } from '../routing/route-table.js';
+import { isMeshEndpoint } from '../security/mesh-tls.js';
+import { GrpcNoRouteError, GrpcTlsNotSupportedError, GrpcUnsupportedRouteError } from './errors.js';
+import { GrpcCode, grpcToHttpStatus, httpToGrpcStatus } from './grpc-status.js';
+import type { GrpcMeshCore } from './mesh-core.js';
+import type { MeshTarget, PickTarget } from './registry.js';
+import { ATTEMPT_KEY, registerAttempt, releaseAttempt, targetOf } from './registry.js';
+
+type CallInterface = ConstructorParameters<typeof InterceptingCall>[0];
+type MessageContext = Parameters<CallInterface['sendMessageWithContext']>[0];
+
+/** Metadata key of the mesh's error code on a call the mesh failed itself. */
+export const ERROR_CODE_KEY = 'x-sidecarless-error-code';
+
+/** Messages kept for a retry; a longer client stream is sent once, never partly resent. */
+const MAX_REPLAY_MESSAGES = 64;
+
+/** The route's decision for one call: the cluster, and what the route does around the attempts. */
+interface CallPlan {
+  readonly cluster: Cluster;
+  readonly destination: string;
+  readonly retry: RetryPolicy | undefined;
+  readonly timeoutMs: number;
+  readonly fault: FaultActions | undefined;
+}
+
+type Decision = CallPlan | StatusObject | Promise<void>;
+
+/** What route matching reads of a gRPC call: its path and metadata (headers), method POST. */
+class GrpcRouteRequest implements RouteRequest {
+  readonly method = 'POST';
+  readonly scheme = 'http';
+  readonly query = '';
+  constructor(
+    readonly authority: string,
+    readonly port: number,
+    readonly path: string,
+    private readonly metadata: Metadata,
+  ) {}
+
+  header(name: string): string | undefined {
+    if (name === ':authority' || name === 'host') return this.authority;
+    if (name === ':path') return this.path;
+    if (name === ':method') return 'POST';
+    if (name === 'content-type') return 'application/grpc';
+    const values = this.metadata.get(name);
+    if (values.length === 0) return undefined;
+    if (values.length === 1) return typeof values[0] === 'string' ? values[0] : undefined;
+    const text = values.filter((v): v is string => typeof v === 'string');
+    return text.length === 0 ? undefined : text.join(',');
+  }
+}
+
+function localStatus(code: number, details: string, error?: MeshError): StatusObject {
+  const metadata = new Metadata();
+  if (error) metadata.set(ERROR_CODE_KEY, error.code);
+  return { code, details, metadata };
+}
+
+function errorStatus(error: unknown): StatusObject {
+  if (error instanceof MeshError) return localStatus(GrpcCode.UNAVAILABLE, `${error.code}: ${error.message}`, error);
+  return localStatus(GrpcCode.INTERNAL, error instanceof Error ? error.message : String(error));
+}
+
+function epochOf(deadline: InterceptorOptions['deadline']): number {
+  if (deadline === undefined) return Infinity;
+  return deadline instanceof Date ? deadline.getTime() : deadline;
+}
+
+/** Service host per written host, per snapshot: resolved once, not per call. */
+const hostMemo = new WeakMap<Snapshot, Map<string, string>>();
+
+function serviceHostOf(snapshot: Snapshot, written: string): string {
+  let hosts = hostMemo.get(snapshot);
+  if (!hosts) hostMemo.set(snapshot, (hosts = new Map()));
+  let host = hosts.get(written);
+  if (host === undefined) {
+    host = resolveServiceHost(written, snapshot);
+    hosts.set(written, host);
+  }
+  return host;
+}
+
+/**
+ * One attempt of a call, as the mesh's picker sees it: the cluster's balancer picks the host
+ * (away from hosts already tried), and how the attempt ended feeds the same outlier detection
+ * and balancer statistics as HTTP, in Envoy's terms (UNAVAILABLE is a 503, a gateway error).
+ */
+class Attempt implements PickTarget {
+  host: Host | undefined = undefined;
+  call: CallInterface | undefined = undefined;
+  id = '';
+  cancelTimer: CancelTimer | undefined = undefined;
+  perTryTimedOut = false;
+  connectFailure = false;
+  callerCancelled = false;
+  noHost = false;
+  private startedAt = -1;
+
+  constructor(
+    private readonly core: GrpcMeshCore,
+    private readonly cluster: Cluster,
+    private readonly avoid: readonly Host[],
+  ) {}
+
+  pick(): Host | undefined {
+    const avoid = this.avoid;
+    const host = avoid.length > 0 ? (this.cluster.pick(undefined, (h) => avoid.includes(h)) ?? this.cluster.pick(undefined)) : this.cluster.pick(undefined);
+    if (!host) this.noHost = true;
+    return host;
+  }
+
+  started(host: Host): void {
+    onStart(host);
+    this.startedAt = this.core.clock.now();
+  }
+
+  connectFailed(host: Host): void {
+    this.connectFailure = true;
+    this.cluster.report(host, { status: 0, failure: 'connect-failure' });
+  }
+
+  ended(host: Host, code: number): void {
+    const now = this.core.clock.now();
+    if (this.startedAt >= 0) onFinish(host, now - this.startedAt, code === GrpcCode.OK, now);
+    // The caller's cancel says nothing of the pod.
+    if (this.callerCancelled) return;
+    this.cluster.report(host, this.perTryTimedOut ? { status: 0, failure: 'timeout' } : { status: grpcToHttpStatus(code), failure: undefined });
+  }
+
+  refusal(host: Host): MeshError | undefined {
+    const mesh = this.cluster.meshTls;
+    if (!mesh || !isMeshEndpoint(host.endpoint)) return undefined;
+    // Never the pod's fault, never retried: the call is not sent at all.
+    this.noHost = true;
+    return new GrpcTlsNotSupportedError(`${host.endpoint.address}:${host.endpoint.port}`, mesh.source);
+  }
+}
+
+/**
+ * A call through the mesh: the VirtualService route on the gRPC path and metadata, the fault,
+ * the deadline (the caller's, the route timeout and the inbound request's, whichever is sooner),
+ * and the retry loop (Istio's gRPC retryOn names, attempts, perTryTimeout, Envoy's back-off) over
+ * attempts the mesh's picker places on the route's weighted destination.
+ */
+class MeshCall implements CallInterface {
+  private listener: Partial<InterceptingListener> = {};
+  private metadata = new Metadata();
+  private plan: CallPlan | undefined;
+  /** Messages sent so far (for a retry), and before the first attempt the ones it must send. */
+  private sent: { context: MessageContext; message: unknown }[] = [];
+  private replayable = true;
+  private halfClosed = false;
+  private readPending = false;
+  private committed = false;
+  private heldMetadata: Metadata | undefined;
+  /** A unary response's message, kept until its status says whether the attempt is retried. */
+  private heldMessage: { readonly message: unknown } | undefined;
+  private done = false;
+  private statusSent = false;
+  private attempt: Attempt | undefined;
+  private attempts = 0;
+  private readonly tried: Host[] = [];
+  private timer: CancelTimer | undefined;
+  private deadlineAt = Infinity;
+
+  constructor(
+    private readonly core: GrpcMeshCore,
+    private readonly target: MeshTarget | undefined,
+    private readonly options: InterceptorOptions,
+    private readonly nextCall: NextCall,
+  ) {}
+
+  start(metadata: Metadata, listener?: Partial<InterceptingListener>): void {
+    this.metadata = metadata;
+    this.listener = listener ?? {};
+    this.decide();
+  }
+
+  private decide(): void {
+    let decision: Decision;
+    try {
+      decision = this.route();
+    } catch (error) {
+      this.localReply(errorStatus(error));
+      return;
+    }
+    if (decision instanceof Promise) {
+      decision.then(
+        () => {
+          if (!this.done) this.decide();
+        },
+        (error: unknown) => this.localReply(errorStatus(error)),
+      );
+      return;
+    }
+    if ('code' in decision) {
+      this.localReply(decision);
+      return;
+    }
+    this.plan = decision;
+    this.armDeadline(decision.timeoutMs);
+    if (this.done) return;
+    const fault = decision.fault;
+    if (fault && fault.delayFraction > 0 && this.core.random() < fault.delayFraction) {
+      // Envoy's fault filter: the delay first, the abort once it has passed.
+      this.timer = this.core.clock.schedule(fault.delayMs, () => {
+        this.timer = undefined;
+        if (!this.done && !this.abortFault(fault)) this.startAttempt();
+      }, 'request');
+      return;
+    }
+    if (fault && this.abortFault(fault)) return;
+    this.startAttempt();
+  }
+
+  private route(): Decision {
+    const core = this.core;
+    if (core.isClosed()) throw new MeshClosedError();
+    const target = this.target;
+    if (!target) throw new GrpcNoRouteError('the gRPC channel has no mesh:/// target; create the client with a mesh:///host:port address and meshGrpcOptions(mesh)');
+    const snapshot = core.snapshot();
+    const serviceHost = serviceHostOf(snapshot, target.host);
+    const table = snapshot.routeTable(serviceHost);
+    const clusters = core.clusters;
+    if (!table && !snapshot.service(serviceHost) && !clusters.discovers(serviceHost, target.host)) {
+      const pending = clusters.discoveryPending(serviceHost, target.host);
+      if (pending) return pending;
+      throw new GrpcNoRouteError(`no service ${serviceHost} in the mesh (from the gRPC target mesh:///${target.host}:${target.port}); calls to hosts outside the mesh's registry are not supported over gRPC`);
+    }
+    const path = this.options.method_definition.path;
+    let host = serviceHost;
+    let port = target.port;
+    let subset: string | undefined;
+    let plan: Omit<CallPlan, 'cluster' | 'destination'> = { retry: DEFAULT_RETRY_POLICY, timeoutMs: 0, fault: undefined };
+    if (table) {
+      const hit = matchRoute(table, new GrpcRouteRequest(`${target.host}:${target.port}`, target.port, path, this.metadata));
+      // Envoy's NR (404) as gRPC sees it.
+      if (!hit) return localStatus(GrpcCode.UNIMPLEMENTED, `route not found for ${path} on ${serviceHost}`);
+      const actions = routeActions(hit.route);
+      if (actions.directResponse) return localStatus(httpToGrpcStatus(actions.directResponse.status), actions.directResponse.body);
+      if (actions.redirect) return localStatus(GrpcCode.UNKNOWN, `the route for ${path} on ${serviceHost} redirects, which a gRPC call cannot follow`);
+      const destination = pickDestination(hit.route, core.random());
+      if (!destination) return localStatus(GrpcCode.INTERNAL, 'route has no destination');
+      host = destination.host;
+      port = destination.port ?? port;
+      subset = destination.subset;
+      if (actions.rewritePath(path, hit.matchIndex) !== undefined) {
+        throw new GrpcUnsupportedRouteError(`the route for ${path} on ${serviceHost} (${hit.route.resource.namespace}/${hit.route.resource.name} ${hit.route.path}) rewrites the path, which sidecarless/grpc does not do yet; the call was not sent`);
+      }
+      plan = { retry: actions.retry, timeoutMs: actions.timeoutMs, fault: actions.fault };
+    }
+    const destination = `${host}${subset ? ` subset ${subset}` : ''} port ${port}`;
+    const cluster = clusters.get(host, subset, port);
+    if (cluster?.warming) return cluster.warming;
+    if (!cluster) {
+      if (subset !== undefined) return localStatus(GrpcCode.UNAVAILABLE, 'no healthy upstream');
+      throw new GrpcNoRouteError(`${destination} has no endpoints in the mesh; gRPC calls need endpoints the mesh knows (ServiceEntry, WorkloadEntry, EndpointSlices or DNS)`);
+    }
+    if (cluster.passthrough) throw new GrpcNoRouteError(`${destination} has no endpoints in the mesh (resolution NONE); gRPC calls need endpoints the mesh knows`);
+    const refusal = cluster.tlsRefusal();
+    if (refusal) throw refusal;
+    const tls = cluster.upstreamTls;
+    if (tls && (tls.kind === 'originate' || (tls.kind === 'mesh' && !tls.auto))) throw new GrpcTlsNotSupportedError(destination, tls.kind === 'mesh' ? tls.source : 'its DestinationRule');
+    return { ...plan, cluster, destination };
+  }
+
+  /** The sooner of the caller's deadline, the route timeout and the inbound request's deadline. */
+  private armDeadline(timeoutMs: number): void {
+    const now = Date.now();
+    let at = epochOf(this.options.deadline);
+    if (timeoutMs > 0) at = Math.min(at, now + timeoutMs);
+    const remaining = remainingTimeMs();
+    if (remaining !== undefined) {
+      if (remaining <= 0) {
+        this.localReply(localStatus(GrpcCode.DEADLINE_EXCEEDED, "deadline exceeded: the inbound request's deadline passed before the call was sent"));
+        return;
+      }
+      at = Math.min(at, now + remaining);
+    }
+    this.deadlineAt = at;
+  }
+
+  private abortFault(fault: FaultActions): boolean {
+    if (fault.abortFraction <= 0 || this.core.random() >= fault.abortFraction) return false;
+    this.localReply(localStatus(fault.abortGrpcStatus ?? httpToGrpcStatus(fault.abortStatus), 'fault filter abort'));
+    return true;
+  }
+
+  private startAttempt(): void {
+    const plan = this.plan!;
+    if (this.done) return;
+    if (this.deadlineAt !== Infinity && Date.now() >= this.deadlineAt) {
+      this.finish(localStatus(GrpcCode.DEADLINE_EXCEEDED, 'deadline exceeded'));
+      return;
+    }
+    const avoid = plan.retry?.ignorePreviousHosts === false ? [] : this.tried;
+    const attempt = new Attempt(this.core, plan.cluster, avoid);
+    attempt.id = registerAttempt(attempt);
+    this.attempt = attempt;
+    const first = this.attempts === 0;
+    this.attempts++;
+    const metadata = this.metadata.clone();
+    metadata.set(ATTEMPT_KEY, attempt.id);
+    const call = this.nextCall({ ...this.options, deadline: this.deadlineAt === Infinity ? Infinity : this.deadlineAt });
+    attempt.call = call;
+    const perTry = plan.retry?.perTryTimeoutMs ?? 0;
+    if (perTry > 0) {
+      attempt.cancelTimer = this.core.clock.schedule(perTry, () => {
+        attempt.perTryTimedOut = true;
+        call.cancelWithStatus(GrpcCode.DEADLINE_EXCEEDED, `upstream per-try timeout: the attempt's ${perTry} ms passed`);
+      }, 'request');
+    }
+    call.start(metadata, {
+      onReceiveMetadata: (received) => this.onMetadata(attempt, received),
+      onReceiveMessage: (message) => this.onMessage(attempt, message),
+      onReceiveStatus: (status) => this.onStatus(attempt, status),
+    });
+    if (first) {
+      const queued = this.sent;
+      if (!this.replayable || queued.length > MAX_REPLAY_MESSAGES) {
+        this.replayable = false;
+        this.sent = [];
+      } else {
+        this.sent = queued.map((m) => ({ context: { flags: m.context.flags }, message: m.message }));
+      }
+      for (const m of queued) call.sendMessageWithContext(m.context, m.message);
+    } else {
+      for (const m of this.sent) call.sendMessageWithContext(m.context, m.message);
+    }
+    if (this.halfClosed) call.halfClose();
+    if (this.readPending) call.startRead();
+  }
+
+  private onMetadata(attempt: Attempt, metadata: Metadata): void {
+    if (attempt !== this.attempt) return;
+    if (this.committed) this.listener.onReceiveMetadata?.(metadata);
+    else this.heldMetadata = metadata;
+  }
+
+  private onMessage(attempt: Attempt, message: unknown): void {
+    if (attempt !== this.attempt) return;
+    this.readPending = false;
+    if (!this.committed && !this.options.method_definition.responseStream) {
+      // grpc-js hands a unary call its message (null when none came) just before the status.
+      this.heldMessage = { message };
+      return;
+    }
+    this.commit();
+    this.listener.onReceiveMessage?.(message);
+  }
+
+  /** The response reached the caller: no retry from here on. */
+  private commit(): void {
+    if (this.committed) return;
+    this.committed = true;
+    this.sent = [];
+    const held = this.heldMetadata;
+    this.heldMetadata = undefined;
+    if (held) this.listener.onReceiveMetadata?.(held);
+  }
+
+  private onStatus(attempt: Attempt, status: StatusObject): void {
+    if (attempt !== this.attempt) return;
+    attempt.cancelTimer?.();
+    releaseAttempt(attempt.id);
+    this.attempt = undefined;
+    if (attempt.host) this.tried.push(attempt.host);
+    if (!this.done && !this.committed && this.retriable(attempt, status)) {
+      this.heldMetadata = undefined;
+      this.heldMessage = undefined;
+      const policy = this.plan!.retry!;
+      this.timer = this.core.clock.schedule(backoffDelayMs(policy, this.attempts, this.core.random), () => {
+        this.timer = undefined;
+        this.startAttempt();
+      }, 'request');
+      return;
+    }
+    this.finish(status);
+  }
+
+  private retriable(attempt: Attempt, status: StatusObject): boolean {
+    const policy = this.plan?.retry;
+    if (!policy || this.attempts > policy.numRetries || !this.replayable || attempt.callerCancelled || attempt.noHost) return false;
+    if (this.core.isClosed()) return false;
+    const bits = policy.retryOn;
+    if (attempt.perTryTimedOut) return retriableFailure(bits, 'timeout', true);
+    if (attempt.connectFailure) return retriableFailure(bits, 'connect-failure', false) || retriableGrpcStatus(bits, GrpcCode.UNAVAILABLE);
+    return status.code !== GrpcCode.OK && retriableGrpcStatus(bits, status.code);
+  }
+
+  /** The mesh answers the call itself, later, as a network answer would come. */
+  private localReply(status: StatusObject): void {
+    this.done = true;
+    setImmediate(() => this.finish(status));
+  }
+
+  private finish(status: StatusObject): void {
+    if (this.statusSent) return;
+    this.statusSent = true;
+    this.done = true;
+    this.timer?.();
+    this.timer = undefined;
+    const held = this.heldMetadata;
+    this.heldMetadata = undefined;
+    if (held) this.listener.onReceiveMetadata?.(held);
+    const message = this.heldMessage;
+    this.heldMessage = undefined;
+    if (message) this.listener.onReceiveMessage?.(message.message);
+    this.listener.onReceiveStatus?.(status);
+  }
+
+  sendMessageWithContext(context: MessageContext, message: unknown): void {
+    if (this.statusSent) return;
+    const attempt = this.attempt;
+    if (this.attempts === 0) {
+      this.sent.push({ context, message });
+      return;
+    }
+    if (this.replayable && !this.committed) {
+      if (this.sent.length >= MAX_REPLAY_MESSAGES) {
+        this.replayable = false;
+        this.sent = [];
+      } else {
+        this.sent.push({ context: { flags: context.flags }, message });
+      }
+    }
+    if (attempt) attempt.call!.sendMessageWithContext(context, message);
+    else context.callback?.();
+  }
+
+  sendMessage(message: unknown): void {
+    this.sendMessageWithContext({}, message);
+  }
+
+  startRead(): void {
+    this.readPending = true;
+    this.attempt?.call?.startRead();
+  }
+
+  halfClose(): void {
+    this.halfClosed = true;
+    this.attempt?.call?.halfClose();
+  }
+
+  cancelWithStatus(code: number, details: string): void {
+    if (this.statusSent) return;
+    this.done = true;
+    const attempt = this.attempt;
+    if (attempt?.call) {
+      attempt.callerCancelled = true;
+      attempt.call.cancelWithStatus(code, details);
+      return;
+    }
+    this.timer?.();
+    this.timer = undefined;
+    setImmediate(() => this.finish({ code, details, metadata: new Metadata() }));
+  }
+
+  getPeer(): string {
+    return this.attempt?.call?.getPeer() ?? '';
+  }
+
+  getAuthContext(): ReturnType<CallInterface['getAuthContext']> {
+    return this.attempt?.call?.getAuthContext() ?? null;
+  }
+}
+
+/** The interceptor of one client made with `meshGrpcOptions`: it finds its target through the channel's resolver. */
+export function meshClientInterceptor(core: GrpcMeshCore, client: number): Interceptor {
+  return (options, nextCall) => new InterceptingCall(new MeshCall(core, targetOf(client), options, nextCall));
+}

@@ -1,0 +1,139 @@
+import { connectivityState, experimental, Metadata, status } from '@grpc/grpc-js';
+import type { Host } from '../balancer/host.js';
+import { ATTEMPT_KEY, attemptById } from './registry.js';
+import type { PickTarget } from './registry.js';
+
+/** The load-balancing policy name the mesh resolver selects. */
+export const LB_POLICY_NAME = 'sidecarless_mesh';
+
+type SubchannelInterface = experimental.SubchannelInterface;
+type PickResult = experimental.PickResult;
+
+class MeshLbConfig implements experimental.TypedLoadBalancingConfig {
+  getLoadBalancerName(): string {
+    return LB_POLICY_NAME;
+  }
+  toJsonObject(): object {
+    return { [LB_POLICY_NAME]: {} };
+  }
+  static createFromJson(): MeshLbConfig {
+    return new MeshLbConfig();
+  }
+}
+
+function failed(code: status, details: string): PickResult {
+  return { pickResultType: experimental.PickResultType.TRANSIENT_FAILURE, subchannel: null, status: { code, details, metadata: new Metadata() }, onCallStarted: null, onCallEnded: null };
+}
+
+const QUEUE: PickResult = { pickResultType: experimental.PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null };
+
+/**
+ * Picks for one channel: the attempt named in the call's metadata says which cluster (the route's
+ * weighted destination); the cluster's own balancer picks the host (outlier ejection, locality,
+ * panic threshold and all), exactly as for HTTP. grpc-js only supplies the connection.
+ */
+class MeshPicker implements experimental.Picker {
+  constructor(private readonly balancer: MeshLoadBalancer) {}
+
+  pick(args: experimental.PickArgs): PickResult {
+    const id = args.metadata.get(ATTEMPT_KEY)[0];
+    args.metadata.remove(ATTEMPT_KEY);
+    const attempt = attemptById(id);
+    if (!attempt) return failed(status.INTERNAL, 'sidecarless: a mesh:/// channel was called without the interceptor of meshGrpcOptions(mesh); pass those options to the client');
+    let host = attempt.host;
+    if (!host) {
+      host = attempt.pick();
+      if (!host) return failed(status.UNAVAILABLE, 'no healthy upstream');
+      attempt.host = host;
+    }
+    const refusal = attempt.refusal(host);
+    if (refusal) return failed(status.UNAVAILABLE, `${refusal.code}: ${refusal.message}`);
+    const subchannel = this.balancer.subchannel(host);
+    switch (subchannel.getConnectivityState()) {
+      case connectivityState.READY:
+        return {
+          pickResultType: experimental.PickResultType.COMPLETE,
+          subchannel,
+          status: null,
+          onCallStarted: () => attempt.started(host),
+          onCallEnded: (code) => attempt.ended(host, code),
+        };
+      case connectivityState.TRANSIENT_FAILURE:
+        attempt.connectFailed(host);
+        return failed(status.UNAVAILABLE, `upstream connect error: ${host.endpoint.address}:${host.endpoint.port} refused or unreachable`);
+      case connectivityState.IDLE:
+        subchannel.startConnecting();
+        return QUEUE;
+      default:
+        return QUEUE;
+    }
+  }
+}
+
+interface Connection {
+  readonly subchannel: SubchannelInterface;
+  readonly listener: experimental.ConnectivityStateListener;
+}
+
+/**
+ * The channel's connections, one subchannel per endpoint address, made when a pick first needs
+ * one. Each state change publishes a new picker so that calls waiting for a connection pick again.
+ */
+export class MeshLoadBalancer implements experimental.LoadBalancer {
+  private readonly connections = new Map<string, Connection>();
+
+  constructor(private readonly helper: experimental.ChannelControlHelper) {}
+
+  updateAddressList(): boolean {
+    this.publish();
+    return true;
+  }
+
+  exitIdle(): void {
+    this.publish();
+  }
+
+  resetBackoff(): void {}
+
+  destroy(): void {
+    for (const { subchannel, listener } of this.connections.values()) {
+      subchannel.removeConnectivityStateListener(listener);
+      subchannel.unref();
+    }
+    this.connections.clear();
+  }
+
+  getTypeName(): string {
+    return LB_POLICY_NAME;
+  }
+
+  subchannel(host: Host): SubchannelInterface {
+    const { address, port } = host.endpoint;
+    const key = `${address}:${port}`;
+    const known = this.connections.get(key);
+    if (known) return known.subchannel;
+    const subchannel = this.helper.createSubchannel({ host: address, port }, {});
+    const listener: experimental.ConnectivityStateListener = () => this.publish();
+    subchannel.addConnectivityStateListener(listener);
+    subchannel.ref();
+    this.connections.set(key, { subchannel, listener });
+    subchannel.startConnecting();
+    return subchannel;
+  }
+
+  private publish(): void {
+    // READY throughout: whether a call can go is the picker's answer per attempt, not the channel's.
+    this.helper.updateState(connectivityState.READY, new MeshPicker(this), null);
+  }
+}
+
+let registered = false;
+
+/** Registers the mesh's balancer with grpc-js (once per process and build). */
+export function registerMeshBalancer(): void {
+  if (registered) return;
+  registered = true;
+  experimental.registerLoadBalancerType(LB_POLICY_NAME, MeshLoadBalancer, MeshLbConfig);
+}
+
+export type { PickTarget };

@@ -1,0 +1,20 @@
+import type { MeshClock, RandomSource } from '../clock.js';
+import type { ClusterManager } from '../cluster/cluster-manager.js';
+import type { Snapshot } from '../config/snapshot.js';
+import type { InboundEntry } from '../server/inbound/inbound-api.js';
+
+/** What the gRPC entry point reads of a mesh: the snapshot and clusters the HTTP path uses. */
+export interface GrpcMeshCore {
+  snapshot(): Snapshot;
+  readonly clusters: ClusterManager;
+  readonly clock: MeshClock;
+  readonly random: RandomSource;
+  isClosed(): boolean;
+}
+
+/** A `Mesh` from `createMesh`, as `sidecarless/grpc` uses it. */
+export interface GrpcCapable {
+  /** @internal */
+  grpcCore(): GrpcMeshCore;
+  readonly inbound: InboundEntry;
+}

@@ -1,0 +1,98 @@
+import type { GrpcMeshCore } from './mesh-core.js';
+import { GrpcTargetError } from './errors.js';
+import { sharedState } from '../shared-state.js';
+import type { Host } from '../balancer/host.js';
+import type { MeshError } from '../errors.js';
+
+/** Channel option naming the mesh a `mesh:///` channel routes through (numbers survive grpc-js's option copies). */
+export const MESH_OPTION = 'sidecarless.mesh';
+/** Channel option tying a channel to the interceptor of the same `meshGrpcOptions` call. */
+export const CLIENT_OPTION = 'sidecarless.client';
+/** Metadata key carrying one attempt to the picker; the picker takes it out before anything is sent. */
+export const ATTEMPT_KEY = 'x-sidecarless-attempt';
+
+export interface MeshTarget {
+  /** As written after `mesh:///`, e.g. `reviews.default`. */
+  readonly host: string;
+  readonly port: number;
+}
+
+/** One attempt of a call, as the picker sees it: where to go and whom to tell how it ended. */
+export interface PickTarget {
+  /** The host picked for this attempt; kept across re-picks while its connection comes up. */
+  host: Host | undefined;
+  pick(): Host | undefined;
+  started(host: Host): void;
+  connectFailed(host: Host): void;
+  ended(host: Host, code: number): void;
+  /** A TLS refusal for this host (mesh mTLS the channel does not speak), checked before sending. */
+  refusal(host: Host): MeshError | undefined;
+}
+
+/**
+ * One registry per process: with both builds loaded, the resolver and balancer grpc-js holds (the
+ * last registered) must find meshes, targets and attempts that the other build's options made.
+ */
+interface Registry {
+  readonly meshes: Map<number, WeakRef<GrpcMeshCore>>;
+  readonly meshIds: WeakMap<GrpcMeshCore, number>;
+  readonly targets: Map<number, MeshTarget>;
+  readonly attempts: Map<string, PickTarget>;
+  ids: { mesh: number; client: number; attempt: number };
+}
+
+const registry = sharedState<Registry>('grpc-registry.v1', () => ({
+  meshes: new Map(),
+  meshIds: new WeakMap(),
+  targets: new Map(),
+  attempts: new Map(),
+  ids: { mesh: 0, client: 0, attempt: 0 },
+}));
+const { meshes, meshIds, targets, attempts, ids } = registry;
+
+export function meshId(core: GrpcMeshCore): number {
+  let id = meshIds.get(core);
+  if (id === undefined) {
+    id = ++ids.mesh;
+    meshIds.set(core, id);
+    meshes.set(id, new WeakRef(core));
+  }
+  return id;
+}
+
+export function meshById(id: unknown): GrpcMeshCore | undefined {
+  return typeof id === 'number' ? meshes.get(id)?.deref() : undefined;
+}
+
+export function newClientId(): number {
+  return ++ids.client;
+}
+
+/** The resolver of a channel records its target for the interceptor made with the same options. */
+export function bindTarget(client: number, target: MeshTarget): void {
+  const known = targets.get(client);
+  if (known && (known.host !== target.host || known.port !== target.port)) {
+    throw new GrpcTargetError(
+      `the options of one meshGrpcOptions(mesh) call were given to clients of ${known.host}:${known.port} and ${target.host}:${target.port}; call meshGrpcOptions once per client`,
+    );
+  }
+  targets.set(client, target);
+}
+
+export function targetOf(client: number): MeshTarget | undefined {
+  return targets.get(client);
+}
+
+export function registerAttempt(target: PickTarget): string {
+  const id = String(++ids.attempt);
+  attempts.set(id, target);
+  return id;
+}
+
+export function attemptById(id: unknown): PickTarget | undefined {
+  return typeof id === 'string' ? attempts.get(id) : undefined;
+}
+
+export function releaseAttempt(id: string): void {
+  attempts.delete(id);
+}

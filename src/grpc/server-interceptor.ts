@@ -1,0 +1,135 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { EventEmitter } from 'node:events';
+import { X509Certificate } from 'node:crypto';
+import { Metadata, ServerInterceptingCall } from '@grpc/grpc-js';
+import type { ServerInterceptingCallInterface, ServerInterceptor, StatusObject } from '@grpc/grpc-js';
+import { formatGrpcTimeout } from '../resilience/deadline.js';
+import { attachPeerIdentity, makePeerIdentity } from '../security/peer-identity.js';
+import { spiffeIdOf } from '../security/spiffe-id.js';
+import type { InboundEntry } from '../server/inbound/inbound-api.js';
+import type { InboundReply } from '../server/inbound/inbound-layer.js';
+import { GrpcCode } from './grpc-status.js';
+
+type NodeRequestLike = Parameters<InboundEntry['handle']>[0];
+type NodeResponseLike = Parameters<InboundEntry['handle']>[1];
+
+/** The gRPC status of a reply the mesh gives instead of the service (Envoy's RBAC, JWT and rate-limit filters). */
+function grpcStatusOf(reply: InboundReply): number {
+  switch (reply.reason) {
+    case 'rbac':
+    case 'ext_authz':
+      return reply.status === 401 ? GrpcCode.UNAUTHENTICATED : GrpcCode.PERMISSION_DENIED;
+    case 'jwt':
+      return reply.status === 403 ? GrpcCode.PERMISSION_DENIED : GrpcCode.UNAUTHENTICATED;
+    case 'rate_limit':
+      return GrpcCode.RESOURCE_EXHAUSTED;
+    default:
+      return GrpcCode.INTERNAL;
+  }
+}
+
+/** The socket-like view the inbound path reads: addresses, TLS, and the verified peer identity. */
+function socketOf(call: ServerInterceptingCallInterface): object {
+  const info = call.getConnectionInfo();
+  const auth = call.getAuthContext();
+  const socket = {
+    remoteAddress: info.remoteAddress,
+    remotePort: info.remotePort,
+    localAddress: info.localAddress,
+    localPort: info.localPort,
+    encrypted: auth.transportSecurityType === 'ssl',
+  };
+  // grpc-js hands the certificate only when the handshake verified it against the server's roots.
+  const raw = auth.sslPeerCertificate?.raw;
+  if (raw) {
+    const certificate = new X509Certificate(raw);
+    const id = spiffeIdOf(certificate);
+    if (id) attachPeerIdentity(socket, makePeerIdentity(id, certificate));
+  }
+  return socket;
+}
+
+/** The request the inbound path (shared with Express, Fastify, node:http) reads, made from the call. */
+function requestOf(path: string, metadata: Metadata, call: ServerInterceptingCallInterface): NodeRequestLike {
+  const headers: Record<string, string> = {};
+  const rawHeaders: string[] = [];
+  for (const [name, value] of Object.entries(metadata.toHttp2Headers())) {
+    const text = Array.isArray(value) ? value.join(',') : String(value);
+    headers[name] = text;
+    rawHeaders.push(name, text);
+  }
+  headers[':authority'] = call.getHost();
+  headers['content-type'] = 'application/grpc';
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  // grpc-js takes grpc-timeout out of the metadata; the inbound path reads the caller's deadline from it.
+  if (Number.isFinite(at)) headers['grpc-timeout'] = formatGrpcTimeout(at - Date.now());
+  return { method: 'POST', url: path, headers, rawHeaders, headersDistinct: {}, socket: socketOf(call) } as unknown as NodeRequestLike;
+}
+
+/** Enough of a response for the server span and metrics: they read the status when it ends. */
+class CallResponse extends EventEmitter {
+  statusCode = 200;
+  headersSent = false;
+  private readonly headers = new Map<string, unknown>();
+  setHeader(name: string, value: unknown): this {
+    this.headers.set(name.toLowerCase(), value);
+    return this;
+  }
+  getHeader(name: string): unknown {
+    return this.headers.get(name.toLowerCase());
+  }
+  ended(status: StatusObject | { code: number }): void {
+    if (this.headersSent) return;
+    this.setHeader('grpc-status', String(status.code));
+    this.headersSent = true;
+    this.emit('finish');
+  }
+}
+
+/**
+ * A grpc-js server interceptor (the `interceptors` server option, grpc-js 1.10+) running each call
+ * through the mesh's inbound path: the caller's mTLS identity, RequestAuthentication on metadata,
+ * AuthorizationPolicy on the gRPC path (`/package.Service/Method`, method POST), inbound rate
+ * limits answering RESOURCE_EXHAUSTED, and the handler run with the call's deadline in the async
+ * context, so calls it makes through the mesh inherit it.
+ */
+export function meshServerInterceptor(mesh: { readonly inbound: InboundEntry }): ServerInterceptor {
+  const inbound = mesh.inbound;
+  return (method, call) => {
+    let run: ((fn: () => void) => void) | undefined;
+    const response = new CallResponse();
+    const within = (fn: () => void): void => (run ? run(fn) : fn());
+    return new ServerInterceptingCall(call, {
+      start: (next) => {
+        next({
+          onReceiveMetadata: (metadata, proceed) => {
+            const req = requestOf(method.path, metadata, call);
+            inbound.handle(req, response as unknown as NodeResponseLike, 'refuse', {
+              proceed: () => {
+                // The handler runs later, from grpc-js's own callbacks: it gets this context back.
+                const snapshot = AsyncLocalStorage.snapshot();
+                run = (fn) => snapshot(fn);
+                proceed(metadata);
+              },
+              reply: (reply) => {
+                const code = grpcStatusOf(reply);
+                response.ended({ code });
+                const trailers = new Metadata();
+                if (reply.decidedBy) trailers.set('x-sidecarless-decided-by', reply.decidedBy);
+                call.sendStatus({ code, details: reply.body || reply.reason, metadata: trailers });
+              },
+            });
+          },
+          onReceiveMessage: (message, proceed) => within(() => proceed(message)),
+          onReceiveHalfClose: (proceed) => within(() => proceed()),
+          onCancel: () => response.ended({ code: GrpcCode.CANCELLED }),
+        });
+      },
+      sendStatus: (status, proceed) => {
+        response.ended(status);
+        proceed(status);
+      },
+    });
+  };
+}

@@ -1,0 +1,274 @@
+import { credentials, status } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seededRandom } from '../../src/clock.js';
+import type { Mesh } from '../../src/index.js';
+import { meshGrpcOptions } from '../../src/grpc/index.js';
+import { callEcho, EchoClient, fail, GrpcPods } from '../helpers/grpc-pods.js';
+import type { Outcome } from '../helpers/grpc-pods.js';
+import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
+
+const insecure = credentials.createInsecure();
+
+function serviceEntry(name: string, port: number, endpoints: readonly { address: string; version: string }[]): string {
+  return `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ${name}, namespace: shop }
+spec:
+  hosts: [${name}.shop.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: ${port}, name: grpc, protocol: GRPC }]
+  endpoints: [${endpoints.map((e) => `{ address: ${e.address}, labels: { version: ${e.version} } }`).join(', ')}]
+`;
+}
+
+function subsets(name: string, trafficPolicy = ''): string {
+  return `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: ${name}, namespace: shop }
+spec:
+  host: ${name}.shop.svc.cluster.local
+${trafficPolicy}  subsets:
+  - { name: v1, labels: { version: v1 } }
+  - { name: v2, labels: { version: v2 } }
+`;
+}
+
+async function many(client: EchoClient, n: number, method: 'who' | 'other' = 'who', metadata: Record<string, string> = {}): Promise<Outcome[]> {
+  const out: Outcome[] = [];
+  for (let i = 0; i < n; i++) out.push(await callEcho(client, method, metadata));
+  return out;
+}
+
+function pods(outcomes: readonly Outcome[]): string[] {
+  return outcomes.map((o) => (o.ok ? o.reply.pod : `error ${o.code}`));
+}
+
+describe('grpc-js clients through the mesh (mesh:/// targets)', () => {
+  let echo: GrpcPods;
+  let mesh: Mesh;
+  const clients: EchoClient[] = [];
+  const client = (target: string): EchoClient => {
+    const c = new EchoClient(target, insecure, meshGrpcOptions(mesh));
+    clients.push(c);
+    return c;
+  };
+
+  beforeAll(async () => {
+    echo = await GrpcPods.start(['127.0.0.2', '127.0.0.3']);
+    const port = echo.port;
+    mesh = await meshFromYaml(
+      `${serviceEntry('reviews', port, [{ address: '127.0.0.2', version: 'v1' }, { address: '127.0.0.3', version: 'v2' }])}---
+${subsets('reviews')}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews, namespace: shop }
+spec:
+  hosts: [reviews.shop.svc.cluster.local]
+  http:
+  - match: [{ uri: { exact: /test.Echo/Other } }]
+    route: [{ destination: { host: reviews.shop.svc.cluster.local, subset: v2 } }]
+  - match: [{ headers: { x-canary: { exact: "yes" } } }]
+    route: [{ destination: { host: reviews.shop.svc.cluster.local, subset: v2 } }]
+  - match: [{ headers: { x-rewrite: { exact: "yes" } } }]
+    rewrite: { uri: /test.Echo/Other }
+    route: [{ destination: { host: reviews.shop.svc.cluster.local, subset: v1 } }]
+  - match: [{ headers: { x-fault: { exact: "abort" } } }]
+    fault: { abort: { grpcStatus: RESOURCE_EXHAUSTED, percentage: { value: 100 } } }
+    route: [{ destination: { host: reviews.shop.svc.cluster.local, subset: v1 } }]
+  - route:
+    - { destination: { host: reviews.shop.svc.cluster.local, subset: v1 }, weight: 80 }
+    - { destination: { host: reviews.shop.svc.cluster.local, subset: v2 }, weight: 20 }
+`,
+      { namespace: 'shop', dns: false, random: seededRandom(11) },
+    );
+  });
+
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await mesh?.close();
+    await echo?.close();
+  });
+
+  it('splits calls by the VirtualService weights (80/20 within tolerance)', async () => {
+    const reviews = client(`mesh:///reviews.shop:${echo.port}`);
+    const outcomes = await many(reviews, 100);
+    const answered = pods(outcomes);
+    const v1 = answered.filter((p) => p === '127.0.0.2').length;
+    const v2 = answered.filter((p) => p === '127.0.0.3').length;
+    expect(v1 + v2).toBe(100);
+    expect(v1 / 100).toBeGreaterThan(0.7);
+    expect(v1 / 100).toBeLessThan(0.9);
+  });
+
+  it('routes on the gRPC method path and on metadata', async () => {
+    const reviews = client(`mesh:///reviews.shop:${echo.port}`);
+    expect(new Set(pods(await many(reviews, 10, 'other')))).toEqual(new Set(['127.0.0.3']));
+    expect(new Set(pods(await many(reviews, 10, 'who', { 'x-canary': 'yes' })))).toEqual(new Set(['127.0.0.3']));
+    const plain = await callEcho(reviews, 'who', { 'x-canary': 'yes' });
+    // The metadata reaches the service as sent, without the mesh's own attempt key.
+    expect(plain.ok && plain.reply.metadata['x-canary']).toBe('yes');
+    expect(plain.ok && Object.keys(plain.reply.metadata).filter((k) => k.startsWith('x-sidecarless'))).toEqual([]);
+  });
+
+  it("answers a fault abort with the route's grpcStatus, without reaching a pod", async () => {
+    const reviews = client(`mesh:///reviews.shop:${echo.port}`);
+    const before = echo.received.length;
+    const outcome = await callEcho(reviews, 'who', { 'x-fault': 'abort' });
+    expect(outcome.ok).toBe(false);
+    expect(!outcome.ok && outcome.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(!outcome.ok && outcome.details).toBe('fault filter abort');
+    expect(echo.received.length).toBe(before);
+  });
+
+  it('fails a call to a service the mesh does not know with a coded error', async () => {
+    const ratings = client(`mesh:///ratings.shop:${echo.port}`);
+    const outcome = await callEcho(ratings);
+    expect(outcome.ok).toBe(false);
+    if (outcome.ok) return;
+    expect(outcome.code).toBe(status.UNAVAILABLE);
+    expect(outcome.details).toContain('ERR_MESH_GRPC_NO_ROUTE');
+    expect(outcome.details).toContain('ratings.shop.svc.cluster.local');
+    expect(outcome.metadata.get('x-sidecarless-error-code')).toEqual(['ERR_MESH_GRPC_NO_ROUTE']);
+  });
+
+  it('refuses a route that rewrites the path, sending nothing, rather than ignoring the rewrite', async () => {
+    const reviews = client(`mesh:///reviews.shop:${echo.port}`);
+    const before = echo.received.length;
+    const outcome = await callEcho(reviews, 'who', { 'x-rewrite': 'yes' });
+    expect(!outcome.ok && outcome.code).toBe(status.UNAVAILABLE);
+    expect(!outcome.ok && outcome.metadata.get('x-sidecarless-error-code')).toEqual(['ERR_MESH_GRPC_UNSUPPORTED_ROUTE']);
+    expect(echo.received.length).toBe(before);
+  });
+
+  it('refuses a target without a port, naming what it expects', () => {
+    expect(() => client('mesh:///reviews.shop')).toThrow(/expected mesh:\/\/\/<service host>:<port>/);
+  });
+});
+
+describe('retries and outlier detection fed by gRPC status', () => {
+  let echo: GrpcPods;
+  const meshes: Mesh[] = [];
+  const clients: EchoClient[] = [];
+
+  beforeAll(async () => {
+    echo = await GrpcPods.start(['127.0.0.4', '127.0.0.5', '127.0.0.6']);
+  });
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    for (const m of meshes) await m.close();
+    await echo?.close();
+  });
+
+  async function reviewsClient(endpoints: string, trafficPolicy: string, http: string): Promise<{ mesh: Mesh; client: EchoClient }> {
+    const mesh = await meshFromYaml(
+      `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: reviews, namespace: shop }
+spec:
+  hosts: [reviews.shop.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: ${echo.port}, name: grpc, protocol: GRPC }]
+  endpoints: [${endpoints}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: reviews, namespace: shop }
+spec:
+  host: reviews.shop.svc.cluster.local
+  trafficPolicy:
+    loadBalancer: { simple: ROUND_ROBIN }
+${trafficPolicy}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews, namespace: shop }
+spec:
+  hosts: [reviews.shop.svc.cluster.local]
+  http:
+${http}
+`,
+      { namespace: 'shop', dns: false, random: seededRandom(5) },
+    );
+    meshes.push(mesh);
+    const client = new EchoClient(`mesh:///reviews.shop:${echo.port}`, insecure, meshGrpcOptions(mesh));
+    clients.push(client);
+    return { mesh, client };
+  }
+
+  it('retries a call that got UNAVAILABLE on the other pod: every call succeeds', async () => {
+    echo.behave = (_call, callback, pod) => (pod === '127.0.0.4' ? fail(callback, status.UNAVAILABLE, 'overloaded') : false);
+    const { client } = await reviewsClient(
+      '{ address: 127.0.0.4 }, { address: 127.0.0.5 }',
+      '',
+      `  - route: [{ destination: { host: reviews.shop.svc.cluster.local } }]
+    retries: { attempts: 2, retryOn: unavailable }`,
+    );
+    const start = echo.received.length;
+    const outcomes = await many(client, 10);
+    expect(pods(outcomes)).toEqual(Array(10).fill('127.0.0.5'));
+    // The failing pod was tried: the answers came from retries.
+    expect(echo.received.slice(start).filter((r) => r.pod === '127.0.0.4').length).toBeGreaterThan(0);
+  });
+
+  it('cuts an attempt at perTryTimeout and retries it on the other pod', async () => {
+    const stuck: (() => void)[] = [];
+    echo.behave = (_call, callback, pod) => {
+      if (pod !== '127.0.0.4') return false;
+      // Never answers while the test runs; released at the end.
+      stuck.push(() => fail(callback, status.UNAVAILABLE, 'late'));
+      return true;
+    };
+    const { client } = await reviewsClient(
+      '{ address: 127.0.0.4 }, { address: 127.0.0.5 }',
+      '',
+      `  - route: [{ destination: { host: reviews.shop.svc.cluster.local } }]
+    retries: { attempts: 2, perTryTimeout: 100ms, retryOn: "reset,unavailable" }`,
+    );
+    const start = echo.received.length;
+    const outcomes = await many(client, 4);
+    expect(pods(outcomes)).toEqual(Array(4).fill('127.0.0.5'));
+    expect(echo.received.slice(start).filter((r) => r.pod === '127.0.0.4').length).toBeGreaterThan(0);
+    for (const release of stuck) release();
+  });
+
+  it('does not retry a status retryOn does not name', async () => {
+    echo.behave = (_call, callback, pod) => (pod === '127.0.0.4' ? fail(callback, status.INTERNAL, 'bug') : false);
+    const { client } = await reviewsClient(
+      '{ address: 127.0.0.4 }, { address: 127.0.0.5 }',
+      '',
+      `  - route: [{ destination: { host: reviews.shop.svc.cluster.local } }]
+    retries: { attempts: 2, retryOn: unavailable }`,
+    );
+    const answered = pods(await many(client, 4));
+    expect(answered.filter((p) => p === `error ${status.INTERNAL}`).length).toBe(2);
+    expect(answered.filter((p) => p === '127.0.0.5').length).toBe(2);
+  });
+
+  it('a killed pod costs no client-visible error (connect failure retried under the default policy)', async () => {
+    echo.behave = undefined;
+    const { client } = await reviewsClient('{ address: 127.0.0.5 }, { address: 127.0.0.6 }', '', '  - route: [{ destination: { host: reviews.shop.svc.cluster.local } }]');
+    expect(new Set(pods(await many(client, 4)))).toEqual(new Set(['127.0.0.5', '127.0.0.6']));
+    echo.kill('127.0.0.6');
+    expect(pods(await many(client, 10))).toEqual(Array(10).fill('127.0.0.5'));
+  });
+
+  it('ejects a pod answering UNAVAILABLE (a gateway error), and later calls avoid it', async () => {
+    echo.behave = (_call, callback, pod) => (pod === '127.0.0.4' ? fail(callback, status.UNAVAILABLE, 'overloaded') : false);
+    const { mesh, client } = await reviewsClient(
+      '{ address: 127.0.0.4 }, { address: 127.0.0.5 }',
+      '    outlierDetection: { consecutiveGatewayErrors: 1, consecutive5xxErrors: 0, interval: 1s, baseEjectionTime: 60s, maxEjectionPercent: 100 }',
+      `  - route: [{ destination: { host: reviews.shop.svc.cluster.local } }]
+    retries: { attempts: 0 }`,
+    );
+    const ejected: string[] = [];
+    mesh.on('ejection', (e) => {
+      if (e.action === 'eject') ejected.push(e.endpoint);
+    });
+    const answered = pods(await many(client, 12));
+    expect(ejected).toEqual([`127.0.0.4:${echo.port}`]);
+    expect(answered.filter((p) => p === `error ${status.UNAVAILABLE}`).length).toBe(1);
+    expect(answered.slice(answered.indexOf(`error ${status.UNAVAILABLE}`) + 1).every((p) => p === '127.0.0.5')).toBe(true);
+  });
+});

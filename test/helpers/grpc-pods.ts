@@ -1,0 +1,114 @@
+import { makeGenericClientConstructor, Metadata, Server, ServerCredentials } from '@grpc/grpc-js';
+import type { ChannelOptions, Client, ServerInterceptor, ServerUnaryCall, sendUnaryData, ServiceError , credentials, status } from '@grpc/grpc-js';
+
+/** JSON messages: no .proto file needed for a test service. */
+const json = {
+  serialize: (value: unknown): Buffer => Buffer.from(JSON.stringify(value ?? null)),
+  deserialize: (buffer: Buffer): unknown => (buffer.length === 0 ? null : JSON.parse(buffer.toString())),
+};
+
+function unary(path: string) {
+  return {
+    path,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: json.serialize,
+    requestDeserialize: json.deserialize,
+    responseSerialize: json.serialize,
+    responseDeserialize: json.deserialize,
+  } as const;
+}
+
+/** `test.Echo`: `Who` and `Other` answer which pod served them and what metadata it saw. */
+export const ECHO_SERVICE = { who: unary('/test.Echo/Who'), other: unary('/test.Echo/Other') };
+
+export interface EchoReply {
+  readonly pod: string;
+  readonly method: string;
+  readonly metadata: Record<string, string>;
+  /** Milliseconds to the deadline the pod received; null without one. */
+  readonly deadlineMs: number | null;
+  readonly body: unknown;
+}
+
+export type EchoHandler = (call: ServerUnaryCall<unknown, EchoReply>, callback: sendUnaryData<EchoReply>, pod: string) => boolean | void;
+
+export interface EchoClient extends Client {
+  who(request: unknown, metadata: Metadata, options: { deadline?: number | Date }, callback: (error: ServiceError | null, reply?: EchoReply) => void): unknown;
+  other(request: unknown, metadata: Metadata, options: { deadline?: number | Date }, callback: (error: ServiceError | null, reply?: EchoReply) => void): unknown;
+}
+
+export const EchoClient = makeGenericClientConstructor(ECHO_SERVICE, 'Echo') as unknown as new (address: string, creds: ReturnType<typeof credentials.createInsecure>, options?: ChannelOptions) => EchoClient;
+
+/** A call's outcome: the reply, or the status code and details of the error. */
+export type Outcome = { ok: true; reply: EchoReply } | { ok: false; code: number; details: string; metadata: Metadata };
+
+export function callEcho(client: EchoClient, method: 'who' | 'other' = 'who', metadata: Record<string, string> = {}, deadline?: number): Promise<Outcome> {
+  const md = new Metadata();
+  for (const [k, v] of Object.entries(metadata)) md.set(k, v);
+  return new Promise((resolve) => {
+    client[method]({}, md, deadline === undefined ? {} : { deadline }, (error, reply) => {
+      if (error) resolve({ ok: false, code: error.code, details: error.details, metadata: error.metadata });
+      else resolve({ ok: true, reply: reply! });
+    });
+  });
+}
+
+/** Real grpc-js servers, one per loopback address ("pod"), all on one port. */
+export class GrpcPods {
+  private readonly servers = new Map<string, Server>();
+  port = 0;
+  /** Takes over a call (return true) to fail it, delay it, etc. */
+  behave: EchoHandler | undefined;
+  /** Calls each pod received, by method path. */
+  readonly received: { pod: string; method: string }[] = [];
+
+  static async start(addresses: readonly string[], interceptors: ServerInterceptor[] = []): Promise<GrpcPods> {
+    const pods = new GrpcPods();
+    for (let attempt = 0; attempt < 20; attempt++) {
+      try {
+        for (const address of addresses) await pods.listen(address, interceptors);
+        return pods;
+      } catch {
+        await pods.close();
+        pods.port = 0;
+      }
+    }
+    throw new Error('no free port for the gRPC pods');
+  }
+
+  private async listen(address: string, interceptors: ServerInterceptor[]): Promise<void> {
+    const server = new Server({ interceptors });
+    const handler = (method: string) => (call: ServerUnaryCall<unknown, EchoReply>, callback: sendUnaryData<EchoReply>): void => {
+      this.received.push({ pod: address, method });
+      if (this.behave?.(call, callback, address)) return;
+      const deadline = call.getDeadline();
+      const at = deadline instanceof Date ? deadline.getTime() : deadline;
+      const metadata: Record<string, string> = {};
+      for (const [k, v] of Object.entries(call.metadata.getMap())) metadata[k] = String(v);
+      callback(null, { pod: address, method, metadata, deadlineMs: Number.isFinite(at) ? at - Date.now() : null, body: call.request });
+    };
+    server.addService(ECHO_SERVICE, { who: handler('/test.Echo/Who'), other: handler('/test.Echo/Other') });
+    const port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(`${address}:${this.port}`, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
+    });
+    this.port = port;
+    this.servers.set(address, server);
+  }
+
+  /** Stops one pod at once: its connections are cut, new ones refused. */
+  kill(address: string): void {
+    this.servers.get(address)?.forceShutdown();
+    this.servers.delete(address);
+  }
+
+  async close(): Promise<void> {
+    for (const server of this.servers.values()) server.forceShutdown();
+    this.servers.clear();
+  }
+}
+
+export function fail(callback: sendUnaryData<EchoReply>, code: status, details: string): true {
+  callback({ code, details, name: 'Error', message: details }, null);
+  return true;
+}
