@@ -20,7 +20,6 @@ import type { ConfigStore, StagedSnapshot } from './config/config-store.js';
 import type { InlineConfig } from './config/config-object.js';
 import type { Snapshot } from './config/snapshot.js';
 import type { ConfigSource } from './config/sources/source.js';
-import { FileSource, InlineSource } from './config/sources/index.js';
 import type { MeshConfigError } from './errors.js';
 import { MeshClosedError } from './errors.js';
 import type { DnsEndpointChange, DnsEndpointSource, DnsLookupFailure, MeshDnsOptions } from './discovery/dns/index.js';
@@ -39,7 +38,7 @@ import { loadKubeClient } from './kubernetes/load-client.js';
 import type * as KubernetesCode from './kubernetes/mesh-kubernetes.js';
 import type { KubernetesStatus } from './kubernetes/mesh-kubernetes.js';
 import type { AdminServer, AdminServerOptions, MeshInspection, MeshLogger } from './inspect/index.js';
-import { createAdminHandler, inspectMesh, logMeshEvents } from './inspect/index.js';
+import type * as InspectCode from './inspect/index.js';
 import type * as TelemetryCode from './telemetry/mesh-telemetry.js';
 import type { MeshTelemetry } from './telemetry/mesh-telemetry.js';
 import type { OtelApi } from './telemetry/otel-api.js';
@@ -72,6 +71,7 @@ interface MeshParts {
   readonly security?: MeshSecurity | undefined;
   readonly kubeCode?: typeof KubernetesCode | undefined;
   readonly inboundCode: typeof InboundCode;
+  readonly inspectCode: typeof InspectCode;
 }
 
 /** `@opentelemetry/api` and the mesh's telemetry code, loaded only when telemetry is on. */
@@ -287,6 +287,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private readonly kube: KubeApiWatcher | undefined;
   private readonly kubeSource: KubernetesSource | undefined;
   private readonly kubeCode: typeof KubernetesCode | undefined;
+  private readonly inspectCode: typeof InspectCode;
 
   /** @internal Use {@link createMesh}. */
   static create(store: ConfigStore, options: MeshOptions, parts: MeshParts): Mesh {
@@ -305,6 +306,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.kube = parts.kube;
     this.kubeSource = parts.kubeSource;
     this.kubeCode = parts.kubeCode;
+    this.inspectCode = parts.inspectCode;
     const clock = meshClock(options.clock);
     this.clock = clock;
     this.security = security ?? MeshSecurity.withoutCertificates({ ...options, clock });
@@ -430,7 +432,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       if (this.listenerCount('certificateRejected') > 0) this.emit('certificateRejected', error);
     });
     certificates?.on('expiring', (bundle, secondsLeft) => this.emit('certificateExpiring', bundle, secondsLeft));
-    if (options.logger) logMeshEvents(this, options.logger, store.sourceStatus().map((s) => s.id), first, certificates);
+    if (options.logger) this.inspectCode.logMeshEvents(this, options.logger, store.sourceStatus().map((s) => s.id), first, certificates);
   }
 
   /**
@@ -612,7 +614,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
    * limits. Costs a walk of the snapshot; nothing on the request path. See docs/inspect.md.
    */
   inspect(): MeshInspection {
-    return inspectMesh({
+    return this.inspectCode.inspectMesh({
       snapshot: this.snapshot,
       store: this.store,
       clusters: this.clusters,
@@ -630,7 +632,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
    * `/routes`, `/endpoints`, `/config`, `/stats`, `/ready`), for an application's own server.
    */
   adminHandler(): (req: IncomingMessage, res: ServerResponse) => void {
-    return createAdminHandler({
+    return this.inspectCode.createAdminHandler({
       inspect: () => this.inspect(),
       ready: () => !this.closed,
     });
@@ -728,16 +730,21 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
   const inbound = inboundMeshConfig(options);
   // Code that importing the package does not load is loaded here, all at once: the Kubernetes
   // client first (its import is most of the time before the first API request), then the
-  // configuration pipeline, the mesh's own Kubernetes code and the optional telemetry API.
+  // configuration pipeline and sources, the mesh's own Kubernetes code, the inbound side, the
+  // inspection views and the optional telemetry API.
   const kubeOptions = kubernetesOptionsFor(options.discovery);
   if (kubeOptions) loadKubeClient().catch(ignore);
   const configCode = import('./config/config-store.js');
   const inboundCode = import('./server/inbound/mesh-inbound.js');
+  const inspectCode = import('./inspect/index.js');
+  const sourcesCode = import('./config/sources/index.js');
   const kubeCode = kubeOptions || options.kubeWatcher ? import('./kubernetes/mesh-kubernetes.js') : undefined;
   const telemetry = options.telemetry === false ? undefined : loadTelemetry();
   // Settled below; a failure before that must not surface as an unhandled rejection.
   configCode.catch(ignore);
   inboundCode.catch(ignore);
+  inspectCode.catch(ignore);
+  sourcesCode.catch(ignore);
   kubeCode?.catch(ignore);
   telemetry?.catch(ignore);
 
@@ -745,6 +752,7 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
   const objects = (options.config ?? []).filter((c): c is InlineConfig => typeof c !== 'string');
   const clock = meshClock(options.clock);
   const sources: ConfigSource[] = [];
+  const { FileSource, InlineSource } = await sourcesCode;
   if (paths.length > 0) sources.push(new FileSource(paths, { watch: options.watch ?? true, clock }));
   if (objects.length > 0) sources.push(new InlineSource(objects));
   sources.push(...(options.sources ?? []));
@@ -787,6 +795,7 @@ export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
       security,
       kubeCode: kubernetes,
       inboundCode: await inboundCode,
+      inspectCode: await inspectCode,
     });
   } catch (error) {
     // An invalid option (a DNS server address Node cannot parse, bad certificates): release the sources.
