@@ -25,6 +25,7 @@ import type { DnsEndpointChange, DnsEndpointSource, DnsLookupFailure, MeshDnsOpt
 import { createMeshDnsSource } from './discovery/dns/index.js';
 import type { KubernetesDiscoveryNote, KubernetesEndpointSource } from './discovery/kubernetes/index.js';
 import type { KubeWatcher } from './kubernetes/collection.js';
+import { ClientCredentials } from './security/client-credentials.js';
 import { resolveServiceHost } from './routing/resolve-host.js';
 import type { BreakerEvent, BreakerState, EjectionEvent } from './resilience/events.js';
 import type { BreakerOptions } from './resilience/service-breaker.js';
@@ -275,6 +276,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private readonly telemetry: MeshTelemetry | undefined;
   private inboundPolicyValue: InboundPolicy | undefined;
   private readonly security: MeshSecurity;
+  /** DestinationRule client credentials (credentialName Secrets, tls files), kept current. */
+  private readonly credentials: ClientCredentials;
   private readonly inboundConfig: InboundMeshConfig;
   private processor: InboundProcessor | undefined;
   private readonly inboundLayers = new WeakMap<Snapshot, readonly InboundLayer[]>();
@@ -312,7 +315,9 @@ export class Mesh extends EventEmitter<MeshEvents> {
       clock,
     });
     this.kubeEndpoints?.on('note', (note) => this.emit('kubernetesNote', note));
+    this.credentials = new ClientCredentials({ watcher: options.kubeWatcher ?? kube, clock });
     this.clusters = new ClusterManager({
+      credentials: this.credentials,
       clock,
       random,
       caller: { locality: parseLocality(options.locality), labels: options.labels ?? {} },
@@ -712,6 +717,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     await this.rateLimits.close();
     this.dns?.close();
     this.security.close();
+    this.credentials.close();
     this.telemetry?.close();
     this.removeAllListeners();
   }
