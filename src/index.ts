@@ -46,7 +46,7 @@ export { HEDGE_AFTER_ANNOTATION } from './resilience/hedge-policy.js';
 export type { OutboundTrafficPolicy } from './http/mesh-dispatcher.js';
 export { LOAD_BALANCER_ANNOTATION } from './cluster/balancer-spec.js';
 export { BreakerOpenError } from './resilience/errors.js';
-export { TlsNotSupportedError, UpstreamTlsError } from './security/index.js';
+export { TlsCredentialUnavailableError, TlsNotSupportedError, UpstreamTlsError } from './security/index.js';
 export type { AttemptOutcome, LocalOriginFailure } from './resilience/outcome.js';
 export type {
   BreakerEvent,

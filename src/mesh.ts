@@ -26,6 +26,7 @@ import type { DnsEndpointChange, DnsEndpointSource, DnsLookupFailure, MeshDnsOpt
 import { createMeshDnsSource } from './discovery/dns/index.js';
 import type { KubernetesDiscoveryNote, KubernetesEndpointSource } from './discovery/kubernetes/index.js';
 import type { KubeWatcher } from './kubernetes/collection.js';
+import { ClientCredentials } from './security/client-credentials.js';
 import { resolveServiceHost } from './routing/resolve-host.js';
 import type { BreakerEvent, BreakerState, EjectionEvent } from './resilience/events.js';
 import type { BreakerOptions } from './resilience/service-breaker.js';
@@ -288,6 +289,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private readonly kubeSource: KubernetesSource | undefined;
   private readonly kubeCode: typeof KubernetesCode | undefined;
   private readonly inspectCode: typeof InspectCode;
+  /** DestinationRule client credentials (credentialName Secrets, tls files), kept current. */
+  private readonly credentials: ClientCredentials;
 
   /** @internal Use {@link createMesh}. */
   static create(store: ConfigStore, options: MeshOptions, parts: MeshParts): Mesh {
@@ -326,7 +329,9 @@ export class Mesh extends EventEmitter<MeshEvents> {
       clock,
     });
     this.kubeEndpoints?.on('note', (note) => this.emit('kubernetesNote', note));
+    this.credentials = new ClientCredentials({ watcher: options.kubeWatcher ?? kube, clock });
     this.clusters = new ClusterManager({
+      credentials: this.credentials,
       clock,
       random,
       caller: { locality: parseLocality(options.locality), labels: options.labels ?? {} },
@@ -686,6 +691,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     await this.rateLimits.close();
     this.dns?.close();
     this.security.close();
+    this.credentials.close();
     this.telemetry?.close();
     this.removeAllListeners();
   }

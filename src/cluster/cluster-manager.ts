@@ -22,7 +22,8 @@ import { resolveMeshTls, serviceIdentities } from '../security/mesh-tls.js';
 import type { MtlsMode } from '../security/peer-authentication.js';
 import { namespaceMtlsMode } from '../security/peer-authentication.js';
 import { TrustDomains } from '../security/spiffe-id.js';
-import type { TlsIstioMutual } from '../security/tls-settings.js';
+import type { ClientCredentials } from '../security/client-credentials.js';
+import type { TlsIstioMutual, TlsOrigination, TlsUnavailable } from '../security/tls-settings.js';
 import type { WorkloadCertificates } from '../security/workload-certificates.js';
 import type { CertificateBundle } from '../security/certificate-bundle.js';
 import type { ResolvedTls } from './cluster.js';
@@ -61,6 +62,11 @@ export interface ClusterManagerDeps {
   readonly onEjection?: (event: EjectionEvent) => void;
   /** Mesh mTLS (ISTIO_MUTUAL, auto mTLS); without it both are off and ISTIO_MUTUAL fails closed. */
   readonly security?: ClusterSecurity;
+  /**
+   * DestinationRule client credentials kept current (`credentialName` Secrets, the files a `tls`
+   * block names). Without it a `credentialName` fails closed and files are read once.
+   */
+  readonly credentials?: ClientCredentials;
 }
 
 /** A cluster the manager holds, as inspection sees it. */
@@ -170,6 +176,20 @@ export class ClusterManager {
     for (const entry of this.entries.values()) entry.cluster.certificatesRotated();
   };
 
+  /**
+   * Bumped whenever DestinationRule client credentials change: TLS resolved before (the
+   * dispatcher's pass-through memo) is stale.
+   */
+  tlsVersion = 0;
+
+  /** New client credentials: every cluster resolves its TLS again (new connections, new credentials). */
+  private readonly onCredentials = (): void => {
+    this.tlsVersion++;
+    const snapshot = this.snapshot;
+    if (!snapshot || this.closed) return;
+    for (const entry of this.entries.values()) entry.cluster.setTls(...this.clusterTls(snapshot, entry.host, entry.subset, entry.port));
+  };
+
   /** Per snapshot: the mTLS mode istiod infers for a namespace's services. */
   private readonly namespaceModes = new WeakMap<Snapshot, Map<string, MtlsMode>>();
 
@@ -178,6 +198,7 @@ export class ClusterManager {
     deps.dns?.on('change', this.onDnsChange);
     deps.kube?.on('change', this.onKubeChange);
     deps.security?.certificates?.on('rotated', this.onRotation);
+    deps.credentials?.on('changed', this.onCredentials);
   }
 
   setSnapshot(snapshot: Snapshot): void {
@@ -346,6 +367,7 @@ export class ClusterManager {
     this.deps.dns?.off('change', this.onDnsChange);
     this.deps.kube?.off('change', this.onKubeChange);
     this.deps.security?.certificates?.off('rotated', this.onRotation);
+    this.deps.credentials?.off('changed', this.onCredentials);
     const all = [...this.entries.values()];
     this.entries.clear();
     for (const entry of all) this.releaseAll(entry);
@@ -387,10 +409,20 @@ export class ClusterManager {
       const service = snapshot.service(host);
       if (service && (service.subjectAltNames?.length || service.serviceAccounts?.length)) {
         const sans = this.identities(snapshot, host);
-        if (sans.length > 0) return Object.freeze({ ...compiled, subjectAltNames: Object.freeze(sans), id: `${compiled.id}|${JSON.stringify(sans)}` });
+        if (sans.length > 0) return this.credentialsOf(Object.freeze({ ...compiled, subjectAltNames: Object.freeze(sans), id: `${compiled.id}|${JSON.stringify(sans)}` }));
       }
     }
-    return compiled;
+    return compiled?.kind === 'originate' ? this.credentialsOf(compiled) : compiled;
+  }
+
+  /** The settings with the client credentials in force now (a Secret's, the files' latest), or why there are none. */
+  private credentialsOf(tls: TlsOrigination): TlsOrigination | TlsUnavailable {
+    const ref = tls.credential;
+    if (!ref) return tls;
+    if (this.deps.credentials) return this.deps.credentials.resolve(tls);
+    if (ref.kind === 'files') return tls;
+    const reason = 'no Kubernetes API is configured to read it from (credentialName is read through the API)';
+    return { kind: 'unavailable', failure: { resource: ref.resource, path: ref.path, secret: `${ref.namespace}/${ref.name}`, reason }, pending: undefined };
   }
 
   /** The rule's TLS and, where the rule says nothing about TLS, auto mTLS. */

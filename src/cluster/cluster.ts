@@ -16,12 +16,12 @@ import type { AttemptOutcome } from '../resilience/outcome.js';
 import type { ServiceBreaker } from '../resilience/service-breaker.js';
 import { pingTimeoutFactory } from './h2-keepalive.js';
 import type { MeshError } from '../errors.js';
-import { TlsNotSupportedError } from '../security/errors.js';
+import { TlsCredentialUnavailableError, TlsNotSupportedError } from '../security/errors.js';
 import type { MeshTls, MeshTlsCredentials } from '../security/mesh-tls.js';
 import { isMeshEndpoint, meshTlsCredentials, meshTlsRefusal } from '../security/mesh-tls.js';
 import { meshTlsConnector } from '../security/mesh-tls-connect.js';
 import { tlsConnector } from '../security/tls-connect.js';
-import type { TlsDisabled, TlsOrigination, TlsUnsupported } from '../security/tls-settings.js';
+import type { TlsDisabled, TlsOrigination, TlsUnavailable, TlsUnsupported } from '../security/tls-settings.js';
 import { URL_TLS } from '../security/tls-settings.js';
 import type { WorkloadCertificates } from '../security/workload-certificates.js';
 
@@ -29,7 +29,16 @@ import type { WorkloadCertificates } from '../security/workload-certificates.js'
  * The TLS a destination's DestinationRule asks for, resolved for the destination: `ISTIO_MUTUAL`
  * becomes {@link MeshTls} (its SNI and expected identities are the destination's).
  */
-export type ResolvedTls = TlsOrigination | TlsDisabled | TlsUnsupported | MeshTls;
+export type ResolvedTls = TlsOrigination | TlsDisabled | TlsUnsupported | TlsUnavailable | MeshTls;
+
+/** The error of TLS that cannot be originated (not implemented, credentials unavailable); undefined otherwise. */
+export function tlsFailure(tls: ResolvedTls | undefined): MeshError | undefined {
+  if (tls?.kind === 'unsupported') return new TlsNotSupportedError(tls);
+  if (tls?.kind === 'unavailable') return new TlsCredentialUnavailableError(tls.failure);
+  return undefined;
+}
+
+const failsClosed = (tls: ResolvedTls | undefined): boolean => tls?.kind === 'unsupported' || tls?.kind === 'unavailable';
 
 /** How the cluster's policy wants its endpoints spoken to; one Pool per endpoint is built from it. */
 export interface PoolOptions {
@@ -329,7 +338,7 @@ export class Cluster {
     const before = this.tls;
     this.tls = tls;
     this.mesh = tls?.kind === 'mesh' ? tls : tls === undefined ? auto : undefined;
-    if (tls?.kind === 'unsupported' && before?.kind !== 'unsupported') this.closePools();
+    if (failsClosed(tls) && !failsClosed(before)) this.closePools();
     this.refreshPools();
   }
 
@@ -352,8 +361,8 @@ export class Cluster {
    * of the mesh is there). Never the upstream's fault: not retried, not counted against a pod.
    */
   tlsRefusal(): MeshError | undefined {
-    const tls = this.tls;
-    if (tls?.kind === 'unsupported') return new TlsNotSupportedError(tls);
+    const failure = tlsFailure(this.tls);
+    if (failure) return failure;
     const mesh = this.mesh;
     if (mesh === undefined || this.deps.certificates?.current) return undefined;
     // Auto mTLS only concerns the endpoints of the mesh, which a pass-through cluster never uses.
@@ -493,7 +502,8 @@ export class Cluster {
   }
 
   private newPool(host: Host, pools: Map<string, Pool>, urlTls: boolean): Pool {
-    if (this.tls?.kind === 'unsupported') throw new TlsNotSupportedError(this.tls);
+    const failure = tlsFailure(this.tls);
+    if (failure) throw failure;
     const { address, port } = host.endpoint;
     const authority = `${address.includes(':') ? `[${address}]` : address}:${port}`;
     if (this.meshFor(host.endpoint)) {

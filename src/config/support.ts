@@ -76,9 +76,11 @@ function clientTls(base: string): Record<string, FieldSupport> {
       reason: 'the server certificate must carry one of them (DNS, IP or URI names, compared exactly; a wildcard certificate name covers one label) instead of the host name; unset, a ServiceEntry host\'s subjectAltNames and WorkloadEntry service accounts apply (with ISTIO_MUTUAL, a Kubernetes Service\'s alpha.istio.io service-account annotations too)',
     },
     [`${base}.caCrl`]: { status: 'supported', reason: "checked for the server certificate only (OpenSSL's CRL check of the leaf)" },
-    [`${base}.credentialName`]: notYet(
-      'client credentials from a Kubernetes Secret are not read for a DestinationRule (an Istio sidecar reads them only for a rule with a workloadSelector, and ignores the tls block otherwise); rather than send plaintext, every request to the destination fails with TlsNotSupportedError (ERR_MESH_TLS_UNSUPPORTED); mount the Secret and name its files instead',
-    ),
+    [`${base}.credentialName`]: {
+      status: 'supported',
+      reason:
+        "the client certificate, key and CA come from the Secret of that name in the DestinationRule's namespace, read and watched through the Kubernetes API (`tls.crt`/`tls.key`/`ca.crt`, or `cert`/`key`/`cacert` with the CA also from `<name>-cacert`); an update is used whole for new connections; without the API, or with a Secret missing or unusable, requests fail with TlsCredentialUnavailableError (ERR_MESH_TLS_CREDENTIAL) and nothing is sent",
+    },
   };
 }
 

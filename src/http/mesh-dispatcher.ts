@@ -16,7 +16,7 @@ import { matchRoute, pickDestination, tableForPort } from '../routing/route-tabl
 import { cookieHash } from './cookie-hash.js';
 import { isImportedKubernetesService, isKubernetesServiceHost } from '../cluster/endpoint-plan.js';
 import { UnknownHostError } from './errors.js';
-import { TlsNotSupportedError } from '../security/errors.js';
+import { TlsCredentialUnavailableError, TlsNotSupportedError } from '../security/errors.js';
 import { tlsConnector } from '../security/tls-connect.js';
 import { TlsAgents } from '../security/tls-agents.js';
 import { URL_TLS } from '../security/tls-settings.js';
@@ -36,6 +36,7 @@ import { BreakerOpenError } from '../resilience/errors.js';
 import { ReplayableBody, DEFAULT_RETRY_BUFFER_BYTES } from './replayable-body.js';
 import { UpstreamRequest } from './upstream-request.js';
 import type { Cluster, ResolvedTls } from '../cluster/cluster.js';
+import { tlsFailure } from '../cluster/cluster.js';
 import { remainingTimeMs } from '../resilience/deadline.js';
 import { isIdempotent } from '../resilience/hedge-policy.js';
 import { RetryOn } from '../resilience/retry-on.js';
@@ -100,6 +101,8 @@ interface SnapshotState {
   readonly clusters: Map<CompiledDestination, { readonly cluster: Cluster; readonly port: number }>;
   /** DestinationRule TLS of pass-through destinations, by host then port (null: none). */
   readonly passthroughTls: Map<string, Map<number, ResolvedTls | null>>;
+  /** The cluster manager's `tlsVersion` the memo was filled under. */
+  tlsVersion: number;
 }
 
 /** The request view route matching reads; one per request, headers and query parsed lazily. */
@@ -275,10 +278,16 @@ export class MeshDispatcher extends Dispatcher {
 
   private snapshotState(): SnapshotState {
     const snapshot = this.options.snapshot();
+    const tlsVersion = this.options.clusters.tlsVersion;
     if (this.state?.snapshot !== snapshot) {
       // Agents made under the previous rules finish what they carry; the new rules get their own.
       if (this.state) this.tlsAgents.reset();
-      this.state = { snapshot, hosts: new Map(), clusters: new Map(), passthroughTls: new Map() };
+      this.state = { snapshot, hosts: new Map(), clusters: new Map(), passthroughTls: new Map(), tlsVersion };
+    } else if (this.state.tlsVersion !== tlsVersion) {
+      // New client credentials: pass-through TLS is resolved again, its agents drain.
+      this.tlsAgents.reset();
+      this.state.passthroughTls.clear();
+      this.state.tlsVersion = tlsVersion;
     }
     return this.state;
   }
@@ -309,12 +318,14 @@ export class MeshDispatcher extends Dispatcher {
       // A DestinationRule's TLS still applies (a Kubernetes service left to the platform's DNS).
       const tls = this.passthroughTls(serviceHost, origin.port);
       if (tls === undefined || tls.kind === 'disable') return this.passthrough().dispatch(opts, new PassthroughRequest(handler, this.live));
-      const refusal = tls.kind === 'unsupported' ? new TlsNotSupportedError(tls) : this.tlsAgents.refusal(tls, `${serviceHost}:${origin.port}`);
+      // Client credentials being read for the first time: wait for them, then look again.
+      if (tls.kind === 'unavailable' && tls.pending) return this.resumeAfter(tls.pending, handler, () => this.route(opts, handler));
+      const refusal = tlsFailure(tls) ?? this.tlsAgents.refusal(tls as Exclude<ResolvedTls, { kind: 'unsupported' | 'unavailable' | 'disable' }>, `${serviceHost}:${origin.port}`);
       if (refusal) {
         sendLocalError(handler, refusal);
         return true;
       }
-      return this.tlsAgents.get(tls as Exclude<ResolvedTls, { kind: 'unsupported' | 'disable' }>).dispatch({ ...opts, origin: `https://${origin.hostname}:${origin.port}` }, new PassthroughRequest(handler, this.live));
+      return this.tlsAgents.get(tls as Exclude<ResolvedTls, { kind: 'unsupported' | 'unavailable' | 'disable' }>).dispatch({ ...opts, origin: `https://${origin.hostname}:${origin.port}` }, new PassthroughRequest(handler, this.live));
     }
 
     const rawPath = opts.path;
@@ -453,12 +464,16 @@ export class MeshDispatcher extends Dispatcher {
     }
     // The DestinationRule's TLS: the cluster's, or for a destination without one (pass-through) the rule's.
     const tls = cluster ? cluster.upstreamTls : this.passthroughTls(host, port);
+    // Client credentials being read for the first time: wait for them, then look again.
+    if (tls?.kind === 'unavailable' && tls.pending) {
+      return this.resumeAfter(tls.pending, handler, () => this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers, { destination }));
+    }
     // TLS the mesh cannot originate (now): fail closed, before anything is sent (never plaintext).
     const refusal = cluster
       ? cluster.tlsRefusal()
-      : tls?.kind === 'unsupported' ? new TlsNotSupportedError(tls) : tls?.kind === 'mesh' ? this.tlsAgents.refusal(tls, `${host}:${port}`) : undefined;
+      : tlsFailure(tls) ?? (tls?.kind === 'mesh' ? this.tlsAgents.refusal(tls, `${host}:${port}`) : undefined);
     if (refusal) {
-      telemetry?.answeredLocally(refusal instanceof TlsNotSupportedError ? 'tls-unsupported' : 'tls-no-certificate', 0);
+      telemetry?.answeredLocally(refusal instanceof TlsNotSupportedError ? 'tls-unsupported' : refusal instanceof TlsCredentialUnavailableError ? 'tls-credential' : 'tls-no-certificate', 0);
       sendLocalError(handler, refusal);
       return true;
     }

@@ -113,7 +113,7 @@ export class Mirror {
       const target = mirror.host.includes(':') ? `[${mirror.host}]` : mirror.host;
       // The destination's DestinationRule TLS, if any; TLS the mesh cannot make means no copy.
       const tls = cluster ? cluster.upstreamTls : this.deps.passthroughTls(mirror.host, port);
-      if (tls?.kind === 'unsupported') return;
+      if (tls?.kind === 'unsupported' || tls?.kind === 'unavailable') return;
       const originate = tls?.kind === 'originate' || tls?.kind === 'mesh' ? tls : undefined;
       const passthrough = originate ? this.deps.tlsAgent(originate) : this.deps.passthrough();
       const sent = { ...copy, origin: `${originate ? 'https' : scheme}://${target}:${port}` };

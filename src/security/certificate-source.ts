@@ -89,53 +89,61 @@ export class FileCertificateSource implements CertificateSource {
   }
 
   watch(onChange: () => void): () => void {
-    const watchers: FSWatcher[] = [];
-    for (const dir of new Set([this.paths.chain, this.paths.key, this.paths.roots].map((p) => dirname(p)))) {
-      try {
-        // The directory, not the files: a `..data` swap replaces what the names point to.
-        const watcher = watch(dir, { persistent: false }, () => onChange());
-        watcher.on('error', () => watcher.close());
-        watchers.push(watcher);
-      } catch {
-        // Missing directory, inotify limits: the poll below covers it.
-      }
-    }
-    let signature: string | undefined;
-    let polling = false;
-    const stopPolling: CancelTimer | undefined = this.pollIntervalMs > 0
-      ? repeat(this.clock, this.pollIntervalMs, () => {
-        if (polling) return;
-        polling = true;
-        void this.statSignature().then((s) => {
-          polling = false;
-          if (signature !== undefined && s !== signature) onChange();
-          signature = s;
-        });
-      })
-      : undefined;
-    void this.statSignature().then((s) => {
-      signature ??= s;
-    });
-    return () => {
-      stopPolling?.();
-      for (const w of watchers) w.close();
-    };
+    return watchFiles([this.paths.chain, this.paths.key, this.paths.roots], onChange, this.pollIntervalMs, this.clock);
   }
+}
 
-  private async statSignature(): Promise<string> {
-    const parts = await Promise.all(
-      [this.paths.chain, this.paths.key, this.paths.roots].map(async (p) => {
-        try {
-          const real = await realpath(p);
-          const s = await stat(real);
-          return `${real}:${s.ino}:${s.size}:${s.mtimeMs}`;
-        } catch (error) {
-          return `${p}:${(error as NodeJS.ErrnoException).code ?? 'error'}`;
-        }
-      }),
-    );
-    return parts.join('|');
+/**
+ * Calls `onChange` when one of `paths` may have changed: the directories are watched (a `..data`
+ * swap replaces what the names point to) and the files stat'ed every `pollIntervalMs` (0: never)
+ * in case the watch missed it. Returns a stop function.
+ */
+export function watchFiles(paths: readonly string[], onChange: () => void, pollIntervalMs: number, clock: MeshClock): () => void {
+  const watchers: FSWatcher[] = [];
+  for (const dir of new Set(paths.map((p) => dirname(p)))) {
+    try {
+      const watcher = watch(dir, { persistent: false }, () => onChange());
+      watcher.on('error', () => watcher.close());
+      watchers.push(watcher);
+    } catch {
+      // Missing directory, inotify limits: the poll below covers it.
+    }
   }
+  let signature: string | undefined;
+  let polling = false;
+  const stopPolling: CancelTimer | undefined = pollIntervalMs > 0
+    ? repeat(clock, pollIntervalMs, () => {
+      if (polling) return;
+      polling = true;
+      void statSignature(paths).then((s) => {
+        polling = false;
+        if (signature !== undefined && s !== signature) onChange();
+        signature = s;
+      });
+    })
+    : undefined;
+  void statSignature(paths).then((s) => {
+    signature ??= s;
+  });
+  return () => {
+    stopPolling?.();
+    for (const w of watchers) w.close();
+  };
+}
+
+async function statSignature(paths: readonly string[]): Promise<string> {
+  const parts = await Promise.all(
+    paths.map(async (p) => {
+      try {
+        const real = await realpath(p);
+        const s = await stat(real);
+        return `${real}:${s.ino}:${s.size}:${s.mtimeMs}`;
+      } catch (error) {
+        return `${p}:${(error as NodeJS.ErrnoException).code ?? 'error'}`;
+      }
+    }),
+  );
+  return parts.join('|');
 }
 
 async function resolvePart(path: string): Promise<string> {

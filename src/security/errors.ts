@@ -162,3 +162,39 @@ export class WorkloadCertificateUnavailableError extends MeshError {
     super(`mutual TLS to ${destination} (${source}) needs the workload's certificates, and ${why}; the request was not sent`, cause ? { cause } : undefined);
   }
 }
+
+/** Where a DestinationRule's `credentialName` was configured, which Secret it names, and why it cannot be used. */
+export interface TlsCredentialFailure {
+  readonly resource: ResourceRef;
+  /** Field path, e.g. `spec.trafficPolicy.tls.credentialName`. */
+  readonly path: string;
+  /** `namespace/name` of the Secret. */
+  readonly secret: string;
+  /** What is wrong: no Kubernetes API, no such Secret, a key missing or malformed, the API refused (403). */
+  readonly reason: string;
+  readonly cause?: Error | undefined;
+}
+
+/**
+ * A DestinationRule's `tls.credentialName` names client credentials (a Kubernetes Secret) the
+ * mesh cannot use: no Kubernetes API configured, the Secret missing, malformed or unreadable.
+ * The request fails before anything is sent: never in plaintext, never without the client
+ * certificate. A configuration problem, not the upstream's: never retried, never counted against a pod.
+ */
+export class TlsCredentialUnavailableError extends MeshError {
+  readonly code = 'ERR_MESH_TLS_CREDENTIAL';
+  readonly resource: ResourceRef;
+  readonly path: string;
+  readonly secret: string;
+  readonly reason: string;
+  constructor(failure: TlsCredentialFailure) {
+    super(
+      `${formatResourceRef(failure.resource)}: ${failure.path}: the client credentials in Secret ${failure.secret} cannot be used: ${failure.reason}; the request was not sent (it is never sent without the TLS asked for)`,
+      failure.cause ? { cause: failure.cause } : undefined,
+    );
+    this.resource = failure.resource;
+    this.path = failure.path;
+    this.secret = failure.secret;
+    this.reason = failure.reason;
+  }
+}

@@ -1,8 +1,8 @@
 // TLS origination to upstream endpoints: DestinationRule `tls` compiled with the snapshot, mesh
 // mTLS (ISTIO_MUTUAL, auto mTLS) resolved per destination, and the connectors that originate them.
-export { TlsNotSupportedError, UpstreamTlsError, WorkloadCertificateUnavailableError } from './errors.js';
-export type { UnsupportedTls } from './errors.js';
-export type { TlsDisabled, TlsIstioMutual, TlsOrigination, TlsUnsupported, UpstreamTls } from './tls-settings.js';
+export { TlsCredentialUnavailableError, TlsNotSupportedError, UpstreamTlsError, WorkloadCertificateUnavailableError } from './errors.js';
+export type { TlsCredentialFailure, UnsupportedTls } from './errors.js';
+export type { TlsCredentialRef, TlsDisabled, TlsIstioMutual, TlsOrigination, TlsUnavailable, TlsUnsupported, UpstreamTls } from './tls-settings.js';
 export type { MeshTls, MeshTlsCredentials } from './mesh-tls.js';
 export { isMeshEndpoint, istioSni, MESH_ALPN_HTTP1, MESH_ALPN_HTTP2, TLS_MODE_LABEL } from './mesh-tls.js';
 export { meshTlsConnector } from './mesh-tls-connect.js';

@@ -17,9 +17,21 @@ export interface SecretReference {
 
 /** Key names of the two Secret formats Istio reads for `credentialName`. */
 const FORMATS = [
-  { chain: 'tls.crt', key: 'tls.key', roots: 'ca.crt' },
-  { chain: 'cert', key: 'key', roots: 'cacert' },
+  { chain: 'tls.crt', key: 'tls.key', roots: 'ca.crt', crl: 'ca.crl' },
+  { chain: 'cert', key: 'key', roots: 'cacert', crl: 'crl' },
 ] as const;
+
+/** What a Secret holds of the parts (each optional: a SIMPLE client needs the roots only). */
+export interface SecretParts {
+  /** The key names of the Secret's format. */
+  readonly format: (typeof FORMATS)[number];
+  /** The keys the Secret has, for messages. */
+  readonly keys: readonly string[];
+  readonly chain?: CertificateFile;
+  readonly key?: CertificateFile;
+  readonly roots?: CertificateFile;
+  readonly crl?: CertificateFile;
+}
 
 /**
  * Workload credentials in a Kubernetes Secret read through the API, as Istio reads a
@@ -44,6 +56,24 @@ export class KubernetesSecretSource implements CertificateSource {
   }
 
   async read(): Promise<CertificateFiles> {
+    const parts = await this.readParts();
+    const need = (file: CertificateFile | undefined, key: string): CertificateFile => {
+      if (file) return file;
+      throw new CertificateError('missing', `${this.describe(this.ref.name)} key ${key}`, `no such key (the Secret has ${parts.keys.join(', ') || 'no data'})`);
+    };
+    return {
+      chain: need(parts.chain, parts.format.chain),
+      key: need(parts.key, parts.format.key),
+      roots: need(parts.roots, `${parts.format.roots} (or ${this.ref.name}-cacert)`),
+    };
+  }
+
+  /**
+   * Whatever the Secret holds of the parts, each named after its Secret and key, and its CRL
+   * (`ca.crl` or `crl`). Throws a {@link CertificateError}: `missing` (no such Secret),
+   * `unreadable` (the API refused or failed).
+   */
+  async readParts(): Promise<SecretParts> {
     await Promise.all([synced(this.secret, this.describe(this.ref.name)), synced(this.companion, this.describe(`${this.ref.name}-cacert`))]);
     const secret = this.secret.items.get(`${this.ref.namespace}/${this.ref.name}`);
     if (!secret) throw new CertificateError('missing', this.describe(this.ref.name), 'no such Secret');
@@ -53,18 +83,20 @@ export class KubernetesSecretSource implements CertificateSource {
       const value = values[key];
       return value === undefined ? undefined : { path: `${this.describe(secretName)} key ${key}`, pem: Buffer.from(value, 'base64').toString('utf8') };
     };
-    const need = (file: CertificateFile | undefined, key: string): CertificateFile => {
-      if (file) return file;
-      throw new CertificateError('missing', `${this.describe(this.ref.name)} key ${key}`, `no such key (the Secret has ${Object.keys(data).join(', ') || 'no data'})`);
-    };
     const companionData = this.companion.items.get(`${this.ref.namespace}/${this.ref.name}-cacert`)?.data ?? {};
     const roots = part(this.ref.name, data, format.roots) ??
       part(`${this.ref.name}-cacert`, companionData, 'cacert') ??
       part(`${this.ref.name}-cacert`, companionData, 'ca.crt');
+    const chain = part(this.ref.name, data, format.chain);
+    const key = part(this.ref.name, data, format.key);
+    const crl = part(this.ref.name, data, format.crl);
     return {
-      chain: need(part(this.ref.name, data, format.chain), format.chain),
-      key: need(part(this.ref.name, data, format.key), format.key),
-      roots: need(roots, `${format.roots} (or ${this.ref.name}-cacert)`),
+      format,
+      keys: Object.keys(data),
+      ...(chain ? { chain } : {}),
+      ...(key ? { key } : {}),
+      ...(roots ? { roots } : {}),
+      ...(crl ? { crl } : {}),
     };
   }
 

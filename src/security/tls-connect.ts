@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { buildConnector } from 'undici';
-import { UpstreamTlsError } from './errors.js';
+import { TlsCredentialUnavailableError, UpstreamTlsError } from './errors.js';
 import { subjectAltNameCheck } from './subject-alt-names.js';
 import type { TlsOrigination } from './tls-settings.js';
 
@@ -40,6 +40,11 @@ export function tlsConnectOptions(tls: TlsOrigination): ConnectionOptions {
  * Built once per pool; nothing here runs per request.
  */
 export function tlsConnector(tls: TlsOrigination, base: ConnectBase, onSocket?: (socket: Socket | TLSSocket) => void): buildConnector.connector {
+  // Settings whose Secret was never resolved carry no credentials: nothing may connect with them.
+  const ref = tls.credential;
+  if (ref?.kind === 'secret') {
+    return (_options, callback) => callback(new TlsCredentialUnavailableError({ resource: ref.resource, path: ref.path, secret: `${ref.namespace}/${ref.name}`, reason: 'it has not been read' }), null);
+  }
   const connector = buildConnector({
     timeout: base.timeoutMs,
     allowH2: base.allowH2,

@@ -2,7 +2,8 @@ import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
-import type { UnsupportedTls } from './errors.js';
+import type { ResourceRef } from '../config/issue.js';
+import type { TlsCredentialFailure, UnsupportedTls } from './errors.js';
 
 /**
  * TLS the mesh originates to an endpoint: from a DestinationRule (`SIMPLE`, `MUTUAL`), or for an
@@ -29,6 +30,46 @@ export interface TlsOrigination {
   readonly subjectAltNames: readonly string[] | undefined;
   /** No check of the server certificate at all (only when the rule says `true`). */
   readonly insecureSkipVerify: boolean;
+  /**
+   * Credentials kept current at run time (`src/security/client-credentials.ts`): a Secret named
+   * by `credentialName` (then `ca`, `cert` and `key` are unset until resolved: such settings are
+   * never connected with as compiled), or the files the block names (then the compiled contents
+   * serve until a change of the files passes its checks). Undefined once resolved.
+   */
+  readonly credential?: TlsCredentialRef | undefined;
+}
+
+/** Where a `tls` block's credentials come from at run time. */
+export type TlsCredentialRef = TlsSecretCredential | TlsFileCredential;
+
+/** `credentialName`: a Secret in the DestinationRule's namespace (the workload's, as Istio applies it). */
+export interface TlsSecretCredential {
+  readonly kind: 'secret';
+  readonly namespace: string;
+  readonly name: string;
+  readonly resource: ResourceRef;
+  /** `spec.trafficPolicy.tls.credentialName`. */
+  readonly path: string;
+}
+
+/** `caCertificates`, `caCrl`, `clientCertificate`, `privateKey`: files read again when they change. */
+export interface TlsFileCredential {
+  readonly kind: 'files';
+  /** Equal keys, equal files and mode. */
+  readonly key: string;
+  readonly files: readonly string[];
+  /** The block as written, compiled again on a change. */
+  readonly spec: Readonly<Record<string, unknown>>;
+  readonly resource: ResourceRef;
+  readonly path: string;
+}
+
+/** TLS whose credentials cannot be had now: every request fails closed (`pending`: wait, then look again). */
+export interface TlsUnavailable {
+  readonly kind: 'unavailable';
+  readonly failure: TlsCredentialFailure;
+  /** Set while the credentials are being read for the first time. */
+  readonly pending: Promise<void> | undefined;
 }
 
 /** A DestinationRule's `tls` with `mode: DISABLE` (plaintext, unless the URL asks for https). */
@@ -109,7 +150,7 @@ const readUtf8 = (path: string): string => readFileSync(path, 'utf8');
  * CRL and private key that parse, a key that matches its certificate), applies istiod's own
  * validation, and returns what connections to the destination use, or the problems found (the
  * configuration change is then rejected). `ISTIO_MUTUAL` compiles to {@link TlsIstioMutual};
- * `credentialName` to {@link TlsUnsupported}: requests fail closed.
+ * `credentialName` to settings whose credentials the mesh reads from the Secret at run time.
  */
 export function compileClientTls(input: TlsCompileInput): { readonly tls: UpstreamTls | undefined; readonly problems: readonly TlsProblem[] } {
   const { spec, resource, path } = input;
@@ -155,20 +196,23 @@ export function compileClientTls(input: TlsCompileInput): { readonly tls: Upstre
     const subjectAltNames = sans.length > 0 ? Object.freeze(sans) : undefined;
     return { tls: Object.freeze({ kind: 'istio-mutual', id: `istio:${JSON.stringify([sni ?? null, subjectAltNames ?? null])}`, source, sni, subjectAltNames }), problems };
   }
-  if (credentialName) {
-    return {
-      tls: {
-        kind: 'unsupported',
-        resource,
-        path: `${path}.credentialName`,
-        what: `credentialName "${credentialName}" (client credentials from a Kubernetes Secret: an Istio sidecar reads them only for a DestinationRule with a workloadSelector and ignores the tls block otherwise; mount the Secret and name its files with clientCertificate, privateKey and caCertificates, or use ISTIO_MUTUAL)`,
-      },
-      problems,
-    };
-  }
   if (mode !== 'SIMPLE' && mode !== 'MUTUAL') {
     problem('mode', `expected one of DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL, found ${JSON.stringify(mode)}`);
     return { tls: undefined, problems };
+  }
+  if (credentialName) {
+    if (credentialName.includes('://')) {
+      return {
+        tls: { kind: 'unsupported', resource, path: `${path}.credentialName`, what: `credentialName ${JSON.stringify(credentialName)} (only the name of a Kubernetes Secret is read)` },
+        problems,
+      };
+    }
+    // Read at run time through the Kubernetes API, in the rule's namespace (a rule with a
+    // workloadSelector, the only kind Istio reads it for at a sidecar, is in the workload's).
+    const credential: TlsSecretCredential = Object.freeze({ kind: 'secret', namespace: resource.namespace, name: credentialName, resource, path: `${path}.credentialName` });
+    const settings = { mode, ca: undefined, crl: undefined, cert: undefined, key: undefined, sni, subjectAltNames: sans.length > 0 ? Object.freeze(sans) : undefined, insecureSkipVerify: skipVerify } as const;
+    const id = `secret:${createHash('sha256').update(JSON.stringify([settings, credential.namespace, credential.name])).digest('base64url')}`;
+    return { tls: Object.freeze({ kind: 'originate', id, source: `${resource.kind} ${resource.namespace}/${resource.name} ${path}`, ...settings, credential }), problems };
   }
 
   if (input.readFiles === false) {
@@ -250,18 +294,22 @@ export function compileClientTls(input: TlsCompileInput): { readonly tls: Upstre
     insecureSkipVerify: skipVerify,
   } as const;
   const id = createHash('sha256').update(JSON.stringify(settings)).digest('base64url');
-  return { tls: Object.freeze({ kind: 'originate', id, source: `${resource.kind} ${resource.namespace}/${resource.name} ${path}`, ...settings }), problems };
+  const files = [caFile, crlFile, mode === 'MUTUAL' ? certFile : undefined, mode === 'MUTUAL' ? keyFile : undefined].filter((f): f is string => f !== undefined);
+  const credential: TlsFileCredential | undefined = files.length > 0
+    ? Object.freeze({ kind: 'files', key: JSON.stringify([mode, caFile ?? null, crlFile ?? null, certFile ?? null, keyFile ?? null]), files: Object.freeze(files), spec, resource, path })
+    : undefined;
+  return { tls: Object.freeze({ kind: 'originate', id, source: `${resource.kind} ${resource.namespace}/${resource.name} ${path}`, ...settings, ...(credential ? { credential } : {}) }), problems };
 }
 
 const CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
 const CRL = /-----BEGIN X509 CRL-----[^-]+-----END X509 CRL-----/g;
 
-function firstCertificate(text: string): string | undefined {
+export function firstCertificate(text: string): string | undefined {
   return text.match(CERTIFICATE)?.[0];
 }
 
 /** Why `text` is not a PEM certificate bundle; undefined when every certificate in it parses. */
-function certificatesError(text: string): string | undefined {
+export function certificatesError(text: string): string | undefined {
   const blocks = text.match(CERTIFICATE) ?? [];
   if (blocks.length === 0) return 'holds no PEM certificate';
   for (let i = 0; i < blocks.length; i++) {
@@ -274,7 +322,7 @@ function certificatesError(text: string): string | undefined {
   return undefined;
 }
 
-function crlError(text: string): string | undefined {
+export function crlError(text: string): string | undefined {
   if (!(text.match(CRL)?.length)) return 'holds no PEM CRL';
   try {
     createSecureContext({ crl: text });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { getCACertificates, setDefaultCACertificates } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { EjectionEvent, Mesh } from '../../src/index.js';
-import { createMesh, TlsNotSupportedError, UpstreamTlsError, WorkloadCertificateUnavailableError } from '../../src/index.js';
+import { createMesh, TlsCredentialUnavailableError, UpstreamTlsError, WorkloadCertificateUnavailableError } from '../../src/index.js';
 import { seededRandom } from '../../src/clock.js';
 import type { IssuedCert } from '../helpers/certs.js';
 import { TestCa } from '../helpers/certs.js';
@@ -264,10 +264,11 @@ describe('TLS the mesh cannot originate fails closed', () => {
     mesh = await meshFromYaml(serviceEntry([plain.address]) + destinationRule('{ portLevelSettings: [{ port: { number: 80 }, tls: { mode: SIMPLE, credentialName: api-client-certs } }] }'), { namespace: 'shop' });
     const requestsBefore = plain.requests;
     const error = await failure(mesh.request(`http://${HOST}/`));
-    expect(error).toBeInstanceOf(TlsNotSupportedError);
-    expect((error as TlsNotSupportedError).path).toBe('spec.trafficPolicy.portLevelSettings[0].tls.credentialName');
+    // This mesh reads no Kubernetes API: the Secret cannot be read, and nothing is sent.
+    expect(error).toBeInstanceOf(TlsCredentialUnavailableError);
+    expect((error as TlsCredentialUnavailableError).path).toBe('spec.trafficPolicy.portLevelSettings[0].tls.credentialName');
     expect(error.message).toContain('api-client-certs');
-    expect(error.message).toContain('workloadSelector');
+    expect(error.message).toContain('Kubernetes API');
     expect(plain.requests).toBe(requestsBefore);
   });
 });

@@ -1,0 +1,257 @@
+import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { realpathSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
+import type { CancelTimer, MeshClock } from '../clock.js';
+import type { KubeWatcher } from '../kubernetes/collection.js';
+import { watchFiles } from './certificate-source.js';
+import { CertificateError } from './errors.js';
+import type { TlsCredentialFailure } from './errors.js';
+import { KubernetesSecretSource } from './kubernetes-secret-source.js';
+import type { SecretParts } from './kubernetes-secret-source.js';
+import type { TlsFileCredential, TlsOrigination, TlsSecretCredential, TlsUnavailable } from './tls-settings.js';
+import { certificatesError, compileClientTls, crlError, firstCertificate } from './tls-settings.js';
+
+export interface ClientCredentialsOptions {
+  /** The mesh's Kubernetes API watcher; without it a `credentialName` fails closed. */
+  readonly watcher: KubeWatcher | undefined;
+  /** Debounce and file-poll timers (background). */
+  readonly clock: MeshClock;
+  /** How often named files are stat'ed in case a watch missed a change, in ms. Default 2000; 0 turns polling off. */
+  readonly pollIntervalMs?: number;
+  /** Quiet time after a change before it is read, in ms. Default 100. */
+  readonly debounceMs?: number;
+}
+
+export interface ClientCredentialsEvents {
+  /** Some credentials changed (or could now be read, or not): settings resolved before are stale. */
+  changed: [];
+  /** A change was refused; the last good credentials keep serving. `source` names the Secret or the rule. */
+  rejected: [source: string, error: Error];
+}
+
+interface Material {
+  readonly id: string;
+  readonly ca: string | undefined;
+  readonly crl: string | undefined;
+  readonly cert: string | undefined;
+  readonly key: string | undefined;
+}
+
+interface Entry {
+  readonly name: string;
+  material: Material | undefined;
+  failure: { readonly reason: string; readonly cause?: Error | undefined } | undefined;
+  /** Set while the first read runs. */
+  pending: Promise<void> | undefined;
+  loading: Promise<void> | undefined;
+  again: boolean;
+  debounce: CancelTimer | undefined;
+  stop: () => void;
+  readonly load: () => Promise<Material>;
+}
+
+const DEFAULT_POLL_INTERVAL_MS = 2_000;
+const DEFAULT_DEBOUNCE_MS = 100;
+const READ_ATTEMPTS = 3;
+
+/**
+ * The client credentials of DestinationRule `tls` blocks, kept current: a `credentialName`
+ * Secret read and watched through the Kubernetes API, and the files a block names, watched and
+ * read again on a change. A new set is used only once it passed its checks (the key matches the
+ * certificate, everything parses), so a new certificate is never paired with an old key; a set
+ * that fails leaves the last good one serving (a deleted Secret leaves none: requests then fail
+ * closed). Settings resolved with other credentials get another `id`, hence other pools.
+ */
+export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
+  private readonly entries = new Map<string, Entry>();
+  private readonly resolved = new WeakMap<TlsOrigination, { material: Material; tls: TlsOrigination }>();
+  private readonly pollIntervalMs: number;
+  private readonly debounceMs: number;
+  private closed = false;
+
+  constructor(private readonly options: ClientCredentialsOptions) {
+    super();
+    this.pollIntervalMs = Math.max(0, options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS);
+    this.debounceMs = Math.max(0, options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
+  }
+
+  /**
+   * `tls` with the credentials in force now, or why there are none (a Secret fails closed until
+   * it was read and passed its checks). Settings without run-time credentials come back as they are.
+   */
+  resolve(tls: TlsOrigination): TlsOrigination | TlsUnavailable {
+    const ref = tls.credential;
+    if (!ref) return tls;
+    let entry: Entry | undefined;
+    if (ref.kind === 'secret') {
+      if (!this.options.watcher) {
+        return unavailable(ref, { reason: 'no Kubernetes API is configured to read it from (credentialName is read through the API: use discovery \'kubernetes\', or \'auto\' in a pod)' }, undefined);
+      }
+      entry = this.entries.get(`secret:${tls.mode}:${ref.namespace}/${ref.name}`) ?? this.secretEntry(ref, tls.mode);
+    } else {
+      entry = this.entries.get(`files:${ref.key}`) ?? this.fileEntry(ref, tls);
+    }
+    const material = entry.material;
+    if (!material) {
+      const failure = entry.failure ?? { reason: 'it has not been read yet' };
+      return ref.kind === 'secret' ? unavailable(ref, failure, entry.pending) : tls;
+    }
+    const memo = this.resolved.get(tls);
+    if (memo && memo.material === material) return memo.tls;
+    const out: TlsOrigination = Object.freeze({ ...tls, ca: material.ca, crl: material.crl, cert: material.cert, key: material.key, credential: undefined, id: `${tls.id}|${material.id}` });
+    this.resolved.set(tls, { material, tls: out });
+    return out;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const entry of this.entries.values()) {
+      entry.stop();
+      entry.debounce?.();
+    }
+    this.entries.clear();
+  }
+
+  private secretEntry(ref: TlsSecretCredential, mode: TlsOrigination['mode']): Entry {
+    const source = new KubernetesSecretSource(this.options.watcher!, { namespace: ref.namespace, name: ref.name });
+    const entry = this.entry(`secret:${mode}:${ref.namespace}/${ref.name}`, `Secret ${ref.namespace}/${ref.name}`, undefined, async () => secretMaterial(await source.readParts(), mode, `Secret ${ref.namespace}/${ref.name}`));
+    entry.stop = source.watch(() => this.schedule(entry));
+    entry.pending = this.reload(entry);
+    return entry;
+  }
+
+  private fileEntry(ref: TlsFileCredential, tls: TlsOrigination): Entry {
+    // The snapshot read and checked the files: that is the first good set.
+    const initial = material(tls.ca, tls.crl, tls.cert, tls.key);
+    const entry = this.entry(`files:${ref.key}`, `${ref.resource.kind} ${ref.resource.namespace}/${ref.resource.name} ${ref.path}`, initial, async () => fileMaterial(ref));
+    entry.stop = watchFiles(ref.files, () => this.schedule(entry), this.pollIntervalMs, this.options.clock);
+    return entry;
+  }
+
+  private entry(key: string, name: string, initial: Material | undefined, load: () => Promise<Material>): Entry {
+    const entry: Entry = { name, material: initial, failure: undefined, pending: undefined, loading: undefined, again: false, debounce: undefined, stop: () => undefined, load };
+    this.entries.set(key, entry);
+    return entry;
+  }
+
+  private schedule(entry: Entry): void {
+    if (this.closed) return;
+    entry.debounce?.();
+    entry.debounce = this.options.clock.schedule(this.debounceMs, () => void this.reload(entry), 'background');
+  }
+
+  private reload(entry: Entry): Promise<void> {
+    if (entry.loading) {
+      entry.again = true;
+      return entry.loading;
+    }
+    entry.loading = this.loadOnce(entry).finally(() => {
+      entry.loading = undefined;
+      if (entry.again && !this.closed) {
+        entry.again = false;
+        void this.reload(entry);
+      }
+    });
+    return entry.loading;
+  }
+
+  private async loadOnce(entry: Entry): Promise<void> {
+    let next: Material | undefined;
+    let error: Error | undefined;
+    try {
+      next = await entry.load();
+    } catch (e) {
+      error = e instanceof Error ? e : new Error(String(e));
+    }
+    if (this.closed) return;
+    // Cleared before anyone hears of it: a request that waited looks again and must not wait again.
+    entry.pending = undefined;
+    const before = entry.material;
+    const failureBefore = entry.failure?.reason;
+    if (next) {
+      entry.failure = undefined;
+      if (!before || before.id !== next.id) entry.material = next;
+    } else if (error) {
+      entry.failure = { reason: error.message, cause: error };
+      // A Secret deleted takes its credentials with it; any other bad update leaves the last good set.
+      if (error instanceof CertificateError && error.problem === 'missing' && !error.file.includes(' key ')) entry.material = undefined;
+      if (entry.failure.reason !== failureBefore) this.emit('rejected', entry.name, error);
+    }
+    if (entry.material !== before || entry.failure?.reason !== failureBefore) this.emit('changed');
+  }
+}
+
+function unavailable(ref: TlsSecretCredential, failure: { readonly reason: string; readonly cause?: Error | undefined }, pending: Promise<void> | undefined): TlsUnavailable {
+  const details: TlsCredentialFailure = { resource: ref.resource, path: ref.path, secret: `${ref.namespace}/${ref.name}`, reason: failure.reason, cause: failure.cause };
+  return { kind: 'unavailable', failure: details, pending };
+}
+
+function material(ca: string | undefined, crl: string | undefined, cert: string | undefined, key: string | undefined): Material {
+  const id = createHash('sha256').update(JSON.stringify([ca ?? null, crl ?? null, cert ?? null, key ?? null])).digest('base64url');
+  return { id, ca, crl, cert, key };
+}
+
+/** The Secret's parts checked for `mode`: MUTUAL needs the certificate and its key; SIMPLE the CA. */
+function secretMaterial(parts: SecretParts, mode: TlsOrigination['mode'], secret: string): Material {
+  const has = `the Secret has ${parts.keys.join(', ') || 'no data'}`;
+  const { chain, key, roots, crl } = parts;
+  if (roots) {
+    const error = certificatesError(roots.pem);
+    if (error) throw new CertificateError('invalid', roots.path, `${error}: expected PEM CA certificates`);
+  } else if (mode === 'SIMPLE') {
+    throw new CertificateError('missing', `${secret} key ${parts.format.roots}`, `no CA certificates to verify the server with (${has}; or a companion <name>-cacert Secret)`);
+  }
+  if (crl) {
+    const error = crlError(crl.pem);
+    if (error) throw new CertificateError('invalid', crl.path, `${error}: expected a PEM certificate revocation list`);
+  }
+  let cert: string | undefined;
+  let keyPem: string | undefined;
+  if (mode === 'MUTUAL') {
+    if (!chain) throw new CertificateError('missing', `${secret} key ${parts.format.chain}`, `no client certificate (${has})`);
+    if (!key) throw new CertificateError('missing', `${secret} key ${parts.format.key}`, `no private key (${has})`);
+    const error = certificatesError(chain.pem);
+    if (error) throw new CertificateError('invalid', chain.path, `${error}: expected a PEM client certificate`);
+    let keyObject;
+    try {
+      keyObject = createPrivateKey(key.pem);
+    } catch (e) {
+      throw new CertificateError('invalid', key.path, `does not parse (${(e as Error).message}): expected an unencrypted PEM private key`);
+    }
+    if (!new X509Certificate(firstCertificate(chain.pem)!).checkPrivateKey(keyObject)) {
+      throw new CertificateError('key-mismatch', key.path, `does not match the certificate in ${chain.path}`);
+    }
+    cert = chain.pem;
+    keyPem = key.pem;
+  }
+  try {
+    createSecureContext({ ...(roots ? { ca: roots.pem } : {}), ...(crl ? { crl: crl.pem } : {}), ...(cert && keyPem ? { cert, key: keyPem } : {}) });
+  } catch (e) {
+    throw new CertificateError('invalid', chain?.path ?? roots?.path ?? secret, `OpenSSL refuses the credentials: ${(e as Error).message}`);
+  }
+  return material(roots?.pem, crl?.pem, cert, keyPem);
+}
+
+/** The block's files read and checked again as the snapshot did; read again if a `..data` swap happened meanwhile. */
+async function fileMaterial(ref: TlsFileCredential): Promise<Material> {
+  let message = '';
+  for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
+    const before = ref.files.map(resolved);
+    const { tls, problems } = compileClientTls({ spec: ref.spec, resource: ref.resource, path: ref.path });
+    const after = ref.files.map(resolved);
+    if (!after.every((p, i) => p === before[i])) continue;
+    if (tls?.kind === 'originate') return material(tls.ca, tls.crl, tls.cert, tls.key);
+    message = problems.map((p) => `${ref.path}.${p.field.join('.')}: ${p.message}`).join('; ');
+    break;
+  }
+  throw new Error(message || 'the files kept changing while being read');
+}
+
+function resolved(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch (error) {
+    return `${path}:${(error as NodeJS.ErrnoException).code ?? 'error'}`;
+  }
+}

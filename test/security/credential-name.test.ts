@@ -1,0 +1,150 @@
+// DestinationRule `tls.credentialName`: the client certificate, key and CA come from a Kubernetes
+// Secret read through the API (a fake API server; real certificates; a node:https pod that requires
+// a client certificate; a plaintext pod that must never see a request when TLS was asked for).
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Mesh } from '../../src/index.js';
+import { TlsCredentialUnavailableError } from '../../src/index.js';
+import { KubeApiWatcher } from '../../src/kubernetes/api-watcher.js';
+import type { IssuedCert } from '../helpers/certs.js';
+import { TestCa } from '../helpers/certs.js';
+import type { FakeObject } from '../helpers/fake-kube-api.js';
+import { CORE_RESOURCES, FakeKubeApi, ISTIO_RESOURCES } from '../helpers/fake-kube-api.js';
+import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
+import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
+import type { TlsPodReply } from '../helpers/tls-pods.js';
+import { PlaintextPod, TlsPod } from '../helpers/tls-pods.js';
+
+const HOST = 'api.example.com';
+const b64 = (text: string) => Buffer.from(text).toString('base64');
+
+let dir: string;
+let ca: TestCa;
+let first: IssuedCert;
+let second: IssuedCert;
+let mutual: TlsPod;
+let plain: PlaintextPod;
+let api: FakeKubeApi;
+let watcher: KubeApiWatcher | undefined;
+let mesh: Mesh | undefined;
+
+beforeAll(async () => {
+  dir = await makeTempDir();
+  ca = TestCa.create(dir);
+  first = ca.issue('orders-client', { usage: 'client' });
+  second = ca.issue('orders-client-rotated', { usage: 'client' });
+  mutual = await TlsPod.start('127.0.0.3', { cert: ca.issue(HOST, { dns: [HOST] }), clientCa: ca.cert });
+  plain = await PlaintextPod.start('127.0.0.6', mutual.port);
+});
+
+afterEach(async () => {
+  await mesh?.close();
+  mesh = undefined;
+  await watcher?.close();
+  watcher = undefined;
+  await api?.close();
+});
+
+afterAll(async () => {
+  await Promise.all([mutual, plain].map((p) => p?.close()));
+  await removeTempDir(dir);
+});
+
+function tlsSecret(name: string, cert: IssuedCert): FakeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace: 'shop' },
+    type: 'kubernetes.io/tls',
+    data: { 'tls.crt': b64(cert.cert), 'tls.key': b64(cert.key), 'ca.crt': b64(ca.cert) },
+  };
+}
+
+function config(endpoint: string): string {
+  return `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: api, namespace: shop }
+spec:
+  hosts: [${HOST}]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{ number: 80, name: http, protocol: HTTP, targetPort: ${mutual.port} }]
+  endpoints: [{ address: ${endpoint} }]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: api, namespace: shop }
+spec:
+  host: ${HOST}
+  trafficPolicy: { tls: { mode: MUTUAL, credentialName: api-client } }
+`;
+}
+
+async function start(endpoint: string, secrets: FakeObject[]): Promise<Mesh> {
+  api = await FakeKubeApi.start({ resources: [...CORE_RESOURCES, ...ISTIO_RESOURCES, { group: '', versions: ['v1'], plural: 'secrets', kind: 'Secret', namespaced: true }] });
+  for (const secret of secrets) api.create(secret);
+  watcher = await KubeApiWatcher.connect({ kubeconfig: await api.writeKubeconfig(join(dir, 'kubeconfig')), backoff: { initialMs: 20, maxMs: 200 } });
+  mesh = await meshFromYaml(config(endpoint), { namespace: 'shop', dns: false, kubeWatcher: watcher });
+  return mesh;
+}
+
+async function call(m: Mesh): Promise<TlsPodReply> {
+  const res = await m.request(`http://${HOST}/orders`);
+  const text = await res.body.text();
+  expect(res.statusCode, text).toBe(200);
+  return JSON.parse(text) as TlsPodReply;
+}
+
+async function failure(promise: Promise<unknown>): Promise<Error> {
+  try {
+    const res = (await promise) as { statusCode?: number };
+    throw new Error(`the request was expected to fail, it was answered ${res?.statusCode}`);
+  } catch (error) {
+    return error as Error;
+  }
+}
+
+describe('DestinationRule tls.credentialName: client credentials from a Kubernetes Secret', () => {
+  it('MUTUAL presents the certificate of a kubernetes.io/tls Secret and checks the server against its ca.crt', async () => {
+    const m = await start(mutual.address, [tlsSecret('api-client', first)]);
+    expect(await call(m)).toMatchObject({ pod: '127.0.0.3', sni: HOST, client: 'orders-client' });
+  });
+
+  it("reads Istio's generic format, the CA from the <name>-cacert Secret", async () => {
+    const m = await start(mutual.address, [
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'api-client', namespace: 'shop' }, data: { cert: b64(first.cert), key: b64(first.key) } },
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'api-client-cacert', namespace: 'shop' }, data: { cacert: b64(ca.cert) } },
+    ]);
+    expect(await call(m)).toMatchObject({ pod: '127.0.0.3', client: 'orders-client' });
+  });
+
+  it('a Secret that does not exist fails the request with a coded error naming the rule, the field and the Secret; nothing is sent', async () => {
+    const m = await start(plain.address, []);
+    const before = plain.requests;
+    const error = await failure(m.request(`http://${HOST}/orders`));
+    expect(error).toBeInstanceOf(TlsCredentialUnavailableError);
+    expect((error as TlsCredentialUnavailableError).code).toBe('ERR_MESH_TLS_CREDENTIAL');
+    expect((error as TlsCredentialUnavailableError).path).toBe('spec.trafficPolicy.tls.credentialName');
+    expect(error.message).toContain('DestinationRule shop/api');
+    expect(error.message).toContain('api-client');
+    expect(plain.requests).toBe(before);
+    expect(plain.refused).toEqual([]);
+  });
+
+  it('a key that does not match the certificate is refused whole: nothing is sent', async () => {
+    const bad = tlsSecret('api-client', first);
+    const m = await start(plain.address, [{ ...bad, data: { ...(bad.data as Record<string, string>), 'tls.key': b64(second.key) } }]);
+    const before = plain.requests;
+    const error = await failure(m.request(`http://${HOST}/orders`));
+    expect(error).toBeInstanceOf(TlsCredentialUnavailableError);
+    expect(plain.requests).toBe(before);
+    expect(plain.refused).toEqual([]);
+  });
+
+  it('an updated Secret is used for the connections that follow', async () => {
+    const m = await start(mutual.address, [tlsSecret('api-client', first)]);
+    expect((await call(m)).client).toBe('orders-client');
+    api.update(tlsSecret('api-client', second));
+    await expect.poll(async () => (await call(m)).client, { timeout: 10_000 }).toBe('orders-client-rotated');
+  });
+});
