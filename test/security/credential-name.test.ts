@@ -14,6 +14,7 @@ import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import type { TlsPodReply } from '../helpers/tls-pods.js';
 import { PlaintextPod, TlsPod } from '../helpers/tls-pods.js';
+import { failure } from '../helpers/failure.js';
 
 const HOST = 'api.example.com';
 const b64 = (text: string) => Buffer.from(text).toString('base64');
@@ -95,14 +96,6 @@ async function call(m: Mesh): Promise<TlsPodReply> {
   return JSON.parse(text) as TlsPodReply;
 }
 
-async function failure(promise: Promise<unknown>): Promise<Error> {
-  try {
-    const res = (await promise) as { statusCode?: number };
-    throw new Error(`the request was expected to fail, it was answered ${res?.statusCode}`);
-  } catch (error) {
-    return error as Error;
-  }
-}
 
 describe('DestinationRule tls.credentialName: client credentials from a Kubernetes Secret', () => {
   it('MUTUAL presents the certificate of a kubernetes.io/tls Secret and checks the server against its ca.crt', async () => {

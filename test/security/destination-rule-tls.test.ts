@@ -17,6 +17,7 @@ import { PushSource, yamlDocs } from '../helpers/push-source.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import type { TlsPodReply } from '../helpers/tls-pods.js';
 import { PlaintextPod, TlsPod } from '../helpers/tls-pods.js';
+import { failure } from '../helpers/failure.js';
 
 
 const HOST = 'api.example.com';
@@ -111,14 +112,6 @@ async function call(url = `http://${HOST}/orders`, init: { method?: string; body
   return JSON.parse(text) as TlsPodReply;
 }
 
-async function failure(promise: Promise<unknown>): Promise<Error> {
-  try {
-    const res = (await promise) as { statusCode?: number };
-    throw new Error(`the request was expected to fail, it was answered ${res?.statusCode}`);
-  } catch (error) {
-    return error as Error;
-  }
-}
 
 describe('DestinationRule tls SIMPLE', () => {
   it('an http:// call to port 80 goes out as TLS to the endpoint (egress TLS origination): SNI is the host, the certificate is checked against caCertificates', async () => {

@@ -15,6 +15,7 @@ import type { MtlsPodReply } from '../helpers/mesh-tls-pod.js';
 import { MeshTlsPod } from '../helpers/mesh-tls-pod.js';
 import { docs } from '../helpers/mesh-from-yaml.js';
 import { PlaintextPod } from '../helpers/tls-pods.js';
+import { failure } from '../helpers/failure.js';
 
 const HOST = 'reviews.shop.svc.cluster.local';
 const FRONTEND = 'spiffe://cluster.local/ns/shop/sa/frontend';
@@ -120,14 +121,6 @@ async function call(m: Mesh, url: string, headers: Record<string, string> = {}):
   return (await res.body.json()) as MtlsPodReply;
 }
 
-async function failure(promise: Promise<unknown>): Promise<Error> {
-  try {
-    const res = (await promise) as { statusCode?: number };
-    throw new Error(`the request was expected to fail, it was answered ${res?.statusCode}`);
-  } catch (error) {
-    return error as Error;
-  }
-}
 
 describe('ISTIO_MUTUAL: mutual TLS with the workload\'s certificates', () => {
   it('presents the workload\'s certificate and sends the SNI and ALPN an Istio sidecar sends for HTTP/1.1', async () => {

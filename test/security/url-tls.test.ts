@@ -18,6 +18,7 @@ import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import type { TlsPodReply } from '../helpers/tls-pods.js';
 import { PlaintextPod, TlsPod } from '../helpers/tls-pods.js';
 import { requireSystemTools } from '../helpers/system-tools.js';
+import { failure } from '../helpers/failure.js';
 
 requireSystemTools('dnsmasq');
 
@@ -76,14 +77,6 @@ spec:
 ${extra}`;
 }
 
-async function failure(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('the request was expected to fail');
-}
 
 describe('https:// URLs to mesh hosts originate TLS', () => {
   it('mesh.fetch, mesh.request and fetch with the dispatcher: SNI is the host, the certificate is verified, the pod answers', async () => {
