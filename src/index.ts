@@ -41,7 +41,7 @@ export type { CancelTimer, Clock, RandomSource, TimerKind } from './clock.js';
 export { registerBalancer, balancerNames } from './balancer/user-balancers.js';
 export { BalancerConfigError } from './balancer/balancer.js';
 export type { BalancerFactory } from './balancer/user-balancers.js';
-export type { BalancerOptions } from './balancer/registry.js';
+export type { BalancerOptions } from './balancer/options.js';
 export type { LoadBalancer, BalancerDeps, PickContext } from './balancer/balancer.js';
 export type { Host } from './balancer/host.js';
 export { RouteTimeoutError, UnknownHostError, PerTryTimeoutError, DeadlineExceededError } from './http/errors.js';

@@ -1,11 +1,11 @@
 import { BalancerConfigError, type BalancerDeps, type LoadBalancer } from './balancer.js';
-import { LeastRequestBalancer, type LeastRequestOptions } from './least-request.js';
+import { LeastRequestBalancer } from './least-request.js';
 import { PriorityBalancer, type PriorityBalancerOptions } from './locality.js';
-import { MaglevBalancer, type MaglevOptions } from './maglev.js';
-import { PeakEwmaBalancer, type PeakEwmaOptions } from './peak-ewma.js';
+import { MaglevBalancer } from './maglev.js';
+import { PeakEwmaBalancer } from './peak-ewma.js';
 import { RandomBalancer } from './random.js';
-import { RingHashBalancer, type RingHashOptions } from './ring-hash.js';
-import { RoundRobinBalancer, type RoundRobinOptions } from './round-robin.js';
+import { RingHashBalancer } from './ring-hash.js';
+import { RoundRobinBalancer } from './round-robin.js';
 import {
   balancerNames,
   hasBalancer,
@@ -15,16 +15,7 @@ import {
   type BalancerFactory,
   type BuiltInBalancerName,
 } from './user-balancers.js';
-
-/**
- * Options handed to a policy factory: the union of the built-ins' options (each reads its own
- * and ignores the rest), plus `extra` for user-registered policies.
- */
-export interface BalancerOptions
-  extends RoundRobinOptions, LeastRequestOptions, RingHashOptions, MaglevOptions, PeakEwmaOptions {
-  /** Free-form settings for a user-registered policy. */
-  readonly extra?: Readonly<Record<string, unknown>>;
-}
+import type { BalancerOptions } from './options.js';
 
 /** Istio's default when `simple` is unset or UNSPECIFIED (since Istio 1.14; before, ROUND_ROBIN). */
 export const DEFAULT_BALANCER_POLICY = 'LEAST_REQUEST';
@@ -40,7 +31,7 @@ const builtIns = {
   PEAK_EWMA: (options, deps) => new PeakEwmaBalancer(options, deps),
 } satisfies Record<BuiltInBalancerName, BalancerFactory>;
 
-export { balancerNames, hasBalancer, isBuiltInBalancer, registerBalancer, type BalancerFactory };
+export { balancerNames, hasBalancer, isBuiltInBalancer, registerBalancer, type BalancerFactory, type BalancerOptions };
 
 /** Makes a balancer of the policy registered under `name`. */
 export function createBalancer(name: string, options: BalancerOptions, deps: BalancerDeps): LoadBalancer {

@@ -1,5 +1,5 @@
 import { BalancerConfigError, type BalancerDeps, type LoadBalancer } from './balancer.js';
-import type { BalancerOptions } from './registry.js';
+import type { BalancerOptions } from './options.js';
 import { sharedState } from '../shared-state.js';
 
 // Registration lives apart from the built-in balancers so that the package's entry can offer
