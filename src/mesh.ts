@@ -20,7 +20,7 @@ import type { ConfigStore, StagedSnapshot } from './config/config-store.js';
 import type { InlineConfig } from './config/config-object.js';
 import type { Snapshot } from './config/snapshot.js';
 import type { ConfigSource } from './config/sources/source.js';
-import type { MeshConfigError } from './errors.js';
+import type { MeshConfigError } from './config/errors.js';
 import { MeshClosedError } from './errors.js';
 import type { DnsEndpointChange, DnsEndpointSource, DnsLookupFailure, MeshDnsOptions } from './discovery/dns/index.js';
 import { createMeshDnsSource } from './discovery/dns/index.js';

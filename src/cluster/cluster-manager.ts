@@ -9,7 +9,7 @@ import type { KubernetesEndpointSource } from '../discovery/kubernetes/index.js'
 import type { PriorityBalancer } from '../balancer/index.js';
 import { locate } from '../config/compile/context.js';
 import type { ConfigIssue } from '../config/issue.js';
-import { MeshConfigError } from '../errors.js';
+import { MeshConfigError } from '../config/errors.js';
 import type { CallerIdentity, CompiledLoadBalancing } from './balancer-spec.js';
 import { compileLoadBalancing, LOAD_BALANCER_ANNOTATION } from './balancer-spec.js';
 import type { ClusterResilience, PoolFactory } from './cluster.js';

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { MeshClock } from '../clock.js';
 import { systemClock } from '../clock.js';
-import { MeshConfigError } from '../errors.js';
+import { MeshConfigError } from './errors.js';
 import type { CompileContext } from './compile/context.js';
 import { SnapshotCompiler } from './compile/compile-snapshot.js';
 import type { RawDocument } from './document.js';

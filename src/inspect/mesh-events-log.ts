@@ -1,6 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import type { Snapshot } from '../config/snapshot.js';
-import type { MeshConfigError } from '../errors.js';
+import type { MeshConfigError } from '../config/errors.js';
 import type { DnsEndpointChange, DnsLookupFailure } from '../discovery/dns/index.js';
 import type { KubeCollectionReport } from '../kubernetes/api-watcher.js';
 import type { KubernetesDiscoveryNote } from '../discovery/kubernetes/kubernetes-endpoint-source.js';
