@@ -24,7 +24,7 @@ import type { MeshConfigError } from './config/errors.js';
 import { MeshClosedError } from './errors.js';
 import type { DnsEndpointChange, DnsEndpointSource, DnsLookupFailure, MeshDnsOptions } from './discovery/dns/index.js';
 import { createMeshDnsSource } from './discovery/dns/index.js';
-import type { KubernetesDiscoveryNote, KubernetesEndpointSource } from './discovery/kubernetes/index.js';
+import type { KubernetesDiscoveryNote, KubernetesEndpointSource } from './kubernetes/discovery/index.js';
 import type { KubeWatcher } from './kubernetes/collection.js';
 import { ClientCredentials } from './security/client-credentials.js';
 import { resolveServiceHost } from './routing/resolve-host.js';
@@ -32,7 +32,7 @@ import type { BreakerEvent, BreakerState, EjectionEvent } from './resilience/eve
 import type { BreakerOptions } from './resilience/service-breaker.js';
 import { ServiceBreaker } from './resilience/service-breaker.js';
 import type { KubeApiWatcher, KubeCollectionReport } from './kubernetes/api-watcher.js';
-import type { KubernetesSource } from './config/sources/kubernetes-source.js';
+import type { KubernetesSource } from './kubernetes/kubernetes-source.js';
 import type { DiscoveryMode, KubernetesOptions } from './kubernetes/kubernetes-options.js';
 import { kubernetesOptionsFor } from './kubernetes/kubernetes-options.js';
 import { loadKubeClient } from './kubernetes/load-client.js';

@@ -3,7 +3,7 @@ import type { TLSSocket } from 'node:tls';
 import type { buildConnector, Dispatcher } from 'undici';
 import { Client } from 'undici';
 import type { CancelTimer, MeshClock } from '../clock.js';
-import { Http2PingTimeoutError } from '../http/errors.js';
+import { Http2PingTimeoutError } from './errors.js';
 
 /** An undici Pool `factory`: builds each Client of the pool. */
 export type ClientFactory = (origin: URL, options: object) => Dispatcher;

@@ -1,6 +1,6 @@
 import { MeshError } from '../errors.js';
-import type { ConfigIssue } from './issue.js';
-import { formatIssue } from './issue.js';
+import type { ConfigIssue } from '../issue.js';
+import { formatIssue } from '../issue.js';
 
 /**
  * A configuration change was rejected. `issues` holds every problem found (errors and warnings);

@@ -3,7 +3,7 @@ import type { Snapshot } from '../config/snapshot.js';
 import type { MeshConfigError } from '../config/errors.js';
 import type { DnsEndpointChange, DnsLookupFailure } from '../discovery/dns/index.js';
 import type { KubeCollectionReport } from '../kubernetes/api-watcher.js';
-import type { KubernetesDiscoveryNote } from '../discovery/kubernetes/kubernetes-endpoint-source.js';
+import type { KubernetesDiscoveryNote } from '../kubernetes/discovery/kubernetes-endpoint-source.js';
 import type { RateLimitStoreError } from '../resilience/errors.js';
 import type { BreakerEvent, EjectionEvent } from '../resilience/events.js';
 import type { CertificateBundle } from '../security/certificate-bundle.js';

@@ -1,4 +1,4 @@
-import type { ResourceRef } from '../config/issue.js';
+import type { ResourceRef } from '../issue.js';
 import type { Snapshot } from '../config/snapshot.js';
 import type { CompiledHttpRoute } from '../routing/route-table.js';
 import type { InspectedResource, InspectedRoute, InspectedRouteTable } from './inspection.js';

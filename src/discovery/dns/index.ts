@@ -23,7 +23,6 @@ export {
 } from './resolv-conf.js';
 export type { ResolvConf, ResolvConfOverrides } from './resolv-conf.js';
 export { searchNames } from './search-names.js';
-export { serviceEntryDnsWatches } from './service-entry-dns.js';
 export { compilePortNames, isKubernetesServiceName, srvPortName } from './kubernetes-srv.js';
 export { createMeshDnsSource } from './mesh-dns.js';
 export type { MeshDnsOptions } from './mesh-dns.js';

@@ -1,10 +1,10 @@
-import type { BalancerOptions, ClusterBalancerSpec } from '../balancer/index.js';
-import { DEFAULT_BALANCER_POLICY } from '../balancer/index.js';
-import { parseDuration } from '../config/validate/duration.js';
-import { LOAD_BALANCER_ANNOTATION } from '../balancer/annotation.js';
-import type { TrafficPolicySpec } from '../config/snapshot.js';
-import type { Locality } from '../discovery/endpoint.js';
-import { HEDGE_AFTER_ANNOTATION, parseHedgeAfter } from '../resilience/hedge-policy.js';
+import type { BalancerOptions, ClusterBalancerSpec } from '../../balancer/index.js';
+import { DEFAULT_BALANCER_POLICY } from '../../balancer/index.js';
+import { parseDuration } from '../../duration.js';
+import { LOAD_BALANCER_ANNOTATION } from '../../balancer/annotation.js';
+import type { TrafficPolicySpec } from '../snapshot.js';
+import type { Locality } from '../../discovery/endpoint.js';
+import { HEDGE_AFTER_ANNOTATION, parseHedgeAfter } from '../../resilience/hedge-policy.js';
 
 
 /** How a request's hash is computed for consistent hashing. */
