@@ -1,6 +1,7 @@
 import type { KubeCollection, KubeObject, KubeResourceType, KubeWatcher } from '../kubernetes/collection.js';
 import type { CertificateFile, CertificateFiles } from './certificate-bundle.js';
 import type { CertificateSource } from './certificate-source.js';
+import { KubernetesApiError } from '../kubernetes/errors.js';
 import { CertificateError } from './errors.js';
 
 const SECRETS: KubeResourceType = { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true };
@@ -74,7 +75,8 @@ export class KubernetesSecretSource implements CertificateSource {
    * `unreadable` (the API refused or failed).
    */
   async readParts(): Promise<SecretParts> {
-    await Promise.all([synced(this.secret, this.describe(this.ref.name)), synced(this.companion, this.describe(`${this.ref.name}-cacert`))]);
+    const namespace = this.ref.namespace;
+    await Promise.all([synced(this.secret, this.describe(this.ref.name), namespace), synced(this.companion, this.describe(`${this.ref.name}-cacert`), namespace)]);
     const secret = this.secret.items.get(`${this.ref.namespace}/${this.ref.name}`);
     if (!secret) throw new CertificateError('missing', this.describe(this.ref.name), 'no such Secret');
     const data = secret.data ?? {};
@@ -101,7 +103,8 @@ export class KubernetesSecretSource implements CertificateSource {
   }
 
   watch(onChange: () => void): () => void {
-    const stops = [this.secret.onChange(() => onChange()), this.companion.onChange(() => onChange())];
+    // A status change too: a watch that failed (403) and now lists an empty namespace brings no object change.
+    const stops = [this.secret, this.companion].flatMap((c) => [c.onChange(() => onChange()), c.onStatus(() => onChange())]);
     return () => {
       for (const stop of stops) stop();
     };
@@ -113,12 +116,12 @@ export class KubernetesSecretSource implements CertificateSource {
 }
 
 /** Resolves once the collection has listed; rejects when its watch fails before that (the API unreachable, 403). */
-function synced(collection: KubeCollection<SecretObject>, what: string): Promise<void> {
+function synced(collection: KubeCollection<SecretObject>, what: string, namespace: string): Promise<void> {
   if (collection.status.synced) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const fail = (error: Error) => {
       stop();
-      reject(new CertificateError('unreadable', what, `cannot be read from the Kubernetes API: ${error.message}`, { cause: error }));
+      reject(new CertificateError('unreadable', what, unreadable(error, namespace), { cause: error }));
     };
     const stop = collection.onStatus((status) => {
       if (status.synced) {
@@ -134,4 +137,15 @@ function synced(collection: KubeCollection<SecretObject>, what: string): Promise
       resolve();
     }, (error: unknown) => fail(error instanceof Error ? error : new Error(String(error))));
   });
+}
+
+/** Why the API did not hand the Secret over; for a 403, the RBAC rule that is missing. */
+function unreadable(error: Error, namespace: string): string {
+  if (!isForbidden(error)) return `cannot be read from the Kubernetes API: ${error.message}`;
+  return `reading it is forbidden by RBAC (the API answered 403: ${error.message}): the mesh's service account needs a Role in namespace ${namespace} `
+    + 'that allows get, list and watch on secrets (apiGroups [""], resources [secrets]), bound to it with a RoleBinding';
+}
+
+function isForbidden(error: Error): boolean {
+  return error instanceof KubernetesApiError ? error.status === 403 : /\b403\b/.test(error.message);
 }

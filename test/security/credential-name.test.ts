@@ -81,9 +81,10 @@ spec:
 `;
 }
 
-async function start(endpoint: string, secrets: FakeObject[]): Promise<Mesh> {
+async function start(endpoint: string, secrets: FakeObject[], prepare?: (fake: FakeKubeApi) => void): Promise<Mesh> {
   api = await FakeKubeApi.start({ resources: [...CORE_RESOURCES, ...ISTIO_RESOURCES, { group: '', versions: ['v1'], plural: 'secrets', kind: 'Secret', namespaced: true }] });
   for (const secret of secrets) api.create(secret);
+  prepare?.(api);
   watcher = await KubeApiWatcher.connect({ kubeconfig: await api.writeKubeconfig(join(dir, 'kubeconfig')), backoff: { initialMs: 20, maxMs: 200 } });
   mesh = await meshFromYaml(config(endpoint), { namespace: 'shop', dns: false, kubeWatcher: watcher });
   return mesh;
@@ -139,5 +140,29 @@ describe('DestinationRule tls.credentialName: client credentials from a Kubernet
     expect((await call(m)).client).toBe('orders-client');
     api.update(tlsSecret('api-client', second));
     await expect.poll(async () => (await call(m)).client, { timeout: 10_000 }).toBe('orders-client-rotated');
+  });
+});
+
+describe('DestinationRule tls.credentialName: the API refuses to read the Secret', () => {
+  it('a 403 fails the request closed, naming the Secret, its namespace, "forbidden" and the RBAC rule needed; nothing is sent', async () => {
+    const m = await start(plain.address, [tlsSecret('api-client', first)], (fake) => fake.forbid('secrets'));
+    const before = plain.requests;
+    const error = await failure(m.request(`http://${HOST}/orders`));
+    expect(error).toBeInstanceOf(TlsCredentialUnavailableError);
+    expect((error as TlsCredentialUnavailableError).code).toBe('ERR_MESH_TLS_CREDENTIAL');
+    expect((error as TlsCredentialUnavailableError).secret).toBe('shop/api-client');
+    expect(error.message).toContain('Secret shop/api-client');
+    expect(error.message).toContain('forbidden');
+    expect(error.message).toMatch(/Role .*namespace shop.*get, list and watch.*secrets/);
+    expect(plain.requests).toBe(before);
+    expect(plain.refused).toEqual([]);
+  });
+
+  it('once RBAC allows reading the Secret, its credentials are used', async () => {
+    const m = await start(mutual.address, [tlsSecret('api-client', first)], (fake) => fake.forbid('secrets'));
+    expect((await failure(m.request(`http://${HOST}/orders`))).message).toContain('forbidden');
+    api.allow('secrets');
+    await expect.poll(async () => (await m.request(`http://${HOST}/orders`).then((r) => r.body.json(), (e: Error) => ({ error: e.message }))), { timeout: 10_000 })
+      .toMatchObject({ pod: '127.0.0.3', client: 'orders-client' });
   });
 });
