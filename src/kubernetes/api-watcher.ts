@@ -47,8 +47,7 @@ export class KubeApiWatcher implements KubeWatcher {
 
   collection<T extends KubeObject>(type: KubeResourceType, options: KubeWatchOptions = {}): KubeCollection<T> {
     if (this.closed) throw new MeshClosedError('the Kubernetes watcher is closed');
-    const key = JSON.stringify([type.group, type.version, type.plural, Boolean(type.metadataOnly),
-      options.namespace ?? null, options.labelSelector ?? '', options.fieldSelector ?? '']);
+    const key = collectionKey(type, options);
     let reflector = this.reflectors.get(key);
     if (!reflector) {
       reflector = new Reflector<KubeObject>(this.access, type, options, this.reflectorOptions);
@@ -60,6 +59,14 @@ export class KubeApiWatcher implements KubeWatcher {
       created.start();
     }
     return reflector as unknown as KubeCollection<T>;
+  }
+
+  release(type: KubeResourceType, options: KubeWatchOptions = {}): void {
+    const key = collectionKey(type, options);
+    const reflector = this.reflectors.get(key);
+    if (!reflector) return;
+    this.reflectors.delete(key);
+    reflector.close();
   }
 
   /** Every open collection and its status. */
@@ -81,4 +88,9 @@ export class KubeApiWatcher implements KubeWatcher {
     this.statusListeners.clear();
     await this.access.close();
   }
+}
+
+function collectionKey(type: KubeResourceType, options: KubeWatchOptions): string {
+  return JSON.stringify([type.group, type.version, type.plural, Boolean(type.metadataOnly),
+    options.namespace ?? null, options.labelSelector ?? '', options.fieldSelector ?? '']);
 }

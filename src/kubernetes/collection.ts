@@ -94,6 +94,12 @@ export interface KubeWatchOptions {
  */
 export interface KubeWatcher {
   collection<T extends KubeObject>(type: KubeResourceType, options?: KubeWatchOptions): KubeCollection<T>;
+  /**
+   * Stops the watch behind the collection of `type` and `options` and forgets it (a later
+   * `collection` opens a new one). Only for a collection no one else uses: a Secret watched by
+   * name for a DestinationRule that no longer names it. A watcher without it keeps them until `close`.
+   */
+  release?(type: KubeResourceType, options?: KubeWatchOptions): void;
   /** Stops every watch and timer. */
   close(): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import type { KubeCollection, KubeObject, KubeResourceType, KubeWatcher } from '../kubernetes/collection.js';
+import type { KubeCollection, KubeObject, KubeResourceType, KubeWatcher, KubeWatchOptions } from '../kubernetes/collection.js';
 import type { CertificateFile, CertificateFiles } from './certificate-bundle.js';
 import type { CertificateSource } from './certificate-source.js';
 import { KubernetesApiError } from '../kubernetes/errors.js';
@@ -47,13 +47,18 @@ export class KubernetesSecretSource implements CertificateSource {
   private readonly companion: KubeCollection<SecretObject>;
 
   constructor(
-    watcher: KubeWatcher,
+    private readonly watcher: KubeWatcher,
     readonly ref: SecretReference,
   ) {
     this.id = `secret:${ref.namespace}/${ref.name}`;
-    const one = (name: string) => watcher.collection<SecretObject>(SECRETS, { namespace: ref.namespace, fieldSelector: `metadata.name=${name}` });
-    this.secret = one(ref.name);
-    this.companion = one(`${ref.name}-cacert`);
+    this.secret = watcher.collection<SecretObject>(SECRETS, this.watchOptions(ref.name));
+    this.companion = watcher.collection<SecretObject>(SECRETS, this.watchOptions(`${ref.name}-cacert`));
+  }
+
+  /** Stops the watches of the Secret and its companion: nothing needs them any more. */
+  release(): void {
+    this.watcher.release?.(SECRETS, this.watchOptions(this.ref.name));
+    this.watcher.release?.(SECRETS, this.watchOptions(`${this.ref.name}-cacert`));
   }
 
   async read(): Promise<CertificateFiles> {
@@ -108,6 +113,10 @@ export class KubernetesSecretSource implements CertificateSource {
     return () => {
       for (const stop of stops) stop();
     };
+  }
+
+  private watchOptions(name: string): KubeWatchOptions {
+    return { namespace: this.ref.namespace, fieldSelector: `metadata.name=${name}` };
   }
 
   private describe(name: string): string {
