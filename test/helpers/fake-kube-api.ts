@@ -65,6 +65,7 @@ interface OpenWatch {
   readonly filter: (object: FakeObject) => boolean;
   readonly metadataOnly: boolean;
   readonly bookmarks: boolean;
+  readonly fieldSelector: string | null;
   readonly res: ServerResponse;
 }
 
@@ -258,6 +259,12 @@ export class FakeKubeApi {
   /** How many watch streams are open now (tests wait for a watch before breaking it). */
   get openWatches(): number {
     return this.watches.size;
+  }
+
+  /** The watch streams open now, each as `plural namespace fieldSelector` (tests check which were closed). */
+  openWatchesOf(plural: string): string[] {
+    return [...this.watches].filter((w) => w.resource.plural === plural)
+      .map((w) => `${plural} ${w.namespace ?? '*'} ${w.fieldSelector ?? ''}`.trim()).sort();
   }
 
   get resourceVersion(): string {
@@ -518,7 +525,7 @@ export class FakeKubeApi {
     }
     const open: OpenWatch = {
       resource: type, version, namespace, filter, metadataOnly,
-      bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true', res,
+      bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true', fieldSelector: url.searchParams.get('fieldSelector'), res,
     };
     if (from === null || from === '' || from === '0') {
       for (const object of this.stores.get(resource)!.values()) this.deliver(open, 'ADDED', object);

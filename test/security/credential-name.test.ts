@@ -4,13 +4,14 @@
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Mesh } from '../../src/index.js';
-import { TlsCredentialUnavailableError } from '../../src/index.js';
+import { createMesh, TlsCredentialUnavailableError } from '../../src/index.js';
 import { KubeApiWatcher } from '../../src/kubernetes/api-watcher.js';
 import type { IssuedCert } from '../helpers/certs.js';
 import { TestCa } from '../helpers/certs.js';
 import type { FakeObject } from '../helpers/fake-kube-api.js';
 import { CORE_RESOURCES, FakeKubeApi, ISTIO_RESOURCES } from '../helpers/fake-kube-api.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
+import { PushSource, yamlDocs } from '../helpers/push-source.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import type { TlsPodReply } from '../helpers/tls-pods.js';
 import { PlaintextPod, TlsPod } from '../helpers/tls-pods.js';
@@ -61,7 +62,7 @@ function tlsSecret(name: string, cert: IssuedCert): FakeObject {
   };
 }
 
-function config(endpoint: string): string {
+function config(endpoint: string, secret = 'api-client', withRule = true): string {
   return `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: api, namespace: shop }
@@ -71,22 +72,24 @@ spec:
   resolution: STATIC
   ports: [{ number: 80, name: http, protocol: HTTP, targetPort: ${mutual.port} }]
   endpoints: [{ address: ${endpoint} }]
----
+${withRule ? `---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: api, namespace: shop }
 spec:
   host: ${HOST}
-  trafficPolicy: { tls: { mode: MUTUAL, credentialName: api-client } }
-`;
+  trafficPolicy: { tls: { mode: MUTUAL, credentialName: ${secret} } }
+` : ''}`;
 }
 
-async function start(endpoint: string, secrets: FakeObject[], prepare?: (fake: FakeKubeApi) => void): Promise<Mesh> {
+async function start(endpoint: string, secrets: FakeObject[], prepare?: (fake: FakeKubeApi) => void, source?: PushSource): Promise<Mesh> {
   api = await FakeKubeApi.start({ resources: [...CORE_RESOURCES, ...ISTIO_RESOURCES, { group: '', versions: ['v1'], plural: 'secrets', kind: 'Secret', namespaced: true }] });
   for (const secret of secrets) api.create(secret);
   prepare?.(api);
   watcher = await KubeApiWatcher.connect({ kubeconfig: await api.writeKubeconfig(join(dir, 'kubeconfig')), backoff: { initialMs: 20, maxMs: 200 } });
-  mesh = await meshFromYaml(config(endpoint), { namespace: 'shop', dns: false, kubeWatcher: watcher });
+  mesh = source
+    ? await createMesh({ namespace: 'shop', dns: false, kubeWatcher: watcher, sources: [source], watch: false })
+    : await meshFromYaml(config(endpoint), { namespace: 'shop', dns: false, kubeWatcher: watcher });
   return mesh;
 }
 
@@ -164,5 +167,30 @@ describe('DestinationRule tls.credentialName: the API refuses to read the Secret
     api.allow('secrets');
     await expect.poll(async () => (await m.request(`http://${HOST}/orders`).then((r) => r.body.json(), (e: Error) => ({ error: e.message }))), { timeout: 10_000 })
       .toMatchObject({ pod: '127.0.0.3', client: 'orders-client' });
+  });
+});
+
+describe('DestinationRule tls.credentialName: Secret watches follow the configuration', () => {
+  const watchOf = (name: string) => `secrets shop metadata.name=${name}`;
+
+  it('a Secret the current snapshot no longer names is no longer watched: the API server sees its watches closed', async () => {
+    const source = new PushSource(yamlDocs(config(mutual.address)));
+    const m = await start(mutual.address, [tlsSecret('api-client', first), tlsSecret('api-client-2', second)], undefined, source);
+    expect((await call(m)).client).toBe('orders-client');
+    await expect.poll(() => api.openWatchesOf('secrets')).toEqual([watchOf('api-client'), watchOf('api-client-cacert')]);
+
+    // The rule names another Secret: the first one's watches close once that snapshot serves.
+    const changed = new Promise((resolve) => m.once('snapshot', resolve));
+    source.push(yamlDocs(config(mutual.address, 'api-client-2')));
+    await changed;
+    expect((await call(m)).client).toBe('orders-client-rotated');
+    await expect.poll(() => api.openWatchesOf('secrets')).toEqual([watchOf('api-client-2'), watchOf('api-client-2-cacert')]);
+
+    // The rule is removed: no Secret is watched any more, long before close().
+    const removed = new Promise((resolve) => m.once('snapshot', resolve));
+    source.push(yamlDocs(config(mutual.address, 'api-client-2', false)));
+    await removed;
+    await expect.poll(() => api.openWatchesOf('secrets')).toEqual([]);
+    expect(watcher!.reports().filter((r) => r.description.includes('Secret'))).toEqual([]);
   });
 });
