@@ -1,9 +1,10 @@
 // DestinationRule `tls.credentialName`: the client certificate, key and CA come from a Kubernetes
 // Secret read through the API (a fake API server; real certificates; a node:https pod that requires
 // a client certificate; a plaintext pod that must never see a request when TLS was asked for).
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Mesh } from '../../src/index.js';
+import type { ClientCredentialRejection, Mesh } from '../../src/index.js';
 import { createMesh, TlsCredentialUnavailableError } from '../../src/index.js';
 import { KubeApiWatcher } from '../../src/kubernetes/api-watcher.js';
 import type { IssuedCert } from '../helpers/certs.js';
@@ -11,6 +12,7 @@ import { TestCa } from '../helpers/certs.js';
 import type { FakeObject } from '../helpers/fake-kube-api.js';
 import { CORE_RESOURCES, FakeKubeApi, ISTIO_RESOURCES } from '../helpers/fake-kube-api.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
+import { OtelHarness } from '../helpers/otel.js';
 import { PushSource, yamlDocs } from '../helpers/push-source.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import type { TlsPodReply } from '../helpers/tls-pods.js';
@@ -138,6 +140,24 @@ describe('DestinationRule tls.credentialName: client credentials from a Kubernet
     expect(plain.refused).toEqual([]);
   });
 
+  it('an update with a key that does not match is refused and reported (credentialRejected, sidecarless.credential.rotations); the last good set keeps serving', async () => {
+    const otel = new OtelHarness({ tracing: false });
+    try {
+      const m = await start(mutual.address, [tlsSecret('api-client', first)]);
+      expect((await call(m)).client).toBe('orders-client');
+      const rejected = once(m, 'credentialRejected') as Promise<[ClientCredentialRejection]>;
+      const bad = tlsSecret('api-client', second);
+      api.update({ ...bad, data: { ...(bad.data as Record<string, string>), 'tls.key': b64(first.key) } });
+      const [rejection] = await rejected;
+      expect(rejection).toMatchObject({ source: 'Secret shop/api-client', kept: true, error: { code: 'ERR_MESH_CERTIFICATE', problem: 'key-mismatch', file: 'Secret shop/api-client key tls.key' } });
+      expect((await call(m)).client).toBe('orders-client');
+      const points = (await otel.metric('sidecarless.credential.rotations')).map((p) => [p.attributes['sidecarless.credential.outcome'], p.attributes['sidecarless.credential.problem'], p.value]);
+      expect(points).toEqual([['accepted', '', 1], ['rejected', 'key-mismatch', 1]]);
+    } finally {
+      await otel.shutdown();
+    }
+  });
+
   it('an updated Secret is used for the connections that follow', async () => {
     const m = await start(mutual.address, [tlsSecret('api-client', first)]);
     expect((await call(m)).client).toBe('orders-client');
@@ -149,6 +169,8 @@ describe('DestinationRule tls.credentialName: client credentials from a Kubernet
 describe('DestinationRule tls.credentialName: the API refuses to read the Secret', () => {
   it('a 403 fails the request closed, naming the Secret, its namespace, "forbidden" and the RBAC rule needed; nothing is sent', async () => {
     const m = await start(plain.address, [tlsSecret('api-client', first)], (fake) => fake.forbid('secrets'));
+    const rejections: ClientCredentialRejection[] = [];
+    m.on('credentialRejected', (r) => rejections.push(r));
     const before = plain.requests;
     const error = await failure(m.request(`http://${HOST}/orders`));
     expect(error).toBeInstanceOf(TlsCredentialUnavailableError);
@@ -159,6 +181,9 @@ describe('DestinationRule tls.credentialName: the API refuses to read the Secret
     expect(error.message).toMatch(/Role .*namespace shop.*get, list and watch.*secrets/);
     expect(plain.requests).toBe(before);
     expect(plain.refused).toEqual([]);
+    // Reported once, with nothing kept: there was no good set before.
+    expect(rejections.map((r) => [r.source, r.error.problem, r.kept])).toEqual([['Secret shop/api-client', 'unreadable', false]]);
+    expect(rejections[0]!.error.message).toContain('forbidden');
   });
 
   it('once RBAC allows reading the Secret, its credentials are used', async () => {
