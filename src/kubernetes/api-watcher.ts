@@ -27,6 +27,8 @@ export interface KubeRuntime {
  */
 export class KubeApiWatcher implements KubeWatcher {
   private readonly reflectors = new Map<string, Reflector<KubeObject>>();
+  /** How many times each collection was asked for and not released: shared ones outlive one user's release. */
+  private readonly users = new Map<string, number>();
   private readonly statusListeners = new Set<(report: KubeCollectionReport) => void>();
   private readonly reflectorOptions: ReflectorOptions;
   private closed = false;
@@ -58,6 +60,7 @@ export class KubeApiWatcher implements KubeWatcher {
       this.reflectors.set(key, created);
       created.start();
     }
+    this.users.set(key, (this.users.get(key) ?? 0) + 1);
     return reflector as unknown as KubeCollection<T>;
   }
 
@@ -65,6 +68,12 @@ export class KubeApiWatcher implements KubeWatcher {
     const key = collectionKey(type, options);
     const reflector = this.reflectors.get(key);
     if (!reflector) return;
+    const users = (this.users.get(key) ?? 1) - 1;
+    if (users > 0) {
+      this.users.set(key, users);
+      return;
+    }
+    this.users.delete(key);
     this.reflectors.delete(key);
     reflector.close();
   }
@@ -85,6 +94,7 @@ export class KubeApiWatcher implements KubeWatcher {
     this.closed = true;
     for (const reflector of this.reflectors.values()) reflector.close();
     this.reflectors.clear();
+    this.users.clear();
     this.statusListeners.clear();
     await this.access.close();
   }
