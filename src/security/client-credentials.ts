@@ -51,6 +51,8 @@ interface Entry {
   loading: Promise<void> | undefined;
   again: boolean;
   debounce: CancelTimer | undefined;
+  /** Reads again when a certificate refused as not yet valid becomes valid. */
+  validFrom: CancelTimer | undefined;
   stop: () => void;
   readonly load: () => Promise<Material>;
 }
@@ -135,6 +137,8 @@ export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
     entry.stop();
     entry.debounce?.();
     entry.debounce = undefined;
+    entry.validFrom?.();
+    entry.validFrom = undefined;
     if (entry.secret === undefined) return;
     const shared = this.secrets.get(entry.secret);
     if (!shared || --shared.users > 0) return;
@@ -166,7 +170,7 @@ export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
   }
 
   private entry(key: string, name: string, secret: string | undefined, initial: Material | undefined, load: () => Promise<Material>): Entry {
-    const entry: Entry = { name, secret, material: initial, failure: undefined, pending: undefined, loading: undefined, again: false, debounce: undefined, stop: () => undefined, load };
+    const entry: Entry = { name, secret, material: initial, failure: undefined, pending: undefined, loading: undefined, again: false, debounce: undefined, validFrom: undefined, stop: () => undefined, load };
     this.entries.set(key, entry);
     return entry;
   }
@@ -206,6 +210,8 @@ export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
     entry.pending = undefined;
     const before = entry.material;
     const failureBefore = entry.failure?.reason;
+    entry.validFrom?.();
+    entry.validFrom = undefined;
     if (next) {
       entry.failure = undefined;
       if (!before || before.id !== next.id) {
@@ -218,6 +224,11 @@ export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
       // A Secret deleted takes its credentials with it; any other bad update leaves the last good set.
       if (refused.problem === 'missing' && entry.secret !== undefined && !refused.file.includes(' key ')) entry.material = undefined;
       if (entry.failure.reason !== failureBefore) this.emit('rejected', { source: entry.name, error: refused, kept: entry.material !== undefined });
+      // Clock skew with the issuer: read again once it is valid (a second late, as for workload certificates).
+      if (refused.validFrom) {
+        const clock = this.options.clock;
+        entry.validFrom = clock.schedule(Math.max(0, refused.validFrom.getTime() - clock.wallNow()) + 1000, () => void this.reload(entry), 'background');
+      }
     }
     if (entry.material !== before || entry.failure?.reason !== failureBefore) this.emit('changed');
   }

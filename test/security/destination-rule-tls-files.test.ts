@@ -14,6 +14,7 @@ import { TestCa } from '../helpers/certs.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { OtelHarness } from '../helpers/otel.js';
 import { SecretVolume } from '../helpers/secret-volume.js';
+import { TestClock } from '../helpers/test-clock.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import type { TlsPodReply } from '../helpers/tls-pods.js';
 import { TlsPod } from '../helpers/tls-pods.js';
@@ -66,7 +67,7 @@ function certDir(): string {
 
 const pair = (cert: IssuedCert, key = cert) => ({ 'tls.crt': cert.cert, 'tls.key': key.key, 'ca.crt': ca.cert });
 
-async function start(files: string): Promise<Mesh> {
+async function start(files: string, clock?: TestClock): Promise<Mesh> {
   const log = (level: string) => (obj: object, msg: string) => logged.push({ level, obj: obj as Record<string, unknown>, msg });
   const logger: MeshLogger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
   mesh = await meshFromYaml(`apiVersion: networking.istio.io/v1
@@ -86,7 +87,7 @@ spec:
   host: ${HOST}
   trafficPolicy:
     tls: { mode: MUTUAL, caCertificates: ${files}/ca.crt, clientCertificate: ${files}/tls.crt, privateKey: ${files}/tls.key }
-`, { namespace: 'shop', dns: false, logger });
+`, { namespace: 'shop', dns: false, logger, ...(clock ? { clock } : {}) });
   return mesh;
 }
 
@@ -192,5 +193,30 @@ describe('a bad new pair is refused; the last good pair keeps serving', () => {
     for (let i = 0; i < 5; i++) expect(await call()).toBe('orders-client');
     expect(pod.failedHandshakes).toBe(0);
     expect(await rotations('rejected')).toMatchObject([{ value: 1, attributes: { 'sidecarless.credential.problem': 'expired' } }]);
+  });
+
+  it('a certificate not valid yet (clock skew with the issuer): refused, then used once it is valid', async () => {
+    // The mesh's wall clock runs an hour behind: the new certificate (valid from five minutes ago) is not valid yet.
+    const clock = new TestClock({ wallNow: Date.now() - 3_600_000 });
+    const files = certDir();
+    const volume = new SecretVolume(files);
+    volume.write(pair(first));
+    const m = await start(files, clock);
+    expect(await call()).toBe('orders-client');
+
+    const rejections: ClientCredentialRejection[] = [];
+    m.on('credentialRejected', (r) => rejections.push(r));
+    volume.write(pair(second));
+    // The change is read after the debounce, on the test's clock.
+    await expect.poll(() => {
+      clock.advance(100);
+      return rejections.map((r) => r.error.problem);
+    }).toEqual(['not-yet-valid']);
+    expect(rejections[0]!.error.message).toContain('the client certificate is not valid before');
+    expect(await call()).toBe('orders-client');
+
+    // An hour later it is valid: read again by itself, no file change needed.
+    clock.advance(3_600_000);
+    await callUntil('orders-client-rotated');
   });
 });
