@@ -65,9 +65,11 @@ const READ_ATTEMPTS = 3;
  * The client credentials of DestinationRule `tls` blocks, kept current: a `credentialName`
  * Secret read and watched through the Kubernetes API, and the files a block names, watched and
  * read again on a change. A new set is used only once it passed its checks (the key matches the
- * certificate, everything parses), so a new certificate is never paired with an old key; a set
- * that fails leaves the last good one serving (a deleted Secret leaves none: requests then fail
- * closed). Settings resolved with other credentials get another `id`, hence other pools.
+ * certificate, everything parses, the client certificate is within its validity), so a new
+ * certificate is never paired with an old key; a set that fails leaves the last good one serving
+ * (a deleted Secret leaves none: requests then fail closed) and is reported (`rejected`). Settings
+ * resolved with other credentials get another `id`, hence other pools. What the configuration in
+ * force no longer names stops being watched (`retain`).
  */
 export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
   private readonly entries = new Map<string, Entry>();
