@@ -741,11 +741,8 @@ function defaultNamespace(): string {
   }
 }
 
-/**
- * Creates a mesh: reads and validates the configuration, compiles the first snapshot, and starts
- * watching. Rejects with a `MeshConfigError` listing every problem if the configuration is invalid.
- */
-export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
+/** `createMesh` (src/create-mesh.ts) once this module has loaded. */
+export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
   // Checked before anything is started: a bad inbound option leaves nothing to release.
   const inbound = inboundMeshConfig(options);
   // Code that importing the package does not load is loaded here, all at once: the Kubernetes

@@ -13,29 +13,6 @@ import type { InboundAuditEvent } from '../server/inbound/inbound-reporter.js';
 import { inspectedIssue } from './inspect-mesh.js';
 import type { MeshLogger } from './logger.js';
 
-/** The `event` field of every structured event the mesh logs; stable across versions. */
-export const MESH_LOG_EVENTS = [
-  'config.accepted',
-  'config.rejected',
-  'endpoint.ejected',
-  'endpoint.returned',
-  'breaker.changed',
-  'dns.failed',
-  'dns.changed',
-  'ratelimit.store',
-  'kubernetes.watch',
-  'kubernetes.note',
-  'certificate.rotated',
-  'certificate.rejected',
-  'certificate.expiring',
-  'credential.rejected',
-  'inbound.rejected',
-  'inbound.denied',
-  'inbound.audit',
-] as const;
-
-export type MeshLogEvent = (typeof MESH_LOG_EVENTS)[number];
-
 /** The mesh events logging listens to (a subset of `MeshEvents`). */
 interface LoggedEvents {
   snapshot: [snapshot: Snapshot];
@@ -64,7 +41,7 @@ function counts(snapshot: Snapshot): Record<string, number> {
 
 /**
  * Logs the mesh's own events: one listener per event kind, nothing on the request path. Each
- * event object carries `event` (a {@link MeshLogEvent}) and the facts of the event; the message
+ * event object carries `event` (one of `MESH_LOG_EVENTS`) and the facts of the event; the message
  * says it in words. The Kubernetes source's status events join here under `kubernetes.*`.
  */
 export function logMeshEvents(
