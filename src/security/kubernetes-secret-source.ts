@@ -81,7 +81,11 @@ export class KubernetesSecretSource implements CertificateSource {
    */
   async readParts(): Promise<SecretParts> {
     const namespace = this.ref.namespace;
-    await Promise.all([synced(this.secret, this.describe(this.ref.name), namespace), synced(this.companion, this.describe(`${this.ref.name}-cacert`), namespace)]);
+    const [own, companionRead] = await Promise.allSettled([
+      synced(this.secret, this.describe(this.ref.name), namespace, this.ref.name),
+      synced(this.companion, this.describe(`${this.ref.name}-cacert`), namespace, `${this.ref.name}-cacert`),
+    ]);
+    if (own.status === 'rejected') throw own.reason;
     const secret = this.secret.items.get(`${this.ref.namespace}/${this.ref.name}`);
     if (!secret) throw new CertificateError('missing', this.describe(this.ref.name), 'no such Secret');
     const data = secret.data ?? {};
@@ -90,10 +94,13 @@ export class KubernetesSecretSource implements CertificateSource {
       const value = values[key];
       return value === undefined ? undefined : { path: `${this.describe(secretName)} key ${key}`, pem: Buffer.from(value, 'base64').toString('utf8') };
     };
-    const companionData = this.companion.items.get(`${this.ref.namespace}/${this.ref.name}-cacert`)?.data ?? {};
-    const roots = part(this.ref.name, data, format.roots) ??
-      part(`${this.ref.name}-cacert`, companionData, 'cacert') ??
-      part(`${this.ref.name}-cacert`, companionData, 'ca.crt');
+    let roots = part(this.ref.name, data, format.roots);
+    if (!roots) {
+      // Only then does the companion matter: unreadable (a Role naming just the Secret), the CA it may hold is unknown.
+      if (companionRead.status === 'rejected') throw companionRead.reason;
+      const companionData = this.companion.items.get(`${this.ref.namespace}/${this.ref.name}-cacert`)?.data ?? {};
+      roots = part(`${this.ref.name}-cacert`, companionData, 'cacert') ?? part(`${this.ref.name}-cacert`, companionData, 'ca.crt');
+    }
     const chain = part(this.ref.name, data, format.chain);
     const key = part(this.ref.name, data, format.key);
     const crl = part(this.ref.name, data, format.crl);
@@ -125,12 +132,12 @@ export class KubernetesSecretSource implements CertificateSource {
 }
 
 /** Resolves once the collection has listed; rejects when its watch fails before that (the API unreachable, 403). */
-function synced(collection: KubeCollection<SecretObject>, what: string, namespace: string): Promise<void> {
+function synced(collection: KubeCollection<SecretObject>, what: string, namespace: string, name: string): Promise<void> {
   if (collection.status.synced) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const fail = (error: Error) => {
       stop();
-      reject(new CertificateError('unreadable', what, unreadable(error, namespace), { cause: error }));
+      reject(new CertificateError('unreadable', what, unreadable(error, namespace, name), { cause: error }));
     };
     const stop = collection.onStatus((status) => {
       if (status.synced) {
@@ -149,10 +156,10 @@ function synced(collection: KubeCollection<SecretObject>, what: string, namespac
 }
 
 /** Why the API did not hand the Secret over; for a 403, the RBAC rule that is missing. */
-function unreadable(error: Error, namespace: string): string {
+function unreadable(error: Error, namespace: string, name: string): string {
   if (!isForbidden(error)) return `cannot be read from the Kubernetes API: ${error.message}`;
   return `reading it is forbidden by RBAC (the API answered 403: ${error.message}): the mesh's service account needs a Role in namespace ${namespace} `
-    + 'that allows get, list and watch on secrets (apiGroups [""], resources [secrets]), bound to it with a RoleBinding';
+    + `that allows get, list and watch on secrets (apiGroups [""], resources [secrets]; with resourceNames, ${name} among them), bound to it with a RoleBinding`;
 }
 
 function isForbidden(error: Error): boolean {

@@ -184,7 +184,11 @@ export class FakeKubeApi {
     this.token = token;
   }
 
-  /** Answers 403 for list and watch of this resource (`plural` or `group/plural`) until `allow`. */
+  /**
+   * Answers 403 for list and watch of this resource (`plural` or `group/plural`) until `allow`;
+   * `plural/name`: only for requests of that one object (`fieldSelector=metadata.name=<name>`),
+   * as a Role whose `resourceNames` leave it out does.
+   */
   forbid(resource: string): void {
     this.forbidden.add(resource);
   }
@@ -447,7 +451,8 @@ export class FakeKubeApi {
     if (!type || (namespace !== undefined && !type.namespaced)) {
       return fail(res, 404, 'NotFound', 'the server could not find the requested resource');
     }
-    if (this.forbidden.has(type.plural) || this.forbidden.has(resourceId(type.group, type.plural))) {
+    const named = url.searchParams.get('fieldSelector')?.match(/^metadata\.name=([^,]+)$/)?.[1];
+    if (this.forbidden.has(type.plural) || this.forbidden.has(resourceId(type.group, type.plural)) || (named !== undefined && this.forbidden.has(`${type.plural}/${named}`))) {
       const where = namespace === undefined ? 'at the cluster scope' : `in the namespace "${namespace}"`;
       return fail(res, 403, 'Forbidden',
         `${type.plural}${type.group ? `.${type.group}` : ''} is forbidden: User "system:serviceaccount:test:mesh" cannot list resource "${type.plural}" in API group "${type.group}" ${where}`);

@@ -186,6 +186,24 @@ describe('DestinationRule tls.credentialName: the API refuses to read the Secret
     expect(rejections[0]!.error.message).toContain('forbidden');
   });
 
+  it('a Role that allows only the Secret itself: its ca.crt is enough; without a CA in it the forbidden <name>-cacert fails closed, naming that Secret', async () => {
+    const m = await start(mutual.address, [tlsSecret('api-client', first)], (fake) => fake.forbid('secrets/api-client-cacert'));
+    expect((await call(m)).client).toBe('orders-client');
+    await m.close();
+    await watcher?.close();
+    await api.close();
+
+    const generic: FakeObject = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'api-client', namespace: 'shop' }, data: { cert: b64(first.cert), key: b64(first.key) } };
+    const companion: FakeObject = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'api-client-cacert', namespace: 'shop' }, data: { cacert: b64(ca.cert) } };
+    const again = await start(plain.address, [generic, companion], (fake) => fake.forbid('secrets/api-client-cacert'));
+    const before = plain.requests;
+    const error = await failure(again.request(`http://${HOST}/orders`));
+    expect(error).toBeInstanceOf(TlsCredentialUnavailableError);
+    expect(error.message).toContain('Secret shop/api-client-cacert: reading it is forbidden by RBAC');
+    expect(error.message).toContain('with resourceNames, api-client-cacert among them');
+    expect(plain.requests).toBe(before);
+  });
+
   it('once RBAC allows reading the Secret, its credentials are used', async () => {
     const m = await start(mutual.address, [tlsSecret('api-client', first)], (fake) => fake.forbid('secrets'));
     expect((await failure(m.request(`http://${HOST}/orders`))).message).toContain('forbidden');
