@@ -596,6 +596,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       clock: this.clock,
       random: this.random,
       isClosed: () => this.closed,
+      certificates: () => this.security.certificates,
     };
     return this.grpcCoreValue;
   }

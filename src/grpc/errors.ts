@@ -5,14 +5,6 @@ export class GrpcTargetError extends MeshError {
   readonly code = 'ERR_MESH_GRPC_TARGET';
 }
 
-/** The destination asks for TLS (a DestinationRule, mesh mTLS) the gRPC channel does not speak yet. */
-export class GrpcTlsNotSupportedError extends MeshError {
-  readonly code = 'ERR_MESH_GRPC_TLS_UNSUPPORTED';
-  constructor(readonly destination: string, readonly source: string) {
-    super(`${destination}: ${source} asks for TLS, which sidecarless/grpc does not originate yet; the call was not sent (never in plaintext)`);
-  }
-}
-
 /** The destination has no endpoints the gRPC channel can reach (pass-through, unknown service). */
 export class GrpcNoRouteError extends MeshError {
   readonly code = 'ERR_MESH_GRPC_NO_ROUTE';
