@@ -14,3 +14,8 @@ export class GrpcNoRouteError extends MeshError {
 export class GrpcUnsupportedRouteError extends MeshError {
   readonly code = 'ERR_MESH_GRPC_UNSUPPORTED_ROUTE';
 }
+
+/** `meshServerCredentials(mesh)` without workload certificates: no server is made (never a plaintext one instead). */
+export class GrpcNoCertificateError extends MeshError {
+  readonly code = 'ERR_MESH_GRPC_NO_CERTIFICATE';
+}

@@ -10,7 +10,8 @@ import { CLIENT_OPTION, MESH_OPTION, meshId, newClientId } from './registry.js';
 
 export { meshServerInterceptor } from './server-interceptor.js';
 export { ERROR_CODE_KEY } from './client-interceptor.js';
-export { GrpcNoRouteError, GrpcTargetError, GrpcUnsupportedRouteError } from './errors.js';
+export { GrpcNoCertificateError, GrpcNoRouteError, GrpcTargetError, GrpcUnsupportedRouteError } from './errors.js';
+export { meshServerCredentials } from './server-credentials.js';
 export { MESH_SCHEME } from './mesh-resolver.js';
 export { MeshChannelCredentials } from './channel-credentials.js';
 export type { GrpcCapable } from './mesh-core.js';

@@ -4,6 +4,7 @@
 // and the client certificate they verified; and a server with the mesh's interceptor that
 // authorizes by the caller's mTLS principal.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials, status } from '@grpc/grpc-js';
@@ -11,7 +12,7 @@ import type { ServerCredentials } from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Mesh, MeshOptions } from '../../src/index.js';
 import { createMesh } from '../../src/index.js';
-import { meshGrpcOptions, meshServerInterceptor } from '../../src/grpc/index.js';
+import { meshGrpcOptions, meshServerCredentials, meshServerInterceptor } from '../../src/grpc/index.js';
 import { DevCa } from '../../src/security/dev-ca/dev-ca.js';
 import type { IssuedCertificate } from '../../src/security/dev-ca/dev-ca.js';
 import { TestCa } from '../helpers/certs.js';
@@ -255,8 +256,22 @@ spec:
   });
 });
 
-describe('a gRPC server with TLS and the mesh interceptor', () => {
-  it("sees the caller's mTLS principal: AuthorizationPolicy allows the frontend and denies another workload", async () => {
+/** The serial number of the certificate a TLS server presents now (a new connection). */
+async function servedSerial(address: string, port: number, roots: string): Promise<string> {
+  const client = meshCa.issue({ namespace: 'shop', serviceAccount: 'probe' });
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: address, port, ca: roots, cert: client.chainPem, key: client.keyPem, ALPNProtocols: ['h2'], checkServerIdentity: () => undefined }, () => {
+      const serial = socket.getPeerCertificate().serialNumber;
+      socket.destroy();
+      resolve(serial);
+    });
+    socket.once('error', reject);
+  });
+}
+
+describe('a gRPC server with meshServerCredentials and the mesh interceptor', () => {
+  it("serves mTLS with the workload certificate and sees the caller's principal: AuthorizationPolicy allows the frontend, denies another workload", async () => {
+    const identity = meshCa.issue({ namespace: 'shop', serviceAccount: 'reviews' });
     const server = await start(
       `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -268,12 +283,11 @@ spec:
   - from: [{ source: { principals: [cluster.local/ns/shop/sa/frontend] } }]
     to: [{ operation: { paths: ["/test.Echo/Who"] } }]
 `,
-      { labels: { app: 'reviews' } },
+      { labels: { app: 'reviews' }, certificates: { source: new MemoryCertificateSource(identity), debounceMs: 0 } },
     );
-    const identity = meshCa.issue({ namespace: 'shop', serviceAccount: 'reviews' });
-    const pods = await GrpcPods.start(['127.0.0.8'], [meshServerInterceptor(server)], () => meshPod(identity));
+    const pods = await GrpcPods.start(['127.0.0.8'], [meshServerInterceptor(server)], () => meshServerCredentials(server));
     cleanups.push(() => pods.close());
-    const entry = reviewsEntry(pods.port, ['127.0.0.8']) + rule('{ mode: ISTIO_MUTUAL }');
+    const entry = reviewsEntry(pods.port, ['127.0.0.8']) + rule(`{ mode: ISTIO_MUTUAL, subjectAltNames: ["${REVIEWS}"] }`);
     const fromFrontend = await start(entry, { certificates: { source: new MemoryCertificateSource(frontend), debounceMs: 0 } });
     const intruder = meshCa.issue({ namespace: 'shop', serviceAccount: 'intruder' });
     const fromIntruder = await start(entry, { certificates: { source: new MemoryCertificateSource(intruder), debounceMs: 0 } });
@@ -285,5 +299,23 @@ spec:
     // The policy allows only Who: the same principal is denied Other.
     expect(failed(await callEcho(client(fromFrontend), 'other')).code).toBe(status.PERMISSION_DENIED);
     expect(pods.received.map((r) => r.method)).toEqual(['/test.Echo/Who']);
+  });
+
+  it('takes a rotated workload certificate for its next handshakes', async () => {
+    const first = meshCa.issue({ namespace: 'shop', serviceAccount: 'reviews' });
+    const source = new MemoryCertificateSource(first);
+    const server = await start('', { certificates: { source, debounceMs: 0 } });
+    const pods = await GrpcPods.start(['127.0.0.9'], [meshServerInterceptor(server)], () => meshServerCredentials(server));
+    cleanups.push(() => pods.close());
+    expect(await servedSerial('127.0.0.9', pods.port, meshCa.rootPem)).toBe(first.certificate.serialNumber);
+    const next = meshCa.issue({ namespace: 'shop', serviceAccount: 'reviews' });
+    source.set(next);
+    await server.certificates!.reload();
+    expect(await servedSerial('127.0.0.9', pods.port, meshCa.rootPem)).toBe(next.certificate.serialNumber);
+  });
+
+  it('without workload certificates there is no server credential (never a plaintext server instead)', async () => {
+    const server = await start('', { certificates: false });
+    expect(() => meshServerCredentials(server)).toThrow(/^meshServerCredentials\(mesh\): a mutual TLS server needs the workload's certificates, and the mesh has none/);
   });
 });
