@@ -16,6 +16,7 @@
 //   directly gets PERMISSION_DENIED.
 // Each service is a mesh of its own (its identity, its labels), as each would be its own pod.
 // The last line is `[grpc] ok` when every check held (exit code 0), else the failed checks (1).
+import { Buffer } from 'node:buffer';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
