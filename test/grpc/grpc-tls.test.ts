@@ -15,7 +15,11 @@ import { createMesh } from '../../src/index.js';
 import { meshGrpcOptions, meshServerCredentials, meshServerInterceptor } from '../../src/grpc/index.js';
 import { DevCa } from '../../src/security/dev-ca/dev-ca.js';
 import type { IssuedCertificate } from '../../src/security/dev-ca/dev-ca.js';
+import { KubeApiWatcher } from '../../src/kubernetes/api-watcher.js';
+import type { IssuedCert } from '../helpers/certs.js';
 import { TestCa } from '../helpers/certs.js';
+import type { FakeObject } from '../helpers/fake-kube-api.js';
+import { CORE_RESOURCES, FakeKubeApi, ISTIO_RESOURCES } from '../helpers/fake-kube-api.js';
 import { callEcho, EchoClient, GrpcPods, RecordingServerCredentials } from '../helpers/grpc-pods.js';
 import type { Outcome } from '../helpers/grpc-pods.js';
 import { MemoryCertificateSource } from '../helpers/memory-certificates.js';
@@ -180,6 +184,62 @@ describe('DestinationRule SIMPLE and MUTUAL to TLS gRPC servers', () => {
   it('TLS credentials of the client itself are refused: the mesh chooses the transport', async () => {
     const mesh = await start(reviewsEntry(simple.pods.port, ['127.0.0.2']));
     expect(() => new EchoClient('mesh:///reviews.shop:9080', credentials.createSsl(), meshGrpcOptions(mesh))).toThrow(/ERR_MESH_GRPC_TARGET|comes from the mesh/);
+  });
+});
+
+describe('DestinationRule tls.credentialName: the client certificate from a Kubernetes Secret', () => {
+  const b64 = (text: string): string => Buffer.from(text).toString('base64');
+  const server = testCa.issue('reviews-secret', { dns: ['reviews.shop'] });
+  const first = testCa.issue('secret-client', { usage: 'client' });
+  const second = testCa.issue('secret-client-rotated', { usage: 'client' });
+  let mutual: { pods: GrpcPods };
+  let api: FakeKubeApi | undefined;
+  let watcher: KubeApiWatcher | undefined;
+
+  beforeAll(async () => {
+    mutual = await tlsPods(['127.0.0.10'], () => new RecordingServerCredentials({ cert: server.cert, key: server.key, clientRoots: testCa.cert, requireClientCertificate: true }));
+  });
+
+  afterEach(async () => {
+    for (const m of meshes) await m.close();
+    meshes = [];
+    await watcher?.close();
+    watcher = undefined;
+    await api?.close();
+    api = undefined;
+  });
+
+  const secret = (cert: IssuedCert): FakeObject => ({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'reviews-client', namespace: 'shop' },
+    type: 'kubernetes.io/tls',
+    data: { 'tls.crt': b64(cert.cert), 'tls.key': b64(cert.key), 'ca.crt': b64(testCa.cert) },
+  });
+
+  async function startWithApi(secrets: FakeObject[]): Promise<Mesh> {
+    api = await FakeKubeApi.start({ resources: [...CORE_RESOURCES, ...ISTIO_RESOURCES, { group: '', versions: ['v1'], plural: 'secrets', kind: 'Secret', namespaced: true }] });
+    for (const s of secrets) api.create(s);
+    watcher = await KubeApiWatcher.connect({ kubeconfig: await api.writeKubeconfig(join(dir, 'kubeconfig')), backoff: { initialMs: 20, maxMs: 200 } });
+    return start(reviewsEntry(mutual.pods.port, ['127.0.0.10']) + rule('{ mode: MUTUAL, credentialName: reviews-client }'), { kubeWatcher: watcher });
+  }
+
+  it("presents the Secret's certificate, and an updated Secret's on the calls that follow", async () => {
+    const mesh = await startWithApi([secret(first)]);
+    const reviewsClient = client(mesh);
+    expect(ok(await callEcho(reviewsClient))).toMatchObject({ pod: '127.0.0.10', peer: 'secret-client' });
+    api!.update(secret(second));
+    await expect.poll(async () => ok(await callEcho(reviewsClient)).peer, { timeout: 10_000 }).toBe('secret-client-rotated');
+  });
+
+  it('a Secret that does not exist fails the call with ERR_MESH_TLS_CREDENTIAL naming it; nothing is sent', async () => {
+    const mesh = await startWithApi([]);
+    const before = mutual.pods.received.length;
+    const outcome = failed(await callEcho(client(mesh)));
+    expect(outcome.code).toBe(status.UNAVAILABLE);
+    expect(outcome.details).toMatch(/^ERR_MESH_TLS_CREDENTIAL: .*DestinationRule shop\/reviews.*reviews-client/);
+    expect(outcome.metadata.get('x-sidecarless-error-code')).toEqual(['ERR_MESH_TLS_CREDENTIAL']);
+    expect(mutual.pods.received.length).toBe(before);
   });
 });
 
