@@ -12,6 +12,8 @@ export { meshServerInterceptor } from './server-interceptor.js';
 export { ERROR_CODE_KEY } from './client-interceptor.js';
 export { GrpcNoCertificateError, GrpcNoRouteError, GrpcTargetError, GrpcUnsupportedRouteError } from './errors.js';
 export { meshServerCredentials } from './server-credentials.js';
+export { addMeshHealthService } from './health.js';
+export type { HealthStatus, MeshHealth, MeshHealthOptions } from './health.js';
 export { MESH_SCHEME } from './mesh-resolver.js';
 export { MeshChannelCredentials } from './channel-credentials.js';
 export type { GrpcCapable } from './mesh-core.js';

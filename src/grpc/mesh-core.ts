@@ -13,6 +13,8 @@ export interface GrpcMeshCore {
   isClosed(): boolean;
   /** The workload's certificates (mesh mTLS), kept current by rotation; undefined without any. */
   certificates(): WorkloadCertificates | undefined;
+  /** `listener` runs when the mesh starts closing; the result unsubscribes. */
+  onClosing(listener: () => void): () => void;
 }
 
 /** A `Mesh` from `createMesh`, as `sidecarless/grpc` uses it. */
