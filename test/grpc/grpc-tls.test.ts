@@ -274,6 +274,16 @@ describe('mesh mTLS (ISTIO_MUTUAL, auto mTLS) with the workload certificates', (
     expect(reviews.pods.received.length).toBe(before);
   });
 
+  it('a handshake refused for the identity is a connect failure: the call is retried on a pod that proves it', async () => {
+    const mesh = await start(reviewsEntry(reviews.pods.port, ['127.0.0.6', '127.0.0.5']) + rule(`{ mode: ISTIO_MUTUAL, subjectAltNames: ["${REVIEWS}"] }`), withCertificates());
+    const reviewsClient = client(mesh);
+    const before = reviews.pods.received.filter((r) => r.pod === '127.0.0.6').length;
+    const answered: string[] = [];
+    for (let i = 0; i < 6; i++) answered.push(ok(await callEcho(reviewsClient)).pod);
+    expect(new Set(answered)).toEqual(new Set(['127.0.0.5']));
+    expect(reviews.pods.received.filter((r) => r.pod === '127.0.0.6').length).toBe(before);
+  });
+
   it('without workload certificates ISTIO_MUTUAL fails closed before anything is sent', async () => {
     const mesh = await start(reviewsEntry(reviews.pods.port, ['127.0.0.5']) + rule('{ mode: ISTIO_MUTUAL }'), { certificates: false });
     const before = reviews.pods.received.length;
