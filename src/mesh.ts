@@ -599,6 +599,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       random: this.random,
       isClosed: () => this.closed,
       certificates: () => this.security.certificates,
+      trustDomains: this.security.trustDomains,
       onClosing: (listener) => {
         this.closingListeners.add(listener);
         return () => this.closingListeners.delete(listener);

@@ -371,6 +371,21 @@ spec:
     expect(pods.received.map((r) => r.method)).toEqual(['/test.Echo/Who']);
   });
 
+  it("refuses a caller whose SPIFFE ID is of a trust domain the mesh does not accept, with UNAUTHENTICATED", async () => {
+    const server = await start('', { labels: { app: 'reviews' }, certificates: { source: new MemoryCertificateSource(meshCa.issue({ namespace: 'shop', serviceAccount: 'reviews' })), debounceMs: 0 } });
+    const pods = await GrpcPods.start(['127.0.0.12'], [meshServerInterceptor(server)], () => meshServerCredentials(server));
+    cleanups.push(() => pods.close());
+    const foreign = meshCa.issue({ trustDomain: 'other.example', namespace: 'shop', serviceAccount: 'frontend' });
+    const caller = await start(reviewsEntry(pods.port, ['127.0.0.12']) + rule(`{ mode: ISTIO_MUTUAL, subjectAltNames: ["${REVIEWS}"] }`), {
+      trustDomain: 'other.example',
+      certificates: { source: new MemoryCertificateSource(foreign), debounceMs: 0 },
+    });
+    const outcome = failed(await callEcho(client(caller)));
+    expect(outcome.code).toBe(status.UNAUTHENTICATED);
+    expect(outcome.details).toBe('the client\'s trust domain "other.example" (spiffe://other.example/ns/shop/sa/frontend) is not accepted; accepted: cluster.local');
+    expect(pods.received).toEqual([]);
+  });
+
   it('takes a rotated workload certificate for its next handshakes', async () => {
     const first = meshCa.issue({ namespace: 'shop', serviceAccount: 'reviews' });
     const source = new MemoryCertificateSource(first);
