@@ -13,7 +13,8 @@
 //   gives none of its own (it is in the async context of the call greeter is handling);
 // - mTLS: ISTIO_MUTUAL to greeter, auto mTLS to names, servers with meshServerCredentials; names
 //   allows greeter's SPIFFE identity only (AuthorizationPolicy), so the frontend calling it
-//   directly gets PERMISSION_DENIED.
+//   directly gets PERMISSION_DENIED;
+// - grpc.health.v1 on every server, SERVING while its mesh runs, asked through the mesh.
 // Each service is a mesh of its own (its identity, its labels), as each would be its own pod.
 // The last line is `[grpc] ok` when every check held (exit code 0), else the failed checks (1).
 import { Buffer } from 'node:buffer';
@@ -24,7 +25,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { credentials, makeGenericClientConstructor, Metadata, Server, status } from '@grpc/grpc-js';
 import { createMesh } from '../../dist/index.js';
-import { meshGrpcOptions, meshServerCredentials, meshServerInterceptor } from '../../dist/grpc.js';
+import { addMeshHealthService, meshGrpcOptions, meshServerCredentials, meshServerInterceptor } from '../../dist/grpc.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cli = resolve(here, '../../dist/cli.js');
@@ -40,6 +41,11 @@ const GREETER = { greet: unary('/example.Greeter/Greet') };
 const NAMES = { lookup: unary('/example.Names/Lookup') };
 const GreeterClient = makeGenericClientConstructor(GREETER, 'Greeter');
 const NamesClient = makeGenericClientConstructor(NAMES, 'Names');
+// grpc.health.v1.Health/Check, its messages as protobuf bytes: field 1 the service, the status a varint (1: SERVING).
+const raw = (buffer) => buffer;
+const HealthClient = makeGenericClientConstructor({ check: { path: '/grpc.health.v1.Health/Check', requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw } }, 'Health');
+const healthRequest = (service) => Buffer.concat([Buffer.from([0x0a, service.length]), Buffer.from(service)]);
+const SERVING_STATUS = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'];
 
 const invoke = (client, method, request, deadlineMs) => new Promise((done) => {
   client[method](request, new Metadata(), deadlineMs === undefined ? {} : { deadline: Date.now() + deadlineMs }, (error, reply) => done(error ? { error } : { reply }));
@@ -58,6 +64,7 @@ for (const sa of ['frontend', 'greeter', 'names']) certs(['workload', '--ca', jo
 async function serve(mesh, address, service, handlers) {
   const server = new Server({ interceptors: [meshServerInterceptor(mesh)] });
   server.addService(service, handlers);
+  addMeshHealthService(server, mesh, { services: [service === GREETER ? 'example.Greeter' : 'example.Names'] });
   const port = await new Promise((done, fail) => server.bindAsync(`${address}:0`, meshServerCredentials(mesh), (error, bound) => (error ? fail(error) : done(bound))));
   return { server, port };
 }
@@ -132,6 +139,9 @@ for (let i = 0; i < CALLS; i++) {
   }
 }
 const denied = await invoke(directToNames, 'lookup', { name: 'frontend' }, DEADLINE_MS);
+const greeterHealth = new HealthClient('mesh:///greeter.shop:50051', credentials.createInsecure(), meshGrpcOptions(frontendMesh));
+const health = await invoke(greeterHealth, 'check', healthRequest('example.Greeter'), DEADLINE_MS);
+const healthStatus = health.error ? `${status[health.error.code]} (${health.error.details})` : SERVING_STATUS[health.reply[1] ?? 0];
 
 log(`${CALLS} calls from frontend to mesh:///greeter.shop:50051 (deadline ${DEADLINE_MS} ms each), mutual TLS on every hop`);
 log(`canary split: v1 ${byVersion.v1}, v2 ${byVersion.v2} (VirtualService weights 80/20)`);
@@ -139,6 +149,7 @@ log(`retries: the flaky v1 pod answered UNAVAILABLE ${flakyRefused} times; calls
 log(`deadline: names, two hops away, had ${first?.names.deadlineMs ?? '?'} ms of the frontend's ${DEADLINE_MS} left`);
 log(`identities: greeter saw ${first?.caller}; names saw ${first?.names.caller}`);
 log(`frontend calling names directly: ${denied.error ? `${status[denied.error.code]} (${denied.error.details})` : 'answered (it should not have been)'}`);
+log(`health: example.Greeter ${healthStatus} (grpc.health.v1, asked through the mesh)`);
 log(`a reply: ${JSON.stringify(first?.greeting)} from ${first?.pod} (${first?.version})`);
 
 const problems = [];
@@ -149,8 +160,9 @@ const left = first?.names.deadlineMs;
 if (typeof left !== 'number' || left <= 0 || left > DEADLINE_MS) problems.push(`names saw no deadline within the frontend's (${left})`);
 if (first?.caller !== 'spiffe://cluster.local/ns/shop/sa/frontend' || first?.names.caller !== 'spiffe://cluster.local/ns/shop/sa/greeter') problems.push('the servers did not see the callers\' mTLS identities');
 if (denied.error?.code !== status.PERMISSION_DENIED) problems.push('names did not deny the frontend');
+if (healthStatus !== 'SERVING') problems.push(`greeter's health: ${healthStatus}`);
 
-for (const client of [greeter, directToNames, toNames]) client.close();
+for (const client of [greeter, directToNames, toNames, greeterHealth]) client.close();
 await Promise.all([frontendMesh.close(), greeterMesh.close(), namesMesh.close()]);
 rmSync(work, { recursive: true, force: true });
 if (problems.length > 0) {

@@ -44,4 +44,8 @@ describe('examples/grpc: a gRPC client and two services through the mesh, mTLS o
     expect(output).toContain('identities: greeter saw spiffe://cluster.local/ns/shop/sa/frontend; names saw spiffe://cluster.local/ns/shop/sa/greeter');
     expect(output).toContain('frontend calling names directly: PERMISSION_DENIED (RBAC: access denied)');
   });
+
+  it('answers grpc.health.v1 through the mesh', () => {
+    expect(output).toContain('health: example.Greeter SERVING (grpc.health.v1, asked through the mesh)');
+  });
 });
