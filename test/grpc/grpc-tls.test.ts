@@ -7,12 +7,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { credentials, status } from '@grpc/grpc-js';
+import { CallCredentials, credentials, Metadata, status } from '@grpc/grpc-js';
 import type { ServerCredentials } from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Mesh, MeshOptions } from '../../src/index.js';
 import { createMesh } from '../../src/index.js';
-import { meshGrpcOptions, meshServerCredentials, meshServerInterceptor } from '../../src/grpc/index.js';
+import { MeshChannelCredentials, meshGrpcOptions, meshServerCredentials, meshServerInterceptor } from '../../src/grpc/index.js';
 import { DevCa } from '../../src/security/dev-ca/dev-ca.js';
 import type { IssuedCertificate } from '../../src/security/dev-ca/dev-ca.js';
 import { KubeApiWatcher } from '../../src/kubernetes/api-watcher.js';
@@ -179,6 +179,20 @@ describe('DestinationRule SIMPLE and MUTUAL to TLS gRPC servers', () => {
     expect(outcome.code).toBe(status.UNAVAILABLE);
     expect(outcome.details).toMatch(/^upstream connect error: 127\.0\.0\.3:\d+: .*certificate required/);
     expect(mutual.pods.received.length).toBe(before);
+  });
+
+  it('call credentials composed with MeshChannelCredentials go on every call, over the TLS the mesh chose', async () => {
+    const mesh = await start(reviewsEntry(simple.pods.port, ['127.0.0.2']) + rule(`{ mode: SIMPLE, caCertificates: ${testCa.certPath} }`));
+    const token = CallCredentials.createFromMetadataGenerator((_options, callback) => {
+      const metadata = new Metadata();
+      metadata.set('authorization', 'Bearer t0ken');
+      callback(null, metadata);
+    });
+    const c = new EchoClient('mesh:///reviews.shop:9080', new MeshChannelCredentials().compose(token), meshGrpcOptions(mesh));
+    clients.push(c);
+    const reply = ok(await callEcho(c));
+    expect(reply.pod).toBe('127.0.0.2');
+    expect(reply.metadata['authorization']).toBe('Bearer t0ken');
   });
 
   it('TLS credentials of the client itself are refused: the mesh chooses the transport', async () => {
