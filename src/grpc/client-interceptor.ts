@@ -146,6 +146,10 @@ class Attempt implements PickTarget {
     this.cluster.report(host, this.perTryTimedOut ? { status: 0, failure: 'timeout' } : { status: grpcToHttpStatus(code), failure: undefined });
   }
 
+  get slot(): string {
+    return this.cluster.name;
+  }
+
   transport(host: Host): GrpcTransportRef | MeshError | undefined {
     const transport = transportFor(this.cluster, host, this.authorityHost, this.core.certificates());
     // Never the pod's fault, never retried: the call is not sent at all.

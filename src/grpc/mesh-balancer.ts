@@ -49,7 +49,7 @@ class MeshPicker implements experimental.Picker {
     }
     const transport = attempt.transport(host);
     if (transport instanceof MeshError) return failed(status.UNAVAILABLE, `${transport.code}: ${transport.message}`);
-    const connection = this.balancer.connection(host, transport);
+    const connection = this.balancer.connection(host, attempt.slot, transport);
     const subchannel = connection.subchannel;
     switch (subchannel.getConnectivityState()) {
       case connectivityState.READY:
@@ -87,11 +87,12 @@ interface Connection {
 }
 
 /**
- * The channel's connections, one subchannel per endpoint address and transport slot (plaintext,
- * mesh mTLS, a DestinationRule's TLS), made when a pick first needs one. A newer transport in
- * the same slot (a rotated certificate, changed credentials) replaces the subchannel: the old one
- * is released and drains. Each state change publishes a new picker so that calls waiting for a
- * connection pick again.
+ * The channel's connections, one subchannel per endpoint address and destination (cluster),
+ * made when a pick first needs one, with the transport the destination asks for (plaintext, mesh
+ * mTLS, a DestinationRule's TLS). Another transport for the same pair (a rotated certificate,
+ * changed credentials or rule) replaces the subchannel: the old one is released and drains.
+ * Subchannels with equal options are shared by grpc-js. Each state change publishes a new picker
+ * so that calls waiting for a connection pick again.
  */
 export class MeshLoadBalancer implements experimental.LoadBalancer {
   private readonly connections = new Map<string, Connection>();
@@ -117,9 +118,9 @@ export class MeshLoadBalancer implements experimental.LoadBalancer {
     return LB_POLICY_NAME;
   }
 
-  connection(host: Host, transport: GrpcTransportRef | undefined): Connection {
+  connection(host: Host, slot: string, transport: GrpcTransportRef | undefined): Connection {
     const { address, port } = host.endpoint;
-    const key = `${address}:${port}|${transport?.slot ?? 'plain'}`;
+    const key = `${address}:${port}|${slot}`;
     const id = transport?.id ?? 'plain';
     const known = this.connections.get(key);
     if (known?.transport === id) return known;

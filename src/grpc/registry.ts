@@ -15,7 +15,6 @@ export const ATTEMPT_KEY = 'x-sidecarless-attempt';
 /** A transport as the picker hands it to the balancer (`transport.ts`). */
 export interface GrpcTransportRef {
   readonly id: string;
-  readonly slot: string;
 }
 
 export interface MeshTarget {
@@ -37,6 +36,8 @@ export interface PickTarget {
    * to now (mesh mTLS without certificates): then nothing is sent, never in plaintext.
    */
   transport(host: Host): GrpcTransportRef | MeshError | undefined;
+  /** The destination (cluster) of the attempt: one connection per pod and destination, replaced when its transport changes. */
+  readonly slot: string;
 }
 
 /**

@@ -16,12 +16,10 @@ import { registerTransport } from './registry.js';
 
 /**
  * How one subchannel connects: TLS settings fixed when it is made (a rotation or a rule change
- * makes a new subchannel; the old one drains). `slot` names what a newer transport replaces (the
- * same destination's TLS with other credentials); `id` tells two transports apart.
+ * makes a new subchannel; the old one drains); `id` tells two transports apart.
  */
 export interface GrpcTransport {
   readonly id: string;
-  readonly slot: string;
   /** `DestinationRule shop/api spec.trafficPolicy.tls` or `auto mTLS`, for messages. */
   readonly source: string;
   /** Node's TLS options every connection gets (the socket is added per connection). */
@@ -42,7 +40,6 @@ function meshTransport(tls: MeshTls, bundle: CertificateBundle): GrpcTransport {
   if (!transport) {
     transport = Object.freeze({
       id: `${tls.id}|${bundle.fingerprint}`,
-      slot: tls.id,
       source: tls.source,
       options: {
         servername: tls.sni,
@@ -83,7 +80,7 @@ function originateTransport(tls: TlsOrigination, authorityHost: string): GrpcTra
     if (tls.insecureSkipVerify) options.rejectUnauthorized = false;
     else if (tls.subjectAltNames !== undefined) options.checkServerIdentity = subjectAltNameCheck(tls.subjectAltNames, tls.source);
     else options.checkServerIdentity = (_host, cert) => checkServerIdentity(name, cert);
-    transport = Object.freeze({ id: `${tls.id}|${authorityHost}`, slot: `${tls.source}|${authorityHost}`, source: tls.source, options });
+    transport = Object.freeze({ id: `${tls.id}|${authorityHost}`, source: tls.source, options });
     registerTransport(transport);
     byHost.set(authorityHost, transport);
   }

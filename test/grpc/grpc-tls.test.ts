@@ -11,6 +11,7 @@ import { CallCredentials, credentials, Metadata, status } from '@grpc/grpc-js';
 import type { ServerCredentials } from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Mesh, MeshOptions } from '../../src/index.js';
+import type { Snapshot } from '../../src/inspect/public.js';
 import { createMesh } from '../../src/index.js';
 import { MeshChannelCredentials, meshGrpcOptions, meshServerCredentials, meshServerInterceptor } from '../../src/grpc/index.js';
 import { DevCa } from '../../src/security/dev-ca/dev-ca.js';
@@ -24,6 +25,7 @@ import { callEcho, EchoClient, GrpcPods, RecordingServerCredentials } from '../h
 import type { Outcome } from '../helpers/grpc-pods.js';
 import { MemoryCertificateSource } from '../helpers/memory-certificates.js';
 import { docs } from '../helpers/mesh-from-yaml.js';
+import { PushSource, yamlDocs } from '../helpers/push-source.js';
 
 const HOST = 'reviews.shop.svc.cluster.local';
 const FRONTEND = 'spiffe://cluster.local/ns/shop/sa/frontend';
@@ -296,6 +298,25 @@ describe('mesh mTLS (ISTIO_MUTUAL, auto mTLS) with the workload certificates', (
     for (let i = 0; i < 6; i++) answered.push(ok(await callEcho(reviewsClient)).pod);
     expect(new Set(answered)).toEqual(new Set(['127.0.0.5']));
     expect(reviews.pods.received.filter((r) => r.pod === '127.0.0.6').length).toBe(before);
+  });
+
+  it('a DestinationRule change applies to the next call: a connection made under other settings is never reused', async () => {
+    const config = (san: string): string => reviewsEntry(reviews.pods.port, ['127.0.0.5']) + rule(`{ mode: ISTIO_MUTUAL, subjectAltNames: ["${san}"] }`);
+    const source = new PushSource(yamlDocs(config(REVIEWS)));
+    const mesh = await createMesh({ namespace: 'shop', sources: [source], dns: false, certificates: { source: new MemoryCertificateSource(frontend), debounceMs: 0 } });
+    meshes.push(mesh);
+    const push = async (san: string): Promise<void> => {
+      const accepted = new Promise<Snapshot>((resolve) => mesh.once('snapshot', resolve));
+      source.push(yamlDocs(config(san)));
+      await accepted;
+    };
+    const reviewsClient = client(mesh);
+    expect(ok(await callEcho(reviewsClient)).pod).toBe('127.0.0.5');
+    // The open connection proved REVIEWS; the rule now asks for another identity.
+    await push('spiffe://cluster.local/ns/shop/sa/details');
+    expect(failed(await callEcho(reviewsClient)).details).toContain('include none of those expected for this destination [spiffe://cluster.local/ns/shop/sa/details]');
+    await push(REVIEWS);
+    expect(ok(await callEcho(reviewsClient)).pod).toBe('127.0.0.5');
   });
 
   it('without workload certificates ISTIO_MUTUAL fails closed before anything is sent', async () => {
