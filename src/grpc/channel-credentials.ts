@@ -39,9 +39,8 @@ function tlsHandshake(socket: Socket, transport: RegisteredTransport): Promise<S
         fail('no h2', new Error(`the server chose ${tls.alpnProtocol === false ? 'no protocol' : JSON.stringify(tls.alpnProtocol)} by ALPN; gRPC needs HTTP/2 (h2) (${transport.source})`));
         return;
       }
+      // The listeners stay (settled, they do nothing): a late socket error must never go unhandled.
       settled = true;
-      tls.removeListener('error', onError);
-      tls.removeListener('close', onClose);
       resolve({ socket: tls, secure: true });
     });
     const onError = (error: Error & { code?: unknown }): void => {
@@ -49,7 +48,7 @@ function tlsHandshake(socket: Socket, transport: RegisteredTransport): Promise<S
       fail(typeof error.code === 'string' ? error.code : 'handshake failed', new Error(message, { cause: error }));
     };
     const onClose = (): void => fail('connection closed', new Error(`the connection closed during the TLS handshake (${transport.source})`));
-    tls.once('error', onError);
+    tls.on('error', onError);
     tls.once('close', onClose);
   });
 }
