@@ -5,14 +5,6 @@ export class GrpcTargetError extends MeshError {
   readonly code = 'ERR_MESH_GRPC_TARGET';
 }
 
-/** The destination asks for TLS (a DestinationRule, mesh mTLS) the gRPC channel does not speak yet. */
-export class GrpcTlsNotSupportedError extends MeshError {
-  readonly code = 'ERR_MESH_GRPC_TLS_UNSUPPORTED';
-  constructor(readonly destination: string, readonly source: string) {
-    super(`${destination}: ${source} asks for TLS, which sidecarless/grpc does not originate yet; the call was not sent (never in plaintext)`);
-  }
-}
-
 /** The destination has no endpoints the gRPC channel can reach (pass-through, unknown service). */
 export class GrpcNoRouteError extends MeshError {
   readonly code = 'ERR_MESH_GRPC_NO_ROUTE';
@@ -21,4 +13,9 @@ export class GrpcNoRouteError extends MeshError {
 /** The matched route asks for something a gRPC call cannot get yet (a path rewrite): refused, never ignored. */
 export class GrpcUnsupportedRouteError extends MeshError {
   readonly code = 'ERR_MESH_GRPC_UNSUPPORTED_ROUTE';
+}
+
+/** `meshServerCredentials(mesh)` without workload certificates: no server is made (never a plaintext one instead). */
+export class GrpcNoCertificateError extends MeshError {
+  readonly code = 'ERR_MESH_GRPC_NO_CERTIFICATE';
 }
