@@ -6,7 +6,7 @@ import { meshClientInterceptor } from './client-interceptor.js';
 import { registerMeshBalancer } from './mesh-balancer.js';
 import type { GrpcCapable } from './mesh-core.js';
 import { MESH_SCHEME, MeshResolver } from './mesh-resolver.js';
-import { CLIENT_OPTION, MESH_OPTION, meshId, newClientId } from './registry.js';
+import { CLIENT_OPTION, CREDENTIALS_OPTION, MESH_OPTION, meshId, newClientId } from './registry.js';
 
 export { meshServerInterceptor } from './server-interceptor.js';
 export { ERROR_CODE_KEY } from './client-interceptor.js';
@@ -35,7 +35,8 @@ export interface MeshGrpcOptions extends ChannelOptions {
  * `credentials.createInsecure()`, or `new MeshChannelCredentials().compose(callCredentials)` to
  * add call credentials. TLS credentials of its own would be ignored, so they are refused.
  */
-function meshChannel(address: string, credentials: ChannelCredentials, options: ChannelOptions): Channel {
+function meshChannel(address: string, credentials: ChannelCredentials, given: ChannelOptions): Channel {
+  const options = { ...given, [CREDENTIALS_OPTION]: 1 };
   if (isMeshCredentials(credentials)) return new Channel(address, credentials, options);
   if (credentials._isSecure()) {
     throw new GrpcTargetError(

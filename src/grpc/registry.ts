@@ -9,6 +9,8 @@ import type { MeshError } from '../errors.js';
 export const MESH_OPTION = 'sidecarless.mesh';
 /** Channel option tying a channel to the interceptor of the same `meshGrpcOptions` call. */
 export const CLIENT_OPTION = 'sidecarless.client';
+/** Channel option set by the mesh's channel factory: the channel has the mesh's credentials. */
+export const CREDENTIALS_OPTION = 'sidecarless.mesh_credentials';
 /** Metadata key carrying one attempt to the picker; the picker takes it out before anything is sent. */
 export const ATTEMPT_KEY = 'x-sidecarless-attempt';
 

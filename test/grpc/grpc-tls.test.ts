@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CallCredentials, credentials, Metadata, status } from '@grpc/grpc-js';
+import { CallCredentials, Channel, credentials, Metadata, status } from '@grpc/grpc-js';
 import type { ServerCredentials } from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Mesh, MeshOptions } from '../../src/index.js';
@@ -28,6 +28,7 @@ import { docs } from '../helpers/mesh-from-yaml.js';
 import { PushSource, yamlDocs } from '../helpers/push-source.js';
 
 const HOST = 'reviews.shop.svc.cluster.local';
+const insecureCredentials = credentials.createInsecure();
 const FRONTEND = 'spiffe://cluster.local/ns/shop/sa/frontend';
 const REVIEWS = 'spiffe://cluster.local/ns/shop/sa/reviews';
 
@@ -195,6 +196,12 @@ describe('DestinationRule SIMPLE and MUTUAL to TLS gRPC servers', () => {
     const reply = ok(await callEcho(c));
     expect(reply.pod).toBe('127.0.0.2');
     expect(reply.metadata['authorization']).toBe('Bearer t0ken');
+  });
+
+  it('a channel factory of its own is refused: its credentials would skip the TLS the mesh asks for', async () => {
+    const mesh = await start(reviewsEntry(simple.pods.port, ['127.0.0.2']) + rule(`{ mode: SIMPLE, caCertificates: ${testCa.certPath} }`));
+    const options = { ...meshGrpcOptions(mesh), channelFactoryOverride: (address: string, creds: typeof insecureCredentials, o: object) => new Channel(address, creds, o) };
+    expect(() => new EchoClient('mesh:///reviews.shop:9080', insecureCredentials, options)).toThrow(/was not made by meshGrpcOptions\(mesh\)'s channel factory/);
   });
 
   it('TLS credentials of the client itself are refused: the mesh chooses the transport', async () => {
