@@ -1,0 +1,139 @@
+import type { ResourceRef } from '../issue.js';
+import type { RouteTable } from '../../routing/route-table.js';
+import { tableForPort } from '../../routing/route-table.js';
+import type { RouteSource } from '../../routing/route-request.js';
+import type { TlsPortRoutes, TlsRouteSpec } from '../../routing/tls-route.js';
+import { compileTlsRoutes } from '../../routing/tls-route.js';
+import type { ServiceDef } from '../snapshot.js';
+import type { CompileContext, IssueSink } from './context.js';
+import type { HostTable } from './hosts.js';
+import { qualifyHost } from './hosts.js';
+
+/**
+ * How calls to one (service host, port) are routed: `http` ports take the VirtualService's `http`
+ * routes; `tls` ports (protocol TLS or HTTPS) take its `tls` routes, by SNI, and never `http` ones.
+ */
+export type PortRoute =
+  | { readonly kind: 'http'; readonly table: RouteTable | undefined }
+  | ({ readonly kind: 'tls' } & TlsPortRoutes);
+
+/** istiod's protocol.Parse: case-insensitive; anything else is "unsupported" (sniffed as HTTP). */
+export function parseProtocol(raw: string | undefined): string {
+  const lower = (raw ?? '').toLowerCase();
+  switch (lower) {
+    case 'tcp': case 'udp': case 'grpc': case 'grpc-web': case 'http': case 'http2': case 'https': case 'tls': case 'mongo': case 'redis': case 'mysql':
+      return lower.toUpperCase();
+    case 'http_proxy':
+      return 'HTTP_PROXY';
+    default:
+      return 'UNSUPPORTED';
+  }
+}
+
+/** protocol.Instance.IsTLS: the ports Envoy routes by SNI with a tcp_proxy, never with HTTP routes. */
+export function tlsProtocolOf(protocol: string | undefined): 'TLS' | 'HTTPS' | undefined {
+  const p = parseProtocol(protocol);
+  return p === 'TLS' || p === 'HTTPS' ? p : undefined;
+}
+
+/** The `tls` routes a route table carries (its VirtualService's `spec.tls`). */
+export function tlsSpecsOf(table: RouteTable | undefined): readonly TlsRouteSpec[] {
+  return table?.tls ?? [];
+}
+
+/**
+ * The routing of each (host, port) the caller may call, built with the snapshot. A service port's
+ * protocol comes from its ServiceEntry (`ports[].protocol`); a Kubernetes Service's, known only at
+ * run time, is passed in by the caller ({@link PortRouting.routeFor}'s `protocol`). What is
+ * compiled for a (route table, port) is kept for the snapshot's life.
+ */
+export class PortRouting {
+  private readonly compiled = new Map<RouteTable | undefined, Map<string, TlsPortRoutes>>();
+
+  constructor(
+    private readonly routes: HostTable<RouteTable>,
+    private readonly service: (host: string) => ServiceDef | undefined,
+    private readonly ctx: CompileContext,
+  ) {}
+
+  /**
+   * How a call to `host:port` is routed. `protocol`: the port's protocol when no ServiceEntry
+   * declares the host (a Kubernetes Service's, from discovery).
+   */
+  routeFor(host: string, port: number, protocol?: string): PortRoute {
+    const table = this.routes.lookup(host);
+    const service = this.service(host);
+    const declared = service ? service.ports.find((p) => p.number === port)?.protocol : protocol;
+    const tls = tlsProtocolOf(declared);
+    if (!tls) return { kind: 'http', table: httpTable(table, port) };
+    return { kind: 'tls', ...this.tlsRoutes(table, host, port, tls, service?.addresses ?? []) };
+  }
+
+  private tlsRoutes(table: RouteTable | undefined, host: string, port: number, protocol: 'TLS' | 'HTTPS', addresses: readonly string[]): TlsPortRoutes {
+    let byPort = this.compiled.get(table);
+    if (!byPort) this.compiled.set(table, (byPort = new Map()));
+    const key = `${host}\0${port}\0${protocol}`;
+    let routes = byPort.get(key);
+    if (!routes) {
+      if (byPort.size > 10_000) byPort.clear();
+      routes = compilePortRoutes(table, host, port, protocol, addresses, this.ctx);
+      byPort.set(key, routes);
+    }
+    return routes;
+  }
+}
+
+/** A table with no `http` routes (a VirtualService with `tls` routes only) routes no HTTP call. */
+function httpTable(table: RouteTable | undefined, port: number): RouteTable | undefined {
+  if (table && table.routes.length === 0 && (table.tls?.length ?? 0) > 0) return undefined;
+  return tableForPort(table, port);
+}
+
+function compilePortRoutes(
+  table: RouteTable | undefined,
+  host: string,
+  port: number,
+  protocol: 'TLS' | 'HTTPS',
+  addresses: readonly string[],
+  ctx: CompileContext,
+): TlsPortRoutes {
+  const specs = tlsSpecsOf(table);
+  const source: RouteSource = { namespace: ctx.namespace, labels: ctx.workloadLabels };
+  const resource = table?.resource;
+  const routes = resource && specs.length > 0
+    ? compileTlsRoutes(specs, resource, port, source, (h) => qualifyHost(h, resource.namespace, ctx.clusterDomain))
+    : [];
+  // No tls match applies to this caller and port: the service itself, as istiod's fallback chain.
+  return Object.freeze({ host, port, protocol, resource: routes.length > 0 ? resource : undefined, routes, addresses });
+}
+
+/**
+ * `tls` routes that can never apply: the VirtualService's hosts name services whose ports are not
+ * TLS or HTTPS (Istio builds SNI filter chains only for those). Kubernetes Services' protocols
+ * are known only at run time and are not judged here.
+ */
+export function checkUnusedTlsRoutes(routes: HostTable<RouteTable>, services: HostTable<ServiceDef>, ctx: CompileContext, sink: IssueSink): void {
+  const reported = new Set<string>();
+  const k8sSuffix = `.svc.${ctx.clusterDomain}`;
+  for (const [host, table] of routes.entries()) {
+    if (tlsSpecsOf(table).length === 0) continue;
+    const service = services.lookup(host);
+    if (!service) {
+      if (host.endsWith(k8sSuffix)) continue;
+      report(sink, reported, table.resource, host, `host "${host}" is in no ServiceEntry, so no port of it is known to be TLS or HTTPS; its tls routes apply to none`);
+      continue;
+    }
+    const tlsPorts = service.ports.filter((p) => tlsProtocolOf(p.protocol)).map((p) => p.number);
+    if (tlsPorts.length === 0) {
+      const ports = service.ports.map((p) => `${p.number}/${p.protocol}`).join(', ') || 'none';
+      report(sink, reported, table.resource, host, `ServiceEntry ${service.source.namespace}/${service.source.name} declares no TLS or HTTPS port for "${host}" (ports: ${ports}); tls routes apply only to those, so they are unused (http routes serve the other ports)`);
+    }
+  }
+}
+
+function report(sink: IssueSink, reported: Set<string>, resource: ResourceRef, host: string, message: string): void {
+  const key = `${resource.kind}/${resource.namespace}/${resource.name}/${host}`;
+  if (reported.has(key)) return;
+  reported.add(key);
+  sink.warn({ code: 'tls-routes-unused', message, resource, path: 'spec.tls' });
+}
