@@ -145,6 +145,8 @@ describe('TLS and HTTPS ports without tls routes go to the service itself', () =
       path: '/storage/v1/b',
       host: `www.googleapis.com:${port}`,
     });
+    // Every spelling makes it a TLS port: plaintext to it is refused.
+    expect(((await failure(mesh.request(`http://www.googleapis.com:${port}/`))) as MeshError).code).toBe('ERR_MESH_TLS_PORT_PLAINTEXT');
   });
 
   it('HTTP routes of a VirtualService for the host never apply to its TLS port (no local 404, no direct response)', async () => {
