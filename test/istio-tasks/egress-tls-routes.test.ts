@@ -11,6 +11,8 @@ import { seededRandom } from '../../src/clock.js';
 import type { Mesh, MeshError } from '../../src/index.js';
 import { TestCa } from '../helpers/certs.js';
 import { failure } from '../helpers/failure.js';
+import { endpoint, namespaceCollections, service, slice } from '../helpers/kube-objects.js';
+import { MemoryKubeWatcher } from '../helpers/memory-kube.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import type { TlsPodReply } from '../helpers/tls-pods.js';
@@ -24,6 +26,7 @@ let v2: TlsPod;
 let login: TlsPod;
 let web: TlsPod;
 let plain: PlaintextPod;
+let ledger: TlsPod;
 let port: number;
 let mesh: Mesh | undefined;
 
@@ -39,6 +42,7 @@ beforeAll(async () => {
   login = await TlsPod.start('127.0.0.5', { port, cert: ca.issue('login.bookinfo.com', { dns: ['login.bookinfo.com'] }) });
   web = await TlsPod.start('127.0.0.6', { port, cert: ca.issue('*.bookinfo.com', { dns: ['*.bookinfo.com', 'a.b.bookinfo.com'] }) });
   plain = await PlaintextPod.start('127.0.0.7', port);
+  ledger = await TlsPod.start('127.0.0.8', { port, cert: ca.issue('ledger', { dns: ['ledger.shop.svc.cluster.local'] }) });
 });
 
 afterEach(async () => {
@@ -48,7 +52,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   setDefaultCACertificates(systemCas);
-  await Promise.all([google, v1, v2, login, web, plain].map((p) => p?.close()));
+  await Promise.all([google, v1, v2, login, web, plain, ledger].map((p) => p?.close()));
   await removeTempDir(dir);
 });
 
@@ -287,5 +291,29 @@ spec:
     const http = await mesh.request('http://api.example.com/');
     expect(http.statusCode).toBe(418);
     expect(await http.body.text()).toBe('http route');
+  });
+});
+
+describe('Kubernetes Service ports named tls-* or https-*, or with appProtocol tls or https', () => {
+  it.each([
+    { name: 'tls-ledger' },
+    { name: 'https' },
+    { name: 'web', appProtocol: 'tls' },
+    { name: 'http-web', appProtocol: 'https' },
+  ])('port %o is a TLS port: HTTP routes do not apply, https:// passes through, http:// is refused', async (portSpec) => {
+    const watcher = new MemoryKubeWatcher();
+    mesh = await meshFromYaml(`apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: ledger, namespace: shop }
+spec:
+  hosts: [ledger]
+  http:
+  - directResponse: { status: 418, body: { string: from an http route } }
+`, { namespace: 'shop', dns: false, kubeWatcher: watcher });
+    const { slices, services } = namespaceCollections(watcher, 'shop');
+    services.upsert(service('shop', 'ledger', [{ ...portSpec, port: 8443, targetPort: port }]));
+    slices.upsert(slice('shop', 'ledger-a', 'ledger', [{ name: portSpec.name, port }], [endpoint(ledger.address, 'ledger-1')]));
+    expect(await reply('https://ledger.shop.svc.cluster.local:8443/balance')).toMatchObject({ pod: '127.0.0.8', sni: 'ledger.shop.svc.cluster.local', path: '/balance' });
+    expect(((await failure(mesh.request('http://ledger.shop.svc.cluster.local:8443/'))) as MeshError).code).toBe('ERR_MESH_TLS_PORT_PLAINTEXT');
   });
 });
