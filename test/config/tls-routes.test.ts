@@ -9,7 +9,7 @@ import { MeshConfigError } from '../../src/index.js';
 import type { TlsPortRoutes } from '../../src/routing/tls-route.js';
 import { selectTlsRoute, sniScore } from '../../src/routing/tls-route.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
-import { errors, summarize, validateYaml, warnings } from './helpers.js';
+import { errors, summarize, validateYaml } from './helpers.js';
 
 const vs = (spec: string) => `apiVersion: networking.istio.io/v1
 kind: VirtualService
