@@ -40,6 +40,7 @@ export type { CancelTimer, Clock, RandomSource, TimerKind } from './clock.js';
 export { registerBalancer, balancerNames, BalancerConfigError } from './balancer/index.js';
 export type { LoadBalancer, BalancerFactory, BalancerOptions, BalancerDeps, PickContext, Host } from './balancer/index.js';
 export { RouteTimeoutError, UnknownHostError, PerTryTimeoutError, DeadlineExceededError } from './http/errors.js';
+export { NoTlsRouteError, TlsPortPlaintextError } from './routing/errors.js';
 export { OverflowError, RateLimitedError } from './resilience/errors.js';
 export { runWithDeadline, remainingTimeMs, parseGrpcTimeout } from './resilience/deadline.js';
 export { HEDGE_AFTER_ANNOTATION } from './resilience/hedge-policy.js';
