@@ -1,9 +1,8 @@
-import { isIP } from 'node:net';
 import type { DestinationActions, RouteActions } from '../routing/route-actions.js';
 import type { CompiledDestination } from '../routing/route-table.js';
 import { NoTlsRouteError, TlsPortPlaintextError } from '../routing/errors.js';
 import type { TlsPortRoutes } from '../routing/tls-route.js';
-import { pickTlsDestination, selectTlsRoute } from '../routing/tls-route.js';
+import { connectionOf, pickTlsDestination, selectTlsRoute } from '../routing/tls-route.js';
 
 const NO_HEADER_RULES: DestinationActions = Object.freeze({ authority: undefined, request: [], response: [] });
 
@@ -45,10 +44,8 @@ function serviceDestination(routes: TlsPortRoutes): CompiledDestination {
 export function tlsPortDestination(routes: TlsPortRoutes, scheme: string, hostname: string, random: () => number): CompiledDestination | Error {
   if (scheme !== 'https') return new TlsPortPlaintextError(routes.host, routes.port, routes.protocol);
   if (!routes.resource) return serviceDestination(routes);
-  const bare = hostname.replace(/^\[|\]$/g, '');
-  const literal = isIP(bare) !== 0;
-  const sni = literal ? undefined : bare.toLowerCase().replace(/\.$/, '');
-  const route = selectTlsRoute(routes.routes, sni, literal ? [bare] : routes.addresses);
+  const { sni, addresses } = connectionOf(hostname, routes);
+  const route = selectTlsRoute(routes.routes, sni, addresses);
   const destination = route ? pickTlsDestination(route, random()) : undefined;
   if (!destination) return new NoTlsRouteError(routes.host, routes.port, sni, `${routes.resource.kind} ${routes.resource.namespace}/${routes.resource.name}`);
   return destination;

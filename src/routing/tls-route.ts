@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { ResourceRef } from '../config/issue.js';
 import { IpBlocks } from '../security/authz/ip-block.js';
 import type { CompiledDestination, RouteDestinationSpec } from './route-table.js';
@@ -26,6 +27,8 @@ export interface CompiledTlsMatch {
   readonly sniHosts: readonly string[];
   /** Destination subnets with their prefix length, longest first; empty: any address. */
   readonly subnets: readonly { readonly block: IpBlocks; readonly bits: number; readonly text: string }[];
+  /** The match in words (its static predicates included), for `explain`. */
+  readonly conditions: string;
 }
 
 /** One `tls[]` entry of a VirtualService, compiled for one service port. */
@@ -101,7 +104,7 @@ export function compileTlsRoutes(
       const key = `${(match.sniHosts ?? []).join(',')}|${(match.destinationSubnets ?? []).join(',')}`;
       if (handled.has(key)) continue;
       handled.add(key);
-      matches.push({ sniHosts: (match.sniHosts ?? []).map((h) => h.toLowerCase()), subnets: subnetsOf(match) });
+      matches.push({ sniHosts: (match.sniHosts ?? []).map((h) => h.toLowerCase()), subnets: subnetsOf(match), conditions: describeTlsMatch(match) });
     }
     if (matches.length === 0) return;
     const { destinations, cumulative } = compileDestinations(spec.route, qualify);
@@ -146,22 +149,54 @@ function subnetScore(subnets: CompiledTlsMatch['subnets'], addresses: readonly s
  * service's `addresses`).
  */
 export function selectTlsRoute(routes: readonly CompiledTlsRoute[], sni: string | undefined, addresses: readonly string[]): CompiledTlsRoute | undefined {
+  return selectTlsMatch(routes, sni, addresses)?.route;
+}
+
+/** As {@link selectTlsRoute}, with the match that selected the route. */
+export function selectTlsMatch(
+  routes: readonly CompiledTlsRoute[],
+  sni: string | undefined,
+  addresses: readonly string[],
+): { readonly route: CompiledTlsRoute; readonly match: CompiledTlsMatch } | undefined {
   let bestIp = -1;
   for (const route of routes) for (const match of route.matches) bestIp = Math.max(bestIp, subnetScore(match.subnets, addresses));
   if (bestIp < 0) return undefined;
-  let best: CompiledTlsRoute | undefined;
+  let best: { route: CompiledTlsRoute; match: CompiledTlsMatch } | undefined;
   let bestSni = -1;
   for (const route of routes) {
     for (const match of route.matches) {
       if (subnetScore(match.subnets, addresses) !== bestIp) continue;
       const name = sniScore(match.sniHosts, sni);
       if (name > bestSni) {
-        best = route;
+        best = { route, match };
         bestSni = name;
       }
     }
   }
   return best;
+}
+
+/**
+ * What a connection to `hostname` (the URL's) is matched on: its SNI, the host name (none for an
+ * IP address, which clients never send as SNI), and the address it connects to, the IP itself or
+ * else the service's `addresses`.
+ */
+export function connectionOf(hostname: string, routes: TlsPortRoutes): { readonly sni: string | undefined; readonly addresses: readonly string[] } {
+  const bare = hostname.replace(/^\[|\]$/g, '');
+  if (isIP(bare) !== 0) return { sni: undefined, addresses: [bare] };
+  return { sni: bare.toLowerCase().replace(/\.$/, ''), addresses: routes.addresses };
+}
+
+/** A match's conditions in words, for `explain` and inspection. */
+export function describeTlsMatch(match: TlsMatchSpec): string {
+  const parts: string[] = [];
+  if (match.sniHosts?.length) parts.push(`sni ${match.sniHosts.join(', ')}`);
+  if (match.destinationSubnets?.length) parts.push(`destination ${match.destinationSubnets.join(', ')}`);
+  if (match.port) parts.push(`port ${match.port}`);
+  if (match.sourceLabels && Object.keys(match.sourceLabels).length > 0) parts.push(`source labels ${Object.entries(match.sourceLabels).map(([k, v]) => `${k}=${v}`).join(',')}`);
+  if (match.sourceNamespace) parts.push(`source namespace ${match.sourceNamespace}`);
+  if (match.gateways?.length) parts.push(`gateways ${match.gateways.join(', ')}`);
+  return parts.length > 0 ? parts.join(' AND ') : 'any';
 }
 
 /** Picks a weighted destination with a uniform random number in [0, 1). */

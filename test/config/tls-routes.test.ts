@@ -8,7 +8,7 @@ import type { Mesh } from '../../src/index.js';
 import { MeshConfigError } from '../../src/index.js';
 import type { TlsPortRoutes } from '../../src/routing/tls-route.js';
 import { selectTlsRoute, sniScore } from '../../src/routing/tls-route.js';
-import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
+import { explain, meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { errors, summarize, validateYaml } from './helpers.js';
 
 const vs = (spec: string) => `apiVersion: networking.istio.io/v1
@@ -224,5 +224,60 @@ ${vs(`  hosts: ["*.example.com"]
     expect(pick('api.example.com', ['10.9.9.9'])).toBe('narrow.example.com');
     expect(pick('api.example.com', ['192.168.1.1'])).toBe('any.example.com');
     expect(pick(undefined, ['192.168.1.1'])).toBeUndefined();
+  });
+});
+
+describe('explain and inspect show the tls routes', () => {
+  const config = `${entry('[{ number: 443, name: https, protocol: HTTPS }]')}---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: api, namespace: shop }
+spec:
+  host: api.example.com
+  subsets: [{ name: v1, labels: { version: v1 } }]
+---
+${vs(`  hosts: [api.example.com]
+  http:
+  - directResponse: { status: 418 }
+  tls:
+  - match: [{ sniHosts: [api.example.com], port: 443 }]
+    route:
+    - { destination: { host: api.example.com, subset: v1 }, weight: 90 }
+    - { destination: { host: api.example.com, subset: v2 }, weight: 10 }
+`)}`;
+
+  it('explain: the tls route the SNI selects, its destinations and endpoints; no http route, timeout or retry', async () => {
+    await snapshotOf(config);
+    const e = explain(mesh!, 'GET', 'https://api.example.com/');
+    expect(e.route).toMatchObject({ path: 'spec.tls[0]', resource: { kind: 'VirtualService', name: 'api' } });
+    expect(e.matchedConditions).toEqual(['sni api.example.com AND port 443']);
+    expect(e.destinations.map((d) => `${d.host} ${d.subset} ${d.percent}% ${d.endpoints.map((p) => p.key).join(',')}`)).toEqual([
+      'api.example.com v1 90% 127.0.0.3:443',
+      'api.example.com v2 10% ',
+    ]);
+    expect(e.directResponse).toBeUndefined();
+    expect(e.retries).toMatchObject({ attempts: 0 });
+    expect(e.outcome).toEqual([expect.stringContaining('subset "v2" of api.example.com is not defined')]);
+    expect(e.notes[0]).toContain('port 443 of api.example.com is a HTTPS port: routed by SNI');
+  });
+
+  it('explain: plaintext is refused', async () => {
+    await snapshotOf(config);
+    const e = explain(mesh!, 'GET', 'http://api.example.com:443/');
+    expect(e.outcome).toEqual([expect.stringContaining('TlsPortPlaintextError (ERR_MESH_TLS_PORT_PLAINTEXT)')]);
+    expect(e.destinations).toEqual([]);
+  });
+
+  it('inspect: the host\'s table lists its tls routes as written', async () => {
+    await snapshotOf(config);
+    const table = mesh!.inspect().routes.find((t) => t.host === 'api.example.com')!;
+    expect(table.tlsRoutes).toEqual([{
+      path: 'spec.tls[0]',
+      matches: ['sni api.example.com AND port 443'],
+      destinations: [
+        { host: 'api.example.com', subset: 'v1', weight: 90, percent: 90 },
+        { host: 'api.example.com', subset: 'v2', weight: 10, percent: 10 },
+      ],
+    }]);
   });
 });
