@@ -244,6 +244,10 @@ class MeshCall implements CallInterface {
       if (pending) return pending;
       throw new GrpcNoRouteError(`no service ${serviceHost} in the mesh (from the gRPC target mesh:///${target.host}:${target.port}); calls to hosts outside the mesh's registry are not supported over gRPC`);
     }
+    // A TLS or HTTPS port carries TLS the client originates, routed by SNI: this channel is
+    // plaintext, so the call is refused rather than sent there in the clear.
+    const portRoute = snapshot.routeFor(serviceHost, target.port, snapshot.service(serviceHost) ? undefined : clusters.portProtocol(serviceHost, target.port));
+    if (portRoute.kind === 'tls') throw new GrpcTlsNotSupportedError(`${serviceHost} port ${target.port}`, `its ${portRoute.protocol} port (routed by SNI)`);
     const path = this.options.method_definition.path;
     let host = serviceHost;
     let port = target.port;
