@@ -1,7 +1,7 @@
 import type { Endpoint } from '../discovery/endpoint.js';
 import type { RateLimitTable } from '../resilience/rate-limit/rate-limit-spec.js';
 import type { RouteTable } from '../routing/route-table.js';
-import type { PortRoute } from './compile/port-routing.js';
+import type { PortProtocolOf, PortRoute } from './compile/port-routing.js';
 import type { UpstreamTls } from '../security/tls-settings.js';
 import type { PeerAuthenticationPolicy } from '../security/peer-authentication.js';
 import type { CompiledAuthorization } from '../security/authz/authorization-policies.js';
@@ -77,10 +77,10 @@ export interface Snapshot {
   routeTable(host: string): RouteTable | undefined;
   /**
    * How a call to `host:port` is routed: a TLS or HTTPS port (its ServiceEntry's protocol, else
-   * `protocol`, a Kubernetes Service port's from discovery) by its VirtualService's `tls` routes,
-   * any other by the `http` route table for that port (undefined: the default route).
+   * what `protocolOf` says, a Kubernetes Service port's from discovery) by its VirtualService's
+   * `tls` routes, any other by the `http` route table for that port (undefined: the default route).
    */
-  routeFor(host: string, port: number, protocol?: string): PortRoute;
+  routeFor(host: string, port: number, protocolOf?: PortProtocolOf): PortRoute;
   /** Every host (or wildcard pattern) with a route table, for inspection. */
   routeTables(): Iterable<readonly [host: string, table: RouteTable]>;
   /** Registry entry for a concrete FQDN. */

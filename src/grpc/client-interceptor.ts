@@ -246,7 +246,7 @@ class MeshCall implements CallInterface {
     }
     // A TLS or HTTPS port carries TLS the client originates, routed by SNI: this channel is
     // plaintext, so the call is refused rather than sent there in the clear.
-    const portRoute = snapshot.routeFor(serviceHost, target.port, snapshot.service(serviceHost) ? undefined : clusters.portProtocol(serviceHost, target.port));
+    const portRoute = snapshot.routeFor(serviceHost, target.port, (h, p) => clusters.portProtocol(h, p));
     if (portRoute.kind === 'tls') throw new GrpcTlsNotSupportedError(`${serviceHost} port ${target.port}`, `its ${portRoute.protocol} port (routed by SNI)`);
     const path = this.options.method_definition.path;
     let host = serviceHost;

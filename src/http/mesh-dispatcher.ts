@@ -149,6 +149,9 @@ export class MeshDispatcher extends Dispatcher {
   private readonly live = new InFlight();
   private readonly mirror: Mirror;
 
+  /** A Kubernetes Service port's protocol, for ports no ServiceEntry declares. */
+  private readonly portProtocolOf = (host: string, port: number) => this.options.clusters.portProtocol(host, port);
+
   constructor(private readonly options: MeshDispatcherOptions) {
     super();
     this.tlsAgents = new TlsAgents(options.certificates);
@@ -304,7 +307,7 @@ export class MeshDispatcher extends Dispatcher {
       state.hosts.set(origin.hostname, serviceHost);
     }
     // TLS and HTTPS ports are routed by SNI (`tls` routes), never by HTTP routes.
-    const portRoute = snapshot.routeFor(serviceHost, origin.port, snapshot.service(serviceHost) ? undefined : this.options.clusters.portProtocol(serviceHost, origin.port));
+    const portRoute = snapshot.routeFor(serviceHost, origin.port, this.portProtocolOf);
     const table = portRoute.kind === 'http' ? portRoute.table : undefined;
     // A Kubernetes service named with its namespace is found by the mesh's own DNS discovery
     // (src/cluster/endpoint-plan.ts) even when no configuration mentions it.

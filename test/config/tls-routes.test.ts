@@ -163,9 +163,9 @@ ${vs(`  hosts: [api.example.com]
   - match: [{ sniHosts: [ledger.shop.svc.cluster.local] }]
     route: [{ destination: { host: ledger-v2 } }]
 `));
-    const ledger = tls(snapshot.routeFor('ledger.shop.svc.cluster.local', 8443, 'HTTPS'));
+    const ledger = tls(snapshot.routeFor('ledger.shop.svc.cluster.local', 8443, () => 'HTTPS'));
     expect(ledger.routes[0]!.destinations[0]!.host).toBe('ledger-v2.shop.svc.cluster.local');
-    expect(snapshot.routeFor('ledger.shop.svc.cluster.local', 8443, 'HTTP').kind).toBe('http');
+    expect(snapshot.routeFor('ledger.shop.svc.cluster.local', 8443, () => 'HTTP').kind).toBe('http');
     expect(snapshot.routeFor('ledger.shop.svc.cluster.local', 8443).kind).toBe('http');
   });
 

@@ -19,6 +19,7 @@ import { DestinationRuleCache, DestinationRuleIndex } from './destination-rules.
 import { selectSidecar } from './sidecar-scope.js';
 import { ServiceEntryCache, buildServiceRegistry } from './service-registry.js';
 import { VirtualServiceCompiler } from './virtual-services.js';
+import type { PortProtocolOf } from './port-routing.js';
 import { PortRouting, checkUnusedTlsRoutes } from './port-routing.js';
 
 /**
@@ -105,7 +106,7 @@ export class SnapshotCompiler {
       namespaces: new Set([ctx.namespace, ctx.rootNamespace, ...resources.map((r) => r.metadata.namespace)]),
       warnings: sink.issues.filter((i) => i.severity === 'warning'),
       routeTable: (host: string) => routes.lookup(host),
-      routeFor: (host: string, port: number, protocol?: string) => portRouting.routeFor(host, port, protocol),
+      routeFor: (host: string, port: number, protocolOf?: PortProtocolOf) => portRouting.routeFor(host, port, protocolOf),
       routeTables: () => routes.entries(),
       service: visibleService,
       services: () => visible,

@@ -17,6 +17,9 @@ export type PortRoute =
   | { readonly kind: 'http'; readonly table: RouteTable | undefined }
   | ({ readonly kind: 'tls' } & TlsPortRoutes);
 
+/** The protocol of a port no ServiceEntry declares (a Kubernetes Service's), when known. */
+export type PortProtocolOf = (host: string, port: number) => string | undefined;
+
 /** istiod's protocol.Parse: case-insensitive; anything else is "unsupported" (sniffed as HTTP). */
 export function parseProtocol(raw: string | undefined): string {
   const lower = (raw ?? '').toLowerCase();
@@ -44,7 +47,7 @@ export function tlsSpecsOf(table: RouteTable | undefined): readonly TlsRouteSpec
 /**
  * The routing of each (host, port) the caller may call, built with the snapshot. A service port's
  * protocol comes from its ServiceEntry (`ports[].protocol`); a Kubernetes Service's, known only at
- * run time, is passed in by the caller ({@link PortRouting.routeFor}'s `protocol`). What is
+ * run time, is asked of the caller ({@link PortRouting.routeFor}'s `protocolOf`). What is
  * compiled for a (route table, port) is kept for the snapshot's life.
  */
 export class PortRouting {
@@ -57,13 +60,13 @@ export class PortRouting {
   ) {}
 
   /**
-   * How a call to `host:port` is routed. `protocol`: the port's protocol when no ServiceEntry
-   * declares the host (a Kubernetes Service's, from discovery).
+   * How a call to `host:port` is routed. `protocolOf`: the port's protocol when no ServiceEntry
+   * declares the host (a Kubernetes Service's, from discovery), asked only then.
    */
-  routeFor(host: string, port: number, protocol?: string): PortRoute {
+  routeFor(host: string, port: number, protocolOf?: PortProtocolOf): PortRoute {
     const table = this.routes.lookup(host);
     const service = this.service(host);
-    const declared = service ? service.ports.find((p) => p.number === port)?.protocol : protocol;
+    const declared = service ? service.ports.find((p) => p.number === port)?.protocol : protocolOf?.(host, port);
     const tls = tlsProtocolOf(declared);
     if (!tls) return { kind: 'http', table: httpTable(table, port) };
     return { kind: 'tls', ...this.tlsRoutes(table, host, port, tls, service?.addresses ?? []) };
