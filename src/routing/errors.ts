@@ -31,7 +31,7 @@ export class TlsPortPlaintextError extends MeshError {
     readonly protocol: string,
   ) {
     super(
-      `${host}:${port} is a ${protocol} port: requests to it must use an https:// URL (TLS from the client, routed by SNI); the plaintext http:// request was refused and nothing was sent`,
+      `${host}:${port} is ${protocol === 'HTTPS' ? 'an' : 'a'} ${protocol} port: requests to it must use an https:// URL (TLS from the client, routed by SNI); the plaintext http:// request was refused and nothing was sent`,
     );
   }
 }

@@ -162,13 +162,13 @@ export function explainRoute(snapshot: Snapshot, method: string, url: URL, heade
 function explainTlsPort(snapshot: Snapshot, request: RouteRequest, url: URL, host: string, routes: TlsPortRoutes): RouteExplanation {
   const egress = explainEgress(snapshot, host, true);
   const port = request.port;
-  const notes = [`port ${port} of ${host} is a ${routes.protocol} port: routed by SNI with VirtualService tls routes; http routes, timeouts, retries, faults and mirrors do not apply (Envoy's tcp_proxy)`];
+  const notes = [`port ${port} of ${host} is ${routes.protocol === 'HTTPS' ? 'an' : 'a'} ${routes.protocol} port: routed by SNI with VirtualService tls routes; http routes, timeouts, retries, faults and mirrors do not apply (Envoy's tcp_proxy)`];
   const outcome: string[] = [];
   const { sni, addresses } = connectionOf(url.hostname, routes);
   const hit = request.scheme === 'https' && routes.resource ? selectTlsMatch(routes.routes, sni, addresses) : undefined;
   let destinations: { host: string; subset: string | undefined; port: number; percent: number }[] = [];
   if (request.scheme !== 'https') {
-    outcome.push(`refused before it leaves the process: TlsPortPlaintextError (ERR_MESH_TLS_PORT_PLAINTEXT): a ${routes.protocol} port takes https:// URLs only`);
+    outcome.push(`refused before it leaves the process: TlsPortPlaintextError (ERR_MESH_TLS_PORT_PLAINTEXT): ${routes.protocol === 'HTTPS' ? 'an' : 'a'} ${routes.protocol} port takes https:// URLs only`);
   } else if (!routes.resource) {
     notes.push(`no tls route applies to this port${snapshot.routeTable(host) ? '' : ' (no VirtualService)'}: the connection goes to the service itself`);
     destinations = [{ host, subset: undefined, port, percent: 100 }];

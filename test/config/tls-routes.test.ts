@@ -3,7 +3,11 @@
 // (snapshot.routeFor): which ports are TLS (ServiceEntry protocol, a Kubernetes Service port's
 // protocol from discovery), which matches apply to this caller and port, and which route a
 // connection's SNI and destination address select.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { runCli } from '../../src/cli/run-cli.js';
+import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import type { Mesh } from '../../src/index.js';
 import { MeshConfigError } from '../../src/index.js';
 import type { TlsPortRoutes } from '../../src/routing/tls-route.js';
@@ -258,7 +262,7 @@ ${vs(`  hosts: [api.example.com]
     expect(e.directResponse).toBeUndefined();
     expect(e.retries).toMatchObject({ attempts: 0 });
     expect(e.outcome).toEqual([expect.stringContaining('subset "v2" of api.example.com is not defined')]);
-    expect(e.notes[0]).toContain('port 443 of api.example.com is a HTTPS port: routed by SNI');
+    expect(e.notes[0]).toContain('port 443 of api.example.com is an HTTPS port: routed by SNI');
   });
 
   it('explain: plaintext is refused', async () => {
@@ -266,6 +270,24 @@ ${vs(`  hosts: [api.example.com]
     const e = explain(mesh!, 'GET', 'http://api.example.com:443/');
     expect(e.outcome).toEqual([expect.stringContaining('TlsPortPlaintextError (ERR_MESH_TLS_PORT_PLAINTEXT)')]);
     expect(e.destinations).toEqual([]);
+  });
+
+  it('sidecarless explain (the CLI) prints the tls route, its match and destinations', async () => {
+    const dir = await makeTempDir();
+    try {
+      await writeFile(join(dir, 'mesh.yaml'), config);
+      const out: string[] = [];
+      const code = await runCli(['explain', '-c', dir, '-n', 'shop', 'GET', 'https://api.example.com/'], { out: (t) => out.push(t), err: (t) => out.push(t) });
+      const text = out.join('\n');
+      expect(code).toBe(0);
+      expect(text).toContain('route:           spec.tls[0] of VirtualService shop/api');
+      expect(text).toContain('matched on:      sni api.example.com AND port 443');
+      expect(text).toContain('90.0%  api.example.com:443 subset v1');
+      expect(text).toContain('note: port 443 of api.example.com is an HTTPS port: routed by SNI');
+      expect(text).not.toContain('418');
+    } finally {
+      await removeTempDir(dir);
+    }
   });
 
   it('inspect: the host\'s table lists its tls routes as written', async () => {
