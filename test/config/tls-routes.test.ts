@@ -7,6 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/run-cli.js';
+import { routesText } from '../../src/inspect/text-tables.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import type { Mesh } from '../../src/index.js';
 import { MeshConfigError } from '../../src/index.js';
@@ -301,5 +302,6 @@ ${vs(`  hosts: [api.example.com]
         { host: 'api.example.com', subset: 'v2', weight: 10, percent: 10 },
       ],
     }]);
+    expect(routesText(mesh!.inspect().routes)).toMatch(/api\.example\.com +api\.shop +tls#0 +sni api\.example\.com AND port 443 +api\.example\.com\|v1 90%, api\.example\.com\|v2 10%/);
   });
 });
