@@ -188,6 +188,16 @@ ${vs(`  hosts: [api.example.com]
     ]);
   });
 
+  it('no warning for a wildcard host when an entry under it has a TLS port', async () => {
+    const snapshot = await snapshotOf(`${entry('[{ number: 443, name: tls, protocol: TLS }]')}---
+${vs(`  hosts: ["*.example.com"]
+  tls:
+  - match: [{ sniHosts: [api.example.com] }]
+    route: [{ destination: { host: api.example.com } }]
+`)}`);
+    expect(snapshot.warnings.filter((w) => w.code === 'tls-routes-unused')).toEqual([]);
+  });
+
   it('no warning when the host has a TLS port', async () => {
     const snapshot = await snapshotOf(`${entry('[{ number: 443, name: tls, protocol: TLS }]')}---
 ${vs(`  hosts: [api.example.com]

@@ -7,7 +7,7 @@ import { compileTlsRoutes } from '../../routing/tls-route.js';
 import type { ServiceDef } from '../snapshot.js';
 import type { CompileContext, IssueSink } from './context.js';
 import type { HostTable } from './hosts.js';
-import { qualifyHost } from './hosts.js';
+import { hostMatches, qualifyHost } from './hosts.js';
 
 /**
  * How calls to one (service host, port) are routed: `http` ports take the VirtualService's `http`
@@ -120,17 +120,19 @@ export function checkUnusedTlsRoutes(routes: HostTable<RouteTable>, services: Ho
   const k8sSuffix = `.svc.${ctx.clusterDomain}`;
   for (const [host, table] of routes.entries()) {
     if (tlsSpecsOf(table).length === 0) continue;
-    const service = services.lookup(host);
-    if (!service) {
+    // The services the host covers: its own (or a wildcard entry's), and for a wildcard host every
+    // entry under it.
+    const own = services.lookup(host);
+    const covered = [...(own ? [own] : []), ...(host.startsWith('*') ? [...services.entries()].filter(([h]) => h !== host && hostMatches(host, h)).map(([, s]) => s) : [])];
+    if (covered.length === 0) {
       if (host.endsWith(k8sSuffix)) continue;
       report(sink, reported, table.resource, host, `host "${host}" is in no ServiceEntry, so no port of it is known to be TLS or HTTPS; its tls routes apply to none`);
       continue;
     }
-    const tlsPorts = service.ports.filter((p) => tlsProtocolOf(p.protocol)).map((p) => p.number);
-    if (tlsPorts.length === 0) {
-      const ports = service.ports.map((p) => `${p.number}/${p.protocol}`).join(', ') || 'none';
-      report(sink, reported, table.resource, host, `ServiceEntry ${service.source.namespace}/${service.source.name} declares no TLS or HTTPS port for "${host}" (ports: ${ports}); tls routes apply only to those, so they are unused (http routes serve the other ports)`);
-    }
+    if (covered.some((s) => s.ports.some((p) => tlsProtocolOf(p.protocol)))) continue;
+    const service = covered[0]!;
+    const ports = service.ports.map((p) => `${p.number}/${p.protocol}`).join(', ') || 'none';
+    report(sink, reported, table.resource, host, `ServiceEntry ${service.source.namespace}/${service.source.name} declares no TLS or HTTPS port for "${host}" (ports: ${ports}); tls routes apply only to those, so they are unused (http routes serve the other ports)`);
   }
 }
 
