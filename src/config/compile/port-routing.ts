@@ -35,6 +35,8 @@ export function parseProtocol(raw: string | undefined): string {
 
 /** protocol.Instance.IsTLS: the ports Envoy routes by SNI with a tcp_proxy, never with HTTP routes. */
 export function tlsProtocolOf(protocol: string | undefined): 'TLS' | 'HTTPS' | undefined {
+  // Read on every call: only `tls` and `https` (any case) are TLS, so other lengths are not.
+  if (protocol === undefined || (protocol.length !== 3 && protocol.length !== 5)) return undefined;
   const p = parseProtocol(protocol);
   return p === 'TLS' || p === 'HTTPS' ? p : undefined;
 }
