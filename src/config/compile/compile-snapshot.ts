@@ -85,7 +85,7 @@ export class SnapshotCompiler {
     const routes = yield* this.virtualServices.build(resources, ctx, scope, sink);
     yield* this.analysis.analyze(routes, services, rules, resources, ctx, sink);
     rateLimits.policies.analyze((host) => routes.lookup(host), sink);
-    checkUnusedTlsRoutes(routes, services, ctx, sink);
+    checkUnusedTlsRoutes(routes, services, resources, ctx, sink);
     yield;
     const k8sSuffix = `.svc.${ctx.clusterDomain}`;
     const visible = [...services.entries()]

@@ -5,7 +5,9 @@ import type { RouteSource } from '../../routing/route-request.js';
 import type { TlsPortRoutes, TlsRouteSpec } from '../../routing/tls-route.js';
 import { compileTlsRoutes } from '../../routing/tls-route.js';
 import type { ServiceDef } from '../snapshot.js';
+import type { MeshResource } from '../resource.js';
 import type { CompileContext, IssueSink } from './context.js';
+import { locate } from './context.js';
 import type { HostTable } from './hosts.js';
 import { hostMatches, qualifyHost } from './hosts.js';
 
@@ -117,8 +119,21 @@ function compilePortRoutes(
  * TLS or HTTPS (Istio builds SNI filter chains only for those). Kubernetes Services' protocols
  * are known only at run time and are not judged here.
  */
-export function checkUnusedTlsRoutes(routes: HostTable<RouteTable>, services: HostTable<ServiceDef>, ctx: CompileContext, sink: IssueSink): void {
+export function checkUnusedTlsRoutes(
+  routes: HostTable<RouteTable>,
+  services: HostTable<ServiceDef>,
+  resources: readonly MeshResource[],
+  ctx: CompileContext,
+  sink: IssueSink,
+): void {
   const reported = new Set<string>();
+  const report = (resource: ResourceRef, host: string, message: string) => {
+    const key = `${resource.kind}/${resource.namespace}/${resource.name}/${host}`;
+    if (reported.has(key)) return;
+    reported.add(key);
+    const written = resources.find((r) => r.kind === resource.kind && r.metadata.namespace === resource.namespace && r.metadata.name === resource.name);
+    sink.warn({ code: 'tls-routes-unused', message, resource, path: 'spec.tls', ...(written ? { location: locate(written, ['spec', 'tls']) } : {}) });
+  };
   const k8sSuffix = `.svc.${ctx.clusterDomain}`;
   for (const [host, table] of routes.entries()) {
     if (tlsSpecsOf(table).length === 0) continue;
@@ -128,19 +143,12 @@ export function checkUnusedTlsRoutes(routes: HostTable<RouteTable>, services: Ho
     const covered = [...(own ? [own] : []), ...(host.startsWith('*') ? [...services.entries()].filter(([h]) => h !== host && hostMatches(host, h)).map(([, s]) => s) : [])];
     if (covered.length === 0) {
       if (host.endsWith(k8sSuffix)) continue;
-      report(sink, reported, table.resource, host, `host "${host}" is in no ServiceEntry, so no port of it is known to be TLS or HTTPS; its tls routes apply to none`);
+      report(table.resource, host, `host "${host}" is in no ServiceEntry, so no port of it is known to be TLS or HTTPS; its tls routes apply to none`);
       continue;
     }
     if (covered.some((s) => s.ports.some((p) => tlsProtocolOf(p.protocol)))) continue;
     const service = covered[0]!;
     const ports = service.ports.map((p) => `${p.number}/${p.protocol}`).join(', ') || 'none';
-    report(sink, reported, table.resource, host, `ServiceEntry ${service.source.namespace}/${service.source.name} declares no TLS or HTTPS port for "${host}" (ports: ${ports}); tls routes apply only to those, so they are unused (http routes serve the other ports)`);
+    report(table.resource, host, `ServiceEntry ${service.source.namespace}/${service.source.name} declares no TLS or HTTPS port for "${host}" (ports: ${ports}); tls routes apply only to those, so they are unused (http routes serve the other ports)`);
   }
-}
-
-function report(sink: IssueSink, reported: Set<string>, resource: ResourceRef, host: string, message: string): void {
-  const key = `${resource.kind}/${resource.namespace}/${resource.name}/${host}`;
-  if (reported.has(key)) return;
-  reported.add(key);
-  sink.warn({ code: 'tls-routes-unused', message, resource, path: 'spec.tls' });
 }
