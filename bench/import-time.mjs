@@ -3,6 +3,8 @@
 // Wall time and the process's CPU time (user + system) around the import() are both measured: on a
 // shared machine the CPU time moves less. Prints medians and the ratio ours/undici. Target: at
 // most 1.3x.
+// Then, for what an application pays before its first request, the import and a first mesh from
+// files (examples/shop/mesh, created and closed), beside the baseline build when one is given.
 // Run: npm run bench:import   (builds first)
 //   ROUNDS=30                             more rounds (default 20)
 //   BASELINE=.tmp/dist-before/index.js    also an older build (inside the repository, so that its
@@ -19,8 +21,12 @@ const variants = [
   ...(process.env.BASELINE ? [{ name: 'baseline build', specifier: pathToFileURL(resolve(root, process.env.BASELINE)).href }] : []),
 ];
 
-function importCost(specifier) {
-  const code = `const cpu = process.cpuUsage(); const t = performance.now(); await import(${JSON.stringify(specifier)});
+const shop = resolve(root, 'examples/shop/mesh');
+function importCost(specifier, withMesh = false) {
+  const mesh = withMesh
+    ? `const mesh = await m.createMesh({ namespace: 'shop', config: [${JSON.stringify(shop)}], watch: false, dns: false }); await mesh.close();`
+    : '';
+  const code = `const cpu = process.cpuUsage(); const t = performance.now(); const m = await import(${JSON.stringify(specifier)}); ${mesh}
 const wall = performance.now() - t; const used = process.cpuUsage(cpu);
 process.stdout.write(JSON.stringify({ wall, cpu: (used.user + used.system) / 1000 }));`;
   return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', code], { cwd: root, encoding: 'utf8' }));
@@ -46,3 +52,14 @@ variants.forEach((v, k) => {
 });
 const worst = Math.max(stats[1].wall / stats[0].wall, stats[1].cpu / stats[0].cpu);
 console.log(`target <= 1.30x: ${worst <= 1.3 ? 'met' : 'MISSED'} (worse of the two ratios: ${worst.toFixed(2)}x)`);
+
+// The first mesh: the import plus createMesh, i.e. the code that import no longer loads.
+const meshVariants = variants.slice(1);
+const meshSamples = meshVariants.map(() => []);
+for (let i = 0; i < Math.ceil(ROUNDS / 2); i++) meshVariants.forEach((v, k) => meshSamples[k].push(importCost(v.specifier, true)));
+console.log(`\nimport + first createMesh (examples/shop/mesh), ${Math.ceil(ROUNDS / 2)} fresh processes each`);
+meshVariants.forEach((v, k) => {
+  const wall = median(meshSamples[k].map((x) => x.wall));
+  const cpu = median(meshSamples[k].map((x) => x.cpu));
+  console.log(`${v.name.padEnd(24)}${`${wall.toFixed(1)} ms`.padStart(15)}${`${cpu.toFixed(1)} ms`.padStart(15)}`);
+});

@@ -1,5 +1,4 @@
-import type { ConfigIssue } from './config/issue.js';
-import { formatIssue } from './config/issue.js';
+// Imports nothing: every folder may import it (docs/architecture.md).
 
 /**
  * Marks the prototype of every build's `MeshError`: how an error made by one build of this
@@ -36,22 +35,6 @@ export abstract class MeshError extends Error {
   }
 }
 Object.defineProperty(MeshError.prototype, BRAND, { value: true });
-
-/**
- * A configuration change was rejected. `issues` holds every problem found (errors and warnings);
- * the previous snapshot, if any, keeps serving.
- */
-export class MeshConfigError extends MeshError {
-  readonly code = 'ERR_MESH_CONFIG';
-  readonly issues: readonly ConfigIssue[];
-  constructor(issues: readonly ConfigIssue[], summary = 'configuration rejected') {
-    const errors = issues.filter((i) => i.severity === 'error');
-    const shown = errors.slice(0, 20).map((i) => `  ${formatIssue(i)}`);
-    const more = errors.length > shown.length ? `\n  ... and ${errors.length - shown.length} more` : '';
-    super(`${summary}: ${errors.length} error(s)\n${shown.join('\n')}${more}`);
-    this.issues = issues;
-  }
-}
 
 /**
  * The mesh was closed: requests made after `close()` reject with this, and requests still in

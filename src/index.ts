@@ -1,19 +1,21 @@
 // The root entry: what an application uses to create, configure and call the mesh, and to handle
 // its errors and events. What inspection returns is in `sidecarless/inspect` (src/inspect/public.ts);
 // compiled internals (route tables, compiled policies) are not exported.
-export { createMesh, Mesh } from './mesh.js';
-export type { MeshOptions, MeshEvents } from './mesh.js';
+export { createMesh } from './create-mesh.js';
+// Types only: the class loads with the mesh, when `createMesh` is first called.
+export type { Mesh, MeshOptions, MeshEvents } from './mesh.js';
 export type { DiscoveryMode, KubernetesOptions } from './kubernetes/kubernetes-options.js';
 export type { KubernetesStatus } from './kubernetes/mesh-kubernetes.js';
 export type { KubeCollectionReport } from './kubernetes/api-watcher.js';
-export type { KubernetesDiscoveryNote } from './discovery/kubernetes/kubernetes-endpoint-source.js';
-export { DnsLookupError, DnsOptionError } from './discovery/dns/index.js';
+export type { KubernetesDiscoveryNote } from './kubernetes/discovery/kubernetes-endpoint-source.js';
+export { DnsLookupError, DnsOptionError } from './discovery/dns/errors.js';
 export type { DnsEndpointChange, DnsFamily, DnsLookupFailure, MeshDnsOptions } from './discovery/dns/index.js';
-export { MeshError, MeshConfigError, MeshClosedError, InvalidRequestError } from './errors.js';
+export { MeshError, MeshClosedError, InvalidRequestError } from './errors.js';
+export { MeshConfigError } from './config/errors.js';
 export { DiscoveryOptionError, KubernetesApiError, KubernetesClientMissingError, KubernetesConfigError } from './kubernetes/errors.js';
-export { Http2PingTimeoutError } from './cluster/h2-keepalive.js';
-export type { ConfigIssue, IssueSeverity, ResourceRef, SourceLocation } from './config/issue.js';
-export { formatIssue } from './config/issue.js';
+export { Http2PingTimeoutError } from './cluster/errors.js';
+export type { ConfigIssue, IssueSeverity, ResourceRef, SourceLocation } from './issue.js';
+export { formatIssue } from './issue.js';
 export type { ConfigSource, SourceUpdate } from './config/sources/source.js';
 export type { RawDocument, FieldPath } from './config/document.js';
 export type { ResourceKind } from './config/resource.js';
@@ -37,17 +39,21 @@ export type * as istio from './config/schema/generated/types.js';
 export type { Endpoint, Locality } from './discovery/endpoint.js';
 export type { KubeCollectionStatus, KubeResourceType } from './kubernetes/collection.js';
 export type { CancelTimer, Clock, RandomSource, TimerKind } from './clock.js';
-export { registerBalancer, balancerNames, BalancerConfigError } from './balancer/index.js';
-export type { LoadBalancer, BalancerFactory, BalancerOptions, BalancerDeps, PickContext, Host } from './balancer/index.js';
+export { registerBalancer, balancerNames } from './balancer/user-balancers.js';
+export { BalancerConfigError } from './balancer/balancer.js';
+export type { BalancerFactory } from './balancer/user-balancers.js';
+export type { BalancerOptions } from './balancer/options.js';
+export type { LoadBalancer, BalancerDeps, PickContext } from './balancer/balancer.js';
+export type { Host } from './balancer/host.js';
 export { RouteTimeoutError, UnknownHostError, PerTryTimeoutError, DeadlineExceededError } from './http/errors.js';
 export { NoTlsRouteError, TlsPortPlaintextError } from './routing/errors.js';
 export { OverflowError, RateLimitedError } from './resilience/errors.js';
 export { runWithDeadline, remainingTimeMs, parseGrpcTimeout } from './resilience/deadline.js';
 export { HEDGE_AFTER_ANNOTATION } from './resilience/hedge-policy.js';
 export type { OutboundTrafficPolicy } from './http/mesh-dispatcher.js';
-export { LOAD_BALANCER_ANNOTATION } from './cluster/balancer-spec.js';
+export { LOAD_BALANCER_ANNOTATION } from './balancer/annotation.js';
 export { BreakerOpenError } from './resilience/errors.js';
-export { TlsCredentialUnavailableError, TlsNotSupportedError, UpstreamTlsError } from './security/index.js';
+export { TlsCredentialUnavailableError, TlsNotSupportedError, UpstreamTlsError } from './security/errors.js';
 export type { AttemptOutcome, LocalOriginFailure } from './resilience/outcome.js';
 export type {
   BreakerEvent,
@@ -64,8 +70,12 @@ export type { RateLimitRedisOptions, RedisClientLike } from './resilience/rate-l
 export type { RateLimiter, RateLimitVerdict } from './resilience/rate-limit/limiter.js';
 export { LocalLimiter } from './resilience/rate-limit/local-limiter.js';
 export type { TokenBucketSpec } from './resilience/rate-limit/token-bucket.js';
-export { AdminOptionError, consoleLogger, MESH_LOG_EVENTS } from './inspect/index.js';
-export type { AdminServerOptions, ConsoleLike, MeshLogEvent, MeshLogger } from './inspect/index.js';
+export { AdminOptionError } from './inspect/admin-option-error.js';
+export { consoleLogger } from './inspect/logger.js';
+export { MESH_LOG_EVENTS } from './inspect/log-events.js';
+export type { MeshLogEvent } from './inspect/log-events.js';
+export type { ConsoleLike, MeshLogger } from './inspect/logger.js';
+export type { AdminServerOptions } from './inspect/admin-server.js';
 export type { TelemetryOptions, TracingMode, WorkloadIdentity } from './telemetry/telemetry-options.js';
 export { peerIdentity } from './security/peer-identity.js';
 export type { PeerIdentity, PeerIdentitySource } from './security/peer-identity.js';

@@ -20,11 +20,11 @@ import type { ConfigStore, StagedSnapshot } from './config/config-store.js';
 import type { InlineConfig } from './config/config-object.js';
 import type { Snapshot } from './config/snapshot.js';
 import type { ConfigSource } from './config/sources/source.js';
-import type { MeshConfigError } from './errors.js';
+import type { MeshConfigError } from './config/errors.js';
 import { MeshClosedError } from './errors.js';
 import type { DnsEndpointChange, DnsEndpointSource, DnsLookupFailure, MeshDnsOptions } from './discovery/dns/index.js';
 import { createMeshDnsSource } from './discovery/dns/index.js';
-import type { KubernetesDiscoveryNote, KubernetesEndpointSource } from './discovery/kubernetes/index.js';
+import type { KubernetesDiscoveryNote, KubernetesEndpointSource } from './kubernetes/discovery/index.js';
 import type { KubeWatcher } from './kubernetes/collection.js';
 import { ClientCredentials } from './security/client-credentials.js';
 import { resolveServiceHost } from './routing/resolve-host.js';
@@ -32,7 +32,7 @@ import type { BreakerEvent, BreakerState, EjectionEvent } from './resilience/eve
 import type { BreakerOptions } from './resilience/service-breaker.js';
 import { ServiceBreaker } from './resilience/service-breaker.js';
 import type { KubeApiWatcher, KubeCollectionReport } from './kubernetes/api-watcher.js';
-import type { KubernetesSource } from './config/sources/kubernetes-source.js';
+import type { KubernetesSource } from './kubernetes/kubernetes-source.js';
 import type { DiscoveryMode, KubernetesOptions } from './kubernetes/kubernetes-options.js';
 import { kubernetesOptionsFor } from './kubernetes/kubernetes-options.js';
 import { loadKubeClient } from './kubernetes/load-client.js';
@@ -727,11 +727,8 @@ function defaultNamespace(): string {
   }
 }
 
-/**
- * Creates a mesh: reads and validates the configuration, compiles the first snapshot, and starts
- * watching. Rejects with a `MeshConfigError` listing every problem if the configuration is invalid.
- */
-export async function createMesh(options: MeshOptions = {}): Promise<Mesh> {
+/** `createMesh` (src/create-mesh.ts) once this module has loaded. */
+export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
   // Checked before anything is started: a bad inbound option leaves nothing to release.
   const inbound = inboundMeshConfig(options);
   // Code that importing the package does not load is loaded here, all at once: the Kubernetes

@@ -1,71 +1,41 @@
 import { BalancerConfigError, type BalancerDeps, type LoadBalancer } from './balancer.js';
-import { LeastRequestBalancer, type LeastRequestOptions } from './least-request.js';
+import { LeastRequestBalancer } from './least-request.js';
 import { PriorityBalancer, type PriorityBalancerOptions } from './locality.js';
-import { MaglevBalancer, type MaglevOptions } from './maglev.js';
-import { PeakEwmaBalancer, type PeakEwmaOptions } from './peak-ewma.js';
+import { MaglevBalancer } from './maglev.js';
+import { PeakEwmaBalancer } from './peak-ewma.js';
 import { RandomBalancer } from './random.js';
-import { RingHashBalancer, type RingHashOptions } from './ring-hash.js';
-import { RoundRobinBalancer, type RoundRobinOptions } from './round-robin.js';
-import { sharedState } from '../shared-state.js';
-
-/**
- * Options handed to a policy factory: the union of the built-ins' options (each reads its own
- * and ignores the rest), plus `extra` for user-registered policies.
- */
-export interface BalancerOptions
-  extends RoundRobinOptions, LeastRequestOptions, RingHashOptions, MaglevOptions, PeakEwmaOptions {
-  /** Free-form settings for a user-registered policy. */
-  readonly extra?: Readonly<Record<string, unknown>>;
-}
-
-/** Makes one balancer; called once per cluster (and per priority/locality group) per snapshot. */
-export type BalancerFactory = (options: BalancerOptions, deps: BalancerDeps) => LoadBalancer;
+import { RingHashBalancer } from './ring-hash.js';
+import { RoundRobinBalancer } from './round-robin.js';
+import {
+  balancerNames,
+  hasBalancer,
+  isBuiltInBalancer,
+  registerBalancer,
+  userBalancer,
+  type BalancerFactory,
+  type BuiltInBalancerName,
+} from './user-balancers.js';
+import type { BalancerOptions } from './options.js';
 
 /** Istio's default when `simple` is unset or UNSPECIFIED (since Istio 1.14; before, ROUND_ROBIN). */
 export const DEFAULT_BALANCER_POLICY = 'LEAST_REQUEST';
 
-const builtIns: ReadonlyArray<readonly [string, BalancerFactory]> = [
-  ['ROUND_ROBIN', (options, deps) => new RoundRobinBalancer(options, deps)],
-  ['RANDOM', (_options, deps) => new RandomBalancer(deps)],
-  ['LEAST_REQUEST', (options, deps) => new LeastRequestBalancer(options, deps)],
+const builtIns = {
+  ROUND_ROBIN: (options, deps) => new RoundRobinBalancer(options, deps),
+  RANDOM: (_options, deps) => new RandomBalancer(deps),
+  LEAST_REQUEST: (options, deps) => new LeastRequestBalancer(options, deps),
   // Istio: "Deprecated. Use LEAST_REQUEST instead." Pilot emits LEAST_REQUEST for it.
-  ['LEAST_CONN', (options, deps) => new LeastRequestBalancer(options, deps)],
-  ['RING_HASH', (options, deps) => new RingHashBalancer(options, deps)],
-  ['MAGLEV', (options, deps) => new MaglevBalancer(options, deps)],
-  ['PEAK_EWMA', (options, deps) => new PeakEwmaBalancer(options, deps)],
-];
+  LEAST_CONN: (options, deps) => new LeastRequestBalancer(options, deps),
+  RING_HASH: (options, deps) => new RingHashBalancer(options, deps),
+  MAGLEV: (options, deps) => new MaglevBalancer(options, deps),
+  PEAK_EWMA: (options, deps) => new PeakEwmaBalancer(options, deps),
+} satisfies Record<BuiltInBalancerName, BalancerFactory>;
 
-const builtInPolicies = new Map<string, BalancerFactory>(builtIns);
-/**
- * User policies, one registry per process: a policy registered through one build of the package
- * (ESM or CJS) is found by a mesh created through the other.
- */
-const userPolicies = sharedState('balancers.v1', () => new Map<string, BalancerFactory>());
-
-/** Registers a user policy under `name`; names already taken (built-in or not) are refused. */
-export function registerBalancer(name: string, factory: BalancerFactory): void {
-  if (hasBalancer(name)) throw new BalancerConfigError(`load balancer policy ${JSON.stringify(name)} is already registered`);
-  userPolicies.set(name, factory);
-}
-
-/** True when a policy is registered under `name`. */
-export function hasBalancer(name: string): boolean {
-  return builtInPolicies.has(name) || userPolicies.has(name);
-}
-
-/** True when `name` is one of the policies sidecarless ships (their options can be checked ahead of use). */
-export function isBuiltInBalancer(name: string): boolean {
-  return builtInPolicies.has(name);
-}
-
-/** Registered policy names, built-ins first. */
-export function balancerNames(): string[] {
-  return [...builtInPolicies.keys(), ...userPolicies.keys()];
-}
+export { balancerNames, hasBalancer, isBuiltInBalancer, registerBalancer, type BalancerFactory, type BalancerOptions };
 
 /** Makes a balancer of the policy registered under `name`. */
 export function createBalancer(name: string, options: BalancerOptions, deps: BalancerDeps): LoadBalancer {
-  const factory = builtInPolicies.get(name) ?? userPolicies.get(name);
+  const factory = isBuiltInBalancer(name) ? builtIns[name] : userBalancer(name);
   if (factory === undefined) {
     throw new BalancerConfigError(
       `unknown load balancer policy ${JSON.stringify(name)}; registered: ${balancerNames().join(', ')}`,

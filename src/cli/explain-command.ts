@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
-import { formatIssue } from '../config/issue.js';
-import type { RouteExplanation } from '../routing/explain-route.js';
-import { explainRoute } from '../routing/explain-route.js';
+import { formatIssue } from '../issue.js';
+import type { RouteExplanation } from '../inspect/explain-route.js';
+import { explainRoute } from '../inspect/explain-route.js';
 import type { ResolvedDestination } from './explain-dns.js';
 import { resolveDestinations } from './explain-dns.js';
 import { loadConfig } from './load-config.js';

@@ -3,7 +3,7 @@ import { dnsPlanEndpoints, planEndpoints } from '../cluster/endpoint-plan.js';
 import type { Snapshot } from '../config/snapshot.js';
 import { createMeshDnsSource } from '../discovery/dns/index.js';
 import type { Endpoint } from '../discovery/endpoint.js';
-import type { RouteExplanation } from '../routing/explain-route.js';
+import type { RouteExplanation } from '../inspect/explain-route.js';
 
 /** One DNS name behind a destination, as looked up now. */
 export interface ExplainedDnsName {

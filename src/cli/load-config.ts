@@ -1,8 +1,8 @@
 import { ConfigStore } from '../config/config-store.js';
-import type { ConfigIssue } from '../config/issue.js';
+import type { ConfigIssue } from '../issue.js';
 import type { Snapshot } from '../config/snapshot.js';
 import { FileSource } from '../config/sources/index.js';
-import { MeshConfigError } from '../errors.js';
+import { MeshConfigError } from '../config/errors.js';
 
 export interface LoadedConfig {
   readonly snapshot: Snapshot | undefined;

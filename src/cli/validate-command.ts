@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import type { ConfigIssue } from '../config/issue.js';
-import { formatIssue, formatLocation, formatResourceRef } from '../config/issue.js';
+import type { ConfigIssue } from '../issue.js';
+import { formatIssue, formatLocation, formatResourceRef } from '../issue.js';
 import { loadConfig } from './load-config.js';
 import type { CommandIO } from './run-cli.js';
 import { UsageError, parseFormat, parseLabels } from './usage-error.js';

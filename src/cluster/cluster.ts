@@ -4,7 +4,7 @@ import { createClusterBalancer, createHost, NO_PICK_CONTEXT } from '../balancer/
 import type { MeshClock, RandomSource } from '../clock.js';
 import { systemClock } from '../clock.js';
 import type { Endpoint } from '../discovery/endpoint.js';
-import type { CompiledLoadBalancing, HashOn } from './balancer-spec.js';
+import type { CompiledLoadBalancing, HashOn } from '../config/compile/load-balancing.js';
 import type { ConnectionLimits } from '../resilience/connection-limits.js';
 import { ClusterLimits, UNLIMITED } from '../resilience/connection-limits.js';
 import type { ConnectionSettings, LimitsPolicy } from '../resilience/connection-pool-policy.js';

@@ -1,10 +1,11 @@
 import { servicePortFor } from '../config/snapshot.js';
 import type { Snapshot } from '../config/snapshot.js';
 import type { DnsWatchSpec, DnsWatchStatus, EndpointTemplate } from '../discovery/dns/index.js';
-import { dnsWatchKey, serviceEntryDnsWatches } from '../discovery/dns/index.js';
+import { dnsWatchKey } from '../discovery/dns/index.js';
+import { serviceEntryDnsWatches } from './service-entry-dns.js';
 import type { Endpoint } from '../discovery/endpoint.js';
 import { labelsMatch } from '../discovery/endpoint.js';
-import type { KubeServiceRef, ServiceEndpoints } from '../discovery/kubernetes/index.js';
+import type { KubeServiceRef, ServiceEndpoints } from '../kubernetes/discovery/index.js';
 
 /** One DNS name behind a destination and what the endpoints of its answers inherit. */
 export interface DnsBinding {

@@ -1,12 +1,12 @@
 import { EventEmitter } from 'node:events';
 import type { MeshClock } from '../clock.js';
 import { systemClock } from '../clock.js';
-import { MeshConfigError } from '../errors.js';
+import { MeshConfigError } from './errors.js';
 import type { CompileContext } from './compile/context.js';
 import { SnapshotCompiler } from './compile/compile-snapshot.js';
 import type { RawDocument } from './document.js';
-import type { ConfigIssue } from './issue.js';
-import { formatLocation, formatResourceRef } from './issue.js';
+import type { ConfigIssue } from '../issue.js';
+import { formatLocation, formatResourceRef } from '../issue.js';
 import { RecentCache } from './recent-cache.js';
 import type { MeshResource } from './resource.js';
 import { resourceKey, resourceRef } from './resource.js';

@@ -1,4 +1,4 @@
-import type { SourceLocation } from './issue.js';
+import type { SourceLocation } from '../issue.js';
 
 /** A field path: property names and array indexes from the document root. */
 export type FieldPath = readonly (string | number)[];

@@ -1,5 +1,5 @@
 import type { RawDocument } from './document.js';
-import type { ResourceRef } from './issue.js';
+import type { ResourceRef } from '../issue.js';
 
 /**
  * The kinds sidecarless validates against a CRD schema: Istio's, and its own RateLimitPolicy

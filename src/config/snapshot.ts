@@ -6,7 +6,7 @@ import type { UpstreamTls } from '../security/tls-settings.js';
 import type { PeerAuthenticationPolicy } from '../security/peer-authentication.js';
 import type { CompiledAuthorization } from '../security/authz/authorization-policies.js';
 import type { CompiledRequestAuthentication } from '../security/jwt/request-authentication.js';
-import type { ConfigIssue, ResourceRef } from './issue.js';
+import type { ConfigIssue, ResourceRef } from '../issue.js';
 import type { MeshResource } from './resource.js';
 
 export type Resolution = 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN';

@@ -1,6 +1,6 @@
 import { hashKey } from '../balancer/index.js';
 import type { RandomSource } from '../clock.js';
-import { parseDuration } from '../config/validate/duration.js';
+import { parseDuration } from '../duration.js';
 
 /** `consistentHash.httpCookie` as the balancer spec carries it. */
 export interface CookieHashSpec {

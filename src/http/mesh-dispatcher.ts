@@ -3,7 +3,7 @@ import { Agent, Dispatcher } from 'undici';
 import { hashKey } from '../balancer/index.js';
 import type { MeshClock, RandomSource } from '../clock.js';
 import type { Snapshot } from '../config/snapshot.js';
-import type { HashOn } from '../cluster/balancer-spec.js';
+import type { HashOn } from '../config/compile/load-balancing.js';
 import type { ClusterManager } from '../cluster/cluster-manager.js';
 import { QueryCache } from '../routing/http-match.js';
 import { resolveServiceHost } from '../routing/resolve-host.js';

@@ -1,8 +1,8 @@
-import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { AdminOptionError } from './admin-option-error.js';
+import { nodeHttp } from '../node-http.js';
 
 /** Options of `mesh.serveAdmin()`. */
 export interface AdminServerOptions {
@@ -54,7 +54,7 @@ export async function startAdminServer(
         `pass allowRemote: true to serve it on "${host}" anyway (behind a firewall or an authenticating proxy).`,
     );
   }
-  const server = createServer(handler);
+  const server = nodeHttp().createServer(handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -1,13 +1,13 @@
 import type { Host } from '../balancer/index.js';
 import type { ClusterResilience } from '../cluster/cluster.js';
 import type { ActiveCluster, ClusterManager } from '../cluster/cluster-manager.js';
-import type { CompiledLoadBalancing, HashOn } from '../cluster/balancer-spec.js';
+import type { CompiledLoadBalancing, HashOn } from '../config/compile/load-balancing.js';
 import { dnsPlanEndpoints, kubernetesPlanEndpoints, planEndpoints } from '../cluster/endpoint-plan.js';
 import type { EndpointPlan } from '../cluster/endpoint-plan.js';
 import { mergeTrafficPolicy } from '../config/compile/traffic-policy.js';
 import type { Snapshot } from '../config/snapshot.js';
 import type { DnsEndpointSource } from '../discovery/dns/index.js';
-import type { KubernetesEndpointSource } from '../discovery/kubernetes/index.js';
+import type { KubernetesEndpointSource } from '../kubernetes/discovery/index.js';
 import type { Endpoint, Locality } from '../discovery/endpoint.js';
 import type { BreakerState } from '../resilience/events.js';
 import type { EndpointHealth, InspectedCluster, InspectedClusterPolicy, InspectedEndpoint } from './inspection.js';

@@ -1,10 +1,10 @@
 import type { ClusterManager } from '../cluster/cluster-manager.js';
 import type { ConfigStore } from '../config/config-store.js';
-import type { ConfigIssue } from '../config/issue.js';
-import { formatLocation } from '../config/issue.js';
+import type { ConfigIssue } from '../issue.js';
+import { formatLocation } from '../issue.js';
 import type { Snapshot } from '../config/snapshot.js';
 import type { DnsEndpointSource } from '../discovery/dns/index.js';
-import type { KubernetesEndpointSource } from '../discovery/kubernetes/index.js';
+import type { KubernetesEndpointSource } from '../kubernetes/discovery/index.js';
 import type { BreakerState } from '../resilience/events.js';
 import type { BucketKeySpec } from '../resilience/rate-limit/rate-limit-spec.js';
 import type { RateLimiting } from '../resilience/rate-limit/rate-limiting.js';

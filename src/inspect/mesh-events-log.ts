@@ -1,9 +1,9 @@
 import type { EventEmitter } from 'node:events';
 import type { Snapshot } from '../config/snapshot.js';
-import type { MeshConfigError } from '../errors.js';
+import type { MeshConfigError } from '../config/errors.js';
 import type { DnsEndpointChange, DnsLookupFailure } from '../discovery/dns/index.js';
 import type { KubeCollectionReport } from '../kubernetes/api-watcher.js';
-import type { KubernetesDiscoveryNote } from '../discovery/kubernetes/kubernetes-endpoint-source.js';
+import type { KubernetesDiscoveryNote } from '../kubernetes/discovery/kubernetes-endpoint-source.js';
 import type { RateLimitStoreError } from '../resilience/errors.js';
 import type { BreakerEvent, EjectionEvent } from '../resilience/events.js';
 import type { CertificateBundle } from '../security/certificate-bundle.js';
@@ -12,28 +12,6 @@ import type { AccessDeniedError, JwtAuthenticationError } from '../security/auth
 import type { InboundAuditEvent } from '../server/inbound/inbound-reporter.js';
 import { inspectedIssue } from './inspect-mesh.js';
 import type { MeshLogger } from './logger.js';
-
-/** The `event` field of every structured event the mesh logs; stable across versions. */
-export const MESH_LOG_EVENTS = [
-  'config.accepted',
-  'config.rejected',
-  'endpoint.ejected',
-  'endpoint.returned',
-  'breaker.changed',
-  'dns.failed',
-  'dns.changed',
-  'ratelimit.store',
-  'kubernetes.watch',
-  'kubernetes.note',
-  'certificate.rotated',
-  'certificate.rejected',
-  'certificate.expiring',
-  'inbound.rejected',
-  'inbound.denied',
-  'inbound.audit',
-] as const;
-
-export type MeshLogEvent = (typeof MESH_LOG_EVENTS)[number];
 
 /** The mesh events logging listens to (a subset of `MeshEvents`). */
 interface LoggedEvents {
@@ -62,7 +40,7 @@ function counts(snapshot: Snapshot): Record<string, number> {
 
 /**
  * Logs the mesh's own events: one listener per event kind, nothing on the request path. Each
- * event object carries `event` (a {@link MeshLogEvent}) and the facts of the event; the message
+ * event object carries `event` (one of `MESH_LOG_EVENTS`) and the facts of the event; the message
  * says it in words. The Kubernetes source's status events join here under `kubernetes.*`.
  */
 export function logMeshEvents(

@@ -1,4 +1,4 @@
-import type { ResourceRef } from '../config/issue.js';
+import type { ResourceRef } from '../issue.js';
 import type { Snapshot } from '../config/snapshot.js';
 import type { CompiledHttpRoute, RouteTable } from '../routing/route-table.js';
 import { compileDestinations } from '../routing/route-table.js';

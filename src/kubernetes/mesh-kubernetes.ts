@@ -1,12 +1,12 @@
 import { systemClock } from '../clock.js';
-import { KubernetesSource } from '../config/sources/kubernetes-source.js';
-import type { KubernetesDiscoveryNote } from '../discovery/kubernetes/kubernetes-endpoint-source.js';
+import { KubernetesSource } from './kubernetes-source.js';
+import type { KubernetesDiscoveryNote } from './discovery/kubernetes-endpoint-source.js';
 import type { KubeCollectionReport, KubeRuntime } from './api-watcher.js';
 import { KubeApiWatcher } from './api-watcher.js';
 import type { KubernetesOptions } from './kubernetes-options.js';
 
 // The mesh loads this module only when it uses the Kubernetes API: what it needs from here.
-export { KubernetesEndpointSource } from '../discovery/kubernetes/kubernetes-endpoint-source.js';
+export { KubernetesEndpointSource } from './discovery/kubernetes-endpoint-source.js';
 
 /** What the mesh knows of its Kubernetes watches: `mesh.kubernetesStatus()`. */
 export interface KubernetesStatus {

@@ -1,4 +1,4 @@
-import { parseDuration } from '../config/validate/duration.js';
+import { parseDuration } from '../duration.js';
 
 /** istiod's default for every circuit-breaker threshold it sets: effectively unlimited. */
 export const ISTIO_UNLIMITED = 2 ** 32 - 1;

@@ -1,4 +1,4 @@
-import { parseDuration } from '../config/validate/duration.js';
+import { parseDuration } from '../duration.js';
 
 /**
  * Our addition (Finagle's backup requests), selected by a DestinationRule annotation so Istio's own

@@ -1,4 +1,4 @@
-import { parseDuration } from '../config/validate/duration.js';
+import { parseDuration } from '../duration.js';
 
 /**
  * A DestinationRule's `outlierDetection`, compiled with the values istiod would give Envoy

@@ -1,4 +1,4 @@
-import { parseDuration } from '../config/validate/duration.js';
+import { parseDuration } from '../duration.js';
 import { parseRetryOn, RetryOn } from './retry-on.js';
 
 /** A route's retry policy as istiod hands it to Envoy, compiled once per route. */

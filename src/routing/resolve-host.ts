@@ -1,4 +1,11 @@
-import type { Snapshot } from '../config/snapshot.js';
+/** What host resolution reads of a snapshot (the snapshot itself is built from routing's tables). */
+export interface HostScope {
+  readonly namespace: string;
+  readonly clusterDomain: string;
+  readonly namespaces: ReadonlySet<string>;
+  routeTable(host: string): unknown;
+  service(host: string): unknown;
+}
 
 /**
  * Maps the host a caller wrote to the service it means, the way Kubernetes DNS search paths do for
@@ -8,7 +15,7 @@ import type { Snapshot } from '../config/snapshot.js';
  * shape (`name.ns` only when `ns` is a namespace the configuration knows), else the host as
  * written (which then passes through untouched).
  */
-export function resolveServiceHost(rawHost: string, snapshot: Snapshot): string {
+export function resolveServiceHost(rawHost: string, snapshot: HostScope): string {
   const host = rawHost.toLowerCase().replace(/\.$/, '');
   const domain = snapshot.clusterDomain;
   if (host.endsWith(`.${domain}`)) return host;

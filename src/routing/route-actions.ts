@@ -1,5 +1,5 @@
-import { loadRe2 } from '../config/regex.js';
-import { parseDuration } from '../config/validate/duration.js';
+import { loadRe2 } from './regex.js';
+import { parseDuration } from '../duration.js';
 import type { HttpRetrySpec, RetryPolicy } from '../resilience/retry-policy.js';
 import { compileRetryPolicy } from '../resilience/retry-policy.js';
 import type { CompiledDestination, CompiledHttpRoute } from './route-table.js';

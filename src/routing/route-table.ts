@@ -1,4 +1,4 @@
-import type { ResourceRef } from '../config/issue.js';
+import type { ResourceRef } from '../issue.js';
 import type { CompiledHttpMatch, HttpMatchSpec } from './http-match.js';
 import { QueryCache, compileHttpMatch } from './http-match.js';
 import type { CompiledMirror, MirrorSpecView } from './mirror-policy.js';

@@ -1,4 +1,4 @@
-import { compileIstioRegex } from '../config/regex.js';
+import { compileIstioRegex } from './regex.js';
 
 /** Istio's StringMatch: one of exact, prefix, regex (RE2, whole string). */
 export interface StringMatchSpec {

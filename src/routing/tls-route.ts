@@ -1,6 +1,5 @@
 import { isIP } from 'node:net';
-import type { ResourceRef } from '../config/issue.js';
-import { IpBlocks } from '../security/authz/ip-block.js';
+import type { ResourceRef } from '../issue.js';
 import type { CompiledDestination, RouteDestinationSpec } from './route-table.js';
 import { compileDestinations } from './route-table.js';
 import type { RouteSource } from './route-request.js';
@@ -21,12 +20,22 @@ export interface TlsRouteSpec {
   readonly route?: readonly RouteDestinationSpec[];
 }
 
+/** One `destinationSubnets` entry: its prefix length and whether it holds an address. */
+export interface TlsSubnet {
+  readonly text: string;
+  readonly bits: number;
+  has(address: string): boolean;
+}
+
+/** Compiles a `destinationSubnets` entry (CIDR matching lives with the other IP matching, in security). */
+export type SubnetCompiler = (cidr: string) => TlsSubnet;
+
 /** A match left after its static predicates held for this caller and port: what is decided per call. */
 export interface CompiledTlsMatch {
   /** Lower-case; exact names or `*.suffix` wildcards. */
   readonly sniHosts: readonly string[];
   /** Destination subnets with their prefix length, longest first; empty: any address. */
-  readonly subnets: readonly { readonly block: IpBlocks; readonly bits: number; readonly text: string }[];
+  readonly subnets: readonly TlsSubnet[];
   /** The match in words (its static predicates included), for `explain`. */
   readonly conditions: string;
 }
@@ -72,14 +81,8 @@ function staticMatch(match: TlsMatchSpec, port: number, source: RouteSource): bo
   return true;
 }
 
-function subnetsOf(match: TlsMatchSpec): CompiledTlsMatch['subnets'] {
-  return (match.destinationSubnets ?? [])
-    .map((text) => {
-      const slash = text.indexOf('/');
-      const bits = slash >= 0 ? Number(text.slice(slash + 1)) : text.includes(':') ? 128 : 32;
-      return { block: new IpBlocks([text]), bits, text };
-    })
-    .sort((a, b) => b.bits - a.bits);
+function subnetsOf(match: TlsMatchSpec, subnet: SubnetCompiler): TlsSubnet[] {
+  return (match.destinationSubnets ?? []).map(subnet).sort((a, b) => b.bits - a.bits);
 }
 
 /**
@@ -93,6 +96,7 @@ export function compileTlsRoutes(
   port: number,
   source: RouteSource,
   qualify: (host: string) => string,
+  subnet: SubnetCompiler,
 ): CompiledTlsRoute[] {
   const handled = new Set<string>();
   const out: CompiledTlsRoute[] = [];
@@ -104,7 +108,7 @@ export function compileTlsRoutes(
       const key = `${(match.sniHosts ?? []).join(',')}|${(match.destinationSubnets ?? []).join(',')}`;
       if (handled.has(key)) continue;
       handled.add(key);
-      matches.push({ sniHosts: (match.sniHosts ?? []).map((h) => h.toLowerCase()), subnets: subnetsOf(match), conditions: describeTlsMatch(match) });
+      matches.push({ sniHosts: (match.sniHosts ?? []).map((h) => h.toLowerCase()), subnets: subnetsOf(match, subnet), conditions: describeTlsMatch(match) });
     }
     if (matches.length === 0) return;
     const { destinations, cumulative } = compileDestinations(spec.route, qualify);
@@ -137,7 +141,7 @@ export function sniScore(serverNames: readonly string[], sni: string | undefined
 /** The longest subnet that holds `address`; 0 for no subnets (any address); -1 for no match. */
 function subnetScore(subnets: CompiledTlsMatch['subnets'], addresses: readonly string[]): number {
   if (subnets.length === 0) return 0;
-  for (const s of subnets) if (addresses.some((a) => s.block.has(a))) return s.bits + 1;
+  for (const s of subnets) if (addresses.some((a) => s.has(a))) return s.bits + 1;
   return -1;
 }
 

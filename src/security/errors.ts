@@ -1,6 +1,6 @@
 import { MeshError } from '../errors.js';
-import type { ResourceRef } from '../config/issue.js';
-import { formatResourceRef } from '../config/issue.js';
+import type { ResourceRef } from '../issue.js';
+import { formatResourceRef } from '../issue.js';
 
 /** Where a TLS setting the mesh cannot honour was configured, and what it asked for. */
 export interface UnsupportedTls {

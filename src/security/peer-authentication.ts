@@ -1,7 +1,7 @@
 import type { PeerAuthenticationMutualTLS, PeerAuthenticationSpec } from '../config/schema/generated/types.js';
 import type { CompileContext } from '../config/compile/context.js';
 import { sortByAge } from '../config/compile/context.js';
-import type { ResourceRef } from '../config/issue.js';
+import type { ResourceRef } from '../issue.js';
 import type { MeshResource } from '../config/resource.js';
 import { resourceRef } from '../config/resource.js';
 import { labelsMatch } from '../discovery/endpoint.js';

@@ -2,7 +2,7 @@ import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
-import type { ResourceRef } from '../config/issue.js';
+import type { ResourceRef } from '../issue.js';
 import type { TlsCredentialFailure, UnsupportedTls } from './errors.js';
 
 /**

@@ -1,4 +1,3 @@
-import { createServer as createHttpServer } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
 import type { Http2Server } from 'node:http2';
 import type { Socket } from 'node:net';
@@ -11,6 +10,7 @@ import { PeerRejectedError } from '../security/errors.js';
 import type { MtlsMode } from '../security/peer-authentication.js';
 import { attachPeerIdentity } from '../security/peer-identity.js';
 import type { InboundPolicy } from './inbound-policy.js';
+import { nodeHttp } from '../node-http.js';
 import { verifyPeer } from './verify-peer.js';
 
 /** The first byte of a TLS record carrying a handshake (the ClientHello). */
@@ -118,7 +118,7 @@ export class InboundGuard {
   private handOver(socket: Socket, http1: boolean, resume = true): void {
     if (this.options.http2 && http1) {
       const server = this.server;
-      this.http1 ??= createHttpServer((req, res) => server.emit('request', req, res));
+      this.http1 ??= nodeHttp().createServer((req, res) => server.emit('request', req, res));
       this.http1.emit('connection', socket);
     } else {
       this.serve.call(this.server, socket);

@@ -1,4 +1,4 @@
-import { createServer as createHttpServer, Server as HttpServer } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
 import type { IncomingMessage, RequestListener, ServerOptions as HttpServerOptions, ServerResponse } from 'node:http';
 import { createServer as createH2Server } from 'node:http2';
 import type { Http2Server, Http2ServerRequest, Http2ServerResponse, ServerOptions as Http2ServerOptions } from 'node:http2';
@@ -10,6 +10,7 @@ import { InboundGuard } from './inbound-guard.js';
 import type { InboundPolicy } from './inbound-policy.js';
 import type { TlsTerminatingServer } from './secure-tls-server.js';
 import { secureTlsServer } from './secure-tls-server.js';
+import { nodeHttp } from '../node-http.js';
 
 /** Envoy's `listener_filters_timeout`, which Istio keeps at its default. */
 const DEFAULT_DETECTION_TIMEOUT_MS = 15_000;
@@ -53,7 +54,7 @@ export function secureServer<S extends HttpServer | Http2Server | TlsTerminating
     throw new SecurityOptionError(`expected a node:http or node:http2 server with its own connection handler only, found ${listeners.length} connection listener(s)`);
   }
   const serve = listeners[0] as (socket: Socket) => void;
-  const http2 = !(server instanceof HttpServer);
+  const http2 = !(server instanceof nodeHttp().Server);
   const detectionTimeoutMs = options.detectionTimeoutMs ?? DEFAULT_DETECTION_TIMEOUT_MS;
   if (!(detectionTimeoutMs > 0)) throw new SecurityOptionError(`detectionTimeoutMs must be a positive number of milliseconds, got ${detectionTimeoutMs}`);
   const guard = new InboundGuard(server, serve, policy, { detectionTimeoutMs, http2, allowHTTP1: http2 && options.allowHTTP1 === true, clock: policy.clock ?? systemClock });
@@ -76,7 +77,7 @@ export function createInboundServer(
   handler?: RequestListener<typeof IncomingMessage, typeof ServerResponse>,
   options: InboundServerOptions & { readonly http?: HttpServerOptions } = {},
 ): HttpServer {
-  const server = createHttpServer(options.http ?? {}, handler);
+  const server = nodeHttp().createServer(options.http ?? {}, handler);
   return secureServer(server, policy, options);
 }
 

@@ -5,7 +5,7 @@ import { Cluster } from '../../src/cluster/cluster.js';
 import { ClusterManager } from '../../src/cluster/cluster-manager.js';
 import type { PoolFactory } from '../../src/cluster/cluster.js';
 import { isKubernetesServiceHost } from '../../src/cluster/endpoint-plan.js';
-import { compileLoadBalancing } from '../../src/cluster/balancer-spec.js';
+import { compileLoadBalancing } from '../../src/config/compile/load-balancing.js';
 import { ConfigStore } from '../../src/config/config-store.js';
 import type { Snapshot } from '../../src/config/snapshot.js';
 import { InlineSource } from '../../src/config/sources/index.js';

@@ -1,6 +1,6 @@
 import { LineCounter, isMap, isScalar, parseAllDocuments } from 'yaml';
 import type { FieldPath, RawDocument } from '../../src/config/document.js';
-import type { ConfigIssue } from '../../src/config/issue.js';
+import type { ConfigIssue } from '../../src/issue.js';
 import { validateDocument } from '../../src/config/validate/index.js';
 import type { ValidationResult } from '../../src/config/validate/index.js';
 

@@ -5,7 +5,7 @@ import type { RawDocument } from '../../src/index.js';
 import type { Snapshot } from '../../src/inspect/public.js';
 import { createMesh, MeshConfigError } from '../../src/index.js';
 import type { Mesh } from '../../src/index.js';
-import { formatLocation } from '../../src/config/issue.js';
+import { formatLocation } from '../../src/issue.js';
 import { explain } from '../helpers/mesh-from-yaml.js';
 import { PushSource } from '../helpers/push-source.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatIssue } from '../../src/config/issue.js';
+import { formatIssue } from '../../src/issue.js';
 import { errors, summarize, validateYaml, warnings } from './helpers.js';
 
 /** A VirtualService for reviews whose single http route is `route` (YAML, indented 4). */

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { DnsEndpointChange, DnsEndpointSourceOptions, DnsLookupFailure } from '../../src/discovery/dns/dns-endpoint-source.js';
 import { DnsEndpointSource } from '../../src/discovery/dns/dns-endpoint-source.js';
 import type { DnsAddress, DnsAnswer, DnsQuerier, DnsSrvRecord } from '../../src/discovery/dns/dns-resolver.js';
-import { DnsLookupError } from '../../src/discovery/dns/dns-resolver.js';
+import { DnsLookupError } from '../../src/discovery/dns/errors.js';
 import { TestClock } from '../helpers/test-clock.js';
 
 /** Scripted answers: what a name answers is set per record type; unknown names are NXDOMAIN. */

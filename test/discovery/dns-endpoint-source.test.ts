@@ -7,9 +7,9 @@ import type {
   DnsLookupFailure,
 } from '../../src/discovery/dns/dns-endpoint-source.js';
 import { DnsEndpointSource } from '../../src/discovery/dns/dns-endpoint-source.js';
-import { DnsLookupError } from '../../src/discovery/dns/dns-resolver.js';
+import { DnsLookupError } from '../../src/discovery/dns/errors.js';
 import { kubernetesSearchDomains } from '../../src/discovery/dns/resolv-conf.js';
-import { serviceEntryDnsWatches } from '../../src/discovery/dns/service-entry-dns.js';
+import { serviceEntryDnsWatches } from '../../src/cluster/service-entry-dns.js';
 import type { Endpoint } from '../../src/discovery/endpoint.js';
 import type { DnsmasqRecords } from '../helpers/dnsmasq.js';
 import { Dnsmasq } from '../helpers/dnsmasq.js';

@@ -1,7 +1,8 @@
 import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DnsLookupError, DnsResolver } from '../../src/discovery/dns/dns-resolver.js';
+import { DnsResolver } from '../../src/discovery/dns/dns-resolver.js';
+import { DnsLookupError } from '../../src/discovery/dns/errors.js';
 import { Dnsmasq } from '../helpers/dnsmasq.js';
 import { requireSystemTools } from '../helpers/system-tools.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planEndpoints } from '../../src/cluster/endpoint-plan.js';
 import { compilePortNames, DnsOptionError, isKubernetesServiceName, srvPortName } from '../../src/discovery/dns/index.js';
-import { serviceEntryDnsWatches } from '../../src/discovery/dns/service-entry-dns.js';
+import { serviceEntryDnsWatches } from '../../src/cluster/service-entry-dns.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 
 describe('Kubernetes SRV names', () => {

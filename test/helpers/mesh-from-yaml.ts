@@ -1,8 +1,8 @@
 import { parseAllDocuments } from 'yaml';
 import type { InlineConfig, Mesh, MeshOptions } from '../../src/index.js';
 import { createMesh } from '../../src/index.js';
-import { explainRoute } from '../../src/routing/explain-route.js';
-import type { RouteExplanation } from '../../src/routing/explain-route.js';
+import { explainRoute } from '../../src/inspect/explain-route.js';
+import type { RouteExplanation } from '../../src/inspect/explain-route.js';
 
 /**
  * Inline resources from a multi-document YAML string. Parsed YAML has no static type (and tests

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { seededRandom } from '../../src/clock.js';
-import { KubernetesSource } from '../../src/config/sources/kubernetes-source.js';
+import { KubernetesSource } from '../../src/kubernetes/kubernetes-source.js';
 import { KubeApiWatcher } from '../../src/kubernetes/api-watcher.js';
 import { POD_METADATA, SERVICES } from '../../src/kubernetes/types.js';
 import { FakeKubeApi } from '../helpers/fake-kube-api.js';

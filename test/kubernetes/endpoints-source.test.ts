@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { KubernetesDiscoveryNote } from '../../src/discovery/kubernetes/index.js';
-import { KubernetesEndpointSource } from '../../src/discovery/kubernetes/index.js';
+import type { KubernetesDiscoveryNote } from '../../src/kubernetes/discovery/index.js';
+import { KubernetesEndpointSource } from '../../src/kubernetes/discovery/index.js';
 import { endpoint, namespaceCollections, node, pod, service, slice } from '../helpers/kube-objects.js';
 import { MemoryKubeWatcher } from '../helpers/memory-kube.js';
 

@@ -1,6 +1,6 @@
 import type { RouteTable } from '../../routing/route-table.js';
 import type { EffectiveDestinationRule, ServiceDef } from '../snapshot.js';
-import type { ConfigIssue, ResourceRef } from '../issue.js';
+import type { ConfigIssue, ResourceRef } from '../../issue.js';
 import { RecentCache } from '../recent-cache.js';
 import type { MeshResource } from '../resource.js';
 import type { Steps } from '../slices.js';

@@ -1,12 +1,12 @@
-import type { CompiledRateLimits } from '../../resilience/rate-limit/compile/rate-limit-table.js';
-import { compileRateLimits, rateLimitTable } from '../../resilience/rate-limit/compile/rate-limit-table.js';
+import type { CompiledRateLimits } from './rate-limit/rate-limit-table.js';
+import { compileRateLimits, rateLimitTable } from './rate-limit/rate-limit-table.js';
 import type { PeerAuthenticationPolicy } from '../../security/peer-authentication.js';
 import { compilePeerAuthentication } from '../../security/peer-authentication.js';
 import type { CompiledAuthorization } from '../../security/authz/authorization-policies.js';
 import { compileAuthorization } from '../../security/authz/authorization-policies.js';
 import type { CompiledRequestAuthentication } from '../../security/jwt/request-authentication.js';
 import { compileRequestAuthentication } from '../../security/jwt/request-authentication.js';
-import type { ConfigIssue } from '../issue.js';
+import type { ConfigIssue } from '../../issue.js';
 import type { MeshResource } from '../resource.js';
 import type { Steps } from '../slices.js';
 import { runToEnd } from '../slices.js';

@@ -1,4 +1,4 @@
-import type { ConfigIssue, SourceLocation } from '../issue.js';
+import type { ConfigIssue, SourceLocation } from '../../issue.js';
 import type { MeshResource } from '../resource.js';
 
 /** Who the snapshot is for, and the mesh-wide settings that change how resources read. */

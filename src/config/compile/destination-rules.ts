@@ -1,5 +1,5 @@
 import { labelsMatch } from '../../discovery/endpoint.js';
-import type { ConfigIssue } from '../issue.js';
+import type { ConfigIssue } from '../../issue.js';
 import type { MeshResource } from '../resource.js';
 import { RecentCache } from '../recent-cache.js';
 import { resourceRef } from '../resource.js';

@@ -1,7 +1,7 @@
 import type { HttpMatchSpec } from '../../routing/http-match.js';
 import type { HttpRouteSpec, RouteDestinationSpec } from '../../routing/route-table.js';
 import type { StringMatchSpec } from '../../routing/string-match.js';
-import type { ResourceRef } from '../issue.js';
+import type { ResourceRef } from '../../issue.js';
 import type { GatewayRouteKind, MeshResource } from '../resource.js';
 import { resourceRef } from '../resource.js';
 import { gatewayDurationMs } from '../validate/gateway-api/route-checks.js';

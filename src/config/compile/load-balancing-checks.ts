@@ -1,7 +1,7 @@
 import type { ClusterBalancerSpec } from '../../balancer/index.js';
 import { balancerNames, BalancerConfigError, createClusterBalancer, hasBalancer, isBuiltInBalancer, MAXIMUM_RING_SIZE } from '../../balancer/index.js';
 import { systemClock, systemRandom } from '../../clock.js';
-import { compileLoadBalancing, LOAD_BALANCER_ANNOTATION } from '../../cluster/balancer-spec.js';
+import { compileLoadBalancing, LOAD_BALANCER_ANNOTATION } from './load-balancing.js';
 import { UNKNOWN_LOCALITY } from '../../discovery/endpoint.js';
 import type { TrafficPolicySpec } from '../snapshot.js';
 

@@ -1,8 +1,9 @@
-import type { ResourceRef } from '../issue.js';
+import type { ResourceRef } from '../../issue.js';
+import { IpBlocks } from '../../security/authz/ip-block.js';
 import type { RouteTable } from '../../routing/route-table.js';
 import { tableForPort } from '../../routing/route-table.js';
 import type { RouteSource } from '../../routing/route-request.js';
-import type { TlsPortRoutes, TlsRouteSpec } from '../../routing/tls-route.js';
+import type { TlsPortRoutes, TlsRouteSpec, TlsSubnet } from '../../routing/tls-route.js';
 import { compileTlsRoutes } from '../../routing/tls-route.js';
 import type { ServiceDef } from '../snapshot.js';
 import type { MeshResource } from '../resource.js';
@@ -90,6 +91,14 @@ export class PortRouting {
   }
 }
 
+/** A `destinationSubnets` entry (validated: an IP address or a CIDR block). */
+function compileSubnet(text: string): TlsSubnet {
+  const slash = text.indexOf('/');
+  const bits = slash >= 0 ? Number(text.slice(slash + 1)) : text.includes(':') ? 128 : 32;
+  const block = new IpBlocks([text]);
+  return { text, bits, has: (address) => block.has(address) };
+}
+
 /** A table with no `http` routes (a VirtualService with `tls` routes only) routes no HTTP call. */
 function httpTable(table: RouteTable | undefined, port: number): RouteTable | undefined {
   if (table && table.routes.length === 0 && (table.tls?.length ?? 0) > 0) return undefined;
@@ -108,7 +117,7 @@ function compilePortRoutes(
   const source: RouteSource = { namespace: ctx.namespace, labels: ctx.workloadLabels };
   const resource = table?.resource;
   const routes = resource && specs.length > 0
-    ? compileTlsRoutes(specs, resource, port, source, (h) => qualifyHost(h, resource.namespace, ctx.clusterDomain))
+    ? compileTlsRoutes(specs, resource, port, source, (h) => qualifyHost(h, resource.namespace, ctx.clusterDomain), compileSubnet)
     : [];
   // No tls match applies to this caller and port: the service itself, as istiod's fallback chain.
   return Object.freeze({ host, port, protocol, resource: routes.length > 0 ? resource : undefined, routes, addresses });

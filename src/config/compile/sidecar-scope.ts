@@ -1,5 +1,5 @@
 import { labelsMatch } from '../../discovery/endpoint.js';
-import type { ResourceRef } from '../issue.js';
+import type { ResourceRef } from '../../issue.js';
 import type { MeshResource } from '../resource.js';
 import { resourceRef } from '../resource.js';
 import type { CompileContext } from './context.js';

@@ -1,4 +1,4 @@
-import { parseDuration } from '../validate/duration.js';
+import { parseDuration } from '../../duration.js';
 import type { MeshResource } from '../resource.js';
 import { resourceRef } from '../resource.js';
 import type { IssueSink } from './context.js';

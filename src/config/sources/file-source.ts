@@ -3,7 +3,7 @@ import type { CancelTimer, MeshClock } from '../../clock.js';
 import { systemClock } from '../../clock.js';
 import { MeshClosedError } from '../../errors.js';
 import type { RawDocument } from '../document.js';
-import type { ConfigIssue } from '../issue.js';
+import type { ConfigIssue } from '../../issue.js';
 import { STOPPED, runInSlices } from '../slices.js';
 import { DirectoryWatchers } from './directory-watchers.js';
 import { scanPaths, sourceIssue } from './file-scan.js';

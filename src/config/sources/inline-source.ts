@@ -1,5 +1,5 @@
 import type { RawDocument } from '../document.js';
-import type { ConfigIssue } from '../issue.js';
+import type { ConfigIssue } from '../../issue.js';
 import { expandKubernetesList, isJsonObject, notAnObjectMessage } from './kubernetes-object.js';
 import type { ConfigSource, SourceUpdate } from './source.js';
 

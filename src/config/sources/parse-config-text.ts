@@ -3,7 +3,7 @@ import { extname } from 'node:path';
 import { isScalar, visit } from 'yaml';
 import type { Document, LineCounter, YAMLError } from 'yaml';
 import type { FieldPath, RawDocument } from '../document.js';
-import type { ConfigIssue, SourceLocation } from '../issue.js';
+import type { ConfigIssue, SourceLocation } from '../../issue.js';
 import { findJsonSyntaxError } from './json-syntax.js';
 import { goYamlProblems } from './go-yaml.js';
 import { expandKubernetesList, isJsonObject, notAnObjectMessage } from './kubernetes-object.js';

@@ -1,5 +1,5 @@
 import type { RawDocument } from '../document.js';
-import type { ConfigIssue } from '../issue.js';
+import type { ConfigIssue } from '../../issue.js';
 
 /**
  * The full current content of one source. Each update replaces everything that source delivered

@@ -2,7 +2,7 @@ import { isAlias, isMap, isScalar, isSeq } from 'yaml';
 import type { Document, LineCounter, Pair, YAMLMap } from 'yaml';
 import { parseGoYamlDocuments, streamGoYamlDocuments } from './go-yaml.js';
 import type { FieldPath } from '../document.js';
-import type { SourceLocation } from '../issue.js';
+import type { SourceLocation } from '../../issue.js';
 
 /** A YAML alias may expand to at most this many nodes; protects against "billion laughs" files. */
 export const MAX_ALIAS_COUNT = 100;

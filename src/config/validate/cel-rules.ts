@@ -1,4 +1,4 @@
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../../duration.js';
 
 /**
  * A CEL rule from the CRDs, implemented in JavaScript. `check` receives the value the rule is

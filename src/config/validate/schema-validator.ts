@@ -1,11 +1,11 @@
-import { re2SyntaxError } from '../regex.js';
+import { re2SyntaxError } from '../../routing/regex.js';
 import type { SchemaNode, SchemaType } from '../schema/schema-node.js';
 import type { FieldSupport } from '../support.js';
 import type { EnforcedCelRule } from './cel-rules.js';
 import { CEL_RULES } from './cel-rules.js';
 import { describeTyped, describeValue, listNames, quoteText } from './describe.js';
 import { suggestion } from './did-you-mean.js';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../../duration.js';
 import { exclusiveGroups } from './exclusive-fields.js';
 import type { SupportNode } from './support-tree.js';
 

@@ -1,12 +1,12 @@
 import type { FieldPath, RawDocument } from '../document.js';
 import { formatPath } from '../document.js';
-import type { ConfigIssue, IssueSeverity, ResourceRef, SourceLocation } from '../issue.js';
+import type { ConfigIssue, IssueSeverity, ResourceRef, SourceLocation } from '../../issue.js';
 import type { GatewayRouteKind, MeshResource, ResourceMetadata, SchemaKind } from '../resource.js';
 import { GATEWAY_ROUTE_KINDS, SCHEMA_KINDS } from '../resource.js';
 import { KIND_SCHEMAS } from '../schema/generated/schemas.js';
-import { readRateLimitPatches, readsEnvoyFilter } from '../../resilience/rate-limit/compile/envoy-filter-patches.js';
-import type { Report } from '../../resilience/rate-limit/compile/proto-json.js';
-import { checkRateLimitPolicy } from '../../resilience/rate-limit/compile/rate-limit-policies.js';
+import { readRateLimitPatches, readsEnvoyFilter } from '../compile/rate-limit/envoy-filter-patches.js';
+import type { Report } from '../compile/rate-limit/proto-json.js';
+import { checkRateLimitPolicy } from '../compile/rate-limit/rate-limit-policies.js';
 import type { EnvoyFilterSpec } from '../schema/index.js';
 import { UNREAD_ENVOY_FILTER, UNREAD_ISTIO_KINDS } from '../support.js';
 import { describeTyped, describeValue, quoteText } from './describe.js';

@@ -6,7 +6,8 @@ import type { Endpoint } from '../endpoint.js';
 import type { DnsFamily, DnsLookupContext, DnsLookupResult, DnsTarget } from './dns-lookup.js';
 import { lookupEndpoints } from './dns-lookup.js';
 import type { DnsQuerier } from './dns-resolver.js';
-import { DnsLookupError, DnsResolver } from './dns-resolver.js';
+import { DnsResolver } from './dns-resolver.js';
+import { DnsLookupError } from './errors.js';
 import type { ResolvConf, ResolvConfOverrides } from './resolv-conf.js';
 import { applyResolvConfOverrides, readResolvConf, RESOLV_CONF_PATH } from './resolv-conf.js';
 

@@ -1,6 +1,5 @@
 import { Resolver } from 'node:dns/promises';
-import { MeshError } from '../../errors.js';
-import { DnsOptionError } from './kubernetes-srv.js';
+import { DnsLookupError, DnsOptionError } from './errors.js';
 
 /** One address of an A or AAAA answer. */
 export interface DnsAddress {
@@ -38,27 +37,6 @@ export interface DnsQuerier {
   cancel(): void;
 }
 
-/**
- * A DNS query got no usable answer: the server failed (`ESERVFAIL`), refused (`EREFUSED`), did
- * not answer in time (`ETIMEOUT`), could not be reached (`ECONNREFUSED`), or the query was
- * cancelled (`ECANCELLED`). Unlike NXDOMAIN, this says nothing about the name, so discovery keeps
- * the last good endpoints.
- */
-export class DnsLookupError extends MeshError {
-  readonly code = 'ERR_MESH_DNS_LOOKUP';
-  /** The name that was queried. */
-  readonly hostname: string;
-  /** Node's DNS error code (`ESERVFAIL`, `ETIMEOUT`, `ECONNREFUSED`, ...). */
-  readonly dnsCode: string;
-  /** The record type asked for. */
-  readonly rrtype: 'A' | 'AAAA' | 'SRV';
-  constructor(hostname: string, rrtype: 'A' | 'AAAA' | 'SRV', dnsCode: string, options?: { cause?: unknown }) {
-    super(`DNS ${rrtype} query for ${hostname} failed: ${dnsCode}`, options);
-    this.hostname = hostname;
-    this.dnsCode = dnsCode;
-    this.rrtype = rrtype;
-  }
-}
 
 /** Options of {@link DnsResolver}. */
 export interface DnsResolverOptions {

@@ -10,7 +10,8 @@ export type {
 } from './dns-endpoint-source.js';
 export { lookupEndpoints, makeEndpoint } from './dns-lookup.js';
 export type { DnsFamily, DnsLookupContext, DnsLookupResult, DnsTarget, EndpointTemplate } from './dns-lookup.js';
-export { DnsLookupError, DnsResolver } from './dns-resolver.js';
+export { DnsResolver } from './dns-resolver.js';
+export { DnsLookupError, DnsOptionError } from './errors.js';
 export type { DnsAddress, DnsAnswer, DnsQuerier, DnsResolverOptions, DnsSrvRecord } from './dns-resolver.js';
 export {
   applyResolvConfOverrides,
@@ -22,7 +23,6 @@ export {
 } from './resolv-conf.js';
 export type { ResolvConf, ResolvConfOverrides } from './resolv-conf.js';
 export { searchNames } from './search-names.js';
-export { serviceEntryDnsWatches } from './service-entry-dns.js';
-export { compilePortNames, DnsOptionError, isKubernetesServiceName, srvPortName } from './kubernetes-srv.js';
+export { compilePortNames, isKubernetesServiceName, srvPortName } from './kubernetes-srv.js';
 export { createMeshDnsSource } from './mesh-dns.js';
 export type { MeshDnsOptions } from './mesh-dns.js';

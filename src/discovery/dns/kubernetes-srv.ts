@@ -1,12 +1,5 @@
-import { MeshError } from '../../errors.js';
+import { DnsOptionError } from './errors.js';
 
-/**
- * A `dns` option of the mesh is malformed (a `portNames` key that is not a Kubernetes service
- * name and port, say). Thrown by `createMesh`, which then starts nothing.
- */
-export class DnsOptionError extends MeshError {
-  readonly code = 'ERR_MESH_DNS_OPTION';
-}
 
 // A Kubernetes Service port name is a DNS-1123 label (validation.IsDNS1123Label).
 const PORT_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;

@@ -1,4 +1,4 @@
-import type { ResourceRef } from '../../config/issue.js';
+import type { ResourceRef } from '../../issue.js';
 import type { RouteRequest } from '../../routing/route-request.js';
 import type { TokenBucketSpec } from './token-bucket.js';
 

@@ -1,6 +1,6 @@
 import type { CompileContext, IssueSink } from '../../config/compile/context.js';
 import { locate, sortByAge } from '../../config/compile/context.js';
-import type { ResourceRef } from '../../config/issue.js';
+import type { ResourceRef } from '../../issue.js';
 import type { MeshResource } from '../../config/resource.js';
 import { resourceRef } from '../../config/resource.js';
 import type { AuthorizationPolicySpec } from '../../config/schema/index.js';

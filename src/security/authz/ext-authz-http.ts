@@ -1,4 +1,4 @@
-import { parseDuration } from '../../config/validate/duration.js';
+import { parseDuration } from '../../duration.js';
 import type { InboundRequest } from '../../server/inbound/inbound-request.js';
 import type { CustomAuthorizer, CustomVerdict } from './custom-authorizer.js';
 import type { ValueMatcher } from './value-match.js';

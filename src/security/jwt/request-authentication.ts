@@ -1,10 +1,10 @@
 import type { CompileContext } from '../../config/compile/context.js';
 import { sortByAge } from '../../config/compile/context.js';
-import type { ResourceRef } from '../../config/issue.js';
+import type { ResourceRef } from '../../issue.js';
 import type { MeshResource } from '../../config/resource.js';
 import { resourceRef } from '../../config/resource.js';
 import type { RequestAuthenticationSpec } from '../../config/schema/index.js';
-import { parseDuration } from '../../config/validate/duration.js';
+import { parseDuration } from '../../duration.js';
 import { labelsMatch } from '../../discovery/endpoint.js';
 
 type RequestAuthenticationResource = MeshResource<'RequestAuthentication', RequestAuthenticationSpec>;

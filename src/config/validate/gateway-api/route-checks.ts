@@ -1,6 +1,6 @@
 import type { FieldPath } from '../../document.js';
-import type { IssueSeverity } from '../../issue.js';
-import { re2SyntaxError } from '../../regex.js';
+import type { IssueSeverity } from '../../../issue.js';
+import { re2SyntaxError } from '../../../routing/regex.js';
 import { describeTyped, quoteText } from '../describe.js';
 import { suggestion } from '../did-you-mean.js';
 

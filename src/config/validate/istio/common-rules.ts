@@ -1,6 +1,6 @@
 import type { FieldPath } from '../../document.js';
 import type { Destination, Percent } from '../../schema/index.js';
-import { parseDurationNanos } from '../duration.js';
+import { parseDurationNanos } from '../../../duration.js';
 import { isDns1123Label, validateFqdn, validatePort, validateWildcardDomain } from './names.js';
 import type { RuleReport } from './rule-report.js';
 import { q } from './rule-report.js';

@@ -12,7 +12,7 @@ import type {
   Headers,
   StringMatch,
 } from '../../schema/index.js';
-import { parseDurationNanos } from '../duration.js';
+import { parseDurationNanos } from '../../../duration.js';
 import { checkDestination, checkDuration, checkGatewayNames, checkPercentage, checkPort } from './common-rules.js';
 import { checkHeaderOperations, isAuthorityHeader, validateCorsHeaderName, validateMatchHeaderName } from './header-rules.js';
 import { isDns1123Label, validateLabels } from './names.js';

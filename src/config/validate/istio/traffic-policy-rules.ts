@@ -9,7 +9,7 @@ import type {
   TrafficPolicy,
   ZoneAwareLoadBalancerSetting,
 } from '../../schema/index.js';
-import { parseDurationNanos } from '../duration.js';
+import { parseDurationNanos } from '../../../duration.js';
 import { checkDuration } from './common-rules.js';
 import { isIpAddress, validateFqdn, validatePort } from './names.js';
 import type { RuleReport } from './rule-report.js';

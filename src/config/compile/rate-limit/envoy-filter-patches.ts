@@ -1,5 +1,5 @@
-import type { FieldPath } from '../../../config/document.js';
-import type { EnvoyFilterSpec } from '../../../config/schema/index.js';
+import type { FieldPath } from '../../document.js';
+import type { EnvoyFilterSpec } from '../../schema/index.js';
 import type { LocalRateLimitConfig } from './local-rate-limit-config.js';
 import { isLocalRateLimitAny, readLocalRateLimit } from './local-rate-limit-config.js';
 import type { Report } from './proto-json.js';

@@ -1,17 +1,11 @@
-import type { BalancerOptions, ClusterBalancerSpec } from '../balancer/index.js';
-import { DEFAULT_BALANCER_POLICY } from '../balancer/index.js';
-import { parseDuration } from '../config/validate/duration.js';
-import type { TrafficPolicySpec } from '../config/snapshot.js';
-import type { Locality } from '../discovery/endpoint.js';
-import { HEDGE_AFTER_ANNOTATION, parseHedgeAfter } from '../resilience/hedge-policy.js';
+import type { BalancerOptions, ClusterBalancerSpec } from '../../balancer/index.js';
+import { DEFAULT_BALANCER_POLICY } from '../../balancer/index.js';
+import { parseDuration } from '../../duration.js';
+import { LOAD_BALANCER_ANNOTATION } from '../../balancer/annotation.js';
+import type { TrafficPolicySpec } from '../snapshot.js';
+import type { Locality } from '../../discovery/endpoint.js';
+import { HEDGE_AFTER_ANNOTATION, parseHedgeAfter } from '../../resilience/hedge-policy.js';
 
-/**
- * Our addition, selected without changing what any Istio field means: a DestinationRule
- * annotation naming a registered balancer (`PEAK_EWMA`, or a user policy). Istio ignores
- * annotations it does not know, so the same YAML stays valid for a sidecar, which keeps using
- * `trafficPolicy.loadBalancer`.
- */
-export const LOAD_BALANCER_ANNOTATION = 'sidecarless.io/load-balancer';
 
 /** How a request's hash is computed for consistent hashing. */
 export type HashOn =
@@ -149,3 +143,5 @@ export function compileLoadBalancing(
     hedgeAfterMs: parseHedgeAfter(annotations[HEDGE_AFTER_ANNOTATION]) ?? 0,
   };
 }
+
+export { LOAD_BALANCER_ANNOTATION };

@@ -1,14 +1,14 @@
 import { servicePortFor } from '../config/snapshot.js';
 import { mergeTrafficPolicy } from '../config/compile/traffic-policy.js';
-import type { ResourceRef } from '../config/issue.js';
+import type { ResourceRef } from '../issue.js';
 import type { Snapshot, TrafficPolicySpec } from '../config/snapshot.js';
 import type { Endpoint } from '../discovery/endpoint.js';
 import { labelsMatch } from '../discovery/endpoint.js';
-import { resolveServiceHost } from './resolve-host.js';
-import type { RouteRequest } from './route-request.js';
-import { matchRoute } from './route-table.js';
-import type { TlsPortRoutes } from './tls-route.js';
-import { connectionOf, selectTlsMatch } from './tls-route.js';
+import { resolveServiceHost } from '../routing/resolve-host.js';
+import type { RouteRequest } from '../routing/route-request.js';
+import { matchRoute } from '../routing/route-table.js';
+import type { TlsPortRoutes } from '../routing/tls-route.js';
+import { connectionOf, selectTlsMatch } from '../routing/tls-route.js';
 
 /** Istio's retry policy when a route sets none (mesh default). */
 export const DEFAULT_RETRIES = Object.freeze({

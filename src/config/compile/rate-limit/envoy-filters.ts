@@ -1,11 +1,11 @@
 import { labelsMatch } from '../../../discovery/endpoint.js';
-import type { CompileContext, IssueSink } from '../../../config/compile/context.js';
-import { locate, sortByAge } from '../../../config/compile/context.js';
-import type { MeshResource } from '../../../config/resource.js';
-import { resourceRef } from '../../../config/resource.js';
-import type { IstioResource } from '../../../config/schema/index.js';
-import { DEFAULT_MAX_KEYS } from '../local-limiter.js';
-import type { BucketKeySpec, CompiledRateLimit, RateLimitRule, RateLimitTarget } from '../rate-limit-spec.js';
+import type { CompileContext, IssueSink } from '../context.js';
+import { locate, sortByAge } from '../context.js';
+import type { MeshResource } from '../../resource.js';
+import { resourceRef } from '../../resource.js';
+import type { IstioResource } from '../../schema/index.js';
+import { DEFAULT_MAX_KEYS } from '../../../resilience/rate-limit/local-limiter.js';
+import type { BucketKeySpec, CompiledRateLimit, RateLimitRule, RateLimitTarget } from '../../../resilience/rate-limit/rate-limit-spec.js';
 import type { RateLimitPatch, RouteConfigMatch } from './envoy-filter-patches.js';
 import { readRateLimitPatches } from './envoy-filter-patches.js';
 import type { LocalRateLimitConfig } from './local-rate-limit-config.js';

@@ -1,7 +1,7 @@
-import type { FieldPath } from '../../../config/document.js';
-import type { IssueSeverity } from '../../../config/issue.js';
-import { describeTyped, quoteText } from '../../../config/validate/describe.js';
-import { suggestion } from '../../../config/validate/did-you-mean.js';
+import type { FieldPath } from '../../document.js';
+import type { IssueSeverity } from '../../../issue.js';
+import { describeTyped, quoteText } from '../../validate/describe.js';
+import { suggestion } from '../../validate/did-you-mean.js';
 
 /** Where findings go: severity, stable code, message, and the field path in the resource. */
 export type Report = (severity: IssueSeverity, code: string, message: string, path: FieldPath) => void;

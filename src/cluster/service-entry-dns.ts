@@ -1,6 +1,6 @@
-import type { ServiceDef, ServicePort } from '../../config/snapshot.js';
-import type { DnsWatchSpec } from './dns-endpoint-source.js';
-import { isKubernetesServiceName, srvPortName } from './kubernetes-srv.js';
+import type { ServiceDef, ServicePort } from '../config/snapshot.js';
+import type { DnsWatchSpec } from '../discovery/dns/dns-endpoint-source.js';
+import { isKubernetesServiceName, srvPortName } from '../discovery/dns/kubernetes-srv.js';
 
 /**
  * The DNS watches behind one port of a `resolution: DNS` or `DNS_ROUND_ROBIN` ServiceEntry: one

@@ -1,17 +1,17 @@
 import { labelsMatch } from '../../../discovery/endpoint.js';
-import type { CompileContext, IssueSink } from '../../../config/compile/context.js';
-import { locate, sortByAge } from '../../../config/compile/context.js';
-import { bySpecificity, hostMatches, qualifyHost } from '../../../config/compile/hosts.js';
-import { isExportedTo } from '../../../config/compile/visibility.js';
-import type { MeshResource } from '../../../config/resource.js';
-import { resourceRef } from '../../../config/resource.js';
-import type { IstioResource, RateLimit } from '../../../config/schema/index.js';
-import { parseDuration } from '../../../config/validate/duration.js';
+import type { CompileContext, IssueSink } from '../context.js';
+import { locate, sortByAge } from '../context.js';
+import { bySpecificity, hostMatches, qualifyHost } from '../hosts.js';
+import { isExportedTo } from '../visibility.js';
+import type { MeshResource } from '../../resource.js';
+import { resourceRef } from '../../resource.js';
+import type { IstioResource, RateLimit } from '../../schema/index.js';
+import { parseDuration } from '../../../duration.js';
 import type { StringMatcher } from '../../../routing/string-match.js';
 import type { RouteTable } from '../../../routing/route-table.js';
 import { compileStringMatch } from '../../../routing/string-match.js';
-import { DEFAULT_MAX_KEYS } from '../local-limiter.js';
-import type { BucketKeySpec, CompiledRateLimit, RateLimitRule, RateLimitTarget } from '../rate-limit-spec.js';
+import { DEFAULT_MAX_KEYS } from '../../../resilience/rate-limit/local-limiter.js';
+import type { BucketKeySpec, CompiledRateLimit, RateLimitRule, RateLimitTarget } from '../../../resilience/rate-limit/rate-limit-spec.js';
 import { GRPC_UNAVAILABLE } from './local-rate-limit-config.js';
 import type { Report } from './proto-json.js';
 

@@ -1,5 +1,5 @@
-import type { Endpoint, Locality } from '../endpoint.js';
-import type { KubeEndpointSlice, KubeService, KubeSliceEndpoint } from '../../kubernetes/types.js';
+import type { Endpoint, Locality } from '../../discovery/endpoint.js';
+import type { KubeEndpointSlice, KubeService, KubeSliceEndpoint } from '../types.js';
 
 const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
 

@@ -1,7 +1,7 @@
-import type { CompileContext, IssueSink } from '../../../config/compile/context.js';
-import type { MeshResource } from '../../../config/resource.js';
-import type { CompiledRateLimit, RateLimitRule, RateLimitTable } from '../rate-limit-spec.js';
-import { EMPTY_RATE_LIMITS } from '../rate-limit-spec.js';
+import type { CompileContext, IssueSink } from '../context.js';
+import type { MeshResource } from '../../resource.js';
+import type { CompiledRateLimit, RateLimitRule, RateLimitTable } from '../../../resilience/rate-limit/rate-limit-spec.js';
+import { EMPTY_RATE_LIMITS } from '../../../resilience/rate-limit/rate-limit-spec.js';
 import type { EnvoyFilterLimits } from './envoy-filters.js';
 import { compileEnvoyFilters } from './envoy-filters.js';
 import { RateLimitPolicyIndex } from './rate-limit-policies.js';

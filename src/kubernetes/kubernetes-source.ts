@@ -1,13 +1,13 @@
-import type { MeshClock, RandomSource } from '../../clock.js';
-import { pause, systemClock, systemRandom } from '../../clock.js';
-import type { RawDocument } from '../document.js';
+import type { MeshClock, RandomSource } from '../clock.js';
+import { pause, systemClock, systemRandom } from '../clock.js';
+import type { RawDocument } from '../config/document.js';
 import type { ConfigIssue } from '../issue.js';
-import type { KubeApiWatcher } from '../../kubernetes/api-watcher.js';
-import type { KubeCollection, KubeObject } from '../../kubernetes/collection.js';
-import type { WantedKind } from '../../kubernetes/api-discovery.js';
-import { discoverKinds } from '../../kubernetes/api-discovery.js';
-import { resourcePath } from '../../kubernetes/resource-path.js';
-import type { ConfigSource, SourceUpdate } from './source.js';
+import type { KubeApiWatcher } from './api-watcher.js';
+import type { KubeCollection, KubeObject } from './collection.js';
+import type { WantedKind } from './api-discovery.js';
+import { discoverKinds } from './api-discovery.js';
+import { resourcePath } from './resource-path.js';
+import type { ConfigSource, SourceUpdate } from '../config/sources/source.js';
 
 /** The kinds the configuration pipeline reads, as the API serves them. */
 export const ISTIO_CONFIG_KINDS: readonly WantedKind[] = [

@@ -1,7 +1,7 @@
-import type { FieldPath } from '../../../config/document.js';
-import { describeTyped } from '../../../config/validate/describe.js';
-import type { ReplyHeader } from '../rate-limit-spec.js';
-import type { TokenBucketSpec } from '../token-bucket.js';
+import type { FieldPath } from '../../document.js';
+import { describeTyped } from '../../validate/describe.js';
+import type { ReplyHeader } from '../../../resilience/rate-limit/rate-limit-spec.js';
+import type { TokenBucketSpec } from '../../../resilience/rate-limit/token-bucket.js';
 import type { Report } from './proto-json.js';
 import { isObject, ProtoMessage } from './proto-json.js';
 

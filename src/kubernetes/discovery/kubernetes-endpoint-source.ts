@@ -1,12 +1,12 @@
 import { EventEmitter } from 'node:events';
 import type { CancelTimer, MeshClock } from '../../clock.js';
 import { systemClock } from '../../clock.js';
-import type { KubeChange, KubeCollection, KubeCollectionStatus, KubeWatcher } from '../../kubernetes/collection.js';
-import { objectKey } from '../../kubernetes/collection.js';
-import type { KubeEndpointSlice, KubeNode, KubePodMetadata, KubeService, KubeSliceEndpoint } from '../../kubernetes/types.js';
-import { ENDPOINT_SLICES, NODES, POD_METADATA, SERVICE_NAME_LABEL, SERVICES } from '../../kubernetes/types.js';
-import type { Locality } from '../endpoint.js';
-import { UNKNOWN_LOCALITY } from '../endpoint.js';
+import type { KubeChange, KubeCollection, KubeCollectionStatus, KubeWatcher } from '../collection.js';
+import { objectKey } from '../collection.js';
+import type { KubeEndpointSlice, KubeNode, KubePodMetadata, KubeService, KubeSliceEndpoint } from '../types.js';
+import { ENDPOINT_SLICES, NODES, POD_METADATA, SERVICE_NAME_LABEL, SERVICES } from '../types.js';
+import type { Locality } from '../../discovery/endpoint.js';
+import { UNKNOWN_LOCALITY } from '../../discovery/endpoint.js';
 import { servicePortProtocol } from './port-protocol.js';
 import type { KubeServiceRef } from './service-host.js';
 import { parseServiceHost } from './service-host.js';

@@ -1,4 +1,4 @@
-import type { KubeServicePort } from '../../kubernetes/types.js';
+import type { KubeServicePort } from '../types.js';
 
 /** Istio's protocols by port-name prefix or appProtocol (the ones that change how we connect matter most). */
 const PROTOCOLS: Readonly<Record<string, string>> = {
