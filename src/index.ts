@@ -81,7 +81,7 @@ export { peerIdentity } from './security/peer-identity.js';
 export type { PeerIdentity, PeerIdentitySource } from './security/peer-identity.js';
 export { CertificateError, InvalidSpiffeIdError, PeerRejectedError, SecurityOptionError, WorkloadCertificateUnavailableError } from './security/errors.js';
 export { TLS_MODE_LABEL } from './security/mesh-tls.js';
-export type { CertificateProblem, PeerRejection } from './security/errors.js';
+export type { CertificateProblem, ClientCredentialRejection, PeerRejection } from './security/errors.js';
 export type { CertificateBundle, CertificateFile, CertificateFiles } from './security/certificate-bundle.js';
 export { LAYOUT_FILES, WELL_KNOWN_CERTIFICATE_DIRECTORIES } from './security/certificate-layouts.js';
 export type { CertificateLayout, CertificateOptions } from './security/certificate-layouts.js';

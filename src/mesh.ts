@@ -27,6 +27,7 @@ import { createMeshDnsSource } from './discovery/dns/index.js';
 import type { KubernetesDiscoveryNote, KubernetesEndpointSource } from './kubernetes/discovery/index.js';
 import type { KubeWatcher } from './kubernetes/collection.js';
 import { ClientCredentials } from './security/client-credentials.js';
+import { runtimeCredentials } from './security/destination-rule-tls.js';
 import { resolveServiceHost } from './routing/resolve-host.js';
 import type { BreakerEvent, BreakerState, EjectionEvent } from './resilience/events.js';
 import type { BreakerOptions } from './resilience/service-breaker.js';
@@ -47,7 +48,7 @@ import { loadOtelApi } from './telemetry/otel-api.js';
 import type { TelemetryOptions } from './telemetry/telemetry-options.js';
 import type { CertificateBundle } from './security/certificate-bundle.js';
 import type { CertificateOptions } from './security/certificate-layouts.js';
-import type { CertificateError, PeerRejectedError } from './security/errors.js';
+import type { CertificateError, ClientCredentialRejection, PeerRejectedError } from './security/errors.js';
 import { MeshSecurity } from './security/mesh-security.js';
 import type { WorkloadCertificates } from './security/workload-certificates.js';
 import type { InboundPolicy } from './server/inbound-policy.js';
@@ -253,6 +254,12 @@ export interface MeshEvents {
   certificateRejected: [error: CertificateError];
   /** The certificate in use has less than a fifth of its lifetime left (and again once expired). */
   certificateExpiring: [bundle: CertificateBundle, secondsLeft: number];
+  /**
+   * A DestinationRule's client credentials (its `credentialName` Secret, or the certificate files
+   * its `tls` names) were refused: a key that does not match, an expired certificate, a Secret
+   * missing or forbidden. `kept`: the last good set keeps serving; otherwise requests fail closed.
+   */
+  credentialRejected: [rejection: ClientCredentialRejection];
   /** An inbound connection was refused by PeerAuthentication (plaintext to STRICT, a bad client certificate...). */
   inboundRejected: [error: PeerRejectedError];
   /** An inbound request was refused: by an AuthorizationPolicy (403) or RequestAuthentication (401). */
@@ -414,6 +421,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
     // A change becomes current only once everything served from it is built (docs/configuration.md).
     store.stageWith((candidate) => this.stage(candidate));
     store.on('snapshot', (s) => {
+      // The Secrets and files the new snapshot no longer names stop being watched now.
+      this.credentials.retain(runtimeCredentials(s.resources, (block) => s.upstreamTls(block)));
       this.telemetry?.recheck();
       this.telemetry?.snapshot('accepted');
       this.emit('snapshot', s);
@@ -437,6 +446,11 @@ export class Mesh extends EventEmitter<MeshEvents> {
       if (this.listenerCount('certificateRejected') > 0) this.emit('certificateRejected', error);
     });
     certificates?.on('expiring', (bundle, secondsLeft) => this.emit('certificateExpiring', bundle, secondsLeft));
+    this.credentials.on('accepted', (source) => this.telemetry?.credentialRead(source, 'accepted', ''));
+    this.credentials.on('rejected', (rejection) => {
+      this.telemetry?.credentialRead(rejection.source, 'rejected', rejection.error.problem);
+      if (this.listenerCount('credentialRejected') > 0) this.emit('credentialRejected', rejection);
+    });
     if (options.logger) this.inspectCode.logMeshEvents(this, options.logger, store.sourceStatus().map((s) => s.id), first, certificates);
   }
 

@@ -79,7 +79,7 @@ function clientTls(base: string): Record<string, FieldSupport> {
     [`${base}.credentialName`]: {
       status: 'supported',
       reason:
-        "the client certificate, key and CA come from the Secret of that name in the DestinationRule's namespace, read and watched through the Kubernetes API (`tls.crt`/`tls.key`/`ca.crt`, or `cert`/`key`/`cacert` with the CA also from `<name>-cacert`); an update is used whole for new connections; without the API, or with a Secret missing or unusable, requests fail with TlsCredentialUnavailableError (ERR_MESH_TLS_CREDENTIAL) and nothing is sent",
+        "the client certificate, key and CA come from the Secret of that name in the DestinationRule's namespace, read and watched through the Kubernetes API (`tls.crt`/`tls.key`/`ca.crt`, or `cert`/`key`/`cacert` with the CA also from `<name>-cacert`); an update is used whole for new connections, a bad one (key mismatch, expired) refused and reported (credentialRejected) while the last good set serves; without the API, with a Secret missing or unusable, or a 403 (the error names the RBAC rule needed), requests fail with TlsCredentialUnavailableError (ERR_MESH_TLS_CREDENTIAL) and nothing is sent",
     },
   };
 }

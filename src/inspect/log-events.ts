@@ -15,6 +15,7 @@ export const MESH_LOG_EVENTS = [
   'certificate.rotated',
   'certificate.rejected',
   'certificate.expiring',
+  'credential.rejected',
   'inbound.rejected',
   'inbound.denied',
   'inbound.audit',

@@ -7,7 +7,7 @@ import type { KubernetesDiscoveryNote } from '../kubernetes/discovery/kubernetes
 import type { RateLimitStoreError } from '../resilience/errors.js';
 import type { BreakerEvent, EjectionEvent } from '../resilience/events.js';
 import type { CertificateBundle } from '../security/certificate-bundle.js';
-import type { CertificateError, PeerRejectedError } from '../security/errors.js';
+import type { CertificateError, ClientCredentialRejection, PeerRejectedError } from '../security/errors.js';
 import type { AccessDeniedError, JwtAuthenticationError } from '../security/authz/errors.js';
 import type { InboundAuditEvent } from '../server/inbound/inbound-reporter.js';
 import { inspectedIssue } from './inspect-mesh.js';
@@ -27,6 +27,7 @@ interface LoggedEvents {
   certificateRotated: [bundle: CertificateBundle, previous: CertificateBundle | undefined];
   certificateRejected: [error: CertificateError];
   certificateExpiring: [bundle: CertificateBundle, secondsLeft: number];
+  credentialRejected: [rejection: ClientCredentialRejection];
   inboundRejected: [error: PeerRejectedError];
   inboundDenied: [error: AccessDeniedError | JwtAuthenticationError];
   inboundAudit: [event: InboundAuditEvent];
@@ -122,6 +123,12 @@ export function logMeshEvents(
       secondsLeft > 0
         ? `workload certificate from ${b.source} expires in ${Math.round(secondsLeft)} s and has not been rotated`
         : `workload certificate from ${b.source} expired at ${b.notAfter.toISOString()}`,
+    );
+  });
+  mesh.on('credentialRejected', ({ source, error, kept }) => {
+    logger.error(
+      { event: 'credential.rejected', code: error.code, problem: error.problem, source, file: error.file, kept },
+      `client credentials of ${source} refused, ${kept ? 'the last good ones stay' : 'there are none: requests needing them fail'}: ${error.message}`,
     );
   });
   mesh.on('inboundDenied', (e) => {

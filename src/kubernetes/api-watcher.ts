@@ -27,6 +27,8 @@ export interface KubeRuntime {
  */
 export class KubeApiWatcher implements KubeWatcher {
   private readonly reflectors = new Map<string, Reflector<KubeObject>>();
+  /** How many times each collection was asked for and not released: shared ones outlive one user's release. */
+  private readonly users = new Map<string, number>();
   private readonly statusListeners = new Set<(report: KubeCollectionReport) => void>();
   private readonly reflectorOptions: ReflectorOptions;
   private closed = false;
@@ -47,8 +49,7 @@ export class KubeApiWatcher implements KubeWatcher {
 
   collection<T extends KubeObject>(type: KubeResourceType, options: KubeWatchOptions = {}): KubeCollection<T> {
     if (this.closed) throw new MeshClosedError('the Kubernetes watcher is closed');
-    const key = JSON.stringify([type.group, type.version, type.plural, Boolean(type.metadataOnly),
-      options.namespace ?? null, options.labelSelector ?? '', options.fieldSelector ?? '']);
+    const key = collectionKey(type, options);
     let reflector = this.reflectors.get(key);
     if (!reflector) {
       reflector = new Reflector<KubeObject>(this.access, type, options, this.reflectorOptions);
@@ -59,7 +60,22 @@ export class KubeApiWatcher implements KubeWatcher {
       this.reflectors.set(key, created);
       created.start();
     }
+    this.users.set(key, (this.users.get(key) ?? 0) + 1);
     return reflector as unknown as KubeCollection<T>;
+  }
+
+  release(type: KubeResourceType, options: KubeWatchOptions = {}): void {
+    const key = collectionKey(type, options);
+    const reflector = this.reflectors.get(key);
+    if (!reflector) return;
+    const users = (this.users.get(key) ?? 1) - 1;
+    if (users > 0) {
+      this.users.set(key, users);
+      return;
+    }
+    this.users.delete(key);
+    this.reflectors.delete(key);
+    reflector.close();
   }
 
   /** Every open collection and its status. */
@@ -78,7 +94,13 @@ export class KubeApiWatcher implements KubeWatcher {
     this.closed = true;
     for (const reflector of this.reflectors.values()) reflector.close();
     this.reflectors.clear();
+    this.users.clear();
     this.statusListeners.clear();
     await this.access.close();
   }
+}
+
+function collectionKey(type: KubeResourceType, options: KubeWatchOptions): string {
+  return JSON.stringify([type.group, type.version, type.plural, Boolean(type.metadataOnly),
+    options.namespace ?? null, options.labelSelector ?? '', options.fieldSelector ?? '']);
 }

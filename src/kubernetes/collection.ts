@@ -94,6 +94,14 @@ export interface KubeWatchOptions {
  */
 export interface KubeWatcher {
   collection<T extends KubeObject>(type: KubeResourceType, options?: KubeWatchOptions): KubeCollection<T>;
+  /**
+   * One user of the collection of `type` and `options` (one `collection` call) no longer needs
+   * it: once every user released it, its watch stops and it is forgotten (a later `collection`
+   * opens a new one). A Secret watched by name for a DestinationRule that no longer names it; a
+   * collection that others asked for and never release stays open. A watcher without it keeps
+   * every collection until `close`.
+   */
+  release?(type: KubeResourceType, options?: KubeWatchOptions): void;
   /** Stops every watch and timer. */
   close(): Promise<void>;
 }

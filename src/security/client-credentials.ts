@@ -6,10 +6,10 @@ import type { CancelTimer, MeshClock } from '../clock.js';
 import type { KubeWatcher } from '../kubernetes/collection.js';
 import { watchFiles } from './certificate-source.js';
 import { CertificateError } from './errors.js';
-import type { TlsCredentialFailure } from './errors.js';
+import type { ClientCredentialRejection, TlsCredentialFailure } from './errors.js';
 import { KubernetesSecretSource } from './kubernetes-secret-source.js';
 import type { SecretParts } from './kubernetes-secret-source.js';
-import type { TlsFileCredential, TlsOrigination, TlsSecretCredential, TlsUnavailable } from './tls-settings.js';
+import type { TlsCredentialRef, TlsFileCredential, TlsOrigination, TlsSecretCredential, TlsUnavailable } from './tls-settings.js';
 import { certificatesError, compileClientTls, crlError, firstCertificate } from './tls-settings.js';
 
 export interface ClientCredentialsOptions {
@@ -26,8 +26,10 @@ export interface ClientCredentialsOptions {
 export interface ClientCredentialsEvents {
   /** Some credentials changed (or could now be read, or not): settings resolved before are stale. */
   changed: [];
-  /** A change was refused; the last good credentials keep serving. `source` names the Secret or the rule. */
-  rejected: [source: string, error: Error];
+  /** A new set passed its checks and is used from now on (a Secret's first set too). `source` names the Secret or the rule. */
+  accepted: [source: string];
+  /** A set was refused (reported once per distinct problem); `kept` says whether the last good one serves. */
+  rejected: [rejection: ClientCredentialRejection];
 }
 
 interface Material {
@@ -42,11 +44,15 @@ interface Entry {
   readonly name: string;
   material: Material | undefined;
   failure: { readonly reason: string; readonly cause?: Error | undefined } | undefined;
+  /** For a Secret: `namespace/name`, the key of its shared source. */
+  readonly secret: string | undefined;
   /** Set while the first read runs. */
   pending: Promise<void> | undefined;
   loading: Promise<void> | undefined;
   again: boolean;
   debounce: CancelTimer | undefined;
+  /** Reads again when a certificate refused as not yet valid becomes valid. */
+  validFrom: CancelTimer | undefined;
   stop: () => void;
   readonly load: () => Promise<Material>;
 }
@@ -59,12 +65,16 @@ const READ_ATTEMPTS = 3;
  * The client credentials of DestinationRule `tls` blocks, kept current: a `credentialName`
  * Secret read and watched through the Kubernetes API, and the files a block names, watched and
  * read again on a change. A new set is used only once it passed its checks (the key matches the
- * certificate, everything parses), so a new certificate is never paired with an old key; a set
- * that fails leaves the last good one serving (a deleted Secret leaves none: requests then fail
- * closed). Settings resolved with other credentials get another `id`, hence other pools.
+ * certificate, everything parses, the client certificate is within its validity), so a new
+ * certificate is never paired with an old key; a set that fails leaves the last good one serving
+ * (a deleted Secret leaves none: requests then fail closed) and is reported (`rejected`). Settings
+ * resolved with other credentials get another `id`, hence other pools. What the configuration in
+ * force no longer names stops being watched (`retain`).
  */
 export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
   private readonly entries = new Map<string, Entry>();
+  /** One source (two watches) per Secret, shared by the modes that read it. */
+  private readonly secrets = new Map<string, { readonly source: KubernetesSecretSource; users: number }>();
   private readonly resolved = new WeakMap<TlsOrigination, { material: Material; tls: TlsOrigination }>();
   private readonly pollIntervalMs: number;
   private readonly debounceMs: number;
@@ -88,9 +98,9 @@ export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
       if (!this.options.watcher) {
         return unavailable(ref, { reason: 'no Kubernetes API is configured to read it from (credentialName is read through the API: use discovery \'kubernetes\', or \'auto\' in a pod)' }, undefined);
       }
-      entry = this.entries.get(`secret:${tls.mode}:${ref.namespace}/${ref.name}`) ?? this.secretEntry(ref, tls.mode);
+      entry = this.entries.get(entryKey(tls, ref)) ?? this.secretEntry(ref, tls.mode);
     } else {
-      entry = this.entries.get(`files:${ref.key}`) ?? this.fileEntry(ref, tls);
+      entry = this.entries.get(entryKey(tls, ref)) ?? this.fileEntry(ref, tls);
     }
     const material = entry.material;
     if (!material) {
@@ -104,18 +114,50 @@ export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
     return out;
   }
 
+  /**
+   * The snapshot that became current names these settings (its DestinationRules' `tls` blocks
+   * with run-time credentials): the Secrets and files no longer named stop being watched now,
+   * their watches on the API server closed, rather than at `close()`.
+   */
+  retain(inUse: Iterable<TlsOrigination>): void {
+    const keep = new Set<string>();
+    for (const tls of inUse) if (tls.credential) keep.add(entryKey(tls, tls.credential));
+    for (const [key, entry] of [...this.entries]) {
+      if (keep.has(key)) continue;
+      this.entries.delete(key);
+      this.stopEntry(entry);
+    }
+  }
+
   close(): void {
     this.closed = true;
-    for (const entry of this.entries.values()) {
-      entry.stop();
-      entry.debounce?.();
-    }
+    for (const entry of this.entries.values()) this.stopEntry(entry);
     this.entries.clear();
   }
 
+  private stopEntry(entry: Entry): void {
+    entry.stop();
+    entry.debounce?.();
+    entry.debounce = undefined;
+    entry.validFrom?.();
+    entry.validFrom = undefined;
+    if (entry.secret === undefined) return;
+    const shared = this.secrets.get(entry.secret);
+    if (!shared || --shared.users > 0) return;
+    this.secrets.delete(entry.secret);
+    shared.source.release();
+  }
+
   private secretEntry(ref: TlsSecretCredential, mode: TlsOrigination['mode']): Entry {
-    const source = new KubernetesSecretSource(this.options.watcher!, { namespace: ref.namespace, name: ref.name });
-    const entry = this.entry(`secret:${mode}:${ref.namespace}/${ref.name}`, `Secret ${ref.namespace}/${ref.name}`, undefined, async () => secretMaterial(await source.readParts(), mode, `Secret ${ref.namespace}/${ref.name}`));
+    const secret = `${ref.namespace}/${ref.name}`;
+    let shared = this.secrets.get(secret);
+    if (!shared) {
+      shared = { source: new KubernetesSecretSource(this.options.watcher!, { namespace: ref.namespace, name: ref.name }), users: 0 };
+      this.secrets.set(secret, shared);
+    }
+    shared.users++;
+    const source = shared.source;
+    const entry = this.entry(`secret:${mode}:${secret}`, `Secret ${secret}`, secret, undefined, async () => secretMaterial(await source.readParts(), mode, `Secret ${secret}`, this.options.clock.wallNow()));
     entry.stop = source.watch(() => this.schedule(entry));
     entry.pending = this.reload(entry);
     return entry;
@@ -124,13 +166,13 @@ export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
   private fileEntry(ref: TlsFileCredential, tls: TlsOrigination): Entry {
     // The snapshot read and checked the files: that is the first good set.
     const initial = material(tls.ca, tls.crl, tls.cert, tls.key);
-    const entry = this.entry(`files:${ref.key}`, `${ref.resource.kind} ${ref.resource.namespace}/${ref.resource.name} ${ref.path}`, initial, async () => fileMaterial(ref));
+    const entry = this.entry(`files:${ref.key}`, `${ref.resource.kind} ${ref.resource.namespace}/${ref.resource.name} ${ref.path}`, undefined, initial, async () => fileMaterial(ref, this.options.clock.wallNow()));
     entry.stop = watchFiles(ref.files, () => this.schedule(entry), this.pollIntervalMs, this.options.clock);
     return entry;
   }
 
-  private entry(key: string, name: string, initial: Material | undefined, load: () => Promise<Material>): Entry {
-    const entry: Entry = { name, material: initial, failure: undefined, pending: undefined, loading: undefined, again: false, debounce: undefined, stop: () => undefined, load };
+  private entry(key: string, name: string, secret: string | undefined, initial: Material | undefined, load: () => Promise<Material>): Entry {
+    const entry: Entry = { name, secret, material: initial, failure: undefined, pending: undefined, loading: undefined, again: false, debounce: undefined, validFrom: undefined, stop: () => undefined, load };
     this.entries.set(key, entry);
     return entry;
   }
@@ -164,19 +206,31 @@ export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
     } catch (e) {
       error = e instanceof Error ? e : new Error(String(e));
     }
-    if (this.closed) return;
+    // Closed, or no longer named by the configuration: nobody is to hear of it.
+    if (this.closed || ![...this.entries.values()].includes(entry)) return;
     // Cleared before anyone hears of it: a request that waited looks again and must not wait again.
     entry.pending = undefined;
     const before = entry.material;
     const failureBefore = entry.failure?.reason;
+    entry.validFrom?.();
+    entry.validFrom = undefined;
     if (next) {
       entry.failure = undefined;
-      if (!before || before.id !== next.id) entry.material = next;
+      if (!before || before.id !== next.id) {
+        entry.material = next;
+        this.emit('accepted', entry.name);
+      }
     } else if (error) {
-      entry.failure = { reason: error.message, cause: error };
+      const refused = error instanceof CertificateError ? error : new CertificateError('unreadable', entry.name, error.message, { cause: error });
+      entry.failure = { reason: refused.message, cause: refused };
       // A Secret deleted takes its credentials with it; any other bad update leaves the last good set.
-      if (error instanceof CertificateError && error.problem === 'missing' && !error.file.includes(' key ')) entry.material = undefined;
-      if (entry.failure.reason !== failureBefore) this.emit('rejected', entry.name, error);
+      if (refused.problem === 'missing' && entry.secret !== undefined && !refused.file.includes(' key ')) entry.material = undefined;
+      if (entry.failure.reason !== failureBefore) this.emit('rejected', { source: entry.name, error: refused, kept: entry.material !== undefined });
+      // Clock skew with the issuer: read again once it is valid (a second late, as for workload certificates).
+      if (refused.validFrom) {
+        const clock = this.options.clock;
+        entry.validFrom = clock.schedule(Math.max(0, refused.validFrom.getTime() - clock.wallNow()) + 1000, () => void this.reload(entry), 'background');
+      }
     }
     if (entry.material !== before || entry.failure?.reason !== failureBefore) this.emit('changed');
   }
@@ -193,7 +247,7 @@ function material(ca: string | undefined, crl: string | undefined, cert: string 
 }
 
 /** The Secret's parts checked for `mode`: MUTUAL needs the certificate and its key; SIMPLE the CA. */
-function secretMaterial(parts: SecretParts, mode: TlsOrigination['mode'], secret: string): Material {
+function secretMaterial(parts: SecretParts, mode: TlsOrigination['mode'], secret: string, now: number): Material {
   const has = `the Secret has ${parts.keys.join(', ') || 'no data'}`;
   const { chain, key, roots, crl } = parts;
   if (roots) {
@@ -219,9 +273,11 @@ function secretMaterial(parts: SecretParts, mode: TlsOrigination['mode'], secret
     } catch (e) {
       throw new CertificateError('invalid', key.path, `does not parse (${(e as Error).message}): expected an unencrypted PEM private key`);
     }
-    if (!new X509Certificate(firstCertificate(chain.pem)!).checkPrivateKey(keyObject)) {
+    const leaf = new X509Certificate(firstCertificate(chain.pem)!);
+    if (!leaf.checkPrivateKey(keyObject)) {
       throw new CertificateError('key-mismatch', key.path, `does not match the certificate in ${chain.path}`);
     }
+    checkValidity(leaf, chain.path, now);
     cert = chain.pem;
     keyPem = key.pem;
   }
@@ -233,19 +289,40 @@ function secretMaterial(parts: SecretParts, mode: TlsOrigination['mode'], secret
   return material(roots?.pem, crl?.pem, cert, keyPem);
 }
 
-/** The block's files read and checked again as the snapshot did; read again if a `..data` swap happened meanwhile. */
-async function fileMaterial(ref: TlsFileCredential): Promise<Material> {
-  let message = '';
+/**
+ * The block's files read and checked again as the snapshot did, and the client certificate
+ * within its validity; read again if a `..data` swap happened meanwhile.
+ */
+async function fileMaterial(ref: TlsFileCredential, now: number): Promise<Material> {
   for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
     const before = ref.files.map(resolved);
     const { tls, problems } = compileClientTls({ spec: ref.spec, resource: ref.resource, path: ref.path });
     const after = ref.files.map(resolved);
     if (!after.every((p, i) => p === before[i])) continue;
-    if (tls?.kind === 'originate') return material(tls.ca, tls.crl, tls.cert, tls.key);
-    message = problems.map((p) => `${ref.path}.${p.field.join('.')}: ${p.message}`).join('; ');
-    break;
+    if (tls?.kind === 'originate') {
+      const certFile = ref.spec['clientCertificate'];
+      if (tls.cert) checkValidity(new X509Certificate(firstCertificate(tls.cert)!), typeof certFile === 'string' ? certFile : `${ref.path}.clientCertificate`, now);
+      return material(tls.ca, tls.crl, tls.cert, tls.key);
+    }
+    const first = problems[0];
+    const field = first?.field[0];
+    const named = field !== undefined ? ref.spec[field] : undefined;
+    const message = problems.map((p) => `${ref.path}.${p.field.join('.')}: ${p.message}`).join('; ');
+    throw new CertificateError(first?.certificate ?? 'invalid', typeof named === 'string' ? named : ref.path, message);
   }
-  throw new Error(message || 'the files kept changing while being read');
+  throw new CertificateError('unreadable', ref.files.join(', '), 'the files kept changing while being read');
+}
+
+/** A client certificate outside its validity would only be refused by the server: refused here, with the dates. */
+function checkValidity(leaf: X509Certificate, file: string, now: number): void {
+  const from = new Date(leaf.validFrom);
+  const to = new Date(leaf.validTo);
+  if (now > to.getTime()) throw new CertificateError('expired', file, `the client certificate expired at ${to.toISOString()}`);
+  if (now < from.getTime()) throw new CertificateError('not-yet-valid', file, `the client certificate is not valid before ${from.toISOString()}`, { validFrom: from });
+}
+
+function entryKey(tls: TlsOrigination, ref: TlsCredentialRef): string {
+  return ref.kind === 'secret' ? `secret:${tls.mode}:${ref.namespace}/${ref.name}` : `files:${ref.key}`;
 }
 
 function resolved(path: string): string {

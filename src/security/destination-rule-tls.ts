@@ -2,7 +2,7 @@ import type { IssueSink } from '../config/compile/context.js';
 import { locate } from '../config/compile/context.js';
 import type { MeshResource } from '../config/resource.js';
 import { resourceRef } from '../config/resource.js';
-import type { TlsCompileInput, UpstreamTls } from './tls-settings.js';
+import type { TlsCompileInput, TlsOrigination, UpstreamTls } from './tls-settings.js';
 import { compileClientTls } from './tls-settings.js';
 
 type Obj = Readonly<Record<string, unknown>>;
@@ -26,16 +26,7 @@ export class UpstreamTlsTable {
    * each problem is an error on the block's field, so the change is rejected whole.
    */
   add(resource: MeshResource, sink: IssueSink, files: TlsFileAccess = {}): void {
-    const spec = resource.spec as Obj;
-    const policy = (value: unknown, path: Path): void => {
-      if (!isObject(value)) return;
-      this.block(resource, value['tls'], [...path, 'tls'], sink, files);
-      const ports = value['portLevelSettings'];
-      if (Array.isArray(ports)) ports.forEach((p, i) => isObject(p) && this.block(resource, p['tls'], [...path, 'portLevelSettings', i, 'tls'], sink, files));
-    };
-    policy(spec['trafficPolicy'], ['spec', 'trafficPolicy']);
-    const subsets = spec['subsets'];
-    if (Array.isArray(subsets)) subsets.forEach((s, i) => isObject(s) && policy(s['trafficPolicy'], ['spec', 'subsets', i, 'trafficPolicy']));
+    for (const { block, path } of tlsBlocks(resource)) this.block(resource, block, path, sink, files);
   }
 
   /** The compiled settings of a `tls` block (as found in a merged policy); undefined for none. */
@@ -52,6 +43,38 @@ export class UpstreamTlsTable {
     }
     if (tls) this.compiled.set(block, tls);
   }
+}
+
+/** Every `tls` block of a DestinationRule with its path: top level, subsets, and their port-level settings. */
+function tlsBlocks(resource: MeshResource): { readonly block: unknown; readonly path: Path }[] {
+  const out: { block: unknown; path: Path }[] = [];
+  const spec = resource.spec as Obj;
+  const policy = (value: unknown, path: Path): void => {
+    if (!isObject(value)) return;
+    out.push({ block: value['tls'], path: [...path, 'tls'] });
+    const ports = value['portLevelSettings'];
+    if (Array.isArray(ports)) ports.forEach((p, i) => isObject(p) && out.push({ block: p['tls'], path: [...path, 'portLevelSettings', i, 'tls'] }));
+  };
+  policy(spec['trafficPolicy'], ['spec', 'trafficPolicy']);
+  const subsets = spec['subsets'];
+  if (Array.isArray(subsets)) subsets.forEach((s, i) => isObject(s) && policy(s['trafficPolicy'], ['spec', 'subsets', i, 'trafficPolicy']));
+  return out;
+}
+
+/**
+ * The compiled `tls` settings of a snapshot's DestinationRules that read credentials at run time
+ * (`credentialName`, certificate files): what must stay watched while that snapshot serves.
+ */
+export function runtimeCredentials(resources: readonly MeshResource[], compiled: (block: unknown) => UpstreamTls | undefined): TlsOrigination[] {
+  const out: TlsOrigination[] = [];
+  for (const resource of resources) {
+    if (resource.kind !== 'DestinationRule') continue;
+    for (const { block } of tlsBlocks(resource)) {
+      const tls = compiled(block);
+      if (tls?.kind === 'originate' && tls.credential) out.push(tls);
+    }
+  }
+  return out;
 }
 
 function pathText(path: Path): string {

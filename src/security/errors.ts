@@ -198,3 +198,16 @@ export class TlsCredentialUnavailableError extends MeshError {
     this.reason = failure.reason;
   }
 }
+
+/**
+ * A DestinationRule's client credentials (its `credentialName` Secret or the files its `tls`
+ * block names) were read and refused: the `credentialRejected` mesh event.
+ */
+export interface ClientCredentialRejection {
+  /** What was read: `Secret shop/api-client`, or `DestinationRule shop/api spec.trafficPolicy.tls` for its files. */
+  readonly source: string;
+  /** `problem` says what is wrong (`key-mismatch`, `expired`, `missing`...), `file` names the file or Secret key at fault. */
+  readonly error: CertificateError;
+  /** True: the last good credentials keep serving; false: there are none, requests fail closed. */
+  readonly kept: boolean;
+}

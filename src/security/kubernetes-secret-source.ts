@@ -1,6 +1,7 @@
-import type { KubeCollection, KubeObject, KubeResourceType, KubeWatcher } from '../kubernetes/collection.js';
+import type { KubeCollection, KubeObject, KubeResourceType, KubeWatcher, KubeWatchOptions } from '../kubernetes/collection.js';
 import type { CertificateFile, CertificateFiles } from './certificate-bundle.js';
 import type { CertificateSource } from './certificate-source.js';
+import { KubernetesApiError } from '../kubernetes/errors.js';
 import { CertificateError } from './errors.js';
 
 const SECRETS: KubeResourceType = { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true };
@@ -46,13 +47,18 @@ export class KubernetesSecretSource implements CertificateSource {
   private readonly companion: KubeCollection<SecretObject>;
 
   constructor(
-    watcher: KubeWatcher,
+    private readonly watcher: KubeWatcher,
     readonly ref: SecretReference,
   ) {
     this.id = `secret:${ref.namespace}/${ref.name}`;
-    const one = (name: string) => watcher.collection<SecretObject>(SECRETS, { namespace: ref.namespace, fieldSelector: `metadata.name=${name}` });
-    this.secret = one(ref.name);
-    this.companion = one(`${ref.name}-cacert`);
+    this.secret = watcher.collection<SecretObject>(SECRETS, this.watchOptions(ref.name));
+    this.companion = watcher.collection<SecretObject>(SECRETS, this.watchOptions(`${ref.name}-cacert`));
+  }
+
+  /** Stops the watches of the Secret and its companion: nothing needs them any more. */
+  release(): void {
+    this.watcher.release?.(SECRETS, this.watchOptions(this.ref.name));
+    this.watcher.release?.(SECRETS, this.watchOptions(`${this.ref.name}-cacert`));
   }
 
   async read(): Promise<CertificateFiles> {
@@ -74,7 +80,12 @@ export class KubernetesSecretSource implements CertificateSource {
    * `unreadable` (the API refused or failed).
    */
   async readParts(): Promise<SecretParts> {
-    await Promise.all([synced(this.secret, this.describe(this.ref.name)), synced(this.companion, this.describe(`${this.ref.name}-cacert`))]);
+    const namespace = this.ref.namespace;
+    const [own, companionRead] = await Promise.allSettled([
+      synced(this.secret, this.describe(this.ref.name), namespace, this.ref.name),
+      synced(this.companion, this.describe(`${this.ref.name}-cacert`), namespace, `${this.ref.name}-cacert`),
+    ]);
+    if (own.status === 'rejected') throw own.reason;
     const secret = this.secret.items.get(`${this.ref.namespace}/${this.ref.name}`);
     if (!secret) throw new CertificateError('missing', this.describe(this.ref.name), 'no such Secret');
     const data = secret.data ?? {};
@@ -83,10 +94,13 @@ export class KubernetesSecretSource implements CertificateSource {
       const value = values[key];
       return value === undefined ? undefined : { path: `${this.describe(secretName)} key ${key}`, pem: Buffer.from(value, 'base64').toString('utf8') };
     };
-    const companionData = this.companion.items.get(`${this.ref.namespace}/${this.ref.name}-cacert`)?.data ?? {};
-    const roots = part(this.ref.name, data, format.roots) ??
-      part(`${this.ref.name}-cacert`, companionData, 'cacert') ??
-      part(`${this.ref.name}-cacert`, companionData, 'ca.crt');
+    let roots = part(this.ref.name, data, format.roots);
+    if (!roots) {
+      // Only then does the companion matter: unreadable (a Role naming just the Secret), the CA it may hold is unknown.
+      if (companionRead.status === 'rejected') throw companionRead.reason;
+      const companionData = this.companion.items.get(`${this.ref.namespace}/${this.ref.name}-cacert`)?.data ?? {};
+      roots = part(`${this.ref.name}-cacert`, companionData, 'cacert') ?? part(`${this.ref.name}-cacert`, companionData, 'ca.crt');
+    }
     const chain = part(this.ref.name, data, format.chain);
     const key = part(this.ref.name, data, format.key);
     const crl = part(this.ref.name, data, format.crl);
@@ -101,10 +115,15 @@ export class KubernetesSecretSource implements CertificateSource {
   }
 
   watch(onChange: () => void): () => void {
-    const stops = [this.secret.onChange(() => onChange()), this.companion.onChange(() => onChange())];
+    // A status change too: a watch that failed (403) and now lists an empty namespace brings no object change.
+    const stops = [this.secret, this.companion].flatMap((c) => [c.onChange(() => onChange()), c.onStatus(() => onChange())]);
     return () => {
       for (const stop of stops) stop();
     };
+  }
+
+  private watchOptions(name: string): KubeWatchOptions {
+    return { namespace: this.ref.namespace, fieldSelector: `metadata.name=${name}` };
   }
 
   private describe(name: string): string {
@@ -113,12 +132,12 @@ export class KubernetesSecretSource implements CertificateSource {
 }
 
 /** Resolves once the collection has listed; rejects when its watch fails before that (the API unreachable, 403). */
-function synced(collection: KubeCollection<SecretObject>, what: string): Promise<void> {
+function synced(collection: KubeCollection<SecretObject>, what: string, namespace: string, name: string): Promise<void> {
   if (collection.status.synced) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const fail = (error: Error) => {
       stop();
-      reject(new CertificateError('unreadable', what, `cannot be read from the Kubernetes API: ${error.message}`, { cause: error }));
+      reject(new CertificateError('unreadable', what, unreadable(error, namespace, name), { cause: error }));
     };
     const stop = collection.onStatus((status) => {
       if (status.synced) {
@@ -134,4 +153,15 @@ function synced(collection: KubeCollection<SecretObject>, what: string): Promise
       resolve();
     }, (error: unknown) => fail(error instanceof Error ? error : new Error(String(error))));
   });
+}
+
+/** Why the API did not hand the Secret over; for a 403, the RBAC rule that is missing. */
+function unreadable(error: Error, namespace: string, name: string): string {
+  if (!isForbidden(error)) return `cannot be read from the Kubernetes API: ${error.message}`;
+  return `reading it is forbidden by RBAC (the API answered 403: ${error.message}): the mesh's service account needs a Role in namespace ${namespace} `
+    + `that allows get, list and watch on secrets (apiGroups [""], resources [secrets]; with resourceNames, ${name} among them), bound to it with a RoleBinding`;
+}
+
+function isForbidden(error: Error): boolean {
+  return error instanceof KubernetesApiError ? error.status === 403 : /\b403\b/.test(error.message);
 }

@@ -3,7 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import type { ResourceRef } from '../issue.js';
-import type { TlsCredentialFailure, UnsupportedTls } from './errors.js';
+import type { CertificateProblem, TlsCredentialFailure, UnsupportedTls } from './errors.js';
 
 /**
  * TLS the mesh originates to an endpoint: from a DestinationRule (`SIMPLE`, `MUTUAL`), or for an
@@ -126,6 +126,8 @@ export interface TlsProblem {
   readonly field: readonly string[];
   readonly code: 'invalid-value' | 'required';
   readonly message: string;
+  /** For a problem with a named file: what is wrong with it (an update refused at run time reports it). */
+  readonly certificate?: CertificateProblem;
 }
 
 export interface TlsCompileInput {
@@ -155,8 +157,8 @@ const readUtf8 = (path: string): string => readFileSync(path, 'utf8');
 export function compileClientTls(input: TlsCompileInput): { readonly tls: UpstreamTls | undefined; readonly problems: readonly TlsProblem[] } {
   const { spec, resource, path } = input;
   const problems: TlsProblem[] = [];
-  const problem = (field: string, message: string, code: TlsProblem['code'] = 'invalid-value'): void => {
-    problems.push({ field: [field], code, message });
+  const problem = (field: string, message: string, code: TlsProblem['code'] = 'invalid-value', certificate?: CertificateProblem): void => {
+    problems.push({ field: [field], code, message, ...(certificate ? { certificate } : {}) });
   };
   const mode = typeof spec['mode'] === 'string' ? spec['mode'] : 'DISABLE';
   const str = (field: string): string | undefined => {
@@ -224,7 +226,8 @@ export function compileClientTls(input: TlsCompileInput): { readonly tls: Upstre
     try {
       return read(name);
     } catch (error) {
-      problem(field, `cannot read ${JSON.stringify(name)} (${(error as Error).message}): expected a file of ${what}`);
+      const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+      problem(field, `cannot read ${JSON.stringify(name)} (${(error as Error).message}): expected a file of ${what}`, 'invalid-value', missing ? 'missing' : 'unreadable');
       return undefined;
     }
   };
@@ -271,7 +274,7 @@ export function compileClientTls(input: TlsCompileInput): { readonly tls: Upstre
       }
     }
     if (leaf && keyObject && !leaf.checkPrivateKey(keyObject)) {
-      problem('privateKey', `the private key in ${JSON.stringify(keyFile)} does not match the certificate in ${JSON.stringify(certFile)} (clientCertificate): expected the key of that certificate`);
+      problem('privateKey', `the private key in ${JSON.stringify(keyFile)} does not match the certificate in ${JSON.stringify(certFile)} (clientCertificate): expected the key of that certificate`, 'invalid-value', 'key-mismatch');
     }
   }
   if (problems.length > 0) return { tls: undefined, problems };

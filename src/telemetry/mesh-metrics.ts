@@ -46,6 +46,7 @@ interface Instruments {
   readonly endpoints: ObservableGauge;
   readonly inboundConnections: Counter;
   readonly certificateRotations: Counter;
+  readonly credentialRotations: Counter;
   readonly certificateExpiry: ObservableGauge;
 }
 
@@ -124,6 +125,7 @@ export class MeshMetrics {
       certificateExpiry,
       inboundConnections: counter('sidecarless.inbound.connections', 'Inbound connections by PeerAuthentication mode and outcome (mtls, plaintext, rejected with its reason).'),
       certificateRotations: counter('sidecarless.certificate.rotations', 'Workload certificate sets read: accepted (loaded or rotated) or rejected (with the problem).'),
+      credentialRotations: counter('sidecarless.credential.rotations', 'DestinationRule client credentials read (credentialName Secrets, tls certificate files), by source: accepted or rejected (with the problem).'),
       httpDuration: histogram(METRIC_HTTP_CLIENT_REQUEST_DURATION, 's', 'Duration of HTTP client requests.', HTTP_DURATION_BUCKETS_S),
       serverDuration: histogram(METRIC_HTTP_SERVER_REQUEST_DURATION, 's', 'Duration of HTTP server requests.', HTTP_DURATION_BUCKETS_S),
       inboundDenied: counter('sidecarless.inbound.denied', 'Inbound requests the mesh answered itself: by reason (rbac, jwt, ext_authz, rate_limit, bad_request) and the policy or limit that decided.'),
@@ -145,7 +147,7 @@ export class MeshMetrics {
 
   /** Adds to one of the mesh's counters (no-op without a provider). */
   count(
-    name: 'retries' | 'hedges' | 'rateLimited' | 'overflows' | 'ejections' | 'breakerTransitions' | 'snapshots' | 'watchRestarts' | 'inboundConnections' | 'certificateRotations' | 'inboundDenied' | 'authzDryRun',
+    name: 'retries' | 'hedges' | 'rateLimited' | 'overflows' | 'ejections' | 'breakerTransitions' | 'snapshots' | 'watchRestarts' | 'inboundConnections' | 'certificateRotations' | 'credentialRotations' | 'inboundDenied' | 'authzDryRun',
     attributes: Attributes,
   ): void {
     this.instruments?.[name].add(1, attributes);

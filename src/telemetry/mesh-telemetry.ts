@@ -179,6 +179,11 @@ export class MeshTelemetry {
     this.metrics.count('certificateRotations', { 'sidecarless.certificate.outcome': outcome, 'sidecarless.certificate.problem': problem });
   }
 
+  /** A DestinationRule's client credentials (a Secret, files) were read: accepted, or rejected with the problem. */
+  credentialRead(source: string, outcome: 'accepted' | 'rejected', problem: string): void {
+    this.metrics.count('credentialRotations', { 'sidecarless.credential.source': source, 'sidecarless.credential.outcome': outcome, 'sidecarless.credential.problem': problem });
+  }
+
   /**
    * Hook for the Kubernetes source: a watch was restarted (expired resource version, a dropped
    * connection). Fed from the mesh's `kubernetesStatus` events (a rise in `status.restarts`).

@@ -65,6 +65,7 @@ interface OpenWatch {
   readonly filter: (object: FakeObject) => boolean;
   readonly metadataOnly: boolean;
   readonly bookmarks: boolean;
+  readonly fieldSelector: string | null;
   readonly res: ServerResponse;
 }
 
@@ -183,7 +184,11 @@ export class FakeKubeApi {
     this.token = token;
   }
 
-  /** Answers 403 for list and watch of this resource (`plural` or `group/plural`) until `allow`. */
+  /**
+   * Answers 403 for list and watch of this resource (`plural` or `group/plural`) until `allow`;
+   * `plural/name`: only for requests of that one object (`fieldSelector=metadata.name=<name>`),
+   * as a Role whose `resourceNames` leave it out does.
+   */
   forbid(resource: string): void {
     this.forbidden.add(resource);
   }
@@ -258,6 +263,12 @@ export class FakeKubeApi {
   /** How many watch streams are open now (tests wait for a watch before breaking it). */
   get openWatches(): number {
     return this.watches.size;
+  }
+
+  /** The watch streams open now, each as `plural namespace fieldSelector` (tests check which were closed). */
+  openWatchesOf(plural: string): string[] {
+    return [...this.watches].filter((w) => w.resource.plural === plural)
+      .map((w) => `${plural} ${w.namespace ?? '*'} ${w.fieldSelector ?? ''}`.trim()).sort();
   }
 
   get resourceVersion(): string {
@@ -440,7 +451,8 @@ export class FakeKubeApi {
     if (!type || (namespace !== undefined && !type.namespaced)) {
       return fail(res, 404, 'NotFound', 'the server could not find the requested resource');
     }
-    if (this.forbidden.has(type.plural) || this.forbidden.has(resourceId(type.group, type.plural))) {
+    const named = url.searchParams.get('fieldSelector')?.match(/^metadata\.name=([^,]+)$/)?.[1];
+    if (this.forbidden.has(type.plural) || this.forbidden.has(resourceId(type.group, type.plural)) || (named !== undefined && this.forbidden.has(`${type.plural}/${named}`))) {
       const where = namespace === undefined ? 'at the cluster scope' : `in the namespace "${namespace}"`;
       return fail(res, 403, 'Forbidden',
         `${type.plural}${type.group ? `.${type.group}` : ''} is forbidden: User "system:serviceaccount:test:mesh" cannot list resource "${type.plural}" in API group "${type.group}" ${where}`);
@@ -518,7 +530,7 @@ export class FakeKubeApi {
     }
     const open: OpenWatch = {
       resource: type, version, namespace, filter, metadataOnly,
-      bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true', res,
+      bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true', fieldSelector: url.searchParams.get('fieldSelector'), res,
     };
     if (from === null || from === '' || from === '0') {
       for (const object of this.stores.get(resource)!.values()) this.deliver(open, 'ADDED', object);
