@@ -127,6 +127,9 @@ ${vs(`  hosts: [api.example.com]
     expect(https.routes[0]!.path).toBe('spec.tls[0]');
     expect(https.routes[0]!.destinations.map((d) => [d.host, d.port, d.share])).toEqual([['api.example.com', 9443, 0.3], ['api.example.com', undefined, 0.7]]);
     expect(tls(snapshot.routeFor('api.example.com', 9443)).protocol).toBe('TLS');
+    // Compiled once per snapshot: every call gets the same object (the data path memoizes by it).
+    expect(snapshot.routeFor('api.example.com', 443)).toBe(https);
+    expect(snapshot.routeFor('api.example.com', 80)).toBe(snapshot.routeFor('api.example.com', 80));
     const http = snapshot.routeFor('api.example.com', 80);
     expect(http.kind).toBe('http');
     expect(http.kind === 'http' && http.table?.routes).toHaveLength(1);

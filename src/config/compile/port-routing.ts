@@ -18,7 +18,12 @@ import { hostMatches, qualifyHost } from './hosts.js';
  */
 export type PortRoute =
   | { readonly kind: 'http'; readonly table: RouteTable | undefined }
-  | ({ readonly kind: 'tls' } & TlsPortRoutes);
+  | TlsPortRoute;
+
+export type TlsPortRoute = { readonly kind: 'tls' } & TlsPortRoutes;
+
+/** An HTTP port no route table covers: the service's default route. */
+const DEFAULT_ROUTE: PortRoute = Object.freeze({ kind: 'http', table: undefined });
 
 /** The protocol of a port no ServiceEntry declares (a Kubernetes Service's), when known. */
 export type PortProtocolOf = (host: string, port: number) => string | undefined;
@@ -56,7 +61,9 @@ export function tlsSpecsOf(table: RouteTable | undefined): readonly TlsRouteSpec
  * compiled for a (route table, port) is kept for the snapshot's life.
  */
 export class PortRouting {
-  private readonly compiled = new Map<RouteTable | undefined, Map<string, TlsPortRoutes>>();
+  private readonly compiled = new Map<RouteTable | undefined, Map<string, TlsPortRoute>>();
+  /** One answer object per table, so a call allocates nothing (and memos keyed by it hold). */
+  private readonly httpRoutes = new WeakMap<RouteTable, PortRoute>();
 
   constructor(
     private readonly routes: HostTable<RouteTable>,
@@ -73,11 +80,18 @@ export class PortRouting {
     const service = this.service(host);
     const declared = service ? service.ports.find((p) => p.number === port)?.protocol : protocolOf?.(host, port);
     const tls = tlsProtocolOf(declared);
-    if (!tls) return { kind: 'http', table: httpTable(table, port) };
-    return { kind: 'tls', ...this.tlsRoutes(table, host, port, tls, service?.addresses ?? []) };
+    if (!tls) return this.httpRoute(httpTable(table, port));
+    return this.tlsRoutes(table, host, port, tls, service?.addresses ?? []);
   }
 
-  private tlsRoutes(table: RouteTable | undefined, host: string, port: number, protocol: 'TLS' | 'HTTPS', addresses: readonly string[]): TlsPortRoutes {
+  private httpRoute(table: RouteTable | undefined): PortRoute {
+    if (!table) return DEFAULT_ROUTE;
+    let route = this.httpRoutes.get(table);
+    if (!route) this.httpRoutes.set(table, (route = Object.freeze({ kind: 'http', table })));
+    return route;
+  }
+
+  private tlsRoutes(table: RouteTable | undefined, host: string, port: number, protocol: 'TLS' | 'HTTPS', addresses: readonly string[]): TlsPortRoute {
     let byPort = this.compiled.get(table);
     if (!byPort) this.compiled.set(table, (byPort = new Map()));
     const key = `${host}\0${port}\0${protocol}`;
@@ -112,7 +126,7 @@ function compilePortRoutes(
   protocol: 'TLS' | 'HTTPS',
   addresses: readonly string[],
   ctx: CompileContext,
-): TlsPortRoutes {
+): TlsPortRoute {
   const specs = tlsSpecsOf(table);
   const source: RouteSource = { namespace: ctx.namespace, labels: ctx.workloadLabels };
   const resource = table?.resource;
@@ -120,7 +134,7 @@ function compilePortRoutes(
     ? compileTlsRoutes(specs, resource, port, source, (h) => qualifyHost(h, resource.namespace, ctx.clusterDomain), compileSubnet)
     : [];
   // No tls match applies to this caller and port: the service itself, as istiod's fallback chain.
-  return Object.freeze({ host, port, protocol, resource: routes.length > 0 ? resource : undefined, routes, addresses });
+  return Object.freeze({ kind: 'tls', host, port, protocol, resource: routes.length > 0 ? resource : undefined, routes, addresses });
 }
 
 /**
