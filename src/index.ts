@@ -46,6 +46,7 @@ export type { BalancerOptions } from './balancer/options.js';
 export type { LoadBalancer, BalancerDeps, PickContext } from './balancer/balancer.js';
 export type { Host } from './balancer/host.js';
 export { RouteTimeoutError, UnknownHostError, PerTryTimeoutError, DeadlineExceededError } from './http/errors.js';
+export { NoTlsRouteError, TlsPortPlaintextError } from './routing/errors.js';
 export { OverflowError, RateLimitedError } from './resilience/errors.js';
 export { runWithDeadline, remainingTimeMs, parseGrpcTimeout } from './resilience/deadline.js';
 export { HEDGE_AFTER_ANNOTATION } from './resilience/hedge-policy.js';

@@ -304,6 +304,18 @@ export class ClusterManager {
   }
 
   /**
+   * The protocol a Kubernetes Service gives `port` of `host` (appProtocol, else the port name's
+   * prefix), from API discovery; undefined for other hosts or when the Service does not say.
+   */
+  portProtocol(host: string, port: number): string | undefined {
+    const kube = this.deps.kube;
+    const snapshot = this.snapshot;
+    if (kube === undefined || snapshot === undefined || !isKubernetesServiceHost(host, snapshot.clusterDomain)) return undefined;
+    const ref = kube.parse(host);
+    return ref ? kube.protocol(ref, port) : undefined;
+  }
+
+  /**
    * For a host {@link discovers} declined: a promise while the answer may still change because
    * the caller's namespace has not listed its Services yet (a bare name at startup), bounded by
    * the source's warm-up; undefined otherwise. The caller asks again once it settles.

@@ -15,7 +15,7 @@ import type { FaultActions } from '../routing/route-actions.js';
 import { routeActions } from '../routing/route-actions.js';
 import type { RouteRequest } from '../routing/route-request.js';
 import { matchRoute, pickDestination } from '../routing/route-table.js';
-import { GrpcNoRouteError, GrpcUnsupportedRouteError } from './errors.js';
+import { GrpcNoRouteError, GrpcTlsPortError, GrpcUnsupportedRouteError } from './errors.js';
 import { GrpcCode, grpcToHttpStatus, httpToGrpcStatus } from './grpc-status.js';
 import type { GrpcMeshCore } from './mesh-core.js';
 import type { GrpcTransportRef, MeshTarget, PickTarget } from './registry.js';
@@ -249,6 +249,10 @@ class MeshCall implements CallInterface {
       if (pending) return pending;
       throw new GrpcNoRouteError(`no service ${serviceHost} in the mesh (from the gRPC target mesh:///${target.host}:${target.port}); calls to hosts outside the mesh's registry are not supported over gRPC`);
     }
+    // A TLS or HTTPS port carries TLS the client originates, routed by SNI: this channel is
+    // plaintext, so the call is refused rather than sent there in the clear.
+    const portRoute = snapshot.routeFor(serviceHost, target.port, (h, p) => clusters.portProtocol(h, p));
+    if (portRoute.kind === 'tls') throw new GrpcTlsPortError(`${serviceHost} port ${target.port}`, portRoute.protocol);
     const path = this.options.method_definition.path;
     let host = serviceHost;
     let port = target.port;

@@ -5,6 +5,18 @@ export class GrpcTargetError extends MeshError {
   readonly code = 'ERR_MESH_GRPC_TARGET';
 }
 
+/**
+ * The target's port has protocol TLS or HTTPS: such a port carries the caller's own TLS, routed by
+ * SNI, and a `mesh:///` channel carries none (the mesh originates TLS only where a DestinationRule
+ * or mesh mTLS asks for it). Refused rather than sent in the clear.
+ */
+export class GrpcTlsPortError extends MeshError {
+  readonly code = 'ERR_MESH_GRPC_TLS_PORT';
+  constructor(readonly destination: string, readonly protocol: string) {
+    super(`${destination}: its ${protocol} port is routed by SNI and carries the caller's own TLS, which a mesh:/// gRPC channel does not make; the call was not sent (never in plaintext)`);
+  }
+}
+
 /** The destination has no endpoints the gRPC channel can reach (pass-through, unknown service). */
 export class GrpcNoRouteError extends MeshError {
   readonly code = 'ERR_MESH_GRPC_NO_ROUTE';

@@ -10,7 +10,7 @@ import { CLIENT_OPTION, CREDENTIALS_OPTION, MESH_OPTION, meshId, newClientId } f
 
 export { meshServerInterceptor } from './server-interceptor.js';
 export { ERROR_CODE_KEY } from './client-interceptor.js';
-export { GrpcNoCertificateError, GrpcNoRouteError, GrpcTargetError, GrpcUnsupportedRouteError } from './errors.js';
+export { GrpcNoCertificateError, GrpcNoRouteError, GrpcTargetError, GrpcTlsPortError, GrpcUnsupportedRouteError } from './errors.js';
 export { meshServerCredentials } from './server-credentials.js';
 export { addMeshHealthService } from './health.js';
 export type { HealthStatus, MeshHealth, MeshHealthOptions } from './health.js';
