@@ -13,7 +13,7 @@ export type { DnsEndpointChange, DnsFamily, DnsLookupFailure, MeshDnsOptions } f
 export { MeshError, MeshClosedError, InvalidRequestError } from './errors.js';
 export { MeshConfigError } from './config/errors.js';
 export { DiscoveryOptionError, KubernetesApiError, KubernetesClientMissingError, KubernetesConfigError } from './kubernetes/errors.js';
-export { Http2PingTimeoutError } from './cluster/errors.js';
+export { Http2PingTimeoutError } from './transport/errors.js';
 export type { ConfigIssue, IssueSeverity, ResourceRef, SourceLocation } from './issue.js';
 export { formatIssue } from './issue.js';
 export type { ConfigSource, SourceUpdate } from './config/sources/source.js';
