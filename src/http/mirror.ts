@@ -6,7 +6,7 @@ import type { CompiledMirror } from '../routing/mirror-policy.js';
 import type { ResolvedTls } from '../cluster/cluster.js';
 import type { MeshTls } from '../security/mesh-tls.js';
 import type { TlsOrigination } from '../security/tls-settings.js';
-import { UpstreamHandler } from './upstream-handler.js';
+import { UpstreamRequest } from './upstream-request.js';
 import type { RequestTelemetry } from '../telemetry/request-telemetry.js';
 
 /**
@@ -132,14 +132,27 @@ export class Mirror {
   private dispatchTo(mirror: CompiledMirror, copy: Dispatcher.DispatchOptions, scheme: string, port: number, timeoutMs: number, telemetry: RequestTelemetry | undefined): void {
     try {
       const cluster = this.deps.clusters.get(mirror.host, mirror.subset, port);
-      // The copy is balanced on its own, without a hash key.
-      const picked = cluster?.pick(undefined);
-      if (!cluster || !picked) return;
-      // Throws for TLS the mesh cannot originate: then there is no copy, never a plaintext one.
-      const pool = cluster.pool(picked, scheme === 'https');
-      const handler = new UpstreamHandler(DISCARD, picked, this.deps.clock, undefined, timeoutMs);
-      if (telemetry) telemetry.dispatchMirror(pool, copy, handler, mirror.host);
-      else pool.dispatch(copy, handler);
+      if (!cluster) return;
+      // The copy is an upstream request of the mirror's cluster like any other (its balancer, limits
+      // and outlier detection, as Envoy's shadow is), without retries, hash key or caller; with no
+      // endpoint to pick, or TLS the mesh cannot originate, nothing is sent.
+      new UpstreamRequest(DISCARD, copy, cluster, undefined, {
+        clock: this.deps.clock,
+        random: this.deps.random,
+        retry: undefined,
+        timeoutMs,
+        deadlineBound: false,
+        responseOps: undefined,
+        setCookie: undefined,
+        hash: undefined,
+        avoidPreviousHosts: false,
+        hedgeAfterMs: 0,
+        retriableHeaderNames: undefined,
+        body: undefined,
+        ticket: undefined,
+        urlTls: scheme === 'https',
+        mirrorOf: telemetry ? { telemetry, host: mirror.host } : undefined,
+      }).start();
     } catch {
       // As above: never the caller's problem.
     }

@@ -59,6 +59,8 @@ export interface UpstreamRequestInit {
   readonly urlTls?: boolean;
   /** The dispatcher's requests in flight, which close() drains; the request is listed until it ends. */
   readonly live?: InFlight | undefined;
+  /** A mirrored copy: its span is the primary request's mirror span (linked to the caller's), not an attempt of its own. */
+  readonly mirrorOf?: { readonly telemetry: RequestTelemetry; readonly host: string } | undefined;
 }
 
 /**
@@ -259,6 +261,7 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
     try {
       const target: Dispatcher = cluster && host ? cluster.pool(host, this.init.urlTls) : this.passthrough!;
       if (attempt.trace) attempt.trace.dispatch(target, dispatchOpts, attempt);
+      else if (this.init.mirrorOf) this.init.mirrorOf.telemetry.dispatchMirror(target, dispatchOpts, attempt, this.init.mirrorOf.host);
       else target.dispatch(dispatchOpts, attempt);
     } catch (error) {
       this.attemptFailed(attempt, error instanceof Error ? error : new Error(String(error)));

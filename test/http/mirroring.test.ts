@@ -191,3 +191,89 @@ describe('request mirroring', () => {
     }
   });
 });
+
+describe("a mirror's copies are requests of the mirror service like any other (as Envoy's shadows are)", () => {
+  let shadowPods: Pods;
+  let shadowMesh: Mesh;
+  const seen = new Map<string, number>();
+
+  beforeAll(async () => {
+    shadowPods = await Pods.start(['127.0.0.6', '127.0.0.7', '127.0.0.8']);
+    // 127.0.0.8 serves reviews; of the mirror's two pods, .6 answers every copy with a 503.
+    shadowPods.behave = (req, res, pod) => {
+      if (pod === '127.0.0.8') return false;
+      seen.set(pod, (seen.get(pod) ?? 0) + 1);
+      if (pod !== '127.0.0.6') return false;
+      res.writeHead(503).end('unavailable');
+      return true;
+    };
+    const p = shadowPods.port;
+    shadowMesh = await meshFromYaml(
+      `
+${serviceEntry('reviews', '127.0.0.8', p)}
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: shadow, namespace: shop }
+spec:
+  hosts: [shadow.shop.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: ${p}, name: http, protocol: HTTP }]
+  endpoints: [{ address: 127.0.0.6 }, { address: 127.0.0.7 }]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: shadow, namespace: shop }
+spec:
+  host: shadow
+  trafficPolicy:
+    loadBalancer: { simple: ROUND_ROBIN }
+    outlierDetection: { consecutive5xxErrors: 2, interval: 1h, baseEjectionTime: 1h, maxEjectionPercent: 50 }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews, namespace: shop }
+spec:
+  hosts: [reviews]
+  http:
+  - route: [{ destination: { host: reviews } }]
+    mirror: { host: shadow }
+`,
+      { namespace: 'shop', random: seededRandom(5) },
+    );
+  });
+  afterAll(async () => {
+    await shadowPods.close();
+    await shadowMesh.close();
+  });
+
+  it("feeds the mirror service's outlier detection: the pod that fails the copies is ejected and later copies go to the other", async () => {
+    const ejected: string[] = [];
+    shadowMesh.on('ejection', (event) => {
+      if (event.action === 'eject') ejected.push(event.endpoint);
+    });
+    for (let i = 0; i < 20; i++) {
+      const res = await shadowMesh.request(`http://reviews:${shadowPods.port}/copy/${i}`);
+      await res.body.text();
+      expect(res.statusCode).toBe(200);
+      // Each copy reaches its pod before the next request, and once .6 has failed two, the mesh
+      // has ejected it (from those answers) before the next copy is picked.
+      await until(() => (seen.get('127.0.0.6') ?? 0) + (seen.get('127.0.0.7') ?? 0) > i);
+      if (seen.get('127.0.0.6') === 2) await until(() => ejected.length > 0);
+    }
+    expect(ejected).toEqual([`127.0.0.6:${shadowPods.port}`]);
+    // Round robin alternates until .6 has failed two copies in a row; then it is ejected.
+    expect(seen.get('127.0.0.6')).toBe(2);
+    expect(seen.get('127.0.0.7')).toBe(18);
+  });
+});
+
+function until(done: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (): void => {
+      if (done()) resolve();
+      else setImmediate(check);
+    };
+    check();
+  });
+}
