@@ -11,7 +11,8 @@ export function dnsOptions(server: Dnsmasq, extra: MeshDnsOptions = {}): MeshDns
     resolvConfPath: '/nonexistent/resolv.conf',
     search: kubernetesSearchDomains('shop'),
     ndots: 5,
-    timeoutMs: 500,
+    // Long enough for a dnsmasq on a loaded CI machine (a stopped server is refused at once).
+    timeoutMs: 2_000,
     attempts: 1,
     ...extra,
   };
