@@ -1,4 +1,5 @@
 import { parseDuration } from '../../duration.js';
+import { GATEWAY_CEL_RULES } from './gateway-api/cel-rules.js';
 
 /**
  * A CEL rule from the CRDs, implemented in JavaScript. `check` receives the value the rule is
@@ -68,7 +69,8 @@ const PORT_NAME = /^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$/;
 
 /**
  * Every CEL rule (`x-kubernetes-validations`) of the kinds sidecarless validates, keyed by the
- * exact rule text in the CRD. `npm run generate` fails when a validated kind carries a rule that
+ * exact rule text in the CRD. A rule sees `self` with the schema's defaults applied, as in
+ * Kubernetes (only the Gateway API CRDs have defaults). `npm run generate` fails when a validated kind carries a rule that
  * is not listed here, so a new Istio schema cannot skip a check silently.
  */
 export const CEL_RULES: ReadonlyMap<string, CelRuleImplementation> = new Map<string, CelRuleImplementation>([
@@ -213,6 +215,8 @@ export const CEL_RULES: ReadonlyMap<string, CelRuleImplementation> = new Map<str
       found: (self) => (has(self, 'header') ? "found both 'header' and 'queryParameter'" : 'found neither'),
     }),
   ],
+  // HTTPRoute and GRPCRoute (schema/gateway-api/).
+  ...GATEWAY_CEL_RULES,
 ]);
 
 /** CEL `int(string)` (Go's strconv.ParseInt, base 10) in 1..65535. */
