@@ -54,18 +54,20 @@ describe('HTTPRoute validation', () => {
 `),
       ),
     ).toEqual([
-      'spec.rules[0].bogus: unknown field \'bogus\'',
+      // The CRD schema and its CEL rules (messages as the CRD words them), in document order...
       'spec.rules[0].matches[0].path.type: expected one of Exact, PathPrefix, RegularExpression, found "Prefix"',
-      "spec.rules[0].matches[1].path.value: expected an absolute path starting with '/', found \"api\"",
-      expect.stringMatching(/^spec\.rules\[0\]\.matches\[2\]\.path\.value: expected an RE2 regular expression/),
-      'spec.rules[0].matches[2].headers[1].name: "x-a" is matched twice; names must be unique in the list',
+      "spec.rules[0].matches[1].path.value: value must be an absolute path and start with '/' when type one of ['Exact', 'PathPrefix'] (found \"api\")",
+      'spec.rules[0].matches[2].headers[1]: expected each entry to have a distinct \'name\', found name "x-a" again',
       'spec.rules[0].matches[2].method: expected one of GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH, found "FETCH"',
-      'spec.rules[0].filters[0].responseHeaderModifier: filter.responseHeaderModifier must be unset when the filter type is RequestHeaderModifier',
-      'spec.rules[0].filters[0].requestHeaderModifier: filter.requestHeaderModifier must be specified for a RequestHeaderModifier filter',
-      'spec.rules[0].backendRefs[0].port: must have port for Service reference',
+      'spec.rules[0].filters[0].requestHeaderModifier: filter.requestHeaderModifier must be specified for RequestHeaderModifier filter.type',
+      'spec.rules[0].filters[0].responseHeaderModifier: filter.responseHeaderModifier must be nil if the filter.type is not ResponseHeaderModifier (found type "RequestHeaderModifier")',
+      'spec.rules[0].timeouts.backendRequest: backendRequest timeout cannot be longer than request timeout (found request "1s", backendRequest "2s")',
+      'spec.rules[0].backendRefs[0].port: Must have port for Service reference',
       'spec.rules[0].backendRefs[1].weight: expected an integer from 0 to 1000000, found -1',
+      "spec.rules[0].bogus: unknown field 'bogus'; expected one of backendRefs, filters, matches, name, retry, sessionPersistence, timeouts",
+      // ...then what the schema cannot say: RE2 syntax, backends sidecarless cannot route to.
+      expect.stringMatching(/^spec\.rules\[0\]\.matches\[2\]\.path\.value: expected an RE2 regular expression/),
       'spec.rules[0].backendRefs[2].kind: expected a backend of kind Service (group ""), found kind "Pod" of group ""; sidecarless routes to Kubernetes Services only',
-      'spec.rules[0].timeouts.backendRequest: backendRequest timeout cannot be longer than request timeout',
     ]);
   });
 
@@ -85,17 +87,18 @@ describe('HTTPRoute validation', () => {
 `),
       ),
     ).toEqual([
-      'spec.rules[0].filters[0].requestRedirect.statusCode: expected one of 301, 302, 303, 307, 308, found a number 304',
-      'spec.rules[0].filters[0].requestRedirect.path.replacePrefixMatch: when using the RequestRedirect filter with path.replacePrefixMatch, exactly one PathPrefix match must be specified',
-      "spec.rules[0].filters[1].urlRewrite.path.replaceFullPath: replaceFullPath must be specified when type is 'ReplaceFullPath'",
-      'spec.rules[0].filters[2].type: an ExtensionRef filter names an implementation-specific resource; sidecarless implements none; rather than route without it, the route is refused',
-      'spec.rules[0].filters[3].requestMirror: only one of percent or fraction may be specified',
-      'spec.rules[0].filters: may specify either a RequestRedirect or a URLRewrite filter, but not both',
+      'spec.rules[0].filters[0].requestRedirect.statusCode: expected one of 301, 302, 303, 307, 308, found 304',
+      "spec.rules[0].filters[1].urlRewrite.path.replaceFullPath: replaceFullPath must be specified when type is set to 'ReplaceFullPath'",
+      'spec.rules[0].filters[3].requestMirror: Only one of percent or fraction may be specified in HTTPRequestMirrorFilter',
+      'spec.rules[0].filters: May specify either httpRouteFilterRequestRedirect or httpRouteFilterRequestRewrite, but not both (found both a RequestRedirect and a URLRewrite filter)',
       'spec.rules[0].backendRefs: RequestRedirect filter must not be used together with backendRefs',
+      'spec.rules[0].matches: When using RequestRedirect filter with path.replacePrefixMatch, exactly one PathPrefix match must be specified (found 1 match (Exact))',
       'spec.rules[1].timeouts.request: expected a string, found a number 10',
-      'spec.rules[1].retry.attempts: expected an integer from 0 to 2147483647, found -1',
-      'spec.rules[1].retry.backoff: expected a duration such as "100ms" or "1s" (units h, m, s, ms), found "soon"',
+      // v1.6.1's experimental-channel CRD: attempts is at least 1.
+      'spec.rules[1].retry.attempts: expected an integer of at least 1, found -1',
       'spec.rules[1].retry.codes[0]: expected an integer from 400 to 599, found 200',
+      'spec.rules[1].retry.backoff: expected a duration such as "10s", "500ms" or "1m30s" (units h, m, s, ms; at most 5 digits each), matching ^([0-9]{1,5}(h|m|s|ms)){1,4}$, found "soon"',
+      'spec.rules[0].filters[2].type: an ExtensionRef filter names an implementation-specific resource; sidecarless implements none; rather than route without it, the route is refused',
     ]);
   });
 
@@ -124,7 +127,7 @@ describe('HTTPRoute validation', () => {
 
   it('a bad route is refused with the resource and field named; the mesh does not start half-configured', async () => {
     await expect(meshFromYaml(httpRoute('  - backendRefs: [{ name: reviews-v1 }]\n'), { namespace: 'shop' })).rejects.toThrow(
-      /HTTPRoute shop\/reviews: spec\.rules\[0\]\.backendRefs\[0\]\.port: must have port for Service reference/,
+      /HTTPRoute shop\/reviews: spec\.rules\[0\]\.backendRefs\[0\]\.port: Must have port for Service reference/,
     );
   });
 });
@@ -142,10 +145,10 @@ spec:
   it('checks service and method names, and that one of them is given', () => {
     expect(errorLines(grpcRoute('{ method: { service: shop.Reviews, method: Get } }'))).toEqual([]);
     expect(errorLines(grpcRoute('{ method: { service: "shop/Reviews", method: "Get-1" } }, { method: {} }, { path: { value: / } }'))).toEqual([
-      'spec.rules[0].matches[0].method.service: expected a gRPC service name such as "helloworld.Greeter", found "shop/Reviews"',
-      'spec.rules[0].matches[0].method.method: expected a gRPC method name such as "SayHello", found "Get-1"',
-      'spec.rules[0].matches[1].method: one or both of service and method must be specified',
-      "spec.rules[0].matches[2].path: unknown field 'path'",
+      'spec.rules[0].matches[0].method.service: service must only contain valid characters (matching ^(?i)\\.?[a-z_][a-z_0-9]*(\\.[a-z_][a-z_0-9]*)*$) (found "shop/Reviews"; a gRPC service name is such as "helloworld.Greeter")',
+      'spec.rules[0].matches[0].method.method: method must only contain valid characters (matching ^[A-Za-z_][A-Za-z_0-9]*$) (found "Get-1"; a gRPC method name is such as "SayHello")',
+      "spec.rules[0].matches[1].method: One or both of 'service' or 'method' must be specified",
+      "spec.rules[0].matches[2].path: unknown field 'path'; expected one of headers, method",
     ]);
   });
 
@@ -175,7 +178,7 @@ describe('sidecarless validate and explain', () => {
     await writeFile(file, httpRoute('  - matches: [{ path: { type: Exact, value: "/a//b" } }]\n    backendRefs: [{ name: reviews-v1, port: 9080 }]\n'));
     const r = await run('validate', file);
     expect(r.code).toBe(1);
-    expect(r.stdout + r.stderr).toMatch(/bad\.yaml:7: HTTPRoute shop\/reviews.*spec\.rules\[0\]\.matches\[0\]\.path\.value: must not contain '\/\/'/);
+    expect(r.stdout + r.stderr).toMatch(/bad\.yaml:7: HTTPRoute shop\/reviews.*spec\.rules\[0\]\.matches\[0\]\.path\.value: must not contain '\/\/' when type one of \['Exact', 'PathPrefix'\] \(found "\/a\/\/b"\)/);
   });
 
   it('explain names the HTTPRoute and the rule that matches', async () => {

@@ -10,6 +10,11 @@ export interface EnforcedCelRule {
   readonly enforced: true;
   readonly check: (self: unknown) => boolean;
   readonly found?: (self: unknown) => string | undefined;
+  /**
+   * The field of `self` the rule is about, so the error names its path (as a CRD's `fieldPath`
+   * would; Kubernetes reports at `self` when the CRD gives none).
+   */
+  readonly field?: string;
 }
 
 /** A rule deliberately not enforced, and why. */
@@ -61,7 +66,7 @@ function atMostOne(fields: readonly string[]): Pick<EnforcedCelRule, 'check' | '
   };
 }
 
-function enforced(rule: Pick<EnforcedCelRule, 'check' | 'found'>): EnforcedCelRule {
+function enforced(rule: Pick<EnforcedCelRule, 'check' | 'found' | 'field'>): EnforcedCelRule {
   return { enforced: true, ...rule };
 }
 

@@ -169,7 +169,7 @@ export class CompiledSchema {
     for (const rule of this.#rules) {
       if (!rule.implementation.check(self)) {
         const found = rule.implementation.found?.(self) ?? (isObject(self) || Array.isArray(self) ? undefined : `found ${describeValue(self)}`);
-        ctx.error('rule', found ? `${rule.message} (${found})` : rule.message);
+        ctx.error('rule', found ? `${rule.message} (${found})` : rule.message, rule.implementation.field);
       }
     }
   }

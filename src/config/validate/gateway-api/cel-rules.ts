@@ -3,10 +3,16 @@
 // rule `self` with the CRD's defaults applied, as Kubernetes evaluates CEL after defaulting.
 import { parseDuration } from '../../../duration.js';
 
+interface Unenforced {
+  readonly enforced: false;
+  readonly reason: string;
+}
+
 interface Implementation {
   readonly enforced: true;
   readonly check: (self: unknown) => boolean;
   readonly found?: (self: unknown) => string | undefined;
+  readonly field?: string;
 }
 
 type Obj = Readonly<Record<string, unknown>>;
@@ -31,8 +37,9 @@ function str(value: unknown): string {
   return typeof value === 'string' ? value : '';
 }
 
-function rule(check: (self: unknown) => boolean, found?: (self: unknown) => string | undefined): Implementation {
-  return { enforced: true, check, ...(found ? { found } : {}) };
+/** `field`: the field of `self` the error is reported at (see EnforcedCelRule in ../cel-rules.ts). */
+function rule(check: (self: unknown) => boolean, found?: (self: unknown) => string | undefined, field?: string): Implementation {
+  return { enforced: true, check, ...(found ? { found } : {}), ...(field ? { field } : {}) };
 }
 
 // parentRefs: two references name the same parent when group, kind, name and namespace (unset
@@ -133,6 +140,7 @@ function pathRule(test: (value: string) => boolean): Implementation {
   return rule(
     (self) => !['Exact', 'PathPrefix'].includes(str(get(self, 'type'))) || test(str(get(self, 'value'))),
     (self) => `found ${JSON.stringify(get(self, 'value'))}`,
+    'value',
   );
 }
 
@@ -148,7 +156,7 @@ function ms(value: unknown): number {
 }
 
 /** Every distinct CEL rule of the HTTPRoute (v1, v1beta1) and GRPCRoute (v1) CRDs, by rule text. */
-export const GATEWAY_CEL_RULES: ReadonlyArray<readonly [string, Implementation]> = [
+export const GATEWAY_CEL_RULES: ReadonlyArray<readonly [string, Implementation | Unenforced]> = [
   [
     `self.all(p1, self.all(p2, ${PARENT_SAME.replace(' ))', '))')} ? ((!has(p1.sectionName) || p1.sectionName == '') == (!has(p2.sectionName) || p2.sectionName == '') && (!has(p1.port) || p1.port == 0) == (!has(p2.port) || p2.port == 0)): true))`,
     rule(
@@ -174,7 +182,11 @@ export const GATEWAY_CEL_RULES: ReadonlyArray<readonly [string, Implementation]>
   [matchTotalRule(true), rule((self) => matchTotal(self) <= 128, (self) => `found ${matchTotal(self)}`)],
   [
     '(has(self.backendRefs) && size(self.backendRefs) > 0) ? (!has(self.filters) || self.filters.all(f, !has(f.requestRedirect))): true',
-    rule((self) => list(get(self, 'backendRefs')).length === 0 || list(get(self, 'filters')).every((f) => !has(f, 'requestRedirect'))),
+    rule(
+      (self) => list(get(self, 'backendRefs')).length === 0 || list(get(self, 'filters')).every((f) => !has(f, 'requestRedirect')),
+      undefined,
+      'backendRefs',
+    ),
   ],
   ...(['requestRedirect', 'urlRewrite'] as const).flatMap((field): Array<readonly [string, Implementation]> => {
     const test = `f.${field}.path.type == 'ReplacePrefixMatch' && has(f.${field}.path.replacePrefixMatch)`;
@@ -182,7 +194,7 @@ export const GATEWAY_CEL_RULES: ReadonlyArray<readonly [string, Implementation]>
     return [
       [
         `(has(self.filters) && self.filters.exists_one(f, has(f.${field}) && has(f.${field}.path) && ${test})) ? ${then}`,
-        rule((self) => !exactlyOne(list(get(self, 'filters')), (f) => prefixRewrite(f, field)) || onePrefixMatch(self), matchesFound),
+        rule((self) => !exactlyOne(list(get(self, 'filters')), (f) => prefixRewrite(f, field)) || onePrefixMatch(self), matchesFound, 'matches'),
       ],
       [
         `(has(self.backendRefs) && self.backendRefs.exists_one(b, (has(b.filters) && b.filters.exists_one(f, has(f.${field}) && has(f.${field}.path) && ${test})) )) ? ${then}`,
@@ -191,17 +203,21 @@ export const GATEWAY_CEL_RULES: ReadonlyArray<readonly [string, Implementation]>
             !exactlyOne(list(get(self, 'backendRefs')), (b) => exactlyOne(list(get(b, 'filters')), (f) => prefixRewrite(f, field))) ||
             onePrefixMatch(self),
           matchesFound,
+          'matches',
         ),
       ],
     ];
   }),
   [
     "(size(self.group) == 0 && self.kind == 'Service') ? has(self.port) : true",
-    rule((self) => !(str(get(self, 'group')) === '' && get(self, 'kind') === 'Service') || has(self, 'port')),
+    rule((self) => !(str(get(self, 'group')) === '' && get(self, 'kind') === 'Service') || has(self, 'port'), undefined, 'port'),
   ],
   [
     "!(self.exists(f, f.type == 'RequestRedirect') && self.exists(f, f.type == 'URLRewrite'))",
-    rule((self) => !(list(self).some((f) => get(f, 'type') === 'RequestRedirect') && list(self).some((f) => get(f, 'type') === 'URLRewrite'))),
+    rule(
+      (self) => !(list(self).some((f) => get(f, 'type') === 'RequestRedirect') && list(self).some((f) => get(f, 'type') === 'URLRewrite')),
+      () => 'found both a RequestRedirect and a URLRewrite filter',
+    ),
   ],
   ...['CORS', 'RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite'].map(
     (type): readonly [string, Implementation] => [
@@ -213,8 +229,8 @@ export const GATEWAY_CEL_RULES: ReadonlyArray<readonly [string, Implementation]>
     ],
   ),
   ...FILTER_FIELDS.flatMap(([field, type]): Array<readonly [string, Implementation]> => [
-    [`!(has(self.${field}) && self.type != '${type}')`, rule((self) => !(has(self, field) && get(self, 'type') !== type), filterTypeFound)],
-    [`!(!has(self.${field}) && self.type == '${type}')`, rule((self) => !(!has(self, field) && get(self, 'type') === type))],
+    [`!(has(self.${field}) && self.type != '${type}')`, rule((self) => !(has(self, field) && get(self, 'type') !== type), filterTypeFound, field)],
+    [`!(!has(self.${field}) && self.type == '${type}')`, rule((self) => !(!has(self, field) && get(self, 'type') === type), undefined, field)],
   ]),
   [
     "!('*' in self && self.size() > 1)",
@@ -223,28 +239,29 @@ export const GATEWAY_CEL_RULES: ReadonlyArray<readonly [string, Implementation]>
   ...(['GRPC', 'HTTP'] as const).flatMap((protocol): Array<readonly [string, Implementation]> => {
     const field = protocol.toLowerCase();
     return [
-      [`self.protocol == '${protocol}' ? has(self.${field}) : true`, rule((self) => get(self, 'protocol') !== protocol || has(self, field))],
-      [`has(self.${field}) ? self.protocol == '${protocol}' : true`, rule((self) => !has(self, field) || get(self, 'protocol') === protocol)],
+      [`self.protocol == '${protocol}' ? has(self.${field}) : true`, rule((self) => get(self, 'protocol') !== protocol || has(self, field), undefined, field)],
+      [`has(self.${field}) ? self.protocol == '${protocol}' : true`, rule((self) => !has(self, field) || get(self, 'protocol') === protocol, undefined, field)],
     ];
   }),
   [
     "!has(self.cookieConfig) || !has(self.cookieConfig.lifetimeType) || self.cookieConfig.lifetimeType != 'Permanent' || has(self.absoluteTimeout)",
-    rule((self) => get(get(self, 'cookieConfig'), 'lifetimeType') !== 'Permanent' || has(self, 'absoluteTimeout')),
+    rule((self) => get(get(self, 'cookieConfig'), 'lifetimeType') !== 'Permanent' || has(self, 'absoluteTimeout'), undefined, 'absoluteTimeout'),
   ],
-  ["!has(self.cookieConfig) || self.type == 'Cookie'", rule((self) => !has(self, 'cookieConfig') || get(self, 'type') === 'Cookie', filterTypeFound)],
+  ["!has(self.cookieConfig) || self.type == 'Cookie'", rule((self) => !has(self, 'cookieConfig') || get(self, 'type') === 'Cookie', filterTypeFound, 'cookieConfig')],
   ['!(has(self.percent) && has(self.fraction))', rule((self) => !(has(self, 'percent') && has(self, 'fraction')))],
   [
     'self.numerator <= self.denominator',
     rule(
       (self) => Number(get(self, 'numerator')) <= Number(get(self, 'denominator') ?? 100),
       (self) => `found ${String(get(self, 'numerator'))}/${String(get(self, 'denominator') ?? 100)}`,
+      'numerator',
     ),
   ],
   ...(['ReplaceFullPath', 'ReplacePrefixMatch'] as const).flatMap((type): Array<readonly [string, Implementation]> => {
     const field = type === 'ReplaceFullPath' ? 'replaceFullPath' : 'replacePrefixMatch';
     return [
-      [`self.type == '${type}' ? has(self.${field}) : true`, rule((self) => get(self, 'type') !== type || has(self, field))],
-      [`has(self.${field}) ? self.type == '${type}' : true`, rule((self) => !has(self, field) || get(self, 'type') === type, filterTypeFound)],
+      [`self.type == '${type}' ? has(self.${field}) : true`, rule((self) => get(self, 'type') !== type || has(self, field), undefined, field)],
+      [`has(self.${field}) ? self.type == '${type}' : true`, rule((self) => !has(self, field) || get(self, 'type') === type, filterTypeFound, field)],
     ];
   }),
   [`${PATH_TYPES} ? self.value.startsWith('/') : true`, pathRule((v) => v.startsWith('/'))],
@@ -255,7 +272,10 @@ export const GATEWAY_CEL_RULES: ReadonlyArray<readonly [string, Implementation]>
   ...['/..', '/.'].map((end): readonly [string, Implementation] => [`${PATH_TYPES} ? !self.value.endsWith('${end}') : true`, pathRule((v) => !v.endsWith(end))]),
   [
     "self.type in ['Exact','PathPrefix'] || self.type == 'RegularExpression'",
-    rule((self) => ['Exact', 'PathPrefix', 'RegularExpression'].includes(str(get(self, 'type'))), filterTypeFound),
+    {
+      enforced: false,
+      reason: 'the enum on the same field (type) says it already; the schema walk reports it once, as an enum error',
+    },
   ],
   [
     `${PATH_TYPES} ? self.value.matches(r"""^(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|[%][0-9a-fA-F]{2})+$""") : true`,
@@ -266,6 +286,7 @@ export const GATEWAY_CEL_RULES: ReadonlyArray<readonly [string, Implementation]>
     rule(
       (self) => !(has(self, 'request') && has(self, 'backendRequest') && ms(get(self, 'request')) !== 0 && ms(get(self, 'backendRequest')) > ms(get(self, 'request'))),
       (self) => `found request ${JSON.stringify(get(self, 'request'))}, backendRequest ${JSON.stringify(get(self, 'backendRequest'))}`,
+      'backendRequest',
     ),
   ],
   ['has(self.type) ? has(self.service) || has(self.method) : true', rule((self) => !has(self, 'type') || has(self, 'service') || has(self, 'method'))],
@@ -273,14 +294,16 @@ export const GATEWAY_CEL_RULES: ReadonlyArray<readonly [string, Implementation]>
     '(!has(self.type) || self.type == \'Exact\') && has(self.service) ? self.service.matches(r"""^(?i)\\.?[a-z_][a-z_0-9]*(\\.[a-z_][a-z_0-9]*)*$"""): true',
     rule(
       (self) => !(grpcExact(self) && has(self, 'service')) || GRPC_SERVICE.test(str(get(self, 'service'))),
-      (self) => `found service ${JSON.stringify(get(self, 'service'))}; a gRPC service name is such as "helloworld.Greeter"`,
+      (self) => `found ${JSON.stringify(get(self, 'service'))}; a gRPC service name is such as "helloworld.Greeter"`,
+      'service',
     ),
   ],
   [
     '(!has(self.type) || self.type == \'Exact\') && has(self.method) ? self.method.matches(r"""^[A-Za-z_][A-Za-z_0-9]*$"""): true',
     rule(
       (self) => !(grpcExact(self) && has(self, 'method')) || GRPC_METHOD.test(str(get(self, 'method'))),
-      (self) => `found method ${JSON.stringify(get(self, 'method'))}; a gRPC method name is such as "SayHello"`,
+      (self) => `found ${JSON.stringify(get(self, 'method'))}; a gRPC method name is such as "SayHello"`,
+      'method',
     ),
   ],
 ];
