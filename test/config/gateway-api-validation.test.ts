@@ -211,3 +211,86 @@ spec:
     expect(r.stdout).toContain('timeout:         3s');
   });
 });
+
+describe('rules the Gateway API CRDs enforce, now read from them', () => {
+  it('parentRefs: the same parent twice needs distinct sectionNames or ports', () => {
+    expect(
+      errorLines(
+        httpRoute(
+          '  - backendRefs: [{ name: reviews-v1, port: 9080 }]\n',
+          '[{ group: "", kind: Service, name: reviews }, { group: "", kind: Service, name: reviews, port: 9080 }, { group: "", kind: Service, name: reviews, port: 9080 }]',
+        ),
+      ),
+    ).toEqual([
+      'spec.parentRefs: sectionName or port must be specified when parentRefs includes 2 or more references to the same parent (found Service "reviews" more than once)',
+      'spec.parentRefs: sectionName or port must be unique when parentRefs includes 2 or more references to the same parent (found Service "reviews" more than once)',
+    ]);
+  });
+
+  it('rule names, path values, and the total number of matches', () => {
+    const many = Array.from({ length: 50 }, (_, i) => `{ path: { value: /m${i} } }`).join(', ');
+    expect(
+      errorLines(
+        httpRoute(`  - name: a
+    matches: [{ path: { value: /a/.. } }, { path: { type: Exact, value: /a%2fb } }, { path: { value: "/a b" } }, { path: { value: "/a#b" } }]
+    backendRefs: [{ name: reviews-v1, port: 9080 }]
+  - name: a
+    matches: [${many}]
+  - matches: [${many}]
+  - matches: [${many}]
+`),
+      ),
+    ).toEqual([
+      "spec.rules[0].matches[0].path.value: must not end with '/..' when type one of ['Exact', 'PathPrefix'] (found \"/a/..\")",
+      "spec.rules[0].matches[1].path.value: must not contain '%2f' when type one of ['Exact', 'PathPrefix'] (found \"/a%2fb\")",
+      "spec.rules[0].matches[2].path.value: must only contain valid characters (matching ^(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|[%][0-9a-fA-F]{2})+$) for types ['Exact', 'PathPrefix'] (found \"/a b\")",
+      "spec.rules[0].matches[3].path.value: must not contain '#' when type one of ['Exact', 'PathPrefix'] (found \"/a#b\")",
+      "spec.rules[0].matches[3].path.value: must only contain valid characters (matching ^(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|[%][0-9a-fA-F]{2})+$) for types ['Exact', 'PathPrefix'] (found \"/a#b\")",
+      'spec.rules: While 16 rules and 64 matches per rule are allowed, the total number of matches across all rules in a route must be less than 128 (found 154)',
+      'spec.rules: Rule name must be unique within the route (found "a" more than once)',
+    ]);
+  });
+
+  it('filters: repeated within a backendRef, CORS wildcards, mirror fractions, list sizes', () => {
+    const seventeen = Array.from({ length: 17 }, (_, i) => `h${i}.example.com`).join(', ');
+    expect(
+      errorLines(
+        httpRoute(`  - filters:
+    - { type: CORS, cors: { allowMethods: ["*", GET], allowOrigins: ["https://a.example.com"] } }
+    - { type: RequestMirror, requestMirror: { backendRef: { name: m, port: 80 }, fraction: { numerator: 5, denominator: 2 } } }
+    - { type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: "bad header", value: x }], bogus: 1 } }
+    backendRefs:
+    - name: reviews-v1
+      port: 9080
+      filters:
+      - { type: ResponseHeaderModifier, responseHeaderModifier: { remove: [x] } }
+      - { type: ResponseHeaderModifier, responseHeaderModifier: { remove: [y] } }
+`).replace('spec:\n', `spec:\n  hostnames: [${seventeen}, Shop.Example.com]\n`),
+      ),
+    ).toEqual([
+      'spec.hostnames: expected at most 16 items, found 18',
+      'spec.hostnames[17]: expected a hostname such as "shop.example.com" or "*.example.com", matching ^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$, found "Shop.Example.com"',
+      'spec.rules[0].filters[0].cors.allowMethods: AllowMethods cannot contain \'*\' alongside other methods (found "*", "GET")',
+      'spec.rules[0].filters[1].requestMirror.fraction.numerator: numerator must be less than or equal to denominator (found 5/2)',
+      'spec.rules[0].filters[2].requestHeaderModifier.set[0].name: expected an HTTP header name (letters, digits and !#$%&\'*+-.^_`|~), matching ^[A-Za-z0-9!#$%&\'*+\\-.^_\\x60|~]+$, found "bad header"',
+      "spec.rules[0].filters[2].requestHeaderModifier.bogus: unknown field 'bogus'; expected one of add, remove, set",
+      'spec.rules[0].backendRefs[0].filters: ResponseHeaderModifier filter cannot be repeated (found 2)',
+    ]);
+  });
+
+  it('sessionPersistence and ExternalAuth: the CRD rules, then the refusal of what sidecarless does not implement', () => {
+    expect(
+      errorLines(
+        httpRoute(`  - filters: [{ type: ExternalAuth, externalAuth: { protocol: GRPC, backendRef: { name: authz, port: 9000 } } }]
+    sessionPersistence: { type: Header, cookieConfig: { lifetimeType: Permanent } }
+    backendRefs: [{ name: reviews-v1, port: 9080 }]
+`),
+      ),
+    ).toEqual([
+      "spec.rules[0].filters[0].externalAuth.grpc: grpc must be specified when protocol is set to 'GRPC'",
+      'spec.rules[0].sessionPersistence.absoluteTimeout: AbsoluteTimeout must be specified when cookie lifetimeType is Permanent',
+      'spec.rules[0].sessionPersistence.cookieConfig: cookieConfig can only be set with type Cookie (found type "Header")',
+      'spec.rules[0].filters[0].type: the ExternalAuth filter is not implemented (use an AuthorizationPolicy with a CUSTOM action provider); rather than route without it, the route is refused',
+    ]);
+  });
+});
