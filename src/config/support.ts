@@ -519,7 +519,8 @@ export const GATEWAY_ROUTE_FIELDS: Readonly<Record<'HTTPRoute' | 'GRPCRoute', re
     { path: 'spec.rules[].matches[].headers', type: 'HTTPHeaderMatch[]', status: 'supported', note: '`Exact` (default) or `RegularExpression`; names case-insensitive' },
     { path: 'spec.rules[].matches[].queryParams', type: 'HTTPQueryParamMatch[]', status: 'supported', note: '`Exact` (default) or `RegularExpression`' },
     { path: 'spec.rules[].matches[].method', type: 'string', status: 'supported', note: 'exact HTTP method' },
-    { path: 'spec.rules[].filters', type: 'HTTPRouteFilter[]', status: 'supported', note: 'checked as the CRD checks them: the field matching `type`, no repeated header modifier, redirect or rewrite, not both a redirect and a rewrite, no redirect with backendRefs' },
+    { path: 'spec.rules[].filters', type: 'HTTPRouteFilter[]', status: 'supported', note: 'checked by the CRD\'s schema and CEL rules: the field matching `type`, no repeated header modifier, redirect, rewrite or CORS filter, not both a redirect and a rewrite, no redirect with backendRefs' },
+    { path: 'spec.rules[].filters[].externalAuth', type: 'HTTPExternalAuthFilter', status: 'not-yet', note: 'refused (error) rather than ignored; an AuthorizationPolicy with a CUSTOM provider does external authorization' },
     ...COMMON_FILTERS,
     { path: 'spec.rules[].filters[].requestRedirect', type: 'HTTPRequestRedirectFilter', status: 'supported', note: 'answered by the mesh, nothing sent upstream: `scheme`, `hostname`, `port` (unset: the scheme\'s default port when a scheme is set, else the request\'s port, as istiod), `path` (`ReplaceFullPath` or `ReplacePrefixMatch`), `statusCode` (default 302, as the CRD defaults it)' },
     { path: 'spec.rules[].filters[].urlRewrite', type: 'HTTPURLRewriteFilter', status: 'supported', note: '`hostname` (the Host sent upstream) and `path`: `ReplaceFullPath`, or `ReplacePrefixMatch` of the rule\'s one PathPrefix match (`/foo` to `/` turns `/foo/bar` into `/bar`)' },
@@ -527,7 +528,7 @@ export const GATEWAY_ROUTE_FIELDS: Readonly<Record<'HTTPRoute' | 'GRPCRoute', re
     ...BACKEND_REFS,
     { path: 'spec.rules[].timeouts.request', type: 'duration', status: 'supported', note: 'the route timeout (504 "upstream request timeout"); `0s` means none' },
     { path: 'spec.rules[].timeouts.backendRequest', type: 'duration', status: 'supported', note: 'as istiod: with `retry`, the timeout of each try; without, it becomes the route timeout (replacing `request`); at most `request`' },
-    { path: 'spec.rules[].retry', type: 'HTTPRouteRetry', status: 'supported', note: 'as istiod converts it: `attempts` (default 2; 0 turns retries off), `codes` (400-599) retried besides connection failures (connect-failure, refused-stream, unavailable, cancelled), `backoff` the base interval. Unset, the mesh default policy applies (2 retries on connection failures and 503), as in Istio' },
+    { path: 'spec.rules[].retry', type: 'HTTPRouteRetry', status: 'supported', note: 'as istiod converts it: `attempts` (unset: 2; the CRD requires at least 1), `codes` (400-599) retried besides connection failures (connect-failure, refused-stream, unavailable, cancelled), `backoff` the base interval. Unset, the mesh default policy applies (2 retries on connection failures and 503), as in Istio' },
     { path: 'spec.rules[].sessionPersistence', type: 'SessionPersistence', status: 'not-yet', note: 'warned; a DestinationRule `consistentHash` gives affinity' },
   ],
   GRPCRoute: [
