@@ -258,7 +258,7 @@ describe('rules the Gateway API CRDs enforce, now read from them', () => {
         httpRoute(`  - filters:
     - { type: CORS, cors: { allowMethods: ["*", GET], allowOrigins: ["https://a.example.com"] } }
     - { type: RequestMirror, requestMirror: { backendRef: { name: m, port: 80 }, fraction: { numerator: 5, denominator: 2 } } }
-    - { type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: "bad header", value: x }], bogus: 1 } }
+    - { type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: "bad header", value: x }], remove: [x-a, x-a], bogus: 1 } }
     backendRefs:
     - name: reviews-v1
       port: 9080
@@ -273,6 +273,7 @@ describe('rules the Gateway API CRDs enforce, now read from them', () => {
       'spec.rules[0].filters[0].cors.allowMethods: AllowMethods cannot contain \'*\' alongside other methods (found "*", "GET")',
       'spec.rules[0].filters[1].requestMirror.fraction.numerator: numerator must be less than or equal to denominator (found 5/2)',
       'spec.rules[0].filters[2].requestHeaderModifier.set[0].name: expected an HTTP header name (letters, digits and !#$%&\'*+-.^_`|~), matching ^[A-Za-z0-9!#$%&\'*+\\-.^_\\x60|~]+$, found "bad header"',
+      'spec.rules[0].filters[2].requestHeaderModifier.remove[1]: expected each value once (the list is a set), found "x-a" again',
       "spec.rules[0].filters[2].requestHeaderModifier.bogus: unknown field 'bogus'; expected one of add, remove, set",
       'spec.rules[0].backendRefs[0].filters: ResponseHeaderModifier filter cannot be repeated (found 2)',
     ]);

@@ -75,6 +75,8 @@ export class CompiledSchema {
   readonly #rules: readonly CompiledRule[];
   readonly #preserveUnknown: boolean;
   readonly #listMapKeys: readonly string[] | undefined;
+  /** `x-kubernetes-list-type: set`: no value twice. */
+  readonly #listSet: boolean;
   /** Properties with a schema default, filled in (as Kubernetes does) before CEL rules run. */
   readonly #defaults: ReadonlyArray<readonly [string, unknown]>;
   /** This node or one under it has a default, so CEL rules here need the defaulted value. */
@@ -101,6 +103,7 @@ export class CompiledSchema {
     this.#maxProperties = node.maxProperties;
     this.#preserveUnknown = node['x-kubernetes-preserve-unknown-fields'] === true;
     this.#listMapKeys = node['x-kubernetes-list-type'] === 'map' ? node['x-kubernetes-list-map-keys'] : undefined;
+    this.#listSet = node['x-kubernetes-list-type'] === 'set';
     if (node.properties) {
       const properties = new Map<string, CompiledSchema>();
       for (const [name, child] of Object.entries(node.properties)) properties.set(name, compile(child, `${where}.${name}`));
@@ -279,6 +282,13 @@ export class CompiledSchema {
       }
     }
     if (this.#listMapKeys) this.#checkListMapKeys(value, this.#listMapKeys, ctx);
+    if (this.#listSet) {
+      value.forEach((item, i) => {
+        if (value.findIndex((v) => JSON.stringify(v) === JSON.stringify(item)) !== i) {
+          ctx.error('duplicate', `expected each value once (the list is a set), found ${describeValue(item)} again`, i);
+        }
+      });
+    }
   }
 
   #checkListMapKeys(value: readonly unknown[], keys: readonly string[], ctx: WalkContext): void {
