@@ -252,7 +252,8 @@ export const GATEWAY_CEL_RULES: ReadonlyArray<readonly [string, Implementation |
   [
     'self.numerator <= self.denominator',
     rule(
-      (self) => Number(get(self, 'numerator')) <= Number(get(self, 'denominator') ?? 100),
+      // A non-integer is reported once, as a type error, by the schema walk.
+      (self) => !(Number(get(self, 'numerator')) > Number(get(self, 'denominator') ?? 100)),
       (self) => `found ${String(get(self, 'numerator'))}/${String(get(self, 'denominator') ?? 100)}`,
       'numerator',
     ),
