@@ -5,6 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/run-cli.js';
+import { GATEWAY_ROUTE_KINDS } from '../../src/config/resource.js';
+import type { SchemaNode } from '../../src/config/schema/index.js';
+import { GATEWAY_ROUTE_SCHEMAS } from '../../src/config/schema/index.js';
+import { CEL_RULES } from '../../src/config/validate/index.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { errors, summarize, validateYaml, warnings } from './helpers.js';
 
@@ -293,5 +297,90 @@ describe('rules the Gateway API CRDs enforce, now read from them', () => {
       'spec.rules[0].sessionPersistence.cookieConfig: cookieConfig can only be set with type Cookie (found type "Header")',
       'spec.rules[0].filters[0].type: the ExternalAuth filter is not implemented (use an AuthorizationPolicy with a CUSTOM action provider); rather than route without it, the route is refused',
     ]);
+  });
+});
+
+describe('every CEL rule of the Gateway API CRDs', () => {
+  // Routes that break, between them, every rule the CRDs carry; the test fails when a rule's
+  // message never shows, so a rule that stopped being enforced (or a new CRD rule) is caught.
+  const many = (n: number) => Array.from({ length: n }, (_, i) => `{ path: { value: /m${i} } }`).join(', ');
+  const grpcMany = (n: number) => Array.from({ length: n }, (_, i) => `{ method: { service: s${i} } }`).join(', ');
+  const backend = '{ name: b, port: 80 }';
+  const http = [
+    httpRoute(`  - matches: [{ path: { value: "/a//b" } }, { path: { value: /a/./b } }, { path: { value: /a/../b } }, { path: { value: /a%2Fb } }, { path: { value: /a/. } }, { path: { value: /a%2fb } }, { path: { value: /a/.. } }, { path: { value: "/a#b" } }, { path: { value: "/a b" } }, { path: { value: a } }]
+    backendRefs: [${backend}]
+  - matches: [{ path: { type: Exact, value: /x } }]
+    filters: [{ type: URLRewrite, urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /y } } }]
+    backendRefs:
+    - { name: b1, port: 80, filters: [{ type: URLRewrite, urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /y } } }] }
+    - { name: b2, port: 80, filters: [{ type: RequestRedirect, requestRedirect: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /y } } }] }
+  - matches: [{ path: { type: Exact, value: /x } }]
+    filters: [{ type: RequestRedirect, requestRedirect: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /y } } }]
+    backendRefs: [${backend}, { name: no-port }]
+  - filters:
+    - { type: CORS }
+    - { type: RequestHeaderModifier }
+    - { type: ResponseHeaderModifier }
+    - { type: RequestMirror }
+    - { type: RequestRedirect }
+    - { type: URLRewrite }
+    - { type: ExtensionRef }
+    - { type: ExternalAuth }
+    - { type: RequestMirror, requestMirror: { backendRef: ${backend} }, cors: {}, requestHeaderModifier: {}, responseHeaderModifier: {}, requestRedirect: {}, urlRewrite: {}, extensionRef: { group: "", kind: K, name: n }, externalAuth: { protocol: HTTP, http: {}, backendRef: ${backend} } }
+    - { type: CORS, cors: {}, requestMirror: { backendRef: ${backend} } }
+  - filters:
+    - { type: URLRewrite, urlRewrite: { path: { type: ReplaceFullPath } } }
+    - { type: RequestRedirect, requestRedirect: { path: { type: ReplacePrefixMatch } } }
+    - { type: URLRewrite, urlRewrite: {} }
+    - { type: RequestRedirect, requestRedirect: {} }
+    - { type: RequestHeaderModifier, requestHeaderModifier: {} }
+    - { type: RequestHeaderModifier, requestHeaderModifier: {} }
+    - { type: ResponseHeaderModifier, responseHeaderModifier: {} }
+    - { type: ResponseHeaderModifier, responseHeaderModifier: {} }
+  - filters: [{ type: URLRewrite, urlRewrite: { path: { type: ReplacePrefixMatch, replaceFullPath: /x } } }]
+  - filters: [{ type: URLRewrite, urlRewrite: { path: { type: ReplaceFullPath, replacePrefixMatch: /x } } }]
+  - filters:
+    - { type: RequestMirror, requestMirror: { backendRef: { name: m }, percent: 5, fraction: { numerator: 3, denominator: 2 } } }
+    - { type: CORS, cors: { allowHeaders: ["*", a], allowMethods: ["*", GET], allowOrigins: ["*", "https://a.example.com"] } }
+    - { type: ExternalAuth, externalAuth: { protocol: HTTP, grpc: {}, backendRef: ${backend} } }
+    - { type: ExternalAuth, externalAuth: { protocol: GRPC, http: {}, backendRef: ${backend} } }
+    timeouts: { request: 1s, backendRequest: 2s }
+    sessionPersistence: { type: Header, cookieConfig: { lifetimeType: Permanent } }
+`, '[{ group: "", kind: Service, name: reviews }, { group: "", kind: Service, name: reviews, port: 80 }, { group: "", kind: Service, name: reviews, port: 80 }]'),
+    httpRoute(`  - { name: a, matches: [${many(60)}] }
+  - { name: a, matches: [${many(60)}] }
+  - { matches: [${many(60)}] }
+`),
+  ];
+  const grpc = (rules: string) => `apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: { name: greeter, namespace: shop }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: greeter }, { group: "", kind: Service, name: greeter, sectionName: grpc }, { group: "", kind: Service, name: greeter, sectionName: grpc }]
+  rules:
+${rules}`;
+  const grpcRoutes = [
+    grpc(`  - name: a
+    matches: [{ method: {} }, { method: { service: "a/b", method: "c-d" } }, ${grpcMany(50)}]
+    backendRefs: [{ name: no-port }]
+  - { name: a, matches: [${grpcMany(50)}] }
+  - { matches: [${grpcMany(50)}] }
+`),
+  ];
+
+  it('each rule is enforced, with its message', () => {
+    const messages = [...http, ...grpcRoutes].flatMap((yaml) => errors(validateYaml(yaml)).map((i) => i.message));
+    const byRule = new Map<string, Set<string>>();
+    const collect = (node: SchemaNode): void => {
+      for (const r of node['x-kubernetes-validations'] ?? []) {
+        if (CEL_RULES.get(r.rule)?.enforced) byRule.set(r.rule, (byRule.get(r.rule) ?? new Set()).add(r.message));
+      }
+      for (const child of Object.values(node.properties ?? {})) collect(child);
+      if (node.items) collect(node.items);
+    };
+    for (const kind of GATEWAY_ROUTE_KINDS) for (const schema of Object.values(GATEWAY_ROUTE_SCHEMAS[kind].versions)) collect(schema);
+    const missed = [...byRule].filter(([, texts]) => ![...texts].some((t) => messages.some((m) => m.startsWith(t)))).map(([rule]) => rule);
+    expect(missed).toEqual([]);
+    expect(byRule.size).toBe(60);
   });
 });
