@@ -530,6 +530,7 @@ export const GATEWAY_ROUTE_FIELDS: Readonly<Record<'HTTPRoute' | 'GRPCRoute', re
     { path: 'spec.rules[].timeouts.backendRequest', type: 'duration', status: 'supported', note: 'as istiod: with `retry`, the timeout of each try; without, it becomes the route timeout (replacing `request`); at most `request`' },
     { path: 'spec.rules[].retry', type: 'HTTPRouteRetry', status: 'supported', note: 'as istiod converts it: `attempts` (unset: 2; the CRD requires at least 1), `codes` (400-599) retried besides connection failures (connect-failure, refused-stream, unavailable, cancelled), `backoff` the base interval. Unset, the mesh default policy applies (2 retries on connection failures and 503), as in Istio' },
     { path: 'spec.rules[].sessionPersistence', type: 'SessionPersistence', status: 'not-yet', note: 'warned; a DestinationRule `consistentHash` gives affinity' },
+    { path: 'spec.useDefaultGateways', type: 'string', status: 'not-applicable', note: '`All` attaches the route to default (ingress or egress) Gateways, which run their own proxy: warned' },
   ],
   GRPCRoute: [
     ...PARENT_REFS,

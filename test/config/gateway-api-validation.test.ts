@@ -114,7 +114,7 @@ describe('HTTPRoute validation', () => {
     filters: [{ type: CORS, cors: { allowOrigins: ["https://shop.example.com"] } }]
 `,
         '[{ name: shop-gateway }, { group: "", kind: Service, name: reviews, sectionName: http }, { group: networking.istio.io, kind: ServiceEntry, name: api }]',
-      ).replace('spec:\n', 'spec:\n  hostnames: [reviews.example.com]\n'),
+      ).replace('spec:\n', 'spec:\n  hostnames: [reviews.example.com]\n  useDefaultGateways: All\n'),
     );
     expect(errors(result)).toEqual([]);
     expect(result.resource?.kind).toBe('HTTPRoute');
@@ -123,6 +123,7 @@ describe('HTTPRoute validation', () => {
       'not-implemented spec.parentRefs[1].sectionName',
       'not-implemented spec.parentRefs[2]',
       'ignored spec.hostnames',
+      'not-applicable spec.useDefaultGateways',
       'not-applicable spec.rules[0].filters[0].cors',
       'not-implemented spec.rules[0].sessionPersistence',
     ]);

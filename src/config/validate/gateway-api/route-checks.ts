@@ -56,6 +56,9 @@ class Checker {
     if (list(spec['hostnames']).length > 0 && parents.some(isServiceParent)) {
       this.warn([...path, 'hostnames'], 'hostnames are ignored for a Service parent: a mesh route applies to calls to its Service, whatever Host they name (as Istio reads it)', 'ignored');
     }
+    if (spec['useDefaultGateways'] === 'All') {
+      this.warn([...path, 'useDefaultGateways'], 'default Gateways are ingress or egress gateways, which run their own proxy; attaching to them does not apply in-process (not applicable)', 'not-applicable');
+    }
     list(spec['rules']).forEach((r, i) => this.rule(r, [...path, 'rules', i]));
   }
 
