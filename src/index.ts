@@ -13,7 +13,7 @@ export type { DnsEndpointChange, DnsFamily, DnsLookupFailure, MeshDnsOptions } f
 export { MeshError, MeshClosedError, InvalidRequestError } from './errors.js';
 export { MeshConfigError } from './config/errors.js';
 export { DiscoveryOptionError, KubernetesApiError, KubernetesClientMissingError, KubernetesConfigError } from './kubernetes/errors.js';
-export { Http2PingTimeoutError } from './cluster/errors.js';
+export { Http2PingTimeoutError } from './transport/errors.js';
 export type { ConfigIssue, IssueSeverity, ResourceRef, SourceLocation } from './issue.js';
 export { formatIssue } from './issue.js';
 export type { ConfigSource, SourceUpdate } from './config/sources/source.js';
@@ -48,6 +48,7 @@ export type { BalancerOptions } from './balancer/options.js';
 export type { LoadBalancer, BalancerDeps, PickContext } from './balancer/balancer.js';
 export type { Host } from './balancer/host.js';
 export { RouteTimeoutError, UnknownHostError, PerTryTimeoutError, DeadlineExceededError } from './http/errors.js';
+export { NoTlsRouteError, TlsPortPlaintextError } from './routing/errors.js';
 export { OverflowError, RateLimitedError } from './resilience/errors.js';
 export { runWithDeadline, remainingTimeMs, parseGrpcTimeout } from './resilience/deadline.js';
 export { HEDGE_AFTER_ANNOTATION } from './resilience/hedge-policy.js';

@@ -288,6 +288,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private readonly admins = new Set<AdminServer>();
   private closed = false;
   private closing: Promise<void> | undefined;
+  /** Told when close() starts (gRPC health turns NOT_SERVING before the drain). */
+  private readonly closingListeners = new Set<() => void>();
   private readonly telemetry: MeshTelemetry | undefined;
   private inboundPolicyValue: InboundPolicy | undefined;
   private readonly security: MeshSecurity;
@@ -610,6 +612,12 @@ export class Mesh extends EventEmitter<MeshEvents> {
       clock: this.clock,
       random: this.random,
       isClosed: () => this.closed,
+      certificates: () => this.security.certificates,
+      trustDomains: this.security.trustDomains,
+      onClosing: (listener) => {
+        this.closingListeners.add(listener);
+        return () => this.closingListeners.delete(listener);
+      },
     };
     return this.grpcCoreValue;
   }
@@ -692,6 +700,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
 
   private async shutDown(): Promise<void> {
     this.closed = true;
+    for (const listener of this.closingListeners) listener();
+    this.closingListeners.clear();
     // First, so that no request starts while the rest shuts down.
     const draining = this.dispatcher.close();
     await Promise.all([...this.admins].map((a) => a.close()));

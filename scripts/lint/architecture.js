@@ -27,10 +27,12 @@ export const ALLOWED_IMPORTS = {
   // the secure servers' certificate and peer types), and security's compile steps use config's
   // compile context: the two-way pairs left outside the outbound path.
   security: [...LEAVES, 'config', 'discovery', 'kubernetes', 'server', 'telemetry'],
+  // undici's pools, connectors, TLS agents and body replay: what the outbound path sends on.
+  transport: [...LEAVES, 'discovery', 'security'],
   config: [...LEAVES, 'balancer', 'discovery', 'resilience', 'routing', 'security'],
   kubernetes: [...LEAVES, 'config', 'discovery'],
-  cluster: [...LEAVES, 'balancer', 'config', 'discovery', 'kubernetes', 'resilience', 'security', 'telemetry'],
-  http: [...LEAVES, 'balancer', 'cluster', 'config', 'resilience', 'routing', 'security', 'telemetry'],
+  cluster: [...LEAVES, 'balancer', 'config', 'discovery', 'kubernetes', 'resilience', 'security', 'telemetry', 'transport'],
+  http: [...LEAVES, 'balancer', 'cluster', 'config', 'resilience', 'routing', 'security', 'telemetry', 'transport'],
   server: [...LEAVES, 'config', 'resilience', 'routing', 'security', 'telemetry'],
   grpc: [...LEAVES, 'balancer', 'cluster', 'config', 'resilience', 'routing', 'security', 'server'],
   inspect: [...LEAVES, 'balancer', 'cluster', 'config', 'discovery', 'kubernetes', 'resilience', 'routing', 'security', 'server'],

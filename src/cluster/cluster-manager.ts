@@ -12,8 +12,10 @@ import type { ConfigIssue } from '../issue.js';
 import { MeshConfigError } from '../config/errors.js';
 import type { CallerIdentity, CompiledLoadBalancing } from '../config/compile/load-balancing.js';
 import { compileLoadBalancing, LOAD_BALANCER_ANNOTATION } from '../config/compile/load-balancing.js';
-import type { ClusterResilience, PoolFactory } from './cluster.js';
-import { Cluster, poolFactoryOn } from './cluster.js';
+import type { ClusterResilience } from './cluster.js';
+import { Cluster } from './cluster.js';
+import type { PoolFactory } from '../transport/pool-factory.js';
+import { poolFactoryOn } from '../transport/pool-factory.js';
 import type { EjectionEvent } from '../resilience/events.js';
 import type { ServiceBreaker } from '../resilience/service-breaker.js';
 import { compileResilience } from './resilience-spec.js';
@@ -301,6 +303,18 @@ export class ClusterManager {
     if (writtenHost.includes('.')) return this.deps.dns !== undefined || this.deps.kube !== undefined;
     // A bare name is the mesh's only when the API has that Service in the caller's namespace.
     return this.deps.kube?.knows(host) ?? false;
+  }
+
+  /**
+   * The protocol a Kubernetes Service gives `port` of `host` (appProtocol, else the port name's
+   * prefix), from API discovery; undefined for other hosts or when the Service does not say.
+   */
+  portProtocol(host: string, port: number): string | undefined {
+    const kube = this.deps.kube;
+    const snapshot = this.snapshot;
+    if (kube === undefined || snapshot === undefined || !isKubernetesServiceHost(host, snapshot.clusterDomain)) return undefined;
+    const ref = kube.parse(host);
+    return ref ? kube.protocol(ref, port) : undefined;
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { Endpoint } from '../discovery/endpoint.js';
 import type { RateLimitTable } from '../resilience/rate-limit/rate-limit-spec.js';
 import type { RouteTable } from '../routing/route-table.js';
+import type { PortProtocolOf, PortRoute } from './compile/port-routing.js';
 import type { UpstreamTls } from '../security/tls-settings.js';
 import type { PeerAuthenticationPolicy } from '../security/peer-authentication.js';
 import type { CompiledAuthorization } from '../security/authz/authorization-policies.js';
@@ -74,6 +75,12 @@ export interface Snapshot {
   readonly warnings: readonly ConfigIssue[];
   /** Route table for a concrete FQDN (exact beats wildcard, longest wildcard wins). */
   routeTable(host: string): RouteTable | undefined;
+  /**
+   * How a call to `host:port` is routed: a TLS or HTTPS port (its ServiceEntry's protocol, else
+   * what `protocolOf` says, a Kubernetes Service port's from discovery) by its VirtualService's
+   * `tls` routes, any other by the `http` route table for that port (undefined: the default route).
+   */
+  routeFor(host: string, port: number, protocolOf?: PortProtocolOf): PortRoute;
   /** Every host (or wildcard pattern) with a route table, for inspection. */
   routeTables(): Iterable<readonly [host: string, table: RouteTable]>;
   /** Registry entry for a concrete FQDN. */

@@ -252,7 +252,28 @@ export const FIELD_SUPPORT: Readonly<Record<SchemaKind, Readonly<Record<string, 
       'CORS answers browsers; browsers reach the mesh through an ingress gateway, never through an in-process client',
     ),
     'spec.tcp': notApplicable(`routes opaque TCP connections; ${NO_CAPTURE}`),
-    'spec.tls': notApplicable(`routes TLS connections by SNI without terminating them; ${NO_CAPTURE}`),
+    'spec.tls': {
+      status: 'supported',
+      reason:
+        'applies to the ports whose protocol is TLS or HTTPS (ServiceEntry `ports[].protocol`; a Kubernetes Service port\'s `appProtocol`, else its `tls-`/`https-` name prefix), and only `tls` routes do: `http` routes never apply to such ports. An https:// request there keeps its own TLS end to end (SNI = the URL\'s host name, certificate checked against it); no route timeout, retry, fault, header rule or mirror applies (Envoy\'s tcp_proxy). A plaintext http:// request to such a port fails with TlsPortPlaintextError (ERR_MESH_TLS_PORT_PLAINTEXT), nothing sent. When no tls match applies to the caller and port, the service itself is the destination, as istiod\'s fallback filter chain; when some do but none matches the SNI, NoTlsRouteError (ERR_MESH_NO_TLS_ROUTE), nothing sent',
+    },
+    'spec.tls[].match': {
+      status: 'supported',
+      reason: "port, sourceLabels, sourceNamespace and gateways are decided for the calling application's own labels and namespace and the port called, as istiod does when it builds the listener; a match whose sniHosts and destinationSubnets repeat an earlier one's is never reached",
+    },
+    'spec.tls[].match[].sniHosts': {
+      status: 'supported',
+      reason: 'matched against the URL\'s host name (an IP address URL sends no SNI and matches no sniHosts); as Envoy ranks filter chains, an exact name beats a `*.` wildcard and a longer wildcard a shorter one, whatever the order written; a wildcard covers names under it at any depth, never its own suffix',
+    },
+    'spec.tls[].match[].destinationSubnets': {
+      status: 'supported',
+      reason: 'matched against the address the call goes to: the URL\'s IP address, else the ServiceEntry\'s `addresses`; as in Envoy, the most specific subnet holding it is chosen before server names, without falling back to a less specific one',
+    },
+    'spec.tls[].match[].gateways': { ...supported, values: MESH_ONLY },
+    'spec.tls[].route': {
+      status: 'supported',
+      reason: 'one weighted pick per request among the destinations (host, subset, port), then the balancer\'s pick among the endpoints; a DestinationRule\'s TLS settings for the destination apply to the https:// connection as for any https:// URL',
+    },
   },
   DestinationRule: {
     spec: supported,

@@ -15,12 +15,12 @@ import type { FaultActions } from '../routing/route-actions.js';
 import { routeActions } from '../routing/route-actions.js';
 import type { RouteRequest } from '../routing/route-request.js';
 import { matchRoute, pickDestination } from '../routing/route-table.js';
-import { isMeshEndpoint } from '../security/mesh-tls.js';
-import { GrpcNoRouteError, GrpcTlsNotSupportedError, GrpcUnsupportedRouteError } from './errors.js';
+import { GrpcNoRouteError, GrpcTlsPortError, GrpcUnsupportedRouteError } from './errors.js';
 import { GrpcCode, grpcToHttpStatus, httpToGrpcStatus } from './grpc-status.js';
 import type { GrpcMeshCore } from './mesh-core.js';
-import type { MeshTarget, PickTarget } from './registry.js';
+import type { GrpcTransportRef, MeshTarget, PickTarget } from './registry.js';
 import { ATTEMPT_KEY, registerAttempt, releaseAttempt, targetOf } from './registry.js';
+import { transportFor } from './transport.js';
 
 type CallInterface = ConstructorParameters<typeof InterceptingCall>[0];
 type MessageContext = Parameters<CallInterface['sendMessageWithContext']>[0];
@@ -117,6 +117,8 @@ class Attempt implements PickTarget {
     private readonly core: GrpcMeshCore,
     private readonly cluster: Cluster,
     private readonly avoid: readonly Host[],
+    /** The host the client wrote in its target: Envoy's auto SNI for a DestinationRule's TLS. */
+    private readonly authorityHost: string,
   ) {}
 
   pick(): Host | undefined {
@@ -144,12 +146,15 @@ class Attempt implements PickTarget {
     this.cluster.report(host, this.perTryTimedOut ? { status: 0, failure: 'timeout' } : { status: grpcToHttpStatus(code), failure: undefined });
   }
 
-  refusal(host: Host): MeshError | undefined {
-    const mesh = this.cluster.meshTls;
-    if (!mesh || !isMeshEndpoint(host.endpoint)) return undefined;
+  get slot(): string {
+    return this.cluster.name;
+  }
+
+  transport(host: Host): GrpcTransportRef | MeshError | undefined {
+    const transport = transportFor(this.cluster, host, this.authorityHost, this.core.certificates());
     // Never the pod's fault, never retried: the call is not sent at all.
-    this.noHost = true;
-    return new GrpcTlsNotSupportedError(`${host.endpoint.address}:${host.endpoint.port}`, mesh.source);
+    if (transport instanceof MeshError) this.noHost = true;
+    return transport;
   }
 }
 
@@ -244,6 +249,10 @@ class MeshCall implements CallInterface {
       if (pending) return pending;
       throw new GrpcNoRouteError(`no service ${serviceHost} in the mesh (from the gRPC target mesh:///${target.host}:${target.port}); calls to hosts outside the mesh's registry are not supported over gRPC`);
     }
+    // A TLS or HTTPS port carries TLS the client originates, routed by SNI: this channel is
+    // plaintext, so the call is refused rather than sent there in the clear.
+    const portRoute = snapshot.routeFor(serviceHost, target.port, (h, p) => clusters.portProtocol(h, p));
+    if (portRoute.kind === 'tls') throw new GrpcTlsPortError(`${serviceHost} port ${target.port}`, portRoute.protocol);
     const path = this.options.method_definition.path;
     let host = serviceHost;
     let port = target.port;
@@ -274,10 +283,12 @@ class MeshCall implements CallInterface {
       throw new GrpcNoRouteError(`${destination} has no endpoints in the mesh; gRPC calls need endpoints the mesh knows (ServiceEntry, WorkloadEntry, EndpointSlices or DNS)`);
     }
     if (cluster.passthrough) throw new GrpcNoRouteError(`${destination} has no endpoints in the mesh (resolution NONE); gRPC calls need endpoints the mesh knows`);
+    // Client credentials being read for the first time: wait for them, then look again.
+    const tls = cluster.upstreamTls;
+    if (tls?.kind === 'unavailable' && tls.pending) return tls.pending;
+    // TLS the mesh cannot originate now fails closed, before anything is sent (never plaintext).
     const refusal = cluster.tlsRefusal();
     if (refusal) throw refusal;
-    const tls = cluster.upstreamTls;
-    if (tls && (tls.kind === 'originate' || (tls.kind === 'mesh' && !tls.auto))) throw new GrpcTlsNotSupportedError(destination, tls.kind === 'mesh' ? tls.source : 'its DestinationRule');
     return { ...plan, cluster, destination };
   }
 
@@ -311,7 +322,7 @@ class MeshCall implements CallInterface {
       return;
     }
     const avoid = plan.retry?.ignorePreviousHosts === false ? [] : this.tried;
-    const attempt = new Attempt(this.core, plan.cluster, avoid);
+    const attempt = new Attempt(this.core, plan.cluster, avoid, this.target!.host);
     attempt.id = registerAttempt(attempt);
     this.attempt = attempt;
     const first = this.attempts === 0;

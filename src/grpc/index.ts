@@ -1,15 +1,21 @@
-import type { ChannelOptions, Interceptor } from '@grpc/grpc-js';
-import { experimental } from '@grpc/grpc-js';
+import type { ChannelCredentials, ChannelOptions, Interceptor } from '@grpc/grpc-js';
+import { Channel, experimental } from '@grpc/grpc-js';
+import { isMeshCredentials, MeshChannelCredentials } from './channel-credentials.js';
+import { GrpcTargetError } from './errors.js';
 import { meshClientInterceptor } from './client-interceptor.js';
 import { registerMeshBalancer } from './mesh-balancer.js';
 import type { GrpcCapable } from './mesh-core.js';
 import { MESH_SCHEME, MeshResolver } from './mesh-resolver.js';
-import { CLIENT_OPTION, MESH_OPTION, meshId, newClientId } from './registry.js';
+import { CLIENT_OPTION, CREDENTIALS_OPTION, MESH_OPTION, meshId, newClientId } from './registry.js';
 
 export { meshServerInterceptor } from './server-interceptor.js';
 export { ERROR_CODE_KEY } from './client-interceptor.js';
-export { GrpcNoRouteError, GrpcTargetError, GrpcTlsNotSupportedError, GrpcUnsupportedRouteError } from './errors.js';
+export { GrpcNoCertificateError, GrpcNoRouteError, GrpcTargetError, GrpcTlsPortError, GrpcUnsupportedRouteError } from './errors.js';
+export { meshServerCredentials } from './server-credentials.js';
+export { addMeshHealthService } from './health.js';
+export type { HealthStatus, MeshHealth, MeshHealthOptions } from './health.js';
 export { MESH_SCHEME } from './mesh-resolver.js';
+export { MeshChannelCredentials } from './channel-credentials.js';
 export type { GrpcCapable } from './mesh-core.js';
 
 // Under our own scheme, never `xds`: @grpc/grpc-js-xds can live in the same process.
@@ -19,6 +25,25 @@ registerMeshBalancer();
 /** Client options for a `mesh:///host:port` target: the mesh, and the interceptor doing retries, faults and deadlines. */
 export interface MeshGrpcOptions extends ChannelOptions {
   interceptors: Interceptor[];
+  /** Makes the channel with the mesh's credentials: each endpoint gets the TLS its DestinationRule or mesh mTLS asks for. */
+  channelFactoryOverride: (address: string, credentials: ChannelCredentials, options: ChannelOptions) => Channel;
+}
+
+/**
+ * The channel of a mesh client. The transport of each endpoint is the mesh's to choose (mTLS,
+ * a DestinationRule's TLS, plaintext), as a sidecar would: the application passes
+ * `credentials.createInsecure()`, or `new MeshChannelCredentials().compose(callCredentials)` to
+ * add call credentials. TLS credentials of its own would be ignored, so they are refused.
+ */
+function meshChannel(address: string, credentials: ChannelCredentials, given: ChannelOptions): Channel {
+  const options = { ...given, [CREDENTIALS_OPTION]: 1 };
+  if (isMeshCredentials(credentials)) return new Channel(address, credentials, options);
+  if (credentials._isSecure()) {
+    throw new GrpcTargetError(
+      `gRPC target ${address}: TLS to mesh destinations comes from the mesh (DestinationRule tls, mesh mTLS), not from the client's credentials; pass credentials.createInsecure(), or new MeshChannelCredentials().compose(callCredentials) for call credentials`,
+    );
+  }
+  return new Channel(address, new MeshChannelCredentials(), options);
 }
 
 /**
@@ -26,7 +51,8 @@ export interface MeshGrpcOptions extends ChannelOptions {
  * `new Client('mesh:///reviews.default:9080', credentials.createInsecure(), meshGrpcOptions(mesh))`.
  * The VirtualService route on the gRPC path and metadata, its weights, retries, timeout and fault,
  * the DestinationRule's balancer and outlier detection all apply, from the same snapshot as HTTP.
- * Call it once per client (the options are tied to the client's target); `extra` is merged in.
+ * TLS and mTLS to each endpoint follow the DestinationRule and mesh mTLS (workload certificates,
+ * rotated). Call it once per client (the options are tied to the client's target); `extra` is merged in.
  */
 export function meshGrpcOptions(mesh: GrpcCapable, extra: ChannelOptions & { interceptors?: Interceptor[] } = {}): MeshGrpcOptions {
   const core = mesh.grpcCore();
@@ -38,5 +64,6 @@ export function meshGrpcOptions(mesh: GrpcCapable, extra: ChannelOptions & { int
     [CLIENT_OPTION]: client,
     // The caller's interceptors run first (outermost); the mesh's is the one next to the channel.
     interceptors: [...interceptors, meshClientInterceptor(core, client)],
+    channelFactoryOverride: meshChannel,
   };
 }

@@ -1,7 +1,8 @@
 import { connectivityState, experimental, Metadata, status } from '@grpc/grpc-js';
 import type { Host } from '../balancer/host.js';
-import { ATTEMPT_KEY, attemptById } from './registry.js';
-import type { PickTarget } from './registry.js';
+import { MeshError } from '../errors.js';
+import { ATTEMPT_KEY, attemptById, TRANSPORT_OPTION } from './registry.js';
+import type { GrpcTransportRef, PickTarget } from './registry.js';
 
 /** The load-balancing policy name the mesh resolver selects. */
 export const LB_POLICY_NAME = 'sidecarless_mesh';
@@ -46,9 +47,10 @@ class MeshPicker implements experimental.Picker {
       if (!host) return failed(status.UNAVAILABLE, 'no healthy upstream');
       attempt.host = host;
     }
-    const refusal = attempt.refusal(host);
-    if (refusal) return failed(status.UNAVAILABLE, `${refusal.code}: ${refusal.message}`);
-    const subchannel = this.balancer.subchannel(host);
+    const transport = attempt.transport(host);
+    if (transport instanceof MeshError) return failed(status.UNAVAILABLE, `${transport.code}: ${transport.message}`);
+    const connection = this.balancer.connection(host, attempt.slot, transport);
+    const subchannel = connection.subchannel;
     switch (subchannel.getConnectivityState()) {
       case connectivityState.READY:
         return {
@@ -60,7 +62,7 @@ class MeshPicker implements experimental.Picker {
         };
       case connectivityState.TRANSIENT_FAILURE:
         attempt.connectFailed(host);
-        return failed(status.UNAVAILABLE, `upstream connect error: ${host.endpoint.address}:${host.endpoint.port} refused or unreachable`);
+        return failed(status.UNAVAILABLE, `upstream connect error: ${host.endpoint.address}:${host.endpoint.port}: ${connection.lastError ?? 'refused or unreachable'}`);
       case connectivityState.IDLE:
         subchannel.startConnecting();
         return QUEUE;
@@ -70,14 +72,27 @@ class MeshPicker implements experimental.Picker {
   }
 }
 
+/** grpc-js's text of a failed connection, without its `Error: ` prefix and timestamp. */
+function connectError(text: string): string {
+  return text.replace(/^(?:[A-Za-z]*Error: )/, '').replace(/\s*\(\d{4}-\d\d-\d\dT[\d:.]+Z\)$/, '').replace(/\s+/g, ' ').trim();
+}
+
+/** One endpoint's subchannel under one transport, and why its last connection attempt failed. */
 interface Connection {
   readonly subchannel: SubchannelInterface;
   readonly listener: experimental.ConnectivityStateListener;
+  /** The transport's id (`plain` for plaintext). */
+  readonly transport: string;
+  lastError: string | undefined;
 }
 
 /**
- * The channel's connections, one subchannel per endpoint address, made when a pick first needs
- * one. Each state change publishes a new picker so that calls waiting for a connection pick again.
+ * The channel's connections, one subchannel per endpoint address and destination (cluster),
+ * made when a pick first needs one, with the transport the destination asks for (plaintext, mesh
+ * mTLS, a DestinationRule's TLS). Another transport for the same pair (a rotated certificate,
+ * changed credentials or rule) replaces the subchannel: the old one is released and drains.
+ * Subchannels with equal options are shared by grpc-js. Each state change publishes a new picker
+ * so that calls waiting for a connection pick again.
  */
 export class MeshLoadBalancer implements experimental.LoadBalancer {
   private readonly connections = new Map<string, Connection>();
@@ -96,29 +111,38 @@ export class MeshLoadBalancer implements experimental.LoadBalancer {
   resetBackoff(): void {}
 
   destroy(): void {
-    for (const { subchannel, listener } of this.connections.values()) {
-      subchannel.removeConnectivityStateListener(listener);
-      subchannel.unref();
-    }
-    this.connections.clear();
+    for (const [key, connection] of [...this.connections]) this.release(key, connection);
   }
 
   getTypeName(): string {
     return LB_POLICY_NAME;
   }
 
-  subchannel(host: Host): SubchannelInterface {
+  connection(host: Host, slot: string, transport: GrpcTransportRef | undefined): Connection {
     const { address, port } = host.endpoint;
-    const key = `${address}:${port}`;
+    const key = `${address}:${port}|${slot}`;
+    const id = transport?.id ?? 'plain';
     const known = this.connections.get(key);
-    if (known) return known.subchannel;
-    const subchannel = this.helper.createSubchannel({ host: address, port }, {});
-    const listener: experimental.ConnectivityStateListener = () => this.publish();
+    if (known?.transport === id) return known;
+    if (known) this.release(key, known);
+    const subchannel = this.helper.createSubchannel({ host: address, port }, transport ? { [TRANSPORT_OPTION]: transport.id } : {});
+    const listener: experimental.ConnectivityStateListener = (_subchannel, _previous, state, _keepalive, error) => {
+      if (state === connectivityState.TRANSIENT_FAILURE) connection.lastError = error === undefined ? undefined : connectError(error);
+      else if (state === connectivityState.READY) connection.lastError = undefined;
+      this.publish();
+    };
+    const connection: Connection = { subchannel, listener, transport: id, lastError: undefined };
     subchannel.addConnectivityStateListener(listener);
     subchannel.ref();
-    this.connections.set(key, { subchannel, listener });
+    this.connections.set(key, connection);
     subchannel.startConnecting();
-    return subchannel;
+    return connection;
+  }
+
+  private release(key: string, connection: Connection): void {
+    this.connections.delete(key);
+    connection.subchannel.removeConnectivityStateListener(connection.listener);
+    connection.subchannel.unref();
   }
 
   private publish(): void {

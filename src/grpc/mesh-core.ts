@@ -1,6 +1,8 @@
 import type { MeshClock, RandomSource } from '../clock.js';
 import type { ClusterManager } from '../cluster/cluster-manager.js';
 import type { Snapshot } from '../config/snapshot.js';
+import type { TrustDomains } from '../security/spiffe-id.js';
+import type { WorkloadCertificates } from '../security/workload-certificates.js';
 import type { InboundEntry } from '../server/inbound/inbound-api.js';
 
 /** What the gRPC entry point reads of a mesh: the snapshot and clusters the HTTP path uses. */
@@ -10,6 +12,12 @@ export interface GrpcMeshCore {
   readonly clock: MeshClock;
   readonly random: RandomSource;
   isClosed(): boolean;
+  /** The workload's certificates (mesh mTLS), kept current by rotation; undefined without any. */
+  certificates(): WorkloadCertificates | undefined;
+  /** The mesh's trust domain and aliases: a caller's SPIFFE ID must be of one. */
+  readonly trustDomains: TrustDomains;
+  /** `listener` runs when the mesh starts closing; the result unsubscribes. */
+  onClosing(listener: () => void): () => void;
 }
 
 /** A `Mesh` from `createMesh`, as `sidecarless/grpc` uses it. */

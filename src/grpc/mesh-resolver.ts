@@ -2,7 +2,7 @@ import type { ChannelOptions, experimental as grpcExperimental } from '@grpc/grp
 import { experimental } from '@grpc/grpc-js';
 import { GrpcTargetError } from './errors.js';
 import { LB_POLICY_NAME } from './mesh-balancer.js';
-import { CLIENT_OPTION, MESH_OPTION, bindTarget, meshById } from './registry.js';
+import { CLIENT_OPTION, CREDENTIALS_OPTION, MESH_OPTION, bindTarget, meshById } from './registry.js';
 import type { MeshTarget } from './registry.js';
 
 /** The scheme of mesh targets: `mesh:///reviews.default:9080` (never `xds`, so both live in one process). */
@@ -34,6 +34,11 @@ export class MeshResolver implements grpcExperimental.Resolver {
     const parsed = parseMeshTarget(target);
     if (!meshById(options[MESH_OPTION])) {
       throw new GrpcTargetError(`gRPC target mesh:///${target.path}: the channel has no mesh; pass meshGrpcOptions(mesh) as the client's options`);
+    }
+    // Another channel (channelOverride, channelFactoryOverride) has credentials of its own, which
+    // would connect in plaintext where the mesh asks for TLS: refused.
+    if (options[CREDENTIALS_OPTION] !== 1) {
+      throw new GrpcTargetError(`gRPC target mesh:///${target.path}: the channel was not made by meshGrpcOptions(mesh)'s channel factory (a channelOverride or channelFactoryOverride replaced it), so its connections would not get the mesh's TLS; drop the override`);
     }
     const client = options[CLIENT_OPTION] as unknown;
     if (typeof client === 'number') bindTarget(client, parsed);

@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'node:tls';
 import type { GrpcMeshCore } from './mesh-core.js';
 import { GrpcTargetError } from './errors.js';
 import { sharedState } from '../shared-state.js';
@@ -8,8 +9,15 @@ import type { MeshError } from '../errors.js';
 export const MESH_OPTION = 'sidecarless.mesh';
 /** Channel option tying a channel to the interceptor of the same `meshGrpcOptions` call. */
 export const CLIENT_OPTION = 'sidecarless.client';
+/** Channel option set by the mesh's channel factory: the channel has the mesh's credentials. */
+export const CREDENTIALS_OPTION = 'sidecarless.mesh_credentials';
 /** Metadata key carrying one attempt to the picker; the picker takes it out before anything is sent. */
 export const ATTEMPT_KEY = 'x-sidecarless-attempt';
+
+/** A transport as the picker hands it to the balancer (`transport.ts`). */
+export interface GrpcTransportRef {
+  readonly id: string;
+}
 
 export interface MeshTarget {
   /** As written after `mesh:///`, e.g. `reviews.default`. */
@@ -25,8 +33,13 @@ export interface PickTarget {
   started(host: Host): void;
   connectFailed(host: Host): void;
   ended(host: Host, code: number): void;
-  /** A TLS refusal for this host (mesh mTLS the channel does not speak), checked before sending. */
-  refusal(host: Host): MeshError | undefined;
+  /**
+   * How to connect to this host (its TLS, undefined: plaintext), or why it cannot be connected
+   * to now (mesh mTLS without certificates): then nothing is sent, never in plaintext.
+   */
+  transport(host: Host): GrpcTransportRef | MeshError | undefined;
+  /** The destination (cluster) of the attempt: one connection per pod and destination, replaced when its transport changes. */
+  readonly slot: string;
 }
 
 /**
@@ -95,4 +108,32 @@ export function attemptById(id: unknown): PickTarget | undefined {
 
 export function releaseAttempt(id: string): void {
   attempts.delete(id);
+}
+
+/** What a subchannel's connector reads: the TLS of a transport, by the id in its subchannel options. */
+export interface RegisteredTransport {
+  readonly id: string;
+  readonly source: string;
+  readonly options: ConnectionOptions;
+}
+
+/** Subchannel option naming the transport (TLS settings) of the subchannel; absent: plaintext. */
+export const TRANSPORT_OPTION = 'sidecarless.transport';
+
+/**
+ * Weakly held: a transport lives as long as its settings and certificate do (the memo of
+ * `transport.ts`); a subchannel reads it once, when grpc-js makes it, right after the pick.
+ */
+const transports = sharedState<Map<string, WeakRef<RegisteredTransport>>>('grpc-transports.v1', () => new Map());
+const forget = new FinalizationRegistry<string>((id) => {
+  if (transports.get(id)?.deref() === undefined) transports.delete(id);
+});
+
+export function registerTransport(transport: RegisteredTransport): void {
+  transports.set(transport.id, new WeakRef(transport));
+  forget.register(transport, transport.id);
+}
+
+export function transportById(id: unknown): RegisteredTransport | undefined {
+  return typeof id === 'string' ? transports.get(id)?.deref() : undefined;
 }

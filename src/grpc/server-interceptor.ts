@@ -6,9 +6,11 @@ import type { ServerInterceptingCallInterface, ServerInterceptor, StatusObject }
 import { formatGrpcTimeout } from '../resilience/deadline.js';
 import { attachPeerIdentity, makePeerIdentity } from '../security/peer-identity.js';
 import { spiffeIdOf } from '../security/spiffe-id.js';
+import type { TrustDomains } from '../security/spiffe-id.js';
 import type { InboundEntry } from '../server/inbound/inbound-api.js';
 import type { InboundReply } from '../server/inbound/inbound-layer.js';
 import { GrpcCode } from './grpc-status.js';
+import type { GrpcMeshCore } from './mesh-core.js';
 
 type NodeRequestLike = Parameters<InboundEntry['handle']>[0];
 type NodeResponseLike = Parameters<InboundEntry['handle']>[1];
@@ -28,8 +30,11 @@ function grpcStatusOf(reply: InboundReply): number {
   }
 }
 
-/** The socket-like view the inbound path reads: addresses, TLS, and the verified peer identity. */
-function socketOf(call: ServerInterceptingCallInterface): object {
+/**
+ * The socket-like view the inbound path reads: addresses, TLS, and the verified peer identity;
+ * a string when the peer's SPIFFE ID is of a trust domain the mesh does not accept.
+ */
+function socketOf(call: ServerInterceptingCallInterface, trustDomains: TrustDomains | undefined): object | string {
   const info = call.getConnectionInfo();
   const auth = call.getAuthContext();
   const socket = {
@@ -44,13 +49,16 @@ function socketOf(call: ServerInterceptingCallInterface): object {
   if (raw) {
     const certificate = new X509Certificate(raw);
     const id = spiffeIdOf(certificate);
+    if (id && trustDomains && !trustDomains.accepts(id)) {
+      return `the client's trust domain "${id.trustDomain}" (${id.uri}) is not accepted; accepted: ${[...trustDomains.all].join(', ')}`;
+    }
     if (id) attachPeerIdentity(socket, makePeerIdentity(id, certificate));
   }
   return socket;
 }
 
 /** The request the inbound path (shared with Express, Fastify, node:http) reads, made from the call. */
-function requestOf(path: string, metadata: Metadata, call: ServerInterceptingCallInterface): NodeRequestLike {
+function requestOf(path: string, metadata: Metadata, call: ServerInterceptingCallInterface, socket: object): NodeRequestLike {
   const headers: Record<string, string> = {};
   const rawHeaders: string[] = [];
   for (const [name, value] of Object.entries(metadata.toHttp2Headers())) {
@@ -64,7 +72,7 @@ function requestOf(path: string, metadata: Metadata, call: ServerInterceptingCal
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
   // grpc-js takes grpc-timeout out of the metadata; the inbound path reads the caller's deadline from it.
   if (Number.isFinite(at)) headers['grpc-timeout'] = formatGrpcTimeout(at - Date.now());
-  return { method: 'POST', url: path, headers, rawHeaders, headersDistinct: {}, socket: socketOf(call) } as unknown as NodeRequestLike;
+  return { method: 'POST', url: path, headers, rawHeaders, headersDistinct: {}, socket } as unknown as NodeRequestLike;
 }
 
 /** Enough of a response for the server span and metrics: they read the status when it ends. */
@@ -94,8 +102,9 @@ class CallResponse extends EventEmitter {
  * limits answering RESOURCE_EXHAUSTED, and the handler run with the call's deadline in the async
  * context, so calls it makes through the mesh inherit it.
  */
-export function meshServerInterceptor(mesh: { readonly inbound: InboundEntry }): ServerInterceptor {
+export function meshServerInterceptor(mesh: { readonly inbound: InboundEntry; grpcCore?(): GrpcMeshCore }): ServerInterceptor {
   const inbound = mesh.inbound;
+  const trustDomains = mesh.grpcCore?.().trustDomains;
   return (method, call) => {
     let run: ((fn: () => void) => void) | undefined;
     const response = new CallResponse();
@@ -104,7 +113,14 @@ export function meshServerInterceptor(mesh: { readonly inbound: InboundEntry }):
       start: (next) => {
         next({
           onReceiveMetadata: (metadata, proceed) => {
-            const req = requestOf(method.path, metadata, call);
+            const socket = socketOf(call, trustDomains);
+            if (typeof socket === 'string') {
+              // As mesh.secureServer refuses such a connection: the caller is not of this mesh.
+              response.ended({ code: GrpcCode.UNAUTHENTICATED });
+              call.sendStatus({ code: GrpcCode.UNAUTHENTICATED, details: socket, metadata: new Metadata() });
+              return;
+            }
+            const req = requestOf(method.path, metadata, call, socket);
             inbound.handle(req, response as unknown as NodeResponseLike, 'refuse', {
               proceed: () => {
                 // The handler runs later, from grpc-js's own callbacks: it gets this context back.

@@ -12,13 +12,15 @@ import { applyHeaderOps, routeActions } from '../routing/route-actions.js';
 import type { RouteRequest } from '../routing/route-request.js';
 import type { RateLimiting } from '../resilience/rate-limit/rate-limiting.js';
 import type { CompiledDestination, CompiledHttpRoute } from '../routing/route-table.js';
-import { matchRoute, pickDestination, tableForPort } from '../routing/route-table.js';
+import { matchRoute, pickDestination } from '../routing/route-table.js';
+import { TLS_PORT_ACTIONS, tlsPortDestination } from './tls-port.js';
 import { cookieHash } from './cookie-hash.js';
 import { isImportedKubernetesService, isKubernetesServiceHost } from '../cluster/endpoint-plan.js';
 import { UnknownHostError } from './errors.js';
+import { NoTlsRouteError } from '../routing/errors.js';
 import { TlsCredentialUnavailableError, TlsNotSupportedError } from '../security/errors.js';
-import { tlsConnector } from '../security/tls-connect.js';
-import { TlsAgents } from '../security/tls-agents.js';
+import { tlsConnector } from '../transport/tls-connect.js';
+import { TlsAgents } from '../transport/tls-agents.js';
 import { URL_TLS } from '../security/tls-settings.js';
 import type { WorkloadCertificates } from '../security/workload-certificates.js';
 import { settleRateLimit } from './rate-limit-reply.js';
@@ -33,7 +35,7 @@ import { Mirror } from './mirror.js';
 import { RequestHeaders } from './request-headers.js';
 import { answerBreakerOpen } from './resilience-replies.js';
 import { BreakerOpenError } from '../resilience/errors.js';
-import { ReplayableBody, DEFAULT_RETRY_BUFFER_BYTES } from './replayable-body.js';
+import { ReplayableBody, DEFAULT_RETRY_BUFFER_BYTES } from '../transport/replayable-body.js';
 import { UpstreamRequest } from './upstream-request.js';
 import type { Cluster, ResolvedTls } from '../cluster/cluster.js';
 import { tlsFailure } from '../cluster/cluster.js';
@@ -146,6 +148,9 @@ export class MeshDispatcher extends Dispatcher {
   /** Requests in flight, for close() to drain. */
   private readonly live = new InFlight();
   private readonly mirror: Mirror;
+
+  /** A Kubernetes Service port's protocol, for ports no ServiceEntry declares. */
+  private readonly portProtocolOf = (host: string, port: number) => this.options.clusters.portProtocol(host, port);
 
   constructor(private readonly options: MeshDispatcherOptions) {
     super();
@@ -301,7 +306,9 @@ export class MeshDispatcher extends Dispatcher {
       serviceHost = resolveServiceHost(origin.hostname, snapshot);
       state.hosts.set(origin.hostname, serviceHost);
     }
-    const table = tableForPort(snapshot.routeTable(serviceHost), origin.port);
+    // TLS and HTTPS ports are routed by SNI (`tls` routes), never by HTTP routes.
+    const portRoute = snapshot.routeFor(serviceHost, origin.port, this.portProtocolOf);
+    const table = portRoute.kind === 'http' ? portRoute.table : undefined;
     // A Kubernetes service named with its namespace is found by the mesh's own DNS discovery
     // (src/cluster/endpoint-plan.ts) even when no configuration mentions it.
     if (!table && !snapshot.service(serviceHost) && !this.options.clusters.discovers(serviceHost, origin.hostname)) {
@@ -340,6 +347,16 @@ export class MeshDispatcher extends Dispatcher {
       if (telemetry.mesh.istioRecording) telemetry.requestBytes = bodyBytes(opts.body, headers.get('content-length'));
       handler = telemetry;
       request.telemetry = telemetry;
+    }
+    if (portRoute.kind === 'tls') {
+      const destination = tlsPortDestination(portRoute, origin.scheme, origin.hostname, this.options.random);
+      if (destination instanceof Error) {
+        // Envoy flags a connection no filter chain matches NR.
+        telemetry?.answeredLocally('tls-route', destination instanceof NoTlsRouteError ? ResponseFlag.NR : 0);
+        sendLocalError(handler, destination);
+        return true;
+      }
+      return this.forward(opts, handler, origin, serviceHost, undefined, -1, TLS_PORT_ACTIONS, request, headers, { destination });
     }
 
     let route: CompiledHttpRoute | undefined;

@@ -20,7 +20,7 @@ import type { InFlight, InFlightItem } from './in-flight.js';
 import { DeadlineExceededError, PerTryTimeoutError, RouteTimeoutError } from './errors.js';
 import { deliverLocalResponse, LocalController } from './local-reply.js';
 import { toRawHeaders } from './raw-headers.js';
-import type { ReplayableBody } from './replayable-body.js';
+import type { ReplayableBody } from '../transport/replayable-body.js';
 import type { AttemptTrace } from '../telemetry/attempt-trace.js';
 import type { RequestTelemetry } from '../telemetry/request-telemetry.js';
 import { AttemptEnd } from '../telemetry/attempt-trace.js';

@@ -6,7 +6,9 @@ import type { Endpoint } from '../discovery/endpoint.js';
 import { labelsMatch } from '../discovery/endpoint.js';
 import { resolveServiceHost } from '../routing/resolve-host.js';
 import type { RouteRequest } from '../routing/route-request.js';
-import { matchRoute, tableForPort } from '../routing/route-table.js';
+import { matchRoute } from '../routing/route-table.js';
+import type { TlsPortRoutes } from '../routing/tls-route.js';
+import { connectionOf, selectTlsMatch } from '../routing/tls-route.js';
 
 /** Istio's retry policy when a route sets none (mesh default). */
 export const DEFAULT_RETRIES = Object.freeze({
@@ -96,7 +98,9 @@ export function explainRoute(snapshot: Snapshot, method: string, url: URL, heade
   const host = resolveServiceHost(url.hostname, snapshot);
   const notes: string[] = [];
   const outcome: string[] = [];
-  const table = tableForPort(snapshot.routeTable(host), request.port);
+  const portRoute = snapshot.routeFor(host, request.port);
+  if (portRoute.kind === 'tls') return explainTlsPort(snapshot, request, url, host, portRoute);
+  const table = portRoute.table;
   const egress = explainEgress(snapshot, host, table !== undefined);
   const hit = table ? matchRoute(table, request) : undefined;
   if (table && !hit) {
@@ -147,6 +151,53 @@ export function explainRoute(snapshot: Snapshot, method: string, url: URL, heade
         ? `subset "${m.subset}" is not defined: no copy is sent`
         : undefined,
     })),
+    notes,
+  };
+}
+
+/**
+ * A call to a TLS or HTTPS port: routed by SNI with the `tls` routes (Envoy's tcp_proxy), so no
+ * HTTP route, timeout, retry, fault or mirror applies; plaintext is refused.
+ */
+function explainTlsPort(snapshot: Snapshot, request: RouteRequest, url: URL, host: string, routes: TlsPortRoutes): RouteExplanation {
+  const egress = explainEgress(snapshot, host, true);
+  const port = request.port;
+  const notes = [`port ${port} of ${host} is ${routes.protocol === 'HTTPS' ? 'an' : 'a'} ${routes.protocol} port: routed by SNI with VirtualService tls routes; http routes, timeouts, retries, faults and mirrors do not apply (Envoy's tcp_proxy)`];
+  const outcome: string[] = [];
+  const { sni, addresses } = connectionOf(url.hostname, routes);
+  const hit = request.scheme === 'https' && routes.resource ? selectTlsMatch(routes.routes, sni, addresses) : undefined;
+  let destinations: { host: string; subset: string | undefined; port: number; percent: number }[] = [];
+  if (request.scheme !== 'https') {
+    outcome.push(`refused before it leaves the process: TlsPortPlaintextError (ERR_MESH_TLS_PORT_PLAINTEXT): ${routes.protocol === 'HTTPS' ? 'an' : 'a'} ${routes.protocol} port takes https:// URLs only`);
+  } else if (!routes.resource) {
+    notes.push(`no tls route applies to this port${snapshot.routeTable(host) ? '' : ' (no VirtualService)'}: the connection goes to the service itself`);
+    destinations = [{ host, subset: undefined, port, percent: 100 }];
+  } else if (!hit) {
+    const vs = `${routes.resource.kind} ${routes.resource.namespace}/${routes.resource.name}`;
+    outcome.push(`refused before it leaves the process: NoTlsRouteError (ERR_MESH_NO_TLS_ROUTE): no tls route of ${vs} matches SNI ${sni === undefined ? '(none)' : `"${sni}"`}`);
+  } else {
+    destinations = hit.route.destinations.map((d) => ({ host: d.host, subset: d.subset, port: d.port ?? port, percent: d.share * 100 }));
+  }
+  const explained = destinations.map((d) => explainDestination(snapshot, d.host, d.subset, d.port, d.percent, egress));
+  for (const d of explained) {
+    if (d.subset !== undefined && d.missingSubset) outcome.push(`refused for ${d.percent.toFixed(1)}% of connections: ${d.missingSubset}`);
+  }
+  return {
+    request: { method: request.method, url: url.href, host, port },
+    egress,
+    outcome,
+    virtualService: routes.resource,
+    route: hit ? { index: hit.route.index, name: undefined, path: hit.route.path, resource: hit.route.resource } : undefined,
+    matchedConditions: hit ? [hit.match.conditions] : [],
+    destinations: explained.map(({ missingSubset: _, ...d }) => d),
+    timeout: 'none (a TLS port: no HTTP route timeout)',
+    retries: { attempts: 0, note: 'none: a TLS port is not retried (Envoy\'s tcp_proxy)' },
+    fault: undefined,
+    redirect: undefined,
+    directResponse: undefined,
+    rewrite: undefined,
+    headers: undefined,
+    mirrors: [],
     notes,
   };
 }

@@ -45,11 +45,21 @@ export interface InspectedRoute {
   readonly actions: readonly string[];
 }
 
+/** One `tls[]` entry, as written: it applies to the host's TLS and HTTPS ports, chosen by SNI. */
+export interface InspectedTlsRoute {
+  readonly path: string;
+  /** One summary per `match[]` entry, e.g. `sni login.example.com, *.example.com AND port 443`. */
+  readonly matches: readonly string[];
+  readonly destinations: readonly InspectedDestination[];
+}
+
 /** The routes for one host: the VirtualService that owns it and its entries in order. */
 export interface InspectedRouteTable {
   readonly host: string;
   readonly virtualService: InspectedResource;
   readonly routes: readonly InspectedRoute[];
+  /** Its `tls` routes (for TLS and HTTPS ports), when it has any. */
+  readonly tlsRoutes?: readonly InspectedTlsRoute[];
 }
 
 /**

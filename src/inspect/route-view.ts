@@ -1,7 +1,10 @@
 import type { ResourceRef } from '../issue.js';
 import type { Snapshot } from '../config/snapshot.js';
-import type { CompiledHttpRoute } from '../routing/route-table.js';
-import type { InspectedResource, InspectedRoute, InspectedRouteTable } from './inspection.js';
+import type { CompiledHttpRoute, RouteTable } from '../routing/route-table.js';
+import { compileDestinations } from '../routing/route-table.js';
+import { qualifyHost } from '../config/compile/hosts.js';
+import { describeTlsMatch } from '../routing/tls-route.js';
+import type { InspectedResource, InspectedRoute, InspectedRouteTable, InspectedTlsRoute } from './inspection.js';
 
 export function inspectedResource(ref: ResourceRef): InspectedResource {
   return { kind: ref.kind, namespace: ref.namespace, name: ref.name };
@@ -31,7 +34,23 @@ function inspectRoute(route: CompiledHttpRoute): InspectedRoute {
 export function inspectRoutes(snapshot: Snapshot): InspectedRouteTable[] {
   const tables: InspectedRouteTable[] = [];
   for (const [host, table] of snapshot.routeTables()) {
-    tables.push({ host, virtualService: inspectedResource(table.resource), routes: table.routes.map(inspectRoute) });
+    const tlsRoutes = inspectTlsRoutes(table, snapshot.clusterDomain);
+    tables.push({ host, virtualService: inspectedResource(table.resource), routes: table.routes.map(inspectRoute), ...(tlsRoutes.length > 0 ? { tlsRoutes } : {}) });
   }
   return tables;
+}
+
+/** The table's `tls` routes as written (which apply is decided per port, by SNI). */
+function inspectTlsRoutes(table: RouteTable, clusterDomain: string): InspectedTlsRoute[] {
+  return (table.tls ?? []).map((spec, i) => ({
+    path: `spec.tls[${i}]`,
+    matches: (spec.match ?? []).map(describeTlsMatch),
+    destinations: compileDestinations(spec.route, (h) => qualifyHost(h, table.resource.namespace, clusterDomain)).destinations.map((d) => ({
+      host: d.host,
+      ...(d.subset !== undefined ? { subset: d.subset } : {}),
+      ...(d.port !== undefined ? { port: d.port } : {}),
+      weight: d.weight,
+      percent: Math.round(d.share * 10_000) / 100,
+    })),
+  }));
 }

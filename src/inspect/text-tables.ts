@@ -32,6 +32,11 @@ export function routesText(tables: readonly InspectedRouteTable[]): string {
       const dest = r.destinations.map((d) => `${d.host}${d.subset ? `|${d.subset}` : ''}${d.port ? `:${d.port}` : ''} ${d.percent}%`).join(', ');
       rows.push([t.host, ref(r.resource), r.name ?? `#${r.path.replace(/^.*http\[(\d+)\]$/, '$1')}`, r.matches.join(' OR ') || 'any', dest || r.actions.join(',') || '-']);
     }
+    // tls[] entries (for the host's TLS and HTTPS ports), named `tls#i`.
+    for (const r of t.tlsRoutes ?? []) {
+      const dest = r.destinations.map((d) => `${d.host}${d.subset ? `|${d.subset}` : ''}${d.port ? `:${d.port}` : ''} ${d.percent}%`).join(', ');
+      rows.push([t.host, ref(t.virtualService), `tls#${r.path.replace(/^.*tls\[(\d+)\]$/, '$1')}`, r.matches.join(' OR ') || 'any', dest || '-']);
+    }
   }
   return formatTable(['HOST', 'VIRTUAL SERVICE', 'ROUTE', 'MATCH', 'DESTINATIONS'], rows);
 }

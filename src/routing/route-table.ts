@@ -4,6 +4,7 @@ import { QueryCache, compileHttpMatch } from './http-match.js';
 import type { CompiledMirror, MirrorSpecView } from './mirror-policy.js';
 import { compileMirrors } from './mirror-policy.js';
 import type { RouteRequest, RouteSource } from './route-request.js';
+import type { TlsRouteSpec } from './tls-route.js';
 
 /** Istio's Destination as written in a route. */
 export interface DestinationSpec {
@@ -79,6 +80,8 @@ export interface RouteTable {
    * port Istio builds no route from it, and the service's default route applies.
    */
   readonly ports?: ReadonlySet<number>;
+  /** The VirtualService's `tls` routes, for its hosts' TLS and HTTPS ports (compiled per port). */
+  readonly tls?: readonly TlsRouteSpec[];
 }
 
 /** The table for a call on `port`: none when its routes are all for other ports. */

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom, systemClock } from '../../src/clock.js';
 import { Cluster } from '../../src/cluster/cluster.js';
 import { ClusterManager } from '../../src/cluster/cluster-manager.js';
-import type { PoolFactory } from '../../src/cluster/cluster.js';
+import type { PoolFactory } from '../../src/transport/pool-factory.js';
 import { isKubernetesServiceHost } from '../../src/cluster/endpoint-plan.js';
 import { compileLoadBalancing } from '../../src/config/compile/load-balancing.js';
 import { ConfigStore } from '../../src/config/config-store.js';

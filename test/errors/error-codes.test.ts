@@ -15,11 +15,13 @@ import {
   MeshClosedError,
   MeshConfigError,
   MeshError,
+  NoTlsRouteError,
   PerTryTimeoutError,
   RateLimitedError,
   registerBalancer,
   RouteTimeoutError,
   runWithDeadline,
+  TlsPortPlaintextError,
   UnknownHostError,
 } from '../../src/index.js';
 import type { DnsLookupFailure, Mesh } from '../../src/index.js';
@@ -134,6 +136,23 @@ describe('requests', () => {
   it('REGISTRY_ONLY and a host outside the registry: UnknownHostError (ERR_MESH_UNKNOWN_HOST)', async () => {
     const m = await mesh(reviewsServiceEntry(pods.port, ['127.0.0.2']), { outboundTrafficPolicy: 'REGISTRY_ONLY' });
     expectCoded(await rejection(m.request(`http://elsewhere.example:${pods.port}/`)), UnknownHostError, 'ERR_MESH_UNKNOWN_HOST');
+  });
+
+  it('a plaintext request to a TLS port: TlsPortPlaintextError (ERR_MESH_TLS_PORT_PLAINTEXT); an SNI no tls route matches: NoTlsRouteError (ERR_MESH_NO_TLS_ROUTE)', async () => {
+    const m = await mesh(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: api, namespace: shop }
+spec: { hosts: ["*.example.com"], resolution: NONE, ports: [{ number: ${pods.port}, name: tls, protocol: TLS }] }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: api, namespace: shop }
+spec:
+  hosts: ["*.example.com"]
+  tls: [{ match: [{ sniHosts: [login.example.com] }], route: [{ destination: { host: login.example.com } }] }]
+`);
+    expectCoded(await rejection(m.request(`http://login.example.com:${pods.port}/`)), TlsPortPlaintextError, 'ERR_MESH_TLS_PORT_PLAINTEXT');
+    expectCoded(await rejection(m.request(`https://shop.example.com:${pods.port}/`)), NoTlsRouteError, 'ERR_MESH_NO_TLS_ROUTE');
   });
 
   it('a route timeout passing while the response streams: RouteTimeoutError (ERR_MESH_ROUTE_TIMEOUT)', async () => {

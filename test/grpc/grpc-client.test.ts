@@ -61,6 +61,15 @@ describe('grpc-js clients through the mesh (mesh:/// targets)', () => {
       `${serviceEntry('reviews', port, [{ address: '127.0.0.2', version: 'v1' }, { address: '127.0.0.3', version: 'v2' }])}---
 ${subsets('reviews')}---
 apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: secure, namespace: shop }
+spec:
+  hosts: [secure.shop.svc.cluster.local]
+  resolution: STATIC
+  ports: [{ number: ${port}, name: tls, protocol: TLS }]
+  endpoints: [{ address: 127.0.0.2 }]
+---
+apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: reviews, namespace: shop }
 spec:
@@ -138,6 +147,16 @@ spec:
     const outcome = await callEcho(reviews, 'who', { 'x-rewrite': 'yes' });
     expect(!outcome.ok && outcome.code).toBe(status.UNAVAILABLE);
     expect(!outcome.ok && outcome.metadata.get('x-sidecarless-error-code')).toEqual(['ERR_MESH_GRPC_UNSUPPORTED_ROUTE']);
+    expect(echo.received.length).toBe(before);
+  });
+
+  it('refuses a call to a TLS port (routed by SNI with the caller\'s own TLS, which a mesh:/// channel does not make), sending nothing, never plaintext', async () => {
+    const secure = client(`mesh:///secure.shop:${echo.port}`);
+    const before = echo.received.length;
+    const outcome = await callEcho(secure);
+    expect(!outcome.ok && outcome.code).toBe(status.UNAVAILABLE);
+    expect(!outcome.ok && outcome.metadata.get('x-sidecarless-error-code')).toEqual(['ERR_MESH_GRPC_TLS_PORT']);
+    expect(!outcome.ok && outcome.details).toContain(`secure.shop.svc.cluster.local port ${echo.port}: its TLS port is routed by SNI and carries the caller's own TLS`);
     expect(echo.received.length).toBe(before);
   });
 

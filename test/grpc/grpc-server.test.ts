@@ -109,7 +109,7 @@ spec:
       // No deadline given here: the inbound call's is in the async context.
       void callEcho(toBackend).then((outcome) => {
         hops.push(outcome);
-        callback(null, outcome.ok ? outcome.reply : { pod: 'front', method: '', metadata: {}, deadlineMs: null, body: outcome.code });
+        callback(null, outcome.ok ? outcome.reply : { pod: 'front', method: '', metadata: {}, deadlineMs: null, body: outcome.code, peer: null, peerSerial: null });
       });
       return true;
     };

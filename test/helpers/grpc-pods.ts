@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { makeGenericClientConstructor, Metadata, Server, ServerCredentials } from '@grpc/grpc-js';
 import type { ChannelOptions, Client, ServerInterceptor, ServerUnaryCall, sendUnaryData, ServiceError , credentials, status } from '@grpc/grpc-js';
 
@@ -29,6 +30,10 @@ export interface EchoReply {
   /** Milliseconds to the deadline the pod received; null without one. */
   readonly deadlineMs: number | null;
   readonly body: unknown;
+  /** The SPIFFE ID (else the subject CN) of the client certificate the pod verified; null over plaintext or without one. */
+  readonly peer: string | null;
+  /** Serial number of that client certificate. */
+  readonly peerSerial: string | null;
 }
 
 export type EchoHandler = (call: ServerUnaryCall<unknown, EchoReply>, callback: sendUnaryData<EchoReply>, pod: string) => boolean | void;
@@ -63,11 +68,12 @@ export class GrpcPods {
   /** Calls each pod received, by method path. */
   readonly received: { pod: string; method: string }[] = [];
 
-  static async start(addresses: readonly string[], interceptors: ServerInterceptor[] = []): Promise<GrpcPods> {
+  /** `credentials` per pod address (TLS pods); default plaintext. */
+  static async start(addresses: readonly string[], interceptors: ServerInterceptor[] = [], credentials?: (address: string) => ServerCredentials): Promise<GrpcPods> {
     const pods = new GrpcPods();
     for (let attempt = 0; attempt < 20; attempt++) {
       try {
-        for (const address of addresses) await pods.listen(address, interceptors);
+        for (const address of addresses) await pods.listen(address, interceptors, credentials?.(address) ?? ServerCredentials.createInsecure());
         return pods;
       } catch {
         await pods.close();
@@ -77,7 +83,7 @@ export class GrpcPods {
     throw new Error('no free port for the gRPC pods');
   }
 
-  private async listen(address: string, interceptors: ServerInterceptor[]): Promise<void> {
+  private async listen(address: string, interceptors: ServerInterceptor[], credentials: ServerCredentials): Promise<void> {
     const server = new Server({ interceptors });
     const handler = (method: string) => (call: ServerUnaryCall<unknown, EchoReply>, callback: sendUnaryData<EchoReply>): void => {
       this.received.push({ pod: address, method });
@@ -86,11 +92,14 @@ export class GrpcPods {
       const at = deadline instanceof Date ? deadline.getTime() : deadline;
       const metadata: Record<string, string> = {};
       for (const [k, v] of Object.entries(call.metadata.getMap())) metadata[k] = String(v);
-      callback(null, { pod: address, method, metadata, deadlineMs: Number.isFinite(at) ? at - Date.now() : null, body: call.request });
+      const raw = call.getAuthContext().sslPeerCertificate?.raw;
+      const cert = raw ? new X509Certificate(raw) : undefined;
+      const peer = cert ? (/URI:(spiffe:\/\/[^,]+)/.exec(cert.subjectAltName ?? '')?.[1] ?? /CN=([^\n]+)/.exec(cert.subject)?.[1] ?? null) : null;
+      callback(null, { pod: address, method, metadata, deadlineMs: Number.isFinite(at) ? at - Date.now() : null, body: call.request, peer, peerSerial: cert?.serialNumber ?? null });
     };
     server.addService(ECHO_SERVICE, { who: handler('/test.Echo/Who'), other: handler('/test.Echo/Other') });
     const port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(`${address}:${this.port}`, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
+      server.bindAsync(`${address}:${this.port}`, credentials, (error, bound) => (error ? reject(error) : resolve(bound)));
     });
     this.port = port;
     this.servers.set(address, server);
@@ -111,4 +120,48 @@ export class GrpcPods {
 export function fail(callback: sendUnaryData<EchoReply>, code: status, details: string): true {
   callback({ code, details, name: 'Error', message: details }, null);
   return true;
+}
+
+/** What a TLS pod saw of a client's ClientHello. */
+export interface GrpcHello {
+  readonly servername: string | undefined;
+  readonly alpn: readonly string[];
+}
+
+export interface TlsPodOptions {
+  readonly cert: string;
+  readonly key: string;
+  /** Roots client certificates are verified against. */
+  readonly clientRoots?: string;
+  /** Require a verified client certificate (mTLS). */
+  readonly requireClientCertificate?: boolean;
+}
+
+/**
+ * Server credentials of a TLS gRPC pod that record each ClientHello (SNI, ALPN offered), so a
+ * test asserts at the server what the client sent; `h2` is chosen when offered, as grpc-js does.
+ */
+export class RecordingServerCredentials extends ServerCredentials {
+  readonly hellos: GrpcHello[];
+
+  constructor(options: TlsPodOptions) {
+    const hellos: GrpcHello[] = [];
+    const mutual = options.requireClientCertificate ?? false;
+    super(
+      {
+        requestCert: mutual,
+        rejectUnauthorized: mutual,
+        ALPNCallback: ({ servername, protocols }) => {
+          hellos.push({ servername, alpn: [...protocols] });
+          return protocols.includes('h2') ? 'h2' : undefined;
+        },
+      },
+      { cert: options.cert, key: options.key, ...(options.clientRoots ? { ca: options.clientRoots } : {}) },
+    );
+    this.hellos = hellos;
+  }
+
+  _equals(other: ServerCredentials): boolean {
+    return other === this;
+  }
 }

@@ -19,6 +19,8 @@ import { DestinationRuleCache, DestinationRuleIndex } from './destination-rules.
 import { selectSidecar } from './sidecar-scope.js';
 import { ServiceEntryCache, buildServiceRegistry } from './service-registry.js';
 import { VirtualServiceCompiler } from './virtual-services.js';
+import type { PortProtocolOf } from './port-routing.js';
+import { PortRouting, checkUnusedTlsRoutes } from './port-routing.js';
 
 /**
  * Turns validated resources into a snapshot for one caller. Keeps per-resource caches between
@@ -83,11 +85,17 @@ export class SnapshotCompiler {
     const routes = yield* this.virtualServices.build(resources, ctx, scope, sink);
     yield* this.analysis.analyze(routes, services, rules, resources, ctx, sink);
     rateLimits.policies.analyze((host) => routes.lookup(host), sink);
+    checkUnusedTlsRoutes(routes, services, resources, ctx, sink);
     yield;
     const k8sSuffix = `.svc.${ctx.clusterDomain}`;
     const visible = [...services.entries()]
       .map(([, s]) => s)
       .filter((s) => scope.isImported(s.host, s.namespace));
+    const visibleService = (host: string) => {
+      const s = services.lookup(host);
+      return s && scope.isImported(host, s.namespace) ? s : undefined;
+    };
+    const portRouting = new PortRouting(routes, visibleService, ctx);
 
     const snapshot: Snapshot = Object.freeze({
       version,
@@ -98,11 +106,9 @@ export class SnapshotCompiler {
       namespaces: new Set([ctx.namespace, ctx.rootNamespace, ...resources.map((r) => r.metadata.namespace)]),
       warnings: sink.issues.filter((i) => i.severity === 'warning'),
       routeTable: (host: string) => routes.lookup(host),
+      routeFor: (host: string, port: number, protocolOf?: PortProtocolOf) => portRouting.routeFor(host, port, protocolOf),
       routeTables: () => routes.entries(),
-      service: (host: string) => {
-        const s = services.lookup(host);
-        return s && scope.isImported(host, s.namespace) ? s : undefined;
-      },
+      service: visibleService,
       services: () => visible,
       destinationRule: (host: string) =>
         rules.lookup(host, services.lookup(host)?.namespace ?? kubernetesNamespace(host, k8sSuffix)),

@@ -3,6 +3,7 @@ import { mergeDelegateMatch } from '../../routing/delegate-match.js';
 import type { CompileRouteInput, CompiledHttpRoute, HttpRouteSpec, RouteTable } from '../../routing/route-table.js';
 import { compileHttpRoute, portsOf } from '../../routing/route-table.js';
 import type { RouteSource } from '../../routing/route-request.js';
+import type { TlsRouteSpec } from '../../routing/tls-route.js';
 import type { GatewayRouteKind, MeshResource } from '../resource.js';
 import { resourceRef } from '../resource.js';
 import { RecentCache } from '../recent-cache.js';
@@ -20,6 +21,7 @@ export interface VirtualServiceSpec {
   readonly hosts?: readonly string[];
   readonly gateways?: readonly string[];
   readonly http?: readonly HttpRouteSpec[];
+  readonly tls?: readonly TlsRouteSpec[];
   readonly exportTo?: readonly string[];
 }
 
@@ -149,7 +151,8 @@ export class VirtualServiceCompiler {
     });
     const routes = inputs.map((input, index): CompiledHttpRoute => compileHttpRoute(input, index, source));
     const ports = portsOf(routes);
-    const table: RouteTable = { resource: resourceRef(vs), routes, ...(ports ? { ports } : {}) };
+    const tls = vs.origin ? undefined : vs.spec.tls;
+    const table: RouteTable = { resource: resourceRef(vs), routes, ...(ports ? { ports } : {}), ...(tls && tls.length > 0 ? { tls } : {}) };
     this.cache.set(vs, { deps, table });
     return table;
   }

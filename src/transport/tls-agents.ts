@@ -1,11 +1,11 @@
 import { Agent } from 'undici';
-import { meshTlsRefusal } from './mesh-tls.js';
-import type { MeshTls } from './mesh-tls.js';
-import { meshTlsCredentials } from './mesh-tls.js';
+import { meshTlsRefusal } from '../security/mesh-tls.js';
+import type { MeshTls } from '../security/mesh-tls.js';
+import { meshTlsCredentials } from '../security/mesh-tls.js';
 import { meshTlsConnector } from './mesh-tls-connect.js';
 import { tlsConnector } from './tls-connect.js';
-import type { TlsOrigination } from './tls-settings.js';
-import type { WorkloadCertificates } from './workload-certificates.js';
+import type { TlsOrigination } from '../security/tls-settings.js';
+import type { WorkloadCertificates } from '../security/workload-certificates.js';
 
 /** undici's own connect timeout, for pass-through connections (no cluster policy applies). */
 const CONNECT_TIMEOUT_MS = 10_000;

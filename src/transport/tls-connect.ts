@@ -1,9 +1,9 @@
 import type { Socket } from 'node:net';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { buildConnector } from 'undici';
-import { TlsCredentialUnavailableError, UpstreamTlsError } from './errors.js';
-import { subjectAltNameCheck } from './subject-alt-names.js';
-import type { TlsOrigination } from './tls-settings.js';
+import { TlsCredentialUnavailableError, UpstreamTlsError } from '../security/errors.js';
+import { subjectAltNameCheck } from '../security/subject-alt-names.js';
+import type { TlsOrigination } from '../security/tls-settings.js';
 
 /** What every connection of a pool gets besides TLS. */
 export interface ConnectBase {

@@ -2,10 +2,10 @@ import { connect as tlsConnect } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
 import { errors } from 'undici';
 import type { buildConnector } from 'undici';
-import { UpstreamTlsError } from './errors.js';
-import { meshServerIdentityCheck } from './mesh-server-identity.js';
-import type { MeshTlsCredentials } from './mesh-tls.js';
-import { MESH_ALPN_HTTP1, MESH_ALPN_HTTP2 } from './mesh-tls.js';
+import { UpstreamTlsError } from '../security/errors.js';
+import { meshServerIdentityCheck } from '../security/mesh-server-identity.js';
+import type { MeshTlsCredentials } from '../security/mesh-tls.js';
+import { MESH_ALPN_HTTP1, MESH_ALPN_HTTP2 } from '../security/mesh-tls.js';
 import type { ConnectBase } from './tls-connect.js';
 
 /** Errors of the TCP connect itself: passed on as they are (not the handshake's). */
