@@ -222,7 +222,7 @@ function generateTypes(kinds, names, out) {
   lines.push('}', '');
   // The resources as written (createMesh's inline `config`): apiVersion is one the CRD serves.
   for (const k of kinds) {
-    const owner = k.group.endsWith('istio.io') ? 'An Istio' : 'A';
+    const owner = k.group.endsWith('istio.io') ? 'An Istio' : /^[AEIOUH]/.test(k.kind) ? 'An' : 'A';
     const versions = k.versions.map((v) => quote(`${k.group}/${v.name}`)).join(' | ');
     lines.push(
       `/** ${owner} ${k.kind} (${k.group}) as written in configuration. */`,

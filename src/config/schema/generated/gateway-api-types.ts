@@ -399,7 +399,7 @@ export interface GatewayRouteSpecByKind {
   readonly GRPCRoute: GRPCRouteSpec;
 }
 
-/** A HTTPRoute (gateway.networking.k8s.io) as written in configuration. */
+/** An HTTPRoute (gateway.networking.k8s.io) as written in configuration. */
 export interface HTTPRoute {
   readonly apiVersion: 'gateway.networking.k8s.io/v1' | 'gateway.networking.k8s.io/v1beta1';
   readonly kind: 'HTTPRoute';
