@@ -182,7 +182,7 @@ function render(kinds, names, support) {
   for (const [kind, fields] of Object.entries(support.GATEWAY_ROUTE_FIELDS)) {
     lines.push(`## ${kind}`, '');
     lines.push(
-      `\`gateway.networking.k8s.io\`, the Gateway API, read for the mesh when a parent is a Service (GAMMA), and turned into route tables as istiod turns it into VirtualServices. Validated as the standard-channel CRD validates it (schema and CEL rules), each problem named with its field path. Fields not listed are supported as the Gateway API specifies them, or warned about.`,
+      `\`gateway.networking.k8s.io\`, the Gateway API, read for the mesh when a parent is a Service (GAMMA), and turned into route tables as istiod turns it into VirtualServices. Validated against the Gateway API v1.6.1 CRD (\`schema/gateway-api/\`: its schema and CEL rules, with the CRD defaults applied), each problem named with its field path. Fields not listed are supported as the Gateway API specifies them, or warned about.`,
       '',
     );
     lines.push('| field | type | status | note |', '| --- | --- | --- | --- |');

@@ -20,10 +20,9 @@ export type { ConfigSource, SourceUpdate } from './config/sources/source.js';
 export type { RawDocument, FieldPath } from './config/document.js';
 export type { ResourceKind } from './config/resource.js';
 export { RESOURCE_KINDS } from './config/resource.js';
-export type { ConfigList, ConfigObjectMeta, InlineConfig } from './config/config-object.js';
+export type { ConfigList, ConfigObject, ConfigObjectMeta, InlineConfig } from './config/config-object.js';
 export type {
   AuthorizationPolicy,
-  ConfigObject,
   DestinationRule,
   EnvoyFilter,
   PeerAuthentication,
@@ -36,6 +35,9 @@ export type {
 } from './config/schema/generated/types.js';
 /** Every type of a resource's `spec`, as the CRD schemas define it: `istio.HTTPRoute`, `istio.TrafficPolicy`... */
 export type * as istio from './config/schema/generated/types.js';
+export type { GRPCRoute, HTTPRoute } from './config/schema/generated/gateway-api-types.js';
+/** The Gateway API route types, as the CRDs define them: `gatewayApi.HTTPRouteSpec`, `gatewayApi.HTTPRouteRule`... */
+export type * as gatewayApi from './config/schema/generated/gateway-api-types.js';
 export type { Endpoint, Locality } from './discovery/endpoint.js';
 export type { KubeCollectionStatus, KubeResourceType } from './kubernetes/collection.js';
 export type { CancelTimer, Clock, RandomSource, TimerKind } from './clock.js';

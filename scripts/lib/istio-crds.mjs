@@ -1,4 +1,5 @@
-// Reads the Istio CRDs kept in schema/istio/ (and sidecarless's own in deploy/crds/) and derives what the generators need: the spec schema
+// Reads the Istio CRDs kept in schema/istio/, the Gateway API route CRDs in schema/gateway-api/ (and
+// sidecarless's own in deploy/crds/) and derives what the generators need: the spec schema
 // of each kind and served version (descriptions stripped, sidecarless annotations added), type names
 // for object nodes, and a field list with one-line descriptions for the documentation.
 import { readdirSync, readFileSync } from 'node:fs';
@@ -8,6 +9,8 @@ export const ROOT = new URL('../../', import.meta.url);
 export const SCHEMA_DIR = new URL('schema/istio/', ROOT);
 /** sidecarless's own kinds (RateLimitPolicy), shipped for clusters to apply. */
 export const OWN_CRD_DIR = new URL('deploy/crds/', ROOT);
+/** Gateway API's standard-channel HTTPRoute and GRPCRoute CRDs (see its README for the release). */
+export const GATEWAY_SCHEMA_DIR = new URL('schema/gateway-api/', ROOT);
 
 /** Schema keywords the validator implements; any other keyword fails the generator loudly. */
 const KNOWN_KEYWORDS = new Set([
@@ -15,7 +18,7 @@ const KNOWN_KEYWORDS = new Set([
   'minItems', 'maxItems', 'minProperties', 'maxProperties', 'required', 'properties',
   'additionalProperties', 'items', 'oneOf', 'anyOf', 'allOf', 'not', 'x-kubernetes-validations',
   'x-kubernetes-preserve-unknown-fields', 'x-kubernetes-int-or-string', 'x-kubernetes-list-type',
-  'x-kubernetes-list-map-keys',
+  'x-kubernetes-list-map-keys', 'default',
 ]);
 const KNOWN_FORMATS = new Set(['int32', 'int64', 'uint32', 'double', 'float', 'byte', 'date-time']);
 const DURATION_RULE = "duration(self) >= duration('1ms')";
@@ -131,15 +134,46 @@ const TYPE_NAMES = {
   'RateLimitPolicy:spec.limits[].tokenBucket': 'TokenBucket',
 };
 
+/** The same for the Gateway API route kinds, after the Gateway API's Go type names. */
+export const GATEWAY_TYPE_NAMES = {
+  'HTTPRoute:spec.parentRefs[]': 'ParentReference',
+  'HTTPRoute:spec.rules[]': 'HTTPRouteRule',
+  'HTTPRoute:spec.rules[].matches[]': 'HTTPRouteMatch',
+  'HTTPRoute:spec.rules[].matches[].path': 'HTTPPathMatch',
+  'HTTPRoute:spec.rules[].matches[].headers[]': 'HTTPHeaderMatch',
+  'HTTPRoute:spec.rules[].matches[].queryParams[]': 'HTTPQueryParamMatch',
+  'HTTPRoute:spec.rules[].filters[]': 'HTTPRouteFilter',
+  'HTTPRoute:spec.rules[].filters[].requestHeaderModifier': 'HTTPHeaderFilter',
+  'HTTPRoute:spec.rules[].filters[].requestHeaderModifier.set[]': 'HTTPHeader',
+  'HTTPRoute:spec.rules[].filters[].requestRedirect': 'HTTPRequestRedirectFilter',
+  'HTTPRoute:spec.rules[].filters[].requestRedirect.path': 'HTTPPathModifier',
+  'HTTPRoute:spec.rules[].filters[].urlRewrite': 'HTTPURLRewriteFilter',
+  'HTTPRoute:spec.rules[].filters[].requestMirror': 'HTTPRequestMirrorFilter',
+  'HTTPRoute:spec.rules[].filters[].requestMirror.backendRef': 'BackendObjectReference',
+  'HTTPRoute:spec.rules[].filters[].requestMirror.fraction': 'Fraction',
+  'HTTPRoute:spec.rules[].filters[].cors': 'HTTPCORSFilter',
+  'HTTPRoute:spec.rules[].filters[].extensionRef': 'LocalObjectReference',
+  'HTTPRoute:spec.rules[].backendRefs[]': 'HTTPBackendRef',
+  'HTTPRoute:spec.rules[].timeouts': 'HTTPRouteTimeouts',
+  'HTTPRoute:spec.rules[].retry': 'HTTPRouteRetry',
+  'HTTPRoute:spec.rules[].sessionPersistence': 'SessionPersistence',
+  'GRPCRoute:spec.rules[]': 'GRPCRouteRule',
+  'GRPCRoute:spec.rules[].matches[]': 'GRPCRouteMatch',
+  'GRPCRoute:spec.rules[].matches[].method': 'GRPCMethodMatch',
+  'GRPCRoute:spec.rules[].matches[].headers[]': 'GRPCHeaderMatch',
+  'GRPCRoute:spec.rules[].filters[]': 'GRPCRouteFilter',
+  'GRPCRoute:spec.rules[].backendRefs[]': 'GRPCBackendRef',
+};
+
 export class GeneratorError extends Error {}
 
 function fail(message) {
   throw new GeneratorError(message);
 }
 
-/** Loads every CRD in schema/istio/, then deploy/crds/, each sorted by file name. */
+/** Loads every CRD in schema/istio/, deploy/crds/, then schema/gateway-api/, each sorted by file name. */
 export function loadCrds() {
-  const files = [SCHEMA_DIR, OWN_CRD_DIR].flatMap((dir) =>
+  const files = [SCHEMA_DIR, OWN_CRD_DIR, GATEWAY_SCHEMA_DIR].flatMap((dir) =>
     readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort().map((f) => ({ file: f, url: new URL(f, dir) })),
   );
   const crds = [];
@@ -168,7 +202,7 @@ export function loadCrds() {
 /** The CRDs of `kinds`, in that order; fails when one is missing. */
 export function crdsFor(kinds) {
   const all = loadCrds();
-  return kinds.map((kind) => all.find((c) => c.kind === kind) ?? fail(`no CRD for ${kind} in schema/istio/ or deploy/crds/`));
+  return kinds.map((kind) => all.find((c) => c.kind === kind) ?? fail(`no CRD for ${kind} in schema/istio/, deploy/crds/ or schema/gateway-api/`));
 }
 
 function pathSegments(path) {
@@ -307,7 +341,7 @@ function walkObjects(node, path, visit, parent, field) {
  * `<ParentType><Field>`. Returns `{ nameOf(node), aliases: [[alias, target]], order: [name] }`.
  * Structures are compared without descriptions, so one type serves every place it occurs.
  */
-export function nameTypes(kinds) {
+export function nameTypes(kinds, typeNames = TYPE_NAMES) {
   const byKey = new Map(); // canonical -> name
   const aliases = [];
   const roots = kinds.map((k) => ({ kind: k.kind, schema: k.versions.find((v) => v.name === k.storageVersion).schema }));
@@ -320,7 +354,7 @@ export function nameTypes(kinds) {
       return;
     }
     if (taken.has(name)) {
-      fail(`type name ${name} would name two different structures (${why}); add an entry to TYPE_NAMES in scripts/lib/istio-crds.mjs`);
+      fail(`type name ${name} would name two different structures (${why}); add an entry to TYPE_NAMES (or GATEWAY_TYPE_NAMES) in scripts/lib/istio-crds.mjs`);
     }
     taken.set(name, key);
     byKey.set(key, name);
@@ -328,7 +362,7 @@ export function nameTypes(kinds) {
   for (const { kind, schema } of roots) {
     assign(schema, `${kind}Spec`, 'hand');
     walkObjects(schema, 'spec', (node, path) => {
-      const name = TYPE_NAMES[`${kind}:${path}`];
+      const name = typeNames[`${kind}:${path}`];
       if (name) assign(node, name, 'hand');
     });
   }
@@ -340,7 +374,7 @@ export function nameTypes(kinds) {
       pathName.set(path, byKey.get(canonical(node)));
     });
   }
-  for (const key of Object.keys(TYPE_NAMES)) {
+  for (const key of Object.keys(typeNames)) {
     const [kind, path] = key.split(':');
     const root = roots.find((r) => r.kind === kind);
     let found = false;

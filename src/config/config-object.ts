@@ -1,4 +1,8 @@
-import type { ConfigObject } from './schema/generated/types.js';
+import type { GatewayRouteObject } from './schema/generated/gateway-api-types.js';
+import type { ConfigObject as IstioConfigObject } from './schema/generated/types.js';
+
+/** A resource of a kind sidecarless reads, as written in configuration (Istio or Gateway API). */
+export type ConfigObject = IstioConfigObject | GatewayRouteObject;
 
 /** The `metadata` of a resource written in code: Kubernetes' ObjectMeta, the fields the mesh reads. */
 export interface ConfigObjectMeta {

@@ -93,7 +93,7 @@ describe('Gateway API routes from the Kubernetes API', () => {
     (bad.spec as { rules: { backendRefs: { port?: number }[] }[] }).rules[0]!.backendRefs[0]!.port = undefined;
     api.update(bad);
     const error = await rejected;
-    expect(error.message).toMatch(/HTTPRoute shop\/reviews: spec\.rules\[0\]\.backendRefs\[0\]\.port: must have port for Service reference/);
+    expect(error.message).toMatch(/HTTPRoute shop\/reviews: spec\.rules\[0\]\.backendRefs\[0\]\.port: Must have port for Service reference/);
     expect(error.message).toContain('kubernetes /apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes/reviews');
     expect(await pod(mesh)).toBe(V2);
   });

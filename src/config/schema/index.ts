@@ -1,5 +1,7 @@
 export { KIND_SCHEMAS } from './generated/schemas.js';
+export { GATEWAY_ROUTE_SCHEMAS } from './generated/gateway-api-schemas.js';
 export type * from './generated/types.js';
+export type { GRPCRoute, GRPCRouteSpec, GatewayRouteObject, GatewayRouteSpecByKind, HTTPRouteSpec } from './generated/gateway-api-types.js';
 export type { CelRule, KindSchema, SchemaNode, SchemaType } from './schema-node.js';
 
 import type { MeshResource, SchemaKind } from '../resource.js';

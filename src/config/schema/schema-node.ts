@@ -1,4 +1,4 @@
-import type { SchemaKind } from '../resource.js';
+import type { GatewayRouteKind, SchemaKind } from '../resource.js';
 
 export type SchemaType = 'object' | 'array' | 'string' | 'integer' | 'number' | 'boolean';
 
@@ -9,13 +9,13 @@ export interface CelRule {
 }
 
 /**
- * The subset of a CRD's OpenAPI v3 schema that Istio's CRDs use, descriptions stripped, plus two
+ * The subset of a CRD's OpenAPI v3 schema that Istio's and the Gateway API route CRDs use, descriptions stripped, plus two
  * annotations the generator adds because the schema itself does not say them.
  */
 export interface SchemaNode {
   readonly type?: SchemaType;
   readonly format?: string;
-  readonly enum?: readonly string[];
+  readonly enum?: readonly (string | number)[];
   readonly nullable?: boolean;
   readonly minimum?: number;
   readonly maximum?: number;
@@ -39,6 +39,8 @@ export interface SchemaNode {
   readonly 'x-kubernetes-int-or-string'?: boolean;
   readonly 'x-kubernetes-list-type'?: string;
   readonly 'x-kubernetes-list-map-keys'?: readonly string[];
+  /** Applied (as Kubernetes does) before CEL rules and `required` are checked; the spec keeps what was written. */
+  readonly default?: unknown;
   /** A google.protobuf.Duration, written in Go's duration syntax (`1.5s`, `100ms`, `1h30m`). */
   readonly 'x-sidecarless-duration'?: boolean;
   /** An RE2 regular expression, matched against the whole value. */
@@ -47,7 +49,7 @@ export interface SchemaNode {
 
 /** The schemas of one kind: its API group and the `spec` schema of each served version. */
 export interface KindSchema {
-  readonly kind: SchemaKind;
+  readonly kind: SchemaKind | GatewayRouteKind;
   readonly group: string;
   /** The version Kubernetes stores (Istio's newest). */
   readonly storageVersion: string;

@@ -1,4 +1,5 @@
 import { parseDuration } from '../../duration.js';
+import { GATEWAY_CEL_RULES } from './gateway-api/cel-rules.js';
 
 /**
  * A CEL rule from the CRDs, implemented in JavaScript. `check` receives the value the rule is
@@ -9,6 +10,11 @@ export interface EnforcedCelRule {
   readonly enforced: true;
   readonly check: (self: unknown) => boolean;
   readonly found?: (self: unknown) => string | undefined;
+  /**
+   * The field of `self` the rule is about, so the error names its path (as a CRD's `fieldPath`
+   * would; Kubernetes reports at `self` when the CRD gives none).
+   */
+  readonly field?: string;
 }
 
 /** A rule deliberately not enforced, and why. */
@@ -60,7 +66,7 @@ function atMostOne(fields: readonly string[]): Pick<EnforcedCelRule, 'check' | '
   };
 }
 
-function enforced(rule: Pick<EnforcedCelRule, 'check' | 'found'>): EnforcedCelRule {
+function enforced(rule: Pick<EnforcedCelRule, 'check' | 'found' | 'field'>): EnforcedCelRule {
   return { enforced: true, ...rule };
 }
 
@@ -68,7 +74,8 @@ const PORT_NAME = /^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$/;
 
 /**
  * Every CEL rule (`x-kubernetes-validations`) of the kinds sidecarless validates, keyed by the
- * exact rule text in the CRD. `npm run generate` fails when a validated kind carries a rule that
+ * exact rule text in the CRD. A rule sees `self` with the schema's defaults applied, as in
+ * Kubernetes (only the Gateway API CRDs have defaults). `npm run generate` fails when a validated kind carries a rule that
  * is not listed here, so a new Istio schema cannot skip a check silently.
  */
 export const CEL_RULES: ReadonlyMap<string, CelRuleImplementation> = new Map<string, CelRuleImplementation>([
@@ -213,6 +220,8 @@ export const CEL_RULES: ReadonlyMap<string, CelRuleImplementation> = new Map<str
       found: (self) => (has(self, 'header') ? "found both 'header' and 'queryParameter'" : 'found neither'),
     }),
   ],
+  // HTTPRoute and GRPCRoute (schema/gateway-api/).
+  ...GATEWAY_CEL_RULES,
 ]);
 
 /** CEL `int(string)` (Go's strconv.ParseInt, base 10) in 1..65535. */

@@ -8,6 +8,7 @@ import { suggestion } from './did-you-mean.js';
 import { parseDuration } from '../../duration.js';
 import { exclusiveGroups } from './exclusive-fields.js';
 import type { SupportNode } from './support-tree.js';
+import { describePattern } from './pattern-names.js';
 
 /** What the schema walk reports to; `path` is the field being checked (pushed and popped). */
 export interface WalkContext {
@@ -51,7 +52,7 @@ export class CompiledSchema {
   readonly nullable: boolean;
   readonly #type: SchemaType | undefined;
   readonly #intOrString: boolean;
-  readonly #enum: ReadonlySet<string> | undefined;
+  readonly #enum: ReadonlySet<string | number> | undefined;
   readonly #enumList: readonly string[];
   readonly #minimum: number | undefined;
   readonly #maximum: number | undefined;
@@ -74,12 +75,18 @@ export class CompiledSchema {
   readonly #rules: readonly CompiledRule[];
   readonly #preserveUnknown: boolean;
   readonly #listMapKeys: readonly string[] | undefined;
+  /** `x-kubernetes-list-type: set`: no value twice. */
+  readonly #listSet: boolean;
+  /** Properties with a schema default, filled in (as Kubernetes does) before CEL rules run. */
+  readonly #defaults: ReadonlyArray<readonly [string, unknown]>;
+  /** This node or one under it has a default, so CEL rules here need the defaulted value. */
+  readonly hasDefaults: boolean;
 
   constructor(node: SchemaNode, where: string, compile: (node: SchemaNode, where: string) => CompiledSchema) {
     this.nullable = node.nullable === true;
     this.#type = node.type;
     this.#intOrString = node['x-kubernetes-int-or-string'] === true;
-    this.#enumList = node.enum ?? [];
+    this.#enumList = (node.enum ?? []).map(String);
     this.#enum = node.enum ? new Set(node.enum) : undefined;
     const int32 = node.format === 'int32';
     this.#minimum = node.minimum ?? (int32 ? INT32_MIN : undefined);
@@ -96,6 +103,7 @@ export class CompiledSchema {
     this.#maxProperties = node.maxProperties;
     this.#preserveUnknown = node['x-kubernetes-preserve-unknown-fields'] === true;
     this.#listMapKeys = node['x-kubernetes-list-type'] === 'map' ? node['x-kubernetes-list-map-keys'] : undefined;
+    this.#listSet = node['x-kubernetes-list-type'] === 'set';
     if (node.properties) {
       const properties = new Map<string, CompiledSchema>();
       for (const [name, child] of Object.entries(node.properties)) properties.set(name, compile(child, `${where}.${name}`));
@@ -106,6 +114,12 @@ export class CompiledSchema {
     this.#additional = node.additionalProperties ? compile(node.additionalProperties, `${where}{}`) : undefined;
     this.#items = node.items ? compile(node.items, `${where}[]`) : undefined;
     this.#exclusive = exclusiveGroups(node, where);
+    this.#defaults = Object.entries(node.properties ?? {}).flatMap(([name, child]) =>
+      child.default === undefined ? [] : [[name, child.default] as const],
+    );
+    this.hasDefaults =
+      this.#defaults.length > 0 ||
+      [...(this.#properties?.values() ?? []), this.#items, this.#additional].some((c) => c?.hasDefaults === true);
     this.#rules = (node['x-kubernetes-validations'] ?? []).flatMap((rule): CompiledRule[] => {
       const implementation = CEL_RULES.get(rule.rule);
       if (!implementation) throw new Error(`${where}: CEL rule not implemented: ${rule.rule}`);
@@ -133,6 +147,7 @@ export class CompiledSchema {
         break;
       case 'integer':
         if (typeof value !== 'number' || !Number.isInteger(value)) return this.#typeError(value, ctx);
+        if (this.#enum && !this.#enum.has(value)) return ctx.error('enum', `expected one of ${this.#enumList.join(', ')}, found ${value}`);
         this.#checkRange(value, ctx);
         break;
       case 'number':
@@ -153,12 +168,30 @@ export class CompiledSchema {
       default:
         break;
     }
+    const self = this.#rules.length > 0 && this.hasDefaults ? this.withDefaults(value) : value;
     for (const rule of this.#rules) {
-      if (!rule.implementation.check(value)) {
-        const found = rule.implementation.found?.(value) ?? (isObject(value) || Array.isArray(value) ? undefined : `found ${describeValue(value)}`);
-        ctx.error('rule', found ? `${rule.message} (${found})` : rule.message);
+      if (!rule.implementation.check(self)) {
+        const found = rule.implementation.found?.(self) ?? (isObject(self) || Array.isArray(self) ? undefined : `found ${describeValue(self)}`);
+        ctx.error('rule', found ? `${rule.message} (${found})` : rule.message, rule.implementation.field);
       }
     }
+  }
+
+  /** `value` with the schema's defaults filled in where a field is absent, as the API server stores it. */
+  withDefaults(value: unknown): unknown {
+    if (!this.hasDefaults) return value;
+    if (Array.isArray(value)) {
+      const items = this.#items;
+      return items ? value.map((v) => items.withDefaults(v)) : value;
+    }
+    if (!isObject(value)) return value;
+    const out: Obj = { ...value };
+    for (const [name, v] of this.#defaults) if (out[name] === undefined || out[name] === null) out[name] = v;
+    for (const [key, v] of Object.entries(out)) {
+      const child = this.#properties?.get(key) ?? this.#additional;
+      if (child?.hasDefaults) out[key] = child.withDefaults(v);
+    }
+    return out;
   }
 
   /** A copy of `value` without the nulls Kubernetes would have pruned. */
@@ -201,7 +234,7 @@ export class CompiledSchema {
       ctx.error('range', `expected at least ${this.#minLength} characters, found ${quoteText(value)}`);
     }
     if (this.#pattern && !this.#pattern.test(value)) {
-      ctx.error('pattern', `expected a value matching ${this.#pattern.source}, found ${quoteText(value)}`);
+      ctx.error('pattern', `expected ${describePattern(this.#pattern.source)}, found ${quoteText(value)}`);
     }
     if (this.#byte && !BASE64.test(value)) {
       ctx.error('format', `expected base64-encoded bytes, found ${quoteText(value)}`);
@@ -249,6 +282,13 @@ export class CompiledSchema {
       }
     }
     if (this.#listMapKeys) this.#checkListMapKeys(value, this.#listMapKeys, ctx);
+    if (this.#listSet) {
+      value.forEach((item, i) => {
+        if (value.findIndex((v) => JSON.stringify(v) === JSON.stringify(item)) !== i) {
+          ctx.error('duplicate', `expected each value once (the list is a set), found ${describeValue(item)} again`, i);
+        }
+      });
+    }
   }
 
   #checkListMapKeys(value: readonly unknown[], keys: readonly string[], ctx: WalkContext): void {
@@ -299,6 +339,7 @@ export class CompiledSchema {
       }
     }
     for (const name of this.#required) {
+      if (this.#defaults.some(([d]) => d === name)) continue;
       const v = value[name];
       if (v === undefined || (v === null && !properties?.get(name)?.nullable)) {
         ctx.error('required', `missing required field '${name}'`, name);

@@ -4,6 +4,7 @@ import type { ConfigIssue, IssueSeverity, ResourceRef, SourceLocation } from '..
 import type { GatewayRouteKind, MeshResource, ResourceMetadata, SchemaKind } from '../resource.js';
 import { GATEWAY_ROUTE_KINDS, SCHEMA_KINDS } from '../resource.js';
 import { KIND_SCHEMAS } from '../schema/generated/schemas.js';
+import { GATEWAY_ROUTE_SCHEMAS } from '../schema/generated/gateway-api-schemas.js';
 import { readRateLimitPatches, readsEnvoyFilter } from '../compile/rate-limit/envoy-filter-patches.js';
 import type { Report } from '../compile/rate-limit/proto-json.js';
 import { checkRateLimitPolicy } from '../compile/rate-limit/rate-limit-policies.js';
@@ -13,7 +14,7 @@ import { describeTyped, describeValue, quoteText } from './describe.js';
 import { didYouMean, suggestion } from './did-you-mean.js';
 import type { WalkContext } from './schema-validator.js';
 import { compileSchema } from './schema-validator.js';
-import { supportTree } from './support-tree.js';
+import { SupportNode, supportTree } from './support-tree.js';
 import { checkSemantics } from './semantic-checks.js';
 import { checkGatewayRoute } from './gateway-api/route-checks.js';
 
@@ -34,11 +35,8 @@ const RESOURCE_KIND_SET: ReadonlySet<string> = new Set(SCHEMA_KINDS);
 const GATEWAY_ROUTE_KIND_SET: ReadonlySet<string> = new Set(GATEWAY_ROUTE_KINDS);
 const ISTIO_KIND_NAMES = [...SCHEMA_KINDS, ...Object.keys(UNREAD_ISTIO_KINDS)];
 const GATEWAY_API_GROUP = 'gateway.networking.k8s.io';
-/** The versions of each Gateway API route kind that Kubernetes serves (standard channel). */
-const GATEWAY_ROUTE_VERSIONS: Readonly<Record<GatewayRouteKind, readonly string[]>> = {
-  HTTPRoute: ['v1', 'v1beta1'],
-  GRPCRoute: ['v1'],
-};
+/** Gateway API fields sidecarless ignores are reported by route-checks.ts, not a support table. */
+const GATEWAY_SUPPORT = new SupportNode({ status: 'supported' }, false);
 /** Kubernetes object names: a DNS-1123 subdomain. */
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 /** Namespaces: a DNS-1123 label. */
@@ -210,7 +208,10 @@ export function validateDocument(doc: RawDocument, options: ValidateOptions): Va
   return { resource, issues: report.issues };
 }
 
-/** An HTTPRoute or GRPCRoute: the envelope as for every kind, the spec by the Gateway API rules. */
+/**
+ * An HTTPRoute or GRPCRoute: the envelope as for every kind, the spec against the Gateway API CRD
+ * schema of that version (with its CEL rules), then what the schema cannot say (route-checks.ts).
+ */
 function validateGatewayRoute(
   doc: RawDocument,
   value: Obj,
@@ -220,9 +221,10 @@ function validateGatewayRoute(
   options: ValidateOptions,
   report: Reporter,
 ): ValidationResult {
-  const served = GATEWAY_ROUTE_VERSIONS[kind];
-  if (!served.includes(version)) {
-    const list = served.map((v) => `${GATEWAY_API_GROUP}/${v}`).join(', ');
+  const schemas = GATEWAY_ROUTE_SCHEMAS[kind];
+  const schema = schemas.versions[version];
+  if (!schema) {
+    const list = Object.keys(schemas.versions).map((v) => `${GATEWAY_API_GROUP}/${v}`).join(', ');
     report.add('error', 'api-version', `${kind} is served as ${list}; found apiVersion ${quoteText(apiVersion)}`, ['apiVersion']);
     return { issues: report.issues };
   }
@@ -231,9 +233,21 @@ function validateGatewayRoute(
   }
   const metadata = validateMetadata(value['metadata'], options.defaultNamespace, report);
   if (metadata) report.ref = { kind, namespace: metadata.namespace, name: metadata.name };
-  const spec = value['spec'];
+  let spec = value['spec'];
   if (spec === undefined || spec === null) report.add('error', 'required', "missing required field 'spec'", ['spec']);
-  else checkGatewayRoute(kind, spec, (severity, code, message, path) => report.add(severity, code, message, path));
+  else {
+    const compiled = compileSchema(schema, `${kind} ${version} spec`);
+    const path: (string | number)[] = ['spec'];
+    const ctx: WalkContext = {
+      path,
+      prunedNull: false,
+      error: (code, message, field) => report.add('error', code, message, field === undefined ? path : [...path, field]),
+      warning: (code, message, field) => report.add('warning', code, message, field === undefined ? path : [...path, field]),
+    };
+    compiled.validate(spec, ctx, GATEWAY_SUPPORT);
+    if (ctx.prunedNull) spec = compiled.prune(spec);
+    checkGatewayRoute(compiled.withDefaults(spec), (severity, code, message, at) => report.add(severity, code, message, at));
+  }
   if (report.hasErrors || !metadata) return { issues: report.issues };
   return { resource: { apiVersion, kind, metadata, spec, document: doc }, issues: report.issues };
 }
