@@ -14,6 +14,9 @@ import { resolveServiceHost } from '../routing/resolve-host.js';
 import type { FaultActions } from '../routing/route-actions.js';
 import { routeActions } from '../routing/route-actions.js';
 import type { RouteRequest } from '../routing/route-request.js';
+import type { Span } from '@opentelemetry/api';
+import { ResponseFlag } from '../telemetry/response-flags.js';
+import type { RpcTelemetry } from '../telemetry/rpc-telemetry.js';
 import { matchRoute, pickDestination } from '../routing/route-table.js';
 import { GrpcNoRouteError, GrpcUnsupportedRouteError } from './errors.js';
 import { GrpcCode, grpcToHttpStatus, httpToGrpcStatus } from './grpc-status.js';
@@ -111,6 +114,8 @@ class Attempt implements PickTarget {
   connectFailure = false;
   callerCancelled = false;
   noHost = false;
+  /** The attempt's CLIENT span, when traced. */
+  span: Span | undefined = undefined;
   private startedAt = -1;
 
   constructor(
@@ -119,6 +124,7 @@ class Attempt implements PickTarget {
     private readonly avoid: readonly Host[],
     /** The host the client wrote in its target: Envoy's auto SNI for a DestinationRule's TLS. */
     private readonly authorityHost: string,
+    private readonly telemetry: RpcTelemetry | undefined,
   ) {}
 
   pick(): Host | undefined {
@@ -131,6 +137,7 @@ class Attempt implements PickTarget {
   started(host: Host): void {
     onStart(host);
     this.startedAt = this.core.clock.now();
+    this.telemetry?.picked(this.span, host);
   }
 
   connectFailed(host: Host): void {
@@ -184,6 +191,10 @@ class MeshCall implements CallInterface {
   private readonly tried: Host[] = [];
   private timer: CancelTimer | undefined;
   private deadlineAt = Infinity;
+  /** The call's spans and metrics; undefined when telemetry is off (then nothing of OTel is loaded). */
+  private telemetry: RpcTelemetry | undefined;
+  /** The last attempt's status came from a pod (not a refused connection, a per-try timeout, no host). */
+  private podAnswered = false;
 
   constructor(
     private readonly core: GrpcMeshCore,
@@ -195,6 +206,9 @@ class MeshCall implements CallInterface {
   start(metadata: Metadata, listener?: Partial<InterceptingListener>): void {
     this.metadata = metadata;
     this.listener = listener ?? {};
+    // Here, in the caller's context: its active span is the parent of the call's spans.
+    const target = this.target;
+    this.telemetry = this.core.telemetry()?.beginRpc(this.options.method_definition.path, target?.host ?? '', target?.port ?? 0);
     this.decide();
   }
 
@@ -225,6 +239,7 @@ class MeshCall implements CallInterface {
     const fault = decision.fault;
     if (fault && fault.delayFraction > 0 && this.core.random() < fault.delayFraction) {
       // Envoy's fault filter: the delay first, the abort once it has passed.
+      this.telemetry?.flag(ResponseFlag.DI);
       this.timer = this.core.clock.schedule(fault.delayMs, () => {
         this.timer = undefined;
         if (!this.done && !this.abortFault(fault)) this.startAttempt();
@@ -253,11 +268,15 @@ class MeshCall implements CallInterface {
     let host = serviceHost;
     let port = target.port;
     let subset: string | undefined;
+    let routeName: string | undefined;
     let plan: Omit<CallPlan, 'cluster' | 'destination'> = { retry: DEFAULT_RETRY_POLICY, timeoutMs: 0, fault: undefined };
     if (table) {
       const hit = matchRoute(table, new GrpcRouteRequest(`${target.host}:${target.port}`, target.port, path, this.metadata));
       // Envoy's NR (404) as gRPC sees it.
-      if (!hit) return localStatus(GrpcCode.UNIMPLEMENTED, `route not found for ${path} on ${serviceHost}`);
+      if (!hit) {
+        this.telemetry?.answeredLocally('route-not-found', ResponseFlag.NR);
+        return localStatus(GrpcCode.UNIMPLEMENTED, `route not found for ${path} on ${serviceHost}`);
+      }
       const actions = routeActions(hit.route);
       if (actions.directResponse) return localStatus(httpToGrpcStatus(actions.directResponse.status), actions.directResponse.body);
       if (actions.redirect) return localStatus(GrpcCode.UNKNOWN, `the route for ${path} on ${serviceHost} redirects, which a gRPC call cannot follow`);
@@ -270,12 +289,16 @@ class MeshCall implements CallInterface {
         throw new GrpcUnsupportedRouteError(`the route for ${path} on ${serviceHost} (${hit.route.resource.namespace}/${hit.route.resource.name} ${hit.route.path}) rewrites the path, which sidecarless/grpc does not do yet; the call was not sent`);
       }
       plan = { retry: actions.retry, timeoutMs: actions.timeoutMs, fault: actions.fault };
+      routeName = hit.route.name;
     }
     const destination = `${host}${subset ? ` subset ${subset}` : ''} port ${port}`;
     const cluster = clusters.get(host, subset, port);
     if (cluster?.warming) return cluster.warming;
     if (!cluster) {
-      if (subset !== undefined) return localStatus(GrpcCode.UNAVAILABLE, 'no healthy upstream');
+      if (subset !== undefined) {
+        this.telemetry?.answeredLocally('no-healthy-upstream', ResponseFlag.NC);
+        return localStatus(GrpcCode.UNAVAILABLE, 'no healthy upstream');
+      }
       throw new GrpcNoRouteError(`${destination} has no endpoints in the mesh; gRPC calls need endpoints the mesh knows (ServiceEntry, WorkloadEntry, EndpointSlices or DNS)`);
     }
     if (cluster.passthrough) throw new GrpcNoRouteError(`${destination} has no endpoints in the mesh (resolution NONE); gRPC calls need endpoints the mesh knows`);
@@ -285,6 +308,7 @@ class MeshCall implements CallInterface {
     // TLS the mesh cannot originate now fails closed, before anything is sent (never plaintext).
     const refusal = cluster.tlsRefusal();
     if (refusal) throw refusal;
+    this.telemetry?.routed(routeName, host, subset, cluster.name);
     return { ...plan, cluster, destination };
   }
 
@@ -306,6 +330,7 @@ class MeshCall implements CallInterface {
 
   private abortFault(fault: FaultActions): boolean {
     if (fault.abortFraction <= 0 || this.core.random() >= fault.abortFraction) return false;
+    this.telemetry?.answeredLocally('fault-abort', ResponseFlag.FI);
     this.localReply(localStatus(fault.abortGrpcStatus ?? httpToGrpcStatus(fault.abortStatus), 'fault filter abort'));
     return true;
   }
@@ -314,17 +339,19 @@ class MeshCall implements CallInterface {
     const plan = this.plan!;
     if (this.done) return;
     if (this.deadlineAt !== Infinity && Date.now() >= this.deadlineAt) {
+      this.podAnswered = false;
       this.finish(localStatus(GrpcCode.DEADLINE_EXCEEDED, 'deadline exceeded'));
       return;
     }
     const avoid = plan.retry?.ignorePreviousHosts === false ? [] : this.tried;
-    const attempt = new Attempt(this.core, plan.cluster, avoid, this.target!.host);
+    const attempt = new Attempt(this.core, plan.cluster, avoid, this.target!.host, this.telemetry);
     attempt.id = registerAttempt(attempt);
     this.attempt = attempt;
     const first = this.attempts === 0;
     this.attempts++;
     const metadata = this.metadata.clone();
     metadata.set(ATTEMPT_KEY, attempt.id);
+    if (this.telemetry) attempt.span = this.telemetry.attempt(metadata, first ? plan.retry : undefined);
     const call = this.nextCall({ ...this.options, deadline: this.deadlineAt === Infinity ? Infinity : this.deadlineAt });
     attempt.call = call;
     const perTry = plan.retry?.perTryTimeoutMs ?? 0;
@@ -389,7 +416,11 @@ class MeshCall implements CallInterface {
     releaseAttempt(attempt.id);
     this.attempt = undefined;
     if (attempt.host) this.tried.push(attempt.host);
+    const telemetry = this.telemetry;
+    this.podAnswered = !(attempt.noHost || attempt.connectFailure || attempt.perTryTimedOut || attempt.callerCancelled);
+    if (telemetry) this.attemptTelemetry(telemetry, attempt, status);
     if (!this.done && !this.committed && this.retriable(attempt, status)) {
+      telemetry?.retrying(attempt.connectFailure ? 'connect-failure' : attempt.perTryTimedOut ? 'per-try-timeout' : `grpc-status ${status.code}`);
       this.heldMetadata = undefined;
       this.heldMessage = undefined;
       const policy = this.plan!.retry!;
@@ -400,6 +431,15 @@ class MeshCall implements CallInterface {
       return;
     }
     this.finish(status);
+  }
+
+  /** Envoy's flags for how the attempt ended, and its span. */
+  private attemptTelemetry(telemetry: RpcTelemetry, attempt: Attempt, status: StatusObject): void {
+    if (attempt.noHost) telemetry.flag(ResponseFlag.UH);
+    else if (attempt.connectFailure) telemetry.flag(ResponseFlag.UF);
+    else if (attempt.perTryTimedOut) telemetry.flag(ResponseFlag.UT);
+    if (attempt.callerCancelled) telemetry.flag(ResponseFlag.DC);
+    telemetry.attemptEnded(attempt.span, status.code, status.details);
   }
 
   private retriable(attempt: Attempt, status: StatusObject): boolean {
@@ -415,6 +455,7 @@ class MeshCall implements CallInterface {
   /** The mesh answers the call itself, later, as a network answer would come. */
   private localReply(status: StatusObject): void {
     this.done = true;
+    this.podAnswered = false;
     setImmediate(() => this.finish(status));
   }
 
@@ -430,6 +471,11 @@ class MeshCall implements CallInterface {
     const message = this.heldMessage;
     this.heldMessage = undefined;
     if (message) this.listener.onReceiveMessage?.(message.message);
+    const telemetry = this.telemetry;
+    if (telemetry) {
+      // Envoy's response_code: 200 for a status from a pod; the local reply's HTTP status otherwise.
+      telemetry.finish(status.code, status.details, this.podAnswered ? 200 : grpcToHttpStatus(status.code));
+    }
     this.listener.onReceiveStatus?.(status);
   }
 
