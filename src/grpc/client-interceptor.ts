@@ -11,7 +11,7 @@ import { retriableFailure, retriableGrpcStatus } from '../resilience/retry-on.js
 import type { RetryPolicy } from '../resilience/retry-policy.js';
 import { backoffDelayMs, DEFAULT_RETRY_POLICY } from '../resilience/retry-policy.js';
 import { resolveServiceHost } from '../routing/resolve-host.js';
-import type { FaultActions } from '../routing/route-actions.js';
+import type { FaultActions, HeaderOps } from '../routing/route-actions.js';
 import { routeActions } from '../routing/route-actions.js';
 import type { RouteRequest } from '../routing/route-request.js';
 import type { Span } from '@opentelemetry/api';
@@ -23,6 +23,7 @@ import { GrpcCode, grpcToHttpStatus, httpToGrpcStatus } from './grpc-status.js';
 import type { GrpcMeshCore } from './mesh-core.js';
 import type { GrpcTransportRef, MeshTarget, PickTarget } from './registry.js';
 import { ATTEMPT_KEY, registerAttempt, releaseAttempt, targetOf } from './registry.js';
+import { applyMetadataOps } from './metadata-ops.js';
 import { transportFor } from './transport.js';
 
 type CallInterface = ConstructorParameters<typeof InterceptingCall>[0];
@@ -34,6 +35,8 @@ export const ERROR_CODE_KEY = 'x-sidecarless-error-code';
 /** Messages kept for a retry; a longer client stream is sent once, never partly resent. */
 const MAX_REPLAY_MESSAGES = 64;
 
+const NO_OPS: readonly HeaderOps[] = [];
+
 /** The route's decision for one call: the cluster, and what the route does around the attempts. */
 interface CallPlan {
   readonly cluster: Cluster;
@@ -41,6 +44,8 @@ interface CallPlan {
   readonly retry: RetryPolicy | undefined;
   readonly timeoutMs: number;
   readonly fault: FaultActions | undefined;
+  /** The route's and destination's `headers.response` rules, for the response metadata. */
+  readonly responseOps: readonly HeaderOps[];
 }
 
 type Decision = CallPlan | StatusObject | Promise<void>;
@@ -195,6 +200,8 @@ class MeshCall implements CallInterface {
   private telemetry: RpcTelemetry | undefined;
   /** The last attempt's status came from a pod (not a refused connection, a per-try timeout, no host). */
   private podAnswered = false;
+  /** The attempt that ends the call sent response headers (not trailers only). */
+  private metadataReceived = false;
 
   constructor(
     private readonly core: GrpcMeshCore,
@@ -269,7 +276,8 @@ class MeshCall implements CallInterface {
     let port = target.port;
     let subset: string | undefined;
     let routeName: string | undefined;
-    let plan: Omit<CallPlan, 'cluster' | 'destination'> = { retry: DEFAULT_RETRY_POLICY, timeoutMs: 0, fault: undefined };
+    let plan: Omit<CallPlan, 'cluster' | 'destination'> = { retry: DEFAULT_RETRY_POLICY, timeoutMs: 0, fault: undefined, responseOps: NO_OPS };
+    let requestOps = NO_OPS;
     if (table) {
       const hit = matchRoute(table, new GrpcRouteRequest(`${target.host}:${target.port}`, target.port, path, this.metadata));
       // Envoy's NR (404) as gRPC sees it.
@@ -288,7 +296,9 @@ class MeshCall implements CallInterface {
       if (actions.rewritePath(path, hit.matchIndex) !== undefined) {
         throw new GrpcUnsupportedRouteError(`the route for ${path} on ${serviceHost} (${hit.route.resource.namespace}/${hit.route.resource.name} ${hit.route.path}) rewrites the path, which sidecarless/grpc does not do yet; the call was not sent`);
       }
-      plan = { retry: actions.retry, timeoutMs: actions.timeoutMs, fault: actions.fault };
+      const rules = actions.destination(destination);
+      requestOps = rules.request;
+      plan = { retry: actions.retry, timeoutMs: actions.timeoutMs, fault: actions.fault, responseOps: rules.response };
       routeName = hit.route.name;
     }
     const destination = `${host}${subset ? ` subset ${subset}` : ''} port ${port}`;
@@ -309,6 +319,11 @@ class MeshCall implements CallInterface {
     const refusal = cluster.tlsRefusal();
     if (refusal) throw refusal;
     this.telemetry?.routed(routeName, host, subset, cluster.name);
+    if (requestOps.length > 0) {
+      // Once, before the first attempt (every attempt sends a clone); the caller's object is left as it was.
+      this.metadata = this.metadata.clone();
+      applyMetadataOps(this.metadata, requestOps);
+    }
     return { ...plan, cluster, destination };
   }
 
@@ -384,6 +399,9 @@ class MeshCall implements CallInterface {
 
   private onMetadata(attempt: Attempt, metadata: Metadata): void {
     if (attempt !== this.attempt) return;
+    this.metadataReceived = true;
+    const ops = this.plan!.responseOps;
+    if (ops.length > 0) applyMetadataOps(metadata, ops);
     if (this.committed) this.listener.onReceiveMetadata?.(metadata);
     else this.heldMetadata = metadata;
   }
@@ -418,8 +436,12 @@ class MeshCall implements CallInterface {
     if (attempt.host) this.tried.push(attempt.host);
     const telemetry = this.telemetry;
     this.podAnswered = !(attempt.noHost || attempt.connectFailure || attempt.perTryTimedOut || attempt.callerCancelled);
+    // A trailers-only response (an error status with no headers before it) is the headers Envoy's rules apply to.
+    const ops = this.plan!.responseOps;
+    if (this.podAnswered && !this.metadataReceived && ops.length > 0) applyMetadataOps(status.metadata, ops);
     if (telemetry) this.attemptTelemetry(telemetry, attempt, status);
     if (!this.done && !this.committed && this.retriable(attempt, status)) {
+      this.metadataReceived = false;
       telemetry?.retrying(attempt.connectFailure ? 'connect-failure' : attempt.perTryTimedOut ? 'per-try-timeout' : `grpc-status ${status.code}`);
       this.heldMetadata = undefined;
       this.heldMessage = undefined;
