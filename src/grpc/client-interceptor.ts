@@ -23,6 +23,7 @@ import { GrpcCode, grpcToHttpStatus, httpToGrpcStatus } from './grpc-status.js';
 import type { GrpcMeshCore } from './mesh-core.js';
 import type { GrpcTransportRef, MeshTarget, PickTarget } from './registry.js';
 import { ATTEMPT_KEY, registerAttempt, releaseAttempt, targetOf } from './registry.js';
+import { callHash } from './call-hash.js';
 import { applyMetadataOps } from './metadata-ops.js';
 import { transportFor } from './transport.js';
 
@@ -46,6 +47,8 @@ interface CallPlan {
   readonly fault: FaultActions | undefined;
   /** The route's and destination's `headers.response` rules, for the response metadata. */
   readonly responseOps: readonly HeaderOps[];
+  /** The consistent-hash key of the call (DestinationRule `consistentHash`), else undefined. */
+  readonly hash: number | undefined;
 }
 
 type Decision = CallPlan | StatusObject | Promise<void>;
@@ -130,11 +133,13 @@ class Attempt implements PickTarget {
     /** The host the client wrote in its target: Envoy's auto SNI for a DestinationRule's TLS. */
     private readonly authorityHost: string,
     private readonly telemetry: RpcTelemetry | undefined,
+    private readonly hash: number | undefined,
   ) {}
 
   pick(): Host | undefined {
     const avoid = this.avoid;
-    const host = avoid.length > 0 ? (this.cluster.pick(undefined, (h) => avoid.includes(h)) ?? this.cluster.pick(undefined)) : this.cluster.pick(undefined);
+    const hash = this.hash;
+    const host = avoid.length > 0 ? (this.cluster.pick(hash, (h) => avoid.includes(h)) ?? this.cluster.pick(hash)) : this.cluster.pick(hash);
     if (!host) this.noHost = true;
     return host;
   }
@@ -276,7 +281,7 @@ class MeshCall implements CallInterface {
     let port = target.port;
     let subset: string | undefined;
     let routeName: string | undefined;
-    let plan: Omit<CallPlan, 'cluster' | 'destination'> = { retry: DEFAULT_RETRY_POLICY, timeoutMs: 0, fault: undefined, responseOps: NO_OPS };
+    let plan: Omit<CallPlan, 'cluster' | 'destination' | 'hash'> = { retry: DEFAULT_RETRY_POLICY, timeoutMs: 0, fault: undefined, responseOps: NO_OPS };
     let requestOps = NO_OPS;
     if (table) {
       const hit = matchRoute(table, new GrpcRouteRequest(`${target.host}:${target.port}`, target.port, path, this.metadata));
@@ -324,7 +329,8 @@ class MeshCall implements CallInterface {
       this.metadata = this.metadata.clone();
       applyMetadataOps(this.metadata, requestOps);
     }
-    return { ...plan, cluster, destination };
+    const hashOn = cluster.hashOn;
+    return { ...plan, cluster, destination, hash: hashOn ? callHash(hashOn, this.metadata) : undefined };
   }
 
   /** The sooner of the caller's deadline, the route timeout and the inbound request's deadline. */
@@ -358,8 +364,9 @@ class MeshCall implements CallInterface {
       this.finish(localStatus(GrpcCode.DEADLINE_EXCEEDED, 'deadline exceeded'));
       return;
     }
-    const avoid = plan.retry?.ignorePreviousHosts === false ? [] : this.tried;
-    const attempt = new Attempt(this.core, plan.cluster, avoid, this.target!.host, this.telemetry);
+    // As Envoy: a retry avoids the hosts tried unless the route says not to, or, by default, the cluster hashes.
+    const avoid = (plan.retry?.ignorePreviousHosts ?? plan.cluster.hashOn === undefined) ? this.tried : [];
+    const attempt = new Attempt(this.core, plan.cluster, avoid, this.target!.host, this.telemetry, plan.hash);
     attempt.id = registerAttempt(attempt);
     this.attempt = attempt;
     const first = this.attempts === 0;
