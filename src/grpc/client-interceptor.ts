@@ -29,6 +29,10 @@ import { transportFor } from './transport.js';
 
 type CallInterface = ConstructorParameters<typeof InterceptingCall>[0];
 type MessageContext = Parameters<CallInterface['sendMessageWithContext']>[0];
+interface Queued {
+  readonly context: MessageContext;
+  readonly message: unknown;
+}
 
 /** Metadata key of the mesh's error code on a call the mesh failed itself. */
 export const ERROR_CODE_KEY = 'x-sidecarless-error-code';
@@ -37,6 +41,8 @@ export const ERROR_CODE_KEY = 'x-sidecarless-error-code';
 const MAX_REPLAY_MESSAGES = 64;
 
 const NO_OPS: readonly HeaderOps[] = [];
+
+function noop(): void {}
 
 /** The route's decision for one call: the cluster, and what the route does around the attempts. */
 interface CallPlan {
@@ -122,6 +128,10 @@ class Attempt implements PickTarget {
   connectFailure = false;
   callerCancelled = false;
   noHost = false;
+  /** The attempt was half-closed (after its last message was handed over). */
+  halfClosed = false;
+  /** grpc-js's callback for a message this attempt sent: made once per attempt. */
+  onSent: () => void = noop;
   /** The attempt's CLIENT span, when traced. */
   span: Span | undefined = undefined;
   private startedAt = -1;
@@ -185,8 +195,16 @@ class MeshCall implements CallInterface {
   private listener: Partial<InterceptingListener> = {};
   private metadata = new Metadata();
   private plan: CallPlan | undefined;
-  /** Messages sent so far (for a retry), and before the first attempt the ones it must send. */
-  private sent: { context: MessageContext; message: unknown }[] = [];
+  /** Messages sent so far, kept for a retry (flags only: their callbacks were answered). */
+  private sent: Queued[] = [];
+  /**
+   * Messages waiting for the current attempt (or the first one), handed over one at a time:
+   * grpc-js takes a call's next message only once the previous one's callback ran.
+   */
+  private pending: Queued[] = [];
+  /** A message is in flight on the current attempt; `inflight` is its caller's callback. */
+  private sending = false;
+  private inflight: (() => void) | undefined;
   private replayable = true;
   private halfClosed = false;
   private readPending = false;
@@ -388,20 +406,47 @@ class MeshCall implements CallInterface {
       onReceiveMessage: (message) => this.onMessage(attempt, message),
       onReceiveStatus: (status) => this.onStatus(attempt, status),
     });
-    if (first) {
-      const queued = this.sent;
-      if (!this.replayable || queued.length > MAX_REPLAY_MESSAGES) {
-        this.replayable = false;
-        this.sent = [];
-      } else {
-        this.sent = queued.map((m) => ({ context: { flags: m.context.flags }, message: m.message }));
-      }
-      for (const m of queued) call.sendMessageWithContext(m.context, m.message);
-    } else {
-      for (const m of this.sent) call.sendMessageWithContext(m.context, m.message);
-    }
-    if (this.halfClosed) call.halfClose();
+    // The first attempt sends what the caller sent before it; a retry sends everything again.
+    if (!first) this.pending = this.sent.slice();
+    this.sending = false;
+    attempt.onSent = () => this.messageSent(attempt);
+    this.pump(attempt);
     if (this.readPending) call.startRead();
+  }
+
+  /** Hands the attempt its next waiting message; half-closes it once none is left and the caller half-closed. */
+  private pump(attempt: Attempt): void {
+    const next = this.pending.shift();
+    if (next !== undefined) {
+      this.sending = true;
+      this.inflight = next.context.callback;
+      attempt.call!.sendMessageWithContext({ flags: next.context.flags, callback: attempt.onSent }, next.message);
+    } else {
+      this.sending = false;
+    }
+    if (this.pending.length === 0 && this.halfClosed && !attempt.halfClosed && attempt === this.attempt) {
+      attempt.halfClosed = true;
+      attempt.call!.halfClose();
+    }
+  }
+
+  private messageSent(attempt: Attempt): void {
+    if (attempt !== this.attempt) return;
+    const callback = this.inflight;
+    this.inflight = undefined;
+    callback?.();
+    if (attempt === this.attempt) this.pump(attempt);
+  }
+
+  /** The attempt ended: the caller's messages waiting for it are answered (a retry sends them again from `sent`). */
+  private releaseMessages(): void {
+    const inflight = this.inflight;
+    const pending = this.pending;
+    this.inflight = undefined;
+    this.pending = [];
+    this.sending = false;
+    inflight?.();
+    for (const m of pending) m.context.callback?.();
   }
 
   private onMetadata(attempt: Attempt, metadata: Metadata): void {
@@ -440,6 +485,7 @@ class MeshCall implements CallInterface {
     attempt.cancelTimer?.();
     releaseAttempt(attempt.id);
     this.attempt = undefined;
+    this.releaseMessages();
     if (attempt.host) this.tried.push(attempt.host);
     const telemetry = this.telemetry;
     this.podAnswered = !(attempt.noHost || attempt.connectFailure || attempt.perTryTimedOut || attempt.callerCancelled);
@@ -510,11 +556,6 @@ class MeshCall implements CallInterface {
 
   sendMessageWithContext(context: MessageContext, message: unknown): void {
     if (this.statusSent) return;
-    const attempt = this.attempt;
-    if (this.attempts === 0) {
-      this.sent.push({ context, message });
-      return;
-    }
     if (this.replayable && !this.committed) {
       if (this.sent.length >= MAX_REPLAY_MESSAGES) {
         this.replayable = false;
@@ -523,8 +564,14 @@ class MeshCall implements CallInterface {
         this.sent.push({ context: { flags: context.flags }, message });
       }
     }
-    if (attempt) attempt.call!.sendMessageWithContext(context, message);
-    else context.callback?.();
+    const attempt = this.attempt;
+    if (attempt || this.attempts === 0) {
+      this.pending.push({ context, message });
+      if (attempt && !this.sending) this.pump(attempt);
+      return;
+    }
+    // Between attempts: the next one sends it again from `sent`; if none comes, the call is ending.
+    context.callback?.();
   }
 
   sendMessage(message: unknown): void {
@@ -538,7 +585,12 @@ class MeshCall implements CallInterface {
 
   halfClose(): void {
     this.halfClosed = true;
-    this.attempt?.call?.halfClose();
+    const attempt = this.attempt;
+    // With messages still waiting, the attempt is half-closed after the last (see `pump`).
+    if (attempt?.call && this.pending.length === 0 && !attempt.halfClosed) {
+      attempt.halfClosed = true;
+      attempt.call.halfClose();
+    }
   }
 
   cancelWithStatus(code: number, details: string): void {
