@@ -345,7 +345,9 @@ class MeshCall implements CallInterface {
     if (requestOps.length > 0) {
       // Once, before the first attempt (every attempt sends a clone); the caller's object is left as it was.
       this.metadata = this.metadata.clone();
-      applyMetadataOps(this.metadata, requestOps);
+      const refused = applyMetadataOps(this.metadata, requestOps);
+      // Fails closed: a call without the metadata its route adds could pass where it should not.
+      if (refused !== undefined) throw new GrpcUnsupportedRouteError(`the route for ${path} on ${serviceHost} (${routeName ?? 'unnamed'}) sets metadata grpc-js cannot send (${refused}); the call was not sent`);
     }
     const hashOn = cluster.hashOn;
     return { ...plan, cluster, destination, hash: hashOn ? callHash(hashOn, this.metadata) : undefined };

@@ -61,6 +61,9 @@ metadata: { name: reviews, namespace: shop }
 spec:
   hosts: [reviews.shop.svc.cluster.local]
   http:
+  - match: [{ headers: { x-bad: { exact: "yes" } } }]
+    headers: { request: { set: { x-name: "café" } } }
+    route: [{ destination: { host: reviews.shop.svc.cluster.local } }]
   - match: [{ headers: { x-strip: { exact: "me" } } }]
     headers:
       request:
@@ -120,5 +123,13 @@ spec:
     expect(seen.reply!.metadata['x-route']).toBeUndefined();
     expect(seen.headers!.get('x-pod-secret')).toEqual(['hidden']);
     expect(seen.headers!.get('x-served-by')).toEqual([]);
+  });
+
+  it('metadata grpc-js cannot send (a non-ASCII value) fails the call closed with a coded error, nothing sent', async () => {
+    const before = pods.received.length;
+    const seen = await call(client, 'who', { 'x-bad': 'yes' });
+    expect(seen.error?.code).toBe(status.UNAVAILABLE);
+    expect(seen.error?.details).toMatch(/^ERR_MESH_GRPC_UNSUPPORTED_ROUTE: .*x-name/);
+    expect(pods.received.length).toBe(before);
   });
 });
