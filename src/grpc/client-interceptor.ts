@@ -53,6 +53,8 @@ interface CallPlan {
   readonly fault: FaultActions | undefined;
   /** The route's and destination's `headers.response` rules, for the response metadata. */
   readonly responseOps: readonly HeaderOps[];
+  /** The `:authority` a `rewrite.authority` or `host` header rule gives the call, else undefined (the target's). */
+  readonly authority: string | undefined;
   /** The consistent-hash key of the call (DestinationRule `consistentHash`), else undefined. */
   readonly hash: number | undefined;
 }
@@ -299,7 +301,7 @@ class MeshCall implements CallInterface {
     let port = target.port;
     let subset: string | undefined;
     let routeName: string | undefined;
-    let plan: Omit<CallPlan, 'cluster' | 'destination' | 'hash'> = { retry: DEFAULT_RETRY_POLICY, timeoutMs: 0, fault: undefined, responseOps: NO_OPS };
+    let plan: Omit<CallPlan, 'cluster' | 'destination' | 'hash'> = { retry: DEFAULT_RETRY_POLICY, timeoutMs: 0, fault: undefined, responseOps: NO_OPS, authority: undefined };
     let requestOps = NO_OPS;
     if (table) {
       const hit = matchRoute(table, new GrpcRouteRequest(`${target.host}:${target.port}`, target.port, path, this.metadata));
@@ -321,7 +323,7 @@ class MeshCall implements CallInterface {
       }
       const rules = actions.destination(destination);
       requestOps = rules.request;
-      plan = { retry: actions.retry, timeoutMs: actions.timeoutMs, fault: actions.fault, responseOps: rules.response };
+      plan = { retry: actions.retry, timeoutMs: actions.timeoutMs, fault: actions.fault, responseOps: rules.response, authority: rules.authority };
       routeName = hit.route.name;
     }
     const destination = `${host}${subset ? ` subset ${subset}` : ''} port ${port}`;
@@ -394,7 +396,10 @@ class MeshCall implements CallInterface {
     const metadata = this.metadata.clone();
     metadata.set(ATTEMPT_KEY, attempt.id);
     if (this.telemetry) attempt.span = this.telemetry.attempt(metadata, first ? plan.retry : undefined);
-    const call = this.nextCall({ ...this.options, deadline: this.deadlineAt === Infinity ? Infinity : this.deadlineAt });
+    const options: InterceptorOptions = { ...this.options, deadline: this.deadlineAt === Infinity ? Infinity : this.deadlineAt };
+    // grpc-js sends a call's `host` option as its :authority.
+    if (plan.authority !== undefined) options.host = plan.authority;
+    const call = this.nextCall(options);
     attempt.call = call;
     const perTry = plan.retry?.perTryTimeoutMs ?? 0;
     if (perTry > 0) {

@@ -42,6 +42,7 @@ describe('VirtualService headers on gRPC metadata', () => {
       c.sendMetadata(md);
       const seen: Record<string, string> = {};
       for (const [k, v] of Object.entries(c.metadata.getMap())) seen[k] = String(v);
+      seen[':authority'] = c.getHost();
       callback(null, { pod, method: c.getPath(), metadata: seen, deadlineMs: null, body: null, peer: null, peerSerial: null });
       return true;
     };
@@ -61,6 +62,13 @@ metadata: { name: reviews, namespace: shop }
 spec:
   hosts: [reviews.shop.svc.cluster.local]
   http:
+  - match: [{ headers: { x-host: { exact: "rewrite" } } }]
+    rewrite: { authority: reviews-canary.shop }
+    route: [{ destination: { host: reviews.shop.svc.cluster.local } }]
+  - match: [{ headers: { x-host: { exact: "header" } } }]
+    route:
+    - destination: { host: reviews.shop.svc.cluster.local }
+      headers: { request: { set: { host: reviews-beta.shop } } }
   - match: [{ headers: { x-bad: { exact: "yes" } } }]
     headers: { request: { set: { x-name: "café" } } }
     route: [{ destination: { host: reviews.shop.svc.cluster.local } }]
@@ -131,5 +139,11 @@ spec:
     expect(seen.error?.code).toBe(status.UNAVAILABLE);
     expect(seen.error?.details).toMatch(/^ERR_MESH_GRPC_UNSUPPORTED_ROUTE: .*x-name/);
     expect(pods.received.length).toBe(before);
+  });
+
+  it('rewrite.authority and a host rule set the :authority the pod sees; otherwise the target as written', async () => {
+    expect((await call(client, 'who', { 'x-host': 'rewrite' })).reply!.metadata[':authority']).toBe('reviews-canary.shop');
+    expect((await call(client, 'who', { 'x-host': 'header' })).reply!.metadata[':authority']).toBe('reviews-beta.shop');
+    expect((await call(client, 'who', {})).reply!.metadata[':authority']).toBe(`reviews.shop:${pods.port}`);
   });
 });
