@@ -42,8 +42,6 @@ const MAX_REPLAY_MESSAGES = 64;
 
 const NO_OPS: readonly HeaderOps[] = [];
 
-function noop(): void {}
-
 /** The route's decision for one call: the cluster, and what the route does around the attempts. */
 interface CallPlan {
   readonly cluster: Cluster;
@@ -132,8 +130,8 @@ class Attempt implements PickTarget {
   noHost = false;
   /** The attempt was half-closed (after its last message was handed over). */
   halfClosed = false;
-  /** grpc-js's callback for a message this attempt sent: made once per attempt. */
-  onSent: () => void = noop;
+  /** grpc-js's callback for a message this attempt sent: made once per attempt of a client stream. */
+  onSent: (() => void) | undefined = undefined;
   /** The attempt's CLIENT span, when traced. */
   span: Span | undefined = undefined;
   private startedAt = -1;
@@ -416,7 +414,6 @@ class MeshCall implements CallInterface {
     // The first attempt sends what the caller sent before it; a retry sends everything again.
     if (!first) this.pending = this.sent.slice();
     this.sending = false;
-    attempt.onSent = () => this.messageSent(attempt);
     this.pump(attempt);
     if (this.readPending) call.startRead();
   }
@@ -424,9 +421,13 @@ class MeshCall implements CallInterface {
   /** Hands the attempt its next waiting message; half-closes it once none is left and the caller half-closed. */
   private pump(attempt: Attempt): void {
     const next = this.pending.shift();
-    if (next !== undefined) {
+    if (next !== undefined && !this.options.method_definition.requestStream) {
+      // A unary or server-streaming call sends one message: nothing waits behind it.
+      attempt.call!.sendMessageWithContext(next.context, next.message);
+    } else if (next !== undefined) {
       this.sending = true;
       this.inflight = next.context.callback;
+      attempt.onSent ??= () => this.messageSent(attempt);
       attempt.call!.sendMessageWithContext({ flags: next.context.flags, callback: attempt.onSent }, next.message);
     } else {
       this.sending = false;
