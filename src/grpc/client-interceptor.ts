@@ -1,5 +1,6 @@
 import { InterceptingCall, Metadata } from '@grpc/grpc-js';
 import type { Interceptor, InterceptorOptions, InterceptingListener, NextCall, StatusObject } from '@grpc/grpc-js';
+import type { Span } from '@opentelemetry/api';
 import type { Host } from '../balancer/host.js';
 import { onFinish, onStart } from '../balancer/host.js';
 import type { CancelTimer } from '../clock.js';
@@ -14,16 +15,15 @@ import { resolveServiceHost } from '../routing/resolve-host.js';
 import type { FaultActions, HeaderOps } from '../routing/route-actions.js';
 import { routeActions } from '../routing/route-actions.js';
 import type { RouteRequest } from '../routing/route-request.js';
-import type { Span } from '@opentelemetry/api';
+import { matchRoute, pickDestination } from '../routing/route-table.js';
 import { ResponseFlag } from '../telemetry/response-flags.js';
 import type { RpcTelemetry } from '../telemetry/rpc-telemetry.js';
-import { matchRoute, pickDestination } from '../routing/route-table.js';
+import { callHash } from './call-hash.js';
 import { GrpcNoRouteError, GrpcUnsupportedRouteError } from './errors.js';
 import { GrpcCode, grpcToHttpStatus, httpToGrpcStatus } from './grpc-status.js';
 import type { GrpcMeshCore } from './mesh-core.js';
 import type { GrpcTransportRef, MeshTarget, PickTarget } from './registry.js';
 import { ATTEMPT_KEY, registerAttempt, releaseAttempt, targetOf } from './registry.js';
-import { callHash } from './call-hash.js';
 import { applyMetadataOps } from './metadata-ops.js';
 import { transportFor } from './transport.js';
 

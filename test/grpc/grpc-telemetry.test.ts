@@ -1,11 +1,11 @@
-import { credentials, status } from '@grpc/grpc-js';
+import { credentials, Metadata, status } from '@grpc/grpc-js';
 import { trace } from '@opentelemetry/api';
 import type { DataPoint, Histogram } from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Mesh } from '../../src/index.js';
 import { meshGrpcOptions, meshServerInterceptor } from '../../src/grpc/index.js';
-import { callEcho, EchoClient, fail, GrpcPods } from '../helpers/grpc-pods.js';
+import { callEcho, EchoClient, fail, GrpcPods, StreamClient } from '../helpers/grpc-pods.js';
 import type { Outcome } from '../helpers/grpc-pods.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { OtelHarness } from '../helpers/otel.js';
@@ -199,6 +199,28 @@ describe('gRPC telemetry: RPC spans, traceparent in metadata, Istio metrics', ()
     const durations = await otel.metric('istio_request_duration_milliseconds');
     expect(sum(durations, (a) => source(a) && a.grpc_response_status === '0')).toBe(2);
     expect(sum(durations, (a) => destination(a) && a.grpc_response_status === '0')).toBe(2);
+  });
+
+  it('a server-streaming call: one CLIENT span for the whole stream, ended with its status, and the SERVER span under it', async () => {
+    const stream = new StreamClient('mesh:///reviews.shop:' + pods.port, credentials.createInsecure(), meshGrpcOptions(client));
+    try {
+      const count = await new Promise<number>((resolve, reject) => {
+        let n = 0;
+        const call = stream.list({ count: 3 }, new Metadata(), {});
+        call.on('data', () => n++);
+        call.on('error', reject);
+        call.on('end', () => resolve(n));
+      });
+      expect(count).toBe(3);
+      // The client span ends with the status, which may come just after the last message.
+      for (let i = 0; i < 50 && !otel.spans().some((s) => s.kind === SPAN_KIND_CLIENT); i++) await new Promise((r) => setImmediate(r));
+      const clients = otel.spans().filter((s) => s.kind === SPAN_KIND_CLIENT);
+      expect(clients.map((s) => [s.name, s.attributes['rpc.method'], s.attributes['rpc.grpc.status_code']])).toEqual([['test.Stream/List', 'List', status.OK]]);
+      const servers = otel.spans().filter((s) => s.kind === SPAN_KIND_SERVER);
+      expect(servers.map((s) => [s.name, parentOf(s)])).toEqual([['test.Stream/List', clients[0]!.spanContext().spanId]]);
+    } finally {
+      stream.close();
+    }
   });
 
   it('telemetry off: no spans, no traceparent in the metadata', async () => {
