@@ -614,6 +614,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       isClosed: () => this.closed,
       certificates: () => this.security.certificates,
       trustDomains: this.security.trustDomains,
+      telemetry: () => this.telemetry,
       onClosing: (listener) => {
         this.closingListeners.add(listener);
         return () => this.closingListeners.delete(listener);

@@ -34,7 +34,8 @@ export const ALLOWED_IMPORTS = {
   cluster: [...LEAVES, 'balancer', 'config', 'discovery', 'kubernetes', 'resilience', 'security', 'telemetry', 'transport'],
   http: [...LEAVES, 'balancer', 'cluster', 'config', 'resilience', 'routing', 'security', 'telemetry', 'transport'],
   server: [...LEAVES, 'config', 'resilience', 'routing', 'security', 'telemetry'],
-  grpc: [...LEAVES, 'balancer', 'cluster', 'config', 'resilience', 'routing', 'security', 'server'],
+  // grpc records its calls' spans and metrics through telemetry, as http does.
+  grpc: [...LEAVES, 'balancer', 'cluster', 'config', 'resilience', 'routing', 'security', 'server', 'telemetry'],
   inspect: [...LEAVES, 'balancer', 'cluster', 'config', 'discovery', 'kubernetes', 'resilience', 'routing', 'security', 'server'],
   cli: [...LEAVES, 'cluster', 'config', 'discovery', 'inspect', 'security'],
   // The mesh itself and the package's root entry compose everything.

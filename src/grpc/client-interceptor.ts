@@ -1,5 +1,6 @@
 import { InterceptingCall, Metadata } from '@grpc/grpc-js';
 import type { Interceptor, InterceptorOptions, InterceptingListener, NextCall, StatusObject } from '@grpc/grpc-js';
+import type { Span } from '@opentelemetry/api';
 import type { Host } from '../balancer/host.js';
 import { onFinish, onStart } from '../balancer/host.js';
 import type { CancelTimer } from '../clock.js';
@@ -11,25 +12,35 @@ import { retriableFailure, retriableGrpcStatus } from '../resilience/retry-on.js
 import type { RetryPolicy } from '../resilience/retry-policy.js';
 import { backoffDelayMs, DEFAULT_RETRY_POLICY } from '../resilience/retry-policy.js';
 import { resolveServiceHost } from '../routing/resolve-host.js';
-import type { FaultActions } from '../routing/route-actions.js';
+import type { FaultActions, HeaderOps } from '../routing/route-actions.js';
 import { routeActions } from '../routing/route-actions.js';
 import type { RouteRequest } from '../routing/route-request.js';
 import { matchRoute, pickDestination } from '../routing/route-table.js';
+import { ResponseFlag } from '../telemetry/response-flags.js';
+import type { RpcTelemetry } from '../telemetry/rpc-telemetry.js';
+import { callHash } from './call-hash.js';
 import { GrpcNoRouteError, GrpcTlsPortError, GrpcUnsupportedRouteError } from './errors.js';
 import { GrpcCode, grpcToHttpStatus, httpToGrpcStatus } from './grpc-status.js';
 import type { GrpcMeshCore } from './mesh-core.js';
 import type { GrpcTransportRef, MeshTarget, PickTarget } from './registry.js';
 import { ATTEMPT_KEY, registerAttempt, releaseAttempt, targetOf } from './registry.js';
+import { applyMetadataOps } from './metadata-ops.js';
 import { transportFor } from './transport.js';
 
 type CallInterface = ConstructorParameters<typeof InterceptingCall>[0];
 type MessageContext = Parameters<CallInterface['sendMessageWithContext']>[0];
+interface Queued {
+  readonly context: MessageContext;
+  readonly message: unknown;
+}
 
 /** Metadata key of the mesh's error code on a call the mesh failed itself. */
 export const ERROR_CODE_KEY = 'x-sidecarless-error-code';
 
 /** Messages kept for a retry; a longer client stream is sent once, never partly resent. */
 const MAX_REPLAY_MESSAGES = 64;
+
+const NO_OPS: readonly HeaderOps[] = [];
 
 /** The route's decision for one call: the cluster, and what the route does around the attempts. */
 interface CallPlan {
@@ -38,6 +49,12 @@ interface CallPlan {
   readonly retry: RetryPolicy | undefined;
   readonly timeoutMs: number;
   readonly fault: FaultActions | undefined;
+  /** The route's and destination's `headers.response` rules, for the response metadata. */
+  readonly responseOps: readonly HeaderOps[];
+  /** The `:authority` a `rewrite.authority` or `host` header rule gives the call, else undefined (the target's). */
+  readonly authority: string | undefined;
+  /** The consistent-hash key of the call (DestinationRule `consistentHash`), else undefined. */
+  readonly hash: number | undefined;
 }
 
 type Decision = CallPlan | StatusObject | Promise<void>;
@@ -111,6 +128,12 @@ class Attempt implements PickTarget {
   connectFailure = false;
   callerCancelled = false;
   noHost = false;
+  /** The attempt was half-closed (after its last message was handed over). */
+  halfClosed = false;
+  /** grpc-js's callback for a message this attempt sent: made once per attempt of a client stream. */
+  onSent: (() => void) | undefined = undefined;
+  /** The attempt's CLIENT span, when traced. */
+  span: Span | undefined = undefined;
   private startedAt = -1;
 
   constructor(
@@ -119,11 +142,14 @@ class Attempt implements PickTarget {
     private readonly avoid: readonly Host[],
     /** The host the client wrote in its target: Envoy's auto SNI for a DestinationRule's TLS. */
     private readonly authorityHost: string,
+    private readonly telemetry: RpcTelemetry | undefined,
+    private readonly hash: number | undefined,
   ) {}
 
   pick(): Host | undefined {
     const avoid = this.avoid;
-    const host = avoid.length > 0 ? (this.cluster.pick(undefined, (h) => avoid.includes(h)) ?? this.cluster.pick(undefined)) : this.cluster.pick(undefined);
+    const hash = this.hash;
+    const host = avoid.length > 0 ? (this.cluster.pick(hash, (h) => avoid.includes(h)) ?? this.cluster.pick(hash)) : this.cluster.pick(hash);
     if (!host) this.noHost = true;
     return host;
   }
@@ -131,6 +157,7 @@ class Attempt implements PickTarget {
   started(host: Host): void {
     onStart(host);
     this.startedAt = this.core.clock.now();
+    this.telemetry?.picked(this.span, host);
   }
 
   connectFailed(host: Host): void {
@@ -168,8 +195,16 @@ class MeshCall implements CallInterface {
   private listener: Partial<InterceptingListener> = {};
   private metadata = new Metadata();
   private plan: CallPlan | undefined;
-  /** Messages sent so far (for a retry), and before the first attempt the ones it must send. */
-  private sent: { context: MessageContext; message: unknown }[] = [];
+  /** Messages sent so far, kept for a retry (flags only: their callbacks were answered). */
+  private sent: Queued[] = [];
+  /**
+   * Messages waiting for the current attempt (or the first one), handed over one at a time:
+   * grpc-js takes a call's next message only once the previous one's callback ran.
+   */
+  private pending: Queued[] = [];
+  /** A message is in flight on the current attempt; `inflight` is its caller's callback. */
+  private sending = false;
+  private inflight: (() => void) | undefined;
   private replayable = true;
   private halfClosed = false;
   private readPending = false;
@@ -184,6 +219,12 @@ class MeshCall implements CallInterface {
   private readonly tried: Host[] = [];
   private timer: CancelTimer | undefined;
   private deadlineAt = Infinity;
+  /** The call's spans and metrics; undefined when telemetry is off (then nothing of OTel is loaded). */
+  private telemetry: RpcTelemetry | undefined;
+  /** The last attempt's status came from a pod (not a refused connection, a per-try timeout, no host). */
+  private podAnswered = false;
+  /** The attempt that ends the call sent response headers (not trailers only). */
+  private metadataReceived = false;
 
   constructor(
     private readonly core: GrpcMeshCore,
@@ -195,6 +236,9 @@ class MeshCall implements CallInterface {
   start(metadata: Metadata, listener?: Partial<InterceptingListener>): void {
     this.metadata = metadata;
     this.listener = listener ?? {};
+    // Here, in the caller's context: its active span is the parent of the call's spans.
+    const target = this.target;
+    this.telemetry = this.core.telemetry()?.beginRpc(this.options.method_definition.path, target?.host ?? '', target?.port ?? 0);
     this.decide();
   }
 
@@ -225,6 +269,7 @@ class MeshCall implements CallInterface {
     const fault = decision.fault;
     if (fault && fault.delayFraction > 0 && this.core.random() < fault.delayFraction) {
       // Envoy's fault filter: the delay first, the abort once it has passed.
+      this.telemetry?.flag(ResponseFlag.DI);
       this.timer = this.core.clock.schedule(fault.delayMs, () => {
         this.timer = undefined;
         if (!this.done && !this.abortFault(fault)) this.startAttempt();
@@ -257,11 +302,16 @@ class MeshCall implements CallInterface {
     let host = serviceHost;
     let port = target.port;
     let subset: string | undefined;
-    let plan: Omit<CallPlan, 'cluster' | 'destination'> = { retry: DEFAULT_RETRY_POLICY, timeoutMs: 0, fault: undefined };
+    let routeName: string | undefined;
+    let plan: Omit<CallPlan, 'cluster' | 'destination' | 'hash'> = { retry: DEFAULT_RETRY_POLICY, timeoutMs: 0, fault: undefined, responseOps: NO_OPS, authority: undefined };
+    let requestOps = NO_OPS;
     if (table) {
       const hit = matchRoute(table, new GrpcRouteRequest(`${target.host}:${target.port}`, target.port, path, this.metadata));
       // Envoy's NR (404) as gRPC sees it.
-      if (!hit) return localStatus(GrpcCode.UNIMPLEMENTED, `route not found for ${path} on ${serviceHost}`);
+      if (!hit) {
+        this.telemetry?.answeredLocally('route-not-found', ResponseFlag.NR);
+        return localStatus(GrpcCode.UNIMPLEMENTED, `route not found for ${path} on ${serviceHost}`);
+      }
       const actions = routeActions(hit.route);
       if (actions.directResponse) return localStatus(httpToGrpcStatus(actions.directResponse.status), actions.directResponse.body);
       if (actions.redirect) return localStatus(GrpcCode.UNKNOWN, `the route for ${path} on ${serviceHost} redirects, which a gRPC call cannot follow`);
@@ -273,13 +323,19 @@ class MeshCall implements CallInterface {
       if (actions.rewritePath(path, hit.matchIndex) !== undefined) {
         throw new GrpcUnsupportedRouteError(`the route for ${path} on ${serviceHost} (${hit.route.resource.namespace}/${hit.route.resource.name} ${hit.route.path}) rewrites the path, which sidecarless/grpc does not do yet; the call was not sent`);
       }
-      plan = { retry: actions.retry, timeoutMs: actions.timeoutMs, fault: actions.fault };
+      const rules = actions.destination(destination);
+      requestOps = rules.request;
+      plan = { retry: actions.retry, timeoutMs: actions.timeoutMs, fault: actions.fault, responseOps: rules.response, authority: rules.authority };
+      routeName = hit.route.name;
     }
     const destination = `${host}${subset ? ` subset ${subset}` : ''} port ${port}`;
     const cluster = clusters.get(host, subset, port);
     if (cluster?.warming) return cluster.warming;
     if (!cluster) {
-      if (subset !== undefined) return localStatus(GrpcCode.UNAVAILABLE, 'no healthy upstream');
+      if (subset !== undefined) {
+        this.telemetry?.answeredLocally('no-healthy-upstream', ResponseFlag.NC);
+        return localStatus(GrpcCode.UNAVAILABLE, 'no healthy upstream');
+      }
       throw new GrpcNoRouteError(`${destination} has no endpoints in the mesh; gRPC calls need endpoints the mesh knows (ServiceEntry, WorkloadEntry, EndpointSlices or DNS)`);
     }
     if (cluster.passthrough) throw new GrpcNoRouteError(`${destination} has no endpoints in the mesh (resolution NONE); gRPC calls need endpoints the mesh knows`);
@@ -289,7 +345,16 @@ class MeshCall implements CallInterface {
     // TLS the mesh cannot originate now fails closed, before anything is sent (never plaintext).
     const refusal = cluster.tlsRefusal();
     if (refusal) throw refusal;
-    return { ...plan, cluster, destination };
+    this.telemetry?.routed(routeName, host, subset, cluster.name);
+    if (requestOps.length > 0) {
+      // Once, before the first attempt (every attempt sends a clone); the caller's object is left as it was.
+      this.metadata = this.metadata.clone();
+      const refused = applyMetadataOps(this.metadata, requestOps);
+      // Fails closed: a call without the metadata its route adds could pass where it should not.
+      if (refused !== undefined) throw new GrpcUnsupportedRouteError(`the route for ${path} on ${serviceHost} (${routeName ?? 'unnamed'}) sets metadata grpc-js cannot send (${refused}); the call was not sent`);
+    }
+    const hashOn = cluster.hashOn;
+    return { ...plan, cluster, destination, hash: hashOn ? callHash(hashOn, this.metadata) : undefined };
   }
 
   /** The sooner of the caller's deadline, the route timeout and the inbound request's deadline. */
@@ -310,6 +375,7 @@ class MeshCall implements CallInterface {
 
   private abortFault(fault: FaultActions): boolean {
     if (fault.abortFraction <= 0 || this.core.random() >= fault.abortFraction) return false;
+    this.telemetry?.answeredLocally('fault-abort', ResponseFlag.FI);
     this.localReply(localStatus(fault.abortGrpcStatus ?? httpToGrpcStatus(fault.abortStatus), 'fault filter abort'));
     return true;
   }
@@ -318,18 +384,24 @@ class MeshCall implements CallInterface {
     const plan = this.plan!;
     if (this.done) return;
     if (this.deadlineAt !== Infinity && Date.now() >= this.deadlineAt) {
+      this.podAnswered = false;
       this.finish(localStatus(GrpcCode.DEADLINE_EXCEEDED, 'deadline exceeded'));
       return;
     }
-    const avoid = plan.retry?.ignorePreviousHosts === false ? [] : this.tried;
-    const attempt = new Attempt(this.core, plan.cluster, avoid, this.target!.host);
+    // As Envoy: a retry avoids the hosts tried unless the route says not to, or, by default, the cluster hashes.
+    const avoid = (plan.retry?.ignorePreviousHosts ?? plan.cluster.hashOn === undefined) ? this.tried : [];
+    const attempt = new Attempt(this.core, plan.cluster, avoid, this.target!.host, this.telemetry, plan.hash);
     attempt.id = registerAttempt(attempt);
     this.attempt = attempt;
     const first = this.attempts === 0;
     this.attempts++;
     const metadata = this.metadata.clone();
     metadata.set(ATTEMPT_KEY, attempt.id);
-    const call = this.nextCall({ ...this.options, deadline: this.deadlineAt === Infinity ? Infinity : this.deadlineAt });
+    if (this.telemetry) attempt.span = this.telemetry.attempt(metadata, first ? plan.retry : undefined);
+    const options: InterceptorOptions = { ...this.options, deadline: this.deadlineAt === Infinity ? Infinity : this.deadlineAt };
+    // grpc-js sends a call's `host` option as its :authority.
+    if (plan.authority !== undefined) options.host = plan.authority;
+    const call = this.nextCall(options);
     attempt.call = call;
     const perTry = plan.retry?.perTryTimeoutMs ?? 0;
     if (perTry > 0) {
@@ -343,24 +415,57 @@ class MeshCall implements CallInterface {
       onReceiveMessage: (message) => this.onMessage(attempt, message),
       onReceiveStatus: (status) => this.onStatus(attempt, status),
     });
-    if (first) {
-      const queued = this.sent;
-      if (!this.replayable || queued.length > MAX_REPLAY_MESSAGES) {
-        this.replayable = false;
-        this.sent = [];
-      } else {
-        this.sent = queued.map((m) => ({ context: { flags: m.context.flags }, message: m.message }));
-      }
-      for (const m of queued) call.sendMessageWithContext(m.context, m.message);
-    } else {
-      for (const m of this.sent) call.sendMessageWithContext(m.context, m.message);
-    }
-    if (this.halfClosed) call.halfClose();
+    // The first attempt sends what the caller sent before it; a retry sends everything again.
+    if (!first) this.pending = this.sent.slice();
+    this.sending = false;
+    this.pump(attempt);
     if (this.readPending) call.startRead();
+  }
+
+  /** Hands the attempt its next waiting message; half-closes it once none is left and the caller half-closed. */
+  private pump(attempt: Attempt): void {
+    const next = this.pending.shift();
+    if (next !== undefined && !this.options.method_definition.requestStream) {
+      // A unary or server-streaming call sends one message: nothing waits behind it.
+      attempt.call!.sendMessageWithContext(next.context, next.message);
+    } else if (next !== undefined) {
+      this.sending = true;
+      this.inflight = next.context.callback;
+      attempt.onSent ??= () => this.messageSent(attempt);
+      attempt.call!.sendMessageWithContext({ flags: next.context.flags, callback: attempt.onSent }, next.message);
+    } else {
+      this.sending = false;
+    }
+    if (this.pending.length === 0 && this.halfClosed && !attempt.halfClosed && attempt === this.attempt) {
+      attempt.halfClosed = true;
+      attempt.call!.halfClose();
+    }
+  }
+
+  private messageSent(attempt: Attempt): void {
+    if (attempt !== this.attempt) return;
+    const callback = this.inflight;
+    this.inflight = undefined;
+    callback?.();
+    if (attempt === this.attempt) this.pump(attempt);
+  }
+
+  /** The attempt ended: the caller's messages waiting for it are answered (a retry sends them again from `sent`). */
+  private releaseMessages(): void {
+    const inflight = this.inflight;
+    const pending = this.pending;
+    this.inflight = undefined;
+    this.pending = [];
+    this.sending = false;
+    inflight?.();
+    for (const m of pending) m.context.callback?.();
   }
 
   private onMetadata(attempt: Attempt, metadata: Metadata): void {
     if (attempt !== this.attempt) return;
+    this.metadataReceived = true;
+    const ops = this.plan!.responseOps;
+    if (ops.length > 0) applyMetadataOps(metadata, ops);
     if (this.committed) this.listener.onReceiveMetadata?.(metadata);
     else this.heldMetadata = metadata;
   }
@@ -392,8 +497,17 @@ class MeshCall implements CallInterface {
     attempt.cancelTimer?.();
     releaseAttempt(attempt.id);
     this.attempt = undefined;
+    this.releaseMessages();
     if (attempt.host) this.tried.push(attempt.host);
+    const telemetry = this.telemetry;
+    this.podAnswered = !(attempt.noHost || attempt.connectFailure || attempt.perTryTimedOut || attempt.callerCancelled);
+    // A trailers-only response (an error status with no headers before it) is the headers Envoy's rules apply to.
+    const ops = this.plan!.responseOps;
+    if (this.podAnswered && !this.metadataReceived && ops.length > 0) applyMetadataOps(status.metadata, ops);
+    if (telemetry) this.attemptTelemetry(telemetry, attempt, status);
     if (!this.done && !this.committed && this.retriable(attempt, status)) {
+      this.metadataReceived = false;
+      telemetry?.retrying(attempt.connectFailure ? 'connect-failure' : attempt.perTryTimedOut ? 'per-try-timeout' : `grpc-status ${status.code}`);
       this.heldMetadata = undefined;
       this.heldMessage = undefined;
       const policy = this.plan!.retry!;
@@ -404,6 +518,15 @@ class MeshCall implements CallInterface {
       return;
     }
     this.finish(status);
+  }
+
+  /** Envoy's flags for how the attempt ended, and its span. */
+  private attemptTelemetry(telemetry: RpcTelemetry, attempt: Attempt, status: StatusObject): void {
+    if (attempt.noHost) telemetry.flag(ResponseFlag.UH);
+    else if (attempt.connectFailure) telemetry.flag(ResponseFlag.UF);
+    else if (attempt.perTryTimedOut) telemetry.flag(ResponseFlag.UT);
+    if (attempt.callerCancelled) telemetry.flag(ResponseFlag.DC);
+    telemetry.attemptEnded(attempt.span, status.code, status.details);
   }
 
   private retriable(attempt: Attempt, status: StatusObject): boolean {
@@ -419,6 +542,7 @@ class MeshCall implements CallInterface {
   /** The mesh answers the call itself, later, as a network answer would come. */
   private localReply(status: StatusObject): void {
     this.done = true;
+    this.podAnswered = false;
     setImmediate(() => this.finish(status));
   }
 
@@ -434,16 +558,16 @@ class MeshCall implements CallInterface {
     const message = this.heldMessage;
     this.heldMessage = undefined;
     if (message) this.listener.onReceiveMessage?.(message.message);
+    const telemetry = this.telemetry;
+    if (telemetry) {
+      // Envoy's response_code: 200 for a status from a pod; the local reply's HTTP status otherwise.
+      telemetry.finish(status.code, status.details, this.podAnswered ? 200 : grpcToHttpStatus(status.code));
+    }
     this.listener.onReceiveStatus?.(status);
   }
 
   sendMessageWithContext(context: MessageContext, message: unknown): void {
     if (this.statusSent) return;
-    const attempt = this.attempt;
-    if (this.attempts === 0) {
-      this.sent.push({ context, message });
-      return;
-    }
     if (this.replayable && !this.committed) {
       if (this.sent.length >= MAX_REPLAY_MESSAGES) {
         this.replayable = false;
@@ -452,8 +576,14 @@ class MeshCall implements CallInterface {
         this.sent.push({ context: { flags: context.flags }, message });
       }
     }
-    if (attempt) attempt.call!.sendMessageWithContext(context, message);
-    else context.callback?.();
+    const attempt = this.attempt;
+    if (attempt || this.attempts === 0) {
+      this.pending.push({ context, message });
+      if (attempt && !this.sending) this.pump(attempt);
+      return;
+    }
+    // Between attempts: the next one sends it again from `sent`; if none comes, the call is ending.
+    context.callback?.();
   }
 
   sendMessage(message: unknown): void {
@@ -467,7 +597,12 @@ class MeshCall implements CallInterface {
 
   halfClose(): void {
     this.halfClosed = true;
-    this.attempt?.call?.halfClose();
+    const attempt = this.attempt;
+    // With messages still waiting, the attempt is half-closed after the last (see `pump`).
+    if (attempt?.call && this.pending.length === 0 && !attempt.halfClosed) {
+      attempt.halfClosed = true;
+      attempt.call.halfClose();
+    }
   }
 
   cancelWithStatus(code: number, details: string): void {

@@ -4,6 +4,7 @@ import type { Snapshot } from '../config/snapshot.js';
 import type { TrustDomains } from '../security/spiffe-id.js';
 import type { WorkloadCertificates } from '../security/workload-certificates.js';
 import type { InboundEntry } from '../server/inbound/inbound-api.js';
+import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
 
 /** What the gRPC entry point reads of a mesh: the snapshot and clusters the HTTP path uses. */
 export interface GrpcMeshCore {
@@ -16,6 +17,8 @@ export interface GrpcMeshCore {
   certificates(): WorkloadCertificates | undefined;
   /** The mesh's trust domain and aliases: a caller's SPIFFE ID must be of one. */
   readonly trustDomains: TrustDomains;
+  /** The mesh's telemetry: undefined when off or `@opentelemetry/api` is not installed (nothing of OTel loaded). */
+  telemetry(): MeshTelemetry | undefined;
   /** `listener` runs when the mesh starts closing; the result unsubscribes. */
   onClosing(listener: () => void): () => void;
 }

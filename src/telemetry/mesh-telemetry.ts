@@ -8,6 +8,7 @@ import type { CertificateExpiry, ClusterHealth } from './mesh-metrics.js';
 import type { OtelApi } from './otel-api.js';
 import { RequestTelemetry } from './request-telemetry.js';
 import type { RequestOrigin } from './request-telemetry.js';
+import { RpcTelemetry } from './rpc-telemetry.js';
 import type { TelemetryOptions } from './telemetry-options.js';
 import { Tracing } from './tracing-mode.js';
 
@@ -88,6 +89,13 @@ export class MeshTelemetry {
     if (this.due) this.recheck();
     if (this.tracing === Tracing.Off && this.metrics.current === undefined) return undefined;
     return new RequestTelemetry(this, handler, method, origin, serviceHost, path);
+  }
+
+  /** The recorder of one gRPC call made through the mesh, or undefined when nothing would be recorded. */
+  beginRpc(path: string, hostname: string, port: number): RpcTelemetry | undefined {
+    if (this.due) this.recheck();
+    if (this.tracing === Tracing.Off && this.metrics.current === undefined) return undefined;
+    return new RpcTelemetry(this, path, hostname, port);
   }
 
   /** The inbound side's per-request entry: looks again at what is registered once a second has passed. */

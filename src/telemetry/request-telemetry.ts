@@ -352,7 +352,7 @@ export class RequestTelemetry implements Dispatcher.DispatchHandler {
 }
 
 /** Istio's `destination_service_name` and `_namespace` of a service host. */
-function serviceName(host: string, namespaceOf: (host: string) => string | undefined): { name: string; namespace: string } {
+export function serviceName(host: string, namespaceOf: (host: string) => string | undefined): { name: string; namespace: string } {
   const svc = host.indexOf('.svc.');
   if (svc > 0) {
     const dot = host.indexOf('.');

@@ -20,6 +20,11 @@ export const ATTR_URL_QUERY = 'url.query';
 export const ATTR_CLIENT_ADDRESS = 'client.address';
 export const ATTR_USER_AGENT_ORIGINAL = 'user_agent.original';
 export const ATTR_NETWORK_PROTOCOL_VERSION = 'network.protocol.version';
+// The RPC conventions, for gRPC calls.
+export const ATTR_RPC_SYSTEM = 'rpc.system';
+export const ATTR_RPC_SERVICE = 'rpc.service';
+export const ATTR_RPC_METHOD = 'rpc.method';
+export const ATTR_RPC_GRPC_STATUS_CODE = 'rpc.grpc.status_code';
 
 /** The spec's explicit bucket boundaries advice for `http.client.request.duration` (seconds). */
 export const HTTP_DURATION_BUCKETS_S: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
@@ -48,6 +53,15 @@ export const ATTR_MESH_LOCAL_REPLY = 'sidecarless.local_reply';
 export const ATTR_MESH_RESPONSE_FLAGS = 'sidecarless.response_flags';
 export const ATTR_MESH_MIRROR = 'sidecarless.mirror';
 export const ATTR_MESH_ATTEMPTS = 'sidecarless.attempts';
+/** The attempt's index for a gRPC call (the RPC conventions have no `http.request.resend_count`). */
+export const ATTR_MESH_RESEND_COUNT = 'sidecarless.resend_count';
 
 /** The name of the span of one logical request, parent of its attempts when nothing else is. */
 export const REQUEST_SPAN_NAME = 'sidecarless.request';
+
+/** `rpc.service` and `rpc.method` of a gRPC path `/package.Service/Method`. */
+export function rpcNames(path: string): { readonly service: string; readonly method: string } {
+  const slash = path.lastIndexOf('/');
+  if (slash <= 0) return { service: path.replace(/^\//, ''), method: '' };
+  return { service: path.slice(1, slash), method: path.slice(slash + 1) };
+}

@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { makeGenericClientConstructor, Metadata, Server, ServerCredentials } from '@grpc/grpc-js';
-import type { ChannelOptions, Client, ServerInterceptor, ServerUnaryCall, sendUnaryData, ServiceError , credentials, status } from '@grpc/grpc-js';
+import type { ChannelOptions, Client, ClientDuplexStream, ClientReadableStream, ClientWritableStream, ServerDuplexStream, ServerInterceptor, ServerReadableStream, ServerUnaryCall, ServerWritableStream, sendUnaryData, ServiceError , credentials, status } from '@grpc/grpc-js';
 
 /** JSON messages: no .proto file needed for a test service. */
 const json = {
@@ -18,6 +18,45 @@ function unary(path: string) {
     responseSerialize: json.serialize,
     responseDeserialize: json.deserialize,
   } as const;
+}
+
+function streaming(path: string, requestStream: boolean, responseStream: boolean) {
+  return { ...unary(path), requestStream, responseStream } as const;
+}
+
+/**
+ * `test.Stream`: `Collect` (client streaming: answers how many messages it got), `List` (server
+ * streaming: `{ count }` messages), `Chat` (bidi: one answer per message); each message says which
+ * pod sent it and the deadline it saw.
+ */
+export const STREAM_SERVICE = {
+  collect: streaming('/test.Stream/Collect', true, false),
+  list: streaming('/test.Stream/List', false, true),
+  chat: streaming('/test.Stream/Chat', true, true),
+};
+
+export interface StreamReply {
+  readonly pod: string;
+  readonly index: number;
+  readonly body: unknown;
+  readonly deadlineMs: number | null;
+}
+
+export interface StreamClient extends Client {
+  collect(metadata: Metadata, options: { deadline?: number | Date }, callback: (error: ServiceError | null, reply?: StreamReply) => void): ClientWritableStream<unknown>;
+  list(request: unknown, metadata: Metadata, options: { deadline?: number | Date }): ClientReadableStream<StreamReply>;
+  chat(metadata: Metadata, options: { deadline?: number | Date }): ClientDuplexStream<unknown, StreamReply>;
+}
+
+export const StreamClient = makeGenericClientConstructor(STREAM_SERVICE, 'Stream') as unknown as new (address: string, creds: ReturnType<typeof credentials.createInsecure>, options?: ChannelOptions) => StreamClient;
+
+/** How a pod fails a streaming call: before it sends anything, or after its first message. */
+export type StreamFailure = { readonly when: 'before' | 'after-first'; readonly code: status } | undefined;
+
+function deadlineMsOf(call: { getDeadline(): number | Date }): number | null {
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(at) ? at - Date.now() : null;
 }
 
 /** `test.Echo`: `Who` and `Other` answer which pod served them and what metadata it saw. */
@@ -65,6 +104,8 @@ export class GrpcPods {
   port = 0;
   /** Takes over a call (return true) to fail it, delay it, etc. */
   behave: EchoHandler | undefined;
+  /** Decides, per streaming call, whether the pod fails it. */
+  streamFailure: ((pod: string, method: string) => StreamFailure) | undefined;
   /** Calls each pod received, by method path. */
   readonly received: { pod: string; method: string }[] = [];
 
@@ -98,11 +139,52 @@ export class GrpcPods {
       callback(null, { pod: address, method, metadata, deadlineMs: Number.isFinite(at) ? at - Date.now() : null, body: call.request, peer, peerSerial: cert?.serialNumber ?? null });
     };
     server.addService(ECHO_SERVICE, { who: handler('/test.Echo/Who'), other: handler('/test.Echo/Other') });
+    server.addService(STREAM_SERVICE, this.streamHandlers(address));
     const port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(`${address}:${this.port}`, credentials, (error, bound) => (error ? reject(error) : resolve(bound)));
     });
     this.port = port;
     this.servers.set(address, server);
+  }
+
+  private streamHandlers(pod: string) {
+    const error = (code: status, details: string): ServiceError => Object.assign(new Error(details), { code, details, metadata: new Metadata() });
+    return {
+      collect: (call: ServerReadableStream<unknown, StreamReply>, callback: sendUnaryData<StreamReply>): void => {
+        this.received.push({ pod, method: '/test.Stream/Collect' });
+        const failure = this.streamFailure?.(pod, '/test.Stream/Collect');
+        if (failure) {
+          callback(error(failure.code, 'pod failed the stream'), null);
+          return;
+        }
+        const bodies: unknown[] = [];
+        call.on('data', (m: unknown) => bodies.push(m));
+        call.on('end', () => callback(null, { pod, index: bodies.length, body: bodies, deadlineMs: deadlineMsOf(call) }));
+      },
+      list: (call: ServerWritableStream<unknown, StreamReply>): void => {
+        this.received.push({ pod, method: '/test.Stream/List' });
+        const failure = this.streamFailure?.(pod, '/test.Stream/List');
+        const count = (call.request as { count?: number } | null)?.count ?? 3;
+        if (failure?.when === 'before') {
+          call.emit('error', error(failure.code, 'pod failed the stream'));
+          return;
+        }
+        for (let i = 0; i < count; i++) {
+          call.write({ pod, index: i, body: null, deadlineMs: deadlineMsOf(call) });
+          if (failure && i === 0) {
+            call.emit('error', error(failure.code, 'pod failed the stream after a message'));
+            return;
+          }
+        }
+        call.end();
+      },
+      chat: (call: ServerDuplexStream<unknown, StreamReply>): void => {
+        this.received.push({ pod, method: '/test.Stream/Chat' });
+        let index = 0;
+        call.on('data', (m: unknown) => call.write({ pod, index: index++, body: m, deadlineMs: deadlineMsOf(call) }));
+        call.on('end', () => call.end());
+      },
+    };
   }
 
   /** Stops one pod at once: its connections are cut, new ones refused. */

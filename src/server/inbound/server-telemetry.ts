@@ -11,6 +11,12 @@ import type { InboundRequest } from './inbound-request.js';
 const SPAN_KIND_SERVER = 1;
 const SPAN_STATUS_ERROR = 2;
 
+/**
+ * gRPC statuses that make a SERVER span an error, as the RPC conventions list them (the others,
+ * such as NOT_FOUND or PERMISSION_DENIED, are the caller's doing).
+ */
+const GRPC_SERVER_ERRORS: ReadonlySet<number> = new Set([2, 4, 12, 13, 14, 15]);
+
 const HEADER_GETTER: TextMapGetter<InboundRequest['headers']> = {
   keys: (carrier) => Object.keys(carrier),
   get: (carrier, key) => carrier[key],
@@ -39,6 +45,8 @@ export class ServerExchange {
   private readonly startedAt = performance.now();
   private reply: InboundReply | undefined;
   private ended = false;
+  /** A gRPC call (`content-type: application/grpc`): an RPC span, and Istio's `request_protocol="grpc"`. */
+  private readonly grpc: boolean;
 
   constructor(
     private readonly mesh: MeshTelemetry,
@@ -47,6 +55,7 @@ export class ServerExchange {
     res: ServerResponse | Http2ServerResponse,
   ) {
     const api = mesh.api;
+    this.grpc = request.header('content-type')?.startsWith('application/grpc') === true;
     if (mesh.tracing !== Tracing.Off) {
       const active = api.context.active();
       const existing = api.trace.getSpan(active);
@@ -57,27 +66,51 @@ export class ServerExchange {
         existing.setAttribute('sidecarless.inbound', true);
       } else {
         const parent = api.propagation.extract(active, request.headers, HEADER_GETTER);
-        const attributes: Attributes = {
-          [sc.ATTR_HTTP_REQUEST_METHOD]: sc.semconvMethod(request.method),
-          [sc.ATTR_URL_PATH]: request.path,
-          [sc.ATTR_URL_SCHEME]: request.scheme,
-          [sc.ATTR_SERVER_PORT]: request.port,
-          [sc.ATTR_CLIENT_ADDRESS]: request.remoteIp,
-          [sc.ATTR_NETWORK_PEER_ADDRESS]: request.sourceIp,
-        };
-        if (request.query !== '') attributes[sc.ATTR_URL_QUERY] = request.query;
-        const host = request.host;
-        if (host !== '') attributes[sc.ATTR_SERVER_ADDRESS] = host.replace(/:\d+$/, '');
-        const agent = request.header('user-agent');
-        if (agent !== undefined) attributes[sc.ATTR_USER_AGENT_ORIGINAL] = agent;
-        if (attributes[sc.ATTR_HTTP_REQUEST_METHOD] === '_OTHER') attributes[sc.ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = request.method;
-        this.span = mesh.tracer.startSpan(request.method, { kind: SPAN_KIND_SERVER, attributes }, parent);
+        // A gRPC call's span is an RPC span: `package.Service/Method`, with the rpc.* attributes.
+        this.span = this.grpc
+          ? mesh.tracer.startSpan(request.path.slice(1), { kind: SPAN_KIND_SERVER, attributes: this.rpcAttributes() }, parent)
+          : mesh.tracer.startSpan(request.method, { kind: SPAN_KIND_SERVER, attributes: this.httpAttributes() }, parent);
         this.context = api.trace.setSpan(parent, this.span);
       }
     }
     const end = (): void => this.end(res);
     res.once('finish', end);
     res.once('close', end);
+  }
+
+  private httpAttributes(): Attributes {
+    const request = this.request;
+    const attributes: Attributes = {
+      [sc.ATTR_HTTP_REQUEST_METHOD]: sc.semconvMethod(request.method),
+      [sc.ATTR_URL_PATH]: request.path,
+      [sc.ATTR_URL_SCHEME]: request.scheme,
+      [sc.ATTR_SERVER_PORT]: request.port,
+      [sc.ATTR_CLIENT_ADDRESS]: request.remoteIp,
+      [sc.ATTR_NETWORK_PEER_ADDRESS]: request.sourceIp,
+    };
+    if (request.query !== '') attributes[sc.ATTR_URL_QUERY] = request.query;
+    const host = request.host;
+    if (host !== '') attributes[sc.ATTR_SERVER_ADDRESS] = host.replace(/:\d+$/, '');
+    const agent = request.header('user-agent');
+    if (agent !== undefined) attributes[sc.ATTR_USER_AGENT_ORIGINAL] = agent;
+    if (attributes[sc.ATTR_HTTP_REQUEST_METHOD] === '_OTHER') attributes[sc.ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = request.method;
+    return attributes;
+  }
+
+  private rpcAttributes(): Attributes {
+    const request = this.request;
+    const names = sc.rpcNames(request.path);
+    const attributes: Attributes = {
+      [sc.ATTR_RPC_SYSTEM]: 'grpc',
+      [sc.ATTR_RPC_SERVICE]: names.service,
+      [sc.ATTR_RPC_METHOD]: names.method,
+      [sc.ATTR_SERVER_PORT]: request.port,
+      [sc.ATTR_CLIENT_ADDRESS]: request.remoteIp,
+      [sc.ATTR_NETWORK_PEER_ADDRESS]: request.sourceIp,
+    };
+    const host = request.host;
+    if (host !== '') attributes[sc.ATTR_SERVER_ADDRESS] = host.replace(/:\d+$/, '');
+    return attributes;
   }
 
   /** The mesh answered the request itself (denied, rate limited...). */
@@ -90,7 +123,9 @@ export class ServerExchange {
     this.ended = true;
     const status = res.headersSent || this.reply ? res.statusCode : 0;
     const span = this.span;
-    if (span?.isRecording()) {
+    if (this.grpc && span?.isRecording()) {
+      this.endRpcSpan(span, res);
+    } else if (span?.isRecording()) {
       if (status > 0) span.setAttribute(sc.ATTR_HTTP_RESPONSE_STATUS_CODE, status);
       if (this.reply) {
         span.setAttribute(sc.ATTR_MESH_LOCAL_REPLY, this.reply.reason);
@@ -115,6 +150,22 @@ export class ServerExchange {
       m.serverDuration.record(seconds, attributes);
     }
     if (m.istioRequests) this.recordIstio(status, seconds * 1000, res);
+  }
+
+  /** The call's gRPC status on its span: an error only for the statuses the conventions list for servers. */
+  private endRpcSpan(span: Span, res: ServerResponse | Http2ServerResponse): void {
+    const header = res.getHeader('grpc-status');
+    const code = header === undefined ? undefined : Number(header);
+    if (code !== undefined) span.setAttribute(sc.ATTR_RPC_GRPC_STATUS_CODE, code);
+    if (this.reply) {
+      span.setAttribute(sc.ATTR_MESH_LOCAL_REPLY, this.reply.reason);
+      if (this.reply.decidedBy) span.setAttribute('sidecarless.authz.policy', this.reply.decidedBy);
+    }
+    if (code === undefined || GRPC_SERVER_ERRORS.has(code)) {
+      span.setAttribute(sc.ATTR_ERROR_TYPE, code === undefined ? 'aborted' : String(code));
+      span.setStatus({ code: SPAN_STATUS_ERROR });
+    }
+    if (this.context !== undefined) span.end();
   }
 
   private recordIstio(status: number, ms: number, res: ServerResponse | Http2ServerResponse): void {
