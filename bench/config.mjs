@@ -12,28 +12,50 @@ function resources(i, version = 'v2') {
   const name = `svc-${i}`;
   return [
     {
-      apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name, namespace: 'shop' },
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: { name, namespace: 'shop' },
       spec: {
-        hosts: [`${name}.shop.svc.cluster.local`], location: 'MESH_INTERNAL', resolution: 'STATIC',
+        hosts: [`${name}.shop.svc.cluster.local`],
+        location: 'MESH_INTERNAL',
+        resolution: 'STATIC',
         ports: [{ number: 8080, name: 'http', protocol: 'HTTP' }],
         endpoints: Array.from({ length: 3 }, (_, k) => ({ address: `10.${(i >> 8) & 255}.${i & 255}.${k + 1}`, labels: { version: k === 2 ? 'v2' : 'v1' } })),
       },
     },
     {
-      apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name, namespace: 'shop' },
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name, namespace: 'shop' },
       spec: {
         host: name,
         trafficPolicy: { loadBalancer: { simple: 'LEAST_REQUEST' }, connectionPool: { http: { http1MaxPendingRequests: 100 } } },
-        subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }],
+        subsets: [
+          { name: 'v1', labels: { version: 'v1' } },
+          { name: 'v2', labels: { version: 'v2' } },
+        ],
       },
     },
     {
-      apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name, namespace: 'shop' },
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name, namespace: 'shop' },
       spec: {
         hosts: [name],
         http: [
-          { name: 'canary', match: [{ headers: { 'x-canary': { exact: 'true' } } }, { uri: { regex: '/beta/[a-z]+' } }], route: [{ destination: { host: name, subset: version } }] },
-          { route: [{ destination: { host: name, subset: 'v1' }, weight: 90 }, { destination: { host: name, subset: 'v2' }, weight: 10 }], timeout: '2s', retries: { attempts: 3, perTryTimeout: '500ms' } },
+          {
+            name: 'canary',
+            match: [{ headers: { 'x-canary': { exact: 'true' } } }, { uri: { regex: '/beta/[a-z]+' } }],
+            route: [{ destination: { host: name, subset: version } }],
+          },
+          {
+            route: [
+              { destination: { host: name, subset: 'v1' }, weight: 90 },
+              { destination: { host: name, subset: 'v2' }, weight: 10 },
+            ],
+            timeout: '2s',
+            retries: { attempts: 3, perTryTimeout: '500ms' },
+          },
         ],
       },
     },
@@ -44,9 +66,18 @@ function resources(i, version = 'v2') {
 class PushSource {
   id = 'bench';
   documents = [];
-  start(onUpdate) { this.onUpdate = onUpdate; onUpdate({ source: this.id, documents: this.documents, issues: [] }); return Promise.resolve(); }
-  push(documents) { this.documents = documents; this.onUpdate({ source: this.id, documents, issues: [] }); }
-  close() { return Promise.resolve(); }
+  start(onUpdate) {
+    this.onUpdate = onUpdate;
+    onUpdate({ source: this.id, documents: this.documents, issues: [] });
+    return Promise.resolve();
+  }
+  push(documents) {
+    this.documents = documents;
+    this.onUpdate({ source: this.id, documents, issues: [] });
+  }
+  close() {
+    return Promise.resolve();
+  }
 }
 
 const toDocs = (objects) => objects.map((value, i) => ({ value, location: { file: `bench[${i}]` } }));
@@ -66,12 +97,14 @@ for (let round = 0; round < 5; round++) {
   await mesh.close();
 }
 
-gc(); gc();
+gc();
+gc();
 const before = process.memoryUsage().heapUsed;
 const source = new PushSource();
 source.documents = toDocs(objects);
 const mesh = await createMesh({ namespace: 'shop', sources: [source] });
-gc(); gc();
+gc();
+gc();
 const heapMb = (process.memoryUsage().heapUsed - before) / 1024 / 1024;
 
 // Steady state: the first changes also warm up the JIT, as in a long-running process.
@@ -98,7 +131,8 @@ await mesh.close();
 
 const full = median(compileTimes.slice(1));
 const change = median(changeTimes);
-const row = (what, value, unit, target) => `${what.padEnd(34)} ${value.toFixed(2).padStart(9)} ${unit.padEnd(3)} target <= ${target} ${unit}  ${value <= target ? 'ok' : 'MISSED'}`;
+const row = (what, value, unit, target) =>
+  `${what.padEnd(34)} ${value.toFixed(2).padStart(9)} ${unit.padEnd(3)} target <= ${target} ${unit}  ${value <= target ? 'ok' : 'MISSED'}`;
 console.log(`bench/config: ${SERVICES} services (${objects.length} resources), node ${process.version}`);
 console.log(row('full compile (validate + compile)', full, 'ms', 500));
 console.log(row('one changed resource', change, 'ms', 10));

@@ -18,7 +18,15 @@ const ADDRESS = '127.0.0.2';
 
 const json = { serialize: (v) => Buffer.from(JSON.stringify(v)), deserialize: (b) => JSON.parse(b.toString()) };
 const service = {
-  echo: { path: '/bench.Echo/Echo', requestStream: false, responseStream: false, requestSerialize: json.serialize, requestDeserialize: json.deserialize, responseSerialize: json.serialize, responseDeserialize: json.deserialize },
+  echo: {
+    path: '/bench.Echo/Echo',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: json.serialize,
+    requestDeserialize: json.deserialize,
+    responseSerialize: json.serialize,
+    responseDeserialize: json.deserialize,
+  },
 };
 
 if (process.argv[2] === 'server') {
@@ -35,10 +43,20 @@ if (process.argv[2] === 'server') {
     namespace: 'bench',
     dns: false,
     watch: false,
-    config: [{
-      apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: 'echo', namespace: 'bench' },
-      spec: { hosts: ['echo.bench.svc.cluster.local'], location: 'MESH_INTERNAL', resolution: 'STATIC', ports: [{ number: port, name: 'grpc', protocol: 'GRPC' }], endpoints: [{ address: ADDRESS }] },
-    }],
+    config: [
+      {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'ServiceEntry',
+        metadata: { name: 'echo', namespace: 'bench' },
+        spec: {
+          hosts: ['echo.bench.svc.cluster.local'],
+          location: 'MESH_INTERNAL',
+          resolution: 'STATIC',
+          ports: [{ number: port, name: 'grpc', protocol: 'GRPC' }],
+          endpoints: [{ address: ADDRESS }],
+        },
+      },
+    ],
   });
   const Client = makeGenericClientConstructor(service, 'Echo');
   const raw = new Client(`${ADDRESS}:${port}`, credentials.createInsecure());
@@ -49,9 +67,11 @@ if (process.argv[2] === 'server') {
   async function run(client) {
     let next = 0;
     const start = performance.now();
-    await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-      while (next < CALLS) await call(client, next++);
-    }));
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (next < CALLS) await call(client, next++);
+      }),
+    );
     return CALLS / ((performance.now() - start) / 1000);
   }
   for (let i = 0; i < 3; i++) {
@@ -68,10 +88,14 @@ if (process.argv[2] === 'server') {
     const ratio = rates.get(meshed) / rates.get(raw);
     ratios.push(ratio);
     noopRatios.push(rates.get(noop) / rates.get(raw));
-    console.log(`round ${round + 1}: raw ${rates.get(raw).toFixed(0)} calls/s, no-op interceptor ${rates.get(noop).toFixed(0)}, mesh ${rates.get(meshed).toFixed(0)} calls/s, ratio ${ratio.toFixed(3)}`);
+    console.log(
+      `round ${round + 1}: raw ${rates.get(raw).toFixed(0)} calls/s, no-op interceptor ${rates.get(noop).toFixed(0)}, mesh ${rates.get(meshed).toFixed(0)} calls/s, ratio ${ratio.toFixed(3)}`,
+    );
   }
   const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
-  console.log(`unary, ${CALLS} calls at concurrency ${CONCURRENCY}, median of ${ROUNDS} rounds: mesh/raw = ${median(ratios).toFixed(3)}x (S5 target >= 0.93x); a no-op grpc-js interceptor alone: ${median(noopRatios).toFixed(3)}x`);
+  console.log(
+    `unary, ${CALLS} calls at concurrency ${CONCURRENCY}, median of ${ROUNDS} rounds: mesh/raw = ${median(ratios).toFixed(3)}x (S5 target >= 0.93x); a no-op grpc-js interceptor alone: ${median(noopRatios).toFixed(3)}x`,
+  );
   raw.close();
   noop.close();
   meshed.close();

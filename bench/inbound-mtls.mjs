@@ -26,10 +26,19 @@ const HANDSHAKE_CONCURRENCY = Number(process.env.HANDSHAKE_CONCURRENCY ?? 8);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const here = fileURLToPath(new URL('.', import.meta.url));
 
-const STRICT = { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: 'istio-system' }, spec: { mtls: { mode: 'STRICT' } } };
+const STRICT = {
+  apiVersion: 'security.istio.io/v1',
+  kind: 'PeerAuthentication',
+  metadata: { name: 'default', namespace: 'istio-system' },
+  spec: { mtls: { mode: 'STRICT' } },
+};
 
 async function serve(variant, dir) {
-  const files = { cert: readFileSync(join(dir, 'server', 'cert-chain.pem')), key: readFileSync(join(dir, 'server', 'key.pem')), ca: readFileSync(join(dir, 'server', 'root-cert.pem')) };
+  const files = {
+    cert: readFileSync(join(dir, 'server', 'cert-chain.pem')),
+    key: readFileSync(join(dir, 'server', 'key.pem')),
+    ca: readFileSync(join(dir, 'server', 'root-cert.pem')),
+  };
   const handler = (_req, res) => res.end('ok');
   let server;
   if (variant === 'raw') {
@@ -56,12 +65,14 @@ async function keepAlive(port, client) {
   const pool = new Pool(`https://127.0.0.1:${port}`, { connections: CONNECTIONS, connect: { ...client, servername: undefined } });
   let left = REQUESTS;
   const start = performance.now();
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (left-- > 0) {
-      const { body } = await pool.request({ path: '/', method: 'GET' });
-      await body.text();
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (left-- > 0) {
+        const { body } = await pool.request({ path: '/', method: 'GET' });
+        await body.text();
+      }
+    }),
+  );
   const seconds = (performance.now() - start) / 1000;
   await pool.close();
   return REQUESTS / seconds;
@@ -70,18 +81,20 @@ async function keepAlive(port, client) {
 async function handshakes(port, client) {
   let left = HANDSHAKES;
   const start = performance.now();
-  await Promise.all(Array.from({ length: HANDSHAKE_CONCURRENCY }, async () => {
-    while (left-- > 0) {
-      await new Promise((ok, fail) => {
-        const req = httpsRequest({ host: '127.0.0.1', port, path: '/', agent: false, ...client }, (res) => {
-          res.resume();
-          res.on('end', ok);
+  await Promise.all(
+    Array.from({ length: HANDSHAKE_CONCURRENCY }, async () => {
+      while (left-- > 0) {
+        await new Promise((ok, fail) => {
+          const req = httpsRequest({ host: '127.0.0.1', port, path: '/', agent: false, ...client }, (res) => {
+            res.resume();
+            res.on('end', ok);
+          });
+          req.on('error', fail);
+          req.end();
         });
-        req.on('error', fail);
-        req.end();
-      });
-    }
-  }));
+      }
+    }),
+  );
   return HANDSHAKES / ((performance.now() - start) / 1000);
 }
 
@@ -92,9 +105,35 @@ async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'sidecarless-bench-mtls-'));
   const cli = resolve(here, '../dist/cli.js');
   const quiet = { stdio: 'ignore' };
-  execFileSync(process.execPath, [cli, 'certs', 'workload', '--ca', join(dir, 'ca'), '--out', join(dir, 'server'), '--namespace', 'bench', '--service-account', 'server', '--ip', '127.0.0.1'], quiet);
-  execFileSync(process.execPath, [cli, 'certs', 'workload', '--ca', join(dir, 'ca'), '--out', join(dir, 'client'), '--namespace', 'bench', '--service-account', 'client'], quiet);
-  const client = { ca: readFileSync(join(dir, 'client', 'root-cert.pem')), cert: readFileSync(join(dir, 'client', 'cert-chain.pem')), key: readFileSync(join(dir, 'client', 'key.pem')) };
+  execFileSync(
+    process.execPath,
+    [
+      cli,
+      'certs',
+      'workload',
+      '--ca',
+      join(dir, 'ca'),
+      '--out',
+      join(dir, 'server'),
+      '--namespace',
+      'bench',
+      '--service-account',
+      'server',
+      '--ip',
+      '127.0.0.1',
+    ],
+    quiet,
+  );
+  execFileSync(
+    process.execPath,
+    [cli, 'certs', 'workload', '--ca', join(dir, 'ca'), '--out', join(dir, 'client'), '--namespace', 'bench', '--service-account', 'client'],
+    quiet,
+  );
+  const client = {
+    ca: readFileSync(join(dir, 'client', 'root-cert.pem')),
+    cert: readFileSync(join(dir, 'client', 'cert-chain.pem')),
+    key: readFileSync(join(dir, 'client', 'key.pem')),
+  };
   const results = { raw: { rps: [], hs: [], cpuRps: [], cpuHs: [] }, mesh: { rps: [], hs: [], cpuRps: [], cpuHs: [] } };
   for (let round = 0; round < ROUNDS; round++) {
     for (const variant of round % 2 === 0 ? ['raw', 'mesh'] : ['mesh', 'raw']) {
@@ -119,10 +158,16 @@ async function main() {
   }
   rmSync(dir, { recursive: true, force: true });
   const r = (v, k) => median(results[v][k]);
-  console.log(`node ${process.version}, ${ROUNDS} rounds (medians); keep-alive: ${REQUESTS} requests, concurrency ${CONCURRENCY}, ${CONNECTIONS} connections; new connections: ${HANDSHAKES}, concurrency ${HANDSHAKE_CONCURRENCY}`);
-  console.log(`keep-alive requests/s     raw ${r('raw', 'rps').toFixed(0)}  mesh ${r('mesh', 'rps').toFixed(0)}  ratio ${(r('mesh', 'rps') / r('raw', 'rps')).toFixed(3)}`);
+  console.log(
+    `node ${process.version}, ${ROUNDS} rounds (medians); keep-alive: ${REQUESTS} requests, concurrency ${CONCURRENCY}, ${CONNECTIONS} connections; new connections: ${HANDSHAKES}, concurrency ${HANDSHAKE_CONCURRENCY}`,
+  );
+  console.log(
+    `keep-alive requests/s     raw ${r('raw', 'rps').toFixed(0)}  mesh ${r('mesh', 'rps').toFixed(0)}  ratio ${(r('mesh', 'rps') / r('raw', 'rps')).toFixed(3)}`,
+  );
   console.log(`server CPU per request    raw ${r('raw', 'cpuRps').toFixed(1)} us  mesh ${r('mesh', 'cpuRps').toFixed(1)} us`);
-  console.log(`new mTLS connections/s    raw ${r('raw', 'hs').toFixed(0)}  mesh ${r('mesh', 'hs').toFixed(0)}  ratio ${(r('mesh', 'hs') / r('raw', 'hs')).toFixed(3)}`);
+  console.log(
+    `new mTLS connections/s    raw ${r('raw', 'hs').toFixed(0)}  mesh ${r('mesh', 'hs').toFixed(0)}  ratio ${(r('mesh', 'hs') / r('raw', 'hs')).toFixed(3)}`,
+  );
   console.log(`server CPU per connection raw ${r('raw', 'cpuHs').toFixed(0)} us  mesh ${r('mesh', 'cpuHs').toFixed(0)} us`);
 }
 

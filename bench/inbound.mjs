@@ -82,20 +82,25 @@ async function load(port) {
   const pool = new Pool(`http://127.0.0.1:${port}`, { connections: CONNECTIONS, pipelining: 1 });
   let left = REQUESTS;
   const start = performance.now();
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (left-- > 0) {
-      const { statusCode, body } = await pool.request({ path: '/api/items/42?view=full', method: 'GET', headers: { 'x-request-id': 'bench' } });
-      await body.text();
-      if (statusCode !== 200) throw new Error(`unexpected ${statusCode}`);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (left-- > 0) {
+        const { statusCode, body } = await pool.request({ path: '/api/items/42?view=full', method: 'GET', headers: { 'x-request-id': 'bench' } });
+        await body.text();
+        if (statusCode !== 200) throw new Error(`unexpected ${statusCode}`);
+      }
+    }),
+  );
   const seconds = (performance.now() - start) / 1000;
   await pool.close();
   return REQUESTS / seconds;
 }
 
 async function round(variant) {
-  const child = fork(fileURLToPath(import.meta.url), ['--serve', variant], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: process.env.PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROFILE_DIR}`] : [] });
+  const child = fork(fileURLToPath(import.meta.url), ['--serve', variant], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: process.env.PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROFILE_DIR}`] : [],
+  });
   const [{ port }] = await once(child, 'message');
   await load(port); // warm-up
   child.send('mark');
@@ -122,6 +127,8 @@ if (process.argv[2] === '--serve') {
   for (const v of VARIANTS) {
     const rps = median(results[v].map((x) => x.rps));
     const cpu = median(results[v].map((x) => x.cpuUsPerRequest));
-    console.log(`${v.padEnd(9)} ${rps.toFixed(0).padStart(7)}   ${((rps / bare) * 100).toFixed(1).padStart(6)}%   ${cpu.toFixed(1).padStart(8)} µs        ${cpu >= bareCpu ? '+' : ''}${(cpu - bareCpu).toFixed(1)} µs`);
+    console.log(
+      `${v.padEnd(9)} ${rps.toFixed(0).padStart(7)}   ${((rps / bare) * 100).toFixed(1).padStart(6)}%   ${cpu.toFixed(1).padStart(8)} µs        ${cpu >= bareCpu ? '+' : ''}${(cpu - bareCpu).toFixed(1)} µs`,
+    );
   }
 }

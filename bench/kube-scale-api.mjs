@@ -93,7 +93,8 @@ async function main() {
   // Loaded before the baseline: the client library is code, not state.
   const { createMesh } = await import('../dist/index.js');
   await import('@kubernetes/client-node');
-  gc(); gc();
+  gc();
+  gc();
   const heapBefore = process.memoryUsage().heapUsed;
 
   const t0 = performance.now();
@@ -110,7 +111,8 @@ async function main() {
     const body = await res.body.text();
     if (res.statusCode !== 200) throw new Error(`svc-${i}: ${res.statusCode} ${body}`);
   }
-  gc(); gc();
+  gc();
+  gc();
   const heapAfter = process.memoryUsage().heapUsed;
 
   const toServing = [];
@@ -162,11 +164,13 @@ async function main() {
 
 const [mode, ...rest] = process.argv.slice(2);
 if (mode === 'backend') backend();
-else if (mode === 'api') apiServer(rest[0], Number(rest[1]), rest[2]).catch((error) => {
-  console.error(error);
-  process.exit(1);
-});
-else main().catch((error) => {
-  console.error(error);
-  process.exit(1);
-});
+else if (mode === 'api')
+  apiServer(rest[0], Number(rest[1]), rest[2]).catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
+else
+  main().catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });

@@ -44,7 +44,8 @@ async function main() {
     child.once('exit', (code) => reject(new Error(`backend exited with ${code}`)));
   });
 
-  gc(); gc();
+  gc();
+  gc();
   const heapBefore = process.memoryUsage().heapUsed;
   const watcher = new MemoryKubeWatcher();
   const ns = (plural) => watcher.get(plural, 'shop');
@@ -57,7 +58,8 @@ async function main() {
   ns('pods').sync(pods);
   watcher.get('nodes').sync(Array.from({ length: 30 }, (_, n) => nodeObject(n)));
 
-  gc(); gc();
+  gc();
+  gc();
   const heapObjects = process.memoryUsage().heapUsed;
   const t0 = performance.now();
   const mesh = await createMesh({ namespace: 'shop', dns: false, watch: false, config: [], kubeWatcher: watcher, locality: 'region-1/zone-0' });
@@ -72,7 +74,8 @@ async function main() {
     const body = await res.body.text();
     if (res.statusCode !== 200) throw new Error(`svc-${i}: ${res.statusCode} ${body}`);
   }
-  gc(); gc();
+  gc();
+  gc();
   const heapAfter = process.memoryUsage().heapUsed;
 
   // Changes at RATE events/s: each replaces one service's endpoints (a new generation of pods).
@@ -121,7 +124,8 @@ async function main() {
 }
 
 if (process.argv[2] === 'backend') backend();
-else main().catch((error) => {
-  console.error(error);
-  process.exit(1);
-});
+else
+  main().catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });

@@ -21,7 +21,22 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { setImmediate } from 'node:timers';
 import { Agent, request as undiciRequest } from 'undici';
 import { createMesh } from '../dist/index.js';
-import { cpuMeter, info, loadLine, machineLine, median, onExit, percentile, podAddresses, row, sleep, sortedCopy, startPods, waitQuiet, watchdog } from './lib/common.mjs';
+import {
+  cpuMeter,
+  info,
+  loadLine,
+  machineLine,
+  median,
+  onExit,
+  percentile,
+  podAddresses,
+  row,
+  sleep,
+  sortedCopy,
+  startPods,
+  waitQuiet,
+  watchdog,
+} from './lib/common.mjs';
 import { serviceResources } from './lib/mesh-config.mjs';
 import { startProxy } from './lib/proxy.mjs';
 
@@ -76,17 +91,19 @@ function openLoop(call, lanes, ms) {
       next[lane]++;
       sent++;
       lags.push((now - due) * 1000);
-      call(sent).then(
-        () => latencies.push((performance.now() - due) * 1000),
-        () => errors++,
-      ).finally(() => {
-        busy[lane] = false;
-        done++;
-        // An overdue request leaves as soon as its lane is free, as wrk2's would.
-        const now2 = performance.now();
-        if (sent < total && next[lane] * lanes + lane < total && intended(lane) <= now2) fire(lane, now2);
-        if (done === total) resolve({ latencies, lags, errors });
-      });
+      call(sent)
+        .then(
+          () => latencies.push((performance.now() - due) * 1000),
+          () => errors++,
+        )
+        .finally(() => {
+          busy[lane] = false;
+          done++;
+          // An overdue request leaves as soon as its lane is free, as wrk2's would.
+          const now2 = performance.now();
+          if (sent < total && next[lane] * lanes + lane < total && intended(lane) <= now2) fire(lane, now2);
+          if (done === total) resolve({ latencies, lags, errors });
+        });
     };
     const tick = () => {
       // Wait here for a due request at most SPIN_US before yielding to the event loop: yielding on
@@ -113,7 +130,8 @@ const summary = (xs) => {
   const s = sortedCopy(xs);
   return { n: s.length, p50: percentile(s, 50), p90: percentile(s, 90), p99: percentile(s, 99), p999: percentile(s, 99.9), max: s[s.length - 1] };
 };
-const fmt = (s) => `p50 ${s.p50.toFixed(0)}  p90 ${s.p90.toFixed(0)}  p99 ${s.p99.toFixed(0)}  p99.9 ${s.p999.toFixed(0)}  max ${s.max.toFixed(0)} us (n=${s.n})`;
+const fmt = (s) =>
+  `p50 ${s.p50.toFixed(0)}  p90 ${s.p90.toFixed(0)}  p99 ${s.p99.toFixed(0)}  p99.9 ${s.p999.toFixed(0)}  max ${s.max.toFixed(0)} us (n=${s.n})`;
 
 const meter = cpuMeter(ourPids);
 // The client's GC pauses, charged to the variant running when they happen.
@@ -184,12 +202,17 @@ for (const lanes of CONNECTIONS) {
 }
 
 for (const { lanes, stats, lag, samples, kept, discarded, perSlice } of results) {
-  console.log(`${lanes} connections, ${RATE} req/s open loop, ${((kept * DURATION_S) / ROUNDS).toFixed(1)} s per variant in ${kept} slices` +
-    (discarded ? ` (${discarded} more thrown away: other work)` : '') + '; latency from the intended send time:');
+  console.log(
+    `${lanes} connections, ${RATE} req/s open loop, ${((kept * DURATION_S) / ROUNDS).toFixed(1)} s per variant in ${kept} slices` +
+      (discarded ? ` (${discarded} more thrown away: other work)` : '') +
+      '; latency from the intended send time:',
+  );
   for (const [name, s] of Object.entries(stats)) {
     const gcs = gcPauses[`${lanes}/${name}`] ?? [];
     const gcText = `client GC ${gcs.length} pauses, ${(gcs.reduce((a, b) => a + b, 0) / 1000).toFixed(1)} ms, max ${(Math.max(0, ...gcs) / 1000).toFixed(1)} ms`;
-    console.log(`  ${name.padEnd(26)} ${fmt(s)}; send lag p99 ${lag[name].p99.toFixed(0)} us; ${gcText}${samples[name].errors ? `; ${samples[name].errors} errors` : ''}`);
+    console.log(
+      `  ${name.padEnd(26)} ${fmt(s)}; send lag p99 ${lag[name].p99.toFixed(0)} us; ${gcText}${samples[name].errors ? `; ${samples[name].errors} errors` : ''}`,
+    );
   }
   // Added latency at percentile p: median over slices of (variant - undici) in the same slice.
   const added = (name, p) => median(perSlice.map((sl) => sl[name][p] - sl['undici.request'][p]));
@@ -201,7 +224,11 @@ for (const { lanes, stats, lag, samples, kept, discarded, perSlice } of results)
     console.log(info(`${lanes} conns: proxy hop added p50 (context)`, added('undici.request via proxy', 'p50'), 'us', 0));
     console.log(info(`${lanes} conns: proxy hop added p99 (context)`, added('undici.request via proxy', 'p99'), 'us', 0));
   }
-  console.log(`  per-slice p99, us: ${Object.keys(stats).map((k) => `${k}: ${perSlice.map((sl) => sl[k].p99.toFixed(0)).join(' ')}`).join('; ')}`);
+  console.log(
+    `  per-slice p99, us: ${Object.keys(stats)
+      .map((k) => `${k}: ${perSlice.map((sl) => sl[k].p99.toFixed(0)).join(' ')}`)
+      .join('; ')}`,
+  );
 }
 console.log(loadLine());
 await proxy?.stop();

@@ -40,11 +40,26 @@ const dir = mkdtempSync(join(tmpdir(), 'sidecarless-bench-mtls-'));
 const addresses = podAddresses(PODS);
 const certs = (args) => execFileSync(process.execPath, [cli, 'certs', ...args], { stdio: 'ignore' });
 certs(['ca', '--out', join(dir, 'ca')]);
-certs(['workload', '--ca', join(dir, 'ca'), '--out', join(dir, 'reviews'), '--namespace', 'shop', '--service-account', 'reviews', ...addresses.flatMap((a) => ['--ip', a])]);
+certs([
+  'workload',
+  '--ca',
+  join(dir, 'ca'),
+  '--out',
+  join(dir, 'reviews'),
+  '--namespace',
+  'shop',
+  '--service-account',
+  'reviews',
+  ...addresses.flatMap((a) => ['--ip', a]),
+]);
 certs(['workload', '--ca', join(dir, 'ca'), '--out', join(dir, 'frontend'), '--namespace', 'shop', '--service-account', 'frontend']);
 
 const podDir = join(dir, 'reviews');
-const pods = await startPods({ addresses, bodySize: 1024, tls: { cert: join(podDir, 'cert-chain.pem'), key: join(podDir, 'key.pem'), ca: join(podDir, 'root-cert.pem') } });
+const pods = await startPods({
+  addresses,
+  bodySize: 1024,
+  tls: { cert: join(podDir, 'cert-chain.pem'), key: join(podDir, 'key.pem'), ca: join(podDir, 'root-cert.pem') },
+});
 onExit(() => {
   process.kill(pods.pid);
   rmSync(dir, { recursive: true, force: true });
@@ -87,7 +102,13 @@ function meshConfig(perConnection) {
     },
   ];
 }
-const meshOptions = (perConnection) => ({ namespace: 'shop', watch: false, dns: false, config: meshConfig(perConnection), certificates: { directory: join(dir, 'frontend') } });
+const meshOptions = (perConnection) => ({
+  namespace: 'shop',
+  watch: false,
+  dns: false,
+  config: meshConfig(perConnection),
+  certificates: { directory: join(dir, 'frontend') },
+});
 const meshes = { keepAlive: await createMesh(meshOptions()), handshake: await createMesh(meshOptions(1)) };
 // undici's defaults, as the mesh's pools (4 s idle, HTTP/1.1 to an HTTP port); the same
 // certificate, key and roots.
@@ -185,12 +206,25 @@ for (let attempt = 0; rounds.length < ROUNDS && attempt < 3 * ROUNDS; attempt++)
 
 const med = (k, f) => median(rounds.map((r) => f(r[k])));
 const ratio = (a, b) => median(rounds.map((r) => r[a].rps / r[b].rps));
-console.log(`keep-alive: ${REQUESTS} requests per run, ${CONCURRENCY} in flight; new connections: ${HANDSHAKES} per run, ${HANDSHAKE_CONCURRENCY} in flight; ` +
-  `${PODS} pods, 1 KiB bodies, TLS 1.3, ECDSA P-256; median of ${rounds.length} rounds` + (discarded ? ` (${discarded} more thrown away)` : ''));
-console.log('cores busy (median):  ' + names.map((k) => `${k}: client ${med(k, (r) => r.cores.client).toFixed(2)}, pods ${med(k, (r) => r.cores.pods).toFixed(2)}`).join('; '));
+console.log(
+  `keep-alive: ${REQUESTS} requests per run, ${CONCURRENCY} in flight; new connections: ${HANDSHAKES} per run, ${HANDSHAKE_CONCURRENCY} in flight; ` +
+    `${PODS} pods, 1 KiB bodies, TLS 1.3, ECDSA P-256; median of ${rounds.length} rounds` +
+    (discarded ? ` (${discarded} more thrown away)` : ''),
+);
+console.log(
+  'cores busy (median):  ' +
+    names.map((k) => `${k}: client ${med(k, (r) => r.cores.client).toFixed(2)}, pods ${med(k, (r) => r.cores.pods).toFixed(2)}`).join('; '),
+);
 for (const name of names) {
   const conns = Math.max(...rounds.map((r) => r[name].connections));
-  console.log(info(`${name} (client CPU ${med(name, (r) => r.cpuUs).toFixed(1)} us/req, ${conns} new conns)`, med(name, (r) => r.rps), 'req/s', 0));
+  console.log(
+    info(
+      `${name} (client CPU ${med(name, (r) => r.cpuUs).toFixed(1)} us/req, ${conns} new conns)`,
+      med(name, (r) => r.rps),
+      'req/s',
+      0,
+    ),
+  );
 }
 const RAW = 'undici.request over mTLS';
 const MESH = 'mesh.request (ISTIO_MUTUAL)';

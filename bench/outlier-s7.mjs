@@ -100,22 +100,29 @@ async function run(retriesOff) {
 }
 
 const verdict = (ok) => (ok ? 'PASS' : 'MISS');
-console.log(`${PODS} pods, ${RATE} req/s open loop for ${DURATION_S} s per run, pod ${addresses[0]} answers 503 from ${FAIL_FROM_S} s to ${FAIL_TO_S} s; ` +
-  `outlierDetection ${JSON.stringify(OUTLIER)}`);
+console.log(
+  `${PODS} pods, ${RATE} req/s open loop for ${DURATION_S} s per run, pod ${addresses[0]} answers 503 from ${FAIL_FROM_S} s to ${FAIL_TO_S} s; ` +
+    `outlierDetection ${JSON.stringify(OUTLIER)}`,
+);
 let allPass = true;
 for (const retriesOff of [false, true]) {
   const name = retriesOff ? 'retries off' : 'default retries';
   const r = await run(retriesOff);
   const ejections = r.events.filter((e) => e.action === 'eject').length;
-  console.log(`  ${name}: ${r.total} requests, ${r.errors.length} errors seen by the caller` +
-    (r.errors.length ? ` (sent at ${r.errors[0].toFixed(2)} s .. ${r.errors.at(-1).toFixed(2)} s)` : ''));
+  console.log(
+    `  ${name}: ${r.total} requests, ${r.errors.length} errors seen by the caller` +
+      (r.errors.length ? ` (sent at ${r.errors[0].toFixed(2)} s .. ${r.errors.at(-1).toFixed(2)} s)` : ''),
+  );
   for (const e of r.events) {
     console.log(`    ${e.at.toFixed(2).padStart(6)} s  ${e.action === 'eject' ? `ejected for ${e.durationMs / 1000} s` : 'back in rotation'}`);
   }
   const checks = [];
   if (retriesOff) {
     const perEjection = ejections ? r.errors.length / ejections : r.errors.length;
-    checks.push([`errors per ejection ${perEjection.toFixed(1)} (${r.errors.length} / ${ejections} ejections), target <= ${CONSECUTIVE}`, ejections > 0 && perEjection <= CONSECUTIVE]);
+    checks.push([
+      `errors per ejection ${perEjection.toFixed(1)} (${r.errors.length} / ${ejections} ejections), target <= ${CONSECUTIVE}`,
+      ejections > 0 && perEjection <= CONSECUTIVE,
+    ]);
   } else {
     checks.push([`caller-visible errors ${r.errors.length}, target 0`, r.errors.length === 0]);
     checks.push([`ejected at least once (${ejections})`, ejections > 0]);

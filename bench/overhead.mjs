@@ -70,7 +70,20 @@ const PROFILE_REQUESTS = Number(process.env.PROFILE_REQUESTS ?? 200_000);
 const PROFILE_CHUNKS = Number(process.env.PROFILE_CHUNKS ?? 10);
 const PROFILE_DIR = resolve(process.env.PROFILE_DIR ?? '.tmp/profiles/overhead');
 const SAVE = process.env.SAVE;
-const ENV_KEYS = ['ROUNDS', 'REQUESTS', 'CONCURRENCY', 'PODS', 'OTHER_LIMIT', 'WARMUP', 'FLOOR', 'PHASES', 'PROFILE', 'PROFILE_REQUESTS', 'PROFILE_CHUNKS', 'PROFILE_DIR'];
+const ENV_KEYS = [
+  'ROUNDS',
+  'REQUESTS',
+  'CONCURRENCY',
+  'PODS',
+  'OTHER_LIMIT',
+  'WARMUP',
+  'FLOOR',
+  'PHASES',
+  'PROFILE',
+  'PROFILE_REQUESTS',
+  'PROFILE_CHUNKS',
+  'PROFILE_DIR',
+];
 const TARGET_ROUTING_US = 4;
 const TARGET_FULL_US = 6;
 const TARGET_TRACED_RATIO = 0.9;
@@ -83,7 +96,9 @@ onExit(() => process.kill(pods.pid));
 const pids = () => [process.pid, pods.pid];
 
 // raw: one Pool per pod, as the mesh's defaultPoolFactory makes them for a plaintext endpoint.
-const pools = addresses.map((a) => new Pool(`http://${a}:${pods.port}`, { connections: null, pipelining: 1, connectTimeout: 10_000, keepAliveTimeout: 4_000, allowH2: false }));
+const pools = addresses.map(
+  (a) => new Pool(`http://${a}:${pods.port}`, { connections: null, pipelining: 1, connectTimeout: 10_000, keepAliveTimeout: 4_000, allowH2: false }),
+);
 const rawUrls = addresses.map((a) => `http://${a}:${pods.port}/reviews/1`);
 const meshUrl = `http://reviews:${pods.port}/reviews/1`;
 
@@ -156,8 +171,10 @@ function describe(name, mesh, retries) {
   const policy = cluster?.policy;
   const od = policy?.outlierDetection;
   const table = view.routes.find((t) => t.host.startsWith('reviews.'));
-  return `${name}: balancer ${policy?.loadBalancer ?? '?'}, outlier detection ${od ? `on (consecutive5xxErrors ${od.consecutive5xxErrors}, interval ${od.intervalMs} ms)` : 'off'}, ` +
-    `connection-pool limits ${policy?.limits ? 'on' : 'off'}, ${table?.routes.length ?? '?'} routes, retries ${retries}`;
+  return (
+    `${name}: balancer ${policy?.loadBalancer ?? '?'}, outlier detection ${od ? `on (consecutive5xxErrors ${od.consecutive5xxErrors}, interval ${od.intervalMs} ms)` : 'off'}, ` +
+    `connection-pool limits ${policy?.limits ? 'on' : 'off'}, ${table?.routes.length ?? '?'} routes, retries ${retries}`
+  );
 }
 
 const phases = {
@@ -167,12 +184,32 @@ const phases = {
     report(rounds) {
       const cpu = (k) => medianOf(rounds, k, (r) => r.cpuUs).toFixed(1);
       console.log(`client CPU per request (median per variant, context): ${this.names.map((k) => `${k} ${cpu(k)} us`).join(', ')}`);
-      console.log(pairedLine('client CPU added per request, routing only (routing - raw)', pairedDiff(rounds, 'routing', 'raw'), 'us', { target: { cmp: '<=', value: TARGET_ROUTING_US } }));
-      console.log(pairedLine('client CPU added per request, full policy (full - raw)', pairedDiff(rounds, 'full', 'raw'), 'us', { target: { cmp: '<=', value: TARGET_FULL_US } }));
+      console.log(
+        pairedLine('client CPU added per request, routing only (routing - raw)', pairedDiff(rounds, 'routing', 'raw'), 'us', {
+          target: { cmp: '<=', value: TARGET_ROUTING_US },
+        }),
+      );
+      console.log(
+        pairedLine('client CPU added per request, full policy (full - raw)', pairedDiff(rounds, 'full', 'raw'), 'us', {
+          target: { cmp: '<=', value: TARGET_FULL_US },
+        }),
+      );
       console.log(pairedLine('  full policy over routing only (full - routing)', pairedDiff(rounds, 'full', 'routing'), 'us'));
       // GC helper threads and V8's background compilers are left out: steadier under load.
-      console.log(pairedLine('  main thread only: routing - raw', pairedDiff(rounds, 'routing', 'raw', (r) => r.threadCpuUs), 'us'));
-      console.log(pairedLine('  main thread only: full - raw', pairedDiff(rounds, 'full', 'raw', (r) => r.threadCpuUs), 'us'));
+      console.log(
+        pairedLine(
+          '  main thread only: routing - raw',
+          pairedDiff(rounds, 'routing', 'raw', (r) => r.threadCpuUs),
+          'us',
+        ),
+      );
+      console.log(
+        pairedLine(
+          '  main thread only: full - raw',
+          pairedDiff(rounds, 'full', 'raw', (r) => r.threadCpuUs),
+          'us',
+        ),
+      );
       if (FLOOR) {
         console.log(pairedLine('  a bare dispatcher with the Host header (floor - raw)', pairedDiff(rounds, 'floor', 'raw'), 'us'));
         console.log(pairedLine('  routing only over the bare dispatcher (routing - floor)', pairedDiff(rounds, 'routing', 'floor'), 'us'));
@@ -188,10 +225,23 @@ const phases = {
     report(rounds) {
       const cpu = (k) => medianOf(rounds, k, (r) => r.cpuUs).toFixed(1);
       const spansPerRequest = Math.min(...rounds.map((r) => r.traced.spans / r.traced.n));
-      console.log(`client CPU per request (median per variant, context): full ${cpu('full')} us, traced ${cpu('traced')} us; spans exported per traced request: ${spansPerRequest.toFixed(2)} (fewest in a round)`);
-      console.log(pairedLine('throughput traced / untraced (full policy)', pairedRatio(rounds, 'traced', 'full'), 'x', { sign: false, target: { cmp: '>=', value: TARGET_TRACED_RATIO } }));
+      console.log(
+        `client CPU per request (median per variant, context): full ${cpu('full')} us, traced ${cpu('traced')} us; spans exported per traced request: ${spansPerRequest.toFixed(2)} (fewest in a round)`,
+      );
+      console.log(
+        pairedLine('throughput traced / untraced (full policy)', pairedRatio(rounds, 'traced', 'full'), 'x', {
+          sign: false,
+          target: { cmp: '>=', value: TARGET_TRACED_RATIO },
+        }),
+      );
       console.log(pairedLine('client CPU added per request by tracing (traced - full)', pairedDiff(rounds, 'traced', 'full'), 'us'));
-      console.log(pairedLine('  main thread only: traced - full', pairedDiff(rounds, 'traced', 'full', (r) => r.threadCpuUs), 'us'));
+      console.log(
+        pairedLine(
+          '  main thread only: traced - full',
+          pairedDiff(rounds, 'traced', 'full', (r) => r.threadCpuUs),
+          'us',
+        ),
+      );
       gcLines(rounds, ['traced'], 'full');
     },
   },
@@ -199,16 +249,28 @@ const phases = {
 
 function gcLines(rounds, names, against) {
   for (const name of names) {
-    console.log(pairedLine(`bytes allocated per request, ${name} - ${against}`, pairedDiff(rounds, name, against, (r) => r.bytes), 'B', { digits: 0 }));
+    console.log(
+      pairedLine(
+        `bytes allocated per request, ${name} - ${against}`,
+        pairedDiff(rounds, name, against, (r) => r.bytes),
+        'B',
+        { digits: 0 },
+      ),
+    );
   }
   const perMillion = (k) => ((rounds.reduce((a, r) => a + r[k].scavenges, 0) / rounds.reduce((a, r) => a + r[k].n, 0)) * 1e6).toFixed(0);
   const bytes = (k) => medianOf(rounds, k, (r) => r.bytes).toFixed(0);
-  console.log(`  per variant (median): ${[against, ...names].map((k) => `${k} ${bytes(k)} B/request, ${perMillion(k)} scavenges per million requests`).join('; ')}`);
+  console.log(
+    `  per variant (median): ${[against, ...names].map((k) => `${k} ${bytes(k)} B/request, ${perMillion(k)} scavenges per million requests`).join('; ')}`,
+  );
 }
 
 /** What the profiles of this run were taken with; profile-summary.mjs reads it. */
 const meta = {
-  command: `${Object.entries(process.env).filter(([k]) => ENV_KEYS.includes(k)).map(([k, v]) => `${k}=${v} `).join('')}node ${process.execArgv.join(' ')} bench/overhead.mjs`.replace(/ +/g, ' '),
+  command: `${Object.entries(process.env)
+    .filter(([k]) => ENV_KEYS.includes(k))
+    .map(([k, v]) => `${k}=${v} `)
+    .join('')}node ${process.execArgv.join(' ')} bench/overhead.mjs`.replace(/ +/g, ' '),
   machine: machineLine('bench/overhead'),
   concurrency: CONCURRENCY,
   variants: {},
@@ -225,31 +287,43 @@ async function profile(names) {
   session.connect();
   const chunk = Math.ceil(PROFILE_REQUESTS / PROFILE_CHUNKS);
   const kinds = [
-    ...(PROFILE.includes('cpu') ? [{
-      kind: 'cpu',
-      start: async () => {
-        await session.post('Profiler.enable');
-        await session.post('Profiler.setSamplingInterval', { interval: 100 });
-        await session.post('Profiler.start');
-      },
-      stop: async () => {
-        const { profile: cpu } = await session.post('Profiler.stop');
-        await session.post('Profiler.disable');
-        return cpu;
-      },
-    }] : []),
-    ...(PROFILE.includes('heap') ? [{
-      kind: 'heap',
-      start: async () => {
-        await session.post('HeapProfiler.enable');
-        await session.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
-      },
-      stop: async () => {
-        const { profile: heap } = await session.post('HeapProfiler.stopSampling');
-        await session.post('HeapProfiler.disable');
-        return heap;
-      },
-    }] : []),
+    ...(PROFILE.includes('cpu')
+      ? [
+          {
+            kind: 'cpu',
+            start: async () => {
+              await session.post('Profiler.enable');
+              await session.post('Profiler.setSamplingInterval', { interval: 100 });
+              await session.post('Profiler.start');
+            },
+            stop: async () => {
+              const { profile: cpu } = await session.post('Profiler.stop');
+              await session.post('Profiler.disable');
+              return cpu;
+            },
+          },
+        ]
+      : []),
+    ...(PROFILE.includes('heap')
+      ? [
+          {
+            kind: 'heap',
+            start: async () => {
+              await session.post('HeapProfiler.enable');
+              await session.post('HeapProfiler.startSampling', {
+                samplingInterval: 1024,
+                includeObjectsCollectedByMajorGC: true,
+                includeObjectsCollectedByMinorGC: true,
+              });
+            },
+            stop: async () => {
+              const { profile: heap } = await session.post('HeapProfiler.stopSampling');
+              await session.post('HeapProfiler.disable');
+              return heap;
+            },
+          },
+        ]
+      : []),
   ];
   try {
     for (const name of names) meta.variants[name] = { name, requests: 0, cpu: [], heap: [], cpuUs: 0, threadCpuUs: 0, bytes: 0 };
@@ -282,8 +356,10 @@ async function profile(names) {
           entry.bytes = t.bytes / t.n;
         }
       }
-      console.log(`  ${kind} profiles of ${names.join(', ')}: ${PROFILE_CHUNKS} chunks of ${chunk} requests each` +
-        (kind === 'cpu' ? `; CPU per request under the profiler ${names.map((n) => `${n} ${meta.variants[n].cpuUs.toFixed(1)} us`).join(', ')}` : ''));
+      console.log(
+        `  ${kind} profiles of ${names.join(', ')}: ${PROFILE_CHUNKS} chunks of ${chunk} requests each` +
+          (kind === 'cpu' ? `; CPU per request under the profiler ${names.map((n) => `${n} ${meta.variants[n].cpuUs.toFixed(1)} us`).join(', ')}` : ''),
+      );
     }
   } finally {
     session.disconnect();
@@ -291,8 +367,10 @@ async function profile(names) {
   writeFileSync(resolve(PROFILE_DIR, 'meta.json'), JSON.stringify(meta, null, 2));
 }
 
-console.log(`${REQUESTS} requests per run, two runs per variant and round, ${CONCURRENCY} in flight, ${PODS} pods, 1 KiB bodies, keep-alive; ` +
-  `${ROUNDS} paired rounds per phase, other work limit ${OTHER_LIMIT} cores`);
+console.log(
+  `${REQUESTS} requests per run, two runs per variant and round, ${CONCURRENCY} in flight, ${PODS} pods, 1 KiB bodies, keep-alive; ` +
+    `${ROUNDS} paired rounds per phase, other work limit ${OTHER_LIMIT} cores`,
+);
 console.log(describe('routing', routing, 'off (attempts: 0 on every route)'));
 console.log(describe('full', full, "Istio's default (none written: 2 retries)"));
 const profiled = [];
@@ -314,10 +392,15 @@ for (const phaseName of PHASES) {
       pids,
       label: (r) => `${Math.round(r.rps)}/s ${r.cpuUs.toFixed(1)}us`,
     });
-    console.log(`phase ${phaseName}: ${rounds.length} rounds kept` + (discarded ? `, ${discarded} thrown away (other work > ${OTHER_LIMIT} cores)` : '') +
-      `; other work in kept rounds: median ${quartiles(rounds.map((r) => r.other)).median.toFixed(2)} cores`);
+    console.log(
+      `phase ${phaseName}: ${rounds.length} rounds kept` +
+        (discarded ? `, ${discarded} thrown away (other work > ${OTHER_LIMIT} cores)` : '') +
+        `; other work in kept rounds: median ${quartiles(rounds.map((r) => r.other)).median.toFixed(2)} cores`,
+    );
     if (rounds.length > 0) phase.report(rounds);
-    saved.phases[phaseName] = rounds.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'object' ? { ...v, firstError: v.firstError?.message } : v])));
+    saved.phases[phaseName] = rounds.map((r) =>
+      Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'object' ? { ...v, firstError: v.firstError?.message } : v])),
+    );
   }
   if (PROFILE.length > 0) {
     const names = phase.names.filter((n) => !profiled.includes(n));

@@ -101,7 +101,15 @@ async function dispatchNs(withLimit) {
   if (withLimit) config.push(policy('reviews', 2 ** 31, 1, '1s'));
   const mesh = await createMesh({ namespace: 'shop', watch: false, dns: false, config });
   setPoolFactory(mesh, () => new StubPool());
-  const handler = { onRequestStart() {}, onResponseStart() {}, onResponseData() {}, onResponseEnd() {}, onResponseError(_c, e) { throw e; } };
+  const handler = {
+    onRequestStart() {},
+    onResponseStart() {},
+    onResponseData() {},
+    onResponseEnd() {},
+    onResponseError(_c, e) {
+      throw e;
+    },
+  };
   const opts = { origin: `http://reviews:${port}`, path: '/reviews/1', method: 'GET', headers: { 'user-agent': 'bench' } };
   const ns = medianOf((n) => {
     for (let i = 0; i < n; i++) mesh.dispatcher.dispatch(opts, handler);
@@ -175,7 +183,9 @@ await pods.stop();
 
 const expected = BURST + RATE * DURATION_S;
 const deviation = ((admitted - expected) / expected) * 100;
-console.log(`(a) ${RATE}/s bucket, burst ${BURST} (tokensPerFill ${(RATE * FILL_MS) / 1000} every ${FILL_MS} ms), offered ${OFFERED}/s open loop for ${DURATION_S} s,`);
+console.log(
+  `(a) ${RATE}/s bucket, burst ${BURST} (tokensPerFill ${(RATE * FILL_MS) / 1000} every ${FILL_MS} ms), offered ${OFFERED}/s open loop for ${DURATION_S} s,`,
+);
 console.log('    through mesh.fetch to a real loopback pod (127.0.0.2, child process), real time');
 console.log(info('requests sent', sent, '', 0));
 console.log(info('offered rate achieved', (sent / sendingMs) * 1000, '/s', 0));

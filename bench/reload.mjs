@@ -33,28 +33,50 @@ function service(i, generation) {
   const name = `svc-${i}`;
   return [
     {
-      apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name, namespace: 'shop', labels: { generation: `g${generation}` } },
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: { name, namespace: 'shop', labels: { generation: `g${generation}` } },
       spec: {
-        hosts: [`${name}.shop.svc.cluster.local`], location: 'MESH_INTERNAL', resolution: 'STATIC',
+        hosts: [`${name}.shop.svc.cluster.local`],
+        location: 'MESH_INTERNAL',
+        resolution: 'STATIC',
         ports: [{ number: 8080, name: 'http', protocol: 'HTTP' }],
         endpoints: Array.from({ length: 3 }, (_, k) => ({ address: `10.${(i >> 8) & 255}.${i & 255}.${k + 1}`, labels: { version: k === 2 ? 'v2' : 'v1' } })),
       },
     },
     {
-      apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name, namespace: 'shop', labels: { generation: `g${generation}` } },
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name, namespace: 'shop', labels: { generation: `g${generation}` } },
       spec: {
         host: name,
         trafficPolicy: { loadBalancer: { simple: 'LEAST_REQUEST' }, connectionPool: { http: { http1MaxPendingRequests: 100 } } },
-        subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }],
+        subsets: [
+          { name: 'v1', labels: { version: 'v1' } },
+          { name: 'v2', labels: { version: 'v2' } },
+        ],
       },
     },
     {
-      apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name, namespace: 'shop', labels: { generation: `g${generation}` } },
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name, namespace: 'shop', labels: { generation: `g${generation}` } },
       spec: {
         hosts: [name],
         http: [
-          { name: 'canary', match: [{ headers: { 'x-canary': { exact: 'true' } } }, { uri: { regex: '/beta/[a-z]+' } }], route: [{ destination: { host: name, subset: 'v2' } }] },
-          { route: [{ destination: { host: name, subset: 'v1' }, weight: 90 }, { destination: { host: name, subset: 'v2' }, weight: 10 }], timeout: '2s', retries: { attempts: 3, perTryTimeout: '500ms' } },
+          {
+            name: 'canary',
+            match: [{ headers: { 'x-canary': { exact: 'true' } } }, { uri: { regex: '/beta/[a-z]+' } }],
+            route: [{ destination: { host: name, subset: 'v2' } }],
+          },
+          {
+            route: [
+              { destination: { host: name, subset: 'v1' }, weight: 90 },
+              { destination: { host: name, subset: 'v2' }, weight: 10 },
+            ],
+            timeout: '2s',
+            retries: { attempts: 3, perTryTimeout: '500ms' },
+          },
         ],
       },
     },
@@ -66,13 +88,25 @@ const mix = (size, generation) => Array.from({ length: Math.ceil(size / 3) }, (_
 
 /** One ServiceEntry and `size` VirtualServices that all claim its host (the oldest wins, the rest are reported). */
 function oneHost(size, generation) {
-  const objects = [{
-    apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: 'reviews', namespace: 'shop' },
-    spec: { hosts: ['reviews.shop.svc.cluster.local'], location: 'MESH_INTERNAL', resolution: 'STATIC', ports: [{ number: 8080, name: 'http', protocol: 'HTTP' }], endpoints: [{ address: '10.0.0.1' }] },
-  }];
+  const objects = [
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: { name: 'reviews', namespace: 'shop' },
+      spec: {
+        hosts: ['reviews.shop.svc.cluster.local'],
+        location: 'MESH_INTERNAL',
+        resolution: 'STATIC',
+        ports: [{ number: 8080, name: 'http', protocol: 'HTTP' }],
+        endpoints: [{ address: '10.0.0.1' }],
+      },
+    },
+  ];
   for (let i = 0; i < size; i++) {
     objects.push({
-      apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: `reviews-${i}`, namespace: 'shop', labels: { generation: `g${generation}` } },
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: `reviews-${i}`, namespace: 'shop', labels: { generation: `g${generation}` } },
       spec: { hosts: ['reviews'], http: [{ match: [{ uri: { prefix: `/p${i}` } }], route: [{ destination: { host: 'reviews' } }], timeout: '1s' }] },
     });
   }
@@ -82,14 +116,28 @@ function oneHost(size, generation) {
 /** A source we push to, as the Kubernetes API source does. */
 class PushSource {
   id = 'bench';
-  constructor(documents) { this.documents = documents; }
-  start(onUpdate) { this.onUpdate = onUpdate; onUpdate({ source: this.id, documents: this.documents, issues: [] }); return Promise.resolve(); }
-  push(documents) { this.documents = documents; this.onUpdate({ source: this.id, documents, issues: [] }); }
-  close() { return Promise.resolve(); }
+  constructor(documents) {
+    this.documents = documents;
+  }
+  start(onUpdate) {
+    this.onUpdate = onUpdate;
+    onUpdate({ source: this.id, documents: this.documents, issues: [] });
+    return Promise.resolve();
+  }
+  push(documents) {
+    this.documents = documents;
+    this.onUpdate({ source: this.id, documents, issues: [] });
+  }
+  close() {
+    return Promise.resolve();
+  }
 }
 
 const toDocs = (objects) => objects.map((value, i) => ({ value, location: { file: `bench[${i}]` } }));
-const cpuMs = (since) => { const u = process.cpuUsage(since); return (u.user + u.system) / 1000; };
+const cpuMs = (since) => {
+  const u = process.cpuUsage(since);
+  return (u.user + u.system) / 1000;
+};
 
 /** CPU time of this thread (the event loop's), in ms; process CPU where Node cannot tell. */
 const threadCpuMs = () => {
@@ -137,18 +185,19 @@ async function stalls(run) {
   return { result, wallMs, cpuMs: cpu, gapMs: gap, busyMs: busy, maxMs: histogram.max / 1e6, p99Ms: histogram.percentile(99) / 1e6 };
 }
 
-const nextSnapshot = (mesh) => new Promise((resolve, reject) => {
-  const accepted = (snapshot) => {
-    mesh.off('configRejected', rejected);
-    resolve(snapshot);
-  };
-  const rejected = (error) => {
-    mesh.off('snapshot', accepted);
-    reject(error);
-  };
-  mesh.once('snapshot', accepted);
-  mesh.once('configRejected', rejected);
-});
+const nextSnapshot = (mesh) =>
+  new Promise((resolve, reject) => {
+    const accepted = (snapshot) => {
+      mesh.off('configRejected', rejected);
+      resolve(snapshot);
+    };
+    const rejected = (error) => {
+      mesh.off('snapshot', accepted);
+      reject(error);
+    };
+    mesh.once('snapshot', accepted);
+    mesh.once('configRejected', rejected);
+  });
 
 const fmt = (xs) => xs.map((x) => x.toFixed(0)).join(' / ');
 const others = [];
@@ -183,7 +232,13 @@ async function scaling(name, build) {
   for (const size of [SIZE / 4, SIZE / 2, SIZE, SIZE * 2].map(Math.round)) {
     const objects = build(size, 0);
     const { cpuMs: cpu, wallMs: wall } = await coldCompile(objects, ROUNDS);
-    console.log(info(`  ${objects.length} resources: CPU ms, µs per resource, wall ms`, `${cpu.toFixed(0)}  ${((cpu * 1000) / objects.length).toFixed(1)}  ${wall.toFixed(0)}`, ''));
+    console.log(
+      info(
+        `  ${objects.length} resources: CPU ms, µs per resource, wall ms`,
+        `${cpu.toFixed(0)}  ${((cpu * 1000) / objects.length).toFixed(1)}  ${wall.toFixed(0)}`,
+        '',
+      ),
+    );
   }
 }
 
@@ -197,11 +252,13 @@ async function pushed(name, build) {
   for (let round = 1; round <= ROUNDS + 1; round++) {
     const documents = toDocs(build(round));
     await quiet();
-    reloads.push(await stalls(async () => {
-      const applied = nextSnapshot(mesh);
-      source.push(documents);
-      await applied;
-    }));
+    reloads.push(
+      await stalls(async () => {
+        const applied = nextSnapshot(mesh);
+        source.push(documents);
+        await applied;
+      }),
+    );
   }
   reloads.shift(); // warm-up
   await quiet();
@@ -238,11 +295,20 @@ async function pushed(name, build) {
     changeCpuMs: median(changesCpu.slice(5)),
   };
   console.log(row('first compile, createMesh (median)', report.coldMs, 'ms', '<=', COMPILE_TARGET_MS, 0) + `   (CPU ${report.coldCpuMs.toFixed(0)} ms)`);
-  console.log(row('full reload, every document new (median)', report.reloadMs, 'ms', '<=', COMPILE_TARGET_MS, 0) + `   (rounds: ${fmt(reloads.map((r) => r.wallMs))}; CPU ${report.reloadCpuMs.toFixed(0)} ms)`);
-  console.log(row('longest stall during a full reload (1 ms timer)', report.stallMs, 'ms', '<=', STALL_TARGET_MS, 1) + `   (rounds: ${fmt(reloads.map((r) => r.gapMs))})`);
+  console.log(
+    row('full reload, every document new (median)', report.reloadMs, 'ms', '<=', COMPILE_TARGET_MS, 0) +
+      `   (rounds: ${fmt(reloads.map((r) => r.wallMs))}; CPU ${report.reloadCpuMs.toFixed(0)} ms)`,
+  );
+  console.log(
+    row('longest stall during a full reload (1 ms timer)', report.stallMs, 'ms', '<=', STALL_TARGET_MS, 1) + `   (rounds: ${fmt(reloads.map((r) => r.gapMs))})`,
+  );
   console.log(info('  event-loop delay during reloads: max / p99', `${report.histMaxMs.toFixed(1)} / ${report.p99Ms.toFixed(1)}`, 'ms'));
-  console.log(info('  most event-loop CPU within one stall', Math.max(...reloads.map((r) => r.busyMs)), 'ms', 1) + `   (rounds: ${fmt(reloads.map((r) => r.busyMs))})`);
-  console.log(info('  no-op baseline: longest stall / max / p99', `${baseline.gapMs.toFixed(1)} / ${baseline.maxMs.toFixed(1)} / ${baseline.p99Ms.toFixed(1)}`, 'ms'));
+  console.log(
+    info('  most event-loop CPU within one stall', Math.max(...reloads.map((r) => r.busyMs)), 'ms', 1) + `   (rounds: ${fmt(reloads.map((r) => r.busyMs))})`,
+  );
+  console.log(
+    info('  no-op baseline: longest stall / max / p99', `${baseline.gapMs.toFixed(1)} / ${baseline.maxMs.toFixed(1)} / ${baseline.p99Ms.toFixed(1)}`, 'ms'),
+  );
   console.log(info('one changed resource applied (median of 15)', report.changeMs, 'ms') + `   (CPU ${report.changeCpuMs.toFixed(1)} ms)`);
 }
 
@@ -256,7 +322,13 @@ async function files(name, build, perFile) {
     const all = build(generation);
     const texts = [];
     for (let f = 0; f * perFile < all.length; f++) {
-      texts.push([join(dir, `part-${String(f).padStart(4, '0')}.yaml`), all.slice(f * perFile, (f + 1) * perFile).map((o) => stringify(o)).join('---\n')]);
+      texts.push([
+        join(dir, `part-${String(f).padStart(4, '0')}.yaml`),
+        all
+          .slice(f * perFile, (f + 1) * perFile)
+          .map((o) => stringify(o))
+          .join('---\n'),
+      ]);
     }
     return texts;
   };
@@ -276,21 +348,38 @@ async function files(name, build, perFile) {
       const texts = render(round);
       await quiet();
       const applied = nextSnapshot(mesh);
-      reloads.push(await stalls(async () => {
-        await write(texts);
-        await applied;
-      }));
+      reloads.push(
+        await stalls(async () => {
+          await write(texts);
+          await applied;
+        }),
+      );
     }
     await mesh.close();
     await quiet();
     const baseline = await stalls(() => sleep(Math.max(...reloads.map((r) => r.wallMs))));
     const stall = Math.max(...reloads.map((r) => r.gapMs));
     console.log(info('first load and compile, createMesh', coldMs, 'ms', 0) + `   (CPU ${coldCpu.toFixed(0)} ms)`);
-    console.log(info('rewrite every file to snapshot (median; 200 ms of it debounce and settle)', median(reloads.map((r) => r.wallMs)), 'ms', 0) + `   (rounds: ${fmt(reloads.map((r) => r.wallMs))})`);
-    console.log(row('longest stall while files reload (1 ms timer)', stall, 'ms', '<=', STALL_TARGET_MS, 1) + `   (rounds: ${fmt(reloads.map((r) => r.gapMs))})`);
-    console.log(info('  event-loop delay during reloads: max / p99', `${Math.max(...reloads.map((r) => r.maxMs)).toFixed(1)} / ${Math.max(...reloads.map((r) => r.p99Ms)).toFixed(1)}`, 'ms'));
-    console.log(info('  most event-loop CPU within one stall', Math.max(...reloads.map((r) => r.busyMs)), 'ms', 1) + `   (rounds: ${fmt(reloads.map((r) => r.busyMs))})`);
-    console.log(info('  no-op baseline: longest stall / max / p99', `${baseline.gapMs.toFixed(1)} / ${baseline.maxMs.toFixed(1)} / ${baseline.p99Ms.toFixed(1)}`, 'ms'));
+    console.log(
+      info('rewrite every file to snapshot (median; 200 ms of it debounce and settle)', median(reloads.map((r) => r.wallMs)), 'ms', 0) +
+        `   (rounds: ${fmt(reloads.map((r) => r.wallMs))})`,
+    );
+    console.log(
+      row('longest stall while files reload (1 ms timer)', stall, 'ms', '<=', STALL_TARGET_MS, 1) + `   (rounds: ${fmt(reloads.map((r) => r.gapMs))})`,
+    );
+    console.log(
+      info(
+        '  event-loop delay during reloads: max / p99',
+        `${Math.max(...reloads.map((r) => r.maxMs)).toFixed(1)} / ${Math.max(...reloads.map((r) => r.p99Ms)).toFixed(1)}`,
+        'ms',
+      ),
+    );
+    console.log(
+      info('  most event-loop CPU within one stall', Math.max(...reloads.map((r) => r.busyMs)), 'ms', 1) + `   (rounds: ${fmt(reloads.map((r) => r.busyMs))})`,
+    );
+    console.log(
+      info('  no-op baseline: longest stall / max / p99', `${baseline.gapMs.toFixed(1)} / ${baseline.maxMs.toFixed(1)} / ${baseline.p99Ms.toFixed(1)}`, 'ms'),
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -33,28 +33,45 @@ function resources(port) {
     const name = `svc-${i}`;
     out.push(
       {
-        apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name, namespace: 'shop' },
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'ServiceEntry',
+        metadata: { name, namespace: 'shop' },
         spec: {
-          hosts: [`${name}.shop.svc.cluster.local`], location: 'MESH_INTERNAL', resolution: 'STATIC',
+          hosts: [`${name}.shop.svc.cluster.local`],
+          location: 'MESH_INTERNAL',
+          resolution: 'STATIC',
           ports: [{ number: port, name: 'http', protocol: 'HTTP' }],
           endpoints: Array.from({ length: ENDPOINTS }, (_, k) => ({ address: addressOf(i, k), labels: { version: k % 3 === 2 ? 'v2' : 'v1' } })),
         },
       },
       {
-        apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name, namespace: 'shop' },
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'DestinationRule',
+        metadata: { name, namespace: 'shop' },
         spec: {
           host: name,
           trafficPolicy: { loadBalancer: { simple: 'LEAST_REQUEST' } },
-          subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }],
+          subsets: [
+            { name: 'v1', labels: { version: 'v1' } },
+            { name: 'v2', labels: { version: 'v2' } },
+          ],
         },
       },
       {
-        apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name, namespace: 'shop' },
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: { name, namespace: 'shop' },
         spec: {
           hosts: [name],
           http: [
             { match: [{ headers: { 'x-canary': { exact: 'true' } } }], route: [{ destination: { host: name, subset: 'v2' } }] },
-            { route: [{ destination: { host: name, subset: 'v1' }, weight: 90 }, { destination: { host: name, subset: 'v2' }, weight: 10 }], timeout: '2s' },
+            {
+              route: [
+                { destination: { host: name, subset: 'v1' }, weight: 90 },
+                { destination: { host: name, subset: 'v2' }, weight: 10 },
+              ],
+              timeout: '2s',
+            },
           ],
         },
       },
@@ -67,10 +84,12 @@ const section = process.env.BENCH_SECTION;
 if (section === 'heap') {
   const port = 9080;
   const objects = resources(port);
-  gc(); gc();
+  gc();
+  gc();
   const before = process.memoryUsage().heapUsed;
   const mesh = await createMesh({ namespace: 'shop', watch: false, config: objects });
-  gc(); gc();
+  gc();
+  gc();
   const snapshot = process.memoryUsage().heapUsed - before;
   setPoolFactory(mesh, () => new StubPool());
   for (let i = 0; i < SERVICES; i++) {
@@ -78,13 +97,19 @@ if (section === 'heap') {
     await res.body.dump();
     if (res.statusCode !== 200) throw new Error(`svc-${i}: status ${res.statusCode}`);
   }
-  gc(); gc();
+  gc();
+  gc();
   const touched = process.memoryUsage().heapUsed - before;
   // One real undici Pool per endpoint is what the mesh makes once it sends to all of them.
-  gc(); gc();
+  gc();
+  gc();
   const p0 = process.memoryUsage().heapUsed;
-  const pools = Array.from({ length: 1000 }, (_, k) => new Pool(`http://${addressOf(k % SERVICES, 0)}:${port}`, { connections: null, pipelining: 1, keepAliveTimeout: 4_000 }));
-  gc(); gc();
+  const pools = Array.from(
+    { length: 1000 },
+    (_, k) => new Pool(`http://${addressOf(k % SERVICES, 0)}:${port}`, { connections: null, pipelining: 1, keepAliveTimeout: 4_000 }),
+  );
+  gc();
+  gc();
   const perPool = (process.memoryUsage().heapUsed - p0) / pools.length;
   process.send({ snapshot, touched, perPool });
   await mesh.close();
@@ -118,19 +143,20 @@ if (section === 'heap') {
 
 watchdog(300_000, 'bench/scale');
 console.log(machineLine('bench/scale (S10)'));
-const child = (name, env = {}) => new Promise((resolve, reject) => {
-  const c = fork(fileURLToPath(import.meta.url), {
-    execPath: process.execPath,
-    execArgv: ['--expose-gc'],
-    env: { ...process.env, BENCH_SECTION: name, ...env },
+const child = (name, env = {}) =>
+  new Promise((resolve, reject) => {
+    const c = fork(fileURLToPath(import.meta.url), {
+      execPath: process.execPath,
+      execArgv: ['--expose-gc'],
+      env: { ...process.env, BENCH_SECTION: name, ...env },
+    });
+    let answer;
+    c.once('message', (m) => {
+      answer = m;
+    });
+    c.once('error', reject);
+    c.once('exit', (code) => (answer ? resolve(answer) : reject(new Error(`${name} exited with ${code}`))));
   });
-  let answer;
-  c.once('message', (m) => {
-    answer = m;
-  });
-  c.once('error', reject);
-  c.once('exit', (code) => (answer ? resolve(answer) : reject(new Error(`${name} exited with ${code}`))));
-});
 
 const heap = await child('heap');
 const pods = await startPods({ addresses: Array.from({ length: ENDPOINTS }, (_, k) => addressOf(TARGET, k)), bodySize: 1024 });

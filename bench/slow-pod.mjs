@@ -50,10 +50,12 @@ async function runPolicy(policy) {
     }, SLOW_FROM_S * 1000),
   ];
   let windowEnd;
-  slowTimers.push(setTimeout(async () => {
-    await pods.setSlow(0, 1);
-    windowEnd = await pods.stats();
-  }, SLOW_TO_S * 1000));
+  slowTimers.push(
+    setTimeout(async () => {
+      await pods.setSlow(0, 1);
+      windowEnd = await pods.stats();
+    }, SLOW_TO_S * 1000),
+  );
   const result = await openLoop(mesh, RATE, DURATION_S * 1000);
   slowTimers.forEach(clearTimeout);
   await pods.setSlow(0, 1);
@@ -111,8 +113,10 @@ for (const scenario of SCENARIOS) {
   const workers = scenario === 'latency' ? 0 : WORKERS;
   pods = await startPods({ addresses, bodySize: 1024, serviceMs: SERVICE_MS, workers, jitter: 0.2 });
   url = `http://reviews:${pods.port}/reviews/1`;
-  console.log(`scenario '${scenario}': ${PODS} pods (${SERVICE_MS} ms +-20 %, ${workers ? `${workers} at once each, the rest queue` : 'no limit on requests at once'}), ` +
-    `${RATE} req/s open loop for ${DURATION_S} s per policy, pod 1 ${SLOW_FACTOR}x slower from ${SLOW_FROM_S} s to ${SLOW_TO_S} s, route timeout ${TIMEOUT}`);
+  console.log(
+    `scenario '${scenario}': ${PODS} pods (${SERVICE_MS} ms +-20 %, ${workers ? `${workers} at once each, the rest queue` : 'no limit on requests at once'}), ` +
+      `${RATE} req/s open loop for ${DURATION_S} s per policy, pod 1 ${SLOW_FACTOR}x slower from ${SLOW_FROM_S} s to ${SLOW_TO_S} s, route timeout ${TIMEOUT}`,
+  );
   const results = {};
   for (const policy of POLICIES) {
     const r = await runPolicy(policy);
@@ -120,12 +124,18 @@ for (const scenario of SCENARIOS) {
     const win = sortedCopy(r.inWindow);
     const x = {
       success: r.ok / r.total,
-      p50: percentile(all, 50), p99: percentile(all, 99), p999: percentile(all, 99.9), max: all[all.length - 1],
-      wp99: percentile(win, 99), slowShare: r.slowShare,
+      p50: percentile(all, 50),
+      p99: percentile(all, 99),
+      p999: percentile(all, 99.9),
+      max: all[all.length - 1],
+      wp99: percentile(win, 99),
+      slowShare: r.slowShare,
     };
     results[policy] = x;
-    console.log(`  ${policy.padEnd(14)} success ${(100 * x.success).toFixed(2)} %  p50 ${x.p50.toFixed(1)}  p99 ${x.p99.toFixed(1)}  p99.9 ${x.p999.toFixed(1)}  max ${x.max.toFixed(0)} ms;` +
-      `  p99 while slow ${x.wp99.toFixed(1)} ms; slow pod's share while slow ${(100 * x.slowShare).toFixed(1)} %`);
+    console.log(
+      `  ${policy.padEnd(14)} success ${(100 * x.success).toFixed(2)} %  p50 ${x.p50.toFixed(1)}  p99 ${x.p99.toFixed(1)}  p99.9 ${x.p999.toFixed(1)}  max ${x.max.toFixed(0)} ms;` +
+        `  p99 while slow ${x.wp99.toFixed(1)} ms; slow pod's share while slow ${(100 * x.slowShare).toFixed(1)} %`,
+    );
   }
   if (results.PEAK_EWMA && results.ROUND_ROBIN) {
     console.log(row(`${scenario}: PEAK_EWMA p99 / ROUND_ROBIN p99`, results.PEAK_EWMA.p99 / results.ROUND_ROBIN.p99, 'x', '<=', 0.1, 3));

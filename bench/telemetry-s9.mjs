@@ -42,7 +42,10 @@ const dropExporter = {
   shutdown: () => Promise.resolve(),
   forceFlush: () => Promise.resolve(),
 };
-const provider = new TracerProvider({ sampler: new AlwaysOnSampler(), spanProcessors: [new BatchSpanProcessor({ exporter: dropExporter, maxQueueSize: 65_536 })] });
+const provider = new TracerProvider({
+  sampler: new AlwaysOnSampler(),
+  spanProcessors: [new BatchSpanProcessor({ exporter: dropExporter, maxQueueSize: 65_536 })],
+});
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 trace.setGlobalTracerProvider(provider);
 const instrumentation = new UndiciInstrumentation();
@@ -103,22 +106,59 @@ const { rounds, discarded } = await pairedRounds({
   quietMs: 20_000,
 });
 
-console.log(`${REQUESTS} requests per variant and round (two runs), ${CONCURRENCY} in flight, ${PODS} pods, 1 KiB bodies; ${rounds.length} paired rounds` +
-  (discarded ? ` (${discarded} more thrown away: other work on the machine)` : ''));
+console.log(
+  `${REQUESTS} requests per variant and round (two runs), ${CONCURRENCY} in flight, ${PODS} pods, 1 KiB bodies; ${rounds.length} paired rounds` +
+    (discarded ? ` (${discarded} more thrown away: other work on the machine)` : ''),
+);
 for (const name of names) {
   const spans = Math.max(...rounds.map((r) => r[name].spans));
-  console.log(`${`${name} (client CPU ${medianOf(rounds, name, (r) => r.cpuUs).toFixed(1)} us/req, ${spans} spans)`.padEnd(72)} ${medianOf(rounds, name, (r) => r.rps).toFixed(0).padStart(8)} req/s`);
+  console.log(
+    `${`${name} (client CPU ${medianOf(rounds, name, (r) => r.cpuUs).toFixed(1)} us/req, ${spans} spans)`.padEnd(72)} ${medianOf(rounds, name, (r) => r.rps)
+      .toFixed(0)
+      .padStart(8)} req/s`,
+  );
 }
 // Client CPU per request is steadier than throughput on a shared machine: what tracing adds.
 console.log(pairedLine('client CPU added per request: mesh tracing', pairedDiff(rounds, 'mesh.request + tracing', 'mesh.request'), 'us'));
-console.log(pairedLine('client CPU added per request: instrumentation-undici', pairedDiff(rounds, 'undici.request + instrumentation-undici', 'undici.request'), 'us'));
-console.log(pairedLine('CPU added: mesh tracing - instrumentation-undici', quartiles(rounds.map((r) =>
-  (r['mesh.request + tracing'].cpuUs - r['mesh.request'].cpuUs) - (r['undici.request + instrumentation-undici'].cpuUs - r['undici.request'].cpuUs))), 'us'));
+console.log(
+  pairedLine('client CPU added per request: instrumentation-undici', pairedDiff(rounds, 'undici.request + instrumentation-undici', 'undici.request'), 'us'),
+);
+console.log(
+  pairedLine(
+    'CPU added: mesh tracing - instrumentation-undici',
+    quartiles(
+      rounds.map(
+        (r) => r['mesh.request + tracing'].cpuUs - r['mesh.request'].cpuUs - (r['undici.request + instrumentation-undici'].cpuUs - r['undici.request'].cpuUs),
+      ),
+    ),
+    'us',
+  ),
+);
 console.log(pairedLine('client CPU per request: mesh.request - undici.request', pairedDiff(rounds, 'mesh.request', 'undici.request'), 'us'));
-console.log(pairedLine('mesh.request + tracing / mesh.request', pairedRatio(rounds, 'mesh.request + tracing', 'mesh.request'), 'x', { sign: false, target: { cmp: '>=', value: 0.9 } }));
-console.log(pairedLine('undici.request + instrumentation-undici / undici.request', pairedRatio(rounds, 'undici.request + instrumentation-undici', 'undici.request'), 'x', { sign: false }));
-console.log(pairedLine('the two ratios: ours / instrumentation-undici\'s', quartiles(rounds.map((r) =>
-  (r['mesh.request + tracing'].rps / r['mesh.request'].rps) / (r['undici.request + instrumentation-undici'].rps / r['undici.request'].rps))), 'x', { sign: false, target: { cmp: '>=', value: 1.0 } }));
+console.log(
+  pairedLine('mesh.request + tracing / mesh.request', pairedRatio(rounds, 'mesh.request + tracing', 'mesh.request'), 'x', {
+    sign: false,
+    target: { cmp: '>=', value: 0.9 },
+  }),
+);
+console.log(
+  pairedLine(
+    'undici.request + instrumentation-undici / undici.request',
+    pairedRatio(rounds, 'undici.request + instrumentation-undici', 'undici.request'),
+    'x',
+    { sign: false },
+  ),
+);
+console.log(
+  pairedLine(
+    "the two ratios: ours / instrumentation-undici's",
+    quartiles(
+      rounds.map((r) => r['mesh.request + tracing'].rps / r['mesh.request'].rps / (r['undici.request + instrumentation-undici'].rps / r['undici.request'].rps)),
+    ),
+    'x',
+    { sign: false, target: { cmp: '>=', value: 1.0 } },
+  ),
+);
 console.log(loadLine());
 
 await plain.close();

@@ -118,8 +118,9 @@ const variants = {
 };
 // VARIANTS=name,name... runs only those (e.g. to see whether fetch in the same process changes
 // the request figures).
-const only = CHILD ? [CHILD] : (process.env.VARIANTS?.split(',') ?? Object.keys(variants).filter((k) => k !== 'minimal-dispatcher'))
-  .concat(baseline ? ['mesh.request@baseline'] : []);
+const only = CHILD
+  ? [CHILD]
+  : (process.env.VARIANTS?.split(',') ?? Object.keys(variants).filter((k) => k !== 'minimal-dispatcher')).concat(baseline ? ['mesh.request@baseline'] : []);
 for (const k of Object.keys(variants)) if (!only.includes(k)) delete variants[k];
 const names = Object.keys(variants);
 const has = (...ks) => ks.every((k) => names.includes(k));
@@ -163,7 +164,11 @@ if (CHILD) {
 }
 
 if (ISOLATE) {
-  const env = { ...process.env, BENCH_PODS: JSON.stringify({ port: pods.port, pid: pods.pid }), ...(proxy ? { BENCH_PROXY: JSON.stringify({ url: proxy.url, pid: proxy.pid }) } : {}) };
+  const env = {
+    ...process.env,
+    BENCH_PODS: JSON.stringify({ port: pods.port, pid: pods.pid }),
+    ...(proxy ? { BENCH_PROXY: JSON.stringify({ url: proxy.url, pid: proxy.pid }) } : {}),
+  };
   for (const name of names) {
     const child = fork(fileURLToPath(import.meta.url), { execPath: process.execPath, env: { ...env, BENCH_CHILD: name } });
     await new Promise((resolve, reject) => {
@@ -207,15 +212,33 @@ const { rounds, discarded } = await pairedRounds({
 });
 
 const med = (k, f) => medianOf(rounds, k, f);
-console.log(`${REQUESTS} requests per variant and round (two runs), ${CONCURRENCY} in flight, ${PODS} pods, 1 KiB bodies; ${rounds.length} paired rounds` +
-  (discarded ? ` (${discarded} more thrown away: other work on the machine)` : ''));
-console.log('cores busy (median):  ' + names.map((k) => `${k}: client ${med(k, (r) => r.cores.client).toFixed(2)}, pods ${med(k, (r) => r.cores.pods).toFixed(2)}` +
-  (k.includes('proxy') ? `, nginx ${med(k, (r) => r.cores.proxy).toFixed(2)}` : '')).join('; '));
+console.log(
+  `${REQUESTS} requests per variant and round (two runs), ${CONCURRENCY} in flight, ${PODS} pods, 1 KiB bodies; ${rounds.length} paired rounds` +
+    (discarded ? ` (${discarded} more thrown away: other work on the machine)` : ''),
+);
+console.log(
+  'cores busy (median):  ' +
+    names
+      .map(
+        (k) =>
+          `${k}: client ${med(k, (r) => r.cores.client).toFixed(2)}, pods ${med(k, (r) => r.cores.pods).toFixed(2)}` +
+          (k.includes('proxy') ? `, nginx ${med(k, (r) => r.cores.proxy).toFixed(2)}` : ''),
+      )
+      .join('; '),
+);
 for (const name of names) {
   const conns = Math.max(...rounds.map((r) => r[name].connections));
-  console.log(info(`${name} (client CPU ${med(name, (r) => r.cpuUs).toFixed(1)} us/req, ${conns} new conns)`, med(name, (r) => r.rps), 'req/s', 0));
+  console.log(
+    info(
+      `${name} (client CPU ${med(name, (r) => r.cpuUs).toFixed(1)} us/req, ${conns} new conns)`,
+      med(name, (r) => r.rps),
+      'req/s',
+      0,
+    ),
+  );
 }
-const ratioLine = (a, b, target) => console.log(pairedLine(`${a} / ${b}`, pairedRatio(rounds, a, b), 'x', { sign: false, ...(target ? { target: { cmp: '>=', value: target } } : {}) }));
+const ratioLine = (a, b, target) =>
+  console.log(pairedLine(`${a} / ${b}`, pairedRatio(rounds, a, b), 'x', { sign: false, ...(target ? { target: { cmp: '>=', value: target } } : {}) }));
 const cpuLine = (a, b) => console.log(pairedLine(`client CPU per request, ${a} - ${b}`, pairedDiff(rounds, a, b), 'us'));
 if (has('minimal-dispatcher', 'undici.request')) ratioLine('minimal-dispatcher', 'undici.request');
 if (has('mesh.request', 'undici.request')) ratioLine('mesh.request', 'undici.request', 0.9);

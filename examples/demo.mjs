@@ -84,7 +84,9 @@ try {
   const tester = route('reviews', 'tester');
   const testerSubset = tester.destinations[0].subset;
   const testerCluster = clusterOf('reviews', testerSubset);
-  heading(`header-based routing: end-user: jason matches route "tester", 100% subset ${testerSubset} (${testerCluster.balancer} over ${testerCluster.pods.join(', ')})`);
+  heading(
+    `header-based routing: end-user: jason matches route "tester", 100% subset ${testerSubset} (${testerCluster.balancer} over ${testerCluster.pods.join(', ')})`,
+  );
   let toTester = 0;
   for (let i = 0; i < 6; i++) {
     const reply = await (await mesh.fetch('http://reviews:9080/reviews/1', { headers: { 'end-user': 'jason' } })).json();

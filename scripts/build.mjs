@@ -64,7 +64,10 @@ function writeCommonJsEntries() {
   for (const file of readdirSync(dist)) {
     const entry = /^(.+)\.d\.cts$/.exec(file)?.[1];
     if (!entry || !existsSync(join(dist, `${entry}.js`))) continue;
-    writeFileSync(join(dist, `${entry}.cjs`), `'use strict';\n// The ESM build, required (require(esm)): one copy of the mesh for both module systems.\nmodule.exports = require('./${entry}.js');\n`);
+    writeFileSync(
+      join(dist, `${entry}.cjs`),
+      `'use strict';\n// The ESM build, required (require(esm)): one copy of the mesh for both module systems.\nmodule.exports = require('./${entry}.js');\n`,
+    );
   }
 }
 

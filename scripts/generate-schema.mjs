@@ -32,11 +32,37 @@ const GATEWAY = {
 
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 const KEY_ORDER = [
-  'type', 'format', 'enum', 'nullable', 'minimum', 'maximum', 'minLength', 'maxLength', 'pattern',
-  'minItems', 'maxItems', 'minProperties', 'maxProperties', 'required', 'properties',
-  'additionalProperties', 'items', 'oneOf', 'anyOf', 'allOf', 'not', 'x-kubernetes-validations',
-  'x-kubernetes-preserve-unknown-fields', 'x-kubernetes-int-or-string', 'x-kubernetes-list-type',
-  'x-kubernetes-list-map-keys', 'default', 'x-sidecarless-duration', 'x-sidecarless-re2', 'rule', 'message',
+  'type',
+  'format',
+  'enum',
+  'nullable',
+  'minimum',
+  'maximum',
+  'minLength',
+  'maxLength',
+  'pattern',
+  'minItems',
+  'maxItems',
+  'minProperties',
+  'maxProperties',
+  'required',
+  'properties',
+  'additionalProperties',
+  'items',
+  'oneOf',
+  'anyOf',
+  'allOf',
+  'not',
+  'x-kubernetes-validations',
+  'x-kubernetes-preserve-unknown-fields',
+  'x-kubernetes-int-or-string',
+  'x-kubernetes-list-type',
+  'x-kubernetes-list-map-keys',
+  'default',
+  'x-sidecarless-duration',
+  'x-sidecarless-re2',
+  'rule',
+  'message',
 ];
 
 function quote(text) {
@@ -86,9 +112,7 @@ function checkCelRules(kinds, celRules) {
   for (const k of kinds) for (const v of k.versions) visit(v.schema, `${k.kind} ${v.name} spec`);
   if (unknown.size > 0) {
     const list = [...unknown].map(([rule, where]) => `  ${JSON.stringify(rule)}  (at ${where})`).join('\n');
-    throw new GeneratorError(
-      `CEL rules not implemented in src/config/validate/cel-rules.ts (add each, or list it as not enforced with a reason):\n${list}`,
-    );
+    throw new GeneratorError(`CEL rules not implemented in src/config/validate/cel-rules.ts (add each, or list it as not enforced with a reason):\n${list}`);
   }
 }
 
@@ -130,7 +154,12 @@ function generateSchemas(kinds, names, out) {
       roots.push({ kind: k, version: v.name, name: seen.get(c) });
     }
   }
-  const lines = [...out.header, `import type { ${out.kindType} } from '../../resource.js';`, "import type { KindSchema, SchemaNode } from '../schema-node.js';", ''];
+  const lines = [
+    ...out.header,
+    `import type { ${out.kindType} } from '../../resource.js';`,
+    "import type { KindSchema, SchemaNode } from '../schema-node.js';",
+    '',
+  ];
   for (const { name, node } of emitted) {
     const ref = (value) => (value !== node && !Array.isArray(value) && consts.get(canonical(value))) || undefined;
     lines.push(`const ${name}: SchemaNode = ${printValue(node, 0, ref)};`, '');
@@ -194,12 +223,7 @@ function generateTypes(kinds, names, out) {
     return node.nullable ? `${t} | null` : t;
   };
 
-  const lines = [
-    ...out.header,
-    out.fieldDoc,
-    "import type { ConfigObjectMeta } from '../../config-object.js';",
-    '',
-  ];
+  const lines = [...out.header, out.fieldDoc, "import type { ConfigObjectMeta } from '../../config-object.js';", ''];
   for (const c of order) {
     const { stripped, raw } = raws.get(c);
     const name = names.nameOf(stripped);

@@ -49,7 +49,14 @@ for (const runtime of runtimes) {
     summary = JSON.parse(readFileSync(summaryFile, 'utf8'));
   } catch {
     // vitest ended before reporting (a crash, a bad filter): one failure, whatever it was.
-    summary = { node: version, passed: 0, expectedToFail: [], failed: 1, skipped: 0, failures: [`vitest exited ${result.status ?? result.signal} without a report`] };
+    summary = {
+      node: version,
+      passed: 0,
+      expectedToFail: [],
+      failed: 1,
+      skipped: 0,
+      failures: [`vitest exited ${result.status ?? result.signal} without a report`],
+    };
   }
   if (result.status !== 0 && summary.failed === 0) {
     summary = { ...summary, failed: 1, failures: [`vitest exited ${result.status ?? result.signal}`] };

@@ -57,15 +57,7 @@ export { LOAD_BALANCER_ANNOTATION } from './balancer/annotation.js';
 export { BreakerOpenError } from './resilience/errors.js';
 export { TlsCredentialUnavailableError, TlsNotSupportedError, UpstreamTlsError } from './security/errors.js';
 export type { AttemptOutcome, LocalOriginFailure } from './resilience/outcome.js';
-export type {
-  BreakerEvent,
-  BreakerFallbackResponse,
-  BreakerOptions,
-  BreakerRequest,
-  BreakerState,
-  EjectionEvent,
-  EjectionReason,
-} from './resilience/index.js';
+export type { BreakerEvent, BreakerFallbackResponse, BreakerOptions, BreakerRequest, BreakerState, EjectionEvent, EjectionReason } from './resilience/index.js';
 export { RateLimitStoreError } from './resilience/errors.js';
 export type { RateLimitOptions } from './resilience/rate-limit/rate-limiting.js';
 export type { RateLimitRedisOptions, RedisClientLike } from './resilience/rate-limit/shared-store.js';

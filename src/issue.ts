@@ -47,8 +47,7 @@ export function formatResourceRef(ref: ResourceRef | undefined): string {
 
 /** One line: `file:line: Kind ns/name: path: message`. */
 export function formatIssue(issue: ConfigIssue): string {
-  const parts = [formatLocation(issue.location), formatResourceRef(issue.resource), issue.path ?? '']
-    .filter((p) => p !== '');
+  const parts = [formatLocation(issue.location), formatResourceRef(issue.resource), issue.path ?? ''].filter((p) => p !== '');
   const head = parts.length > 0 ? `${parts.join(': ')}: ` : '';
   return `${issue.severity}: ${head}${issue.message}`;
 }

@@ -325,18 +325,20 @@ export class Mesh extends EventEmitter<MeshEvents> {
     const random = options.random ?? systemRandom;
     this.random = random;
     const first = store.snapshot;
-    this.dns = options.dns === false
-      ? undefined
-      : createMeshDnsSource(options.dns ?? {}, first?.namespace ?? 'default', first?.clusterDomain ?? 'cluster.local', clock);
+    this.dns =
+      options.dns === false ? undefined : createMeshDnsSource(options.dns ?? {}, first?.namespace ?? 'default', first?.clusterDomain ?? 'cluster.local', clock);
     // Endpoints from the API share its watcher; `kubeWatcher` (internal) stands in for it in tests.
     const endpointWatcher = options.kubeWatcher ?? (kubeOptions.endpoints !== false ? kube : undefined);
-    this.kubeEndpoints = endpointWatcher && kubeCode && new kubeCode.KubernetesEndpointSource(endpointWatcher, {
-      namespace: first?.namespace ?? 'default',
-      clusterDomain: first?.clusterDomain ?? 'cluster.local',
-      fallbackRegion: parseLocality(options.locality).region,
-      ...(kubeOptions.warmupTimeoutMs !== undefined ? { warmupTimeoutMs: kubeOptions.warmupTimeoutMs } : {}),
-      clock,
-    });
+    this.kubeEndpoints =
+      endpointWatcher &&
+      kubeCode &&
+      new kubeCode.KubernetesEndpointSource(endpointWatcher, {
+        namespace: first?.namespace ?? 'default',
+        clusterDomain: first?.clusterDomain ?? 'cluster.local',
+        fallbackRegion: parseLocality(options.locality).region,
+        ...(kubeOptions.warmupTimeoutMs !== undefined ? { warmupTimeoutMs: kubeOptions.warmupTimeoutMs } : {}),
+        clock,
+      });
     this.kubeEndpoints?.on('note', (note) => this.emit('kubernetesNote', note));
     this.credentials = new ClientCredentials({ watcher: options.kubeWatcher ?? kube, clock });
     this.clusters = new ClusterManager({
@@ -353,20 +355,21 @@ export class Mesh extends EventEmitter<MeshEvents> {
       security: { certificates: this.security.certificates, trustDomains: this.security.trustDomains, autoMtls: options.autoMtls ?? true },
     });
     const clusters = this.clusters;
-    this.telemetry = otel && options.telemetry !== false
-      ? new otel.code.MeshTelemetry(otel.api, options.telemetry ?? {}, {
-        namespace: first?.namespace ?? 'default',
-        labels: options.labels ?? {},
-        health: () => clusters.health(),
-        serviceNamespace: (host) => this.store.snapshot?.service(host)?.namespace,
-        clock,
-        certificate: () => {
-          const c = this.security.certificates;
-          const bundle = c?.current;
-          return bundle && { source: bundle.source, identity: bundle.identity?.uri ?? '', secondsLeft: c.secondsToExpiry() ?? 0 };
-        },
-      })
-      : undefined;
+    this.telemetry =
+      otel && options.telemetry !== false
+        ? new otel.code.MeshTelemetry(otel.api, options.telemetry ?? {}, {
+            namespace: first?.namespace ?? 'default',
+            labels: options.labels ?? {},
+            health: () => clusters.health(),
+            serviceNamespace: (host) => this.store.snapshot?.service(host)?.namespace,
+            clock,
+            certificate: () => {
+              const c = this.security.certificates;
+              const bundle = c?.current;
+              return bundle && { source: bundle.source, identity: bundle.identity?.uri ?? '', secondsLeft: c.secondsToExpiry() ?? 0 };
+            },
+          })
+        : undefined;
     // After the cluster manager's own listener: by the time a `dnsChange` listener runs, the
     // clusters already serve the new endpoints.
     this.dns?.on('change', (change) => this.emit('dnsChange', change));
@@ -453,7 +456,14 @@ export class Mesh extends EventEmitter<MeshEvents> {
       this.telemetry?.credentialRead(rejection.source, 'rejected', rejection.error.problem);
       if (this.listenerCount('credentialRejected') > 0) this.emit('credentialRejected', rejection);
     });
-    if (options.logger) this.inspectCode.logMeshEvents(this, options.logger, store.sourceStatus().map((s) => s.id), first, certificates);
+    if (options.logger)
+      this.inspectCode.logMeshEvents(
+        this,
+        options.logger,
+        store.sourceStatus().map((s) => s.id),
+        first,
+        certificates,
+      );
   }
 
   /**
@@ -508,9 +518,10 @@ export class Mesh extends EventEmitter<MeshEvents> {
     options?: Omit<NonNullable<Parameters<typeof undiciRequest>[1]>, 'dispatcher'>,
   ): ReturnType<typeof undiciRequest> {
     // undici copies the options it is given: a call without options can share one object.
-    const opts = options === undefined
-      ? (this.requestDefaults ??= Object.freeze({ dispatcher: this.dispatcher, [RATE_LIMITED_AS_ERROR]: true }))
-      : { ...options, dispatcher: this.dispatcher, [RATE_LIMITED_AS_ERROR]: true };
+    const opts =
+      options === undefined
+        ? (this.requestDefaults ??= Object.freeze({ dispatcher: this.dispatcher, [RATE_LIMITED_AS_ERROR]: true }))
+        : { ...options, dispatcher: this.dispatcher, [RATE_LIMITED_AS_ERROR]: true };
     return undiciRequest(url, opts as Parameters<typeof undiciRequest>[1]);
   }
 
@@ -526,10 +537,15 @@ export class Mesh extends EventEmitter<MeshEvents> {
       this.breakers.delete(fqdn);
       let created: ServiceBreaker | undefined;
       if (options !== null) {
-        created = new ServiceBreaker(fqdn, options, (state) => {
-          this.telemetry?.breakerChanged(fqdn, state);
-          this.emit('breaker', { host: fqdn, state });
-        }, this.clock);
+        created = new ServiceBreaker(
+          fqdn,
+          options,
+          (state) => {
+            this.telemetry?.breakerChanged(fqdn, state);
+            this.emit('breaker', { host: fqdn, state });
+          },
+          this.clock,
+        );
         this.breakers.set(fqdn, created);
       }
       this.clusters.setBreaker(fqdn, created);
@@ -547,10 +563,13 @@ export class Mesh extends EventEmitter<MeshEvents> {
 
   /** The inbound policy servers apply: PeerAuthentication from the snapshot in force, the workload's certificates. */
   private inboundPolicy(): InboundPolicy {
-    this.inboundPolicyValue ??= this.security.inboundPolicy(() => this.store.snapshot, (outcome) => {
-      this.telemetry?.inboundConnection(outcome.mode, outcome.result, outcome.result === 'rejected' ? outcome.error.reason : '');
-      if (outcome.result === 'rejected' && this.listenerCount('inboundRejected') > 0) this.emit('inboundRejected', outcome.error);
-    });
+    this.inboundPolicyValue ??= this.security.inboundPolicy(
+      () => this.store.snapshot,
+      (outcome) => {
+        this.telemetry?.inboundConnection(outcome.mode, outcome.result, outcome.result === 'rejected' ? outcome.error.reason : '');
+        if (outcome.result === 'rejected' && this.listenerCount('inboundRejected') > 0) this.emit('inboundRejected', outcome.error);
+      },
+    );
     return this.inboundPolicyValue;
   }
 
@@ -738,9 +757,14 @@ function withUndiciBody(init: RequestInit): RequestInit | UndiciRequestInit {
 }
 
 function isForeignRequest(input: unknown): input is globalThis.Request {
-  return typeof input === 'object' && input !== null && !(input instanceof UndiciRequest) &&
-    typeof (input as globalThis.Request).url === 'string' && typeof (input as globalThis.Request).method === 'string' &&
-    (input as globalThis.Request).headers !== undefined;
+  return (
+    typeof input === 'object' &&
+    input !== null &&
+    !(input instanceof UndiciRequest) &&
+    typeof (input as globalThis.Request).url === 'string' &&
+    typeof (input as globalThis.Request).method === 'string' &&
+    (input as globalThis.Request).headers !== undefined
+  );
 }
 
 function defaultNamespace(): string {
@@ -786,22 +810,27 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
   sources.push(...(options.sources ?? []));
   // Last: local files and inline objects take precedence over the cluster's (docs/kubernetes.md).
   const kubernetes = await kubeCode;
-  const kube = kubeOptions && kubernetes
-    ? await kubernetes.openKubernetes(kubeOptions, options.namespace ?? process.env.POD_NAMESPACE, options.rootNamespace ?? 'istio-system', {
-      clock,
-      ...(options.random ? { random: options.random } : {}),
-    })
-    : undefined;
+  const kube =
+    kubeOptions && kubernetes
+      ? await kubernetes.openKubernetes(kubeOptions, options.namespace ?? process.env.POD_NAMESPACE, options.rootNamespace ?? 'istio-system', {
+          clock,
+          ...(options.random ? { random: options.random } : {}),
+        })
+      : undefined;
   if (kube?.source) sources.push(kube.source);
   const { ConfigStore } = await configCode;
-  const store = new ConfigStore(sources, {
-    namespace: options.namespace ?? kube?.namespace ?? defaultNamespace(),
-    rootNamespace: options.rootNamespace ?? 'istio-system',
-    clusterDomain: options.clusterDomain ?? 'cluster.local',
-    workloadLabels: options.labels ?? {},
-    trustDomains: [options.trustDomain ?? 'cluster.local', ...(options.trustDomainAliases ?? [])],
-    authzProviders: inbound.providerNames,
-  }, { clock });
+  const store = new ConfigStore(
+    sources,
+    {
+      namespace: options.namespace ?? kube?.namespace ?? defaultNamespace(),
+      rootNamespace: options.rootNamespace ?? 'istio-system',
+      clusterDomain: options.clusterDomain ?? 'cluster.local',
+      workloadLabels: options.labels ?? {},
+      trustDomains: [options.trustDomain ?? 'cluster.local', ...(options.trustDomainAliases ?? [])],
+      authzProviders: inbound.providerNames,
+    },
+    { clock },
+  );
   try {
     await store.start();
   } catch (error) {

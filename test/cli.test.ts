@@ -18,7 +18,9 @@ const EXAMPLE = 'examples/shop/mesh';
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'sidecarless-cli-'));
-  await writeFile(join(dir, 'bad.yaml'), `apiVersion: networking.istio.io/v1
+  await writeFile(
+    join(dir, 'bad.yaml'),
+    `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: reviews, namespace: shop }
 spec:
@@ -27,7 +29,8 @@ spec:
   - route:
     - destination: { host: reviews }
     retries: { attempts: 3, perTryTimeout: soon }
-`);
+`,
+  );
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
@@ -62,7 +65,9 @@ spec:
     await writeFile(join(rules, 'ring.yaml'), rule('ratings', '', '{ consistentHash: { useSourceIp: true, ringHash: { minimumRingSize: 9000000 } } }'));
     const r = await run('validate', rules);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('DestinationRule shop/ratings: spec.trafficPolicy.loadBalancer.consistentHash.ringHash.minimumRingSize: expected a ring size of at most 8388608');
+    expect(r.stderr).toContain(
+      'DestinationRule shop/ratings: spec.trafficPolicy.loadBalancer.consistentHash.ringHash.minimumRingSize: expected a ring size of at most 8388608',
+    );
   });
 
   it('prints machine-readable findings with --format json', async () => {
@@ -77,7 +82,9 @@ spec:
   it('lists resources of kinds it does not read as not read, never as valid', async () => {
     const mixed = join(dir, 'mixed');
     await mkdir(mixed);
-    await writeFile(join(mixed, 'mesh.yaml'), `apiVersion: networking.istio.io/v1
+    await writeFile(
+      join(mixed, 'mesh.yaml'),
+      `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: reviews, namespace: shop }
 spec:
@@ -94,7 +101,8 @@ kind: Gateway
 metadata: { name: ingress, namespace: shop }
 spec:
   servers: [{ port: { number: 80, name: http, protocol: HTTP }, hosts: ["*"] }]
-`);
+`,
+    );
     const r = await run('validate', mixed);
     expect(r.code).toBe(0);
     const lines = r.stdout.split('\n');
@@ -104,11 +112,14 @@ spec:
 
     const only = join(dir, 'only-unread');
     await mkdir(only);
-    await writeFile(join(only, 'jwt.yaml'), `apiVersion: telemetry.istio.io/v1
+    await writeFile(
+      join(only, 'jwt.yaml'),
+      `apiVersion: telemetry.istio.io/v1
 kind: Telemetry
 metadata: { name: jwt, namespace: shop }
 spec: {}
-`);
+`,
+    );
     const alone = await run('validate', only);
     expect(alone.code).toBe(0);
     expect(alone.stdout).toMatch(/^nothing validated: no resource of a kind sidecarless reads, 0 warning\(s\); not read: 1 resource\(s\)/);
@@ -173,7 +184,9 @@ describe('sidecarless explain says everything that decides', () => {
   const write = async (mode: 'ALLOW_ANY' | 'REGISTRY_ONLY') => {
     config = join(dir, `decides-${mode}`);
     await mkdir(config, { recursive: true });
-    await writeFile(join(config, 'mesh.yaml'), `apiVersion: networking.istio.io/v1
+    await writeFile(
+      join(config, 'mesh.yaml'),
+      `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: reviews, namespace: shop }
 spec:
@@ -228,7 +241,8 @@ metadata: { name: default, namespace: shop }
 spec:
   egress: [{ hosts: ["./*"] }]
   outboundTrafficPolicy: { mode: ${mode} }
-`);
+`,
+    );
   };
   const explain = (url: string) => run('explain', '-c', config, '-n', 'shop', 'GET', url);
 
@@ -256,8 +270,15 @@ spec:
     expect(hidden.stdout).toContain('outcome:         refused before it leaves the process');
     const known = await explain(`http://reviews:${pods.port}/`);
     expect(known.stdout).toContain('  egress:          Sidecar shop/default, REGISTRY_ONLY: in the registry: ServiceEntry shop/reviews');
-    const json = JSON.parse((await run('explain', '-c', config, '-n', 'shop', '-o', 'json', 'GET', 'http://www.example.com/')).stdout) as { egress: unknown; destinations: unknown[] };
-    expect(json.egress).toMatchObject({ sidecar: { kind: 'Sidecar', namespace: 'shop', name: 'default' }, outboundTrafficPolicy: 'REGISTRY_ONLY', decision: 'refused' });
+    const json = JSON.parse((await run('explain', '-c', config, '-n', 'shop', '-o', 'json', 'GET', 'http://www.example.com/')).stdout) as {
+      egress: unknown;
+      destinations: unknown[];
+    };
+    expect(json.egress).toMatchObject({
+      sidecar: { kind: 'Sidecar', namespace: 'shop', name: 'default' },
+      outboundTrafficPolicy: 'REGISTRY_ONLY',
+      decision: 'refused',
+    });
     expect(json.destinations).toEqual([]);
 
     // What explain says is what the mesh does.
@@ -269,7 +290,9 @@ spec:
   it('ALLOW_ANY: a host outside the registry is shown passed through as named', async () => {
     await write('ALLOW_ANY');
     const r = await explain('http://www.example.com/');
-    expect(r.stdout).toContain('  egress:          Sidecar shop/default, ALLOW_ANY: not in the service registry; ALLOW_ANY (Sidecar shop/default) passes the call through to "www.example.com" as named');
+    expect(r.stdout).toContain(
+      '  egress:          Sidecar shop/default, ALLOW_ANY: not in the service registry; ALLOW_ANY (Sidecar shop/default) passes the call through to "www.example.com" as named',
+    );
     expect(r.stdout).toContain('endpoints:       none (passed through: the connection goes to the host the caller named)');
     expect(r.stdout).not.toContain('outcome:');
   });
@@ -301,12 +324,15 @@ spec:
     expect(r.stdout).toContain('  mirror:          25.0% of requests copied to reviews.shop.svc.cluster.local subset v2');
     const all = await explain(`http://reviews:${pods.port}/`);
     expect(all.stdout).toContain('  mirror:          100.0% of requests copied to reviews.shop.svc.cluster.local subset v2');
-    expect(all.stdout).toContain('  mirror:          5.0% of requests copied to reviews.shop.svc.cluster.local subset v8 (subset "v8" is not defined: no copy is sent)');
-    const json = JSON.parse((await run('explain', '-c', config, '-n', 'shop', '-o', 'json', 'GET', `http://reviews:${pods.port}/`)).stdout) as { mirrors: unknown };
+    expect(all.stdout).toContain(
+      '  mirror:          5.0% of requests copied to reviews.shop.svc.cluster.local subset v8 (subset "v8" is not defined: no copy is sent)',
+    );
+    const json = JSON.parse((await run('explain', '-c', config, '-n', 'shop', '-o', 'json', 'GET', `http://reviews:${pods.port}/`)).stdout) as {
+      mirrors: unknown;
+    };
     expect(json.mirrors).toEqual([
       { host: 'reviews.shop.svc.cluster.local', subset: 'v2', percent: 100 },
       { host: 'reviews.shop.svc.cluster.local', subset: 'v8', percent: 5, note: 'subset "v8" is not defined: no copy is sent' },
     ]);
   });
 });
-

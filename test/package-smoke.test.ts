@@ -40,7 +40,9 @@ describe('the built package', () => {
 
   it('does not import framework, gRPC or Kubernetes packages from the root entry', () => {
     // sidecarless/grpc is the one entry that imports its package (@grpc/grpc-js, an optional peer).
-    const esm = readdirSync(resolve(root, 'dist')).filter((f) => f.endsWith('.js') && f !== 'cli.js' && f !== 'grpc.js').map((f) => `dist/${f}`);
+    const esm = readdirSync(resolve(root, 'dist'))
+      .filter((f) => f.endsWith('.js') && f !== 'cli.js' && f !== 'grpc.js')
+      .map((f) => `dist/${f}`);
     const code = esm.map((file) => readFileSync(resolve(root, file), 'utf8')).join('\n');
     const imported = [...code.matchAll(/(?:from\s*|require\(\s*)["']([^"']+)["']/g)].map((m) => m[1]);
     expect(imported.filter((m) => /express|fastify|grpc|kubernetes/.test(m ?? ''))).toEqual([]);
@@ -84,7 +86,9 @@ describe('the built package', () => {
   }
 
   it('runs the CLI binary', () => {
-    const out = execFileSync(process.execPath, [resolve(root, 'dist/cli.js'), 'validate', '-n', 'shop', resolve(root, 'examples/shop/mesh')], { encoding: 'utf8' });
+    const out = execFileSync(process.execPath, [resolve(root, 'dist/cli.js'), 'validate', '-n', 'shop', resolve(root, 'examples/shop/mesh')], {
+      encoding: 'utf8',
+    });
     expect(out).toMatch(/^valid:/);
   });
 });

@@ -16,7 +16,10 @@ const readme = readFileSync(resolve(root, 'README.md'), 'utf8');
 
 /** The commands of each ```sh block: one a line, comments dropped. */
 const blocks = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) =>
-  m[1]!.split('\n').map((line) => line.replace(/\s+#.*$/, '').trim()).filter((line) => line !== '' && !line.startsWith('#')),
+  m[1]!
+    .split('\n')
+    .map((line) => line.replace(/\s+#.*$/, '').trim())
+    .filter((line) => line !== '' && !line.startsWith('#')),
 );
 const FIRST = ['npm run setup', 'npm run demo', 'npm test'];
 
@@ -32,7 +35,9 @@ describe('README', () => {
   });
 
   it('.ci/run runs the setup command on a clean tree, then exactly the test command', () => {
-    const lines = readFileSync(resolve(root, '.ci/run'), 'utf8').split('\n').map((l) => l.trim());
+    const lines = readFileSync(resolve(root, '.ci/run'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim());
     const clean = lines.findIndex((l) => l.startsWith('rm -rf node_modules'));
     const setup = lines.findIndex((l) => l.startsWith('npm run setup'));
     const test = lines.indexOf('npm test');

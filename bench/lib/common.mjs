@@ -8,13 +8,19 @@ import { readFileSync } from 'node:fs';
 /** One line naming the machine, Node and the date; the load average tells if it was busy. */
 export function machineLine(name) {
   const cpu = cpus();
-  const load = loadavg().map((l) => l.toFixed(2)).join(' ');
-  return `${name}: ${cpu[0]?.model ?? 'unknown cpu'}, ${cpu.length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ` +
-    `node ${process.version}, ${new Date().toISOString()}, load average ${load}`;
+  const load = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+  return (
+    `${name}: ${cpu[0]?.model ?? 'unknown cpu'}, ${cpu.length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ` +
+    `node ${process.version}, ${new Date().toISOString()}, load average ${load}`
+  );
 }
 
 export function loadLine() {
-  return `load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`;
+  return `load average at the end: ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`;
 }
 
 export const median = (xs) => {
@@ -80,11 +86,12 @@ export async function startPods(options) {
   const timeout = setTimeout(() => child.kill(), 30_000);
   const port = await ready.finally(() => clearTimeout(timeout));
   child.removeAllListeners('exit');
-  const ask = (message) => new Promise((resolve) => {
-    const id = ++seq;
-    pending.set(id, resolve);
-    child.send({ ...message, id });
-  });
+  const ask = (message) =>
+    new Promise((resolve) => {
+      const id = ++seq;
+      pending.set(id, resolve);
+      child.send({ ...message, id });
+    });
   return {
     port,
     pid: child.pid,

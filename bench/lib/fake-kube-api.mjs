@@ -13,7 +13,12 @@ export async function bundleFakeKubeApi() {
   await mkdir(dirname(outfile), { recursive: true });
   await build({
     entryPoints: [join(root, 'test', 'helpers', 'fake-kube-api.ts')],
-    bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile, logLevel: 'warning',
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outfile,
+    logLevel: 'warning',
   });
   return pathToFileURL(outfile).href;
 }

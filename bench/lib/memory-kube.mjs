@@ -11,8 +11,14 @@ export class MemoryCollection {
     this.statusListeners = new Set();
     this.synced = new Promise((resolve) => (this.resolveSynced = resolve));
   }
-  onChange(l) { this.changeListeners.add(l); return () => this.changeListeners.delete(l); }
-  onStatus(l) { this.statusListeners.add(l); return () => this.statusListeners.delete(l); }
+  onChange(l) {
+    this.changeListeners.add(l);
+    return () => this.changeListeners.delete(l);
+  }
+  onStatus(l) {
+    this.statusListeners.add(l);
+    return () => this.statusListeners.delete(l);
+  }
   sync(objects = []) {
     this.upsert(...objects);
     this.status = { synced: true, restarts: 0 };
@@ -31,8 +37,12 @@ export class MemoryCollection {
 }
 
 export class MemoryKubeWatcher {
-  constructor() { this.collections = new Map(); }
-  collection(type, options = {}) { return this.get(type.plural, options.namespace); }
+  constructor() {
+    this.collections = new Map();
+  }
+  collection(type, options = {}) {
+    return this.get(type.plural, options.namespace);
+  }
   get(plural, namespace) {
     const key = `${plural}|${namespace ?? ''}`;
     let c = this.collections.get(key);

@@ -32,7 +32,10 @@ export function serviceResources({ name = 'reviews', namespace = 'shop', port, a
       spec: {
         host: name,
         trafficPolicy: { loadBalancer: { simple: peakEwma ? 'ROUND_ROBIN' : policy }, ...(outlierDetection ? { outlierDetection } : {}) },
-        subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }],
+        subsets: [
+          { name: 'v1', labels: { version: 'v1' } },
+          { name: 'v2', labels: { version: 'v2' } },
+        ],
       },
     },
     {
@@ -43,7 +46,13 @@ export function serviceResources({ name = 'reviews', namespace = 'shop', port, a
         hosts: [name],
         http: [
           { name: 'tester', match: [{ headers: { 'end-user': { exact: 'jason' } } }], route: [{ destination: { host: name, subset: 'v2' } }], ...onRoute },
-          { name: 'legacy', match: [{ uri: { prefix: '/api/v1/' } }], rewrite: { uri: '/v2/' }, route: [{ destination: { host: name, subset: 'v1' } }], ...onRoute },
+          {
+            name: 'legacy',
+            match: [{ uri: { prefix: '/api/v1/' } }],
+            rewrite: { uri: '/v2/' },
+            route: [{ destination: { host: name, subset: 'v1' } }],
+            ...onRoute,
+          },
           { name: 'default', route: [{ destination: { host: name } }], ...(timeout ? { timeout } : {}), ...onRoute },
         ],
       },

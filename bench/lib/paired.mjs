@@ -108,7 +108,18 @@ export function combineRuns(a, b) {
  * for each variant if given. Calls `log(line)` once per round.
  * Returns { rounds: [{ [name]: result, other }], discarded }.
  */
-export async function pairedRounds({ names, runOne, rounds, otherLimit, pids, log = console.log, label = (r) => r.rps.toFixed(0), combine = combineRuns, quietMs = 10_000, prime }) {
+export async function pairedRounds({
+  names,
+  runOne,
+  rounds,
+  otherLimit,
+  pids,
+  log = console.log,
+  label = (r) => r.rps.toFixed(0),
+  combine = combineRuns,
+  quietMs = 10_000,
+  prime,
+}) {
   const kept = [];
   let discarded = 0;
   const meter = cpuMeter(pids);

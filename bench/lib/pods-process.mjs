@@ -115,7 +115,14 @@ process.on('message', (m) => {
   } else if (m.type === 'stats') {
     process.send({
       id: m.id,
-      pods: pods.map((p) => ({ address: p.address, served: p.served, failed: p.failed, dropped: p.dropped, queued: p.queue.length, connections: p.connections })),
+      pods: pods.map((p) => ({
+        address: p.address,
+        served: p.served,
+        failed: p.failed,
+        dropped: p.dropped,
+        queued: p.queue.length,
+        connections: p.connections,
+      })),
     });
   }
 });

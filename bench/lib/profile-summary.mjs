@@ -73,8 +73,8 @@ function byFunction(nodes, childrenOf, cost) {
     const name = (node.callFrame.functionName || '(anonymous)') + (here ? '' : ' [native]');
     const value = cost(node);
     if (value > 0) {
-      const key = `${place.bucket}|${place.file}|${here ? place.line : owner?.line ?? 0}|${name}`;
-      const entry = out.get(key) ?? { bucket: place.bucket, file: place.file, line: here ? place.line : owner?.line ?? 0, name, value: 0 };
+      const key = `${place.bucket}|${place.file}|${here ? place.line : (owner?.line ?? 0)}|${name}`;
+      const entry = out.get(key) ?? { bucket: place.bucket, file: place.file, line: here ? place.line : (owner?.line ?? 0), name, value: 0 };
       entry.value += value;
       out.set(key, entry);
     }
@@ -93,14 +93,22 @@ export function cpuFunctions(profile) {
   const self = new Map();
   for (const id of profile.samples) self.set(id, (self.get(id) ?? 0) + 1);
   const root = profile.nodes[0];
-  return byFunction([root], (n) => (n.children ?? []).map((id) => byId.get(id)), (n) => self.get(n.id) ?? 0);
+  return byFunction(
+    [root],
+    (n) => (n.children ?? []).map((id) => byId.get(id)),
+    (n) => self.get(n.id) ?? 0,
+  );
 }
 
 const notIdle = (f) => f.bucket !== 'idle' && f.bucket !== 'root';
 
 /** Sampling heap profile -> per-function bytes allocated (the profiler's scaled estimate). */
 export function heapFunctions(profile) {
-  return byFunction([profile.head], (n) => n.children ?? [], (n) => n.selfSize);
+  return byFunction(
+    [profile.head],
+    (n) => n.children ?? [],
+    (n) => n.selfSize,
+  );
 }
 
 /** Per-function figures of several profiles of one variant, added up. */
@@ -135,7 +143,11 @@ function table(title, unit, rows, variants, comparisons, digits) {
   const head = [title, ...variants.map((v) => `${v} (${unit})`), ...comparisons.map(([a, b]) => `${a} − ${b}`)];
   const lines = [`| ${head.join(' | ')} |`, `| --- |${' ---: |'.repeat(head.length - 1)}`];
   for (const r of rows) {
-    const cells = [r.label, ...variants.map((v) => fmt(r.values.get(v), digits)), ...comparisons.map(([a, b]) => fmtDiff((r.values.get(a) ?? 0) - (r.values.get(b) ?? 0), digits))];
+    const cells = [
+      r.label,
+      ...variants.map((v) => fmt(r.values.get(v), digits)),
+      ...comparisons.map(([a, b]) => fmtDiff((r.values.get(a) ?? 0) - (r.values.get(b) ?? 0), digits)),
+    ];
     lines.push(`| ${cells.join(' | ')} |`);
   }
   return lines.join('\n');
@@ -170,7 +182,12 @@ export function summarise(dir, { top = 25 } = {}) {
   const meshNames = names.filter((n) => n !== 'raw');
   const comparisons = [...meshNames.filter((n) => n !== 'traced' && names.includes('raw')).map((n) => [n, 'raw'])];
   if (names.includes('traced') && names.includes('full')) comparisons.push(['traced', 'full']);
-  const out = [`Profiles: ${meta.command}`, `${meta.machine}`, `${names.map((n) => `${n} ${requests(n)}`).join(', ')} requests profiled, ${meta.concurrency} in flight; figures are per request.`, ''];
+  const out = [
+    `Profiles: ${meta.command}`,
+    `${meta.machine}`,
+    `${names.map((n) => `${n} ${requests(n)}`).join(', ')} requests profiled, ${meta.concurrency} in flight; figures are per request.`,
+    '',
+  ];
   const bucketOrder = (values) => Math.max(...values.values());
 
   const cpuNames = names.filter((n) => meta.variants[n].cpu?.length > 0);
@@ -181,9 +198,9 @@ export function summarise(dir, { top = 25 } = {}) {
     const scales = new Map(cpuNames.map((n) => [n, meta.variants[n].threadCpuUs / busySamples(n)]));
     const scale = (n) => scales.get(n);
     out.push(
-      'CPU: the main thread\'s CPU time per request in each profiled run (process.threadCpuUsage), shared out over its samples that were not idle ' +
+      "CPU: the main thread's CPU time per request in each profiled run (process.threadCpuUsage), shared out over its samples that were not idle " +
         '(counted, not weighted by the time between samples, so time descheduled by other work is not charged to the code it interrupted); ' +
-        'garbage collection on V8\'s helper threads is not in it. ' +
+        "garbage collection on V8's helper threads is not in it. " +
         `Main thread / whole process (process.cpuUsage) per request under the profiler: ${cpuNames.map((n) => `${n} ${meta.variants[n].threadCpuUs.toFixed(1)} / ${meta.variants[n].cpuUs.toFixed(1)} µs`).join(', ')}; ` +
         `busy samples: ${cpuNames.map((n) => `${n} ${busySamples(n)}`).join(', ')}.`,
       '',
@@ -191,20 +208,66 @@ export function summarise(dir, { top = 25 } = {}) {
     const rows = rowsOf(cpu, cpuNames, (f) => f.bucket, { sortKey: bucketOrder, scale, filter: notIdle });
     out.push(table('CPU by bucket', 'µs', rows, cpuNames, comparisons, 2), '');
     const meshCpu = cpuNames.filter(withMesh);
-    out.push(table('mesh CPU by source file', 'µs', rowsOf(cpu, meshCpu, (f) => f.file, { filter: (f) => f.bucket === 'mesh', sortKey: bucketOrder, scale }), meshCpu, [], 3), '');
-    out.push(table(`top ${top} mesh functions by self time`, 'µs', rowsOf(cpu, meshCpu, fnLabel, { filter: (f) => f.bucket === 'mesh', sortKey: bucketOrder, scale, limit: top }), meshCpu, [], 3), '');
+    out.push(
+      table(
+        'mesh CPU by source file',
+        'µs',
+        rowsOf(cpu, meshCpu, (f) => f.file, { filter: (f) => f.bucket === 'mesh', sortKey: bucketOrder, scale }),
+        meshCpu,
+        [],
+        3,
+      ),
+      '',
+    );
+    out.push(
+      table(
+        `top ${top} mesh functions by self time`,
+        'µs',
+        rowsOf(cpu, meshCpu, fnLabel, { filter: (f) => f.bucket === 'mesh', sortKey: bucketOrder, scale, limit: top }),
+        meshCpu,
+        [],
+        3,
+      ),
+      '',
+    );
     if (cpuNames.includes('raw')) {
       for (const name of meshCpu.filter((n) => n !== 'traced')) {
         const diff = (values) => (values.get(name) ?? 0) - (values.get('raw') ?? 0);
-        out.push(table(`undici and Node: where ${name} spends more than raw (top 15)`, 'µs', rowsOf(cpu, ['raw', name], (f) => `${fnLabel(f)} (${f.bucket})`, {
-          filter: (f) => f.bucket !== 'mesh' && notIdle(f) && f.bucket !== 'bench harness', sortKey: diff, scale, limit: 15,
-        }), ['raw', name], [[name, 'raw']], 3), '');
+        out.push(
+          table(
+            `undici and Node: where ${name} spends more than raw (top 15)`,
+            'µs',
+            rowsOf(cpu, ['raw', name], (f) => `${fnLabel(f)} (${f.bucket})`, {
+              filter: (f) => f.bucket !== 'mesh' && notIdle(f) && f.bucket !== 'bench harness',
+              sortKey: diff,
+              scale,
+              limit: 15,
+            }),
+            ['raw', name],
+            [[name, 'raw']],
+            3,
+          ),
+          '',
+        );
       }
     }
     if (cpuNames.includes('traced')) {
-      out.push(table(`top ${top} functions of what tracing adds (traced − full, any bucket)`, 'µs', rowsOf(cpu, ['full', 'traced'], (f) => `${fnLabel(f)} (${f.bucket})`, {
-        filter: notIdle, sortKey: (v) => (v.get('traced') ?? 0) - (v.get('full') ?? 0), scale, limit: top,
-      }), ['full', 'traced'], [['traced', 'full']], 3), '');
+      out.push(
+        table(
+          `top ${top} functions of what tracing adds (traced − full, any bucket)`,
+          'µs',
+          rowsOf(cpu, ['full', 'traced'], (f) => `${fnLabel(f)} (${f.bucket})`, {
+            filter: notIdle,
+            sortKey: (v) => (v.get('traced') ?? 0) - (v.get('full') ?? 0),
+            scale,
+            limit: top,
+          }),
+          ['full', 'traced'],
+          [['traced', 'full']],
+          3,
+        ),
+        '',
+      );
     }
   }
 
@@ -213,16 +276,52 @@ export function summarise(dir, { top = 25 } = {}) {
     const heap = new Map(heapNames.map((n) => [n, mergeFunctions(meta.variants[n].heap.map((file) => heapFunctions(readJson(dir, file))))]));
     const scale = (n) => 1 / requests(n);
     const total = (n) => [...heap.get(n).values()].reduce((a, f) => a + f.value, 0) / requests(n);
-    out.push(`Sampled allocation against the heap's growth between collections (v8.GCProfiler) of the same run: ${heapNames.map((n) => `${n} ${total(n).toFixed(0)} / ${meta.variants[n].bytes.toFixed(0)} B`).join(', ')}.`, '');
-    out.push(table('allocation by bucket', 'B', rowsOf(heap, heapNames, (f) => f.bucket, { sortKey: bucketOrder, scale }), heapNames, comparisons, 0), '');
+    out.push(
+      `Sampled allocation against the heap's growth between collections (v8.GCProfiler) of the same run: ${heapNames.map((n) => `${n} ${total(n).toFixed(0)} / ${meta.variants[n].bytes.toFixed(0)} B`).join(', ')}.`,
+      '',
+    );
+    out.push(
+      table(
+        'allocation by bucket',
+        'B',
+        rowsOf(heap, heapNames, (f) => f.bucket, { sortKey: bucketOrder, scale }),
+        heapNames,
+        comparisons,
+        0,
+      ),
+      '',
+    );
     const meshHeap = heapNames.filter(withMesh);
-    out.push(table(`top ${top} mesh allocation sites`, 'B', rowsOf(heap, meshHeap, fnLabel, { filter: (f) => f.bucket === 'mesh', sortKey: bucketOrder, scale, limit: top }), meshHeap, [], 0), '');
+    out.push(
+      table(
+        `top ${top} mesh allocation sites`,
+        'B',
+        rowsOf(heap, meshHeap, fnLabel, { filter: (f) => f.bucket === 'mesh', sortKey: bucketOrder, scale, limit: top }),
+        meshHeap,
+        [],
+        0,
+      ),
+      '',
+    );
     if (heapNames.includes('raw')) {
       for (const name of meshHeap.filter((n) => n !== 'traced')) {
         const diff = (values) => (values.get(name) ?? 0) - (values.get('raw') ?? 0);
-        out.push(table(`undici and Node: where ${name} allocates more than raw (top 10)`, 'B', rowsOf(heap, ['raw', name], (f) => `${fnLabel(f)} (${f.bucket})`, {
-          filter: (f) => f.bucket !== 'mesh' && f.bucket !== 'bench harness', sortKey: diff, scale, limit: 10,
-        }), ['raw', name], [[name, 'raw']], 0), '');
+        out.push(
+          table(
+            `undici and Node: where ${name} allocates more than raw (top 10)`,
+            'B',
+            rowsOf(heap, ['raw', name], (f) => `${fnLabel(f)} (${f.bucket})`, {
+              filter: (f) => f.bucket !== 'mesh' && f.bucket !== 'bench harness',
+              sortKey: diff,
+              scale,
+              limit: 10,
+            }),
+            ['raw', name],
+            [[name, 'raw']],
+            0,
+          ),
+          '',
+        );
       }
     }
   }

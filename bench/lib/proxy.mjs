@@ -21,7 +21,9 @@ export function ensureNginx() {
   let path = findNginx();
   if (path) return path;
   if (process.getuid?.() !== 0 || spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }).status !== 0) {
-    console.log('proxy hop: nginx is not installed and this is not a root Debian shell; install nginx-light (apt-get install -y nginx-light) to get the proxy figures');
+    console.log(
+      'proxy hop: nginx is not installed and this is not a root Debian shell; install nginx-light (apt-get install -y nginx-light) to get the proxy figures',
+    );
     return undefined;
   }
   console.log('proxy hop: installing nginx-light (apt-get) ...');

@@ -36,20 +36,44 @@ const log = (line) => console.log(`[grpc] ${line}`);
 
 // --- a hand-written service definition: JSON messages, no .proto needed -----------------------
 const json = { serialize: (value) => Buffer.from(JSON.stringify(value)), deserialize: (buffer) => JSON.parse(buffer.toString()) };
-const unary = (path) => ({ path, requestStream: false, responseStream: false, requestSerialize: json.serialize, requestDeserialize: json.deserialize, responseSerialize: json.serialize, responseDeserialize: json.deserialize });
+const unary = (path) => ({
+  path,
+  requestStream: false,
+  responseStream: false,
+  requestSerialize: json.serialize,
+  requestDeserialize: json.deserialize,
+  responseSerialize: json.serialize,
+  responseDeserialize: json.deserialize,
+});
 const GREETER = { greet: unary('/example.Greeter/Greet') };
 const NAMES = { lookup: unary('/example.Names/Lookup') };
 const GreeterClient = makeGenericClientConstructor(GREETER, 'Greeter');
 const NamesClient = makeGenericClientConstructor(NAMES, 'Names');
 // grpc.health.v1.Health/Check, its messages as protobuf bytes: field 1 the service, the status a varint (1: SERVING).
 const raw = (buffer) => buffer;
-const HealthClient = makeGenericClientConstructor({ check: { path: '/grpc.health.v1.Health/Check', requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw } }, 'Health');
+const HealthClient = makeGenericClientConstructor(
+  {
+    check: {
+      path: '/grpc.health.v1.Health/Check',
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: raw,
+      requestDeserialize: raw,
+      responseSerialize: raw,
+      responseDeserialize: raw,
+    },
+  },
+  'Health',
+);
 const healthRequest = (service) => Buffer.concat([Buffer.from([0x0a, service.length]), Buffer.from(service)]);
 const SERVING_STATUS = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'];
 
-const invoke = (client, method, request, deadlineMs) => new Promise((done) => {
-  client[method](request, new Metadata(), deadlineMs === undefined ? {} : { deadline: Date.now() + deadlineMs }, (error, reply) => done(error ? { error } : { reply }));
-});
+const invoke = (client, method, request, deadlineMs) =>
+  new Promise((done) => {
+    client[method](request, new Metadata(), deadlineMs === undefined ? {} : { deadline: Date.now() + deadlineMs }, (error, reply) =>
+      done(error ? { error } : { reply }),
+    );
+  });
 
 /** The SPIFFE ID of the client certificate the server verified (the mesh interceptor authorizes on it). */
 const callerOf = (call) => /URI:(spiffe:\/\/[^,\s]+)/.exec(call.getAuthContext().sslPeerCertificate?.subjectaltname ?? '')?.[1] ?? null;
@@ -57,7 +81,8 @@ const callerOf = (call) => /URI:(spiffe:\/\/[^,\s]+)/.exec(call.getAuthContext()
 // --- workload certificates from the development CA (`sidecarless certs`) ---------------------
 const certs = (args) => execFileSync(process.execPath, [cli, 'certs', ...args], { stdio: ['ignore', 'ignore', 'ignore'] });
 certs(['ca', '--out', join(work, 'ca')]);
-for (const sa of ['frontend', 'greeter', 'names']) certs(['workload', '--ca', join(work, 'ca'), '--out', join(work, sa), '--namespace', 'shop', '--service-account', sa, '--hours', '1']);
+for (const sa of ['frontend', 'greeter', 'names'])
+  certs(['workload', '--ca', join(work, 'ca'), '--out', join(work, sa), '--namespace', 'shop', '--service-account', sa, '--hours', '1']);
 
 // --- the pods: each service's servers, bound first so the WorkloadEntries can name their ports --
 /** A gRPC server on `address` with the mesh's mTLS credentials and inbound policy (AuthorizationPolicy...). */
@@ -65,7 +90,9 @@ async function serve(mesh, address, service, handlers) {
   const server = new Server({ interceptors: [meshServerInterceptor(mesh)] });
   server.addService(service, handlers);
   addMeshHealthService(server, mesh, { services: [service === GREETER ? 'example.Greeter' : 'example.Names'] });
-  const port = await new Promise((done, fail) => server.bindAsync(`${address}:0`, meshServerCredentials(mesh), (error, bound) => (error ? fail(error) : done(bound))));
+  const port = await new Promise((done, fail) =>
+    server.bindAsync(`${address}:0`, meshServerCredentials(mesh), (error, bound) => (error ? fail(error) : done(bound))),
+  );
   return { server, port };
 }
 
@@ -78,7 +105,8 @@ const workload = (name, address, port, labels, serviceAccount) => ({
 
 /** The services' configuration, the same in every workload (as a cluster's), plus the WorkloadEntries. */
 const config = (entries) => [resolve(here, 'mesh'), ...entries];
-const meshOf = (sa, entries) => createMesh({ namespace: 'shop', labels: { app: sa }, config: config([...entries]), certificates: { directory: join(work, sa) }, watch: false, dns: false });
+const meshOf = (sa, entries) =>
+  createMesh({ namespace: 'shop', labels: { app: sa }, config: config([...entries]), certificates: { directory: join(work, sa) }, watch: false, dns: false });
 
 // A server's mesh is made before it listens; the WorkloadEntries of its port go to its callers' meshes.
 const namesMesh = await meshOf('names', []);
@@ -158,7 +186,8 @@ if (byVersion.v2 < CALLS * 0.05 || byVersion.v2 > CALLS * 0.4) problems.push(`v2
 if (flakyRefused === 0) problems.push('the flaky pod was never called: no retry shown');
 const left = first?.names.deadlineMs;
 if (typeof left !== 'number' || left <= 0 || left > DEADLINE_MS) problems.push(`names saw no deadline within the frontend's (${left})`);
-if (first?.caller !== 'spiffe://cluster.local/ns/shop/sa/frontend' || first?.names.caller !== 'spiffe://cluster.local/ns/shop/sa/greeter') problems.push('the servers did not see the callers\' mTLS identities');
+if (first?.caller !== 'spiffe://cluster.local/ns/shop/sa/frontend' || first?.names.caller !== 'spiffe://cluster.local/ns/shop/sa/greeter')
+  problems.push("the servers did not see the callers' mTLS identities");
 if (denied.error?.code !== status.PERMISSION_DENIED) problems.push('names did not deny the frontend');
 if (healthStatus !== 'SERVING') problems.push(`greeter's health: ${healthStatus}`);
 

@@ -12,7 +12,9 @@ export function startTracing(service) {
     export(spans, done) {
       for (const s of spans) {
         const status = s.attributes['http.response.status_code'] ?? '';
-        console.log(`[trace] ${service} ${KINDS[s.kind]} ${s.name} trace=${s.spanContext().traceId} span=${s.spanContext().spanId} parent=${s.parentSpanContext?.spanId ?? '-'} status=${status}`);
+        console.log(
+          `[trace] ${service} ${KINDS[s.kind]} ${s.name} trace=${s.spanContext().traceId} span=${s.spanContext().spanId} parent=${s.parentSpanContext?.spanId ?? '-'} status=${status}`,
+        );
       }
       done({ code: 0 });
     },

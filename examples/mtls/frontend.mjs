@@ -79,7 +79,9 @@ process.on('message', (message) => {
 // Requests are about to flow.
 process.send({ ready: true });
 const ticker = setInterval(() => {
-  console.log(`ok=${stats.ok} failed=${stats.failed}  frontend certificates reviews saw: ${stats.clientCertificates.size}  reviews certificates seen: ${stats.serverCertificates.size}`);
+  console.log(
+    `ok=${stats.ok} failed=${stats.failed}  frontend certificates reviews saw: ${stats.clientCertificates.size}  reviews certificates seen: ${stats.serverCertificates.size}`,
+  );
 }, 1000);
 await Promise.all(Array.from({ length: concurrency }, worker));
 clearInterval(ticker);

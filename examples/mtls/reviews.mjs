@@ -23,13 +23,15 @@ const server = mesh.createServer((req, res) => {
   req.resume();
   req.on('end', () => {
     res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({
-      reviews: [{ id: 1, stars: 5 }],
-      caller: caller?.spiffeId,
-      // The certificates of this connection: the one the caller presented, and ours.
-      callerCertificate: caller?.certificate.serialNumber,
-      servedWith: req.socket.getCertificate?.()?.serialNumber,
-    }));
+    res.end(
+      JSON.stringify({
+        reviews: [{ id: 1, stars: 5 }],
+        caller: caller?.spiffeId,
+        // The certificates of this connection: the one the caller presented, and ours.
+        callerCertificate: caller?.certificate.serialNumber,
+        servedWith: req.socket.getCertificate?.()?.serialNumber,
+      }),
+    );
   });
 });
 server.listen(0, '127.0.0.1', () => {

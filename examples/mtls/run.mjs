@@ -83,7 +83,9 @@ function stderrLine(test) {
 }
 async function within(promise, what) {
   let timer;
-  const timeout = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ROTATION_TIMEOUT_MS} ms`)), ROTATION_TIMEOUT_MS)));
+  const timeout = new Promise(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ROTATION_TIMEOUT_MS} ms`)), ROTATION_TIMEOUT_MS)),
+  );
   try {
     return await Promise.race([promise, timeout]);
   } finally {
@@ -108,10 +110,11 @@ try {
   });
   const done = new Promise((resolveDone) => frontend.once('exit', resolveDone));
   await within(new Promise((resolveReady) => frontend.once('message', resolveReady)), 'the frontend starting');
-  const stats = () => new Promise((resolveStats) => {
-    frontend.once('message', (m) => resolveStats(m.stats));
-    frontend.send('stats');
-  });
+  const stats = () =>
+    new Promise((resolveStats) => {
+      frontend.once('message', (m) => resolveStats(m.stats));
+      frontend.send('stats');
+    });
   /** Resolves once reviews has seen the frontend present certificate `serial`. */
   const presented = async (serial) => {
     while (!(await stats()).clientCertificates.includes(serial)) await sleep(50);
@@ -123,7 +126,10 @@ try {
     const name = i % 2 === 0 ? 'frontend' : 'reviews';
     const serial = issueInto(dirs[name], name);
     const started = performance.now();
-    await within(stderrLine((line) => line === `[${name}] rotated to certificate ${serial.slice(-8)}`), `${name} picking up its new certificate`);
+    await within(
+      stderrLine((line) => line === `[${name}] rotated to certificate ${serial.slice(-8)}`),
+      `${name} picking up its new certificate`,
+    );
     if (name === 'frontend') await within(presented(serial), 'reviews seeing the new frontend certificate');
     console.log(`rotated the ${name} certificate: in use after ${Math.round(performance.now() - started)} ms`);
   }
@@ -131,7 +137,9 @@ try {
   await done;
 
   if (!result) throw new Error('the frontend printed no result');
-  console.log(`\n${result.ok} requests answered over mTLS, ${result.failed} failed; reviews saw ${result.clientCertificates.length} frontend certificates, the frontend saw ${result.serverCertificates.length} reviews certificates`);
+  console.log(
+    `\n${result.ok} requests answered over mTLS, ${result.failed} failed; reviews saw ${result.clientCertificates.length} frontend certificates, the frontend saw ${result.serverCertificates.length} reviews certificates`,
+  );
   console.log(`caller identity seen by reviews: ${result.callers.join(', ')}`);
   if (result.failed > 0) console.log(`first errors: ${result.errors.join('; ')}`);
   exitCode = result.failed === 0 && result.ok > 0 ? 0 : 1;

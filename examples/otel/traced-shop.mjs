@@ -60,10 +60,15 @@ try {
   await trace.getTracerProvider().getDelegate().forceFlush();
 
   const finished = spans.getFinishedSpans().filter((s) => s.kind === 2);
-  console.log(`== ${finished.length} client spans (${withUndici ? 'instrumentation-undici, enriched' : 'the mesh\'s own'}); the first three:`);
+  console.log(`== ${finished.length} client spans (${withUndici ? 'instrumentation-undici, enriched' : "the mesh's own"}); the first three:`);
   for (const s of finished.slice(0, 3)) {
-    const mesh = Object.entries(s.attributes).filter(([k]) => k.startsWith('sidecarless.')).map(([k, v]) => `${k}=${v}`).join(' ');
-    console.log(`   ${s.name} ${s.attributes['url.full']} -> ${s.attributes['http.response.status_code'] ?? '-'} peer ${s.attributes['network.peer.address'] ?? '-'} [${s.instrumentationScope.name}] ${mesh}`);
+    const mesh = Object.entries(s.attributes)
+      .filter(([k]) => k.startsWith('sidecarless.'))
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
+    console.log(
+      `   ${s.name} ${s.attributes['url.full']} -> ${s.attributes['http.response.status_code'] ?? '-'} peer ${s.attributes['network.peer.address'] ?? '-'} [${s.instrumentationScope.name}] ${mesh}`,
+    );
   }
   const local = finished.filter((s) => s.attributes['sidecarless.local_reply'] !== undefined);
   console.log(`== ${local.length} requests answered by the mesh itself (fault abort), each with its span`);

@@ -30,6 +30,15 @@ export async function startShopPods(port = 9080) {
     servers.push(server);
   }
   return {
-    close: () => Promise.all(servers.map((s) => new Promise((resolve) => { s.closeAllConnections(); s.close(resolve); }))),
+    close: () =>
+      Promise.all(
+        servers.map(
+          (s) =>
+            new Promise((resolve) => {
+              s.closeAllConnections();
+              s.close(resolve);
+            }),
+        ),
+      ),
   };
 }

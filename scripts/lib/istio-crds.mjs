@@ -14,11 +14,33 @@ export const GATEWAY_SCHEMA_DIR = new URL('schema/gateway-api/', ROOT);
 
 /** Schema keywords the validator implements; any other keyword fails the generator loudly. */
 const KNOWN_KEYWORDS = new Set([
-  'type', 'format', 'enum', 'nullable', 'minimum', 'maximum', 'minLength', 'maxLength', 'pattern',
-  'minItems', 'maxItems', 'minProperties', 'maxProperties', 'required', 'properties',
-  'additionalProperties', 'items', 'oneOf', 'anyOf', 'allOf', 'not', 'x-kubernetes-validations',
-  'x-kubernetes-preserve-unknown-fields', 'x-kubernetes-int-or-string', 'x-kubernetes-list-type',
-  'x-kubernetes-list-map-keys', 'default',
+  'type',
+  'format',
+  'enum',
+  'nullable',
+  'minimum',
+  'maximum',
+  'minLength',
+  'maxLength',
+  'pattern',
+  'minItems',
+  'maxItems',
+  'minProperties',
+  'maxProperties',
+  'required',
+  'properties',
+  'additionalProperties',
+  'items',
+  'oneOf',
+  'anyOf',
+  'allOf',
+  'not',
+  'x-kubernetes-validations',
+  'x-kubernetes-preserve-unknown-fields',
+  'x-kubernetes-int-or-string',
+  'x-kubernetes-list-type',
+  'x-kubernetes-list-map-keys',
+  'default',
 ]);
 const KNOWN_FORMATS = new Set(['int32', 'int64', 'uint32', 'double', 'float', 'byte', 'date-time']);
 const DURATION_RULE = "duration(self) >= duration('1ms')";
@@ -174,7 +196,10 @@ function fail(message) {
 /** Loads every CRD in schema/istio/, deploy/crds/, then schema/gateway-api/, each sorted by file name. */
 export function loadCrds() {
   const files = [SCHEMA_DIR, OWN_CRD_DIR, GATEWAY_SCHEMA_DIR].flatMap((dir) =>
-    readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort().map((f) => ({ file: f, url: new URL(f, dir) })),
+    readdirSync(dir)
+      .filter((f) => f.endsWith('.yaml'))
+      .sort()
+      .map((f) => ({ file: f, url: new URL(f, dir) })),
   );
   const crds = [];
   for (const { file, url } of files) {
@@ -291,8 +316,12 @@ function checkExclusiveShape(node, where) {
   const [first, ...rest] = node.oneOf;
   const names = rest.map((s) => (Object.keys(s).length === 1 && s.required?.length === 1 ? s.required[0] : undefined));
   const negated = first?.not?.anyOf?.map((s) => (Object.keys(s).length === 1 && s.required?.length === 1 ? s.required[0] : undefined));
-  const ok = Object.keys(first ?? {}).length === 1 && Object.keys(first.not).length === 1 && negated &&
-    names.every((n) => n !== undefined) && JSON.stringify(negated) === JSON.stringify(names);
+  const ok =
+    Object.keys(first ?? {}).length === 1 &&
+    Object.keys(first.not).length === 1 &&
+    negated &&
+    names.every((n) => n !== undefined) &&
+    JSON.stringify(negated) === JSON.stringify(names);
   if (!ok) fail(`${where}: oneOf shape is not Istio's "at most one of" pattern: ${JSON.stringify(node.oneOf)}`);
 }
 
@@ -318,7 +347,11 @@ export function strippedKinds(kinds) {
 export function canonical(node) {
   return JSON.stringify(node, (_key, value) =>
     value && typeof value === 'object' && !Array.isArray(value)
-      ? Object.fromEntries(Object.keys(value).sort().map((k) => [k, value[k]]))
+      ? Object.fromEntries(
+          Object.keys(value)
+            .sort()
+            .map((k) => [k, value[k]]),
+        )
       : value,
   );
 }
@@ -378,7 +411,10 @@ export function nameTypes(kinds, typeNames = TYPE_NAMES) {
     const [kind, path] = key.split(':');
     const root = roots.find((r) => r.kind === kind);
     let found = false;
-    if (root) walkObjects(root.schema, 'spec', (_n, p) => { if (p === path) found = true; });
+    if (root)
+      walkObjects(root.schema, 'spec', (_n, p) => {
+        if (p === path) found = true;
+      });
     if (!found) fail(`TYPE_NAMES entry ${key} matches no object in the schema`);
   }
   return { nameOf: (node) => byKey.get(canonical(node)), aliases };
@@ -387,7 +423,10 @@ export function nameTypes(kinds, typeNames = TYPE_NAMES) {
 /** First sentence of a CRD description, on one line, for tables and TSDoc. */
 export function summary(description) {
   if (!description) return '';
-  const para = description.split(/\n\s*\n/)[0].replace(/\s+/g, ' ').trim();
+  const para = description
+    .split(/\n\s*\n/)[0]
+    .replace(/\s+/g, ' ')
+    .trim();
   const match = /^(.*?[.!?])(\s|$)/.exec(para);
   let text = match ? match[1] : para;
   // Istio prefixes with "Optional." / "REQUIRED." on their own; keep what follows too.

@@ -21,7 +21,7 @@ const rule = {
     docs: { description: 'imports follow the arrows of docs/architecture.md' },
     messages: {
       arrow: "src/{{from}} may not import src/{{to}} ('{{spec}}'): not an arrow of scripts/lint/architecture.js (docs/architecture.md)",
-      unknown: "src/{{from}} is not a part listed in scripts/lint/architecture.js: add it with the parts it may import",
+      unknown: 'src/{{from}} is not a part listed in scripts/lint/architecture.js: add it with the parts it may import',
       entry: "'{{spec}}' is an entry point of the package: import the module it re-exports instead",
     },
     schema: [],

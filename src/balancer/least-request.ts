@@ -1,10 +1,4 @@
-import {
-  BalancerConfigError,
-  BaseBalancer,
-  randomIndex,
-  type BalancerDeps,
-  type PickContext,
-} from './balancer.js';
+import { BalancerConfigError, BaseBalancer, randomIndex, type BalancerDeps, type PickContext } from './balancer.js';
 import { EdfScheduler } from './edf.js';
 import { hostWeight, type Host } from './host.js';
 import { allWeightsEqual } from './round-robin.js';

@@ -1,18 +1,7 @@
 import type { Locality } from '../discovery/endpoint.js';
-import {
-  BalancerConfigError,
-  HOST_SELECTION_RETRY_MAX_ATTEMPTS,
-  randomUint32,
-  type BalancerDeps,
-  type LoadBalancer,
-  type PickContext,
-} from './balancer.js';
+import { BalancerConfigError, HOST_SELECTION_RETRY_MAX_ATTEMPTS, randomUint32, type BalancerDeps, type LoadBalancer, type PickContext } from './balancer.js';
 import { hostWeight, type Host } from './host.js';
-import {
-  computePriorityLoad,
-  DEFAULT_OVERPROVISIONING_FACTOR,
-  DEFAULT_PANIC_THRESHOLD_PERCENT,
-} from './panic.js';
+import { computePriorityLoad, DEFAULT_OVERPROVISIONING_FACTOR, DEFAULT_PANIC_THRESHOLD_PERCENT } from './panic.js';
 import { weightedIndex } from './random.js';
 
 /** Istio `localityLbSetting.distribute[]`. */
@@ -208,12 +197,7 @@ function defaultLocalityWeights(hosts: readonly Host[]): Map<string, number> {
  * of a pattern with weight 0 (Istio would keep their original weight there, contradicting its own
  * "any locality not present will receive no traffic").
  */
-function applyDistribute(
-  hosts: readonly Host[],
-  rule: LocalityDistribute,
-  weights: Map<string, number>,
-  priority: number[],
-): void {
+function applyDistribute(hosts: readonly Host[], rule: LocalityDistribute, weights: Map<string, number>, priority: number[]): void {
   const original = new Map(weights);
   const unclaimed = new Set(weights.keys());
   const localities = new Map<string, Locality>();

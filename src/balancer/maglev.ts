@@ -1,10 +1,4 @@
-import {
-  BalancerConfigError,
-  BaseBalancer,
-  randomUint32,
-  type BalancerDeps,
-  type PickContext,
-} from './balancer.js';
+import { BalancerConfigError, BaseBalancer, randomUint32, type BalancerDeps, type PickContext } from './balancer.js';
 import { hashKey } from './hash.js';
 import { hostWeight, type Host } from './host.js';
 import { sortedByKey } from './ring-hash.js';

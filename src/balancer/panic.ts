@@ -56,7 +56,10 @@ export function computePriorityLoad(
   // Rounded first: 1.4 * 100 is 139.99999999999997 in binary floating point.
   const overprovisioningPercent = Math.round(overprovisioningFactor * 100);
   const health = total.map((t, i) => priorityHealth(healthy[i] ?? 0, t, overprovisioningPercent));
-  const normalizedTotal = Math.min(100, health.reduce((a, b) => a + b, 0));
+  const normalizedTotal = Math.min(
+    100,
+    health.reduce((a, b) => a + b, 0),
+  );
 
   if (normalizedTotal > 0) {
     let remaining = 100;

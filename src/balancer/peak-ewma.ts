@@ -1,10 +1,4 @@
-import {
-  BalancerConfigError,
-  BaseBalancer,
-  randomIndex,
-  type BalancerDeps,
-  type PickContext,
-} from './balancer.js';
+import { BalancerConfigError, BaseBalancer, randomIndex, type BalancerDeps, type PickContext } from './balancer.js';
 import { DEFAULT_PEAK_EWMA_TAU_MS, hostWeight, type Host } from './host.js';
 
 /**

@@ -37,9 +37,7 @@ export { balancerNames, hasBalancer, isBuiltInBalancer, registerBalancer, type B
 export function createBalancer(name: string, options: BalancerOptions, deps: BalancerDeps): LoadBalancer {
   const factory = isBuiltInBalancer(name) ? builtIns[name] : userBalancer(name);
   if (factory === undefined) {
-    throw new BalancerConfigError(
-      `unknown load balancer policy ${JSON.stringify(name)}; registered: ${balancerNames().join(', ')}`,
-    );
+    throw new BalancerConfigError(`unknown load balancer policy ${JSON.stringify(name)}; registered: ${balancerNames().join(', ')}`);
   }
   return factory(options, deps);
 }

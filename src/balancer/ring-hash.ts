@@ -1,10 +1,4 @@
-import {
-  BalancerConfigError,
-  BaseBalancer,
-  randomUint32,
-  type BalancerDeps,
-  type PickContext,
-} from './balancer.js';
+import { BalancerConfigError, BaseBalancer, randomUint32, type BalancerDeps, type PickContext } from './balancer.js';
 import { hashKey } from './hash.js';
 import { hostWeight, type Host } from './host.js';
 
@@ -55,9 +49,7 @@ export class RingHashBalancer extends BaseBalancer {
       throw new BalancerConfigError(`ring hash minimumRingSize must be an integer in [1, ${MAXIMUM_RING_SIZE}], got ${min}`);
     }
     if (!Number.isInteger(max) || max < min || max > MAXIMUM_RING_SIZE) {
-      throw new BalancerConfigError(
-        `ring hash maximumRingSize must be an integer in [minimumRingSize (${min}), ${MAXIMUM_RING_SIZE}], got ${max}`,
-      );
+      throw new BalancerConfigError(`ring hash maximumRingSize must be an integer in [minimumRingSize (${min}), ${MAXIMUM_RING_SIZE}], got ${max}`);
     }
     this.minimumRingSize = min;
     this.maximumRingSize = max;

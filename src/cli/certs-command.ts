@@ -94,7 +94,9 @@ export async function certsCommand(args: readonly string[], io: CommandIO): Prom
       notAfter: new Date(notBefore.getTime() + days * 24 * HOUR_MS),
     });
     await writeCa(values.out, ca);
-    io.out(`wrote ${join(values.out, CA_CERT)} and ${join(values.out, CA_KEY)}: trust domain ${ca.trustDomain}, valid until ${ca.certificate.validToDate.toISOString()}`);
+    io.out(
+      `wrote ${join(values.out, CA_CERT)} and ${join(values.out, CA_KEY)}: trust domain ${ca.trustDomain}, valid until ${ca.certificate.validToDate.toISOString()}`,
+    );
     return 0;
   }
   if (values.ca === undefined) throw new UsageError('certs workload needs --ca <dir> (the CA is created there if it holds none)');

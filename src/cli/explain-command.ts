@@ -118,7 +118,9 @@ function renderExplanation(e: RouteExplanation, resolved: readonly (ResolvedDest
     if (d.endpoints.length > 0) {
       lines.push(`       endpoints (${d.endpoints.length}):`);
       for (const ep of d.endpoints) {
-        const labels = Object.entries(ep.labels).map(([k, v]) => `${k}=${v}`).join(',');
+        const labels = Object.entries(ep.labels)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(',');
         lines.push(`         ${ep.key}  weight ${ep.weight}${labels ? `  ${labels}` : ''}`);
       }
     } else lines.push(`       endpoints:       none${d.endpointsNote ? ` (${d.endpointsNote})` : ''}`);
@@ -141,7 +143,9 @@ function renderResolved(r: ResolvedDestination): string[] {
   }
   lines.push(`       resolved endpoints (${r.endpoints.length}):`);
   for (const ep of r.endpoints) {
-    const labels = Object.entries(ep.labels).map(([k, v]) => `${k}=${v}`).join(',');
+    const labels = Object.entries(ep.labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
     lines.push(`         ${ep.key}  weight ${ep.weight}${labels ? `  ${labels}` : ''}`);
   }
   return lines;

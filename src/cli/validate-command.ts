@@ -14,9 +14,11 @@ validated and have no effect.`;
 
 /** A document skipped because of its kind: the warning says so at `kind` (or at `apiVersion` for another API's kind). */
 function isNotRead(issue: ConfigIssue): boolean {
-  return issue.severity === 'warning' &&
+  return (
+    issue.severity === 'warning' &&
     ((issue.path === 'kind' && ['not-implemented', 'not-applicable', 'ignored'].includes(issue.code)) ||
-      (issue.path === 'apiVersion' && issue.code === 'ignored'));
+      (issue.path === 'apiVersion' && issue.code === 'ignored'))
+  );
 }
 
 export async function validateCommand(args: readonly string[], io: CommandIO): Promise<number> {

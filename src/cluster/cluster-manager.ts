@@ -30,7 +30,14 @@ import type { WorkloadCertificates } from '../security/workload-certificates.js'
 import type { CertificateBundle } from '../security/certificate-bundle.js';
 import type { ResolvedTls } from './cluster.js';
 import type { EndpointPlan } from './endpoint-plan.js';
-import { dnsPlanEndpoints, isImportedKubernetesService, isKubernetesServiceHost, kubernetesNamespace, kubernetesPlanEndpoints, planEndpoints } from './endpoint-plan.js';
+import {
+  dnsPlanEndpoints,
+  isImportedKubernetesService,
+  isKubernetesServiceHost,
+  kubernetesNamespace,
+  kubernetesPlanEndpoints,
+  planEndpoints,
+} from './endpoint-plan.js';
 
 const DEFAULT_TRUST_DOMAINS = new TrustDomains('cluster.local');
 
@@ -263,28 +270,46 @@ export class ClusterManager {
     if (!snapshot || this.closed) return undefined;
     const plan = planEndpoints(snapshot, host, subset, port, this.deps.dns, this.deps.kube);
     if (plan === undefined) return undefined;
-    const cluster = new Cluster(key, this.loadBalancing(snapshot, host, subset, port), {
-      clock: this.deps.clock,
-      random: this.deps.random,
-      poolFactory: this.deps.poolFactory ?? this.clockPools,
-      certificates: this.deps.security?.certificates,
-    }, this.resilience(snapshot, host, subset, port));
+    const cluster = new Cluster(
+      key,
+      this.loadBalancing(snapshot, host, subset, port),
+      {
+        clock: this.deps.clock,
+        random: this.deps.random,
+        poolFactory: this.deps.poolFactory ?? this.clockPools,
+        certificates: this.deps.security?.certificates,
+      },
+      this.resilience(snapshot, host, subset, port),
+    );
     cluster.setTls(...this.clusterTls(snapshot, host, subset, port));
     cluster.breaker = this.breakers.get(host);
     const onEjection = this.deps.onEjection;
     if (onEjection) {
-      cluster.onEjection = (h, change) => onEjection({
-        action: change.action,
-        host,
-        subset,
-        port,
-        endpoint: `${h.endpoint.address.includes(':') ? `[${h.endpoint.address}]` : h.endpoint.address}:${h.endpoint.port}`,
-        reason: change.reason,
-        ejections: change.ejections,
-        durationMs: change.durationMs,
-      });
+      cluster.onEjection = (h, change) =>
+        onEjection({
+          action: change.action,
+          host,
+          subset,
+          port,
+          endpoint: `${h.endpoint.address.includes(':') ? `[${h.endpoint.address}]` : h.endpoint.address}:${h.endpoint.port}`,
+          reason: change.reason,
+          ejections: change.ejections,
+          durationMs: change.durationMs,
+        });
     }
-    const entry: Entry = { key, host, subset, port, cluster, plan, serviceKey: undefined, kubeProtocol: undefined, watchKeys: [], settling: undefined, filled: false };
+    const entry: Entry = {
+      key,
+      host,
+      subset,
+      port,
+      cluster,
+      plan,
+      serviceKey: undefined,
+      kubeProtocol: undefined,
+      watchKeys: [],
+      settling: undefined,
+      filled: false,
+    };
     this.entries.set(key, entry);
     this.apply(entry, plan);
     return cluster;
@@ -345,7 +370,11 @@ export class ClusterManager {
   }
 
   /** The compiled policy a cluster for this destination would have (inspection of clusters not made yet). */
-  policyFor(host: string, subset: string | undefined, port: number): { readonly loadBalancing: CompiledLoadBalancing; readonly resilience: ClusterResilience } | undefined {
+  policyFor(
+    host: string,
+    subset: string | undefined,
+    port: number,
+  ): { readonly loadBalancing: CompiledLoadBalancing; readonly resilience: ClusterResilience } | undefined {
     const snapshot = this.snapshot;
     if (!snapshot) return undefined;
     return { loadBalancing: this.loadBalancing(snapshot, host, subset, port), resilience: this.resilience(snapshot, host, subset, port) };
@@ -423,7 +452,8 @@ export class ClusterManager {
       const service = snapshot.service(host);
       if (service && (service.subjectAltNames?.length || service.serviceAccounts?.length)) {
         const sans = this.identities(snapshot, host);
-        if (sans.length > 0) return this.credentialsOf(Object.freeze({ ...compiled, subjectAltNames: Object.freeze(sans), id: `${compiled.id}|${JSON.stringify(sans)}` }));
+        if (sans.length > 0)
+          return this.credentialsOf(Object.freeze({ ...compiled, subjectAltNames: Object.freeze(sans), id: `${compiled.id}|${JSON.stringify(sans)}` }));
       }
     }
     return compiled?.kind === 'originate' ? this.credentialsOf(compiled) : compiled;

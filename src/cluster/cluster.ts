@@ -247,7 +247,12 @@ export class Cluster {
         // The same object stays: requests in flight hold it and count themselves off it when they
         // end, so a copy would keep their count forever.
         // An endpoint that gained or lost the mesh's certificates (auto mTLS) needs a new pool too.
-        if (existing.endpoint.address !== endpoint.address || existing.endpoint.port !== endpoint.port || isMeshEndpoint(existing.endpoint) !== isMeshEndpoint(endpoint)) moved.push(endpoint.key);
+        if (
+          existing.endpoint.address !== endpoint.address ||
+          existing.endpoint.port !== endpoint.port ||
+          isMeshEndpoint(existing.endpoint) !== isMeshEndpoint(endpoint)
+        )
+          moved.push(endpoint.key);
         if (existing.endpoint !== endpoint) (existing as { endpoint: Endpoint }).endpoint = endpoint;
         host = existing;
       } else {
@@ -298,7 +303,8 @@ export class Cluster {
 
   /** A host for the next attempt; `exclude` steers retries away from hosts already tried. */
   pick(hash: number | undefined, exclude?: (host: Host) => boolean, avoidPriorities?: ReadonlySet<number>): Host | undefined {
-    if (exclude || avoidPriorities) return this.balancer.pick({ ...(hash === undefined ? {} : { hash }), ...(exclude ? { exclude } : {}), ...(avoidPriorities ? { avoidPriorities } : {}) });
+    if (exclude || avoidPriorities)
+      return this.balancer.pick({ ...(hash === undefined ? {} : { hash }), ...(exclude ? { exclude } : {}), ...(avoidPriorities ? { avoidPriorities } : {}) });
     return this.balancer.pick(hash === undefined ? NO_PICK_CONTEXT : { hash });
   }
 
@@ -361,7 +367,8 @@ export class Cluster {
     const authority = `${address.includes(':') ? `[${address}]` : address}:${port}`;
     if (this.meshFor(host.endpoint)) {
       const meshTls = this.poolOptions.meshTls;
-      if (!meshTls) throw meshTlsRefusal(this.mesh!, destinationText(this.name), this.deps.certificates) ?? new Error(`no mesh TLS credentials for ${this.name}`);
+      if (!meshTls)
+        throw meshTlsRefusal(this.mesh!, destinationText(this.name), this.deps.certificates) ?? new Error(`no mesh TLS credentials for ${this.name}`);
       const pool = this.deps.poolFactory(`https://${authority}`, host.endpoint, { ...this.poolOptions, tls: undefined });
       pools.set(host.endpoint.key, pool);
       this.meshPools.add(pool);

@@ -114,7 +114,15 @@ export function planEndpoints(
   if (kube !== undefined) {
     const ref = kube.parse(host);
     if (ref !== undefined) {
-      return { kind: 'kubernetes', host, service: ref, port, subset, selector: subsetDef?.labels, subsetDefined: subset === undefined || subsetDef !== undefined };
+      return {
+        kind: 'kubernetes',
+        host,
+        service: ref,
+        port,
+        subset,
+        selector: subsetDef?.labels,
+        subsetDefined: subset === undefined || subsetDef !== undefined,
+      };
     }
   }
   if (dns !== undefined && isKubernetesServiceHost(host, snapshot.clusterDomain)) {
@@ -197,7 +205,9 @@ export function undefinedSubset(host: string, subset: string): string {
 }
 
 export function noLabelMatch(host: string, subset: string, labels: Readonly<Record<string, string>>): string {
-  const selector = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
+  const selector = Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
   return `no healthy upstream: no endpoint of ${host} has the labels of subset "${subset}" (${selector})`;
 }
 
@@ -255,10 +265,7 @@ function emptyAnswer(spec: DnsWatchSpec, name: string, fqdn: string | undefined)
 }
 
 /** The endpoints of a Kubernetes plan from the source's current state, the subset selected. */
-export function kubernetesPlanEndpoints(
-  plan: KubernetesEndpointPlan,
-  all: ServiceEndpoints,
-): ServiceEndpoints {
+export function kubernetesPlanEndpoints(plan: KubernetesEndpointPlan, all: ServiceEndpoints): ServiceEndpoints {
   if (plan.subset !== undefined && !plan.subsetDefined) return { endpoints: [], reason: undefinedSubset(plan.host, plan.subset), terminating: [] };
   if (plan.selector === undefined) return all;
   const selector = plan.selector;

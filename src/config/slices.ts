@@ -24,10 +24,7 @@ export function runToEnd<T>(steps: Steps<T>): T {
  * between them (`setImmediate`: pending I/O and timers run first). Between slices `stop` is asked
  * whether the work is still wanted; if not, the generator is closed and {@link STOPPED} returned.
  */
-export async function runInSlices<T>(
-  steps: Steps<T>,
-  options: { readonly sliceMs?: number; readonly stop?: () => boolean } = {},
-): Promise<T | typeof STOPPED> {
+export async function runInSlices<T>(steps: Steps<T>, options: { readonly sliceMs?: number; readonly stop?: () => boolean } = {}): Promise<T | typeof STOPPED> {
   const sliceMs = options.sliceMs ?? DEFAULT_SLICE_MS;
   for (;;) {
     const deadline = performance.now() + sliceMs;

@@ -35,7 +35,8 @@ const TELEMETRY = 'metrics carry no per-route stat prefix yet';
 const NO_LISTENER =
   'configures the inbound listeners of the Envoy sidecar; calls reach an application served by sidecarless directly, with no proxy listener in front';
 const NO_LISTENER_MATCH = 'ignored: the local rate-limit patch applies as though it matched (only listener.portNumber and the network filter name are read)';
-const TARGET_REFS = 'attaches the policy to a gateway or a waypoint; as in Istio, a policy with targetRefs never applies to a sidecar workload, so it is ignored here';
+const TARGET_REFS =
+  'attaches the policy to a gateway or a waypoint; as in Istio, a policy with targetRefs never applies to a sidecar workload, so it is ignored here';
 const NO_CAPTURE =
   'sidecarless sees only the calls made through its own API (mesh.fetch, mesh.request, mesh.dispatcher); it captures no traffic and binds no listener';
 
@@ -46,8 +47,7 @@ const notApplicable = (reason: string): FieldSupport => ({ status: 'not-applicab
 const MESH_ONLY = {
   supported: ['mesh'],
   otherwise: 'not-applicable',
-  reason:
-    "only the reserved gateway 'mesh' (every sidecar) applies in-process; routes bound to an Istio Gateway run on that gateway's proxy",
+  reason: "only the reserved gateway 'mesh' (every sidecar) applies in-process; routes bound to an Istio Gateway run on that gateway's proxy",
 } as const;
 
 /** A DestinationRule `tls` block (ClientTLSSettings) at `base`. */
@@ -69,11 +69,13 @@ function clientTls(base: string): Record<string, FieldSupport> {
     },
     [`${base}.sni`]: {
       status: 'supported',
-      reason: 'unset, the SNI is the host name of the request\'s URL (none for an IP address), or Istio\'s outbound_.<port>_.<subset>_.<host> with ISTIO_MUTUAL; with SIMPLE and MUTUAL the certificate must carry the SNI sent unless subjectAltNames is set',
+      reason:
+        "unset, the SNI is the host name of the request's URL (none for an IP address), or Istio's outbound_.<port>_.<subset>_.<host> with ISTIO_MUTUAL; with SIMPLE and MUTUAL the certificate must carry the SNI sent unless subjectAltNames is set",
     },
     [`${base}.subjectAltNames`]: {
       status: 'supported',
-      reason: 'the server certificate must carry one of them (DNS, IP or URI names, compared exactly; a wildcard certificate name covers one label) instead of the host name; unset, a ServiceEntry host\'s subjectAltNames and WorkloadEntry service accounts apply (with ISTIO_MUTUAL, a Kubernetes Service\'s alpha.istio.io service-account annotations too)',
+      reason:
+        "the server certificate must carry one of them (DNS, IP or URI names, compared exactly; a wildcard certificate name covers one label) instead of the host name; unset, a ServiceEntry host's subjectAltNames and WorkloadEntry service accounts apply (with ISTIO_MUTUAL, a Kubernetes Service's alpha.istio.io service-account annotations too)",
     },
     [`${base}.caCrl`]: { status: 'supported', reason: "checked for the server certificate only (OpenSSL's CRL check of the leaf)" },
     [`${base}.credentialName`]: {
@@ -94,15 +96,17 @@ function resilience(base: string): Record<string, FieldSupport> {
     },
     [`${base}.connectionPool.tcp.maxConnections`]: {
       status: 'supported',
-      reason: 'cluster-wide, as in Envoy: each endpoint\'s connection pool gets an equal share, rounded up',
+      reason: "cluster-wide, as in Envoy: each endpoint's connection pool gets an equal share, rounded up",
     },
     [`${base}.connectionPool.tcp.tcpKeepalive.interval`]: {
       status: 'supported',
-      reason: 'set on each connection with `socket.setKeepAlive` (whole seconds, at least 1 s); a Node release whose `setKeepAlive` lacks the interval argument (added in 2026; Node 24.21 has it) keeps the system\'s interval',
+      reason:
+        "set on each connection with `socket.setKeepAlive` (whole seconds, at least 1 s); a Node release whose `setKeepAlive` lacks the interval argument (added in 2026; Node 24.21 has it) keeps the system's interval",
     },
     [`${base}.connectionPool.tcp.tcpKeepalive.probes`]: {
       status: 'supported',
-      reason: 'set on each connection with `socket.setKeepAlive`; a Node release whose `setKeepAlive` lacks the count argument (added in 2026; Node 24.21 has it) keeps the system\'s count',
+      reason:
+        "set on each connection with `socket.setKeepAlive`; a Node release whose `setKeepAlive` lacks the count argument (added in 2026; Node 24.21 has it) keeps the system's count",
     },
     [`${base}.connectionPool.http.idleTimeout`]: {
       status: 'supported',
@@ -116,7 +120,7 @@ function resilience(base: string): Record<string, FieldSupport> {
     [`${base}.connectionPool.http.http2KeepAlive.timeout`]: {
       status: 'supported',
       reason:
-        'with `interval` set, an HTTP/2 connection that receives neither the PING\'s ACK nor any other frame for `interval + timeout` is closed and the next request opens a new one (Envoy extends the wait on any frame too); without `interval` no PING is sent and the timeout has no effect',
+        "with `interval` set, an HTTP/2 connection that receives neither the PING's ACK nor any other frame for `interval + timeout` is closed and the next request opens a new one (Envoy extends the wait on any frame too); without `interval` no PING is sent and the timeout has no effect",
     },
     [`${base}.connectionPool.http.h2UpgradePolicy`]: {
       status: 'supported',
@@ -124,12 +128,13 @@ function resilience(base: string): Record<string, FieldSupport> {
     },
     [`${base}.connectionPool.http.useClientProtocol`]: {
       status: 'supported',
-      reason: 'keeps the caller\'s protocol, which for a call through the dispatcher (fetch, undici.request) is HTTP/1.1, and makes h2UpgradePolicy ineffective, as in Istio',
+      reason:
+        "keeps the caller's protocol, which for a call through the dispatcher (fetch, undici.request) is HTTP/1.1, and makes h2UpgradePolicy ineffective, as in Istio",
     },
     [`${base}.outlierDetection`]: {
       status: 'supported',
       reason:
-        "consecutive-error detection as istiod configures Envoy (success-rate detection off); ejected hosts leave the balancer until returned, minHealthPercent is the panic threshold; ejections are `ejection` events (docs/resilience.md)",
+        'consecutive-error detection as istiod configures Envoy (success-rate detection off); ejected hosts leave the balancer until returned, minHealthPercent is the panic threshold; ejections are `ejection` events (docs/resilience.md)',
     },
     [`${base}.outlierDetection.consecutiveErrors`]: notApplicable(
       'deprecated, and ignored behind a sidecar too: istiod only warns and configures nothing from it; use consecutiveGatewayErrors or consecutive5xxErrors',
@@ -204,7 +209,8 @@ export const FIELD_SUPPORT: Readonly<Record<SchemaKind, Readonly<Record<string, 
     },
     'spec.http[].timeout': {
       status: 'supported',
-      reason: 'runs from dispatch (time waiting for a connection counts); when it passes before a response the caller gets 504 "upstream request timeout" and the connection is closed',
+      reason:
+        'runs from dispatch (time waiting for a connection counts); when it passes before a response the caller gets 504 "upstream request timeout" and the connection is closed',
     },
     'spec.http[].retries': {
       status: 'supported',
@@ -248,43 +254,45 @@ export const FIELD_SUPPORT: Readonly<Record<SchemaKind, Readonly<Record<string, 
     'spec.http[].mirrorPercentage': supported,
     'spec.http[].mirrorPercent': supported,
     'spec.http[].mirror_percent': supported,
-    'spec.http[].corsPolicy': notApplicable(
-      'CORS answers browsers; browsers reach the mesh through an ingress gateway, never through an in-process client',
-    ),
+    'spec.http[].corsPolicy': notApplicable('CORS answers browsers; browsers reach the mesh through an ingress gateway, never through an in-process client'),
     'spec.tcp': notApplicable(`routes opaque TCP connections; ${NO_CAPTURE}`),
     'spec.tls': {
       status: 'supported',
       reason:
-        'applies to the ports whose protocol is TLS or HTTPS (ServiceEntry `ports[].protocol`; a Kubernetes Service port\'s `appProtocol`, else its `tls-`/`https-` name prefix), and only `tls` routes do: `http` routes never apply to such ports. An https:// request there keeps its own TLS end to end (SNI = the URL\'s host name, certificate checked against it); no route timeout, retry, fault, header rule or mirror applies (Envoy\'s tcp_proxy). A plaintext http:// request to such a port fails with TlsPortPlaintextError (ERR_MESH_TLS_PORT_PLAINTEXT), nothing sent. When no tls match applies to the caller and port, the service itself is the destination, as istiod\'s fallback filter chain; when some do but none matches the SNI, NoTlsRouteError (ERR_MESH_NO_TLS_ROUTE), nothing sent',
+        "applies to the ports whose protocol is TLS or HTTPS (ServiceEntry `ports[].protocol`; a Kubernetes Service port's `appProtocol`, else its `tls-`/`https-` name prefix), and only `tls` routes do: `http` routes never apply to such ports. An https:// request there keeps its own TLS end to end (SNI = the URL's host name, certificate checked against it); no route timeout, retry, fault, header rule or mirror applies (Envoy's tcp_proxy). A plaintext http:// request to such a port fails with TlsPortPlaintextError (ERR_MESH_TLS_PORT_PLAINTEXT), nothing sent. When no tls match applies to the caller and port, the service itself is the destination, as istiod's fallback filter chain; when some do but none matches the SNI, NoTlsRouteError (ERR_MESH_NO_TLS_ROUTE), nothing sent",
     },
     'spec.tls[].match': {
       status: 'supported',
-      reason: "port, sourceLabels, sourceNamespace and gateways are decided for the calling application's own labels and namespace and the port called, as istiod does when it builds the listener; a match whose sniHosts and destinationSubnets repeat an earlier one's is never reached",
+      reason:
+        "port, sourceLabels, sourceNamespace and gateways are decided for the calling application's own labels and namespace and the port called, as istiod does when it builds the listener; a match whose sniHosts and destinationSubnets repeat an earlier one's is never reached",
     },
     'spec.tls[].match[].sniHosts': {
       status: 'supported',
-      reason: 'matched against the URL\'s host name (an IP address URL sends no SNI and matches no sniHosts); as Envoy ranks filter chains, an exact name beats a `*.` wildcard and a longer wildcard a shorter one, whatever the order written; a wildcard covers names under it at any depth, never its own suffix',
+      reason:
+        "matched against the URL's host name (an IP address URL sends no SNI and matches no sniHosts); as Envoy ranks filter chains, an exact name beats a `*.` wildcard and a longer wildcard a shorter one, whatever the order written; a wildcard covers names under it at any depth, never its own suffix",
     },
     'spec.tls[].match[].destinationSubnets': {
       status: 'supported',
-      reason: 'matched against the address the call goes to: the URL\'s IP address, else the ServiceEntry\'s `addresses`; as in Envoy, the most specific subnet holding it is chosen before server names, without falling back to a less specific one',
+      reason:
+        "matched against the address the call goes to: the URL's IP address, else the ServiceEntry's `addresses`; as in Envoy, the most specific subnet holding it is chosen before server names, without falling back to a less specific one",
     },
     'spec.tls[].match[].gateways': { ...supported, values: MESH_ONLY },
     'spec.tls[].route': {
       status: 'supported',
-      reason: 'one weighted pick per request among the destinations (host, subset, port), then the balancer\'s pick among the endpoints; a DestinationRule\'s TLS settings for the destination apply to the https:// connection as for any https:// URL',
+      reason:
+        "one weighted pick per request among the destinations (host, subset, port), then the balancer's pick among the endpoints; a DestinationRule's TLS settings for the destination apply to the https:// connection as for any https:// URL",
     },
   },
   DestinationRule: {
     spec: supported,
     'spec.trafficPolicy': {
       status: 'supported',
-      reason: 'merged (top level < subset < port) and shown by `sidecarless explain`; each setting\'s own entry below says whether it is applied',
+      reason: "merged (top level < subset < port) and shown by `sidecarless explain`; each setting's own entry below says whether it is applied",
     },
     ...trafficPolicy('spec.trafficPolicy'),
     'spec.subsets[].trafficPolicy': {
       status: 'supported',
-      reason: 'merged over the top-level policy and shown by `sidecarless explain`; each setting\'s own entry below says whether it is applied',
+      reason: "merged over the top-level policy and shown by `sidecarless explain`; each setting's own entry below says whether it is applied",
     },
     ...trafficPolicy('spec.subsets[].trafficPolicy'),
   },
@@ -298,12 +306,12 @@ export const FIELD_SUPPORT: Readonly<Record<SchemaKind, Readonly<Record<string, 
     'spec.endpoints[].address': {
       status: 'supported',
       reason:
-        'with resolution DNS or DNS_ROUND_ROBIN a name is resolved and every address it answers inherits the endpoint\'s labels, weight and locality, so subsets can select it',
+        "with resolution DNS or DNS_ROUND_ROBIN a name is resolved and every address it answers inherits the endpoint's labels, weight and locality, so subsets can select it",
     },
     'spec.subjectAltNames': {
       status: 'supported',
       reason:
-        'the identities the service\'s workloads may present: checked on the server certificate under ISTIO_MUTUAL and auto mTLS, and under SIMPLE and MUTUAL when the DestinationRule names no subjectAltNames, as istiod does (with the service accounts of WorkloadEntries; docs/mtls.md)',
+        "the identities the service's workloads may present: checked on the server certificate under ISTIO_MUTUAL and auto mTLS, and under SIMPLE and MUTUAL when the DestinationRule names no subjectAltNames, as istiod does (with the service accounts of WorkloadEntries; docs/mtls.md)",
     },
     'spec.location': {
       status: 'supported',
@@ -314,7 +322,8 @@ export const FIELD_SUPPORT: Readonly<Record<SchemaKind, Readonly<Record<string, 
     spec: supported,
     'spec.serviceAccount': {
       status: 'supported',
-      reason: 'the endpoint\'s identity (spiffe://<trustDomain>/ns/<namespace>/sa/<serviceAccount>), checked under mesh mTLS; without a security.istio.io/tlsMode label it makes the endpoint one of the mesh for auto mTLS, as in Istio',
+      reason:
+        "the endpoint's identity (spiffe://<trustDomain>/ns/<namespace>/sa/<serviceAccount>), checked under mesh mTLS; without a security.istio.io/tlsMode label it makes the endpoint one of the mesh for auto mTLS, as in Istio",
     },
   },
   Sidecar: {
@@ -326,11 +335,10 @@ export const FIELD_SUPPORT: Readonly<Record<SchemaKind, Readonly<Record<string, 
     'spec.inboundConnectionPool': notApplicable(NO_LISTENER),
     'spec.outboundTrafficPolicy': {
       status: 'supported',
-      reason: 'REGISTRY_ONLY fails calls to hosts outside the registry with UnknownHostError (where Envoy answers 502 from its BlackHoleCluster); the `outboundTrafficPolicy` mesh option overrides it',
+      reason:
+        'REGISTRY_ONLY fails calls to hosts outside the registry with UnknownHostError (where Envoy answers 502 from its BlackHoleCluster); the `outboundTrafficPolicy` mesh option overrides it',
     },
-    'spec.outboundTrafficPolicy.egressProxy': notApplicable(
-      `forwards traffic to unknown hosts, as captured by the sidecar, to an egress proxy; ${NO_CAPTURE}`,
-    ),
+    'spec.outboundTrafficPolicy.egressProxy': notApplicable(`forwards traffic to unknown hosts, as captured by the sidecar, to an egress proxy; ${NO_CAPTURE}`),
   },
   PeerAuthentication: {
     spec: {
@@ -372,7 +380,8 @@ export const FIELD_SUPPORT: Readonly<Record<SchemaKind, Readonly<Record<string, 
     'spec.targetRefs': notApplicable(TARGET_REFS),
     'spec.jwtRules[].jwksUri': {
       status: 'supported',
-      reason: 'fetched by the mesh when first needed, cached, refreshed every 20 minutes (Istio\'s default) and at once for an unknown key id; a failed refresh keeps the keys it had',
+      reason:
+        "fetched by the mesh when first needed, cached, refreshed every 20 minutes (Istio's default) and at once for an unknown key id; a failed refresh keeps the keys it had",
     },
     'spec.jwtRules[].jwks_uri': { status: 'supported', reason: 'as jwksUri' },
   },
@@ -421,10 +430,11 @@ export const FIELD_SUPPORT: Readonly<Record<SchemaKind, Readonly<Record<string, 
     },
   },
   RateLimitPolicy: {
-    spec: { status: 'supported', reason: 'sidecarless\'s own kind (deploy/crds/); see docs/rate-limiting.md' },
+    spec: { status: 'supported', reason: "sidecarless's own kind (deploy/crds/); see docs/rate-limiting.md" },
     'spec.limits[].scope': {
       status: 'supported',
-      reason: 'SHARED needs Redis, from the createMesh option rateLimit.redis; without it, or while Redis is unreachable, a SHARED limit is enforced per process',
+      reason:
+        'SHARED needs Redis, from the createMesh option rateLimit.redis; without it, or while Redis is unreachable, a SHARED limit is enforced per process',
     },
   },
 };
@@ -504,59 +514,204 @@ export interface GatewayRouteField {
 }
 
 const PARENT_REFS: readonly GatewayRouteField[] = [
-  { path: 'spec.parentRefs', type: 'ParentReference[]', status: 'supported', note: 'a parent of `group: ""` (or `core`) and `kind: Service` attaches the route to calls to that Service (GAMMA); other parents are skipped with a warning' },
-  { path: 'spec.parentRefs[].group', type: 'string', status: 'supported', note: '`""` for a Service; the default, `gateway.networking.k8s.io`, with kind Gateway is an ingress or egress gateway: not applicable, skipped' },
-  { path: 'spec.parentRefs[].kind', type: 'string', status: 'supported', note: '`Service`; `Gateway` (the default) is not applicable; a `ServiceEntry` parent is not read yet' },
+  {
+    path: 'spec.parentRefs',
+    type: 'ParentReference[]',
+    status: 'supported',
+    note: 'a parent of `group: ""` (or `core`) and `kind: Service` attaches the route to calls to that Service (GAMMA); other parents are skipped with a warning',
+  },
+  {
+    path: 'spec.parentRefs[].group',
+    type: 'string',
+    status: 'supported',
+    note: '`""` for a Service; the default, `gateway.networking.k8s.io`, with kind Gateway is an ingress or egress gateway: not applicable, skipped',
+  },
+  {
+    path: 'spec.parentRefs[].kind',
+    type: 'string',
+    status: 'supported',
+    note: '`Service`; `Gateway` (the default) is not applicable; a `ServiceEntry` parent is not read yet',
+  },
   { path: 'spec.parentRefs[].name', type: 'string', status: 'supported', note: 'the Service: `<name>.<namespace>.svc.<cluster domain>`' },
-  { path: 'spec.parentRefs[].namespace', type: 'string', status: 'supported', note: "the Service's namespace (default the route's). A route in the Service's namespace (producer route) applies to every caller; in another namespace (consumer route) only to callers in the route's namespace, and there it replaces the producer routes, as Istio orders them" },
-  { path: 'spec.parentRefs[].port', type: 'integer', status: 'supported', note: 'the route applies to calls on that port only; on other ports the Service\'s default route applies' },
+  {
+    path: 'spec.parentRefs[].namespace',
+    type: 'string',
+    status: 'supported',
+    note: "the Service's namespace (default the route's). A route in the Service's namespace (producer route) applies to every caller; in another namespace (consumer route) only to callers in the route's namespace, and there it replaces the producer routes, as Istio orders them",
+  },
+  {
+    path: 'spec.parentRefs[].port',
+    type: 'integer',
+    status: 'supported',
+    note: "the route applies to calls on that port only; on other ports the Service's default route applies",
+  },
   { path: 'spec.parentRefs[].sectionName', type: 'string', status: 'not-yet', note: 'not read for a Service parent (warned): use `port`' },
-  { path: 'spec.hostnames', type: 'string[]', status: 'not-applicable', note: 'ignored for a Service parent, as Istio does: the route applies to calls to the Service whatever Host they name (warned)' },
+  {
+    path: 'spec.hostnames',
+    type: 'string[]',
+    status: 'not-applicable',
+    note: 'ignored for a Service parent, as Istio does: the route applies to calls to the Service whatever Host they name (warned)',
+  },
 ];
 
 const BACKEND_REFS: readonly GatewayRouteField[] = [
-  { path: 'spec.rules[].backendRefs', type: 'BackendRef[]', status: 'supported', note: 'weighted destinations; a rule whose backends all weigh 0 (or has none, without a redirect) answers 500, as the Gateway API requires' },
-  { path: 'spec.rules[].backendRefs[].group, kind', type: 'string', status: 'supported', note: 'only Services (`group: ""`, `kind: Service`, the default); another kind is an error' },
-  { path: 'spec.rules[].backendRefs[].name, namespace', type: 'string', status: 'supported', note: 'the Service (namespace default the route\'s; a ReferenceGrant is not required for the mesh, as in Istio)' },
+  {
+    path: 'spec.rules[].backendRefs',
+    type: 'BackendRef[]',
+    status: 'supported',
+    note: 'weighted destinations; a rule whose backends all weigh 0 (or has none, without a redirect) answers 500, as the Gateway API requires',
+  },
+  {
+    path: 'spec.rules[].backendRefs[].group, kind',
+    type: 'string',
+    status: 'supported',
+    note: 'only Services (`group: ""`, `kind: Service`, the default); another kind is an error',
+  },
+  {
+    path: 'spec.rules[].backendRefs[].name, namespace',
+    type: 'string',
+    status: 'supported',
+    note: "the Service (namespace default the route's; a ReferenceGrant is not required for the mesh, as in Istio)",
+  },
   { path: 'spec.rules[].backendRefs[].port', type: 'integer', status: 'supported', note: 'required for a Service' },
   { path: 'spec.rules[].backendRefs[].weight', type: 'integer', status: 'supported', note: 'default 1; 0 sends nothing to the backend' },
-  { path: 'spec.rules[].backendRefs[].filters', type: 'Filter[]', status: 'supported', note: 'RequestHeaderModifier and ResponseHeaderModifier, for that backend only; other types are refused (error)' },
+  {
+    path: 'spec.rules[].backendRefs[].filters',
+    type: 'Filter[]',
+    status: 'supported',
+    note: 'RequestHeaderModifier and ResponseHeaderModifier, for that backend only; other types are refused (error)',
+  },
 ];
 
 const COMMON_FILTERS: readonly GatewayRouteField[] = [
-  { path: 'spec.rules[].filters[].requestHeaderModifier', type: 'HeaderFilter', status: 'supported', note: '`set`, `add` (appends a value) and `remove` on the request sent upstream' },
-  { path: 'spec.rules[].filters[].responseHeaderModifier', type: 'HeaderFilter', status: 'supported', note: '`set`, `add` and `remove` on the response the caller gets' },
-  { path: 'spec.rules[].filters[].requestMirror', type: 'MirrorFilter', status: 'supported', note: 'a copy of each request (or `percent`, or `fraction`) goes to the backendRef Service; its answer is dropped' },
-  { path: 'spec.rules[].filters[].extensionRef', type: 'LocalObjectReference', status: 'not-applicable', note: 'names an implementation-specific filter; refused (error) rather than ignored' },
+  {
+    path: 'spec.rules[].filters[].requestHeaderModifier',
+    type: 'HeaderFilter',
+    status: 'supported',
+    note: '`set`, `add` (appends a value) and `remove` on the request sent upstream',
+  },
+  {
+    path: 'spec.rules[].filters[].responseHeaderModifier',
+    type: 'HeaderFilter',
+    status: 'supported',
+    note: '`set`, `add` and `remove` on the response the caller gets',
+  },
+  {
+    path: 'spec.rules[].filters[].requestMirror',
+    type: 'MirrorFilter',
+    status: 'supported',
+    note: 'a copy of each request (or `percent`, or `fraction`) goes to the backendRef Service; its answer is dropped',
+  },
+  {
+    path: 'spec.rules[].filters[].extensionRef',
+    type: 'LocalObjectReference',
+    status: 'not-applicable',
+    note: 'names an implementation-specific filter; refused (error) rather than ignored',
+  },
 ];
 
 /** What sidecarless does with each field of HTTPRoute and GRPCRoute (gateway.networking.k8s.io). */
 export const GATEWAY_ROUTE_FIELDS: Readonly<Record<'HTTPRoute' | 'GRPCRoute', readonly GatewayRouteField[]>> = {
   HTTPRoute: [
     ...PARENT_REFS,
-    { path: 'spec.rules', type: 'HTTPRouteRule[]', status: 'supported', note: 'one route entry per match, ordered by the Gateway API precedence as istiod orders them: Exact over PathPrefix over RegularExpression paths, longer first, then a method match, then more header matches, then more query matches; older routes win ties' },
-    { path: 'spec.rules[].name', type: 'string', status: 'supported', note: 'the route name (shown by explain); default `<namespace>.<name>.<rule index>`, as Istio names it' },
-    { path: 'spec.rules[].matches[].path', type: 'HTTPPathMatch', status: 'supported', note: '`Exact`, `PathPrefix` (whole path elements: `/api` matches `/api` and `/api/x`, not `/apis`; the default, with `/`) and `RegularExpression` (RE2, whole path)' },
-    { path: 'spec.rules[].matches[].headers', type: 'HTTPHeaderMatch[]', status: 'supported', note: '`Exact` (default) or `RegularExpression`; names case-insensitive' },
+    {
+      path: 'spec.rules',
+      type: 'HTTPRouteRule[]',
+      status: 'supported',
+      note: 'one route entry per match, ordered by the Gateway API precedence as istiod orders them: Exact over PathPrefix over RegularExpression paths, longer first, then a method match, then more header matches, then more query matches; older routes win ties',
+    },
+    {
+      path: 'spec.rules[].name',
+      type: 'string',
+      status: 'supported',
+      note: 'the route name (shown by explain); default `<namespace>.<name>.<rule index>`, as Istio names it',
+    },
+    {
+      path: 'spec.rules[].matches[].path',
+      type: 'HTTPPathMatch',
+      status: 'supported',
+      note: '`Exact`, `PathPrefix` (whole path elements: `/api` matches `/api` and `/api/x`, not `/apis`; the default, with `/`) and `RegularExpression` (RE2, whole path)',
+    },
+    {
+      path: 'spec.rules[].matches[].headers',
+      type: 'HTTPHeaderMatch[]',
+      status: 'supported',
+      note: '`Exact` (default) or `RegularExpression`; names case-insensitive',
+    },
     { path: 'spec.rules[].matches[].queryParams', type: 'HTTPQueryParamMatch[]', status: 'supported', note: '`Exact` (default) or `RegularExpression`' },
     { path: 'spec.rules[].matches[].method', type: 'string', status: 'supported', note: 'exact HTTP method' },
-    { path: 'spec.rules[].filters', type: 'HTTPRouteFilter[]', status: 'supported', note: 'checked by the CRD\'s schema and CEL rules: the field matching `type`, no repeated header modifier, redirect, rewrite or CORS filter, not both a redirect and a rewrite, no redirect with backendRefs' },
-    { path: 'spec.rules[].filters[].externalAuth', type: 'HTTPExternalAuthFilter', status: 'not-yet', note: 'refused (error) rather than ignored; an AuthorizationPolicy with a CUSTOM provider does external authorization' },
+    {
+      path: 'spec.rules[].filters',
+      type: 'HTTPRouteFilter[]',
+      status: 'supported',
+      note: "checked by the CRD's schema and CEL rules: the field matching `type`, no repeated header modifier, redirect, rewrite or CORS filter, not both a redirect and a rewrite, no redirect with backendRefs",
+    },
+    {
+      path: 'spec.rules[].filters[].externalAuth',
+      type: 'HTTPExternalAuthFilter',
+      status: 'not-yet',
+      note: 'refused (error) rather than ignored; an AuthorizationPolicy with a CUSTOM provider does external authorization',
+    },
     ...COMMON_FILTERS,
-    { path: 'spec.rules[].filters[].requestRedirect', type: 'HTTPRequestRedirectFilter', status: 'supported', note: 'answered by the mesh, nothing sent upstream: `scheme`, `hostname`, `port` (unset: the scheme\'s default port when a scheme is set, else the request\'s port, as istiod), `path` (`ReplaceFullPath` or `ReplacePrefixMatch`), `statusCode` (default 302, as the CRD defaults it)' },
-    { path: 'spec.rules[].filters[].urlRewrite', type: 'HTTPURLRewriteFilter', status: 'supported', note: '`hostname` (the Host sent upstream) and `path`: `ReplaceFullPath`, or `ReplacePrefixMatch` of the rule\'s one PathPrefix match (`/foo` to `/` turns `/foo/bar` into `/bar`)' },
-    { path: 'spec.rules[].filters[].cors', type: 'HTTPCORSFilter', status: 'not-applicable', note: "ignored with a warning, as a VirtualService's corsPolicy: CORS answers browsers, which reach the mesh through an ingress gateway, never through an in-process client" },
+    {
+      path: 'spec.rules[].filters[].requestRedirect',
+      type: 'HTTPRequestRedirectFilter',
+      status: 'supported',
+      note: "answered by the mesh, nothing sent upstream: `scheme`, `hostname`, `port` (unset: the scheme's default port when a scheme is set, else the request's port, as istiod), `path` (`ReplaceFullPath` or `ReplacePrefixMatch`), `statusCode` (default 302, as the CRD defaults it)",
+    },
+    {
+      path: 'spec.rules[].filters[].urlRewrite',
+      type: 'HTTPURLRewriteFilter',
+      status: 'supported',
+      note: "`hostname` (the Host sent upstream) and `path`: `ReplaceFullPath`, or `ReplacePrefixMatch` of the rule's one PathPrefix match (`/foo` to `/` turns `/foo/bar` into `/bar`)",
+    },
+    {
+      path: 'spec.rules[].filters[].cors',
+      type: 'HTTPCORSFilter',
+      status: 'not-applicable',
+      note: "ignored with a warning, as a VirtualService's corsPolicy: CORS answers browsers, which reach the mesh through an ingress gateway, never through an in-process client",
+    },
     ...BACKEND_REFS,
-    { path: 'spec.rules[].timeouts.request', type: 'duration', status: 'supported', note: 'the route timeout (504 "upstream request timeout"); `0s` means none' },
-    { path: 'spec.rules[].timeouts.backendRequest', type: 'duration', status: 'supported', note: 'as istiod: with `retry`, the timeout of each try; without, it becomes the route timeout (replacing `request`); at most `request`' },
-    { path: 'spec.rules[].retry', type: 'HTTPRouteRetry', status: 'supported', note: 'as istiod converts it: `attempts` (unset: 2; the CRD requires at least 1), `codes` (400-599) retried besides connection failures (connect-failure, refused-stream, unavailable, cancelled), `backoff` the base interval. Unset, the mesh default policy applies (2 retries on connection failures and 503), as in Istio' },
-    { path: 'spec.rules[].sessionPersistence', type: 'SessionPersistence', status: 'not-yet', note: 'warned; a DestinationRule `consistentHash` gives affinity' },
-    { path: 'spec.useDefaultGateways', type: 'string', status: 'not-applicable', note: '`All` attaches the route to default (ingress or egress) Gateways, which run their own proxy: warned' },
+    {
+      path: 'spec.rules[].timeouts.request',
+      type: 'duration',
+      status: 'supported',
+      note: 'the route timeout (504 "upstream request timeout"); `0s` means none',
+    },
+    {
+      path: 'spec.rules[].timeouts.backendRequest',
+      type: 'duration',
+      status: 'supported',
+      note: 'as istiod: with `retry`, the timeout of each try; without, it becomes the route timeout (replacing `request`); at most `request`',
+    },
+    {
+      path: 'spec.rules[].retry',
+      type: 'HTTPRouteRetry',
+      status: 'supported',
+      note: 'as istiod converts it: `attempts` (unset: 2; the CRD requires at least 1), `codes` (400-599) retried besides connection failures (connect-failure, refused-stream, unavailable, cancelled), `backoff` the base interval. Unset, the mesh default policy applies (2 retries on connection failures and 503), as in Istio',
+    },
+    {
+      path: 'spec.rules[].sessionPersistence',
+      type: 'SessionPersistence',
+      status: 'not-yet',
+      note: 'warned; a DestinationRule `consistentHash` gives affinity',
+    },
+    {
+      path: 'spec.useDefaultGateways',
+      type: 'string',
+      status: 'not-applicable',
+      note: '`All` attaches the route to default (ingress or egress) Gateways, which run their own proxy: warned',
+    },
   ],
   GRPCRoute: [
     ...PARENT_REFS,
     { path: 'spec.rules', type: 'GRPCRouteRule[]', status: 'supported', note: 'one route entry per match, as for HTTPRoute' },
-    { path: 'spec.rules[].matches[].method', type: 'GRPCMethodMatch', status: 'supported', note: '`Exact` (default): `service` and `method` match the `/<service>/<method>` path, either alone matches every method of the service or that method of any service; `RegularExpression`: RE2 on each part' },
+    {
+      path: 'spec.rules[].matches[].method',
+      type: 'GRPCMethodMatch',
+      status: 'supported',
+      note: '`Exact` (default): `service` and `method` match the `/<service>/<method>` path, either alone matches every method of the service or that method of any service; `RegularExpression`: RE2 on each part',
+    },
     { path: 'spec.rules[].matches[].headers', type: 'GRPCHeaderMatch[]', status: 'supported', note: '`Exact` (default) or `RegularExpression`' },
     { path: 'spec.rules[].filters', type: 'GRPCRouteFilter[]', status: 'supported', note: 'RequestHeaderModifier, ResponseHeaderModifier, RequestMirror' },
     ...COMMON_FILTERS,

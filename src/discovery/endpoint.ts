@@ -36,10 +36,7 @@ export function parseLocality(text: string | undefined): Locality {
 }
 
 /** True when every label of `selector` is present in `labels` with the same value. */
-export function labelsMatch(
-  selector: Readonly<Record<string, string>> | undefined,
-  labels: Readonly<Record<string, string>>,
-): boolean {
+export function labelsMatch(selector: Readonly<Record<string, string>> | undefined, labels: Readonly<Record<string, string>>): boolean {
   if (!selector) return true;
   for (const key in selector) if (labels[key] !== selector[key]) return false;
   return true;

@@ -36,7 +36,12 @@ function tlsHandshake(socket: Socket, transport: RegisteredTransport): Promise<S
     const tls: TLSSocket = tlsConnect({ ...transport.options, socket }, () => {
       if (settled) return;
       if (tls.alpnProtocol !== 'h2') {
-        fail('no h2', new Error(`the server chose ${tls.alpnProtocol === false ? 'no protocol' : JSON.stringify(tls.alpnProtocol)} by ALPN; gRPC needs HTTP/2 (h2) (${transport.source})`));
+        fail(
+          'no h2',
+          new Error(
+            `the server chose ${tls.alpnProtocol === false ? 'no protocol' : JSON.stringify(tls.alpnProtocol)} by ALPN; gRPC needs HTTP/2 (h2) (${transport.source})`,
+          ),
+        );
         return;
       }
       // The listeners stay (settled, they do nothing): a late socket error must never go unhandled.

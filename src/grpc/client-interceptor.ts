@@ -270,10 +270,14 @@ class MeshCall implements CallInterface {
     if (fault && fault.delayFraction > 0 && this.core.random() < fault.delayFraction) {
       // Envoy's fault filter: the delay first, the abort once it has passed.
       this.telemetry?.flag(ResponseFlag.DI);
-      this.timer = this.core.clock.schedule(fault.delayMs, () => {
-        this.timer = undefined;
-        if (!this.done && !this.abortFault(fault)) this.startAttempt();
-      }, 'request');
+      this.timer = this.core.clock.schedule(
+        fault.delayMs,
+        () => {
+          this.timer = undefined;
+          if (!this.done && !this.abortFault(fault)) this.startAttempt();
+        },
+        'request',
+      );
       return;
     }
     if (fault && this.abortFault(fault)) return;
@@ -284,7 +288,8 @@ class MeshCall implements CallInterface {
     const core = this.core;
     if (core.isClosed()) throw new MeshClosedError();
     const target = this.target;
-    if (!target) throw new GrpcNoRouteError('the gRPC channel has no mesh:/// target; create the client with a mesh:///host:port address and meshGrpcOptions(mesh)');
+    if (!target)
+      throw new GrpcNoRouteError('the gRPC channel has no mesh:/// target; create the client with a mesh:///host:port address and meshGrpcOptions(mesh)');
     const snapshot = core.snapshot();
     const serviceHost = serviceHostOf(snapshot, target.host);
     const table = snapshot.routeTable(serviceHost);
@@ -292,7 +297,9 @@ class MeshCall implements CallInterface {
     if (!table && !snapshot.service(serviceHost) && !clusters.discovers(serviceHost, target.host)) {
       const pending = clusters.discoveryPending(serviceHost, target.host);
       if (pending) return pending;
-      throw new GrpcNoRouteError(`no service ${serviceHost} in the mesh (from the gRPC target mesh:///${target.host}:${target.port}); calls to hosts outside the mesh's registry are not supported over gRPC`);
+      throw new GrpcNoRouteError(
+        `no service ${serviceHost} in the mesh (from the gRPC target mesh:///${target.host}:${target.port}); calls to hosts outside the mesh's registry are not supported over gRPC`,
+      );
     }
     // A TLS or HTTPS port carries TLS the client originates, routed by SNI: this channel is
     // plaintext, so the call is refused rather than sent there in the clear.
@@ -303,7 +310,13 @@ class MeshCall implements CallInterface {
     let port = target.port;
     let subset: string | undefined;
     let routeName: string | undefined;
-    let plan: Omit<CallPlan, 'cluster' | 'destination' | 'hash'> = { retry: DEFAULT_RETRY_POLICY, timeoutMs: 0, fault: undefined, responseOps: NO_OPS, authority: undefined };
+    let plan: Omit<CallPlan, 'cluster' | 'destination' | 'hash'> = {
+      retry: DEFAULT_RETRY_POLICY,
+      timeoutMs: 0,
+      fault: undefined,
+      responseOps: NO_OPS,
+      authority: undefined,
+    };
     let requestOps = NO_OPS;
     if (table) {
       const hit = matchRoute(table, new GrpcRouteRequest(`${target.host}:${target.port}`, target.port, path, this.metadata));
@@ -321,7 +334,9 @@ class MeshCall implements CallInterface {
       port = destination.port ?? port;
       subset = destination.subset;
       if (actions.rewritePath(path, hit.matchIndex) !== undefined) {
-        throw new GrpcUnsupportedRouteError(`the route for ${path} on ${serviceHost} (${hit.route.resource.namespace}/${hit.route.resource.name} ${hit.route.path}) rewrites the path, which sidecarless/grpc does not do yet; the call was not sent`);
+        throw new GrpcUnsupportedRouteError(
+          `the route for ${path} on ${serviceHost} (${hit.route.resource.namespace}/${hit.route.resource.name} ${hit.route.path}) rewrites the path, which sidecarless/grpc does not do yet; the call was not sent`,
+        );
       }
       const rules = actions.destination(destination);
       requestOps = rules.request;
@@ -336,9 +351,12 @@ class MeshCall implements CallInterface {
         this.telemetry?.answeredLocally('no-healthy-upstream', ResponseFlag.NC);
         return localStatus(GrpcCode.UNAVAILABLE, 'no healthy upstream');
       }
-      throw new GrpcNoRouteError(`${destination} has no endpoints in the mesh; gRPC calls need endpoints the mesh knows (ServiceEntry, WorkloadEntry, EndpointSlices or DNS)`);
+      throw new GrpcNoRouteError(
+        `${destination} has no endpoints in the mesh; gRPC calls need endpoints the mesh knows (ServiceEntry, WorkloadEntry, EndpointSlices or DNS)`,
+      );
     }
-    if (cluster.passthrough) throw new GrpcNoRouteError(`${destination} has no endpoints in the mesh (resolution NONE); gRPC calls need endpoints the mesh knows`);
+    if (cluster.passthrough)
+      throw new GrpcNoRouteError(`${destination} has no endpoints in the mesh (resolution NONE); gRPC calls need endpoints the mesh knows`);
     // Client credentials being read for the first time: wait for them, then look again.
     const tls = cluster.upstreamTls;
     if (tls?.kind === 'unavailable' && tls.pending) return tls.pending;
@@ -351,7 +369,10 @@ class MeshCall implements CallInterface {
       this.metadata = this.metadata.clone();
       const refused = applyMetadataOps(this.metadata, requestOps);
       // Fails closed: a call without the metadata its route adds could pass where it should not.
-      if (refused !== undefined) throw new GrpcUnsupportedRouteError(`the route for ${path} on ${serviceHost} (${routeName ?? 'unnamed'}) sets metadata grpc-js cannot send (${refused}); the call was not sent`);
+      if (refused !== undefined)
+        throw new GrpcUnsupportedRouteError(
+          `the route for ${path} on ${serviceHost} (${routeName ?? 'unnamed'}) sets metadata grpc-js cannot send (${refused}); the call was not sent`,
+        );
     }
     const hashOn = cluster.hashOn;
     return { ...plan, cluster, destination, hash: hashOn ? callHash(hashOn, this.metadata) : undefined };
@@ -405,10 +426,14 @@ class MeshCall implements CallInterface {
     attempt.call = call;
     const perTry = plan.retry?.perTryTimeoutMs ?? 0;
     if (perTry > 0) {
-      attempt.cancelTimer = this.core.clock.schedule(perTry, () => {
-        attempt.perTryTimedOut = true;
-        call.cancelWithStatus(GrpcCode.DEADLINE_EXCEEDED, `upstream per-try timeout: the attempt's ${perTry} ms passed`);
-      }, 'request');
+      attempt.cancelTimer = this.core.clock.schedule(
+        perTry,
+        () => {
+          attempt.perTryTimedOut = true;
+          call.cancelWithStatus(GrpcCode.DEADLINE_EXCEEDED, `upstream per-try timeout: the attempt's ${perTry} ms passed`);
+        },
+        'request',
+      );
     }
     call.start(metadata, {
       onReceiveMetadata: (received) => this.onMetadata(attempt, received),
@@ -511,10 +536,14 @@ class MeshCall implements CallInterface {
       this.heldMetadata = undefined;
       this.heldMessage = undefined;
       const policy = this.plan!.retry!;
-      this.timer = this.core.clock.schedule(backoffDelayMs(policy, this.attempts, this.core.random), () => {
-        this.timer = undefined;
-        this.startAttempt();
-      }, 'request');
+      this.timer = this.core.clock.schedule(
+        backoffDelayMs(policy, this.attempts, this.core.random),
+        () => {
+          this.timer = undefined;
+          this.startAttempt();
+        },
+        'request',
+      );
       return;
     }
     this.finish(status);

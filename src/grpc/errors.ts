@@ -12,8 +12,13 @@ export class GrpcTargetError extends MeshError {
  */
 export class GrpcTlsPortError extends MeshError {
   readonly code = 'ERR_MESH_GRPC_TLS_PORT';
-  constructor(readonly destination: string, readonly protocol: string) {
-    super(`${destination}: its ${protocol} port is routed by SNI and carries the caller's own TLS, which a mesh:/// gRPC channel does not make; the call was not sent (never in plaintext)`);
+  constructor(
+    readonly destination: string,
+    readonly protocol: string,
+  ) {
+    super(
+      `${destination}: its ${protocol} port is routed by SNI and carries the caller's own TLS, which a mesh:/// gRPC channel does not make; the call was not sent (never in plaintext)`,
+    );
   }
 }
 

@@ -54,8 +54,24 @@ const identity = (buffer: Buffer): Buffer => buffer;
 
 /** `grpc.health.v1.Health`, with the messages as raw bytes (encoded here). */
 const HEALTH_SERVICE = {
-  check: { path: '/grpc.health.v1.Health/Check', requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
-  watch: { path: '/grpc.health.v1.Health/Watch', requestStream: false, responseStream: true, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
+  check: {
+    path: '/grpc.health.v1.Health/Check',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+  },
+  watch: {
+    path: '/grpc.health.v1.Health/Watch',
+    requestStream: false,
+    responseStream: true,
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+  },
 } as const satisfies ServiceDefinition;
 
 export interface MeshHealthOptions {
@@ -106,7 +122,8 @@ class HealthState implements MeshHealth {
   }
 
   setServing(service: string, serving: boolean): void {
-    if (!this.own.has(service)) throw new RangeError(`grpc.health.v1: unknown service ${JSON.stringify(service)}; list it in addMeshHealthService's options.services`);
+    if (!this.own.has(service))
+      throw new RangeError(`grpc.health.v1: unknown service ${JSON.stringify(service)}; list it in addMeshHealthService's options.services`);
     this.own.set(service, serving);
     this.changed();
   }

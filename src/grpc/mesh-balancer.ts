@@ -23,7 +23,13 @@ class MeshLbConfig implements experimental.TypedLoadBalancingConfig {
 }
 
 function failed(code: status, details: string): PickResult {
-  return { pickResultType: experimental.PickResultType.TRANSIENT_FAILURE, subchannel: null, status: { code, details, metadata: new Metadata() }, onCallStarted: null, onCallEnded: null };
+  return {
+    pickResultType: experimental.PickResultType.TRANSIENT_FAILURE,
+    subchannel: null,
+    status: { code, details, metadata: new Metadata() },
+    onCallStarted: null,
+    onCallEnded: null,
+  };
 }
 
 const QUEUE: PickResult = { pickResultType: experimental.PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null };
@@ -40,7 +46,11 @@ class MeshPicker implements experimental.Picker {
     const id = args.metadata.get(ATTEMPT_KEY)[0];
     args.metadata.remove(ATTEMPT_KEY);
     const attempt = attemptById(id);
-    if (!attempt) return failed(status.INTERNAL, 'sidecarless: a mesh:/// channel was called without the interceptor of meshGrpcOptions(mesh); pass those options to the client');
+    if (!attempt)
+      return failed(
+        status.INTERNAL,
+        'sidecarless: a mesh:/// channel was called without the interceptor of meshGrpcOptions(mesh); pass those options to the client',
+      );
     let host = attempt.host;
     if (!host) {
       host = attempt.pick();
@@ -62,7 +72,10 @@ class MeshPicker implements experimental.Picker {
         };
       case connectivityState.TRANSIENT_FAILURE:
         attempt.connectFailed(host);
-        return failed(status.UNAVAILABLE, `upstream connect error: ${host.endpoint.address}:${host.endpoint.port}: ${connection.lastError ?? 'refused or unreachable'}`);
+        return failed(
+          status.UNAVAILABLE,
+          `upstream connect error: ${host.endpoint.address}:${host.endpoint.port}: ${connection.lastError ?? 'refused or unreachable'}`,
+        );
       case connectivityState.IDLE:
         subchannel.startConnecting();
         return QUEUE;
@@ -74,7 +87,11 @@ class MeshPicker implements experimental.Picker {
 
 /** grpc-js's text of a failed connection, without its `Error: ` prefix and timestamp. */
 function connectError(text: string): string {
-  return text.replace(/^(?:[A-Za-z]*Error: )/, '').replace(/\s*\(\d{4}-\d\d-\d\dT[\d:.]+Z\)$/, '').replace(/\s+/g, ' ').trim();
+  return text
+    .replace(/^(?:[A-Za-z]*Error: )/, '')
+    .replace(/\s*\(\d{4}-\d\d-\d\dT[\d:.]+Z\)$/, '')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 /** One endpoint's subchannel under one transport, and why its last connection attempt failed. */

@@ -38,7 +38,9 @@ export class MeshResolver implements grpcExperimental.Resolver {
     // Another channel (channelOverride, channelFactoryOverride) has credentials of its own, which
     // would connect in plaintext where the mesh asks for TLS: refused.
     if (options[CREDENTIALS_OPTION] !== 1) {
-      throw new GrpcTargetError(`gRPC target mesh:///${target.path}: the channel was not made by meshGrpcOptions(mesh)'s channel factory (a channelOverride or channelFactoryOverride replaced it), so its connections would not get the mesh's TLS; drop the override`);
+      throw new GrpcTargetError(
+        `gRPC target mesh:///${target.path}: the channel was not made by meshGrpcOptions(mesh)'s channel factory (a channelOverride or channelFactoryOverride replaced it), so its connections would not get the mesh's TLS; drop the override`,
+      );
     }
     const client = options[CLIENT_OPTION] as unknown;
     if (typeof client === 'number') bindTarget(client, parsed);
@@ -49,12 +51,7 @@ export class MeshResolver implements grpcExperimental.Resolver {
     // grpc-js expects the answer later, never inside this call.
     process.nextTick(() => {
       if (this.destroyed) return;
-      this.listener(
-        { ok: true, value: [] },
-        {},
-        { ok: true, value: { loadBalancingConfig: [{ [LB_POLICY_NAME]: {} }], methodConfig: [] } },
-        '',
-      );
+      this.listener({ ok: true, value: [] }, {}, { ok: true, value: { loadBalancingConfig: [{ [LB_POLICY_NAME]: {} }], methodConfig: [] } }, '');
     });
   }
 

@@ -18,7 +18,10 @@ function contextOf(bundle: CertificateBundle): SecureContextOptions {
 class MeshServerCredentials extends ServerCredentials {
   private readonly onRotated = (bundle: CertificateBundle): void => this.updateSecureContextOptions(contextOf(bundle));
 
-  constructor(private readonly certificates: WorkloadCertificates, bundle: CertificateBundle) {
+  constructor(
+    private readonly certificates: WorkloadCertificates,
+    bundle: CertificateBundle,
+  ) {
     super({ requestCert: true, rejectUnauthorized: true }, contextOf(bundle));
   }
 
@@ -47,8 +50,15 @@ export function meshServerCredentials(mesh: GrpcCapable): ServerCredentials {
   const certificates = mesh.grpcCore().certificates();
   const bundle = certificates?.current;
   if (!certificates || !bundle) {
-    const why = !certificates ? 'the mesh has none (the certificates option, $OUTPUT_CERTS or a well-known directory)' : certificates.lastError ? `none passed their checks (${certificates.lastError.message})` : 'none have been read yet';
-    throw new GrpcNoCertificateError(`meshServerCredentials(mesh): a mutual TLS server needs the workload's certificates, and ${why}`, certificates?.lastError ? { cause: certificates.lastError } : undefined);
+    const why = !certificates
+      ? 'the mesh has none (the certificates option, $OUTPUT_CERTS or a well-known directory)'
+      : certificates.lastError
+        ? `none passed their checks (${certificates.lastError.message})`
+        : 'none have been read yet';
+    throw new GrpcNoCertificateError(
+      `meshServerCredentials(mesh): a mutual TLS server needs the workload's certificates, and ${why}`,
+      certificates?.lastError ? { cause: certificates.lastError } : undefined,
+    );
   }
   return new MeshServerCredentials(certificates, bundle);
 }

@@ -109,6 +109,12 @@ export function transportFor(
   if (tls?.kind !== 'originate') return undefined;
   // Settings whose Secret was never read carry no credentials: nothing may connect with them.
   const ref = tls.credential;
-  if (ref?.kind === 'secret') return new TlsCredentialUnavailableError({ resource: ref.resource, path: ref.path, secret: `${ref.namespace}/${ref.name}`, reason: 'it has not been read' });
+  if (ref?.kind === 'secret')
+    return new TlsCredentialUnavailableError({
+      resource: ref.resource,
+      path: ref.path,
+      secret: `${ref.namespace}/${ref.name}`,
+      reason: 'it has not been read',
+    });
   return originateTransport(tls, authorityHost);
 }

@@ -59,7 +59,9 @@ export function cookieValue(header: string | undefined, name: string): string | 
 }
 
 function hex32(random: RandomSource): string {
-  return Math.floor(random() * 0x1_0000_0000).toString(16).padStart(8, '0');
+  return Math.floor(random() * 0x1_0000_0000)
+    .toString(16)
+    .padStart(8, '0');
 }
 
 /** The hash of one request under a cookie policy, and the cookie to issue with its response. */

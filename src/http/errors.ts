@@ -37,6 +37,8 @@ export class PerTryTimeoutError extends MeshError {
 export class DeadlineExceededError extends MeshError {
   readonly code = 'ERR_MESH_DEADLINE_EXCEEDED';
   constructor(readonly responseStarted: boolean) {
-    super(`deadline exceeded: the inbound request's deadline passed${responseStarted ? ' while the response was streaming' : ' before the call could complete'}`);
+    super(
+      `deadline exceeded: the inbound request's deadline passed${responseStarted ? ' while the response was streaming' : ' before the call could complete'}`,
+    );
   }
 }

@@ -25,8 +25,7 @@ export interface LegacyDispatchHandler {
 /** True for a handler written for undici ≤ 7 (no `onRequestStart`). */
 export function isLegacyHandler(handler: object): handler is LegacyDispatchHandler {
   const h = handler as Dispatcher.DispatchHandler & LegacyDispatchHandler;
-  return typeof h.onRequestStart !== 'function' &&
-    (typeof h.onHeaders === 'function' || typeof h.onConnect === 'function' || typeof h.onError === 'function');
+  return typeof h.onRequestStart !== 'function' && (typeof h.onHeaders === 'function' || typeof h.onConnect === 'function' || typeof h.onError === 'function');
 }
 
 function rawOf(raw: unknown, headers: IncomingHttpHeaders | undefined): RawList {

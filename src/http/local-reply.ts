@@ -66,12 +66,7 @@ export function deliverLocalResponse(
  * on a later turn of the event loop, as a network reply would be. Settling at once would let a
  * loop of awaited requests to such a route run in one microtask queue and starve everything else.
  */
-export function sendLocalReply(
-  handler: Dispatcher.DispatchHandler,
-  status: number,
-  body: string,
-  headers: Record<string, string | string[]> = {},
-): void {
+export function sendLocalReply(handler: Dispatcher.DispatchHandler, status: number, body: string, headers: Record<string, string | string[]> = {}): void {
   setImmediate(replyNow, handler, status, body, headers);
 }
 

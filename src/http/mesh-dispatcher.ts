@@ -218,7 +218,9 @@ export class MeshDispatcher extends Dispatcher {
       });
     }
     const error = new MeshClosedError(
-      drainMs > 0 ? `the mesh is closed: its drain period of ${drainMs} ms ended before the request completed` : 'the mesh is closed: it was destroyed while the request was in flight',
+      drainMs > 0
+        ? `the mesh is closed: its drain period of ${drainMs} ms ended before the request completed`
+        : 'the mesh is closed: it was destroyed while the request was in flight',
     );
     for (const item of live.items()) item.abortForClose(error);
     // Nothing of the callers' is left in flight: idle connections and stray mirror copies go now.
@@ -327,12 +329,16 @@ export class MeshDispatcher extends Dispatcher {
       if (tls === undefined || tls.kind === 'disable') return this.passthrough().dispatch(opts, new PassthroughRequest(handler, this.live));
       // Client credentials being read for the first time: wait for them, then look again.
       if (tls.kind === 'unavailable' && tls.pending) return this.resumeAfter(tls.pending, handler, () => this.route(opts, handler));
-      const refusal = tlsFailure(tls) ?? this.tlsAgents.refusal(tls as Exclude<ResolvedTls, { kind: 'unsupported' | 'unavailable' | 'disable' }>, `${serviceHost}:${origin.port}`);
+      const refusal =
+        tlsFailure(tls) ??
+        this.tlsAgents.refusal(tls as Exclude<ResolvedTls, { kind: 'unsupported' | 'unavailable' | 'disable' }>, `${serviceHost}:${origin.port}`);
       if (refusal) {
         sendLocalError(handler, refusal);
         return true;
       }
-      return this.tlsAgents.get(tls as Exclude<ResolvedTls, { kind: 'unsupported' | 'unavailable' | 'disable' }>).dispatch({ ...opts, origin: `https://${origin.hostname}:${origin.port}` }, new PassthroughRequest(handler, this.live));
+      return this.tlsAgents
+        .get(tls as Exclude<ResolvedTls, { kind: 'unsupported' | 'unavailable' | 'disable' }>)
+        .dispatch({ ...opts, origin: `https://${origin.hostname}:${origin.port}` }, new PassthroughRequest(handler, this.live));
     }
 
     const rawPath = opts.path;
@@ -389,14 +395,19 @@ export class MeshDispatcher extends Dispatcher {
       if (fault.delayFraction > 0 && this.options.random() < fault.delayFraction) {
         telemetry?.delayed(fault.delayMs);
         const waiting = new WaitingRequest(this.live, handler, 'was waiting out a fault delay');
-        waiting.cancelTimer = this.options.clock.schedule(fault.delayMs, () => {
-          if (!waiting.proceed()) return;
-          try {
-            if (!this.abortFault(fault, handler, request, headers, true)) this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers);
-          } catch (error) {
-            sendLocalError(handler, error instanceof Error ? error : new Error(String(error)));
-          }
-        }, 'request');
+        waiting.cancelTimer = this.options.clock.schedule(
+          fault.delayMs,
+          () => {
+            if (!waiting.proceed()) return;
+            try {
+              if (!this.abortFault(fault, handler, request, headers, true))
+                this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers);
+            } catch (error) {
+              sendLocalError(handler, error instanceof Error ? error : new Error(String(error)));
+            }
+          },
+          'request',
+        );
         return true;
       }
       if (this.abortFault(fault, handler, request, headers, false)) return true;
@@ -461,8 +472,24 @@ export class MeshDispatcher extends Dispatcher {
     const subset = destination?.subset;
     const telemetry = request.telemetry;
     if (!admitted && this.options.rateLimits) {
-      const limited = this.options.rateLimits.check(this.options.snapshot().rateLimits, request, serviceHost, route ? (route.name ?? '') : 'default', host, subset, port);
-      if (limited) return settleRateLimit(limited, handler, opts, request, () => this.closed, () => this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers, { destination }));
+      const limited = this.options.rateLimits.check(
+        this.options.snapshot().rateLimits,
+        request,
+        serviceHost,
+        route ? (route.name ?? '') : 'default',
+        host,
+        subset,
+        port,
+      );
+      if (limited)
+        return settleRateLimit(
+          limited,
+          handler,
+          opts,
+          request,
+          () => this.closed,
+          () => this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers, { destination }),
+        );
     }
 
     const cluster = destination ? this.clusterFor(destination, port) : this.options.clusters.get(host, subset, port);
@@ -470,7 +497,9 @@ export class MeshDispatcher extends Dispatcher {
       // DNS discovery: the first requests to a new cluster wait for its first answer; once it has
       // settled `warming` is unset and no request waits again. `get` runs again afterwards, as the
       // cluster may have been replaced meanwhile.
-      return this.resumeAfter(cluster.warming, handler, () => this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers, { destination }));
+      return this.resumeAfter(cluster.warming, handler, () =>
+        this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers, { destination }),
+      );
     }
     telemetry?.routed(route?.name, host, subset, cluster?.name);
     if (!cluster && subset !== undefined) {
@@ -483,14 +512,21 @@ export class MeshDispatcher extends Dispatcher {
     const tls = cluster ? cluster.upstreamTls : this.passthroughTls(host, port);
     // Client credentials being read for the first time: wait for them, then look again.
     if (tls?.kind === 'unavailable' && tls.pending) {
-      return this.resumeAfter(tls.pending, handler, () => this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers, { destination }));
+      return this.resumeAfter(tls.pending, handler, () =>
+        this.forward(opts, handler, origin, serviceHost, route, matchIndex, actions, request, headers, { destination }),
+      );
     }
     // TLS the mesh cannot originate (now): fail closed, before anything is sent (never plaintext).
-    const refusal = cluster
-      ? cluster.tlsRefusal()
-      : tlsFailure(tls) ?? (tls?.kind === 'mesh' ? this.tlsAgents.refusal(tls, `${host}:${port}`) : undefined);
+    const refusal = cluster ? cluster.tlsRefusal() : (tlsFailure(tls) ?? (tls?.kind === 'mesh' ? this.tlsAgents.refusal(tls, `${host}:${port}`) : undefined));
     if (refusal) {
-      telemetry?.answeredLocally(refusal instanceof TlsNotSupportedError ? 'tls-unsupported' : refusal instanceof TlsCredentialUnavailableError ? 'tls-credential' : 'tls-no-certificate', 0);
+      telemetry?.answeredLocally(
+        refusal instanceof TlsNotSupportedError
+          ? 'tls-unsupported'
+          : refusal instanceof TlsCredentialUnavailableError
+            ? 'tls-credential'
+            : 'tls-no-certificate',
+        0,
+      );
       sendLocalError(handler, refusal);
       return true;
     }
@@ -579,7 +615,8 @@ export class MeshDispatcher extends Dispatcher {
     });
     const sent = upstream.start();
     // Fire and forget, after the primary is on its way (see Mirror).
-    if (route && route.mirrors.length > 0) this.mirror.send(route.mirrors, opts, origin.scheme, origin.port, path, outHeaders, actions?.timeoutMs ?? 0, telemetry);
+    if (route && route.mirrors.length > 0)
+      this.mirror.send(route.mirrors, opts, origin.scheme, origin.port, path, outHeaders, actions?.timeoutMs ?? 0, telemetry);
     return sent;
   }
 
@@ -672,7 +709,7 @@ function routeReplyHeaders(actions: RouteActions, headers: Record<string, string
 function isGrpcRequest(contentType: string | undefined): boolean {
   if (!contentType?.startsWith('application/grpc')) return false;
   const next = contentType.charCodeAt(16);
-  return Number.isNaN(next) || next === 43 /* + */ || next === 59 /* ; */;
+  return Number.isNaN(next) || next === 43 /* + */ || next === 59; /* ; */
 }
 
 /** The request body's size for Istio's `istio_request_bytes`: known lengths, else Content-Length. */
@@ -686,6 +723,9 @@ function bodyBytes(body: unknown, contentLength: string | undefined): number {
 /** `x-envoy-retriable-header-names`: a comma-separated list of response header names. */
 function splitNames(value: string | undefined): readonly string[] | undefined {
   if (value === undefined) return undefined;
-  const names = value.split(',').map((n) => n.trim().toLowerCase()).filter((n) => n !== '');
+  const names = value
+    .split(',')
+    .map((n) => n.trim().toLowerCase())
+    .filter((n) => n !== '');
   return names.length > 0 ? names : undefined;
 }

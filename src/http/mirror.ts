@@ -104,7 +104,12 @@ export class Mirror {
   ): void {
     const host = typeof headers.host === 'string' ? headers.host : mirror.host;
     // Over TLS the copy presents the mirror's host name, not the `-shadow` authority undici would take.
-    const copy = { ...opts, path, headers: { ...headers, host: shadowAuthority(host) }, servername: isIP(mirror.host) ? undefined : mirror.host } as Dispatcher.DispatchOptions;
+    const copy = {
+      ...opts,
+      path,
+      headers: { ...headers, host: shadowAuthority(host) },
+      servername: isIP(mirror.host) ? undefined : mirror.host,
+    } as Dispatcher.DispatchOptions;
     const port = mirror.port ?? requestPort;
     const cluster = this.deps.clusters.get(mirror.host, mirror.subset, port);
     if (!cluster || cluster.passthrough) {
@@ -123,13 +128,23 @@ export class Mirror {
     }
     if (cluster.warming) {
       // A cluster still waiting for its first DNS answer: mirror once it has one, or not at all.
-      void cluster.warming.then(() => this.dispatchTo(mirror, copy, scheme, port, timeoutMs, telemetry), () => undefined);
+      void cluster.warming.then(
+        () => this.dispatchTo(mirror, copy, scheme, port, timeoutMs, telemetry),
+        () => undefined,
+      );
       return;
     }
     this.dispatchTo(mirror, copy, scheme, port, timeoutMs, telemetry);
   }
 
-  private dispatchTo(mirror: CompiledMirror, copy: Dispatcher.DispatchOptions, scheme: string, port: number, timeoutMs: number, telemetry: RequestTelemetry | undefined): void {
+  private dispatchTo(
+    mirror: CompiledMirror,
+    copy: Dispatcher.DispatchOptions,
+    scheme: string,
+    port: number,
+    timeoutMs: number,
+    telemetry: RequestTelemetry | undefined,
+  ): void {
     try {
       const cluster = this.deps.clusters.get(mirror.host, mirror.subset, port);
       if (!cluster) return;

@@ -453,12 +453,16 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
     this.retriesUsed++;
     this.init.telemetry?.retrying(reason);
     const delay = backoffDelayMs(policy, this.retriesUsed, this.init.random);
-    this.cancelBackoff = this.init.clock.schedule(delay, () => {
-      // Cancelled meanwhile: finish() freed what the retry was admitted for.
-      if (this.cancelBackoff === undefined) return;
-      this.cancelBackoff = undefined;
-      this.send(true);
-    }, 'request');
+    this.cancelBackoff = this.init.clock.schedule(
+      delay,
+      () => {
+        // Cancelled meanwhile: finish() freed what the retry was admitted for.
+        if (this.cancelBackoff === undefined) return;
+        this.cancelBackoff = undefined;
+        this.send(true);
+      },
+      'request',
+    );
     return true;
   }
 
@@ -468,15 +472,19 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
     if (after <= 0 || this.cancelHedge || this.winner || this.init.live?.closing) return;
     const policy = this.init.retry;
     if (!policy || this.retriesUsed >= policy.numRetries) return;
-    this.cancelHedge = this.init.clock.schedule(after, () => {
-      this.cancelHedge = undefined;
-      if (this.done || this.winner || this.init.live?.closing || this.retriesUsed >= policy.numRetries) return;
-      const cluster = this.cluster;
-      if (cluster && cluster.limits.admit(true)) return;
-      this.retriesUsed++;
-      this.init.telemetry?.hedging();
-      this.send(true, true);
-    }, 'request');
+    this.cancelHedge = this.init.clock.schedule(
+      after,
+      () => {
+        this.cancelHedge = undefined;
+        if (this.done || this.winner || this.init.live?.closing || this.retriesUsed >= policy.numRetries) return;
+        const cluster = this.cluster;
+        if (cluster && cluster.limits.admit(true)) return;
+        this.retriesUsed++;
+        this.init.telemetry?.hedging();
+        this.send(true, true);
+      },
+      'request',
+    );
   }
 
   private cancelHedgeTimer(): void {

@@ -47,7 +47,10 @@ function send(res: ServerResponse, status: number, type: string, body: string): 
 const json = (value: unknown): string => JSON.stringify(value, null, 2) + '\n';
 
 function pathList(): string {
-  return formatTable(['PATH', 'SHOWS'], Object.entries(ADMIN_PATHS).map(([p, what]) => [p, what]));
+  return formatTable(
+    ['PATH', 'SHOWS'],
+    Object.entries(ADMIN_PATHS).map(([p, what]) => [p, what]),
+  );
 }
 
 /**
@@ -101,6 +104,9 @@ const VIEWS: Readonly<Record<string, { json(v: MeshInspection): unknown; text(v:
   '/config': { json: (v) => ({ ...v.config, dns: v.dns, breakers: v.breakers, rateLimits: v.rateLimits }), text: configText },
   '/stats': {
     json: (v) => ({ stats: statsOf(v) }),
-    text: (v) => statsOf(v).map((s) => `${s.name}: ${s.value}`).join('\n') + '\n',
+    text: (v) =>
+      statsOf(v)
+        .map((s) => `${s.name}: ${s.value}`)
+        .join('\n') + '\n',
   },
 };

@@ -38,10 +38,7 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 /** Starts a node:http server for `handler` on loopback (unless allowed otherwise). */
-export async function startAdminServer(
-  handler: (req: IncomingMessage, res: ServerResponse) => void,
-  options: AdminServerOptions,
-): Promise<AdminServer> {
+export async function startAdminServer(handler: (req: IncomingMessage, res: ServerResponse) => void, options: AdminServerOptions): Promise<AdminServer> {
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? 15000;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {

@@ -184,7 +184,7 @@ export function inspectClusters(inputs: ClusterViewInputs): InspectedCluster[] {
     const service = snapshot.service(d.host);
     const breaker = inputs.breakerState(d.host);
     const mesh = active ? active.cluster.meshTls : clusters.meshTlsFor(d.host, d.subset, d.port);
-    const mtls = mesh && { mode: mesh.auto ? 'auto' as const : 'ISTIO_MUTUAL' as const, sni: mesh.sni, expectedIdentities: mesh.subjectAltNames };
+    const mtls = mesh && { mode: mesh.auto ? ('auto' as const) : ('ISTIO_MUTUAL' as const), sni: mesh.sni, expectedIdentities: mesh.subjectAltNames };
     result.push({
       name,
       host: d.host,

@@ -88,7 +88,7 @@ export function routeRequestFor(method: string, url: URL, headers: ReadonlyMap<s
     port,
     path: url.pathname,
     query: url.search.replace(/^\?/, ''),
-    header: (name) => (name === 'host' || name === ':authority' ? headers.get('host') ?? url.host : headers.get(name)),
+    header: (name) => (name === 'host' || name === ':authority' ? (headers.get('host') ?? url.host) : headers.get(name)),
   };
 }
 
@@ -112,7 +112,9 @@ export function explainRoute(snapshot: Snapshot, method: string, url: URL, heade
 
   const destinations = hit
     ? hit.route.destinations.map((d) => ({ host: d.host, subset: d.subset, port: d.port ?? request.port, percent: d.share * 100 }))
-    : table || egress.decision === 'refused' ? [] : [{ host, subset: undefined, port: request.port, percent: 100 }];
+    : table || egress.decision === 'refused'
+      ? []
+      : [{ host, subset: undefined, port: request.port, percent: 100 }];
   const explained = destinations.map((d) => explainDestination(snapshot, d.host, d.subset, d.port, d.percent, egress));
 
   const spec = hit?.route.spec;
@@ -147,9 +149,8 @@ export function explainRoute(snapshot: Snapshot, method: string, url: URL, heade
       subset: m.subset,
       port: m.port,
       percent: m.fraction * 100,
-      note: m.subset !== undefined && !snapshot.destinationRule(m.host)?.subsets.has(m.subset)
-        ? `subset "${m.subset}" is not defined: no copy is sent`
-        : undefined,
+      note:
+        m.subset !== undefined && !snapshot.destinationRule(m.host)?.subsets.has(m.subset) ? `subset "${m.subset}" is not defined: no copy is sent` : undefined,
     })),
     notes,
   };
@@ -162,19 +163,25 @@ export function explainRoute(snapshot: Snapshot, method: string, url: URL, heade
 function explainTlsPort(snapshot: Snapshot, request: RouteRequest, url: URL, host: string, routes: TlsPortRoutes): RouteExplanation {
   const egress = explainEgress(snapshot, host, true);
   const port = request.port;
-  const notes = [`port ${port} of ${host} is ${routes.protocol === 'HTTPS' ? 'an' : 'a'} ${routes.protocol} port: routed by SNI with VirtualService tls routes; http routes, timeouts, retries, faults and mirrors do not apply (Envoy's tcp_proxy)`];
+  const notes = [
+    `port ${port} of ${host} is ${routes.protocol === 'HTTPS' ? 'an' : 'a'} ${routes.protocol} port: routed by SNI with VirtualService tls routes; http routes, timeouts, retries, faults and mirrors do not apply (Envoy's tcp_proxy)`,
+  ];
   const outcome: string[] = [];
   const { sni, addresses } = connectionOf(url.hostname, routes);
   const hit = request.scheme === 'https' && routes.resource ? selectTlsMatch(routes.routes, sni, addresses) : undefined;
   let destinations: { host: string; subset: string | undefined; port: number; percent: number }[] = [];
   if (request.scheme !== 'https') {
-    outcome.push(`refused before it leaves the process: TlsPortPlaintextError (ERR_MESH_TLS_PORT_PLAINTEXT): ${routes.protocol === 'HTTPS' ? 'an' : 'a'} ${routes.protocol} port takes https:// URLs only`);
+    outcome.push(
+      `refused before it leaves the process: TlsPortPlaintextError (ERR_MESH_TLS_PORT_PLAINTEXT): ${routes.protocol === 'HTTPS' ? 'an' : 'a'} ${routes.protocol} port takes https:// URLs only`,
+    );
   } else if (!routes.resource) {
     notes.push(`no tls route applies to this port${snapshot.routeTable(host) ? '' : ' (no VirtualService)'}: the connection goes to the service itself`);
     destinations = [{ host, subset: undefined, port, percent: 100 }];
   } else if (!hit) {
     const vs = `${routes.resource.kind} ${routes.resource.namespace}/${routes.resource.name}`;
-    outcome.push(`refused before it leaves the process: NoTlsRouteError (ERR_MESH_NO_TLS_ROUTE): no tls route of ${vs} matches SNI ${sni === undefined ? '(none)' : `"${sni}"`}`);
+    outcome.push(
+      `refused before it leaves the process: NoTlsRouteError (ERR_MESH_NO_TLS_ROUTE): no tls route of ${vs} matches SNI ${sni === undefined ? '(none)' : `"${sni}"`}`,
+    );
   } else {
     destinations = hit.route.destinations.map((d) => ({ host: d.host, subset: d.subset, port: d.port ?? port, percent: d.share * 100 }));
   }
@@ -191,7 +198,7 @@ function explainTlsPort(snapshot: Snapshot, request: RouteRequest, url: URL, hos
     matchedConditions: hit ? [hit.match.conditions] : [],
     destinations: explained.map(({ missingSubset: _, ...d }) => d),
     timeout: 'none (a TLS port: no HTTP route timeout)',
-    retries: { attempts: 0, note: 'none: a TLS port is not retried (Envoy\'s tcp_proxy)' },
+    retries: { attempts: 0, note: "none: a TLS port is not retried (Envoy's tcp_proxy)" },
     fault: undefined,
     redirect: undefined,
     directResponse: undefined,
@@ -241,11 +248,14 @@ function hiddenBySidecar(snapshot: Snapshot, host: string, k8s: boolean): string
   const sidecar = snapshot.sidecar;
   if (!sidecar) return '';
   if (k8s) return ` (the egress hosts of Sidecar ${sidecar.namespace}/${sidecar.name} do not import it)`;
-  const entry = snapshot.resources.find((r) =>
-    r.kind === 'ServiceEntry' && ((r.spec as { hosts?: readonly string[] }).hosts ?? []).some((h) => {
-      const name = h.toLowerCase();
-      return name === host || (name.startsWith('*') && host.endsWith(name.slice(1)));
-    }));
+  const entry = snapshot.resources.find(
+    (r) =>
+      r.kind === 'ServiceEntry' &&
+      ((r.spec as { hosts?: readonly string[] }).hosts ?? []).some((h) => {
+        const name = h.toLowerCase();
+        return name === host || (name.startsWith('*') && host.endsWith(name.slice(1)));
+      }),
+  );
   return entry
     ? ` (ServiceEntry ${entry.metadata.namespace}/${entry.metadata.name} declares it, but the egress hosts of Sidecar ${sidecar.namespace}/${sidecar.name} do not import it)`
     : '';
@@ -274,9 +284,10 @@ function explainDestination(
     endpointsNote = `subset "${subset}" is not defined: Istio answers 503 (NC)`;
   } else if (subsetDef) endpoints = endpoints.filter((e) => labelsMatch(subsetDef.labels, e.labels));
   if (!service) {
-    endpointsNote ??= egress.decision === 'passthrough'
-      ? 'passed through: the connection goes to the host the caller named'
-      : 'not in the configuration: found at run time (Kubernetes DNS or API)';
+    endpointsNote ??=
+      egress.decision === 'passthrough'
+        ? 'passed through: the connection goes to the host the caller named'
+        : 'not in the configuration: found at run time (Kubernetes DNS or API)';
   } else if (!servicePort) endpointsNote ??= `service ${host} has no port ${port}`;
   else if (service.resolution === 'NONE') endpointsNote ??= 'resolution NONE: the connection goes to the address the caller asked for';
   return {

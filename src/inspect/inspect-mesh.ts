@@ -9,13 +9,7 @@ import type { BreakerState } from '../resilience/events.js';
 import type { BucketKeySpec } from '../resilience/rate-limit/rate-limit-spec.js';
 import type { RateLimiting } from '../resilience/rate-limit/rate-limiting.js';
 import { inspectClusters } from './cluster-view.js';
-import type {
-  InspectedConfig,
-  InspectedDnsName,
-  InspectedIssue,
-  InspectedRateLimit,
-  MeshInspection,
-} from './inspection.js';
+import type { InspectedConfig, InspectedDnsName, InspectedIssue, InspectedRateLimit, MeshInspection } from './inspection.js';
 import { inspectedResource, inspectRoutes } from './route-view.js';
 
 /** The mesh's parts inspection reads; it never changes them. */

@@ -27,8 +27,10 @@ export const silentLogger: MeshLogger = Object.freeze({ debug: noop, info: noop,
  * event object, so `console.warn` prints `sidecarless: <msg> { event: ..., ... }`.
  */
 export function consoleLogger(target: ConsoleLike = console): MeshLogger {
-  const write = (level: keyof ConsoleLike) => (obj: object, msg?: string): void => {
-    target[level](`sidecarless: ${msg ?? ''}`, obj);
-  };
+  const write =
+    (level: keyof ConsoleLike) =>
+    (obj: object, msg?: string): void => {
+      target[level](`sidecarless: ${msg ?? ''}`, obj);
+    };
   return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
 }

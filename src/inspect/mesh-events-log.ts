@@ -81,7 +81,14 @@ export function logMeshEvents(
   });
   mesh.on('dnsError', (f) => {
     logger.warn(
-      { event: 'dns.failed', name: f.name, error: f.error.message, kept: f.kept.map((e) => e.key), consecutiveFailures: f.consecutiveFailures, retryInMs: f.retryInMs },
+      {
+        event: 'dns.failed',
+        name: f.name,
+        error: f.error.message,
+        kept: f.kept.map((e) => e.key),
+        consecutiveFailures: f.consecutiveFailures,
+        retryInMs: f.retryInMs,
+      },
       `DNS lookup of ${f.name} failed: ${f.error.message}`,
     );
   });
@@ -105,12 +112,22 @@ export function logMeshEvents(
   });
   const loaded = (b: CertificateBundle, previous: CertificateBundle | undefined): void => {
     logger.info(
-      { event: 'certificate.rotated', source: b.source, identity: b.identity?.uri, notAfter: b.notAfter.toISOString(), fingerprint: b.fingerprint, rotated: previous !== undefined },
+      {
+        event: 'certificate.rotated',
+        source: b.source,
+        identity: b.identity?.uri,
+        notAfter: b.notAfter.toISOString(),
+        fingerprint: b.fingerprint,
+        rotated: previous !== undefined,
+      },
       `workload certificate ${previous ? 'rotated' : 'loaded'} from ${b.source}: ${b.identity?.uri ?? 'no SPIFFE ID'}, valid until ${b.notAfter.toISOString()}`,
     );
   };
   const refused = (e: CertificateError): void => {
-    logger.error({ event: 'certificate.rejected', code: e.code, problem: e.problem, file: e.file }, `workload certificates refused, the ones in use stay: ${e.message}`);
+    logger.error(
+      { event: 'certificate.rejected', code: e.code, problem: e.problem, file: e.file },
+      `workload certificates refused, the ones in use stay: ${e.message}`,
+    );
   };
   // Read before the mesh existed: say so once, at startup.
   if (certificates?.current) loaded(certificates.current, undefined);
@@ -132,13 +149,14 @@ export function logMeshEvents(
     );
   });
   mesh.on('inboundDenied', (e) => {
-    const facts = e.code === 'ERR_MESH_ACCESS_DENIED'
-      ? { policy: e.policy, action: e.action }
-      : { reason: e.reason, issuer: e.issuer };
+    const facts = e.code === 'ERR_MESH_ACCESS_DENIED' ? { policy: e.policy, action: e.action } : { reason: e.reason, issuer: e.issuer };
     logger.info({ event: 'inbound.denied', code: e.code, ...facts, method: e.method, path: e.path, source: e.source }, e.message);
   });
   mesh.on('inboundAudit', (a) => {
-    logger.info({ event: 'inbound.audit', kind: a.kind, policy: a.policy, result: a.result, method: a.method, path: a.path, source: a.source }, `${a.kind === 'audit' ? 'AUDIT' : 'dry-run'} policy ${a.policy} ${a.result === 'matched' ? 'matched' : `would have ${a.result}`} ${a.method} ${a.path} from ${a.source}`);
+    logger.info(
+      { event: 'inbound.audit', kind: a.kind, policy: a.policy, result: a.result, method: a.method, path: a.path, source: a.source },
+      `${a.kind === 'audit' ? 'AUDIT' : 'dry-run'} policy ${a.policy} ${a.result === 'matched' ? 'matched' : `would have ${a.result}`} ${a.method} ${a.path} from ${a.source}`,
+    );
   });
   mesh.on('inboundRejected', (e) => {
     logger.info({ event: 'inbound.rejected', code: e.code, reason: e.reason, mode: e.mode, port: e.port, remoteAddress: e.remoteAddress }, e.message);

@@ -21,13 +21,5 @@ export type {
   MeshInspection,
 } from './inspection.js';
 export type { AdminServer, AdminServerOptions } from './admin-server.js';
-export type {
-  EffectiveDestinationRule,
-  Resolution,
-  ServiceDef,
-  ServicePort,
-  Snapshot,
-  SubsetDef,
-  TrafficPolicySpec,
-} from '../config/snapshot.js';
+export type { EffectiveDestinationRule, Resolution, ServiceDef, ServicePort, Snapshot, SubsetDef, TrafficPolicySpec } from '../config/snapshot.js';
 export type { MeshResource, ResourceMetadata } from '../config/resource.js';

@@ -35,7 +35,12 @@ export function inspectRoutes(snapshot: Snapshot): InspectedRouteTable[] {
   const tables: InspectedRouteTable[] = [];
   for (const [host, table] of snapshot.routeTables()) {
     const tlsRoutes = inspectTlsRoutes(table, snapshot.clusterDomain);
-    tables.push({ host, virtualService: inspectedResource(table.resource), routes: table.routes.map(inspectRoute), ...(tlsRoutes.length > 0 ? { tlsRoutes } : {}) });
+    tables.push({
+      host,
+      virtualService: inspectedResource(table.resource),
+      routes: table.routes.map(inspectRoute),
+      ...(tlsRoutes.length > 0 ? { tlsRoutes } : {}),
+    });
   }
   return tables;
 }

@@ -3,7 +3,11 @@ import type { InspectedCluster, InspectedRouteTable, MeshInspection } from './in
 /** Left-aligned columns separated by two spaces, as `istioctl proxy-config` prints them. */
 export function formatTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(headers), ...rows.map(line)].join('\n') + '\n';
 }
 
@@ -30,7 +34,13 @@ export function routesText(tables: readonly InspectedRouteTable[]): string {
   for (const t of tables) {
     for (const r of t.routes) {
       const dest = r.destinations.map((d) => `${d.host}${d.subset ? `|${d.subset}` : ''}${d.port ? `:${d.port}` : ''} ${d.percent}%`).join(', ');
-      rows.push([t.host, ref(r.resource), r.name ?? `#${r.path.replace(/^.*http\[(\d+)\]$/, '$1')}`, r.matches.join(' OR ') || 'any', dest || r.actions.join(',') || '-']);
+      rows.push([
+        t.host,
+        ref(r.resource),
+        r.name ?? `#${r.path.replace(/^.*http\[(\d+)\]$/, '$1')}`,
+        r.matches.join(' OR ') || 'any',
+        dest || r.actions.join(',') || '-',
+      ]);
     }
     // tls[] entries (for the host's TLS and HTTPS ports), named `tls#i`.
     for (const r of t.tlsRoutes ?? []) {
@@ -56,15 +66,22 @@ export function configText(view: MeshInspection): string {
   const c = view.config;
   const lines = [
     `snapshot ${c.snapshotVersion}${c.acceptedAt ? ` accepted ${c.acceptedAt}` : ''}, namespace ${c.namespace}`,
-    `resources: ${Object.entries(c.resources).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`,
+    `resources: ${
+      Object.entries(c.resources)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ') || 'none'
+    }`,
   ];
   for (const s of c.sources) {
-    lines.push(`source ${s.id}: ${s.documents} document(s)${s.lastDelivered ? `, delivered ${s.lastDelivered}` : ''}${s.errors.length ? `, ${s.errors.length} error(s)` : ''}`);
+    lines.push(
+      `source ${s.id}: ${s.documents} document(s)${s.lastDelivered ? `, delivered ${s.lastDelivered}` : ''}${s.errors.length ? `, ${s.errors.length} error(s)` : ''}`,
+    );
     for (const e of s.errors) lines.push(`  ${e.resource ? `${e.resource.kind} ${ref(e.resource)} ` : ''}${e.path ?? ''}: ${e.message}`);
   }
   if (c.lastRejection) lines.push(`last change rejected ${c.lastRejection.at}: ${c.lastRejection.message}`);
   for (const w of c.warnings) lines.push(`warning: ${w.path ?? ''} ${w.message}`);
-  for (const d of view.dns) lines.push(`dns ${d.name}: ${d.status}${d.addresses.length ? ` ${d.addresses.join(',')}` : ''}${d.lastError ? ` (${d.lastError})` : ''}`);
+  for (const d of view.dns)
+    lines.push(`dns ${d.name}: ${d.status}${d.addresses.length ? ` ${d.addresses.join(',')}` : ''}${d.lastError ? ` (${d.lastError})` : ''}`);
   for (const b of view.breakers) lines.push(`breaker ${b.host}: ${b.state}`);
   for (const r of view.rateLimits) lines.push(`rate limit ${r.name}: ${r.scope} ${r.maxTokens}/${r.fillIntervalMs}ms by ${r.key} (${r.backend})`);
   return lines.join('\n') + '\n';

@@ -27,7 +27,7 @@ export async function discoverKinds(access: KubeAccess, wanted: readonly WantedK
   const groups = [...new Set(wanted.map((w) => w.group))];
   for (const group of groups) {
     const kinds = wanted.filter((w) => w.group === group);
-    const info = await getOrNotFound(access, `/apis/${group}`, signal) as ApiGroup | undefined;
+    const info = (await getOrNotFound(access, `/apis/${group}`, signal)) as ApiGroup | undefined;
     if (!info?.versions?.length) {
       unserved.push(`${group} (group not served: ${kinds.map((k) => k.kind).join(', ')})`);
       continue;
@@ -37,7 +37,7 @@ export async function discoverKinds(access: KubeAccess, wanted: readonly WantedK
     const found = new Map<string, KubeResourceType>();
     for (const version of versions) {
       if (found.size === kinds.length) break;
-      const list = await getOrNotFound(access, `/apis/${group}/${version}`, signal) as ApiResourceList | undefined;
+      const list = (await getOrNotFound(access, `/apis/${group}/${version}`, signal)) as ApiResourceList | undefined;
       for (const resource of list?.resources ?? []) {
         const kind = kinds.find((k) => k.plural === resource.name);
         if (kind && !found.has(kind.plural)) {

@@ -1,9 +1,7 @@
 import type { MeshClock, RandomSource } from '../clock.js';
 import { systemClock } from '../clock.js';
 import { MeshClosedError } from '../errors.js';
-import type {
-  KubeCollection, KubeCollectionStatus, KubeObject, KubeResourceType, KubeWatchOptions, KubeWatcher,
-} from './collection.js';
+import type { KubeCollection, KubeCollectionStatus, KubeObject, KubeResourceType, KubeWatchOptions, KubeWatcher } from './collection.js';
 import { KubeAccess } from './kube-access.js';
 import type { KubernetesOptions } from './kubernetes-options.js';
 import { Reflector } from './reflector.js';
@@ -33,7 +31,11 @@ export class KubeApiWatcher implements KubeWatcher {
   private readonly reflectorOptions: ReflectorOptions;
   private closed = false;
 
-  private constructor(readonly access: KubeAccess, options: KubernetesOptions, runtime: KubeRuntime) {
+  private constructor(
+    readonly access: KubeAccess,
+    options: KubernetesOptions,
+    runtime: KubeRuntime,
+  ) {
     this.reflectorOptions = {
       backoffInitialMs: options.backoff?.initialMs ?? 500,
       backoffMaxMs: options.backoff?.maxMs ?? 30_000,
@@ -101,6 +103,13 @@ export class KubeApiWatcher implements KubeWatcher {
 }
 
 function collectionKey(type: KubeResourceType, options: KubeWatchOptions): string {
-  return JSON.stringify([type.group, type.version, type.plural, Boolean(type.metadataOnly),
-    options.namespace ?? null, options.labelSelector ?? '', options.fieldSelector ?? '']);
+  return JSON.stringify([
+    type.group,
+    type.version,
+    type.plural,
+    Boolean(type.metadataOnly),
+    options.namespace ?? null,
+    options.labelSelector ?? '',
+    options.fieldSelector ?? '',
+  ]);
 }

@@ -33,8 +33,7 @@ export class KubeAccess {
     const client = await loadKubeClient();
     const config = new client.KubeConfig();
     const dir = options.serviceAccountDir ?? SERVICE_ACCOUNT_DIR;
-    const inCluster = options.kubeconfig === undefined && options.context === undefined &&
-      (options.server !== undefined || runningInPod(dir));
+    const inCluster = options.kubeconfig === undefined && options.context === undefined && (options.server !== undefined || runningInPod(dir));
     if (inCluster) {
       const server = options.server ?? inClusterServer();
       const caFile = join(dir, 'ca.crt');
@@ -68,8 +67,12 @@ export class KubeAccess {
     let dispatcher: Dispatcher | undefined;
     // The client fills headers and a TLS dispatcher through this small part of its RequestContext.
     const context = {
-      setHeaderParam: (key: string, value: string) => { headers[key] = value; },
-      setDispatcher: (d: Dispatcher) => { dispatcher = d; },
+      setHeaderParam: (key: string, value: string) => {
+        headers[key] = value;
+      },
+      setDispatcher: (d: Dispatcher) => {
+        dispatcher = d;
+      },
     };
     await this.config.applySecurityAuthentication(context as unknown as Parameters<KubeConfig['applySecurityAuthentication']>[0]);
     if (this.tokenFile !== undefined) {
@@ -147,7 +150,9 @@ function loadKubeconfig(config: KubeConfig, file: string | undefined): void {
     if (file !== undefined) config.loadFromFile(file);
     else config.loadFromDefault();
   } catch (cause) {
-    throw new KubernetesConfigError(`cannot load the kubeconfig ${path ?? '~/.kube/config'}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    throw new KubernetesConfigError(`cannot load the kubeconfig ${path ?? '~/.kube/config'}: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    });
   }
 }
 

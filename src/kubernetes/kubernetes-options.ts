@@ -72,7 +72,9 @@ export function kubernetesOptionsFor(discovery: DiscoveryMode | KubernetesOption
   if (discovery === 'kubernetes') return {};
   if (discovery === 'auto') return runningInPod() ? {} : undefined;
   if (typeof discovery !== 'object' || discovery === null) {
-    throw new DiscoveryOptionError(`createMesh: discovery must be 'auto', 'kubernetes', 'embedded' or a KubernetesOptions object, found ${JSON.stringify(discovery)}`);
+    throw new DiscoveryOptionError(
+      `createMesh: discovery must be 'auto', 'kubernetes', 'embedded' or a KubernetesOptions object, found ${JSON.stringify(discovery)}`,
+    );
   }
   return discovery;
 }

@@ -66,7 +66,10 @@ export class KubernetesSource implements ConfigSource {
 
   private readonly clock: MeshClock;
 
-  constructor(private readonly watcher: KubeApiWatcher, private readonly options: KubernetesSourceOptions) {
+  constructor(
+    private readonly watcher: KubeApiWatcher,
+    private readonly options: KubernetesSourceOptions,
+  ) {
     this.clock = options.clock ?? systemClock;
   }
 
@@ -179,10 +182,13 @@ function settled(collection: KubeCollection<KubeObject>): Promise<void> {
         resolve();
       }
     });
-    void collection.synced.then(() => {
-      stop();
-      resolve();
-    }, () => resolve());
+    void collection.synced.then(
+      () => {
+        stop();
+        resolve();
+      },
+      () => resolve(),
+    );
   });
 }
 

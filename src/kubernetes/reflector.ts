@@ -1,16 +1,12 @@
 import type { MeshClock, RandomSource } from '../clock.js';
 import { systemRandom } from '../clock.js';
-import type {
-  KubeChange, KubeCollection, KubeCollectionStatus, KubeObject, KubeResourceType, KubeWatchOptions,
-} from './collection.js';
+import type { KubeChange, KubeCollection, KubeCollectionStatus, KubeObject, KubeResourceType, KubeWatchOptions } from './collection.js';
 import { objectKey } from './collection.js';
 import type { KubeAccess } from './kube-access.js';
 import { MeshClosedError } from '../errors.js';
 import { KubernetesApiError } from './errors.js';
 import { parseJson } from './kube-access.js';
-import {
-  LIST_ACCEPT, METADATA_ACCEPT, METADATA_LIST_ACCEPT, apiVersionOf, describeCollection, resourcePath,
-} from './resource-path.js';
+import { LIST_ACCEPT, METADATA_ACCEPT, METADATA_LIST_ACCEPT, apiVersionOf, describeCollection, resourcePath } from './resource-path.js';
 
 export interface ReflectorOptions {
   readonly backoffInitialMs: number;
@@ -323,9 +319,9 @@ export class Reflector<T extends KubeObject> implements KubeCollection<T> {
       const cancel = this.clock.schedule(ms, end, 'background');
       const stopListening = untilAnswered
         ? this.access.onAnswer(() => {
-          this.failures = 0;
-          end();
-        })
+            this.failures = 0;
+            end();
+          })
         : undefined;
       this.wake = end;
     });
@@ -377,6 +373,6 @@ function callSafely<A>(listener: (arg: A) => void, arg: A): void {
   try {
     listener(arg);
   } catch (error) {
-    process.emitWarning(`a Kubernetes collection listener threw: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+    process.emitWarning(`a Kubernetes collection listener threw: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   }
 }

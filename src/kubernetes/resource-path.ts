@@ -15,7 +15,8 @@ export function apiVersionOf(type: KubeResourceType): string {
 export function describeCollection(type: KubeResourceType, options: KubeWatchOptions): string {
   const where = !type.namespaced ? '' : options.namespace !== undefined ? ` in ${options.namespace}` : ' in every namespace';
   const selectors = [options.labelSelector && `labels ${options.labelSelector}`, options.fieldSelector && `fields ${options.fieldSelector}`]
-    .filter(Boolean).join(', ');
+    .filter(Boolean)
+    .join(', ');
   return `${apiVersionOf(type)} ${type.kind}${where}${selectors ? ` (${selectors})` : ''}`;
 }
 

@@ -67,16 +67,33 @@ export type KubePodMetadata = KubeObject;
 export type KubeNode = KubeObject;
 
 export const ENDPOINT_SLICES: KubeResourceType = Object.freeze({
-  group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', kind: 'EndpointSlice', namespaced: true,
+  group: 'discovery.k8s.io',
+  version: 'v1',
+  plural: 'endpointslices',
+  kind: 'EndpointSlice',
+  namespaced: true,
 });
 export const SERVICES: KubeResourceType = Object.freeze({
-  group: '', version: 'v1', plural: 'services', kind: 'Service', namespaced: true,
+  group: '',
+  version: 'v1',
+  plural: 'services',
+  kind: 'Service',
+  namespaced: true,
 });
 export const POD_METADATA: KubeResourceType = Object.freeze({
-  group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true, metadataOnly: true,
+  group: '',
+  version: 'v1',
+  plural: 'pods',
+  kind: 'Pod',
+  namespaced: true,
+  metadataOnly: true,
 });
 export const NODES: KubeResourceType = Object.freeze({
-  group: '', version: 'v1', plural: 'nodes', kind: 'Node', namespaced: false,
+  group: '',
+  version: 'v1',
+  plural: 'nodes',
+  kind: 'Node',
+  namespaced: false,
 });
 
 /** The label that ties an EndpointSlice to its Service. */

@@ -116,13 +116,14 @@ export function compileLimits(pool: ConnectionPoolSpec | undefined, budget: Retr
     maxPending: maxPending ?? ISTIO_UNLIMITED,
     maxRequests: maxRequests ?? ISTIO_UNLIMITED,
     maxRetries: maxRetries ?? ISTIO_UNLIMITED,
-    budget: budget === undefined
-      ? undefined
-      : {
-          percent: budget.percent ?? DEFAULT_RETRY_BUDGET_PERCENT,
-          minConcurrency: positive(budget.minRetryConcurrency) ?? DEFAULT_MIN_RETRY_CONCURRENCY,
-          intervalMs: ms(budget.budgetInterval) ?? 0,
-        },
+    budget:
+      budget === undefined
+        ? undefined
+        : {
+            percent: budget.percent ?? DEFAULT_RETRY_BUDGET_PERCENT,
+            minConcurrency: positive(budget.minRetryConcurrency) ?? DEFAULT_MIN_RETRY_CONCURRENCY,
+            intervalMs: ms(budget.budgetInterval) ?? 0,
+          },
   };
 }
 

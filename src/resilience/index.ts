@@ -1,11 +1,5 @@
 export { OverflowError, RateLimitedError, BreakerOpenError } from './errors.js';
-export {
-  classifyFailure,
-  isCallerAbort,
-  isGatewayError,
-  type AttemptOutcome,
-  type LocalOriginFailure,
-} from './outcome.js';
+export { classifyFailure, isCallerAbort, isGatewayError, type AttemptOutcome, type LocalOriginFailure } from './outcome.js';
 export { ClusterLimits, UNLIMITED, type ConnectionLimits } from './connection-limits.js';
 export {
   compileConnectionSettings,
@@ -20,11 +14,5 @@ export {
 } from './connection-pool-policy.js';
 export { OutlierDetector, type EjectionChange, type OutlierDetectorDeps } from './outlier-detector.js';
 export { compileOutlierPolicy, type OutlierPolicy } from './outlier-policy.js';
-export {
-  BreakerTicket,
-  ServiceBreaker,
-  type BreakerFallbackResponse,
-  type BreakerOptions,
-  type BreakerRequest,
-} from './service-breaker.js';
+export { BreakerTicket, ServiceBreaker, type BreakerFallbackResponse, type BreakerOptions, type BreakerRequest } from './service-breaker.js';
 export type { BreakerEvent, BreakerState, EjectionEvent, EjectionReason } from './events.js';

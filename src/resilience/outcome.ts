@@ -34,7 +34,8 @@ export function classifyFailure(error: unknown): LocalOriginFailure {
   const e = error as { code?: unknown; message?: unknown; cause?: unknown } | null;
   const code = typeof e?.code === 'string' ? e.code : undefined;
   if (code !== undefined && CONNECT_CODES.has(code)) return 'connect-failure';
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'ERR_MESH_ROUTE_TIMEOUT' || code === 'ERR_MESH_PER_TRY_TIMEOUT') return 'timeout';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'ERR_MESH_ROUTE_TIMEOUT' || code === 'ERR_MESH_PER_TRY_TIMEOUT')
+    return 'timeout';
   const message = typeof e?.message === 'string' ? e.message : '';
   // undici reports an HTTP/2 RST_STREAM with its code in the message; 7 is REFUSED_STREAM.
   if (code === 'NGHTTP2_REFUSED_STREAM' || /REFUSED_STREAM|code 7\b/.test(message)) return 'refused-stream';

@@ -5,7 +5,6 @@ import type { OutlierPolicy } from './outlier-policy.js';
 import type { AttemptOutcome } from './outcome.js';
 import { isGatewayError } from './outcome.js';
 
-
 const TIMER_SLACK_MS = 1;
 /** What the detector tells its cluster when a host's ejection changes. */
 export interface EjectionChange {
@@ -92,8 +91,14 @@ export class OutlierDetector {
     for (const host of hosts) {
       if (!this.monitors.has(host)) {
         this.monitors.set(host, {
-          consecutive5xx: 0, consecutiveGateway: 0, consecutiveLocalOrigin: 0,
-          ejected: false, ejectedAt: 0, backoff: 0, ejections: 0, unejectedAt: -1,
+          consecutive5xx: 0,
+          consecutiveGateway: 0,
+          consecutiveLocalOrigin: 0,
+          ejected: false,
+          ejectedAt: 0,
+          backoff: 0,
+          ejections: 0,
+          unejectedAt: -1,
         });
       }
     }

@@ -69,14 +69,12 @@ export function compileOutlierPolicy(spec: OutlierDetectionSpec | undefined): Ou
     consecutiveGateway: spec.consecutiveGatewayErrors ?? 0,
     consecutiveLocalOrigin: local > 0 ? local : DEFAULT_CONSECUTIVE_LOCAL_ORIGIN_FAILURES,
     splitLocalOrigin: spec.splitExternalLocalOriginErrors === true,
-    errorCodes: spec.outlierDetectionHttpErrorCodes && spec.outlierDetectionHttpErrorCodes.length > 0
-      ? new Set(spec.outlierDetectionHttpErrorCodes)
-      : undefined,
+    errorCodes:
+      spec.outlierDetectionHttpErrorCodes && spec.outlierDetectionHttpErrorCodes.length > 0 ? new Set(spec.outlierDetectionHttpErrorCodes) : undefined,
     intervalMs: durationMs(spec.interval, DEFAULT_OUTLIER_INTERVAL_MS),
     baseEjectionMs: base,
     maxEjectionMs: Math.max(DEFAULT_MAX_EJECTION_MS, base),
-    maxEjectionPercent: spec.maxEjectionPercent !== undefined && spec.maxEjectionPercent > 0
-      ? Math.min(100, spec.maxEjectionPercent)
-      : DEFAULT_MAX_EJECTION_PERCENT,
+    maxEjectionPercent:
+      spec.maxEjectionPercent !== undefined && spec.maxEjectionPercent > 0 ? Math.min(100, spec.maxEjectionPercent) : DEFAULT_MAX_EJECTION_PERCENT,
   };
 }

@@ -35,7 +35,8 @@ const GRPC_BITS: ReadonlyMap<number, number> = new Map([
 ]);
 
 /** Any condition that retries a request that got no response. */
-const ON_FAILURE = RetryOn['5xx'] | RetryOn['gateway-error'] | RetryOn.reset | RetryOn['reset-before-request'] | RetryOn['connect-failure'] | RetryOn['refused-stream'];
+const ON_FAILURE =
+  RetryOn['5xx'] | RetryOn['gateway-error'] | RetryOn.reset | RetryOn['reset-before-request'] | RetryOn['connect-failure'] | RetryOn['refused-stream'];
 
 export interface ParsedRetryOn {
   readonly bits: number;

@@ -95,7 +95,16 @@ export function backoffDelayMs(policy: RetryPolicy, retry: number, random: () =>
 /** Whether any condition retries requests that get a response (so responses must be inspected). */
 export function retriesOnResponse(policy: RetryPolicy): boolean {
   const responseBits =
-    RetryOn['5xx'] | RetryOn['gateway-error'] | RetryOn['retriable-4xx'] | RetryOn['retriable-status-codes'] | RetryOn['envoy-ratelimited'] |
-    RetryOn['retriable-headers'] | RetryOn.cancelled | RetryOn['deadline-exceeded'] | RetryOn.internal | RetryOn['resource-exhausted'] | RetryOn.unavailable;
+    RetryOn['5xx'] |
+    RetryOn['gateway-error'] |
+    RetryOn['retriable-4xx'] |
+    RetryOn['retriable-status-codes'] |
+    RetryOn['envoy-ratelimited'] |
+    RetryOn['retriable-headers'] |
+    RetryOn.cancelled |
+    RetryOn['deadline-exceeded'] |
+    RetryOn.internal |
+    RetryOn['resource-exhausted'] |
+    RetryOn.unavailable;
   return (policy.retryOn & responseBits) !== 0;
 }

@@ -53,10 +53,7 @@ function mergeUri(root: StringMatchSpec | undefined, child: StringMatchSpec | un
   return same(root, child) ? child : conflict;
 }
 
-function mergeMaps<T>(
-  a: Readonly<Record<string, T>> | undefined,
-  b: Readonly<Record<string, T>> | undefined,
-): Record<string, T> | undefined | typeof conflict {
+function mergeMaps<T>(a: Readonly<Record<string, T>> | undefined, b: Readonly<Record<string, T>> | undefined): Record<string, T> | undefined | typeof conflict {
   if (!a) return b ? { ...b } : undefined;
   if (!b) return { ...a };
   const out: Record<string, T> = { ...a };

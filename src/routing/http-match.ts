@@ -81,9 +81,7 @@ export function compileHttpMatch(spec: HttpMatchSpec, source: RouteSource): Comp
   const headers = compileHeaderMatchers(spec.headers);
   const without = compileHeaderMatchers(spec.withoutHeaders, true);
   // Query parameter names are case-sensitive, unlike header names.
-  const queryMatchers: NamedMatcher[] = spec.queryParams
-    ? Object.entries(spec.queryParams).map(([name, s]) => ({ name, matcher: compileStringMatch(s) }))
-    : [];
+  const queryMatchers: NamedMatcher[] = spec.queryParams ? Object.entries(spec.queryParams).map(([name, s]) => ({ name, matcher: compileStringMatch(s) })) : [];
   const port = spec.port;
 
   if (uri) conditions.push(`uri ${uri.describe}`);

@@ -43,9 +43,7 @@ export function compileMirrors(spec: MirrorSpecView, qualify: (host: string) => 
   if (spec.mirror) {
     const legacy = spec.mirrorPercent ?? spec.mirror_percent;
     const share =
-      spec.mirrorPercentage !== undefined ? fraction(spec.mirrorPercentage.value ?? 0)
-      : legacy !== undefined && legacy !== null ? fraction(legacy)
-      : 1;
+      spec.mirrorPercentage !== undefined ? fraction(spec.mirrorPercentage.value ?? 0) : legacy !== undefined && legacy !== null ? fraction(legacy) : 1;
     add(spec.mirror, share);
   }
   for (const entry of spec.mirrors ?? []) add(entry.destination, entry.percentage !== undefined ? fraction(entry.percentage.value ?? 0) : 1);

@@ -21,10 +21,13 @@ export function resolveServiceHost(rawHost: string, snapshot: HostScope): string
   if (host.endsWith(`.${domain}`)) return host;
   const dots = countDots(host);
   const candidates =
-    dots === 0 ? [`${host}.${snapshot.namespace}.svc.${domain}`, host]
-    : dots === 1 ? [`${host}.svc.${domain}`, host]
-    : host.endsWith('.svc') && dots === 2 ? [`${host}.${domain}`, host]
-    : [host];
+    dots === 0
+      ? [`${host}.${snapshot.namespace}.svc.${domain}`, host]
+      : dots === 1
+        ? [`${host}.svc.${domain}`, host]
+        : host.endsWith('.svc') && dots === 2
+          ? [`${host}.${domain}`, host]
+          : [host];
   for (const candidate of candidates) {
     if (snapshot.routeTable(candidate) || snapshot.service(candidate)) return candidate;
   }

@@ -162,10 +162,7 @@ export function compileHttpRoute(input: CompileRouteInput, index: number, source
  * conditions AND inside an entry, OR across entries). Returns the route and the index of the
  * matching entry (-1 when the route has no conditions).
  */
-export function matchRoute(
-  table: RouteTable,
-  request: RouteRequest,
-): { route: CompiledHttpRoute; matchIndex: number } | undefined {
+export function matchRoute(table: RouteTable, request: RouteRequest): { route: CompiledHttpRoute; matchIndex: number } | undefined {
   const query = new QueryCache(request.query);
   const routes = table.routes;
   for (let i = 0; i < routes.length; i++) {

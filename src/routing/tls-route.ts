@@ -197,7 +197,12 @@ export function describeTlsMatch(match: TlsMatchSpec): string {
   if (match.sniHosts?.length) parts.push(`sni ${match.sniHosts.join(', ')}`);
   if (match.destinationSubnets?.length) parts.push(`destination ${match.destinationSubnets.join(', ')}`);
   if (match.port) parts.push(`port ${match.port}`);
-  if (match.sourceLabels && Object.keys(match.sourceLabels).length > 0) parts.push(`source labels ${Object.entries(match.sourceLabels).map(([k, v]) => `${k}=${v}`).join(',')}`);
+  if (match.sourceLabels && Object.keys(match.sourceLabels).length > 0)
+    parts.push(
+      `source labels ${Object.entries(match.sourceLabels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',')}`,
+    );
   if (match.sourceNamespace) parts.push(`source namespace ${match.sourceNamespace}`);
   if (match.gateways?.length) parts.push(`gateways ${match.gateways.join(', ')}`);
   return parts.length > 0 ? parts.join(' AND ') : 'any';

@@ -65,7 +65,9 @@ function certificates(file: CertificateFile, what: string): X509Certificate[] {
     try {
       return new X509Certificate(block.pem);
     } catch (error) {
-      throw new CertificateError('invalid', file.path, `certificate #${i + 1} is not a valid X.509 certificate (${(error as Error).message})`, { cause: error });
+      throw new CertificateError('invalid', file.path, `certificate #${i + 1} is not a valid X.509 certificate (${(error as Error).message})`, {
+        cause: error,
+      });
     }
   });
 }

@@ -81,7 +81,9 @@ export function certificateSourceFor(options: CertificateOptions, kube?: SecretA
   if (options.source) return options.source;
   if (options.secret) {
     if (!kube?.watcher) {
-      throw new SecurityOptionError(`certificates.secret (${options.secret.name}) is read through the Kubernetes API: use discovery 'kubernetes' (or 'auto' in a pod)`);
+      throw new SecurityOptionError(
+        `certificates.secret (${options.secret.name}) is read through the Kubernetes API: use discovery 'kubernetes' (or 'auto' in a pod)`,
+      );
     }
     const ref: SecretReference = { name: options.secret.name, namespace: options.secret.namespace ?? kube.namespace };
     return new KubernetesSecretSource(kube.watcher, ref);

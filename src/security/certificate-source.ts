@@ -111,17 +111,18 @@ export function watchFiles(paths: readonly string[], onChange: () => void, pollI
   }
   let signature: string | undefined;
   let polling = false;
-  const stopPolling: CancelTimer | undefined = pollIntervalMs > 0
-    ? repeat(clock, pollIntervalMs, () => {
-      if (polling) return;
-      polling = true;
-      void statSignature(paths).then((s) => {
-        polling = false;
-        if (signature !== undefined && s !== signature) onChange();
-        signature = s;
-      });
-    })
-    : undefined;
+  const stopPolling: CancelTimer | undefined =
+    pollIntervalMs > 0
+      ? repeat(clock, pollIntervalMs, () => {
+          if (polling) return;
+          polling = true;
+          void statSignature(paths).then((s) => {
+            polling = false;
+            if (signature !== undefined && s !== signature) onChange();
+            signature = s;
+          });
+        })
+      : undefined;
   void statSignature(paths).then((s) => {
     signature ??= s;
   });

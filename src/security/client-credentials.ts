@@ -96,7 +96,13 @@ export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
     let entry: Entry | undefined;
     if (ref.kind === 'secret') {
       if (!this.options.watcher) {
-        return unavailable(ref, { reason: 'no Kubernetes API is configured to read it from (credentialName is read through the API: use discovery \'kubernetes\', or \'auto\' in a pod)' }, undefined);
+        return unavailable(
+          ref,
+          {
+            reason: "no Kubernetes API is configured to read it from (credentialName is read through the API: use discovery 'kubernetes', or 'auto' in a pod)",
+          },
+          undefined,
+        );
       }
       entry = this.entries.get(entryKey(tls, ref)) ?? this.secretEntry(ref, tls.mode);
     } else {
@@ -109,7 +115,15 @@ export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
     }
     const memo = this.resolved.get(tls);
     if (memo && memo.material === material) return memo.tls;
-    const out: TlsOrigination = Object.freeze({ ...tls, ca: material.ca, crl: material.crl, cert: material.cert, key: material.key, credential: undefined, id: `${tls.id}|${material.id}` });
+    const out: TlsOrigination = Object.freeze({
+      ...tls,
+      ca: material.ca,
+      crl: material.crl,
+      cert: material.cert,
+      key: material.key,
+      credential: undefined,
+      id: `${tls.id}|${material.id}`,
+    });
     this.resolved.set(tls, { material, tls: out });
     return out;
   }
@@ -157,7 +171,9 @@ export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
     }
     shared.users++;
     const source = shared.source;
-    const entry = this.entry(`secret:${mode}:${secret}`, `Secret ${secret}`, secret, undefined, async () => secretMaterial(await source.readParts(), mode, `Secret ${secret}`, this.options.clock.wallNow()));
+    const entry = this.entry(`secret:${mode}:${secret}`, `Secret ${secret}`, secret, undefined, async () =>
+      secretMaterial(await source.readParts(), mode, `Secret ${secret}`, this.options.clock.wallNow()),
+    );
     entry.stop = source.watch(() => this.schedule(entry));
     entry.pending = this.reload(entry);
     return entry;
@@ -166,13 +182,31 @@ export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
   private fileEntry(ref: TlsFileCredential, tls: TlsOrigination): Entry {
     // The snapshot read and checked the files: that is the first good set.
     const initial = material(tls.ca, tls.crl, tls.cert, tls.key);
-    const entry = this.entry(`files:${ref.key}`, `${ref.resource.kind} ${ref.resource.namespace}/${ref.resource.name} ${ref.path}`, undefined, initial, async () => fileMaterial(ref, this.options.clock.wallNow()));
+    const entry = this.entry(
+      `files:${ref.key}`,
+      `${ref.resource.kind} ${ref.resource.namespace}/${ref.resource.name} ${ref.path}`,
+      undefined,
+      initial,
+      async () => fileMaterial(ref, this.options.clock.wallNow()),
+    );
     entry.stop = watchFiles(ref.files, () => this.schedule(entry), this.pollIntervalMs, this.options.clock);
     return entry;
   }
 
   private entry(key: string, name: string, secret: string | undefined, initial: Material | undefined, load: () => Promise<Material>): Entry {
-    const entry: Entry = { name, secret, material: initial, failure: undefined, pending: undefined, loading: undefined, again: false, debounce: undefined, validFrom: undefined, stop: () => undefined, load };
+    const entry: Entry = {
+      name,
+      secret,
+      material: initial,
+      failure: undefined,
+      pending: undefined,
+      loading: undefined,
+      again: false,
+      debounce: undefined,
+      validFrom: undefined,
+      stop: () => undefined,
+      load,
+    };
     this.entries.set(key, entry);
     return entry;
   }
@@ -236,13 +270,25 @@ export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
   }
 }
 
-function unavailable(ref: TlsSecretCredential, failure: { readonly reason: string; readonly cause?: Error | undefined }, pending: Promise<void> | undefined): TlsUnavailable {
-  const details: TlsCredentialFailure = { resource: ref.resource, path: ref.path, secret: `${ref.namespace}/${ref.name}`, reason: failure.reason, cause: failure.cause };
+function unavailable(
+  ref: TlsSecretCredential,
+  failure: { readonly reason: string; readonly cause?: Error | undefined },
+  pending: Promise<void> | undefined,
+): TlsUnavailable {
+  const details: TlsCredentialFailure = {
+    resource: ref.resource,
+    path: ref.path,
+    secret: `${ref.namespace}/${ref.name}`,
+    reason: failure.reason,
+    cause: failure.cause,
+  };
   return { kind: 'unavailable', failure: details, pending };
 }
 
 function material(ca: string | undefined, crl: string | undefined, cert: string | undefined, key: string | undefined): Material {
-  const id = createHash('sha256').update(JSON.stringify([ca ?? null, crl ?? null, cert ?? null, key ?? null])).digest('base64url');
+  const id = createHash('sha256')
+    .update(JSON.stringify([ca ?? null, crl ?? null, cert ?? null, key ?? null]))
+    .digest('base64url');
   return { id, ca, crl, cert, key };
 }
 
@@ -254,7 +300,11 @@ function secretMaterial(parts: SecretParts, mode: TlsOrigination['mode'], secret
     const error = certificatesError(roots.pem);
     if (error) throw new CertificateError('invalid', roots.path, `${error}: expected PEM CA certificates`);
   } else if (mode === 'SIMPLE') {
-    throw new CertificateError('missing', `${secret} key ${parts.format.roots}`, `no CA certificates to verify the server with (${has}; or a companion <name>-cacert Secret)`);
+    throw new CertificateError(
+      'missing',
+      `${secret} key ${parts.format.roots}`,
+      `no CA certificates to verify the server with (${has}; or a companion <name>-cacert Secret)`,
+    );
   }
   if (crl) {
     const error = crlError(crl.pem);
@@ -301,7 +351,8 @@ async function fileMaterial(ref: TlsFileCredential, now: number): Promise<Materi
     if (!after.every((p, i) => p === before[i])) continue;
     if (tls?.kind === 'originate') {
       const certFile = ref.spec['clientCertificate'];
-      if (tls.cert) checkValidity(new X509Certificate(firstCertificate(tls.cert)!), typeof certFile === 'string' ? certFile : `${ref.path}.clientCertificate`, now);
+      if (tls.cert)
+        checkValidity(new X509Certificate(firstCertificate(tls.cert)!), typeof certFile === 'string' ? certFile : `${ref.path}.clientCertificate`, now);
       return material(tls.ca, tls.crl, tls.cert, tls.key);
     }
     const first = problems[0];
@@ -318,7 +369,8 @@ function checkValidity(leaf: X509Certificate, file: string, now: number): void {
   const from = new Date(leaf.validFrom);
   const to = new Date(leaf.validTo);
   if (now > to.getTime()) throw new CertificateError('expired', file, `the client certificate expired at ${to.toISOString()}`);
-  if (now < from.getTime()) throw new CertificateError('not-yet-valid', file, `the client certificate is not valid before ${from.toISOString()}`, { validFrom: from });
+  if (now < from.getTime())
+    throw new CertificateError('not-yet-valid', file, `the client certificate is not valid before ${from.toISOString()}`, { validFrom: from });
 }
 
 function entryKey(tls: TlsOrigination, ref: TlsCredentialRef): string {

@@ -21,7 +21,9 @@ export class TlsNotSupportedError extends MeshError {
   readonly resource: ResourceRef;
   readonly path: string;
   constructor(readonly unsupported: UnsupportedTls) {
-    super(`${formatResourceRef(unsupported.resource)}: ${unsupported.path}: ${unsupported.what} is not implemented yet; the request was not sent (it is never sent without the TLS asked for)`);
+    super(
+      `${formatResourceRef(unsupported.resource)}: ${unsupported.path}: ${unsupported.what} is not implemented yet; the request was not sent (it is never sent without the TLS asked for)`,
+    );
     this.resource = unsupported.resource;
     this.path = unsupported.path;
   }
@@ -53,14 +55,7 @@ export class UpstreamTlsError extends MeshError {
 }
 
 /** Why a workload certificate bundle was refused. */
-export type CertificateProblem =
-  | 'missing'
-  | 'unreadable'
-  | 'invalid'
-  | 'key-mismatch'
-  | 'expired'
-  | 'not-yet-valid'
-  | 'untrusted-chain';
+export type CertificateProblem = 'missing' | 'unreadable' | 'invalid' | 'key-mismatch' | 'expired' | 'not-yet-valid' | 'untrusted-chain';
 
 /**
  * Workload certificates (a mounted secret, a file) cannot be used: a file is missing or unreadable,

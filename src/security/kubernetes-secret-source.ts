@@ -148,18 +148,23 @@ function synced(collection: KubeCollection<SecretObject>, what: string, namespac
       }
     });
     if (collection.status.error) fail(collection.status.error);
-    collection.synced.then(() => {
-      stop();
-      resolve();
-    }, (error: unknown) => fail(error instanceof Error ? error : new Error(String(error))));
+    collection.synced.then(
+      () => {
+        stop();
+        resolve();
+      },
+      (error: unknown) => fail(error instanceof Error ? error : new Error(String(error))),
+    );
   });
 }
 
 /** Why the API did not hand the Secret over; for a 403, the RBAC rule that is missing. */
 function unreadable(error: Error, namespace: string, name: string): string {
   if (!isForbidden(error)) return `cannot be read from the Kubernetes API: ${error.message}`;
-  return `reading it is forbidden by RBAC (the API answered 403: ${error.message}): the mesh's service account needs a Role in namespace ${namespace} `
-    + `that allows get, list and watch on secrets (apiGroups [""], resources [secrets]; with resourceNames, ${name} among them), bound to it with a RoleBinding`;
+  return (
+    `reading it is forbidden by RBAC (the API answered 403: ${error.message}): the mesh's service account needs a Role in namespace ${namespace} ` +
+    `that allows get, list and watch on secrets (apiGroups [""], resources [secrets]; with resourceNames, ${name} among them), bound to it with a RoleBinding`
+  );
 }
 
 function isForbidden(error: Error): boolean {

@@ -43,7 +43,7 @@ export class MeshSecurity {
   static async start(options: MeshSecurityOptions, kube?: SecretAccess, env: NodeJS.ProcessEnv = process.env): Promise<MeshSecurity> {
     const trustDomains = new TrustDomains(options.trustDomain ?? DEFAULT_TRUST_DOMAIN, options.trustDomainAliases ?? []);
     const configured = options.certificates === false ? undefined : options.certificates;
-    const chosen = options.certificates === false ? undefined : configured ?? discoverCertificates(env);
+    const chosen = options.certificates === false ? undefined : (configured ?? discoverCertificates(env));
     if (!chosen) return new MeshSecurity(undefined, trustDomains, options.clock);
     const certificates = new WorkloadCertificates(certificateSourceFor(chosen, kube, options.clock), {
       ...(chosen.debounceMs !== undefined ? { debounceMs: chosen.debounceMs } : {}),

@@ -20,15 +20,23 @@ function refusal(message: string): Error {
 export function meshServerIdentityCheck(tls: MeshTls): (host: string, cert: PeerCertificate) => Error | undefined {
   const expected = tls.subjectAltNames;
   if (expected.length > 0) {
-    return (_host, cert) => carriesSubjectAltName(cert, expected)
-      ? undefined
-      : refusal(`the server certificate's identities (${cert.subjectaltname || 'none'}) include none of those expected for this destination [${expected.join(', ')}] (${tls.source}, SNI ${tls.sni})`);
+    return (_host, cert) =>
+      carriesSubjectAltName(cert, expected)
+        ? undefined
+        : refusal(
+            `the server certificate's identities (${cert.subjectaltname || 'none'}) include none of those expected for this destination [${expected.join(', ')}] (${tls.source}, SNI ${tls.sni})`,
+          );
   }
   return (_host, cert) => {
     const id = spiffeIdOf(new X509Certificate(cert.raw));
-    if (!id) return refusal(`the server certificate carries no SPIFFE ID (${cert.subjectaltname || 'no subject alternative names'}); a workload of the mesh must (${tls.source}, SNI ${tls.sni})`);
+    if (!id)
+      return refusal(
+        `the server certificate carries no SPIFFE ID (${cert.subjectaltname || 'no subject alternative names'}); a workload of the mesh must (${tls.source}, SNI ${tls.sni})`,
+      );
     if (!tls.trustDomains.accepts(id)) {
-      return refusal(`the server's SPIFFE ID ${id.uri} is of trust domain "${id.trustDomain}", which the mesh does not accept (accepted: ${[...tls.trustDomains.all].join(', ')}; ${tls.source}, SNI ${tls.sni})`);
+      return refusal(
+        `the server's SPIFFE ID ${id.uri} is of trust domain "${id.trustDomain}", which the mesh does not accept (accepted: ${[...tls.trustDomains.all].join(', ')}; ${tls.source}, SNI ${tls.sni})`,
+      );
     }
     return undefined;
   };

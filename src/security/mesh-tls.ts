@@ -114,7 +114,11 @@ export function serviceIdentities(sources: readonly ServiceIdentitySources[], tr
  * Why mesh TLS to `destination` cannot be made now (no workload certificates), or undefined when
  * the certificates are there. Nothing is then sent: never plaintext instead.
  */
-export function meshTlsRefusal(tls: MeshTls, destination: string, certificates: WorkloadCertificates | undefined): WorkloadCertificateUnavailableError | undefined {
+export function meshTlsRefusal(
+  tls: MeshTls,
+  destination: string,
+  certificates: WorkloadCertificates | undefined,
+): WorkloadCertificateUnavailableError | undefined {
   if (certificates?.current) return undefined;
   return new WorkloadCertificateUnavailableError(destination, tls.source, certificates !== undefined, certificates?.lastError);
 }

@@ -27,9 +27,7 @@ interface Carrier {
 }
 
 /** Anything with the connection's socket: node:http and HTTP/2 requests, Fastify's request, a raw HTTP/2 stream. */
-export type PeerIdentitySource =
-  | { readonly socket?: unknown }
-  | { readonly session?: { readonly socket?: unknown } | undefined };
+export type PeerIdentitySource = { readonly socket?: unknown } | { readonly session?: { readonly socket?: unknown } | undefined };
 
 export function makePeerIdentity(id: SpiffeId, certificate: X509Certificate): PeerIdentity {
   return Object.freeze({

@@ -99,7 +99,8 @@ export class TrustDomains {
     readonly aliases: readonly string[] = [],
   ) {
     for (const td of [trustDomain, ...aliases]) {
-      if (!TRUST_DOMAIN.test(td)) throw new InvalidSpiffeIdError(`${SCHEME}${td}`, `trust domain ${JSON.stringify(td)} may hold only lowercase letters, digits, ".", "-" and "_"`);
+      if (!TRUST_DOMAIN.test(td))
+        throw new InvalidSpiffeIdError(`${SCHEME}${td}`, `trust domain ${JSON.stringify(td)} may hold only lowercase letters, digits, ".", "-" and "_"`);
     }
     this.all = new Set([trustDomain, ...aliases]);
   }

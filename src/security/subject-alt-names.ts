@@ -51,7 +51,9 @@ export function carriesSubjectAltName(cert: PeerCertificate, names: readonly str
 export function subjectAltNameCheck(names: readonly string[], source: string): (host: string, cert: PeerCertificate) => Error | undefined {
   return (_host, cert) => {
     if (carriesSubjectAltName(cert, names)) return undefined;
-    const error = new Error(`the server certificate's subject alternative names (${cert.subjectaltname || 'none'}) include none of subjectAltNames [${names.join(', ')}] of ${source}`);
+    const error = new Error(
+      `the server certificate's subject alternative names (${cert.subjectaltname || 'none'}) include none of subjectAltNames [${names.join(', ')}] of ${source}`,
+    );
     (error as Error & { code: string }).code = 'ERR_TLS_CERT_ALTNAME_INVALID';
     return error;
   };

@@ -171,7 +171,9 @@ export function compileClientTls(input: TlsCompileInput): { readonly tls: Upstre
   const keyFile = str('privateKey');
   const credentialName = str('credentialName');
   const sni = str('sni');
-  const sans = Array.isArray(spec['subjectAltNames']) ? (spec['subjectAltNames'] as unknown[]).filter((s): s is string => typeof s === 'string' && s !== '') : [];
+  const sans = Array.isArray(spec['subjectAltNames'])
+    ? (spec['subjectAltNames'] as unknown[]).filter((s): s is string => typeof s === 'string' && s !== '')
+    : [];
   const skipVerify = spec['insecureSkipVerify'] === true;
 
   // istiod's validateTLS: such a rule is refused by `kubectl apply` against Istio.
@@ -185,7 +187,8 @@ export function compileClientTls(input: TlsCompileInput): { readonly tls: Upstre
       if (str(field)) problem(field, `cannot specify ${field} when credentialName is set: the credentials come from the Secret (istiod rejects this too)`);
     }
   } else if (mode === 'MUTUAL') {
-    if (!certFile) problem('clientCertificate', 'expected the path of a PEM client certificate: mode MUTUAL requires clientCertificate (or credentialName)', 'required');
+    if (!certFile)
+      problem('clientCertificate', 'expected the path of a PEM client certificate: mode MUTUAL requires clientCertificate (or credentialName)', 'required');
     if (!keyFile) problem('privateKey', 'expected the path of a PEM private key: mode MUTUAL requires privateKey (or credentialName)', 'required');
   }
   if (problems.length > 0) return { tls: undefined, problems };
@@ -196,7 +199,10 @@ export function compileClientTls(input: TlsCompileInput): { readonly tls: Upstre
     // insecureSkipVerify of the block are not read (a server is always verified).
     const source = `${resource.kind} ${resource.namespace}/${resource.name} ${path}`;
     const subjectAltNames = sans.length > 0 ? Object.freeze(sans) : undefined;
-    return { tls: Object.freeze({ kind: 'istio-mutual', id: `istio:${JSON.stringify([sni ?? null, subjectAltNames ?? null])}`, source, sni, subjectAltNames }), problems };
+    return {
+      tls: Object.freeze({ kind: 'istio-mutual', id: `istio:${JSON.stringify([sni ?? null, subjectAltNames ?? null])}`, source, sni, subjectAltNames }),
+      problems,
+    };
   }
   if (mode !== 'SIMPLE' && mode !== 'MUTUAL') {
     problem('mode', `expected one of DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL, found ${JSON.stringify(mode)}`);
@@ -205,21 +211,63 @@ export function compileClientTls(input: TlsCompileInput): { readonly tls: Upstre
   if (credentialName) {
     if (credentialName.includes('://')) {
       return {
-        tls: { kind: 'unsupported', resource, path: `${path}.credentialName`, what: `credentialName ${JSON.stringify(credentialName)} (only the name of a Kubernetes Secret is read)` },
+        tls: {
+          kind: 'unsupported',
+          resource,
+          path: `${path}.credentialName`,
+          what: `credentialName ${JSON.stringify(credentialName)} (only the name of a Kubernetes Secret is read)`,
+        },
         problems,
       };
     }
     // Read at run time through the Kubernetes API, in the rule's namespace (a rule with a
     // workloadSelector, the only kind Istio reads it for at a sidecar, is in the workload's).
-    const credential: TlsSecretCredential = Object.freeze({ kind: 'secret', namespace: resource.namespace, name: credentialName, resource, path: `${path}.credentialName` });
-    const settings = { mode, ca: undefined, crl: undefined, cert: undefined, key: undefined, sni, subjectAltNames: sans.length > 0 ? Object.freeze(sans) : undefined, insecureSkipVerify: skipVerify } as const;
-    const id = `secret:${createHash('sha256').update(JSON.stringify([settings, credential.namespace, credential.name])).digest('base64url')}`;
-    return { tls: Object.freeze({ kind: 'originate', id, source: `${resource.kind} ${resource.namespace}/${resource.name} ${path}`, ...settings, credential }), problems };
+    const credential: TlsSecretCredential = Object.freeze({
+      kind: 'secret',
+      namespace: resource.namespace,
+      name: credentialName,
+      resource,
+      path: `${path}.credentialName`,
+    });
+    const settings = {
+      mode,
+      ca: undefined,
+      crl: undefined,
+      cert: undefined,
+      key: undefined,
+      sni,
+      subjectAltNames: sans.length > 0 ? Object.freeze(sans) : undefined,
+      insecureSkipVerify: skipVerify,
+    } as const;
+    const id = `secret:${createHash('sha256')
+      .update(JSON.stringify([settings, credential.namespace, credential.name]))
+      .digest('base64url')}`;
+    return {
+      tls: Object.freeze({ kind: 'originate', id, source: `${resource.kind} ${resource.namespace}/${resource.name} ${path}`, ...settings, credential }),
+      problems,
+    };
   }
 
   if (input.readFiles === false) {
-    const settings = { mode, ca: undefined, crl: undefined, cert: undefined, key: undefined, sni, subjectAltNames: sans.length > 0 ? sans : undefined, insecureSkipVerify: skipVerify } as const;
-    return { tls: Object.freeze({ kind: 'originate', id: `unread:${JSON.stringify({ caFile, crlFile, certFile, keyFile, sni, sans, skipVerify, mode })}`, source: `${resource.kind} ${resource.namespace}/${resource.name} ${path}`, ...settings }), problems };
+    const settings = {
+      mode,
+      ca: undefined,
+      crl: undefined,
+      cert: undefined,
+      key: undefined,
+      sni,
+      subjectAltNames: sans.length > 0 ? sans : undefined,
+      insecureSkipVerify: skipVerify,
+    } as const;
+    return {
+      tls: Object.freeze({
+        kind: 'originate',
+        id: `unread:${JSON.stringify({ caFile, crlFile, certFile, keyFile, sni, sans, skipVerify, mode })}`,
+        source: `${resource.kind} ${resource.namespace}/${resource.name} ${path}`,
+        ...settings,
+      }),
+      problems,
+    };
   }
   const read = input.readFile ?? readUtf8;
   const file = (field: string, name: string, what: string): string | undefined => {
@@ -227,7 +275,12 @@ export function compileClientTls(input: TlsCompileInput): { readonly tls: Upstre
       return read(name);
     } catch (error) {
       const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
-      problem(field, `cannot read ${JSON.stringify(name)} (${(error as Error).message}): expected a file of ${what}`, 'invalid-value', missing ? 'missing' : 'unreadable');
+      problem(
+        field,
+        `cannot read ${JSON.stringify(name)} (${(error as Error).message}): expected a file of ${what}`,
+        'invalid-value',
+        missing ? 'missing' : 'unreadable',
+      );
       return undefined;
     }
   };
@@ -270,11 +323,19 @@ export function compileClientTls(input: TlsCompileInput): { readonly tls: Upstre
         keyObject = createPrivateKey(keyText);
         key = keyText;
       } catch (error) {
-        problem('privateKey', `${JSON.stringify(keyFile)} does not parse (${(error as Error).message}): expected an unencrypted PEM private key (-----BEGIN PRIVATE KEY-----)`);
+        problem(
+          'privateKey',
+          `${JSON.stringify(keyFile)} does not parse (${(error as Error).message}): expected an unencrypted PEM private key (-----BEGIN PRIVATE KEY-----)`,
+        );
       }
     }
     if (leaf && keyObject && !leaf.checkPrivateKey(keyObject)) {
-      problem('privateKey', `the private key in ${JSON.stringify(keyFile)} does not match the certificate in ${JSON.stringify(certFile)} (clientCertificate): expected the key of that certificate`, 'invalid-value', 'key-mismatch');
+      problem(
+        'privateKey',
+        `the private key in ${JSON.stringify(keyFile)} does not match the certificate in ${JSON.stringify(certFile)} (clientCertificate): expected the key of that certificate`,
+        'invalid-value',
+        'key-mismatch',
+      );
     }
   }
   if (problems.length > 0) return { tls: undefined, problems };
@@ -297,11 +358,30 @@ export function compileClientTls(input: TlsCompileInput): { readonly tls: Upstre
     insecureSkipVerify: skipVerify,
   } as const;
   const id = createHash('sha256').update(JSON.stringify(settings)).digest('base64url');
-  const files = [caFile, crlFile, mode === 'MUTUAL' ? certFile : undefined, mode === 'MUTUAL' ? keyFile : undefined].filter((f): f is string => f !== undefined);
-  const credential: TlsFileCredential | undefined = files.length > 0
-    ? Object.freeze({ kind: 'files', key: JSON.stringify([mode, caFile ?? null, crlFile ?? null, certFile ?? null, keyFile ?? null]), files: Object.freeze(files), spec, resource, path })
-    : undefined;
-  return { tls: Object.freeze({ kind: 'originate', id, source: `${resource.kind} ${resource.namespace}/${resource.name} ${path}`, ...settings, ...(credential ? { credential } : {}) }), problems };
+  const files = [caFile, crlFile, mode === 'MUTUAL' ? certFile : undefined, mode === 'MUTUAL' ? keyFile : undefined].filter(
+    (f): f is string => f !== undefined,
+  );
+  const credential: TlsFileCredential | undefined =
+    files.length > 0
+      ? Object.freeze({
+          kind: 'files',
+          key: JSON.stringify([mode, caFile ?? null, crlFile ?? null, certFile ?? null, keyFile ?? null]),
+          files: Object.freeze(files),
+          spec,
+          resource,
+          path,
+        })
+      : undefined;
+  return {
+    tls: Object.freeze({
+      kind: 'originate',
+      id,
+      source: `${resource.kind} ${resource.namespace}/${resource.name} ${path}`,
+      ...settings,
+      ...(credential ? { credential } : {}),
+    }),
+    problems,
+  };
 }
 
 const CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
@@ -326,7 +406,7 @@ export function certificatesError(text: string): string | undefined {
 }
 
 export function crlError(text: string): string | undefined {
-  if (!(text.match(CRL)?.length)) return 'holds no PEM CRL';
+  if (!text.match(CRL)?.length) return 'holds no PEM CRL';
   try {
     createSecureContext({ crl: text });
     return undefined;

@@ -122,9 +122,10 @@ export class WorkloadCertificates extends EventEmitter<WorkloadCertificatesEvent
       next = validateBundle(this.source.id, files, this.clock.wallNow());
     } catch (error) {
       if (this.closed) return;
-      const refused = error instanceof CertificateError
-        ? error
-        : new CertificateError('unreadable', this.source.id, `reading the certificates failed: ${(error as Error).message}`, { cause: error });
+      const refused =
+        error instanceof CertificateError
+          ? error
+          : new CertificateError('unreadable', this.source.id, `reading the certificates failed: ${(error as Error).message}`, { cause: error });
       // The same problem seen again (a poll, a spurious event) is not news.
       const repeated = this.error?.message === refused.message;
       this.error = refused;
@@ -134,7 +135,11 @@ export class WorkloadCertificates extends EventEmitter<WorkloadCertificatesEvent
       this.validFromTimer?.();
       this.validFromTimer = undefined;
       if (refused.validFrom) {
-        this.validFromTimer = this.clock.schedule(Math.max(0, refused.validFrom.getTime() - this.clock.wallNow()) + 1000, () => void this.reload(), 'background');
+        this.validFromTimer = this.clock.schedule(
+          Math.max(0, refused.validFrom.getTime() - this.clock.wallNow()) + 1000,
+          () => void this.reload(),
+          'background',
+        );
       }
       return;
     }

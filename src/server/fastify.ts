@@ -42,7 +42,10 @@ export const meshPlugin: FastifyPluginCallback<MeshPluginOptions> = (fastify: Fa
         next();
       },
       reply: (answer) => {
-        void reply.code(answer.status).headers(answer.headers as Record<string, string>).send(answer.body);
+        void reply
+          .code(answer.status)
+          .headers(answer.headers as Record<string, string>)
+          .send(answer.body);
       },
     });
   });

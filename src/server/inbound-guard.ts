@@ -129,7 +129,11 @@ export class InboundGuard {
   private terminateTls(state: Pending): void {
     const bundle = this.policy.certificates();
     if (!bundle) {
-      this.reject(state, 'no-workload-certificate', 'TLS connection, but this workload has no valid certificates to serve it with (see the certificateRejected event)');
+      this.reject(
+        state,
+        'no-workload-certificate',
+        'TLS connection, but this workload has no valid certificates to serve it with (see the certificateRejected event)',
+      );
       return;
     }
     state.key = connectionKey(state.socket);

@@ -41,7 +41,11 @@ type GuardedServer = (HttpServer | Http2Server | TlsTerminatingServer) & { [GUAR
  * A node:https or `http2.createSecureServer` server made with the mesh's TLS options gets the
  * mesh's checks and rotation instead ({@link secureTlsServer}); it speaks TLS only.
  */
-export function secureServer<S extends HttpServer | Http2Server | TlsTerminatingServer>(server: S, policy: InboundPolicy, options: InboundHttp2Options = {}): S {
+export function secureServer<S extends HttpServer | Http2Server | TlsTerminatingServer>(
+  server: S,
+  policy: InboundPolicy,
+  options: InboundHttp2Options = {},
+): S {
   const target = server as GuardedServer;
   if (target[GUARDED]) throw new SecurityOptionError('this server is already secured by the mesh');
   if (server instanceof TlsServer) {
@@ -51,13 +55,20 @@ export function secureServer<S extends HttpServer | Http2Server | TlsTerminating
   }
   const listeners = server.listeners('connection') as ((socket: Socket) => void)[];
   if (listeners.length !== 1) {
-    throw new SecurityOptionError(`expected a node:http or node:http2 server with its own connection handler only, found ${listeners.length} connection listener(s)`);
+    throw new SecurityOptionError(
+      `expected a node:http or node:http2 server with its own connection handler only, found ${listeners.length} connection listener(s)`,
+    );
   }
   const serve = listeners[0] as (socket: Socket) => void;
   const http2 = !(server instanceof nodeHttp().Server);
   const detectionTimeoutMs = options.detectionTimeoutMs ?? DEFAULT_DETECTION_TIMEOUT_MS;
   if (!(detectionTimeoutMs > 0)) throw new SecurityOptionError(`detectionTimeoutMs must be a positive number of milliseconds, got ${detectionTimeoutMs}`);
-  const guard = new InboundGuard(server, serve, policy, { detectionTimeoutMs, http2, allowHTTP1: http2 && options.allowHTTP1 === true, clock: policy.clock ?? systemClock });
+  const guard = new InboundGuard(server, serve, policy, {
+    detectionTimeoutMs,
+    http2,
+    allowHTTP1: http2 && options.allowHTTP1 === true,
+    clock: policy.clock ?? systemClock,
+  });
   server.removeListener('connection', serve);
   server.on('connection', guard.accept);
   Object.defineProperty(target, GUARDED, { value: true });

@@ -18,7 +18,10 @@ export type TlsTerminatingServer = HttpsServer | Http2SecureServer;
  */
 export function inboundTlsOptions(policy: InboundPolicy): TlsOptions {
   const bundle = policy.certificates();
-  if (!bundle) throw new SecurityOptionError('no workload certificates to serve TLS with: configure `certificates` (see the certificateRejected event or mesh.certificates.lastError)');
+  if (!bundle)
+    throw new SecurityOptionError(
+      'no workload certificates to serve TLS with: configure `certificates` (see the certificateRejected event or mesh.certificates.lastError)',
+    );
   return {
     cert: bundle.chainPem,
     key: bundle.keyPem,

@@ -114,7 +114,7 @@ export class MeshMetrics {
     });
     endpoints.addCallback(this.observeEndpoints);
     const certificateExpiry = meter.createObservableGauge('sidecarless.certificate.expiry', {
-      description: 'Seconds until the workload certificate in use expires (negative once expired); Istio\'s agent reports the same as cert_expiry_seconds.',
+      description: "Seconds until the workload certificate in use expires (negative once expired); Istio's agent reports the same as cert_expiry_seconds.",
       unit: 's',
       valueType: ValueType.DOUBLE,
     });
@@ -123,15 +123,37 @@ export class MeshMetrics {
       meter,
       endpoints,
       certificateExpiry,
-      inboundConnections: counter('sidecarless.inbound.connections', 'Inbound connections by PeerAuthentication mode and outcome (mtls, plaintext, rejected with its reason).'),
-      certificateRotations: counter('sidecarless.certificate.rotations', 'Workload certificate sets read: accepted (loaded or rotated) or rejected (with the problem).'),
-      credentialRotations: counter('sidecarless.credential.rotations', 'DestinationRule client credentials read (credentialName Secrets, tls certificate files), by source: accepted or rejected (with the problem).'),
+      inboundConnections: counter(
+        'sidecarless.inbound.connections',
+        'Inbound connections by PeerAuthentication mode and outcome (mtls, plaintext, rejected with its reason).',
+      ),
+      certificateRotations: counter(
+        'sidecarless.certificate.rotations',
+        'Workload certificate sets read: accepted (loaded or rotated) or rejected (with the problem).',
+      ),
+      credentialRotations: counter(
+        'sidecarless.credential.rotations',
+        'DestinationRule client credentials read (credentialName Secrets, tls certificate files), by source: accepted or rejected (with the problem).',
+      ),
       httpDuration: histogram(METRIC_HTTP_CLIENT_REQUEST_DURATION, 's', 'Duration of HTTP client requests.', HTTP_DURATION_BUCKETS_S),
       serverDuration: histogram(METRIC_HTTP_SERVER_REQUEST_DURATION, 's', 'Duration of HTTP server requests.', HTTP_DURATION_BUCKETS_S),
-      inboundDenied: counter('sidecarless.inbound.denied', 'Inbound requests the mesh answered itself: by reason (rbac, jwt, ext_authz, rate_limit, bad_request) and the policy or limit that decided.'),
-      authzDryRun: counter('sidecarless.authz.dry_run', 'Requests evaluated by a dry-run AuthorizationPolicy, by policy and what it would have done (allowed, denied).'),
-      istioRequests: istio ? meter.createCounter('istio_requests_total', { description: 'Requests, as an Istio sidecar counts them (reporter="source" for calls made, "destination" for requests served).', valueType: ValueType.INT }) : undefined,
-      istioDuration: istio ? histogram('istio_request_duration_milliseconds', 'ms', 'Request duration, as an Istio sidecar measures it.', ISTIO_DURATION_BUCKETS_MS) : undefined,
+      inboundDenied: counter(
+        'sidecarless.inbound.denied',
+        'Inbound requests the mesh answered itself: by reason (rbac, jwt, ext_authz, rate_limit, bad_request) and the policy or limit that decided.',
+      ),
+      authzDryRun: counter(
+        'sidecarless.authz.dry_run',
+        'Requests evaluated by a dry-run AuthorizationPolicy, by policy and what it would have done (allowed, denied).',
+      ),
+      istioRequests: istio
+        ? meter.createCounter('istio_requests_total', {
+            description: 'Requests, as an Istio sidecar counts them (reporter="source" for calls made, "destination" for requests served).',
+            valueType: ValueType.INT,
+          })
+        : undefined,
+      istioDuration: istio
+        ? histogram('istio_request_duration_milliseconds', 'ms', 'Request duration, as an Istio sidecar measures it.', ISTIO_DURATION_BUCKETS_MS)
+        : undefined,
       istioRequestBytes: istio ? histogram('istio_request_bytes', 'By', 'Request body sizes.', ISTIO_BYTES_BUCKETS) : undefined,
       istioResponseBytes: istio ? histogram('istio_response_bytes', 'By', 'Response body sizes.', ISTIO_BYTES_BUCKETS) : undefined,
       retries: counter('sidecarless.retries', 'Retry attempts sent (hedges not included).'),
@@ -147,7 +169,20 @@ export class MeshMetrics {
 
   /** Adds to one of the mesh's counters (no-op without a provider). */
   count(
-    name: 'retries' | 'hedges' | 'rateLimited' | 'overflows' | 'ejections' | 'breakerTransitions' | 'snapshots' | 'watchRestarts' | 'inboundConnections' | 'certificateRotations' | 'credentialRotations' | 'inboundDenied' | 'authzDryRun',
+    name:
+      | 'retries'
+      | 'hedges'
+      | 'rateLimited'
+      | 'overflows'
+      | 'ejections'
+      | 'breakerTransitions'
+      | 'snapshots'
+      | 'watchRestarts'
+      | 'inboundConnections'
+      | 'certificateRotations'
+      | 'credentialRotations'
+      | 'inboundDenied'
+      | 'authzDryRun',
     attributes: Attributes,
   ): void {
     this.instruments?.[name].add(1, attributes);

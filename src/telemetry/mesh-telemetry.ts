@@ -12,7 +12,6 @@ import { RpcTelemetry } from './rpc-telemetry.js';
 import type { TelemetryOptions } from './telemetry-options.js';
 import { Tracing } from './tracing-mode.js';
 
-
 /** instrumentation-undici starts its spans on this channel; a subscriber means it is active. */
 const UNDICI_REQUEST_CREATE = channel('undici:request:create');
 
@@ -189,7 +188,11 @@ export class MeshTelemetry {
 
   /** A DestinationRule's client credentials (a Secret, files) were read: accepted, or rejected with the problem. */
   credentialRead(source: string, outcome: 'accepted' | 'rejected', problem: string): void {
-    this.metrics.count('credentialRotations', { 'sidecarless.credential.source': source, 'sidecarless.credential.outcome': outcome, 'sidecarless.credential.problem': problem });
+    this.metrics.count('credentialRotations', {
+      'sidecarless.credential.source': source,
+      'sidecarless.credential.outcome': outcome,
+      'sidecarless.credential.problem': problem,
+    });
   }
 
   /**

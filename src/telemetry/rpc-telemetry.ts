@@ -180,7 +180,11 @@ export class RpcTelemetry {
     if (this.localReply !== undefined) attributes[sc.ATTR_MESH_LOCAL_REPLY] = this.localReply;
     if (this.flags !== 0) attributes[sc.ATTR_MESH_RESPONSE_FLAGS] = formatResponseFlags(this.flags);
     if (this.flags & ResponseFlag.FI) attributes[sc.ATTR_MESH_FAULT_ABORT] = true;
-    const span = this.mesh.tracer.startSpan(this.path.slice(1), { kind: SPAN_KIND_CLIENT, startTime: performance.timeOrigin + this.startedAt, attributes }, this.parent);
+    const span = this.mesh.tracer.startSpan(
+      this.path.slice(1),
+      { kind: SPAN_KIND_CLIENT, startTime: performance.timeOrigin + this.startedAt, attributes },
+      this.parent,
+    );
     this.decorate(span);
     if (code !== 0) {
       span.setAttribute(sc.ATTR_ERROR_TYPE, String(code));

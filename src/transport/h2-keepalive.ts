@@ -45,10 +45,11 @@ class PingWatch {
   ) {}
 
   wrap(connect: buildConnector.connector): buildConnector.connector {
-    return (options, callback) => connect(options, (...result) => {
-      if (result[1]) this.socket = result[1];
-      callback(...result);
-    });
+    return (options, callback) =>
+      connect(options, (...result) => {
+        if (result[1]) this.socket = result[1];
+        callback(...result);
+      });
   }
 
   readonly connected = (): void => {

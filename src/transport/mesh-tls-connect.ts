@@ -44,7 +44,15 @@ export function meshTlsConnector(credentials: MeshTlsCredentials, base: ConnectB
     const endpoint = `${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`;
     if (options.protocol !== 'https:') {
       // Mesh pools are https: origins; anything else would be plaintext where mTLS was asked for.
-      callback(new UpstreamTlsError(endpoint, tls.sni, 'plaintext refused', new Error(`a ${options.protocol} connection where mutual TLS was asked for (${tls.source})`)), null);
+      callback(
+        new UpstreamTlsError(
+          endpoint,
+          tls.sni,
+          'plaintext refused',
+          new Error(`a ${options.protocol} connection where mutual TLS was asked for (${tls.source})`),
+        ),
+        null,
+      );
       return;
     }
     let settled = false;
@@ -84,9 +92,12 @@ export function meshTlsConnector(credentials: MeshTlsCredentials, base: ConnectB
       }
       // A resumed session the server no longer accepts is not worth keeping.
       session = undefined;
-      const cause = code !== undefined && UNTRUSTED_CODES.has(code)
-        ? new Error(`${error.message}: the server certificate does not chain to the mesh's root certificates (${bundle.files.roots}) (${tls.source})`, { cause: error })
-        : error;
+      const cause =
+        code !== undefined && UNTRUSTED_CODES.has(code)
+          ? new Error(`${error.message}: the server certificate does not chain to the mesh's root certificates (${bundle.files.roots}) (${tls.source})`, {
+              cause: error,
+            })
+          : error;
       callback(new UpstreamTlsError(endpoint, tls.sni, code ?? 'handshake failed', cause), null);
     });
   };

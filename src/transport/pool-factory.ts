@@ -58,33 +58,34 @@ export interface PoolFactory {
 const NEVER_MS = 2 ** 31 - 1;
 
 /** The pool factory the mesh uses; HTTP/2 PING timeouts run on `clock`. */
-export const poolFactoryOn = (clock: MeshClock): PoolFactory => (origin, _endpoint, options) => {
-  const idle = options.keepAliveTimeoutMs === 0 ? NEVER_MS : options.keepAliveTimeoutMs;
-  const h2Options = options.maxConcurrentStreams !== undefined || options.h2PingIntervalMs !== undefined
-    ? {
-        ...(options.maxConcurrentStreams !== undefined ? { maxConcurrentStreams: options.maxConcurrentStreams } : {}),
-        ...(options.h2PingIntervalMs !== undefined ? { pingInterval: Math.round(options.h2PingIntervalMs) } : {}),
-      }
-    : undefined;
-  // Without an interval no PING is sent, so a timeout has nothing to wait for.
-  const { h2PingIntervalMs: pingEvery, h2PingTimeoutMs: pingTimeout } = options;
-  const factory = options.http2 && pingEvery !== undefined && pingTimeout !== undefined ? pingTimeoutFactory(pingEvery, pingTimeout, clock) : undefined;
-  return new Pool(origin, {
-    connections: options.connections,
-    ...(factory ? { factory } : {}),
-    pipelining: 1,
-    connectTimeout: options.connectTimeoutMs,
-    // A configured idle timeout also caps the server's keep-alive hint, which undici would follow.
-    ...(idle !== undefined ? { keepAliveTimeout: idle, keepAliveMaxTimeout: idle } : { keepAliveTimeout: 4_000 }),
-    ...(options.maxRequestsPerConnection !== undefined ? { maxRequestsPerClient: options.maxRequestsPerConnection } : {}),
-    ...(options.maxConnectionDurationMs !== undefined ? { clientTtl: options.maxConnectionDurationMs } : {}),
-    ...connectOption(options),
-    // undici would offer h2 by ALPN to any TLS endpoint; Istio speaks HTTP/1.1 unless told otherwise.
-    ...(options.http2
-      ? { allowH2: true, useH2c: origin.startsWith('http:'), ...(h2Options ? { h2Options } : {}) }
-      : { allowH2: false }),
-  });
-};
+export const poolFactoryOn =
+  (clock: MeshClock): PoolFactory =>
+  (origin, _endpoint, options) => {
+    const idle = options.keepAliveTimeoutMs === 0 ? NEVER_MS : options.keepAliveTimeoutMs;
+    const h2Options =
+      options.maxConcurrentStreams !== undefined || options.h2PingIntervalMs !== undefined
+        ? {
+            ...(options.maxConcurrentStreams !== undefined ? { maxConcurrentStreams: options.maxConcurrentStreams } : {}),
+            ...(options.h2PingIntervalMs !== undefined ? { pingInterval: Math.round(options.h2PingIntervalMs) } : {}),
+          }
+        : undefined;
+    // Without an interval no PING is sent, so a timeout has nothing to wait for.
+    const { h2PingIntervalMs: pingEvery, h2PingTimeoutMs: pingTimeout } = options;
+    const factory = options.http2 && pingEvery !== undefined && pingTimeout !== undefined ? pingTimeoutFactory(pingEvery, pingTimeout, clock) : undefined;
+    return new Pool(origin, {
+      connections: options.connections,
+      ...(factory ? { factory } : {}),
+      pipelining: 1,
+      connectTimeout: options.connectTimeoutMs,
+      // A configured idle timeout also caps the server's keep-alive hint, which undici would follow.
+      ...(idle !== undefined ? { keepAliveTimeout: idle, keepAliveMaxTimeout: idle } : { keepAliveTimeout: 4_000 }),
+      ...(options.maxRequestsPerConnection !== undefined ? { maxRequestsPerClient: options.maxRequestsPerConnection } : {}),
+      ...(options.maxConnectionDurationMs !== undefined ? { clientTtl: options.maxConnectionDurationMs } : {}),
+      ...connectOption(options),
+      // undici would offer h2 by ALPN to any TLS endpoint; Istio speaks HTTP/1.1 unless told otherwise.
+      ...(options.http2 ? { allowH2: true, useH2c: origin.startsWith('http:'), ...(h2Options ? { h2Options } : {}) } : { allowH2: false }),
+    });
+  };
 
 export const defaultPoolFactory: PoolFactory = poolFactoryOn(systemClock);
 
@@ -143,10 +144,11 @@ function keepAliveConnect(options: PoolOptions): buildConnector.BuildOptions | b
     keepAlive: true,
     keepAliveInitialDelay: delayMs,
   });
-  return (connectOptions, callback) => connector(connectOptions, (...result) => {
-    result[1]?.setKeepAlive(true, delayMs, probes.intervalMs, probes.count);
-    callback(...result);
-  });
+  return (connectOptions, callback) =>
+    connector(connectOptions, (...result) => {
+      result[1]?.setKeepAlive(true, delayMs, probes.intervalMs, probes.count);
+      callback(...result);
+    });
 }
 
 /** Two pools' options are the same (TLS and mesh mTLS compared by their ids): the pool can stay. */

@@ -43,7 +43,11 @@ export function tlsConnector(tls: TlsOrigination, base: ConnectBase, onSocket?: 
   // Settings whose Secret was never resolved carry no credentials: nothing may connect with them.
   const ref = tls.credential;
   if (ref?.kind === 'secret') {
-    return (_options, callback) => callback(new TlsCredentialUnavailableError({ resource: ref.resource, path: ref.path, secret: `${ref.namespace}/${ref.name}`, reason: 'it has not been read' }), null);
+    return (_options, callback) =>
+      callback(
+        new TlsCredentialUnavailableError({ resource: ref.resource, path: ref.path, secret: `${ref.namespace}/${ref.name}`, reason: 'it has not been read' }),
+        null,
+      );
   }
   const connector = buildConnector({
     timeout: base.timeoutMs,

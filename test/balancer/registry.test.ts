@@ -1,14 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BalancerConfigError, HOST_SELECTION_RETRY_MAX_ATTEMPTS, NO_PICK_CONTEXT } from '../../src/balancer/balancer.js';
 import type { Host } from '../../src/balancer/host.js';
-import {
-  balancerNames,
-  createBalancer,
-  createClusterBalancer,
-  DEFAULT_BALANCER_POLICY,
-  hasBalancer,
-  registerBalancer,
-} from '../../src/balancer/registry.js';
+import { balancerNames, createBalancer, createClusterBalancer, DEFAULT_BALANCER_POLICY, hasBalancer, registerBalancer } from '../../src/balancer/registry.js';
 import { parseLocality } from '../../src/discovery/endpoint.js';
 import { host, nameOf, share, shares, testDeps } from './fixtures.js';
 
@@ -58,12 +51,8 @@ describe('balancer registry', () => {
 
 describe('createClusterBalancer', () => {
   it('rejects bad options when the balancer is made, before any pick', () => {
-    expect(() => createClusterBalancer({ policy: 'MAGLEV', options: { tableSize: 100 } }, testDeps())).toThrow(
-      /prime/,
-    );
-    expect(() => createClusterBalancer({ policy: 'ROUND_ROBIN', panicThresholdPercent: -1 }, testDeps())).toThrow(
-      BalancerConfigError,
-    );
+    expect(() => createClusterBalancer({ policy: 'MAGLEV', options: { tableSize: 100 } }, testDeps())).toThrow(/prime/);
+    expect(() => createClusterBalancer({ policy: 'ROUND_ROBIN', panicThresholdPercent: -1 }, testDeps())).toThrow(BalancerConfigError);
   });
 
   it('composes locality priorities, panic and the named policy', () => {

@@ -68,9 +68,7 @@ describe('RING_HASH', () => {
 
   it("treats Istio's minimumRingSize 0 as unset and rejects sizes out of range", () => {
     expect(ring(names, { minimumRingSize: 0 }).ringSize).toBeGreaterThanOrEqual(1024);
-    expect(() => new RingHashBalancer({ minimumRingSize: 2048, maximumRingSize: 1024 }, testDeps())).toThrow(
-      BalancerConfigError,
-    );
+    expect(() => new RingHashBalancer({ minimumRingSize: 2048, maximumRingSize: 1024 }, testDeps())).toThrow(BalancerConfigError);
     expect(() => new RingHashBalancer({ minimumRingSize: 9_000_000 }, testDeps())).toThrow(BalancerConfigError);
   });
 

@@ -101,7 +101,9 @@ describe('mesh.close() and the clock', () => {
   afterEach(() => removeTempDir(dir));
 
   it('leaves no timer of the mesh on the clock: breaker windows, outlier checks, file polls, telemetry rechecks', async () => {
-    await writeFile(join(dir, 'mesh.yaml'), `${reviewsServiceEntry(pods.port, ['127.0.0.2', '127.0.0.3'])}---
+    await writeFile(
+      join(dir, 'mesh.yaml'),
+      `${reviewsServiceEntry(pods.port, ['127.0.0.2', '127.0.0.3'])}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: reviews, namespace: shop }
@@ -110,7 +112,8 @@ spec:
   trafficPolicy:
     loadBalancer: { simple: ROUND_ROBIN }
     outlierDetection: { consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 50 }
-`);
+`,
+    );
     // The retry of the 503 waits out its back-off by itself.
     const clock = new TestClock({ auto: isRequestTimer });
     mesh = await createMesh({ namespace: 'shop', config: [dir], dns: false, clock, random: seededRandom(1), breakers: { reviews: { volumeThreshold: 100 } } });

@@ -6,7 +6,7 @@ import { TestClock } from '../helpers/test-clock.js';
 // by timers, or moved time wrongly, those tests would prove nothing.
 
 describe('TestClock', () => {
-  it('advance runs the timers due, in time order (ties in the order set), reading each one\'s due time', () => {
+  it("advance runs the timers due, in time order (ties in the order set), reading each one's due time", () => {
     const clock = new TestClock({ now: 0 });
     const ran: string[] = [];
     clock.schedule(30, () => ran.push(`c@${clock.now()}`), 'request');
@@ -22,11 +22,15 @@ describe('TestClock', () => {
   it('runs timers set by timers when they fall due within the same advance, and not before', () => {
     const clock = new TestClock({ now: 0 });
     const ran: number[] = [];
-    clock.schedule(5, () => {
-      ran.push(clock.now());
-      clock.schedule(5, () => ran.push(clock.now()), 'background');
-      clock.schedule(0, () => ran.push(clock.now()), 'background');
-    }, 'background');
+    clock.schedule(
+      5,
+      () => {
+        ran.push(clock.now());
+        clock.schedule(5, () => ran.push(clock.now()), 'background');
+        clock.schedule(0, () => ran.push(clock.now()), 'background');
+      },
+      'background',
+    );
     clock.advance(9);
     expect(ran).toEqual([5, 5]);
     clock.advance(1);

@@ -64,13 +64,16 @@ describe('ClusterManager with DNS discovery', () => {
   let manager: ClusterManager;
 
   beforeAll(async () => {
-    server = await Dnsmasq.start({
-      hosts: {
-        'us.example.test': ['192.0.2.21'],
-        'uk.example.test': ['192.0.2.31', '192.0.2.32'],
-        'reviews.shop.svc.cluster.local': ['10.1.0.11', '10.1.0.12'],
+    server = await Dnsmasq.start(
+      {
+        hosts: {
+          'us.example.test': ['192.0.2.21'],
+          'uk.example.test': ['192.0.2.31', '192.0.2.32'],
+          'reviews.shop.svc.cluster.local': ['10.1.0.11', '10.1.0.12'],
+        },
       },
-    }, { ttl: 60 });
+      { ttl: 60 },
+    );
   });
   afterAll(async () => {
     await server.close();
@@ -140,7 +143,8 @@ describe('ClusterManager with DNS discovery', () => {
     const cluster = await ready('reviews.shop.svc.cluster.local', undefined, 9080);
     expect(describeHosts(cluster)).toEqual(['10.1.0.11:9080 w1 ', '10.1.0.12:9080 w1 ']);
     expect(dns.keys()).toEqual(['reviews.shop.svc.cluster.local:9080']);
-    manager.setSnapshot(await snapshotOf(`
+    manager.setSnapshot(
+      await snapshotOf(`
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: reviews, namespace: shop }
@@ -150,7 +154,8 @@ spec:
   resolution: STATIC
   ports: [{ number: 9080, name: http, protocol: HTTP }]
   endpoints: [{ address: 127.0.0.9 }]
-`));
+`),
+    );
     expect(manager.get('reviews.shop.svc.cluster.local', undefined, 9080)).toBe(cluster);
     expect(describeHosts(cluster)).toEqual(['127.0.0.9:9080 w1 ']);
     expect(dns.keys()).toEqual([]);
@@ -158,7 +163,13 @@ spec:
 
   it('keeps a new cluster warming until its first answer, and serves the previous endpoints while a changed entry warms', async () => {
     start();
-    manager.setSnapshot(await snapshotOf(serviceEntry('STATIC').replace(/us\.example\.test/, '127.0.0.7').replace(/uk\.example\.test/, '127.0.0.8')));
+    manager.setSnapshot(
+      await snapshotOf(
+        serviceEntry('STATIC')
+          .replace(/us\.example\.test/, '127.0.0.7')
+          .replace(/uk\.example\.test/, '127.0.0.8'),
+      ),
+    );
     const cluster = manager.get('foo.example.test', undefined, 80);
     expect(cluster?.warming).toBeUndefined();
     expect(describeHosts(cluster)).toEqual(['127.0.0.7:8080 w3 v1', '127.0.0.8:80 w1 v2']);
@@ -200,7 +211,12 @@ describe('Cluster endpoint updates', () => {
     const closed: string[] = [];
     const poolFactory: PoolFactory = (origin) => {
       origins.push(origin);
-      return { close: () => { closed.push(origin); return Promise.resolve(); } } as unknown as Pool;
+      return {
+        close: () => {
+          closed.push(origin);
+          return Promise.resolve();
+        },
+      } as unknown as Pool;
     };
     const lb = compileLoadBalancing(undefined, {}, { locality: UNKNOWN_LOCALITY, labels: {} });
     return { cluster: new Cluster('c', lb, { clock: systemClock, random: seededRandom(3), poolFactory }), origins, closed };

@@ -73,17 +73,28 @@ async function poolOptions(trafficPolicy: string, endpoints?: string[]): Promise
 describe('connectionPool → undici Pool options', () => {
   it("defaults: no connection limit, Istio's 10 s connect timeout, undici's keep-alive", async () => {
     expect(await poolOptions('{ loadBalancer: { simple: ROUND_ROBIN } }')).toEqual({
-      http2: false, connections: null, connectTimeoutMs: 10_000, keepAliveTimeoutMs: undefined, maxRequestsPerConnection: undefined,
-      maxConcurrentStreams: undefined, maxConnectionDurationMs: undefined, keepAliveDelayMs: undefined, keepAliveIntervalMs: undefined, keepAliveProbes: undefined,
-      h2PingIntervalMs: undefined, h2PingTimeoutMs: undefined,
+      http2: false,
+      connections: null,
+      connectTimeoutMs: 10_000,
+      keepAliveTimeoutMs: undefined,
+      maxRequestsPerConnection: undefined,
+      maxConcurrentStreams: undefined,
+      maxConnectionDurationMs: undefined,
+      keepAliveDelayMs: undefined,
+      keepAliveIntervalMs: undefined,
+      keepAliveProbes: undefined,
+      h2PingIntervalMs: undefined,
+      h2PingTimeoutMs: undefined,
     });
   });
 
   it('maps every supported field', async () => {
-    expect(await poolOptions(`
+    expect(
+      await poolOptions(`
     connectionPool:
       tcp: { maxConnections: 5, connectTimeout: 250ms, idleTimeout: 30s, maxConnectionDuration: 1h, tcpKeepalive: { time: 45s, interval: 5s, probes: 4 } }
-      http: { idleTimeout: 90s, maxRequestsPerConnection: 7, maxConcurrentStreams: 50, http2KeepAlive: { interval: 20s, timeout: 4s }, h2UpgradePolicy: UPGRADE }`)).toEqual({
+      http: { idleTimeout: 90s, maxRequestsPerConnection: 7, maxConcurrentStreams: 50, http2KeepAlive: { interval: 20s, timeout: 4s }, h2UpgradePolicy: UPGRADE }`),
+    ).toEqual({
       http2: true,
       // Five connections over two endpoints: three each.
       connections: 3,
@@ -105,9 +116,19 @@ describe('connectionPool → undici Pool options', () => {
     expect((await poolOptions('{ connectionPool: { tcp: { idleTimeout: 15s } } }')).keepAliveTimeoutMs).toBe(15_000);
     const never = await poolOptions('{ connectionPool: { tcp: { idleTimeout: 0s } } }');
     expect(never.keepAliveTimeoutMs).toBe(0);
-    const pool = defaultPoolFactory('http://10.0.0.1:9080', {
-      key: '10.0.0.1:9080', address: '10.0.0.1', port: 9080, weight: 1, labels: {}, locality: UNKNOWN_LOCALITY, ready: true,
-    }, never);
+    const pool = defaultPoolFactory(
+      'http://10.0.0.1:9080',
+      {
+        key: '10.0.0.1:9080',
+        address: '10.0.0.1',
+        port: 9080,
+        weight: 1,
+        labels: {},
+        locality: UNKNOWN_LOCALITY,
+        ready: true,
+      },
+      never,
+    );
     expect(pool).toBeInstanceOf(Pool);
     await pool.close();
   });

@@ -83,10 +83,7 @@ spec:
     http_web: 8080
     grpc: 0
 `),
-    ).toEqual([
-      'error rule spec.ports.grpc: port must be between 1-65535 (found 0)',
-      'error rule spec.ports: port name must be valid (found key "http_web")',
-    ]);
+    ).toEqual(['error rule spec.ports.grpc: port must be between 1-65535 (found 0)', 'error rule spec.ports: port name must be valid (found key "http_web")']);
   });
 
   it('selectors: no wildcard, no empty key', () => {
@@ -122,9 +119,7 @@ spec:
       credentialName: a
       credentialNames: [b]
 `),
-    ).toEqual([
-      "error rule spec.ingress[0].tls: only one of credentialName or credentialNames can be set (found 'credentialName' and 'credentialNames')",
-    ]);
+    ).toEqual(["error rule spec.ingress[0].tls: only one of credentialName or credentialNames can be set (found 'credentialName' and 'credentialNames')"]);
   });
 
   it('AuthorizationPolicy: one targeting field; serviceAccounts alone; no cross-namespace refs', () => {
@@ -158,10 +153,7 @@ spec:
   portLevelMtls:
     http: {mode: DISABLE}
 `),
-    ).toEqual([
-      'error rule spec.portLevelMtls: port must be between 1-65535 (found key "http")',
-      'error rule spec: portLevelMtls requires selector',
-    ]);
+    ).toEqual(['error rule spec.portLevelMtls: port must be between 1-65535 (found key "http")', 'error rule spec: portLevelMtls requires selector']);
   });
 
   it('durations must be at least 1ms', () => {

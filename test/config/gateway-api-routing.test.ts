@@ -57,10 +57,12 @@ const url = (path: string) => `http://reviews.shop.svc.cluster.local:${pods.port
 
 describe('HTTPRoute attached to a Service', () => {
   it('splits by backendRef weight (90/10 over 200 calls)', async () => {
-    mesh = await start(route(`  - backendRefs:
+    mesh = await start(
+      route(`  - backendRefs:
     - { name: reviews-v1, port: PORT, weight: 90 }
     - { name: reviews-v2, port: PORT, weight: 10 }
-`));
+`),
+    );
     const counts = await tally(mesh, url('/'), 200);
     expect(counts.get(PLAIN)).toBeUndefined();
     expect(counts.get(V1)!).toBeGreaterThan(160);
@@ -69,7 +71,8 @@ describe('HTTPRoute attached to a Service', () => {
   });
 
   it('path matches element by element, header matches, and the more specific match wins whatever the rule order', async () => {
-    mesh = await start(route(`  - matches:
+    mesh = await start(
+      route(`  - matches:
     - path: { type: PathPrefix, value: /api }
     backendRefs: [{ name: reviews-v1, port: PORT }]
   - matches:
@@ -77,7 +80,8 @@ describe('HTTPRoute attached to a Service', () => {
       headers: [{ name: X-Canary, value: "yes" }, { name: x-canary, value: "ignored: the first of equivalent names counts" }]
     - path: { type: Exact, value: /exact }
     backendRefs: [{ name: reviews-v2, port: PORT }]
-`));
+`),
+    );
     expect((await call(mesh, url('/api'))).reply?.pod).toBe(V1);
     expect((await call(mesh, url('/api/books?x=1'))).reply?.pod).toBe(V1);
     // A header match ranks above the same path without one, though its rule comes second.
@@ -89,12 +93,14 @@ describe('HTTPRoute attached to a Service', () => {
   });
 
   it('matches the method and query parameters', async () => {
-    mesh = await start(route(`  - matches:
+    mesh = await start(
+      route(`  - matches:
     - method: POST
     - queryParams: [{ type: RegularExpression, name: version, value: "v2|beta" }]
     backendRefs: [{ name: reviews-v2, port: PORT }]
   - backendRefs: [{ name: reviews-v1, port: PORT }]
-`));
+`),
+    );
     expect((await call(mesh, url('/'))).reply?.pod).toBe(V1);
     expect((await call(mesh, url('/?version=beta'))).reply?.pod).toBe(V2);
     expect((await call(mesh, url('/?version=v3'))).reply?.pod).toBe(V1);
@@ -103,7 +109,8 @@ describe('HTTPRoute attached to a Service', () => {
   });
 
   it('RequestHeaderModifier and ResponseHeaderModifier change what the upstream and the caller see', async () => {
-    mesh = await start(route(`  - filters:
+    mesh = await start(
+      route(`  - filters:
     - type: RequestHeaderModifier
       requestHeaderModifier:
         set: [{ name: X-Set, value: new }]
@@ -114,7 +121,8 @@ describe('HTTPRoute attached to a Service', () => {
         set: [{ name: X-Served-By, value: mesh }]
         remove: [X-Pod]
     backendRefs: [{ name: reviews-v1, port: PORT }]
-`));
+`),
+    );
     const res = await call(mesh, url('/'), { 'x-set': 'old', 'x-add': 'first', 'x-drop': 'gone' });
     expect(res.reply?.headers['x-set']).toBe('new');
     expect(res.reply?.headers['x-add']).toBe('first, added');
@@ -126,7 +134,8 @@ describe('HTTPRoute attached to a Service', () => {
   it('RequestRedirect answers the redirect itself (302 by default) and sends nothing upstream', async () => {
     let upstream = 0;
     pods.behave = () => void upstream++;
-    mesh = await start(route(`  - matches: [{ path: { type: PathPrefix, value: /old } }]
+    mesh = await start(
+      route(`  - matches: [{ path: { type: PathPrefix, value: /old } }]
     filters:
     - type: RequestRedirect
       requestRedirect: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /new } }
@@ -138,7 +147,8 @@ describe('HTTPRoute attached to a Service', () => {
     filters:
     - type: RequestRedirect
       requestRedirect: { hostname: shop.example.com, path: { type: ReplaceFullPath, replaceFullPath: /home } }
-`));
+`),
+    );
     const prefix = await call(mesh, url('/old/page?q=1'));
     expect(prefix.status).toBe(302);
     expect(prefix.headers['location']).toBe(`http://reviews.shop.svc.cluster.local:${pods.port}/new/page?q=1`);
@@ -151,7 +161,8 @@ describe('HTTPRoute attached to a Service', () => {
   });
 
   it('URLRewrite replaces the matched prefix (or the whole path) and the Host', async () => {
-    mesh = await start(route(`  - matches: [{ path: { type: PathPrefix, value: /strip } }]
+    mesh = await start(
+      route(`  - matches: [{ path: { type: PathPrefix, value: /strip } }]
     filters:
     - type: URLRewrite
       urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: / } }
@@ -166,7 +177,8 @@ describe('HTTPRoute attached to a Service', () => {
     - type: URLRewrite
       urlRewrite: { path: { type: ReplaceFullPath, replaceFullPath: /replaced } }
     backendRefs: [{ name: reviews-v1, port: PORT }]
-`));
+`),
+    );
     expect((await call(mesh, url('/strip/three'))).reply?.path).toBe('/three');
     expect((await call(mesh, url('/strip'))).reply?.path).toBe('/');
     const v1 = await call(mesh, url('/v1/books?page=2'));
@@ -181,11 +193,13 @@ describe('HTTPRoute attached to a Service', () => {
       if (pod === MIRROR) mirrored.push(req.url ?? '');
       return false;
     };
-    mesh = await start(route(`  - filters:
+    mesh = await start(
+      route(`  - filters:
     - type: RequestMirror
       requestMirror: { backendRef: { name: mirror, port: PORT } }
     backendRefs: [{ name: reviews-v1, port: PORT }]
-`));
+`),
+    );
     expect((await call(mesh, url('/copy-me'))).reply?.pod).toBe(V1);
     await expect.poll(() => mirrored).toEqual(['/copy-me']);
   });
@@ -197,11 +211,13 @@ describe('HTTPRoute attached to a Service', () => {
       res.on('close', () => clearTimeout(timer));
       return true;
     };
-    mesh = await start(route(`  - matches: [{ path: { value: /slow } }]
+    mesh = await start(
+      route(`  - matches: [{ path: { value: /slow } }]
     timeouts: { request: 100ms }
     backendRefs: [{ name: reviews-v1, port: PORT }]
   - backendRefs: [{ name: reviews-v2, port: PORT }]
-`));
+`),
+    );
     const slow = await call(mesh, url('/slow'));
     expect(slow.status).toBe(504);
     expect(slow.text).toBe('upstream request timeout');
@@ -218,11 +234,13 @@ describe('HTTPRoute attached to a Service', () => {
       res.end('first try fails');
       return true;
     };
-    mesh = await start(route(`  - matches: [{ path: { value: /retried } }]
+    mesh = await start(
+      route(`  - matches: [{ path: { value: /retried } }]
     retry: { attempts: 1, codes: [500], backoff: 1ms }
     backendRefs: [{ name: reviews-v1, port: PORT }]
   - backendRefs: [{ name: reviews-v1, port: PORT }]
-`));
+`),
+    );
     expect((await call(mesh, url('/retried'))).status).toBe(200);
     expect(seen.get('/retried')).toBe(2);
     expect((await call(mesh, url('/plain'))).status).toBe(500);
@@ -230,19 +248,25 @@ describe('HTTPRoute attached to a Service', () => {
   });
 
   it('a rule whose backends all weigh 0 answers 500, as the Gateway API requires', async () => {
-    mesh = await start(route(`  - backendRefs: [{ name: reviews-v1, port: PORT, weight: 0 }]
-`));
+    mesh = await start(
+      route(`  - backendRefs: [{ name: reviews-v1, port: PORT, weight: 0 }]
+`),
+    );
     expect((await call(mesh, url('/'))).status).toBe(500);
   });
 
   it('a parentRef port applies the route to calls on that port only', async () => {
-    mesh = await start(route(`  - backendRefs: [{ name: reviews-v1, port: PORT }]
-`).replace('port: PORT }', 'port: 1 }'));
+    mesh = await start(
+      route(`  - backendRefs: [{ name: reviews-v1, port: PORT }]
+`).replace('port: PORT }', 'port: 1 }'),
+    );
     // Called on the pods' port, the route (for port 1) does not apply: the Service's default route does.
     expect((await call(mesh, url('/'))).reply?.pod).toBe(PLAIN);
     await mesh.close();
-    mesh = await start(route(`  - backendRefs: [{ name: reviews-v1, port: PORT }]
-`));
+    mesh = await start(
+      route(`  - backendRefs: [{ name: reviews-v1, port: PORT }]
+`),
+    );
     expect((await call(mesh, url('/'))).reply?.pod).toBe(V1);
   });
 });
@@ -297,7 +321,7 @@ spec:
   });
 });
 
-describe('a VirtualService and an HTTPRoute for one host, in Istio\'s order', () => {
+describe("a VirtualService and an HTTPRoute for one host, in Istio's order", () => {
   const vs = `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: reviews-vs, namespace: shop, creationTimestamp: "2026-01-01T00:00:00Z" }
@@ -360,9 +384,11 @@ spec:
 
 describe('explain', () => {
   it('names the HTTPRoute and the rule that decided', async () => {
-    mesh = await start(route(`  - matches: [{ path: { value: /a } }, { path: { value: /b } }]
+    mesh = await start(
+      route(`  - matches: [{ path: { value: /a } }, { path: { value: /b } }]
     backendRefs: [{ name: reviews-v1, port: PORT }]
-`));
+`),
+    );
     const e = explain(mesh, 'GET', url('/b/1'));
     expect(e.route).toMatchObject({ path: 'spec.rules[0].matches[1]', resource: { kind: 'HTTPRoute', namespace: 'shop', name: 'reviews' } });
   });

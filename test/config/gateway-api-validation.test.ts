@@ -12,7 +12,11 @@ import { CEL_RULES } from '../../src/config/validate/index.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { errors, summarize, validateYaml, warnings } from './helpers.js';
 
-const httpRoute = (rules: string, parents = '[{ group: "", kind: Service, name: reviews }]', apiVersion = 'gateway.networking.k8s.io/v1') => `apiVersion: ${apiVersion}
+const httpRoute = (
+  rules: string,
+  parents = '[{ group: "", kind: Service, name: reviews }]',
+  apiVersion = 'gateway.networking.k8s.io/v1',
+) => `apiVersion: ${apiVersion}
 kind: HTTPRoute
 metadata: { name: reviews, namespace: shop }
 spec:
@@ -25,7 +29,13 @@ const errorLines = (yaml: string) => errors(validateYaml(yaml)).map((i) => `${i.
 describe('HTTPRoute validation', () => {
   it('accepts a GAMMA route in v1 and v1beta1, and reads it', () => {
     for (const version of ['v1', 'v1beta1']) {
-      const result = validateYaml(httpRoute('  - backendRefs: [{ name: reviews-v1, port: 9080, weight: 90 }, { name: reviews-v2, port: 9080, weight: 10 }]\n', undefined, `gateway.networking.k8s.io/${version}`));
+      const result = validateYaml(
+        httpRoute(
+          '  - backendRefs: [{ name: reviews-v1, port: 9080, weight: 90 }, { name: reviews-v2, port: 9080, weight: 10 }]\n',
+          undefined,
+          `gateway.networking.k8s.io/${version}`,
+        ),
+      );
       expect(summarize(result.issues)).toEqual([]);
       expect(result.resource?.kind).toBe('HTTPRoute');
     }
@@ -183,7 +193,9 @@ describe('sidecarless validate and explain', () => {
     await writeFile(file, httpRoute('  - matches: [{ path: { type: Exact, value: "/a//b" } }]\n    backendRefs: [{ name: reviews-v1, port: 9080 }]\n'));
     const r = await run('validate', file);
     expect(r.code).toBe(1);
-    expect(r.stdout + r.stderr).toMatch(/bad\.yaml:7: HTTPRoute shop\/reviews.*spec\.rules\[0\]\.matches\[0\]\.path\.value: must not contain '\/\/' when type one of \['Exact', 'PathPrefix'\] \(found "\/a\/\/b"\)/);
+    expect(r.stdout + r.stderr).toMatch(
+      /bad\.yaml:7: HTTPRoute shop\/reviews.*spec\.rules\[0\]\.matches\[0\]\.path\.value: must not contain '\/\/' when type one of \['Exact', 'PathPrefix'\] \(found "\/a\/\/b"\)/,
+    );
   });
 
   it('explain names the HTTPRoute and the rule that matches', async () => {
@@ -200,7 +212,8 @@ spec:
   ports: [{ number: 9080, name: http, protocol: HTTP }]
   endpoints: [{ address: 127.0.0.9 }]
 ---
-` + httpRoute(`  - matches: [{ path: { value: /v2 } }]
+` +
+        httpRoute(`  - matches: [{ path: { value: /v2 } }]
     backendRefs: [{ name: reviews-v2, port: 9080 }]
     timeouts: { request: 3s }
 `),
@@ -308,7 +321,8 @@ describe('every CEL rule of the Gateway API CRDs', () => {
   const grpcMany = (n: number) => Array.from({ length: n }, (_, i) => `{ method: { service: s${i} } }`).join(', ');
   const backend = '{ name: b, port: 80 }';
   const http = [
-    httpRoute(`  - matches: [{ path: { value: "/a//b" } }, { path: { value: /a/./b } }, { path: { value: /a/../b } }, { path: { value: /a%2Fb } }, { path: { value: /a/. } }, { path: { value: /a%2fb } }, { path: { value: /a/.. } }, { path: { value: "/a#b" } }, { path: { value: "/a b" } }, { path: { value: a } }]
+    httpRoute(
+      `  - matches: [{ path: { value: "/a//b" } }, { path: { value: /a/./b } }, { path: { value: /a/../b } }, { path: { value: /a%2Fb } }, { path: { value: /a/. } }, { path: { value: /a%2fb } }, { path: { value: /a/.. } }, { path: { value: "/a#b" } }, { path: { value: "/a b" } }, { path: { value: a } }]
     backendRefs: [${backend}]
   - matches: [{ path: { type: Exact, value: /x } }]
     filters: [{ type: URLRewrite, urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /y } } }]
@@ -347,7 +361,9 @@ describe('every CEL rule of the Gateway API CRDs', () => {
     - { type: ExternalAuth, externalAuth: { protocol: GRPC, http: {}, backendRef: ${backend} } }
     timeouts: { request: 1s, backendRequest: 2s }
     sessionPersistence: { type: Header, cookieConfig: { lifetimeType: Permanent } }
-`, '[{ group: "", kind: Service, name: reviews }, { group: "", kind: Service, name: reviews, port: 80 }, { group: "", kind: Service, name: reviews, port: 80 }]'),
+`,
+      '[{ group: "", kind: Service, name: reviews }, { group: "", kind: Service, name: reviews, port: 80 }, { group: "", kind: Service, name: reviews, port: 80 }]',
+    ),
     httpRoute(`  - { name: a, matches: [${many(60)}] }
   - { name: a, matches: [${many(60)}] }
   - { matches: [${many(60)}] }

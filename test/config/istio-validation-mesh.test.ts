@@ -26,9 +26,12 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const reviews = () => `${reviewsServiceEntry(pods.port, ['127.0.0.2', '127.0.0.3']).replace('endpoints: [{ address: 127.0.0.2 }, { address: 127.0.0.3 }]', `endpoints:
+const reviews = () => `${reviewsServiceEntry(pods.port, ['127.0.0.2', '127.0.0.3']).replace(
+  'endpoints: [{ address: 127.0.0.2 }, { address: 127.0.0.3 }]',
+  `endpoints:
   - { address: 127.0.0.2, labels: { version: v1 } }
-  - { address: 127.0.0.3, labels: { version: v2 } }`)}---
+  - { address: 127.0.0.3, labels: { version: v2 } }`,
+)}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: reviews, namespace: shop }
@@ -56,7 +59,9 @@ async function get(m: Mesh, path: string, headers: Record<string, string> = {}):
 describe("Istio's validation rules in a running mesh", () => {
   it('refuses a STATIC ServiceEntry whose endpoint is a name, naming file, line, resource and field', async () => {
     const file = join(dir, 'api.yaml');
-    await writeFile(file, `apiVersion: networking.istio.io/v1
+    await writeFile(
+      file,
+      `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: api, namespace: shop }
 spec:
@@ -65,19 +70,26 @@ spec:
   resolution: STATIC
   endpoints:
   - address: backend.example.com
-`);
+`,
+    );
     const error = (await createMesh({ namespace: 'shop', config: [file], watch: false }).catch((e: unknown) => e)) as MeshConfigError;
     expect(error.code).toBe('ERR_MESH_CONFIG');
-    expect(error.message).toContain(`${file}:9: ServiceEntry shop/api: spec.endpoints[0].address: endpoint address "backend.example.com" is not a valid IP address`);
+    expect(error.message).toContain(
+      `${file}:9: ServiceEntry shop/api: spec.endpoints[0].address: endpoint address "backend.example.com" is not a valid IP address`,
+    );
   });
 
-  it('refuses a local reply status in 100-199 at load time, with Istio\'s message', async () => {
+  it("refuses a local reply status in 100-199 at load time, with Istio's message", async () => {
     const file = join(dir, 'status.yaml');
-    await writeFile(file, reviews() + route(`  - match: [{ uri: { prefix: /early } }]
+    await writeFile(
+      file,
+      reviews() +
+        route(`  - match: [{ uri: { prefix: /early } }]
     directResponse: { status: 103 }
   - fault: { abort: { httpStatus: 100, percentage: { value: 100 } } }
     route: [{ destination: { host: reviews } }]
-`));
+`),
+    );
     const error = (await createMesh({ namespace: 'shop', config: [file], watch: false }).catch((e: unknown) => e)) as MeshConfigError;
     expect(error.issues.map((i) => `${i.path}: ${i.message}`)).toEqual([
       'spec.http[0].directResponse.status: HTTP status 103 is not in range 200-599',
@@ -100,12 +112,15 @@ spec:
   it('routes on withoutHeaders regex "*" as Istio does: only requests without the header match', async () => {
     mesh = await createMesh({
       namespace: 'shop',
-      config: yamlDocs(reviews() + route(`  - name: stable
+      config: yamlDocs(
+        reviews() +
+          route(`  - name: stable
     match: [{ withoutHeaders: { x-canary: { regex: "*" } } }]
     route: [{ destination: { host: reviews, subset: v1 } }]
   - name: canary
     route: [{ destination: { host: reviews, subset: v2 } }]
-`)).map((d) => d.value as InlineConfig),
+`),
+      ).map((d) => d.value as InlineConfig),
       watch: false,
       dns: false,
     });

@@ -18,7 +18,21 @@ describe('Istio regexes: RE2 syntax, whole-string match', () => {
     for (const pattern of ['v1', '/reviews/[0-9]+', '^/api/v[12]/.*$', '.*\\.(jpg|png)', '(?:foo|bar)-\\d{1,3}', '']) {
       expect([pattern, compileIstioRegex(pattern).engine]).toEqual([pattern, 'native']);
     }
-    for (const pattern of ['(?i)abc', '[[:digit:]]+', 'a\\z', '\\Aabc', '\\pL+', '\\Qa.b\\E', '(?P<v>v[0-9])', '(?<v>v1)', '[]a]+', '\\x{41}', '(a+)+', '(a|b)*c', '[a-z]+-[0-9]+']) {
+    for (const pattern of [
+      '(?i)abc',
+      '[[:digit:]]+',
+      'a\\z',
+      '\\Aabc',
+      '\\pL+',
+      '\\Qa.b\\E',
+      '(?P<v>v[0-9])',
+      '(?<v>v1)',
+      '[]a]+',
+      '\\x{41}',
+      '(a+)+',
+      '(a|b)*c',
+      '[a-z]+-[0-9]+',
+    ]) {
       expect([pattern, compileIstioRegex(pattern).engine]).toEqual([pattern, 're2']);
     }
   });

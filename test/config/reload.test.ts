@@ -29,20 +29,38 @@ function configuration(): Obj[] {
     out.push({
       ...meta('ServiceEntry', name),
       spec: {
-        hosts: [host], location: 'MESH_INTERNAL', resolution: 'STATIC', ports: [{ number: 80, name: 'http', protocol: 'HTTP' }],
+        hosts: [host],
+        location: 'MESH_INTERNAL',
+        resolution: 'STATIC',
+        ports: [{ number: 80, name: 'http', protocol: 'HTTP' }],
         ...(selected
           ? { workloadSelector: { labels: { app: name } } }
-          : { endpoints: [{ address: `10.1.${i}.1`, labels: { version: 'v1' } }, { address: `10.1.${i}.2`, labels: { version: 'v2' } }] }),
+          : {
+              endpoints: [
+                { address: `10.1.${i}.1`, labels: { version: 'v1' } },
+                { address: `10.1.${i}.2`, labels: { version: 'v2' } },
+              ],
+            }),
       },
     });
     if (selected) {
       for (const version of ['v1', 'v2']) {
-        out.push({ ...meta('WorkloadEntry', `${name}-${version}`), spec: { address: `10.2.${i}.${version === 'v1' ? 1 : 2}`, labels: { app: name, version } } });
+        out.push({
+          ...meta('WorkloadEntry', `${name}-${version}`),
+          spec: { address: `10.2.${i}.${version === 'v1' ? 1 : 2}`, labels: { app: name, version } },
+        });
       }
     }
     out.push({
       ...meta('DestinationRule', name),
-      spec: { host: name, trafficPolicy: { loadBalancer: { simple: 'ROUND_ROBIN' } }, subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] },
+      spec: {
+        host: name,
+        trafficPolicy: { loadBalancer: { simple: 'ROUND_ROBIN' } },
+        subsets: [
+          { name: 'v1', labels: { version: 'v1' } },
+          { name: 'v2', labels: { version: 'v2' } },
+        ],
+      },
     });
     out.push({
       ...meta('VirtualService', name),
@@ -50,7 +68,12 @@ function configuration(): Obj[] {
         hosts: [name],
         http: [
           { match: [{ headers: { 'x-canary': { exact: 'yes' } } }], route: [{ destination: { host: name, subset: 'v2' } }] },
-          { route: [{ destination: { host: name, subset: 'v1' }, weight: 80 }, { destination: { host: name, subset: 'v2' }, weight: 20 }] },
+          {
+            route: [
+              { destination: { host: name, subset: 'v1' }, weight: 80 },
+              { destination: { host: name, subset: 'v2' }, weight: 20 },
+            ],
+          },
         ],
       },
     });
@@ -67,8 +90,22 @@ function configuration(): Obj[] {
   }
   out.push({ ...meta('VirtualService', 'wild'), spec: { hosts: ['*.w3.example.org'], http: [{ route: [{ destination: { host: 'api.w3.example.org' } }] }] } });
   // A root with a delegate, and a route to a host nothing declares.
-  out.push({ ...meta('VirtualService', 'front'), spec: { hosts: ['front.example.com'], http: [{ match: [{ uri: { prefix: '/svc' } }], delegate: { name: 'front-child' } }, { route: [{ destination: { host: 'nowhere.example.com' } }] }] } });
-  out.push({ ...meta('VirtualService', 'front-child'), spec: { http: [{ match: [{ uri: { prefix: '/svc/a' } }], route: [{ destination: { host: 'svc-4', subset: 'v2' } }] }, { route: [{ destination: { host: 'svc-5' } }] }] } });
+  out.push({
+    ...meta('VirtualService', 'front'),
+    spec: {
+      hosts: ['front.example.com'],
+      http: [{ match: [{ uri: { prefix: '/svc' } }], delegate: { name: 'front-child' } }, { route: [{ destination: { host: 'nowhere.example.com' } }] }],
+    },
+  });
+  out.push({
+    ...meta('VirtualService', 'front-child'),
+    spec: {
+      http: [
+        { match: [{ uri: { prefix: '/svc/a' } }], route: [{ destination: { host: 'svc-4', subset: 'v2' } }] },
+        { route: [{ destination: { host: 'svc-5' } }] },
+      ],
+    },
+  });
   return out;
 }
 
@@ -90,11 +127,13 @@ function edit(kind: string, which: (o: Obj & { spec: Obj }) => boolean, change: 
 
 const named = (pattern: RegExp) => (o: Obj) => pattern.test((o['metadata'] as { name: string }).name);
 const service = named(/^svc-\d+$/);
-const remove = (kind: string, which: (o: Obj) => boolean): Change => (objects, random) => {
-  const candidates = objects.flatMap((o, i) => (o['kind'] === kind && which(o) ? [i] : []));
-  const at = candidates[Math.floor(random() * candidates.length)];
-  return objects.filter((_, i) => i !== at);
-};
+const remove =
+  (kind: string, which: (o: Obj) => boolean): Change =>
+  (objects, random) => {
+    const candidates = objects.flatMap((o, i) => (o['kind'] === kind && which(o) ? [i] : []));
+    const at = candidates[Math.floor(random() * candidates.length)];
+    return objects.filter((_, i) => i !== at);
+  };
 
 const CHANGES: Record<string, Change> = {
   'route weights': edit('VirtualService', service, (vs) => {
@@ -112,11 +151,18 @@ const CHANGES: Record<string, Change> = {
     dr.spec['trafficPolicy'] = { loadBalancer: { simple: 'LEAST_REQUEST' } };
   }),
   'merged rule': edit('DestinationRule', named(/^svc-1-extra$/), (dr) => {
-    dr.spec['subsets'] = [{ name: 'v2', labels: { version: 'v2' } }, { name: 'v4', labels: { version: 'v4' } }];
+    dr.spec['subsets'] = [
+      { name: 'v2', labels: { version: 'v2' } },
+      { name: 'v4', labels: { version: 'v4' } },
+    ];
   }),
-  'endpoint address': edit('ServiceEntry', (se) => Array.isArray(se.spec['endpoints']), (se) => {
-    (se.spec['endpoints'] as { address: string }[])[0]!.address = '10.9.9.9';
-  }),
+  'endpoint address': edit(
+    'ServiceEntry',
+    (se) => Array.isArray(se.spec['endpoints']),
+    (se) => {
+      (se.spec['endpoints'] as { address: string }[])[0]!.address = '10.9.9.9';
+    },
+  ),
   'service host': edit('ServiceEntry', service, (se) => {
     se.spec['hosts'] = ['renamed.shop.svc.cluster.local'];
   }),
@@ -137,7 +183,10 @@ const CHANGES: Record<string, Change> = {
   'service removed': remove('ServiceEntry', service),
   'conflicting route added': (objects, random) => [
     ...objects,
-    { ...meta('VirtualService', `late-${Math.floor(random() * 1e6)}`), spec: { hosts: [`svc-${Math.floor(random() * SERVICES)}`], http: [{ route: [{ destination: { host: 'svc-0' } }] }] } },
+    {
+      ...meta('VirtualService', `late-${Math.floor(random() * 1e6)}`),
+      spec: { hosts: [`svc-${Math.floor(random() * SERVICES)}`], http: [{ route: [{ destination: { host: 'svc-0' } }] }] },
+    },
   ],
 };
 
@@ -160,15 +209,19 @@ function view(snapshot: Snapshot) {
       const rule = snapshot.destinationRule(host);
       return rule && { host, sources: rule.sources, subsets: [...rule.subsets.keys()], policy: rule.trafficPolicy };
     }),
-    lookups: ['svc-7.shop.svc.cluster.local', 'api.w3.example.org', 'x.w17.example.org', 'renamed.shop.svc.cluster.local', 'nowhere.example.com']
-      .map((host) => [snapshot.service(host)?.source, snapshot.routeTable(host)?.resource]),
+    lookups: ['svc-7.shop.svc.cluster.local', 'api.w3.example.org', 'x.w17.example.org', 'renamed.shop.svc.cluster.local', 'nowhere.example.com'].map(
+      (host) => [snapshot.service(host)?.source, snapshot.routeTable(host)?.resource],
+    ),
     warnings: snapshot.warnings.map((w) => `${w.code} ${formatLocation(w.location)} ${w.path ?? ''} ${w.message}`).sort(),
   };
 }
 
 /** What requests would do: the route each service host's requests take (public `explain`). */
 function routing(mesh: Mesh) {
-  const urls = [...mesh.snapshot.services()].map((s) => s.host).filter((h) => !h.startsWith('*')).sort()
+  const urls = [...mesh.snapshot.services()]
+    .map((s) => s.host)
+    .filter((h) => !h.startsWith('*'))
+    .sort()
     .flatMap((h) => [`http://${h}/`, `http://${h}/svc/a`]);
   urls.push('http://front.example.com/svc/a', 'http://front.example.com/svc/b', 'http://front.example.com/', 'http://api.w3.example.org/');
   return urls.map((url) => {
@@ -197,18 +250,19 @@ async function meshOf(source: PushSource): Promise<Mesh> {
   return mesh;
 }
 
-const nextSnapshot = (mesh: Mesh) => new Promise<Snapshot>((resolve, reject) => {
-  const accepted = (snapshot: Snapshot) => {
-    mesh.off('configRejected', rejected);
-    resolve(snapshot);
-  };
-  const rejected = (error: MeshConfigError) => {
-    mesh.off('snapshot', accepted);
-    reject(error);
-  };
-  mesh.once('snapshot', accepted);
-  mesh.once('configRejected', rejected);
-});
+const nextSnapshot = (mesh: Mesh) =>
+  new Promise<Snapshot>((resolve, reject) => {
+    const accepted = (snapshot: Snapshot) => {
+      mesh.off('configRejected', rejected);
+      resolve(snapshot);
+    };
+    const rejected = (error: MeshConfigError) => {
+      mesh.off('snapshot', accepted);
+      reject(error);
+    };
+    mesh.once('snapshot', accepted);
+    mesh.once('configRejected', rejected);
+  });
 
 describe('incremental reload', () => {
   it('after each change to one resource among many, serves what a compile from scratch serves', async () => {
@@ -218,7 +272,9 @@ describe('incremental reload', () => {
     const source = new PushSource(toDocs(objects, cache));
     const mesh = await meshOf(source);
     // The warnings prove the cross-resource findings are in play (and must follow each change).
-    expect(mesh.snapshot.warnings.map((w) => w.code)).toEqual(expect.arrayContaining(['conflicting-virtual-service', 'conflicting-destination-rule', 'unknown-host']));
+    expect(mesh.snapshot.warnings.map((w) => w.code)).toEqual(
+      expect.arrayContaining(['conflicting-virtual-service', 'conflicting-destination-rule', 'unknown-host']),
+    );
 
     const names = Object.keys(CHANGES);
     for (let round = 0; round < 2 * names.length; round++) {
@@ -372,15 +428,27 @@ describe('large configurations', () => {
     const sourceOf = (mesh: Mesh, host: string) => mesh.snapshot.service(host)?.source.name;
     for (const objects of [nested, [...fillers, ...[...nested].reverse()]]) {
       const mesh = await meshOf(new PushSource(objects.map((value, i) => ({ value, location: { file: `w[${i}]` } }))));
-      expect(['x.b.a.example.org', 'b.a.example.org', 'x.a.example.org', 'a.example.org', 'example.org', 'x.f7.example.net', 'other.test'].map((h) => sourceOf(mesh, h)))
-        .toEqual(['b', 'a', 'a', 'org', 'any', objects.length > 4 ? 'filler-7' : undefined, undefined]);
+      expect(
+        ['x.b.a.example.org', 'b.a.example.org', 'x.a.example.org', 'a.example.org', 'example.org', 'x.f7.example.net', 'other.test'].map((h) =>
+          sourceOf(mesh, h),
+        ),
+      ).toEqual(['b', 'a', 'a', 'org', 'any', objects.length > 4 ? 'filler-7' : undefined, undefined]);
     }
   });
 
   it('selects WorkloadEntries by every label of the selector', async () => {
     const we = (name: string, labels: Record<string, string>, address: string) => ({ ...meta('WorkloadEntry', name), spec: { address, labels } });
     const objects = [
-      { ...meta('ServiceEntry', 'api'), spec: { hosts: ['api.shop.svc.cluster.local'], location: 'MESH_INTERNAL', resolution: 'STATIC', ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], workloadSelector: { labels: { app: 'api', track: 'stable' } } } },
+      {
+        ...meta('ServiceEntry', 'api'),
+        spec: {
+          hosts: ['api.shop.svc.cluster.local'],
+          location: 'MESH_INTERNAL',
+          resolution: 'STATIC',
+          ports: [{ number: 80, name: 'http', protocol: 'HTTP' }],
+          workloadSelector: { labels: { app: 'api', track: 'stable' } },
+        },
+      },
       ...Array.from({ length: 30 }, (_, i) => we(`app-only-${i}`, { app: 'api' }, `10.0.1.${i + 1}`)),
       ...Array.from({ length: 30 }, (_, i) => we(`track-only-${i}`, { track: 'stable' }, `10.0.2.${i + 1}`)),
       we('both', { app: 'api', track: 'stable', extra: 'x' }, '10.0.3.1'),

@@ -35,10 +35,12 @@ async function rejection(yaml: string): Promise<string[]> {
 describe('DestinationRule resilience settings istiod would refuse are rejected with the field named', () => {
   it('percentages out of range, local-origin failures without the split, negative limits, an empty pool', async () => {
     expect(
-      await rejection(rule(`
+      await rejection(
+        rule(`
     outlierDetection: { minHealthPercent: -1, consecutiveLocalOriginFailures: 3 }
     connectionPool: { tcp: { maxConnections: -2, idleTimeout: -1s }, http: { http1MaxPendingRequests: -1 } }
-    retryBudget: { budgetInterval: -5s }`)),
+    retryBudget: { budgetInterval: -5s }`),
+      ),
     ).toEqual([
       'error invalid-value spec.trafficPolicy.outlierDetection.minHealthPercent: expected a percentage from 0 to 100, found -1',
       'error invalid-value spec.trafficPolicy.outlierDetection.consecutiveLocalOriginFailures: consecutiveLocalOriginFailures is set but splitExternalLocalOriginErrors is not true, so it would have no effect (istiod rejects this too)',

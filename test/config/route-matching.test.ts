@@ -55,8 +55,7 @@ beforeAll(async () => {
 });
 afterAll(() => mesh.close());
 
-const routeName = (method: string, url: string, headers: Record<string, string> = {}) =>
-  explain(mesh, method, url, headers).route?.name;
+const routeName = (method: string, url: string, headers: Record<string, string> = {}) => explain(mesh, method, url, headers).route?.name;
 
 describe('VirtualService http matching', () => {
   it('matches uri exact only on the whole path', () => {

@@ -73,7 +73,10 @@ describe('several VirtualServices for one host', () => {
   it('prefer the one private to the caller namespace, then the oldest, and warn about the rest', async () => {
     const yaml = [
       vs('team-b', 'public-old', 'reviews.shop.svc.cluster.local', 'from-public-old', ', creationTimestamp: "2024-01-01T00:00:00Z"'),
-      vs('web', 'private', 'reviews.shop.svc.cluster.local', 'from-private', ', creationTimestamp: "2025-01-01T00:00:00Z"').replace('spec:\n', 'spec:\n  exportTo: ["."]\n'),
+      vs('web', 'private', 'reviews.shop.svc.cluster.local', 'from-private', ', creationTimestamp: "2025-01-01T00:00:00Z"').replace(
+        'spec:\n',
+        'spec:\n  exportTo: ["."]\n',
+      ),
     ].join('\n');
     mesh = await meshFromYaml(yaml, { namespace: 'web' });
     expect(destinations(explain(mesh, 'GET', 'http://reviews.shop/'))).toEqual(['from-private.web.svc.cluster.local 100%']);

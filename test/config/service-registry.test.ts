@@ -13,7 +13,8 @@ const endpointsOf = (m: Mesh, url: string) =>
 
 describe('ServiceEntry endpoints', () => {
   it('maps each service port to the endpoint port by name, then targetPort, then the port itself', async () => {
-    mesh = await meshFromYaml(`
+    mesh = await meshFromYaml(
+      `
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: api, namespace: shop }
@@ -28,14 +29,17 @@ spec:
   endpoints:
   - { address: 127.0.0.2, ports: { http: 8080 }, weight: 3, locality: us-east1/a }
   - { address: 127.0.0.3, ports: { http: 8081 } }
-`, { namespace: 'shop' });
+`,
+      { namespace: 'shop' },
+    );
     expect(endpointsOf(mesh, 'http://api.example.com/')).toEqual(['127.0.0.2:8080 w3 us-east1/a', '127.0.0.3:8081 w1 /']);
     expect(endpointsOf(mesh, 'http://api.example.com:81/')).toEqual(['127.0.0.2:9901 w3 us-east1/a', '127.0.0.3:9901 w1 /']);
     expect(endpointsOf(mesh, 'http://api.example.com:82/')).toEqual(['127.0.0.2:82 w3 us-east1/a', '127.0.0.3:82 w1 /']);
   });
 
   it('selects WorkloadEntries of its own namespace by workloadSelector', async () => {
-    mesh = await meshFromYaml(`
+    mesh = await meshFromYaml(
+      `
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: ratings, namespace: shop }
@@ -64,12 +68,15 @@ apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: { name: other-namespace, namespace: web }
 spec: { address: 127.0.0.11, labels: { app: ratings } }
-`, { namespace: 'shop' });
+`,
+      { namespace: 'shop' },
+    );
     expect(endpointsOf(mesh, 'http://ratings:9080/')).toEqual(['127.0.0.8:9080 w1 eu/z1', '127.0.0.9:9999 w1 /']);
   });
 
   it('resolution DNS without endpoints uses the host itself', async () => {
-    mesh = await meshFromYaml(`
+    mesh = await meshFromYaml(
+      `
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: ext, namespace: shop }
@@ -77,7 +84,9 @@ spec:
   hosts: [api.partner.test]
   resolution: DNS
   ports: [{ number: 443, name: https, protocol: HTTPS }]
-`, { namespace: 'shop' });
+`,
+      { namespace: 'shop' },
+    );
     expect(endpointsOf(mesh, 'https://api.partner.test/')).toEqual(['api.partner.test:443 w1 /']);
   });
 
@@ -98,7 +107,8 @@ spec:
   });
 
   it('subset labels choose the endpoints a destination can use', async () => {
-    mesh = await meshFromYaml(`
+    mesh = await meshFromYaml(
+      `
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: reviews, namespace: shop }
@@ -125,7 +135,9 @@ metadata: { name: reviews, namespace: shop }
 spec:
   hosts: [reviews]
   http: [{ route: [{ destination: { host: reviews, subset: canary } }] }]
-`, { namespace: 'shop' });
+`,
+      { namespace: 'shop' },
+    );
     expect(endpointsOf(mesh, 'http://reviews:9080/')).toEqual(['127.0.0.3:9080 w1 /']);
   });
 });

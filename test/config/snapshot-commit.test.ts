@@ -113,15 +113,20 @@ describe('a snapshot becomes current only when everything built from it succeede
     for (let i = 0; i < 4; i++) expect(await answeredBy(m)).toBe('127.0.0.2');
   });
 
-  it('rejects a ring size beyond Envoy\'s maximum at compile time, naming the subset field, before any cluster uses it', async () => {
+  it("rejects a ring size beyond Envoy's maximum at compile time, naming the subset field, before any cluster uses it", async () => {
     const { mesh: m, source } = await start(config({ subset: 'v1' }));
     expect(await answeredBy(m)).toBe('127.0.0.2');
 
     const rejected = nextRejection(m);
-    source.push(yamlDocs(config({
-      subset: 'v2',
-      v2Policy: '{ loadBalancer: { consistentHash: { httpHeaderName: x-user, ringHash: { minimumRingSize: 9000000 } } } }',
-    }), 'reviews.yaml'));
+    source.push(
+      yamlDocs(
+        config({
+          subset: 'v2',
+          v2Policy: '{ loadBalancer: { consistentHash: { httpHeaderName: x-user, ringHash: { minimumRingSize: 9000000 } } } }',
+        }),
+        'reviews.yaml',
+      ),
+    );
     const error = await rejected;
     const issue = error.issues.find((i) => i.severity === 'error');
     expect(issue).toMatchObject({
@@ -134,10 +139,15 @@ describe('a snapshot becomes current only when everything built from it succeede
 
     // The same change with a valid size applies: the route and the subset's policy move together.
     const accepted = new Promise<Snapshot>((resolve) => m.once('snapshot', resolve));
-    source.push(yamlDocs(config({
-      subset: 'v2',
-      v2Policy: '{ loadBalancer: { consistentHash: { httpHeaderName: x-user, ringHash: { minimumRingSize: 2048 } } } }',
-    }), 'reviews.yaml'));
+    source.push(
+      yamlDocs(
+        config({
+          subset: 'v2',
+          v2Policy: '{ loadBalancer: { consistentHash: { httpHeaderName: x-user, ringHash: { minimumRingSize: 2048 } } } }',
+        }),
+        'reviews.yaml',
+      ),
+    );
     expect((await accepted).version).toBe(2);
     expect(await answeredBy(m)).toBe('127.0.0.3');
   });
@@ -159,7 +169,9 @@ describe('a snapshot becomes current only when everything built from it succeede
       resource: { kind: 'DestinationRule', namespace: 'shop', name: 'reviews' },
       path: 'metadata.annotations.sidecarless.io/load-balancer',
     });
-    expect(issue?.message).toContain(`the load balancer for reviews.shop.svc.cluster.local subset v1 port ${pods.port} could not be built: ZONE_PINNED_TEST needs a zone on every endpoint; 127.0.0.2 has none`);
+    expect(issue?.message).toContain(
+      `the load balancer for reviews.shop.svc.cluster.local subset v1 port ${pods.port} could not be built: ZONE_PINNED_TEST needs a zone on every endpoint; 127.0.0.2 has none`,
+    );
 
     // Nothing of the candidate applies: not its route, not its balancer.
     expect(m.snapshot.version).toBe(1);

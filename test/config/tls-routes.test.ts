@@ -52,65 +52,102 @@ describe('validation, as istiod', () => {
   const lines = (yaml: string) => summarize(errors(validateYaml(yaml))).map((l) => l.replace(/^error \S+ /, ''));
 
   it('a tls route needs a match with sniHosts, and a route', () => {
-    expect(lines(vs(`  hosts: [api.example.com]
+    expect(
+      lines(
+        vs(`  hosts: [api.example.com]
   tls:
   - match: []
     route: [{ destination: { host: api.example.com } }]
-`))).toContain('spec.tls[0].match: TLS route must have at least one match condition');
-    expect(lines(vs(`  hosts: [api.example.com]
+`),
+      ),
+    ).toContain('spec.tls[0].match: TLS route must have at least one match condition');
+    expect(
+      lines(
+        vs(`  hosts: [api.example.com]
   tls:
   - match: [{ port: 443 }]
     route: [{ destination: { host: api.example.com } }]
-`)).join('\n')).toMatch(/spec\.tls\[0\]\.match\[0\]\.sniHosts/);
-    expect(lines(vs(`  hosts: [api.example.com]
+`),
+      ).join('\n'),
+    ).toMatch(/spec\.tls\[0\]\.match\[0\]\.sniHosts/);
+    expect(
+      lines(
+        vs(`  hosts: [api.example.com]
   tls:
   - match: [{ sniHosts: [api.example.com] }]
-`))).toContain('spec.tls[0].route: TLS route is required');
+`),
+      ),
+    ).toContain('spec.tls[0].route: TLS route is required');
   });
 
-  it('sniHosts must be a subset of the VirtualService hosts; wildcards follow Istio\'s subset rule', () => {
-    expect(lines(vs(`  hosts: [api.example.com]
+  it("sniHosts must be a subset of the VirtualService hosts; wildcards follow Istio's subset rule", () => {
+    expect(
+      lines(
+        vs(`  hosts: [api.example.com]
   tls:
   - match: [{ sniHosts: [other.example.com] }]
     route: [{ destination: { host: api.example.com } }]
-`))).toContain('spec.tls[0].match[0].sniHosts[0]: SNI host "other.example.com" is not a compatible subset of any of the virtual service hosts: [api.example.com]');
-    expect(lines(vs(`  hosts: ["*.example.com"]
+`),
+      ),
+    ).toContain(
+      'spec.tls[0].match[0].sniHosts[0]: SNI host "other.example.com" is not a compatible subset of any of the virtual service hosts: [api.example.com]',
+    );
+    expect(
+      lines(
+        vs(`  hosts: ["*.example.com"]
   tls:
   - match: [{ sniHosts: [login.example.com, "*.example.com", "*.a.example.com"] }]
     route: [{ destination: { host: api.example.com } }]
-`))).toEqual([]);
-    expect(lines(vs(`  hosts: [api.example.com]
+`),
+      ),
+    ).toEqual([]);
+    expect(
+      lines(
+        vs(`  hosts: [api.example.com]
   tls:
   - match: [{ sniHosts: ["*.example.com"] }]
     route: [{ destination: { host: api.example.com } }]
-`))).toContain('spec.tls[0].match[0].sniHosts[0]: SNI host "*.example.com" is not a compatible subset of any of the virtual service hosts: [api.example.com]');
+`),
+      ),
+    ).toContain('spec.tls[0].match[0].sniHosts[0]: SNI host "*.example.com" is not a compatible subset of any of the virtual service hosts: [api.example.com]');
   });
 
   it('destinationSubnets and port are checked as istiod does', () => {
-    const found = lines(vs(`  hosts: [api.example.com]
+    const found = lines(
+      vs(`  hosts: [api.example.com]
   tls:
   - match: [{ sniHosts: [api.example.com], destinationSubnets: [10.0.0.0/33], port: 70000 }]
     route: [{ destination: { host: api.example.com } }]
-`)).join('\n');
+`),
+    ).join('\n');
     expect(found).toMatch(/spec\.tls\[0\]\.match\[0\]\.destinationSubnets\[0\]/);
     expect(found).toMatch(/spec\.tls\[0\]\.match\[0\]\.port/);
   });
 
   it('an invalid tls route rejects the whole configuration; the mesh keeps nothing of it', async () => {
-    const error = await meshFromYaml(`${entry('[{ number: 443, name: https, protocol: HTTPS }]')}---
+    const error = await meshFromYaml(
+      `${entry('[{ number: 443, name: https, protocol: HTTPS }]')}---
 ${vs(`  hosts: [api.example.com]
   tls:
   - match: [{ sniHosts: [elsewhere.example.org] }]
     route: [{ destination: { host: api.example.com } }]
-`)}`, { namespace: 'shop', dns: false }).then(() => undefined, (e: unknown) => e);
+`)}`,
+      { namespace: 'shop', dns: false },
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(MeshConfigError);
-    expect((error as MeshConfigError).message).toContain('VirtualService shop/api: spec.tls[0].match[0].sniHosts[0]: SNI host "elsewhere.example.org" is not a compatible subset');
+    expect((error as MeshConfigError).message).toContain(
+      'VirtualService shop/api: spec.tls[0].match[0].sniHosts[0]: SNI host "elsewhere.example.org" is not a compatible subset',
+    );
   });
 });
 
 describe('compiled into the snapshot', () => {
   it('a TLS or HTTPS port takes the tls routes, an HTTP port of the same host the http routes', async () => {
-    const snapshot = await snapshotOf(`${entry('[{ number: 443, name: https, protocol: HTTPS }, { number: 80, name: http, protocol: HTTP }, { number: 9443, name: tls, protocol: tls }]')}---
+    const snapshot =
+      await snapshotOf(`${entry('[{ number: 443, name: https, protocol: HTTPS }, { number: 80, name: http, protocol: HTTP }, { number: 9443, name: tls, protocol: tls }]')}---
 ${vs(`  hosts: [api.example.com]
   http:
   - route: [{ destination: { host: api.example.com } }]
@@ -125,7 +162,10 @@ ${vs(`  hosts: [api.example.com]
     expect(https.resource).toEqual({ kind: 'VirtualService', namespace: 'shop', name: 'api' });
     expect(https.routes).toHaveLength(1);
     expect(https.routes[0]!.path).toBe('spec.tls[0]');
-    expect(https.routes[0]!.destinations.map((d) => [d.host, d.port, d.share])).toEqual([['api.example.com', 9443, 0.3], ['api.example.com', undefined, 0.7]]);
+    expect(https.routes[0]!.destinations.map((d) => [d.host, d.port, d.share])).toEqual([
+      ['api.example.com', 9443, 0.3],
+      ['api.example.com', undefined, 0.7],
+    ]);
     expect(tls(snapshot.routeFor('api.example.com', 9443)).protocol).toBe('TLS');
     // Compiled once per snapshot: every call gets the same object (the data path memoizes by it).
     expect(snapshot.routeFor('api.example.com', 443)).toBe(https);
@@ -135,7 +175,7 @@ ${vs(`  hosts: [api.example.com]
     expect(http.kind === 'http' && http.table?.routes).toHaveLength(1);
   });
 
-  it('a VirtualService with tls routes only leaves the host\'s HTTP port to the default route', async () => {
+  it("a VirtualService with tls routes only leaves the host's HTTP port to the default route", async () => {
     const snapshot = await snapshotOf(`${entry('[{ number: 443, name: https, protocol: HTTPS }, { number: 80, name: http, protocol: HTTP }]')}---
 ${vs(`  hosts: [api.example.com]
   tls:
@@ -147,7 +187,8 @@ ${vs(`  hosts: [api.example.com]
   });
 
   it('static predicates are decided for this caller and port: port, sourceLabels, sourceNamespace, gateways', async () => {
-    const snapshot = await snapshotOf(`${entry('[{ number: 443, name: https, protocol: HTTPS }, { number: 8443, name: tls, protocol: TLS }]')}---
+    const snapshot = await snapshotOf(
+      `${entry('[{ number: 443, name: https, protocol: HTTPS }, { number: 8443, name: tls, protocol: TLS }]')}---
 ${vs(`  hosts: [api.example.com]
   tls:
   - match:
@@ -156,7 +197,9 @@ ${vs(`  hosts: [api.example.com]
     - { sniHosts: [api.example.com], sourceNamespace: elsewhere }
     - { sniHosts: [api.example.com], gateways: [istio-system/egress] }
     route: [{ destination: { host: api.example.com } }]
-`)}`, { labels: { app: 'shop' } });
+`)}`,
+      { labels: { app: 'shop' } },
+    );
     // Nothing applies on 443: the service itself (no route, no VirtualService).
     const on443 = tls(snapshot.routeFor('api.example.com', 443));
     expect(on443.resource).toBeUndefined();
@@ -164,13 +207,15 @@ ${vs(`  hosts: [api.example.com]
     expect(tls(snapshot.routeFor('api.example.com', 8443)).routes[0]!.matches).toHaveLength(1);
   });
 
-  it('a Kubernetes Service port\'s protocol, from discovery, makes it a TLS port', async () => {
+  it("a Kubernetes Service port's protocol, from discovery, makes it a TLS port", async () => {
     // As istiod, sniHosts are compared with the hosts as written: a short name does not cover its FQDN.
-    const snapshot = await snapshotOf(vs(`  hosts: [ledger.shop.svc.cluster.local]
+    const snapshot = await snapshotOf(
+      vs(`  hosts: [ledger.shop.svc.cluster.local]
   tls:
   - match: [{ sniHosts: [ledger.shop.svc.cluster.local] }]
     route: [{ destination: { host: ledger-v2 } }]
-`));
+`),
+    );
     const ledger = tls(snapshot.routeFor('ledger.shop.svc.cluster.local', 8443, () => 'HTTPS'));
     expect(ledger.routes[0]!.destinations[0]!.host).toBe('ledger-v2.shop.svc.cluster.local');
     expect(snapshot.routeFor('ledger.shop.svc.cluster.local', 8443, () => 'HTTP').kind).toBe('http');
@@ -304,17 +349,21 @@ ${vs(`  hosts: [api.example.com]
     }
   });
 
-  it('inspect: the host\'s table lists its tls routes as written', async () => {
+  it("inspect: the host's table lists its tls routes as written", async () => {
     await snapshotOf(config);
     const table = mesh!.inspect().routes.find((t) => t.host === 'api.example.com')!;
-    expect(table.tlsRoutes).toEqual([{
-      path: 'spec.tls[0]',
-      matches: ['sni api.example.com AND port 443'],
-      destinations: [
-        { host: 'api.example.com', subset: 'v1', weight: 90, percent: 90 },
-        { host: 'api.example.com', subset: 'v2', weight: 10, percent: 10 },
-      ],
-    }]);
-    expect(routesText(mesh!.inspect().routes)).toMatch(/api\.example\.com +api\.shop +tls#0 +sni api\.example\.com AND port 443 +api\.example\.com\|v1 90%, api\.example\.com\|v2 10%/);
+    expect(table.tlsRoutes).toEqual([
+      {
+        path: 'spec.tls[0]',
+        matches: ['sni api.example.com AND port 443'],
+        destinations: [
+          { host: 'api.example.com', subset: 'v1', weight: 90, percent: 90 },
+          { host: 'api.example.com', subset: 'v2', weight: 10, percent: 10 },
+        ],
+      },
+    ]);
+    expect(routesText(mesh!.inspect().routes)).toMatch(
+      /api\.example\.com +api\.shop +tls#0 +sni api\.example\.com AND port 443 +api\.example\.com\|v1 90%, api\.example\.com\|v2 10%/,
+    );
   });
 });

@@ -98,7 +98,7 @@ metadata:
 spec: {}
 `);
     expect(summarize(errors(result))).toEqual([
-      'error invalid-name metadata.name: expected a name of at most 253 lowercase letters, digits, \'-\' and \'.\', starting and ending with a letter or digit, found "Reviews_V2"',
+      "error invalid-name metadata.name: expected a name of at most 253 lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, found \"Reviews_V2\"",
       'error invalid-name metadata.namespace: expected a namespace of at most 63 lowercase letters, digits and \'-\', starting and ending with a letter or digit, found "Book.Info"',
       'error type metadata.labels.version: expected a string, found a number 2 (quote it: "2")',
     ]);

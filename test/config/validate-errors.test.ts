@@ -130,13 +130,9 @@ spec:
   - name: v1
     labels: {version: v1}
 `);
-    expect(errors(result)).toMatchObject([
-      { code: 'required', path: 'spec.host', message: "missing required field 'host'", location: { line: 4 } },
-    ]);
+    expect(errors(result)).toMatchObject([{ code: 'required', path: 'spec.host', message: "missing required field 'host'", location: { line: 4 } }]);
     const route = validateYaml(reviewsRoute(`  - route:\n    - weight: 100\n`));
-    expect(summarize(errors(route))).toEqual([
-      "error required spec.http[0].route[0].destination: missing required field 'destination'",
-    ]);
+    expect(summarize(errors(route))).toEqual(["error required spec.http[0].route[0].destination: missing required field 'destination'"]);
   });
 
   it('out of range numbers and sizes', () => {
@@ -236,7 +232,7 @@ spec:
     expect(summarize(errors(result))).toEqual([
       'error rule spec.hosts[0]: hostname cannot be wildcard (found "*")',
       'error rule spec.ports: port number cannot be duplicated (found 9080 more than once)',
-      'error rule spec: only one of WorkloadSelector or Endpoints can be set (found \'workloadSelector\' and \'endpoints\')',
+      "error rule spec: only one of WorkloadSelector or Endpoints can be set (found 'workloadSelector' and 'endpoints')",
       'error rule spec: NONE mode cannot set endpoints',
     ]);
   });

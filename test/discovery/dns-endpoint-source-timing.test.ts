@@ -356,9 +356,7 @@ describe('DnsEndpointSource (scripted answers)', () => {
       ],
     });
     const key = source.watch({ name: 'api.example.com.', port: 443, mode: 'logical', template: { weight: 2 } });
-    expect(await source.ready(key)).toEqual([
-      expect.objectContaining({ key: 'api.example.com:443', address: '192.0.2.1', port: 443, weight: 2 }),
-    ]);
+    expect(await source.ready(key)).toEqual([expect.objectContaining({ key: 'api.example.com:443', address: '192.0.2.1', port: 443, weight: 2 })]);
     // Envoy refreshes a logical DNS cluster on the TTL of the first record.
     expect(pendingDelays(clock)).toEqual([20_000]);
 

@@ -1,11 +1,6 @@
 import { createSocket } from 'node:dgram';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import type {
-  DnsEndpointChange,
-  DnsEndpointSourceEvents,
-  DnsEndpointSourceOptions,
-  DnsLookupFailure,
-} from '../../src/discovery/dns/dns-endpoint-source.js';
+import type { DnsEndpointChange, DnsEndpointSourceEvents, DnsEndpointSourceOptions, DnsLookupFailure } from '../../src/discovery/dns/dns-endpoint-source.js';
 import { DnsEndpointSource } from '../../src/discovery/dns/dns-endpoint-source.js';
 import { DnsLookupError } from '../../src/discovery/dns/errors.js';
 import { kubernetesSearchDomains } from '../../src/discovery/dns/resolv-conf.js';

@@ -101,9 +101,11 @@ spec:
       const snapshot = mesh.snapshot;
       const service = snapshot.service('mixed.example.test')!;
       const watches = (port: number) =>
-        serviceEntryDnsWatches(service, service.ports.find((p) => p.number === port)!, snapshot.clusterDomain).map(
-          (w) => `${w.name}:${w.port}${w.portName !== undefined ? ` _${w.portName}._${w.protocol}` : ''}`,
-        );
+        serviceEntryDnsWatches(
+          service,
+          service.ports.find((p) => p.number === port)!,
+          snapshot.clusterDomain,
+        ).map((w) => `${w.name}:${w.port}${w.portName !== undefined ? ` _${w.portName}._${w.protocol}` : ''}`);
       expect(watches(9080)).toEqual([
         'reviews.shop.svc.cluster.local.:9080 _http-web._tcp',
         'pod-0.ratings.shop.svc.cluster.local:9080',

@@ -12,14 +12,7 @@ import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 
 describe('parseResolvConf', () => {
   it('reads a pod resolv.conf as kubelet writes it', () => {
-    const conf = parseResolvConf(
-      [
-        'search shop.svc.cluster.local svc.cluster.local cluster.local',
-        'nameserver 10.96.0.10',
-        'options ndots:5',
-        '',
-      ].join('\n'),
-    );
+    const conf = parseResolvConf(['search shop.svc.cluster.local svc.cluster.local cluster.local', 'nameserver 10.96.0.10', 'options ndots:5', ''].join('\n'));
     expect(conf).toEqual({
       nameservers: ['10.96.0.10'],
       search: ['shop.svc.cluster.local', 'svc.cluster.local', 'cluster.local'],
@@ -48,10 +41,7 @@ describe('parseResolvConf', () => {
     );
     expect(conf.nameservers).toEqual(['10.0.0.1', '10.0.0.2', '::1']);
     expect(conf.search).toEqual(['corp.example']);
-    expect(parseResolvConf('domain corp.example\nsearch A.example. b.example a.example').search).toEqual([
-      'a.example',
-      'b.example',
-    ]);
+    expect(parseResolvConf('domain corp.example\nsearch A.example. b.example a.example').search).toEqual(['a.example', 'b.example']);
   });
 
   it('reads options, clamped to glibc limits, and ignores unknown ones', () => {

@@ -6,12 +6,7 @@ const POD_SEARCH = kubernetesSearchDomains('shop');
 
 describe('searchNames', () => {
   it('tries the search list first for a name with fewer dots than ndots, then the name itself', () => {
-    expect(searchNames('reviews', POD_SEARCH, 5)).toEqual([
-      'reviews.shop.svc.cluster.local',
-      'reviews.svc.cluster.local',
-      'reviews.cluster.local',
-      'reviews',
-    ]);
+    expect(searchNames('reviews', POD_SEARCH, 5)).toEqual(['reviews.shop.svc.cluster.local', 'reviews.svc.cluster.local', 'reviews.cluster.local', 'reviews']);
     expect(searchNames('reviews.bookinfo', POD_SEARCH, 5)).toEqual([
       'reviews.bookinfo.shop.svc.cluster.local',
       'reviews.bookinfo.svc.cluster.local',
@@ -38,10 +33,7 @@ describe('searchNames', () => {
   });
 
   it('lowercases, skips empty domains and duplicates', () => {
-    expect(searchNames('Reviews', ['Shop.svc.cluster.local.', '', '.', 'shop.svc.cluster.local'], 5)).toEqual([
-      'reviews.shop.svc.cluster.local',
-      'reviews',
-    ]);
+    expect(searchNames('Reviews', ['Shop.svc.cluster.local.', '', '.', 'shop.svc.cluster.local'], 5)).toEqual(['reviews.shop.svc.cluster.local', 'reviews']);
     expect(searchNames('reviews', [], 5)).toEqual(['reviews']);
   });
 

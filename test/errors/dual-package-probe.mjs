@@ -9,23 +9,33 @@ const [dir, port] = process.argv.slice(2);
 const esm = await import(pathToFileURL(join(dir, 'index.js')).href);
 const cjs = createRequire(import.meta.url)(join(dir, 'index.cjs'));
 
-const config = [{
-  apiVersion: 'networking.istio.io/v1',
-  kind: 'ServiceEntry',
-  metadata: { name: 'reviews', namespace: 'shop' },
-  spec: {
-    hosts: ['reviews.shop.svc.cluster.local'],
-    location: 'MESH_INTERNAL',
-    resolution: 'STATIC',
-    ports: [{ number: Number(port), name: 'http', protocol: 'HTTP' }],
-    endpoints: [{ address: '127.0.0.2' }],
+const config = [
+  {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'ServiceEntry',
+    metadata: { name: 'reviews', namespace: 'shop' },
+    spec: {
+      hosts: ['reviews.shop.svc.cluster.local'],
+      location: 'MESH_INTERNAL',
+      resolution: 'STATIC',
+      ports: [{ number: Number(port), name: 'http', protocol: 'HTTP' }],
+      endpoints: [{ address: '127.0.0.2' }],
+    },
   },
-}];
+];
 const url = `http://reviews:${port}/`;
-const caught = (promise) => promise.then(() => undefined, (error) => error);
-const classes = (error, build) => Object.fromEntries(
-  ['MeshError', 'UnknownHostError', 'MeshClosedError', 'MeshConfigError', 'InvalidRequestError', 'DnsLookupError'].map((name) => [name, error instanceof build[name]]),
-);
+const caught = (promise) =>
+  promise.then(
+    () => undefined,
+    (error) => error,
+  );
+const classes = (error, build) =>
+  Object.fromEntries(
+    ['MeshError', 'UnknownHostError', 'MeshClosedError', 'MeshConfigError', 'InvalidRequestError', 'DnsLookupError'].map((name) => [
+      name,
+      error instanceof build[name],
+    ]),
+  );
 const out = { twoBuilds: esm.MeshError !== cjs.MeshError && esm.createMesh !== cjs.createMesh };
 
 // The deadline set through one build is the one the other reads.
@@ -43,7 +53,21 @@ out.expiredEsmDeadlineCjsMesh = { status: expired.statusCode, body: await expire
 // Errors of one build are instances of the other build's classes, and of no unrelated one.
 const unknownHost = await caught(esmMesh.request(`http://elsewhere.example:${port}/`));
 out.unknownHostFromEsm = { code: unknownHost?.code, esm: classes(unknownHost, esm), cjs: classes(unknownHost, cjs) };
-const rejected = await caught(cjs.createMesh({ namespace: 'shop', dns: false, watch: false, config: [{ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'x', namespace: 'shop' }, spec: { hosts: ['x'], http: [{ timeout: 'soon' }] } }] }));
+const rejected = await caught(
+  cjs.createMesh({
+    namespace: 'shop',
+    dns: false,
+    watch: false,
+    config: [
+      {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: { name: 'x', namespace: 'shop' },
+        spec: { hosts: ['x'], http: [{ timeout: 'soon' }] },
+      },
+    ],
+  }),
+);
 out.configErrorFromCjs = { code: rejected?.code, esm: classes(rejected, esm), cjs: classes(rejected, cjs) };
 await cjsMesh.close();
 const closed = await caught(cjsMesh.serveAdmin({ port: 0 }));

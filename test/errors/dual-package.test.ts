@@ -24,7 +24,9 @@ beforeAll(async () => {
   const [esm, cjs] = tsupConfig as Options[];
   for (const library of [esm!, cjs!]) await build({ ...library, outDir, dts: false, sourcemap: false, silent: true, config: false });
   pods = await Pods.start(['127.0.0.2']);
-  const { stdout } = await promisify(execFile)(process.execPath, [resolve(import.meta.dirname, 'dual-package-probe.mjs'), outDir, String(pods.port)], { cwd: root });
+  const { stdout } = await promisify(execFile)(process.execPath, [resolve(import.meta.dirname, 'dual-package-probe.mjs'), outDir, String(pods.port)], {
+    cwd: root,
+  });
   probe = JSON.parse(stdout) as Record<string, unknown>;
 }, 120_000);
 
@@ -45,7 +47,7 @@ describe('one process, both builds', () => {
     expect(probe.noDeadlineOutside).toBe(true);
   });
 
-  it("a mesh of the CJS build honours a deadline set through the ESM build (504, flag UT)", () => {
+  it('a mesh of the CJS build honours a deadline set through the ESM build (504, flag UT)', () => {
     expect(probe.withoutDeadline).toEqual({ status: 200, body: true });
     expect(probe.expiredEsmDeadlineCjsMesh).toEqual({ status: 504, body: 'deadline exceeded', flags: 'UT' });
   });

@@ -89,21 +89,24 @@ function stallAfterHeaders(): void {
 
 describe('configuration and options', () => {
   it('invalid configuration: createMesh rejects with MeshConfigError (ERR_MESH_CONFIG)', async () => {
-    const error = await rejection(createMesh({ namespace: 'shop', dns: false, watch: false, config: docs(`
+    const error = await rejection(
+      createMesh({
+        namespace: 'shop',
+        dns: false,
+        watch: false,
+        config: docs(`
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: reviews, namespace: shop }
 spec: { hosts: [reviews], http: [{ timeout: soon }] }
-`) }));
+`),
+      }),
+    );
     expectCoded(error, MeshConfigError, 'ERR_MESH_CONFIG');
   });
 
   it('a malformed dns option: DnsOptionError (ERR_MESH_DNS_OPTION), for portNames and for a server address', async () => {
-    expectCoded(
-      await rejection(createMesh({ namespace: 'shop', dns: { portNames: { 'not a key': 'http' } } })),
-      DnsOptionError,
-      'ERR_MESH_DNS_OPTION',
-    );
+    expectCoded(await rejection(createMesh({ namespace: 'shop', dns: { portNames: { 'not a key': 'http' } } })), DnsOptionError, 'ERR_MESH_DNS_OPTION');
     const error = await rejection(createMesh({ namespace: 'shop', dns: { servers: ['not-an-address'] } }));
     expectCoded(error, DnsOptionError, 'ERR_MESH_DNS_OPTION');
     expect((error as Error).message).toMatch(/not-an-address/);
@@ -157,12 +160,15 @@ spec:
 
   it('a route timeout passing while the response streams: RouteTimeoutError (ERR_MESH_ROUTE_TIMEOUT)', async () => {
     const clock = new TestClock();
-    const m = await mesh(`${reviewsServiceEntry(pods.port, ['127.0.0.2'])}---
+    const m = await mesh(
+      `${reviewsServiceEntry(pods.port, ['127.0.0.2'])}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: reviews, namespace: shop }
 spec: { hosts: [reviews], http: [{ route: [{ destination: { host: reviews } }], timeout: 200ms }] }
-`, { clock });
+`,
+      { clock },
+    );
     stallAfterHeaders();
     const res = await m.request(`http://reviews:${pods.port}/`);
     expect(res.statusCode).toBe(200);
@@ -175,12 +181,15 @@ spec: { hosts: [reviews], http: [{ route: [{ destination: { host: reviews } }], 
 
   it('a per-try timeout passing while the response streams: PerTryTimeoutError (ERR_MESH_PER_TRY_TIMEOUT)', async () => {
     const clock = new TestClock();
-    const m = await mesh(`${reviewsServiceEntry(pods.port, ['127.0.0.2'])}---
+    const m = await mesh(
+      `${reviewsServiceEntry(pods.port, ['127.0.0.2'])}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: reviews, namespace: shop }
 spec: { hosts: [reviews], http: [{ route: [{ destination: { host: reviews } }], retries: { attempts: 2, perTryTimeout: 200ms } }] }
-`, { clock });
+`,
+      { clock },
+    );
     stallAfterHeaders();
     const res = await m.request(`http://reviews:${pods.port}/`);
     const body = rejection(res.body.text());
@@ -221,7 +230,8 @@ spec:
   });
 
   it('a DNS server that refuses: DnsLookupError (ERR_MESH_DNS_LOOKUP) in the dnsError event', async () => {
-    const m = await mesh(`
+    const m = await mesh(
+      `
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: ratings, namespace: shop }
@@ -230,10 +240,15 @@ spec:
   location: MESH_EXTERNAL
   resolution: DNS
   ports: [{ number: ${pods.port}, name: http, protocol: HTTP }]
-`, { dns: { servers: ['127.0.0.1:9'], timeoutMs: 200, attempts: 1 } });
+`,
+      { dns: { servers: ['127.0.0.1:9'], timeoutMs: 200, attempts: 1 } },
+    );
     const failures: DnsLookupFailure[] = [];
     m.on('dnsError', (failure) => failures.push(failure));
-    await m.request(`http://ratings.example:${pods.port}/`).then((r) => r.body.dump(), () => undefined);
+    await m.request(`http://ratings.example:${pods.port}/`).then(
+      (r) => r.body.dump(),
+      () => undefined,
+    );
     await vi.waitFor(() => expect(failures.length).toBeGreaterThan(0), WAIT);
     expectCoded(failures[0]!.error, DnsLookupError, 'ERR_MESH_DNS_LOOKUP');
     expect(failures[0]!.error).toMatchObject({ hostname: 'ratings.example' });

@@ -66,7 +66,9 @@ describe('examples/express calling examples/fastify through the mesh', () => {
   });
 
   it('traces: the frontend server span, its call to ratings and the ratings server span are one trace', async () => {
-    await call(port, '/reviews/7', { headers: { authorization: `Bearer ${await devToken()}`, traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' } });
+    await call(port, '/reviews/7', {
+      headers: { authorization: `Bearer ${await devToken()}`, traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+    });
     // Each process prints a span when it ends, after the response it belongs to: wait for the lines.
     const frontendServer = /\[trace\] frontend SERVER GET trace=0af7651916cd43dd8448eb211c80319c span=\w+ parent=b7ad6b7169203331 status=200/;
     await expect.poll(() => frontendServer.test(frontend.output)).toBe(true);

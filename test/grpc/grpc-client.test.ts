@@ -58,7 +58,10 @@ describe('grpc-js clients through the mesh (mesh:/// targets)', () => {
     echo = await GrpcPods.start(['127.0.0.2', '127.0.0.3']);
     const port = echo.port;
     mesh = await meshFromYaml(
-      `${serviceEntry('reviews', port, [{ address: '127.0.0.2', version: 'v1' }, { address: '127.0.0.3', version: 'v2' }])}---
+      `${serviceEntry('reviews', port, [
+        { address: '127.0.0.2', version: 'v1' },
+        { address: '127.0.0.3', version: 'v2' },
+      ])}---
 ${subsets('reviews')}---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -150,13 +153,15 @@ spec:
     expect(echo.received.length).toBe(before);
   });
 
-  it('refuses a call to a TLS port (routed by SNI with the caller\'s own TLS, which a mesh:/// channel does not make), sending nothing, never plaintext', async () => {
+  it("refuses a call to a TLS port (routed by SNI with the caller's own TLS, which a mesh:/// channel does not make), sending nothing, never plaintext", async () => {
     const secure = client(`mesh:///secure.shop:${echo.port}`);
     const before = echo.received.length;
     const outcome = await callEcho(secure);
     expect(!outcome.ok && outcome.code).toBe(status.UNAVAILABLE);
     expect(!outcome.ok && outcome.metadata.get('x-sidecarless-error-code')).toEqual(['ERR_MESH_GRPC_TLS_PORT']);
-    expect(!outcome.ok && outcome.details).toContain(`secure.shop.svc.cluster.local port ${echo.port}: its TLS port is routed by SNI and carries the caller's own TLS`);
+    expect(!outcome.ok && outcome.details).toContain(
+      `secure.shop.svc.cluster.local port ${echo.port}: its TLS port is routed by SNI and carries the caller's own TLS`,
+    );
     expect(echo.received.length).toBe(before);
   });
 
@@ -267,7 +272,11 @@ ${http}
 
   it('a killed pod costs no client-visible error (connect failure retried under the default policy)', async () => {
     echo.behave = undefined;
-    const { client } = await reviewsClient('{ address: 127.0.0.5 }, { address: 127.0.0.6 }', '', '  - route: [{ destination: { host: reviews.shop.svc.cluster.local } }]');
+    const { client } = await reviewsClient(
+      '{ address: 127.0.0.5 }, { address: 127.0.0.6 }',
+      '',
+      '  - route: [{ destination: { host: reviews.shop.svc.cluster.local } }]',
+    );
     expect(new Set(pods(await many(client, 4)))).toEqual(new Set(['127.0.0.5', '127.0.0.6']));
     echo.kill('127.0.0.6');
     expect(pods(await many(client, 10))).toEqual(Array(10).fill('127.0.0.5'));

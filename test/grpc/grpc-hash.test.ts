@@ -14,7 +14,8 @@ describe('DestinationRule consistentHash on gRPC metadata', () => {
 
   beforeAll(async () => {
     pods = await GrpcPods.start(PODS);
-    mesh = await meshFromYaml(`apiVersion: networking.istio.io/v1
+    mesh = await meshFromYaml(
+      `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: carts, namespace: shop }
 spec:
@@ -31,7 +32,9 @@ spec:
   host: carts.shop.svc.cluster.local
   trafficPolicy:
     loadBalancer: { consistentHash: { httpHeaderName: x-user } }
-`, { namespace: 'shop' });
+`,
+      { namespace: 'shop' },
+    );
     client = new EchoClient(`mesh:///carts.shop:${pods.port}`, credentials.createInsecure(), meshGrpcOptions(mesh));
   });
   afterAll(async () => {

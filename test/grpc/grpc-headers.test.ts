@@ -46,7 +46,8 @@ describe('VirtualService headers on gRPC metadata', () => {
       callback(null, { pod, method: c.getPath(), metadata: seen, deadlineMs: null, body: null, peer: null, peerSerial: null });
       return true;
     };
-    mesh = await meshFromYaml(`apiVersion: networking.istio.io/v1
+    mesh = await meshFromYaml(
+      `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: reviews, namespace: shop }
 spec:
@@ -88,7 +89,9 @@ spec:
         request: { set: { x-route: destination-set } }
         response: { add: { x-destination: d1 } }
   - route: [{ destination: { host: reviews.shop.svc.cluster.local } }]
-`, { namespace: 'shop' });
+`,
+      { namespace: 'shop' },
+    );
     client = new EchoClient(`mesh:///reviews.shop:${pods.port}`, credentials.createInsecure(), meshGrpcOptions(mesh));
   });
   afterAll(async () => {

@@ -16,17 +16,37 @@ import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 
 const raw = (b: Buffer): Buffer => b;
 const HEALTH = {
-  check: { path: '/grpc.health.v1.Health/Check', requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw },
-  watch: { path: '/grpc.health.v1.Health/Watch', requestStream: false, responseStream: true, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw },
+  check: {
+    path: '/grpc.health.v1.Health/Check',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: raw,
+    requestDeserialize: raw,
+    responseSerialize: raw,
+    responseDeserialize: raw,
+  },
+  watch: {
+    path: '/grpc.health.v1.Health/Watch',
+    requestStream: false,
+    responseStream: true,
+    requestSerialize: raw,
+    requestDeserialize: raw,
+    responseSerialize: raw,
+    responseDeserialize: raw,
+  },
 };
 interface HealthClient extends Client {
   check(request: Buffer, metadata: Metadata, callback: (error: ServiceError | null, reply?: Buffer) => void): unknown;
   watch(request: Buffer, metadata?: Metadata): ClientReadableStream<Buffer>;
 }
-const HealthClient = makeGenericClientConstructor(HEALTH, 'Health') as unknown as new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => HealthClient;
+const HealthClient = makeGenericClientConstructor(HEALTH, 'Health') as unknown as new (
+  address: string,
+  creds: ReturnType<typeof credentials.createInsecure>,
+) => HealthClient;
 
 /** HealthCheckRequest { service: name } as protobuf bytes. */
-const request = (service: string): Buffer => (service === '' ? Buffer.alloc(0) : Buffer.concat([Buffer.from([0x0a, Buffer.byteLength(service)]), Buffer.from(service)]));
+const request = (service: string): Buffer =>
+  service === '' ? Buffer.alloc(0) : Buffer.concat([Buffer.from([0x0a, Buffer.byteLength(service)]), Buffer.from(service)]);
 const SERVING = Buffer.from([0x08, 0x01]);
 const NOT_SERVING = Buffer.from([0x08, 0x02]);
 
@@ -39,9 +59,14 @@ afterEach(async () => {
 async function serve(mesh: Mesh, options?: MeshHealthOptions): Promise<{ client: HealthClient; health: MeshHealth }> {
   const server = new Server({ interceptors: [meshServerInterceptor(mesh)] });
   const health = addMeshHealthService(server, mesh, options);
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.11:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.11:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
   const client = new HealthClient(`127.0.0.11:${port}`, credentials.createInsecure());
-  cleanups.push(() => client.close(), () => server.forceShutdown());
+  cleanups.push(
+    () => client.close(),
+    () => server.forceShutdown(),
+  );
   return { client, health };
 }
 
@@ -69,7 +94,9 @@ describe('grpc.health.v1 reflecting the mesh', () => {
     const mesh = await meshFromYaml('', { namespace: 'shop', dns: false });
     cleanups.push(() => mesh.close());
     const { client } = await serve(mesh);
-    const outcome = await new Promise<{ code: number }>((resolve) => client.check(Buffer.from([0x0a, 0x09, 0x61]), new Metadata(), (e) => resolve({ code: e?.code ?? 0 })));
+    const outcome = await new Promise<{ code: number }>((resolve) =>
+      client.check(Buffer.from([0x0a, 0x09, 0x61]), new Metadata(), (e) => resolve({ code: e?.code ?? 0 })),
+    );
     expect(outcome.code).toBe(status.INVALID_ARGUMENT);
   });
 

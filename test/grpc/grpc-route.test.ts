@@ -74,7 +74,13 @@ spec:
     const before = echo.received.length;
     // A GRPCRoute that matches only some methods of the Service: others have no route.
     const unmatched = await new Promise<{ code: number | undefined }>((resolve) => {
-      c.makeUnaryRequest('/test.Other/Nothing', (v: unknown) => Buffer.from(JSON.stringify(v)), (b: Buffer) => JSON.parse(b.toString()) as unknown, {}, (error) => resolve({ code: error?.code }));
+      c.makeUnaryRequest(
+        '/test.Other/Nothing',
+        (v: unknown) => Buffer.from(JSON.stringify(v)),
+        (b: Buffer) => JSON.parse(b.toString()) as unknown,
+        {},
+        (error) => resolve({ code: error?.code }),
+      );
     });
     expect(unmatched.code).toBe(status.UNIMPLEMENTED);
     expect(echo.received.length).toBe(before);

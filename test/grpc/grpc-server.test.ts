@@ -55,7 +55,10 @@ afterAll(async () => {
 async function serve(mesh: Mesh, address: string): Promise<{ pods: GrpcPods; client: EchoClient }> {
   const pods = await GrpcPods.start([address], [meshServerInterceptor(mesh)]);
   const client = new EchoClient(`${address}:${pods.port}`, insecure);
-  cleanups.push(() => client.close(), () => pods.close());
+  cleanups.push(
+    () => client.close(),
+    () => pods.close(),
+  );
   return { pods, client };
 }
 
@@ -109,7 +112,10 @@ spec:
       // No deadline given here: the inbound call's is in the async context.
       void callEcho(toBackend).then((outcome) => {
         hops.push(outcome);
-        callback(null, outcome.ok ? outcome.reply : { pod: 'front', method: '', metadata: {}, deadlineMs: null, body: outcome.code, peer: null, peerSerial: null });
+        callback(
+          null,
+          outcome.ok ? outcome.reply : { pod: 'front', method: '', metadata: {}, deadlineMs: null, body: outcome.code, peer: null, peerSerial: null },
+        );
       });
       return true;
     };

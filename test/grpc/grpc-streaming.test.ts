@@ -27,7 +27,8 @@ describe('streaming calls through the mesh', () => {
 
   beforeAll(async () => {
     pods = await GrpcPods.start(['127.0.0.2', '127.0.0.3']);
-    mesh = await meshFromYaml(`apiVersion: networking.istio.io/v1
+    mesh = await meshFromYaml(
+      `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: feed, namespace: shop }
 spec:
@@ -57,7 +58,9 @@ spec:
   - route: [{ destination: { host: feed.shop.svc.cluster.local } }]
     timeout: 30s
     retries: { attempts: 2, retryOn: unavailable }
-`, { namespace: 'shop' });
+`,
+      { namespace: 'shop' },
+    );
     client = new StreamClient(`mesh:///feed.shop:${pods.port}`, credentials.createInsecure(), meshGrpcOptions(mesh));
   });
   afterEach(() => {

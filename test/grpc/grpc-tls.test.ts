@@ -54,7 +54,10 @@ afterAll(async () => {
 });
 
 /** TLS gRPC pods on `addresses` (one port), each with the credentials made for it. */
-async function tlsPods(addresses: readonly string[], make: (address: string) => RecordingServerCredentials | ServerCredentials): Promise<{ pods: GrpcPods; creds: Map<string, RecordingServerCredentials> }> {
+async function tlsPods(
+  addresses: readonly string[],
+  make: (address: string) => RecordingServerCredentials | ServerCredentials,
+): Promise<{ pods: GrpcPods; creds: Map<string, RecordingServerCredentials> }> {
   const creds = new Map<string, RecordingServerCredentials>();
   const pods = await GrpcPods.start(addresses, [], (address) => {
     const c = make(address);
@@ -130,7 +133,10 @@ describe('DestinationRule SIMPLE and MUTUAL to TLS gRPC servers', () => {
 
   beforeAll(async () => {
     simple = await tlsPods(['127.0.0.2'], () => new RecordingServerCredentials({ cert: server.cert, key: server.key }));
-    mutual = await tlsPods(['127.0.0.3'], () => new RecordingServerCredentials({ cert: server.cert, key: server.key, clientRoots: testCa.cert, requireClientCertificate: true }));
+    mutual = await tlsPods(
+      ['127.0.0.3'],
+      () => new RecordingServerCredentials({ cert: server.cert, key: server.key, clientRoots: testCa.cert, requireClientCertificate: true }),
+    );
     plain = await GrpcPods.start(['127.0.0.4']);
     cleanups.push(() => plain.close());
   });
@@ -144,13 +150,17 @@ describe('DestinationRule SIMPLE and MUTUAL to TLS gRPC servers', () => {
   });
 
   it("SIMPLE with the rule's sni: that name is sent and verified", async () => {
-    const mesh = await start(reviewsEntry(simple.pods.port, ['127.0.0.2']) + rule(`{ mode: SIMPLE, caCertificates: ${testCa.certPath}, sni: reviews.example.com }`));
+    const mesh = await start(
+      reviewsEntry(simple.pods.port, ['127.0.0.2']) + rule(`{ mode: SIMPLE, caCertificates: ${testCa.certPath}, sni: reviews.example.com }`),
+    );
     ok(await callEcho(client(mesh)));
     expect(simple.creds.get('127.0.0.2')!.hellos.at(-1)?.servername).toBe('reviews.example.com');
   });
 
   it('SIMPLE to a server whose certificate does not name the host is refused with a TLS error, nothing sent', async () => {
-    const mesh = await start(reviewsEntry(simple.pods.port, ['127.0.0.2']) + rule(`{ mode: SIMPLE, caCertificates: ${testCa.certPath}, sni: ratings.example.com }`));
+    const mesh = await start(
+      reviewsEntry(simple.pods.port, ['127.0.0.2']) + rule(`{ mode: SIMPLE, caCertificates: ${testCa.certPath}, sni: ratings.example.com }`),
+    );
     const before = simple.pods.received.length;
     const outcome = failed(await callEcho(client(mesh)));
     expect(outcome.code).toBe(status.UNAVAILABLE);
@@ -169,7 +179,8 @@ describe('DestinationRule SIMPLE and MUTUAL to TLS gRPC servers', () => {
 
   it('MUTUAL: the client certificate of the rule is presented to a server that requires one', async () => {
     const mesh = await start(
-      reviewsEntry(mutual.pods.port, ['127.0.0.3']) + rule(`{ mode: MUTUAL, caCertificates: ${testCa.certPath}, clientCertificate: ${clientCert.certPath}, privateKey: ${clientCert.keyPath} }`),
+      reviewsEntry(mutual.pods.port, ['127.0.0.3']) +
+        rule(`{ mode: MUTUAL, caCertificates: ${testCa.certPath}, clientCertificate: ${clientCert.certPath}, privateKey: ${clientCert.keyPath} }`),
     );
     const reply = ok(await callEcho(client(mesh)));
     expect(reply).toMatchObject({ pod: '127.0.0.3', peer: 'frontend-client' });
@@ -200,13 +211,20 @@ describe('DestinationRule SIMPLE and MUTUAL to TLS gRPC servers', () => {
 
   it('a channel factory of its own is refused: its credentials would skip the TLS the mesh asks for', async () => {
     const mesh = await start(reviewsEntry(simple.pods.port, ['127.0.0.2']) + rule(`{ mode: SIMPLE, caCertificates: ${testCa.certPath} }`));
-    const options = { ...meshGrpcOptions(mesh), channelFactoryOverride: (address: string, creds: typeof insecureCredentials, o: object) => new Channel(address, creds, o) };
-    expect(() => new EchoClient('mesh:///reviews.shop:9080', insecureCredentials, options)).toThrow(/was not made by meshGrpcOptions\(mesh\)'s channel factory/);
+    const options = {
+      ...meshGrpcOptions(mesh),
+      channelFactoryOverride: (address: string, creds: typeof insecureCredentials, o: object) => new Channel(address, creds, o),
+    };
+    expect(() => new EchoClient('mesh:///reviews.shop:9080', insecureCredentials, options)).toThrow(
+      /was not made by meshGrpcOptions\(mesh\)'s channel factory/,
+    );
   });
 
   it('TLS credentials of the client itself are refused: the mesh chooses the transport', async () => {
     const mesh = await start(reviewsEntry(simple.pods.port, ['127.0.0.2']));
-    expect(() => new EchoClient('mesh:///reviews.shop:9080', credentials.createSsl(), meshGrpcOptions(mesh))).toThrow(/ERR_MESH_GRPC_TARGET|comes from the mesh/);
+    expect(() => new EchoClient('mesh:///reviews.shop:9080', credentials.createSsl(), meshGrpcOptions(mesh))).toThrow(
+      /ERR_MESH_GRPC_TARGET|comes from the mesh/,
+    );
   });
 });
 
@@ -220,7 +238,10 @@ describe('DestinationRule tls.credentialName: the client certificate from a Kube
   let watcher: KubeApiWatcher | undefined;
 
   beforeAll(async () => {
-    mutual = await tlsPods(['127.0.0.10'], () => new RecordingServerCredentials({ cert: server.cert, key: server.key, clientRoots: testCa.cert, requireClientCertificate: true }));
+    mutual = await tlsPods(
+      ['127.0.0.10'],
+      () => new RecordingServerCredentials({ cert: server.cert, key: server.key, clientRoots: testCa.cert, requireClientCertificate: true }),
+    );
   });
 
   afterEach(async () => {
@@ -241,7 +262,9 @@ describe('DestinationRule tls.credentialName: the client certificate from a Kube
   });
 
   async function startWithApi(secrets: FakeObject[]): Promise<Mesh> {
-    api = await FakeKubeApi.start({ resources: [...CORE_RESOURCES, ...ISTIO_RESOURCES, { group: '', versions: ['v1'], plural: 'secrets', kind: 'Secret', namespaced: true }] });
+    api = await FakeKubeApi.start({
+      resources: [...CORE_RESOURCES, ...ISTIO_RESOURCES, { group: '', versions: ['v1'], plural: 'secrets', kind: 'Secret', namespaced: true }],
+    });
     for (const s of secrets) api.create(s);
     watcher = await KubeApiWatcher.connect({ kubeconfig: await api.writeKubeconfig(join(dir, 'kubeconfig')), backoff: { initialMs: 20, maxMs: 200 } });
     return start(reviewsEntry(mutual.pods.port, ['127.0.0.10']) + rule('{ mode: MUTUAL, credentialName: reviews-client }'), { kubeWatcher: watcher });
@@ -288,7 +311,10 @@ describe('mesh mTLS (ISTIO_MUTUAL, auto mTLS) with the workload certificates', (
   });
 
   it('refuses a server of another identity than the rule expects, with a clear error; nothing reaches it', async () => {
-    const mesh = await start(reviewsEntry(reviews.pods.port, ['127.0.0.6']) + rule(`{ mode: ISTIO_MUTUAL, subjectAltNames: ["${REVIEWS}"] }`), withCertificates());
+    const mesh = await start(
+      reviewsEntry(reviews.pods.port, ['127.0.0.6']) + rule(`{ mode: ISTIO_MUTUAL, subjectAltNames: ["${REVIEWS}"] }`),
+      withCertificates(),
+    );
     const before = reviews.pods.received.length;
     const outcome = failed(await callEcho(client(mesh)));
     expect(outcome.code).toBe(status.UNAVAILABLE);
@@ -298,7 +324,10 @@ describe('mesh mTLS (ISTIO_MUTUAL, auto mTLS) with the workload certificates', (
   });
 
   it('a handshake refused for the identity is a connect failure: the call is retried on a pod that proves it', async () => {
-    const mesh = await start(reviewsEntry(reviews.pods.port, ['127.0.0.6', '127.0.0.5']) + rule(`{ mode: ISTIO_MUTUAL, subjectAltNames: ["${REVIEWS}"] }`), withCertificates());
+    const mesh = await start(
+      reviewsEntry(reviews.pods.port, ['127.0.0.6', '127.0.0.5']) + rule(`{ mode: ISTIO_MUTUAL, subjectAltNames: ["${REVIEWS}"] }`),
+      withCertificates(),
+    );
     const reviewsClient = client(mesh);
     const before = reviews.pods.received.filter((r) => r.pod === '127.0.0.6').length;
     const answered: string[] = [];
@@ -310,7 +339,12 @@ describe('mesh mTLS (ISTIO_MUTUAL, auto mTLS) with the workload certificates', (
   it('a DestinationRule change applies to the next call: a connection made under other settings is never reused', async () => {
     const config = (san: string): string => reviewsEntry(reviews.pods.port, ['127.0.0.5']) + rule(`{ mode: ISTIO_MUTUAL, subjectAltNames: ["${san}"] }`);
     const source = new PushSource(yamlDocs(config(REVIEWS)));
-    const mesh = await createMesh({ namespace: 'shop', sources: [source], dns: false, certificates: { source: new MemoryCertificateSource(frontend), debounceMs: 0 } });
+    const mesh = await createMesh({
+      namespace: 'shop',
+      sources: [source],
+      dns: false,
+      certificates: { source: new MemoryCertificateSource(frontend), debounceMs: 0 },
+    });
     meshes.push(mesh);
     const push = async (san: string): Promise<void> => {
       const accepted = new Promise<Snapshot>((resolve) => mesh.once('snapshot', resolve));
@@ -321,7 +355,9 @@ describe('mesh mTLS (ISTIO_MUTUAL, auto mTLS) with the workload certificates', (
     expect(ok(await callEcho(reviewsClient)).pod).toBe('127.0.0.5');
     // The open connection proved REVIEWS; the rule now asks for another identity.
     await push('spiffe://cluster.local/ns/shop/sa/details');
-    expect(failed(await callEcho(reviewsClient)).details).toContain('include none of those expected for this destination [spiffe://cluster.local/ns/shop/sa/details]');
+    expect(failed(await callEcho(reviewsClient)).details).toContain(
+      'include none of those expected for this destination [spiffe://cluster.local/ns/shop/sa/details]',
+    );
     await push(REVIEWS);
     expect(ok(await callEcho(reviewsClient)).pod).toBe('127.0.0.5');
   });
@@ -331,7 +367,9 @@ describe('mesh mTLS (ISTIO_MUTUAL, auto mTLS) with the workload certificates', (
     const before = reviews.pods.received.length;
     const outcome = failed(await callEcho(client(mesh)));
     expect(outcome.code).toBe(status.UNAVAILABLE);
-    expect(outcome.details).toMatch(/^ERR_MESH_NO_WORKLOAD_CERTIFICATE: mutual TLS to reviews\.shop\.svc\.cluster\.local:9080 \(DestinationRule shop\/reviews spec\.trafficPolicy\.tls\) needs the workload's certificates/);
+    expect(outcome.details).toMatch(
+      /^ERR_MESH_NO_WORKLOAD_CERTIFICATE: mutual TLS to reviews\.shop\.svc\.cluster\.local:9080 \(DestinationRule shop\/reviews spec\.trafficPolicy\.tls\) needs the workload's certificates/,
+    );
     expect(outcome.metadata.get('x-sidecarless-error-code')).toEqual(['ERR_MESH_NO_WORKLOAD_CERTIFICATE']);
     expect(reviews.pods.received.length).toBe(before);
   });
@@ -372,11 +410,14 @@ spec:
 async function servedSerial(address: string, port: number, roots: string): Promise<string> {
   const client = meshCa.issue({ namespace: 'shop', serviceAccount: 'probe' });
   return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host: address, port, ca: roots, cert: client.chainPem, key: client.keyPem, ALPNProtocols: ['h2'], checkServerIdentity: () => undefined }, () => {
-      const serial = socket.getPeerCertificate().serialNumber;
-      socket.destroy();
-      resolve(serial);
-    });
+    const socket = tlsConnect(
+      { host: address, port, ca: roots, cert: client.chainPem, key: client.keyPem, ALPNProtocols: ['h2'], checkServerIdentity: () => undefined },
+      () => {
+        const serial = socket.getPeerCertificate().serialNumber;
+        socket.destroy();
+        resolve(serial);
+      },
+    );
     socket.once('error', reject);
   });
 }
@@ -413,8 +454,11 @@ spec:
     expect(pods.received.map((r) => r.method)).toEqual(['/test.Echo/Who']);
   });
 
-  it("refuses a caller whose SPIFFE ID is of a trust domain the mesh does not accept, with UNAUTHENTICATED", async () => {
-    const server = await start('', { labels: { app: 'reviews' }, certificates: { source: new MemoryCertificateSource(meshCa.issue({ namespace: 'shop', serviceAccount: 'reviews' })), debounceMs: 0 } });
+  it('refuses a caller whose SPIFFE ID is of a trust domain the mesh does not accept, with UNAUTHENTICATED', async () => {
+    const server = await start('', {
+      labels: { app: 'reviews' },
+      certificates: { source: new MemoryCertificateSource(meshCa.issue({ namespace: 'shop', serviceAccount: 'reviews' })), debounceMs: 0 },
+    });
     const pods = await GrpcPods.start(['127.0.0.12'], [meshServerInterceptor(server)], () => meshServerCredentials(server));
     cleanups.push(() => pods.close());
     const foreign = meshCa.issue({ trustDomain: 'other.example', namespace: 'shop', serviceAccount: 'frontend' });
@@ -424,7 +468,9 @@ spec:
     });
     const outcome = failed(await callEcho(client(caller)));
     expect(outcome.code).toBe(status.UNAUTHENTICATED);
-    expect(outcome.details).toBe('the client\'s trust domain "other.example" (spiffe://other.example/ns/shop/sa/frontend) is not accepted; accepted: cluster.local');
+    expect(outcome.details).toBe(
+      'the client\'s trust domain "other.example" (spiffe://other.example/ns/shop/sa/frontend) is not accepted; accepted: cluster.local',
+    );
     expect(pods.received).toEqual([]);
   });
 
@@ -443,6 +489,8 @@ spec:
 
   it('without workload certificates there is no server credential (never a plaintext server instead)', async () => {
     const server = await start('', { certificates: false });
-    expect(() => meshServerCredentials(server)).toThrow(/^meshServerCredentials\(mesh\): a mutual TLS server needs the workload's certificates, and the mesh has none/);
+    expect(() => meshServerCredentials(server)).toThrow(
+      /^meshServerCredentials\(mesh\): a mutual TLS server needs the workload's certificates, and the mesh has none/,
+    );
   });
 });

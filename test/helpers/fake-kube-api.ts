@@ -267,8 +267,10 @@ export class FakeKubeApi {
 
   /** The watch streams open now, each as `plural namespace fieldSelector` (tests check which were closed). */
   openWatchesOf(plural: string): string[] {
-    return [...this.watches].filter((w) => w.resource.plural === plural)
-      .map((w) => `${plural} ${w.namespace ?? '*'} ${w.fieldSelector ?? ''}`.trim()).sort();
+    return [...this.watches]
+      .filter((w) => w.resource.plural === plural)
+      .map((w) => `${plural} ${w.namespace ?? '*'} ${w.fieldSelector ?? ''}`.trim())
+      .sort();
   }
 
   get resourceVersion(): string {
@@ -434,7 +436,10 @@ export class FakeKubeApi {
         apiVersion: 'v1',
         groupVersion: group === '' ? version : `${group}/${version}`,
         resources: inVersion.map((t) => ({
-          name: t.plural, singularName: t.kind.toLowerCase(), namespaced: t.namespaced, kind: t.kind,
+          name: t.plural,
+          singularName: t.kind.toLowerCase(),
+          namespaced: t.namespaced,
+          kind: t.kind,
           verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
         })),
       });
@@ -452,10 +457,18 @@ export class FakeKubeApi {
       return fail(res, 404, 'NotFound', 'the server could not find the requested resource');
     }
     const named = url.searchParams.get('fieldSelector')?.match(/^metadata\.name=([^,]+)$/)?.[1];
-    if (this.forbidden.has(type.plural) || this.forbidden.has(resourceId(type.group, type.plural)) || (named !== undefined && this.forbidden.has(`${type.plural}/${named}`))) {
+    if (
+      this.forbidden.has(type.plural) ||
+      this.forbidden.has(resourceId(type.group, type.plural)) ||
+      (named !== undefined && this.forbidden.has(`${type.plural}/${named}`))
+    ) {
       const where = namespace === undefined ? 'at the cluster scope' : `in the namespace "${namespace}"`;
-      return fail(res, 403, 'Forbidden',
-        `${type.plural}${type.group ? `.${type.group}` : ''} is forbidden: User "system:serviceaccount:test:mesh" cannot list resource "${type.plural}" in API group "${type.group}" ${where}`);
+      return fail(
+        res,
+        403,
+        'Forbidden',
+        `${type.plural}${type.group ? `.${type.group}` : ''} is forbidden: User "system:serviceaccount:test:mesh" cannot list resource "${type.plural}" in API group "${type.group}" ${where}`,
+      );
     }
     const held = this.stalled.get(type.plural) ?? this.stalled.get(resourceId(type.group, type.plural));
     if (held) {
@@ -470,8 +483,13 @@ export class FakeKubeApi {
   }
 
   private list(
-    type: FakeResourceType, version: string, namespace: string | undefined, filter: (o: FakeObject) => boolean,
-    metadataOnly: boolean, url: URL, res: ServerResponse,
+    type: FakeResourceType,
+    version: string,
+    namespace: string | undefined,
+    filter: (o: FakeObject) => boolean,
+    metadataOnly: boolean,
+    url: URL,
+    res: ServerResponse,
   ): void {
     const limit = Number(url.searchParams.get('limit') ?? '0');
     const token = url.searchParams.get('continue');
@@ -515,8 +533,13 @@ export class FakeKubeApi {
   }
 
   private watch(
-    type: FakeResourceType, version: string, namespace: string | undefined, filter: (o: FakeObject) => boolean,
-    metadataOnly: boolean, url: URL, res: ServerResponse,
+    type: FakeResourceType,
+    version: string,
+    namespace: string | undefined,
+    filter: (o: FakeObject) => boolean,
+    metadataOnly: boolean,
+    url: URL,
+    res: ServerResponse,
   ): void {
     const from = url.searchParams.get('resourceVersion');
     const resource = resourceId(type.group, type.plural);
@@ -529,8 +552,14 @@ export class FakeKubeApi {
       return;
     }
     const open: OpenWatch = {
-      resource: type, version, namespace, filter, metadataOnly,
-      bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true', fieldSelector: url.searchParams.get('fieldSelector'), res,
+      resource: type,
+      version,
+      namespace,
+      filter,
+      metadataOnly,
+      bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true',
+      fieldSelector: url.searchParams.get('fieldSelector'),
+      res,
     };
     if (from === null || from === '' || from === '0') {
       for (const object of this.stores.get(resource)!.values()) this.deliver(open, 'ADDED', object);

@@ -1,6 +1,21 @@
 import { X509Certificate } from 'node:crypto';
 import { makeGenericClientConstructor, Metadata, Server, ServerCredentials } from '@grpc/grpc-js';
-import type { ChannelOptions, Client, ClientDuplexStream, ClientReadableStream, ClientWritableStream, ServerDuplexStream, ServerInterceptor, ServerReadableStream, ServerUnaryCall, ServerWritableStream, sendUnaryData, ServiceError , credentials, status } from '@grpc/grpc-js';
+import type {
+  ChannelOptions,
+  Client,
+  ClientDuplexStream,
+  ClientReadableStream,
+  ClientWritableStream,
+  ServerDuplexStream,
+  ServerInterceptor,
+  ServerReadableStream,
+  ServerUnaryCall,
+  ServerWritableStream,
+  sendUnaryData,
+  ServiceError,
+  credentials,
+  status,
+} from '@grpc/grpc-js';
 
 /** JSON messages: no .proto file needed for a test service. */
 const json = {
@@ -43,12 +58,20 @@ export interface StreamReply {
 }
 
 export interface StreamClient extends Client {
-  collect(metadata: Metadata, options: { deadline?: number | Date }, callback: (error: ServiceError | null, reply?: StreamReply) => void): ClientWritableStream<unknown>;
+  collect(
+    metadata: Metadata,
+    options: { deadline?: number | Date },
+    callback: (error: ServiceError | null, reply?: StreamReply) => void,
+  ): ClientWritableStream<unknown>;
   list(request: unknown, metadata: Metadata, options: { deadline?: number | Date }): ClientReadableStream<StreamReply>;
   chat(metadata: Metadata, options: { deadline?: number | Date }): ClientDuplexStream<unknown, StreamReply>;
 }
 
-export const StreamClient = makeGenericClientConstructor(STREAM_SERVICE, 'Stream') as unknown as new (address: string, creds: ReturnType<typeof credentials.createInsecure>, options?: ChannelOptions) => StreamClient;
+export const StreamClient = makeGenericClientConstructor(STREAM_SERVICE, 'Stream') as unknown as new (
+  address: string,
+  creds: ReturnType<typeof credentials.createInsecure>,
+  options?: ChannelOptions,
+) => StreamClient;
 
 /** How a pod fails a streaming call: before it sends anything, or after its first message. */
 export type StreamFailure = { readonly when: 'before' | 'after-first'; readonly code: status } | undefined;
@@ -79,10 +102,19 @@ export type EchoHandler = (call: ServerUnaryCall<unknown, EchoReply>, callback: 
 
 export interface EchoClient extends Client {
   who(request: unknown, metadata: Metadata, options: { deadline?: number | Date }, callback: (error: ServiceError | null, reply?: EchoReply) => void): unknown;
-  other(request: unknown, metadata: Metadata, options: { deadline?: number | Date }, callback: (error: ServiceError | null, reply?: EchoReply) => void): unknown;
+  other(
+    request: unknown,
+    metadata: Metadata,
+    options: { deadline?: number | Date },
+    callback: (error: ServiceError | null, reply?: EchoReply) => void,
+  ): unknown;
 }
 
-export const EchoClient = makeGenericClientConstructor(ECHO_SERVICE, 'Echo') as unknown as new (address: string, creds: ReturnType<typeof credentials.createInsecure>, options?: ChannelOptions) => EchoClient;
+export const EchoClient = makeGenericClientConstructor(ECHO_SERVICE, 'Echo') as unknown as new (
+  address: string,
+  creds: ReturnType<typeof credentials.createInsecure>,
+  options?: ChannelOptions,
+) => EchoClient;
 
 /** A call's outcome: the reply, or the status code and details of the error. */
 export type Outcome = { ok: true; reply: EchoReply } | { ok: false; code: number; details: string; metadata: Metadata };
@@ -110,7 +142,11 @@ export class GrpcPods {
   readonly received: { pod: string; method: string }[] = [];
 
   /** `credentials` per pod address (TLS pods); default plaintext. */
-  static async start(addresses: readonly string[], interceptors: ServerInterceptor[] = [], credentials?: (address: string) => ServerCredentials): Promise<GrpcPods> {
+  static async start(
+    addresses: readonly string[],
+    interceptors: ServerInterceptor[] = [],
+    credentials?: (address: string) => ServerCredentials,
+  ): Promise<GrpcPods> {
     const pods = new GrpcPods();
     for (let attempt = 0; attempt < 20; attempt++) {
       try {
@@ -126,18 +162,28 @@ export class GrpcPods {
 
   private async listen(address: string, interceptors: ServerInterceptor[], credentials: ServerCredentials): Promise<void> {
     const server = new Server({ interceptors });
-    const handler = (method: string) => (call: ServerUnaryCall<unknown, EchoReply>, callback: sendUnaryData<EchoReply>): void => {
-      this.received.push({ pod: address, method });
-      if (this.behave?.(call, callback, address)) return;
-      const deadline = call.getDeadline();
-      const at = deadline instanceof Date ? deadline.getTime() : deadline;
-      const metadata: Record<string, string> = {};
-      for (const [k, v] of Object.entries(call.metadata.getMap())) metadata[k] = String(v);
-      const raw = call.getAuthContext().sslPeerCertificate?.raw;
-      const cert = raw ? new X509Certificate(raw) : undefined;
-      const peer = cert ? (/URI:(spiffe:\/\/[^,]+)/.exec(cert.subjectAltName ?? '')?.[1] ?? /CN=([^\n]+)/.exec(cert.subject)?.[1] ?? null) : null;
-      callback(null, { pod: address, method, metadata, deadlineMs: Number.isFinite(at) ? at - Date.now() : null, body: call.request, peer, peerSerial: cert?.serialNumber ?? null });
-    };
+    const handler =
+      (method: string) =>
+      (call: ServerUnaryCall<unknown, EchoReply>, callback: sendUnaryData<EchoReply>): void => {
+        this.received.push({ pod: address, method });
+        if (this.behave?.(call, callback, address)) return;
+        const deadline = call.getDeadline();
+        const at = deadline instanceof Date ? deadline.getTime() : deadline;
+        const metadata: Record<string, string> = {};
+        for (const [k, v] of Object.entries(call.metadata.getMap())) metadata[k] = String(v);
+        const raw = call.getAuthContext().sslPeerCertificate?.raw;
+        const cert = raw ? new X509Certificate(raw) : undefined;
+        const peer = cert ? (/URI:(spiffe:\/\/[^,]+)/.exec(cert.subjectAltName ?? '')?.[1] ?? /CN=([^\n]+)/.exec(cert.subject)?.[1] ?? null) : null;
+        callback(null, {
+          pod: address,
+          method,
+          metadata,
+          deadlineMs: Number.isFinite(at) ? at - Date.now() : null,
+          body: call.request,
+          peer,
+          peerSerial: cert?.serialNumber ?? null,
+        });
+      };
     server.addService(ECHO_SERVICE, { who: handler('/test.Echo/Who'), other: handler('/test.Echo/Other') });
     server.addService(STREAM_SERVICE, this.streamHandlers(address));
     const port = await new Promise<number>((resolve, reject) => {

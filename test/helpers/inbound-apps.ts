@@ -67,10 +67,11 @@ export async function startApp(
       serverFactory: (handler) => (made = mesh.createServer(handler)),
     });
     await app.register(meshPlugin, { mesh });
-    for (const route of routes) app.all(route, (request, reply) => {
-      answer(route, request.raw, reply.raw, hits);
-      reply.hijack();
-    });
+    for (const route of routes)
+      app.all(route, (request, reply) => {
+        answer(route, request.raw, reply.raw, hits);
+        reply.hijack();
+      });
     app.setNotFoundHandler((request, reply) => {
       answer('catch-all', request.raw, reply.raw, hits);
       reply.hijack();
@@ -79,10 +80,12 @@ export async function startApp(
     server = made!;
     closeApp = () => app.close();
   } else {
-    server = mesh.createServer(withMesh(mesh, (req, res) => {
-      const path = (req.url ?? '/').split('?')[0]!;
-      answer(routes.includes(path) ? path : 'catch-all', req, res, hits);
-    }));
+    server = mesh.createServer(
+      withMesh(mesh, (req, res) => {
+        const path = (req.url ?? '/').split('?')[0]!;
+        answer(routes.includes(path) ? path : 'catch-all', req, res, hits);
+      }),
+    );
   }
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, host, resolve));
@@ -122,7 +125,15 @@ export async function call(port: number, path: string, options: CallOptions = {}
   const { request: httpRequest } = await import('node:http');
   const { request: httpsRequest } = await import('node:https');
   return new Promise((resolve, reject) => {
-    const common = { host: options.host ?? '127.0.0.1', port, path, method: options.method ?? 'GET', headers: options.headers ?? {}, agent: false as const, ...(options.localAddress ? { localAddress: options.localAddress } : {}) };
+    const common = {
+      host: options.host ?? '127.0.0.1',
+      port,
+      path,
+      method: options.method ?? 'GET',
+      headers: options.headers ?? {},
+      agent: false as const,
+      ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+    };
     const onResponse = (res: IncomingMessage): void => {
       let body = '';
       res.setEncoding('utf8');

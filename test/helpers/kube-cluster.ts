@@ -11,10 +11,12 @@ export class KubeCluster {
   private constructor(readonly api: FakeKubeApi) {}
 
   static async start(options: { readonly istio?: boolean } = {}): Promise<KubeCluster> {
-    return new KubeCluster(await FakeKubeApi.start({
-      token: 't',
-      resources: options.istio === false ? CORE_RESOURCES : [...CORE_RESOURCES, ...ISTIO_RESOURCES],
-    }));
+    return new KubeCluster(
+      await FakeKubeApi.start({
+        token: 't',
+        resources: options.istio === false ? CORE_RESOURCES : [...CORE_RESOURCES, ...ISTIO_RESOURCES],
+      }),
+    );
   }
 
   /** `discovery` options reaching the fake through a kubeconfig, with short back-off. */
@@ -24,7 +26,9 @@ export class KubeCluster {
 
   service(name: string, port: number, namespace = 'shop'): void {
     this.api.update({
-      apiVersion: 'v1', kind: 'Service', metadata: { name, namespace },
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace },
       spec: { selector: { app: name }, ports: [{ name: 'http', port, targetPort: 'http' }] },
     });
   }
@@ -63,12 +67,24 @@ export class KubeCluster {
   }
 }
 
-export function podSlice(service: string, pod: string, address: string, podPort: number, state: 'ready' | 'not-ready' | 'terminating', namespace = 'shop'): FakeObject {
-  const conditions = state === 'ready'
-    ? { ready: true, serving: true, terminating: false }
-    : state === 'terminating' ? { ready: false, serving: true, terminating: true } : { ready: false, serving: false, terminating: false };
+export function podSlice(
+  service: string,
+  pod: string,
+  address: string,
+  podPort: number,
+  state: 'ready' | 'not-ready' | 'terminating',
+  namespace = 'shop',
+): FakeObject {
+  const conditions =
+    state === 'ready'
+      ? { ready: true, serving: true, terminating: false }
+      : state === 'terminating'
+        ? { ready: false, serving: true, terminating: true }
+        : { ready: false, serving: false, terminating: false };
   return {
-    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', addressType: 'IPv4',
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    addressType: 'IPv4',
     metadata: { name: `${service}-${pod}`, namespace, labels: { 'kubernetes.io/service-name': service } },
     ports: [{ name: 'http', port: podPort, protocol: 'TCP' }],
     endpoints: [{ addresses: [address], conditions, targetRef: { kind: 'Pod', name: pod, namespace } }],

@@ -1,13 +1,22 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { KubeEndpointSlice, KubeNode, KubePodMetadata, KubeService, KubeServicePort, KubeSliceEndpoint, KubeSlicePort } from '../../src/kubernetes/types.js';
+import type {
+  KubeEndpointSlice,
+  KubeNode,
+  KubePodMetadata,
+  KubeService,
+  KubeServicePort,
+  KubeSliceEndpoint,
+  KubeSlicePort,
+} from '../../src/kubernetes/types.js';
 import type { MemoryKubeWatcher, MemoryCollection } from './memory-kube.js';
 
 /** A Service with the ports given (`selector` set unless `manual`). */
 export function service(namespace: string, name: string, ports: KubeServicePort[], manual = false): KubeService {
   return {
-    apiVersion: 'v1', kind: 'Service',
+    apiVersion: 'v1',
+    kind: 'Service',
     metadata: { name, namespace },
     spec: { ports, ...(manual ? {} : { selector: { app: name } }) },
   };
@@ -30,9 +39,12 @@ export function slice(
   addressType: 'IPv4' | 'IPv6' = 'IPv4',
 ): KubeEndpointSlice {
   return {
-    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
     metadata: { name, namespace, labels: { 'kubernetes.io/service-name': serviceName } },
-    addressType, ports, endpoints,
+    addressType,
+    ports,
+    endpoints,
   };
 }
 
@@ -49,7 +61,10 @@ export function node(name: string, region: string, zone: string): KubeNode {
  * opened yet gets new, unlisted collections: `sync()` them (as the API's first list would), or the
  * mesh's first request there waits for the warm-up bound.
  */
-export function namespaceCollections(watcher: MemoryKubeWatcher, namespace: string): {
+export function namespaceCollections(
+  watcher: MemoryKubeWatcher,
+  namespace: string,
+): {
   slices: MemoryCollection<KubeEndpointSlice>;
   services: MemoryCollection<KubeService>;
   pods: MemoryCollection<KubePodMetadata>;
@@ -85,7 +100,11 @@ export class GracefulPod {
   private onSocketClosed: (() => void) | undefined;
   private held: (() => void)[] = [];
   private arrivals: (() => void)[] = [];
-  private constructor(readonly name: string, readonly address: string, private readonly server: Server) {
+  private constructor(
+    readonly name: string,
+    readonly address: string,
+    private readonly server: Server,
+  ) {
     server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => {
@@ -154,7 +173,8 @@ export class GracefulPod {
     // With no connection left this cuts nothing; after the grace period it is the kubelet's kill.
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
-    if (!drained) throw new Error(`pod ${this.name}: ${open} connection(s) still open ${GRACE_PERIOD_MS} ms into its termination; its clients never closed them`);
+    if (!drained)
+      throw new Error(`pod ${this.name}: ${open} connection(s) still open ${GRACE_PERIOD_MS} ms into its termination; its clients never closed them`);
   }
 
   private answer(req: IncomingMessage, res: ServerResponse): void {

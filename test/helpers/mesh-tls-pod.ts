@@ -64,26 +64,32 @@ export class MeshTlsPod {
 
   static async start(address: string, options: MeshTlsPodOptions): Promise<MeshTlsPod> {
     const ref: { pod?: MeshTlsPod } = {};
-    const server = createSecureServer({
-      cert: options.identity.chainPem,
-      key: options.identity.keyPem,
-      ca: options.clientRoots ?? options.identity.rootPem,
-      requestCert: true,
-      rejectUnauthorized: options.requireClientCertificate ?? true,
-      allowHTTP1: true,
-      // Envoy's inbound mTLS chain: h2, else http/1.1 (the istio-* names only select the chain).
-      ALPNCallback: ({ servername, protocols }) => {
-        ref.pod!.hellos.push({ servername, alpn: [...protocols] });
-        return protocols.includes('h2') ? 'h2' : protocols.includes('http/1.1') ? 'http/1.1' : undefined;
+    const server = createSecureServer(
+      {
+        cert: options.identity.chainPem,
+        key: options.identity.keyPem,
+        ca: options.clientRoots ?? options.identity.rootPem,
+        requestCert: true,
+        rejectUnauthorized: options.requireClientCertificate ?? true,
+        allowHTTP1: true,
+        // Envoy's inbound mTLS chain: h2, else http/1.1 (the istio-* names only select the chain).
+        ALPNCallback: ({ servername, protocols }) => {
+          ref.pod!.hellos.push({ servername, alpn: [...protocols] });
+          return protocols.includes('h2') ? 'h2' : protocols.includes('http/1.1') ? 'http/1.1' : undefined;
+        },
       },
-    }, (req, res) => ref.pod!.answer(req, res));
+      (req, res) => ref.pod!.answer(req, res),
+    );
     const pod = new MeshTlsPod(address, server);
     ref.pod = pod;
     server.on('secureConnection', (socket: TLSSocket) => {
       const peer = socket.getPeerX509Certificate();
       pod.index.set(socket, pod.connections.length);
       pod.connections.push({
-        servername: typeof (socket as TLSSocket & { servername?: string | false }).servername === 'string' ? (socket as TLSSocket & { servername: string }).servername : undefined,
+        servername:
+          typeof (socket as TLSSocket & { servername?: string | false }).servername === 'string'
+            ? (socket as TLSSocket & { servername: string }).servername
+            : undefined,
         alpn: socket.alpnProtocol ?? false,
         client: peer ? spiffeIdOf(peer)?.uri : undefined,
         clientSerial: peer?.serialNumber,

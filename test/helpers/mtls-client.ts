@@ -7,7 +7,13 @@ import type { IssuedCertificate } from '../../src/security/dev-ca/dev-ca.js';
 
 /** What a test client saw: the response, or the error that ended the attempt. */
 export type ClientResult =
-  | { readonly ok: true; readonly status: number; readonly body: string; readonly serverFingerprint: string | undefined; readonly alpn: string | false | undefined }
+  | {
+      readonly ok: true;
+      readonly status: number;
+      readonly body: string;
+      readonly serverFingerprint: string | undefined;
+      readonly alpn: string | false | undefined;
+    }
   | { readonly ok: false; readonly code: string; readonly message: string };
 
 export interface ClientOptions {
@@ -45,14 +51,14 @@ export function send(port: number, tls: boolean, options: ClientOptions = {}): P
     const common = { host: options.host ?? '127.0.0.1', port, path: options.path ?? '/', method: options.method ?? 'GET', agent: false as const };
     const req = tls
       ? httpsRequest(
-        {
-          ...common,
-          ca: options.ca,
-          ...(options.identity ? { cert: options.identity.chainPem, key: options.identity.keyPem } : {}),
-          ...(options.servername ? { servername: options.servername } : {}),
-        },
-        (res) => collect(res, resolve),
-      )
+          {
+            ...common,
+            ca: options.ca,
+            ...(options.identity ? { cert: options.identity.chainPem, key: options.identity.keyPem } : {}),
+            ...(options.servername ? { servername: options.servername } : {}),
+          },
+          (res) => collect(res, resolve),
+        )
       : httpRequest(common, (res) => collect(res, resolve));
     req.on('error', (e: NodeJS.ErrnoException) => resolve({ ok: false, code: e.code ?? 'ERR', message: e.message }));
     req.end(options.body);

@@ -106,10 +106,13 @@ export class Pods {
     this.servers = [];
     this.byAddress.clear();
     await Promise.all(
-      servers.map((s) => new Promise<void>((resolve) => {
-        s.closeAllConnections();
-        s.close(() => resolve());
-      })),
+      servers.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.closeAllConnections();
+            s.close(() => resolve());
+          }),
+      ),
     );
   }
 }

@@ -42,18 +42,26 @@ export class Prometheus {
     const binary = prometheusBinary();
     const dir = await makeTempDir('sidecarless-prom-');
     const config = join(dir, 'prometheus.yml');
-    await writeFile(config, `global: { scrape_interval: 1s, evaluation_interval: 1s }\nscrape_configs:\n  - job_name: mesh\n    static_configs: [{ targets: ['${target}'] }]\n`);
+    await writeFile(
+      config,
+      `global: { scrape_interval: 1s, evaluation_interval: 1s }\nscrape_configs:\n  - job_name: mesh\n    static_configs: [{ targets: ['${target}'] }]\n`,
+    );
     const port = await freePort();
     const output: string[] = [];
-    const child = spawn(binary, [
-      `--config.file=${config}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(binary, [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.stdout!.on('data', (b: Buffer) => output.push(b.toString()));
     child.stderr!.on('data', (b: Buffer) => output.push(b.toString()));
     const prom = new Prometheus(child, dir, `http://127.0.0.1:${port}`, output);
-    await prom.pollUntil(async () => (await fetch(`${prom.url}/-/ready`).then((r) => r.ok, () => false)), 'Prometheus ready');
+    await prom.pollUntil(
+      async () =>
+        await fetch(`${prom.url}/-/ready`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      'Prometheus ready',
+    );
     return prom;
   }
 

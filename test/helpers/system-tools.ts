@@ -55,7 +55,9 @@ export function systemTool(name: SystemToolName, env: NodeJS.ProcessEnv = proces
     if (executable(fromEnv)) return fromEnv;
     throw new MissingSystemToolError(name, `$${tool.env} is ${fromEnv}, which is not an executable`);
   }
-  const found = searchDirs(env).map((dir) => join(dir, name)).find(executable);
+  const found = searchDirs(env)
+    .map((dir) => join(dir, name))
+    .find(executable);
   if (found) return found;
   throw new MissingSystemToolError(name, 'not on PATH nor in /usr/sbin or /sbin');
 }

@@ -108,7 +108,10 @@ describe('caller mistakes fail at once and are never blamed on a pod', () => {
     const viaDispatcher = await undiciRequest(`http://reviews:${pods.port}/bad`, {
       dispatcher: m.dispatcher,
       headers: { 'x-bad': 'nul\0value' },
-    }).then(() => undefined, (e: unknown) => e);
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expectInvalidRequest(viaDispatcher);
     // A path with a character undici refuses to write, given straight to the dispatcher.
     const viaDispatch = await new Promise<Error>((resolve) => {
@@ -148,11 +151,14 @@ describe('caller mistakes fail at once and are never blamed on a pod', () => {
     expect(m.breaker('reviews')).toBe('closed');
   });
 
-  it('a FormData of Node\'s own fetch (another undici) as a mesh.request body', async () => {
+  it("a FormData of Node's own fetch (another undici) as a mesh.request body", async () => {
     const { m, ejections } = await start();
     const form = new globalThis.FormData();
     form.set('field', 'value');
-    const error = await m.request(`http://reviews:${pods.port}/form`, { method: 'POST', body: form as never }).then(() => undefined, (e: unknown) => e);
+    const error = await m.request(`http://reviews:${pods.port}/form`, { method: 'POST', body: form as never }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expectInvalidRequest(error);
     expect(log.seen).toEqual([]);
     expect(ejections).toEqual([]);
@@ -160,7 +166,10 @@ describe('caller mistakes fail at once and are never blamed on a pod', () => {
 
   it('a host no configuration covers (passed through) gets the same coded error', async () => {
     const { m } = await start();
-    const error = await m.request(`http://127.0.0.2:${pods.port}/direct`, { headers: { 'x-bad': 'a\nb' } }).then(() => undefined, (e: unknown) => e);
+    const error = await m.request(`http://127.0.0.2:${pods.port}/direct`, { headers: { 'x-bad': 'a\nb' } }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expectInvalidRequest(error);
     expect(log.seen).toEqual([]);
   });
@@ -168,10 +177,13 @@ describe('caller mistakes fail at once and are never blamed on a pod', () => {
   it('an origin that is not a URL fails with ERR_MESH_INVALID_REQUEST', async () => {
     const { m } = await start();
     const error = await new Promise<Error>((resolve) => {
-      m.dispatcher.dispatch({ origin: 'not a url', path: '/', method: 'GET' }, {
-        onResponseStart: () => resolve(new Error('answered')),
-        onResponseError: (_c, e) => resolve(e),
-      });
+      m.dispatcher.dispatch(
+        { origin: 'not a url', path: '/', method: 'GET' },
+        {
+          onResponseStart: () => resolve(new Error('answered')),
+          onResponseError: (_c, e) => resolve(e),
+        },
+      );
     });
     expectInvalidRequest(error);
   });

@@ -29,13 +29,14 @@ spec:
   trafficPolicy: { loadBalancer: { consistentHash: ${consistentHash} } }
 ---`;
 
-const config = (p: number) => [
-  hashed('cart', '{ httpCookie: { name: session, path: /, ttl: 60s } }', p),
-  hashed('basket', '{ httpCookie: { name: basket, ttl: 0s, attributes: [{ name: SameSite, value: Strict }, { name: Secure }] } }', p),
-  hashed('wishlist', '{ httpCookie: { name: wish } }', p),
-  hashed('profile', '{ httpHeaderName: x-user }', p),
-  hashed('search', '{ httpQueryParameterName: user, maglev: { tableSize: 65537 } }', p),
-].join('\n');
+const config = (p: number) =>
+  [
+    hashed('cart', '{ httpCookie: { name: session, path: /, ttl: 60s } }', p),
+    hashed('basket', '{ httpCookie: { name: basket, ttl: 0s, attributes: [{ name: SameSite, value: Strict }, { name: Secure }] } }', p),
+    hashed('wishlist', '{ httpCookie: { name: wish } }', p),
+    hashed('profile', '{ httpHeaderName: x-user }', p),
+    hashed('search', '{ httpQueryParameterName: user, maglev: { tableSize: 65537 } }', p),
+  ].join('\n');
 
 beforeAll(async () => {
   pods = await Pods.start(PODS);

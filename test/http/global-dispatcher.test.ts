@@ -63,7 +63,7 @@ const GLOBAL = Symbol.for('undici.globalDispatcher.2');
 type GlobalSlots = Record<symbol, unknown>;
 
 describe('Node global fetch and undici entry points through the mesh', () => {
-  it('routes Node\'s global fetch after setGlobalDispatcher(mesh.dispatcher), response rules included', async () => {
+  it("routes Node's global fetch after setGlobalDispatcher(mesh.dispatcher), response rules included", async () => {
     const slots = globalThis as unknown as GlobalSlots;
     const previous = getGlobalDispatcher();
     const previousLegacy = slots[LEGACY_GLOBAL];
@@ -85,7 +85,7 @@ describe('Node global fetch and undici entry points through the mesh', () => {
     expect(slots[GLOBAL]).toBe(previous);
   });
 
-  it('accepts the legacy handler of Node\'s fetch given the dispatcher directly, bodies both ways', async () => {
+  it("accepts the legacy handler of Node's fetch given the dispatcher directly, bodies both ways", async () => {
     const res = await nodeFetch(`http://reviews.shop:${port}/direct`, {
       method: 'POST',
       body: JSON.stringify({ hello: 'world' }),

@@ -50,7 +50,9 @@ function startRelay(upstreamPort: number): Server {
 }
 
 const config = (port: number) => `
-${['frozen', 'steady', 'hung'].map((name) => `
+${['frozen', 'steady', 'hung']
+  .map(
+    (name) => `
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: ${name}, namespace: shop }
@@ -69,7 +71,9 @@ spec:
   trafficPolicy:
     # An hour idle: only the PING timeout may close a connection here.
     connectionPool: { http: { idleTimeout: 1h, http2KeepAlive: { interval: 100ms, timeout: 400ms } } }
----`).join('\n')}
+---`,
+  )
+  .join('\n')}
 `;
 
 beforeAll(async () => {
@@ -134,7 +138,10 @@ describe('DestinationRule connectionPool.http.http2KeepAlive.timeout', () => {
   it('fails a request in flight on the silent connection with Http2PingTimeoutError (ERR_MESH_HTTP2_PING_TIMEOUT)', async () => {
     expect((await ask('hung')).status).toBe(200);
     relayed.at(-1)!.frozen = true;
-    const error = await mesh.request(`http://hung:${relayPort}/`).then(() => undefined, (e: unknown) => e);
+    const error = await mesh.request(`http://hung:${relayPort}/`).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(Http2PingTimeoutError);
     expect(error).toBeInstanceOf(MeshError);
     expect((error as Http2PingTimeoutError).code).toBe('ERR_MESH_HTTP2_PING_TIMEOUT');

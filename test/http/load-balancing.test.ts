@@ -126,10 +126,10 @@ describe('load balancing from DestinationRule', () => {
   it('PEAK_EWMA, selected by annotation over the Istio field, moves traffic away from a slow pod', async () => {
     // The Istio field says ROUND_ROBIN (what a sidecar would do: 25% to the slow pod); the
     // annotation selects our PEAK_EWMA instead.
-    const mesh = await meshFromYaml(
-      config('    loadBalancer: { simple: ROUND_ROBIN }', '  annotations: { sidecarless.io/load-balancer: PEAK_EWMA }'),
-      { namespace: 'shop', random: seededRandom(3) },
-    );
+    const mesh = await meshFromYaml(config('    loadBalancer: { simple: ROUND_ROBIN }', '  annotations: { sidecarless.io/load-balancer: PEAK_EWMA }'), {
+      namespace: 'shop',
+      random: seededRandom(3),
+    });
     // 127.0.0.2 answers after 100 ms; the others at once.
     pods.behave = (req, res, pod) => {
       if (pod !== '127.0.0.2') return false;

@@ -188,12 +188,15 @@ describe('local replies settle on a later turn of the event loop', () => {
   it('an answer through the dispatcher comes after dispatch has returned', async () => {
     const events: string[] = [];
     await new Promise<void>((resolve) => {
-      mesh.dispatcher.dispatch({ origin: `http://reviews:${port}`, path: '/abort', method: 'GET' }, {
-        onRequestStart: () => events.push('start'),
-        onResponseStart: (_c, status) => events.push(String(status)),
-        onResponseEnd: () => resolve(),
-        onResponseError: () => resolve(),
-      });
+      mesh.dispatcher.dispatch(
+        { origin: `http://reviews:${port}`, path: '/abort', method: 'GET' },
+        {
+          onRequestStart: () => events.push('start'),
+          onResponseStart: (_c, status) => events.push(String(status)),
+          onResponseEnd: () => resolve(),
+          onResponseError: () => resolve(),
+        },
+      );
       events.push('dispatch returned');
     });
     expect(events).toEqual(['dispatch returned', 'start', '503']);

@@ -108,48 +108,66 @@ function twice(seen: Seen): Seen[] {
   return [seen, seen];
 }
 
-describe('answers the mesh makes itself carry Envoy\'s response flag', () => {
+describe("answers the mesh makes itself carry Envoy's response flag", () => {
   it('NR: no http entry matches: 404 "route not found"', async () => {
-    const m = await mesh(routes(`  - match: [{ headers: { x-user: { exact: jason } } }]
+    const m = await mesh(
+      routes(`  - match: [{ headers: { x-user: { exact: jason } } }]
     route: [{ destination: { host: reviews } }]
-`));
+`),
+    );
     expect(await both(m)).toEqual(twice({ status: 404, body: 'route not found', flags: 'NR' }));
     expect(log.seen).toHaveLength(0);
   });
 
   it('NC: a route to a subset of a service the mesh has no cluster for (resolution NONE): 503 "no healthy upstream"', async () => {
-    const m = await mesh(routes('  - route: [{ destination: { host: reviews, subset: v1 } }]\n').replace('resolution: STATIC', 'resolution: NONE').replace(/ {2}endpoints: .*\n/, ''));
+    const m = await mesh(
+      routes('  - route: [{ destination: { host: reviews, subset: v1 } }]\n')
+        .replace('resolution: STATIC', 'resolution: NONE')
+        .replace(/ {2}endpoints: .*\n/, ''),
+    );
     expect(await both(m)).toEqual(twice({ status: 503, body: 'no healthy upstream', flags: 'NC' }));
     expect(log.seen).toHaveLength(0);
   });
 
   it('UH: no endpoint to pick: 503 "no healthy upstream" and why', async () => {
-    const m = await mesh(routes('  - match: [{ headers: { x-subset: { exact: v9 } } }]\n    route: [{ destination: { host: reviews, subset: v9 } }]\n  - route: [{ destination: { host: reviews, subset: v2 } }]\n'));
+    const m = await mesh(
+      routes(
+        '  - match: [{ headers: { x-subset: { exact: v9 } } }]\n    route: [{ destination: { host: reviews, subset: v9 } }]\n  - route: [{ destination: { host: reviews, subset: v2 } }]\n',
+      ),
+    );
     const host = 'reviews.shop.svc.cluster.local';
-    expect(await both(m)).toEqual(twice({ status: 503, body: `no healthy upstream: no endpoint of ${host} has the labels of subset "v2" (version=v2)`, flags: 'UH' }));
+    expect(await both(m)).toEqual(
+      twice({ status: 503, body: `no healthy upstream: no endpoint of ${host} has the labels of subset "v2" (version=v2)`, flags: 'UH' }),
+    );
     // A subset no DestinationRule defines is a cluster without endpoints here (Envoy: NC, no cluster).
-    expect(await both(m, '/', { 'x-subset': 'v9' })).toEqual(twice({ status: 503, body: `no healthy upstream: subset "v9" of ${host} is not defined by any DestinationRule that applies`, flags: 'UH' }));
+    expect(await both(m, '/', { 'x-subset': 'v9' })).toEqual(
+      twice({ status: 503, body: `no healthy upstream: subset "v9" of ${host} is not defined by any DestinationRule that applies`, flags: 'UH' }),
+    );
     expect(log.seen).toHaveLength(0);
   });
 
   it('FI: a fault abort: the configured status and "fault filter abort"; DI,FI after a fault delay', async () => {
-    const m = await mesh(routes(`  - match: [{ headers: { x-delay: { exact: 'yes' } } }]
+    const m = await mesh(
+      routes(`  - match: [{ headers: { x-delay: { exact: 'yes' } } }]
     fault:
       delay: { fixedDelay: 5ms, percentage: { value: 100 } }
       abort: { httpStatus: 418, percentage: { value: 100 } }
     route: [{ destination: { host: reviews } }]
   - fault: { abort: { httpStatus: 503, percentage: { value: 100 } } }
     route: [{ destination: { host: reviews } }]
-`));
+`),
+    );
     expect(await both(m)).toEqual(twice({ status: 503, body: 'fault filter abort', flags: 'FI' }));
     expect(await both(m, '/', { 'x-delay': 'yes' })).toEqual(twice({ status: 418, body: 'fault filter abort', flags: 'DI,FI' }));
     expect(log.seen).toHaveLength(0);
   });
 
   it('FI for a gRPC request: trailers-only 200 with grpc-status, flagged the same', async () => {
-    const m = await mesh(routes(`  - fault: { abort: { grpcStatus: UNAVAILABLE, percentage: { value: 100 } } }
+    const m = await mesh(
+      routes(`  - fault: { abort: { grpcStatus: UNAVAILABLE, percentage: { value: 100 } } }
     route: [{ destination: { host: reviews } }]
-`));
+`),
+    );
     const res = await m.request(url('/pkg.Svc/Call'), { method: 'POST', body: '', headers: { 'content-type': 'application/grpc' } });
     await res.body.dump();
     expect([res.statusCode, res.headers['grpc-status'], res.headers[H]]).toEqual([200, '14', 'FI']);
@@ -170,7 +188,10 @@ describe('answers the mesh makes itself carry Envoy\'s response flag', () => {
 
   it('UT: every per-try timeout spent: 504 "upstream request timeout"', async () => {
     const clock = new TestClock();
-    const m = await mesh(routes('  - route: [{ destination: { host: reviews } }]\n    retries: { attempts: 1, perTryTimeout: 200ms, retryOn: gateway-error }\n'), { clock });
+    const m = await mesh(
+      routes('  - route: [{ destination: { host: reviews } }]\n    retries: { attempts: 1, perTryTimeout: 200ms, retryOn: gateway-error }\n'),
+      { clock },
+    );
     hold = true;
     for (const call of [viaFetch, viaRequest]) {
       log.clear();
@@ -191,7 +212,7 @@ describe('answers the mesh makes itself carry Envoy\'s response flag', () => {
     expect(log.seen).toHaveLength(0);
   });
 
-  it('UO: a connectionPool limit overflows: 503 with x-envoy-overloaded and Envoy\'s overflow text', async () => {
+  it("UO: a connectionPool limit overflows: 503 with x-envoy-overloaded and Envoy's overflow text", async () => {
     const m = await mesh(routes('  - route: [{ destination: { host: reviews } }]\n', '{ connectionPool: { http: { http2MaxRequests: 1 } } }'));
     hold = true;
     const inFlight = m.request(url());
@@ -200,7 +221,12 @@ describe('answers the mesh makes itself carry Envoy\'s response flag', () => {
     const fetched = await m.fetch(url());
     expect([fetched.status, await fetched.text(), fetched.headers.get(H), fetched.headers.get('x-envoy-overloaded')]).toEqual([503, body, 'UO', 'true']);
     const requested = await m.request(url());
-    expect([requested.statusCode, await requested.body.text(), requested.headers[H], requested.headers['x-envoy-overloaded']]).toEqual([503, body, 'UO', 'true']);
+    expect([requested.statusCode, await requested.body.text(), requested.headers[H], requested.headers['x-envoy-overloaded']]).toEqual([
+      503,
+      body,
+      'UO',
+      'true',
+    ]);
     log.seen[0]!.res.end('late');
     expect((await inFlight).statusCode).toBe(200);
     expect(log.seen).toHaveLength(1);
@@ -235,10 +261,12 @@ spec:
 
 describe('answers that carry no flag', () => {
   it('a directResponse and a redirect: configured answers, as Envoy flags them with none', async () => {
-    const m = await mesh(routes(`  - match: [{ uri: { prefix: /old } }]
+    const m = await mesh(
+      routes(`  - match: [{ uri: { prefix: /old } }]
     redirect: { uri: /new }
   - directResponse: { status: 418, body: { string: teapot } }
-`));
+`),
+    );
     expect(await both(m)).toEqual(twice({ status: 418, body: 'teapot', flags: null }));
     const moved = await m.fetch(url('/old'), { redirect: 'manual' });
     expect([moved.status, moved.headers.get('location'), moved.headers.get(H)]).toEqual([301, `http://reviews:${pods.port}/new`, null]);
@@ -249,7 +277,10 @@ describe('answers that carry no flag', () => {
 
   it("an upstream's own answers, a 503 after the retries were spent included", async () => {
     const m = await mesh(routes('  - route: [{ destination: { host: reviews } }]\n    retries: { attempts: 1, retryOn: 5xx }\n'));
-    expect((await both(m)).map((s) => [s.status, s.flags])).toEqual([[200, null], [200, null]]);
+    expect((await both(m)).map((s) => [s.status, s.flags])).toEqual([
+      [200, null],
+      [200, null],
+    ]);
     expect(await both(m, '/fail')).toEqual(twice({ status: 503, body: 'upstream says no', flags: null }));
   });
 });

@@ -77,13 +77,19 @@ function answer(seen: SeenRequest, status: number, body = `answered ${status}`):
 
 /** Settles to the error a promise rejects with, or to `value` when it resolves. */
 function outcome<T>(promise: Promise<T>): Promise<{ value?: T; error?: unknown }> {
-  return promise.then((value) => ({ value }), (error: unknown) => ({ error }));
+  return promise.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
 }
 
 /** A flag that turns true when `promise` settles, to see whether close() has resolved yet. */
 function track(promise: Promise<unknown>): { settled: boolean } {
   const state = { settled: false };
-  void promise.then(() => (state.settled = true), () => (state.settled = true));
+  void promise.then(
+    () => (state.settled = true),
+    () => (state.settled = true),
+  );
   return state;
 }
 
@@ -123,7 +129,12 @@ describe('requests in flight when close is called', () => {
     await log.until(() => log.seen.length === 1);
     const closing = m.close();
     const closed = track(closing);
-    await expect(m.request(url('/new')).then(() => 'sent', (e: unknown) => e)).resolves.toBeInstanceOf(MeshClosedError);
+    await expect(
+      m.request(url('/new')).then(
+        () => 'sent',
+        (e: unknown) => e,
+      ),
+    ).resolves.toBeInstanceOf(MeshClosedError);
     // The drain timer waits; close has not resolved while the request is in flight.
     await clock.until((t) => t.delayMs === 5000);
     expect(closed.settled).toBe(false);

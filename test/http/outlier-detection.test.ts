@@ -91,8 +91,14 @@ describe('outlier detection', () => {
     await send(9);
     expect(events).toEqual([
       {
-        action: 'eject', host: 'reviews.shop.svc.cluster.local', subset: undefined, port: pods.port,
-        endpoint: `127.0.0.2:${pods.port}`, reason: 'consecutive-5xx', ejections: 1, durationMs: 30_000,
+        action: 'eject',
+        host: 'reviews.shop.svc.cluster.local',
+        subset: undefined,
+        port: pods.port,
+        endpoint: `127.0.0.2:${pods.port}`,
+        reason: 'consecutive-5xx',
+        ejections: 1,
+        durationMs: 30_000,
       },
     ]);
     expect(distinct(await send(12))).toEqual(['127.0.0.3', '127.0.0.4']);

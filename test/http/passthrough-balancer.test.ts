@@ -32,7 +32,10 @@ spec:
 
 describe('loadBalancer.simple: PASSTHROUGH', () => {
   it('connects to the address the caller asked for instead of balancing over the endpoints', async () => {
-    for (const [simple, pod] of [['ROUND_ROBIN', '127.0.0.2'], ['PASSTHROUGH', '127.0.0.1']] as const) {
+    for (const [simple, pod] of [
+      ['ROUND_ROBIN', '127.0.0.2'],
+      ['PASSTHROUGH', '127.0.0.1'],
+    ] as const) {
       const mesh = await meshFromYaml(config(simple), { namespace: 'shop', dns: false });
       try {
         const res = await mesh.request(`http://localhost:${pods.port}/`);

@@ -95,11 +95,14 @@ interface Run {
  */
 async function runScript(name: string, route: string, body: string, options = ''): Promise<Run> {
   const file = join(dir, `${name}.mjs`);
-  await writeFile(file, `import { createMesh } from './mesh.mjs';
+  await writeFile(
+    file,
+    `import { createMesh } from './mesh.mjs';
 const mesh = await createMesh({ namespace: 'shop', watch: false, dns: false, telemetry: false, ${options} config: ${meshConfig(route)} });
 const base = 'http://reviews:${pods.port}';
 ${body}
-`);
+`,
+  );
   return new Promise((resolveRun) => {
     const child = execFile(process.execPath, [file], { cwd: dir, timeout: LIMIT_MS, encoding: 'utf8' }, (error, stdout, stderr) => {
       resolveRun({ code: child.exitCode, signal: child.signalCode, killed: error?.killed ?? false, stdout, stderr });
@@ -115,11 +118,15 @@ describe.concurrent('a pending request keeps the process alive', () => {
       fault: { delay: { fixedDelay: '300ms', percentage: { value: 100 } } },
       route: [{ destination: { host: 'reviews' } }],
     });
-    const run = await runScript('fault-delay', route, `
+    const run = await runScript(
+      'fault-delay',
+      route,
+      `
 const res = await mesh.request(base + '/delayed');
 console.log('answered', res.statusCode);
 await res.body.text();
-`);
+`,
+    );
     expect(run.stderr).toBe('');
     expect(run.stdout).toBe('answered 200\n');
     expect(run.code).toBe(0);
@@ -130,10 +137,14 @@ await res.body.text();
       route: [{ destination: { host: 'reviews' } }],
       retries: { attempts: 2, retryOn: '5xx', backoff: '300ms' },
     });
-    const run = await runScript('backoff', route, `
+    const run = await runScript(
+      'backoff',
+      route,
+      `
 const res = await mesh.request(base + '/first-fails/backoff');
 console.log('answered', res.statusCode, await res.body.text() !== '');
-`);
+`,
+    );
     expect(run.stderr).toBe('');
     expect(run.stdout).toBe('answered 200 true\n');
     expect(run.code).toBe(0);
@@ -147,13 +158,17 @@ describe.concurrent('nothing else keeps it alive', () => {
       route: [{ destination: { host: 'reviews' } }],
       retries: { attempts: 3, perTryTimeout: '300s', retryOn: '5xx', backoff: '10ms' },
     });
-    const run = await runScript('completes', route, `
+    const run = await runScript(
+      'completes',
+      route,
+      `
 for (const path of ['/one', '/first-fails/completes', '/three']) {
   const res = await mesh.request(base + path);
   console.log(path, res.statusCode);
   await res.body.text();
 }
-`);
+`,
+    );
     expect(run.killed).toBe(false);
     expect(run.signal).toBeNull();
     expect(run.stdout).toBe('/one 200\n/first-fails/completes 200\n/three 200\n');
@@ -165,28 +180,37 @@ for (const path of ['/one', '/first-fails/completes', '/three']) {
       fault: { delay: { fixedDelay: '600s', percentage: { value: 100 } } },
       route: [{ destination: { host: 'reviews' } }],
     });
-    const run = await runScript('close-delay', route, `
+    const run = await runScript(
+      'close-delay',
+      route,
+      `
 const pending = mesh.request(base + '/long-delay').then((r) => 'answered ' + r.statusCode, (e) => e.code);
 await new Promise((r) => setTimeout(r, 50));
 const closing = mesh.close();
 console.log(await pending);
 await closing;
 console.log('closed');
-`);
+`,
+    );
     expect(run.killed).toBe(false);
     expect(run.stdout).toBe('ERR_MESH_CLOSED\nclosed\n');
     expect(run.code).toBe(0);
   });
 
   it('close() with a request on a pod that never answers: aborted after the drain period, and the script exits by itself', async () => {
-    const run = await runScript('close-silent', DEFAULT_ROUTE, `
+    const run = await runScript(
+      'close-silent',
+      DEFAULT_ROUTE,
+      `
 const pending = mesh.request(base + '/silent').then((r) => 'answered ' + r.statusCode, (e) => e.code);
 await new Promise((r) => setTimeout(r, 50));
 const closing = mesh.close();
 console.log(await pending);
 await closing;
 console.log('closed');
-`, 'drainTimeoutMs: 200,');
+`,
+      'drainTimeoutMs: 200,',
+    );
     expect(run.killed).toBe(false);
     expect(run.stdout).toBe('ERR_MESH_CLOSED\nclosed\n');
     expect(run.code).toBe(0);

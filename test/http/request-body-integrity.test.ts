@@ -67,7 +67,7 @@ function gate(): { wait: Promise<void>; open: () => void } {
 const RETRY_EVERYTHING = "{ attempts: 3, retryOn: 'reset,5xx,gateway-error,connect-failure,refused-stream,reset-before-request' }";
 
 describe('a request body stream that fails', () => {
-  it('Node Readable: the caller gets the stream\'s error, the pod sees an aborted request, nothing is resent', async () => {
+  it("Node Readable: the caller gets the stream's error, the pod sees an aborted request, nothing is resent", async () => {
     const m = await mesh(RETRY_EVERYTHING);
     const failure = new Error('disk read failed');
     const body = new Readable({ read() {} });
@@ -102,7 +102,7 @@ describe('a request body stream that fails', () => {
     expect(log.seen.map((s) => s.path)).toEqual(['/upload', '/after']);
   });
 
-  it('web ReadableStream through mesh.fetch (duplex half): fetch rejects with the stream\'s error as cause', async () => {
+  it("web ReadableStream through mesh.fetch (duplex half): fetch rejects with the stream's error as cause", async () => {
     const m = await mesh(RETRY_EVERYTHING);
     const failure = new Error('upload cancelled by the producer');
     let controller!: ReadableStreamDefaultController<Uint8Array>;
@@ -113,7 +113,10 @@ describe('a request body stream that fails', () => {
       },
     });
     const pending = m.fetch(`http://reviews:${pods.port}/upload`, { method: 'POST', body, duplex: 'half' });
-    const outcome = pending.then(() => undefined, (e: unknown) => e);
+    const outcome = pending.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     await log.until(() => log.seen.length === 1);
     controller.error(failure);
     const error = await outcome;
@@ -125,8 +128,9 @@ describe('a request body stream that fails', () => {
     expect(log.seen.map((s) => s.path)).toEqual(['/upload', '/after']);
   });
 
-  it('with retries off the stream error is the caller\'s, not a pod failure: outlier detection ejects nobody', async () => {
-    const m = await meshFromYaml(`${config('{ attempts: 0 }')}---
+  it("with retries off the stream error is the caller's, not a pod failure: outlier detection ejects nobody", async () => {
+    const m = await meshFromYaml(
+      `${config('{ attempts: 0 }')}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: reviews, namespace: shop }
@@ -134,7 +138,9 @@ spec:
   host: reviews
   trafficPolicy:
     outlierDetection: { consecutive5xxErrors: 1, consecutiveGatewayErrors: 1, interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 100 }
-`, { namespace: 'shop' });
+`,
+      { namespace: 'shop' },
+    );
     meshes.push(m);
     const ejected: string[] = [];
     m.on('ejection', (e) => ejected.push(e.endpoint));

@@ -71,14 +71,17 @@ afterAll(async () => {
 });
 
 async function start(): Promise<Mesh> {
-  mesh = await meshFromYaml(`${reviewsServiceEntry(port, ['127.0.0.2', '127.0.0.3'])}---
+  mesh = await meshFromYaml(
+    `${reviewsServiceEntry(port, ['127.0.0.2', '127.0.0.3'])}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: reviews, namespace: shop }
 spec:
   host: reviews
   trafficPolicy: { loadBalancer: { simple: ROUND_ROBIN } }
-`, { namespace: 'shop', random: seededRandom(2) });
+`,
+    { namespace: 'shop', random: seededRandom(2) },
+  );
   return mesh;
 }
 

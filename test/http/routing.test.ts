@@ -191,7 +191,9 @@ describe('outbound HTTP through the mesh', () => {
         controller.close();
       },
     });
-    const res = await mesh.fetch(new Request(`http://reviews.shop:${port}/reviews/7`, { method: 'POST', body, duplex: 'half', headers: { 'end-user': 'jason' } } as RequestInit));
+    const res = await mesh.fetch(
+      new Request(`http://reviews.shop:${port}/reviews/7`, { method: 'POST', body, duplex: 'half', headers: { 'end-user': 'jason' } } as RequestInit),
+    );
     const reply = (await res.json()) as PodReply;
     expect(reply.pod).toBe('127.0.0.4');
     expect(reply.method).toBe('POST');

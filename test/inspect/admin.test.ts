@@ -15,7 +15,8 @@ const FQDN = 'reviews.shop.svc.cluster.local';
 
 beforeAll(async () => {
   pods = await Pods.start(['127.0.0.2', '127.0.0.3']);
-  mesh = await meshFromYaml(`
+  mesh = await meshFromYaml(
+    `
 ${reviewsServiceEntry(pods.port, ['127.0.0.2', '127.0.0.3'])}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -33,7 +34,9 @@ spec:
   - name: by-path
     match: [{ uri: { prefix: /api } }]
     route: [{ destination: { host: reviews } }]
-`, { namespace: 'shop', dns: false });
+`,
+    { namespace: 'shop', dns: false },
+  );
   admin = await mesh.serveAdmin({ port: 0 });
 });
 afterAll(async () => {
@@ -85,10 +88,21 @@ describe('admin server', () => {
   it('serves /routes, /endpoints, /config and /stats', async () => {
     const routes = await get('/routes');
     expect(routes.body).toMatch(/^HOST\s+VIRTUAL SERVICE\s+ROUTE\s+MATCH\s+DESTINATIONS\n/);
-    expect(routes.body.trimEnd().split('\n')[1]!.split(/\s{2,}/)).toEqual([FQDN, 'reviews.shop', 'by-path', 'uri prefix "/api"', `${FQDN} 100%`]);
+    expect(
+      routes.body
+        .trimEnd()
+        .split('\n')[1]!
+        .split(/\s{2,}/),
+    ).toEqual([FQDN, 'reviews.shop', 'by-path', 'uri prefix "/api"', `${FQDN} 100%`]);
 
     const endpoints = await get('/endpoints');
-    expect(endpoints.body.trimEnd().split('\n').slice(1).map((l) => l.split(/\s{2,}/).slice(0, 3))).toEqual([
+    expect(
+      endpoints.body
+        .trimEnd()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(/\s{2,}/).slice(0, 3)),
+    ).toEqual([
       [`127.0.0.2:${pods.port}`, 'HEALTHY', `outbound|${pods.port}||${FQDN}`],
       [`127.0.0.3:${pods.port}`, 'HEALTHY', `outbound|${pods.port}||${FQDN}`],
     ]);

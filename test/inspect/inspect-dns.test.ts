@@ -24,7 +24,8 @@ beforeAll(async () => {
   pods = await Pods.start(['127.0.0.2', '127.0.0.3']);
   // Only cluster.local is answered: api.example.com is REFUSED, a failing lookup.
   dns = await Dnsmasq.start({ hosts: { [REVIEWS]: ['127.0.0.2', '127.0.0.3'] } }, { ttl: 1, localDomains: ['cluster.local'] });
-  mesh = await meshFromYaml(`
+  mesh = await meshFromYaml(
+    `
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: api, namespace: shop }
@@ -33,7 +34,9 @@ spec:
   location: MESH_EXTERNAL
   resolution: DNS
   ports: [{ number: ${pods.port}, name: http, protocol: HTTP }]
-`, { namespace: 'shop', dns: dnsOptions(dns), logger });
+`,
+    { namespace: 'shop', dns: dnsOptions(dns), logger },
+  );
 });
 afterAll(async () => {
   await mesh?.close();

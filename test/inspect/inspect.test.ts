@@ -217,7 +217,8 @@ describe('mesh.inspect()', () => {
   });
 
   it('shows breakers and rate limits', async () => {
-    mesh = await meshFromYaml(`${config([100, 0])}
+    mesh = await meshFromYaml(
+      `${config([100, 0])}
 ---
 apiVersion: sidecarless.io/v1alpha1
 kind: RateLimitPolicy
@@ -228,7 +229,9 @@ spec:
   - name: per-user
     key: { header: x-user }
     tokenBucket: { maxTokens: 5, tokensPerFill: 1, fillInterval: 1s }
-`, { namespace: 'shop', dns: false, breakers: { reviews: { errorThresholdPercentage: 50 } } });
+`,
+      { namespace: 'shop', dns: false, breakers: { reviews: { errorThresholdPercentage: 50 } } },
+    );
     let view = mesh.inspect();
     expect(view.breakers).toEqual([{ host: FQDN, state: 'closed' }]);
     expect(cluster(view).breaker).toBe('closed');

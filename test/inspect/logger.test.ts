@@ -106,7 +106,14 @@ describe('structured events through a logger', () => {
     const ejected = logger.lines.find((l) => l.obj.event === 'endpoint.ejected');
     expect(ejected).toMatchObject({
       level: 'warn',
-      obj: { host: 'reviews.shop.svc.cluster.local', port: pods.port, endpoint: `127.0.0.2:${pods.port}`, reason: 'consecutive-5xx', ejections: 1, durationMs: 10_000 },
+      obj: {
+        host: 'reviews.shop.svc.cluster.local',
+        port: pods.port,
+        endpoint: `127.0.0.2:${pods.port}`,
+        reason: 'consecutive-5xx',
+        ejections: 1,
+        durationMs: 10_000,
+      },
     });
     clock.advance(11_000);
     expect(logger.lines.find((l) => l.obj.event === 'endpoint.returned')).toMatchObject({ level: 'info', obj: { endpoint: `127.0.0.2:${pods.port}` } });
@@ -161,9 +168,16 @@ describe('structured events through a logger', () => {
       },
     });
     const source = new PushSource(yamlDocs(config()));
-    mesh = await createMesh({ namespace: 'shop', sources: [source], dns: false, logger: consoleLogger(new Console({ stdout: sink, stderr: sink, colorMode: false })) });
+    mesh = await createMesh({
+      namespace: 'shop',
+      sources: [source],
+      dns: false,
+      logger: consoleLogger(new Console({ stdout: sink, stderr: sink, colorMode: false })),
+    });
     await rejectBadChange(source);
     expect(written).toMatch(/^sidecarless: configuration accepted: snapshot 1 serves \(3 resources\) \{\n?\s*event: 'config.accepted'/);
-    expect(written).toMatch(/sidecarless: configuration change rejected, snapshot 1 keeps serving[^]*event: 'config.rejected'[^]*path: 'spec.http\[0\].retries.perTryTimeout'/);
+    expect(written).toMatch(
+      /sidecarless: configuration change rejected, snapshot 1 keeps serving[^]*event: 'config.rejected'[^]*path: 'spec.http\[0\].retries.perTryTimeout'/,
+    );
   });
 });

@@ -25,7 +25,10 @@ spec:
 ---
 `;
   return (
-    service('reviews', `[{ address: ${REVIEWS_V1}, labels: { app: reviews, version: v1 } }, { address: ${REVIEWS_V2}, labels: { app: reviews, version: v2 } }, { address: ${REVIEWS_V3}, labels: { app: reviews, version: v3 } }]`) +
+    service(
+      'reviews',
+      `[{ address: ${REVIEWS_V1}, labels: { app: reviews, version: v1 } }, { address: ${REVIEWS_V2}, labels: { app: reviews, version: v2 } }, { address: ${REVIEWS_V3}, labels: { app: reviews, version: v3 } }]`,
+    ) +
     service('ratings', `[{ address: ${RATINGS_V1}, labels: { app: ratings, version: v1 } }]`) +
     service('details', `[{ address: 127.0.0.6, labels: { app: details, version: v1 } }]`)
   );

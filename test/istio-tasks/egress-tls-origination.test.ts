@@ -82,7 +82,7 @@ describe('Istio task: Egress TLS Origination', () => {
     expect((await res.body.json()) as TlsPodReply).toMatchObject({ pod: CNN, sni: 'edition.cnn.com', path: '/politics', host: 'edition.cnn.com' });
   });
 
-  it('curl https://edition.cnn.com/politics (the application\'s own TLS, port 443) works as before', async () => {
+  it("curl https://edition.cnn.com/politics (the application's own TLS, port 443) works as before", async () => {
     const res = await mesh.request(`https://edition.cnn.com:${pod.port}/politics`);
     expect(res.statusCode).toBe(200);
     expect(((await res.body.json()) as TlsPodReply).sni).toBe('edition.cnn.com');

@@ -141,20 +141,24 @@ spec:
 ${tls}`;
 
 describe('TLS and HTTPS ports without tls routes go to the service itself', () => {
-  it.each(['HTTPS', 'TLS', 'https'])('protocol %s: an https:// request reaches the endpoint with SNI = the URL host, the certificate verified', async (protocol) => {
-    mesh = await meshFromYaml(googleapis(protocol), { namespace: 'shop' });
-    expect(await reply(`https://www.googleapis.com:${port}/storage/v1/b`)).toMatchObject({
-      pod: '127.0.0.2',
-      sni: 'www.googleapis.com',
-      path: '/storage/v1/b',
-      host: `www.googleapis.com:${port}`,
-    });
-    // Every spelling makes it a TLS port: plaintext to it is refused.
-    expect(((await failure(mesh.request(`http://www.googleapis.com:${port}/`))) as MeshError).code).toBe('ERR_MESH_TLS_PORT_PLAINTEXT');
-  });
+  it.each(['HTTPS', 'TLS', 'https'])(
+    'protocol %s: an https:// request reaches the endpoint with SNI = the URL host, the certificate verified',
+    async (protocol) => {
+      mesh = await meshFromYaml(googleapis(protocol), { namespace: 'shop' });
+      expect(await reply(`https://www.googleapis.com:${port}/storage/v1/b`)).toMatchObject({
+        pod: '127.0.0.2',
+        sni: 'www.googleapis.com',
+        path: '/storage/v1/b',
+        host: `www.googleapis.com:${port}`,
+      });
+      // Every spelling makes it a TLS port: plaintext to it is refused.
+      expect(((await failure(mesh.request(`http://www.googleapis.com:${port}/`))) as MeshError).code).toBe('ERR_MESH_TLS_PORT_PLAINTEXT');
+    },
+  );
 
   it('HTTP routes of a VirtualService for the host never apply to its TLS port (no local 404, no direct response)', async () => {
-    mesh = await meshFromYaml(`${googleapis('HTTPS')}---
+    mesh = await meshFromYaml(
+      `${googleapis('HTTPS')}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: googleapis, namespace: shop }
@@ -163,14 +167,17 @@ spec:
   http:
   - match: [{ uri: { prefix: /only-this } }]
     directResponse: { status: 418, body: { string: from an http route } }
-`, { namespace: 'shop' });
+`,
+      { namespace: 'shop' },
+    );
     // Before: the http route table applied and answered 404 (no match) or 418 (match) locally.
     expect(await reply(`https://www.googleapis.com:${port}/other`)).toMatchObject({ pod: '127.0.0.2', path: '/other' });
     expect(await reply(`https://www.googleapis.com:${port}/only-this`)).toMatchObject({ pod: '127.0.0.2', path: '/only-this' });
   });
 
   it('a plaintext http:// request to a TLS port is refused with ERR_MESH_TLS_PORT_PLAINTEXT; nothing reaches the endpoint', async () => {
-    mesh = await meshFromYaml(`apiVersion: networking.istio.io/v1
+    mesh = await meshFromYaml(
+      `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: secure, namespace: shop }
 spec:
@@ -178,7 +185,9 @@ spec:
   resolution: STATIC
   ports: [{ number: ${port}, name: tls, protocol: TLS }]
   endpoints: [{ address: 127.0.0.7 }]
-`, { namespace: 'shop' });
+`,
+      { namespace: 'shop' },
+    );
     const error = (await failure(mesh.request(`http://secure.example.com:${port}/card`, { method: 'POST', body: 'card=4111' }))) as MeshError;
     expect(error.code).toBe('ERR_MESH_TLS_PORT_PLAINTEXT');
     expect(error.name).toBe('TlsPortPlaintextError');
@@ -192,8 +201,9 @@ spec:
 });
 
 describe('tls routes by SNI', () => {
-  it('weighted destinations split connections by weight (within tolerance) to the subsets\' endpoints, TLS end to end', async () => {
-    mesh = await meshFromYaml(`${api()}---
+  it("weighted destinations split connections by weight (within tolerance) to the subsets' endpoints, TLS end to end", async () => {
+    mesh = await meshFromYaml(
+      `${api()}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: api, namespace: shop }
@@ -204,7 +214,9 @@ spec:
     route:
     - { destination: { host: api.example.com, subset: v1 }, weight: 75 }
     - { destination: { host: api.example.com, subset: v2 }, weight: 25 }
-`, { namespace: 'shop', random: seededRandom(7) });
+`,
+      { namespace: 'shop', random: seededRandom(7) },
+    );
     const counts = { '127.0.0.3': 0, '127.0.0.4': 0 } as Record<string, number>;
     for (let i = 0; i < 200; i++) {
       const r = await reply(`https://api.example.com:${port}/n/${i}`);
@@ -217,20 +229,30 @@ spec:
   });
 
   it('the most specific SNI wins (exact over wildcard, whatever the order); other names under the wildcard take the wildcard route', async () => {
-    mesh = await meshFromYaml(bookinfoSni(`  - match: [{ port: ${port}, sniHosts: ["*.bookinfo.com"] }]
+    mesh = await meshFromYaml(
+      bookinfoSni(`  - match: [{ port: ${port}, sniHosts: ["*.bookinfo.com"] }]
     route: [{ destination: { host: web.backend.internal } }]
   - match: [{ port: ${port}, sniHosts: [login.bookinfo.com] }]
     route: [{ destination: { host: login.backend.internal } }]
-`), { namespace: 'shop' });
-    expect(await reply(`https://login.bookinfo.com:${port}/login`)).toMatchObject({ pod: '127.0.0.5', sni: 'login.bookinfo.com', host: `login.bookinfo.com:${port}` });
+`),
+      { namespace: 'shop' },
+    );
+    expect(await reply(`https://login.bookinfo.com:${port}/login`)).toMatchObject({
+      pod: '127.0.0.5',
+      sni: 'login.bookinfo.com',
+      host: `login.bookinfo.com:${port}`,
+    });
     expect(await reply(`https://www.bookinfo.com:${port}/`)).toMatchObject({ pod: '127.0.0.6', sni: 'www.bookinfo.com' });
     expect(await reply(`https://a.b.bookinfo.com:${port}/deep`)).toMatchObject({ pod: '127.0.0.6', sni: 'a.b.bookinfo.com' });
   });
 
   it('an SNI no tls route matches is refused with ERR_MESH_NO_TLS_ROUTE; nothing is sent', async () => {
-    mesh = await meshFromYaml(bookinfoSni(`  - match: [{ port: ${port}, sniHosts: [login.bookinfo.com] }]
+    mesh = await meshFromYaml(
+      bookinfoSni(`  - match: [{ port: ${port}, sniHosts: [login.bookinfo.com] }]
     route: [{ destination: { host: login.backend.internal } }]
-`), { namespace: 'shop' });
+`),
+      { namespace: 'shop' },
+    );
     const before = web.replies.length + login.replies.length;
     const error = (await failure(mesh.request(`https://shop.bookinfo.com:${port}/`))) as MeshError & { sni?: string };
     expect(error.code).toBe('ERR_MESH_NO_TLS_ROUTE');
@@ -242,7 +264,8 @@ spec:
   });
 
   it('a tls match for another port, or for other source labels, does not apply: the service itself is the destination', async () => {
-    mesh = await meshFromYaml(`${api()}---
+    mesh = await meshFromYaml(
+      `${api()}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: api, namespace: shop }
@@ -253,12 +276,15 @@ spec:
     route: [{ destination: { host: api.example.com, subset: v2 } }]
   - match: [{ sniHosts: [api.example.com], sourceLabels: { app: shop } }]
     route: [{ destination: { host: api.example.com, subset: v1 } }]
-`, { namespace: 'shop', labels: { app: 'shop' } });
+`,
+      { namespace: 'shop', labels: { app: 'shop' } },
+    );
     for (let i = 0; i < 6; i++) expect((await reply(`https://api.example.com:${port}/`)).pod).toBe('127.0.0.3');
   });
 
-  it('HTTP routes keep serving the host\'s HTTP port while its TLS port takes the tls routes', async () => {
-    mesh = await meshFromYaml(`apiVersion: networking.istio.io/v1
+  it("HTTP routes keep serving the host's HTTP port while its TLS port takes the tls routes", async () => {
+    mesh = await meshFromYaml(
+      `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: api, namespace: shop }
 spec:
@@ -286,7 +312,9 @@ spec:
   tls:
   - match: [{ sniHosts: [api.example.com] }]
     route: [{ destination: { host: api.example.com, subset: v2 } }]
-`, { namespace: 'shop' });
+`,
+      { namespace: 'shop' },
+    );
     for (let i = 0; i < 4; i++) expect((await reply(`https://api.example.com:${port}/`)).pod).toBe('127.0.0.4');
     const http = await mesh.request('http://api.example.com/');
     expect(http.statusCode).toBe(418);
@@ -295,25 +323,30 @@ spec:
 });
 
 describe('Kubernetes Service ports named tls-* or https-*, or with appProtocol tls or https', () => {
-  it.each([
-    { name: 'tls-ledger' },
-    { name: 'https' },
-    { name: 'web', appProtocol: 'tls' },
-    { name: 'http-web', appProtocol: 'https' },
-  ])('port %o is a TLS port: HTTP routes do not apply, https:// passes through, http:// is refused', async (portSpec) => {
-    const watcher = new MemoryKubeWatcher();
-    mesh = await meshFromYaml(`apiVersion: networking.istio.io/v1
+  it.each([{ name: 'tls-ledger' }, { name: 'https' }, { name: 'web', appProtocol: 'tls' }, { name: 'http-web', appProtocol: 'https' }])(
+    'port %o is a TLS port: HTTP routes do not apply, https:// passes through, http:// is refused',
+    async (portSpec) => {
+      const watcher = new MemoryKubeWatcher();
+      mesh = await meshFromYaml(
+        `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: ledger, namespace: shop }
 spec:
   hosts: [ledger]
   http:
   - directResponse: { status: 418, body: { string: from an http route } }
-`, { namespace: 'shop', dns: false, kubeWatcher: watcher });
-    const { slices, services } = namespaceCollections(watcher, 'shop');
-    services.upsert(service('shop', 'ledger', [{ ...portSpec, port: 8443, targetPort: port }]));
-    slices.upsert(slice('shop', 'ledger-a', 'ledger', [{ name: portSpec.name, port }], [endpoint(ledger.address, 'ledger-1')]));
-    expect(await reply('https://ledger.shop.svc.cluster.local:8443/balance')).toMatchObject({ pod: '127.0.0.8', sni: 'ledger.shop.svc.cluster.local', path: '/balance' });
-    expect(((await failure(mesh.request('http://ledger.shop.svc.cluster.local:8443/'))) as MeshError).code).toBe('ERR_MESH_TLS_PORT_PLAINTEXT');
-  });
+`,
+        { namespace: 'shop', dns: false, kubeWatcher: watcher },
+      );
+      const { slices, services } = namespaceCollections(watcher, 'shop');
+      services.upsert(service('shop', 'ledger', [{ ...portSpec, port: 8443, targetPort: port }]));
+      slices.upsert(slice('shop', 'ledger-a', 'ledger', [{ name: portSpec.name, port }], [endpoint(ledger.address, 'ledger-1')]));
+      expect(await reply('https://ledger.shop.svc.cluster.local:8443/balance')).toMatchObject({
+        pod: '127.0.0.8',
+        sni: 'ledger.shop.svc.cluster.local',
+        path: '/balance',
+      });
+      expect(((await failure(mesh.request('http://ledger.shop.svc.cluster.local:8443/'))) as MeshError).code).toBe('ERR_MESH_TLS_PORT_PLAINTEXT');
+    },
+  );
 });

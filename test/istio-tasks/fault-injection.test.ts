@@ -87,7 +87,7 @@ const atRatings = (s: { pod: string }) => s.pod === RATINGS_V1;
 const isDelay = (t: TestTimer): boolean => isRequestTimer(t) && t.delayMs === 7_000;
 
 describe('Istio task: Fault Injection', () => {
-  it('ratings-test-delay: jason\'s call to ratings is held 7s before it reaches ratings v1; other users are not delayed', async () => {
+  it("ratings-test-delay: jason's call to ratings is held 7s before it reaches ratings v1; other users are not delayed", async () => {
     const clock = new TestClock();
     mesh = await meshFromYaml(bookinfoServices(pods.port) + DESTINATION_RULE_ALL + '---\n' + RATINGS_TEST_DELAY, { namespace: 'default', clock });
 

@@ -114,7 +114,11 @@ async function callUntilAnswered(m: Mesh): Promise<string> {
 /** The failover sequence of the page: each drained locality hands over to the next one. */
 async function failoverSequence(m: Mesh): Promise<void> {
   expect(await tally(m, url(), 10)).toEqual(new Map([[R1Z1, 10]]));
-  for (const [drained, next] of [[R1Z1, R1Z2], [R1Z2, R2Z3], [R2Z3, R3Z4]] as const) {
+  for (const [drained, next] of [
+    [R1Z1, R1Z2],
+    [R1Z2, R2Z3],
+    [R2Z3, R3Z4],
+  ] as const) {
     await pods.kill(drained);
     expect(await callUntilAnswered(m)).toBe(next);
     expect(await tally(m, url(), 10)).toEqual(new Map([[next, 10]]));
@@ -139,7 +143,10 @@ describe('Istio task: Locality failover', () => {
   });
 
   it('without the failover rule, once region1 is drained region2 and region3 share the traffic (no region preferred)', async () => {
-    const config = FAILOVER.replace(/ {8}failover:\n.*\n.*\n/, '').replace('      baseEjectionTime: 10m\n', '      baseEjectionTime: 10m\n      maxEjectionPercent: 100\n');
+    const config = FAILOVER.replace(/ {8}failover:\n.*\n.*\n/, '').replace(
+      '      baseEjectionTime: 10m\n',
+      '      baseEjectionTime: 10m\n      maxEjectionPercent: 100\n',
+    );
     expect(config).not.toContain('failover:');
     mesh = await meshFromYaml(helloworld(pods.port) + config, { namespace: 'sample', locality: 'region1/zone1' });
     await pods.kill(R1Z1);
@@ -211,7 +218,7 @@ spec:
     expect(await tally(mesh, url(), 10)).toEqual(new Map([[R3Z4, 10]]));
   });
 
-  it('when it fails, the next priority is the same network a zone away, before the other network in the caller\'s zone', async () => {
+  it("when it fails, the next priority is the same network a zone away, before the other network in the caller's zone", async () => {
     const config = FAILOVER_PRIORITY.replace('consecutive5xxErrors: 100', 'consecutive5xxErrors: 1\n      maxEjectionPercent: 100');
     mesh = await meshFromYaml(networked(pods.port) + config, {
       namespace: 'sample',

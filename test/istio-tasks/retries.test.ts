@@ -104,14 +104,16 @@ describe('VirtualService reference: HTTPRetry', () => {
   });
 
   it('retryOn names status codes too ("retriable-status-codes" by number, as the reference allows)', async () => {
-    mesh = await meshFromYaml(service(pods.port) + RATINGS_ROUTE.replace('gateway-error,connect-failure,refused-stream', '500,connect-failure'), { namespace: 'prod' });
+    mesh = await meshFromYaml(service(pods.port) + RATINGS_ROUTE.replace('gateway-error,connect-failure,refused-stream', '500,connect-failure'), {
+      namespace: 'prod',
+    });
     script = [500, 500];
     const res = await call(mesh, url());
     expect(res.status).toBe(200);
     expect(log.seen).toHaveLength(3);
   });
 
-  it('without retries on the route, Istio\'s default retries a 503 twice', async () => {
+  it("without retries on the route, Istio's default retries a 503 twice", async () => {
     mesh = await meshFromYaml(service(pods.port) + RATINGS_ROUTE.replace(/ {4}retries:[\s\S]*$/, ''), { namespace: 'prod' });
     script = [503, 503];
     expect((await call(mesh, url())).status).toBe(200);

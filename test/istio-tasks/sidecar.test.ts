@@ -74,14 +74,14 @@ afterAll(async () => {
 const url = (host: string) => `http://${host}:${pods.port}/`;
 
 describe('Sidecar reference: egress hosts', () => {
-  it('prod-us1 sees its own namespace and prod-apis; staging\'s service is outside its registry', async () => {
+  it("prod-us1 sees its own namespace and prod-apis; staging's service is outside its registry", async () => {
     mesh = await meshFromYaml(services(pods.port) + PROD_US1, { namespace: 'prod-us1', dns: false });
     expect((await call(mesh, url('own.prod-us1.example'))).reply?.pod).toBe(OWN);
     expect((await call(mesh, url('api.prod-apis.example'))).reply?.pod).toBe(APIS);
     await expect(call(mesh, url('api.staging.example'))).rejects.toBeInstanceOf(UnknownHostError);
   });
 
-  it('without a Sidecar every namespace\'s service is visible', async () => {
+  it("without a Sidecar every namespace's service is visible", async () => {
     mesh = await meshFromYaml(services(pods.port), { namespace: 'prod-us1', dns: false });
     expect((await call(mesh, url('api.staging.example'))).reply?.pod).toBe(STAGING);
   });
@@ -93,7 +93,7 @@ describe('Sidecar reference: egress hosts', () => {
     await expect(call(mesh, url('api.staging.example'))).rejects.toBeInstanceOf(UnknownHostError);
   });
 
-  it('a namespace\'s own Sidecar wins over the root default', async () => {
+  it("a namespace's own Sidecar wins over the root default", async () => {
     mesh = await meshFromYaml(services(pods.port) + ROOT_DEFAULT + '---\n' + PROD_US1, { namespace: 'prod-us1', dns: false });
     expect((await call(mesh, url('api.prod-apis.example'))).reply?.pod).toBe(APIS);
   });

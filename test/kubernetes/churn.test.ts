@@ -47,7 +47,10 @@ async function gracefulPod(name: string, address: string): Promise<GracefulPod> 
 /** The addresses the mesh sends `subset` of reviews:9080 to now (ready endpoints only). */
 function serving(m: Mesh, subset?: string): string[] {
   const view = m.inspect().clusters.find((c) => c.host === HOST && c.port === 9080 && c.subset === subset);
-  return (view?.endpoints ?? []).filter((e) => e.health !== 'terminating').map((e) => e.address.slice(0, e.address.lastIndexOf(':'))).sort();
+  return (view?.endpoints ?? [])
+    .filter((e) => e.health !== 'terminating')
+    .map((e) => e.address.slice(0, e.address.lastIndexOf(':')))
+    .sort();
 }
 
 async function untilServing(m: Mesh, addresses: string[], subset?: string): Promise<void> {
@@ -76,7 +79,12 @@ class Traffic {
   private readonly loops: Promise<void>[];
   private readonly inFlight = new Set<Promise<Outcome>>();
 
-  constructor(private readonly m: Mesh, private readonly url: string, workers = 4, private readonly headers: Record<string, string> = {}) {
+  constructor(
+    private readonly m: Mesh,
+    private readonly url: string,
+    workers = 4,
+    private readonly headers: Record<string, string> = {},
+  ) {
     this.loops = Array.from({ length: workers }, () => this.loop());
   }
 
@@ -229,7 +237,9 @@ describe('churn through the Kubernetes API while traffic flows', () => {
     expect(zero.length).toBeGreaterThan(0);
     for (const o of zero) {
       expect(o.status).toBe(503);
-      expect(o.text).toMatch(/^no healthy upstream: no ready reviews\.shop\.svc\.cluster\.local port 9080 \((2 endpoint\(s\) not ready or terminating|its EndpointSlices list no endpoint for this port)\)$/);
+      expect(o.text).toMatch(
+        /^no healthy upstream: no ready reviews\.shop\.svc\.cluster\.local port 9080 \((2 endpoint\(s\) not ready or terminating|its EndpointSlices list no endpoint for this port)\)$/,
+      );
     }
     expect([...traffic.answered('back').keys()]).toEqual(['c']);
   }, 60_000);
@@ -344,17 +354,33 @@ describe('churn through the Kubernetes API while traffic flows', () => {
 
 function destinationRule(): FakeObject {
   return {
-    apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'reviews', namespace: 'shop' },
-    spec: { host: 'reviews', subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] },
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'DestinationRule',
+    metadata: { name: 'reviews', namespace: 'shop' },
+    spec: {
+      host: 'reviews',
+      subsets: [
+        { name: 'v1', labels: { version: 'v1' } },
+        { name: 'v2', labels: { version: 'v2' } },
+      ],
+    },
   };
 }
 
 function virtualService(route: unknown[]): FakeObject {
-  return { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'reviews', namespace: 'shop' }, spec: { hosts: ['reviews'], http: [{ route }] } };
+  return {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'VirtualService',
+    metadata: { name: 'reviews', namespace: 'shop' },
+    spec: { hosts: ['reviews'], http: [{ route }] },
+  };
 }
 
 function split(v1: number, v2: number): unknown[] {
-  return [{ destination: { host: 'reviews', subset: 'v1' }, weight: v1 }, { destination: { host: 'reviews', subset: 'v2' }, weight: v2 }];
+  return [
+    { destination: { host: 'reviews', subset: 'v1' }, weight: v1 },
+    { destination: { host: 'reviews', subset: 'v2' }, weight: v2 },
+  ];
 }
 
 function share(counts: Map<string, number>, pod: string): number {

@@ -95,7 +95,12 @@ describe('endpoints from the Kubernetes API (official client, fake API server)',
   it('endpoints: false leaves Kubernetes names to DNS', async () => {
     reviews();
     const m = await start({ endpoints: false });
-    expect(m.kubernetesStatus()!.collections.map((c) => c.description).filter((d) => /EndpointSlice|^v1 (Service|Pod|Node)/.test(d))).toEqual([]);
+    expect(
+      m
+        .kubernetesStatus()!
+        .collections.map((c) => c.description)
+        .filter((d) => /EndpointSlice|^v1 (Service|Pod|Node)/.test(d)),
+    ).toEqual([]);
     const r = await call(m, 'http://reviews.shop:9080/');
     // DNS (which cannot answer here) was asked, not the API.
     expect(r.status).toBe(503);

@@ -32,9 +32,7 @@ const HTTP = [{ name: 'http', port: 9080, targetPort: 'web' }];
 const URL = 'http://reviews:9080/';
 
 function podSlice(p: GracefulPod, conditions?: typeof TERMINATING | typeof NOT_READY) {
-  return slice('shop', `reviews-${p.name}`, 'reviews', [{ name: 'http', port: p.port }], [
-    endpoint(p.address, p.name, conditions ? { conditions } : {}),
-  ]);
+  return slice('shop', `reviews-${p.name}`, 'reviews', [{ name: 'http', port: p.port }], [endpoint(p.address, p.name, conditions ? { conditions } : {})]);
 }
 
 /** Status and answering pod of one request. */

@@ -83,10 +83,15 @@ describe('KubernetesEndpointSource', () => {
     const { slices, services, nodes } = namespaceCollections(watcher, 'shop');
     for (let i = 0; i < 3; i++) nodes.fail(403, 'nodes is forbidden: User "system:serviceaccount:shop:app" cannot list resource "nodes"');
     services.upsert(service('shop', 'reviews', [{ name: 'http', port: 9080 }]));
-    slices.upsert(slice('shop', 'reviews-a', 'reviews', [{ name: 'http', port: 8080 }], [
-      endpoint('10.0.0.1', 'r-1', { nodeName: 'n-1', zone: 'eu-west1-b' }),
-      endpoint('10.0.0.2', 'r-2', { nodeName: 'n-2' }),
-    ]));
+    slices.upsert(
+      slice(
+        'shop',
+        'reviews-a',
+        'reviews',
+        [{ name: 'http', port: 8080 }],
+        [endpoint('10.0.0.1', 'r-1', { nodeName: 'n-1', zone: 'eu-west1-b' }), endpoint('10.0.0.2', 'r-2', { nodeName: 'n-2' })],
+      ),
+    );
     expect(notes).toHaveLength(1);
     expect(notes[0]!.message).toContain('forbidden; endpoint locality comes from EndpointSlice zones (region eu-west1)');
     expect(src.endpoints(ref(REVIEWS), REVIEWS, 9080).endpoints.map((e) => e.locality)).toEqual([
@@ -100,7 +105,9 @@ describe('KubernetesEndpointSource', () => {
     const { src, watcher } = source();
     const { services } = namespaceCollections(watcher, 'shop');
     services.fail(403, 'services is forbidden');
-    expect(src.endpoints(ref(REVIEWS), REVIEWS, 9080).reason).toBe(`no healthy upstream for ${REVIEWS}: the Kubernetes API could not be read (services is forbidden)`);
+    expect(src.endpoints(ref(REVIEWS), REVIEWS, 9080).reason).toBe(
+      `no healthy upstream for ${REVIEWS}: the Kubernetes API could not be read (services is forbidden)`,
+    );
     src.close();
   });
 });

@@ -61,11 +61,34 @@ describe('Kubernetes endpoints from EndpointSlices', () => {
   it('maps the service port the caller used to the slice port of the same name', async () => {
     const { mesh, watcher } = await kubeMesh();
     const { slices, services } = namespaceCollections(watcher, 'shop');
-    services.upsert(service('shop', 'reviews', [{ name: 'http', port: 9080, targetPort: 'web' }, { name: 'admin', port: 9090, targetPort: 8081 }]));
+    services.upsert(
+      service('shop', 'reviews', [
+        { name: 'http', port: 9080, targetPort: 'web' },
+        { name: 'admin', port: 9090, targetPort: 8081 },
+      ]),
+    );
     // Slices list their ports in any order; the numbers are the pods' (`web` resolved per pod).
     slices.upsert(
-      slice('shop', 'reviews-a', 'reviews', [{ name: 'admin', port: other.port }, { name: 'http', port: pods.port }], [endpoint('127.0.0.2', 'r-1')]),
-      slice('shop', 'reviews-b', 'reviews', [{ name: 'admin', port: other.port }, { name: 'http', port: other.port }], [endpoint('127.0.0.3', 'r-2')]),
+      slice(
+        'shop',
+        'reviews-a',
+        'reviews',
+        [
+          { name: 'admin', port: other.port },
+          { name: 'http', port: pods.port },
+        ],
+        [endpoint('127.0.0.2', 'r-1')],
+      ),
+      slice(
+        'shop',
+        'reviews-b',
+        'reviews',
+        [
+          { name: 'admin', port: other.port },
+          { name: 'http', port: other.port },
+        ],
+        [endpoint('127.0.0.3', 'r-2')],
+      ),
     );
     const seenHttp = new Set<string>();
     for (let i = 0; i < 100; i++) {
@@ -142,7 +165,7 @@ describe('Kubernetes endpoints from EndpointSlices', () => {
     expect(gone.text).toContain('no Service reviews in namespace shop');
   });
 
-  it('moves traffic between subsets when a pod\'s labels change', async () => {
+  it("moves traffic between subsets when a pod's labels change", async () => {
     const { mesh, watcher } = await kubeMesh(`
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -163,10 +186,20 @@ spec:
 `);
     const { slices, services, pods: podMeta } = namespaceCollections(watcher, 'shop');
     services.upsert(service('shop', 'reviews', HTTP));
-    podMeta.upsert(pod('shop', 'r-1', { app: 'reviews', version: 'v1' }), pod('shop', 'r-2', { app: 'reviews', version: 'v2' }), pod('shop', 'r-3', { app: 'reviews', version: 'v1' }));
-    slices.upsert(slice('shop', 'reviews-a', 'reviews', [{ name: 'http', port: pods.port }], [
-      endpoint('127.0.0.2', 'r-1'), endpoint('127.0.0.3', 'r-2'), endpoint('127.0.0.4', 'r-3'),
-    ]));
+    podMeta.upsert(
+      pod('shop', 'r-1', { app: 'reviews', version: 'v1' }),
+      pod('shop', 'r-2', { app: 'reviews', version: 'v2' }),
+      pod('shop', 'r-3', { app: 'reviews', version: 'v1' }),
+    );
+    slices.upsert(
+      slice(
+        'shop',
+        'reviews-a',
+        'reviews',
+        [{ name: 'http', port: pods.port }],
+        [endpoint('127.0.0.2', 'r-1'), endpoint('127.0.0.3', 'r-2'), endpoint('127.0.0.4', 'r-3')],
+      ),
+    );
     expect([...(await countPods(mesh, 'http://reviews:9080/', 30)).keys()]).toEqual(['127.0.0.3']);
 
     // r-3 is relabelled v2 and r-2 v1: the subset follows, with no configuration change.
@@ -174,7 +207,10 @@ spec:
     expect([...(await countPods(mesh, 'http://reviews:9080/', 30)).keys()]).toEqual(['127.0.0.4']);
 
     // An update that leaves the labels alone changes nothing.
-    podMeta.upsert({ ...pod('shop', 'r-3', { app: 'reviews', version: 'v2' }), metadata: { name: 'r-3', namespace: 'shop', labels: { app: 'reviews', version: 'v2' }, annotations: { touched: 'yes' } } });
+    podMeta.upsert({
+      ...pod('shop', 'r-3', { app: 'reviews', version: 'v2' }),
+      metadata: { name: 'r-3', namespace: 'shop', labels: { app: 'reviews', version: 'v2' }, annotations: { touched: 'yes' } },
+    });
     expect([...(await countPods(mesh, 'http://reviews:9080/', 10)).keys()]).toEqual(['127.0.0.4']);
 
     // No pod in the subset: 503 naming the subset's labels.
@@ -204,9 +240,15 @@ spec:
     const { mesh, watcher } = await kubeMesh();
     const { slices, services } = namespaceCollections(watcher, 'shop');
     services.upsert(service('shop', 'db', [{ name: 'pg', port: 5432 }]));
-    slices.upsert(slice('shop', 'db-1', 'db', [{ name: 'pg', port: pods.port }], [
-      endpoint('127.0.0.2', 'db-0', { hostname: 'db-0' }), endpoint('127.0.0.3', 'db-1', { hostname: 'db-1' }),
-    ]));
+    slices.upsert(
+      slice(
+        'shop',
+        'db-1',
+        'db',
+        [{ name: 'pg', port: pods.port }],
+        [endpoint('127.0.0.2', 'db-0', { hostname: 'db-0' }), endpoint('127.0.0.3', 'db-1', { hostname: 'db-1' })],
+      ),
+    );
     const counts = await countPods(mesh, 'http://db-1.db.shop.svc.cluster.local:5432/', 10);
     expect([...counts.keys()]).toEqual(['127.0.0.3']);
   });
@@ -224,22 +266,32 @@ spec:
     outlierDetection: { consecutive5xxErrors: 5, interval: 10s, baseEjectionTime: 30s }
 `;
 
-  it('prefers endpoints whose node is in the caller\'s zone', async () => {
+  it("prefers endpoints whose node is in the caller's zone", async () => {
     const { mesh, watcher } = await kubeMesh(RULE, { locality: 'us-east1/us-east1-b' });
     const { slices, services, nodes } = namespaceCollections(watcher, 'shop');
     nodes.upsert(node('n-a', 'us-east1', 'us-east1-a'), node('n-b', 'us-east1', 'us-east1-b'), node('n-c', 'eu-west1', 'eu-west1-b'));
     services.upsert(service('shop', 'reviews', HTTP));
     // Slice zones are absent: the node is what tells.
-    slices.upsert(slice('shop', 'reviews-a', 'reviews', [{ name: 'http', port: pods.port }], [
-      endpoint('127.0.0.2', 'r-1', { nodeName: 'n-a' }), endpoint('127.0.0.3', 'r-2', { nodeName: 'n-b' }), endpoint('127.0.0.4', 'r-3', { nodeName: 'n-c' }),
-    ]));
+    slices.upsert(
+      slice(
+        'shop',
+        'reviews-a',
+        'reviews',
+        [{ name: 'http', port: pods.port }],
+        [
+          endpoint('127.0.0.2', 'r-1', { nodeName: 'n-a' }),
+          endpoint('127.0.0.3', 'r-2', { nodeName: 'n-b' }),
+          endpoint('127.0.0.4', 'r-3', { nodeName: 'n-c' }),
+        ],
+      ),
+    );
     expect([...(await countPods(mesh, 'http://reviews:9080/', 40)).keys()]).toEqual(['127.0.0.3']);
     // The node of r-2 is relabelled to another zone, r-1's to the caller's: traffic follows.
     nodes.upsert(node('n-b', 'us-east1', 'us-east1-c'), node('n-a', 'us-east1', 'us-east1-b'));
     expect([...(await countPods(mesh, 'http://reviews:9080/', 40)).keys()]).toEqual(['127.0.0.2']);
   });
 
-  it('falls back to the slice\'s zone (the caller\'s region assumed) when Nodes are forbidden', async () => {
+  it("falls back to the slice's zone (the caller's region assumed) when Nodes are forbidden", async () => {
     const watcher = new MemoryKubeWatcher();
     watcher.autoSync = false;
     const { slices, services, pods: podMeta, nodes } = namespaceCollections(watcher, 'shop');
@@ -249,10 +301,15 @@ spec:
     nodes.fail(403, 'nodes is forbidden: User "system:serviceaccount:shop:app" cannot list resource "nodes" at the cluster scope');
     services.sync([service('shop', 'reviews', HTTP)]);
     podMeta.sync([]);
-    slices.sync([slice('shop', 'reviews-a', 'reviews', [{ name: 'http', port: pods.port }], [
-      endpoint('127.0.0.2', 'r-1', { nodeName: 'n-a', zone: 'us-east1-a' }),
-      endpoint('127.0.0.3', 'r-2', { nodeName: 'n-b', zone: 'us-east1-b' }),
-    ])]);
+    slices.sync([
+      slice(
+        'shop',
+        'reviews-a',
+        'reviews',
+        [{ name: 'http', port: pods.port }],
+        [endpoint('127.0.0.2', 'r-1', { nodeName: 'n-a', zone: 'us-east1-a' }), endpoint('127.0.0.3', 'r-2', { nodeName: 'n-b', zone: 'us-east1-b' })],
+      ),
+    ]);
     expect([...(await countPods(mesh, 'http://reviews:9080/', 40)).keys()]).toEqual(['127.0.0.3']);
   });
 });
@@ -309,7 +366,8 @@ describe('the endpoints gauge (sidecarless.endpoints)', () => {
       const count = async (state: string): Promise<number> => {
         let n = 0;
         for (const p of await otel.metric('sidecarless.endpoints')) {
-          if (p.attributes['sidecarless.cluster'] === 'reviews.shop.svc.cluster.local||9080' && p.attributes['sidecarless.endpoint.state'] === state) n += p.value as number;
+          if (p.attributes['sidecarless.cluster'] === 'reviews.shop.svc.cluster.local||9080' && p.attributes['sidecarless.endpoint.state'] === state)
+            n += p.value as number;
         }
         return n;
       };

@@ -15,17 +15,24 @@ let pods: Pods;
 
 function serviceEntry(name: string, address: string): FakeObject {
   return {
-    apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name, namespace: 'shop' },
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'ServiceEntry',
+    metadata: { name, namespace: 'shop' },
     spec: {
-      hosts: [`${name}.shop.svc.cluster.local`], location: 'MESH_INTERNAL', resolution: 'STATIC',
-      ports: [{ number: pods.port, name: 'http', protocol: 'HTTP' }], endpoints: [{ address }],
+      hosts: [`${name}.shop.svc.cluster.local`],
+      location: 'MESH_INTERNAL',
+      resolution: 'STATIC',
+      ports: [{ number: pods.port, name: 'http', protocol: 'HTTP' }],
+      endpoints: [{ address }],
     },
   };
 }
 
 function httpRoute(backend: string, apiVersion = 'gateway.networking.k8s.io/v1'): FakeObject {
   return {
-    apiVersion, kind: 'HTTPRoute', metadata: { name: 'reviews', namespace: 'shop' },
+    apiVersion,
+    kind: 'HTTPRoute',
+    metadata: { name: 'reviews', namespace: 'shop' },
     spec: {
       parentRefs: [{ group: '', kind: 'Service', name: 'reviews' }],
       rules: [{ backendRefs: [{ name: backend, port: pods.port }] }],

@@ -17,18 +17,33 @@ const asConfig = (object: FakeObject): InlineConfig => object as unknown as Inli
 
 function serviceEntry(port: number, apiVersion = 'networking.istio.io/v1'): FakeObject {
   return {
-    apiVersion, kind: 'ServiceEntry', metadata: { name: 'reviews', namespace: 'shop' },
+    apiVersion,
+    kind: 'ServiceEntry',
+    metadata: { name: 'reviews', namespace: 'shop' },
     spec: {
-      hosts: ['reviews.shop.svc.cluster.local'], location: 'MESH_INTERNAL', resolution: 'STATIC',
+      hosts: ['reviews.shop.svc.cluster.local'],
+      location: 'MESH_INTERNAL',
+      resolution: 'STATIC',
       ports: [{ number: port, name: 'http', protocol: 'HTTP' }],
-      endpoints: [{ address: '127.0.0.2', labels: { version: 'v1' } }, { address: '127.0.0.3', labels: { version: 'v2' } }],
+      endpoints: [
+        { address: '127.0.0.2', labels: { version: 'v1' } },
+        { address: '127.0.0.3', labels: { version: 'v2' } },
+      ],
     },
   };
 }
 
 const destinationRule: FakeObject = {
-  apiVersion: 'networking.istio.io/v1beta1', kind: 'DestinationRule', metadata: { name: 'reviews', namespace: 'shop' },
-  spec: { host: 'reviews', subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] },
+  apiVersion: 'networking.istio.io/v1beta1',
+  kind: 'DestinationRule',
+  metadata: { name: 'reviews', namespace: 'shop' },
+  spec: {
+    host: 'reviews',
+    subsets: [
+      { name: 'v1', labels: { version: 'v1' } },
+      { name: 'v2', labels: { version: 'v2' } },
+    ],
+  },
 };
 
 function virtualService(http: unknown[], namespace = 'shop'): FakeObject {
@@ -85,7 +100,16 @@ describe('Istio configuration from the Kubernetes API', () => {
     expect(await pod(mesh, { 'x-user': 'jason' })).toBe('127.0.0.3');
 
     // A weight change: everything to v2.
-    api.update(virtualService([{ route: [{ destination: { host: 'reviews', subset: 'v1' }, weight: 0 }, { destination: { host: 'reviews', subset: 'v2' }, weight: 100 }] }]));
+    api.update(
+      virtualService([
+        {
+          route: [
+            { destination: { host: 'reviews', subset: 'v1' }, weight: 0 },
+            { destination: { host: 'reviews', subset: 'v2' }, weight: 100 },
+          ],
+        },
+      ]),
+    );
     await vi.waitFor(async () => expect(await pod(mesh!)).toBe('127.0.0.3'), WAIT);
     for (let i = 0; i < 10; i++) expect(await pod(mesh)).toBe('127.0.0.3');
 
@@ -109,18 +133,26 @@ describe('Istio configuration from the Kubernetes API', () => {
     api.create(serviceEntry(pods.port));
     api.create(destinationRule);
     const fqdn = 'reviews.shop.svc.cluster.local';
-    const meshWide = virtualService([
-      { match: [{ headers: { 'x-user': { exact: 'jason' } } }], route: [{ destination: { host: fqdn, subset: 'v2' } }] },
-      { route: [{ destination: { host: fqdn, subset: 'v1' } }] },
-    ], 'istio-system');
+    const meshWide = virtualService(
+      [
+        { match: [{ headers: { 'x-user': { exact: 'jason' } } }], route: [{ destination: { host: fqdn, subset: 'v2' } }] },
+        { route: [{ destination: { host: fqdn, subset: 'v1' } }] },
+      ],
+      'istio-system',
+    );
     meshWide.metadata.name = 'mesh-wide';
     (meshWide['spec'] as { hosts: string[] }).hosts = [fqdn];
     api.create(meshWide);
     api.create({
-      apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: 'ratings', namespace: 'team-b' },
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: { name: 'ratings', namespace: 'team-b' },
       spec: {
-        hosts: ['ratings.team-b.svc.cluster.local'], location: 'MESH_INTERNAL', resolution: 'STATIC',
-        ports: [{ number: pods.port, name: 'http', protocol: 'HTTP' }], endpoints: [{ address: '127.0.0.3' }],
+        hosts: ['ratings.team-b.svc.cluster.local'],
+        location: 'MESH_INTERNAL',
+        resolution: 'STATIC',
+        ports: [{ number: pods.port, name: 'http', protocol: 'HTTP' }],
+        endpoints: [{ address: '127.0.0.3' }],
       },
     });
     mesh = await createMesh({ namespace: 'shop', dns: false, outboundTrafficPolicy: 'REGISTRY_ONLY', discovery: await kubernetes() });
@@ -182,7 +214,11 @@ describe('Istio configuration from the Kubernetes API', () => {
     api.batch(() => {
       api.create(virtualService(jasonToV2));
       for (let i = 0; i < 20; i++) {
-        api.create({ ...virtualService([]), metadata: { name: `svc-${i}`, namespace: 'shop' }, spec: { hosts: [`svc-${i}`], http: [{ route: [{ destination: { host: `svc-${i}` } }] }] } });
+        api.create({
+          ...virtualService([]),
+          metadata: { name: `svc-${i}`, namespace: 'shop' },
+          spec: { hosts: [`svc-${i}`], http: [{ route: [{ destination: { host: `svc-${i}` } }] }] },
+        });
       }
     });
     await vi.waitFor(async () => {
@@ -209,7 +245,7 @@ describe('Istio configuration from the Kubernetes API', () => {
     await api.close();
     api = await FakeKubeApi.start({ token: 't' });
     mesh = await createMesh({ namespace: 'shop', dns: false, config: [asConfig(serviceEntry(pods.port))], discovery: await kubernetes() });
-    expect((await pod(mesh))).toMatch(/^127\.0\.0\.[23]$/);
+    expect(await pod(mesh)).toMatch(/^127\.0\.0\.[23]$/);
     const status = mesh.kubernetesStatus()!;
     expect(status.unserved).toEqual([
       'networking.istio.io (group not served: VirtualService, DestinationRule, ServiceEntry, WorkloadEntry, Sidecar, EnvoyFilter)',
@@ -285,8 +321,9 @@ describe('Istio configuration from the Kubernetes API', () => {
     });
     try {
       const fresh = await import('../../src/index.js');
-      await expect(fresh.createMesh({ namespace: 'shop', dns: false, discovery: await kubernetes() }))
-        .rejects.toThrow("install @kubernetes/client-node to use discovery: 'kubernetes'");
+      await expect(fresh.createMesh({ namespace: 'shop', dns: false, discovery: await kubernetes() })).rejects.toThrow(
+        "install @kubernetes/client-node to use discovery: 'kubernetes'",
+      );
     } finally {
       vi.doUnmock('@kubernetes/client-node');
       vi.resetModules();

@@ -83,7 +83,12 @@ describe('reflector against the fake API server', () => {
   });
 
   it('asks for metadata only and gets PartialObjectMetadata with labels', async () => {
-    api.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p1', namespace: 'shop', labels: { version: 'v1' } }, spec: { containers: [{ name: 'big' }] } });
+    api.create({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'p1', namespace: 'shop', labels: { version: 'v1' } },
+      spec: { containers: [{ name: 'big' }] },
+    });
     const w = await connect();
     const pods = w.collection(PODS_METADATA, { namespace: 'shop' });
     await pods.synced;

@@ -26,7 +26,11 @@ describe('compileLimits', () => {
 
   it("applies Envoy's budget defaults (20%, 3 concurrent retries, in-flight requests)", () => {
     expect(compileLimits(undefined, {})?.budget).toEqual({ percent: 20, minConcurrency: 3, intervalMs: 0 });
-    expect(compileLimits(undefined, { percent: 0, minRetryConcurrency: 0, budgetInterval: '10s' })?.budget).toEqual({ percent: 0, minConcurrency: 3, intervalMs: 10_000 });
+    expect(compileLimits(undefined, { percent: 0, minRetryConcurrency: 0, budgetInterval: '10s' })?.budget).toEqual({
+      percent: 0,
+      minConcurrency: 3,
+      intervalMs: 10_000,
+    });
   });
 });
 

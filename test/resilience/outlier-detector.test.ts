@@ -31,12 +31,21 @@ const refused = { status: 0, failure: 'connect-failure' } as const;
 describe('compileOutlierPolicy', () => {
   it("uses istiod's mapping and Envoy's defaults", () => {
     expect(compileOutlierPolicy({})).toEqual({
-      consecutive5xx: 5, consecutiveGateway: 0, consecutiveLocalOrigin: 5, splitLocalOrigin: false, errorCodes: undefined,
-      intervalMs: 10_000, baseEjectionMs: 30_000, maxEjectionMs: 300_000, maxEjectionPercent: 10,
+      consecutive5xx: 5,
+      consecutiveGateway: 0,
+      consecutiveLocalOrigin: 5,
+      splitLocalOrigin: false,
+      errorCodes: undefined,
+      intervalMs: 10_000,
+      baseEjectionMs: 30_000,
+      maxEjectionMs: 300_000,
+      maxEjectionPercent: 10,
     });
     // 0 is "unset" for maxEjectionPercent and consecutiveLocalOriginFailures (istiod passes only > 0).
     expect(compileOutlierPolicy({ maxEjectionPercent: 0, consecutiveLocalOriginFailures: 0, consecutive5xxErrors: 0 })).toMatchObject({
-      maxEjectionPercent: 10, consecutiveLocalOrigin: 5, consecutive5xx: 0,
+      maxEjectionPercent: 10,
+      consecutiveLocalOrigin: 5,
+      consecutive5xx: 0,
     });
     // max_ejection_time is 300 s, or the base ejection time when that is longer.
     expect(compileOutlierPolicy({ baseEjectionTime: '10m' })?.maxEjectionMs).toBe(600_000);
@@ -61,7 +70,10 @@ describe('OutlierDetector', () => {
 
   it('in split mode, any response resets the local-origin count', () => {
     const a = host('10.0.0.1');
-    const { d, changes } = detector({ splitExternalLocalOriginErrors: true, consecutiveLocalOriginFailures: 2, maxEjectionPercent: 100 }, [a, host('10.0.0.2')]);
+    const { d, changes } = detector({ splitExternalLocalOriginErrors: true, consecutiveLocalOriginFailures: 2, maxEjectionPercent: 100 }, [
+      a,
+      host('10.0.0.2'),
+    ]);
     d.report(a, refused);
     d.report(a, err500);
     d.report(a, refused);

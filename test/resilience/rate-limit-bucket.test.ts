@@ -113,7 +113,12 @@ ${extra}`;
 
   it('keeps a limit’s buckets through an unrelated change, and starts anew when the limit changes', async () => {
     expect(await statuses(3)).toEqual([200, 200, 429]);
-    await apply(yaml(2, '---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: { name: other, namespace: shop }\nspec: { hosts: [other.example.com], ports: [{ number: 80, name: http, protocol: HTTP }], resolution: DNS }\n'));
+    await apply(
+      yaml(
+        2,
+        '---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: { name: other, namespace: shop }\nspec: { hosts: [other.example.com], ports: [{ number: 80, name: http, protocol: HTTP }], resolution: DNS }\n',
+      ),
+    );
     expect(await statuses(1)).toEqual([429]);
     await apply(yaml(3));
     expect(await statuses(4)).toEqual([200, 200, 200, 429]);

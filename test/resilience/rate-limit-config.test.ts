@@ -126,7 +126,11 @@ describe('EnvoyFilter local rate-limit validation', () => {
   });
 
   it('warns about LocalRateLimit fields that have no effect here', () => {
-    const result = validateYaml(filter(`${ok}\nlocal_rate_limit_per_downstream_connection: true\ndescriptors: [{ entries: [{ key: a, value: b }], token_bucket: { max_tokens: 1, fill_interval: 1s } }]`));
+    const result = validateYaml(
+      filter(
+        `${ok}\nlocal_rate_limit_per_downstream_connection: true\ndescriptors: [{ entries: [{ key: a, value: b }], token_bucket: { max_tokens: 1, fill_interval: 1s } }]`,
+      ),
+    );
     expect(errors(result)).toEqual([]);
     expect(warnings(result).map((i) => `${i.code} ${i.path}`)).toEqual([
       'not-implemented spec.configPatches[0].patch.value.typed_config.descriptors',
@@ -165,7 +169,9 @@ spec:
   });
 
   it('keeps other EnvoyFilters a warning, even malformed ones', () => {
-    const result = validateYaml('apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata: {name: lua}\nspec:\n  configPatches: [{ applyTo: NOPE, bogus: 1 }]\n');
+    const result = validateYaml(
+      'apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata: {name: lua}\nspec:\n  configPatches: [{ applyTo: NOPE, bogus: 1 }]\n',
+    );
     expect(result.resource).toBeUndefined();
     expect(result.issues.map((i) => [i.severity, i.code])).toEqual([['warning', 'not-applicable']]);
   });

@@ -83,7 +83,13 @@ spec:
 ${extra}`;
 
 async function meshWith(yaml: string, labels: Record<string, string> = { app: 'productpage' }): Promise<Mesh> {
-  const m = await meshFromYaml(`${services()}\n---\n${yaml}`, { namespace: 'shop', labels, clock: new TestClock({ now: 5_000 }), random: seededRandom(3), dns: false });
+  const m = await meshFromYaml(`${services()}\n---\n${yaml}`, {
+    namespace: 'shop',
+    labels,
+    clock: new TestClock({ now: 5_000 }),
+    random: seededRandom(3),
+    dns: false,
+  });
   meshes.push(m);
   return m;
 }
@@ -228,7 +234,11 @@ spec:
     const m = await meshWith(istioDocsFilter(mixed) + lua);
     const warnings = m.snapshot.warnings.map(formatIssue);
     expect(warnings.some((w) => /EnvoyFilter shop\/lua: kind: EnvoyFilter does not apply to an in-process mesh and is ignored/.test(w))).toBe(true);
-    expect(warnings.some((w) => /EnvoyFilter istio-system\/filter-local-ratelimit: spec\.configPatches\[1\]: patch not applied: sidecarless applies only patches/.test(w))).toBe(true);
+    expect(
+      warnings.some((w) =>
+        /EnvoyFilter istio-system\/filter-local-ratelimit: spec\.configPatches\[1\]: patch not applied: sidecarless applies only patches/.test(w),
+      ),
+    ).toBe(true);
     // The rate-limit patch of the mixed EnvoyFilter still applies.
     expect(await statuses(m, 3, `http://reviews:${pods.port}/a`)).toEqual([200, 200, 429]);
   });

@@ -65,10 +65,12 @@ spec:
   resolution: STATIC
   ports: [{ number: 9080, name: http, protocol: HTTP }]
   endpoints:
-${pods.map(({ pod: p, labels, extra }) => {
+${pods
+  .map(({ pod: p, labels, extra }) => {
     const all = [`pod: ${name(p)}`, ...(labels ? [labels.replace('=', ': ')] : [])];
     return `  - { address: ${p.address}, ports: { http: ${p.port} }, labels: { ${all.join(', ')} }${extra ? `, ${extra}` : ''} }`;
-  }).join('\n')}
+  })
+  .join('\n')}
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -83,9 +85,13 @@ metadata: { name: reviews, namespace: shop }
 spec:
   hosts: [${HOST}]
   http:
-${pods.map(({ pod: p }) => `  - match: [{ headers: { x-pod: { exact: ${name(p)} } } }]
+${pods
+  .map(
+    ({ pod: p }) => `  - match: [{ headers: { x-pod: { exact: ${name(p)} } } }]
     route: [{ destination: { host: ${HOST}, subset: ${name(p)} } }]
-    retries: { attempts: 0 }`).join('\n')}
+    retries: { attempts: 0 }`,
+  )
+  .join('\n')}
 `;
 }
 
@@ -127,14 +133,19 @@ describe('auto mTLS (no DestinationRule tls)', () => {
   });
 
   it('a WorkloadEntry-style endpoint with a serviceAccount is of the mesh (and proves that identity); tlsMode: disabled says otherwise', async () => {
-    const m = await start(reviewsService([
-      { pod: meshPod, extra: 'serviceAccount: reviews' },
-      { pod: ratingsPod, extra: 'serviceAccount: reviews' },
-      { pod: plainPod, labels: 'security.istio.io/tlsMode=disabled', extra: 'serviceAccount: reviews' },
-    ]));
+    const m = await start(
+      reviewsService([
+        { pod: meshPod, extra: 'serviceAccount: reviews' },
+        { pod: ratingsPod, extra: 'serviceAccount: reviews' },
+        { pod: plainPod, labels: 'security.istio.io/tlsMode=disabled', extra: 'serviceAccount: reviews' },
+      ]),
+    );
     expect(await callPod(m, meshPod)).toMatchObject({ client: FRONTEND });
     // The service's workloads run as `reviews`: the pod presenting `ratings` is refused.
-    const error = await m.request(`http://${HOST}:9080/`, { headers: { 'x-pod': name(ratingsPod) } }).then(() => undefined, (e: unknown) => e);
+    const error = await m.request(`http://${HOST}:9080/`, { headers: { 'x-pod': name(ratingsPod) } }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(UpstreamTlsError);
     expect((error as Error).message).toContain('spiffe://cluster.local/ns/shop/sa/reviews');
     expect(await callPod(m, plainPod)).toBe('plaintext');
@@ -145,7 +156,7 @@ describe('auto mTLS (no DestinationRule tls)', () => {
     expect(await callPod(m, plainPod)).toBe('plaintext');
   });
 
-  it('the service namespace\'s PeerAuthentication DISABLE turns it off; a mesh-wide DISABLE too, unless the namespace says otherwise', async () => {
+  it("the service namespace's PeerAuthentication DISABLE turns it off; a mesh-wide DISABLE too, unless the namespace says otherwise", async () => {
     const pa = (namespace: string, mode: string): string => `---
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication
@@ -190,11 +201,19 @@ describe('auto mTLS while the certificates are not there yet', () => {
     process.env.OUTPUT_CERTS = dir;
     try {
       // No `certificates` option: the mesh finds $OUTPUT_CERTS, still empty.
-      const m = await createMesh({ namespace: 'shop', config: docs(reviewsService([{ pod: meshPod, labels: ISTIO }, { pod: plainPod }])), watch: false, dns: false });
+      const m = await createMesh({
+        namespace: 'shop',
+        config: docs(reviewsService([{ pod: meshPod, labels: ISTIO }, { pod: plainPod }])),
+        watch: false,
+        dns: false,
+      });
       mesh = m;
       expect(m.certificates?.current).toBeUndefined();
       const hellos = meshPod.hellos.length;
-      const error = await m.request(`http://${HOST}:9080/`, { headers: { 'x-pod': name(meshPod) } }).then(() => undefined, (e: unknown) => e);
+      const error = await m.request(`http://${HOST}:9080/`, { headers: { 'x-pod': name(meshPod) } }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(WorkloadCertificateUnavailableError);
       expect((error as Error).message).toContain('auto mTLS');
       expect((error as Error).message).toContain('none passed their checks');
@@ -255,7 +274,7 @@ spec:
     return text === 'plaintext' ? 'plaintext' : (JSON.parse(text) as MtlsPodReply);
   };
 
-  it('the pod\'s tlsMode label decides: an injected pod gets mTLS with Istio\'s SNI, the other plaintext', async () => {
+  it("the pod's tlsMode label decides: an injected pod gets mTLS with Istio's SNI, the other plaintext", async () => {
     const { m } = await kubeMesh(meshPod, plainPod);
     const hellos = meshPod.hellos.length;
     expect(await get(m, 'r1')).toMatchObject({ pod: meshPod.address, client: FRONTEND });
@@ -266,19 +285,25 @@ spec:
   it('a pod that gains the label is spoken to with mTLS from the next connection on', async () => {
     const { m, watcher } = await kubeMesh(meshPod, ratingsPod);
     // r-2 is not (yet) of the mesh: plaintext to a TLS pod fails the attempt.
-    const before = await m.request('http://reviews:9080/', { headers: { 'x-pod': 'r2' } }).then((r) => r.statusCode, () => 'failed');
+    const before = await m.request('http://reviews:9080/', { headers: { 'x-pod': 'r2' } }).then(
+      (r) => r.statusCode,
+      () => 'failed',
+    );
     expect(before).not.toBe(200);
     namespaceCollections(watcher, 'shop').pods.upsert(pod('shop', 'r-2', { app: 'reviews', name: 'r-2', 'security.istio.io/tlsMode': 'istio' }));
     expect(await get(m, 'r2')).toMatchObject({ client: FRONTEND });
   });
 
-  it('the Service\'s alpha.istio.io/kubernetes-serviceaccounts annotation names the identities to expect', async () => {
+  it("the Service's alpha.istio.io/kubernetes-serviceaccounts annotation names the identities to expect", async () => {
     const { m, watcher } = await kubeMesh(meshPod, ratingsPod, { 'alpha.istio.io/kubernetes-serviceaccounts': 'reviews' });
     namespaceCollections(watcher, 'shop').pods.upsert(pod('shop', 'r-2', { app: 'reviews', name: 'r-2', 'security.istio.io/tlsMode': 'istio' }));
     expect(await get(m, 'r1')).toMatchObject({ client: FRONTEND });
     // r-2 serves as `ratings`, not as one of the Service's accounts: refused.
     const served = ratingsPod.replies.length;
-    const error = await m.request('http://reviews:9080/', { headers: { 'x-pod': 'r2' } }).then(() => undefined, (e: unknown) => e);
+    const error = await m.request('http://reviews:9080/', { headers: { 'x-pod': 'r2' } }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(UpstreamTlsError);
     expect((error as Error).message).toContain('[spiffe://cluster.local/ns/shop/sa/reviews]');
     expect(ratingsPod.replies.length).toBe(served);

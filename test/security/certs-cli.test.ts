@@ -32,14 +32,33 @@ describe('sidecarless certs', () => {
     expect(ca.stderr).toContain('NOT for production');
     expect(statSync(join(dir, 'ca', 'ca-key.pem')).mode & 0o777).toBe(0o600);
 
-    const workload = await run('certs', 'workload', '--ca', join(dir, 'ca'), '--out', join(dir, 'reviews'), '--namespace', 'shop', '--service-account', 'reviews', '--dns', 'reviews.shop.svc', '--ip', '127.0.0.1', '--hours', '2');
+    const workload = await run(
+      'certs',
+      'workload',
+      '--ca',
+      join(dir, 'ca'),
+      '--out',
+      join(dir, 'reviews'),
+      '--namespace',
+      'shop',
+      '--service-account',
+      'reviews',
+      '--dns',
+      'reviews.shop.svc',
+      '--ip',
+      '127.0.0.1',
+      '--hours',
+      '2',
+    );
     expect(workload.code).toBe(0);
     expect(workload.stderr).toContain('NOT for production');
     expect(workload.stdout).toContain(`wrote istio layout to ${join(dir, 'reviews')}: spiffe://dev.local/ns/shop/sa/reviews`);
     const leaf = new X509Certificate(readFileSync(join(dir, 'reviews', 'cert-chain.pem')));
     expect(leaf.subjectAltName).toBe('DNS:reviews.shop.svc, URI:spiffe://dev.local/ns/shop/sa/reviews, IP Address:127.0.0.1');
     expect(leaf.validToDate.getTime() - leaf.validFromDate.getTime()).toBe(2 * 3_600_000);
-    const verify = spawnSync('openssl', ['verify', '-x509_strict', '-CAfile', join(dir, 'reviews', 'root-cert.pem'), join(dir, 'reviews', 'cert-chain.pem')], { encoding: 'utf8' });
+    const verify = spawnSync('openssl', ['verify', '-x509_strict', '-CAfile', join(dir, 'reviews', 'root-cert.pem'), join(dir, 'reviews', 'cert-chain.pem')], {
+      encoding: 'utf8',
+    });
     expect(verify.stdout).toContain(': OK');
 
     const certificates = new WorkloadCertificates(certificateSourceFor({ directory: join(dir, 'reviews') }), { watch: false });

@@ -74,18 +74,24 @@ spec:
   resolution: STATIC
   ports: [{ number: 80, name: http, protocol: HTTP, targetPort: ${mutual.port} }]
   endpoints: [{ address: ${endpoint} }]
-${withRule ? `---
+${
+  withRule
+    ? `---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: api, namespace: shop }
 spec:
   host: ${HOST}
   trafficPolicy: { tls: { mode: MUTUAL, credentialName: ${secret} } }
-` : ''}`;
+`
+    : ''
+}`;
 }
 
 async function start(endpoint: string, secrets: FakeObject[], prepare?: (fake: FakeKubeApi) => void, source?: PushSource): Promise<Mesh> {
-  api = await FakeKubeApi.start({ resources: [...CORE_RESOURCES, ...ISTIO_RESOURCES, { group: '', versions: ['v1'], plural: 'secrets', kind: 'Secret', namespaced: true }] });
+  api = await FakeKubeApi.start({
+    resources: [...CORE_RESOURCES, ...ISTIO_RESOURCES, { group: '', versions: ['v1'], plural: 'secrets', kind: 'Secret', namespaced: true }],
+  });
   for (const secret of secrets) api.create(secret);
   prepare?.(api);
   watcher = await KubeApiWatcher.connect({ kubeconfig: await api.writeKubeconfig(join(dir, 'kubeconfig')), backoff: { initialMs: 20, maxMs: 200 } });
@@ -101,7 +107,6 @@ async function call(m: Mesh): Promise<TlsPodReply> {
   expect(res.statusCode, text).toBe(200);
   return JSON.parse(text) as TlsPodReply;
 }
-
 
 describe('DestinationRule tls.credentialName: client credentials from a Kubernetes Secret', () => {
   it('MUTUAL presents the certificate of a kubernetes.io/tls Secret and checks the server against its ca.crt', async () => {
@@ -149,10 +154,21 @@ describe('DestinationRule tls.credentialName: client credentials from a Kubernet
       const bad = tlsSecret('api-client', second);
       api.update({ ...bad, data: { ...(bad.data as Record<string, string>), 'tls.key': b64(first.key) } });
       const [rejection] = await rejected;
-      expect(rejection).toMatchObject({ source: 'Secret shop/api-client', kept: true, error: { code: 'ERR_MESH_CERTIFICATE', problem: 'key-mismatch', file: 'Secret shop/api-client key tls.key' } });
+      expect(rejection).toMatchObject({
+        source: 'Secret shop/api-client',
+        kept: true,
+        error: { code: 'ERR_MESH_CERTIFICATE', problem: 'key-mismatch', file: 'Secret shop/api-client key tls.key' },
+      });
       expect((await call(m)).client).toBe('orders-client');
-      const points = (await otel.metric('sidecarless.credential.rotations')).map((p) => [p.attributes['sidecarless.credential.outcome'], p.attributes['sidecarless.credential.problem'], p.value]);
-      expect(points).toEqual([['accepted', '', 1], ['rejected', 'key-mismatch', 1]]);
+      const points = (await otel.metric('sidecarless.credential.rotations')).map((p) => [
+        p.attributes['sidecarless.credential.outcome'],
+        p.attributes['sidecarless.credential.problem'],
+        p.value,
+      ]);
+      expect(points).toEqual([
+        ['accepted', '', 1],
+        ['rejected', 'key-mismatch', 1],
+      ]);
     } finally {
       await otel.shutdown();
     }
@@ -193,8 +209,18 @@ describe('DestinationRule tls.credentialName: the API refuses to read the Secret
     await watcher?.close();
     await api.close();
 
-    const generic: FakeObject = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'api-client', namespace: 'shop' }, data: { cert: b64(first.cert), key: b64(first.key) } };
-    const companion: FakeObject = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'api-client-cacert', namespace: 'shop' }, data: { cacert: b64(ca.cert) } };
+    const generic: FakeObject = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'api-client', namespace: 'shop' },
+      data: { cert: b64(first.cert), key: b64(first.key) },
+    };
+    const companion: FakeObject = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'api-client-cacert', namespace: 'shop' },
+      data: { cacert: b64(ca.cert) },
+    };
     const again = await start(plain.address, [generic, companion], (fake) => fake.forbid('secrets/api-client-cacert'));
     const before = plain.requests;
     const error = await failure(again.request(`http://${HOST}/orders`));
@@ -208,7 +234,15 @@ describe('DestinationRule tls.credentialName: the API refuses to read the Secret
     const m = await start(mutual.address, [tlsSecret('api-client', first)], (fake) => fake.forbid('secrets'));
     expect((await failure(m.request(`http://${HOST}/orders`))).message).toContain('forbidden');
     api.allow('secrets');
-    await expect.poll(async () => (await m.request(`http://${HOST}/orders`).then((r) => r.body.json(), (e: Error) => ({ error: e.message }))), { timeout: 10_000 })
+    await expect
+      .poll(
+        async () =>
+          await m.request(`http://${HOST}/orders`).then(
+            (r) => r.body.json(),
+            (e: Error) => ({ error: e.message }),
+          ),
+        { timeout: 10_000 },
+      )
       .toMatchObject({ pod: '127.0.0.3', client: 'orders-client' });
   });
 });

@@ -70,7 +70,8 @@ const pair = (cert: IssuedCert, key = cert) => ({ 'tls.crt': cert.cert, 'tls.key
 async function start(files: string, clock?: TestClock): Promise<Mesh> {
   const log = (level: string) => (obj: object, msg: string) => logged.push({ level, obj: obj as Record<string, unknown>, msg });
   const logger: MeshLogger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
-  mesh = await meshFromYaml(`apiVersion: networking.istio.io/v1
+  mesh = await meshFromYaml(
+    `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: api, namespace: shop }
 spec:
@@ -87,7 +88,9 @@ spec:
   host: ${HOST}
   trafficPolicy:
     tls: { mode: MUTUAL, caCertificates: ${files}/ca.crt, clientCertificate: ${files}/tls.crt, privateKey: ${files}/tls.key }
-`, { namespace: 'shop', dns: false, logger, ...(clock ? { clock } : {}) });
+`,
+    { namespace: 'shop', dns: false, logger, ...(clock ? { clock } : {}) },
+  );
   return mesh;
 }
 
@@ -115,13 +118,11 @@ async function callUntil(want: string): Promise<(string | null)[]> {
 
 async function rotations(outcome: string): Promise<{ value: number; attributes: Record<string, unknown> }[]> {
   const points = await otel.metric('sidecarless.credential.rotations');
-  return points
-    .filter((p) => p.attributes['sidecarless.credential.outcome'] === outcome)
-    .map((p) => ({ value: p.value as number, attributes: p.attributes }));
+  return points.filter((p) => p.attributes['sidecarless.credential.outcome'] === outcome).map((p) => ({ value: p.value as number, attributes: p.attributes }));
 }
 
 describe('DestinationRule tls files rotated on disk', () => {
-  it('a Secret volume\'s ..data swap: the next connections present the new certificate, no request fails', async () => {
+  it("a Secret volume's ..data swap: the next connections present the new certificate, no request fails", async () => {
     const files = certDir();
     const volume = new SecretVolume(files);
     volume.write(pair(first));
@@ -132,7 +133,9 @@ describe('DestinationRule tls files rotated on disk', () => {
     // Each request came with one of the two certificates, never without one.
     for (const client of seen) expect(['orders-client', 'orders-client-rotated']).toContain(client);
     expect(await call()).toBe('orders-client-rotated');
-    expect(await rotations('accepted')).toEqual([{ value: 1, attributes: { 'sidecarless.credential.source': RULE, 'sidecarless.credential.outcome': 'accepted', 'sidecarless.credential.problem': '' } }]);
+    expect(await rotations('accepted')).toEqual([
+      { value: 1, attributes: { 'sidecarless.credential.source': RULE, 'sidecarless.credential.outcome': 'accepted', 'sidecarless.credential.problem': '' } },
+    ]);
   });
 
   it('a plain rewrite of the files in place: the same', async () => {
@@ -167,10 +170,18 @@ describe('a bad new pair is refused; the last good pair keeps serving', () => {
     expect(await call()).toBe('orders-client');
 
     const line = logged.find((l) => l.obj.event === 'credential.rejected');
-    expect(line).toMatchObject({ level: 'error', obj: { code: 'ERR_MESH_CERTIFICATE', problem: 'key-mismatch', source: RULE, file: `${files}/tls.key`, kept: true } });
+    expect(line).toMatchObject({
+      level: 'error',
+      obj: { code: 'ERR_MESH_CERTIFICATE', problem: 'key-mismatch', source: RULE, file: `${files}/tls.key`, kept: true },
+    });
     expect(line?.msg).toMatch(/^client credentials of DestinationRule shop\/api spec\.trafficPolicy\.tls refused, the last good ones stay: /);
     for (const l of logged) expect(MESH_LOG_EVENTS).toContain(l.obj.event);
-    expect(await rotations('rejected')).toEqual([{ value: 1, attributes: { 'sidecarless.credential.source': RULE, 'sidecarless.credential.outcome': 'rejected', 'sidecarless.credential.problem': 'key-mismatch' } }]);
+    expect(await rotations('rejected')).toEqual([
+      {
+        value: 1,
+        attributes: { 'sidecarless.credential.source': RULE, 'sidecarless.credential.outcome': 'rejected', 'sidecarless.credential.problem': 'key-mismatch' },
+      },
+    ]);
 
     volume.write(pair(second));
     await callUntil('orders-client-rotated');
@@ -208,10 +219,12 @@ describe('a bad new pair is refused; the last good pair keeps serving', () => {
     m.on('credentialRejected', (r) => rejections.push(r));
     volume.write(pair(second));
     // The change is read after the debounce, on the test's clock.
-    await expect.poll(() => {
-      clock.advance(100);
-      return rejections.map((r) => r.error.problem);
-    }).toEqual(['not-yet-valid']);
+    await expect
+      .poll(() => {
+        clock.advance(100);
+        return rejections.map((r) => r.error.problem);
+      })
+      .toEqual(['not-yet-valid']);
     expect(rejections[0]!.error.message).toContain('the client certificate is not valid before');
     expect(await call()).toBe('orders-client');
 

@@ -19,7 +19,6 @@ import type { TlsPodReply } from '../helpers/tls-pods.js';
 import { PlaintextPod, TlsPod } from '../helpers/tls-pods.js';
 import { failure } from '../helpers/failure.js';
 
-
 const HOST = 'api.example.com';
 const SPIFFE = 'spiffe://example.com/ns/external/sa/api';
 
@@ -112,16 +111,18 @@ async function call(url = `http://${HOST}/orders`, init: { method?: string; body
   return JSON.parse(text) as TlsPodReply;
 }
 
-
 describe('DestinationRule tls SIMPLE', () => {
   it('an http:// call to port 80 goes out as TLS to the endpoint (egress TLS origination): SNI is the host, the certificate is checked against caCertificates', async () => {
-    mesh = await meshFromYaml(serviceEntry([api.address]) + destinationRule(`{ portLevelSettings: [{ port: { number: 80 }, tls: ${simple()} }] }`), { namespace: 'shop' });
+    mesh = await meshFromYaml(serviceEntry([api.address]) + destinationRule(`{ portLevelSettings: [{ port: { number: 80 }, tls: ${simple()} }] }`), {
+      namespace: 'shop',
+    });
     const reply = await call(`http://${HOST}/orders`, { method: 'POST', body: '{"id":1}' });
     expect(reply).toMatchObject({ pod: '127.0.0.2', sni: HOST, host: HOST, path: '/orders', body: '{"id":1}', client: null });
   });
 
-  it('the ServiceEntry\'s subjectAltNames replace the name check when the rule names none, as istiod does', async () => {
-    const withSans = (sans: string): string => serviceEntry([api.address]).replace('  location: MESH_EXTERNAL\n', `  location: MESH_EXTERNAL\n  subjectAltNames: [${sans}]\n`);
+  it("the ServiceEntry's subjectAltNames replace the name check when the rule names none, as istiod does", async () => {
+    const withSans = (sans: string): string =>
+      serviceEntry([api.address]).replace('  location: MESH_EXTERNAL\n', `  location: MESH_EXTERNAL\n  subjectAltNames: [${sans}]\n`);
     mesh = await meshFromYaml(withSans(SPIFFE) + destinationRule(`{ tls: ${simple()} }`), { namespace: 'shop' });
     expect(await call()).toMatchObject({ pod: '127.0.0.2', sni: HOST });
     await mesh.close();
@@ -134,11 +135,13 @@ describe('DestinationRule tls SIMPLE', () => {
     expect(api.replies.length).toBe(served);
     await mesh.close();
     // The rule's own subjectAltNames win over the ServiceEntry's.
-    mesh = await meshFromYaml(withSans('spiffe://example.com/ns/external/sa/other') + destinationRule(`{ tls: ${simple(`, subjectAltNames: [${SPIFFE}]`)} }`), { namespace: 'shop' });
+    mesh = await meshFromYaml(withSans('spiffe://example.com/ns/external/sa/other') + destinationRule(`{ tls: ${simple(`, subjectAltNames: [${SPIFFE}]`)} }`), {
+      namespace: 'shop',
+    });
     expect(await call()).toMatchObject({ pod: '127.0.0.2' });
   });
 
-  it('an https:// URL to the same destination makes one TLS session with the rule\'s settings (its CA, not the trust store)', async () => {
+  it("an https:// URL to the same destination makes one TLS session with the rule's settings (its CA, not the trust store)", async () => {
     mesh = await meshFromYaml(serviceEntry([api.address]) + destinationRule(`{ tls: ${simple(', sni: alt.example.com')} }`), { namespace: 'shop' });
     expect(await call(`https://${HOST}:80/orders`)).toMatchObject({ pod: '127.0.0.2', sni: 'alt.example.com', path: '/orders' });
   });
@@ -170,7 +173,9 @@ describe('DestinationRule tls SIMPLE', () => {
 
     const repliesBefore = api.replies.length;
     // The host name matches the certificate, but none of the names the rule asks for does.
-    mesh = await meshFromYaml(serviceEntry([api.address]) + destinationRule(`{ tls: ${simple(', subjectAltNames: [someone-else.example.com]')} }`), { namespace: 'shop' });
+    mesh = await meshFromYaml(serviceEntry([api.address]) + destinationRule(`{ tls: ${simple(', subjectAltNames: [someone-else.example.com]')} }`), {
+      namespace: 'shop',
+    });
     const error = await failure(mesh.request(`http://${HOST}/`));
     expect(error).toBeInstanceOf(UpstreamTlsError);
     expect((error as UpstreamTlsError).reason).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
@@ -178,7 +183,7 @@ describe('DestinationRule tls SIMPLE', () => {
     expect(api.replies.length).toBe(repliesBefore);
   });
 
-  it('without caCertificates Node\'s trust store decides; insecureSkipVerify: true accepts a certificate no CA vouches for', async () => {
+  it("without caCertificates Node's trust store decides; insecureSkipVerify: true accepts a certificate no CA vouches for", async () => {
     mesh = await meshFromYaml(serviceEntry([stranger.address]) + destinationRule('{ tls: { mode: SIMPLE } }'), { namespace: 'shop' });
     const error = await failure(mesh.request(`http://${HOST}/`));
     expect((error as UpstreamTlsError).reason).toBe('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
@@ -237,7 +242,11 @@ describe('TLS the mesh cannot originate fails closed', () => {
   it('ISTIO_MUTUAL without workload certificates: every request fails with WorkloadCertificateUnavailableError naming the rule; nothing is sent, nothing retried, no pod ejected', async () => {
     const refusedBefore = plain.refused.length;
     const requestsBefore = plain.requests;
-    mesh = await meshFromYaml(serviceEntry([plain.address]) + destinationRule('{ tls: { mode: ISTIO_MUTUAL }, outlierDetection: { consecutive5xxErrors: 1, maxEjectionPercent: 100 } }'), { namespace: 'shop', certificates: false });
+    mesh = await meshFromYaml(
+      serviceEntry([plain.address]) +
+        destinationRule('{ tls: { mode: ISTIO_MUTUAL }, outlierDetection: { consecutive5xxErrors: 1, maxEjectionPercent: 100 } }'),
+      { namespace: 'shop', certificates: false },
+    );
     const ejections: EjectionEvent[] = [];
     mesh.on('ejection', (e) => ejections.push(e));
     for (let i = 0; i < 3; i++) {
@@ -254,7 +263,11 @@ describe('TLS the mesh cannot originate fails closed', () => {
   });
 
   it('credentialName (a Kubernetes Secret), here in a port-level setting: the same', async () => {
-    mesh = await meshFromYaml(serviceEntry([plain.address]) + destinationRule('{ portLevelSettings: [{ port: { number: 80 }, tls: { mode: SIMPLE, credentialName: api-client-certs } }] }'), { namespace: 'shop' });
+    mesh = await meshFromYaml(
+      serviceEntry([plain.address]) +
+        destinationRule('{ portLevelSettings: [{ port: { number: 80 }, tls: { mode: SIMPLE, credentialName: api-client-certs } }] }'),
+      { namespace: 'shop' },
+    );
     const requestsBefore = plain.requests;
     const error = await failure(mesh.request(`http://${HOST}/`));
     // This mesh reads no Kubernetes API: the Secret cannot be read, and nothing is sent.
@@ -266,7 +279,7 @@ describe('TLS the mesh cannot originate fails closed', () => {
   });
 });
 
-describe('which tls applies: Istio\'s merge', () => {
+describe("which tls applies: Istio's merge", () => {
   it('a top-level portLevelSettings tls replaces the top-level tls for its port only', async () => {
     mesh = await meshFromYaml(
       serviceEntry([plain.address], [80, 81]) + destinationRule(`{ tls: ${simple()}, portLevelSettings: [{ port: { number: 81 }, tls: { mode: DISABLE } }] }`),
@@ -282,7 +295,7 @@ describe('which tls applies: Istio\'s merge', () => {
     expect(plain.refused.at(-1)?.[0]).toBe(0x16);
   });
 
-  it('a subset\'s tls replaces the top level, and the subset\'s port-level tls replaces the subset\'s', async () => {
+  it("a subset's tls replaces the top level, and the subset's port-level tls replaces the subset's", async () => {
     const subsets = `  subsets:
   - name: inherits
     labels: { pod: api }
@@ -321,23 +334,29 @@ spec:
 });
 
 describe('beyond the endpoints of a cluster', () => {
-  it('a destination without a ServiceEntry (passed through by name) originates the rule\'s TLS too', async () => {
+  it("a destination without a ServiceEntry (passed through by name) originates the rule's TLS too", async () => {
     // No ServiceEntry at all: Istio would ignore the rule and pass the request through in
     // plaintext; here the TLS the rule asks for is originated all the same. (Istio's validation
     // takes names, not IP addresses, as rule hosts: `localhost`, which the rule's namespace
     // qualifies as the request's host is qualified.)
-    mesh = await meshFromYaml(`apiVersion: networking.istio.io/v1
+    mesh = await meshFromYaml(
+      `apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: local, namespace: shop }
 spec:
   host: localhost
   trafficPolicy: { tls: { mode: MUTUAL, caCertificates: ${ca.certPath}, clientCertificate: ${client.certPath}, privateKey: ${client.keyPath}, sni: localhost } }
-`, { namespace: 'shop' });
+`,
+      { namespace: 'shop' },
+    );
     expect(await call(`http://localhost:${local.port}/unknown`)).toMatchObject({ sni: 'localhost', client: 'orders-client', path: '/unknown' });
   });
 
-  it('a mirrored copy goes to the mirror\'s endpoints with the mirror destination\'s TLS', async () => {
-    mesh = await meshFromYaml(serviceEntry([api.address]) + destinationRule(`{ tls: ${simple()} }`) + `---
+  it("a mirrored copy goes to the mirror's endpoints with the mirror destination's TLS", async () => {
+    mesh = await meshFromYaml(
+      serviceEntry([api.address]) +
+        destinationRule(`{ tls: ${simple()} }`) +
+        `---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: shadow, namespace: shop }
@@ -361,7 +380,9 @@ metadata: { name: api, namespace: shop }
 spec:
   hosts: [${HOST}]
   http: [{ route: [{ destination: { host: ${HOST} } }], mirror: { host: shadow.example.com }, mirrorPercentage: { value: 100 } }]
-`, { namespace: 'shop' });
+`,
+      { namespace: 'shop' },
+    );
     const seen = mutual.replies.length;
     expect((await call(`http://${HOST}/copy`)).pod).toBe('127.0.0.2');
     await mutual.until(seen + 1);
@@ -391,7 +412,11 @@ describe('configuration changes', () => {
 
 describe('TLS handshake failures are connect failures', () => {
   it('retried on another endpoint and counted by outlier detection: the pod with a certificate nobody trusts is ejected, callers see only answers', async () => {
-    const yaml = serviceEntry([api.address, stranger.address]) + destinationRule(`{ tls: ${simple()}, outlierDetection: { consecutiveGatewayErrors: 1, consecutive5xxErrors: 0, maxEjectionPercent: 100, baseEjectionTime: 1h } }`);
+    const yaml =
+      serviceEntry([api.address, stranger.address]) +
+      destinationRule(
+        `{ tls: ${simple()}, outlierDetection: { consecutiveGatewayErrors: 1, consecutive5xxErrors: 0, maxEjectionPercent: 100, baseEjectionTime: 1h } }`,
+      );
     mesh = await meshFromYaml(yaml, { namespace: 'shop', random: seededRandom(3) });
     const strangerReplies = stranger.replies.length;
     const ejections: EjectionEvent[] = [];

@@ -44,7 +44,15 @@ describe('development CA: real X.509 that OpenSSL and node:crypto accept', () =>
     expect(ca.certificate.ca).toBe(true);
     expect(ca.certificate.subject).toBe('O=example.org\nCN=sidecarless development CA');
 
-    const verify = openssl(['verify', '-x509_strict', '-purpose', 'sslclient', '-CAfile', file('root.pem', ca.certificatePem), file('leaf.pem', issued.certificatePem)]);
+    const verify = openssl([
+      'verify',
+      '-x509_strict',
+      '-purpose',
+      'sslclient',
+      '-CAfile',
+      file('root.pem', ca.certificatePem),
+      file('leaf.pem', issued.certificatePem),
+    ]);
     expect(verify.out).toContain('leaf.pem: OK');
     const text = openssl(['x509', '-in', join(dir, 'leaf.pem'), '-noout', '-text']).out;
     expect(text).toContain('Signature Algorithm: ecdsa-with-SHA256');
@@ -61,8 +69,22 @@ describe('development CA: real X.509 that OpenSSL and node:crypto accept', () =>
     const server = ca.issue({ spiffeId: null, commonName: 'api.example.com', dnsNames: ['api.example.com'], extendedKeyUsage: ['serverAuth'] });
     const client = ca.issue({ spiffeId: null, commonName: 'orders-client', extendedKeyUsage: ['clientAuth'] });
     const root = file('root.pem', ca.certificatePem);
-    expect(openssl(['verify', '-x509_strict', '-purpose', 'sslserver', '-verify_hostname', 'api.example.com', '-CAfile', root, file('server.pem', server.certificatePem)]).out).toContain('server.pem: OK');
-    expect(openssl(['verify', '-x509_strict', '-purpose', 'sslclient', '-CAfile', root, file('client.pem', client.certificatePem)]).out).toContain('client.pem: OK');
+    expect(
+      openssl([
+        'verify',
+        '-x509_strict',
+        '-purpose',
+        'sslserver',
+        '-verify_hostname',
+        'api.example.com',
+        '-CAfile',
+        root,
+        file('server.pem', server.certificatePem),
+      ]).out,
+    ).toContain('server.pem: OK');
+    expect(openssl(['verify', '-x509_strict', '-purpose', 'sslclient', '-CAfile', root, file('client.pem', client.certificatePem)]).out).toContain(
+      'client.pem: OK',
+    );
     // One usage each: a client certificate is no server certificate.
     expect(openssl(['verify', '-purpose', 'sslserver', '-CAfile', root, join(dir, 'client.pem')]).code).not.toBe(0);
     const text = openssl(['x509', '-in', join(dir, 'client.pem'), '-noout', '-subject', '-ext', 'subjectAltName']).out;
@@ -80,7 +102,9 @@ describe('development CA: real X.509 that OpenSSL and node:crypto accept', () =>
     file('root.pem', root.certificatePem);
     file('chain.pem', issued.chainPem);
     file('leaf.pem', issued.certificatePem);
-    expect(openssl(['verify', '-x509_strict', '-CAfile', join(dir, 'root.pem'), '-untrusted', join(dir, 'chain.pem'), join(dir, 'leaf.pem')]).out).toContain('leaf.pem: OK');
+    expect(openssl(['verify', '-x509_strict', '-CAfile', join(dir, 'root.pem'), '-untrusted', join(dir, 'chain.pem'), join(dir, 'leaf.pem')]).out).toContain(
+      'leaf.pem: OK',
+    );
     const alone = openssl(['verify', '-CAfile', join(dir, 'root.pem'), join(dir, 'leaf.pem')]);
     expect(alone.code).not.toBe(0);
     expect(alone.out).toContain('unable to get local issuer certificate');

@@ -26,11 +26,19 @@ const DAY = 86_400_000;
 function whoCalled(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void {
   const id = peerIdentity(req);
   res.setHeader('content-type', 'application/json');
-  res.end(JSON.stringify({
-    encrypted: 'encrypted' in req.socket && req.socket.encrypted === true,
-    httpVersion: req.httpVersion,
-    identity: id && { spiffeId: id.spiffeId, trustDomain: id.trustDomain, namespace: id.namespace, serviceAccount: id.serviceAccount, principal: id.principal },
-  }));
+  res.end(
+    JSON.stringify({
+      encrypted: 'encrypted' in req.socket && req.socket.encrypted === true,
+      httpVersion: req.httpVersion,
+      identity: id && {
+        spiffeId: id.spiffeId,
+        trustDomain: id.trustDomain,
+        namespace: id.namespace,
+        serviceAccount: id.serviceAccount,
+        principal: id.principal,
+      },
+    }),
+  );
 }
 
 function peerAuthentication(mode: string, namespace = 'shop', extra = ''): string {
@@ -147,7 +155,9 @@ describe('inbound mTLS per PeerAuthentication', () => {
         ['ERR_MESH_PEER_REJECTED', 'plaintext', 'STRICT', port],
         ['ERR_MESH_PEER_REJECTED', 'plaintext', 'STRICT', port],
       ]);
-      expect(rejections[0]?.message).toMatch(/^inbound connection from 127\.0\.0\.1 to port \d+ refused \(STRICT\): plaintext connection to a port that requires mutual TLS/);
+      expect(rejections[0]?.message).toMatch(
+        /^inbound connection from 127\.0\.0\.1 to port \d+ refused \(STRICT\): plaintext connection to a port that requires mutual TLS/,
+      );
       expect(await inboundCount('rejected', 'plaintext')).toBe(2);
       expect(lines.filter((l) => l.event === 'inbound.rejected')).toEqual([
         { event: 'inbound.rejected', code: 'ERR_MESH_PEER_REJECTED', reason: 'plaintext', mode: 'STRICT', port, remoteAddress: '127.0.0.1' },
@@ -157,10 +167,25 @@ describe('inbound mTLS per PeerAuthentication', () => {
 
     it.each([
       ['a client without certificate', null, 'no-certificate', /presented no certificate/],
-      ['a certificate from another CA', otherCa.issue({ namespace: 'shop', serviceAccount: 'intruder' }), 'untrusted', /does not chain to the mesh's root certificates/],
-      ['an expired certificate', ca.issue({ notBefore: new Date(Date.now() - 2 * DAY), notAfter: new Date(Date.now() - DAY) }), 'expired', /expired at .*CERT_HAS_EXPIRED/],
+      [
+        'a certificate from another CA',
+        otherCa.issue({ namespace: 'shop', serviceAccount: 'intruder' }),
+        'untrusted',
+        /does not chain to the mesh's root certificates/,
+      ],
+      [
+        'an expired certificate',
+        ca.issue({ notBefore: new Date(Date.now() - 2 * DAY), notAfter: new Date(Date.now() - DAY) }),
+        'expired',
+        /expired at .*CERT_HAS_EXPIRED/,
+      ],
       ['a not-yet-valid certificate', ca.issue({ notBefore: new Date(Date.now() + DAY) }), 'not-yet-valid', /not valid before .*CERT_NOT_YET_VALID/],
-      ['a certificate of another trust domain', ca.issue({ trustDomain: 'other.example' }), 'identity', /trust domain "other\.example" .* is not accepted; accepted: cluster\.local/],
+      [
+        'a certificate of another trust domain',
+        ca.issue({ trustDomain: 'other.example' }),
+        'identity',
+        /trust domain "other\.example" .* is not accepted; accepted: cluster\.local/,
+      ],
       ['a certificate without SPIFFE ID', ca.issue({ spiffeId: null, dnsNames: ['frontend.shop'] }), 'identity', /has no SPIFFE ID/],
       ['a certificate with a malformed SPIFFE ID', ca.issue({ spiffeId: 'spiffe://cluster.local/ns/../sa/x' }), 'identity', /has no SPIFFE ID/],
     ] as const)('refuses %s with a clear error, counted', async (_what, identity, reason, message) => {
@@ -215,7 +240,11 @@ describe('inbound mTLS per PeerAuthentication', () => {
   });
 
   describe('HTTP/2', () => {
-    function h2Get(port: number, tls: boolean, identity: IssuedCertificate | undefined = client): Promise<{ encrypted: boolean; httpVersion: string; identity?: Record<string, string> } | string> {
+    function h2Get(
+      port: number,
+      tls: boolean,
+      identity: IssuedCertificate | undefined = client,
+    ): Promise<{ encrypted: boolean; httpVersion: string; identity?: Record<string, string> } | string> {
       return new Promise((resolve) => {
         const session = http2Connect(
           `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,

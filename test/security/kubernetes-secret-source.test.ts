@@ -36,7 +36,9 @@ describe('certificates from a Kubernetes Secret read through the API (credential
   let mesh: Mesh | undefined;
 
   beforeEach(async () => {
-    api = await FakeKubeApi.start({ resources: [...CORE_RESOURCES, ...ISTIO_RESOURCES, { group: '', versions: ['v1'], plural: 'secrets', kind: 'Secret', namespaced: true }] });
+    api = await FakeKubeApi.start({
+      resources: [...CORE_RESOURCES, ...ISTIO_RESOURCES, { group: '', versions: ['v1'], plural: 'secrets', kind: 'Secret', namespaced: true }],
+    });
     dir = await makeTempDir();
   });
   afterEach(async () => {
@@ -80,7 +82,12 @@ describe('certificates from a Kubernetes Secret read through the API (credential
 
   it("reads Istio's generic format with the roots in the <name>-cacert Secret", async () => {
     const issued = ca.issue({ serviceAccount: 'generic' });
-    api.create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'generic', namespace: 'shop' }, data: { cert: b64(issued.chainPem), key: b64(issued.keyPem) } });
+    api.create({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'generic', namespace: 'shop' },
+      data: { cert: b64(issued.chainPem), key: b64(issued.keyPem) },
+    });
     api.create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'generic-cacert', namespace: 'shop' }, data: { cacert: b64(issued.rootPem) } });
     const c = await open('generic');
     expect(c.lastError).toBeUndefined();
@@ -97,7 +104,12 @@ describe('certificates from a Kubernetes Secret read through the API (credential
     expect(c.lastError?.message).toBe('Secret shop/absent: no such Secret');
     const issued = ca.issue();
     const loaded = once(c, 'rejected');
-    api.create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'absent', namespace: 'shop' }, data: { 'tls.crt': b64(issued.chainPem), 'tls.key': b64(issued.keyPem) } });
+    api.create({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'absent', namespace: 'shop' },
+      data: { 'tls.crt': b64(issued.chainPem), 'tls.key': b64(issued.keyPem) },
+    });
     const [error] = (await loaded) as [CertificateError];
     expect(error.message).toBe('Secret shop/absent key ca.crt (or absent-cacert): no such key (the Secret has tls.crt, tls.key)');
   });

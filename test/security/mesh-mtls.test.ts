@@ -44,8 +44,15 @@ beforeAll(async () => {
   const port = reviews.port;
   reviews2 = await MeshTlsPod.start('127.0.0.3', { identity: ca.issue({ namespace: 'shop', serviceAccount: 'reviews' }), port });
   impostor = await MeshTlsPod.start('127.0.0.4', { identity: ca.issue({ namespace: 'shop', serviceAccount: 'ratings' }), port });
-  foreignDomain = await MeshTlsPod.start('127.0.0.5', { identity: ca.issue({ trustDomain: 'other.example', namespace: 'shop', serviceAccount: 'reviews' }), port });
-  foreignRoot = await MeshTlsPod.start('127.0.0.6', { identity: foreignCa.issue({ namespace: 'shop', serviceAccount: 'reviews' }), clientRoots: ca.rootPem, port });
+  foreignDomain = await MeshTlsPod.start('127.0.0.5', {
+    identity: ca.issue({ trustDomain: 'other.example', namespace: 'shop', serviceAccount: 'reviews' }),
+    port,
+  });
+  foreignRoot = await MeshTlsPod.start('127.0.0.6', {
+    identity: foreignCa.issue({ namespace: 'shop', serviceAccount: 'reviews' }),
+    clientRoots: ca.rootPem,
+    port,
+  });
   plain = await PlaintextPod.start('127.0.0.7', port);
 });
 
@@ -121,9 +128,8 @@ async function call(m: Mesh, url: string, headers: Record<string, string> = {}):
   return (await res.body.json()) as MtlsPodReply;
 }
 
-
-describe('ISTIO_MUTUAL: mutual TLS with the workload\'s certificates', () => {
-  it('presents the workload\'s certificate and sends the SNI and ALPN an Istio sidecar sends for HTTP/1.1', async () => {
+describe("ISTIO_MUTUAL: mutual TLS with the workload's certificates", () => {
+  it("presents the workload's certificate and sends the SNI and ALPN an Istio sidecar sends for HTTP/1.1", async () => {
     const m = await start(reviewsEntry() + istioMutual());
     const hellos = reviews.hellos.length;
     const reply = await call(m, `http://${HOST}:9080/ratings`);
@@ -132,8 +138,12 @@ describe('ISTIO_MUTUAL: mutual TLS with the workload\'s certificates', () => {
     expect(reviews.connections[reply.connection]).toMatchObject({ alpn: 'http/1.1', client: FRONTEND, clientSerial: frontend.certificate.serialNumber });
   });
 
-  it('a subset\'s SNI names the subset; an HTTP2 port offers istio-h2 and speaks HTTP/2', async () => {
-    const m = await start(reviewsEntry({ protocol: 'HTTP2', endpoints: [`${reviews.address} version=v1`] }) + istioMutual('{ mode: ISTIO_MUTUAL }', `  subsets: [{ name: v1, labels: { version: v1 } }]
+  it("a subset's SNI names the subset; an HTTP2 port offers istio-h2 and speaks HTTP/2", async () => {
+    const m = await start(
+      reviewsEntry({ protocol: 'HTTP2', endpoints: [`${reviews.address} version=v1`] }) +
+        istioMutual(
+          '{ mode: ISTIO_MUTUAL }',
+          `  subsets: [{ name: v1, labels: { version: v1 } }]
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -141,21 +151,23 @@ metadata: { name: reviews, namespace: shop }
 spec:
   hosts: [${HOST}]
   http: [{ route: [{ destination: { host: ${HOST}, subset: v1 } }] }]
-`));
+`,
+        ),
+    );
     const hellos = reviews.hellos.length;
     const reply = await call(m, `http://${HOST}:9080/`);
     expect(reply).toMatchObject({ client: FRONTEND, httpVersion: '2.0' });
     expect(reviews.hellos.slice(hellos)).toEqual([{ servername: `outbound_.9080_.v1_.${HOST}`, alpn: ['istio-h2', 'istio', 'h2'] }]);
   });
 
-  it('the rule\'s sni and subjectAltNames replace Istio\'s', async () => {
+  it("the rule's sni and subjectAltNames replace Istio's", async () => {
     const m = await start(reviewsEntry() + istioMutual(`{ mode: ISTIO_MUTUAL, sni: reviews.internal, subjectAltNames: [${REVIEWS}] }`));
     const hellos = reviews.hellos.length;
     expect(await call(m, `http://${HOST}:9080/`)).toMatchObject({ client: FRONTEND });
     expect(reviews.hellos.slice(hellos).map((h) => h.servername)).toEqual(['reviews.internal']);
   });
 
-  it('an https:// URL gets one TLS session: the mesh\'s mTLS', async () => {
+  it("an https:// URL gets one TLS session: the mesh's mTLS", async () => {
     const m = await start(reviewsEntry() + istioMutual());
     expect(await call(m, `https://${HOST}:9080/secure`)).toMatchObject({ client: FRONTEND, path: '/secure' });
   });
@@ -169,7 +181,7 @@ spec:
     expect(plain.sawOnlyTls).toBe(true);
   });
 
-  it('a mesh inbound server (STRICT) accepts the call and sees the caller\'s identity', async () => {
+  it("a mesh inbound server (STRICT) accepts the call and sees the caller's identity", async () => {
     serverMesh = await createMesh({
       namespace: 'shop',
       watch: false,
@@ -204,7 +216,10 @@ spec:
   trafficPolicy: { tls: { mode: ISTIO_MUTUAL } }
 `);
       expect(await call(m, `http://localhost:${local.port}/x`)).toMatchObject({ client: FRONTEND, path: '/x' });
-      expect(local.hellos[0]).toEqual({ servername: `outbound_.${local.port}_._.localhost.shop.svc.cluster.local`, alpn: ['istio-http/1.1', 'istio', 'http/1.1'] });
+      expect(local.hellos[0]).toEqual({
+        servername: `outbound_.${local.port}_._.localhost.shop.svc.cluster.local`,
+        alpn: ['istio-http/1.1', 'istio', 'http/1.1'],
+      });
     } finally {
       await local.close();
     }
@@ -212,7 +227,9 @@ spec:
 });
 
 describe('the server must prove the identity Istio expects', () => {
-  const subsetRoute = (pods: readonly MeshTlsPod[]): string => `  subsets: [${pods.map((p) => `{ name: ${podName(p)}, labels: { pod: ${podName(p)} } }`).join(', ')}]
+  const subsetRoute = (
+    pods: readonly MeshTlsPod[],
+  ): string => `  subsets: [${pods.map((p) => `{ name: ${podName(p)}, labels: { pod: ${podName(p)} } }`).join(', ')}]
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -220,9 +237,13 @@ metadata: { name: reviews, namespace: shop }
 spec:
   hosts: [${HOST}]
   http:
-${pods.map((p) => `  - match: [{ headers: { x-pod: { exact: ${podName(p)} } } }]
+${pods
+  .map(
+    (p) => `  - match: [{ headers: { x-pod: { exact: ${podName(p)} } } }]
     route: [{ destination: { host: ${HOST}, subset: ${podName(p)} } }]
-    retries: { attempts: 0 }`).join('\n')}
+    retries: { attempts: 0 }`,
+  )
+  .join('\n')}
 `;
   const podName = (p: MeshTlsPod): string => `p${p.address.split('.').at(-1)}`;
   const labelled = (pods: readonly MeshTlsPod[]): string[] => pods.map((p) => `${p.address} pod=${podName(p)}`);
@@ -266,20 +287,23 @@ ${workloadEntry(reviews, 'reviews')}${workloadEntry(impostor, 'reviews')}${istio
     expect(impostor.replies.length).toBe(served);
   });
 
-  it('the ServiceEntry\'s subjectAltNames, and the rule\'s subjectAltNames over them', async () => {
+  it("the ServiceEntry's subjectAltNames, and the rule's subjectAltNames over them", async () => {
     const entry = reviewsEntry({ endpoints: labelled([reviews, impostor]), subjectAltNames: [REVIEWS] });
     const m = await start(entry + istioMutual('{ mode: ISTIO_MUTUAL }', subsetRoute([reviews, impostor])));
     expect(await call(m, `http://${HOST}:9080/`, { 'x-pod': podName(reviews) })).toMatchObject({ client: FRONTEND });
     const error = await failure(m.request(`http://${HOST}:9080/`, { headers: { 'x-pod': podName(impostor) } }));
     expect((error as UpstreamTlsError).reason).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
     await m.close();
-    const ratings = await start(entry + istioMutual('{ mode: ISTIO_MUTUAL, subjectAltNames: [spiffe://cluster.local/ns/shop/sa/ratings] }', subsetRoute([reviews, impostor])));
+    const ratings = await start(
+      entry + istioMutual('{ mode: ISTIO_MUTUAL, subjectAltNames: [spiffe://cluster.local/ns/shop/sa/ratings] }', subsetRoute([reviews, impostor])),
+    );
     expect(await call(ratings, `http://${HOST}:9080/`, { 'x-pod': podName(impostor) })).toMatchObject({ pod: impostor.address });
     expect((await failure(ratings.request(`http://${HOST}:9080/`, { headers: { 'x-pod': podName(reviews) } }))).message).toContain(REVIEWS);
   });
 
-  it('no identity known: any SPIFFE ID of the mesh\'s trust domain; another trust domain is refused unless it is an alias', async () => {
-    const entry = reviewsEntry({ endpoints: labelled([reviews, foreignDomain]) }) + istioMutual('{ mode: ISTIO_MUTUAL }', subsetRoute([reviews, foreignDomain]));
+  it("no identity known: any SPIFFE ID of the mesh's trust domain; another trust domain is refused unless it is an alias", async () => {
+    const entry =
+      reviewsEntry({ endpoints: labelled([reviews, foreignDomain]) }) + istioMutual('{ mode: ISTIO_MUTUAL }', subsetRoute([reviews, foreignDomain]));
     const m = await start(entry);
     expect(await call(m, `http://${HOST}:9080/`, { 'x-pod': podName(reviews) })).toMatchObject({ client: FRONTEND });
     const error = await failure(m.request(`http://${HOST}:9080/`, { headers: { 'x-pod': podName(foreignDomain) } }));
@@ -292,7 +316,8 @@ ${workloadEntry(reviews, 'reviews')}${workloadEntry(impostor, 'reviews')}${istio
   });
 
   it('a trust domain alias also accepts the service accounts in that trust domain', async () => {
-    const entry = reviewsEntry({ endpoints: labelled([foreignDomain]), subjectAltNames: [REVIEWS] }) + istioMutual('{ mode: ISTIO_MUTUAL }', subsetRoute([foreignDomain]));
+    const entry =
+      reviewsEntry({ endpoints: labelled([foreignDomain]), subjectAltNames: [REVIEWS] }) + istioMutual('{ mode: ISTIO_MUTUAL }', subsetRoute([foreignDomain]));
     const strict = await start(entry);
     expect((await failure(strict.request(`http://${HOST}:9080/`, { headers: { 'x-pod': podName(foreignDomain) } }))).message).toContain(`[${REVIEWS}]`);
     await strict.close();
@@ -300,19 +325,21 @@ ${workloadEntry(reviews, 'reviews')}${workloadEntry(impostor, 'reviews')}${istio
     expect(await call(aliased, `http://${HOST}:9080/`, { 'x-pod': podName(foreignDomain) })).toMatchObject({ pod: foreignDomain.address });
   });
 
-  it('a server certificate from another CA is refused: it does not chain to the mesh\'s roots', async () => {
+  it("a server certificate from another CA is refused: it does not chain to the mesh's roots", async () => {
     const m = await start(reviewsEntry({ endpoints: [foreignRoot.address] }) + istioMutual());
     const served = foreignRoot.replies.length;
     const error = await failure(m.request(`http://${HOST}:9080/`));
     expect(error).toBeInstanceOf(UpstreamTlsError);
-    expect(error.message).toContain('does not chain to the mesh\'s root certificates');
+    expect(error.message).toContain("does not chain to the mesh's root certificates");
     expect(foreignRoot.replies.length).toBe(served);
   });
 
   it('the server refuses a client whose certificate it does not trust', async () => {
     // Its own roots trust both CAs (it accepts the server); the server trusts only the mesh's.
     const stranger = foreignCa.issue({ namespace: 'shop', serviceAccount: 'frontend' });
-    const m = await start(reviewsEntry() + istioMutual(), { certificates: { source: new MemoryCertificateSource(stranger, ca.rootPem + foreignCa.rootPem), debounceMs: 0 } });
+    const m = await start(reviewsEntry() + istioMutual(), {
+      certificates: { source: new MemoryCertificateSource(stranger, ca.rootPem + foreignCa.rootPem), debounceMs: 0 },
+    });
     const served = reviews.replies.length;
     const failed = reviews.failedHandshakes;
     await failure(m.request(`http://${HOST}:9080/`));
@@ -323,7 +350,14 @@ ${workloadEntry(reviews, 'reviews')}${workloadEntry(impostor, 'reviews')}${istio
 
 describe('without workload certificates', () => {
   it('ISTIO_MUTUAL fails with WorkloadCertificateUnavailableError before anything is sent; not retried, no pod ejected', async () => {
-    const m = await start(reviewsEntry() + istioMutual('{ mode: ISTIO_MUTUAL }', '').replace('trafficPolicy: { tls: { mode: ISTIO_MUTUAL } }', 'trafficPolicy: { tls: { mode: ISTIO_MUTUAL }, outlierDetection: { consecutive5xxErrors: 1, maxEjectionPercent: 100 } }'), { certificates: false });
+    const m = await start(
+      reviewsEntry() +
+        istioMutual('{ mode: ISTIO_MUTUAL }', '').replace(
+          'trafficPolicy: { tls: { mode: ISTIO_MUTUAL } }',
+          'trafficPolicy: { tls: { mode: ISTIO_MUTUAL }, outlierDetection: { consecutive5xxErrors: 1, maxEjectionPercent: 100 } }',
+        ),
+      { certificates: false },
+    );
     const ejections: EjectionEvent[] = [];
     m.on('ejection', (e) => ejections.push(e));
     const hellos = reviews.hellos.length;
@@ -341,7 +375,12 @@ describe('without workload certificates', () => {
   });
 
   it('certificates that never passed their checks: the error says why', async () => {
-    const expired = ca.issue({ namespace: 'shop', serviceAccount: 'frontend', notBefore: new Date(Date.now() - 3 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) });
+    const expired = ca.issue({
+      namespace: 'shop',
+      serviceAccount: 'frontend',
+      notBefore: new Date(Date.now() - 3 * 86_400_000),
+      notAfter: new Date(Date.now() - 86_400_000),
+    });
     // A discovered-like source that is not required at start: give it through `source` and let it fail.
     const source = new MemoryCertificateSource(frontend);
     const m = await start(reviewsEntry() + istioMutual(), { certificates: { source, debounceMs: 0 } });

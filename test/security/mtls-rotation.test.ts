@@ -132,14 +132,20 @@ spec: { mtls: { mode: STRICT } }
       req.on('end', () => res.end(id?.spiffeId ?? 'anonymous'));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    closers.push(() => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }));
+    closers.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    );
     const port = (server.address() as AddressInfo).port;
 
     const clientSource = new MemoryCertificateSource(frontend());
-    const mesh = await clientMesh(clientSource, new PushSource(yamlDocs(config(port, '{ mode: ISTIO_MUTUAL, subjectAltNames: [spiffe://cluster.local/ns/shop/sa/reviews] }'))));
+    const mesh = await clientMesh(
+      clientSource,
+      new PushSource(yamlDocs(config(port, '{ mode: ISTIO_MUTUAL, subjectAltNames: [spiffe://cluster.local/ns/shop/sa/reviews] }'))),
+    );
     let ok = 0;
     const failures: string[] = [];
     const worker = async (count: number): Promise<void> => {

@@ -103,20 +103,28 @@ describe('PeerAuthentication precedence, as seen by clients', () => {
   it('portLevelMtls overrides the workload mode for its port; an UNSET port inherits', async () => {
     await expectModes(
       policy('default', 'shop', '  mtls: { mode: DISABLE }') +
-        policy('reviews', 'shop', '  selector: { matchLabels: { app: reviews } }\n  mtls: { mode: PERMISSIVE }\n  portLevelMtls:\n    "PORT_A": { mode: STRICT }\n    "PORT_B": { mode: UNSET }'),
+        policy(
+          'reviews',
+          'shop',
+          '  selector: { matchLabels: { app: reviews } }\n  mtls: { mode: PERMISSIVE }\n  portLevelMtls:\n    "PORT_A": { mode: STRICT }\n    "PORT_B": { mode: UNSET }',
+        ),
       'STRICT',
       'PERMISSIVE',
     );
     // The workload's own mode is UNSET: it inherits the namespace's, and so does the UNSET port.
     await expectModes(
       policy('default', 'shop', '  mtls: { mode: STRICT }') +
-        policy('reviews', 'shop', '  selector: { matchLabels: { app: reviews } }\n  portLevelMtls:\n    "PORT_A": { mode: DISABLE }\n    "PORT_B": { mode: UNSET }'),
+        policy(
+          'reviews',
+          'shop',
+          '  selector: { matchLabels: { app: reviews } }\n  portLevelMtls:\n    "PORT_A": { mode: DISABLE }\n    "PORT_B": { mode: UNSET }',
+        ),
       'DISABLE',
       'STRICT',
     );
   });
 
-  it("ignores policies that do not select this workload: other labels, other namespaces, selectors in the root namespace", async () => {
+  it('ignores policies that do not select this workload: other labels, other namespaces, selectors in the root namespace', async () => {
     await expectModes(
       policy('ratings', 'shop', '  selector: { matchLabels: { app: ratings } }\n  mtls: { mode: STRICT }') +
         policy('default', 'payments', '  mtls: { mode: STRICT }') +
@@ -127,7 +135,8 @@ describe('PeerAuthentication precedence, as seen by clients', () => {
 
   it('among policies of one scope the oldest wins', async () => {
     await expectModes(
-      policy('newer', 'shop', '  mtls: { mode: STRICT }', '2026-01-02T00:00:00Z') + policy('older', 'shop', '  mtls: { mode: DISABLE }', '2025-01-01T00:00:00Z'),
+      policy('newer', 'shop', '  mtls: { mode: STRICT }', '2026-01-02T00:00:00Z') +
+        policy('older', 'shop', '  mtls: { mode: DISABLE }', '2025-01-01T00:00:00Z'),
       'DISABLE',
     );
     await expectModes(

@@ -158,7 +158,10 @@ describe('certificate rotation while traffic flows', () => {
   it('reports seconds to expiry as a gauge, and an event when the certificate in use is near expiry', async () => {
     const points = await otel.metric('sidecarless.certificate.expiry');
     expect(points).toHaveLength(1);
-    expect(points[0]?.attributes).toEqual({ 'sidecarless.certificate.source': `istio:${dir}`, 'sidecarless.certificate.identity': 'spiffe://cluster.local/ns/shop/sa/reviews-v1' });
+    expect(points[0]?.attributes).toEqual({
+      'sidecarless.certificate.source': `istio:${dir}`,
+      'sidecarless.certificate.identity': 'spiffe://cluster.local/ns/shop/sa/reviews-v1',
+    });
     expect(points[0]?.value as number).toBeGreaterThan(23 * 3600);
     expect(points[0]?.value as number).toBeLessThanOrEqual(24 * 3600);
 

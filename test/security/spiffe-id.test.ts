@@ -41,7 +41,9 @@ describe('SPIFFE IDs', () => {
 
   it('reads the one SPIFFE ID of a certificate and ignores certificates with none or several', () => {
     const ca = DevCa.create({ trustDomain: 'example.org' });
-    expect(spiffeIdOf(ca.issue({ namespace: 'n', serviceAccount: 's', uris: ['https://example.org/x'] }).certificate)?.uri).toBe('spiffe://example.org/ns/n/sa/s');
+    expect(spiffeIdOf(ca.issue({ namespace: 'n', serviceAccount: 's', uris: ['https://example.org/x'] }).certificate)?.uri).toBe(
+      'spiffe://example.org/ns/n/sa/s',
+    );
     expect(spiffeIdOf(ca.issue({ uris: ['spiffe://example.org/second'] }).certificate)).toBeUndefined();
     expect(spiffeIdOf(ca.issue({ spiffeId: 'spiffe://example.org/ns/../sa/x' }).certificate)).toBeUndefined();
   });

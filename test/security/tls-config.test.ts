@@ -16,7 +16,6 @@ import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import type { TlsPodReply } from '../helpers/tls-pods.js';
 import { TlsPod } from '../helpers/tls-pods.js';
 
-
 const HOST = 'api.example.com';
 
 let dir: string;
@@ -70,7 +69,9 @@ ${rule}`;
 
 const mutual = (fields: Partial<Record<'caCertificates' | 'clientCertificate' | 'privateKey' | 'caCrl', string>> = {}) => {
   const all = { caCertificates: ca.certPath, clientCertificate: client.certPath, privateKey: client.keyPath, ...fields };
-  return `{ mode: MUTUAL, ${Object.entries(all).map(([k, v]) => `${k}: "${v}"`).join(', ')} }`;
+  return `{ mode: MUTUAL, ${Object.entries(all)
+    .map(([k, v]) => `${k}: "${v}"`)
+    .join(', ')} }`;
 };
 
 /** The errors a configuration is rejected with, as `path: message`. */
@@ -90,7 +91,11 @@ describe('TLS files are checked when the configuration is compiled', () => {
     const missing = join(dir, 'no-such-ca.pem');
     const [issue, ...more] = await rejected(config(mutual({ caCertificates: missing })));
     expect(more).toEqual([]);
-    expect(issue).toMatchObject({ resource: { kind: 'DestinationRule', namespace: 'shop', name: 'api' }, path: `${TLS}.caCertificates`, code: 'invalid-value' });
+    expect(issue).toMatchObject({
+      resource: { kind: 'DestinationRule', namespace: 'shop', name: 'api' },
+      path: `${TLS}.caCertificates`,
+      code: 'invalid-value',
+    });
     expect(issue!.message).toContain(`cannot read "${missing}"`);
     expect(issue!.message).toContain('ENOENT');
     expect(issue!.message).toContain('expected a file of PEM CA certificates');
@@ -118,18 +123,25 @@ describe('TLS files are checked when the configuration is compiled', () => {
     const [issue, ...more] = await rejected(config(mutual({ privateKey: other.keyPath })));
     expect(more).toEqual([]);
     expect(issue).toMatchObject({ path: `${TLS}.privateKey` });
-    expect(issue!.message).toBe(`the private key in "${other.keyPath}" does not match the certificate in "${client.certPath}" (clientCertificate): expected the key of that certificate`);
+    expect(issue!.message).toBe(
+      `the private key in "${other.keyPath}" does not match the certificate in "${client.certPath}" (clientCertificate): expected the key of that certificate`,
+    );
   });
 
   it("istiod's own checks: MUTUAL without its files, insecureSkipVerify with a CA, files beside credentialName", async () => {
-    const issues = await rejected(config('{ mode: MUTUAL }', `  subsets:
+    const issues = await rejected(
+      config(
+        '{ mode: MUTUAL }',
+        `  subsets:
   - name: v1
     labels: { v: "1" }
     trafficPolicy: { tls: { mode: SIMPLE, insecureSkipVerify: true, caCertificates: ${ca.certPath} } }
   - name: v2
     labels: { v: "2" }
     trafficPolicy: { tls: { mode: SIMPLE, credentialName: certs, caCertificates: ${ca.certPath} } }
-`));
+`,
+      ),
+    );
     expect(issues.map((i) => `${i.path} ${i.code}`).sort()).toEqual([
       'spec.subsets[0].trafficPolicy.tls invalid-value',
       'spec.subsets[1].trafficPolicy.tls invalid-value',
@@ -139,7 +151,8 @@ describe('TLS files are checked when the configuration is compiled', () => {
   });
 
   it('a rule this workload does not see (exported to its own namespace only) is not read: it may name files only its own pods have', async () => {
-    mesh = await meshFromYaml(`${config(mutual())}---
+    mesh = await meshFromYaml(
+      `${config(mutual())}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: private, namespace: billing }
@@ -147,7 +160,9 @@ spec:
   host: ledger.billing.svc.cluster.local
   exportTo: ["."]
   trafficPolicy: { tls: { mode: SIMPLE, caCertificates: /nonexistent/ca.pem } }
-`, { namespace: 'shop' });
+`,
+      { namespace: 'shop' },
+    );
     const res = await mesh.request(`http://${HOST}/`);
     expect(((await res.body.json()) as TlsPodReply).client).toBe('client');
   });
@@ -179,7 +194,7 @@ describe('a rejected change leaves the last good TLS configuration serving', () 
 });
 
 describe('sidecarless validate', () => {
-  it('checks the rules\' TLS settings but not their files, which are paths on the workload\'s machine', async () => {
+  it("checks the rules' TLS settings but not their files, which are paths on the workload's machine", async () => {
     let files = 0;
     const run = async (yaml: string) => {
       const file = join(dir, `validate-${++files}.yaml`);
@@ -189,11 +204,18 @@ describe('sidecarless validate', () => {
       const code = await runCli(['validate', '--namespace', 'shop', file], { out: (t) => out.push(t), err: (t) => err.push(t) });
       return { code, out: out.join('\n'), err: err.join('\n') };
     };
-    const absent = await run(config(mutual({ caCertificates: '/etc/istio/egress-certs/ca.pem', clientCertificate: '/etc/istio/egress-certs/cert.pem', privateKey: '/etc/istio/egress-certs/key.pem' })));
+    const absent = await run(
+      config(
+        mutual({
+          caCertificates: '/etc/istio/egress-certs/ca.pem',
+          clientCertificate: '/etc/istio/egress-certs/cert.pem',
+          privateKey: '/etc/istio/egress-certs/key.pem',
+        }),
+      ),
+    );
     expect(absent.code, absent.err).toBe(0);
     const incomplete = await run(config('{ mode: MUTUAL, caCertificates: /etc/istio/egress-certs/ca.pem }'));
     expect(incomplete.code).toBe(1);
     expect(incomplete.err).toContain(`${TLS}.clientCertificate: client certificate required for mutual tls`);
   });
 });
-

@@ -42,7 +42,13 @@ describe('TLS-terminating servers with mesh.tlsOptions() and mesh.secureServer()
     dir = await makeTempDir();
     volume = new SecretVolume(dir);
     volume.writeCertificate('kubernetes-tls', serverCert('v1'));
-    mesh = await createMesh({ namespace: 'shop', config: docs(STRICT), watch: false, dns: false, certificates: { directory: dir, debounceMs: 10, pollIntervalMs: 100 } });
+    mesh = await createMesh({
+      namespace: 'shop',
+      config: docs(STRICT),
+      watch: false,
+      dns: false,
+      certificates: { directory: dir, debounceMs: 10, pollIntervalMs: 100 },
+    });
     rejections = [];
     mesh.on('inboundRejected', (e) => rejections.push(e));
     servers = [];
@@ -69,7 +75,10 @@ describe('TLS-terminating servers with mesh.tlsOptions() and mesh.secureServer()
     expect(ok.ok && JSON.parse(ok.body)).toEqual({ caller: 'spiffe://cluster.local/ns/shop/sa/frontend' });
     const refused = [
       await send(port, true, { ca: ca.certificatePem }),
-      await send(port, true, { ca: ca.certificatePem, identity: ca.issue({ notBefore: new Date(Date.now() - 2 * DAY), notAfter: new Date(Date.now() - DAY) }) }),
+      await send(port, true, {
+        ca: ca.certificatePem,
+        identity: ca.issue({ notBefore: new Date(Date.now() - 2 * DAY), notAfter: new Date(Date.now() - DAY) }),
+      }),
       await send(port, true, { ca: ca.certificatePem, identity: ca.issue({ trustDomain: 'elsewhere.example' }) }),
       await send(port, true, { ca: ca.certificatePem, identity: DevCa.create().issue() }),
       await send(port, false),
@@ -97,10 +106,16 @@ describe('TLS-terminating servers with mesh.tlsOptions() and mesh.secureServer()
   });
 
   it('works with http2.createSecureServer', async () => {
-    const server = mesh.secureServer(createSecureServer(mesh.tlsOptions(), (req, res) => res.end(JSON.stringify({ caller: peerIdentity(req)?.serviceAccount, version: req.httpVersion }))));
+    const server = mesh.secureServer(
+      createSecureServer(mesh.tlsOptions(), (req, res) => res.end(JSON.stringify({ caller: peerIdentity(req)?.serviceAccount, version: req.httpVersion }))),
+    );
     servers.push(server);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const session = http2Connect(`https://127.0.0.1:${(server.address() as AddressInfo).port}`, { ca: ca.certificatePem, cert: client.chainPem, key: client.keyPem });
+    const session = http2Connect(`https://127.0.0.1:${(server.address() as AddressInfo).port}`, {
+      ca: ca.certificatePem,
+      cert: client.chainPem,
+      key: client.keyPem,
+    });
     const stream = session.request({ ':path': '/' });
     let text = '';
     stream.setEncoding('utf8');

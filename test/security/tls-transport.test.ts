@@ -15,7 +15,6 @@ import { TestCa } from '../helpers/certs.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 
-
 const ADDRESS = '127.0.0.2';
 const HOST = 'api.example.com';
 
@@ -136,7 +135,9 @@ describe('TLS and the rest of the transport', () => {
   });
 
   it('http2KeepAlive.timeout closes a silent TLS connection; the next request opens a new one', async () => {
-    mesh = await meshFromYaml(config('    connectionPool: { http: { idleTimeout: 1h, http2KeepAlive: { interval: 100ms, timeout: 400ms } } }'), { namespace: 'shop' });
+    mesh = await meshFromYaml(config('    connectionPool: { http: { idleTimeout: 1h, http2KeepAlive: { interval: 100ms, timeout: 400ms } } }'), {
+      namespace: 'shop',
+    });
     const first = await ask(81);
     expect(first.alpn).toBe('h2');
     const conn = relayed.at(-1)!;

@@ -77,7 +77,6 @@ spec:
 ${extra}`;
 }
 
-
 describe('https:// URLs to mesh hosts originate TLS', () => {
   it('mesh.fetch, mesh.request and fetch with the dispatcher: SNI is the host, the certificate is verified, the pod answers', async () => {
     mesh = await meshFromYaml(serviceEntry(good.port, good.address), { namespace: 'shop' });
@@ -99,7 +98,8 @@ describe('https:// URLs to mesh hosts originate TLS', () => {
   it('endpoints from DNS (a resolution: DNS ServiceEntry) and from Kubernetes EndpointSlices get the same TLS', async () => {
     const dns = await Dnsmasq.start({ hosts: { [HOST]: ['127.0.0.2'] } });
     try {
-      mesh = await meshFromYaml(`apiVersion: networking.istio.io/v1
+      mesh = await meshFromYaml(
+        `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: api, namespace: shop }
 spec:
@@ -107,7 +107,9 @@ spec:
   location: MESH_EXTERNAL
   resolution: DNS
   ports: [{ number: ${good.port}, name: https, protocol: HTTPS }]
-`, { namespace: 'shop', dns: dnsOptions(dns) });
+`,
+        { namespace: 'shop', dns: dnsOptions(dns) },
+      );
       const res = await mesh.request(`https://${HOST}:${good.port}/dns`);
       expect((await res.body.json()) as TlsPodReply).toMatchObject({ pod: '127.0.0.2', sni: HOST, path: '/dns' });
     } finally {
@@ -136,7 +138,7 @@ spec:
     expect((error as UpstreamTlsError).servername).toBeUndefined();
   });
 
-  it('a certificate for another name is refused with UpstreamTlsError (Node\'s error kept as the cause); the pod never gets the request', async () => {
+  it("a certificate for another name is refused with UpstreamTlsError (Node's error kept as the cause); the pod never gets the request", async () => {
     mesh = await meshFromYaml(serviceEntry(wrongName.port, wrongName.address), { namespace: 'shop' });
     const error = await failure(mesh.request(`https://${HOST}:${wrongName.port}/`));
     expect(error).toBeInstanceOf(UpstreamTlsError);
@@ -145,7 +147,9 @@ spec:
     expect(tlsError.reason).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
     expect(tlsError.servername).toBe(HOST);
     expect(tlsError.endpoint).toBe(`127.0.0.3:${wrongName.port}`);
-    expect(tlsError.message).toMatch(/^upstream connect error or disconnect\/reset before headers\. reset reason: connection failure, transport failure reason: TLS error: ERR_TLS_CERT_ALTNAME_INVALID/);
+    expect(tlsError.message).toMatch(
+      /^upstream connect error or disconnect\/reset before headers\. reset reason: connection failure, transport failure reason: TLS error: ERR_TLS_CERT_ALTNAME_INVALID/,
+    );
     expect((tlsError.cause as { code?: string }).code).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
     expect(wrongName.replies).toHaveLength(0);
 
@@ -179,14 +183,21 @@ spec:
   });
 
   it('a DestinationRule with tls mode DISABLE does not turn an https:// URL into plaintext', async () => {
-    mesh = await meshFromYaml(serviceEntry(plain.port, plain.address, `---
+    mesh = await meshFromYaml(
+      serviceEntry(
+        plain.port,
+        plain.address,
+        `---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: api, namespace: shop }
 spec:
   host: ${HOST}
   trafficPolicy: { tls: { mode: DISABLE } }
-`), { namespace: 'shop' });
+`,
+      ),
+      { namespace: 'shop' },
+    );
     const before = plain.refused.length;
     await failure(mesh.request(`https://${HOST}:${plain.port}/`));
     expect(plain.requests).toBe(0);
@@ -194,14 +205,21 @@ spec:
     expect(plain.sawOnlyTls).toBe(true);
     await mesh.close();
 
-    mesh = await meshFromYaml(serviceEntry(good.port, good.address, `---
+    mesh = await meshFromYaml(
+      serviceEntry(
+        good.port,
+        good.address,
+        `---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: api, namespace: shop }
 spec:
   host: ${HOST}
   trafficPolicy: { tls: { mode: DISABLE } }
-`), { namespace: 'shop' });
+`,
+      ),
+      { namespace: 'shop' },
+    );
     const res = await mesh.request(`https://${HOST}:${good.port}/`);
     expect(((await res.body.json()) as TlsPodReply).sni).toBe(HOST);
   });

@@ -127,7 +127,10 @@ describe('workload certificates from mounted secrets', () => {
       expect(error.message).toMatch(/cert-chain\.pem: certificate #1 is not a valid X\.509 certificate/);
 
       const other = join(dir, 'key');
-      const keyError = await refusal(() => writeCertificateDirectory(other, 'istio', { ...issued, keyPem: '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n' }), { directory: other });
+      const keyError = await refusal(
+        () => writeCertificateDirectory(other, 'istio', { ...issued, keyPem: '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n' }),
+        { directory: other },
+      );
       expect(keyError.problem).toBe('invalid');
       expect(keyError.file).toBe(join(other, 'key.pem'));
       expect(keyError.message).toContain('not a PEM private key');
@@ -141,7 +144,9 @@ describe('workload certificates from mounted secrets', () => {
     });
 
     it('an expired and a not-yet-valid certificate', async () => {
-      const expired = await refusal(() => writeCertificateDirectory(dir, 'istio', ca.issue({ notBefore: new Date(Date.now() - 2 * DAY), notAfter: new Date(Date.now() - DAY) })));
+      const expired = await refusal(() =>
+        writeCertificateDirectory(dir, 'istio', ca.issue({ notBefore: new Date(Date.now() - 2 * DAY), notAfter: new Date(Date.now() - DAY) })),
+      );
       expect(expired.problem).toBe('expired');
       expect(expired.message).toMatch(/cert-chain\.pem: the certificate .* expired at /);
       const later = join(dir, 'later');

@@ -95,7 +95,15 @@ afterEach(async () => {
 });
 
 async function serve(integration: Integration, yaml: string, options: Omit<MeshOptions, 'config'> = {}): Promise<TestApp> {
-  mesh = await createMesh({ namespace: 'default', labels: { app: 'details' }, certificates: { directory: certDir }, dns: false, watch: false, ...options, config: docs(yaml) });
+  mesh = await createMesh({
+    namespace: 'default',
+    labels: { app: 'details' },
+    certificates: { directory: certDir },
+    dns: false,
+    watch: false,
+    ...options,
+    config: docs(yaml),
+  });
   app = await startApp(mesh, integration);
   return app;
 }
@@ -172,14 +180,20 @@ ${rules}`;
   });
 
   it("principals in the mesh's trust domain also match its aliases (istiod's trust-domain migration)", async () => {
-    const { port } = await serve('http', policy('  - from: [{ source: { principals: ["new.td/ns/foo/sa/sleep"] } }]'), { trustDomain: 'new.td', trustDomainAliases: ['cluster.local'] });
+    const { port } = await serve('http', policy('  - from: [{ source: { principals: ["new.td/ns/foo/sa/sleep"] } }]'), {
+      trustDomain: 'new.td',
+      trustDomainAliases: ['cluster.local'],
+    });
     expect((await call(port, '/', mtls(sleep))).status).toBe(200);
     expect((await call(port, '/', mtls(reviews))).status).toBe(403);
   });
 
   it('ipBlocks, remoteIpBlocks (x-forwarded-for), source.ip and remote.ip', async () => {
-    const { port } = await serve('http', policy(`  - from: [{ source: { ipBlocks: ["127.0.0.1/32"], notRemoteIpBlocks: ["10.1.0.0/16"] } }]
-  - when: [{ key: remote.ip, values: ["192.168.7.7"] }, { key: source.ip, values: ["127.0.0.3"] }]`));
+    const { port } = await serve(
+      'http',
+      policy(`  - from: [{ source: { ipBlocks: ["127.0.0.1/32"], notRemoteIpBlocks: ["10.1.0.0/16"] } }]
+  - when: [{ key: remote.ip, values: ["192.168.7.7"] }, { key: source.ip, values: ["127.0.0.3"] }]`),
+    );
     expect((await call(port, '/')).status).toBe(200);
     expect((await call(port, '/', { headers: { 'x-forwarded-for': '10.1.2.3' } })).status).toBe(403);
     expect((await call(port, '/', { headers: { 'x-forwarded-for': '10.1.2.3, 172.16.0.1' } })).status).toBe(200);
@@ -191,12 +205,15 @@ ${rules}`;
   });
 
   it('to: hosts (case-insensitive), ports, methods, paths with prefix, suffix and templates; notPaths', async () => {
-    const { port } = await serve('http', policy(`  - to:
+    const { port } = await serve(
+      'http',
+      policy(`  - to:
     - operation:
         hosts: ["details.default*"]
         methods: ["GET", "HEAD"]
         paths: ["/api/*", "*.png", "/v1/{*}/books/{**}", "/exact"]
-        notPaths: ["/api/admin*"]`));
+        notPaths: ["/api/admin*"]`),
+    );
     const host = { host: 'Details.Default.svc:9080' };
     const get = (path: string, headers: Record<string, string> = host) => call(port, path, { headers });
     expect((await get('/api/x')).status).toBe(200);
@@ -209,14 +226,20 @@ ${rules}`;
     expect((await get('/api/admin/users')).status).toBe(403);
     expect((await get('/api/x', { host: 'ratings.default' })).status).toBe(403);
     expect((await call(port, '/api/x', { method: 'POST', headers: host })).status).toBe(403);
-    const ports = await serve('http', policy(`  - to: [{ operation: { notPorts: ["${1}"] } }]
-  - when: [{ key: destination.port, values: ["1"] }]`));
+    const ports = await serve(
+      'http',
+      policy(`  - to: [{ operation: { notPorts: ["${1}"] } }]
+  - when: [{ key: destination.port, values: ["1"] }]`),
+    );
     expect((await call(ports.port, '/')).status).toBe(200);
   });
 
   it('AUDIT policies report matching requests; dry-run policies are evaluated and reported, never enforced', async () => {
-    const { port } = await serve('http', `${policy('  - to: [{ operation: { paths: ["/audited"] } }]', 'AUDIT')}\n---
-${policy('  - to: [{ operation: { paths: ["/admin"] } }]', 'DENY', ', annotations: { "istio.io/dry-run": "true" }').replace('name: p,', 'name: deny-dry,')}`);
+    const { port } = await serve(
+      'http',
+      `${policy('  - to: [{ operation: { paths: ["/audited"] } }]', 'AUDIT')}\n---
+${policy('  - to: [{ operation: { paths: ["/admin"] } }]', 'DENY', ', annotations: { "istio.io/dry-run": "true" }').replace('name: p,', 'name: deny-dry,')}`,
+    );
     const events: InboundAuditEvent[] = [];
     mesh!.on('inboundAudit', (e) => events.push(e));
     expect((await call(port, '/audited')).status).toBe(200);
@@ -238,7 +261,9 @@ ${policy('  - to: [{ operation: { paths: ["/admin"] } }]', 'DENY', ', annotation
       expect(denied[0]).toBeInstanceOf(AccessDeniedError);
       expect(denied[0]).toMatchObject({ code: 'ERR_MESH_ACCESS_DENIED', policy: 'default/deny-admin', action: 'DENY', path: '/admin/x' });
       const points = await otel.metric('sidecarless.inbound.denied');
-      expect(points.map((p) => [p.attributes['sidecarless.inbound.reason'], p.attributes['sidecarless.authz.policy'], p.value])).toEqual([['rbac', 'default/deny-admin', 1]]);
+      expect(points.map((p) => [p.attributes['sidecarless.inbound.reason'], p.attributes['sidecarless.authz.policy'], p.value])).toEqual([
+        ['rbac', 'default/deny-admin', 1],
+      ]);
     } finally {
       await otel.shutdown();
     }
@@ -278,7 +303,9 @@ spec:
 `;
     const error = await serve('http', bad).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MeshConfigError);
-    expect((error as MeshConfigError).message).toMatch(/AuthorizationPolicy default\/metadata-match: spec\.rules\[0\]\.when\[0\]\.key: experimental\.envoy\.filters\.network\.mysql_proxy\[db\.table\] reads Envoy's dynamic metadata/);
+    expect((error as MeshConfigError).message).toMatch(
+      /AuthorizationPolicy default\/metadata-match: spec\.rules\[0\]\.when\[0\]\.key: experimental\.envoy\.filters\.network\.mysql_proxy\[db\.table\] reads Envoy's dynamic metadata/,
+    );
   });
 });
 
@@ -334,17 +361,28 @@ spec:
 `;
     const { port, hits } = await serve('http', `${custom('sample-ext-authz-http')}---\n${se}`, {
       meshConfig: {
-        extensionProviders: [{
-          name: 'sample-ext-authz-http',
-          envoyExtAuthzHttp: { service: 'ext-authz.foo.svc.cluster.local', port: 8000, includeRequestHeadersInCheck: ['x-ext-authz'], headersToUpstreamOnAllow: ['x-ext-authz-check-result'] },
-        }],
+        extensionProviders: [
+          {
+            name: 'sample-ext-authz-http',
+            envoyExtAuthzHttp: {
+              service: 'ext-authz.foo.svc.cluster.local',
+              port: 8000,
+              includeRequestHeadersInCheck: ['x-ext-authz'],
+              headersToUpstreamOnAllow: ['x-ext-authz-check-result'],
+            },
+          },
+        ],
       },
     });
     const allowed = await call(port, '/headers', { headers: { 'x-ext-authz': 'allow' } });
     expect(allowed.status).toBe(200);
     expect(allowed.reply?.headers['x-ext-authz-check-result']).toBe('allowed');
     const denied = await call(port, '/headers', { headers: { 'x-ext-authz': 'deny' } });
-    expect([denied.status, denied.body, denied.headers['x-ext-authz-check-result']]).toEqual([403, 'denied by ext_authz for not found header `x-ext-authz: allow` in the request', 'denied']);
+    expect([denied.status, denied.body, denied.headers['x-ext-authz-check-result']]).toEqual([
+      403,
+      'denied by ext_authz for not found header `x-ext-authz: allow` in the request',
+      'denied',
+    ]);
     expect(hits.get('catch-all')).toBe(1);
   });
 

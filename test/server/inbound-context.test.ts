@@ -127,7 +127,9 @@ describe('the request context', () => {
     expect((await call(port, '/x')).status).toBe(200);
     await vi.waitFor(async () => expect(await otel!.metric('http.server.request.duration')).toHaveLength(1));
     const duration = await otel.metric('http.server.request.duration');
-    expect(duration.map((p) => [p.attributes['http.request.method'], p.attributes['http.response.status_code'], (p.value as { count: number }).count])).toEqual([['GET', 200, 1]]);
+    expect(duration.map((p) => [p.attributes['http.request.method'], p.attributes['http.response.status_code'], (p.value as { count: number }).count])).toEqual(
+      [['GET', 200, 1]],
+    );
     const istio = await otel.metric('istio_requests_total');
     const inbound = istio.find((p) => p.attributes.reporter === 'destination')!;
     expect(inbound.attributes).toMatchObject({

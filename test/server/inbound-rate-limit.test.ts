@@ -92,7 +92,13 @@ describe.each(INTEGRATIONS)('inbound local rate limits through %s', (integration
     for (let i = 0; i < 4; i++) expect((await call(port, '/productpage')).status).toBe(200);
     const refused = await call(port, '/productpage');
     expect([refused.status, refused.body]).toEqual([429, 'local_rate_limited']);
-    expect(refused.headers).toMatchObject({ 'x-local-rate-limit': 'true', 'x-ratelimit-limit': '4', 'x-ratelimit-remaining': '0', 'retry-after': '60', 'x-ratelimit-reset': '60' });
+    expect(refused.headers).toMatchObject({
+      'x-local-rate-limit': 'true',
+      'x-ratelimit-limit': '4',
+      'x-ratelimit-remaining': '0',
+      'retry-after': '60',
+      'x-ratelimit-reset': '60',
+    });
     expect(hits.get('catch-all')).toBe(4);
     clock.advance(60_000);
     expect((await call(port, '/productpage')).status).toBe(200);
@@ -111,7 +117,16 @@ describe('inbound local rate limits', () => {
     const otel = new OtelHarness({ tracing: false });
     try {
       const clock = new TestClock();
-      mesh = await createMesh({ namespace: 'default', labels: { app: 'productpage' }, certificates: false, dns: false, watch: false, clock, telemetry: { istioMetrics: true }, config: docs(SERVICE_LIMIT) });
+      mesh = await createMesh({
+        namespace: 'default',
+        labels: { app: 'productpage' },
+        certificates: false,
+        dns: false,
+        watch: false,
+        clock,
+        telemetry: { istioMetrics: true },
+        config: docs(SERVICE_LIMIT),
+      });
       app = await startApp(mesh, 'http');
       for (let i = 0; i < 5; i++) await call(app.port, '/');
       const denied = await otel.metric('sidecarless.inbound.denied');
@@ -128,7 +143,15 @@ describe('inbound local rate limits', () => {
 
   it('a workload the EnvoyFilter does not select is not limited', async () => {
     const clock = new TestClock();
-    mesh = await createMesh({ namespace: 'default', labels: { app: 'reviews' }, certificates: false, dns: false, watch: false, clock, config: docs(SERVICE_LIMIT) });
+    mesh = await createMesh({
+      namespace: 'default',
+      labels: { app: 'reviews' },
+      certificates: false,
+      dns: false,
+      watch: false,
+      clock,
+      config: docs(SERVICE_LIMIT),
+    });
     app = await startApp(mesh, 'http');
     for (let i = 0; i < 6; i++) expect((await call(app.port, '/')).status).toBe(200);
   });

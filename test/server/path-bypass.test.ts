@@ -12,7 +12,9 @@ import { docs } from '../helpers/mesh-from-yaml.js';
 function raw(port: number, requestLine: string, headers: readonly string[] = []): Promise<number> {
   return new Promise((resolve) => {
     const all = headers.some((h) => /^host:/i.test(h)) ? headers : ['Host: details.default', ...headers];
-    const socket = connect({ host: '127.0.0.1', port }, () => socket.write(`${requestLine}\r\n${all.map((h) => `${h}\r\n`).join('')}Connection: close\r\n\r\n`));
+    const socket = connect({ host: '127.0.0.1', port }, () =>
+      socket.write(`${requestLine}\r\n${all.map((h) => `${h}\r\n`).join('')}Connection: close\r\n\r\n`),
+    );
     let received = '';
     socket.setEncoding('latin1');
     socket.on('data', (d: string) => (received += d));
@@ -88,7 +90,15 @@ afterEach(async () => {
 });
 
 async function serve(integration: Integration, yaml: string, mode: PathNormalization): Promise<TestApp> {
-  mesh = await createMesh({ namespace: 'default', labels: { app: 'details' }, certificates: false, dns: false, watch: false, meshConfig: { pathNormalization: { normalization: mode } }, config: docs(yaml) });
+  mesh = await createMesh({
+    namespace: 'default',
+    labels: { app: 'details' },
+    certificates: false,
+    dns: false,
+    watch: false,
+    meshConfig: { pathNormalization: { normalization: mode } },
+    config: docs(yaml),
+  });
   app = await startApp(mesh, integration, { routes: ['/public', ...ADMIN_ROUTES], strict: true });
   return app;
 }

@@ -165,7 +165,7 @@ describe('RequestAuthentication', () => {
     ['from an issuer not configured', async () => token(key1, {}, { issuer: 'someone-else' }), 'Jwt issuer is not configured'],
     ['signed by a key the JWKS does not have', async () => token(await signingKey('key-1'), {}), 'Jwt verification fails'],
     ['naming a key id the JWKS does not have', async () => token(await signingKey('stranger'), {}), "Jwks doesn't have key to match kid or alg from Jwt"],
-  ])('a token %s is 401 with Envoy\'s words, and an inboundDenied event', async (_name, make, reason) => {
+  ])("a token %s is 401 with Envoy's words, and an inboundDenied event", async (_name, make, reason) => {
     jwks.keys = [key1.jwk];
     const { port, hits } = await serve('http', jwtExample(jwks.url));
     const denied: JwtAuthenticationError[] = [];
@@ -187,7 +187,9 @@ describe('RequestAuthentication', () => {
 
   it("claims: Istio's groups condition, scope as a space-delimited list, request.auth.audiences and presenter", async () => {
     jwks.keys = [key1.jwk];
-    const { port } = await serve('http', `${jwtExample(jwks.url)}---\n${REQUIRE_GROUP}---
+    const { port } = await serve(
+      'http',
+      `${jwtExample(jwks.url)}---\n${REQUIRE_GROUP}---
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: { name: scopes, namespace: foo }
@@ -200,7 +202,8 @@ spec:
     - { key: "request.auth.presenter", values: ["evil-client"] }
   - when:
     - { key: "request.auth.claims[nested][level]", values: ["deep"] }
-`);
+`,
+    );
     expect((await call(port, '/', bearer(await token(key1)))).status).toBe(200);
     expect((await call(port, '/', bearer(await token(key1, { groups: ['group2'] })))).status).toBe(403);
     expect((await call(port, '/', bearer(await token(key1, { scope: 'read admin' })))).status).toBe(403);
@@ -208,7 +211,7 @@ spec:
     expect((await call(port, '/', bearer(await token(key1, { nested: { level: 'deep' } })))).status).toBe(403);
   });
 
-  it("per path: only /headers requires a token (Istio's notRequestPrincipals: [\"*\"])", async () => {
+  it('per path: only /headers requires a token (Istio\'s notRequestPrincipals: ["*"])', async () => {
     jwks.keys = [key1.jwk];
     const { port } = await serve('http', `${jwtExample(jwks.url)}---\n${PER_PATH}`);
     expect((await call(port, '/ip')).status).toBe(200);
@@ -218,17 +221,28 @@ spec:
 
   it('fromHeaders, fromParams, fromCookies, forwardOriginalToken, outputPayloadToHeader, outputClaimToHeaders', async () => {
     jwks.keys = [key1.jwk];
-    const { port } = await serve('http', jwtExample(jwks.url, `    fromHeaders: [{ name: x-jwt-assertion, prefix: "Token " }]
+    const { port } = await serve(
+      'http',
+      jwtExample(
+        jwks.url,
+        `    fromHeaders: [{ name: x-jwt-assertion, prefix: "Token " }]
     fromParams: [my_token]
     fromCookies: [session]
     forwardOriginalToken: true
     outputPayloadToHeader: x-jwt-payload
     outputClaimToHeaders: [{ header: x-jwt-sub, claim: sub }, { header: x-jwt-tenant, claim: tenant }]
-`));
+`,
+      ),
+    );
     const t = await token(key1, { tenant: 'acme' });
     const viaHeader = await call(port, '/', { headers: { 'x-jwt-assertion': `Token ${t}` } });
     expect(viaHeader.reply?.principal).toBe(`${ISSUER}/${ISSUER}`);
-    expect(viaHeader.reply?.headers).toMatchObject({ 'x-jwt-assertion': `Token ${t}`, 'x-jwt-sub': ISSUER, 'x-jwt-tenant': 'acme', 'x-jwt-payload': t.split('.')[1] });
+    expect(viaHeader.reply?.headers).toMatchObject({
+      'x-jwt-assertion': `Token ${t}`,
+      'x-jwt-sub': ISSUER,
+      'x-jwt-tenant': 'acme',
+      'x-jwt-payload': t.split('.')[1],
+    });
     expect((await call(port, `/?my_token=${t}`)).reply?.principal).toBe(`${ISSUER}/${ISSUER}`);
     expect((await call(port, '/', { headers: { cookie: `a=b; session=${t}` } })).reply?.principal).toBe(`${ISSUER}/${ISSUER}`);
     // The default Authorization header is not a location of this rule: no identity.
@@ -239,14 +253,17 @@ spec:
   });
 
   it('inline jwks', async () => {
-    const { port } = await serve('http', `apiVersion: security.istio.io/v1
+    const { port } = await serve(
+      'http',
+      `apiVersion: security.istio.io/v1
 kind: RequestAuthentication
 metadata: { name: inline, namespace: foo }
 spec:
   jwtRules:
   - issuer: "${ISSUER}"
     jwks: '${JSON.stringify({ keys: [key2.jwk] })}'
-`);
+`,
+    );
     expect((await call(port, '/', bearer(await token(key2)))).status).toBe(200);
     expect((await call(port, '/', bearer(await token(key1)))).status).toBe(401);
   });

@@ -117,8 +117,10 @@ describe('metrics', () => {
 
   it('mesh health: endpoints by state, overflowed requests, configuration snapshots', async () => {
     const before = sum(await otel.metric('sidecarless.config.snapshots'), (a) => a['sidecarless.config.outcome'] === 'accepted');
-    const limited = reviews(pods.port, '  - route: [{ destination: { host: reviews } }]\n    retries: { attempts: 0 }')
-      .replace('trafficPolicy: { loadBalancer: { simple: ROUND_ROBIN } }', 'trafficPolicy: { loadBalancer: { simple: ROUND_ROBIN }, connectionPool: { http: { http1MaxPendingRequests: 1, http2MaxRequests: 1 } } }');
+    const limited = reviews(pods.port, '  - route: [{ destination: { host: reviews } }]\n    retries: { attempts: 0 }').replace(
+      'trafficPolicy: { loadBalancer: { simple: ROUND_ROBIN } }',
+      'trafficPolicy: { loadBalancer: { simple: ROUND_ROBIN }, connectionPool: { http: { http1MaxPendingRequests: 1, http2MaxRequests: 1 } } }',
+    );
     mesh = await meshOf(limited, { telemetry: { istioMetrics: true } });
     expect(sum(await otel.metric('sidecarless.config.snapshots'), (a) => a['sidecarless.config.outcome'] === 'accepted')).toBe(before + 1);
 
@@ -141,8 +143,10 @@ describe('metrics', () => {
   });
 
   it('ejections: the counter and the ejected state of the endpoints gauge follow outlier detection', async () => {
-    const yaml = reviews(pods.port, '  - route: [{ destination: { host: reviews } }]\n    retries: { attempts: 0 }')
-      .replace('trafficPolicy: { loadBalancer: { simple: ROUND_ROBIN } }', 'trafficPolicy: { loadBalancer: { simple: ROUND_ROBIN }, outlierDetection: { consecutive5xxErrors: 1, interval: 10s, baseEjectionTime: 30s, maxEjectionPercent: 50 } }');
+    const yaml = reviews(pods.port, '  - route: [{ destination: { host: reviews } }]\n    retries: { attempts: 0 }').replace(
+      'trafficPolicy: { loadBalancer: { simple: ROUND_ROBIN } }',
+      'trafficPolicy: { loadBalancer: { simple: ROUND_ROBIN }, outlierDetection: { consecutive5xxErrors: 1, interval: 10s, baseEjectionTime: 30s, maxEjectionPercent: 50 } }',
+    );
     mesh = await meshOf(yaml, { clock: new TestClock() });
     const ejected: string[] = [];
     mesh.on('ejection', (e) => ejected.push(e.endpoint));
@@ -158,7 +162,9 @@ describe('metrics', () => {
     expect(statuses.at(-1)).toBe(500);
     expect(statuses.slice(0, -1).every((s) => s === 200)).toBe(true);
     const cluster = `reviews.shop.svc.cluster.local||${pods.port}`;
-    expect(sum(await otel.metric('sidecarless.ejections'), (a) => a['sidecarless.cluster'] === cluster && a['sidecarless.ejection.reason'] === 'consecutive-5xx')).toBe(1);
+    expect(
+      sum(await otel.metric('sidecarless.ejections'), (a) => a['sidecarless.cluster'] === cluster && a['sidecarless.ejection.reason'] === 'consecutive-5xx'),
+    ).toBe(1);
     const endpoints = await otel.metric('sidecarless.endpoints');
     expect(sum(endpoints, (a) => a['sidecarless.cluster'] === cluster && a['sidecarless.endpoint.state'] === 'ejected')).toBe(1);
     expect(sum(endpoints, (a) => a['sidecarless.cluster'] === cluster && a['sidecarless.endpoint.state'] === 'healthy')).toBe(1);

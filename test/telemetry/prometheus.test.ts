@@ -35,7 +35,10 @@ beforeAll(async () => {
     fault: { abort: { percentage: { value: 100 }, httpStatus: 503 } }
     route: [{ destination: { host: reviews } }]
   - route: [{ destination: { host: reviews } }]`;
-  mesh = await meshOf(reviews(pods.port, http), { labels: { app: 'productpage', version: 'v1' }, telemetry: { istioMetrics: true, workload: { name: 'productpage-v1' } } });
+  mesh = await meshOf(reviews(pods.port, http), {
+    labels: { app: 'productpage', version: 'v1' },
+    telemetry: { istioMetrics: true, workload: { name: 'productpage-v1' } },
+  });
   prometheus = await Prometheus.start(`127.0.0.1:${(endpoint.address() as AddressInfo).port}`);
 }, 90_000);
 

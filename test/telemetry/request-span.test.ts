@@ -41,8 +41,12 @@ async function get(): Promise<number> {
   return res.statusCode;
 }
 
-const byStart = (a: ReadableSpan, b: ReadableSpan) => (a.startTime[0] - b.startTime[0]) || (a.startTime[1] - b.startTime[1]);
-const attempts = () => otel.spans().filter((s) => s.kind === SpanKind.CLIENT).sort(byStart);
+const byStart = (a: ReadableSpan, b: ReadableSpan) => a.startTime[0] - b.startTime[0] || a.startTime[1] - b.startTime[1];
+const attempts = () =>
+  otel
+    .spans()
+    .filter((s) => s.kind === SpanKind.CLIENT)
+    .sort(byStart);
 const requestSpans = () => otel.spans().filter((s) => s.name === 'sidecarless.request');
 
 /** The pods answer 503 to the first `n` requests. */

@@ -61,7 +61,10 @@ async function get(path = '/'): Promise<{ status: number; pod: string | undefine
 
 /** The mesh's client spans, in the order they started. */
 function clientSpans(): ReadableSpan[] {
-  return otel.spans().filter((s) => s.kind === SpanKind.CLIENT).sort((a, b) => (a.startTime[0] - b.startTime[0]) || (a.startTime[1] - b.startTime[1]));
+  return otel
+    .spans()
+    .filter((s) => s.kind === SpanKind.CLIENT)
+    .sort((a, b) => a.startTime[0] - b.startTime[0] || a.startTime[1] - b.startTime[1]);
 }
 
 /** Every `traceparent` one pod request carried. */
@@ -177,7 +180,9 @@ describe('a client span per attempt (stable HTTP client conventions)', () => {
   });
 
   it('a connection failure is an error with its code as error.type', async () => {
-    const yaml = reviews(pods.port, '  - route: [{ destination: { host: reviews } }]\n    retries: { attempts: 0 }').replace('{ address: 127.0.0.3, labels: { app: reviews, version: v1 } }', '{ address: 127.0.0.9 }').replace('{ address: 127.0.0.2, labels: { app: reviews, version: v1 } }, ', '');
+    const yaml = reviews(pods.port, '  - route: [{ destination: { host: reviews } }]\n    retries: { attempts: 0 }')
+      .replace('{ address: 127.0.0.3, labels: { app: reviews, version: v1 } }', '{ address: 127.0.0.9 }')
+      .replace('{ address: 127.0.0.2, labels: { app: reviews, version: v1 } }, ', '');
     mesh = await meshOf(yaml);
     await expect(get()).rejects.toThrow();
     const span = clientSpans()[0]!;
@@ -187,7 +192,9 @@ describe('a client span per attempt (stable HTTP client conventions)', () => {
   });
 
   it('a request the mesh answers itself (fault abort) still gets a span, without network attributes', async () => {
-    mesh = await meshOf(reviews(pods.port, '  - fault: { abort: { percentage: { value: 100 }, httpStatus: 503 } }\n    route: [{ destination: { host: reviews } }]'));
+    mesh = await meshOf(
+      reviews(pods.port, '  - fault: { abort: { percentage: { value: 100 }, httpStatus: 503 } }\n    route: [{ destination: { host: reviews } }]'),
+    );
     const { result } = await asCaller(() => get());
     expect(result.status).toBe(503);
     expect(log.seen).toHaveLength(0);

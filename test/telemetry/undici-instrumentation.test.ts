@@ -43,7 +43,10 @@ afterAll(async () => {
 const ROUTE = '  - name: primary\n    route: [{ destination: { host: reviews } }]\n    retries: { attempts: 2, retryOn: 5xx }';
 
 function clientSpans(): ReadableSpan[] {
-  return otel.spans().filter((s) => s.kind === SpanKind.CLIENT).sort((a, b) => (a.startTime[0] - b.startTime[0]) || (a.startTime[1] - b.startTime[1]));
+  return otel
+    .spans()
+    .filter((s) => s.kind === SpanKind.CLIENT)
+    .sort((a, b) => a.startTime[0] - b.startTime[0] || a.startTime[1] - b.startTime[1]);
 }
 
 async function retriedRequest(tracing?: 'own' | 'enrich'): Promise<{ traceId: string; spanId: string }> {
@@ -66,7 +69,7 @@ async function retriedRequest(tracing?: 'own' | 'enrich'): Promise<{ traceId: st
 }
 
 describe('coexistence with @opentelemetry/instrumentation-undici', () => {
-  it('auto: one span per attempt (the instrumentation\'s), enriched with the mesh attributes; one traceparent each', async () => {
+  it("auto: one span per attempt (the instrumentation's), enriched with the mesh attributes; one traceparent each", async () => {
     const { traceId, spanId } = await retriedRequest();
     const spans = clientSpans();
     expect(spans).toHaveLength(2);
@@ -90,7 +93,7 @@ describe('coexistence with @opentelemetry/instrumentation-undici', () => {
     }
   });
 
-  it('auto with no caller span: the instrumentation\'s attempt spans share one trace under the mesh\'s request span', async () => {
+  it("auto with no caller span: the instrumentation's attempt spans share one trace under the mesh's request span", async () => {
     mesh = await meshOf(reviews(pods.port, ROUTE));
     let first = true;
     log.take = (s) => {

@@ -5,8 +5,9 @@ import { semconvMethod } from '../../src/telemetry/semconv.js';
 
 describe('url.full, http.request.method and response_flags as the conventions write them', () => {
   it('redacts credentials and the signature parameters the spec names, and nothing else', () => {
-    expect(redactedUrl('https', 'store:8443', '/o?X-Goog-Signature=abc&page=2&sig=zz&Signature=1&AWSAccessKeyId=k', true))
-      .toBe('https://REDACTED:REDACTED@store:8443/o?X-Goog-Signature=REDACTED&page=2&sig=REDACTED&Signature=REDACTED&AWSAccessKeyId=REDACTED');
+    expect(redactedUrl('https', 'store:8443', '/o?X-Goog-Signature=abc&page=2&sig=zz&Signature=1&AWSAccessKeyId=k', true)).toBe(
+      'https://REDACTED:REDACTED@store:8443/o?X-Goog-Signature=REDACTED&page=2&sig=REDACTED&Signature=REDACTED&AWSAccessKeyId=REDACTED',
+    );
     expect(redactedUrl('http', 'reviews:9080', '/r?id=7&signature=x', false)).toBe('http://reviews:9080/r?id=7&signature=x');
   });
 

@@ -117,5 +117,8 @@ export function kubernetesNamespace(host: string, suffix: string): string | unde
 }
 
 function pathParts(path: string): (string | number)[] {
-  return path.split(/[.[\]]/).filter((p) => p !== '').map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+  return path
+    .split(/[.[\]]/)
+    .filter((p) => p !== '')
+    .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
 }

@@ -88,9 +88,7 @@ export class SnapshotCompiler {
     checkUnusedTlsRoutes(routes, services, resources, ctx, sink);
     yield;
     const k8sSuffix = `.svc.${ctx.clusterDomain}`;
-    const visible = [...services.entries()]
-      .map(([, s]) => s)
-      .filter((s) => scope.isImported(s.host, s.namespace));
+    const visible = [...services.entries()].map(([, s]) => s).filter((s) => scope.isImported(s.host, s.namespace));
     const visibleService = (host: string) => {
       const s = services.lookup(host);
       return s && scope.isImported(host, s.namespace) ? s : undefined;
@@ -110,8 +108,7 @@ export class SnapshotCompiler {
       routeTables: () => routes.entries(),
       service: visibleService,
       services: () => visible,
-      destinationRule: (host: string) =>
-        rules.lookup(host, services.lookup(host)?.namespace ?? kubernetesNamespace(host, k8sSuffix)),
+      destinationRule: (host: string) => rules.lookup(host, services.lookup(host)?.namespace ?? kubernetesNamespace(host, k8sSuffix)),
       upstreamTls: (block: unknown) => rules.tls.get(block),
       sidecar: scope.source,
       outboundTrafficPolicy: scope.outboundTrafficPolicy,

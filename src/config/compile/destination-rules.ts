@@ -163,8 +163,8 @@ export class DestinationRuleIndex {
       for (const s of first.spec.subsets ?? []) taken.set(s.name, first);
       for (const c of group.slice(1)) {
         const r = c.resource;
-        const policyNote = first.spec.trafficPolicy && r.spec.trafficPolicy
-          ? `; its top-level trafficPolicy is ignored (${first.metadata.name}'s applies)` : '';
+        const policyNote =
+          first.spec.trafficPolicy && r.spec.trafficPolicy ? `; its top-level trafficPolicy is ignored (${first.metadata.name}'s applies)` : '';
         this.sink.warn({
           code: 'conflicting-destination-rule',
           message: `DestinationRules ${first.metadata.name} and ${r.metadata.name} in namespace ${ns} both apply to host "${host}"; they are merged, oldest first${policyNote}`,

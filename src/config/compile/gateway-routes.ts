@@ -130,8 +130,7 @@ function keyed(list: readonly KeyedMatch[] | undefined, header: boolean): Record
 function httpMatch(m: GatewayMatch): HttpMatchSpec {
   const type = m.path?.type ?? 'PathPrefix';
   const value = m.path?.value ?? '/';
-  const uri: StringMatchSpec =
-    type === 'Exact' ? { exact: value } : type === 'RegularExpression' ? { regex: value } : { pathPrefix: value };
+  const uri: StringMatchSpec = type === 'Exact' ? { exact: value } : type === 'RegularExpression' ? { regex: value } : { pathPrefix: value };
   return {
     uri,
     ...(typeof m.method === 'string' ? { method: { exact: m.method } } : {}),
@@ -188,13 +187,7 @@ function durationText(text: string | undefined): string | undefined {
   return gatewayDurationMs(text) > 0 ? text : undefined;
 }
 
-function convertRule(
-  route: GatewayRouteResource,
-  rule: GatewayRule,
-  ruleIndex: number,
-  match: GatewayMatch | undefined,
-  ctx: CompileContext,
-): HttpRouteSpec {
+function convertRule(route: GatewayRouteResource, rule: GatewayRule, ruleIndex: number, match: GatewayMatch | undefined, ctx: CompileContext): HttpRouteSpec {
   const ns = route.metadata.namespace;
   const grpc = route.kind === 'GRPCRoute';
   const filters = rule.filters ?? [];
@@ -320,10 +313,13 @@ function precedence(a: ConvertedEntry, b: ConvertedEntry): number {
 }
 
 /** The VirtualService view of the Gateway API routes for one host, as the route compiler reads it. */
-export type ConvertedVirtualService = MeshResource<'VirtualService' | GatewayRouteKind, {
-  readonly hosts: readonly string[];
-  readonly http: readonly HttpRouteSpec[];
-}> & { readonly origin: GatewayOrigin };
+export type ConvertedVirtualService = MeshResource<
+  'VirtualService' | GatewayRouteKind,
+  {
+    readonly hosts: readonly string[];
+    readonly http: readonly HttpRouteSpec[];
+  }
+> & { readonly origin: GatewayOrigin };
 
 interface Attachment {
   readonly route: GatewayRouteResource;
@@ -397,7 +393,11 @@ export class GatewayRouteConverter {
       // Public, as istiod leaves it: which callers see a consumer route was decided above.
       spec: { hosts: [host], http: entries.map((e) => e.spec) },
       document: first.route.document,
-      origin: { entries: entries.map((e) => ({ resource: e.resource, path: e.path })), hostPath: ['spec', 'parentRefs', first.parentIndex], source: first.route },
+      origin: {
+        entries: entries.map((e) => ({ resource: e.resource, path: e.path })),
+        hostPath: ['spec', 'parentRefs', first.parentIndex],
+        source: first.route,
+      },
     };
   }
 }

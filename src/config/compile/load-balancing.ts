@@ -6,7 +6,6 @@ import type { TrafficPolicySpec } from '../snapshot.js';
 import type { Locality } from '../../discovery/endpoint.js';
 import { HEDGE_AFTER_ANNOTATION, parseHedgeAfter } from '../../resilience/hedge-policy.js';
 
-
 /** How a request's hash is computed for consistent hashing. */
 export type HashOn =
   | { readonly kind: 'header'; readonly name: string }
@@ -99,8 +98,7 @@ export function compileLoadBalancing(
     else if (ch.httpCookie) {
       const { name: cookieName, ttl, path, attributes } = ch.httpCookie;
       hashOn = { kind: 'cookie', name: cookieName, ttl, path, attributes };
-    }
-    else if (ch.useSourceIp) hashOn = { kind: 'source-ip' };
+    } else if (ch.useSourceIp) hashOn = { kind: 'source-ip' };
     else if (ch.httpQueryParameterName) hashOn = { kind: 'query', name: ch.httpQueryParameterName };
   }
   const override = annotations[LOAD_BALANCER_ANNOTATION];

@@ -16,9 +16,7 @@ import { hostMatches, qualifyHost } from './hosts.js';
  * How calls to one (service host, port) are routed: `http` ports take the VirtualService's `http`
  * routes; `tls` ports (protocol TLS or HTTPS) take its `tls` routes, by SNI, and never `http` ones.
  */
-export type PortRoute =
-  | { readonly kind: 'http'; readonly table: RouteTable | undefined }
-  | TlsPortRoute;
+export type PortRoute = { readonly kind: 'http'; readonly table: RouteTable | undefined } | TlsPortRoute;
 
 export type TlsPortRoute = { readonly kind: 'tls' } & TlsPortRoutes;
 
@@ -32,7 +30,17 @@ export type PortProtocolOf = (host: string, port: number) => string | undefined;
 export function parseProtocol(raw: string | undefined): string {
   const lower = (raw ?? '').toLowerCase();
   switch (lower) {
-    case 'tcp': case 'udp': case 'grpc': case 'grpc-web': case 'http': case 'http2': case 'https': case 'tls': case 'mongo': case 'redis': case 'mysql':
+    case 'tcp':
+    case 'udp':
+    case 'grpc':
+    case 'grpc-web':
+    case 'http':
+    case 'http2':
+    case 'https':
+    case 'tls':
+    case 'mongo':
+    case 'redis':
+    case 'mysql':
       return lower.toUpperCase();
     case 'http_proxy':
       return 'HTTP_PROXY';
@@ -130,9 +138,10 @@ function compilePortRoutes(
   const specs = tlsSpecsOf(table);
   const source: RouteSource = { namespace: ctx.namespace, labels: ctx.workloadLabels };
   const resource = table?.resource;
-  const routes = resource && specs.length > 0
-    ? compileTlsRoutes(specs, resource, port, source, (h) => qualifyHost(h, resource.namespace, ctx.clusterDomain), compileSubnet)
-    : [];
+  const routes =
+    resource && specs.length > 0
+      ? compileTlsRoutes(specs, resource, port, source, (h) => qualifyHost(h, resource.namespace, ctx.clusterDomain), compileSubnet)
+      : [];
   // No tls match applies to this caller and port: the service itself, as istiod's fallback chain.
   return Object.freeze({ kind: 'tls', host, port, protocol, resource: routes.length > 0 ? resource : undefined, routes, addresses });
 }
@@ -163,7 +172,10 @@ export function checkUnusedTlsRoutes(
     // The services the host covers: its own (or a wildcard entry's), and for a wildcard host every
     // entry under it.
     const own = services.lookup(host);
-    const covered = [...(own ? [own] : []), ...(host.startsWith('*') ? [...services.entries()].filter(([h]) => h !== host && hostMatches(host, h)).map(([, s]) => s) : [])];
+    const covered = [
+      ...(own ? [own] : []),
+      ...(host.startsWith('*') ? [...services.entries()].filter(([h]) => h !== host && hostMatches(host, h)).map(([, s]) => s) : []),
+    ];
     if (covered.length === 0) {
       if (host.endsWith(k8sSuffix)) continue;
       report(table.resource, host, `host "${host}" is in no ServiceEntry, so no port of it is known to be TLS or HTTPS; its tls routes apply to none`);
@@ -172,6 +184,10 @@ export function checkUnusedTlsRoutes(
     if (covered.some((s) => s.ports.some((p) => tlsProtocolOf(p.protocol)))) continue;
     const service = covered[0]!;
     const ports = service.ports.map((p) => `${p.number}/${p.protocol}`).join(', ') || 'none';
-    report(table.resource, host, `ServiceEntry ${service.source.namespace}/${service.source.name} declares no TLS or HTTPS port for "${host}" (ports: ${ports}); tls routes apply only to those, so they are unused (http routes serve the other ports)`);
+    report(
+      table.resource,
+      host,
+      `ServiceEntry ${service.source.namespace}/${service.source.name} declares no TLS or HTTPS port for "${host}" (ports: ${ports}); tls routes apply only to those, so they are unused (http routes serve the other ports)`,
+    );
   }
 }

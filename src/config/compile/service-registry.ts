@@ -73,8 +73,9 @@ export function* buildServiceRegistry(
   kept: ServiceEntryCache = new ServiceEntryCache(),
 ): Steps<HostTable<ServiceDef>> {
   const workloadEntries = new WorkloadIndex(resources.filter((r) => r.kind === 'WorkloadEntry') as WorkloadEntryResource[]);
-  const entries = sortByAge(resources.filter((r) => r.kind === 'ServiceEntry') as ServiceEntryResource[])
-    .filter((se) => isExportedTo(se.spec.exportTo, se.metadata.namespace, ctx.namespace));
+  const entries = sortByAge(resources.filter((r) => r.kind === 'ServiceEntry') as ServiceEntryResource[]).filter((se) =>
+    isExportedTo(se.spec.exportTo, se.metadata.namespace, ctx.namespace),
+  );
   // Own namespace first, then by age: the first claim of a host wins.
   entries.sort((a, b) => Number(b.metadata.namespace === ctx.namespace) - Number(a.metadata.namespace === ctx.namespace));
 
@@ -135,7 +136,12 @@ export function* buildServiceRegistry(
     // The identities of every entry of the namespace for the host (istiod's ServiceAccounts).
     const sans = [...new Set([service, ...others].flatMap((s) => s.subjectAltNames ?? []))];
     const accounts = [...new Set([service, ...others].flatMap((s) => s.serviceAccounts ?? []))];
-    table.set(host, { ...service, ports, ...(sans.length > 0 ? { subjectAltNames: sans } : {}), ...(accounts.length > 0 ? { serviceAccounts: accounts } : {}) });
+    table.set(host, {
+      ...service,
+      ports,
+      ...(sans.length > 0 ? { subjectAltNames: sans } : {}),
+      ...(accounts.length > 0 ? { serviceAccounts: accounts } : {}),
+    });
   }
   return table;
 }

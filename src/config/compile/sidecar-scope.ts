@@ -54,7 +54,6 @@ export function selectSidecar(resources: readonly MeshResource[], ctx: CompileCo
     source: resourceRef(chosen),
     outboundTrafficPolicy: chosen.spec.outboundTrafficPolicy?.mode,
     isImported: (host, namespace) =>
-      hosts.some((h) => h.namespace !== '~' && (h.namespace === '*' || h.namespace === namespace) &&
-        (h.host === '*' || hostMatches(h.host, host))),
+      hosts.some((h) => h.namespace !== '~' && (h.namespace === '*' || h.namespace === namespace) && (h.host === '*' || hostMatches(h.host, host))),
   };
 }

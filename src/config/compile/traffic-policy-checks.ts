@@ -77,7 +77,10 @@ function checkPolicy(resource: MeshResource, policy: unknown, path: Path, sink: 
     if (http === undefined && tcp === undefined) {
       error(['connectionPool'], 'expected at least one of connectionPool.http or connectionPool.tcp, found an empty connectionPool');
     }
-    for (const [section, fields] of [['http', NON_NEGATIVE.http], ['tcp', NON_NEGATIVE.tcp]] as const) {
+    for (const [section, fields] of [
+      ['http', NON_NEGATIVE.http],
+      ['tcp', NON_NEGATIVE.tcp],
+    ] as const) {
       const settings = pool[section];
       if (!isObject(settings)) continue;
       for (const field of fields) {

@@ -117,9 +117,9 @@ export class VirtualServiceCompiler {
     source: RouteSource,
     sink: IssueSink,
   ): RouteTable {
-    const deps = (vs.spec.http ?? []).map((route) =>
-      route.delegate ? delegates.get(`${route.delegate.namespace ?? vs.metadata.namespace}/${route.delegate.name ?? ''}`) : undefined,
-    ).filter((d): d is VirtualServiceResource => d !== undefined);
+    const deps = (vs.spec.http ?? [])
+      .map((route) => (route.delegate ? delegates.get(`${route.delegate.namespace ?? vs.metadata.namespace}/${route.delegate.name ?? ''}`) : undefined))
+      .filter((d): d is VirtualServiceResource => d !== undefined);
     const cached = this.cache.get(vs);
     if (cached && cached.deps.length === deps.length && cached.deps.every((d, i) => d === deps[i])) return cached.table;
 
@@ -190,10 +190,11 @@ function expandDelegate(root: HttpRouteSpec, delegate: VirtualServiceResource, q
     if (rootMatches.length > 0) {
       const childMatches = route.match && route.match.length > 0 ? route.match : [{}];
       const merged: HttpMatchSpec[] = [];
-      for (const r of rootMatches) for (const c of childMatches) {
-        const m = mergeDelegateMatch(r, c);
-        if (m) merged.push(m);
-      }
+      for (const r of rootMatches)
+        for (const c of childMatches) {
+          const m = mergeDelegateMatch(r, c);
+          if (m) merged.push(m);
+        }
       if (merged.length === 0) return;
       match = merged;
     }

@@ -148,11 +148,15 @@ export class FileSource implements ConfigSource {
   }
 
   private schedulePoll(): void {
-    this.cancelPoll = this.clock.schedule(this.pollIntervalMs, () => {
-      if (this.closed) return;
-      this.poll();
-      this.schedulePoll();
-    }, 'background');
+    this.cancelPoll = this.clock.schedule(
+      this.pollIntervalMs,
+      () => {
+        if (this.closed) return;
+        this.poll();
+        this.schedulePoll();
+      },
+      'background',
+    );
   }
 
   /** Rescans after `debounceMs` of quiet, but never later than a few debounce periods after the first event. */

@@ -36,11 +36,16 @@ function goInt(plain: string): bigint | undefined {
   const m = GO_INT.exec(plain);
   if (!m) return undefined;
   const [, sign, hex, oct, bin, leadingZero, dec] = m;
-  const magnitude = hex !== undefined ? BigInt(`0x${hex}`)
-    : oct !== undefined ? BigInt(`0o${oct}`)
-      : bin !== undefined ? BigInt(`0b${bin}`)
-        : leadingZero !== undefined ? BigInt(`0o${leadingZero.slice(1) || '0'}`)
-          : BigInt(dec!);
+  const magnitude =
+    hex !== undefined
+      ? BigInt(`0x${hex}`)
+      : oct !== undefined
+        ? BigInt(`0o${oct}`)
+        : bin !== undefined
+          ? BigInt(`0b${bin}`)
+          : leadingZero !== undefined
+            ? BigInt(`0o${leadingZero.slice(1) || '0'}`)
+            : BigInt(dec!);
   const value = sign === '-' ? -magnitude : magnitude;
   // ParseInt's int64, else ParseUint's uint64 (which takes no sign).
   if (value >= INT64_MIN && value <= INT64_MAX) return value;
@@ -221,8 +226,7 @@ export interface GoYamlProblem {
   readonly message: string;
 }
 
-const isMergeKey = (key: unknown): boolean =>
-  isScalar(key) && (key.value === '<<' || (typeof key.value === 'symbol' && key.value.description === '<<'));
+const isMergeKey = (key: unknown): boolean => isScalar(key) && (key.value === '<<' || (typeof key.value === 'symbol' && key.value.description === '<<'));
 
 /**
  * Mapping keys Kubernetes cannot turn into JSON (a list, a mapping or null as a key), and a `<<`
@@ -240,7 +244,10 @@ export function goYamlProblems(doc: Document.Parsed): GoYamlProblem[] {
         if (isMergeKey(key)) {
           for (const name of mergedKeys(doc, pair.value, 0)) {
             if (written.has(name)) {
-              problems.push({ offset, message: `key ${JSON.stringify(name)} is written before a "<<" merge that sets it too; Kubernetes (go-yaml) takes the merged value, the YAML specification the written one: move the "<<" first` });
+              problems.push({
+                offset,
+                message: `key ${JSON.stringify(name)} is written before a "<<" merge that sets it too; Kubernetes (go-yaml) takes the merged value, the YAML specification the written one: move the "<<" first`,
+              });
             }
           }
           continue;

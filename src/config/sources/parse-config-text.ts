@@ -165,11 +165,12 @@ function toJsMessage(error: unknown): string {
 
 function yamlErrorIssue(error: YAMLError, doc: Document.Parsed, file: string, lineCounter: LineCounter, source: string, language = 'YAML'): ConfigIssue {
   const offset = error.pos[0];
-  const message = error.code === 'DUPLICATE_KEY'
-    ? `duplicate key ${JSON.stringify(duplicateKeyAt(doc, offset, source))} (a key may appear only once in a mapping)`
-    : error.code === 'TAG_RESOLVE_FAILED'
-      ? `${language}: ${error.message}`
-      : `${language} syntax error: ${error.message}`;
+  const message =
+    error.code === 'DUPLICATE_KEY'
+      ? `duplicate key ${JSON.stringify(duplicateKeyAt(doc, offset, source))} (a key may appear only once in a mapping)`
+      : error.code === 'TAG_RESOLVE_FAILED'
+        ? `${language}: ${error.message}`
+        : `${language} syntax error: ${error.message}`;
   return parseError(message, toLocation(file, lineCounter, offset));
 }
 

@@ -62,7 +62,10 @@ function atMostOne(fields: readonly string[]): Pick<EnforcedCelRule, 'check' | '
   const set = (self: unknown): string[] => fields.filter((f) => has(self, f));
   return {
     check: (self) => set(self).length <= 1,
-    found: (self) => `found ${set(self).map((f) => `'${f}'`).join(' and ')}`,
+    found: (self) =>
+      `found ${set(self)
+        .map((f) => `'${f}'`)
+        .join(' and ')}`,
   };
 }
 
@@ -79,10 +82,7 @@ const PORT_NAME = /^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$/;
  * is not listed here, so a new Istio schema cannot skip a check silently.
  */
 export const CEL_RULES: ReadonlyMap<string, CelRuleImplementation> = new Map<string, CelRuleImplementation>([
-  [
-    '(has(self.jwksUri) ? 1 : 0) + (has(self.jwks_uri) ? 1 : 0) + (has(self.jwks) ? 1 : 0) <= 1',
-    enforced(atMostOne(['jwksUri', 'jwks_uri', 'jwks'])),
-  ],
+  ['(has(self.jwksUri) ? 1 : 0) + (has(self.jwks_uri) ? 1 : 0) + (has(self.jwks) ? 1 : 0) <= 1', enforced(atMostOne(['jwksUri', 'jwks_uri', 'jwks']))],
   [
     'url(self).getScheme() in ["http", "https"]',
     enforced({
@@ -101,10 +101,7 @@ export const CEL_RULES: ReadonlyMap<string, CelRuleImplementation> = new Map<str
   ['self != "*"', enforced({ check: (self) => self !== '*' })],
   ['0 < self && self <= 65535', enforced({ check: (self) => typeof self === 'number' && self > 0 && self <= 65535 })],
   ['self.size() == 0', enforced({ check: (self) => str(self).length === 0 })],
-  [
-    '(has(self.workloadSelector) ? 1 : 0) + (has(self.endpoints) ? 1 : 0) <= 1',
-    enforced(atMostOne(['workloadSelector', 'endpoints'])),
-  ],
+  ['(has(self.workloadSelector) ? 1 : 0) + (has(self.endpoints) ? 1 : 0) <= 1', enforced(atMostOne(['workloadSelector', 'endpoints']))],
   [
     '!((has(self.addresses) ? self.addresses : []).exists(k, k.contains("/")) && !((has(self.resolution) ? self.resolution : "NONE") in ["STATIC", "NONE"]))',
     enforced({
@@ -129,13 +126,8 @@ export const CEL_RULES: ReadonlyMap<string, CelRuleImplementation> = new Map<str
   [
     '((has(self.resolution) ? self.resolution : "") == "DNS_ROUND_ROBIN") ? ((has(self.endpoints) ? self.endpoints : []).size() <= 1) : true',
     enforced({
-      check: (self) =>
-        !isObject(self) ||
-        self['resolution'] !== 'DNS_ROUND_ROBIN' ||
-        !Array.isArray(self['endpoints']) ||
-        self['endpoints'].length <= 1,
-      found: (self) =>
-        isObject(self) && Array.isArray(self['endpoints']) ? `found ${self['endpoints'].length} endpoints` : undefined,
+      check: (self) => !isObject(self) || self['resolution'] !== 'DNS_ROUND_ROBIN' || !Array.isArray(self['endpoints']) || self['endpoints'].length <= 1,
+      found: (self) => (isObject(self) && Array.isArray(self['endpoints']) ? `found ${self['endpoints'].length} endpoints` : undefined),
     }),
   ],
   ['has(self.address) || has(self.network)', enforced({ check: (self) => has(self, 'address') || has(self, 'network') })],
@@ -155,10 +147,7 @@ export const CEL_RULES: ReadonlyMap<string, CelRuleImplementation> = new Map<str
     }),
   ],
   ['self.startsWith("unix://") ? !self.endsWith("/") : true', enforced({ check: (self) => !(str(self).startsWith('unix://') && str(self).endsWith('/')) })],
-  [
-    'self.all(key, size(key) < 63 && key.matches("^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$"))',
-    enforced(badKeys((k) => k.length < 63 && PORT_NAME.test(k))),
-  ],
+  ['self.all(key, size(key) < 63 && key.matches("^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$"))', enforced(badKeys((k) => k.length < 63 && PORT_NAME.test(k)))],
   [
     'self.all(l1, self.exists_one(l2, l1.number == l2.number))',
     enforced({
@@ -166,18 +155,9 @@ export const CEL_RULES: ReadonlyMap<string, CelRuleImplementation> = new Map<str
       found: (self) => `found ${duplicatePortNumbers(self).join(', ')} more than once`,
     }),
   ],
-  [
-    '(has(self.tlsCertificates) ? 1 : 0) + (has(self.credentialNames) ? 1 : 0) <= 1',
-    enforced(atMostOne(['tlsCertificates', 'credentialNames'])),
-  ],
-  [
-    '(has(self.credentialName) ? 1 : 0) + (has(self.credentialNames) ? 1 : 0) <= 1',
-    enforced(atMostOne(['credentialName', 'credentialNames'])),
-  ],
-  [
-    '(has(self.credentialNames) ? 1 : 0) + (has(self.tlsCertificates) ? 1 : 0) <= 1',
-    enforced(atMostOne(['credentialNames', 'tlsCertificates'])),
-  ],
+  ['(has(self.tlsCertificates) ? 1 : 0) + (has(self.credentialNames) ? 1 : 0) <= 1', enforced(atMostOne(['tlsCertificates', 'credentialNames']))],
+  ['(has(self.credentialName) ? 1 : 0) + (has(self.credentialNames) ? 1 : 0) <= 1', enforced(atMostOne(['credentialName', 'credentialNames']))],
+  ['(has(self.credentialNames) ? 1 : 0) + (has(self.tlsCertificates) ? 1 : 0) <= 1', enforced(atMostOne(['credentialNames', 'tlsCertificates']))],
   [
     '(has(self.selector) ? 1 : 0) + (has(self.targetRef) ? 1 : 0) + (has(self.targetRefs) ? 1 : 0) <= 1',
     enforced(atMostOne(['selector', 'targetRef', 'targetRefs'])),
@@ -201,10 +181,7 @@ export const CEL_RULES: ReadonlyMap<string, CelRuleImplementation> = new Map<str
     }),
   ],
   ['self.all(key, 0 < int(key) && int(key) <= 65535)', enforced(badKeys(isPortKey))],
-  [
-    '(has(self.workloadSelector) ? 1 : 0) + (has(self.targetRefs) ? 1 : 0) <= 1',
-    enforced(atMostOne(['workloadSelector', 'targetRefs'])),
-  ],
+  ['(has(self.workloadSelector) ? 1 : 0) + (has(self.targetRefs) ? 1 : 0) <= 1', enforced(atMostOne(['workloadSelector', 'targetRefs']))],
   [
     'has(self.context) ? ((self.context == "WAYPOINT") ? has(self.waypoint) : !has(self.waypoint)) : !has(self.waypoint)',
     enforced({

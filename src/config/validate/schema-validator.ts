@@ -114,12 +114,8 @@ export class CompiledSchema {
     this.#additional = node.additionalProperties ? compile(node.additionalProperties, `${where}{}`) : undefined;
     this.#items = node.items ? compile(node.items, `${where}[]`) : undefined;
     this.#exclusive = exclusiveGroups(node, where);
-    this.#defaults = Object.entries(node.properties ?? {}).flatMap(([name, child]) =>
-      child.default === undefined ? [] : [[name, child.default] as const],
-    );
-    this.hasDefaults =
-      this.#defaults.length > 0 ||
-      [...(this.#properties?.values() ?? []), this.#items, this.#additional].some((c) => c?.hasDefaults === true);
+    this.#defaults = Object.entries(node.properties ?? {}).flatMap(([name, child]) => (child.default === undefined ? [] : [[name, child.default] as const]));
+    this.hasDefaults = this.#defaults.length > 0 || [...(this.#properties?.values() ?? []), this.#items, this.#additional].some((c) => c?.hasDefaults === true);
     this.#rules = (node['x-kubernetes-validations'] ?? []).flatMap((rule): CompiledRule[] => {
       const implementation = CEL_RULES.get(rule.rule);
       if (!implementation) throw new Error(`${where}: CEL rule not implemented: ${rule.rule}`);
@@ -221,10 +217,7 @@ export class CompiledSchema {
 
   #checkString(value: string, ctx: WalkContext): void {
     if (this.#enum && !this.#enum.has(value)) {
-      ctx.error(
-        'enum',
-        `expected one of ${this.#enumList.join(', ')}, found ${quoteText(value)}${suggestion(value, this.#enumList)}`,
-      );
+      ctx.error('enum', `expected one of ${this.#enumList.join(', ')}, found ${quoteText(value)}${suggestion(value, this.#enumList)}`);
       return;
     }
     if (this.#maxLength !== undefined && value.length > this.#maxLength) {
@@ -240,10 +233,7 @@ export class CompiledSchema {
       ctx.error('format', `expected base64-encoded bytes, found ${quoteText(value)}`);
     }
     if (this.#duration && parseDuration(value) === undefined) {
-      ctx.error(
-        'duration',
-        `expected a duration such as "1.5s", "100ms" or "1h30m" (units h, m, s, ms, us, ns), found ${quoteText(value)}`,
-      );
+      ctx.error('duration', `expected a duration such as "1.5s", "100ms" or "1h30m" (units h, m, s, ms, us, ns), found ${quoteText(value)}`);
     }
     // In a withoutHeaders match Istio reads `regex: "*"` as "the header is present", not as RE2.
     if (this.#re2 && !(value === '*' && ctx.path[ctx.path.length - 3] === 'withoutHeaders')) {
@@ -369,9 +359,7 @@ function supportCode(status: FieldSupport['status']): string {
 
 function reportUnsupported(ctx: WalkContext, field: string, support: FieldSupport): void {
   const what =
-    support.status === 'not-yet'
-      ? `'${field}' is not implemented yet and has no effect`
-      : `'${field}' does not apply to an in-process mesh and is ignored`;
+    support.status === 'not-yet' ? `'${field}' is not implemented yet and has no effect` : `'${field}' does not apply to an in-process mesh and is ignored`;
   ctx.warning(supportCode(support.status), support.reason ? `${what}: ${support.reason}` : what);
 }
 

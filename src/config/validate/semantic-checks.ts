@@ -14,6 +14,10 @@ export function checkSemantics(kind: ResourceKind, spec: unknown, metadata: Reso
   checkIstioRules(kind, spec, metadata.name, subject, report);
   const hedgeAfter = subject.annotations[HEDGE_AFTER_ANNOTATION];
   if (kind === 'DestinationRule' && hedgeAfter !== undefined && parseHedgeAfter(hedgeAfter) === undefined) {
-    report.error(['metadata', 'annotations', HEDGE_AFTER_ANNOTATION], `expected a duration of at least 1ms such as "50ms" or "0.2s", found "${hedgeAfter}"`, 'annotation');
+    report.error(
+      ['metadata', 'annotations', HEDGE_AFTER_ANNOTATION],
+      `expected a duration of at least 1ms such as "50ms" or "0.2s", found "${hedgeAfter}"`,
+      'annotation',
+    );
   }
 }

@@ -157,12 +157,7 @@ export function validateDocument(doc: RawDocument, options: ValidateOptions): Va
   const spec = group === schemas.group ? schemas.versions[version] : undefined;
   if (!spec) {
     const served = Object.keys(schemas.versions).map((v) => `${schemas.group}/${v}`);
-    report.add(
-      'error',
-      'api-version',
-      `${kind} is served as ${served.join(', ')}; found apiVersion ${quoteText(apiVersion)}`,
-      ['apiVersion'],
-    );
+    report.add('error', 'api-version', `${kind} is served as ${served.join(', ')}; found apiVersion ${quoteText(apiVersion)}`, ['apiVersion']);
     return { issues: report.issues };
   }
 
@@ -189,7 +184,12 @@ export function validateDocument(doc: RawDocument, options: ValidateOptions): Va
     const support = supportTree(resourceKind).child('spec');
     if (support.warn) {
       const reason = support.support.reason ? `: ${support.support.reason}` : '';
-      report.add('warning', support.support.status === 'not-yet' ? 'not-implemented' : 'not-applicable', `${kind} is not implemented yet and has no effect${reason}`, ['spec']);
+      report.add(
+        'warning',
+        support.support.status === 'not-yet' ? 'not-implemented' : 'not-applicable',
+        `${kind} is not implemented yet and has no effect${reason}`,
+        ['spec'],
+      );
     }
     compiled.validate(specValue, ctx, support);
     if (ctx.prunedNull) specValue = compiled.prune(specValue);
@@ -224,7 +224,9 @@ function validateGatewayRoute(
   const schemas = GATEWAY_ROUTE_SCHEMAS[kind];
   const schema = schemas.versions[version];
   if (!schema) {
-    const list = Object.keys(schemas.versions).map((v) => `${GATEWAY_API_GROUP}/${v}`).join(', ');
+    const list = Object.keys(schemas.versions)
+      .map((v) => `${GATEWAY_API_GROUP}/${v}`)
+      .join(', ');
     report.add('error', 'api-version', `${kind} is served as ${list}; found apiVersion ${quoteText(apiVersion)}`, ['apiVersion']);
     return { issues: report.issues };
   }

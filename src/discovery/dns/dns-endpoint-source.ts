@@ -357,10 +357,14 @@ export class DnsEndpointSource extends EventEmitter<DnsEndpointSourceEvents> {
   private schedule(watch: Watch, delayMs: number): void {
     watch.cancelTimer?.();
     watch.nextLookupAt = this.clock.now() + delayMs;
-    watch.cancelTimer = this.clock.schedule(delayMs, () => {
-      watch.cancelTimer = undefined;
-      if (this.isLive(watch)) void this.lookup(watch);
-    }, 'background');
+    watch.cancelTimer = this.clock.schedule(
+      delayMs,
+      () => {
+        watch.cancelTimer = undefined;
+        if (this.isLive(watch)) void this.lookup(watch);
+      },
+      'background',
+    );
   }
 }
 

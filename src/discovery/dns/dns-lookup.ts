@@ -98,7 +98,13 @@ export async function lookupEndpoints(ctx: DnsLookupContext, target: DnsTarget):
   if (port === undefined) throw new TypeError(`DNS target ${target.name} needs a port or a port name`);
   for (const fqdn of searchNames(target.name, ctx.search, ctx.ndots)) {
     const addresses = await queryFamilies(ctx, fqdn);
-    if (addresses !== undefined) return found(fqdn, addresses.map((a) => ({ address: a, port, weight: undefined })), template, false);
+    if (addresses !== undefined)
+      return found(
+        fqdn,
+        addresses.map((a) => ({ address: a, port, weight: undefined })),
+        template,
+        false,
+      );
   }
   return { status: 'absent' };
 }
@@ -129,12 +135,7 @@ async function queryFamilies(ctx: DnsLookupContext, fqdn: string): Promise<DnsAd
  * become 1, as an address answer's endpoints are, and `10`/`90` become 1 and 9. Weight 0
  * ("rarely" in RFC 2782) counts as 1: balancers need a positive weight.
  */
-async function resolveSrvTargets(
-  ctx: DnsLookupContext,
-  fqdn: string,
-  records: readonly DnsSrvRecord[],
-  template: EndpointTemplate,
-): Promise<DnsLookupResult> {
+async function resolveSrvTargets(ctx: DnsLookupContext, fqdn: string, records: readonly DnsSrvRecord[], template: EndpointTemplate): Promise<DnsLookupResult> {
   const priorities = [...new Set(records.map((r) => r.priority))].sort((a, b) => a - b);
   const byName = new Map<string, readonly DnsAddress[]>();
   for (const priority of priorities) {

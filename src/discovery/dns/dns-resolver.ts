@@ -24,10 +24,7 @@ export interface DnsSrvRecord {
  * Failures (server failure, timeout, refused, unreachable server) are thrown as
  * {@link DnsLookupError}.
  */
-export type DnsAnswer<T> =
-  | { readonly status: 'found'; readonly records: readonly T[] }
-  | { readonly status: 'nxdomain' }
-  | { readonly status: 'nodata' };
+export type DnsAnswer<T> = { readonly status: 'found'; readonly records: readonly T[] } | { readonly status: 'nxdomain' } | { readonly status: 'nodata' };
 
 /** The queries DNS discovery needs; {@link DnsResolver} sends them, tests may fake them. */
 export interface DnsQuerier {
@@ -36,7 +33,6 @@ export interface DnsQuerier {
   /** Aborts every query in flight (they reject with `ECANCELLED`). */
   cancel(): void;
 }
-
 
 /** Options of {@link DnsResolver}. */
 export interface DnsResolverOptions {
@@ -82,8 +78,7 @@ export class DnsResolver implements DnsQuerier {
   async queryAddresses(name: string, family: 4 | 6): Promise<DnsAnswer<DnsAddress>> {
     const rrtype = family === 4 ? 'A' : 'AAAA';
     try {
-      const records =
-        family === 4 ? await this.resolver.resolve4(name, { ttl: true }) : await this.resolver.resolve6(name, { ttl: true });
+      const records = family === 4 ? await this.resolver.resolve4(name, { ttl: true }) : await this.resolver.resolve6(name, { ttl: true });
       if (records.length === 0) return { status: 'nodata' };
       return { status: 'found', records: records.map((r) => ({ address: r.address, family, ttl: r.ttl })) };
     } catch (error) {

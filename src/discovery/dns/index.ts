@@ -13,14 +13,7 @@ export type { DnsFamily, DnsLookupContext, DnsLookupResult, DnsTarget, EndpointT
 export { DnsResolver } from './dns-resolver.js';
 export { DnsLookupError, DnsOptionError } from './errors.js';
 export type { DnsAddress, DnsAnswer, DnsQuerier, DnsResolverOptions, DnsSrvRecord } from './dns-resolver.js';
-export {
-  applyResolvConfOverrides,
-  kubernetesSearchDomains,
-  parseResolvConf,
-  readResolvConf,
-  RESOLV_CONF_DEFAULTS,
-  RESOLV_CONF_PATH,
-} from './resolv-conf.js';
+export { applyResolvConfOverrides, kubernetesSearchDomains, parseResolvConf, readResolvConf, RESOLV_CONF_DEFAULTS, RESOLV_CONF_PATH } from './resolv-conf.js';
 export type { ResolvConf, ResolvConfOverrides } from './resolv-conf.js';
 export { searchNames } from './search-names.js';
 export { compilePortNames, isKubernetesServiceName, srvPortName } from './kubernetes-srv.js';

@@ -1,6 +1,5 @@
 import { DnsOptionError } from './errors.js';
 
-
 // A Kubernetes Service port name is a DNS-1123 label (validation.IsDNS1123Label).
 const PORT_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -37,10 +36,7 @@ function kubernetesServiceParts(name: string, clusterDomain: string): [string, s
  * `name.ns`, `name.ns.svc` or the full name. Throws {@link DnsOptionError} naming the entry and
  * what was expected.
  */
-export function compilePortNames(
-  option: Readonly<Record<string, string>> | undefined,
-  clusterDomain: string,
-): ReadonlyMap<string, string> {
+export function compilePortNames(option: Readonly<Record<string, string>> | undefined, clusterDomain: string): ReadonlyMap<string, string> {
   const out = new Map<string, string>();
   if (option === undefined) return out;
   if (typeof option !== 'object' || option === null || Array.isArray(option)) {

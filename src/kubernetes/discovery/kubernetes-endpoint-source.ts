@@ -175,14 +175,19 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
       return { endpoints: [], reason: `no healthy upstream for ${host}: ${why}`, terminating: [] };
     }
     if (!ns.slices.status.synced && ns.slices.status.error) {
-      return { endpoints: [], reason: `no healthy upstream for ${host}: the Kubernetes API could not be read (${ns.slices.status.error.message})`, terminating: [] };
+      return {
+        endpoints: [],
+        reason: `no healthy upstream for ${host}: the Kubernetes API could not be read (${ns.slices.status.error.message})`,
+        terminating: [],
+      };
     }
     const keys = ns.byService.get(ref.name);
     const slices: KubeEndpointSlice[] = [];
-    if (keys) for (const key of keys) {
-      const slice = ns.slices.items.get(key);
-      if (slice) slices.push(slice);
-    }
+    if (keys)
+      for (const key of keys) {
+        const slice = ns.slices.items.get(key);
+        if (slice) slices.push(slice);
+      }
     return sliceEndpoints(host, service, port, slices, ref.hostname, {
       podLabels: (namespace, pod) => this.namespaces.get(namespace)?.pods.items.get(`${namespace}/${pod}`)?.metadata.labels,
       locality: (e) => this.locality(e),
@@ -198,7 +203,11 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
   serviceAccounts(ref: KubeServiceRef): { readonly subjectAltNames: readonly string[]; readonly serviceAccounts: readonly string[] } | undefined {
     const annotations = this.namespaces.get(ref.namespace)?.services.items.get(ref.key)?.metadata.annotations;
     if (!annotations) return undefined;
-    const list = (name: string): string[] => (annotations[name] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const list = (name: string): string[] =>
+      (annotations[name] ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
     const subjectAltNames = list('alpha.istio.io/canonical-serviceaccounts');
     const serviceAccounts = list('alpha.istio.io/kubernetes-serviceaccounts').map((sa) => `${ref.namespace}/${sa}`);
     return subjectAltNames.length > 0 || serviceAccounts.length > 0 ? { subjectAltNames, serviceAccounts } : undefined;
@@ -206,7 +215,10 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
 
   /** The protocol of the Service port a caller used (`GRPC`, `HTTP2`...), when the Service says. */
   protocol(ref: KubeServiceRef, port: number): string | undefined {
-    const servicePort = this.namespaces.get(ref.namespace)?.services.items.get(ref.key)?.spec?.ports?.find((p) => p.port === port);
+    const servicePort = this.namespaces
+      .get(ref.namespace)
+      ?.services.items.get(ref.key)
+      ?.spec?.ports?.find((p) => p.port === port);
     return servicePort ? servicePortProtocol(servicePort) : undefined;
   }
 
@@ -244,9 +256,16 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
     const services = this.watcher.collection<KubeService>(SERVICES, { namespace });
     const pods = this.watcher.collection<KubePodMetadata>(POD_METADATA, { namespace });
     const ns: NamespaceWatch = {
-      namespace, slices, services, pods,
-      byService: new Map(), sliceRefs: new Map(), podSlices: new Map(), podLabels: new Map(),
-      settled: undefined, unsubscribe: [],
+      namespace,
+      slices,
+      services,
+      pods,
+      byService: new Map(),
+      sliceRefs: new Map(),
+      podSlices: new Map(),
+      podLabels: new Map(),
+      settled: undefined,
+      unsubscribe: [],
     };
     this.namespaces.set(namespace, ns);
     const all = [slices, services, pods];
@@ -257,10 +276,12 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
     for (const c of all) ns.unsubscribe.push(c.onStatus((s) => this.noteStatus(c, s)));
     // Whatever way a reflector delivers its first list, the indexes are rebuilt once it is in.
     let slicesSynced = slices.status.synced;
-    ns.unsubscribe.push(slices.onStatus((s) => {
-      if (s.synced && !slicesSynced) this.reindex(ns);
-      slicesSynced = s.synced;
-    }));
+    ns.unsubscribe.push(
+      slices.onStatus((s) => {
+        if (s.synced && !slicesSynced) this.reindex(ns);
+        slicesSynced = s.synced;
+      }),
+    );
     ns.unsubscribe.push(
       slices.onChange((changes) => this.slicesChanged(ns, changes)),
       services.onChange((changes) => this.emitAll(changes.map((c) => objectKey(c.object)))),
@@ -292,10 +313,14 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
   /** `first`, or the warm-up bound if that comes sooner: a hung list never holds requests for long. */
   private bounded(first: Promise<unknown>): Promise<void> {
     return new Promise<void>((resolve) => {
-      const cancel = this.clock.schedule(this.warmupTimeoutMs, () => {
-        this.timers.delete(cancel);
-        resolve();
-      }, 'background');
+      const cancel = this.clock.schedule(
+        this.warmupTimeoutMs,
+        () => {
+          this.timers.delete(cancel);
+          resolve();
+        },
+        'background',
+      );
       this.timers.add(cancel);
       void first.then(() => {
         cancel();
@@ -408,9 +433,10 @@ export class KubernetesEndpointSource extends EventEmitter<KubernetesEndpointSou
     const id = `${collection.description}|${forbidden ? 'forbidden' : error.message}`;
     if (this.noted.has(id)) return;
     this.noted.add(id);
-    const message = collection === this.nodes && forbidden
-      ? `${collection.description}: forbidden; endpoint locality comes from EndpointSlice zones (region ${this.fallbackRegion || 'unknown'})`
-      : `${collection.description}: ${error.message}; the last known state keeps serving`;
+    const message =
+      collection === this.nodes && forbidden
+        ? `${collection.description}: forbidden; endpoint locality comes from EndpointSlice zones (region ${this.fallbackRegion || 'unknown'})`
+        : `${collection.description}: ${error.message}; the last known state keeps serving`;
     const note: KubernetesDiscoveryNote = { collection: collection.description, message, error };
     this.notesList.push(note);
     if (this.notesList.length > 100) this.notesList.shift();
@@ -439,7 +465,16 @@ function settledOf(c: KubeCollection<KubeObjectLike>): Promise<void> {
         resolve();
       }
     });
-    c.synced.then(() => { off(); resolve(); }, () => { off(); resolve(); });
+    c.synced.then(
+      () => {
+        off();
+        resolve();
+      },
+      () => {
+        off();
+        resolve();
+      },
+    );
   });
 }
 

@@ -2,8 +2,19 @@ import type { KubeServicePort } from '../types.js';
 
 /** Istio's protocols by port-name prefix or appProtocol (the ones that change how we connect matter most). */
 const PROTOCOLS: Readonly<Record<string, string>> = {
-  http: 'HTTP', http2: 'HTTP2', https: 'HTTPS', grpc: 'GRPC', 'grpc-web': 'GRPC-WEB', tcp: 'TCP', tls: 'TLS',
-  mongo: 'MONGO', mysql: 'MYSQL', redis: 'REDIS', udp: 'UDP', 'kubernetes.io/h2c': 'HTTP2', 'kubernetes.io/ws': 'HTTP',
+  http: 'HTTP',
+  http2: 'HTTP2',
+  https: 'HTTPS',
+  grpc: 'GRPC',
+  'grpc-web': 'GRPC-WEB',
+  tcp: 'TCP',
+  tls: 'TLS',
+  mongo: 'MONGO',
+  mysql: 'MYSQL',
+  redis: 'REDIS',
+  udp: 'UDP',
+  'kubernetes.io/h2c': 'HTTP2',
+  'kubernetes.io/ws': 'HTTP',
   'kubernetes.io/wss': 'HTTPS',
 };
 

@@ -51,7 +51,11 @@ export function sliceEndpoints(
   const namespace = service.metadata.namespace ?? '';
   if (!servicePort) {
     const ports = (service.spec?.ports ?? []).map((p) => p.port).join(', ');
-    return { endpoints: [], reason: `no healthy upstream: Service ${namespace}/${service.metadata.name} has no port ${port} (it has ${ports || 'none'})`, terminating: NONE };
+    return {
+      endpoints: [],
+      reason: `no healthy upstream: Service ${namespace}/${service.metadata.name} has no port ${port} (it has ${ports || 'none'})`,
+      terminating: NONE,
+    };
   }
   const portName = servicePort.name ?? '';
   const endpoints: Endpoint[] = [];

@@ -130,7 +130,10 @@ export class RateLimiting {
     return shared ? this.checkShared(shared, now) : undefined;
   }
 
-  private async checkShared(list: readonly { limit: CompiledRateLimit; limiter: RateLimiter; key: string }[], now: number): Promise<RateLimitDenial | undefined> {
+  private async checkShared(
+    list: readonly { limit: CompiledRateLimit; limiter: RateLimiter; key: string }[],
+    now: number,
+  ): Promise<RateLimitDenial | undefined> {
     for (const { limit, limiter, key } of list) {
       const verdict = await limiter.tryTake(key, now);
       if (!verdict.allowed && this.draw(limit.enforced)) return { limit, verdict };

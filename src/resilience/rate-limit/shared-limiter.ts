@@ -111,7 +111,11 @@ export class SharedLimiter implements RateLimiter {
   private withTimeout<T>(work: Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       // A request waits on it: it keeps the process alive like the request's own timers.
-      const cancel = this.options.clock.schedule(this.options.timeoutMs, () => reject(new TimeoutError(`Redis did not answer within ${this.options.timeoutMs} ms`)), 'request');
+      const cancel = this.options.clock.schedule(
+        this.options.timeoutMs,
+        () => reject(new TimeoutError(`Redis did not answer within ${this.options.timeoutMs} ms`)),
+        'request',
+      );
       work.then(
         (value) => {
           cancel();

@@ -10,7 +10,6 @@ import { AccessDeniedError } from './errors.js';
 /** Envoy's RBAC filter answer, which Istio users see. */
 export const RBAC_DENIED_BODY = 'RBAC: access denied';
 
-
 function matches(policy: CompiledPolicy, request: InboundRequest): boolean {
   const rules = policy.rules;
   for (let i = 0; i < rules.length; i++) if (rules[i]!.matches(request)) return true;
@@ -80,13 +79,22 @@ export class AuthorizationLayer implements InboundLayer {
 
   private allowed(request: InboundRequest, verdict: Extract<CustomVerdict, { allow: true }>): void {
     for (const [name, value] of Object.entries(verdict.requestHeaders ?? {})) request.setHeader(name.toLowerCase(), value);
-    if (verdict.responseHeaders && Object.keys(verdict.responseHeaders).length > 0) request.responseHeaders = { ...request.responseHeaders, ...verdict.responseHeaders };
+    if (verdict.responseHeaders && Object.keys(verdict.responseHeaders).length > 0)
+      request.responseHeaders = { ...request.responseHeaders, ...verdict.responseHeaders };
   }
 
   private denyCustom(request: InboundRequest, provider: string, verdict: Extract<CustomVerdict, { allow: false }>): InboundReply {
     const policy = this.enforcedCustom.find((p) => p.provider === provider && matches(p, request));
-    this.reporter.denied(new AccessDeniedError(policy?.name, 'CUSTOM', request.method, request.path, sourceOf(request),
-      `${request.method} ${request.path} from ${sourceOf(request)} denied by extension provider "${provider}" (CUSTOM policy ${policy?.name ?? ''})`));
+    this.reporter.denied(
+      new AccessDeniedError(
+        policy?.name,
+        'CUSTOM',
+        request.method,
+        request.path,
+        sourceOf(request),
+        `${request.method} ${request.path} from ${sourceOf(request)} denied by extension provider "${provider}" (CUSTOM policy ${policy?.name ?? ''})`,
+      ),
+    );
     return {
       status: verdict.status ?? 403,
       headers: { 'content-type': 'text/plain', ...verdict.headers },
@@ -100,10 +108,18 @@ export class AuthorizationLayer implements InboundLayer {
   private rbac(request: InboundRequest): InboundReply | undefined {
     const c = this.compiled;
     for (const policy of c.audit) {
-      if (matches(policy, request)) this.reporter.audit({ kind: 'audit', policy: policy.name, result: 'matched', method: request.method, path: request.path, source: sourceOf(request) });
+      if (matches(policy, request))
+        this.reporter.audit({ kind: 'audit', policy: policy.name, result: 'matched', method: request.method, path: request.path, source: sourceOf(request) });
     }
     for (const policy of this.dryRunDeny) {
-      this.reporter.audit({ kind: 'dry-run', policy: policy.name, result: matches(policy, request) ? 'denied' : 'allowed', method: request.method, path: request.path, source: sourceOf(request) });
+      this.reporter.audit({
+        kind: 'dry-run',
+        policy: policy.name,
+        result: matches(policy, request) ? 'denied' : 'allowed',
+        method: request.method,
+        path: request.path,
+        source: sourceOf(request),
+      });
     }
     const deny = this.enforcedDeny;
     for (let i = 0; i < deny.length; i++) {
@@ -112,7 +128,14 @@ export class AuthorizationLayer implements InboundLayer {
     if (this.dryRunAllow.length > 0) {
       const allowed = this.dryRunAllow.some((p) => matches(p, request));
       for (const policy of this.dryRunAllow) {
-        this.reporter.audit({ kind: 'dry-run', policy: policy.name, result: allowed ? 'allowed' : 'denied', method: request.method, path: request.path, source: sourceOf(request) });
+        this.reporter.audit({
+          kind: 'dry-run',
+          policy: policy.name,
+          result: allowed ? 'allowed' : 'denied',
+          method: request.method,
+          path: request.path,
+          source: sourceOf(request),
+        });
       }
     }
     const allow = this.enforcedAllow;
@@ -124,7 +147,9 @@ export class AuthorizationLayer implements InboundLayer {
   private deny(request: InboundRequest, policy: CompiledPolicy | undefined, action: 'DENY' | 'ALLOW'): InboundReply {
     const source = sourceOf(request);
     const why = policy ? `DENY policy ${policy.name} matched` : 'no ALLOW policy matched';
-    this.reporter.denied(new AccessDeniedError(policy?.name, action, request.method, request.path, source, `${request.method} ${request.path} from ${source} denied: ${why}`));
+    this.reporter.denied(
+      new AccessDeniedError(policy?.name, action, request.method, request.path, source, `${request.method} ${request.path} from ${source} denied: ${why}`),
+    );
     return {
       status: 403,
       headers: { 'content-type': 'text/plain' },

@@ -3,15 +3,7 @@ import type { InboundRequest, VerifiedJwt } from '../../server/inbound/inbound-r
 import { IpBlocks } from './ip-block.js';
 import { isPathTemplate, pathTemplate } from './path-template.js';
 import type { ValueMatcher } from './value-match.js';
-import {
-  anyOf,
-  headerValue,
-  namespaceValue,
-  requestPrincipalValue,
-  serviceAccountValue,
-  stringValue,
-  trustDomainValue,
-} from './value-match.js';
+import { anyOf, headerValue, namespaceValue, requestPrincipalValue, serviceAccountValue, stringValue, trustDomainValue } from './value-match.js';
 
 /** One condition of a rule, on the request view. */
 export type Predicate = (request: InboundRequest) => boolean;
@@ -63,7 +55,11 @@ export const MATCH_NEVER = new CompiledRule([], []);
 type Getter = (request: InboundRequest) => string | undefined;
 
 /** `values` (any) and `notValues` (none) of one attribute, as two predicates (either may be absent). */
-function condition(values: readonly string[] | undefined, notValues: readonly string[] | undefined, make: (values: readonly string[]) => Predicate): Predicate[] {
+function condition(
+  values: readonly string[] | undefined,
+  notValues: readonly string[] | undefined,
+  make: (values: readonly string[]) => Predicate,
+): Predicate[] {
   const out: Predicate[] = [];
   if (values && values.length > 0) out.push(make(values));
   if (notValues && notValues.length > 0) {
@@ -174,7 +170,12 @@ export function bracketNames(rest: string): string[] | undefined {
 }
 
 /** The principal-side and permission-side predicates of one `when` key, or a problem. */
-function whenCondition(key: string, values: readonly string[] | undefined, notValues: readonly string[] | undefined, ctx: RuleContext): { side: 'principal' | 'permission'; predicates: Predicate[] } | string {
+function whenCondition(
+  key: string,
+  values: readonly string[] | undefined,
+  notValues: readonly string[] | undefined,
+  ctx: RuleContext,
+): { side: 'principal' | 'permission'; predicates: Predicate[] } | string {
   const principal = (make: (values: readonly string[]) => Predicate) => ({ side: 'principal' as const, predicates: condition(values, notValues, make) });
   const permission = (make: (values: readonly string[]) => Predicate) => ({ side: 'permission' as const, predicates: condition(values, notValues, make) });
   if (key.startsWith('request.headers')) {
@@ -218,7 +219,12 @@ function whenCondition(key: string, values: readonly string[] | undefined, notVa
     case 'destination.port':
       return permission(attribute((r) => String(r.port), portSet));
     case 'connection.sni':
-      return permission(attribute((r) => r.sni || undefined, (vs) => anyOf(vs.map((v) => stringValue(v)))));
+      return permission(
+        attribute(
+          (r) => r.sni || undefined,
+          (vs) => anyOf(vs.map((v) => stringValue(v))),
+        ),
+      );
     default:
       if (key.startsWith('experimental.envoy.filters.')) {
         return `${key} reads Envoy's dynamic metadata, which only an Envoy proxy produces; sidecarless cannot evaluate it, so the policy is refused rather than ignored`;
@@ -230,23 +236,44 @@ function whenCondition(key: string, values: readonly string[] | undefined, notVa
 function sourcePredicates(s: Source, ctx: RuleContext): Predicate[] {
   // The order istiod inserts them in (each to the front): principals first.
   return [
-    ...condition(s.principals && withAliases(s.principals, ctx.trustDomains), s.notPrincipals && withAliases(s.notPrincipals, ctx.trustDomains), principalPredicate),
+    ...condition(
+      s.principals && withAliases(s.principals, ctx.trustDomains),
+      s.notPrincipals && withAliases(s.notPrincipals, ctx.trustDomains),
+      principalPredicate,
+    ),
     ...condition(s.requestPrincipals, s.notRequestPrincipals, requestPrincipalPredicate),
-    ...condition(s.serviceAccounts, s.notServiceAccounts, attribute(peerId, (vs) => anyOf(vs.map((v) => serviceAccountValue(v, ctx.policyNamespace))))),
+    ...condition(
+      s.serviceAccounts,
+      s.notServiceAccounts,
+      attribute(peerId, (vs) => anyOf(vs.map((v) => serviceAccountValue(v, ctx.policyNamespace)))),
+    ),
     ...condition(
       s.trustDomains && trustDomainsWithAliases(s.trustDomains, ctx.trustDomains),
       s.notTrustDomains && trustDomainsWithAliases(s.notTrustDomains, ctx.trustDomains),
       attribute(peerId, (vs) => anyOf(vs.map(trustDomainValue))),
     ),
-    ...condition(s.namespaces, s.notNamespaces, attribute(peerId, (vs) => anyOf(vs.map(namespaceValue)))),
+    ...condition(
+      s.namespaces,
+      s.notNamespaces,
+      attribute(peerId, (vs) => anyOf(vs.map(namespaceValue))),
+    ),
     ...condition(s.remoteIpBlocks, s.notRemoteIpBlocks, attribute(remoteIp, ips)),
     ...condition(s.ipBlocks, s.notIpBlocks, attribute(sourceIp, ips)),
   ];
 }
 
-const hostMatch = attribute((r) => r.host, (vs) => anyOf(vs.map((v) => (v === '*' ? { test: () => true } : stringValue(v, '', true)))));
-const methodMatch = attribute((r) => r.method, (vs) => anyOf(vs.map((v) => headerValue(v))));
-const pathMatch = attribute((r) => r.path, (vs) => anyOf(vs.map((v) => (isPathTemplate(v) ? pathTemplate(v) : stringValue(v)))));
+const hostMatch = attribute(
+  (r) => r.host,
+  (vs) => anyOf(vs.map((v) => (v === '*' ? { test: () => true } : stringValue(v, '', true)))),
+);
+const methodMatch = attribute(
+  (r) => r.method,
+  (vs) => anyOf(vs.map((v) => headerValue(v))),
+);
+const pathMatch = attribute(
+  (r) => r.path,
+  (vs) => anyOf(vs.map((v) => (isPathTemplate(v) ? pathTemplate(v) : stringValue(v)))),
+);
 const portMatch = attribute((r) => String(r.port), portSet);
 
 /**

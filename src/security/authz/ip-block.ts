@@ -22,7 +22,13 @@ function parseV6(address: string): number[] {
     text = text.slice(0, -1);
   }
   const [head, rest] = text.split('::') as [string, string | undefined];
-  const groups = (s: string): number[] => (s === '' ? [] : s.split(':').filter((g) => g !== '').map((g) => parseInt(g, 16)));
+  const groups = (s: string): number[] =>
+    s === ''
+      ? []
+      : s
+          .split(':')
+          .filter((g) => g !== '')
+          .map((g) => parseInt(g, 16));
   const left = groups(head);
   const right = [...groups(rest ?? ''), ...tail];
   if (rest === undefined) return [...left, ...right].slice(0, 8);
@@ -85,7 +91,7 @@ export class IpBlocks {
     const parsed = parsedOf(address);
     if (!parsed) return false;
     if ('v4' in parsed) {
-      for (const r of this.v4) if (((parsed.v4 & r.mask) >>> 0) === r.net) return true;
+      for (const r of this.v4) if ((parsed.v4 & r.mask) >>> 0 === r.net) return true;
       return false;
     }
     for (const r of this.v6) if (inRange6(parsed.v6, r)) return true;

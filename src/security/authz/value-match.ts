@@ -86,7 +86,13 @@ export function requestPrincipalValue(value: string): (issuer: string, subject: 
   if (value === '*') return (i, s) => any(i) && any(s);
   if (value.startsWith('*')) {
     if (found) {
-      const issOk = iss === '*' ? any : ((suffix) => (i: string) => i.endsWith(suffix))(iss.slice(1));
+      const issOk =
+        iss === '*'
+          ? any
+          : (
+              (suffix) => (i: string) =>
+                i.endsWith(suffix)
+            )(iss.slice(1));
       return (i, s) => issOk(i) && s === sub;
     }
     const suffix = value.slice(1);
@@ -94,7 +100,13 @@ export function requestPrincipalValue(value: string): (issuer: string, subject: 
   }
   if (value.endsWith('*')) {
     if (found) {
-      const subOk = sub === '*' ? any : ((prefix) => (s: string) => s.startsWith(prefix))(sub.slice(0, -1));
+      const subOk =
+        sub === '*'
+          ? any
+          : (
+              (prefix) => (s: string) =>
+                s.startsWith(prefix)
+            )(sub.slice(0, -1));
       return (i, s) => i === iss && subOk(s);
     }
     const prefix = value.slice(0, -1);

@@ -95,7 +95,7 @@ export function namedBits(bits: readonly number[]): Buffer {
   if (bits.length === 0) return bitString(Buffer.alloc(0));
   const highest = Math.max(...bits);
   const bytes = Buffer.alloc(Math.floor(highest / 8) + 1);
-  for (const bit of bits) bytes[Math.floor(bit / 8)] = (bytes[Math.floor(bit / 8)] as number) | (0x80 >> bit % 8);
+  for (const bit of bits) bytes[Math.floor(bit / 8)] = (bytes[Math.floor(bit / 8)] as number) | (0x80 >> (bit % 8));
   return bitString(bytes, 7 - (highest % 8));
 }
 
@@ -167,7 +167,7 @@ export function readNode(der: Uint8Array, offset: number): DerNode {
 /** The children of a constructed value. */
 export function children(der: Uint8Array, node: DerNode): DerNode[] {
   const out: DerNode[] = [];
-  for (let at = node.contentStart; at < node.end; ) {
+  for (let at = node.contentStart; at < node.end;) {
     const child = readNode(der, at);
     out.push(child);
     at = child.end;

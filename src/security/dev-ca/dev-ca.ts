@@ -175,11 +175,15 @@ export class DevCa {
   /** Mints a workload certificate (server and client use, SPIFFE ID as URI SAN). */
   issue(options: WorkloadOptions = {}): IssuedCertificate {
     const key = options.key ?? newKey();
-    const spiffeId = options.spiffeId === null ? undefined : options.spiffeId ?? formatSpiffeId({
-      trustDomain: options.trustDomain ?? this.trustDomain,
-      namespace: options.namespace ?? 'default',
-      serviceAccount: options.serviceAccount ?? 'default',
-    });
+    const spiffeId =
+      options.spiffeId === null
+        ? undefined
+        : (options.spiffeId ??
+          formatSpiffeId({
+            trustDomain: options.trustDomain ?? this.trustDomain,
+            namespace: options.namespace ?? 'default',
+            serviceAccount: options.serviceAccount ?? 'default',
+          }));
     const notBefore = options.notBefore ?? new Date(Date.now() - 5 * 60_000);
     const notAfter = options.notAfter ?? new Date(notBefore.getTime() + DAY_MS);
     const serial = serialNumber();
@@ -193,7 +197,11 @@ export class DevCa {
       signingKey: this.key,
       keyUsage: ['digitalSignature', 'keyEncipherment'],
       extendedKeyUsage: options.extendedKeyUsage ?? ['serverAuth', 'clientAuth'],
-      subjectAltNames: { uris: [...(spiffeId !== undefined ? [spiffeId] : []), ...(options.uris ?? [])], dnsNames: options.dnsNames ?? [], ips: options.ips ?? [] },
+      subjectAltNames: {
+        uris: [...(spiffeId !== undefined ? [spiffeId] : []), ...(options.uris ?? [])],
+        dnsNames: options.dnsNames ?? [],
+        ips: options.ips ?? [],
+      },
       authorityKeyId: this.keyId,
     });
     const certificatePem = toPem('CERTIFICATE', der);

@@ -102,7 +102,9 @@ export function subjectKeyId(key: KeyObject): Buffer {
   const spki = spkiDer(key);
   const [, bits] = children(spki, readNode(spki, 0));
   if (!bits) throw new RangeError('malformed public key');
-  return createHash('sha1').update(spki.subarray(bits.contentStart + 1, bits.end)).digest();
+  return createHash('sha1')
+    .update(spki.subarray(bits.contentStart + 1, bits.end))
+    .digest();
 }
 
 /** SubjectPublicKeyInfo of a key (a private key stands for its public half). */
@@ -224,10 +226,7 @@ export function buildCrl(spec: CrlSpec): Buffer {
     ...(revoked.length > 0 ? [sequence(...revoked)] : []),
     explicit(
       0,
-      sequence(
-        extension(OID.authorityKeyId, false, sequence(implicitPrimitive(0, spec.issuerKeyId))),
-        extension(OID.crlNumber, false, integer(spec.number)),
-      ),
+      sequence(extension(OID.authorityKeyId, false, sequence(implicitPrimitive(0, spec.issuerKeyId))), extension(OID.crlNumber, false, integer(spec.number))),
     ),
   );
   return signStructure(tbs, algorithm.id, algorithm.digest, spec.signingKey);

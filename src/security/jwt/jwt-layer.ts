@@ -151,7 +151,9 @@ export class JwtLayer implements InboundLayer {
   }
 
   private refuse(request: InboundRequest, reason: string, issuer: string | undefined, cause?: unknown): InboundReply {
-    this.deps.reporter.denied(new JwtAuthenticationError(reason, issuer, request.method, request.path, sourceOf(request), cause === undefined ? undefined : { cause }));
+    this.deps.reporter.denied(
+      new JwtAuthenticationError(reason, issuer, request.method, request.path, sourceOf(request), cause === undefined ? undefined : { cause }),
+    );
     return {
       status: 401,
       headers: {

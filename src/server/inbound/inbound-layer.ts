@@ -29,7 +29,12 @@ export interface InboundLayer {
 }
 
 /** Runs layers in order, synchronously while they answer synchronously. */
-export function runLayers(layers: readonly InboundLayer[], request: InboundRequest, done: (reply: InboundReply | undefined, error?: unknown) => void, from = 0): void {
+export function runLayers(
+  layers: readonly InboundLayer[],
+  request: InboundRequest,
+  done: (reply: InboundReply | undefined, error?: unknown) => void,
+  from = 0,
+): void {
   for (let i = from; i < layers.length; i++) {
     let outcome: LayerOutcome;
     try {

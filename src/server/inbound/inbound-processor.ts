@@ -109,7 +109,11 @@ export class InboundProcessor implements InboundEntry {
     runLayers(layers, request, (reply, error) => {
       if (error !== undefined) {
         // A layer that cannot decide (a bug, a provider that threw) fails closed.
-        this.answer(exchange, { status: 500, headers: { 'content-type': 'text/plain' }, body: 'inbound policy evaluation failed', reason: 'bad_request', flags: 0 }, handlers);
+        this.answer(
+          exchange,
+          { status: 500, headers: { 'content-type': 'text/plain' }, body: 'inbound policy evaluation failed', reason: 'bad_request', flags: 0 },
+          handlers,
+        );
         return;
       }
       if (reply) this.answer(exchange, reply, handlers);

@@ -86,7 +86,7 @@ export class InboundRequest implements RouteRequest {
 
   /** `:authority` (HTTP/2) or `Host`, as sent. */
   get host(): string {
-    return this.raw.headers[':authority'] as string | undefined ?? this.raw.headers.host ?? '';
+    return (this.raw.headers[':authority'] as string | undefined) ?? this.raw.headers.host ?? '';
   }
 
   get authority(): string {

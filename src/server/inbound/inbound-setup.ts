@@ -22,7 +22,9 @@ export interface InboundMeshConfig {
 export function inboundMeshConfig(options: { readonly meshConfig?: MeshConfigOptions; readonly inbound?: InboundOptions }): InboundMeshConfig {
   const mode = options.meshConfig?.pathNormalization?.normalization ?? 'DEFAULT';
   if (!NORMALIZATIONS.has(mode)) {
-    throw new SecurityOptionError(`meshConfig.pathNormalization.normalization: expected one of ${[...NORMALIZATIONS].join(', ')}, found ${JSON.stringify(mode)}`);
+    throw new SecurityOptionError(
+      `meshConfig.pathNormalization.normalization: expected one of ${[...NORMALIZATIONS].join(', ')}, found ${JSON.stringify(mode)}`,
+    );
   }
   const providers = new Map<string, ExtensionProvider>();
   (options.meshConfig?.extensionProviders ?? []).forEach((p, i) => {
@@ -32,8 +34,12 @@ export function inboundMeshConfig(options: { readonly meshConfig?: MeshConfigOpt
     const http = p.envoyExtAuthzHttp;
     if (http) {
       if (!http.service) throw new SecurityOptionError(`${at}.envoyExtAuthzHttp.service: expected the authorization service's host`);
-      if (!Number.isInteger(http.port) || http.port < 1 || http.port > 65535) throw new SecurityOptionError(`${at}.envoyExtAuthzHttp.port: expected a port from 1 to 65535, found ${String(http.port)}`);
-      if ('includeRequestBodyInCheck' in http) throw new SecurityOptionError(`${at}.envoyExtAuthzHttp.includeRequestBodyInCheck: not implemented (the request body is never sent to the authorization service)`);
+      if (!Number.isInteger(http.port) || http.port < 1 || http.port > 65535)
+        throw new SecurityOptionError(`${at}.envoyExtAuthzHttp.port: expected a port from 1 to 65535, found ${String(http.port)}`);
+      if ('includeRequestBodyInCheck' in http)
+        throw new SecurityOptionError(
+          `${at}.envoyExtAuthzHttp.includeRequestBodyInCheck: not implemented (the request body is never sent to the authorization service)`,
+        );
     }
     providers.set(p.name, p);
   });
@@ -42,9 +48,11 @@ export function inboundMeshConfig(options: { readonly meshConfig?: MeshConfigOpt
     if (typeof fn !== 'function') throw new SecurityOptionError(`inbound.authorizers.${name}: expected a function`);
   }
   const trustedProxies = options.inbound?.numTrustedProxies ?? 0;
-  if (!Number.isInteger(trustedProxies) || trustedProxies < 0) throw new SecurityOptionError(`inbound.numTrustedProxies: expected a whole number ≥ 0, found ${String(trustedProxies)}`);
+  if (!Number.isInteger(trustedProxies) || trustedProxies < 0)
+    throw new SecurityOptionError(`inbound.numTrustedProxies: expected a whole number ≥ 0, found ${String(trustedProxies)}`);
   const timeoutMs = options.inbound?.timeoutMs;
-  if (timeoutMs !== undefined && !(timeoutMs > 0)) throw new SecurityOptionError(`inbound.timeoutMs: expected a number of milliseconds > 0, found ${String(timeoutMs)}`);
+  if (timeoutMs !== undefined && !(timeoutMs > 0))
+    throw new SecurityOptionError(`inbound.timeoutMs: expected a number of milliseconds > 0, found ${String(timeoutMs)}`);
   return {
     normalization: mode === 'DEFAULT' ? DEFAULT_PATH_NORMALIZATION : (mode as PathNormalization),
     extensionProviders: providers,

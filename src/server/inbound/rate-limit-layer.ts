@@ -33,7 +33,14 @@ export function rateLimitReply(denial: RateLimitDenial, request: InboundRequest)
     headers['grpc-message'] = 'local_rate_limited';
   }
   for (const h of limit.replyHeaders) addHeader(headers, h);
-  return { status: grpc ? 200 : limit.status, headers, body: grpc ? '' : 'local_rate_limited', reason: 'rate_limit', flags: ResponseFlag.RL, decidedBy: limit.name };
+  return {
+    status: grpc ? 200 : limit.status,
+    headers,
+    body: grpc ? '' : 'local_rate_limited',
+    reason: 'rate_limit',
+    flags: ResponseFlag.RL,
+    decidedBy: limit.name,
+  };
 }
 
 /** The inbound listener's local rate limits (SIDECAR_INBOUND EnvoyFilters), one token per request. */

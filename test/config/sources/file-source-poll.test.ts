@@ -69,9 +69,11 @@ describe('FileSource: poll fallback when fs.watch reports nothing', () => {
     expect(fakeWatch.watchers.length).toBeGreaterThan(0);
 
     let delivered = false;
-    const next = recorder.next((u) => names(u).join() === 'a,b').then(() => {
-      delivered = true;
-    });
+    const next = recorder
+      .next((u) => names(u).join() === 'a,b')
+      .then(() => {
+        delivered = true;
+      });
     await writeFile(join(dir, 'b.yaml'), 'kind: B\nmetadata: { name: b }\n');
     // The poll (every 50 ms) sees the new file and sets the rescan's debounce (10 ms); the rescan
     // reads it, and reads it again a settle period later (settleMs: the debounce) before it delivers.

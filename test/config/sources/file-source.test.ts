@@ -73,9 +73,7 @@ describe('FileSource: reading', () => {
     await writeFile(join(dir, 'ok.yaml'), resource('VirtualService', 'ok'));
     const missing = join(dir, 'nope', 'missing.yaml');
     const update = await load([missing, dir]);
-    expect(update.issues).toEqual([
-      { severity: 'error', code: 'source', message: `${missing} does not exist`, location: { file: missing } },
-    ]);
+    expect(update.issues).toEqual([{ severity: 'error', code: 'source', message: `${missing} does not exist`, location: { file: missing } }]);
     expect(names(update)).toEqual(['ok']);
   });
 
@@ -84,7 +82,9 @@ describe('FileSource: reading', () => {
     await writeFile(join(dir, 'b.yaml'), `${resource('VirtualService', 'b')}spec: [\n`);
     const update = await load([dir]);
     expect(names(update)).toEqual(['a']);
-    expect(update.issues).toEqual([expect.objectContaining({ severity: 'error', code: 'parse', location: expect.objectContaining({ file: join(dir, 'b.yaml') }) })]);
+    expect(update.issues).toEqual([
+      expect.objectContaining({ severity: 'error', code: 'parse', location: expect.objectContaining({ file: join(dir, 'b.yaml') }) }),
+    ]);
   });
 
   it('reads a file reached twice only once', async () => {
@@ -119,7 +119,12 @@ describe('FileSource: reading', () => {
     const update = await load([dir]);
     expect(names(update)).toEqual(['ok']);
     expect(update.issues).toEqual([
-      { severity: 'warning', code: 'source', message: `${join(dir, 'dangling.yaml')} is a symbolic link to nothing; skipped`, location: { file: join(dir, 'dangling.yaml') } },
+      {
+        severity: 'warning',
+        code: 'source',
+        message: `${join(dir, 'dangling.yaml')} is a symbolic link to nothing; skipped`,
+        location: { file: join(dir, 'dangling.yaml') },
+      },
     ]);
   });
 

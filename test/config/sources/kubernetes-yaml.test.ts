@@ -5,7 +5,10 @@ import { validateDocument } from '../../../src/config/validate/index.js';
 /** The value of `a` in a one-line document, as the file source reads it. */
 function valueOf(yaml: string): unknown {
   const { documents, issues } = parseConfigText(`a: ${yaml}\n`, 'f.yaml');
-  expect(issues.filter((i) => i.severity === 'error'), yaml).toEqual([]);
+  expect(
+    issues.filter((i) => i.severity === 'error'),
+    yaml,
+  ).toEqual([]);
   return (documents[0]?.value as { a: unknown }).a;
 }
 
@@ -23,23 +26,73 @@ function errorOf(text: string): string {
 describe('YAML scalars as Kubernetes reads them', () => {
   it.each([
     // YAML 1.1 booleans, in go-yaml's spellings.
-    ['yes', true], ['Yes', true], ['YES', true], ['y', true], ['Y', true], ['on', true], ['On', true], ['ON', true], ['true', true], ['True', true],
-    ['no', false], ['n', false], ['N', false], ['off', false], ['OFF', false], ['false', false], ['FALSE', false],
+    ['yes', true],
+    ['Yes', true],
+    ['YES', true],
+    ['y', true],
+    ['Y', true],
+    ['on', true],
+    ['On', true],
+    ['ON', true],
+    ['true', true],
+    ['True', true],
+    ['no', false],
+    ['n', false],
+    ['N', false],
+    ['off', false],
+    ['OFF', false],
+    ['false', false],
+    ['FALSE', false],
     // Not booleans in go-yaml.
-    ['yES', 'yES'], ['oN', 'oN'], ['tRUE', 'tRUE'],
+    ['yES', 'yES'],
+    ['oN', 'oN'],
+    ['tRUE', 'tRUE'],
     // Null.
-    ['~', null], ['null', null], ['Null', null], ['NULL', null], ['', null], ['nULL', 'nULL'],
+    ['~', null],
+    ['null', null],
+    ['Null', null],
+    ['NULL', null],
+    ['', null],
+    ['nULL', 'nULL'],
     // Integers as Go's strconv.ParseInt (base 0) reads them once underscores are dropped.
-    ['0777', 511], ['010', 8], ['0o17', 15], ['0x1F', 31], ['-0x10', -16], ['0b101', 5], ['+12', 12], ['1_000', 1000], ['0', 0], ['00', 0],
+    ['0777', 511],
+    ['010', 8],
+    ['0o17', 15],
+    ['0x1F', 31],
+    ['-0x10', -16],
+    ['0b101', 5],
+    ['+12', 12],
+    ['1_000', 1000],
+    ['0', 0],
+    ['00', 0],
     // `08` is no octal number; go-yaml then reads it as the float 8.
-    ['08', 8], ['09.5', 9.5],
+    ['08', 8],
+    ['09.5', 9.5],
     // Floats: yamlStyleFloat, then strconv.ParseFloat.
-    ['1e3', 1000], ['1.5e3', 1500], ['.5', 0.5], ['1.', 1], ['685_230.15', 685230.15], ['-.5', -0.5],
+    ['1e3', 1000],
+    ['1.5e3', 1500],
+    ['.5', 0.5],
+    ['1.', 1],
+    ['685_230.15', 685230.15],
+    ['-.5', -0.5],
     // Strings: no sexagesimal numbers, no timestamps (into JSON they stay text), out-of-range floats.
-    ['1:2:3', '1:2:3'], ['12:30', '12:30'], ['190:20:30.15', '190:20:30.15'], ['2001-12-14', '2001-12-14'],
-    ['2001-12-14T21:59:43.10-05:00', '2001-12-14T21:59:43.10-05:00'], ['1e400', '1e400'], ['0xZZ', '0xZZ'], ['1e', '1e'], ['+', '+'],
+    ['1:2:3', '1:2:3'],
+    ['12:30', '12:30'],
+    ['190:20:30.15', '190:20:30.15'],
+    ['2001-12-14', '2001-12-14'],
+    ['2001-12-14T21:59:43.10-05:00', '2001-12-14T21:59:43.10-05:00'],
+    ['1e400', '1e400'],
+    ['0xZZ', '0xZZ'],
+    ['1e', '1e'],
+    ['+', '+'],
     // Quoted and tagged scalars.
-    ['"yes"', 'yes'], ["'0777'", '0777'], ['!!str 12', '12'], ['!!int "12"', 12], ['!!float 1', 1], ['!!bool yes', true], ['!!binary aGVsbG8=', 'hello'],
+    ['"yes"', 'yes'],
+    ["'0777'", '0777'],
+    ['!!str 12', '12'],
+    ['!!int "12"', 12],
+    ['!!float 1', 1],
+    ['!!bool yes', true],
+    ['!!binary aGVsbG8=', 'hello'],
     ['!!timestamp 2001-12-14', '2001-12-14'],
   ] as const)('%s', (yaml, expected) => expect(valueOf(yaml)).toEqual(expected));
 
@@ -64,7 +117,9 @@ describe('YAML scalars as Kubernetes reads them', () => {
     expect(errorOf('a: .nan\n')).toContain('".nan" is not a number JSON can carry');
     expect(errorOf('a: !!int abc\n')).toBe('1: YAML: cannot decode !!str `abc` as a !!int');
     expect(errorOf('a: !!binary "%%%"\n')).toContain('!!binary value contains invalid base64 data');
-    expect(errorOf('a:\n  ? [x]\n  : 1\n')).toBe('2: a mapping key must be a string, a number or a boolean; Kubernetes cannot read a list or a mapping as a key');
+    expect(errorOf('a:\n  ? [x]\n  : 1\n')).toBe(
+      '2: a mapping key must be a string, a number or a boolean; Kubernetes cannot read a list or a mapping as a key',
+    );
     expect(errorOf('a:\n  ~: 1\n')).toBe('2: a mapping key cannot be empty or null; Kubernetes cannot read it');
   });
 

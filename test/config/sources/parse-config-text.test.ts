@@ -290,7 +290,12 @@ describe('parseConfigText: JSON', () => {
     const { documents, issues } = parseConfigText('{\n  "kind": "A",\n  "kind": "B"\n}\n', 'f.json');
     expect(documents).toEqual([]);
     expect(issues).toEqual([
-      expect.objectContaining({ severity: 'error', code: 'parse', message: expect.stringContaining('duplicate key "kind"'), location: { file: 'f.json', line: 3, column: 3 } }),
+      expect.objectContaining({
+        severity: 'error',
+        code: 'parse',
+        message: expect.stringContaining('duplicate key "kind"'),
+        location: { file: 'f.json', line: 3, column: 3 },
+      }),
     ]);
   });
 

@@ -95,19 +95,25 @@ export function readRateLimitPatches(spec: EnvoyFilterSpec, report: Report): Rat
     const skip = (why: string): void => report('warning', 'not-applicable', `patch not applied: ${why}`, path);
     const value = patch.patch?.value;
     if (!carriesLocalRateLimit(value) || !isObject(value)) {
-      skip("sidecarless applies only patches that configure Envoy's HTTP local rate limit (envoy.filters.http.local_ratelimit); there is no Envoy here to patch");
+      skip(
+        "sidecarless applies only patches that configure Envoy's HTTP local rate limit (envoy.filters.http.local_ratelimit); there is no Envoy here to patch",
+      );
       return;
     }
     const context = contextOf(patch.match?.context);
     if (!context) {
-      skip(`context ${patch.match?.context ?? ''} configures gateways or waypoints; sidecarless stands in for a sidecar (SIDECAR_OUTBOUND, and SIDECAR_INBOUND for servers)`);
+      skip(
+        `context ${patch.match?.context ?? ''} configures gateways or waypoints; sidecarless stands in for a sidecar (SIDECAR_OUTBOUND, and SIDECAR_INBOUND for servers)`,
+      );
       return;
     }
     const operation = patch.patch?.operation ?? 'INVALID';
     const valuePath: FieldPath = [...path, 'patch', 'value'];
     if (patch.applyTo === 'HTTP_FILTER') {
       if (!INSERTS.has(operation)) {
-        skip(`operation ${operation} on an HTTP filter: only inserting the local rate-limit filter (INSERT_BEFORE, INSERT_AFTER, INSERT_FIRST, ADD) is applied`);
+        skip(
+          `operation ${operation} on an HTTP filter: only inserting the local rate-limit filter (INSERT_BEFORE, INSERT_AFTER, INSERT_FIRST, ADD) is applied`,
+        );
         return;
       }
       const networkFilter = patch.match?.listener?.filterChain?.filter?.name;
@@ -153,7 +159,12 @@ export function readRateLimitPatches(spec: EnvoyFilterSpec, report: Report): Rat
       }
       const ignored = Object.keys(value).filter((k) => k !== 'typed_per_filter_config' && k !== 'typedPerFilterConfig');
       for (const key of ignored) {
-        report('warning', 'not-applicable', `'${key}' is not applied: of a route or virtual host patch, sidecarless applies only the local rate-limit entry of typed_per_filter_config`, [...valuePath, key]);
+        report(
+          'warning',
+          'not-applicable',
+          `'${key}' is not applied: of a route or virtual host patch, sidecarless applies only the local rate-limit entry of typed_per_filter_config`,
+          [...valuePath, key],
+        );
       }
       const configsKey = value['typed_per_filter_config'] !== undefined ? 'typed_per_filter_config' : 'typedPerFilterConfig';
       for (const [filterName, any] of Object.entries(perFilterConfigs(value) ?? {})) {
@@ -167,7 +178,9 @@ export function readRateLimitPatches(spec: EnvoyFilterSpec, report: Report): Rat
       }
       return;
     }
-    skip(`applyTo ${patch.applyTo ?? 'INVALID'}: a local rate limit is applied from HTTP_FILTER (the filter) and HTTP_ROUTE or VIRTUAL_HOST (its per-route configuration)`);
+    skip(
+      `applyTo ${patch.applyTo ?? 'INVALID'}: a local rate limit is applied from HTTP_FILTER (the filter) and HTTP_ROUTE or VIRTUAL_HOST (its per-route configuration)`,
+    );
   });
   return out;
 }

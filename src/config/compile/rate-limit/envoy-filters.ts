@@ -149,16 +149,22 @@ type FilterPatch = { resource: EnvoyFilterResource; patch: Extract<RateLimitPatc
 type OverridePatch = { resource: EnvoyFilterResource; patch: Exclude<RateLimitPatch, { kind: 'filter' }> };
 
 /** One rule per filter, with the route and virtual-host configurations of that filter's name; `limits` collects theirs. */
-function buildRules(filters: readonly FilterPatch[], overrides: readonly OverridePatch[], limits: CompiledRateLimit[]): { rules: RateLimitRule[]; unused: OverridePatch[] } {
-  const overrideLimits = overrides.map((o) => ({ ...o, limit: limitOf(o.resource, o.patch, o.patch.config, o.patch.kind === 'route' ? ROUTE_KEY : VHOST_KEY) }));
+function buildRules(
+  filters: readonly FilterPatch[],
+  overrides: readonly OverridePatch[],
+  limits: CompiledRateLimit[],
+): { rules: RateLimitRule[]; unused: OverridePatch[] } {
+  const overrideLimits = overrides.map((o) => ({
+    ...o,
+    limit: limitOf(o.resource, o.patch, o.patch.config, o.patch.kind === 'route' ? ROUTE_KEY : VHOST_KEY),
+  }));
   const used = new Set<(typeof overrideLimits)[number]>();
   const rules = filters.map(({ resource, patch }) => {
     const own = limitOf(resource, patch, patch.config, patch.port === undefined ? PORT_KEY : NO_KEY);
     if (own) limits.push(own);
     const mine = overrideLimits.filter((o) => o.patch.filterName === patch.filterName && o.limit);
     for (const o of mine) used.add(o);
-    const pick = (kind: 'route' | 'vhost'): Override[] =>
-      mine.filter((o) => o.patch.kind === kind).map((o) => ({ match: o.patch.match, limit: o.limit! }));
+    const pick = (kind: 'route' | 'vhost'): Override[] => mine.filter((o) => o.patch.kind === kind).map((o) => ({ match: o.patch.match, limit: o.limit! }));
     return new FilterRule(patch.port, own, pick('route'), pick('vhost'));
   });
   const unused: OverridePatch[] = [];
@@ -171,4 +177,3 @@ function buildRules(filters: readonly FilterPatch[], overrides: readonly Overrid
   }
   return { rules, unused };
 }
-

@@ -133,7 +133,11 @@ function readTokenBucket(m: ProtoMessage): TokenBucketSpec | undefined {
   const tokensPerFill = tb.uint32('tokens_per_fill', { min: 1 }) ?? 1;
   const fillIntervalMs = tb.duration('fill_interval', { required: true });
   if (fillIntervalMs !== undefined && fillIntervalMs < MIN_FILL_INTERVAL_MS) {
-    return tb.error('fill_interval', 'range', `expected at least 0.05s: Envoy's local rate limit refuses a fill interval under 50 ms, found "${String(tb.raw('fill_interval'))}"`);
+    return tb.error(
+      'fill_interval',
+      'range',
+      `expected at least 0.05s: Envoy's local rate limit refuses a fill interval under 50 ms, found "${String(tb.raw('fill_interval'))}"`,
+    );
   }
   if (maxTokens === undefined || fillIntervalMs === undefined) return undefined;
   return { maxTokens, tokensPerFill, fillIntervalMs };

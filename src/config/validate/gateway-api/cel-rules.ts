@@ -85,14 +85,14 @@ function repeatedParents(self: unknown, bad: (a: unknown, b: unknown) => boolean
 /** The CRD spells the sum of matches over the (at most 16) rules out term by term. */
 function matchTotalRule(guarded: boolean): string {
   const term = (i: number): string =>
-    guarded
-      ? `(self.size() > ${i} ? (has(self[${i}].matches) ? self[${i}].matches.size() : 0) : 0)`
-      : `(self.size() > ${i} ? self[${i}].matches.size() : 0)`;
+    guarded ? `(self.size() > ${i} ? (has(self[${i}].matches) ? self[${i}].matches.size() : 0) : 0)` : `(self.size() > ${i} ? self[${i}].matches.size() : 0)`;
   return `${Array.from({ length: 16 }, (_, i) => term(i)).join(' + ')} <= 128`;
 }
 
 function matchTotal(self: unknown): number {
-  return list(self).slice(0, 16).reduce<number>((n, r) => n + list(get(r, 'matches')).length, 0);
+  return list(self)
+    .slice(0, 16)
+    .reduce<number>((n, r) => n + list(get(r, 'matches')).length, 0);
 }
 
 /** `f.<filter>.path.type == 'ReplacePrefixMatch' && has(f.<filter>.path.replacePrefixMatch)`. */
@@ -175,11 +175,26 @@ export const GATEWAY_CEL_RULES: ReadonlyArray<readonly [string, Implementation |
     'self.all(l1, !has(l1.name) || self.exists_one(l2, has(l2.name) && l1.name == l2.name))',
     rule(
       (self) => repeatedNames(self).length === 0,
-      (self) => `found ${repeatedNames(self).map((n) => JSON.stringify(n)).join(', ')} more than once`,
+      (self) =>
+        `found ${repeatedNames(self)
+          .map((n) => JSON.stringify(n))
+          .join(', ')} more than once`,
     ),
   ],
-  [matchTotalRule(false), rule((self) => matchTotal(self) <= 128, (self) => `found ${matchTotal(self)}`)],
-  [matchTotalRule(true), rule((self) => matchTotal(self) <= 128, (self) => `found ${matchTotal(self)}`)],
+  [
+    matchTotalRule(false),
+    rule(
+      (self) => matchTotal(self) <= 128,
+      (self) => `found ${matchTotal(self)}`,
+    ),
+  ],
+  [
+    matchTotalRule(true),
+    rule(
+      (self) => matchTotal(self) <= 128,
+      (self) => `found ${matchTotal(self)}`,
+    ),
+  ],
   [
     '(has(self.backendRefs) && size(self.backendRefs) > 0) ? (!has(self.filters) || self.filters.all(f, !has(f.requestRedirect))): true',
     rule(
@@ -200,8 +215,7 @@ export const GATEWAY_CEL_RULES: ReadonlyArray<readonly [string, Implementation |
         `(has(self.backendRefs) && self.backendRefs.exists_one(b, (has(b.filters) && b.filters.exists_one(f, has(f.${field}) && has(f.${field}.path) && ${test})) )) ? ${then}`,
         rule(
           (self) =>
-            !exactlyOne(list(get(self, 'backendRefs')), (b) => exactlyOne(list(get(b, 'filters')), (f) => prefixRewrite(f, field))) ||
-            onePrefixMatch(self),
+            !exactlyOne(list(get(self, 'backendRefs')), (b) => exactlyOne(list(get(b, 'filters')), (f) => prefixRewrite(f, field))) || onePrefixMatch(self),
           matchesFound,
           'matches',
         ),
@@ -219,22 +233,26 @@ export const GATEWAY_CEL_RULES: ReadonlyArray<readonly [string, Implementation |
       () => 'found both a RequestRedirect and a URLRewrite filter',
     ),
   ],
-  ...['CORS', 'RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite'].map(
-    (type): readonly [string, Implementation] => [
-      `self.filter(f, f.type == '${type}').size() <= 1`,
-      rule(
-        (self) => list(self).filter((f) => get(f, 'type') === type).length <= 1,
-        (self) => `found ${list(self).filter((f) => get(f, 'type') === type).length}`,
-      ),
-    ],
-  ),
+  ...['CORS', 'RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite'].map((type): readonly [string, Implementation] => [
+    `self.filter(f, f.type == '${type}').size() <= 1`,
+    rule(
+      (self) => list(self).filter((f) => get(f, 'type') === type).length <= 1,
+      (self) => `found ${list(self).filter((f) => get(f, 'type') === type).length}`,
+    ),
+  ]),
   ...FILTER_FIELDS.flatMap(([field, type]): Array<readonly [string, Implementation]> => [
     [`!(has(self.${field}) && self.type != '${type}')`, rule((self) => !(has(self, field) && get(self, 'type') !== type), filterTypeFound, field)],
     [`!(!has(self.${field}) && self.type == '${type}')`, rule((self) => !(!has(self, field) && get(self, 'type') === type), undefined, field)],
   ]),
   [
     "!('*' in self && self.size() > 1)",
-    rule((self) => !(list(self).includes('*') && list(self).length > 1), (self) => `found ${list(self).map((v) => JSON.stringify(v)).join(', ')}`),
+    rule(
+      (self) => !(list(self).includes('*') && list(self).length > 1),
+      (self) =>
+        `found ${list(self)
+          .map((v) => JSON.stringify(v))
+          .join(', ')}`,
+    ),
   ],
   ...(['GRPC', 'HTTP'] as const).flatMap((protocol): Array<readonly [string, Implementation]> => {
     const field = protocol.toLowerCase();
@@ -247,7 +265,10 @@ export const GATEWAY_CEL_RULES: ReadonlyArray<readonly [string, Implementation |
     "!has(self.cookieConfig) || !has(self.cookieConfig.lifetimeType) || self.cookieConfig.lifetimeType != 'Permanent' || has(self.absoluteTimeout)",
     rule((self) => get(get(self, 'cookieConfig'), 'lifetimeType') !== 'Permanent' || has(self, 'absoluteTimeout'), undefined, 'absoluteTimeout'),
   ],
-  ["!has(self.cookieConfig) || self.type == 'Cookie'", rule((self) => !has(self, 'cookieConfig') || get(self, 'type') === 'Cookie', filterTypeFound, 'cookieConfig')],
+  [
+    "!has(self.cookieConfig) || self.type == 'Cookie'",
+    rule((self) => !has(self, 'cookieConfig') || get(self, 'type') === 'Cookie', filterTypeFound, 'cookieConfig'),
+  ],
   ['!(has(self.percent) && has(self.fraction))', rule((self) => !(has(self, 'percent') && has(self, 'fraction')))],
   [
     'self.numerator <= self.denominator',
@@ -270,7 +291,10 @@ export const GATEWAY_CEL_RULES: ReadonlyArray<readonly [string, Implementation |
     `${PATH_TYPES} ? !self.value.contains('${part}') : true`,
     pathRule((v) => !v.includes(part)),
   ]),
-  ...['/..', '/.'].map((end): readonly [string, Implementation] => [`${PATH_TYPES} ? !self.value.endsWith('${end}') : true`, pathRule((v) => !v.endsWith(end))]),
+  ...['/..', '/.'].map((end): readonly [string, Implementation] => [
+    `${PATH_TYPES} ? !self.value.endsWith('${end}') : true`,
+    pathRule((v) => !v.endsWith(end)),
+  ]),
   [
     "self.type in ['Exact','PathPrefix'] || self.type == 'RegularExpression'",
     {
@@ -278,14 +302,12 @@ export const GATEWAY_CEL_RULES: ReadonlyArray<readonly [string, Implementation |
       reason: 'the enum on the same field (type) says it already; the schema walk reports it once, as an enum error',
     },
   ],
-  [
-    `${PATH_TYPES} ? self.value.matches(r"""^(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|[%][0-9a-fA-F]{2})+$""") : true`,
-    pathRule((v) => PATH_CHARS.test(v)),
-  ],
+  [`${PATH_TYPES} ? self.value.matches(r"""^(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|[%][0-9a-fA-F]{2})+$""") : true`, pathRule((v) => PATH_CHARS.test(v))],
   [
     "!(has(self.request) && has(self.backendRequest) && duration(self.request) != duration('0s') && duration(self.backendRequest) > duration(self.request))",
     rule(
-      (self) => !(has(self, 'request') && has(self, 'backendRequest') && ms(get(self, 'request')) !== 0 && ms(get(self, 'backendRequest')) > ms(get(self, 'request'))),
+      (self) =>
+        !(has(self, 'request') && has(self, 'backendRequest') && ms(get(self, 'request')) !== 0 && ms(get(self, 'backendRequest')) > ms(get(self, 'request'))),
       (self) => `found request ${JSON.stringify(get(self, 'request'))}, backendRequest ${JSON.stringify(get(self, 'backendRequest'))}`,
       'backendRequest',
     ),

@@ -51,13 +51,25 @@ class Checker {
     const parents = list(spec['parentRefs']);
     parents.forEach((p, i) => this.parentRef(p, [...path, 'parentRefs', i]));
     if (parents.length === 0) {
-      this.warn([...path, 'parentRefs'], 'the route names no parent, so it applies to nothing; a mesh route names its Service (group "", kind Service)', 'no-effect');
+      this.warn(
+        [...path, 'parentRefs'],
+        'the route names no parent, so it applies to nothing; a mesh route names its Service (group "", kind Service)',
+        'no-effect',
+      );
     }
     if (list(spec['hostnames']).length > 0 && parents.some(isServiceParent)) {
-      this.warn([...path, 'hostnames'], 'hostnames are ignored for a Service parent: a mesh route applies to calls to its Service, whatever Host they name (as Istio reads it)', 'ignored');
+      this.warn(
+        [...path, 'hostnames'],
+        'hostnames are ignored for a Service parent: a mesh route applies to calls to its Service, whatever Host they name (as Istio reads it)',
+        'ignored',
+      );
     }
     if (spec['useDefaultGateways'] === 'All') {
-      this.warn([...path, 'useDefaultGateways'], 'default Gateways are ingress or egress gateways, which run their own proxy; attaching to them does not apply in-process (not applicable)', 'not-applicable');
+      this.warn(
+        [...path, 'useDefaultGateways'],
+        'default Gateways are ingress or egress gateways, which run their own proxy; attaching to them does not apply in-process (not applicable)',
+        'not-applicable',
+      );
     }
     list(spec['rules']).forEach((r, i) => this.rule(r, [...path, 'rules', i]));
   }
@@ -67,19 +79,35 @@ class Checker {
     const { group, kind } = value;
     if (isServiceParent(value)) {
       if (value['sectionName'] !== undefined) {
-        this.warn([...path, 'sectionName'], 'sectionName is not read for a Service parent; the route applies to every port of the Service (use port to pick one)', 'not-implemented');
+        this.warn(
+          [...path, 'sectionName'],
+          'sectionName is not read for a Service parent; the route applies to every port of the Service (use port to pick one)',
+          'not-implemented',
+        );
       }
       return;
     }
     if (group === 'gateway.networking.k8s.io' && kind === 'Gateway') {
-      this.warn(path, 'a Gateway parent attaches the route to an ingress or egress gateway, which runs its own proxy; it does not apply in-process and is skipped (not applicable)', 'not-applicable');
+      this.warn(
+        path,
+        'a Gateway parent attaches the route to an ingress or egress gateway, which runs its own proxy; it does not apply in-process and is skipped (not applicable)',
+        'not-applicable',
+      );
       return;
     }
     if (group === 'networking.istio.io' && kind === 'ServiceEntry') {
-      this.warn(path, 'a ServiceEntry parent is not read yet; the route is skipped for it (attach to a Kubernetes Service, or use a VirtualService)', 'not-implemented');
+      this.warn(
+        path,
+        'a ServiceEntry parent is not read yet; the route is skipped for it (attach to a Kubernetes Service, or use a VirtualService)',
+        'not-implemented',
+      );
       return;
     }
-    this.warn(path, `a ${String(kind)} parent of group "${String(group)}" is not one sidecarless reads; the route is skipped for it (a mesh route names its Service: group "", kind Service)`, 'ignored');
+    this.warn(
+      path,
+      `a ${String(kind)} parent of group "${String(group)}" is not one sidecarless reads; the route is skipped for it (a mesh route names its Service: group "", kind Service)`,
+      'ignored',
+    );
   }
 
   rule(value: unknown, path: FieldPath): void {
@@ -88,7 +116,11 @@ class Checker {
     list(value['filters']).forEach((f, i) => this.filter(f, [...path, 'filters', i]));
     list(value['backendRefs']).forEach((b, i) => this.backendRef(b, [...path, 'backendRefs', i], true));
     if (value['sessionPersistence'] !== undefined) {
-      this.warn([...path, 'sessionPersistence'], 'sessionPersistence is not implemented yet and has no effect (a DestinationRule consistentHash gives affinity)', 'not-implemented');
+      this.warn(
+        [...path, 'sessionPersistence'],
+        'sessionPersistence is not implemented yet and has no effect (a DestinationRule consistentHash gives affinity)',
+        'not-implemented',
+      );
     }
   }
 

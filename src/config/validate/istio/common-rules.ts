@@ -77,9 +77,10 @@ export function checkExportTo(
   exportTo.forEach((entry, i) => {
     const key = entry === '.' ? namespace : entry;
     if (seen.has(key)) {
-      report.error([...path, i], key !== entry
-        ? `duplicate entries in exportTo: . and current namespace ${namespace}`
-        : `duplicate entries in exportTo for entry ${entry}`);
+      report.error(
+        [...path, i],
+        key !== entry ? `duplicate entries in exportTo: . and current namespace ${namespace}` : `duplicate entries in exportTo for entry ${entry}`,
+      );
       return;
     }
     if (options.serviceEntry && entry === '~') {
@@ -120,12 +121,7 @@ export function checkGatewayNames(names: readonly string[] | undefined, path: Fi
 }
 
 /** A workload selector's labels (validateWorkloadSelector / ValidateAlphaWorkloadSelector). */
-export function checkSelectorLabels(
-  labels: Readonly<Record<string, string>> | undefined,
-  path: FieldPath,
-  report: RuleReport,
-  emptyWarning: string,
-): void {
+export function checkSelectorLabels(labels: Readonly<Record<string, string>> | undefined, path: FieldPath, report: RuleReport, emptyWarning: string): void {
   if (!labels || Object.keys(labels).length === 0) {
     report.warn(path, emptyWarning);
     return;

@@ -15,7 +15,12 @@ const HTTP_CONNECTION_MANAGER = 'envoy.filters.network.http_connection_manager';
  */
 export function checkEnvoyFilter(spec: EnvoyFilterSpec, _subject: RuleSubject, report: RuleReport): void {
   if (spec.workloadSelector) {
-    checkSelectorLabels(spec.workloadSelector.labels, ['spec', 'workloadSelector', 'labels'], report, 'Envoy filter: workload selector specified without labels, will be applied to all services in namespace');
+    checkSelectorLabels(
+      spec.workloadSelector.labels,
+      ['spec', 'workloadSelector', 'labels'],
+      report,
+      'Envoy filter: workload selector specified without labels, will be applied to all services in namespace',
+    );
   }
   spec.configPatches?.forEach((patch, i) => checkPatch(patch, ['spec', 'configPatches', i], report));
 }
@@ -27,7 +32,8 @@ function checkPatch(patch: EnvoyConfigObjectPatch, path: FieldPath, report: Rule
   if (!patch.patch) return report.error(path, 'Envoy filter: missing patch');
   const operation = patch.patch.operation;
   if (!operation || operation === 'INVALID') return report.error([...path, 'patch'], 'Envoy filter: missing patch operation');
-  if (operation !== 'REMOVE' && patch.patch.value === undefined) return report.error([...path, 'patch'], 'Envoy filter: missing patch value for non-remove operation');
+  if (operation !== 'REMOVE' && patch.patch.value === undefined)
+    return report.error([...path, 'patch'], 'Envoy filter: missing patch value for non-remove operation');
   const version = match?.proxy?.proxyVersion;
   if (version) {
     const at = [...path, 'match', 'proxy', 'proxyVersion'];
@@ -47,10 +53,12 @@ function checkPatch(patch: EnvoyConfigObjectPatch, path: FieldPath, report: Rule
     const filter = listener.filterChain?.filter;
     if (!filter) return;
     const where = [...at, 'listener', 'filterChain', 'filter'];
-    if (patch.applyTo === 'LISTENER' || patch.applyTo === 'FILTER_CHAIN') report.warn(where, `Envoy filter: filter match has no effect when used with ${patch.applyTo}`);
+    if (patch.applyTo === 'LISTENER' || patch.applyTo === 'FILTER_CHAIN')
+      report.warn(where, `Envoy filter: filter match has no effect when used with ${patch.applyTo}`);
     if (!filter.name) return report.error(where, 'Envoy filter: filter match has no name to match on');
     if (filter.subFilter) {
-      if (patch.applyTo !== 'HTTP_FILTER') return report.error([...where, 'subFilter'], 'Envoy filter: subfilter match can be used with applyTo HTTP_FILTER only');
+      if (patch.applyTo !== 'HTTP_FILTER')
+        return report.error([...where, 'subFilter'], 'Envoy filter: subfilter match can be used with applyTo HTTP_FILTER only');
       if (filter.name !== HTTP_CONNECTION_MANAGER && filter.name !== 'envoy.http_connection_manager') {
         return report.error([...where, 'name'], `Envoy filter: subfilter match requires filter match with ${HTTP_CONNECTION_MANAGER}`);
       }

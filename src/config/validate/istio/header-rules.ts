@@ -98,7 +98,7 @@ function envoyHeaderFormatProblem(value: string): string | undefined {
         break;
       case State.ExpectString:
         if (ch === '"') state = State.String;
-        else if (ch !== ' ') return 'invalid header configuration. Expecting \'"\'';
+        else if (ch !== ' ') return "invalid header configuration. Expecting '\"'";
         break;
       case State.String:
         if (ch === '\\') {

@@ -21,8 +21,22 @@ import { goFloat, q } from './rule-report.js';
 import { checkRetryOn } from './retry-on-rules.js';
 
 const GRPC_STATUSES = new Set([
-  'OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED',
-  'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS',
+  'OK',
+  'CANCELLED',
+  'UNKNOWN',
+  'INVALID_ARGUMENT',
+  'DEADLINE_EXCEEDED',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED',
+  'FAILED_PRECONDITION',
+  'ABORTED',
+  'OUT_OF_RANGE',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'DATA_LOSS',
   'UNAUTHENTICATED',
 ]);
 const CORS_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', '*']);
@@ -155,7 +169,10 @@ function checkFault(fault: HTTPFaultInjection | undefined, path: FieldPath, repo
     if (abort.percentage) checkPercentage(abort.percentage, [...at, 'percentage'], report);
     if (abort.grpcStatus !== undefined) {
       if (!GRPC_STATUSES.has(abort.grpcStatus)) {
-        report.error([...at, 'grpcStatus'], `gRPC status ${q(abort.grpcStatus)} is not supported. See https://github.com/grpc/grpc/blob/master/doc/statuscodes.md for a list of supported codes, for example 'NOT_FOUND'`);
+        report.error(
+          [...at, 'grpcStatus'],
+          `gRPC status ${q(abort.grpcStatus)} is not supported. See https://github.com/grpc/grpc/blob/master/doc/statuscodes.md for a list of supported codes, for example 'NOT_FOUND'`,
+        );
       }
     } else if (abort.http2Error !== undefined) {
       report.error([...at, 'http2Error'], 'HTTP/2 abort fault injection not supported yet');
@@ -246,7 +263,8 @@ function checkRetries(retries: HTTPRetry | undefined, path: FieldPath, report: R
   if (!retries) return;
   const attempts = retries.attempts ?? 0;
   if (attempts < 0) report.error([...path, 'attempts'], 'attempts cannot be negative');
-  const configured = retries.perTryTimeout !== undefined || !!retries.retryOn || (retries.retryRemoteLocalities !== undefined && retries.retryRemoteLocalities !== null);
+  const configured =
+    retries.perTryTimeout !== undefined || !!retries.retryOn || (retries.retryRemoteLocalities !== undefined && retries.retryRemoteLocalities !== null);
   if (attempts === 0 && configured) report.error(path, 'http retry policy configured when attempts are set to 0 (disabled)');
   checkDuration(retries.perTryTimeout, [...path, 'perTryTimeout'], report);
   if (retries.retryOn) checkRetryOn(retries.retryOn, [...path, 'retryOn'], report);
@@ -272,7 +290,10 @@ function checkRewrite(rewrite: HTTPRewrite | undefined, headers: Headers | undef
     for (const [name, value] of Object.entries(headers?.request?.[op] ?? {})) {
       if (!isAuthorityHeader(name)) continue;
       if (current !== '') {
-        report.error([...path, 'headers', 'request', op, name], `authority header cannot be set multiple times: have ${q(current)}, attempting to set ${q(value)}`);
+        report.error(
+          [...path, 'headers', 'request', op, name],
+          `authority header cannot be set multiple times: have ${q(current)}, attempting to set ${q(value)}`,
+        );
         return;
       }
       current = value;

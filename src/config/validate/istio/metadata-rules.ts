@@ -21,7 +21,10 @@ export function checkMetadata(kind: ResourceKind, spec: { readonly action?: stri
       if (action !== 'ALLOW' && action !== 'DENY') {
         report.error([...path, DRY_RUN], `the annotation ${DRY_RUN} currently only supports action ALLOW/DENY, found action ${action} in ${ref}`);
       } else if (!GO_BOOLEANS.has(dryRun)) {
-        report.error([...path, DRY_RUN], `${ref} has annotation ${DRY_RUN} with invalid value (${dryRun}): strconv.ParseBool: parsing ${q(dryRun)}: invalid syntax`);
+        report.error(
+          [...path, DRY_RUN],
+          `${ref} has annotation ${DRY_RUN} with invalid value (${dryRun}): strconv.ParseBool: parsing ${q(dryRun)}: invalid syntax`,
+        );
       }
     }
   }

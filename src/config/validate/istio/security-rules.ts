@@ -1,5 +1,12 @@
 import type { FieldPath } from '../../document.js';
-import type { AuthorizationPolicySpec, Operation, PeerAuthenticationSpec, PolicyTargetReference, RequestAuthenticationSpec, Source } from '../../schema/index.js';
+import type {
+  AuthorizationPolicySpec,
+  Operation,
+  PeerAuthenticationSpec,
+  PolicyTargetReference,
+  RequestAuthenticationSpec,
+  Source,
+} from '../../schema/index.js';
 import { checkSelectorLabels } from './common-rules.js';
 import { isCidr, isIpAddress } from './names.js';
 import type { RuleReport, RuleSubject } from './rule-report.js';
@@ -32,15 +39,44 @@ function checkTargetRef(ref: PolicyTargetReference, path: FieldPath, report: Rul
 }
 
 const SOURCE_LISTS = [
-  'principals', 'requestPrincipals', 'namespaces', 'ipBlocks', 'remoteIpBlocks', 'notPrincipals', 'notRequestPrincipals', 'notNamespaces',
-  'notIpBlocks', 'notRemoteIpBlocks', 'serviceAccounts', 'notServiceAccounts', 'trustDomains', 'notTrustDomains',
+  'principals',
+  'requestPrincipals',
+  'namespaces',
+  'ipBlocks',
+  'remoteIpBlocks',
+  'notPrincipals',
+  'notRequestPrincipals',
+  'notNamespaces',
+  'notIpBlocks',
+  'notRemoteIpBlocks',
+  'serviceAccounts',
+  'notServiceAccounts',
+  'trustDomains',
+  'notTrustDomains',
 ] as const;
 const OPERATION_LISTS = ['ports', 'methods', 'paths', 'hosts', 'notPorts', 'notMethods', 'notPaths', 'notHosts'] as const;
-const TCP_SOURCE_LISTS = ['principals', 'notPrincipals', 'ipBlocks', 'notIpBlocks', 'namespaces', 'notNamespaces', 'remoteIpBlocks', 'notRemoteIpBlocks', 'serviceAccounts', 'notServiceAccounts'] as const;
+const TCP_SOURCE_LISTS = [
+  'principals',
+  'notPrincipals',
+  'ipBlocks',
+  'notIpBlocks',
+  'namespaces',
+  'notNamespaces',
+  'remoteIpBlocks',
+  'notRemoteIpBlocks',
+  'serviceAccounts',
+  'notServiceAccounts',
+] as const;
 const CUSTOM_UNSUPPORTED_SOURCES: readonly [keyof Source, string][] = [
-  ['namespaces', 'From.Namespaces'], ['notNamespaces', 'From.NotNamespaces'], ['serviceAccounts', 'From.ServiceAccounts'],
-  ['notServiceAccounts', 'From.NotServiceAccounts'], ['trustDomains', 'From.TrustDomains'], ['notTrustDomains', 'From.NotTrustDomains'],
-  ['principals', 'From.Principals'], ['notPrincipals', 'From.NotPrincipals'], ['requestPrincipals', 'From.RequestPrincipals'],
+  ['namespaces', 'From.Namespaces'],
+  ['notNamespaces', 'From.NotNamespaces'],
+  ['serviceAccounts', 'From.ServiceAccounts'],
+  ['notServiceAccounts', 'From.NotServiceAccounts'],
+  ['trustDomains', 'From.TrustDomains'],
+  ['notTrustDomains', 'From.NotTrustDomains'],
+  ['principals', 'From.Principals'],
+  ['notPrincipals', 'From.NotPrincipals'],
+  ['requestPrincipals', 'From.RequestPrincipals'],
   ['notRequestPrincipals', 'From.NotRequestPrincipals'],
 ];
 const NEVER_TRIGGERED = 'add an empty rule `{}` if you want it be triggered for every request';
@@ -60,18 +96,23 @@ export function checkAuthorizationPolicy(spec: AuthorizationPolicySpec, _subject
     rules.forEach((rule, r) => {
       rule.from?.forEach((from, f) => {
         for (const [field, name] of CUSTOM_UNSUPPORTED_SOURCES) {
-          if (present(from.source?.[field])) report.error(['spec', 'rules', r, 'from', f, 'source', field], `${name} is currently not supported with CUSTOM action`);
+          if (present(from.source?.[field]))
+            report.error(['spec', 'rules', r, 'from', f, 'source', field], `${name} is currently not supported with CUSTOM action`);
         }
       });
       rule.when?.forEach((when, w) => {
-        if (['source.namespace', 'source.serviceAccount', 'source.trustDomain', 'source.principal'].includes(when.key) || when.key.startsWith('request.auth.')) {
+        if (
+          ['source.namespace', 'source.serviceAccount', 'source.trustDomain', 'source.principal'].includes(when.key) ||
+          when.key.startsWith('request.auth.')
+        ) {
           report.error(['spec', 'rules', r, 'when', w, 'key'], `${when.key} is currently not supported with CUSTOM action`);
         }
       });
     });
   }
   if (spec.provider && action !== 'CUSTOM') report.error(['spec', 'provider'], `\`provider\` must not be with non CUSTOM action, found ${action}`);
-  if (action === 'DENY' && rules.length === 0) report.error(['spec'], `DENY action without \`rules\` is meaningless as it will never be triggered, ${NEVER_TRIGGERED}`);
+  if (action === 'DENY' && rules.length === 0)
+    report.error(['spec'], `DENY action without \`rules\` is meaningless as it will never be triggered, ${NEVER_TRIGGERED}`);
   rules.forEach((rule, r) => {
     const path = ['spec', 'rules', r];
     let fromExists = false;
@@ -114,7 +155,10 @@ export function checkAuthorizationPolicy(spec: AuthorizationPolicySpec, _subject
       if (badNotValue) report.error([...at, 'notValues'], `invalid \`notValue\` for \`key\` ${condition.key}: ${badNotValue}`);
     });
     if (action === 'DENY' && ((fromExists && !toExists && !tcpInFrom) || (toExists && !tcpInTo))) {
-      report.warn(path, 'configured AuthorizationPolicy will deny all traffic to TCP ports under its scope due to the use of only HTTP attributes in a DENY rule; it is recommended to explicitly specify the port');
+      report.warn(
+        path,
+        'configured AuthorizationPolicy will deny all traffic to TCP ports under its scope due to the use of only HTTP attributes in a DENY rule; it is recommended to explicitly specify the port',
+      );
     }
   });
 }
@@ -127,11 +171,12 @@ function checkSource(source: Source, path: FieldPath, rule: number, report: Rule
   for (const field of SOURCE_LISTS) {
     const values = source[field] ?? [];
     const name = field[0]!.toUpperCase() + field.slice(1);
-    const bad = field === 'serviceAccounts' || field === 'notServiceAccounts'
-      ? serviceAccountProblem(name, values)
-      : field === 'trustDomains' || field === 'notTrustDomains'
-        ? trustDomainProblem(name, values)
-        : emptyValueProblem(name, values);
+    const bad =
+      field === 'serviceAccounts' || field === 'notServiceAccounts'
+        ? serviceAccountProblem(name, values)
+        : field === 'trustDomains' || field === 'notTrustDomains'
+          ? trustDomainProblem(name, values)
+          : emptyValueProblem(name, values);
     if (bad) report.error([...path, field], bad);
   }
 }
@@ -161,7 +206,8 @@ function wildcardProblem(key: string, values: readonly string[]): string | undef
   for (const value of values) {
     const stars = value.split('*').length - 1;
     if (stars > 1) return `at most one wildcard is allowed, found in ${key}: ${q(value)}`;
-    if (stars === 1 && value !== '*' && !value.startsWith('*') && !value.endsWith('*')) return `wildcard is only allowed at the start or end, found in ${key}: ${q(value)}`;
+    if (stars === 1 && value !== '*' && !value.startsWith('*') && !value.endsWith('*'))
+      return `wildcard is only allowed at the start or end, found in ${key}: ${q(value)}`;
   }
   return undefined;
 }
@@ -217,7 +263,8 @@ function pathTemplateProblem(key: string, paths: readonly string[]): string | un
       }
       if (glob === '{*}' || glob === '{**}') return `invalid or unsupported path ${path}, found in ${key}. {**} is not the last operator`;
       if (/[{}]/.test(glob)) return `invalid or unsupported path ${path}, found in ${key}. Contains '{' or '}' beyond a supported path template`;
-      if (template && !VALID_LITERAL.test(glob)) return `invalid or unsupported path ${path}, found in ${key}. Contains segment ${glob} with invalid string literal`;
+      if (template && !VALID_LITERAL.test(glob))
+        return `invalid or unsupported path ${path}, found in ${key}. Contains segment ${glob} with invalid string literal`;
     }
   }
   return undefined;
@@ -237,7 +284,8 @@ function attributeProblem(key: string, values: readonly string[]): string | unde
   if (key === 'source.trustDomain') return wildcardProblem(key, values);
   if (key.startsWith('request.auth.claims') || key.startsWith('experimental.envoy.filters.')) return mapKey();
   if (key === 'destination.port') return portProblems(values)[0];
-  if (['source.namespace', 'source.principal', 'request.auth.principal', 'request.auth.audiences', 'request.auth.presenter', 'connection.sni'].includes(key)) return undefined;
+  if (['source.namespace', 'source.principal', 'request.auth.principal', 'request.auth.audiences', 'request.auth.presenter', 'connection.sni'].includes(key))
+    return undefined;
   if (key === 'destination.namespace') return `attribute ${key} is replaced by the metadata.namespace`;
   if (key.startsWith('destination.labels')) return `attribute ${key} is replaced by the workload selector`;
   if (key === 'destination.name' || key === 'destination.user') return `deprecated attribute ${key}: only supported in v1alpha1`;
@@ -268,7 +316,10 @@ export function checkRequestAuthentication(spec: RequestAuthenticationSpec, _sub
         url = undefined;
       }
       if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
-        report.error([...path, rule.jwksUri !== undefined ? 'jwksUri' : 'jwks_uri'], `invalid jwks uri ${q(jwksUri)}: expected an http:// or https:// URL with a host`);
+        report.error(
+          [...path, rule.jwksUri !== undefined ? 'jwksUri' : 'jwks_uri'],
+          `invalid jwks uri ${q(jwksUri)}: expected an http:// or https:// URL with a host`,
+        );
       }
     }
     if (rule.jwks !== undefined) {

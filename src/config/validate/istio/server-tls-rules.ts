@@ -4,9 +4,21 @@ import type { RuleReport } from './rule-report.js';
 
 /** The TLS cipher suites Envoy takes (security.ValidCipherSuites). */
 const CIPHER_SUITES = new Set([
-  'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384',
-  'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305', 'ECDHE-ECDSA-AES128-SHA', 'ECDHE-RSA-AES128-SHA',
-  'ECDHE-ECDSA-AES256-SHA', 'ECDHE-RSA-AES256-SHA', 'AES128-GCM-SHA256', 'AES256-GCM-SHA384', 'AES128-SHA', 'AES256-SHA', 'DES-CBC3-SHA',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+  'ECDHE-ECDSA-AES128-SHA',
+  'ECDHE-RSA-AES128-SHA',
+  'ECDHE-ECDSA-AES256-SHA',
+  'ECDHE-RSA-AES256-SHA',
+  'AES128-GCM-SHA256',
+  'AES256-GCM-SHA384',
+  'AES128-SHA',
+  'AES256-SHA',
+  'DES-CBC3-SHA',
 ]);
 
 /** validateTLSOptions: server-side TLS of a Sidecar ingress listener. */
@@ -41,8 +53,10 @@ export function checkServerTls(tls: ServerTLSSettings, path: FieldPath, report: 
     }
     return;
   }
-  if ((tls.mode === 'PASSTHROUGH' || tls.mode === 'AUTO_PASSTHROUGH') &&
-    (tls.caCrl || tls.serverCertificate || tls.privateKey || tls.caCertificates || certificates.length > 0 || tls.credentialName || credentialNames.length > 0)) {
+  if (
+    (tls.mode === 'PASSTHROUGH' || tls.mode === 'AUTO_PASSTHROUGH') &&
+    (tls.caCrl || tls.serverCertificate || tls.privateKey || tls.caCertificates || certificates.length > 0 || tls.credentialName || credentialNames.length > 0)
+  ) {
     report.warn(path, `${tls.mode} mode does not use certificates, they will be ignored`);
   }
   const sources = [tls.serverCertificate && tls.privateKey, tls.credentialName, credentialNames.length > 0, certificates.length > 0].filter(Boolean).length;

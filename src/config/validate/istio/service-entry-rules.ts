@@ -63,7 +63,12 @@ function checkEndpointPorts(entry: WorkloadEntrySpec, path: FieldPath, report: R
 export function checkServiceEntry(spec: ServiceEntrySpec, subject: RuleSubject, report: RuleReport): void {
   const resolution = spec.resolution ?? 'NONE';
   if (spec.workloadSelector) {
-    checkSelectorLabels(spec.workloadSelector.labels, ['spec', 'workloadSelector', 'labels'], report, 'service entry: workload selector specified without labels, will be applied to all services in namespace');
+    checkSelectorLabels(
+      spec.workloadSelector.labels,
+      ['spec', 'workloadSelector', 'labels'],
+      report,
+      'service entry: workload selector specified without labels, will be applied to all services in namespace',
+    );
   }
   spec.hosts.forEach((host, i) => {
     const bad = host === '*' ? `invalid host ${host}` : validateWildcardDomain(host);
@@ -79,7 +84,8 @@ export function checkServiceEntry(spec: ServiceEntrySpec, subject: RuleSubject, 
   const ports = spec.ports ?? [];
   const portNames = new Set<string>();
   // Istio allocates an address itself unless resolution is NONE or the label opts out.
-  const autoAllocated = resolution !== 'NONE' && subject.labels['networking.istio.io/enable-autoallocate-ip']?.toLowerCase() !== 'false' && addresses.length === 0;
+  const autoAllocated =
+    resolution !== 'NONE' && subject.labels['networking.istio.io/enable-autoallocate-ip']?.toLowerCase() !== 'false' && addresses.length === 0;
   ports.forEach((port, i) => {
     const path = ['spec', 'ports', i];
     if (portNames.has(port.name)) report.error([...path, 'name'], `service entry port name ${q(port.name)} already defined`);
@@ -121,7 +127,10 @@ function checkDnsEntry(spec: ServiceEntrySpec, resolution: string, portNames: Re
   if (endpoints.length === 0) {
     const i = spec.hosts.findIndex((h) => validateFqdn(h) !== undefined);
     if (i !== -1) {
-      report.error(['spec', 'hosts', i], `hosts must be FQDN or contain only prefix wildcards if no endpoints are provided for resolution mode ${resolution}, ${validateFqdn(spec.hosts[i]!)}`);
+      report.error(
+        ['spec', 'hosts', i],
+        `hosts must be FQDN or contain only prefix wildcards if no endpoints are provided for resolution mode ${resolution}, ${validateFqdn(spec.hosts[i]!)}`,
+      );
     }
   }
   endpoints.forEach((endpoint, i) => {
@@ -133,7 +142,11 @@ function checkDnsEntry(spec: ServiceEntrySpec, resolution: string, portNames: Re
     for (const bad of validateLabels(endpoint.labels)) report.error([...path, 'labels'], bad);
     checkEndpointPorts(endpoint, path, report, portNames);
   });
-  if ((spec.addresses?.length ?? 0) > 0 && spec.hosts.length > 1 && (spec.ports ?? []).some((p) => protocolKind(p.protocol) === 'tcp' || protocolKind(p.protocol) === 'tls')) {
+  if (
+    (spec.addresses?.length ?? 0) > 0 &&
+    spec.hosts.length > 1 &&
+    (spec.ports ?? []).some((p) => protocolKind(p.protocol) === 'tcp' || protocolKind(p.protocol) === 'tls')
+  ) {
     report.warn(['spec', 'hosts'], 'service entry can not have more than one host specified simultaneously with address and tcp port');
   }
 }
@@ -143,7 +156,10 @@ function checkDynamicDnsEntry(spec: ServiceEntrySpec, subject: RuleSubject, repo
     if (!host.startsWith('*')) report.error(['spec', 'hosts', i], 'host must be wildcarded for resolution mode DYNAMIC_DNS');
   });
   if ((spec.addresses?.length ?? 0) > 0) {
-    report.error(['spec', 'addresses'], 'addresses cannot be set for resolution type DYNAMIC_DNS. HTTP route domains will only be generated from the hosts field values');
+    report.error(
+      ['spec', 'addresses'],
+      'addresses cannot be set for resolution type DYNAMIC_DNS. HTTP route domains will only be generated from the hosts field values',
+    );
   }
   if ((spec.endpoints?.length ?? 0) > 0) {
     report.error(['spec', 'endpoints'], 'endpoints cannot be set for resolution type DYNAMIC_DNS. Destination IP address determined from hosts field values');

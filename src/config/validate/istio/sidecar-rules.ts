@@ -1,7 +1,16 @@
 import type { FieldPath } from '../../document.js';
 import type { SidecarPort, SidecarSpec } from '../../schema/index.js';
 import { checkDestination, checkPort, checkSelectorLabels } from './common-rules.js';
-import { isDns1123Label, isIpAddress, protocolKind, validateFqdn, validatePartialWildcard, validatePortName, validateProtocol, validateWildcardDomain } from './names.js';
+import {
+  isDns1123Label,
+  isIpAddress,
+  protocolKind,
+  validateFqdn,
+  validatePartialWildcard,
+  validatePortName,
+  validateProtocol,
+  validateWildcardDomain,
+} from './names.js';
 import type { RuleReport, RuleSubject } from './rule-report.js';
 import { q } from './rule-report.js';
 import { checkServerTls } from './server-tls-rules.js';
@@ -13,7 +22,12 @@ const DEFAULT_ENDPOINT_HOSTS = new Set(['', '127.0.0.1', '0.0.0.0', '::1', '::']
 /** istiod's ValidateSidecar. */
 export function checkSidecar(spec: SidecarSpec, subject: RuleSubject, report: RuleReport): void {
   if (spec.workloadSelector) {
-    checkSelectorLabels(spec.workloadSelector.labels, ['spec', 'workloadSelector', 'labels'], report, 'sidecar: workload selector specified without labels, will be applied to all services in namespace');
+    checkSelectorLabels(
+      spec.workloadSelector.labels,
+      ['spec', 'workloadSelector', 'labels'],
+      report,
+      'sidecar: workload selector specified without labels, will be applied to all services in namespace',
+    );
   }
   if (!spec.egress?.length && !spec.ingress?.length && !spec.outboundTrafficPolicy && !spec.inboundConnectionPool) {
     report.error(['spec'], 'sidecar: empty configuration provided');
@@ -36,7 +50,8 @@ export function checkSidecar(spec: SidecarSpec, subject: RuleSubject, report: Ru
       if (tls.credentialName) report.error([...at, 'credentialName'], 'sidecar: credentialName is not currently supported');
       if (tls.credentialNames?.length) report.error([...at, 'credentialNames'], 'sidecar: credentialNames is not currently supported');
       if (tls.tlsCertificates?.length) report.error([...at, 'tlsCertificates'], 'sidecar: tls_certificates is not currently supported');
-      if (tls.mode === 'ISTIO_MUTUAL' || tls.mode === 'AUTO_PASSTHROUGH') report.error([...at, 'mode'], `configuration is invalid: cannot set mode to ${tls.mode} in sidecar ingress tls`);
+      if (tls.mode === 'ISTIO_MUTUAL' || tls.mode === 'AUTO_PASSTHROUGH')
+        report.error([...at, 'mode'], `configuration is invalid: cannot set mode to ${tls.mode} in sidecar ingress tls`);
       if (protocolKind(ingress.port.protocol) !== 'tls') report.error(at, 'server cannot have TLS settings for non HTTPS/TLS ports');
       checkServerTls(tls, at, report);
     }

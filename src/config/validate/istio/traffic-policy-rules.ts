@@ -52,7 +52,8 @@ export function checkTrafficPolicy(policy: TrafficPolicy | undefined, namespace:
   const tunnel = policy.tunnel;
   if (tunnel) {
     const at = [...path, 'tunnel'];
-    if (tunnel.protocol && tunnel.protocol !== 'CONNECT' && tunnel.protocol !== 'POST') report.error([...at, 'protocol'], 'tunnel protocol must be "CONNECT" or "POST"');
+    if (tunnel.protocol && tunnel.protocol !== 'CONNECT' && tunnel.protocol !== 'POST')
+      report.error([...at, 'protocol'], 'tunnel protocol must be "CONNECT" or "POST"');
     const fqdn = validateFqdn(tunnel.targetHost);
     if (fqdn && !isIpAddress(tunnel.targetHost)) {
       report.error([...at, 'targetHost'], `tunnel target host must be valid FQDN or IP address: ${fqdn}; ${tunnel.targetHost} is not a valid IP`);
@@ -121,7 +122,11 @@ function checkLoadBalancer(lb: LoadBalancerSettings | undefined, outlier: Outlie
       else names.add(attribute.name);
     });
     if (hash.minimumRingSize) {
-      report.warn([...at, 'minimumRingSize'], "consistent hash MinimumRingSize is deprecated, use ConsistentHashLB's RingHash configuration instead", 'deprecated');
+      report.warn(
+        [...at, 'minimumRingSize'],
+        "consistent hash MinimumRingSize is deprecated, use ConsistentHashLB's RingHash configuration instead",
+        'deprecated',
+      );
       if (hash.ringHash || hash.maglev) report.error([...at, 'minimumRingSize'], 'only one of MinimumRingSize or Maglev/Ringhash can be specified');
     }
     const maglev = hash.maglev;
@@ -180,17 +185,38 @@ function checkLocalityLb(lb: LocalityLoadBalancerSetting | undefined, outlier: O
   }
   const bad = localitiesProblem(distribute.map((d) => d.from ?? ''));
   if (bad) report.error([...path, 'distribute'], bad);
-  checkFailover(failover, lb.failoverPriority, outlier, path, report, 'locality lb failover settings must specify different regions', 'locality lb failover only specify region', 'locality lb failover region should not contain \'*\' wildcard');
+  checkFailover(
+    failover,
+    lb.failoverPriority,
+    outlier,
+    path,
+    report,
+    'locality lb failover settings must specify different regions',
+    'locality lb failover only specify region',
+    "locality lb failover region should not contain '*' wildcard",
+  );
 }
 
 function checkZoneAwareLb(lb: ZoneAwareLoadBalancerSetting | undefined, outlier: OutlierDetection | undefined, path: FieldPath, report: RuleReport): void {
   if (!lb) return;
   (lb.failoverPriority ?? []).forEach((label, i) => {
     if (TOPOLOGY_LABELS.has(label)) {
-      report.error([...path, 'failoverPriority', i], `'failover_priority' for zone aware lb must not use topology label '${label}'; region- and zone-level routing are handled automatically`);
+      report.error(
+        [...path, 'failoverPriority', i],
+        `'failover_priority' for zone aware lb must not use topology label '${label}'; region- and zone-level routing are handled automatically`,
+      );
     }
   });
-  checkFailover(lb.failover ?? [], lb.failoverPriority, outlier, path, report, 'zone aware lb failover settings must specify different regions', 'zone aware lb failover only specifies region; zone and subzone failover are handled automatically', "zone aware lb failover region should not contain '*' wildcard");
+  checkFailover(
+    lb.failover ?? [],
+    lb.failoverPriority,
+    outlier,
+    path,
+    report,
+    'zone aware lb failover settings must specify different regions',
+    'zone aware lb failover only specifies region; zone and subzone failover are handled automatically',
+    "zone aware lb failover region should not contain '*' wildcard",
+  );
 }
 
 function checkFailover(

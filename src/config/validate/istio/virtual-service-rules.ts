@@ -195,11 +195,16 @@ function analyzeUnreachable<M extends object>(
       if (earlier !== undefined) {
         const other = field === 'http' ? routeName(routes[earlier]!, earlier) : `#${earlier}`;
         const label = field === 'http' ? matchName(match as { name?: string }, m) : `#${m}`;
-        report.warn([...path, 'match', m], `virtualService rule ${name()} match ${label} is not used (duplicate/overlapping match in rule ${other}) (IST0131)`, 'ineffective-match');
+        report.warn(
+          [...path, 'match', m],
+          `virtualService rule ${name()} match ${label} is not used (duplicate/overlapping match in rule ${other}) (IST0131)`,
+          'ineffective-match',
+        );
         duplicates++;
       } else seen.set(key, i);
     });
-    if (duplicates === matches.length) report.warn(path, `virtualService rule ${name()} not used (all matches used by prior rules) (IST0130)`, 'unreachable-rule');
+    if (duplicates === matches.length)
+      report.warn(path, `virtualService rule ${name()} not used (all matches used by prior rules) (IST0130)`, 'unreachable-rule');
   });
 }
 
@@ -276,7 +281,11 @@ function covers(a: PrefixMatch, b: PrefixMatch): boolean {
   const within = (x: string, y: string): boolean => x === y || x.startsWith(y);
   if (!b.prefix.startsWith(a.prefix) || a.port !== b.port) return false;
   if (!within(a.method, b.method) || !within(a.authority, b.authority)) return false;
-  for (const [mine, theirs] of [[a.headers, b.headers], [a.query, b.query], [a.without, b.without]] as const) {
+  for (const [mine, theirs] of [
+    [a.headers, b.headers],
+    [a.query, b.query],
+    [a.without, b.without],
+  ] as const) {
     if (mine.size !== theirs.size) return false;
     for (const [key, value] of mine) {
       const other = theirs.get(key);
