@@ -9,7 +9,7 @@ export const ROOT = new URL('../../', import.meta.url);
 export const SCHEMA_DIR = new URL('schema/istio/', ROOT);
 /** sidecarless's own kinds (RateLimitPolicy), shipped for clusters to apply. */
 export const OWN_CRD_DIR = new URL('deploy/crds/', ROOT);
-/** Gateway API's standard-channel HTTPRoute and GRPCRoute CRDs (see its README for the release). */
+/** Gateway API's HTTPRoute and GRPCRoute CRDs, experimental channel (its README says which release and why). */
 export const GATEWAY_SCHEMA_DIR = new URL('schema/gateway-api/', ROOT);
 
 /** Schema keywords the validator implements; any other keyword fails the generator loudly. */

@@ -286,27 +286,8 @@ export class RequestTelemetry implements Dispatcher.DispatchHandler {
   /** Istio's standard metrics for this request, labelled as a sidecar with `reporter="source"`. */
   private recordIstio(): void {
     const m = this.mesh.metrics.current!;
-    const service = this.destination ?? this.serviceHost;
-    const { name, namespace } = serviceName(service, this.mesh.deps.serviceNamespace);
-    const labels = this.host?.endpoint.labels;
-    const attributes: Attributes = {
-      reporter: 'source',
-      ...this.mesh.source,
-      destination_service: service,
-      destination_service_name: name,
-      destination_service_namespace: namespace,
-      destination_workload: 'unknown',
-      destination_workload_namespace: 'unknown',
-      destination_app: labels?.app ?? labels?.['app.kubernetes.io/name'] ?? 'unknown',
-      destination_version: labels?.version ?? labels?.['app.kubernetes.io/version'] ?? 'unknown',
-      destination_principal: 'unknown',
-      destination_cluster: 'unknown',
-      request_protocol: this.grpcStatus !== '' ? 'grpc' : 'http',
-      response_code: String(this.status),
-      response_flags: formatResponseFlags(this.flags),
-      connection_security_policy: 'unknown',
-      grpc_response_status: this.grpcStatus,
-    };
+    const protocol = this.grpcStatus !== '' ? 'grpc' : 'http';
+    const attributes = istioSourceAttributes(this.mesh, this.destination ?? this.serviceHost, this.host, protocol, this.status, this.flags, this.grpcStatus);
     m.istioRequests!.add(1, attributes);
     m.istioDuration!.record(performance.now() - this.startedAt, attributes);
     m.istioRequestBytes!.record(this.requestBytes, attributes);
@@ -352,6 +333,38 @@ export class RequestTelemetry implements Dispatcher.DispatchHandler {
 }
 
 /** Istio's `destination_service_name` and `_namespace` of a service host. */
+/** The labels of one request's Istio standard metrics, as the client's sidecar reports them (`reporter="source"`). */
+export function istioSourceAttributes(
+  mesh: MeshTelemetry,
+  service: string,
+  host: Host | undefined,
+  protocol: 'http' | 'grpc',
+  status: number,
+  flags: number,
+  grpcStatus: string,
+): Attributes {
+  const { name, namespace } = serviceName(service, mesh.deps.serviceNamespace);
+  const labels = host?.endpoint.labels;
+  return {
+    reporter: 'source',
+    ...mesh.source,
+    destination_service: service,
+    destination_service_name: name,
+    destination_service_namespace: namespace,
+    destination_workload: 'unknown',
+    destination_workload_namespace: 'unknown',
+    destination_app: labels?.app ?? labels?.['app.kubernetes.io/name'] ?? 'unknown',
+    destination_version: labels?.version ?? labels?.['app.kubernetes.io/version'] ?? 'unknown',
+    destination_principal: 'unknown',
+    destination_cluster: 'unknown',
+    request_protocol: protocol,
+    response_code: String(status),
+    response_flags: formatResponseFlags(flags),
+    connection_security_policy: 'unknown',
+    grpc_response_status: grpcStatus,
+  };
+}
+
 export function serviceName(host: string, namespaceOf: (host: string) => string | undefined): { name: string; namespace: string } {
   const svc = host.indexOf('.svc.');
   if (svc > 0) {

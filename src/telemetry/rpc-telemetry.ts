@@ -3,7 +3,7 @@ import type { Host } from '../balancer/index.js';
 import type { RetryPolicy } from '../resilience/retry-policy.js';
 import type { MeshTelemetry } from './mesh-telemetry.js';
 import { formatResponseFlags, ResponseFlag } from './response-flags.js';
-import { serviceName } from './request-telemetry.js';
+import { istioSourceAttributes } from './request-telemetry.js';
 import * as sc from './semconv.js';
 import { REQUEST_SPAN_NAME } from './semconv.js';
 import { SPAN_KIND_CLIENT, SPAN_KIND_INTERNAL, SPAN_STATUS_ERROR } from './span-codes.js';
@@ -196,27 +196,7 @@ export class RpcTelemetry {
   /** Istio's standard metrics for the call, labelled as a sidecar with `reporter="source"`. */
   private recordIstio(code: number, httpStatus: number): void {
     const m = this.mesh.metrics.current!;
-    const service = this.destination ?? this.hostname;
-    const { name, namespace } = serviceName(service, this.mesh.deps.serviceNamespace);
-    const labels = this.host?.endpoint.labels;
-    const attributes: Attributes = {
-      reporter: 'source',
-      ...this.mesh.source,
-      destination_service: service,
-      destination_service_name: name,
-      destination_service_namespace: namespace,
-      destination_workload: 'unknown',
-      destination_workload_namespace: 'unknown',
-      destination_app: labels?.app ?? labels?.['app.kubernetes.io/name'] ?? 'unknown',
-      destination_version: labels?.version ?? labels?.['app.kubernetes.io/version'] ?? 'unknown',
-      destination_principal: 'unknown',
-      destination_cluster: 'unknown',
-      request_protocol: 'grpc',
-      response_code: String(httpStatus),
-      response_flags: formatResponseFlags(this.flags),
-      connection_security_policy: 'unknown',
-      grpc_response_status: String(code),
-    };
+    const attributes = istioSourceAttributes(this.mesh, this.destination ?? this.hostname, this.host, 'grpc', httpStatus, this.flags, String(code));
     m.istioRequests!.add(1, attributes);
     m.istioDuration!.record(performance.now() - this.startedAt, attributes);
   }
