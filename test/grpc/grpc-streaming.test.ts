@@ -43,6 +43,8 @@ kind: DestinationRule
 metadata: { name: feed, namespace: shop }
 spec:
   host: feed.shop.svc.cluster.local
+  # Round robin: a retry, which avoids the pod already tried, lands on the other pod every time.
+  trafficPolicy: { loadBalancer: { simple: ROUND_ROBIN } }
   subsets:
   - { name: v1, labels: { version: v1 } }
   - { name: v2, labels: { version: v2 } }

@@ -26,6 +26,15 @@ spec:
   ports: [{ number: ${port}, name: grpc, protocol: GRPC }]
   endpoints: [{ address: 127.0.0.2, labels: { app: reviews, version: v1 } }, { address: 127.0.0.3, labels: { app: reviews, version: v1 } }]
 ---
+# Round robin: a retry, which avoids the pod already tried, lands on the other pod every time
+# (least-request picks at random and may, rarely, pick the tried pod again, as Envoy may).
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: reviews, namespace: shop }
+spec:
+  host: reviews.shop.svc.cluster.local
+  trafficPolicy: { loadBalancer: { simple: ROUND_ROBIN } }
+---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: reviews, namespace: shop }
