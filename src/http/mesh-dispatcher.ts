@@ -538,8 +538,13 @@ export class MeshDispatcher extends Dispatcher {
     // lets replace it), capped by the deadline of the inbound request being handled.
     let timeoutMs = actions?.timeoutMs ?? 0;
     if (request.rqTimeoutHeader !== undefined) {
-      const ms = parseTimeoutHeader(request.rqTimeoutHeader);
-      if (ms !== undefined) timeoutMs = ms;
+      if (actions === TLS_PORT_ACTIONS) {
+        // On a TLS port Envoy sees only the client's encrypted bytes: the header goes on untouched.
+        outHeaders[RQ_TIMEOUT_HEADER] = request.rqTimeoutHeader;
+      } else {
+        const ms = parseTimeoutHeader(request.rqTimeoutHeader);
+        if (ms !== undefined) timeoutMs = ms;
+      }
     }
     let deadlineBound = false;
     const remaining = remainingTimeMs();

@@ -16,6 +16,8 @@ export interface TlsPodReply {
   readonly path: string;
   readonly host: string;
   readonly body: string;
+  /** The `x-envoy-upstream-rq-timeout-ms` header the pod received; null without one. */
+  readonly rqTimeoutHeader: string | null;
 }
 
 export interface TlsPodOptions {
@@ -70,6 +72,7 @@ export class TlsPod {
           path: req.url ?? '',
           host: req.headers.host ?? '',
           body: Buffer.concat(chunks).toString(),
+          rqTimeoutHeader: typeof req.headers['x-envoy-upstream-rq-timeout-ms'] === 'string' ? req.headers['x-envoy-upstream-rq-timeout-ms'] : null,
         };
         pod.replies.push(reply);
         pod.waiters = pod.waiters.filter((w) => (w.count <= pod.replies.length ? (w.resolve(), false) : true));

@@ -175,6 +175,13 @@ spec:
     expect(await reply(`https://www.googleapis.com:${port}/only-this`)).toMatchObject({ pod: '127.0.0.2', path: '/only-this' });
   });
 
+  it("the caller's x-envoy-upstream-rq-timeout-ms reaches the endpoint untouched on a TLS port (Envoy sees only encrypted bytes there)", async () => {
+    mesh = await meshFromYaml(googleapis('TLS'), { namespace: 'shop' });
+    const res = await mesh.request(`https://www.googleapis.com:${port}/storage`, { headers: { 'x-envoy-upstream-rq-timeout-ms': '250' } });
+    expect(res.statusCode).toBe(200);
+    expect(((await res.body.json()) as TlsPodReply).rqTimeoutHeader).toBe('250');
+  });
+
   it('a plaintext http:// request to a TLS port is refused with ERR_MESH_TLS_PORT_PLAINTEXT; nothing reaches the endpoint', async () => {
     mesh = await meshFromYaml(
       `apiVersion: networking.istio.io/v1
