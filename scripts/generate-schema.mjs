@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { importSource } from './lib/import-ts.mjs';
-import { GATEWAY_TYPE_NAMES, GeneratorError, ROOT, canonical, nameTypes, strippedKinds, summary } from './lib/istio-crds.mjs';
+import { GATEWAY_TYPE_NAMES, GeneratorError, ROOT, SCHEMA_KEYWORDS, canonical, nameTypes, strippedKinds, summary } from './lib/istio-crds.mjs';
 
 const OUT_DIR = new URL('src/config/schema/generated/', ROOT);
 const REGENERATE = '// Regenerate with `npm run generate`; `node scripts/generate-schema.mjs --check` tells if stale.';
@@ -31,39 +31,8 @@ const GATEWAY = {
 };
 
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
-const KEY_ORDER = [
-  'type',
-  'format',
-  'enum',
-  'nullable',
-  'minimum',
-  'maximum',
-  'minLength',
-  'maxLength',
-  'pattern',
-  'minItems',
-  'maxItems',
-  'minProperties',
-  'maxProperties',
-  'required',
-  'properties',
-  'additionalProperties',
-  'items',
-  'oneOf',
-  'anyOf',
-  'allOf',
-  'not',
-  'x-kubernetes-validations',
-  'x-kubernetes-preserve-unknown-fields',
-  'x-kubernetes-int-or-string',
-  'x-kubernetes-list-type',
-  'x-kubernetes-list-map-keys',
-  'default',
-  'x-sidecarless-duration',
-  'x-sidecarless-re2',
-  'rule',
-  'message',
-];
+// The keywords in the order they are printed: the validator's, then our own markers and CEL rules' keys.
+const KEY_ORDER = [...SCHEMA_KEYWORDS, 'x-sidecarless-duration', 'x-sidecarless-re2', 'rule', 'message'];
 
 function quote(text) {
   if (text.includes("'") && !text.includes('"') && !text.includes('\\') && !text.includes('\n')) return `"${text}"`;

@@ -12,8 +12,8 @@ export const OWN_CRD_DIR = new URL('deploy/crds/', ROOT);
 /** Gateway API's HTTPRoute and GRPCRoute CRDs, experimental channel (its README says which release and why). */
 export const GATEWAY_SCHEMA_DIR = new URL('schema/gateway-api/', ROOT);
 
-/** Schema keywords the validator implements; any other keyword fails the generator loudly. */
-const KNOWN_KEYWORDS = new Set([
+/** Schema keywords the validator implements, in the order the generator prints them; any other keyword fails the generator loudly. */
+export const SCHEMA_KEYWORDS = [
   'type',
   'format',
   'enum',
@@ -41,7 +41,8 @@ const KNOWN_KEYWORDS = new Set([
   'x-kubernetes-list-type',
   'x-kubernetes-list-map-keys',
   'default',
-]);
+];
+const KNOWN_KEYWORDS = new Set(SCHEMA_KEYWORDS);
 const KNOWN_FORMATS = new Set(['int32', 'int64', 'uint32', 'double', 'float', 'byte', 'date-time']);
 const DURATION_RULE = "duration(self) >= duration('1ms')";
 
