@@ -73,16 +73,18 @@ spec:
     clients.push(c);
     const before = echo.received.length;
     // A GRPCRoute that matches only some methods of the Service: others have no route.
-    const unmatched = await new Promise<{ code: number | undefined }>((resolve) => {
+    const unmatched = await new Promise<{ code: number | undefined; details: string | undefined }>((resolve) => {
       c.makeUnaryRequest(
         '/test.Other/Nothing',
         (v: unknown) => Buffer.from(JSON.stringify(v)),
         (b: Buffer) => JSON.parse(b.toString()) as unknown,
         {},
-        (error) => resolve({ code: error?.code }),
+        (error) => resolve({ code: error?.code, details: error?.details }),
       );
     });
     expect(unmatched.code).toBe(status.UNIMPLEMENTED);
+    // The mesh's answer, not the pod's (a grpc-js server answers an unknown method UNIMPLEMENTED too).
+    expect(unmatched.details).toBe('route not found for /test.Other/Nothing on reviews.shop.svc.cluster.local');
     expect(echo.received.length).toBe(before);
   });
 });
