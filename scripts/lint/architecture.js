@@ -57,3 +57,13 @@ export const ENTRY_POINTS = [
   'src/grpc/index.ts',
   'src/cli/bin.ts',
 ];
+
+/**
+ * Packages only some parts may import. undici is the transport: the layers of the request path
+ * speak src/request-protocol.ts, so that a gRPC transport can carry them too. Besides transport,
+ * the dispatcher entry (http), the mesh's fetch, the Kubernetes API client and the JWKS fetch of
+ * the inbound side use undici as a client of their own.
+ */
+export const PACKAGE_USERS = {
+  undici: ['transport', 'http', 'mesh', 'kubernetes', 'server'],
+};

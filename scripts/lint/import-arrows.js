@@ -1,7 +1,7 @@
 // ESLint rule `arrows/allowed-imports`: an import from one part of src/ into another must be an
 // arrow of scripts/lint/architecture.js, and nothing imports an entry point.
 import { dirname, relative, resolve, sep } from 'node:path';
-import { ALLOWED_IMPORTS, ENTRY_POINTS } from './architecture.js';
+import { ALLOWED_IMPORTS, ENTRY_POINTS, PACKAGE_USERS } from './architecture.js';
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), '../..');
 const src = resolve(root, 'src');
@@ -23,6 +23,7 @@ const rule = {
       arrow: "src/{{from}} may not import src/{{to}} ('{{spec}}'): not an arrow of scripts/lint/architecture.js (docs/architecture.md)",
       unknown: 'src/{{from}} is not a part listed in scripts/lint/architecture.js: add it with the parts it may import',
       entry: "'{{spec}}' is an entry point of the package: import the module it re-exports instead",
+      package: "src/{{from}} may not import '{{spec}}': only {{users}} may (PACKAGE_USERS in scripts/lint/architecture.js)",
     },
     schema: [],
   },
@@ -31,7 +32,12 @@ const rule = {
     const from = partOf(file);
     if (from === undefined) return {};
     const check = (node, spec) => {
-      if (typeof spec !== 'string' || !spec.startsWith('.')) return;
+      if (typeof spec !== 'string') return;
+      if (!spec.startsWith('.')) {
+        const users = PACKAGE_USERS[spec.split('/')[0]];
+        if (users && !users.includes(from)) context.report({ node, messageId: 'package', data: { from, spec, users: users.join(', ') } });
+        return;
+      }
       const target = resolve(dirname(file), spec).replace(/\.js$/, '.ts');
       if (entries.has(target) && target !== file) {
         context.report({ node, messageId: 'entry', data: { spec } });

@@ -1,4 +1,4 @@
-import type { Pool } from 'undici';
+
 import type { Host, PriorityBalancer } from '../balancer/index.js';
 import { createClusterBalancer, createHost, NO_PICK_CONTEXT } from '../balancer/index.js';
 import type { MeshClock, RandomSource } from '../clock.js';
@@ -17,7 +17,7 @@ import type { MeshError } from '../errors.js';
 import { TlsCredentialUnavailableError, TlsNotSupportedError } from '../security/errors.js';
 import type { MeshTls, MeshTlsCredentials } from '../security/mesh-tls.js';
 import { isMeshEndpoint, meshTlsCredentials, meshTlsRefusal } from '../security/mesh-tls.js';
-import type { PoolFactory, PoolOptions } from '../transport/pool-factory.js';
+import type { EndpointPool, PoolFactory, PoolOptions } from '../transport/pool-factory.js';
 import { samePoolOptions } from '../transport/pool-factory.js';
 import type { TlsDisabled, TlsOrigination, TlsUnavailable, TlsUnsupported } from '../security/tls-settings.js';
 import { URL_TLS } from '../security/tls-settings.js';
@@ -67,11 +67,11 @@ export class Cluster {
   private hosts: Host[] = [];
   private byKey = new Map<string, Host>();
   /** Per endpoint: plaintext, or the DestinationRule's TLS when it originates TLS. */
-  private readonly pools = new Map<string, Pool>();
+  private readonly pools = new Map<string, EndpointPool>();
   /** Per endpoint, for `https://` URLs while the DestinationRule originates no TLS itself. */
-  private readonly urlTlsPools = new Map<string, Pool>();
+  private readonly urlTlsPools = new Map<string, EndpointPool>();
   /** The pools of {@link pools} that speak mesh mTLS (a rotation replaces these only). */
-  private readonly meshPools = new Set<Pool>();
+  private readonly meshPools = new Set<EndpointPool>();
   /** The DestinationRule's TLS for this destination (top level < subset < port merged). */
   private tls: ResolvedTls | undefined = undefined;
   /** Mesh mTLS: the rule's ISTIO_MUTUAL, or auto mTLS (endpoints of the mesh only). */
@@ -355,12 +355,12 @@ export class Cluster {
    * {@link tlsRefusal} for mesh mTLS without certificates: nothing is ever sent in plaintext
    * instead.
    */
-  pool(host: Host, urlTls = false): Pool {
+  pool(host: Host, urlTls = false): EndpointPool {
     const pools = urlTls && this.poolOptions.tls === undefined && !this.meshFor(host.endpoint) ? this.urlTlsPools : this.pools;
     return pools.get(host.endpoint.key) ?? this.newPool(host, pools, urlTls);
   }
 
-  private newPool(host: Host, pools: Map<string, Pool>, urlTls: boolean): Pool {
+  private newPool(host: Host, pools: Map<string, EndpointPool>, urlTls: boolean): EndpointPool {
     const failure = tlsFailure(this.tls);
     if (failure) throw failure;
     const { address, port } = host.endpoint;

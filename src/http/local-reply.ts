@@ -1,8 +1,8 @@
-import type { Dispatcher } from 'undici';
+import type { RequestController, ResponseHandler } from '../request-protocol.js';
 import { toRawHeaders } from './raw-headers.js';
 
 /** A controller for responses the mesh makes itself (no upstream to pause or abort). */
-export class LocalController implements Dispatcher.DispatchController {
+export class LocalController implements RequestController {
   aborted = false;
   paused = false;
   reason: Error | null = null;
@@ -28,7 +28,7 @@ export class LocalController implements Dispatcher.DispatchController {
  * such a reply (a breaker fallback's, say) is answered 500 instead.
  */
 export function deliverLocalResponse(
-  handler: Dispatcher.DispatchHandler,
+  handler: ResponseHandler,
   controller: LocalController,
   status: number,
   body: string,
@@ -66,11 +66,11 @@ export function deliverLocalResponse(
  * on a later turn of the event loop, as a network reply would be. Settling at once would let a
  * loop of awaited requests to such a route run in one microtask queue and starve everything else.
  */
-export function sendLocalReply(handler: Dispatcher.DispatchHandler, status: number, body: string, headers: Record<string, string | string[]> = {}): void {
+export function sendLocalReply(handler: ResponseHandler, status: number, body: string, headers: Record<string, string | string[]> = {}): void {
   setImmediate(replyNow, handler, status, body, headers);
 }
 
-function replyNow(handler: Dispatcher.DispatchHandler, status: number, body: string, headers: Record<string, string | string[]>): void {
+function replyNow(handler: ResponseHandler, status: number, body: string, headers: Record<string, string | string[]>): void {
   const controller = new LocalController();
   try {
     handler.onRequestStart?.(controller, {});
@@ -86,16 +86,16 @@ function replyNow(handler: Dispatcher.DispatchHandler, status: number, body: str
  * The caller aborted (its signal, or its handler called `abort`): like undici's own controllers,
  * the reason comes back through `onResponseError`, which is what settles the caller's promise.
  */
-function abandoned(handler: Dispatcher.DispatchHandler, controller: LocalController): void {
+function abandoned(handler: ResponseHandler, controller: LocalController): void {
   handler.onResponseError?.(controller, controller.reason ?? new Error('request aborted'));
 }
 
 /** Delivers an error to the handler (the caller sees a rejected request), on a later turn as above. */
-export function sendLocalError(handler: Dispatcher.DispatchHandler, error: Error): void {
+export function sendLocalError(handler: ResponseHandler, error: Error): void {
   setImmediate(failNow, handler, error);
 }
 
-function failNow(handler: Dispatcher.DispatchHandler, error: Error): void {
+function failNow(handler: ResponseHandler, error: Error): void {
   const controller = new LocalController();
   try {
     handler.onRequestStart?.(controller, {});

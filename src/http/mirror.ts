@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import type { Agent, Dispatcher } from 'undici';
+import type { OutboundRequest, ResponseHandler, Upstream } from '../request-protocol.js';
 import type { MeshClock, RandomSource } from '../clock.js';
 import type { ClusterManager } from '../cluster/cluster-manager.js';
 import type { CompiledMirror } from '../routing/mirror-policy.js';
@@ -37,7 +37,7 @@ export function shadowAuthority(authority: string): string {
 }
 
 /** Takes a mirrored response and drops it: the body is read (so the connection is reused) and errors are ignored. */
-class DiscardHandler implements Dispatcher.DispatchHandler {
+class DiscardHandler implements ResponseHandler {
   onRequestStart(): void {}
   onResponseStart(): void {}
   onResponseData(): void {}
@@ -52,11 +52,11 @@ export interface MirrorDeps {
   readonly clock: MeshClock;
   readonly random: RandomSource;
   /** The agent for destinations without endpoints of their own (resolution NONE and the like). */
-  readonly passthrough: () => Agent;
+  readonly passthrough: () => Upstream;
   /** The DestinationRule TLS of such a destination, and the agent that originates it. */
   readonly passthroughTls: (host: string, port: number) => ResolvedTls | undefined;
   /** Throws when the agent cannot be made (mesh mTLS without certificates): then no copy. */
-  readonly tlsAgent: (tls: TlsOrigination | MeshTls) => Dispatcher;
+  readonly tlsAgent: (tls: TlsOrigination | MeshTls) => Upstream;
 }
 
 /**
@@ -71,7 +71,7 @@ export class Mirror {
 
   send(
     mirrors: readonly CompiledMirror[],
-    opts: Dispatcher.DispatchOptions,
+    opts: OutboundRequest,
     scheme: string,
     requestPort: number,
     path: string,
@@ -94,7 +94,7 @@ export class Mirror {
 
   private sendOne(
     mirror: CompiledMirror,
-    opts: Dispatcher.DispatchOptions,
+    opts: OutboundRequest,
     scheme: string,
     requestPort: number,
     path: string,
@@ -109,7 +109,7 @@ export class Mirror {
       path,
       headers: { ...headers, host: shadowAuthority(host) },
       servername: isIP(mirror.host) ? undefined : mirror.host,
-    } as Dispatcher.DispatchOptions;
+    } as OutboundRequest;
     const port = mirror.port ?? requestPort;
     const cluster = this.deps.clusters.get(mirror.host, mirror.subset, port);
     if (!cluster || cluster.passthrough) {
@@ -139,7 +139,7 @@ export class Mirror {
 
   private dispatchTo(
     mirror: CompiledMirror,
-    copy: Dispatcher.DispatchOptions,
+    copy: OutboundRequest,
     scheme: string,
     port: number,
     timeoutMs: number,

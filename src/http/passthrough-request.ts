@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Dispatcher } from 'undici';
+import type { RequestController, ResponseHandler } from '../request-protocol.js';
 import type { MeshClosedError } from '../errors.js';
 import { isInvalidArgument } from '../resilience/outcome.js';
 import { invalidRequest } from './caller-errors.js';
@@ -12,17 +12,17 @@ import type { InFlight, InFlightItem } from './in-flight.js';
  * given becomes the mesh's InvalidRequestError, as for any request; and it is listed in flight
  * until it ends, so that close() drains it like the others.
  */
-export class PassthroughRequest implements InFlightItem, Dispatcher.DispatchHandler {
+export class PassthroughRequest implements InFlightItem, ResponseHandler {
   prevLive: InFlightItem | undefined = undefined;
   nextLive: InFlightItem | undefined = undefined;
   listed = false;
   private started = false;
-  private controller: Dispatcher.DispatchController | undefined;
+  private controller: RequestController | undefined;
   /** Set when close() cut the request: the caller gets it whatever undici reports. */
   private closedError: MeshClosedError | undefined;
 
   constructor(
-    private readonly inner: Dispatcher.DispatchHandler,
+    private readonly inner: ResponseHandler,
     private readonly live: InFlight,
   ) {
     live.add(this);
@@ -38,13 +38,13 @@ export class PassthroughRequest implements InFlightItem, Dispatcher.DispatchHand
     this.controller?.abort(error);
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController, context: unknown): void {
+  onRequestStart(controller: RequestController, context: unknown): void {
     this.started = true;
     this.controller = controller;
     this.inner.onRequestStart?.(controller, context);
   }
 
-  onRequestUpgrade(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
+  onRequestUpgrade(controller: RequestController, statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
     this.live.remove(this);
     this.inner.onRequestUpgrade?.(controller, statusCode, headers, socket);
   }
@@ -53,20 +53,20 @@ export class PassthroughRequest implements InFlightItem, Dispatcher.DispatchHand
     (this.inner as { onResponseStarted?: () => void }).onResponseStarted?.();
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
+  onResponseStart(controller: RequestController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
     this.inner.onResponseStart?.(controller, statusCode, headers, statusMessage);
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(controller: RequestController, chunk: Buffer): void {
     this.inner.onResponseData?.(controller, chunk);
   }
 
-  onResponseEnd(controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
+  onResponseEnd(controller: RequestController, trailers: IncomingHttpHeaders): void {
     this.live.remove(this);
     this.inner.onResponseEnd?.(controller, trailers);
   }
 
-  onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
+  onResponseError(controller: RequestController, error: Error): void {
     this.live.remove(this);
     const reported = this.closedError ?? (!this.started && isInvalidArgument(error) ? invalidRequest(error) : error);
     this.inner.onResponseError?.(controller, reported);

@@ -1,4 +1,4 @@
-import type { Dispatcher } from 'undici';
+import type { OutboundRequest, ResponseHandler } from '../request-protocol.js';
 import { MeshClosedError } from '../errors.js';
 import { RateLimitedError } from '../resilience/errors.js';
 import type { RateLimitDenial } from '../resilience/rate-limit/rate-limiting.js';
@@ -31,7 +31,7 @@ function addHeader(headers: Record<string, string | string[]>, h: ReplyHeader): 
  * with `retry-after` and the draft-03 `x-ratelimit-*` headers, plus the limit's own reply headers.
  * For `mesh.request`, a `RateLimitedError` instead.
  */
-export function sendRateLimited(handler: Dispatcher.DispatchHandler, opts: Dispatcher.DispatchOptions, denial: RateLimitDenial, request: RouteRequest): void {
+export function sendRateLimited(handler: ResponseHandler, opts: OutboundRequest, denial: RateLimitDenial, request: RouteRequest): void {
   const { limit, verdict } = denial;
   if (handler instanceof RequestTelemetry) handler.answeredLocally('rate-limited', ResponseFlag.RL);
   if ((opts as { [RATE_LIMITED_AS_ERROR]?: boolean })[RATE_LIMITED_AS_ERROR]) {
@@ -63,8 +63,8 @@ export function sendRateLimited(handler: Dispatcher.DispatchHandler, opts: Dispa
  */
 export function settleRateLimit(
   decision: RateLimitDenial | Promise<RateLimitDenial | undefined>,
-  handler: Dispatcher.DispatchHandler,
-  opts: Dispatcher.DispatchOptions,
+  handler: ResponseHandler,
+  opts: OutboundRequest,
   request: RouteRequest,
   isClosed: () => boolean,
   proceed: () => void,

@@ -1,4 +1,4 @@
-import type { Dispatcher } from 'undici';
+import type { ResponseHandler } from '../request-protocol.js';
 import type { ServiceBreaker } from '../resilience/service-breaker.js';
 import { RESPONSE_FLAGS_HEADER } from '../telemetry/response-flags.js';
 import { sendLocalError, sendLocalReply } from './local-reply.js';
@@ -8,7 +8,7 @@ import { sendLocalError, sendLocalReply } from './local-reply.js';
  * the router's reset text. `asError`: deliver the OverflowError instead (for callers that want
  * errors rather than responses, such as `mesh.request`).
  */
-export function sendOverflowReply(handler: Dispatcher.DispatchHandler, error: Error, asError = false): void {
+export function sendOverflowReply(handler: ResponseHandler, error: Error, asError = false): void {
   if (asError) {
     sendLocalError(handler, error);
     return;
@@ -24,7 +24,7 @@ export function sendOverflowReply(handler: Dispatcher.DispatchHandler, error: Er
  * else 503 (or, with `asError`, the BreakerOpenError).
  */
 export function answerBreakerOpen(
-  handler: Dispatcher.DispatchHandler,
+  handler: ResponseHandler,
   breaker: ServiceBreaker,
   error: Error,
   method: string,

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Dispatcher } from 'undici';
+import type { OutboundRequest, RequestController, ResponseHandler, Upstream } from '../request-protocol.js';
 import type { Host } from '../balancer/index.js';
 import { onDiscard, onFinish, onStart } from '../balancer/index.js';
 import type { MeshClock, RandomSource } from '../clock.js';
@@ -67,8 +67,8 @@ export interface UpstreamRequestInit {
  * One attempt: the handler undici calls for it. Thin, it hands everything to its request, which
  * owns the policy (which response wins, whether to retry).
  */
-class Attempt implements Dispatcher.DispatchHandler {
-  controller: Dispatcher.DispatchController | undefined;
+class Attempt implements ResponseHandler {
+  controller: RequestController | undefined;
   /** undici handed the request a connection (it is no longer pending). */
   started = false;
   /** Response headers arrived. */
@@ -92,29 +92,29 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.startedAt = request.init.clock.now();
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
+  onRequestStart(controller: RequestController): void {
     this.controller = controller;
     this.request.attemptStarted(this, controller);
   }
 
-  onRequestUpgrade(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
+  onRequestUpgrade(controller: RequestController, statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
     this.request.attemptUpgraded(this, controller, statusCode, headers, socket);
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
+  onResponseStart(controller: RequestController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
     this.responded = true;
     this.request.attemptResponded(this, controller, statusCode, headers, statusMessage);
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(controller: RequestController, chunk: Buffer): void {
     if (this.request.winner === this) this.request.deliverData(controller, chunk);
   }
 
-  onResponseEnd(controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
+  onResponseEnd(controller: RequestController, trailers: IncomingHttpHeaders): void {
     this.request.attemptEnded(this, controller, trailers);
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+  onResponseError(_controller: RequestController, error: Error): void {
     this.request.attemptFailed(this, error);
   }
 }
@@ -129,7 +129,7 @@ class Attempt implements Dispatcher.DispatchHandler {
  * A response is passed on once it is known to be final: the headers of a retriable response are
  * never shown to the caller while a retry is still possible.
  */
-export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchController {
+export class UpstreamRequest implements InFlightItem, RequestController {
   // InFlightItem: listed in its dispatcher's requests in flight from start to finish.
   prevLive: InFlightItem | undefined = undefined;
   nextLive: InFlightItem | undefined = undefined;
@@ -155,12 +155,12 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
   private lastFailure: LocalOriginFailure | undefined;
 
   constructor(
-    private readonly handler: Dispatcher.DispatchHandler,
+    private readonly handler: ResponseHandler,
     /** The request as every attempt sends it (a pass-through one with its origin set). */
-    private readonly opts: Dispatcher.DispatchOptions,
+    private readonly opts: OutboundRequest,
     /** Attempts go to this cluster's endpoints; or, when undefined, to `passthrough`. */
     private readonly cluster: Cluster | undefined,
-    private readonly passthrough: Dispatcher | undefined,
+    private readonly passthrough: Upstream | undefined,
     readonly init: UpstreamRequestInit,
   ) {}
 
@@ -259,7 +259,7 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
     const body = this.init.body;
     const dispatchOpts = body === undefined ? this.opts : { ...this.opts, body: body.next() };
     try {
-      const target: Dispatcher = cluster && host ? cluster.pool(host, this.init.urlTls) : this.passthrough!;
+      const target: Upstream = cluster && host ? cluster.pool(host, this.init.urlTls) : this.passthrough!;
       if (attempt.trace) attempt.trace.dispatch(target, dispatchOpts, attempt);
       else if (this.init.mirrorOf) this.init.mirrorOf.telemetry.dispatchMirror(target, dispatchOpts, attempt, this.init.mirrorOf.host);
       else target.dispatch(dispatchOpts, attempt);
@@ -292,7 +292,7 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
     );
   }
 
-  attemptStarted(attempt: Attempt, controller: Dispatcher.DispatchController): void {
+  attemptStarted(attempt: Attempt, controller: RequestController): void {
     if (attempt.ended || attempt.abandoned || (this.done && this.winner !== attempt)) {
       // Given up on while it waited for a connection: drop it now.
       controller.abort(this.reason ?? ABANDONED);
@@ -302,7 +302,7 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
     this.cluster?.limits.started();
   }
 
-  attemptUpgraded(attempt: Attempt, controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
+  attemptUpgraded(attempt: Attempt, controller: RequestController, statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
     this.endAttempt(attempt, true);
     if (this.done) return;
     this.winner = attempt;
@@ -312,7 +312,7 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
 
   attemptResponded(
     attempt: Attempt,
-    controller: Dispatcher.DispatchController,
+    controller: RequestController,
     status: number,
     headers: IncomingHttpHeaders,
     statusMessage: string | undefined,
@@ -364,11 +364,11 @@ export class UpstreamRequest implements InFlightItem, Dispatcher.DispatchControl
     attempt.cancelTimer = undefined;
   }
 
-  deliverData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  deliverData(_controller: RequestController, chunk: Buffer): void {
     this.handler.onResponseData?.(this, chunk);
   }
 
-  attemptEnded(attempt: Attempt, controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
+  attemptEnded(attempt: Attempt, controller: RequestController, trailers: IncomingHttpHeaders): void {
     this.endAttempt(attempt, !attempt.abandoned);
     if (this.winner !== attempt) return;
     this.finish({ status: this.winnerStatus, failure: undefined });

@@ -1,4 +1,4 @@
-import type { Dispatcher } from 'undici';
+import type { ResponseHandler } from '../request-protocol.js';
 import { MeshClosedError } from '../errors.js';
 import type { InFlight, InFlightItem } from './in-flight.js';
 import { sendLocalError } from './local-reply.js';
@@ -18,7 +18,7 @@ export class WaitingRequest implements InFlightItem {
 
   constructor(
     private readonly live: InFlight,
-    private readonly handler: Dispatcher.DispatchHandler,
+    private readonly handler: ResponseHandler,
     /** What the request was doing, for the error: "was waiting out a fault delay". */
     private readonly what: string,
   ) {

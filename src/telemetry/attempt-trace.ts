@@ -1,5 +1,5 @@
 import type { Attributes, Span } from '@opentelemetry/api';
-import type { Dispatcher } from 'undici';
+import type { OutboundRequest, ResponseHandler, Upstream } from '../request-protocol.js';
 import type { Host } from '../balancer/index.js';
 import { CaptureContext } from './capture-context.js';
 import type { RequestTelemetry } from './request-telemetry.js';
@@ -59,7 +59,7 @@ export class AttemptTrace {
    * Sends the attempt: with trace context injected (own span), or with a context active that
    * catches instrumentation-undici's span to enrich it.
    */
-  dispatch(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+  dispatch(dispatcher: Upstream, opts: OutboundRequest, handler: ResponseHandler): boolean {
     const request = this.request;
     const api = request.mesh.api;
     if (this.span) {

@@ -1,6 +1,6 @@
 import { channel } from 'node:diagnostics_channel';
 import type { Context, Tracer, TracerProvider } from '@opentelemetry/api';
-import type { Dispatcher } from 'undici';
+import type { ResponseHandler } from '../request-protocol.js';
 import type { CancelTimer, MeshClock } from '../clock.js';
 import { systemClock } from '../clock.js';
 import { MeshMetrics } from './mesh-metrics.js';
@@ -84,7 +84,7 @@ export class MeshTelemetry {
    * The recorder of one request through the mesh (it wraps the caller's handler to see how the
    * request ends), or undefined when nothing would be recorded.
    */
-  begin(handler: Dispatcher.DispatchHandler, method: string, origin: RequestOrigin, serviceHost: string, path: string): RequestTelemetry | undefined {
+  begin(handler: ResponseHandler, method: string, origin: RequestOrigin, serviceHost: string, path: string): RequestTelemetry | undefined {
     if (this.due) this.recheck();
     if (this.tracing === Tracing.Off && this.metrics.current === undefined) return undefined;
     return new RequestTelemetry(this, handler, method, origin, serviceHost, path);

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Attributes, Context, Link, Span, SpanOptions } from '@opentelemetry/api';
-import type { Dispatcher } from 'undici';
+import type { OutboundRequest, RequestController, ResponseHandler, Upstream } from '../request-protocol.js';
 import type { Host } from '../balancer/index.js';
 import type { RetryPolicy } from '../resilience/retry-policy.js';
 import { isCallerAbort } from '../resilience/outcome.js';
@@ -29,7 +29,7 @@ export interface RequestOrigin {
  * the final status, body sizes and end are seen however the request was answered (by a pod, or by
  * the mesh itself: a fault, a rate limit, an overflow). Made only when something is recorded.
  */
-export class RequestTelemetry implements Dispatcher.DispatchHandler {
+export class RequestTelemetry implements ResponseHandler {
   /**
    * The parent of every attempt's span: the caller's context when it dispatched, or, when that has
    * no span and the request may be sent more than once, the request's own span (see `attempt`).
@@ -60,7 +60,7 @@ export class RequestTelemetry implements Dispatcher.DispatchHandler {
 
   constructor(
     readonly mesh: MeshTelemetry,
-    private readonly inner: Dispatcher.DispatchHandler,
+    private readonly inner: ResponseHandler,
     readonly method: string,
     readonly origin: RequestOrigin,
     readonly serviceHost: string,
@@ -182,11 +182,11 @@ export class RequestTelemetry implements Dispatcher.DispatchHandler {
 
   // ---- the caller's handler, wrapped ----
 
-  onRequestStart(controller: Dispatcher.DispatchController, context: unknown): void {
+  onRequestStart(controller: RequestController, context: unknown): void {
     this.inner.onRequestStart?.(controller, context);
   }
 
-  onRequestUpgrade(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
+  onRequestUpgrade(controller: RequestController, statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
     this.status = statusCode;
     try {
       this.inner.onRequestUpgrade?.(controller, statusCode, headers, socket);
@@ -195,19 +195,19 @@ export class RequestTelemetry implements Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
+  onResponseStart(controller: RequestController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
     this.status = statusCode;
     const grpc = headers['grpc-status'];
     if (typeof grpc === 'string') this.grpcStatus = grpc;
     this.inner.onResponseStart?.(controller, statusCode, headers, statusMessage);
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(controller: RequestController, chunk: Buffer): void {
     this.responseBytes += chunk.length;
     this.inner.onResponseData?.(controller, chunk);
   }
 
-  onResponseEnd(controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
+  onResponseEnd(controller: RequestController, trailers: IncomingHttpHeaders): void {
     const grpc = trailers['grpc-status'];
     if (typeof grpc === 'string') this.grpcStatus = grpc;
     try {
@@ -217,7 +217,7 @@ export class RequestTelemetry implements Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
+  onResponseError(controller: RequestController, error: Error): void {
     try {
       this.inner.onResponseError?.(controller, error);
     } finally {
@@ -300,7 +300,7 @@ export class RequestTelemetry implements Dispatcher.DispatchHandler {
    * Sends a mirrored copy: its span is a new trace LINKED to the caller's span, not its child, as
    * the copy's outcome is no part of the caller's request.
    */
-  dispatchMirror(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, target: string): boolean {
+  dispatchMirror(dispatcher: Upstream, opts: OutboundRequest, handler: ResponseHandler, target: string): boolean {
     const mesh = this.mesh;
     if (mesh.tracing === Tracing.Off) return dispatcher.dispatch(opts, handler);
     const api = mesh.api;

@@ -1,4 +1,5 @@
 import { buildConnector, Pool } from 'undici';
+import type { Upstream } from '../request-protocol.js';
 import type { MeshClock } from '../clock.js';
 import { systemClock } from '../clock.js';
 import type { Endpoint } from '../discovery/endpoint.js';
@@ -49,9 +50,17 @@ export interface PoolOptions {
   readonly meshTls: MeshTlsCredentials | undefined;
 }
 
+/** One endpoint's connections, as the cluster holds them: it sends requests, and is closed when replaced. */
+export interface EndpointPool extends Upstream {
+  /** Finishes the requests it carries, then closes its connections. */
+  close(): Promise<void>;
+  /** Closes its connections now, failing the requests it carries. */
+  destroy(error?: Error | null): Promise<void>;
+}
+
 /** Per-cluster transport hook: builds the pool of one endpoint (`https:` origin when `options.tls`). */
 export interface PoolFactory {
-  (origin: string, endpoint: Endpoint, options: PoolOptions): Pool;
+  (origin: string, endpoint: Endpoint, options: PoolOptions): EndpointPool;
 }
 
 // undici rejects a keep-alive timeout of 0; `idleTimeout: 0s` (never close) becomes the longest timer.

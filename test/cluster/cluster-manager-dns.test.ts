@@ -1,9 +1,8 @@
-import type { Pool } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom, systemClock } from '../../src/clock.js';
 import { Cluster } from '../../src/cluster/cluster.js';
 import { ClusterManager } from '../../src/cluster/cluster-manager.js';
-import type { PoolFactory } from '../../src/transport/pool-factory.js';
+import type { EndpointPool, PoolFactory } from '../../src/transport/pool-factory.js';
 import { isKubernetesServiceHost } from '../../src/cluster/endpoint-plan.js';
 import { compileLoadBalancing } from '../../src/config/compile/load-balancing.js';
 import { ConfigStore } from '../../src/config/config-store.js';
@@ -216,7 +215,7 @@ describe('Cluster endpoint updates', () => {
           closed.push(origin);
           return Promise.resolve();
         },
-      } as unknown as Pool;
+      } as unknown as EndpointPool;
     };
     const lb = compileLoadBalancing(undefined, {}, { locality: UNKNOWN_LOCALITY, labels: {} });
     return { cluster: new Cluster('c', lb, { clock: systemClock, random: seededRandom(3), poolFactory }), origins, closed };

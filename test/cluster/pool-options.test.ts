@@ -147,7 +147,7 @@ describe('connectionPool → undici Pool options', () => {
       const options = await poolOptions(`{ connectionPool: { tcp: ${tcp} } }`);
       const pool = defaultPoolFactory(`http://127.0.0.2:${port}`, endpoint, options);
       try {
-        const reply = await pool.request({ path: '/', method: 'GET' });
+        const reply = await (pool as unknown as Pool).request({ path: '/', method: 'GET' });
         await reply.body.text();
         const line = execFileSync(systemTool('ss'), ['-tnoH', 'state', 'established', 'dst', `127.0.0.2:${port}`], { encoding: 'utf8' });
         return /timer:\((keepalive,[^,]+),/.exec(line)?.[1];
