@@ -4,7 +4,7 @@
 // Adding an arrow here is a design change: say why in docs/architecture.md.
 
 /** Files directly in src/ that every part may import; they import none of the folders. */
-const LEAVES = ['errors', 'clock', 'duration', 'issue', 'shared-state', 'lazy-require', 'node-http'];
+const LEAVES = ['errors', 'clock', 'duration', 'issue', 'shared-state', 'lazy-require', 'node-http', 'request-protocol'];
 
 export const ALLOWED_IMPORTS = {
   // Imports nothing at all: every error class of every part builds on it.
@@ -15,6 +15,7 @@ export const ALLOWED_IMPORTS = {
   'shared-state': [],
   'lazy-require': [],
   'node-http': [],
+  'request-protocol': [],
   discovery: [...LEAVES],
   balancer: [...LEAVES, 'discovery'],
   // Matching, route tables and actions. `resilience` for the compiled retry policy a route carries
