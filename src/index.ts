@@ -47,7 +47,7 @@ export type { BalancerFactory } from './balancer/user-balancers.js';
 export type { BalancerOptions } from './balancer/options.js';
 export type { LoadBalancer, BalancerDeps, PickContext } from './balancer/balancer.js';
 export type { Host } from './balancer/host.js';
-export { RouteTimeoutError, UnknownHostError, PerTryTimeoutError, DeadlineExceededError } from './http/errors.js';
+export { RouteTimeoutError, UnknownHostError, PerTryTimeoutError, DeadlineExceededError } from './outbound/errors.js';
 export { NoTlsRouteError, TlsPortPlaintextError } from './routing/errors.js';
 export { OverflowError, RateLimitedError } from './resilience/errors.js';
 export { runWithDeadline, remainingTimeMs, parseGrpcTimeout } from './resilience/deadline.js';

@@ -12,7 +12,7 @@ import { ClusterManager } from './cluster/cluster-manager.js';
 import { parseLocality } from './discovery/endpoint.js';
 import type { OutboundTrafficPolicy } from './http/mesh-dispatcher.js';
 import { MeshDispatcher } from './http/mesh-dispatcher.js';
-import { RATE_LIMITED_AS_ERROR } from './http/rate-limit-reply.js';
+import { RATE_LIMITED_AS_ERROR } from './outbound/rate-limit-reply.js';
 import type { RateLimitStoreError } from './resilience/errors.js';
 import type { RateLimitOptions } from './resilience/rate-limit/rate-limiting.js';
 import { RateLimiting } from './resilience/rate-limit/rate-limiting.js';

@@ -33,7 +33,11 @@ export const ALLOWED_IMPORTS = {
   config: [...LEAVES, 'balancer', 'discovery', 'resilience', 'routing', 'security'],
   kubernetes: [...LEAVES, 'config', 'discovery'],
   cluster: [...LEAVES, 'balancer', 'config', 'discovery', 'kubernetes', 'resilience', 'security', 'telemetry', 'transport'],
-  http: [...LEAVES, 'balancer', 'cluster', 'config', 'resilience', 'routing', 'security', 'telemetry', 'transport'],
+  // The outbound request path: its layers, one file each, composed per route and cluster
+  // (src/outbound/stack.ts reads as the list). Below it only transport speaks undici.
+  outbound: [...LEAVES, 'balancer', 'cluster', 'config', 'resilience', 'routing', 'security', 'telemetry', 'transport'],
+  // The undici Dispatcher entry: hands each request to the outbound stack.
+  http: [...LEAVES, 'balancer', 'cluster', 'config', 'outbound', 'resilience', 'routing', 'security', 'telemetry', 'transport'],
   server: [...LEAVES, 'config', 'resilience', 'routing', 'security', 'telemetry'],
   // grpc records its calls' spans and metrics through telemetry, as http does.
   grpc: [...LEAVES, 'balancer', 'cluster', 'config', 'resilience', 'routing', 'security', 'server', 'telemetry'],

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { errors } from 'undici';
-import { toRawHeaders } from './raw-headers.js';
+import { toRawHeaders } from '../outbound/raw-headers.js';
 
 type RawList = Buffer[] | string[];
 

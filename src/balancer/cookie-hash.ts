@@ -1,4 +1,4 @@
-import { hashKey } from '../balancer/index.js';
+import { hashKey } from './index.js';
 import type { RandomSource } from '../clock.js';
 import { parseDuration } from '../duration.js';
 
