@@ -1,4 +1,3 @@
-
 import type { Host, PriorityBalancer } from '../balancer/index.js';
 import { createClusterBalancer, createHost, NO_PICK_CONTEXT } from '../balancer/index.js';
 import type { MeshClock, RandomSource } from '../clock.js';

@@ -1,13 +1,12 @@
 import { isIP } from 'node:net';
-import type { OutboundRequest, ResponseHandler, Upstream } from '../request-protocol.js';
+import type { OutboundRequest, ResponseHandler } from '../request-protocol.js';
 import type { MeshClock, RandomSource } from '../clock.js';
 import type { ClusterManager } from '../cluster/cluster-manager.js';
 import type { CompiledMirror } from '../routing/mirror-policy.js';
-import type { ResolvedTls } from '../cluster/cluster.js';
-import type { MeshTls } from '../security/mesh-tls.js';
-import type { TlsOrigination } from '../security/tls-settings.js';
+import type { Destinations } from './destinations.js';
 import { UpstreamRequest } from './upstream-request.js';
-import type { RequestTelemetry } from '../telemetry/request-telemetry.js';
+import type { RequestObserver } from './observer.js';
+import { NO_OBSERVER } from './observer.js';
 
 /**
  * Bodies that can be sent twice without buffering a stream: none, a string, a Buffer or another
@@ -51,12 +50,11 @@ export interface MirrorDeps {
   readonly clusters: ClusterManager;
   readonly clock: MeshClock;
   readonly random: RandomSource;
-  /** The agent for destinations without endpoints of their own (resolution NONE and the like). */
-  readonly passthrough: () => Upstream;
-  /** The DestinationRule TLS of such a destination, and the agent that originates it. */
-  readonly passthroughTls: (host: string, port: number) => ResolvedTls | undefined;
-  /** Throws when the agent cannot be made (mesh mTLS without certificates): then no copy. */
-  readonly tlsAgent: (tls: TlsOrigination | MeshTls) => Upstream;
+  /**
+   * Destinations without endpoints of their own (resolution NONE and the like): their
+   * DestinationRule TLS and agents (which throw when they cannot be made: then no copy).
+   */
+  readonly destinations: Destinations;
 }
 
 /**
@@ -77,7 +75,7 @@ export class Mirror {
     path: string,
     headers: Readonly<Record<string, string | string[]>>,
     timeoutMs: number,
-    telemetry?: RequestTelemetry,
+    observer: RequestObserver,
   ): void {
     if (opts.upgrade || opts.method === 'CONNECT' || !isReplayableBody(opts.body)) return;
     const draw = this.deps.random();
@@ -85,7 +83,7 @@ export class Mirror {
       const mirror = mirrors[i]!;
       if (draw >= mirror.fraction) continue;
       try {
-        this.sendOne(mirror, opts, scheme, requestPort, path, headers, timeoutMs, telemetry);
+        this.sendOne(mirror, opts, scheme, requestPort, path, headers, timeoutMs, observer);
       } catch {
         // A mirror must never fail the caller's request.
       }
@@ -100,7 +98,7 @@ export class Mirror {
     path: string,
     headers: Readonly<Record<string, string | string[]>>,
     timeoutMs: number,
-    telemetry: RequestTelemetry | undefined,
+    observer: RequestObserver,
   ): void {
     const host = typeof headers.host === 'string' ? headers.host : mirror.host;
     // Over TLS the copy presents the mirror's host name, not the `-shadow` authority undici would take.
@@ -117,34 +115,26 @@ export class Mirror {
       if (mirror.subset !== undefined && !cluster) return;
       const target = mirror.host.includes(':') ? `[${mirror.host}]` : mirror.host;
       // The destination's DestinationRule TLS, if any; TLS the mesh cannot make means no copy.
-      const tls = cluster ? cluster.upstreamTls : this.deps.passthroughTls(mirror.host, port);
+      const tls = cluster ? cluster.upstreamTls : this.deps.destinations.passthroughTls(mirror.host, port);
       if (tls?.kind === 'unsupported' || tls?.kind === 'unavailable') return;
       const originate = tls?.kind === 'originate' || tls?.kind === 'mesh' ? tls : undefined;
-      const passthrough = originate ? this.deps.tlsAgent(originate) : this.deps.passthrough();
+      const passthrough = originate ? this.deps.destinations.tlsAgent(originate) : this.deps.destinations.passthrough();
       const sent = { ...copy, origin: `${originate ? 'https' : scheme}://${target}:${port}` };
-      if (telemetry) telemetry.dispatchMirror(passthrough, sent, DISCARD, mirror.host);
-      else passthrough.dispatch(sent, DISCARD);
+      observer.dispatchMirror(passthrough, sent, DISCARD, mirror.host);
       return;
     }
     if (cluster.warming) {
       // A cluster still waiting for its first DNS answer: mirror once it has one, or not at all.
       void cluster.warming.then(
-        () => this.dispatchTo(mirror, copy, scheme, port, timeoutMs, telemetry),
+        () => this.dispatchTo(mirror, copy, scheme, port, timeoutMs, observer),
         () => undefined,
       );
       return;
     }
-    this.dispatchTo(mirror, copy, scheme, port, timeoutMs, telemetry);
+    this.dispatchTo(mirror, copy, scheme, port, timeoutMs, observer);
   }
 
-  private dispatchTo(
-    mirror: CompiledMirror,
-    copy: OutboundRequest,
-    scheme: string,
-    port: number,
-    timeoutMs: number,
-    telemetry: RequestTelemetry | undefined,
-  ): void {
+  private dispatchTo(mirror: CompiledMirror, copy: OutboundRequest, scheme: string, port: number, timeoutMs: number, observer: RequestObserver): void {
     try {
       const cluster = this.deps.clusters.get(mirror.host, mirror.subset, port);
       if (!cluster) return;
@@ -165,8 +155,10 @@ export class Mirror {
         retriableHeaderNames: undefined,
         body: undefined,
         ticket: undefined,
+        // The copy's attempts are not the call's: only its mirror span is recorded (mirrorOf).
+        observer: NO_OBSERVER,
         urlTls: scheme === 'https',
-        mirrorOf: telemetry ? { telemetry, host: mirror.host } : undefined,
+        mirrorOf: { observer, host: mirror.host },
       }).start();
     } catch {
       // As above: never the caller's problem.

@@ -1,11 +1,12 @@
-import type { OutboundRequest, ResponseHandler } from '../request-protocol.js';
 import { MeshClosedError } from '../errors.js';
 import { RateLimitedError } from '../resilience/errors.js';
 import type { RateLimitDenial } from '../resilience/rate-limit/rate-limiting.js';
 import type { ReplyHeader } from '../resilience/rate-limit/rate-limit-spec.js';
-import type { RouteRequest } from '../routing/route-request.js';
 import { sendLocalError, sendLocalReply } from './local-reply.js';
-import { RequestTelemetry } from '../telemetry/request-telemetry.js';
+import type { OutboundCall } from './call.js';
+import type { OutboundContext } from './context.js';
+import type { Layer } from './layer.js';
+import { handleSafely } from './waiting-request.js';
 import { RESPONSE_FLAGS_HEADER, ResponseFlag } from '../telemetry/response-flags.js';
 
 /**
@@ -31,10 +32,11 @@ function addHeader(headers: Record<string, string | string[]>, h: ReplyHeader): 
  * with `retry-after` and the draft-03 `x-ratelimit-*` headers, plus the limit's own reply headers.
  * For `mesh.request`, a `RateLimitedError` instead.
  */
-export function sendRateLimited(handler: ResponseHandler, opts: OutboundRequest, denial: RateLimitDenial, request: RouteRequest): void {
+function sendRateLimited(call: OutboundCall, denial: RateLimitDenial): void {
   const { limit, verdict } = denial;
-  if (handler instanceof RequestTelemetry) handler.answeredLocally('rate-limited', ResponseFlag.RL);
-  if ((opts as { [RATE_LIMITED_AS_ERROR]?: boolean })[RATE_LIMITED_AS_ERROR]) {
+  const handler = call.handler;
+  call.observer.answeredLocally('rate-limited', ResponseFlag.RL);
+  if ((call.request as { [RATE_LIMITED_AS_ERROR]?: boolean })[RATE_LIMITED_AS_ERROR]) {
     sendLocalError(handler, new RateLimitedError(limit.name, verdict.resetMs));
     return;
   }
@@ -46,7 +48,7 @@ export function sendRateLimited(handler: ResponseHandler, opts: OutboundRequest,
     'x-ratelimit-reset': resetSeconds,
     [RESPONSE_FLAGS_HEADER]: 'RL',
   };
-  const grpc = isGrpc(request.header('content-type'));
+  const grpc = isGrpc(call.header('content-type'));
   if (grpc) {
     headers['content-type'] = 'application/grpc';
     headers['grpc-status'] = String(limit.grpcStatus);
@@ -59,26 +61,15 @@ export function sendRateLimited(handler: ResponseHandler, opts: OutboundRequest,
 
 /**
  * Acts on a rate-limit decision that is not a plain "go": answers a refusal, or waits for a
- * SHARED limit's answer and then refuses or `proceed`s. Returns what `dispatch` returns.
+ * SHARED limit's answer and then refuses or hands the call to `next`.
  */
-export function settleRateLimit(
-  decision: RateLimitDenial | Promise<RateLimitDenial | undefined>,
-  handler: ResponseHandler,
-  opts: OutboundRequest,
-  request: RouteRequest,
-  isClosed: () => boolean,
-  proceed: () => void,
-): boolean {
-  if (!(decision instanceof Promise)) {
-    sendRateLimited(handler, opts, decision, request);
-    return true;
-  }
+export function settleRateLimit(decision: RateLimitDenial | Promise<RateLimitDenial | undefined>, call: OutboundCall, ctx: OutboundContext, next: Layer): void {
+  if (!(decision instanceof Promise)) return sendRateLimited(call, decision);
   decision
     .then((denial) => {
-      if (isClosed()) sendLocalError(handler, new MeshClosedError());
-      else if (denial) sendRateLimited(handler, opts, denial, request);
-      else proceed();
+      if (ctx.isClosed()) sendLocalError(call.handler, new MeshClosedError());
+      else if (denial) sendRateLimited(call, denial);
+      else handleSafely(next, call);
     })
-    .catch((error: unknown) => sendLocalError(handler, error instanceof Error ? error : new Error(String(error))));
-  return true;
+    .catch((error: unknown) => sendLocalError(call.handler, error instanceof Error ? error : new Error(String(error))));
 }

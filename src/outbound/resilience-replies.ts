@@ -23,14 +23,7 @@ export function sendOverflowReply(handler: ResponseHandler, error: Error, asErro
  * A service breaker refused the request: the breaker's fallback answers it when there is one,
  * else 503 (or, with `asError`, the BreakerOpenError).
  */
-export function answerBreakerOpen(
-  handler: ResponseHandler,
-  breaker: ServiceBreaker,
-  error: Error,
-  method: string,
-  path: string,
-  asError = false,
-): void {
+export function answerBreakerOpen(handler: ResponseHandler, breaker: ServiceBreaker, error: Error, method: string, path: string, asError = false): void {
   const fallback = breaker.options.fallback;
   if (!fallback) {
     if (asError) sendLocalError(handler, error);

@@ -21,8 +21,7 @@ import { DeadlineExceededError, PerTryTimeoutError, RouteTimeoutError } from './
 import { deliverLocalResponse, LocalController } from './local-reply.js';
 import { toRawHeaders } from './raw-headers.js';
 import type { ReplayableBody } from '../transport/replayable-body.js';
-import type { AttemptTrace } from '../telemetry/attempt-trace.js';
-import type { RequestTelemetry } from '../telemetry/request-telemetry.js';
+import type { AttemptObserver, RequestObserver } from './observer.js';
 import { AttemptEnd } from '../telemetry/attempt-trace.js';
 import { RESPONSE_FLAGS_HEADER, ResponseFlag } from '../telemetry/response-flags.js';
 
@@ -53,14 +52,14 @@ export interface UpstreamRequestInit {
   readonly body: ReplayableBody | undefined;
   /** The service breaker's admission of this request, settled with how the request ended. */
   readonly ticket: BreakerTicket | undefined;
-  /** Spans and metrics of this request, when anything is recorded. */
-  readonly telemetry?: RequestTelemetry | undefined;
+  /** What the attempts report to (telemetry, when anything is recorded). */
+  readonly observer: RequestObserver;
   /** The URL is `https://`: attempts originate TLS even where the DestinationRule asks for none. */
   readonly urlTls?: boolean;
   /** The dispatcher's requests in flight, which close() drains; the request is listed until it ends. */
   readonly live?: InFlight | undefined;
   /** A mirrored copy: its span is the primary request's mirror span (linked to the caller's), not an attempt of its own. */
-  readonly mirrorOf?: { readonly telemetry: RequestTelemetry; readonly host: string } | undefined;
+  readonly mirrorOf?: { readonly observer: RequestObserver; readonly host: string } | undefined;
 }
 
 /**
@@ -82,7 +81,7 @@ class Attempt implements ResponseHandler {
   cancelTimer: (() => void) | undefined;
   readonly startedAt: number;
   /** Its span and duration sample, when telemetry records anything. */
-  trace: AttemptTrace | undefined;
+  trace: AttemptObserver | undefined;
 
   constructor(
     readonly request: UpstreamRequest,
@@ -235,7 +234,7 @@ export class UpstreamRequest implements InFlightItem, RequestController {
       if (!host) {
         // A retry that finds no host too (the endpoints left, or were ejected, meanwhile): Envoy's
         // router answers it as a first attempt, not with the failure that caused the retry.
-        this.init.telemetry?.answeredLocally('no-healthy-upstream', ResponseFlag.UH);
+        this.init.observer.answeredLocally('no-healthy-upstream', ResponseFlag.UH);
         this.localReply(503, cluster.unavailableReason ?? 'no healthy upstream', { [RESPONSE_FLAGS_HEADER]: 'UH' });
         return;
       }
@@ -251,7 +250,7 @@ export class UpstreamRequest implements InFlightItem, RequestController {
     const attempt = new Attempt(this, host, retry);
     if (this.attempts.length === 0) this.attempts = [attempt];
     else (this.attempts as Attempt[]).push(attempt);
-    attempt.trace = this.init.telemetry?.attempt(host, hedge, this.init.retry);
+    attempt.trace = this.init.observer.attempt(host, hedge, this.init.retry);
     if (host) onStart(host);
     const perTry = this.init.retry?.perTryTimeoutMs ?? 0;
     if (perTry > 0) attempt.cancelTimer = this.init.clock.schedule(perTry, () => this.onPerTryTimeout(attempt, perTry), 'request');
@@ -261,7 +260,7 @@ export class UpstreamRequest implements InFlightItem, RequestController {
     try {
       const target: Upstream = cluster && host ? cluster.pool(host, this.init.urlTls) : this.passthrough!;
       if (attempt.trace) attempt.trace.dispatch(target, dispatchOpts, attempt);
-      else if (this.init.mirrorOf) this.init.mirrorOf.telemetry.dispatchMirror(target, dispatchOpts, attempt, this.init.mirrorOf.host);
+      else if (this.init.mirrorOf) this.init.mirrorOf.observer.dispatchMirror(target, dispatchOpts, attempt, this.init.mirrorOf.host);
       else target.dispatch(dispatchOpts, attempt);
     } catch (error) {
       this.attemptFailed(attempt, error instanceof Error ? error : new Error(String(error)));
@@ -310,13 +309,7 @@ export class UpstreamRequest implements InFlightItem, RequestController {
     this.handler.onRequestUpgrade?.(controller, statusCode, headers, socket);
   }
 
-  attemptResponded(
-    attempt: Attempt,
-    controller: RequestController,
-    status: number,
-    headers: IncomingHttpHeaders,
-    statusMessage: string | undefined,
-  ): void {
+  attemptResponded(attempt: Attempt, controller: RequestController, status: number, headers: IncomingHttpHeaders, statusMessage: string | undefined): void {
     if (attempt.abandoned || this.done) {
       controller.abort(ABANDONED);
       return;
@@ -443,7 +436,7 @@ export class UpstreamRequest implements InFlightItem, RequestController {
     if (this.init.live?.closing) return false;
     const policy = this.init.retry!;
     if (this.retriesUsed >= policy.numRetries) {
-      if (policy.numRetries > 0) this.init.telemetry?.flag(ResponseFlag.URX);
+      if (policy.numRetries > 0) this.init.observer.flag(ResponseFlag.URX);
       return false;
     }
     const body = this.init.body;
@@ -451,7 +444,7 @@ export class UpstreamRequest implements InFlightItem, RequestController {
     const cluster = this.cluster;
     if (cluster && cluster.limits.admit(true)) return false;
     this.retriesUsed++;
-    this.init.telemetry?.retrying(reason);
+    this.init.observer.retrying(reason);
     const delay = backoffDelayMs(policy, this.retriesUsed, this.init.random);
     this.cancelBackoff = this.init.clock.schedule(
       delay,
@@ -480,7 +473,7 @@ export class UpstreamRequest implements InFlightItem, RequestController {
         const cluster = this.cluster;
         if (cluster && cluster.limits.admit(true)) return;
         this.retriesUsed++;
-        this.init.telemetry?.hedging();
+        this.init.observer.hedging();
         this.send(true, true);
       },
       'request',
@@ -537,7 +530,7 @@ export class UpstreamRequest implements InFlightItem, RequestController {
 
   /** Envoy's local reply once time is up with no response: 504 "upstream request timeout". */
   private timeoutReply(): void {
-    this.init.telemetry?.flag(ResponseFlag.UT);
+    this.init.observer.flag(ResponseFlag.UT);
     this.localReply(504, 'upstream request timeout', { [RESPONSE_FLAGS_HEADER]: 'UT' }, 'Gateway Timeout');
   }
 
@@ -566,7 +559,7 @@ export class UpstreamRequest implements InFlightItem, RequestController {
    * `x-envoy-overloaded: true` and its body (response flag UO).
    */
   private overflowReply(overflow: OverflowError): void {
-    this.init.telemetry?.answeredLocally('overflow', ResponseFlag.UO);
+    this.init.observer.answeredLocally('overflow', ResponseFlag.UO);
     this.localReply(503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow', {
       'x-envoy-overloaded': 'true',
       [RESPONSE_FLAGS_HEADER]: 'UO',
@@ -583,7 +576,7 @@ export class UpstreamRequest implements InFlightItem, RequestController {
     }
     this.finish({ status: 0, failure: this.lastFailure });
     const failure = this.lastFailure;
-    if (failure) this.init.telemetry?.flag(failure === 'connect-failure' ? ResponseFlag.UF : failure === 'timeout' ? ResponseFlag.UT : ResponseFlag.UC);
+    if (failure) this.init.observer.flag(failure === 'connect-failure' ? ResponseFlag.UF : failure === 'timeout' ? ResponseFlag.UT : ResponseFlag.UC);
     this.handler.onResponseError?.(this, error);
   }
 

@@ -2,6 +2,8 @@ import type { ResponseHandler } from '../request-protocol.js';
 import { MeshClosedError } from '../errors.js';
 import type { InFlight, InFlightItem } from './in-flight.js';
 import { sendLocalError } from './local-reply.js';
+import type { OutboundCall } from './call.js';
+import type { Layer } from './layer.js';
 
 /**
  * A request waiting before it is sent (a fault delay, a cluster's first DNS answer): listed in
@@ -42,5 +44,30 @@ export class WaitingRequest implements InFlightItem {
 
   abortForClose(): void {
     this.stopRetrying();
+  }
+}
+
+/**
+ * Hands `call` to `layer` again once `wait` settles (a warming cluster, a namespace's first list,
+ * client credentials read for the first time), or fails it if the mesh closed meanwhile.
+ */
+export function resumeAfter(live: InFlight, wait: Promise<unknown>, call: OutboundCall, layer: Layer): void {
+  const waiting = new WaitingRequest(live, call.handler, 'was waiting for its destination to be discovered');
+  wait.then(
+    () => {
+      if (waiting.proceed()) handleSafely(layer, call);
+    },
+    (error: unknown) => {
+      if (waiting.proceed()) sendLocalError(call.handler, error instanceof Error ? error : new Error(String(error)));
+    },
+  );
+}
+
+/** Runs a layer outside the caller's dispatch: what it throws goes to the caller's handler. */
+export function handleSafely(layer: Layer, call: OutboundCall): void {
+  try {
+    layer.handle(call);
+  } catch (error) {
+    sendLocalError(call.handler, error instanceof Error ? error : new Error(String(error)));
   }
 }

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
+import type { RequestBody } from '../request-protocol.js';
 
-type Body = Dispatcher.DispatchOptions['body'];
+type Body = RequestBody | undefined;
 
 /** Envoy's default per-request buffer limit (1 MiB): a larger streamed body cannot be retried. */
 export const DEFAULT_RETRY_BUFFER_BYTES = 1024 * 1024;
