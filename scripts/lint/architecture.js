@@ -17,11 +17,14 @@ export const ALLOWED_IMPORTS = {
   'node-http': [],
   discovery: [...LEAVES],
   balancer: [...LEAVES, 'discovery'],
-  // Matching, route tables and actions. `resilience` for the compiled retry policy a route carries
-  // (and resilience's rate limits match requests with routing's matchers: the one two-way pair left
-  // between the layers of the request path, to be cut when matching moves below both).
-  routing: [...LEAVES, 'resilience'],
-  resilience: [...LEAVES, 'balancer', 'discovery', 'routing'],
+  // The request view every layer reads (`RouteRequest`, the query string) and Istio's matchers
+  // (string, regex with RE2, HTTPMatchRequest): below routing and resilience, which both read it.
+  match: [...LEAVES],
+  // Route tables and actions. `resilience` for the compiled retry policy a route carries: a route
+  // is configuration of the policies it names, so the arrow points from routing to resilience.
+  routing: [...LEAVES, 'match', 'resilience'],
+  // Rate limits key their buckets on the request view (`match`), never on routing.
+  resilience: [...LEAVES, 'balancer', 'discovery', 'match'],
   telemetry: [...LEAVES, 'balancer', 'resilience'],
   // security and server use each other's types (the inbound layers' request and reporter types;
   // the secure servers' certificate and peer types), and security's compile steps use config's
@@ -29,14 +32,14 @@ export const ALLOWED_IMPORTS = {
   security: [...LEAVES, 'config', 'discovery', 'kubernetes', 'server', 'telemetry'],
   // undici's pools, connectors, TLS agents and body replay: what the outbound path sends on.
   transport: [...LEAVES, 'discovery', 'security'],
-  config: [...LEAVES, 'balancer', 'discovery', 'resilience', 'routing', 'security'],
+  config: [...LEAVES, 'balancer', 'discovery', 'match', 'resilience', 'routing', 'security'],
   kubernetes: [...LEAVES, 'config', 'discovery'],
   cluster: [...LEAVES, 'balancer', 'config', 'discovery', 'kubernetes', 'resilience', 'security', 'telemetry', 'transport'],
-  http: [...LEAVES, 'balancer', 'cluster', 'config', 'resilience', 'routing', 'security', 'telemetry', 'transport'],
-  server: [...LEAVES, 'config', 'resilience', 'routing', 'security', 'telemetry'],
+  http: [...LEAVES, 'balancer', 'cluster', 'config', 'match', 'resilience', 'routing', 'security', 'telemetry', 'transport'],
+  server: [...LEAVES, 'config', 'match', 'resilience', 'routing', 'security', 'telemetry'],
   // grpc records its calls' spans and metrics through telemetry, as http does.
-  grpc: [...LEAVES, 'balancer', 'cluster', 'config', 'resilience', 'routing', 'security', 'server', 'telemetry'],
-  inspect: [...LEAVES, 'balancer', 'cluster', 'config', 'discovery', 'kubernetes', 'resilience', 'routing', 'security', 'server'],
+  grpc: [...LEAVES, 'balancer', 'cluster', 'config', 'match', 'resilience', 'routing', 'security', 'server', 'telemetry'],
+  inspect: [...LEAVES, 'balancer', 'cluster', 'config', 'discovery', 'kubernetes', 'match', 'resilience', 'routing', 'security', 'server'],
   cli: [...LEAVES, 'cluster', 'config', 'discovery', 'inspect', 'security'],
   // The mesh itself and the package's root entry compose everything.
   mesh: '*',

@@ -3,7 +3,7 @@ import { MeshClosedError } from '../errors.js';
 import { RateLimitedError } from '../resilience/errors.js';
 import type { RateLimitDenial } from '../resilience/rate-limit/rate-limiting.js';
 import type { ReplyHeader } from '../resilience/rate-limit/rate-limit-spec.js';
-import type { RouteRequest } from '../routing/route-request.js';
+import type { RouteRequest } from '../match/route-request.js';
 import { sendLocalError, sendLocalReply } from './local-reply.js';
 import { RequestTelemetry } from '../telemetry/request-telemetry.js';
 import { RESPONSE_FLAGS_HEADER, ResponseFlag } from '../telemetry/response-flags.js';
