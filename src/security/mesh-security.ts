@@ -1,6 +1,6 @@
 import type { MeshClock } from '../clock.js';
 import type { Snapshot } from '../config/snapshot.js';
-import type { InboundPolicy, InboundOutcome } from '../server/inbound-policy.js';
+import type { InboundPolicy, InboundOutcome } from './inbound/inbound-policy.js';
 import type { CertificateOptions, SecretAccess } from './certificate-layouts.js';
 import { certificateSourceFor, discoverCertificates } from './certificate-layouts.js';
 import type { MtlsMode } from './peer-authentication.js';

@@ -9,7 +9,7 @@ import type { PeerRejection } from '../security/errors.js';
 import { PeerRejectedError } from '../security/errors.js';
 import type { MtlsMode } from '../security/peer-authentication.js';
 import { attachPeerIdentity } from '../security/peer-identity.js';
-import type { InboundPolicy } from './inbound-policy.js';
+import type { InboundPolicy } from '../security/inbound/inbound-policy.js';
 import { nodeHttp } from '../node-http.js';
 import { verifyPeer } from './verify-peer.js';
 

@@ -1,5 +1,5 @@
 import type { AuthorizationRule, Source } from '../../config/schema/index.js';
-import type { InboundRequest, VerifiedJwt } from '../../server/inbound/inbound-request.js';
+import type { InboundRequest, VerifiedJwt } from '../inbound/inbound-request.js';
 import { IpBlocks } from './ip-block.js';
 import { isPathTemplate, pathTemplate } from './path-template.js';
 import type { ValueMatcher } from './value-match.js';
