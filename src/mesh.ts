@@ -27,7 +27,7 @@ import { createMeshDnsSource } from './discovery/dns/index.js';
 import type { KubernetesDiscoveryNote, KubernetesEndpointSource } from './kubernetes/discovery/index.js';
 import type { KubeWatcher } from './kubernetes/collection.js';
 import { ClientCredentials } from './security/client-credentials.js';
-import { runtimeCredentials } from './security/destination-rule-tls.js';
+import { runtimeCredentials } from './config/compile/security/destination-rule-tls.js';
 import { resolveServiceHost } from './routing/resolve-host.js';
 import type { BreakerEvent, BreakerState, EjectionEvent } from './resilience/events.js';
 import type { BreakerOptions } from './resilience/service-breaker.js';

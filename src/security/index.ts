@@ -7,4 +7,4 @@ export type { TlsCredentialRef, TlsDisabled, TlsIstioMutual, TlsOrigination, Tls
 export type { MeshTls, MeshTlsCredentials } from './mesh-tls.js';
 export { isMeshEndpoint, istioSni, MESH_ALPN_HTTP1, MESH_ALPN_HTTP2, TLS_MODE_LABEL } from './mesh-tls.js';
 export { compileClientTls, TLS_DISABLED, URL_TLS } from './tls-settings.js';
-export { UpstreamTlsTable } from './destination-rule-tls.js';
+export { UpstreamTlsTable } from '../config/compile/security/destination-rule-tls.js';

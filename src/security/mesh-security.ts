@@ -3,7 +3,7 @@ import type { Snapshot } from '../config/snapshot.js';
 import type { InboundPolicy, InboundOutcome } from './inbound/inbound-policy.js';
 import type { CertificateOptions, SecretAccess } from './certificate-layouts.js';
 import { certificateSourceFor, discoverCertificates } from './certificate-layouts.js';
-import type { MtlsMode } from './peer-authentication.js';
+import type { MtlsMode } from '../config/compile/security/peer-authentication.js';
 import { TrustDomains } from './spiffe-id.js';
 import { WorkloadCertificates } from './workload-certificates.js';
 

@@ -1,10 +1,10 @@
-import type { CompileContext, IssueSink } from '../../config/compile/context.js';
-import { locate, sortByAge } from '../../config/compile/context.js';
-import type { ResourceRef } from '../../issue.js';
-import type { MeshResource } from '../../config/resource.js';
-import { resourceRef } from '../../config/resource.js';
-import type { AuthorizationPolicySpec } from '../../config/schema/index.js';
-import { labelsMatch } from '../../discovery/endpoint.js';
+import type { CompileContext, IssueSink } from '../context.js';
+import { locate, sortByAge } from '../context.js';
+import type { ResourceRef } from '../../../issue.js';
+import type { MeshResource } from '../../resource.js';
+import { resourceRef } from '../../resource.js';
+import type { AuthorizationPolicySpec } from '../../schema/index.js';
+import { labelsMatch } from '../../../discovery/endpoint.js';
 import type { CompiledRule } from './authz-rule.js';
 import { MATCH_NEVER, compileRule } from './authz-rule.js';
 

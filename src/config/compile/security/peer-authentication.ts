@@ -1,10 +1,10 @@
-import type { PeerAuthenticationMutualTLS, PeerAuthenticationSpec } from '../config/schema/generated/types.js';
-import type { CompileContext } from '../config/compile/context.js';
-import { sortByAge } from '../config/compile/context.js';
-import type { ResourceRef } from '../issue.js';
-import type { MeshResource } from '../config/resource.js';
-import { resourceRef } from '../config/resource.js';
-import { labelsMatch } from '../discovery/endpoint.js';
+import type { PeerAuthenticationMutualTLS, PeerAuthenticationSpec } from '../../schema/generated/types.js';
+import type { CompileContext } from '../context.js';
+import { sortByAge } from '../context.js';
+import type { ResourceRef } from '../../../issue.js';
+import type { MeshResource } from '../../resource.js';
+import { resourceRef } from '../../resource.js';
+import { labelsMatch } from '../../../discovery/endpoint.js';
 
 /** The mTLS mode of an inbound port once UNSET is resolved. */
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';

@@ -1,9 +1,17 @@
-import type { AuthorizationRule, Source } from '../../config/schema/index.js';
-import type { InboundRequest, VerifiedJwt } from '../inbound/inbound-request.js';
-import { IpBlocks } from './ip-block.js';
-import { isPathTemplate, pathTemplate } from './path-template.js';
-import type { ValueMatcher } from './value-match.js';
-import { anyOf, headerValue, namespaceValue, requestPrincipalValue, serviceAccountValue, stringValue, trustDomainValue } from './value-match.js';
+import type { AuthorizationRule, Source } from '../../schema/index.js';
+import type { InboundRequest, VerifiedJwt } from '../../../security/inbound/inbound-request.js';
+import { IpBlocks } from '../../../security/authz/ip-block.js';
+import { isPathTemplate, pathTemplate } from '../../../security/authz/path-template.js';
+import type { ValueMatcher } from '../../../security/authz/value-match.js';
+import {
+  anyOf,
+  headerValue,
+  namespaceValue,
+  requestPrincipalValue,
+  serviceAccountValue,
+  stringValue,
+  trustDomainValue,
+} from '../../../security/authz/value-match.js';
 
 /** One condition of a rule, on the request view. */
 export type Predicate = (request: InboundRequest) => boolean;

@@ -1,11 +1,11 @@
-import type { CompileContext } from '../../config/compile/context.js';
-import { sortByAge } from '../../config/compile/context.js';
-import type { ResourceRef } from '../../issue.js';
-import type { MeshResource } from '../../config/resource.js';
-import { resourceRef } from '../../config/resource.js';
-import type { RequestAuthenticationSpec } from '../../config/schema/index.js';
-import { parseDuration } from '../../duration.js';
-import { labelsMatch } from '../../discovery/endpoint.js';
+import type { CompileContext } from '../context.js';
+import { sortByAge } from '../context.js';
+import type { ResourceRef } from '../../../issue.js';
+import type { MeshResource } from '../../resource.js';
+import { resourceRef } from '../../resource.js';
+import type { RequestAuthenticationSpec } from '../../schema/index.js';
+import { parseDuration } from '../../../duration.js';
+import { labelsMatch } from '../../../discovery/endpoint.js';
 
 type RequestAuthenticationResource = MeshResource<'RequestAuthentication', RequestAuthenticationSpec>;
 
