@@ -29,7 +29,7 @@ export const ALLOWED_IMPORTS = {
   // security and server use each other's types (the inbound layers' request and reporter types;
   // the secure servers' certificate and peer types), and security's compile steps use config's
   // compile context: the two-way pairs left outside the outbound path.
-  security: [...LEAVES, 'config', 'discovery', 'kubernetes', 'match', 'telemetry'],
+  security: [...LEAVES, 'discovery', 'kubernetes', 'match', 'telemetry'],
   // undici's pools, connectors, TLS agents and body replay: what the outbound path sends on.
   transport: [...LEAVES, 'discovery', 'security'],
   config: [...LEAVES, 'balancer', 'discovery', 'match', 'resilience', 'routing', 'security'],

@@ -21,7 +21,7 @@ import type { ServiceBreaker } from '../resilience/service-breaker.js';
 import { compileResilience } from './resilience-spec.js';
 import type { MeshTls } from '../security/mesh-tls.js';
 import { resolveMeshTls, serviceIdentities } from '../security/mesh-tls.js';
-import type { MtlsMode } from '../config/compile/security/peer-authentication.js';
+import type { MtlsMode } from '../security/peer-authentication-policy.js';
 import { namespaceMtlsMode } from '../config/compile/security/peer-authentication.js';
 import { TrustDomains } from '../security/spiffe-id.js';
 import type { ClientCredentials } from '../security/client-credentials.js';

@@ -1,10 +1,10 @@
 import type { CompiledRateLimits } from './rate-limit/rate-limit-table.js';
 import { compileRateLimits, rateLimitTable } from './rate-limit/rate-limit-table.js';
-import type { PeerAuthenticationPolicy } from './security/peer-authentication.js';
+import type { PeerAuthenticationPolicy } from '../../security/peer-authentication-policy.js';
 import { compilePeerAuthentication } from './security/peer-authentication.js';
-import type { CompiledAuthorization } from './security/authorization-policies.js';
+import type { CompiledAuthorization } from '../../security/authz/compiled-authorization.js';
 import { compileAuthorization } from './security/authorization-policies.js';
-import type { CompiledRequestAuthentication } from './security/request-authentication.js';
+import type { CompiledRequestAuthentication } from '../../security/jwt/compiled-jwt-rules.js';
 import { compileRequestAuthentication } from './security/request-authentication.js';
 import type { ConfigIssue } from '../../issue.js';
 import type { MeshResource } from '../resource.js';

@@ -3,7 +3,7 @@ import type { InboundReporter } from '../inbound/inbound-reporter.js';
 import { sourceOf } from '../inbound/inbound-reporter.js';
 import type { InboundRequest } from '../inbound/inbound-request.js';
 import { ResponseFlag } from '../../telemetry/response-flags.js';
-import type { CompiledAuthorization, CompiledPolicy } from '../../config/compile/security/authorization-policies.js';
+import type { CompiledAuthorization, CompiledPolicy } from './compiled-authorization.js';
 import type { CustomAuthorizer, CustomVerdict } from './custom-authorizer.js';
 import { AccessDeniedError } from './errors.js';
 

@@ -1,7 +1,7 @@
 import type { MeshClock } from '../../clock.js';
 import type { CertificateBundle } from '../certificate-bundle.js';
 import type { PeerRejectedError } from '../errors.js';
-import type { MtlsMode } from '../../config/compile/security/peer-authentication.js';
+import type { MtlsMode } from '../peer-authentication-policy.js';
 import type { PeerIdentity } from '../peer-identity.js';
 import type { TrustDomains } from '../spiffe-id.js';
 

@@ -6,7 +6,7 @@ import type { InboundRequest } from '../inbound/inbound-request.js';
 import { JwtAuthenticationError } from '../authz/errors.js';
 import type { JoseModule } from './jose-loader.js';
 import type { JwksCache } from './jwks-cache.js';
-import type { CompiledJwtRule, CompiledRequestAuthentication, TokenLocation } from '../../config/compile/security/request-authentication.js';
+import type { CompiledJwtRule, CompiledRequestAuthentication, TokenLocation } from './compiled-jwt-rules.js';
 
 /** Envoy's default `clock_skew_seconds`. */
 const CLOCK_SKEW_S = 60;
