@@ -91,12 +91,12 @@ export { RESPONSE_FLAGS_HEADER } from './telemetry/response-flags.js';
 export { AccessDeniedError, JwtAuthenticationError } from './security/authz/errors.js';
 export type { AuthorizerFunction, CustomVerdict } from './security/authz/custom-authorizer.js';
 /** The request a custom authorizer (`AuthorizerFunction`) is given. */
-export type { InboundRequest } from './server/inbound/inbound-request.js';
+export type { InboundRequest } from './security/inbound/inbound-request.js';
 export type { EnvoyExtAuthzHttpProvider, ExtensionProvider } from './security/authz/ext-authz-http.js';
 export type { InboundOptions, MeshConfigOptions } from './server/inbound/inbound-options.js';
 export type { PathNormalization } from './server/inbound/path-normalization.js';
-export type { InboundAuditEvent } from './server/inbound/inbound-reporter.js';
-export type { InboundReply, InboundDenialReason } from './server/inbound/inbound-layer.js';
-export type { VerifiedJwt } from './server/inbound/inbound-request.js';
+export type { InboundAuditEvent } from './security/inbound/inbound-reporter.js';
+export type { InboundReply, InboundDenialReason } from './security/inbound/inbound-layer.js';
+export type { VerifiedJwt } from './security/inbound/inbound-request.js';
 export type { InboundCapable, InboundEntry, InboundRequestView } from './server/inbound/inbound-api.js';
 export { meshRequest } from './server/inbound/inbound-api.js';

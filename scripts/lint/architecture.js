@@ -1,7 +1,8 @@
 // Which top-level part of src/ may import which: the arrows of docs/architecture.md, checked by
 // the `arrows/allowed-imports` lint rule (scripts/lint/import-arrows.js). A part is a folder of
 // src/ or a file directly in it (named without extension). Imports inside one part are free.
-// Adding an arrow here is a design change: say why in docs/architecture.md.
+// Adding an arrow here is a design change: say why in docs/architecture.md. A table in which two
+// parts may import each other is refused outright (import-arrows.js).
 
 /** Files directly in src/ that every part may import; they import none of the folders. */
 const LEAVES = ['errors', 'clock', 'duration', 'issue', 'shared-state', 'lazy-require', 'node-http', 'request-protocol'];
@@ -18,30 +19,34 @@ export const ALLOWED_IMPORTS = {
   'request-protocol': [],
   discovery: [...LEAVES],
   balancer: [...LEAVES, 'discovery'],
-  // Matching, route tables and actions. `resilience` for the compiled retry policy a route carries
-  // (and resilience's rate limits match requests with routing's matchers: the one two-way pair left
-  // between the layers of the request path, to be cut when matching moves below both).
-  routing: [...LEAVES, 'resilience'],
-  resilience: [...LEAVES, 'balancer', 'discovery', 'routing'],
+  // The request view every layer reads (`RouteRequest`, the query string) and Istio's matchers
+  // (string, regex with RE2, HTTPMatchRequest): below routing and resilience, which both read it.
+  match: [...LEAVES],
+  // Route tables and actions. `resilience` for the compiled retry policy a route carries: a route
+  // is configuration of the policies it names, so the arrow points from routing to resilience.
+  routing: [...LEAVES, 'match', 'resilience'],
+  // Rate limits key their buckets on the request view (`match`), never on routing.
+  resilience: [...LEAVES, 'balancer', 'discovery', 'match'],
   telemetry: [...LEAVES, 'balancer', 'resilience'],
-  // security and server use each other's types (the inbound layers' request and reporter types;
-  // the secure servers' certificate and peer types), and security's compile steps use config's
-  // compile context: the two-way pairs left outside the outbound path.
-  security: [...LEAVES, 'config', 'discovery', 'kubernetes', 'server', 'telemetry'],
+  // Neither config nor server: config compiles security's resources (config/compile/security/)
+  // into types declared here, and the contract of the inbound layers the servers run is here
+  // (security/inbound/). `kubernetes` for the Secrets certificates are read from (which closes a
+  // loop of three through config: docs/architecture.md says what cutting it takes).
+  security: [...LEAVES, 'discovery', 'kubernetes', 'match', 'telemetry'],
   // undici's pools, connectors, TLS agents and body replay: what the outbound path sends on.
   transport: [...LEAVES, 'discovery', 'security'],
-  config: [...LEAVES, 'balancer', 'discovery', 'resilience', 'routing', 'security'],
+  config: [...LEAVES, 'balancer', 'discovery', 'match', 'resilience', 'routing', 'security'],
   kubernetes: [...LEAVES, 'config', 'discovery'],
   cluster: [...LEAVES, 'balancer', 'config', 'discovery', 'kubernetes', 'resilience', 'security', 'telemetry', 'transport'],
-  // The outbound request path: its layers, one file each, composed per route and cluster
+  // The outbound request path: its layers, one file each, composed per route
   // (src/outbound/stack.ts reads as the list). Below it only transport speaks undici.
-  outbound: [...LEAVES, 'balancer', 'cluster', 'config', 'resilience', 'routing', 'security', 'telemetry', 'transport'],
+  outbound: [...LEAVES, 'balancer', 'cluster', 'config', 'match', 'resilience', 'routing', 'security', 'telemetry', 'transport'],
   // The undici Dispatcher entry: hands each request to the outbound stack.
-  http: [...LEAVES, 'balancer', 'cluster', 'config', 'outbound', 'resilience', 'routing', 'security', 'telemetry', 'transport'],
-  server: [...LEAVES, 'config', 'resilience', 'routing', 'security', 'telemetry'],
+  http: [...LEAVES, 'outbound'],
+  server: [...LEAVES, 'config', 'resilience', 'security', 'telemetry'],
   // grpc records its calls' spans and metrics through telemetry, as http does.
-  grpc: [...LEAVES, 'balancer', 'cluster', 'config', 'resilience', 'routing', 'security', 'server', 'telemetry'],
-  inspect: [...LEAVES, 'balancer', 'cluster', 'config', 'discovery', 'kubernetes', 'resilience', 'routing', 'security', 'server'],
+  grpc: [...LEAVES, 'balancer', 'cluster', 'config', 'match', 'resilience', 'routing', 'security', 'server', 'telemetry'],
+  inspect: [...LEAVES, 'balancer', 'cluster', 'config', 'discovery', 'kubernetes', 'match', 'resilience', 'routing', 'security', 'server'],
   cli: [...LEAVES, 'cluster', 'config', 'discovery', 'inspect', 'security'],
   // The mesh itself and the package's root entry compose everything.
   mesh: '*',

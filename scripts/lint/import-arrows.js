@@ -7,6 +7,24 @@ const root = resolve(dirname(new URL(import.meta.url).pathname), '../..');
 const src = resolve(root, 'src');
 const entries = new Set(ENTRY_POINTS.map((p) => resolve(root, p)));
 
+/** The pairs of parts the table lets import each other: refused, so that every arrow points one way. */
+function twoWayPairs(table) {
+  const pairs = [];
+  for (const [from, allowed] of Object.entries(table)) {
+    if (allowed === '*') continue;
+    for (const to of allowed) {
+      const back = table[to];
+      if (from < to && Array.isArray(back) && back.includes(from)) pairs.push(`${from} <-> ${to}`);
+    }
+  }
+  return pairs;
+}
+
+const pairs = twoWayPairs(ALLOWED_IMPORTS);
+if (pairs.length > 0) {
+  throw new Error(`scripts/lint/architecture.js lets parts import each other (${pairs.join(', ')}): arrows point one way, see docs/architecture.md`);
+}
+
 /** The part of src/ a path belongs to, or undefined outside src/. */
 function partOf(file) {
   const rel = relative(src, file);

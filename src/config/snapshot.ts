@@ -3,9 +3,9 @@ import type { RateLimitTable } from '../resilience/rate-limit/rate-limit-spec.js
 import type { RouteTable } from '../routing/route-table.js';
 import type { PortProtocolOf, PortRoute } from './compile/port-routing.js';
 import type { UpstreamTls } from '../security/tls-settings.js';
-import type { PeerAuthenticationPolicy } from '../security/peer-authentication.js';
-import type { CompiledAuthorization } from '../security/authz/authorization-policies.js';
-import type { CompiledRequestAuthentication } from '../security/jwt/request-authentication.js';
+import type { PeerAuthenticationPolicy } from '../security/peer-authentication-policy.js';
+import type { CompiledAuthorization } from '../security/authz/compiled-authorization.js';
+import type { CompiledRequestAuthentication } from '../security/jwt/compiled-jwt-rules.js';
 import type { ConfigIssue, ResourceRef } from '../issue.js';
 import type { MeshResource } from './resource.js';
 

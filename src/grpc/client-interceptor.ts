@@ -14,7 +14,7 @@ import { backoffDelayMs, DEFAULT_RETRY_POLICY } from '../resilience/retry-policy
 import { resolveServiceHost } from '../routing/resolve-host.js';
 import type { FaultActions, HeaderOps } from '../routing/route-actions.js';
 import { routeActions } from '../routing/route-actions.js';
-import type { RouteRequest } from '../routing/route-request.js';
+import type { RouteRequest } from '../match/route-request.js';
 import { matchRoute, pickDestination } from '../routing/route-table.js';
 import { ResponseFlag } from '../telemetry/response-flags.js';
 import type { RpcTelemetry } from '../telemetry/rpc-telemetry.js';

@@ -8,7 +8,7 @@ import { attachPeerIdentity, makePeerIdentity } from '../security/peer-identity.
 import { spiffeIdOf } from '../security/spiffe-id.js';
 import type { TrustDomains } from '../security/spiffe-id.js';
 import type { InboundEntry } from '../server/inbound/inbound-api.js';
-import type { InboundReply } from '../server/inbound/inbound-layer.js';
+import type { InboundReply } from '../security/inbound/inbound-layer.js';
 import { GrpcCode } from './grpc-status.js';
 import type { GrpcMeshCore } from './mesh-core.js';
 

@@ -5,7 +5,7 @@ import type { Snapshot, TrafficPolicySpec } from '../config/snapshot.js';
 import type { Endpoint } from '../discovery/endpoint.js';
 import { labelsMatch } from '../discovery/endpoint.js';
 import { resolveServiceHost } from '../routing/resolve-host.js';
-import type { RouteRequest } from '../routing/route-request.js';
+import type { RouteRequest } from '../match/route-request.js';
 import { matchRoute } from '../routing/route-table.js';
 import type { TlsPortRoutes } from '../routing/tls-route.js';
 import { connectionOf, selectTlsMatch } from '../routing/tls-route.js';

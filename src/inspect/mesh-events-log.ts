@@ -9,7 +9,7 @@ import type { BreakerEvent, EjectionEvent } from '../resilience/events.js';
 import type { CertificateBundle } from '../security/certificate-bundle.js';
 import type { CertificateError, ClientCredentialRejection, PeerRejectedError } from '../security/errors.js';
 import type { AccessDeniedError, JwtAuthenticationError } from '../security/authz/errors.js';
-import type { InboundAuditEvent } from '../server/inbound/inbound-reporter.js';
+import type { InboundAuditEvent } from '../security/inbound/inbound-reporter.js';
 import { inspectedIssue } from './inspect-mesh.js';
 import type { MeshLogger } from './logger.js';
 

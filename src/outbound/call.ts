@@ -3,7 +3,7 @@ import type { PortRoute } from '../config/compile/port-routing.js';
 import type { OutboundRequest, ResponseHandler, Upstream } from '../request-protocol.js';
 import type { BreakerTicket } from '../resilience/service-breaker.js';
 import type { DestinationActions, RouteActions } from '../routing/route-actions.js';
-import type { RouteRequest } from '../routing/route-request.js';
+import type { RouteRequest } from '../match/route-request.js';
 import type { CompiledDestination, CompiledHttpRoute } from '../routing/route-table.js';
 import { NO_OBSERVER } from './observer.js';
 import type { RequestObserver } from './observer.js';

@@ -2,7 +2,7 @@ import { hashKey } from '../balancer/index.js';
 import { cookieHash } from '../balancer/cookie-hash.js';
 import type { HashOn } from '../config/compile/load-balancing.js';
 import type { OutboundRequest } from '../request-protocol.js';
-import { QueryCache } from '../routing/http-match.js';
+import { QueryCache } from '../match/http-match.js';
 import type { DestinationActions } from '../routing/route-actions.js';
 import { applyHeaderOps } from '../routing/route-actions.js';
 import type { OutboundCall } from './call.js';

@@ -1,5 +1,5 @@
-import type { HttpMatchSpec } from './http-match.js';
-import type { StringMatchSpec } from './string-match.js';
+import type { HttpMatchSpec } from '../match/http-match.js';
+import type { StringMatchSpec } from '../match/string-match.js';
 
 /**
  * Merges a root VirtualService's match with a delegate's, as Istio does: the delegate may narrow

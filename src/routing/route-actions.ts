@@ -1,4 +1,4 @@
-import { loadRe2 } from './regex.js';
+import { loadRe2 } from '../match/regex.js';
 import { parseDuration } from '../duration.js';
 import type { HttpRetrySpec, RetryPolicy } from '../resilience/retry-policy.js';
 import { compileRetryPolicy } from '../resilience/retry-policy.js';

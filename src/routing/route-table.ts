@@ -1,9 +1,9 @@
 import type { ResourceRef } from '../issue.js';
-import type { CompiledHttpMatch, HttpMatchSpec } from './http-match.js';
-import { QueryCache, compileHttpMatch } from './http-match.js';
+import type { CompiledHttpMatch, HttpMatchSpec } from '../match/http-match.js';
+import { QueryCache, compileHttpMatch } from '../match/http-match.js';
 import type { CompiledMirror, MirrorSpecView } from './mirror-policy.js';
 import { compileMirrors } from './mirror-policy.js';
-import type { RouteRequest, RouteSource } from './route-request.js';
+import type { RouteRequest, RouteSource } from '../match/route-request.js';
 import type { TlsRouteSpec } from './tls-route.js';
 
 /** Istio's Destination as written in a route. */

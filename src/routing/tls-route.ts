@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import type { ResourceRef } from '../issue.js';
 import type { CompiledDestination, RouteDestinationSpec } from './route-table.js';
 import { compileDestinations } from './route-table.js';
-import type { RouteSource } from './route-request.js';
+import type { RouteSource } from '../match/route-request.js';
 
 /** Istio's TLSMatchAttributes, as written. */
 export interface TlsMatchSpec {

@@ -1,9 +1,8 @@
 import type { MeshClock } from '../clock.js';
-import type { Snapshot } from '../config/snapshot.js';
-import type { InboundPolicy, InboundOutcome } from '../server/inbound-policy.js';
+import type { InboundPolicy, InboundOutcome } from './inbound/inbound-policy.js';
 import type { CertificateOptions, SecretAccess } from './certificate-layouts.js';
 import { certificateSourceFor, discoverCertificates } from './certificate-layouts.js';
-import type { MtlsMode } from './peer-authentication.js';
+import type { MtlsMode, PeerAuthenticationPolicy } from './peer-authentication-policy.js';
 import { TrustDomains } from './spiffe-id.js';
 import { WorkloadCertificates } from './workload-certificates.js';
 
@@ -58,8 +57,14 @@ export class MeshSecurity {
     return new MeshSecurity(certificates, trustDomains, options.clock);
   }
 
-  /** The policy an inbound server applies, reading the snapshot in force at each connection. */
-  inboundPolicy(snapshot: () => Snapshot | undefined, report: (outcome: InboundOutcome) => void): InboundPolicy {
+  /**
+   * The policy an inbound server applies, reading the snapshot in force at each connection (only
+   * its PeerAuthentication, so security needs nothing else of config's snapshot).
+   */
+  inboundPolicy(
+    snapshot: () => { readonly peerAuthentication: PeerAuthenticationPolicy } | undefined,
+    report: (outcome: InboundOutcome) => void,
+  ): InboundPolicy {
     const certificates = this.certificates;
     return {
       mode: (port: number): MtlsMode => snapshot()?.peerAuthentication.modeFor(port) ?? 'PERMISSIVE',

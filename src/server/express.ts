@@ -4,8 +4,8 @@ import { writeInboundReply } from './inbound/inbound-api.js';
 
 export { meshRequest } from './inbound/inbound-api.js';
 export type { InboundCapable, InboundEntry, InboundRequestView } from './inbound/inbound-api.js';
-export type { InboundReply, InboundDenialReason } from './inbound/inbound-layer.js';
-export type { VerifiedJwt } from './inbound/inbound-request.js';
+export type { InboundReply, InboundDenialReason } from '../security/inbound/inbound-layer.js';
+export type { VerifiedJwt } from '../security/inbound/inbound-request.js';
 
 /** Express's `next`. */
 export type NextFunction = (error?: unknown) => void;

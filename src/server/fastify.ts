@@ -5,8 +5,8 @@ import { meshRequest } from './inbound/inbound-api.js';
 
 export { meshRequest } from './inbound/inbound-api.js';
 export type { InboundCapable, InboundEntry, InboundRequestView } from './inbound/inbound-api.js';
-export type { InboundReply, InboundDenialReason } from './inbound/inbound-layer.js';
-export type { VerifiedJwt } from './inbound/inbound-request.js';
+export type { InboundReply, InboundDenialReason } from '../security/inbound/inbound-layer.js';
+export type { VerifiedJwt } from '../security/inbound/inbound-request.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -7,9 +7,9 @@ import type { CancelTimer, MeshClock } from '../clock.js';
 import type { CertificateBundle } from '../security/certificate-bundle.js';
 import type { PeerRejection } from '../security/errors.js';
 import { PeerRejectedError } from '../security/errors.js';
-import type { MtlsMode } from '../security/peer-authentication.js';
+import type { MtlsMode } from '../security/peer-authentication-policy.js';
 import { attachPeerIdentity } from '../security/peer-identity.js';
-import type { InboundPolicy } from './inbound-policy.js';
+import type { InboundPolicy } from '../security/inbound/inbound-policy.js';
 import { nodeHttp } from '../node-http.js';
 import { verifyPeer } from './verify-peer.js';
 

@@ -7,7 +7,7 @@ import { Server as TlsServer } from 'node:tls';
 import { systemClock } from '../clock.js';
 import { SecurityOptionError } from '../security/errors.js';
 import { InboundGuard } from './inbound-guard.js';
-import type { InboundPolicy } from './inbound-policy.js';
+import type { InboundPolicy } from '../security/inbound/inbound-policy.js';
 import type { TlsTerminatingServer } from './secure-tls-server.js';
 import { secureTlsServer } from './secure-tls-server.js';
 import { nodeHttp } from '../node-http.js';

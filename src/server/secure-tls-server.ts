@@ -4,7 +4,7 @@ import type { SecureContext, TLSSocket, TlsOptions } from 'node:tls';
 import { Server as TlsServer } from 'node:tls';
 import { PeerRejectedError, SecurityOptionError } from '../security/errors.js';
 import { attachPeerIdentity } from '../security/peer-identity.js';
-import type { InboundPolicy } from './inbound-policy.js';
+import type { InboundPolicy } from '../security/inbound/inbound-policy.js';
 import { verifyPeer } from './verify-peer.js';
 
 /** A server that terminates TLS itself. */

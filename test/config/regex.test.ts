@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileIstioRegex, re2SyntaxError } from '../../src/routing/regex.js';
+import { compileIstioRegex, re2SyntaxError } from '../../src/match/regex.js';
 
 describe('Istio regexes: RE2 syntax, whole-string match', () => {
   it('a partial match does not match', () => {

@@ -1,11 +1,11 @@
 import type { CompiledRateLimits } from './rate-limit/rate-limit-table.js';
 import { compileRateLimits, rateLimitTable } from './rate-limit/rate-limit-table.js';
-import type { PeerAuthenticationPolicy } from '../../security/peer-authentication.js';
-import { compilePeerAuthentication } from '../../security/peer-authentication.js';
-import type { CompiledAuthorization } from '../../security/authz/authorization-policies.js';
-import { compileAuthorization } from '../../security/authz/authorization-policies.js';
-import type { CompiledRequestAuthentication } from '../../security/jwt/request-authentication.js';
-import { compileRequestAuthentication } from '../../security/jwt/request-authentication.js';
+import type { PeerAuthenticationPolicy } from '../../security/peer-authentication-policy.js';
+import { compilePeerAuthentication } from './security/peer-authentication.js';
+import type { CompiledAuthorization } from '../../security/authz/compiled-authorization.js';
+import { compileAuthorization } from './security/authorization-policies.js';
+import type { CompiledRequestAuthentication } from '../../security/jwt/compiled-jwt-rules.js';
+import { compileRequestAuthentication } from './security/request-authentication.js';
 import type { ConfigIssue } from '../../issue.js';
 import type { MeshResource } from '../resource.js';
 import type { Steps } from '../slices.js';

@@ -10,7 +10,7 @@ import type { CompileContext } from './context.js';
 import { IssueSink, locate, sortByAge } from './context.js';
 import { HostTable, qualifyHost } from './hosts.js';
 import { checkTrafficPolicies } from './traffic-policy-checks.js';
-import { UpstreamTlsTable } from '../../security/destination-rule-tls.js';
+import { UpstreamTlsTable } from './security/destination-rule-tls.js';
 import { isExportedTo } from './visibility.js';
 
 interface SubsetSpec {

@@ -1,6 +1,6 @@
-import type { HttpMatchSpec } from '../../routing/http-match.js';
+import type { HttpMatchSpec } from '../../match/http-match.js';
 import type { HttpRouteSpec, RouteDestinationSpec } from '../../routing/route-table.js';
-import type { StringMatchSpec } from '../../routing/string-match.js';
+import type { StringMatchSpec } from '../../match/string-match.js';
 import type { ResourceRef } from '../../issue.js';
 import type { GatewayRouteKind, MeshResource } from '../resource.js';
 import { resourceRef } from '../resource.js';

@@ -2,7 +2,7 @@ import type { ResourceRef } from '../../issue.js';
 import { IpBlocks } from '../../security/authz/ip-block.js';
 import type { RouteTable } from '../../routing/route-table.js';
 import { tableForPort } from '../../routing/route-table.js';
-import type { RouteSource } from '../../routing/route-request.js';
+import type { RouteSource } from '../../match/route-request.js';
 import type { TlsPortRoutes, TlsRouteSpec, TlsSubnet } from '../../routing/tls-route.js';
 import { compileTlsRoutes } from '../../routing/tls-route.js';
 import type { ServiceDef } from '../snapshot.js';

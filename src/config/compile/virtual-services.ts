@@ -1,8 +1,8 @@
-import type { HttpMatchSpec } from '../../routing/http-match.js';
+import type { HttpMatchSpec } from '../../match/http-match.js';
 import { mergeDelegateMatch } from '../../routing/delegate-match.js';
 import type { CompileRouteInput, CompiledHttpRoute, HttpRouteSpec, RouteTable } from '../../routing/route-table.js';
 import { compileHttpRoute, portsOf } from '../../routing/route-table.js';
-import type { RouteSource } from '../../routing/route-request.js';
+import type { RouteSource } from '../../match/route-request.js';
 import type { TlsRouteSpec } from '../../routing/tls-route.js';
 import type { GatewayRouteKind, MeshResource } from '../resource.js';
 import { resourceRef } from '../resource.js';

@@ -1,4 +1,4 @@
-import { re2SyntaxError } from '../../routing/regex.js';
+import { re2SyntaxError } from '../../match/regex.js';
 import type { SchemaNode, SchemaType } from '../schema/schema-node.js';
 import type { FieldSupport } from '../support.js';
 import type { EnforcedCelRule } from './cel-rules.js';

@@ -1,5 +1,5 @@
 import type { ResourceRef } from '../../issue.js';
-import type { RouteRequest } from '../../routing/route-request.js';
+import type { RouteRequest } from '../../match/route-request.js';
 import type { TokenBucketSpec } from './token-bucket.js';
 
 /** `LOCAL`: a bucket in each process. `SHARED`: one bucket in Redis for every replica. */

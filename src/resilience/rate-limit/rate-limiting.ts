@@ -1,6 +1,6 @@
 import type { MeshClock, RandomSource } from '../../clock.js';
-import { QueryCache } from '../../routing/http-match.js';
-import type { RouteRequest } from '../../routing/route-request.js';
+import { QueryCache } from '../../match/http-match.js';
+import type { RouteRequest } from '../../match/route-request.js';
 import { RateLimitStoreError } from '../errors.js';
 import type { RateLimiter, RateLimitVerdict } from './limiter.js';
 import { LocalLimiter } from './local-limiter.js';

@@ -1,9 +1,9 @@
-import type { InboundLayer, InboundReply, LayerOutcome } from '../../server/inbound/inbound-layer.js';
-import type { InboundReporter } from '../../server/inbound/inbound-reporter.js';
-import { sourceOf } from '../../server/inbound/inbound-reporter.js';
-import type { InboundRequest } from '../../server/inbound/inbound-request.js';
+import type { InboundLayer, InboundReply, LayerOutcome } from '../inbound/inbound-layer.js';
+import type { InboundReporter } from '../inbound/inbound-reporter.js';
+import { sourceOf } from '../inbound/inbound-reporter.js';
+import type { InboundRequest } from '../inbound/inbound-request.js';
 import { ResponseFlag } from '../../telemetry/response-flags.js';
-import type { CompiledAuthorization, CompiledPolicy } from './authorization-policies.js';
+import type { CompiledAuthorization, CompiledPolicy } from './compiled-authorization.js';
 import type { CustomAuthorizer, CustomVerdict } from './custom-authorizer.js';
 import { AccessDeniedError } from './errors.js';
 

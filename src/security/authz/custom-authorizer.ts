@@ -1,4 +1,4 @@
-import type { InboundRequest } from '../../server/inbound/inbound-request.js';
+import type { InboundRequest } from '../inbound/inbound-request.js';
 
 /** What a CUSTOM provider answers about one request. */
 export type CustomVerdict =

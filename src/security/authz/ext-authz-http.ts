@@ -1,5 +1,5 @@
 import { parseDuration } from '../../duration.js';
-import type { InboundRequest } from '../../server/inbound/inbound-request.js';
+import type { InboundRequest } from '../inbound/inbound-request.js';
 import type { CustomAuthorizer, CustomVerdict } from './custom-authorizer.js';
 import type { ValueMatcher } from './value-match.js';
 import { anyOf, stringValue } from './value-match.js';

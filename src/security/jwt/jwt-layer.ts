@@ -1,12 +1,12 @@
 import type { JWTPayload, JWTVerifyGetKey } from 'jose';
-import type { InboundLayer, InboundReply, LayerOutcome } from '../../server/inbound/inbound-layer.js';
-import type { InboundReporter } from '../../server/inbound/inbound-reporter.js';
-import { sourceOf } from '../../server/inbound/inbound-reporter.js';
-import type { InboundRequest } from '../../server/inbound/inbound-request.js';
+import type { InboundLayer, InboundReply, LayerOutcome } from '../inbound/inbound-layer.js';
+import type { InboundReporter } from '../inbound/inbound-reporter.js';
+import { sourceOf } from '../inbound/inbound-reporter.js';
+import type { InboundRequest } from '../inbound/inbound-request.js';
 import { JwtAuthenticationError } from '../authz/errors.js';
 import type { JoseModule } from './jose-loader.js';
 import type { JwksCache } from './jwks-cache.js';
-import type { CompiledJwtRule, CompiledRequestAuthentication, TokenLocation } from './request-authentication.js';
+import type { CompiledJwtRule, CompiledRequestAuthentication, TokenLocation } from './compiled-jwt-rules.js';
 
 /** Envoy's default `clock_skew_seconds`. */
 const CLOCK_SKEW_S = 60;

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { PeerIdentity } from '../../security/peer-identity.js';
-import type { InboundReply } from './inbound-layer.js';
-import type { VerifiedJwt } from './inbound-request.js';
+import type { InboundReply } from '../../security/inbound/inbound-layer.js';
+import type { VerifiedJwt } from '../../security/inbound/inbound-request.js';
 
 /**
  * What the application (and a CUSTOM authorizer) reads of an inbound request the mesh admitted:

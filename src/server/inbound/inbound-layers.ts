@@ -4,8 +4,8 @@ import { AuthorizationLayer } from '../../security/authz/authz-layer.js';
 import type { CustomAuthorizer } from '../../security/authz/custom-authorizer.js';
 import type { JwtLayerDeps } from '../../security/jwt/jwt-layer.js';
 import { JwtLayer } from '../../security/jwt/jwt-layer.js';
-import type { InboundLayer } from './inbound-layer.js';
-import type { InboundReporter } from './inbound-reporter.js';
+import type { InboundLayer } from '../../security/inbound/inbound-layer.js';
+import type { InboundReporter } from '../../security/inbound/inbound-reporter.js';
 import { InboundRateLimitLayer } from './rate-limit-layer.js';
 
 export interface InboundLayerDeps {

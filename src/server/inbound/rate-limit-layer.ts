@@ -1,8 +1,8 @@
 import type { RateLimitDenial, RateLimiting } from '../../resilience/rate-limit/rate-limiting.js';
 import type { RateLimitTable, ReplyHeader } from '../../resilience/rate-limit/rate-limit-spec.js';
 import { ResponseFlag } from '../../telemetry/response-flags.js';
-import type { InboundLayer, InboundReply, LayerOutcome } from './inbound-layer.js';
-import type { InboundRequest } from './inbound-request.js';
+import type { InboundLayer, InboundReply, LayerOutcome } from '../../security/inbound/inbound-layer.js';
+import type { InboundRequest } from '../../security/inbound/inbound-request.js';
 
 function addHeader(headers: Record<string, string | string[]>, h: ReplyHeader): void {
   const prior = headers[h.name];

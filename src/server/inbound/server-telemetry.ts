@@ -5,8 +5,8 @@ import type { MeshTelemetry } from '../../telemetry/mesh-telemetry.js';
 import { formatResponseFlags } from '../../telemetry/response-flags.js';
 import * as sc from '../../telemetry/semconv.js';
 import { Tracing } from '../../telemetry/tracing-mode.js';
-import type { InboundReply } from './inbound-layer.js';
-import type { InboundRequest } from './inbound-request.js';
+import type { InboundReply } from '../../security/inbound/inbound-layer.js';
+import type { InboundRequest } from '../../security/inbound/inbound-request.js';
 
 const SPAN_KIND_SERVER = 1;
 const SPAN_STATUS_ERROR = 2;

@@ -1,6 +1,6 @@
 import type { FieldPath } from '../../document.js';
 import type { IssueSeverity } from '../../../issue.js';
-import { re2SyntaxError } from '../../../routing/regex.js';
+import { re2SyntaxError } from '../../../match/regex.js';
 import { describeTyped, quoteText } from '../describe.js';
 
 /** Reports one finding at a field path (the path starts at the document: `spec`, ...). */

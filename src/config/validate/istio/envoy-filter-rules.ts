@@ -1,6 +1,6 @@
 import type { FieldPath } from '../../document.js';
 import type { EnvoyConfigObjectPatch, EnvoyFilterSpec } from '../../schema/index.js';
-import { re2SyntaxError } from '../../../routing/regex.js';
+import { re2SyntaxError } from '../../../match/regex.js';
 import { checkSelectorLabels } from './common-rules.js';
 import type { RuleReport, RuleSubject } from './rule-report.js';
 

@@ -1,42 +1,16 @@
-import type { CompileContext, IssueSink } from '../../config/compile/context.js';
-import { locate, sortByAge } from '../../config/compile/context.js';
-import type { ResourceRef } from '../../issue.js';
-import type { MeshResource } from '../../config/resource.js';
-import { resourceRef } from '../../config/resource.js';
-import type { AuthorizationPolicySpec } from '../../config/schema/index.js';
-import { labelsMatch } from '../../discovery/endpoint.js';
-import type { CompiledRule } from './authz-rule.js';
-import { MATCH_NEVER, compileRule } from './authz-rule.js';
+import type { CompileContext, IssueSink } from '../context.js';
+import { locate, sortByAge } from '../context.js';
+import type { MeshResource } from '../../resource.js';
+import { resourceRef } from '../../resource.js';
+import type { AuthorizationPolicySpec } from '../../schema/index.js';
+import { labelsMatch } from '../../../discovery/endpoint.js';
+import type { AuthorizationAction, CompiledAuthorization, CompiledPolicy } from '../../../security/authz/compiled-authorization.js';
+import { NO_AUTHORIZATION } from '../../../security/authz/compiled-authorization.js';
+import type { CompiledRule } from '../../../security/authz/compiled-rule.js';
+import { MATCH_NEVER } from '../../../security/authz/compiled-rule.js';
+import { compileRule } from './authz-rule.js';
 
 type AuthorizationPolicyResource = MeshResource<'AuthorizationPolicy', AuthorizationPolicySpec>;
-
-export type AuthorizationAction = 'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM';
-
-/** One AuthorizationPolicy that applies to this workload, compiled. */
-export interface CompiledPolicy {
-  readonly ref: ResourceRef;
-  /** `namespace/name`, as Istio names it in its logs (`ns[shop]-policy[deny-admin]`). */
-  readonly name: string;
-  readonly action: AuthorizationAction;
-  /** `istio.io/dry-run: "true"`: evaluated and reported, never enforced. */
-  readonly dryRun: boolean;
-  /** CUSTOM: the extension provider's name. */
-  readonly provider: string | undefined;
-  /** Its rules; a policy without rules has one that never matches (istiod's rbacPolicyMatchNever). */
-  readonly rules: readonly CompiledRule[];
-}
-
-/** The AuthorizationPolicies in force for this workload, by action, oldest first. */
-export interface CompiledAuthorization {
-  readonly custom: readonly CompiledPolicy[];
-  readonly deny: readonly CompiledPolicy[];
-  readonly allow: readonly CompiledPolicy[];
-  readonly audit: readonly CompiledPolicy[];
-  /** No policy at all: the inbound path skips authorization. */
-  readonly empty: boolean;
-}
-
-export const NO_AUTHORIZATION: CompiledAuthorization = Object.freeze({ custom: [], deny: [], allow: [], audit: [], empty: true });
 
 const GO_TRUE = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
 

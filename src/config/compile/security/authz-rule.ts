@@ -1,12 +1,19 @@
-import type { AuthorizationRule, Source } from '../../config/schema/index.js';
-import type { InboundRequest, VerifiedJwt } from '../../server/inbound/inbound-request.js';
-import { IpBlocks } from './ip-block.js';
-import { isPathTemplate, pathTemplate } from './path-template.js';
-import type { ValueMatcher } from './value-match.js';
-import { anyOf, headerValue, namespaceValue, requestPrincipalValue, serviceAccountValue, stringValue, trustDomainValue } from './value-match.js';
-
-/** One condition of a rule, on the request view. */
-export type Predicate = (request: InboundRequest) => boolean;
+import type { AuthorizationRule, Source } from '../../schema/index.js';
+import type { InboundRequest, VerifiedJwt } from '../../../security/inbound/inbound-request.js';
+import type { Predicate } from '../../../security/authz/compiled-rule.js';
+import { CompiledRule } from '../../../security/authz/compiled-rule.js';
+import { IpBlocks } from '../../../security/authz/ip-block.js';
+import { isPathTemplate, pathTemplate } from '../../../security/authz/path-template.js';
+import type { ValueMatcher } from '../../../security/authz/value-match.js';
+import {
+  anyOf,
+  headerValue,
+  namespaceValue,
+  requestPrincipalValue,
+  serviceAccountValue,
+  stringValue,
+  trustDomainValue,
+} from '../../../security/authz/value-match.js';
 
 /** Where a rule's compilation found something it cannot do, with the field's path under the rule. */
 export type RuleProblem = (path: readonly (string | number)[], message: string) => void;
@@ -17,40 +24,6 @@ export interface RuleContext {
   /** The mesh's trust domain and its aliases, the local one first. */
   readonly trustDomains: readonly string[];
 }
-
-/**
- * A rule of an AuthorizationPolicy as Envoy's RBAC policy istiod generates from it: it matches
- * when one of its permissions (`to`, with the `when` conditions on the destination) and one of
- * its principals (`from`, with the `when` conditions on the source) match.
- */
-export class CompiledRule {
-  constructor(
-    private readonly permissions: readonly (readonly Predicate[])[],
-    private readonly principals: readonly (readonly Predicate[])[],
-  ) {}
-
-  matches(request: InboundRequest): boolean {
-    return someAll(this.permissions, request) && someAll(this.principals, request);
-  }
-}
-
-function someAll(lists: readonly (readonly Predicate[])[], request: InboundRequest): boolean {
-  for (let i = 0; i < lists.length; i++) {
-    const list = lists[i]!;
-    let ok = true;
-    for (let j = 0; j < list.length; j++) {
-      if (!list[j]!(request)) {
-        ok = false;
-        break;
-      }
-    }
-    if (ok) return true;
-  }
-  return false;
-}
-
-/** A rule that never matches (istiod's policy for an ALLOW or AUDIT policy without rules). */
-export const MATCH_NEVER = new CompiledRule([], []);
 
 type Getter = (request: InboundRequest) => string | undefined;
 

@@ -1,9 +1,9 @@
-import type { IssueSink } from '../config/compile/context.js';
-import { locate } from '../config/compile/context.js';
-import type { MeshResource } from '../config/resource.js';
-import { resourceRef } from '../config/resource.js';
-import type { TlsCompileInput, TlsOrigination, UpstreamTls } from './tls-settings.js';
-import { compileClientTls } from './tls-settings.js';
+import type { IssueSink } from '../context.js';
+import { locate } from '../context.js';
+import type { MeshResource } from '../../resource.js';
+import { resourceRef } from '../../resource.js';
+import type { TlsCompileInput, TlsOrigination, UpstreamTls } from '../../../security/tls-settings.js';
+import { compileClientTls } from '../../../security/tls-settings.js';
 
 type Obj = Readonly<Record<string, unknown>>;
 

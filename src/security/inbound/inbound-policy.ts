@@ -1,9 +1,9 @@
-import type { MeshClock } from '../clock.js';
-import type { CertificateBundle } from '../security/certificate-bundle.js';
-import type { PeerRejectedError } from '../security/errors.js';
-import type { MtlsMode } from '../security/peer-authentication.js';
-import type { PeerIdentity } from '../security/peer-identity.js';
-import type { TrustDomains } from '../security/spiffe-id.js';
+import type { MeshClock } from '../../clock.js';
+import type { CertificateBundle } from '../certificate-bundle.js';
+import type { PeerRejectedError } from '../errors.js';
+import type { MtlsMode } from '../peer-authentication-policy.js';
+import type { PeerIdentity } from '../peer-identity.js';
+import type { TrustDomains } from '../spiffe-id.js';
 
 /** How one inbound connection ended up. */
 export type InboundOutcome =

@@ -1,36 +1,10 @@
-import type { PeerAuthenticationMutualTLS, PeerAuthenticationSpec } from '../config/schema/generated/types.js';
-import type { CompileContext } from '../config/compile/context.js';
-import { sortByAge } from '../config/compile/context.js';
-import type { ResourceRef } from '../issue.js';
-import type { MeshResource } from '../config/resource.js';
-import { resourceRef } from '../config/resource.js';
-import { labelsMatch } from '../discovery/endpoint.js';
-
-/** The mTLS mode of an inbound port once UNSET is resolved. */
-export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
-
-/**
- * The PeerAuthentication in force for this workload (its namespace and labels), composed as istiod
- * does: the oldest mesh-wide policy (root namespace, no selector), then the oldest namespace-wide
- * one, then the oldest workload one (selector matching the labels, outside the root namespace),
- * each overriding the mode of the one before unless UNSET; `portLevelMtls` of the workload policy
- * last, an UNSET port inheriting the workload's mode. Nothing at all gives PERMISSIVE, Istio's
- * default.
- */
-export interface PeerAuthenticationPolicy {
-  /** The mode of every port without a port-level setting. */
-  readonly mode: MtlsMode;
-  /** Port-level modes (container ports, as the application listens on them). */
-  readonly ports: ReadonlyMap<number, MtlsMode>;
-  /** The resources that were composed, by scope. */
-  readonly sources: {
-    readonly mesh?: ResourceRef;
-    readonly namespace?: ResourceRef;
-    readonly workload?: ResourceRef;
-  };
-  /** The mode for connections to `port`. */
-  modeFor(port: number): MtlsMode;
-}
+import type { PeerAuthenticationMutualTLS, PeerAuthenticationSpec } from '../../schema/generated/types.js';
+import type { CompileContext } from '../context.js';
+import { sortByAge } from '../context.js';
+import type { MeshResource } from '../../resource.js';
+import { resourceRef } from '../../resource.js';
+import { labelsMatch } from '../../../discovery/endpoint.js';
+import type { MtlsMode, PeerAuthenticationPolicy } from '../../../security/peer-authentication-policy.js';
 
 type PeerAuthentication = MeshResource<'PeerAuthentication', PeerAuthenticationSpec>;
 

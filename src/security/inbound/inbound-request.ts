@@ -1,8 +1,8 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
-import type { PeerIdentity } from '../../security/peer-identity.js';
-import { peerIdentity } from '../../security/peer-identity.js';
-import type { RouteRequest } from '../../routing/route-request.js';
+import type { PeerIdentity } from '../peer-identity.js';
+import { peerIdentity } from '../peer-identity.js';
+import type { RouteRequest } from '../../match/route-request.js';
 
 /** A node:http or node:http2 (compatibility API) request: what every integration hands over. */
 export type NodeRequest = IncomingMessage | Http2ServerRequest;

@@ -1,4 +1,4 @@
-import type { AccessDeniedError, JwtAuthenticationError } from '../../security/authz/errors.js';
+import type { AccessDeniedError, JwtAuthenticationError } from '../authz/errors.js';
 import type { InboundRequest } from './inbound-request.js';
 
 /** An AUDIT policy matched a request, or a dry-run policy would have decided it. */
