@@ -549,13 +549,13 @@ class MeshCall implements CallInterface {
     attempt.release();
     this.attempt = undefined;
     this.podAnswered = false;
-    this.finish(
-      errorStatus(
-        new GrpcUnsupportedRouteError(
-          `the route for ${this.options.method_definition.path} rewrites the path to ${path}, which only the channel of meshGrpcOptions(mesh) can send; the call was not sent`,
-        ),
+    const status = errorStatus(
+      new GrpcUnsupportedRouteError(
+        `the route for ${this.options.method_definition.path} rewrites the path to ${path}, which only the channel of meshGrpcOptions(mesh) can send; the call was not sent`,
       ),
     );
+    this.telemetry?.attemptEnded(attempt.span, status.code, status.details);
+    this.finish(status);
     return undefined;
   }
 
