@@ -183,10 +183,10 @@ ${service('free', 7007, p, '127.0.0.2')}
       expect((await callEcho(single)).ok).toBe(true);
     });
 
-    it('http1MaxPendingRequests: a second call while the first still waits for its connection overflows', async () => {
+    it('http1MaxPendingRequests: a second call while the first still waits to be put on a connection overflows', async () => {
       const queued = client('queued', 7004);
       const before = received();
-      // Both start before the channel has a connection: the first is pending, the second finds the queue full.
+      // Both start in one turn, before the new channel's first pick (its resolver answers on the next tick): the first is pending, the second finds the queue full.
       const [first, second] = await Promise.all([callEcho(queued), callEcho(queued)]);
       expect(first.ok).toBe(true);
       expect(!second.ok && second.code).toBe(status.UNAVAILABLE);
