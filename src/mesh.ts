@@ -630,6 +630,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       clusters: this.clusters,
       clock: this.clock,
       random: this.random,
+      rateLimits: this.rateLimits,
       isClosed: () => this.closed,
       certificates: () => this.security.certificates,
       trustDomains: this.security.trustDomains,

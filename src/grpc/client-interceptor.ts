@@ -7,6 +7,7 @@ import type { CancelTimer } from '../clock.js';
 import type { Cluster } from '../cluster/cluster.js';
 import type { Snapshot } from '../config/snapshot.js';
 import { MeshClosedError, MeshError } from '../errors.js';
+import type { OverflowError } from '../resilience/errors.js';
 import { remainingTimeMs } from '../resilience/deadline.js';
 import { retriableFailure, retriableGrpcStatus } from '../resilience/retry-on.js';
 import type { RetryPolicy } from '../resilience/retry-policy.js';
@@ -15,6 +16,7 @@ import { resolveServiceHost } from '../routing/resolve-host.js';
 import type { FaultActions, HeaderOps } from '../routing/route-actions.js';
 import { routeActions } from '../routing/route-actions.js';
 import type { RouteRequest } from '../match/route-request.js';
+import type { CompiledDestination } from '../routing/route-table.js';
 import { matchRoute, pickDestination } from '../routing/route-table.js';
 import { ResponseFlag } from '../telemetry/response-flags.js';
 import type { RpcTelemetry } from '../telemetry/rpc-telemetry.js';
@@ -26,6 +28,9 @@ import type { GrpcTransportRef, MeshTarget, PickTarget } from './registry.js';
 import { ATTEMPT_KEY, registerAttempt, releaseAttempt, targetOf } from './registry.js';
 import { applyMetadataOps } from './metadata-ops.js';
 import { transportFor } from './transport.js';
+import type { AttemptHooks } from './mesh-channel.js';
+import { WireBytes, withAttemptHooks } from './mesh-channel.js';
+import { rateLimitedStatus } from './rate-limit-status.js';
 
 type CallInterface = ConstructorParameters<typeof InterceptingCall>[0];
 type MessageContext = Parameters<CallInterface['sendMessageWithContext']>[0];
@@ -55,9 +60,15 @@ interface CallPlan {
   readonly authority: string | undefined;
   /** The consistent-hash key of the call (DestinationRule `consistentHash`), else undefined. */
   readonly hash: number | undefined;
+  /** The method path a route's `rewrite` sends instead of the client's, else undefined. */
+  readonly path: string | undefined;
 }
 
-type Decision = CallPlan | StatusObject | Promise<void>;
+/** A plan; the mesh's own answer; or a wait (DNS, credentials, a SHARED rate limit), after which the call is decided again or answered. */
+type Decision = CallPlan | StatusObject | Promise<StatusObject | void>;
+
+/** What Envoy's :path may carry: a gRPC method path rewritten to anything else is not sent. */
+const SENDABLE_PATH = /^\/[\x21-\x7e]*$/;
 
 /** What route matching reads of a gRPC call: its path and metadata (headers), method POST. */
 class GrpcRouteRequest implements RouteRequest {
@@ -134,7 +145,12 @@ class Attempt implements PickTarget {
   onSent: (() => void) | undefined = undefined;
   /** The attempt's CLIENT span, when traced. */
   span: Span | undefined = undefined;
+  /** Its serialized messages, counted when Istio's byte metrics are recorded. */
+  bytes: WireBytes | undefined = undefined;
   private startedAt = -1;
+  /** Counted active by the cluster's limits (no longer pending). */
+  private active = false;
+  private released = false;
 
   constructor(
     private readonly core: GrpcMeshCore,
@@ -144,7 +160,16 @@ class Attempt implements PickTarget {
     private readonly authorityHost: string,
     private readonly telemetry: RpcTelemetry | undefined,
     private readonly hash: number | undefined,
+    /** A retry: admitted by the cluster's limits as one (maxRetries, retry budget). */
+    private readonly retry: boolean,
   ) {}
+
+  /** Once, however the attempt ends: the cluster's limits count it off (as HTTP's `finished`). */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.cluster.limits.finished(this.active, this.retry);
+  }
 
   pick(): Host | undefined {
     const avoid = this.avoid;
@@ -155,6 +180,11 @@ class Attempt implements PickTarget {
   }
 
   started(host: Host): void {
+    // On a connection: no longer pending for the cluster's limits.
+    if (!this.active) {
+      this.active = true;
+      this.cluster.limits.started();
+    }
     onStart(host);
     this.startedAt = this.core.clock.now();
     this.telemetry?.picked(this.span, host);
@@ -221,6 +251,12 @@ class MeshCall implements CallInterface {
   private deadlineAt = Infinity;
   /** The call's spans and metrics; undefined when telemetry is off (then nothing of OTel is loaded). */
   private telemetry: RpcTelemetry | undefined;
+  /** The destination picked (and let through by the rate limits): a call decided again keeps it. */
+  private admitted: { readonly destination: CompiledDestination | undefined } | undefined;
+  /** A retry the cluster's limits admitted (maxRetries, retry budget) that has not started yet. */
+  private retryAdmitted = false;
+  /** The serialized bytes of the attempt that ended the call (Istio's request and response bytes). */
+  private wire: WireBytes | undefined;
   /** The last attempt's status came from a pod (not a refused connection, a per-try timeout, no host). */
   private podAnswered = false;
   /** The attempt that ends the call sent response headers (not trailers only). */
@@ -252,8 +288,10 @@ class MeshCall implements CallInterface {
     }
     if (decision instanceof Promise) {
       decision.then(
-        () => {
-          if (!this.done) this.decide();
+        (answer) => {
+          if (this.done) return;
+          if (answer) this.localReply(answer);
+          else this.decide();
         },
         (error: unknown) => this.localReply(errorStatus(error)),
       );
@@ -310,16 +348,20 @@ class MeshCall implements CallInterface {
     let port = target.port;
     let subset: string | undefined;
     let routeName: string | undefined;
+    let rewritten: string | undefined;
     let plan: Omit<CallPlan, 'cluster' | 'destination' | 'hash'> = {
       retry: DEFAULT_RETRY_POLICY,
       timeoutMs: 0,
       fault: undefined,
       responseOps: NO_OPS,
       authority: undefined,
+      path: undefined,
     };
     let requestOps = NO_OPS;
+    const request = new GrpcRouteRequest(`${target.host}:${target.port}`, target.port, path, this.metadata);
+    let picked: CompiledDestination | undefined;
     if (table) {
-      const hit = matchRoute(table, new GrpcRouteRequest(`${target.host}:${target.port}`, target.port, path, this.metadata));
+      const hit = matchRoute(table, request);
       // Envoy's NR (404) as gRPC sees it.
       if (!hit) {
         this.telemetry?.answeredLocally('route-not-found', ResponseFlag.NR);
@@ -328,21 +370,43 @@ class MeshCall implements CallInterface {
       const actions = routeActions(hit.route);
       if (actions.directResponse) return localStatus(httpToGrpcStatus(actions.directResponse.status), actions.directResponse.body);
       if (actions.redirect) return localStatus(GrpcCode.UNKNOWN, `the route for ${path} on ${serviceHost} redirects, which a gRPC call cannot follow`);
-      const destination = pickDestination(hit.route, core.random());
+      // Picked once: a call decided again (after a SHARED rate limit's answer) keeps its destination.
+      const destination = this.admitted ? this.admitted.destination : pickDestination(hit.route, core.random());
       if (!destination) return localStatus(GrpcCode.INTERNAL, 'route has no destination');
+      picked = destination;
       host = destination.host;
       port = destination.port ?? port;
       subset = destination.subset;
-      if (actions.rewritePath(path, hit.matchIndex) !== undefined) {
+      // The route's compiled rewrite, as for HTTP: the matched prefix replaced, the whole path, or the regex.
+      rewritten = actions.rewritePath(path, hit.matchIndex);
+      if (rewritten !== undefined && !SENDABLE_PATH.test(rewritten)) {
         throw new GrpcUnsupportedRouteError(
-          `the route for ${path} on ${serviceHost} (${hit.route.resource.namespace}/${hit.route.resource.name} ${hit.route.path}) rewrites the path, which sidecarless/grpc does not do yet; the call was not sent`,
+          `the route for ${path} on ${serviceHost} (${hit.route.resource.namespace}/${hit.route.resource.name} ${hit.route.path}) rewrites the path to ${JSON.stringify(rewritten)}, which is not a path a gRPC call can send; the call was not sent`,
         );
       }
       const rules = actions.destination(destination);
       requestOps = rules.request;
-      plan = { retry: actions.retry, timeoutMs: actions.timeoutMs, fault: actions.fault, responseOps: rules.response, authority: rules.authority };
+      plan = {
+        retry: actions.retry,
+        timeoutMs: actions.timeoutMs,
+        fault: actions.fault,
+        responseOps: rules.response,
+        authority: rules.authority,
+        path: rewritten === path ? undefined : rewritten,
+      };
       routeName = hit.route.name;
     }
+    // Client-side rate limits, once per call, as HTTP asks them: after the destination is picked.
+    const rateLimits = core.rateLimits;
+    if (rateLimits && !this.admitted) {
+      const limited = rateLimits.check(snapshot.rateLimits, request, serviceHost, table ? (routeName ?? '') : 'default', host, subset, port);
+      if (limited) {
+        if (!(limited instanceof Promise)) return this.rateLimited(rateLimitedStatus(limited));
+        this.admitted = { destination: picked };
+        return limited.then((denial) => (denial ? this.rateLimited(rateLimitedStatus(denial)) : undefined));
+      }
+    }
+    this.admitted = { destination: picked };
     const destination = `${host}${subset ? ` subset ${subset}` : ''} port ${port}`;
     const cluster = clusters.get(host, subset, port);
     if (cluster?.warming) return cluster.warming;
@@ -378,6 +442,11 @@ class MeshCall implements CallInterface {
     return { ...plan, cluster, destination, hash: hashOn ? callHash(hashOn, this.metadata) : undefined };
   }
 
+  private rateLimited(status: StatusObject): StatusObject {
+    this.telemetry?.answeredLocally('rate-limited', ResponseFlag.RL);
+    return status;
+  }
+
   /** The sooner of the caller's deadline, the route timeout and the inbound request's deadline. */
   private armDeadline(timeoutMs: number): void {
     const now = Date.now();
@@ -403,15 +472,29 @@ class MeshCall implements CallInterface {
 
   private startAttempt(): void {
     const plan = this.plan!;
-    if (this.done) return;
+    // A retry was admitted by the cluster's limits when it was decided; a first attempt is admitted now.
+    const retry = this.retryAdmitted;
+    this.retryAdmitted = false;
+    if (this.done) {
+      if (retry) plan.cluster.limits.finished(false, true);
+      return;
+    }
     if (this.deadlineAt !== Infinity && Date.now() >= this.deadlineAt) {
+      if (retry) plan.cluster.limits.finished(false, true);
       this.podAnswered = false;
       this.finish(localStatus(GrpcCode.DEADLINE_EXCEEDED, 'deadline exceeded'));
       return;
     }
+    if (!retry) {
+      const overflow = plan.cluster.limits.admit(false);
+      if (overflow) {
+        this.overflow(overflow);
+        return;
+      }
+    }
     // As Envoy: a retry avoids the hosts tried unless the route says not to, or, by default, the cluster hashes.
     const avoid = (plan.retry?.ignorePreviousHosts ?? plan.cluster.hashOn === undefined) ? this.tried : [];
-    const attempt = new Attempt(this.core, plan.cluster, avoid, this.target!.host, this.telemetry, plan.hash);
+    const attempt = new Attempt(this.core, plan.cluster, avoid, this.target!.host, this.telemetry, plan.hash, retry);
     attempt.id = registerAttempt(attempt);
     this.attempt = attempt;
     const first = this.attempts === 0;
@@ -422,7 +505,8 @@ class MeshCall implements CallInterface {
     const options: InterceptorOptions = { ...this.options, deadline: this.deadlineAt === Infinity ? Infinity : this.deadlineAt };
     // grpc-js sends a call's `host` option as its :authority.
     if (plan.authority !== undefined) options.host = plan.authority;
-    const call = this.nextCall(options);
+    const call = this.channelCall(attempt, options);
+    if (!call) return;
     attempt.call = call;
     const perTry = plan.retry?.perTryTimeoutMs ?? 0;
     if (perTry > 0) {
@@ -445,6 +529,45 @@ class MeshCall implements CallInterface {
     this.sending = false;
     this.pump(attempt);
     if (this.readPending) call.startRead();
+  }
+
+  /**
+   * The attempt's call from the next interceptor (grpc-js's own, which makes the channel's call),
+   * with the route's path rewrite and the byte count applied by the mesh's channel; undefined
+   * (the call answered) when a rewrite could not be applied.
+   */
+  private channelCall(attempt: Attempt, options: InterceptorOptions): CallInterface | undefined {
+    const path = this.plan!.path;
+    if (this.telemetry?.mesh.istioRecording) attempt.bytes = new WireBytes();
+    if (path === undefined && attempt.bytes === undefined) return this.nextCall(options);
+    const hooks: AttemptHooks = { path, bytes: attempt.bytes };
+    const { call, applied } = withAttemptHooks(hooks, () => this.nextCall(options));
+    if (applied || path === undefined) return call;
+    // Not the mesh's channel under this interceptor: the call would go to the path the route rewrites.
+    call.cancelWithStatus(GrpcCode.CANCELLED, 'not sent');
+    releaseAttempt(attempt.id);
+    attempt.release();
+    this.attempt = undefined;
+    this.podAnswered = false;
+    const status = errorStatus(
+      new GrpcUnsupportedRouteError(
+        `the route for ${this.options.method_definition.path} rewrites the path to ${path}, which only the channel of meshGrpcOptions(mesh) can send; the call was not sent`,
+      ),
+    );
+    this.telemetry?.attemptEnded(attempt.span, status.code, status.details);
+    this.finish(status);
+    return undefined;
+  }
+
+  /** The cluster's connection-pool limits refused the attempt: Envoy's overflow answer, nothing sent. */
+  private overflow(overflow: OverflowError): void {
+    this.telemetry?.answeredLocally('overflow', ResponseFlag.UO);
+    const status = localStatus(GrpcCode.UNAVAILABLE, 'upstream connect error or disconnect/reset before headers. reset reason: overflow');
+    status.metadata.set('x-envoy-overloaded', 'true');
+    // Ours, as on HTTP: which DestinationRule limit refused it.
+    status.metadata.set('x-sidecarless-overflow', `${overflow.limit}=${overflow.value}`);
+    this.podAnswered = false;
+    this.finish(status);
   }
 
   /** Hands the attempt its next waiting message; half-closes it once none is left and the caller half-closed. */
@@ -518,9 +641,11 @@ class MeshCall implements CallInterface {
   }
 
   private onStatus(attempt: Attempt, status: StatusObject): void {
+    attempt.release();
     if (attempt !== this.attempt) return;
     attempt.cancelTimer?.();
     releaseAttempt(attempt.id);
+    this.wire = attempt.bytes;
     this.attempt = undefined;
     this.releaseMessages();
     if (attempt.host) this.tried.push(attempt.host);
@@ -530,7 +655,7 @@ class MeshCall implements CallInterface {
     const ops = this.plan!.responseOps;
     if (this.podAnswered && !this.metadataReceived && ops.length > 0) applyMetadataOps(status.metadata, ops);
     if (telemetry) this.attemptTelemetry(telemetry, attempt, status);
-    if (!this.done && !this.committed && this.retriable(attempt, status)) {
+    if (!this.done && !this.committed && this.retriable(attempt, status) && this.admitRetry()) {
       this.metadataReceived = false;
       telemetry?.retrying(attempt.connectFailure ? 'connect-failure' : attempt.perTryTimedOut ? 'per-try-timeout' : `grpc-status ${status.code}`);
       this.heldMetadata = undefined;
@@ -568,6 +693,14 @@ class MeshCall implements CallInterface {
     return status.code !== GrpcCode.OK && retriableGrpcStatus(bits, status.code);
   }
 
+  /** The cluster's limits on retries (`maxRetries`, the retry budget); refused, the caller gets the attempt's answer. */
+  private admitRetry(): boolean {
+    const overflow = this.plan!.cluster.limits.admit(true);
+    if (overflow) return false;
+    this.retryAdmitted = true;
+    return true;
+  }
+
   /** The mesh answers the call itself, later, as a network answer would come. */
   private localReply(status: StatusObject): void {
     this.done = true;
@@ -581,6 +714,11 @@ class MeshCall implements CallInterface {
     this.done = true;
     this.timer?.();
     this.timer = undefined;
+    if (this.retryAdmitted) {
+      // The retry it was waiting for never goes out: free what it was admitted for.
+      this.retryAdmitted = false;
+      this.plan?.cluster.limits.finished(false, true);
+    }
     const held = this.heldMetadata;
     this.heldMetadata = undefined;
     if (held) this.listener.onReceiveMetadata?.(held);
@@ -590,7 +728,7 @@ class MeshCall implements CallInterface {
     const telemetry = this.telemetry;
     if (telemetry) {
       // Envoy's response_code: 200 for a status from a pod; the local reply's HTTP status otherwise.
-      telemetry.finish(status.code, status.details, this.podAnswered ? 200 : grpcToHttpStatus(status.code));
+      telemetry.finish(status.code, status.details, this.podAnswered ? 200 : grpcToHttpStatus(status.code), this.wire);
     }
     this.listener.onReceiveStatus?.(status);
   }

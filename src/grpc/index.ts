@@ -1,7 +1,9 @@
 import type { ChannelCredentials, ChannelOptions, Interceptor } from '@grpc/grpc-js';
-import { Channel, experimental } from '@grpc/grpc-js';
+import type { Channel } from '@grpc/grpc-js';
+import { experimental } from '@grpc/grpc-js';
 import { isMeshCredentials, MeshChannelCredentials } from './channel-credentials.js';
 import { GrpcTargetError } from './errors.js';
+import { MeshChannel } from './mesh-channel.js';
 import { meshClientInterceptor } from './client-interceptor.js';
 import { registerMeshBalancer } from './mesh-balancer.js';
 import type { GrpcCapable } from './mesh-core.js';
@@ -37,13 +39,13 @@ export interface MeshGrpcOptions extends ChannelOptions {
  */
 function meshChannel(address: string, credentials: ChannelCredentials, given: ChannelOptions): Channel {
   const options = { ...given, [CREDENTIALS_OPTION]: 1 };
-  if (isMeshCredentials(credentials)) return new Channel(address, credentials, options);
+  if (isMeshCredentials(credentials)) return new MeshChannel(address, credentials, options);
   if (credentials._isSecure()) {
     throw new GrpcTargetError(
       `gRPC target ${address}: TLS to mesh destinations comes from the mesh (DestinationRule tls, mesh mTLS), not from the client's credentials; pass credentials.createInsecure(), or new MeshChannelCredentials().compose(callCredentials) for call credentials`,
     );
   }
-  return new Channel(address, new MeshChannelCredentials(), options);
+  return new MeshChannel(address, new MeshChannelCredentials(), options);
 }
 
 /**

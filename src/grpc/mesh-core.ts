@@ -1,5 +1,6 @@
 import type { MeshClock, RandomSource } from '../clock.js';
 import type { ClusterManager } from '../cluster/cluster-manager.js';
+import type { RateLimiting } from '../resilience/rate-limit/rate-limiting.js';
 import type { Snapshot } from '../config/snapshot.js';
 import type { TrustDomains } from '../security/spiffe-id.js';
 import type { WorkloadCertificates } from '../security/workload-certificates.js';
@@ -12,6 +13,8 @@ export interface GrpcMeshCore {
   readonly clusters: ClusterManager;
   readonly clock: MeshClock;
   readonly random: RandomSource;
+  /** The mesh's client-side rate limits (RateLimitPolicy, outbound local rate limits), as HTTP requests take them. */
+  readonly rateLimits?: RateLimiting;
   isClosed(): boolean;
   /** The workload's certificates (mesh mTLS), kept current by rotation; undefined without any. */
   certificates(): WorkloadCertificates | undefined;

@@ -75,10 +75,44 @@ function requestOf(path: string, metadata: Metadata, call: ServerInterceptingCal
   return { method: 'POST', url: path, headers, rawHeaders, headersDistinct: {}, socket } as unknown as NodeRequestLike;
 }
 
+/** gRPC's 5-byte message prefix (compressed flag, length): part of the body Envoy counts. */
+const FRAME_PREFIX = 5;
+
+/**
+ * The call's body sizes for Istio's `istio_request_bytes` / `istio_response_bytes`, which the
+ * inbound path reads as the request's and response's `content-length`: the request's DATA bytes
+ * as they arrive (from grpc-js's HTTP/2 stream, when this interceptor is the innermost one, as a
+ * server with only the mesh's has it), each response message serialized, with its prefix.
+ */
+class CallBytes {
+  received = 0;
+  sent = 0;
+  /** The request the inbound path reads, once the call's metadata made it. */
+  request: NodeRequestLike | undefined;
+
+  constructor(call: ServerInterceptingCallInterface) {
+    // grpc-js's own call (the innermost) keeps its HTTP/2 stream; another interceptor's has none.
+    const stream = (call as { stream?: unknown }).stream;
+    if (stream instanceof EventEmitter) stream.on('data', (chunk: Buffer) => (this.received += chunk.length));
+  }
+
+  sentMessage(bytes: Buffer): void {
+    this.sent += bytes.length + FRAME_PREFIX;
+  }
+
+  /** Written where the inbound path's telemetry reads the sizes, just before it records them. */
+  settle(response: CallResponse): void {
+    if (this.request) this.request.headers['content-length'] = String(this.received);
+    response.setHeader('content-length', String(this.sent));
+  }
+}
+
 /** Enough of a response for the server span and metrics: they read the status when it ends. */
 class CallResponse extends EventEmitter {
   statusCode = 200;
   headersSent = false;
+  /** Counted when Istio's metrics are recorded. */
+  bytes: CallBytes | undefined;
   private readonly headers = new Map<string, unknown>();
   setHeader(name: string, value: unknown): this {
     this.headers.set(name.toLowerCase(), value);
@@ -89,6 +123,7 @@ class CallResponse extends EventEmitter {
   }
   ended(status: StatusObject | { code: number }): void {
     if (this.headersSent) return;
+    this.bytes?.settle(this);
     this.setHeader('grpc-status', String(status.code));
     this.headersSent = true;
     this.emit('finish');
@@ -104,10 +139,14 @@ class CallResponse extends EventEmitter {
  */
 export function meshServerInterceptor(mesh: { readonly inbound: InboundEntry; grpcCore?(): GrpcMeshCore }): ServerInterceptor {
   const inbound = mesh.inbound;
-  const trustDomains = mesh.grpcCore?.().trustDomains;
+  const core = mesh.grpcCore?.();
+  const trustDomains = core?.trustDomains;
   return (method, call) => {
     let run: ((fn: () => void) => void) | undefined;
     const response = new CallResponse();
+    // Made now, before any of the request's DATA arrives; the request it writes to comes with the metadata.
+    const bytes = core?.telemetry()?.istioRecording === true ? new CallBytes(call) : undefined;
+    response.bytes = bytes;
     const within = (fn: () => void): void => (run ? run(fn) : fn());
     return new ServerInterceptingCall(call, {
       start: (next) => {
@@ -121,6 +160,7 @@ export function meshServerInterceptor(mesh: { readonly inbound: InboundEntry; gr
               return;
             }
             const req = requestOf(method.path, metadata, call, socket);
+            if (bytes) bytes.request = req;
             inbound.handle(req, response as unknown as NodeResponseLike, 'refuse', {
               proceed: () => {
                 // The handler runs later, from grpc-js's own callbacks: it gets this context back.
@@ -146,6 +186,13 @@ export function meshServerInterceptor(mesh: { readonly inbound: InboundEntry; gr
         response.ended(status);
         proceed(status);
       },
+      // Only when counting: the message serialized once more, as grpc-js sends it, for its size.
+      ...(bytes && {
+        sendMessage: (message: unknown, proceed: (message: unknown) => void) => {
+          bytes.sentMessage(method.responseSerialize(message));
+          proceed(message);
+        },
+      }),
     });
   };
 }

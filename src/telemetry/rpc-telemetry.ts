@@ -151,7 +151,7 @@ export class RpcTelemetry {
    * The call ended with `code` as the caller sees it. `httpStatus` is Envoy's `response_code`:
    * 200 for a status a pod sent, the local reply's HTTP status for one the mesh made.
    */
-  finish(code: number, details: string, httpStatus: number): void {
+  finish(code: number, details: string, httpStatus: number, bytes?: { readonly sent: number; readonly received: number }): void {
     if (this.done) return;
     this.done = true;
     const mesh = this.mesh;
@@ -160,7 +160,7 @@ export class RpcTelemetry {
       if (this.attempts === 0) this.localSpan(code, details);
       if (this.requestSpan !== undefined) this.endRequestSpan(code, details);
     }
-    if (mesh.metrics.current?.istioRequests) this.recordIstio(code, httpStatus);
+    if (mesh.metrics.current?.istioRequests) this.recordIstio(code, httpStatus, bytes);
   }
 
   private endRequestSpan(code: number, details: string): void {
@@ -193,11 +193,16 @@ export class RpcTelemetry {
     span.end();
   }
 
-  /** Istio's standard metrics for the call, labelled as a sidecar with `reporter="source"`. */
-  private recordIstio(code: number, httpStatus: number): void {
+  /**
+   * Istio's standard metrics for the call, labelled as a sidecar with `reporter="source"`; the
+   * body sizes are the serialized messages of the attempt that ended it, each with its 5-byte prefix.
+   */
+  private recordIstio(code: number, httpStatus: number, bytes: { readonly sent: number; readonly received: number } | undefined): void {
     const m = this.mesh.metrics.current!;
     const attributes = istioSourceAttributes(this.mesh, this.destination ?? this.hostname, this.host, 'grpc', httpStatus, this.flags, String(code));
     m.istioRequests!.add(1, attributes);
     m.istioDuration!.record(performance.now() - this.startedAt, attributes);
+    m.istioRequestBytes!.record(bytes?.sent ?? 0, attributes);
+    m.istioResponseBytes!.record(bytes?.received ?? 0, attributes);
   }
 }

@@ -57,6 +57,16 @@ function sum(points: DataPoint<number | Histogram>[], test: (a: Record<string, u
   return n;
 }
 
+/** Sum of the recorded values (a histogram's `sum`) of the points `test` selects. */
+function total(points: DataPoint<number | Histogram>[], test: (a: Record<string, unknown>) => boolean): number {
+  let n = 0;
+  for (const p of points) if (test(p.attributes)) n += typeof p.value === 'number' ? p.value : (p.value.sum ?? 0);
+  return n;
+}
+
+/** A JSON message's size on the wire: its serialized bytes and gRPC's 5-byte prefix. */
+const wire = (message: unknown): number => Buffer.byteLength(JSON.stringify(message)) + 5;
+
 function parentOf(span: ReadableSpan): string | undefined {
   return span.parentSpanContext?.spanId;
 }
@@ -208,6 +218,43 @@ describe('gRPC telemetry: RPC spans, traceparent in metadata, Istio metrics', ()
     const durations = await otel.metric('istio_request_duration_milliseconds');
     expect(sum(durations, (a) => source(a) && a.grpc_response_status === '0')).toBe(2);
     expect(sum(durations, (a) => destination(a) && a.grpc_response_status === '0')).toBe(2);
+  });
+
+  it('istio_request_bytes / istio_response_bytes: each message serialized plus its 5-byte prefix, source and destination; a retried call counted once at the source', async () => {
+    const source = (a: Record<string, unknown>): boolean => a.reporter === 'source' && a.request_protocol === 'grpc' && a.grpc_response_status === '0';
+    const destination = (a: Record<string, unknown>): boolean => a.reporter === 'destination' && a.request_protocol === 'grpc';
+    const bytes = async (): Promise<number[]> => {
+      const requests = await otel.metric('istio_request_bytes');
+      const responses = await otel.metric('istio_response_bytes');
+      return [total(requests, source), total(responses, source), total(requests, destination), total(responses, destination)];
+    };
+    const before = await bytes();
+    const stream = new StreamClient('mesh:///reviews.shop:' + pods.port, credentials.createInsecure(), meshGrpcOptions(client));
+    try {
+      const replies = await new Promise<unknown[]>((resolve, reject) => {
+        const got: unknown[] = [];
+        const call = stream.list({ count: 3 }, new Metadata(), {});
+        call.on('data', (m: unknown) => got.push(m));
+        call.on('error', reject);
+        call.on('end', () => resolve(got));
+      });
+      expect(replies).toHaveLength(3);
+      const responseBytes = replies.reduce<number>((n, m) => n + wire(m), 0);
+      // The status may be recorded just after the last message reached the caller.
+      for (let i = 0; i < 50 && (await bytes())[1] === before[1]; i++) await new Promise((r) => setImmediate(r));
+      const after = await bytes();
+      expect(after.map((v, i) => v - before[i]!)).toEqual([wire({ count: 3 }), responseBytes, wire({ count: 3 }), responseBytes]);
+
+      // A unary call whose first attempt fails at the pod: the source counts the call once, the pods each attempt.
+      failFirst = true;
+      const outcome = await callEcho(echo);
+      expect(outcome.ok).toBe(true);
+      const last = await bytes();
+      const reply = outcome.ok ? wire(outcome.reply) : 0;
+      expect(last.map((v, i) => v - after[i]!)).toEqual([wire({}), reply, 2 * wire({}), reply]);
+    } finally {
+      stream.close();
+    }
   });
 
   it('a server-streaming call: one CLIENT span for the whole stream, ended with its status, and the SERVER span under it', async () => {
