@@ -55,6 +55,8 @@ interface Entry {
   readonly secret: string | undefined;
   /** For files: the field path naming each file (`spec.trafficPolicy.tls.clientCertificate`), for errors. */
   fields: ReadonlyMap<string, string> | undefined;
+  /** The refs that resolved through it since the last `retain`, which retires those of replaced snapshots. */
+  readonly refs: Set<TlsCredentialRef>;
   /** Set while the first read runs. */
   pending: Promise<void> | undefined;
   loading: Promise<void> | undefined;
@@ -85,6 +87,13 @@ export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
   /** One source (two watches) per Secret, shared by the modes that read it. */
   private readonly secrets = new Map<string, { readonly source: KubernetesSecretSource; users: number }>();
   private readonly resolved = new WeakMap<TlsOrigination, { material: Material; tls: TlsOrigination }>();
+  /** The set each ref last resolved to: what a replaced snapshot's settings keep using (Envoy's old cluster keeps its secrets until drained). */
+  private readonly held = new WeakMap<TlsCredentialRef, Material>();
+  /** Refs of snapshots that were replaced and whose credentials are no longer watched: never watched again. */
+  private readonly retired = new WeakSet<TlsCredentialRef>();
+  /** The refs and entry keys of the snapshot in force (the last `retain`). */
+  private currentRefs: readonly TlsCredentialRef[] = [];
+  private currentKeys = new Set<string>();
   private readonly pollIntervalMs: number;
   private readonly debounceMs: number;
   private closed = false;
@@ -102,24 +111,38 @@ export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
   resolve(tls: TlsOrigination): TlsOrigination | TlsUnavailable {
     const ref = tls.credential;
     if (!ref) return tls;
-    let entry: Entry | undefined;
-    if (ref.kind === 'secret') {
-      if (!this.options.watcher) {
-        return unavailable(
-          ref,
-          {
-            reason: "no Kubernetes API is configured to read it from (credentialName is read through the API: use discovery 'kubernetes', or 'auto' in a pod)",
-          },
-          undefined,
-        );
+    const key = entryKey(tls, ref);
+    let entry = this.entries.get(key);
+    if (!entry) {
+      // Settings of a replaced snapshot whose credentials were released (a request that began
+      // under it): their watches stay closed. They keep the set they held, as Envoy's old
+      // cluster keeps its secrets until drained; settings that never held one fail closed.
+      if (this.retired.has(ref) && !this.currentKeys.has(key)) {
+        const held = this.held.get(ref);
+        if (held) return this.withMaterial(tls, held);
+        const reason = 'the configuration in force no longer names them (the DestinationRule changed after this request began), so they are not read';
+        return unavailable(ref, { reason }, undefined);
       }
-      entry = this.entries.get(entryKey(tls, ref)) ?? this.secretEntry(ref, tls.mode);
-    } else {
-      entry = this.entries.get(entryKey(tls, ref)) ?? this.fileEntry(ref, tls);
+      if (ref.kind === 'secret') {
+        if (!this.options.watcher) {
+          const reason =
+            "no Kubernetes API is configured to read it from (credentialName is read through the API: use discovery 'kubernetes', or 'auto' in a pod)";
+          return unavailable(ref, { reason }, undefined);
+        }
+        entry = this.secretEntry(ref, tls.mode);
+      } else {
+        entry = this.fileEntry(ref, tls);
+      }
     }
+    entry.refs.add(ref);
     const material = entry.material;
     // No set passed its checks (a Secret not read yet, files refused since the start): fail closed.
     if (!material) return unavailable(ref, entry.failure ?? { reason: 'it has not been read yet' }, entry.pending);
+    this.held.set(ref, material);
+    return this.withMaterial(tls, material);
+  }
+
+  private withMaterial(tls: TlsOrigination, material: Material): TlsOrigination {
     const memo = this.resolved.get(tls);
     if (memo && memo.material === material) return memo.tls;
     const out: TlsOrigination = Object.freeze({
@@ -142,8 +165,21 @@ export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
    */
   retain(inUse: Iterable<TlsOrigination>): void {
     const keep = new Set<string>();
-    for (const tls of inUse) if (tls.credential) keep.add(entryKey(tls, tls.credential));
+    const refs: TlsCredentialRef[] = [];
+    for (const tls of inUse) {
+      if (!tls.credential) continue;
+      keep.add(entryKey(tls, tls.credential));
+      refs.push(tls.credential);
+    }
+    // The refs of replaced snapshots (the last one's, and any that resolved since): a request
+    // still running on one must not open their watches again once their entry is gone.
+    const now = new Set(refs);
+    for (const ref of this.currentRefs) if (!now.has(ref)) this.retired.add(ref);
+    this.currentRefs = refs;
+    this.currentKeys = keep;
     for (const [key, entry] of [...this.entries]) {
+      for (const ref of entry.refs) if (!now.has(ref)) this.retired.add(ref);
+      entry.refs.clear();
       if (keep.has(key)) continue;
       this.entries.delete(key);
       this.stopEntry(entry);
@@ -215,6 +251,7 @@ export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
       name,
       secret,
       fields: undefined,
+      refs: new Set(),
       material: initial,
       failure: undefined,
       pending: undefined,
