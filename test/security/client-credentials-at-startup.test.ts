@@ -177,6 +177,28 @@ describe('DestinationRule tls files that are bad at startup fail closed until a 
     mesh = await meshFromYaml(config(`{ portLevelSettings: [{ port: { number: 80 }, tls: ${filesTls(files.dir)} }] }`), { namespace: 'shop', dns: false });
     expect((await refused(mesh)).path).toBe('spec.trafficPolicy.portLevelSettings[0].tls.clientCertificate');
   });
+
+  it("a subset's tls: the error names the subset's field; the rotation is used for the subset", async () => {
+    const files = volume(pair(good, other));
+    const yaml = config(`{ loadBalancer: { simple: ROUND_ROBIN } }
+  subsets:
+  - name: v1
+    labels: { version: v1 }
+    trafficPolicy: { tls: ${filesTls(files.dir)} }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: api, namespace: shop }
+spec:
+  hosts: [${HOST}]
+  http: [{ route: [{ destination: { host: ${HOST}, subset: v1 } }] }]`).replace('{ address: 127.0.0.3 }', '{ address: 127.0.0.3, labels: { version: v1 } }');
+    mesh = await meshFromYaml(yaml, { namespace: 'shop', dns: false });
+    const error = await refused(mesh);
+    expect(error.path).toBe('spec.subsets[0].trafficPolicy.tls.privateKey');
+    expect(error.message).toContain('does not match the certificate');
+    files.write(pair(other));
+    expect(await succeeds(mesh)).toBe('orders-client-other');
+  });
 });
 
 describe('a credentialName Secret whose certificate has expired at the first read', () => {
