@@ -227,11 +227,10 @@ export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
     // change of them would be (expired, not valid yet, a key of another certificate). Then no
     // set serves: requests fail closed until the files change (or become valid).
     let initial: Material | undefined;
-    let refusal: CertificateError | undefined;
     try {
       initial = checkedFiles(ref, tls, this.options.clock.wallNow());
-    } catch (error) {
-      refusal = error as CertificateError;
+    } catch {
+      initial = undefined;
     }
     const entry = this.entry(
       `files:${ref.key}`,
@@ -242,7 +241,11 @@ export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
     );
     entry.fields = fieldPaths(ref);
     entry.stop = watchFiles(ref.files, () => this.schedule(entry), this.pollIntervalMs, this.options.clock);
-    if (refusal) this.refuse(entry, refusal, undefined);
+    // Watched only from now on (the first request): a change since the snapshot read them is
+    // read now. Without a good set requests wait for that read (a fixed pair may be there), which
+    // reports the refusal if it stands.
+    const fresh = this.reload(entry);
+    if (!initial) entry.pending = fresh;
     return entry;
   }
 

@@ -152,6 +152,16 @@ describe('DestinationRule tls files that are bad at startup fail closed until a 
     ]);
   });
 
+  it('fixed between the start and the first request (the watch begins with it): the first request reads the files again and succeeds', async () => {
+    const files = volume(pair(expired));
+    const rejections: ClientCredentialRejection[] = [];
+    mesh = await meshFromYaml(config(`{ tls: ${filesTls(files.dir)} }`), { namespace: 'shop', dns: false });
+    mesh.on('credentialRejected', (r) => rejections.push(r));
+    files.write(pair(good));
+    expect(await call(mesh)).toBe('orders-client');
+    expect(rejections).toEqual([]);
+  });
+
   it('a key that does not match the certificate: refused naming privateKey; a matching pair afterwards is used', async () => {
     const files = volume(pair(good, other));
     mesh = await meshFromYaml(config(`{ tls: ${filesTls(files.dir)} }`), { namespace: 'shop', dns: false });
