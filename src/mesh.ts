@@ -375,6 +375,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.dns?.on('change', (change) => this.emit('dnsChange', change));
     this.dns?.on('lookupFailed', (failure) => this.emit('dnsError', failure));
     if (first) this.clusters.setSnapshot(first);
+    // The first snapshot's credentials too: once it is replaced, its requests must not reopen what it named.
+    if (first) this.credentials.retain(runtimeCredentials(first.resources, (block) => first.upstreamTls(block)));
     this.telemetry?.recheck();
     if (first) this.telemetry?.snapshot('accepted');
     const restarts = new Map<string, number>();

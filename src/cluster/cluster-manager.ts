@@ -464,7 +464,11 @@ export class ClusterManager {
     const ref = tls.credential;
     if (!ref) return tls;
     if (this.deps.credentials) return this.deps.credentials.resolve(tls);
-    if (ref.kind === 'files') return tls;
+    if (ref.kind === 'files') {
+      if (!ref.refused) return tls;
+      const failure = { resource: ref.resource, path: `${ref.path}.${ref.refused.field}`, secret: undefined, files: ref.files, reason: ref.refused.message };
+      return { kind: 'unavailable', failure, pending: undefined };
+    }
     const reason = 'no Kubernetes API is configured to read it from (credentialName is read through the API)';
     return { kind: 'unavailable', failure: { resource: ref.resource, path: ref.path, secret: `${ref.namespace}/${ref.name}`, reason }, pending: undefined };
   }

@@ -56,7 +56,7 @@ function clientTls(base: string): Record<string, FieldSupport> {
     [base]: {
       status: 'supported',
       reason:
-        'TLS is originated by the mesh on every connection to the endpoints (docs/security.md); the files are read and checked when the configuration is compiled, and a problem rejects the change',
+        'TLS is originated by the mesh on every connection to the endpoints (docs/security.md); the files are read and checked when the configuration is compiled (a missing, unreadable or non-PEM file rejects the change); a client certificate that is expired or not yet valid, or a key that does not match it, is refused at run time instead: requests fail with TlsCredentialUnavailableError (ERR_MESH_TLS_CREDENTIAL) naming the field until a good pair is written (watched, no restart)',
     },
     [`${base}.mode`]: {
       status: 'supported',

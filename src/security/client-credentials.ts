@@ -40,12 +40,23 @@ interface Material {
   readonly key: string | undefined;
 }
 
+/** Why an entry's credentials cannot be used; `path` is the field at fault (the block's path when unknown). */
+interface Failure {
+  readonly reason: string;
+  readonly cause?: Error | undefined;
+  readonly path?: string | undefined;
+}
+
 interface Entry {
   readonly name: string;
   material: Material | undefined;
-  failure: { readonly reason: string; readonly cause?: Error | undefined } | undefined;
+  failure: Failure | undefined;
   /** For a Secret: `namespace/name`, the key of its shared source. */
   readonly secret: string | undefined;
+  /** For files: the field path naming each file (`spec.trafficPolicy.tls.clientCertificate`), for errors. */
+  fields: ReadonlyMap<string, string> | undefined;
+  /** The refs that resolved through it since the last `retain`, which retires those of replaced snapshots. */
+  readonly refs: Set<TlsCredentialRef>;
   /** Set while the first read runs. */
   pending: Promise<void> | undefined;
   loading: Promise<void> | undefined;
@@ -76,6 +87,13 @@ export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
   /** One source (two watches) per Secret, shared by the modes that read it. */
   private readonly secrets = new Map<string, { readonly source: KubernetesSecretSource; users: number }>();
   private readonly resolved = new WeakMap<TlsOrigination, { material: Material; tls: TlsOrigination }>();
+  /** The set each ref last resolved to: what a replaced snapshot's settings keep using (Envoy's old cluster keeps its secrets until drained). */
+  private readonly held = new WeakMap<TlsCredentialRef, Material>();
+  /** Refs of snapshots that were replaced and whose credentials are no longer watched: never watched again. */
+  private readonly retired = new WeakSet<TlsCredentialRef>();
+  /** The refs and entry keys of the snapshot in force (the last `retain`). */
+  private currentRefs: readonly TlsCredentialRef[] = [];
+  private currentKeys = new Set<string>();
   private readonly pollIntervalMs: number;
   private readonly debounceMs: number;
   private closed = false;
@@ -93,26 +111,38 @@ export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
   resolve(tls: TlsOrigination): TlsOrigination | TlsUnavailable {
     const ref = tls.credential;
     if (!ref) return tls;
-    let entry: Entry | undefined;
-    if (ref.kind === 'secret') {
-      if (!this.options.watcher) {
-        return unavailable(
-          ref,
-          {
-            reason: "no Kubernetes API is configured to read it from (credentialName is read through the API: use discovery 'kubernetes', or 'auto' in a pod)",
-          },
-          undefined,
-        );
+    const key = entryKey(tls, ref);
+    let entry = this.entries.get(key);
+    if (!entry) {
+      // Settings of a replaced snapshot whose credentials were released (a request that began
+      // under it): their watches stay closed. They keep the set they held, as Envoy's old
+      // cluster keeps its secrets until drained; settings that never held one fail closed.
+      if (this.retired.has(ref) && !this.currentKeys.has(key)) {
+        const held = this.held.get(ref);
+        if (held) return this.withMaterial(tls, held);
+        const reason = 'the configuration in force no longer names them (the DestinationRule changed after this request began), so they are not read';
+        return unavailable(ref, { reason }, undefined);
       }
-      entry = this.entries.get(entryKey(tls, ref)) ?? this.secretEntry(ref, tls.mode);
-    } else {
-      entry = this.entries.get(entryKey(tls, ref)) ?? this.fileEntry(ref, tls);
+      if (ref.kind === 'secret') {
+        if (!this.options.watcher) {
+          const reason =
+            "no Kubernetes API is configured to read it from (credentialName is read through the API: use discovery 'kubernetes', or 'auto' in a pod)";
+          return unavailable(ref, { reason }, undefined);
+        }
+        entry = this.secretEntry(ref, tls.mode);
+      } else {
+        entry = this.fileEntry(ref, tls);
+      }
     }
+    entry.refs.add(ref);
     const material = entry.material;
-    if (!material) {
-      const failure = entry.failure ?? { reason: 'it has not been read yet' };
-      return ref.kind === 'secret' ? unavailable(ref, failure, entry.pending) : tls;
-    }
+    // No set passed its checks (a Secret not read yet, files refused since the start): fail closed.
+    if (!material) return unavailable(ref, entry.failure ?? { reason: 'it has not been read yet' }, entry.pending);
+    this.held.set(ref, material);
+    return this.withMaterial(tls, material);
+  }
+
+  private withMaterial(tls: TlsOrigination, material: Material): TlsOrigination {
     const memo = this.resolved.get(tls);
     if (memo && memo.material === material) return memo.tls;
     const out: TlsOrigination = Object.freeze({
@@ -135,8 +165,21 @@ export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
    */
   retain(inUse: Iterable<TlsOrigination>): void {
     const keep = new Set<string>();
-    for (const tls of inUse) if (tls.credential) keep.add(entryKey(tls, tls.credential));
+    const refs: TlsCredentialRef[] = [];
+    for (const tls of inUse) {
+      if (!tls.credential) continue;
+      keep.add(entryKey(tls, tls.credential));
+      refs.push(tls.credential);
+    }
+    // The refs of replaced snapshots (the last one's, and any that resolved since): a request
+    // still running on one must not open their watches again once their entry is gone.
+    const now = new Set(refs);
+    for (const ref of this.currentRefs) if (!now.has(ref)) this.retired.add(ref);
+    this.currentRefs = refs;
+    this.currentKeys = keep;
     for (const [key, entry] of [...this.entries]) {
+      for (const ref of entry.refs) if (!now.has(ref)) this.retired.add(ref);
+      entry.refs.clear();
       if (keep.has(key)) continue;
       this.entries.delete(key);
       this.stopEntry(entry);
@@ -180,8 +223,15 @@ export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
   }
 
   private fileEntry(ref: TlsFileCredential, tls: TlsOrigination): Entry {
-    // The snapshot read and checked the files: that is the first good set.
-    const initial = material(tls.ca, tls.crl, tls.cert, tls.key);
+    // The snapshot read the files: their content is the first set, unless refused here as a
+    // change of them would be (expired, not valid yet, a key of another certificate). Then no
+    // set serves: requests fail closed until the files change (or become valid).
+    let initial: Material | undefined;
+    try {
+      initial = checkedFiles(ref, tls, this.options.clock.wallNow());
+    } catch {
+      initial = undefined;
+    }
     const entry = this.entry(
       `files:${ref.key}`,
       `${ref.resource.kind} ${ref.resource.namespace}/${ref.resource.name} ${ref.path}`,
@@ -189,7 +239,13 @@ export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
       initial,
       async () => fileMaterial(ref, this.options.clock.wallNow()),
     );
+    entry.fields = fieldPaths(ref);
     entry.stop = watchFiles(ref.files, () => this.schedule(entry), this.pollIntervalMs, this.options.clock);
+    // Watched only from now on (the first request): a change since the snapshot read them is
+    // read now. Without a good set requests wait for that read (a fixed pair may be there), which
+    // reports the refusal if it stands.
+    const fresh = this.reload(entry);
+    if (!initial) entry.pending = fresh;
     return entry;
   }
 
@@ -197,6 +253,8 @@ export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
     const entry: Entry = {
       name,
       secret,
+      fields: undefined,
+      refs: new Set(),
       material: initial,
       failure: undefined,
       pending: undefined,
@@ -256,33 +314,45 @@ export class ClientCredentials extends EventEmitter<ClientCredentialsEvents> {
       }
     } else if (error) {
       const refused = error instanceof CertificateError ? error : new CertificateError('unreadable', entry.name, error.message, { cause: error });
-      entry.failure = { reason: refused.message, cause: refused };
       // A Secret deleted takes its credentials with it; any other bad update leaves the last good set.
       if (refused.problem === 'missing' && entry.secret !== undefined && !refused.file.includes(' key ')) entry.material = undefined;
-      if (entry.failure.reason !== failureBefore) this.emit('rejected', { source: entry.name, error: refused, kept: entry.material !== undefined });
-      // Clock skew with the issuer: read again once it is valid (a second late, as for workload certificates).
-      if (refused.validFrom) {
-        const clock = this.options.clock;
-        entry.validFrom = clock.schedule(Math.max(0, refused.validFrom.getTime() - clock.wallNow()) + 1000, () => void this.reload(entry), 'background');
-      }
+      this.refuse(entry, refused, failureBefore);
     }
     if (entry.material !== before || entry.failure?.reason !== failureBefore) this.emit('changed');
   }
+
+  /** Records why `entry`'s latest set was refused, reports it once, and reads again when a not-yet-valid certificate becomes valid. */
+  private refuse(entry: Entry, refused: CertificateError, failureBefore: string | undefined): void {
+    entry.failure = { reason: refused.message, cause: refused, path: entry.fields?.get(refused.file) };
+    if (refused.message !== failureBefore) this.emit('rejected', { source: entry.name, error: refused, kept: entry.material !== undefined });
+    // Clock skew with the issuer: read again once it is valid (a second late, as for workload certificates).
+    if (refused.validFrom) {
+      const clock = this.options.clock;
+      entry.validFrom = clock.schedule(Math.max(0, refused.validFrom.getTime() - clock.wallNow()) + 1000, () => void this.reload(entry), 'background');
+    }
+  }
 }
 
-function unavailable(
-  ref: TlsSecretCredential,
-  failure: { readonly reason: string; readonly cause?: Error | undefined },
-  pending: Promise<void> | undefined,
-): TlsUnavailable {
+function unavailable(ref: TlsCredentialRef, failure: Failure, pending: Promise<void> | undefined): TlsUnavailable {
   const details: TlsCredentialFailure = {
     resource: ref.resource,
-    path: ref.path,
-    secret: `${ref.namespace}/${ref.name}`,
+    path: failure.path ?? ref.path,
+    secret: ref.kind === 'secret' ? `${ref.namespace}/${ref.name}` : undefined,
+    files: ref.kind === 'files' ? ref.files : undefined,
     reason: failure.reason,
     cause: failure.cause,
   };
   return { kind: 'unavailable', failure: details, pending };
+}
+
+/** Each file a block names, with the path of the field naming it. */
+function fieldPaths(ref: TlsFileCredential): ReadonlyMap<string, string> {
+  const out = new Map<string, string>();
+  for (const field of ['clientCertificate', 'privateKey', 'caCertificates', 'caCrl']) {
+    const file = ref.spec[field];
+    if (typeof file === 'string' && file !== '' && !out.has(file)) out.set(file, `${ref.path}.${field}`);
+  }
+  return out;
 }
 
 function material(ca: string | undefined, crl: string | undefined, cert: string | undefined, key: string | undefined): Material {
@@ -349,12 +419,7 @@ async function fileMaterial(ref: TlsFileCredential, now: number): Promise<Materi
     const { tls, problems } = compileClientTls({ spec: ref.spec, resource: ref.resource, path: ref.path });
     const after = ref.files.map(resolved);
     if (!after.every((p, i) => p === before[i])) continue;
-    if (tls?.kind === 'originate') {
-      const certFile = ref.spec['clientCertificate'];
-      if (tls.cert)
-        checkValidity(new X509Certificate(firstCertificate(tls.cert)!), typeof certFile === 'string' ? certFile : `${ref.path}.clientCertificate`, now);
-      return material(tls.ca, tls.crl, tls.cert, tls.key);
-    }
+    if (tls?.kind === 'originate') return checkedFiles(tls.credential?.kind === 'files' ? tls.credential : ref, tls, now);
     const first = problems[0];
     const field = first?.field[0];
     const named = field !== undefined ? ref.spec[field] : undefined;
@@ -362,6 +427,19 @@ async function fileMaterial(ref: TlsFileCredential, now: number): Promise<Materi
     throw new CertificateError(first?.certificate ?? 'invalid', typeof named === 'string' ? named : ref.path, message);
   }
   throw new CertificateError('unreadable', ref.files.join(', '), 'the files kept changing while being read');
+}
+
+/**
+ * The files as compiled, unless refused: a key of another certificate (found by the compile), a
+ * client certificate outside its validity (the server would only refuse the handshake).
+ */
+function checkedFiles(ref: TlsFileCredential, tls: TlsOrigination, now: number): Material {
+  if (ref.refused) throw new CertificateError(ref.refused.problem, ref.refused.file, ref.refused.message);
+  if (tls.cert) {
+    const certFile = ref.spec['clientCertificate'];
+    checkValidity(new X509Certificate(firstCertificate(tls.cert)!), typeof certFile === 'string' ? certFile : `${ref.path}.clientCertificate`, now);
+  }
+  return material(tls.ca, tls.crl, tls.cert, tls.key);
 }
 
 /** A client certificate outside its validity would only be refused by the server: refused here, with the dates. */

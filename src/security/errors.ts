@@ -158,38 +158,50 @@ export class WorkloadCertificateUnavailableError extends MeshError {
   }
 }
 
-/** Where a DestinationRule's `credentialName` was configured, which Secret it names, and why it cannot be used. */
+/**
+ * Where a DestinationRule's client credentials were configured (`credentialName`, or the files of
+ * its `tls` block), what they are, and why they cannot be used.
+ */
 export interface TlsCredentialFailure {
   readonly resource: ResourceRef;
-  /** Field path, e.g. `spec.trafficPolicy.tls.credentialName`. */
+  /** Field path, e.g. `spec.trafficPolicy.tls.credentialName` or `spec.trafficPolicy.tls.clientCertificate`. */
   readonly path: string;
-  /** `namespace/name` of the Secret. */
-  readonly secret: string;
-  /** What is wrong: no Kubernetes API, no such Secret, a key missing or malformed, the API refused (403). */
+  /** `namespace/name` of the Secret; undefined when the credentials are files. */
+  readonly secret: string | undefined;
+  /** The files the `tls` block names; undefined for a Secret. */
+  readonly files?: readonly string[] | undefined;
+  /** What is wrong: no Kubernetes API, no such Secret, a key missing or malformed, the API refused (403), an expired certificate. */
   readonly reason: string;
   readonly cause?: Error | undefined;
 }
 
 /**
- * A DestinationRule's `tls.credentialName` names client credentials (a Kubernetes Secret) the
- * mesh cannot use: no Kubernetes API configured, the Secret missing, malformed or unreadable.
- * The request fails before anything is sent: never in plaintext, never without the client
- * certificate. A configuration problem, not the upstream's: never retried, never counted against a pod.
+ * A DestinationRule's client credentials cannot be used: its `credentialName` Secret (no
+ * Kubernetes API configured, the Secret missing, malformed or unreadable) or the files its `tls`
+ * block names (the certificate expired or not valid yet, the key not matching it), and no good
+ * set was read before. The request fails before anything is sent: never in plaintext, never
+ * without the client certificate. A configuration problem, not the upstream's: never retried,
+ * never counted against a pod.
  */
 export class TlsCredentialUnavailableError extends MeshError {
   readonly code = 'ERR_MESH_TLS_CREDENTIAL';
   readonly resource: ResourceRef;
   readonly path: string;
-  readonly secret: string;
+  /** `namespace/name` of the Secret; undefined when the credentials are files. */
+  readonly secret: string | undefined;
+  /** The files the `tls` block names; undefined for a Secret. */
+  readonly files: readonly string[] | undefined;
   readonly reason: string;
   constructor(failure: TlsCredentialFailure) {
+    const what = failure.secret !== undefined ? `in Secret ${failure.secret}` : `in the files ${(failure.files ?? []).join(', ')}`;
     super(
-      `${formatResourceRef(failure.resource)}: ${failure.path}: the client credentials in Secret ${failure.secret} cannot be used: ${failure.reason}; the request was not sent (it is never sent without the TLS asked for)`,
+      `${formatResourceRef(failure.resource)}: ${failure.path}: the client credentials ${what} cannot be used: ${failure.reason}; the request was not sent (it is never sent without the TLS asked for)`,
       failure.cause ? { cause: failure.cause } : undefined,
     );
     this.resource = failure.resource;
     this.path = failure.path;
     this.secret = failure.secret;
+    this.files = failure.files;
     this.reason = failure.reason;
   }
 }

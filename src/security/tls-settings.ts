@@ -62,6 +62,21 @@ export interface TlsFileCredential {
   readonly spec: Readonly<Record<string, unknown>>;
   readonly resource: ResourceRef;
   readonly path: string;
+  /**
+   * Why the files as compiled cannot be used (a key that does not match the certificate): then
+   * `cert` and `key` are unset and requests fail closed until a change of the files passes.
+   */
+  readonly refused?: TlsFileRefusal;
+}
+
+/** Files a `tls` block names that were read and refused: no connection may use them. */
+export interface TlsFileRefusal {
+  /** The block's field naming the file at fault, e.g. `privateKey`. */
+  readonly field: string;
+  readonly problem: CertificateProblem;
+  /** The file at fault, as the rule names it. */
+  readonly file: string;
+  readonly message: string;
 }
 
 /** TLS whose credentials cannot be had now: every request fails closed (`pending`: wait, then look again). */
@@ -149,9 +164,11 @@ const readUtf8 = (path: string): string => readFileSync(path, 'utf8');
 
 /**
  * Compiles one `ClientTLSSettings`: reads the files it names and checks them (PEM certificates,
- * CRL and private key that parse, a key that matches its certificate), applies istiod's own
- * validation, and returns what connections to the destination use, or the problems found (the
- * configuration change is then rejected). `ISTIO_MUTUAL` compiles to {@link TlsIstioMutual};
+ * CRL and private key that parse), applies istiod's own validation, and returns what connections
+ * to the destination use, or the problems found (the configuration change is then rejected). A
+ * key that does not match its certificate is no configuration problem but the files' state: the
+ * settings carry it as `credential.refused` and fail closed at run time until the files change
+ * (validity, which needs the mesh's clock, is checked there too: `client-credentials.ts`). `ISTIO_MUTUAL` compiles to {@link TlsIstioMutual};
  * `credentialName` to settings whose credentials the mesh reads from the Secret at run time.
  */
 export function compileClientTls(input: TlsCompileInput): { readonly tls: UpstreamTls | undefined; readonly problems: readonly TlsProblem[] } {
@@ -305,6 +322,7 @@ export function compileClientTls(input: TlsCompileInput): { readonly tls: Upstre
   }
   let cert: string | undefined;
   let key: string | undefined;
+  let refused: TlsFileRefusal | undefined;
   if (mode === 'MUTUAL' && certFile && keyFile) {
     const certText = file('clientCertificate', certFile, 'a PEM client certificate');
     let leaf: X509Certificate | undefined;
@@ -330,12 +348,16 @@ export function compileClientTls(input: TlsCompileInput): { readonly tls: Upstre
       }
     }
     if (leaf && keyObject && !leaf.checkPrivateKey(keyObject)) {
-      problem(
-        'privateKey',
-        `the private key in ${JSON.stringify(keyFile)} does not match the certificate in ${JSON.stringify(certFile)} (clientCertificate): expected the key of that certificate`,
-        'invalid-value',
-        'key-mismatch',
-      );
+      // A pair out of step (caught mid-rotation) is the files' state, not the rule's mistake: the
+      // rule is accepted and its requests fail closed until a matching pair is written.
+      refused = Object.freeze({
+        field: 'privateKey',
+        problem: 'key-mismatch',
+        file: keyFile,
+        message: `the private key in ${JSON.stringify(keyFile)} does not match the certificate in ${JSON.stringify(certFile)} (clientCertificate): expected the key of that certificate`,
+      });
+      cert = undefined;
+      key = undefined;
     }
   }
   if (problems.length > 0) return { tls: undefined, problems };
@@ -370,6 +392,7 @@ export function compileClientTls(input: TlsCompileInput): { readonly tls: Upstre
           spec,
           resource,
           path,
+          ...(refused ? { refused } : {}),
         })
       : undefined;
   return {

@@ -22,6 +22,8 @@ export interface IssueOptions {
   readonly usage?: 'server' | 'client';
   /** Valid only in 2020: expired long ago. */
   readonly expired?: boolean;
+  /** Valid from this time on (default five minutes ago), for thirty days. */
+  readonly notBefore?: Date;
 }
 
 const DAY_MS = 86_400_000;
@@ -68,7 +70,9 @@ export class TestCa {
     const certPath = join(this.dir, `${id}.pem`);
     const validity = options.expired
       ? { notBefore: new Date('2020-01-01T00:00:00Z'), notAfter: new Date('2020-01-02T00:00:00Z') }
-      : { notBefore: new Date(Date.now() - 5 * 60_000), notAfter: new Date(Date.now() + 30 * DAY_MS) };
+      : options.notBefore
+        ? { notBefore: options.notBefore, notAfter: new Date(options.notBefore.getTime() + 30 * DAY_MS) }
+        : { notBefore: new Date(Date.now() - 5 * 60_000), notAfter: new Date(Date.now() + 30 * DAY_MS) };
     const issued = this.ca.issue({
       spiffeId: null,
       commonName: name,

@@ -211,7 +211,7 @@ describe('a bad new pair is refused; the last good pair keeps serving', () => {
     const clock = new TestClock({ wallNow: Date.now() - 3_600_000 });
     const files = certDir();
     const volume = new SecretVolume(files);
-    volume.write(pair(first));
+    volume.write(pair(ca.issue('orders-client', { usage: 'client', notBefore: new Date(Date.now() - 2 * 3_600_000) })));
     const m = await start(files, clock);
     expect(await call()).toBe('orders-client');
 
