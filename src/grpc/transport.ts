@@ -116,5 +116,7 @@ export function transportFor(
       secret: `${ref.namespace}/${ref.name}`,
       reason: 'it has not been read',
     });
+  if (ref?.kind === 'files' && ref.refused)
+    return new TlsCredentialUnavailableError({ resource: ref.resource, path: ref.path, secret: undefined, files: ref.files, reason: ref.refused.message });
   return originateTransport(tls, authorityHost);
 }

@@ -40,12 +40,21 @@ export function tlsConnectOptions(tls: TlsOrigination): ConnectionOptions {
  * Built once per pool; nothing here runs per request.
  */
 export function tlsConnector(tls: TlsOrigination, base: ConnectBase, onSocket?: (socket: Socket | TLSSocket) => void): buildConnector.connector {
-  // Settings whose Secret was never resolved carry no credentials: nothing may connect with them.
+  // Settings whose Secret was never resolved, or whose files were refused, carry no credentials:
+  // nothing may connect with them.
   const ref = tls.credential;
   if (ref?.kind === 'secret') {
     return (_options, callback) =>
       callback(
         new TlsCredentialUnavailableError({ resource: ref.resource, path: ref.path, secret: `${ref.namespace}/${ref.name}`, reason: 'it has not been read' }),
+        null,
+      );
+  }
+  if (ref?.kind === 'files' && ref.refused) {
+    const refused = ref.refused;
+    return (_options, callback) =>
+      callback(
+        new TlsCredentialUnavailableError({ resource: ref.resource, path: ref.path, secret: undefined, files: ref.files, reason: refused.message }),
         null,
       );
   }
