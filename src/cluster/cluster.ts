@@ -312,6 +312,11 @@ export class Cluster {
     return this.balancer.priorityOf(host);
   }
 
+  /** DestinationRule `tcp.connectTimeout` (Istio's default 10 s): transports other than undici's pools time their connections with it. */
+  get connectTimeoutMs(): number {
+    return this.connectionSettings.connectTimeoutMs;
+  }
+
   /** How an attempt to `host` ended: fed to outlier detection. */
   report(host: Host, outcome: AttemptOutcome): void {
     this.outlier?.report(host, outcome);

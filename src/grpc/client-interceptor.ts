@@ -3,7 +3,7 @@ import type { Interceptor, InterceptorOptions, InterceptingListener, NextCall, S
 import type { Span } from '@opentelemetry/api';
 import type { Host } from '../balancer/host.js';
 import { onFinish, onStart } from '../balancer/host.js';
-import type { CancelTimer } from '../clock.js';
+import type { CancelTimer, MeshClock } from '../clock.js';
 import type { Cluster } from '../cluster/cluster.js';
 import type { Snapshot } from '../config/snapshot.js';
 import { MeshClosedError, MeshError } from '../errors.js';
@@ -205,6 +205,14 @@ class Attempt implements PickTarget {
 
   get slot(): string {
     return this.cluster.name;
+  }
+
+  get connectTimeoutMs(): number {
+    return this.cluster.connectTimeoutMs;
+  }
+
+  get clock(): MeshClock {
+    return this.core.clock;
   }
 
   transport(host: Host): GrpcTransportRef | MeshError | undefined {

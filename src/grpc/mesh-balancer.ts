@@ -1,5 +1,6 @@
 import { connectivityState, experimental, Metadata, status } from '@grpc/grpc-js';
 import type { Host } from '../balancer/host.js';
+import type { CancelTimer } from '../clock.js';
 import { MeshError } from '../errors.js';
 import { ATTEMPT_KEY, attemptById, TRANSPORT_OPTION } from './registry.js';
 import type { GrpcTransportRef, PickTarget } from './registry.js';
@@ -57,11 +58,20 @@ class MeshPicker implements experimental.Picker {
       if (!host) return failed(status.UNAVAILABLE, 'no healthy upstream');
       attempt.host = host;
     }
+    const balancer = this.balancer;
+    const waited = balancer.waitedOn(attempt);
+    if (waited?.timedOut) {
+      // The connection it waited for did not come up in time: a connect failure, as Envoy's connect_timeout.
+      attempt.connectFailed(host);
+      return failed(status.UNAVAILABLE, `upstream connect error: ${host.endpoint.address}:${host.endpoint.port}: ${waited.lastError}`);
+    }
     const transport = attempt.transport(host);
     if (transport instanceof MeshError) return failed(status.UNAVAILABLE, `${transport.code}: ${transport.message}`);
-    const connection = this.balancer.connection(host, attempt.slot, transport);
+    const connection = balancer.connection(host, attempt.slot, transport);
     const subchannel = connection.subchannel;
-    switch (subchannel.getConnectivityState()) {
+    const state = subchannel.getConnectivityState();
+    if (state === connectivityState.IDLE || state === connectivityState.CONNECTING) balancer.wait(attempt, connection);
+    switch (state) {
       case connectivityState.READY:
         return {
           pickResultType: experimental.PickResultType.COMPLETE,
@@ -101,6 +111,10 @@ interface Connection {
   /** The transport's id (`plain` for plaintext). */
   readonly transport: string;
   lastError: string | undefined;
+  /** Cancels the connect timer, set while calls wait for the connection to come up. */
+  cancelTimer: CancelTimer | undefined;
+  /** It did not come up within the connect timeout: the calls that waited for it fail, later ones connect anew. */
+  timedOut: boolean;
 }
 
 /**
@@ -113,6 +127,8 @@ interface Connection {
  */
 export class MeshLoadBalancer implements experimental.LoadBalancer {
   private readonly connections = new Map<string, Connection>();
+  /** The connection each queued attempt waits for. */
+  private readonly waiting = new WeakMap<PickTarget, Connection>();
 
   constructor(private readonly helper: experimental.ChannelControlHelper) {}
 
@@ -135,6 +151,33 @@ export class MeshLoadBalancer implements experimental.LoadBalancer {
     return LB_POLICY_NAME;
   }
 
+  waitedOn(attempt: PickTarget): Connection | undefined {
+    return this.waiting.get(attempt);
+  }
+
+  /**
+   * `attempt` waits for `connection` to come up; the first to wait starts its connect timer
+   * (DestinationRule `tcp.connectTimeout`, Envoy's connect_timeout). grpc-js itself gives a
+   * connection all the time the OS does (minutes for an address that drops SYNs) and none for TLS
+   * or HTTP/2 to start: without this a call to such a pod would wait for its deadline, or forever.
+   */
+  wait(attempt: PickTarget, connection: Connection): void {
+    this.waiting.set(attempt, connection);
+    if (connection.cancelTimer !== undefined) return;
+    const ms = attempt.connectTimeoutMs;
+    connection.cancelTimer = attempt.clock.schedule(ms, () => this.timedOut(connection, ms), 'background');
+  }
+
+  private timedOut(connection: Connection, ms: number): void {
+    connection.cancelTimer = undefined;
+    if (connection.subchannel.getConnectivityState() === connectivityState.READY) return;
+    connection.timedOut = true;
+    connection.lastError = `connect timeout: no connection within ${ms} ms (DestinationRule connectionPool.tcp.connectTimeout)`;
+    // Released (grpc-js drops its connecting when no one holds it); the next call connects anew.
+    for (const [key, known] of this.connections) if (known === connection) this.release(key, connection);
+    this.publish();
+  }
+
   connection(host: Host, slot: string, transport: GrpcTransportRef | undefined): Connection {
     const { address, port } = host.endpoint;
     const key = `${address}:${port}|${slot}`;
@@ -146,9 +189,10 @@ export class MeshLoadBalancer implements experimental.LoadBalancer {
     const listener: experimental.ConnectivityStateListener = (_subchannel, _previous, state, _keepalive, error) => {
       if (state === connectivityState.TRANSIENT_FAILURE) connection.lastError = error === undefined ? undefined : connectError(error);
       else if (state === connectivityState.READY) connection.lastError = undefined;
+      if (state === connectivityState.READY || state === connectivityState.TRANSIENT_FAILURE) this.stopTimer(connection);
       this.publish();
     };
-    const connection: Connection = { subchannel, listener, transport: id, lastError: undefined };
+    const connection: Connection = { subchannel, listener, transport: id, lastError: undefined, cancelTimer: undefined, timedOut: false };
     subchannel.addConnectivityStateListener(listener);
     subchannel.ref();
     this.connections.set(key, connection);
@@ -156,7 +200,13 @@ export class MeshLoadBalancer implements experimental.LoadBalancer {
     return connection;
   }
 
+  private stopTimer(connection: Connection): void {
+    connection.cancelTimer?.();
+    connection.cancelTimer = undefined;
+  }
+
   private release(key: string, connection: Connection): void {
+    this.stopTimer(connection);
     this.connections.delete(key);
     connection.subchannel.removeConnectivityStateListener(connection.listener);
     connection.subchannel.unref();

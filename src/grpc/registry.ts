@@ -4,6 +4,7 @@ import { GrpcTargetError } from './errors.js';
 import { sharedState } from '../shared-state.js';
 import type { Host } from '../balancer/host.js';
 import type { MeshError } from '../errors.js';
+import type { MeshClock } from '../clock.js';
 
 /** Channel option naming the mesh a `mesh:///` channel routes through (numbers survive grpc-js's option copies). */
 export const MESH_OPTION = 'sidecarless.mesh';
@@ -40,6 +41,10 @@ export interface PickTarget {
   transport(host: Host): GrpcTransportRef | MeshError | undefined;
   /** The destination (cluster) of the attempt: one connection per pod and destination, replaced when its transport changes. */
   readonly slot: string;
+  /** How long a connection to the destination may take to become ready (DestinationRule `tcp.connectTimeout`). */
+  readonly connectTimeoutMs: number;
+  /** The mesh's clock, which times connections. */
+  readonly clock: MeshClock;
 }
 
 /**
