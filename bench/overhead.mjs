@@ -27,6 +27,9 @@
 //   traced   the full policy with `telemetry: { tracing: 'own', metrics: false }`: every request
 //            traced (the request span and its attempt's span); spans queued in the batch processor
 //            are flushed inside each timed run, so their export is paid by the run
+//   once, once-traced  the full policy with retries off (`attempts: 0`), untraced and traced: one
+//            span per request, as for a caller that has a span of its own (a server handling a
+//            request); `traced` makes two, the request's INTERNAL span and its attempt's
 // Targets (issue 14): routing only <= 4 us, full policy <= 6 us of client CPU per request over raw;
 // traced >= 0.90x the untraced throughput.
 //
@@ -109,10 +112,21 @@ const fullConfig = serviceResources({
   policy: 'LEAST_REQUEST',
   outlierDetection: { consecutive5xxErrors: 5, interval: '10s', baseEjectionTime: '30s' },
 });
+// Retries off: the mesh makes one span per traced request (no request span for attempts to share).
+const onceConfig = serviceResources({
+  port: pods.port,
+  addresses,
+  policy: 'LEAST_REQUEST',
+  outlierDetection: { consecutive5xxErrors: 5, interval: '10s', baseEjectionTime: '30s' },
+  retries: { attempts: 0 },
+});
 const base = { namespace: 'shop', watch: false };
 const routing = await createMesh({ ...base, config: routingConfig, telemetry: { tracing: false } });
 const full = await createMesh({ ...base, config: fullConfig, telemetry: { tracing: false } });
-const traced = PHASES.includes('tracing') ? await createMesh({ ...base, config: fullConfig, telemetry: { tracing: 'own', metrics: false } }) : undefined;
+const tracingPhase = PHASES.includes('tracing');
+const traced = tracingPhase ? await createMesh({ ...base, config: fullConfig, telemetry: { tracing: 'own', metrics: false } }) : undefined;
+const once = tracingPhase ? await createMesh({ ...base, config: onceConfig, telemetry: { tracing: false } }) : undefined;
+const onceTraced = tracingPhase ? await createMesh({ ...base, config: onceConfig, telemetry: { tracing: 'own', metrics: false } }) : undefined;
 
 async function consume(promise) {
   const res = await promise;
@@ -138,6 +152,8 @@ const variants = {
   routing: () => consume(routing.request(meshUrl)),
   full: () => consume(full.request(meshUrl)),
   traced: () => consume(traced.request(meshUrl)),
+  once: () => consume(once.request(meshUrl)),
+  'once-traced': () => consume(onceTraced.request(meshUrl)),
 };
 
 async function runOne(name, n = REQUESTS) {
@@ -220,7 +236,7 @@ const phases = {
     },
   },
   tracing: {
-    names: ['full', 'traced'],
+    names: ['full', 'traced', 'once', 'once-traced'],
     setup: registerSdk,
     report(rounds) {
       const cpu = (k) => medianOf(rounds, k, (r) => r.cpuUs).toFixed(1);
@@ -235,6 +251,13 @@ const phases = {
         }),
       );
       console.log(pairedLine('client CPU added per request by tracing (traced - full)', pairedDiff(rounds, 'traced', 'full'), 'us'));
+      const onceSpans = Math.min(...rounds.map((r) => r['once-traced'].spans / r['once-traced'].n));
+      console.log(
+        pairedLine(`  one span per request (retries off), traced / untraced [${onceSpans.toFixed(2)} spans]`, pairedRatio(rounds, 'once-traced', 'once'), 'x', {
+          sign: false,
+        }),
+      );
+      console.log(pairedLine('  one span per request: CPU added (once-traced - once)', pairedDiff(rounds, 'once-traced', 'once'), 'us'));
       console.log(
         pairedLine(
           '  main thread only: traced - full',
@@ -418,6 +441,8 @@ if (PROFILE.length > 0) {
 await routing.close();
 await full.close();
 await traced?.close();
+await once?.close();
+await onceTraced?.close();
 await Promise.all(pools.map((p) => p.close()));
 await provider?.shutdown();
 await pods.stop();
