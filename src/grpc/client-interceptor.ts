@@ -496,9 +496,10 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
   }
 
   attemptCallEnded(attempt: CallAttempt, host: Host, code: number): void {
-    // The caller's cancel, a lost hedge, a per-try timeout (reported when it passed): nothing new of the pod.
-    if (!attempt.callerCancelled && !attempt.abandoned && !attempt.perTryTimedOut) {
-      this.plan!.cluster.report(host, { status: grpcToHttpStatus(code), failure: undefined });
+    // The caller's cancel, a lost hedge, an attempt given up at its per-try timeout (reported then): nothing new of the pod.
+    if (!attempt.callerCancelled && !attempt.abandoned) {
+      // A response cut at its per-try timeout while streaming to the caller is a timeout of the pod.
+      this.plan!.cluster.report(host, attempt.perTryTimedOut ? { status: 0, failure: 'timeout' } : { status: grpcToHttpStatus(code), failure: undefined });
     }
     // A lost hedge's latency says nothing of its pod either.
     this.endAttempt(attempt, code === GrpcCode.OK, !attempt.abandoned);
