@@ -59,7 +59,7 @@ export class CallAttempt extends EngineAttempt implements PickTarget {
     super(host, retry, core.clock.now());
   }
 
-  /** The pod never answered it (no connection, its per-try timeout, cancelled, or never sent). */
+  /** A pod sent the attempt's status (not a refused connection, its per-try timeout, the caller's cancel, or never sent). */
   get podAnswered(): boolean {
     return !(this.noHost || this.connectFailure || this.perTryTimedOut || this.callerCancelled);
   }
