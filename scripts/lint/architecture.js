@@ -44,8 +44,9 @@ export const ALLOWED_IMPORTS = {
   // The undici Dispatcher entry: hands each request to the outbound stack.
   http: [...LEAVES, 'outbound'],
   server: [...LEAVES, 'config', 'resilience', 'security', 'telemetry'],
-  // grpc records its calls' spans and metrics through telemetry, as http does.
-  grpc: [...LEAVES, 'balancer', 'cluster', 'config', 'match', 'resilience', 'routing', 'security', 'server', 'telemetry'],
+  // grpc records its calls' spans and metrics through telemetry, as http does; its calls' attempts
+  // run on the outbound attempt engine (src/outbound/attempts/, which imports neither undici nor grpc-js).
+  grpc: [...LEAVES, 'balancer', 'cluster', 'config', 'match', 'outbound', 'resilience', 'routing', 'security', 'server', 'telemetry'],
   inspect: [...LEAVES, 'balancer', 'cluster', 'config', 'discovery', 'kubernetes', 'match', 'resilience', 'routing', 'security', 'server'],
   cli: [...LEAVES, 'cluster', 'config', 'discovery', 'inspect', 'security'],
   // The mesh itself and the package's root entry compose everything.

@@ -1,9 +1,7 @@
 import { InterceptingCall, Metadata } from '@grpc/grpc-js';
 import type { Interceptor, InterceptorOptions, InterceptingListener, NextCall, StatusObject } from '@grpc/grpc-js';
-import type { Span } from '@opentelemetry/api';
 import type { Host } from '../balancer/host.js';
-import { onFinish, onStart } from '../balancer/host.js';
-import type { CancelTimer, MeshClock } from '../clock.js';
+import type { CancelTimer } from '../clock.js';
 import type { Cluster } from '../cluster/cluster.js';
 import type { Snapshot } from '../config/snapshot.js';
 import { MeshClosedError, MeshError } from '../errors.js';
@@ -11,7 +9,7 @@ import type { OverflowError } from '../resilience/errors.js';
 import { remainingTimeMs } from '../resilience/deadline.js';
 import { retriableFailure, retriableGrpcStatus } from '../resilience/retry-on.js';
 import type { RetryPolicy } from '../resilience/retry-policy.js';
-import { backoffDelayMs, DEFAULT_RETRY_POLICY } from '../resilience/retry-policy.js';
+import { DEFAULT_RETRY_POLICY } from '../resilience/retry-policy.js';
 import { resolveServiceHost } from '../routing/resolve-host.js';
 import type { FaultActions, HeaderOps } from '../routing/route-actions.js';
 import { routeActions } from '../routing/route-actions.js';
@@ -24,15 +22,18 @@ import { callHash } from './call-hash.js';
 import { GrpcNoRouteError, GrpcTlsPortError, GrpcUnsupportedRouteError } from './errors.js';
 import { GrpcCode, grpcToHttpStatus, httpToGrpcStatus } from './grpc-status.js';
 import type { GrpcMeshCore } from './mesh-core.js';
-import type { GrpcTransportRef, MeshTarget, PickTarget } from './registry.js';
+import type { MeshTarget } from './registry.js';
 import { ATTEMPT_KEY, registerAttempt, releaseAttempt, targetOf } from './registry.js';
 import { applyMetadataOps } from './metadata-ops.js';
-import { transportFor } from './transport.js';
+import type { AttemptOwner, CallInterface } from './call-attempt.js';
+import { CallAttempt } from './call-attempt.js';
+import type { AttemptPolicy, EngineFlag } from '../outbound/attempts/attempt-engine.js';
+import { AttemptEngine } from '../outbound/attempts/attempt-engine.js';
+import { PerTryTimeoutError } from '../outbound/errors.js';
 import type { AttemptHooks } from './mesh-channel.js';
 import { WireBytes, withAttemptHooks } from './mesh-channel.js';
 import { rateLimitedStatus } from './rate-limit-status.js';
 
-type CallInterface = ConstructorParameters<typeof InterceptingCall>[0];
 type MessageContext = Parameters<CallInterface['sendMessageWithContext']>[0];
 interface Queued {
   readonly context: MessageContext;
@@ -48,18 +49,15 @@ const MAX_REPLAY_MESSAGES = 64;
 const NO_OPS: readonly HeaderOps[] = [];
 
 /** The route's decision for one call: the cluster, and what the route does around the attempts. */
-interface CallPlan {
+interface CallPlan extends AttemptPolicy {
   readonly cluster: Cluster;
   readonly destination: string;
-  readonly retry: RetryPolicy | undefined;
   readonly timeoutMs: number;
   readonly fault: FaultActions | undefined;
   /** The route's and destination's `headers.response` rules, for the response metadata. */
   readonly responseOps: readonly HeaderOps[];
   /** The `:authority` a `rewrite.authority` or `host` header rule gives the call, else undefined (the target's). */
   readonly authority: string | undefined;
-  /** The consistent-hash key of the call (DestinationRule `consistentHash`), else undefined. */
-  readonly hash: number | undefined;
   /** The method path a route's `rewrite` sends instead of the client's, else undefined. */
   readonly path: string | undefined;
 }
@@ -126,110 +124,14 @@ function serviceHostOf(snapshot: Snapshot, written: string): string {
 }
 
 /**
- * One attempt of a call, as the mesh's picker sees it: the cluster's balancer picks the host
- * (away from hosts already tried), and how the attempt ended feeds the same outlier detection
- * and balancer statistics as HTTP, in Envoy's terms (UNAVAILABLE is a 503, a gateway error).
- */
-class Attempt implements PickTarget {
-  host: Host | undefined = undefined;
-  call: CallInterface | undefined = undefined;
-  id = '';
-  cancelTimer: CancelTimer | undefined = undefined;
-  perTryTimedOut = false;
-  connectFailure = false;
-  callerCancelled = false;
-  noHost = false;
-  /** The attempt was half-closed (after its last message was handed over). */
-  halfClosed = false;
-  /** grpc-js's callback for a message this attempt sent: made once per attempt of a client stream. */
-  onSent: (() => void) | undefined = undefined;
-  /** The attempt's CLIENT span, when traced. */
-  span: Span | undefined = undefined;
-  /** Its serialized messages, counted when Istio's byte metrics are recorded. */
-  bytes: WireBytes | undefined = undefined;
-  private startedAt = -1;
-  /** Counted active by the cluster's limits (no longer pending). */
-  private active = false;
-  private released = false;
-
-  constructor(
-    private readonly core: GrpcMeshCore,
-    private readonly cluster: Cluster,
-    private readonly avoid: readonly Host[],
-    /** The host the client wrote in its target: Envoy's auto SNI for a DestinationRule's TLS. */
-    private readonly authorityHost: string,
-    private readonly telemetry: RpcTelemetry | undefined,
-    private readonly hash: number | undefined,
-    /** A retry: admitted by the cluster's limits as one (maxRetries, retry budget). */
-    private readonly retry: boolean,
-  ) {}
-
-  /** Once, however the attempt ends: the cluster's limits count it off (as HTTP's `finished`). */
-  release(): void {
-    if (this.released) return;
-    this.released = true;
-    this.cluster.limits.finished(this.active, this.retry);
-  }
-
-  pick(): Host | undefined {
-    const avoid = this.avoid;
-    const hash = this.hash;
-    const host = avoid.length > 0 ? (this.cluster.pick(hash, (h) => avoid.includes(h)) ?? this.cluster.pick(hash)) : this.cluster.pick(hash);
-    if (!host) this.noHost = true;
-    return host;
-  }
-
-  started(host: Host): void {
-    // On a connection: no longer pending for the cluster's limits.
-    if (!this.active) {
-      this.active = true;
-      this.cluster.limits.started();
-    }
-    onStart(host);
-    this.startedAt = this.core.clock.now();
-    this.telemetry?.picked(this.span, host);
-  }
-
-  connectFailed(host: Host): void {
-    this.connectFailure = true;
-    this.cluster.report(host, { status: 0, failure: 'connect-failure' });
-  }
-
-  ended(host: Host, code: number): void {
-    const now = this.core.clock.now();
-    if (this.startedAt >= 0) onFinish(host, now - this.startedAt, code === GrpcCode.OK, now);
-    // The caller's cancel says nothing of the pod.
-    if (this.callerCancelled) return;
-    this.cluster.report(host, this.perTryTimedOut ? { status: 0, failure: 'timeout' } : { status: grpcToHttpStatus(code), failure: undefined });
-  }
-
-  get slot(): string {
-    return this.cluster.name;
-  }
-
-  get connectTimeoutMs(): number {
-    return this.cluster.connectTimeoutMs;
-  }
-
-  get clock(): MeshClock {
-    return this.core.clock;
-  }
-
-  transport(host: Host): GrpcTransportRef | MeshError | undefined {
-    const transport = transportFor(this.cluster, host, this.authorityHost, this.core.certificates());
-    // Never the pod's fault, never retried: the call is not sent at all.
-    if (transport instanceof MeshError) this.noHost = true;
-    return transport;
-  }
-}
-
-/**
  * A call through the mesh: the VirtualService route on the gRPC path and metadata, the fault,
  * the deadline (the caller's, the route timeout and the inbound request's, whichever is sooner),
- * and the retry loop (Istio's gRPC retryOn names, attempts, perTryTimeout, Envoy's back-off) over
- * attempts the mesh's picker places on the route's weighted destination.
+ * and its attempts, whose policy (retries with Istio's gRPC retryOn names, perTryTimeout, Envoy's
+ * back-off, hedging, host choice, the cluster's limits) is the same {@link AttemptEngine} as
+ * HTTP's. This side adds gRPC: the messages kept for a retry, the response held until it is
+ * known to be final, which statuses are retriable, and the mesh's own statuses.
  */
-class MeshCall implements CallInterface {
+class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, AttemptOwner {
   private listener: Partial<InterceptingListener> = {};
   private metadata = new Metadata();
   private plan: CallPlan | undefined;
@@ -246,36 +148,28 @@ class MeshCall implements CallInterface {
   private replayable = true;
   private halfClosed = false;
   private readPending = false;
+  /** The response reached the caller: no retry from here on. */
   private committed = false;
-  private heldMetadata: Metadata | undefined;
-  /** A unary response's message, kept until its status says whether the attempt is retried. */
-  private heldMessage: { readonly message: unknown } | undefined;
-  private done = false;
   private statusSent = false;
-  private attempt: Attempt | undefined;
-  private attempts = 0;
-  private readonly tried: Host[] = [];
+  /** The attempt the caller's messages go to (the latest sent, or the winner). */
+  private attempt: CallAttempt | undefined;
+  /** The fault's delay. */
   private timer: CancelTimer | undefined;
   private deadlineAt = Infinity;
   /** The call's spans and metrics; undefined when telemetry is off (then nothing of OTel is loaded). */
   private telemetry: RpcTelemetry | undefined;
   /** The destination picked (and let through by the rate limits): a call decided again keeps it. */
   private admitted: { readonly destination: CompiledDestination | undefined } | undefined;
-  /** A retry the cluster's limits admitted (maxRetries, retry budget) that has not started yet. */
-  private retryAdmitted = false;
-  /** The serialized bytes of the attempt that ended the call (Istio's request and response bytes). */
-  private wire: WireBytes | undefined;
-  /** The last attempt's status came from a pod (not a refused connection, a per-try timeout, no host). */
-  private podAnswered = false;
-  /** The attempt that ends the call sent response headers (not trailers only). */
-  private metadataReceived = false;
 
   constructor(
     private readonly core: GrpcMeshCore,
     private readonly target: MeshTarget | undefined,
     private readonly options: InterceptorOptions,
     private readonly nextCall: NextCall,
-  ) {}
+  ) {
+    // The cluster and policy are the route's, set once the call is routed (see decide).
+    super(undefined, { clock: core.clock, random: core.random, retry: undefined, hash: undefined, avoidPreviousHosts: false, hedgeAfterMs: 0 });
+  }
 
   start(metadata: Metadata, listener?: Partial<InterceptingListener>): void {
     this.metadata = metadata;
@@ -310,6 +204,8 @@ class MeshCall implements CallInterface {
       return;
     }
     this.plan = decision;
+    this.cluster = decision.cluster;
+    this.policy = decision;
     this.armDeadline(decision.timeoutMs);
     if (this.done) return;
     const fault = decision.fault;
@@ -357,7 +253,7 @@ class MeshCall implements CallInterface {
     let subset: string | undefined;
     let routeName: string | undefined;
     let rewritten: string | undefined;
-    let plan: Omit<CallPlan, 'cluster' | 'destination' | 'hash'> = {
+    let plan: Omit<CallPlan, 'cluster' | 'destination' | keyof AttemptPolicy> & { readonly retry: RetryPolicy | undefined } = {
       retry: DEFAULT_RETRY_POLICY,
       timeoutMs: 0,
       fault: undefined,
@@ -447,7 +343,19 @@ class MeshCall implements CallInterface {
         );
     }
     const hashOn = cluster.hashOn;
-    return { ...plan, cluster, destination, hash: hashOn ? callHash(hashOn, this.metadata) : undefined };
+    const retry = plan.retry;
+    return {
+      ...plan,
+      cluster,
+      destination,
+      clock: core.clock,
+      random: core.random,
+      hash: hashOn ? callHash(hashOn, this.metadata) : undefined,
+      // As Envoy: a retry avoids the hosts tried unless the route says not to, or, by default, the cluster hashes.
+      avoidPreviousHosts: retry !== undefined && (retry.ignorePreviousHosts ?? hashOn === undefined),
+      // Hedged: calls whose request is complete before any answer matters (unary, server streaming).
+      hedgeAfterMs: retry !== undefined && !this.options.method_definition.requestStream ? cluster.hedgeAfterMs : 0,
+    };
   }
 
   private rateLimited(status: StatusObject): StatusObject {
@@ -479,34 +387,26 @@ class MeshCall implements CallInterface {
   }
 
   private startAttempt(): void {
+    this.sendAttempt(false, false);
+  }
+
+  // ---- the engine's protocol side ----
+
+  protected createAttempt(host: Host | undefined, retry: boolean): CallAttempt {
+    return new CallAttempt(this, this.core, this.plan!.cluster, host!, this.target!.host, retry);
+  }
+
+  protected transmit(attempt: CallAttempt): void {
     const plan = this.plan!;
-    // A retry was admitted by the cluster's limits when it was decided; a first attempt is admitted now.
-    const retry = this.retryAdmitted;
-    this.retryAdmitted = false;
-    if (this.done) {
-      if (retry) plan.cluster.limits.finished(false, true);
-      return;
-    }
     if (this.deadlineAt !== Infinity && Date.now() >= this.deadlineAt) {
-      if (retry) plan.cluster.limits.finished(false, true);
-      this.podAnswered = false;
-      this.finish(localStatus(GrpcCode.DEADLINE_EXCEEDED, 'deadline exceeded'));
+      // The deadline passed while a retry waited: nothing is sent.
+      this.endAttempt(attempt, false, false);
+      this.finish(localStatus(GrpcCode.DEADLINE_EXCEEDED, 'deadline exceeded'), undefined);
       return;
     }
-    if (!retry) {
-      const overflow = plan.cluster.limits.admit(false);
-      if (overflow) {
-        this.overflow(overflow);
-        return;
-      }
-    }
-    // As Envoy: a retry avoids the hosts tried unless the route says not to, or, by default, the cluster hashes.
-    const avoid = (plan.retry?.ignorePreviousHosts ?? plan.cluster.hashOn === undefined) ? this.tried : [];
-    const attempt = new Attempt(this.core, plan.cluster, avoid, this.target!.host, this.telemetry, plan.hash, retry);
     attempt.id = registerAttempt(attempt);
     this.attempt = attempt;
-    const first = this.attempts === 0;
-    this.attempts++;
+    const first = this.attempts.length === 1;
     const metadata = this.metadata.clone();
     metadata.set(ATTEMPT_KEY, attempt.id);
     if (this.telemetry) attempt.span = this.telemetry.attempt(metadata, first ? plan.retry : undefined);
@@ -516,27 +416,93 @@ class MeshCall implements CallInterface {
     const call = this.channelCall(attempt, options);
     if (!call) return;
     attempt.call = call;
-    const perTry = plan.retry?.perTryTimeoutMs ?? 0;
-    if (perTry > 0) {
-      attempt.cancelTimer = this.core.clock.schedule(
-        perTry,
-        () => {
-          attempt.perTryTimedOut = true;
-          call.cancelWithStatus(GrpcCode.DEADLINE_EXCEEDED, `upstream per-try timeout: the attempt's ${perTry} ms passed`);
-        },
-        'request',
-      );
-    }
     call.start(metadata, {
       onReceiveMetadata: (received) => this.onMetadata(attempt, received),
       onReceiveMessage: (message) => this.onMessage(attempt, message),
       onReceiveStatus: (status) => this.onStatus(attempt, status),
     });
-    // The first attempt sends what the caller sent before it; a retry sends everything again.
+    // The first attempt sends what the caller sent before it; a retry or hedge sends everything again.
     if (!first) this.pending = this.sent.slice();
     this.sending = false;
     this.pump(attempt);
     if (this.readPending) call.startRead();
+  }
+
+  protected abortAttempt(attempt: CallAttempt, reason: Error): void {
+    this.detach(attempt);
+    if (reason instanceof PerTryTimeoutError) {
+      attempt.perTryTimedOut = true;
+      attempt.call?.cancelWithStatus(GrpcCode.DEADLINE_EXCEEDED, reason.message);
+    } else {
+      attempt.call?.cancelWithStatus(GrpcCode.CANCELLED, 'attempt abandoned by the mesh');
+    }
+  }
+
+  protected noHealthyUpstream(): void {
+    this.telemetry?.answeredLocally('no-healthy-upstream', ResponseFlag.UH);
+    this.localReply(localStatus(GrpcCode.UNAVAILABLE, 'no healthy upstream'));
+  }
+
+  /** The cluster's connection-pool limits refused the attempt: Envoy's overflow answer, nothing sent. */
+  protected overflowed(overflow: OverflowError): void {
+    this.telemetry?.answeredLocally('overflow', ResponseFlag.UO);
+    const status = localStatus(GrpcCode.UNAVAILABLE, 'upstream connect error or disconnect/reset before headers. reset reason: overflow');
+    status.metadata.set('x-envoy-overloaded', 'true');
+    // Ours, as on HTTP: which DestinationRule limit refused it.
+    status.metadata.set('x-sidecarless-overflow', `${overflow.limit}=${overflow.value}`);
+    this.finish(status, undefined);
+  }
+
+  protected timedOut(error: PerTryTimeoutError): void {
+    this.finish(localStatus(GrpcCode.DEADLINE_EXCEEDED, error.message), undefined);
+  }
+
+  protected attemptTimedOut(attempt: CallAttempt, error: PerTryTimeoutError): void {
+    attempt.perTryTimedOut = true;
+    this.telemetry?.flag(ResponseFlag.UT);
+    this.telemetry?.attemptEnded(attempt.span, GrpcCode.DEADLINE_EXCEEDED, error.message);
+  }
+
+  protected closing(): boolean {
+    return this.core.isClosed();
+  }
+
+  protected canResend(): boolean {
+    return this.replayable && !this.committed;
+  }
+
+  protected retrying(reason: string): void {
+    this.telemetry?.retrying(reason === 'timeout' ? 'per-try-timeout' : reason);
+  }
+
+  protected hedging(): void {
+    // RpcTelemetry counts no hedges yet: the hedge's span shows it (a resend without a retry reason).
+  }
+
+  protected flag(flag: EngineFlag): void {
+    this.telemetry?.flag(ResponseFlag[flag]);
+  }
+
+  /** A hedge resends the whole request: only once the caller sent all of it, before any answer reached it. */
+  protected override hedgeable(): boolean {
+    return this.halfClosed && this.replayable && !this.committed;
+  }
+
+  // ---- the picker's reports (AttemptOwner) ----
+
+  attemptStarted(attempt: CallAttempt): void {
+    if (!attempt.started && !attempt.ended) this.markStarted(attempt);
+    this.telemetry?.picked(attempt.span, attempt.host!);
+  }
+
+  attemptCallEnded(attempt: CallAttempt, host: Host, code: number): void {
+    // The caller's cancel, a lost hedge, an attempt given up at its per-try timeout (reported then): nothing new of the pod.
+    if (!attempt.callerCancelled && !attempt.abandoned) {
+      // A response cut at its per-try timeout while streaming to the caller is a timeout of the pod.
+      this.plan!.cluster.report(host, attempt.perTryTimedOut ? { status: 0, failure: 'timeout' } : { status: grpcToHttpStatus(code), failure: undefined });
+    }
+    // A lost hedge's latency says nothing of its pod either.
+    this.endAttempt(attempt, code === GrpcCode.OK, !attempt.abandoned);
   }
 
   /**
@@ -544,7 +510,7 @@ class MeshCall implements CallInterface {
    * with the route's path rewrite and the byte count applied by the mesh's channel; undefined
    * (the call answered) when a rewrite could not be applied.
    */
-  private channelCall(attempt: Attempt, options: InterceptorOptions): CallInterface | undefined {
+  private channelCall(attempt: CallAttempt, options: InterceptorOptions): CallInterface | undefined {
     const path = this.plan!.path;
     if (this.telemetry?.mesh.istioRecording) attempt.bytes = new WireBytes();
     if (path === undefined && attempt.bytes === undefined) return this.nextCall(options);
@@ -553,33 +519,21 @@ class MeshCall implements CallInterface {
     if (applied || path === undefined) return call;
     // Not the mesh's channel under this interceptor: the call would go to the path the route rewrites.
     call.cancelWithStatus(GrpcCode.CANCELLED, 'not sent');
-    releaseAttempt(attempt.id);
-    attempt.release();
-    this.attempt = undefined;
-    this.podAnswered = false;
+    attempt.noHost = true;
+    this.detach(attempt);
+    this.endAttempt(attempt, false, false);
     const status = errorStatus(
       new GrpcUnsupportedRouteError(
         `the route for ${this.options.method_definition.path} rewrites the path to ${path}, which only the channel of meshGrpcOptions(mesh) can send; the call was not sent`,
       ),
     );
     this.telemetry?.attemptEnded(attempt.span, status.code, status.details);
-    this.finish(status);
+    this.finish(status, undefined);
     return undefined;
   }
 
-  /** The cluster's connection-pool limits refused the attempt: Envoy's overflow answer, nothing sent. */
-  private overflow(overflow: OverflowError): void {
-    this.telemetry?.answeredLocally('overflow', ResponseFlag.UO);
-    const status = localStatus(GrpcCode.UNAVAILABLE, 'upstream connect error or disconnect/reset before headers. reset reason: overflow');
-    status.metadata.set('x-envoy-overloaded', 'true');
-    // Ours, as on HTTP: which DestinationRule limit refused it.
-    status.metadata.set('x-sidecarless-overflow', `${overflow.limit}=${overflow.value}`);
-    this.podAnswered = false;
-    this.finish(status);
-  }
-
   /** Hands the attempt its next waiting message; half-closes it once none is left and the caller half-closed. */
-  private pump(attempt: Attempt): void {
+  private pump(attempt: CallAttempt): void {
     const next = this.pending.shift();
     if (next !== undefined && !this.options.method_definition.requestStream) {
       // A unary or server-streaming call sends one message: nothing waits behind it.
@@ -598,7 +552,7 @@ class MeshCall implements CallInterface {
     }
   }
 
-  private messageSent(attempt: Attempt): void {
+  private messageSent(attempt: CallAttempt): void {
     if (attempt !== this.attempt) return;
     const callback = this.inflight;
     this.inflight = undefined;
@@ -606,8 +560,11 @@ class MeshCall implements CallInterface {
     if (attempt === this.attempt) this.pump(attempt);
   }
 
-  /** The attempt ended: the caller's messages waiting for it are answered (a retry sends them again from `sent`). */
-  private releaseMessages(): void {
+  /** The attempt is over for the call: out of the picker's registry; the caller's messages waiting for it are answered (a retry sends them again from `sent`). */
+  private detach(attempt: CallAttempt): void {
+    releaseAttempt(attempt.id);
+    if (attempt !== this.attempt) return;
+    this.attempt = undefined;
     const inflight = this.inflight;
     const pending = this.pending;
     this.inflight = undefined;
@@ -617,73 +574,75 @@ class MeshCall implements CallInterface {
     for (const m of pending) m.context.callback?.();
   }
 
-  private onMetadata(attempt: Attempt, metadata: Metadata): void {
-    if (attempt !== this.attempt) return;
-    this.metadataReceived = true;
-    const ops = this.plan!.responseOps;
-    if (ops.length > 0) applyMetadataOps(metadata, ops);
-    if (this.committed) this.listener.onReceiveMetadata?.(metadata);
-    else this.heldMetadata = metadata;
+  /** `attempt`'s response is the caller's (a hedge's lost): the others are cancelled. */
+  private claim(attempt: CallAttempt): void {
+    if (this.winner === attempt) return;
+    this.win(attempt);
+    this.attempt = attempt;
   }
 
-  private onMessage(attempt: Attempt, message: unknown): void {
-    if (attempt !== this.attempt) return;
+  private onMetadata(attempt: CallAttempt, metadata: Metadata): void {
+    if (attempt.abandoned || this.statusSent) return;
+    attempt.metadataReceived = true;
+    const ops = this.plan!.responseOps;
+    if (ops.length > 0) applyMetadataOps(metadata, ops);
+    // A streamed response's first headers win among hedges; a unary response's status does.
+    if (this.options.method_definition.responseStream) this.claim(attempt);
+    if (this.committed) this.listener.onReceiveMetadata?.(metadata);
+    else attempt.heldMetadata = metadata;
+  }
+
+  private onMessage(attempt: CallAttempt, message: unknown): void {
+    if (attempt.abandoned || this.statusSent) return;
     this.readPending = false;
     if (!this.committed && !this.options.method_definition.responseStream) {
       // grpc-js hands a unary call its message (null when none came) just before the status.
-      this.heldMessage = { message };
+      attempt.heldMessage = { message };
       return;
     }
-    this.commit();
+    this.claim(attempt);
+    this.commit(attempt);
     this.listener.onReceiveMessage?.(message);
   }
 
   /** The response reached the caller: no retry from here on. */
-  private commit(): void {
+  private commit(attempt: CallAttempt): void {
     if (this.committed) return;
     this.committed = true;
     this.sent = [];
-    const held = this.heldMetadata;
-    this.heldMetadata = undefined;
+    const held = attempt.heldMetadata;
+    attempt.heldMetadata = undefined;
     if (held) this.listener.onReceiveMetadata?.(held);
   }
 
-  private onStatus(attempt: Attempt, status: StatusObject): void {
-    attempt.release();
-    if (attempt !== this.attempt) return;
-    attempt.cancelTimer?.();
-    releaseAttempt(attempt.id);
-    this.wire = attempt.bytes;
-    this.attempt = undefined;
-    this.releaseMessages();
-    if (attempt.host) this.tried.push(attempt.host);
+  private onStatus(attempt: CallAttempt, status: StatusObject): void {
+    this.detach(attempt);
+    this.endAttempt(attempt, status.code === GrpcCode.OK, attempt.started);
     const telemetry = this.telemetry;
-    this.podAnswered = !(attempt.noHost || attempt.connectFailure || attempt.perTryTimedOut || attempt.callerCancelled);
-    // A trailers-only response (an error status with no headers before it) is the headers Envoy's rules apply to.
-    const ops = this.plan!.responseOps;
-    if (this.podAnswered && !this.metadataReceived && ops.length > 0) applyMetadataOps(status.metadata, ops);
-    if (telemetry) this.attemptTelemetry(telemetry, attempt, status);
-    if (!this.done && !this.committed && this.retriable(attempt, status) && this.admitRetry()) {
-      this.metadataReceived = false;
-      telemetry?.retrying(attempt.connectFailure ? 'connect-failure' : attempt.perTryTimedOut ? 'per-try-timeout' : `grpc-status ${status.code}`);
-      this.heldMetadata = undefined;
-      this.heldMessage = undefined;
-      const policy = this.plan!.retry!;
-      this.timer = this.core.clock.schedule(
-        backoffDelayMs(policy, this.attempts, this.core.random),
-        () => {
-          this.timer = undefined;
-          this.startAttempt();
-        },
-        'request',
-      );
+    if (attempt.abandoned) {
+      // A lost hedge, or cut at its per-try timeout (then the engine decided already and its span ended).
+      if (!attempt.perTryTimedOut) telemetry?.attemptEnded(attempt.span, status.code, status.details);
       return;
     }
-    this.finish(status);
+    // A trailers-only response (an error status with no headers before it) is the headers Envoy's rules apply to.
+    const ops = this.plan!.responseOps;
+    if (attempt.podAnswered && !attempt.metadataReceived && ops.length > 0) applyMetadataOps(status.metadata, ops);
+    if (telemetry) this.attemptTelemetry(telemetry, attempt, status);
+    if (this.statusSent) return;
+    if (!this.done && !this.committed && this.retriable(attempt, status)) {
+      // A streamed response whose headers won but that failed before its first message: still retriable.
+      if (this.winner === attempt) this.winner = undefined;
+      const reason = attempt.connectFailure ? 'connect-failure' : attempt.perTryTimedOut ? 'timeout' : `grpc-status ${status.code}`;
+      if (this.retryAfter(attempt, reason)) return;
+    } else if (!this.done && attempt.connectFailure && this.inFlight() > 0) {
+      // Never reached a pod; a hedge may still answer.
+      return;
+    }
+    this.finish(status, attempt);
   }
 
   /** Envoy's flags for how the attempt ended, and its span. */
-  private attemptTelemetry(telemetry: RpcTelemetry, attempt: Attempt, status: StatusObject): void {
+  private attemptTelemetry(telemetry: RpcTelemetry, attempt: CallAttempt, status: StatusObject): void {
     if (attempt.noHost) telemetry.flag(ResponseFlag.UH);
     else if (attempt.connectFailure) telemetry.flag(ResponseFlag.UF);
     else if (attempt.perTryTimedOut) telemetry.flag(ResponseFlag.UT);
@@ -691,52 +650,44 @@ class MeshCall implements CallInterface {
     telemetry.attemptEnded(attempt.span, status.code, status.details);
   }
 
-  private retriable(attempt: Attempt, status: StatusObject): boolean {
+  /** Whether the status is one the route retries (the engine then decides whether a retry goes out). */
+  private retriable(attempt: CallAttempt, status: StatusObject): boolean {
     const policy = this.plan?.retry;
-    if (!policy || this.attempts > policy.numRetries || !this.replayable || attempt.callerCancelled || attempt.noHost) return false;
-    if (this.core.isClosed()) return false;
+    if (!policy || !this.replayable || attempt.callerCancelled || attempt.noHost) return false;
     const bits = policy.retryOn;
     if (attempt.perTryTimedOut) return retriableFailure(bits, 'timeout', true);
     if (attempt.connectFailure) return retriableFailure(bits, 'connect-failure', false) || retriableGrpcStatus(bits, GrpcCode.UNAVAILABLE);
     return status.code !== GrpcCode.OK && retriableGrpcStatus(bits, status.code);
   }
 
-  /** The cluster's limits on retries (`maxRetries`, the retry budget); refused, the caller gets the attempt's answer. */
-  private admitRetry(): boolean {
-    const overflow = this.plan!.cluster.limits.admit(true);
-    if (overflow) return false;
-    this.retryAdmitted = true;
-    return true;
-  }
-
   /** The mesh answers the call itself, later, as a network answer would come. */
   private localReply(status: StatusObject): void {
     this.done = true;
-    this.podAnswered = false;
-    setImmediate(() => this.finish(status));
+    setImmediate(() => this.finish(status, undefined));
   }
 
-  private finish(status: StatusObject): void {
+  /** The caller gets `status`, from `from` (undefined: the mesh's own answer); every other attempt is cancelled. */
+  private finish(status: StatusObject, from: CallAttempt | undefined): void {
     if (this.statusSent) return;
     this.statusSent = true;
-    this.done = true;
+    this.stopAttempts();
     this.timer?.();
     this.timer = undefined;
-    if (this.retryAdmitted) {
-      // The retry it was waiting for never goes out: free what it was admitted for.
-      this.retryAdmitted = false;
-      this.plan?.cluster.limits.finished(false, true);
+    this.abandonAllBut(from);
+    if (from) {
+      this.winner = from;
+      const held = from.heldMetadata;
+      from.heldMetadata = undefined;
+      if (held) this.listener.onReceiveMetadata?.(held);
+      const message = from.heldMessage;
+      from.heldMessage = undefined;
+      if (message) this.listener.onReceiveMessage?.(message.message);
     }
-    const held = this.heldMetadata;
-    this.heldMetadata = undefined;
-    if (held) this.listener.onReceiveMetadata?.(held);
-    const message = this.heldMessage;
-    this.heldMessage = undefined;
-    if (message) this.listener.onReceiveMessage?.(message.message);
     const telemetry = this.telemetry;
     if (telemetry) {
       // Envoy's response_code: 200 for a status from a pod; the local reply's HTTP status otherwise.
-      telemetry.finish(status.code, status.details, this.podAnswered ? 200 : grpcToHttpStatus(status.code), this.wire);
+      const podAnswered = from !== undefined && from.podAnswered;
+      telemetry.finish(status.code, status.details, podAnswered ? 200 : grpcToHttpStatus(status.code), from?.bytes);
     }
     this.listener.onReceiveStatus?.(status);
   }
@@ -752,7 +703,7 @@ class MeshCall implements CallInterface {
       }
     }
     const attempt = this.attempt;
-    if (attempt || this.attempts === 0) {
+    if (attempt || this.attempts.length === 0) {
       this.pending.push({ context, message });
       if (attempt && !this.sending) this.pump(attempt);
       return;
@@ -767,7 +718,11 @@ class MeshCall implements CallInterface {
 
   startRead(): void {
     this.readPending = true;
-    this.attempt?.call?.startRead();
+    // Every attempt still running reads: any of them may win.
+    for (let i = 0; i < this.attempts.length; i++) {
+      const a = this.attempts[i]!;
+      if (!a.ended && !a.abandoned) a.call?.startRead();
+    }
   }
 
   halfClose(): void {
@@ -783,23 +738,28 @@ class MeshCall implements CallInterface {
   cancelWithStatus(code: number, details: string): void {
     if (this.statusSent) return;
     this.done = true;
-    const attempt = this.attempt;
-    if (attempt?.call) {
-      attempt.callerCancelled = true;
-      attempt.call.cancelWithStatus(code, details);
-      return;
+    let running = false;
+    for (let i = 0; i < this.attempts.length; i++) {
+      const a = this.attempts[i]!;
+      if (a.ended || a.abandoned || !a.call) continue;
+      running = true;
+      a.callerCancelled = true;
+      a.call.cancelWithStatus(code, details);
     }
+    // The first cancelled attempt's status answers the caller.
+    if (running) return;
+    this.stopAttempts();
     this.timer?.();
     this.timer = undefined;
-    setImmediate(() => this.finish({ code, details, metadata: new Metadata() }));
+    setImmediate(() => this.finish({ code, details, metadata: new Metadata() }, undefined));
   }
 
   getPeer(): string {
-    return this.attempt?.call?.getPeer() ?? '';
+    return (this.winner ?? this.attempt)?.call?.getPeer() ?? '';
   }
 
   getAuthContext(): ReturnType<CallInterface['getAuthContext']> {
-    return this.attempt?.call?.getAuthContext() ?? null;
+    return (this.winner ?? this.attempt)?.call?.getAuthContext() ?? null;
   }
 }
 

@@ -77,8 +77,8 @@ class MeshPicker implements experimental.Picker {
           pickResultType: experimental.PickResultType.COMPLETE,
           subchannel,
           status: null,
-          onCallStarted: () => attempt.started(host),
-          onCallEnded: (code) => attempt.ended(host, code),
+          onCallStarted: () => attempt.callStarted(host),
+          onCallEnded: (code) => attempt.callEnded(host, code),
         };
       case connectivityState.TRANSIENT_FAILURE:
         attempt.connectFailed(host);

@@ -31,9 +31,9 @@ export interface PickTarget {
   /** The host picked for this attempt; kept across re-picks while its connection comes up. */
   host: Host | undefined;
   pick(): Host | undefined;
-  started(host: Host): void;
+  callStarted(host: Host): void;
   connectFailed(host: Host): void;
-  ended(host: Host, code: number): void;
+  callEnded(host: Host, code: number): void;
   /**
    * How to connect to this host (its TLS, undefined: plaintext), or why it cannot be connected
    * to now (mesh mTLS without certificates): then nothing is sent, never in plaintext.

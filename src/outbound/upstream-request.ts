@@ -2,22 +2,21 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { OutboundRequest, RequestController, ResponseHandler, Upstream } from '../request-protocol.js';
 import type { Host } from '../balancer/index.js';
-import { onDiscard, onFinish, onStart } from '../balancer/index.js';
-import type { MeshClock, RandomSource } from '../clock.js';
 import type { Cluster } from '../cluster/cluster.js';
 import type { OverflowError } from '../resilience/errors.js';
-import type { AttemptOutcome, LocalOriginFailure } from '../resilience/outcome.js';
+import type { AttemptOutcome } from '../resilience/outcome.js';
 import { classifyFailure, isCallerAbort, isInvalidArgument } from '../resilience/outcome.js';
 import type { BreakerTicket } from '../resilience/service-breaker.js';
 import { retriableFailure, retriableResponse } from '../resilience/retry-on.js';
-import type { RetryPolicy } from '../resilience/retry-policy.js';
-import { backoffDelayMs } from '../resilience/retry-policy.js';
 import type { HeaderOps } from '../routing/route-actions.js';
 import { applyHeaderOps } from '../routing/route-actions.js';
 import { MeshClosedError } from '../errors.js';
 import { invalidRequest } from './caller-errors.js';
 import type { InFlight, InFlightItem } from './in-flight.js';
 import { DeadlineExceededError, PerTryTimeoutError, RouteTimeoutError } from './errors.js';
+import { EngineAttempt } from './attempts/attempt.js';
+import type { AttemptPolicy, EngineFlag } from './attempts/attempt-engine.js';
+import { ABANDONED, AttemptEngine } from './attempts/attempt-engine.js';
 import { deliverLocalResponse, LocalController } from './local-reply.js';
 import { toRawHeaders } from './raw-headers.js';
 import type { ReplayableBody } from '../transport/replayable-body.js';
@@ -29,23 +28,13 @@ const NO_OPS: readonly HeaderOps[] = [];
 const NO_NAMES: readonly string[] = [];
 
 /** Everything one request's attempts share, decided before the first is sent. */
-export interface UpstreamRequestInit {
-  readonly clock: MeshClock;
-  readonly random: RandomSource;
-  /** undefined: retries off (`attempts: 0`). */
-  readonly retry: RetryPolicy | undefined;
+export interface UpstreamRequestInit extends AttemptPolicy {
   /** Route timeout, already capped by a propagated deadline; 0 for none. */
   readonly timeoutMs: number;
   /** The timeout came from the deadline, not the route: report it as such. */
   readonly deadlineBound: boolean;
   readonly responseOps: readonly HeaderOps[] | undefined;
   readonly setCookie: string | undefined;
-  /** Consistent-hash key for host selection. */
-  readonly hash: number | undefined;
-  /** Avoid hosts already tried (Envoy's previous_hosts); decided with the cluster's hash policy. */
-  readonly avoidPreviousHosts: boolean;
-  /** Hedging (our addition): send a backup attempt after this many ms without a response; 0 off. */
-  readonly hedgeAfterMs: number;
   /** Response header names whose presence makes a response retriable (`retriable-headers`). */
   readonly retriableHeaderNames: readonly string[] | undefined;
   /** A streamed body recorded for replay; undefined when the body is sent as is. */
@@ -64,31 +53,23 @@ export interface UpstreamRequestInit {
 
 /**
  * One attempt: the handler undici calls for it. Thin, it hands everything to its request, which
- * owns the policy (which response wins, whether to retry).
+ * owns the policy (which response wins, whether to retry). `started`: undici handed it a connection.
  */
-class Attempt implements ResponseHandler {
-  controller: RequestController | undefined;
-  /** undici handed the request a connection (it is no longer pending). */
-  started = false;
+class Attempt extends EngineAttempt implements ResponseHandler {
+  controller: RequestController | undefined = undefined;
   /** Response headers arrived. */
   responded = false;
-  /** Ended (response complete, failed, or given up on): nothing more is counted for it. */
-  ended = false;
-  /** Its result no longer matters (a hedge lost, a retriable answer dropped, a timeout). */
-  abandoned = false;
   /** An abandoned retriable answer whose small body is read to its end to keep the connection. */
   draining = false;
-  cancelTimer: (() => void) | undefined;
-  readonly startedAt: number;
   /** Its span and duration sample, when telemetry records anything. */
-  trace: AttemptObserver | undefined;
+  trace: AttemptObserver | undefined = undefined;
 
   constructor(
     readonly request: UpstreamRequest,
-    readonly host: Host | undefined,
-    readonly retry: boolean,
+    host: Host | undefined,
+    retry: boolean,
   ) {
-    this.startedAt = request.init.clock.now();
+    super(host, retry, request.init.clock.now());
   }
 
   onRequestStart(controller: RequestController): void {
@@ -119,16 +100,17 @@ class Attempt implements ResponseHandler {
 }
 
 /**
- * One request through the mesh to its destination, across however many attempts it takes: Envoy's
- * router for one stream. It owns the route timeout (all attempts), the per-try timeout, the retry
- * decision on each response and failure, back-off, host selection away from hosts already tried,
- * hedged attempts, and connection-pool admission; and it is the controller the caller's handler
- * sees, so the caller can pause, resume or abort whichever attempt is current.
+ * One HTTP request through the mesh to its destination, across however many attempts it takes.
+ * The policy across attempts (retries, back-off, hedging, per-try timeouts, host choice, limits,
+ * accounting) is the {@link AttemptEngine}'s; this adds HTTP: the route timeout (all attempts),
+ * which responses are retriable, Envoy's local replies, undici's handler API; and it is the
+ * controller the caller's handler sees, so the caller can pause, resume or abort whichever
+ * attempt is current.
  *
  * A response is passed on once it is known to be final: the headers of a retriable response are
  * never shown to the caller while a retry is still possible.
  */
-export class UpstreamRequest implements InFlightItem, RequestController {
+export class UpstreamRequest extends AttemptEngine<Attempt> implements InFlightItem, RequestController {
   // InFlightItem: listed in its dispatcher's requests in flight from start to finish.
   prevLive: InFlightItem | undefined = undefined;
   nextLive: InFlightItem | undefined = undefined;
@@ -140,28 +122,20 @@ export class UpstreamRequest implements InFlightItem, RequestController {
   rawHeaders: Buffer[] | string[] | IncomingHttpHeaders | null = null;
   rawTrailers: Buffer[] | string[] | IncomingHttpHeaders | null = null;
 
-  /** The attempt whose response the caller gets. */
-  winner: Attempt | undefined;
-  /** Attempts sent, oldest first; most requests make one, so the array is made for it. */
-  private attempts: Attempt[] | readonly Attempt[] = NO_ATTEMPTS;
-  private retriesUsed = 0;
   private winnerStatus = 0;
-  private done = false;
   private cancelRouteTimer: (() => void) | undefined;
-  private cancelBackoff: (() => void) | undefined;
-  private cancelHedge: (() => void) | undefined;
-  /** How the last attempt without a response failed: the outcome and flag if the request fails. */
-  private lastFailure: LocalOriginFailure | undefined;
 
   constructor(
     private readonly handler: ResponseHandler,
     /** The request as every attempt sends it (a pass-through one with its origin set). */
     private readonly opts: OutboundRequest,
     /** Attempts go to this cluster's endpoints; or, when undefined, to `passthrough`. */
-    private readonly cluster: Cluster | undefined,
+    cluster: Cluster | undefined,
     private readonly passthrough: Upstream | undefined,
     readonly init: UpstreamRequestInit,
-  ) {}
+  ) {
+    super(cluster, init);
+  }
 
   /** Sends the first attempt; false only if the request could not be queued at all. */
   start(): boolean {
@@ -171,7 +145,7 @@ export class UpstreamRequest implements InFlightItem, RequestController {
     this.init.live?.add(this);
     const timeoutMs = this.init.timeoutMs;
     if (timeoutMs > 0) this.cancelRouteTimer = this.init.clock.schedule(timeoutMs, () => this.onRouteTimeout(), 'request');
-    this.send(false);
+    this.sendAttempt(false, false);
     return true;
   }
 
@@ -224,39 +198,19 @@ export class UpstreamRequest implements InFlightItem, RequestController {
 
   // ---- attempts ----
 
-  /** Picks a host and sends an attempt; answers the caller when no attempt can be made. */
-  private send(retry: boolean, hedge = false): void {
-    if (this.done) return;
-    const cluster = this.cluster;
-    let host: Host | undefined;
-    if (cluster) {
-      host = this.pickHost(cluster);
-      if (!host) {
-        // A retry that finds no host too (the endpoints left, or were ejected, meanwhile): Envoy's
-        // router answers it as a first attempt, not with the failure that caused the retry.
-        this.init.observer.answeredLocally('no-healthy-upstream', ResponseFlag.UH);
-        this.localReply(503, cluster.unavailableReason ?? 'no healthy upstream', { [RESPONSE_FLAGS_HEADER]: 'UH' });
-        return;
-      }
-      if (!retry) {
-        // Retries were admitted when they were decided (see retryAfter).
-        const overflow = cluster.limits.admit(false);
-        if (overflow) {
-          this.overflowReply(overflow);
-          return;
-        }
-      }
-    }
+  // ---- the engine's protocol side ----
+
+  protected createAttempt(host: Host | undefined, retry: boolean, hedge: boolean): Attempt {
     const attempt = new Attempt(this, host, retry);
-    if (this.attempts.length === 0) this.attempts = [attempt];
-    else (this.attempts as Attempt[]).push(attempt);
     attempt.trace = this.init.observer.attempt(host, hedge, this.init.retry);
-    if (host) onStart(host);
-    const perTry = this.init.retry?.perTryTimeoutMs ?? 0;
-    if (perTry > 0) attempt.cancelTimer = this.init.clock.schedule(perTry, () => this.onPerTryTimeout(attempt, perTry), 'request');
-    this.armHedge();
+    return attempt;
+  }
+
+  protected transmit(attempt: Attempt): void {
     const body = this.init.body;
     const dispatchOpts = body === undefined ? this.opts : { ...this.opts, body: body.next() };
+    const cluster = this.cluster;
+    const host = attempt.host;
     try {
       const target: Upstream = cluster && host ? cluster.pool(host, this.init.urlTls) : this.passthrough!;
       if (attempt.trace) attempt.trace.dispatch(target, dispatchOpts, attempt);
@@ -267,29 +221,49 @@ export class UpstreamRequest implements InFlightItem, RequestController {
     }
   }
 
-  private pickHost(cluster: Cluster): Host | undefined {
-    const hash = this.init.hash;
-    const tried = this.attempts;
-    if (tried.length === 0) return cluster.pick(hash);
-    let avoid: Set<number> | undefined;
-    if (this.init.retry?.retryRemoteLocalities) {
-      // Envoy's previous_priorities: retries leave the priorities (localities) already tried.
-      avoid = new Set();
-      for (const a of tried) {
-        const p = a.host ? cluster.priorityOf(a.host) : undefined;
-        if (p !== undefined) avoid.add(p);
-      }
-    }
-    if (!this.init.avoidPreviousHosts) return cluster.pick(hash, undefined, avoid);
-    return cluster.pick(
-      hash,
-      (host) => {
-        for (let i = 0; i < tried.length; i++) if (tried[i]!.host === host) return true;
-        return false;
-      },
-      avoid,
-    );
+  protected abortAttempt(attempt: Attempt, reason: Error): void {
+    attempt.controller?.abort(reason);
   }
+
+  protected noHealthyUpstream(cluster: Cluster): void {
+    this.init.observer.answeredLocally('no-healthy-upstream', ResponseFlag.UH);
+    this.localReply(503, cluster.unavailableReason ?? 'no healthy upstream', { [RESPONSE_FLAGS_HEADER]: 'UH' });
+  }
+
+  protected overflowed(overflow: OverflowError): void {
+    this.overflowReply(overflow);
+  }
+
+  protected timedOut(): void {
+    this.timeoutReply();
+  }
+
+  protected attemptTimedOut(attempt: Attempt, error: PerTryTimeoutError): void {
+    attempt.trace?.failed(error, AttemptEnd.Error);
+  }
+
+  protected closing(): boolean {
+    return this.init.live?.closing === true;
+  }
+
+  protected canResend(reason: string): boolean {
+    const body = this.init.body;
+    return !body || (body.replayable && (reason !== 'timeout' || body.complete));
+  }
+
+  protected retrying(reason: string): void {
+    this.init.observer.retrying(reason);
+  }
+
+  protected hedging(): void {
+    this.init.observer.hedging();
+  }
+
+  protected flag(flag: EngineFlag): void {
+    this.init.observer.flag(ResponseFlag[flag]);
+  }
+
+  // ---- undici's calls, through the attempt's handler ----
 
   attemptStarted(attempt: Attempt, controller: RequestController): void {
     if (attempt.ended || attempt.abandoned || (this.done && this.winner !== attempt)) {
@@ -297,8 +271,7 @@ export class UpstreamRequest implements InFlightItem, RequestController {
       controller.abort(this.reason ?? ABANDONED);
       return;
     }
-    attempt.started = true;
-    this.cluster?.limits.started();
+    this.markStarted(attempt);
   }
 
   attemptUpgraded(attempt: Attempt, controller: RequestController, statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
@@ -335,10 +308,8 @@ export class UpstreamRequest implements InFlightItem, RequestController {
       return;
     }
     // This response is the caller's.
-    this.winner = attempt;
     this.winnerStatus = status;
-    this.cancelHedgeTimer();
-    this.abandonAllBut(attempt);
+    this.win(attempt);
     if (this.paused) controller.pause();
     if (this.decorate(headers as Record<string, string | string[]>)) this.rawHeaders = toRawHeaders(headers);
     else this.rawHeaders = controller.rawHeaders ?? null;
@@ -422,90 +393,6 @@ export class UpstreamRequest implements InFlightItem, RequestController {
     this.finish(undefined, true);
     this.abandonAllBut(undefined);
     this.handler.onResponseError?.(this, reason);
-  }
-
-  /**
-   * Decides a retry after `attempt` failed or answered retriably: retries left, the body still
-   * replayable, the retry admitted by the cluster's limits (maxRetries, retry budget). When
-   * another attempt is still in flight (a hedge) it is waited for instead. True when the caller
-   * is not to be answered from `attempt`.
-   */
-  private retryAfter(attempt: Attempt, reason: string): boolean {
-    if (this.inFlight(attempt) > 0) return true;
-    // Closing: nothing new starts; the caller gets this answer as it is.
-    if (this.init.live?.closing) return false;
-    const policy = this.init.retry!;
-    if (this.retriesUsed >= policy.numRetries) {
-      if (policy.numRetries > 0) this.init.observer.flag(ResponseFlag.URX);
-      return false;
-    }
-    const body = this.init.body;
-    if (body && (!body.replayable || (reason === 'timeout' && !body.complete))) return false;
-    const cluster = this.cluster;
-    if (cluster && cluster.limits.admit(true)) return false;
-    this.retriesUsed++;
-    this.init.observer.retrying(reason);
-    const delay = backoffDelayMs(policy, this.retriesUsed, this.init.random);
-    this.cancelBackoff = this.init.clock.schedule(
-      delay,
-      () => {
-        // Cancelled meanwhile: finish() freed what the retry was admitted for.
-        if (this.cancelBackoff === undefined) return;
-        this.cancelBackoff = undefined;
-        this.send(true);
-      },
-      'request',
-    );
-    return true;
-  }
-
-  /** Our addition: a backup attempt when the current one is slow to answer (idempotent requests). */
-  private armHedge(): void {
-    const after = this.init.hedgeAfterMs;
-    if (after <= 0 || this.cancelHedge || this.winner || this.init.live?.closing) return;
-    const policy = this.init.retry;
-    if (!policy || this.retriesUsed >= policy.numRetries) return;
-    this.cancelHedge = this.init.clock.schedule(
-      after,
-      () => {
-        this.cancelHedge = undefined;
-        if (this.done || this.winner || this.init.live?.closing || this.retriesUsed >= policy.numRetries) return;
-        const cluster = this.cluster;
-        if (cluster && cluster.limits.admit(true)) return;
-        this.retriesUsed++;
-        this.init.observer.hedging();
-        this.send(true, true);
-      },
-      'request',
-    );
-  }
-
-  private cancelHedgeTimer(): void {
-    this.cancelHedge?.();
-    this.cancelHedge = undefined;
-  }
-
-  private onPerTryTimeout(attempt: Attempt, timeoutMs: number): void {
-    attempt.cancelTimer = undefined;
-    if (attempt.ended || this.done) return;
-    if (this.winner === attempt) {
-      // The response is the caller's already: Envoy resets the stream.
-      attempt.controller?.abort(new PerTryTimeoutError(timeoutMs, true));
-      return;
-    }
-    const error = new PerTryTimeoutError(timeoutMs, false);
-    attempt.trace?.failed(error, AttemptEnd.Error);
-    attempt.abandoned = true;
-    attempt.controller?.abort(error);
-    // Counted at once: an attempt still queued has no controller to abort and may never start.
-    this.endAttempt(attempt, false);
-    // An attempt still waiting for a connection never reached its host: nothing to report on it.
-    if (attempt.host && attempt.started) this.cluster?.report(attempt.host, { status: 0, failure: 'timeout' });
-    this.lastFailure = 'timeout';
-    const policy = this.init.retry;
-    if (policy !== undefined && retriableFailure(policy.retryOn, 'timeout', attempt.started) && this.retryAfter(attempt, 'timeout')) return;
-    if (this.inFlight() > 0) return;
-    this.timeoutReply();
   }
 
   private onRouteTimeout(): void {
@@ -592,46 +479,11 @@ export class UpstreamRequest implements InFlightItem, RequestController {
     return ops.length > 0 || cookie !== undefined;
   }
 
-  private inFlight(except?: Attempt): number {
-    let n = 0;
-    for (let i = 0; i < this.attempts.length; i++) {
-      const a = this.attempts[i]!;
-      if (a !== except && !a.ended && !a.abandoned) n++;
-    }
-    return n;
-  }
-
-  /** Gives up on every attempt but `keep`: aborted if running, dropped when they start. */
-  private abandonAllBut(keep: Attempt | undefined): void {
-    for (let i = 0; i < this.attempts.length; i++) {
-      const a = this.attempts[i]!;
-      if (a === keep || a.ended || a.abandoned) continue;
-      a.abandoned = true;
-      a.controller?.abort(ABANDONED);
-    }
-  }
-
-  /**
-   * Counts an attempt off its host and the cluster's limits, once; `measured` false: no latency
-   * sample (the attempt says nothing about the host).
-   */
-  private endAttempt(attempt: Attempt, ok: boolean, measured = true): void {
-    if (attempt.ended) return;
-    attempt.ended = true;
+  /** The engine's accounting, and the attempt's trace ended first. */
+  protected override endAttempt(attempt: Attempt, ok: boolean, measured = true): boolean {
+    if (attempt.ended) return false;
     attempt.trace?.end();
-    attempt.cancelTimer?.();
-    attempt.cancelTimer = undefined;
-    const host = attempt.host;
-    const cluster = this.cluster;
-    if (host) {
-      if (measured) {
-        const now = this.init.clock.now();
-        onFinish(host, now - attempt.startedAt, ok, now);
-      } else {
-        onDiscard(host);
-      }
-    }
-    if (cluster) cluster.limits.finished(attempt.started, attempt.retry);
+    return super.endAttempt(attempt, ok, measured);
   }
 
   /**
@@ -640,7 +492,7 @@ export class UpstreamRequest implements InFlightItem, RequestController {
    */
   private finish(outcome: AttemptOutcome | undefined, callersFault = false): void {
     if (this.done) return;
-    this.done = true;
+    this.stopAttempts();
     const ticket = this.init.ticket;
     if (ticket) {
       if (callersFault) ticket.release();
@@ -648,14 +500,6 @@ export class UpstreamRequest implements InFlightItem, RequestController {
     }
     this.cancelRouteTimer?.();
     this.cancelRouteTimer = undefined;
-    const backoff = this.cancelBackoff;
-    if (backoff !== undefined) {
-      backoff();
-      this.cancelBackoff = undefined;
-      // The retry it was waiting for never goes out: free what it was admitted for.
-      this.cluster?.limits.finished(false, true);
-    }
-    this.cancelHedgeTimer();
     this.init.live?.remove(this);
     this.init.body?.close();
     // Only a retried request can have drained a dropped answer.
@@ -670,8 +514,6 @@ export class UpstreamRequest implements InFlightItem, RequestController {
     }
   }
 }
-
-const NO_ATTEMPTS: readonly Attempt[] = Object.freeze([]);
 
 /** Envoy's default per-request buffer: a dropped answer up to this size is drained, not cut. */
 const DRAIN_LIMIT_BYTES = 64 * 1024;
@@ -692,6 +534,3 @@ function cutUnfinishedDrain(attempt: Attempt): void {
 function deliverLocalReply(request: UpstreamRequest, status: number, body: string, headers: Record<string, string | string[]>, statusMessage: string): void {
   request.deliverLocal(status, body, headers, statusMessage);
 }
-
-/** Stands for "this attempt's result is not needed"; never reaches the caller. */
-const ABANDONED = new Error('attempt abandoned by the mesh');
