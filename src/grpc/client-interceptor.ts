@@ -476,7 +476,7 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
   }
 
   protected hedging(): void {
-    // RpcTelemetry counts no hedges yet: the hedge's span shows it (a resend without a retry reason).
+    this.telemetry?.hedging();
   }
 
   protected flag(flag: EngineFlag): void {

@@ -79,6 +79,12 @@ export class RpcTelemetry {
     this.mesh.metrics.count('retries', { [sc.ATTR_MESH_CLUSTER]: this.cluster ?? '', [sc.ATTR_MESH_DESTINATION]: this.destination ?? this.hostname });
   }
 
+  /** A hedge is sent (our addition): counted as HTTP's are, and its span carries no retry reason. */
+  hedging(): void {
+    this.retryReason = undefined;
+    this.mesh.metrics.count('hedges', { [sc.ATTR_MESH_CLUSTER]: this.cluster ?? '', [sc.ATTR_MESH_DESTINATION]: this.destination ?? this.hostname });
+  }
+
   private startAttributes(): Attributes {
     return {
       [sc.ATTR_RPC_SYSTEM]: 'grpc',

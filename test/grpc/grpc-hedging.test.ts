@@ -6,6 +6,7 @@ import { meshGrpcOptions } from '../../src/grpc/index.js';
 import { callEcho, EchoClient, fail, GrpcPods, STREAM_SERVICE, StreamClient } from '../helpers/grpc-pods.js';
 import type { StreamReply } from '../helpers/grpc-pods.js';
 import { meshFromYaml } from '../helpers/mesh-from-yaml.js';
+import { OtelHarness } from '../helpers/otel.js';
 import { isRequestTimer, TestClock } from '../helpers/test-clock.js';
 
 const insecure = credentials.createInsecure();
@@ -95,6 +96,7 @@ describe('gRPC hedging (sidecarless.io/hedge-after on the DestinationRule)', () 
   let listPods: ListPods;
   let mesh: Mesh;
   let clock: TestClock;
+  let otel: OtelHarness;
   const clients: { close(): void }[] = [];
   /** The pod holding calls (the first to receive one), its held calls' answers, and the calls it saw cancelled. */
   let holder: string | undefined;
@@ -105,6 +107,8 @@ describe('gRPC hedging (sidecarless.io/hedge-after on the DestinationRule)', () 
     pods = await GrpcPods.start(['127.0.0.2', '127.0.0.3']);
     listPods = await ListPods.start(['127.0.0.2', '127.0.0.3']);
     clock = new TestClock();
+    // Metrics only: the hedges counter.
+    otel = new OtelHarness({ tracing: false });
     mesh = await meshFromYaml(
       [
         service('hedged', pods.port, 'sidecarless.io/hedge-after: 50ms'),
@@ -137,6 +141,7 @@ describe('gRPC hedging (sidecarless.io/hedge-after on the DestinationRule)', () 
     await mesh?.close();
     await pods?.close();
     await listPods?.close();
+    await otel?.shutdown();
   });
 
   const echo = (name: string): EchoClient => {
@@ -159,6 +164,9 @@ describe('gRPC hedging (sidecarless.io/hedge-after on the DestinationRule)', () 
     expect(outcome.ok && outcome.reply.pod).not.toBe(holder);
     expect(receivedSince(start).map((r) => r.pod)).toEqual([holder, outcome.ok ? outcome.reply.pod : '']);
     await vi.waitFor(() => expect(cancelled).toEqual([holder]));
+    // Counted as HTTP's hedges are, per destination.
+    const hedges = (await otel.metric('sidecarless.hedges')).filter((p) => p.attributes['sidecarless.destination.host'] === 'hedged.shop.svc.cluster.local');
+    expect(hedges.map((p) => p.value)).toEqual([1]);
   });
 
   it('hedges a server-streaming call: the first response to start wins, the held one is cancelled', async () => {
