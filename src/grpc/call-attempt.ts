@@ -1,4 +1,4 @@
-import type { InterceptingCall, Metadata } from '@grpc/grpc-js';
+import type { InterceptingCall, Metadata, StatusObject } from '@grpc/grpc-js';
 import type { Span } from '@opentelemetry/api';
 import type { Host } from '../balancer/host.js';
 import type { MeshClock } from '../clock.js';
@@ -15,6 +15,9 @@ export type CallInterface = ConstructorParameters<typeof InterceptingCall>[0];
 /** What the call's attempt engine hears from the picker about one attempt. */
 export interface AttemptOwner {
   attemptStarted(attempt: CallAttempt): void;
+  onMetadata(attempt: CallAttempt, metadata: Metadata): void;
+  onMessage(attempt: CallAttempt, message: unknown): void;
+  onStatus(attempt: CallAttempt, status: StatusObject): void;
   /** grpc-js's onCallEnded: the attempt's call on `host` ended with `code`. */
   attemptCallEnded(attempt: CallAttempt, host: Host, code: number): void;
 }
@@ -83,6 +86,20 @@ export class CallAttempt extends EngineAttempt implements PickTarget {
 
   callEnded(host: Host, code: number): void {
     this.owner.attemptCallEnded(this, host, code);
+  }
+
+  // ---- the listener of its grpc-js call ----
+
+  onReceiveMetadata(metadata: Metadata): void {
+    this.owner.onMetadata(this, metadata);
+  }
+
+  onReceiveMessage(message: unknown): void {
+    this.owner.onMessage(this, message);
+  }
+
+  onReceiveStatus(status: StatusObject): void {
+    this.owner.onStatus(this, status);
   }
 
   get slot(): string {

@@ -3,6 +3,7 @@ import type { Interceptor, InterceptorOptions, InterceptingListener, NextCall, S
 import type { Host } from '../balancer/host.js';
 import type { CancelTimer } from '../clock.js';
 import type { Cluster } from '../cluster/cluster.js';
+import type { ClusterManager } from '../cluster/cluster-manager.js';
 import type { Snapshot } from '../config/snapshot.js';
 import { MeshClosedError, MeshError } from '../errors.js';
 import type { OverflowError } from '../resilience/errors.js';
@@ -51,7 +52,6 @@ const NO_OPS: readonly HeaderOps[] = [];
 /** The route's decision for one call: the cluster, and what the route does around the attempts. */
 interface CallPlan extends AttemptPolicy {
   readonly cluster: Cluster;
-  readonly destination: string;
   readonly timeoutMs: number;
   readonly fault: FaultActions | undefined;
   /** The route's and destination's `headers.response` rules, for the response metadata. */
@@ -104,23 +104,69 @@ function errorStatus(error: unknown): StatusObject {
   return localStatus(GrpcCode.INTERNAL, error instanceof Error ? error.message : String(error));
 }
 
+const NO_LISTENER: Partial<InterceptingListener> = Object.freeze({});
+
+/** How errors name a destination. */
+function destinationText(host: string, subset: string | undefined, port: number): string {
+  return `${host}${subset ? ` subset ${subset}` : ''} port ${port}`;
+}
+
 function epochOf(deadline: InterceptorOptions['deadline']): number {
   if (deadline === undefined) return Infinity;
   return deadline instanceof Date ? deadline.getTime() : deadline;
 }
 
-/** Service host per written host, per snapshot: resolved once, not per call. */
-const hostMemo = new WeakMap<Snapshot, Map<string, string>>();
+/** What calls look up per snapshot, found once: service hosts by written host, clusters by destination. */
+interface SnapshotMemo {
+  readonly hosts: Map<string, string>;
+  readonly clusters: Map<CompiledDestination | string, Cluster>;
+}
 
-function serviceHostOf(snapshot: Snapshot, written: string): string {
-  let hosts = hostMemo.get(snapshot);
-  if (!hosts) hostMemo.set(snapshot, (hosts = new Map()));
-  let host = hosts.get(written);
+const memos = new WeakMap<Snapshot, SnapshotMemo>();
+
+function memoOf(snapshot: Snapshot): SnapshotMemo {
+  let memo = memos.get(snapshot);
+  if (!memo) memos.set(snapshot, (memo = { hosts: new Map(), clusters: new Map() }));
+  return memo;
+}
+
+function serviceHostOf(memo: SnapshotMemo, snapshot: Snapshot, written: string): string {
+  let host = memo.hosts.get(written);
   if (host === undefined) {
     host = resolveServiceHost(written, snapshot);
-    hosts.set(written, host);
+    memo.hosts.set(written, host);
   }
   return host;
+}
+
+/**
+ * The cluster of a destination (a route's, or the service's own port when no route names one),
+ * remembered per snapshot so that a call builds no lookup key; one still warming is not kept.
+ */
+function clusterOf(
+  memo: SnapshotMemo,
+  clusters: ClusterManager,
+  key: CompiledDestination | undefined,
+  host: string,
+  subset: string | undefined,
+  port: number,
+): Cluster | undefined {
+  const memoKey = key ?? `${host}|${port}`;
+  const known = memo.clusters.get(memoKey);
+  if (known !== undefined) return known;
+  const cluster = clusters.get(host, subset, port);
+  if (cluster && !cluster.warming) memo.clusters.set(memoKey, cluster);
+  return cluster;
+}
+
+/** The engine's policy before a call is routed (no cluster yet), one per mesh. */
+const unrouted = new WeakMap<GrpcMeshCore, AttemptPolicy>();
+
+function unroutedPolicy(core: GrpcMeshCore): AttemptPolicy {
+  let policy = unrouted.get(core);
+  if (!policy)
+    unrouted.set(core, (policy = { clock: core.clock, random: core.random, retry: undefined, hash: undefined, avoidPreviousHosts: false, hedgeAfterMs: 0 }));
+  return policy;
 }
 
 /**
@@ -132,8 +178,9 @@ function serviceHostOf(snapshot: Snapshot, written: string): string {
  * known to be final, which statuses are retriable, and the mesh's own statuses.
  */
 class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, AttemptOwner {
-  private listener: Partial<InterceptingListener> = {};
-  private metadata = new Metadata();
+  private listener: Partial<InterceptingListener> = NO_LISTENER;
+  /** The caller's metadata (a copy once the route's rules change it); set by start(). */
+  private metadata!: Metadata;
   private plan: CallPlan | undefined;
   /** Messages sent so far, kept for a retry (flags only: their callbacks were answered). */
   private sent: Queued[] = [];
@@ -159,7 +206,8 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
   /** The call's spans and metrics; undefined when telemetry is off (then nothing of OTel is loaded). */
   private telemetry: RpcTelemetry | undefined;
   /** The destination picked (and let through by the rate limits): a call decided again keeps it. */
-  private admitted: { readonly destination: CompiledDestination | undefined } | undefined;
+  private admitted = false;
+  private admittedDestination: CompiledDestination | undefined = undefined;
 
   constructor(
     private readonly core: GrpcMeshCore,
@@ -168,12 +216,12 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
     private readonly nextCall: NextCall,
   ) {
     // The cluster and policy are the route's, set once the call is routed (see decide).
-    super(undefined, { clock: core.clock, random: core.random, retry: undefined, hash: undefined, avoidPreviousHosts: false, hedgeAfterMs: 0 });
+    super(undefined, unroutedPolicy(core));
   }
 
   start(metadata: Metadata, listener?: Partial<InterceptingListener>): void {
     this.metadata = metadata;
-    this.listener = listener ?? {};
+    this.listener = listener ?? NO_LISTENER;
     // Here, in the caller's context: its active span is the parent of the call's spans.
     const target = this.target;
     this.telemetry = this.core.telemetry()?.beginRpc(this.options.method_definition.path, target?.host ?? '', target?.port ?? 0);
@@ -208,6 +256,12 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
     this.policy = decision;
     this.armDeadline(decision.timeoutMs);
     if (this.done) return;
+    // Every attempt is sent with the call's deadline and the route's authority: set once on the
+    // options grpc-js made for this call (they are the call's own).
+    const options = this.options;
+    options.deadline = this.deadlineAt;
+    // grpc-js sends a call's `host` option as its :authority.
+    if (decision.authority !== undefined) options.host = decision.authority;
     const fault = decision.fault;
     if (fault && fault.delayFraction > 0 && this.core.random() < fault.delayFraction) {
       // Envoy's fault filter: the delay first, the abort once it has passed.
@@ -233,7 +287,8 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
     if (!target)
       throw new GrpcNoRouteError('the gRPC channel has no mesh:/// target; create the client with a mesh:///host:port address and meshGrpcOptions(mesh)');
     const snapshot = core.snapshot();
-    const serviceHost = serviceHostOf(snapshot, target.host);
+    const memo = memoOf(snapshot);
+    const serviceHost = serviceHostOf(memo, snapshot, target.host);
     const table = snapshot.routeTable(serviceHost);
     const clusters = core.clusters;
     if (!table && !snapshot.service(serviceHost) && !clusters.discovers(serviceHost, target.host)) {
@@ -253,14 +308,11 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
     let subset: string | undefined;
     let routeName: string | undefined;
     let rewritten: string | undefined;
-    let plan: Omit<CallPlan, 'cluster' | 'destination' | keyof AttemptPolicy> & { readonly retry: RetryPolicy | undefined } = {
-      retry: DEFAULT_RETRY_POLICY,
-      timeoutMs: 0,
-      fault: undefined,
-      responseOps: NO_OPS,
-      authority: undefined,
-      path: undefined,
-    };
+    let retry: RetryPolicy | undefined = DEFAULT_RETRY_POLICY;
+    let timeoutMs = 0;
+    let fault: FaultActions | undefined;
+    let responseOps = NO_OPS;
+    let authority: string | undefined;
     let requestOps = NO_OPS;
     const request = new GrpcRouteRequest(`${target.host}:${target.port}`, target.port, path, this.metadata);
     let picked: CompiledDestination | undefined;
@@ -275,7 +327,7 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
       if (actions.directResponse) return localStatus(httpToGrpcStatus(actions.directResponse.status), actions.directResponse.body);
       if (actions.redirect) return localStatus(GrpcCode.UNKNOWN, `the route for ${path} on ${serviceHost} redirects, which a gRPC call cannot follow`);
       // Picked once: a call decided again (after a SHARED rate limit's answer) keeps its destination.
-      const destination = this.admitted ? this.admitted.destination : pickDestination(hit.route, core.random());
+      const destination = this.admitted ? this.admittedDestination : pickDestination(hit.route, core.random());
       if (!destination) return localStatus(GrpcCode.INTERNAL, 'route has no destination');
       picked = destination;
       host = destination.host;
@@ -290,14 +342,12 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
       }
       const rules = actions.destination(destination);
       requestOps = rules.request;
-      plan = {
-        retry: actions.retry,
-        timeoutMs: actions.timeoutMs,
-        fault: actions.fault,
-        responseOps: rules.response,
-        authority: rules.authority,
-        path: rewritten === path ? undefined : rewritten,
-      };
+      retry = actions.retry;
+      timeoutMs = actions.timeoutMs;
+      fault = actions.fault;
+      responseOps = rules.response;
+      authority = rules.authority;
+      if (rewritten === path) rewritten = undefined;
       routeName = hit.route.name;
     }
     // Client-side rate limits, once per call, as HTTP asks them: after the destination is picked.
@@ -306,13 +356,14 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
       const limited = rateLimits.check(snapshot.rateLimits, request, serviceHost, table ? (routeName ?? '') : 'default', host, subset, port);
       if (limited) {
         if (!(limited instanceof Promise)) return this.rateLimited(rateLimitedStatus(limited));
-        this.admitted = { destination: picked };
+        this.admitted = true;
+        this.admittedDestination = picked;
         return limited.then((denial) => (denial ? this.rateLimited(rateLimitedStatus(denial)) : undefined));
       }
     }
-    this.admitted = { destination: picked };
-    const destination = `${host}${subset ? ` subset ${subset}` : ''} port ${port}`;
-    const cluster = clusters.get(host, subset, port);
+    this.admitted = true;
+    this.admittedDestination = picked;
+    const cluster = clusterOf(memo, clusters, picked, host, subset, port);
     if (cluster?.warming) return cluster.warming;
     if (!cluster) {
       if (subset !== undefined) {
@@ -320,11 +371,13 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
         return localStatus(GrpcCode.UNAVAILABLE, 'no healthy upstream');
       }
       throw new GrpcNoRouteError(
-        `${destination} has no endpoints in the mesh; gRPC calls need endpoints the mesh knows (ServiceEntry, WorkloadEntry, EndpointSlices or DNS)`,
+        `${destinationText(host, subset, port)} has no endpoints in the mesh; gRPC calls need endpoints the mesh knows (ServiceEntry, WorkloadEntry, EndpointSlices or DNS)`,
       );
     }
     if (cluster.passthrough)
-      throw new GrpcNoRouteError(`${destination} has no endpoints in the mesh (resolution NONE); gRPC calls need endpoints the mesh knows`);
+      throw new GrpcNoRouteError(
+        `${destinationText(host, subset, port)} has no endpoints in the mesh (resolution NONE); gRPC calls need endpoints the mesh knows`,
+      );
     // Client credentials being read for the first time: wait for them, then look again.
     const tls = cluster.upstreamTls;
     if (tls?.kind === 'unavailable' && tls.pending) return tls.pending;
@@ -343,11 +396,14 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
         );
     }
     const hashOn = cluster.hashOn;
-    const retry = plan.retry;
     return {
-      ...plan,
+      retry,
+      timeoutMs,
+      fault,
+      responseOps,
+      authority,
+      path: rewritten,
       cluster,
-      destination,
       clock: core.clock,
       random: core.random,
       hash: hashOn ? callHash(hashOn, this.metadata) : undefined,
@@ -410,17 +466,11 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
     const metadata = this.metadata.clone();
     metadata.set(ATTEMPT_KEY, attempt.id);
     if (this.telemetry) attempt.span = this.telemetry.attempt(metadata, first ? plan.retry : undefined);
-    const options: InterceptorOptions = { ...this.options, deadline: this.deadlineAt === Infinity ? Infinity : this.deadlineAt };
-    // grpc-js sends a call's `host` option as its :authority.
-    if (plan.authority !== undefined) options.host = plan.authority;
-    const call = this.channelCall(attempt, options);
+    const call = this.channelCall(attempt, this.options);
     if (!call) return;
     attempt.call = call;
-    call.start(metadata, {
-      onReceiveMetadata: (received) => this.onMetadata(attempt, received),
-      onReceiveMessage: (message) => this.onMessage(attempt, message),
-      onReceiveStatus: (status) => this.onStatus(attempt, status),
-    });
+    // The attempt is its call's listener: it hands each event to this call with itself.
+    call.start(metadata, attempt);
     // The first attempt sends what the caller sent before it; a retry or hedge sends everything again.
     if (!first) this.pending = this.sent.slice();
     this.sending = false;
@@ -581,7 +631,7 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
     this.attempt = attempt;
   }
 
-  private onMetadata(attempt: CallAttempt, metadata: Metadata): void {
+  onMetadata(attempt: CallAttempt, metadata: Metadata): void {
     if (attempt.abandoned || this.statusSent) return;
     attempt.metadataReceived = true;
     const ops = this.plan!.responseOps;
@@ -592,7 +642,7 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
     else attempt.heldMetadata = metadata;
   }
 
-  private onMessage(attempt: CallAttempt, message: unknown): void {
+  onMessage(attempt: CallAttempt, message: unknown): void {
     if (attempt.abandoned || this.statusSent) return;
     this.readPending = false;
     if (!this.committed && !this.options.method_definition.responseStream) {
@@ -615,7 +665,7 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
     if (held) this.listener.onReceiveMetadata?.(held);
   }
 
-  private onStatus(attempt: CallAttempt, status: StatusObject): void {
+  onStatus(attempt: CallAttempt, status: StatusObject): void {
     this.detach(attempt);
     this.endAttempt(attempt, status.code === GrpcCode.OK, attempt.started);
     const telemetry = this.telemetry;
