@@ -119,14 +119,16 @@ function epochOf(deadline: InterceptorOptions['deadline']): number {
 /** What calls look up per snapshot, found once: service hosts by written host, clusters by destination. */
 interface SnapshotMemo {
   readonly hosts: Map<string, string>;
-  readonly clusters: Map<CompiledDestination | string, Cluster>;
+  readonly clusters: Map<CompiledDestination, Cluster>;
+  /** A service's own clusters (no route names a destination), by host, then port. */
+  readonly services: Map<string, Map<number, Cluster>>;
 }
 
 const memos = new WeakMap<Snapshot, SnapshotMemo>();
 
 function memoOf(snapshot: Snapshot): SnapshotMemo {
   let memo = memos.get(snapshot);
-  if (!memo) memos.set(snapshot, (memo = { hosts: new Map(), clusters: new Map() }));
+  if (!memo) memos.set(snapshot, (memo = { hosts: new Map(), clusters: new Map(), services: new Map() }));
   return memo;
 }
 
@@ -151,11 +153,23 @@ function clusterOf(
   subset: string | undefined,
   port: number,
 ): Cluster | undefined {
-  const memoKey = key ?? `${host}|${port}`;
-  const known = memo.clusters.get(memoKey);
-  if (known !== undefined) return known;
+  let ports: Map<number, Cluster> | undefined;
+  if (key !== undefined) {
+    const known = memo.clusters.get(key);
+    if (known !== undefined) return known;
+  } else {
+    ports = memo.services.get(host);
+    const known = ports?.get(port);
+    if (known !== undefined) return known;
+  }
   const cluster = clusters.get(host, subset, port);
-  if (cluster && !cluster.warming) memo.clusters.set(memoKey, cluster);
+  if (cluster && !cluster.warming) {
+    if (key !== undefined) memo.clusters.set(key, cluster);
+    else {
+      if (!ports) memo.services.set(host, (ports = new Map()));
+      ports.set(port, cluster);
+    }
+  }
   return cluster;
 }
 

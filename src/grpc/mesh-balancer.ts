@@ -115,6 +115,10 @@ interface Connection {
   cancelTimer: CancelTimer | undefined;
   /** It did not come up within the connect timeout: the calls that waited for it fail, later ones connect anew. */
   timedOut: boolean;
+  /** The destination it serves. */
+  readonly slot: string;
+  /** No longer the balancer's (replaced, timed out, or the balancer destroyed). */
+  released: boolean;
 }
 
 /**
@@ -129,6 +133,8 @@ export class MeshLoadBalancer implements experimental.LoadBalancer {
   private readonly connections = new Map<string, Connection>();
   /** The connection each queued attempt waits for. */
   private readonly waiting = new WeakMap<PickTarget, Connection>();
+  /** The last connection picked per host: the next pick for the same destination builds no key. */
+  private readonly lastByHost = new WeakMap<Host, Connection>();
 
   constructor(private readonly helper: experimental.ChannelControlHelper) {}
 
@@ -179,11 +185,16 @@ export class MeshLoadBalancer implements experimental.LoadBalancer {
   }
 
   connection(host: Host, slot: string, transport: GrpcTransportRef | undefined): Connection {
+    const id = transport?.id ?? 'plain';
+    const last = this.lastByHost.get(host);
+    if (last !== undefined && !last.released && last.slot === slot && last.transport === id) return last;
     const { address, port } = host.endpoint;
     const key = `${address}:${port}|${slot}`;
-    const id = transport?.id ?? 'plain';
     const known = this.connections.get(key);
-    if (known?.transport === id) return known;
+    if (known?.transport === id) {
+      this.lastByHost.set(host, known);
+      return known;
+    }
     if (known) this.release(key, known);
     const subchannel = this.helper.createSubchannel({ host: address, port }, transport ? { [TRANSPORT_OPTION]: transport.id } : {});
     const listener: experimental.ConnectivityStateListener = (_subchannel, _previous, state, _keepalive, error) => {
@@ -192,10 +203,20 @@ export class MeshLoadBalancer implements experimental.LoadBalancer {
       if (state === connectivityState.READY || state === connectivityState.TRANSIENT_FAILURE) this.stopTimer(connection);
       this.publish();
     };
-    const connection: Connection = { subchannel, listener, transport: id, lastError: undefined, cancelTimer: undefined, timedOut: false };
+    const connection: Connection = {
+      subchannel,
+      listener,
+      transport: id,
+      lastError: undefined,
+      cancelTimer: undefined,
+      timedOut: false,
+      slot,
+      released: false,
+    };
     subchannel.addConnectivityStateListener(listener);
     subchannel.ref();
     this.connections.set(key, connection);
+    this.lastByHost.set(host, connection);
     subchannel.startConnecting();
     return connection;
   }
@@ -206,6 +227,7 @@ export class MeshLoadBalancer implements experimental.LoadBalancer {
   }
 
   private release(key: string, connection: Connection): void {
+    connection.released = true;
     this.stopTimer(connection);
     this.connections.delete(key);
     connection.subchannel.removeConnectivityStateListener(connection.listener);
