@@ -43,7 +43,9 @@ export class CallAttempt extends EngineAttempt implements PickTarget {
   /** Its response headers, kept until the response is the caller's. */
   heldMetadata: Metadata | undefined = undefined;
   /** A unary response's message, kept until its status says whether the attempt is retried. */
-  heldMessage: { readonly message: unknown } | undefined = undefined;
+  heldMessage: unknown = undefined;
+  /** `heldMessage` holds one (grpc-js hands a unary call `null` when none came). */
+  holdsMessage = false;
   /** grpc-js's callback for a message this attempt sent: made once per attempt of a client stream. */
   onSent: (() => void) | undefined = undefined;
   /** The attempt's CLIENT span, when traced. */

@@ -661,7 +661,8 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
     this.readPending = false;
     if (!this.committed && !this.options.method_definition.responseStream) {
       // grpc-js hands a unary call its message (null when none came) just before the status.
-      attempt.heldMessage = { message };
+      attempt.heldMessage = message;
+      attempt.holdsMessage = true;
       return;
     }
     this.claim(attempt);
@@ -743,9 +744,12 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
       const held = from.heldMetadata;
       from.heldMetadata = undefined;
       if (held) this.listener.onReceiveMetadata?.(held);
-      const message = from.heldMessage;
-      from.heldMessage = undefined;
-      if (message) this.listener.onReceiveMessage?.(message.message);
+      if (from.holdsMessage) {
+        const message = from.heldMessage;
+        from.heldMessage = undefined;
+        from.holdsMessage = false;
+        this.listener.onReceiveMessage?.(message);
+      }
     }
     const telemetry = this.telemetry;
     if (telemetry) {
@@ -758,17 +762,20 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
 
   sendMessageWithContext(context: MessageContext, message: unknown): void {
     if (this.statusSent) return;
+    // Without a callback (a unary call's one message) the entry kept for a retry is the one sent.
+    const queued: Queued = { context, message };
     if (this.replayable && !this.committed) {
       if (this.sent.length >= MAX_REPLAY_MESSAGES) {
         this.replayable = false;
         this.sent = [];
       } else {
-        this.sent.push({ context: { flags: context.flags }, message });
+        // A replay answers no callback: the caller's was answered by the first send.
+        this.sent.push(context.callback === undefined ? queued : { context: { flags: context.flags }, message });
       }
     }
     const attempt = this.attempt;
     if (attempt || this.attempts.length === 0) {
-      this.pending.push({ context, message });
+      this.pending.push(queued);
       if (attempt && !this.sending) this.pump(attempt);
       return;
     }
