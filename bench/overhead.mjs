@@ -18,6 +18,9 @@
 //   full     the same routes with Istio's default retry policy (no `retries` written: 2 retries on
 //            connect-failure, refused-stream, unavailable, cancelled, 503), LEAST_REQUEST and
 //            outlierDetection (consecutive5xxErrors 5, interval 10s, baseEjectionTime 30s)
+//   raw-lr   raw undici.request choosing its pod as LEAST_REQUEST does (two at random, the one with
+//            fewer requests in flight): what the full policy's balancing does to the traffic, which
+//            any client choosing so pays; `full - raw-lr` is the rest
 //   floor    (FLOOR=1) the least an in-process dispatcher does: undici.request through a Dispatcher
 //            that round-robins over the raw client's 4 Pools and sets the Host header to the service
 //            name, as the mesh does; what is left of `routing - raw` above it is the mesh's own work
@@ -145,9 +148,23 @@ class FloorDispatcher extends Dispatcher {
 const floor = new FloorDispatcher();
 
 let provider;
+/** Requests in flight per pod, for `raw-lr`'s choice. */
+const inFlight = new Array(PODS).fill(0);
 const exported = { spans: 0 };
 const variants = {
   raw: (i) => consume(undiciRequest(rawUrls[i % PODS], { dispatcher: pools[i % PODS] })),
+  'raw-lr': async () => {
+    const random = () => Math.floor(Math.random() * PODS);
+    let pod = random();
+    const other = random();
+    if (inFlight[other] < inFlight[pod]) pod = other;
+    inFlight[pod]++;
+    try {
+      await consume(undiciRequest(rawUrls[pod], { dispatcher: pools[pod] }));
+    } finally {
+      inFlight[pod]--;
+    }
+  },
   floor: () => consume(undiciRequest(meshUrl, { dispatcher: floor })),
   routing: () => consume(routing.request(meshUrl)),
   full: () => consume(full.request(meshUrl)),
@@ -195,7 +212,7 @@ function describe(name, mesh, retries) {
 
 const phases = {
   policy: {
-    names: FLOOR ? ['raw', 'floor', 'routing', 'full'] : ['raw', 'routing', 'full'],
+    names: FLOOR ? ['raw', 'raw-lr', 'floor', 'routing', 'full'] : ['raw', 'raw-lr', 'routing', 'full'],
     setup: async () => {},
     report(rounds) {
       const cpu = (k) => medianOf(rounds, k, (r) => r.cpuUs).toFixed(1);
@@ -211,6 +228,8 @@ const phases = {
         }),
       );
       console.log(pairedLine('  full policy over routing only (full - routing)', pairedDiff(rounds, 'full', 'routing'), 'us'));
+      console.log(pairedLine("  LEAST_REQUEST's choice, raw (raw-lr - raw)", pairedDiff(rounds, 'raw-lr', 'raw'), 'us'));
+      console.log(pairedLine('  full policy over a raw client choosing alike (full - raw-lr)', pairedDiff(rounds, 'full', 'raw-lr'), 'us'));
       // GC helper threads and V8's background compilers are left out: steadier under load.
       console.log(
         pairedLine(
