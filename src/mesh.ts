@@ -12,6 +12,7 @@ import { ClusterManager } from './cluster/cluster-manager.js';
 import { parseLocality } from './discovery/endpoint.js';
 import type { OutboundTrafficPolicy } from './http/mesh-dispatcher.js';
 import { MeshDispatcher } from './http/mesh-dispatcher.js';
+import { Destinations } from './outbound/destinations.js';
 import { RATE_LIMITED_AS_ERROR } from './outbound/rate-limit-reply.js';
 import type { RateLimitStoreError } from './resilience/errors.js';
 import type { RateLimitOptions } from './resilience/rate-limit/rate-limiting.js';
@@ -285,6 +286,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private readonly clock: MeshClock;
   private readonly random: RandomSource;
   private grpcCoreValue: GrpcMeshCore | undefined;
+  /** Where calls go (service hosts, clusters), remembered per snapshot: HTTP's and gRPC's. */
+  private readonly destinations: Destinations;
   private readonly admins = new Set<AdminServer>();
   private closed = false;
   private closing: Promise<void> | undefined;
@@ -395,7 +398,9 @@ export class Mesh extends EventEmitter<MeshEvents> {
         if (this.listenerCount('rateLimitError') > 0) this.emit('rateLimitError', error);
       },
     });
+    this.destinations = new Destinations(() => this.snapshot, this.clusters, this.security.certificates);
     this.dispatcher = new MeshDispatcher({
+      destinations: this.destinations,
       snapshot: () => this.snapshot,
       clusters: this.clusters,
       clock,
@@ -630,6 +635,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.grpcCoreValue ??= {
       snapshot: () => this.snapshot,
       clusters: this.clusters,
+      destinations: this.destinations,
       clock: this.clock,
       random: this.random,
       rateLimits: this.rateLimits,

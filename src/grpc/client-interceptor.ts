@@ -3,15 +3,12 @@ import type { Interceptor, InterceptorOptions, InterceptingListener, NextCall, S
 import type { Host } from '../balancer/host.js';
 import type { CancelTimer } from '../clock.js';
 import type { Cluster } from '../cluster/cluster.js';
-import type { ClusterManager } from '../cluster/cluster-manager.js';
-import type { Snapshot } from '../config/snapshot.js';
 import { MeshClosedError, MeshError } from '../errors.js';
 import type { OverflowError } from '../resilience/errors.js';
 import { remainingTimeMs } from '../resilience/deadline.js';
 import { retriableFailure, retriableGrpcStatus } from '../resilience/retry-on.js';
 import type { RetryPolicy } from '../resilience/retry-policy.js';
 import { DEFAULT_RETRY_POLICY } from '../resilience/retry-policy.js';
-import { resolveServiceHost } from '../routing/resolve-host.js';
 import type { FaultActions, HeaderOps } from '../routing/route-actions.js';
 import { routeActions } from '../routing/route-actions.js';
 import type { RouteRequest } from '../match/route-request.js';
@@ -114,63 +111,6 @@ function destinationText(host: string, subset: string | undefined, port: number)
 function epochOf(deadline: InterceptorOptions['deadline']): number {
   if (deadline === undefined) return Infinity;
   return deadline instanceof Date ? deadline.getTime() : deadline;
-}
-
-/** What calls look up per snapshot, found once: service hosts by written host, clusters by destination. */
-interface SnapshotMemo {
-  readonly hosts: Map<string, string>;
-  readonly clusters: Map<CompiledDestination, Cluster>;
-  /** A service's own clusters (no route names a destination), by host, then port. */
-  readonly services: Map<string, Map<number, Cluster>>;
-}
-
-const memos = new WeakMap<Snapshot, SnapshotMemo>();
-
-function memoOf(snapshot: Snapshot): SnapshotMemo {
-  let memo = memos.get(snapshot);
-  if (!memo) memos.set(snapshot, (memo = { hosts: new Map(), clusters: new Map(), services: new Map() }));
-  return memo;
-}
-
-function serviceHostOf(memo: SnapshotMemo, snapshot: Snapshot, written: string): string {
-  let host = memo.hosts.get(written);
-  if (host === undefined) {
-    host = resolveServiceHost(written, snapshot);
-    memo.hosts.set(written, host);
-  }
-  return host;
-}
-
-/**
- * The cluster of a destination (a route's, or the service's own port when no route names one),
- * remembered per snapshot so that a call builds no lookup key; one still warming is not kept.
- */
-function clusterOf(
-  memo: SnapshotMemo,
-  clusters: ClusterManager,
-  key: CompiledDestination | undefined,
-  host: string,
-  subset: string | undefined,
-  port: number,
-): Cluster | undefined {
-  let ports: Map<number, Cluster> | undefined;
-  if (key !== undefined) {
-    const known = memo.clusters.get(key);
-    if (known !== undefined) return known;
-  } else {
-    ports = memo.services.get(host);
-    const known = ports?.get(port);
-    if (known !== undefined) return known;
-  }
-  const cluster = clusters.get(host, subset, port);
-  if (cluster && !cluster.warming) {
-    if (key !== undefined) memo.clusters.set(key, cluster);
-    else {
-      if (!ports) memo.services.set(host, (ports = new Map()));
-      ports.set(port, cluster);
-    }
-  }
-  return cluster;
 }
 
 /** The engine's policy before a call is routed (no cluster yet), one per mesh. */
@@ -300,9 +240,9 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
     const target = this.target;
     if (!target)
       throw new GrpcNoRouteError('the gRPC channel has no mesh:/// target; create the client with a mesh:///host:port address and meshGrpcOptions(mesh)');
-    const snapshot = core.snapshot();
-    const memo = memoOf(snapshot);
-    const serviceHost = serviceHostOf(memo, snapshot, target.host);
+    const destinations = core.destinations;
+    const snapshot = destinations.snapshot();
+    const serviceHost = destinations.serviceHost(target.host);
     const table = snapshot.routeTable(serviceHost);
     const clusters = core.clusters;
     if (!table && !snapshot.service(serviceHost) && !clusters.discovers(serviceHost, target.host)) {
@@ -377,7 +317,7 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
     }
     this.admitted = true;
     this.admittedDestination = picked;
-    const cluster = clusterOf(memo, clusters, picked, host, subset, port);
+    const cluster = picked ? destinations.clusterFor(picked, port) : destinations.serviceCluster(host, port);
     if (cluster?.warming) return cluster.warming;
     if (!cluster) {
       if (subset !== undefined) {

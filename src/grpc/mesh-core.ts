@@ -1,5 +1,6 @@
 import type { MeshClock, RandomSource } from '../clock.js';
 import type { ClusterManager } from '../cluster/cluster-manager.js';
+import type { Destinations } from '../outbound/destinations.js';
 import type { RateLimiting } from '../resilience/rate-limit/rate-limiting.js';
 import type { Snapshot } from '../config/snapshot.js';
 import type { TrustDomains } from '../security/spiffe-id.js';
@@ -11,6 +12,8 @@ import type { MeshTelemetry } from '../telemetry/mesh-telemetry.js';
 export interface GrpcMeshCore {
   snapshot(): Snapshot;
   readonly clusters: ClusterManager;
+  /** Service hosts and clusters, remembered per snapshot (the HTTP path's own). */
+  readonly destinations: Destinations;
   readonly clock: MeshClock;
   readonly random: RandomSource;
   /** The mesh's client-side rate limits (RateLimitPolicy, outbound local rate limits), as HTTP requests take them. */

@@ -19,10 +19,10 @@ export class ClusterLayer implements Layer {
   ) {}
 
   handle(call: OutboundCall): void {
-    const { destinations, clusters } = this.ctx;
+    const destinations = this.ctx.destinations;
     const { destination, host, destinationPort: port } = call;
     const subset = destination?.subset;
-    const cluster = destination ? destinations.clusterFor(destination, port) : clusters.get(host, subset, port);
+    const cluster = destination ? destinations.clusterFor(destination, port) : destinations.serviceCluster(host, port);
     // DNS discovery: the first calls to a new cluster wait for its first answer; once it has
     // settled `warming` is unset and no call waits again. The cluster is looked up again
     // afterwards, as it may have been replaced meanwhile.

@@ -17,6 +17,8 @@ interface SnapshotMemo {
   readonly hosts: Map<string, string>;
   /** Clusters of route destinations, with the port they were found for. */
   readonly clusters: Map<CompiledDestination, { readonly cluster: Cluster; readonly port: number }>;
+  /** A service's own clusters (no route names a destination), by host then port. */
+  readonly services: Map<string, Map<number, Cluster>>;
   /** DestinationRule TLS of pass-through destinations, by host then port (null: none). */
   readonly passthroughTls: Map<string, Map<number, ResolvedTls | null>>;
   /** The cluster manager's `tlsVersion` the memo was filled under. */
@@ -55,7 +57,7 @@ export class Destinations {
     if (this.memo?.snapshot !== snapshot) {
       // Agents made under the previous rules finish what they carry; the new rules get their own.
       if (this.memo) this.tlsAgents.reset();
-      this.memo = { snapshot, hosts: new Map(), clusters: new Map(), passthroughTls: new Map(), tlsVersion };
+      this.memo = { snapshot, hosts: new Map(), clusters: new Map(), services: new Map(), passthroughTls: new Map(), tlsVersion };
     } else if (this.memo.tlsVersion !== tlsVersion) {
       // New client credentials: pass-through TLS is resolved again, its agents drain.
       this.tlsAgents.reset();
@@ -86,6 +88,23 @@ export class Destinations {
     if (known !== undefined && known.port === port) return known.cluster;
     const cluster = this.clusters.get(destination.host, destination.subset, port);
     if (cluster && !cluster.warming) clusters.set(destination, { cluster, port });
+    return cluster;
+  }
+
+  /**
+   * The cluster of a service's own port, when no route names a destination: remembered per
+   * snapshot like {@link clusterFor}, so the call builds no lookup key.
+   */
+  serviceCluster(host: string, port: number): Cluster | undefined {
+    const services = this.current().services;
+    let ports = services.get(host);
+    const known = ports?.get(port);
+    if (known !== undefined) return known;
+    const cluster = this.clusters.get(host, undefined, port);
+    if (cluster && !cluster.warming) {
+      if (!ports) services.set(host, (ports = new Map()));
+      ports.set(port, cluster);
+    }
     return cluster;
   }
 

@@ -31,6 +31,8 @@ export interface OutboundOptions {
   readonly telemetry?: MeshTelemetry | undefined;
   /** The workload's certificates, for ISTIO_MUTUAL to pass-through destinations. */
   readonly certificates?: WorkloadCertificates | undefined;
+  /** Where calls go, shared with the mesh's gRPC calls; made here when not given. */
+  readonly destinations?: Destinations;
 }
 
 /**
@@ -43,7 +45,7 @@ export class OutboundPath {
   private readonly stack: Layer;
 
   constructor(options: OutboundOptions) {
-    const destinations = new Destinations(options.snapshot, options.clusters, options.certificates);
+    const destinations = options.destinations ?? new Destinations(options.snapshot, options.clusters, options.certificates);
     this.ctx = {
       destinations,
       clusters: options.clusters,
