@@ -117,6 +117,8 @@ interface Connection {
   timedOut: boolean;
   /** The destination it serves. */
   readonly slot: string;
+  /** Its key among the balancer's connections: address, port and destination. */
+  readonly key: string;
   /** No longer the balancer's (replaced, timed out, or the balancer destroyed). */
   released: boolean;
 }
@@ -150,7 +152,7 @@ export class MeshLoadBalancer implements experimental.LoadBalancer {
   resetBackoff(): void {}
 
   destroy(): void {
-    for (const [key, connection] of [...this.connections]) this.release(key, connection);
+    for (const connection of [...this.connections.values()]) this.release(connection);
   }
 
   getTypeName(): string {
@@ -180,7 +182,7 @@ export class MeshLoadBalancer implements experimental.LoadBalancer {
     connection.timedOut = true;
     connection.lastError = `connect timeout: no connection within ${ms} ms (DestinationRule connectionPool.tcp.connectTimeout)`;
     // Released (grpc-js drops its connecting when no one holds it); the next call connects anew.
-    for (const [key, known] of this.connections) if (known === connection) this.release(key, connection);
+    if (!connection.released) this.release(connection);
     this.publish();
   }
 
@@ -195,7 +197,7 @@ export class MeshLoadBalancer implements experimental.LoadBalancer {
       this.lastByHost.set(host, known);
       return known;
     }
-    if (known) this.release(key, known);
+    if (known) this.release(known);
     const subchannel = this.helper.createSubchannel({ host: address, port }, transport ? { [TRANSPORT_OPTION]: transport.id } : {});
     const listener: experimental.ConnectivityStateListener = (_subchannel, _previous, state, _keepalive, error) => {
       if (state === connectivityState.TRANSIENT_FAILURE) connection.lastError = error === undefined ? undefined : connectError(error);
@@ -211,6 +213,7 @@ export class MeshLoadBalancer implements experimental.LoadBalancer {
       cancelTimer: undefined,
       timedOut: false,
       slot,
+      key,
       released: false,
     };
     subchannel.addConnectivityStateListener(listener);
@@ -226,10 +229,10 @@ export class MeshLoadBalancer implements experimental.LoadBalancer {
     connection.cancelTimer = undefined;
   }
 
-  private release(key: string, connection: Connection): void {
+  private release(connection: Connection): void {
     connection.released = true;
     this.stopTimer(connection);
-    this.connections.delete(key);
+    if (this.connections.get(connection.key) === connection) this.connections.delete(connection.key);
     connection.subchannel.removeConnectivityStateListener(connection.listener);
     connection.subchannel.unref();
   }
