@@ -15,6 +15,7 @@ import { fork } from 'node:child_process';
 import { credentials, makeGenericClientConstructor, Metadata, Server, ServerCredentials } from '@grpc/grpc-js';
 import { createMesh } from '../dist/index.js';
 import { meshGrpcOptions } from '../dist/grpc.js';
+import { grpcService } from './lib/mesh-config.mjs';
 
 const MESSAGES = Number(process.env.MESSAGES ?? 20_000);
 const STREAMS = Number(process.env.STREAMS ?? 4);
@@ -69,20 +70,7 @@ if (process.argv[2] === 'server') {
     namespace: 'bench',
     dns: false,
     watch: false,
-    config: [
-      {
-        apiVersion: 'networking.istio.io/v1',
-        kind: 'ServiceEntry',
-        metadata: { name: 'stream', namespace: 'bench' },
-        spec: {
-          hosts: ['stream.bench.svc.cluster.local'],
-          location: 'MESH_INTERNAL',
-          resolution: 'STATIC',
-          ports: [{ number: port, name: 'grpc', protocol: 'GRPC' }],
-          endpoints: [{ address: ADDRESS }],
-        },
-      },
-    ],
+    config: [grpcService({ name: 'stream', port, address: ADDRESS })],
   });
   const Client = makeGenericClientConstructor(service, 'Stream');
   const raw = new Client(`${ADDRESS}:${port}`, credentials.createInsecure());

@@ -10,6 +10,7 @@ import { fork } from 'node:child_process';
 import { credentials, InterceptingCall, makeGenericClientConstructor, Metadata, Server, ServerCredentials } from '@grpc/grpc-js';
 import { createMesh } from '../dist/index.js';
 import { meshGrpcOptions } from '../dist/grpc.js';
+import { grpcService } from './lib/mesh-config.mjs';
 
 const CALLS = Number(process.env.CALLS ?? 5_000);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 32);
@@ -43,20 +44,7 @@ if (process.argv[2] === 'server') {
     namespace: 'bench',
     dns: false,
     watch: false,
-    config: [
-      {
-        apiVersion: 'networking.istio.io/v1',
-        kind: 'ServiceEntry',
-        metadata: { name: 'echo', namespace: 'bench' },
-        spec: {
-          hosts: ['echo.bench.svc.cluster.local'],
-          location: 'MESH_INTERNAL',
-          resolution: 'STATIC',
-          ports: [{ number: port, name: 'grpc', protocol: 'GRPC' }],
-          endpoints: [{ address: ADDRESS }],
-        },
-      },
-    ],
+    config: [grpcService({ name: 'echo', port, address: ADDRESS })],
   });
   const Client = makeGenericClientConstructor(service, 'Echo');
   const raw = new Client(`${ADDRESS}:${port}`, credentials.createInsecure());

@@ -99,3 +99,19 @@ export class StubPool extends Dispatcher {
     return Promise.resolve();
   }
 }
+
+/** A gRPC service of one STATIC endpoint, `<name>.bench`, as the gRPC benchmarks route to it. */
+export function grpcService({ name, port, address }) {
+  return {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'ServiceEntry',
+    metadata: { name, namespace: 'bench' },
+    spec: {
+      hosts: [`${name}.bench.svc.cluster.local`],
+      location: 'MESH_INTERNAL',
+      resolution: 'STATIC',
+      ports: [{ number: port, name: 'grpc', protocol: 'GRPC' }],
+      endpoints: [{ address }],
+    },
+  };
+}
