@@ -298,7 +298,9 @@ const phases = {
         }),
       );
       console.log(pairedLine('  one span per request: CPU added (once-traced - once)', pairedDiff(rounds, 'once-traced', 'once'), 'us'));
-      console.log(pairedLine('  the floor, a raw client with one span per request: raw-traced / raw', pairedRatio(rounds, 'raw-traced', 'raw'), 'x', { sign: false }));
+      console.log(
+        pairedLine('  the floor, a raw client with one span per request: raw-traced / raw', pairedRatio(rounds, 'raw-traced', 'raw'), 'x', { sign: false }),
+      );
       console.log(pairedLine('  the floor: CPU added (raw-traced - raw)', pairedDiff(rounds, 'raw-traced', 'raw'), 'us'));
       console.log(
         pairedLine(
