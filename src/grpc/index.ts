@@ -11,7 +11,7 @@ import { MESH_SCHEME, MeshResolver } from './mesh-resolver.js';
 import { CLIENT_OPTION, CREDENTIALS_OPTION, MESH_OPTION, meshId, newClientId } from './registry.js';
 
 export { meshServerInterceptor } from './server-interceptor.js';
-export { ERROR_CODE_KEY } from './client-interceptor.js';
+export { ERROR_CODE_KEY } from './local-status.js';
 export { GrpcNoCertificateError, GrpcNoRouteError, GrpcTargetError, GrpcTlsPortError, GrpcUnsupportedRouteError } from './errors.js';
 export { meshServerCredentials } from './server-credentials.js';
 export { addMeshHealthService } from './health.js';

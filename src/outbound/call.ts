@@ -21,11 +21,18 @@ export interface Origin {
 }
 
 const NO_HEADERS = new RequestHeaders(undefined);
+/** Until the rewrite layer sets them: a call answered before (or without) it allocates none. */
+const NO_OUT_HEADERS: Record<string, string | string[]> = Object.freeze({}) as Record<string, string | string[]>;
 
 /**
  * One request on its way through the outbound layers: what the caller sent, and what each layer
  * decided for it (service, route, destination, cluster, headers, time left), in the order the
  * layers run. It is the request view route matching reads, with headers parsed on first use.
+ *
+ * This class is an HTTP request's. Another protocol's call (gRPC's, src/grpc/grpc-call.ts)
+ * extends it with its protocol side: its header view (`parse`, `header`), its `handler`, which
+ * turns the mesh's local replies into that protocol's answers, and the rules below for what the
+ * shared layers cannot do for it.
  */
 export class OutboundCall implements RouteRequest {
   // ---- the caller's request ----
@@ -51,8 +58,6 @@ export class OutboundCall implements RouteRequest {
 
   // ---- destination and cluster ----
   destination: CompiledDestination | undefined = undefined;
-  /** The destination was picked (and rate limits decided) once: a resumed call keeps them. */
-  admitted = false;
   /** The destination's host and port (the service's when the route names none). */
   host = '';
   destinationPort = 0;
@@ -62,7 +67,7 @@ export class OutboundCall implements RouteRequest {
 
   // ---- what is sent ----
   /** The headers sent upstream (the route's rules applied). */
-  outHeaders: Record<string, string | string[]> = {};
+  outHeaders: Record<string, string | string[]> = NO_OUT_HEADERS;
   /** The request as each attempt sends it (headers, path, origin for a pass-through destination). */
   sent: OutboundRequest | undefined = undefined;
   /** Where a destination without endpoints of its own is sent (undefined: the cluster's pools). */
@@ -98,6 +103,25 @@ export class OutboundCall implements RouteRequest {
   header(name: string): string | undefined {
     if (name === 'host' || name === ':authority') return this.headers.get('host') ?? this.authority;
     return this.headers.get(name);
+  }
+
+  // ---- the protocol's rules (HTTP's here) ----
+
+  /**
+   * A host no configuration covers: undefined sends it as is (ALLOW_ANY) or refuses it by the
+   * outbound traffic policy (REGISTRY_ONLY); an error refuses it whatever the policy (a protocol
+   * the mesh cannot pass through).
+   */
+  unknownHostRefusal(_serviceHost: string): Error | undefined {
+    return undefined;
+  }
+
+  /**
+   * A TLS or HTTPS port (`protocol`), which carries the caller's own TLS, routed by SNI: undefined
+   * routes it so; an error refuses it (a protocol whose caller makes no TLS of its own).
+   */
+  tlsPortRefusal(_protocol: string): Error | undefined {
+    return undefined;
   }
 }
 

@@ -38,7 +38,7 @@ export class FaultLayer implements Layer {
     if (fault.abortFraction <= 0 || this.ctx.random() >= fault.abortFraction) return false;
     call.observer.answeredLocally('fault-abort', ResponseFlag.FI);
     const flags = delayed ? 'DI,FI' : 'FI';
-    if (fault.abortGrpcStatus !== undefined && isGrpcRequest(call.headers.get('content-type'))) {
+    if (fault.abortGrpcStatus !== undefined && isGrpcRequest(call.header('content-type'))) {
       // Envoy's local reply to a gRPC request: trailers-only, HTTP 200, the status in headers.
       sendLocalReply(call.handler, 200, '', {
         'content-type': 'application/grpc',

@@ -39,6 +39,9 @@ export class RouteLayer implements Layer {
   handle(call: OutboundCall): void {
     const portRoute = call.portRoute!;
     if (portRoute.kind === 'tls') {
+      // A protocol whose caller makes no TLS of its own (gRPC's mesh:/// channel) is refused, never sent in the clear.
+      const refused = call.tlsPortRefusal(portRoute.protocol);
+      if (refused) return sendLocalError(call.handler, refused);
       const destination = tlsPortDestination(portRoute, call.scheme, call.origin.hostname, this.ctx.random);
       if (destination instanceof Error) {
         // Envoy flags a connection no filter chain matches NR.

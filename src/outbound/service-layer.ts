@@ -14,7 +14,8 @@ type OriginatedTls = Exclude<ResolvedTls, { kind: 'unsupported' | 'unavailable' 
 /**
  * The service a request is for: the written host resolved to a service host, and its port's
  * routes. A host no configuration covers is sent as is (ALLOW_ANY) or refused (REGISTRY_ONLY),
- * as a sidecar's PassthroughCluster / BlackHoleCluster; the other layers never see it.
+ * as a sidecar's PassthroughCluster / BlackHoleCluster, or refused by the call's protocol
+ * (`unknownHostRefusal`: gRPC); the other layers never see it.
  */
 export class ServiceLayer implements Layer {
   constructor(
@@ -49,6 +50,9 @@ export class ServiceLayer implements Layer {
     // At startup a bare name may be a Service the API has not listed yet: ask again once it has.
     const pending = clusters.discoveryPending(serviceHost, hostname);
     if (pending) return resumeAfter(this.ctx.live, pending, call, this);
+    // A protocol without a pass-through (gRPC) refuses the host whatever the policy.
+    const refused = call.unknownHostRefusal(serviceHost);
+    if (refused) return sendLocalError(call.handler, refused);
     // No configuration covers the host: ALLOW_ANY sends it as is, REGISTRY_ONLY refuses it.
     const policy = this.ctx.outboundTrafficPolicy ?? snapshot.outboundTrafficPolicy ?? 'ALLOW_ANY';
     // Kubernetes services are in the registry, unless a Sidecar's egress hosts leave them out.

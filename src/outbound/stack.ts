@@ -26,7 +26,7 @@ type LayerOf = ((next: Layer) => Layer) | false;
  * per snapshot), with only the layers it needs.
  */
 export function outboundStack(ctx: OutboundContext): Layer {
-  const stacks = new ComposedRouteStacks(ctx);
+  const stacks = new ComposedRouteStacks((route, tlsPort) => routeLayers(ctx, route, tlsPort));
   return compose([
     (next) => new ServiceLayer(next, ctx), // host → service; hosts no configuration covers pass through
     ctx.telemetry !== undefined && ((next) => new TelemetryLayer(next, ctx.telemetry!)), // spans and metrics observe the call
@@ -51,20 +51,48 @@ function routeLayers(ctx: OutboundContext, route: CompiledHttpRoute | undefined,
   ];
 }
 
+/**
+ * The same layers for a gRPC call (src/grpc/grpc-call.ts), whose protocol side answers what
+ * differs: its local replies become gRPC statuses, hosts no configuration covers and TLS ports
+ * are refused. Telemetry starts with the call (in the caller's context), not in a layer. Below the
+ * cluster, `call` is gRPC's own layer (src/grpc/grpc-call-layer.ts): metadata rules, path
+ * rewrite, authority, deadline, hash, then the call's attempts on the attempt engine. No mirror
+ * (gRPC has none), no HTTP router.
+ */
+export function grpcOutboundStack(ctx: OutboundContext, call: Layer): Layer {
+  const stacks = new ComposedRouteStacks((route) => grpcRouteLayers(ctx, route, call));
+  return compose([
+    (next) => new ServiceLayer(next, ctx), // host → service; hosts no configuration covers are refused
+    () => new RouteLayer(stacks, ctx), // VirtualService match, direct response, redirect; TLS ports refused
+  ]);
+}
+
+/** The layers of one route for a gRPC call, top to bottom. */
+function grpcRouteLayers(ctx: OutboundContext, route: CompiledHttpRoute | undefined, call: Layer): LayerOf[] {
+  const fault = route !== undefined && routeActions(route).fault !== undefined;
+  return [
+    fault && ((next) => new FaultLayer(next, ctx)), // delay, then abort (with the route's grpcStatus)
+    (next) => new DestinationLayer(next, ctx), // the weighted destination
+    ctx.rateLimits !== undefined && ((next) => new RateLimitLayer(next, ctx)), // client-side rate limits
+    (next) => new ClusterLayer(next, ctx), // its cluster and TLS; waits for a first DNS answer or credentials
+    () => call, // metadata rules, rewrite, deadline, hash; the attempts
+  ];
+}
+
 class ComposedRouteStacks implements RouteStacks {
   private readonly byRoute = new WeakMap<CompiledHttpRoute, RouteStack>();
   readonly noRoute: Layer;
   readonly tlsPort: Layer;
 
-  constructor(private readonly ctx: OutboundContext) {
-    this.noRoute = compose(routeLayers(ctx, undefined, false));
-    this.tlsPort = compose(routeLayers(ctx, undefined, true));
+  constructor(private readonly layersOf: (route: CompiledHttpRoute | undefined, tlsPort: boolean) => readonly LayerOf[]) {
+    this.noRoute = compose(layersOf(undefined, false));
+    this.tlsPort = compose(layersOf(undefined, true));
   }
 
   of(route: CompiledHttpRoute): RouteStack {
     let stack = this.byRoute.get(route);
     if (stack === undefined) {
-      stack = { actions: routeActions(route), layer: compose(routeLayers(this.ctx, route, false)) };
+      stack = { actions: routeActions(route), layer: compose(this.layersOf(route, false)) };
       this.byRoute.set(route, stack);
     }
     return stack;

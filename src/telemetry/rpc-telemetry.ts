@@ -1,5 +1,6 @@
 import type { Attributes, Context, Span, TextMapSetter } from '@opentelemetry/api';
 import type { Host } from '../balancer/index.js';
+import type { OutboundRequest, ResponseHandler, Upstream } from '../request-protocol.js';
 import type { RetryPolicy } from '../resilience/retry-policy.js';
 import type { MeshTelemetry } from './mesh-telemetry.js';
 import { formatResponseFlags, ResponseFlag } from './response-flags.js';
@@ -24,6 +25,10 @@ const METADATA_SETTER: TextMapSetter<MetadataCarrier> = {
  * span, or of one INTERNAL span of the call when the caller has none and the call may be retried,
  * as HTTP does), `traceparent` injected into each attempt's metadata, and Istio's metrics with
  * `reporter="source"`, `request_protocol="grpc"` once the call ends. Made only when something is recorded.
+ *
+ * It is the call's observer (the outbound layers' `RequestObserver`, src/outbound/observer.ts):
+ * the route, fault, rate-limit and cluster layers report to it as they do for HTTP. Its attempts
+ * are recorded by the call itself ({@link startAttempt}), not through `attempt`.
  */
 export class RpcTelemetry {
   parent: Context;
@@ -56,7 +61,7 @@ export class RpcTelemetry {
   }
 
   /** The route and destination chosen (cluster: its `host|subset|port` key). */
-  routed(route: string | undefined, destination: string, subset: string | undefined, cluster: string): void {
+  routed(route: string | undefined, destination: string, subset: string | undefined, cluster: string | undefined): void {
     this.route = route;
     this.destination = destination;
     this.subset = subset;
@@ -71,6 +76,21 @@ export class RpcTelemetry {
 
   flag(flag: number): void {
     this.flags |= flag;
+  }
+
+  /** The route's fault delayed the call (Envoy's DI). */
+  delayed(): void {
+    this.flags |= ResponseFlag.DI;
+  }
+
+  /** The observer's per-attempt entry: a gRPC call's attempts are recorded by {@link startAttempt}. */
+  attempt(): undefined {
+    return undefined;
+  }
+
+  /** gRPC has no mirroring; a copy would be sent unrecorded. */
+  dispatchMirror(target: Upstream, request: OutboundRequest, handler: ResponseHandler): boolean {
+    return target.dispatch(request, handler);
   }
 
   /** A retry was decided after an attempt ended with `reason` (the gRPC status name, or the failure). */
@@ -107,7 +127,7 @@ export class RpcTelemetry {
    * trace context injected into `metadata`. `retry`, given with the first attempt, says whether
    * the call may be sent more than once.
    */
-  attempt(metadata: MetadataCarrier, retry: RetryPolicy | undefined): Span | undefined {
+  startAttempt(metadata: MetadataCarrier, retry: RetryPolicy | undefined): Span | undefined {
     const index = this.attempts++;
     const mesh = this.mesh;
     if (mesh.tracing === Tracing.Off) return undefined;
