@@ -13,6 +13,7 @@ import { parseLocality } from './discovery/endpoint.js';
 import type { OutboundTrafficPolicy } from './http/mesh-dispatcher.js';
 import { MeshDispatcher } from './http/mesh-dispatcher.js';
 import { Destinations } from './outbound/destinations.js';
+import { grpcOutboundStack } from './outbound/stack.js';
 import { RATE_LIMITED_AS_ERROR } from './outbound/rate-limit-reply.js';
 import type { RateLimitStoreError } from './resilience/errors.js';
 import type { RateLimitOptions } from './resilience/rate-limit/rate-limiting.js';
@@ -643,6 +644,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       certificates: () => this.security.certificates,
       trustDomains: this.security.trustDomains,
       telemetry: () => this.telemetry,
+      composeStack: grpcOutboundStack,
       onClosing: (listener) => {
         this.closingListeners.add(listener);
         return () => this.closingListeners.delete(listener);

@@ -30,11 +30,11 @@ describe('the built package', () => {
     expect(Object.keys(require('sidecarless/inspect') as object)).toEqual([]); // types only
     const esm = (await import(pathToFileURL(resolve(root, 'dist/inspect.js')).href)) as Record<string, unknown>;
     expect(Object.keys(esm)).toEqual([]);
-    // The declarations publish both (in whichever order the bundler writes them).
+    // The declarations publish both (declared there or re-exported from a shared chunk, as the bundler chooses).
     for (const file of ['dist/inspect.d.ts', 'dist/inspect.d.cts']) {
       const types = readFileSync(resolve(root, file), 'utf8');
-      expect(types).toMatch(/\binterface MeshInspection\b/);
-      expect(types).toMatch(/\bSnapshot\b/);
+      expect(types).toMatch(/\b(interface|as) MeshInspection\b/);
+      expect(types).toMatch(/\b(interface|as) Snapshot\b/);
     }
   });
 
@@ -84,6 +84,13 @@ describe('the built package', () => {
       expect(control).toBe(true);
     });
   }
+
+  it('importing sidecarless/grpc loads grpc-js and nothing of the transport (undici loads with the mesh)', () => {
+    const { before } = loadedPackages('dist/grpc.js', 'import');
+    expect(before).toContain('@grpc/grpc-js');
+    expect(before).not.toContain('undici');
+    expect(before).not.toContain('@opentelemetry/api');
+  });
 
   it('runs the CLI binary', () => {
     const out = execFileSync(process.execPath, [resolve(root, 'dist/cli.js'), 'validate', '-n', 'shop', resolve(root, 'examples/shop/mesh')], {

@@ -44,8 +44,10 @@ export const ALLOWED_IMPORTS = {
   // The undici Dispatcher entry: hands each request to the outbound stack.
   http: [...LEAVES, 'outbound'],
   server: [...LEAVES, 'config', 'resilience', 'security', 'telemetry'],
-  // grpc records its calls' spans and metrics through telemetry, as http does; its calls' attempts
-  // run on the outbound attempt engine (src/outbound/attempts/, which imports neither undici nor grpc-js).
+  // A gRPC call passes HTTP's route and cluster layers (the mesh composes them with gRPC's call layer
+  // at the bottom, so sidecarless/grpc loads no undici); its attempts run on the outbound attempt
+  // engine (src/outbound/attempts/, which imports neither undici nor grpc-js); its spans and metrics
+  // go through telemetry, as http's do.
   grpc: [...LEAVES, 'balancer', 'cluster', 'config', 'match', 'outbound', 'resilience', 'routing', 'security', 'server', 'telemetry'],
   inspect: [...LEAVES, 'balancer', 'cluster', 'config', 'discovery', 'kubernetes', 'match', 'resilience', 'routing', 'security', 'server'],
   cli: [...LEAVES, 'cluster', 'config', 'discovery', 'inspect', 'security'],

@@ -3,7 +3,6 @@ import type { OutboundContext } from '../outbound/context.js';
 import { InFlight } from '../outbound/in-flight.js';
 import type { Layer } from '../outbound/layer.js';
 import { Mirror } from '../outbound/mirror.js';
-import { grpcOutboundStack } from '../outbound/stack.js';
 import { GrpcCallLayer } from './grpc-call-layer.js';
 import type { GrpcMeshCore } from './mesh-core.js';
 
@@ -57,7 +56,7 @@ function makeStack(core: GrpcMeshCore): GrpcStack {
   return {
     core,
     ctx,
-    layer: grpcOutboundStack(ctx, new GrpcCallLayer()),
+    layer: core.composeStack(ctx, new GrpcCallLayer()),
     unrouted: { clock, random, retry: undefined, hash: undefined, avoidPreviousHosts: false, hedgeAfterMs: 0 },
   };
 }

@@ -1,6 +1,8 @@
 import type { MeshClock, RandomSource } from '../clock.js';
 import type { ClusterManager } from '../cluster/cluster-manager.js';
+import type { OutboundContext } from '../outbound/context.js';
 import type { Destinations } from '../outbound/destinations.js';
+import type { Layer } from '../outbound/layer.js';
 import type { RateLimiting } from '../resilience/rate-limit/rate-limiting.js';
 import type { Snapshot } from '../config/snapshot.js';
 import type { TrustDomains } from '../security/spiffe-id.js';
@@ -25,6 +27,11 @@ export interface GrpcMeshCore {
   readonly trustDomains: TrustDomains;
   /** The mesh's telemetry: undefined when off or `@opentelemetry/api` is not installed (nothing of OTel loaded). */
   telemetry(): MeshTelemetry | undefined;
+  /**
+   * The outbound layers (HTTP's route and cluster layers, `callLayer` at the bottom of each route),
+   * composed once. Given by the mesh so `sidecarless/grpc` loads no transport code (undici) itself.
+   */
+  composeStack(ctx: OutboundContext, callLayer: Layer): Layer;
   /** `listener` runs when the mesh starts closing; the result unsubscribes. */
   onClosing(listener: () => void): () => void;
 }

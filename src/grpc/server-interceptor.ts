@@ -137,7 +137,11 @@ class CallResponse extends EventEmitter {
  * limits answering RESOURCE_EXHAUSTED, and the handler run with the call's deadline in the async
  * context, so calls it makes through the mesh inherit it.
  */
-export function meshServerInterceptor(mesh: { readonly inbound: InboundEntry; grpcCore?(): GrpcMeshCore }): ServerInterceptor {
+export function meshServerInterceptor(mesh: {
+  readonly inbound: InboundEntry;
+  /** @internal */
+  grpcCore?(): GrpcMeshCore;
+}): ServerInterceptor {
   const inbound = mesh.inbound;
   const core = mesh.grpcCore?.();
   const trustDomains = core?.trustDomains;
