@@ -1,4 +1,5 @@
-import { InterceptingCall, Metadata } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
+import type { InterceptingCall } from '@grpc/grpc-js';
 import type { Interceptor, InterceptorOptions, InterceptingListener, NextCall, StatusObject } from '@grpc/grpc-js';
 import type { Host } from '../balancer/host.js';
 import { MeshClosedError } from '../errors.js';
@@ -149,14 +150,23 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
     attempt.id = registerAttempt(attempt);
     this.attempt = attempt;
     const first = this.attempts.length === 1;
-    const metadata = routed.metadata.clone();
-    metadata.set(ATTEMPT_KEY, attempt.id);
-    if (this.telemetry) attempt.span = this.telemetry.startAttempt(metadata, first ? routed.retry : undefined);
+    // The attempt's id rides in the call's metadata. grpc-js copies the metadata as its call starts
+    // (ResolvingCall.start), so without telemetry the id is set on the caller's object only while
+    // the call starts and no copy of our own is made; a traced attempt writes its trace context
+    // into a copy.
+    const telemetry = this.telemetry;
+    const metadata = telemetry ? routed.metadata.clone() : routed.metadata;
+    if (telemetry) attempt.span = telemetry.startAttempt(metadata, first ? routed.retry : undefined);
     const call = this.channelCall(attempt, this.options);
     if (!call) return;
     attempt.call = call;
-    // The attempt is its call's listener: it hands each event to this call with itself.
-    call.start(metadata, attempt);
+    metadata.set(ATTEMPT_KEY, attempt.id);
+    try {
+      // The attempt is its call's listener: it hands each event to this call with itself.
+      call.start(metadata, attempt);
+    } finally {
+      if (!telemetry) metadata.remove(ATTEMPT_KEY);
+    }
     // The first attempt sends what the caller sent before it; a retry or hedge sends everything again.
     if (!first) this.pending = this.sent.slice();
     this.sending = false;
@@ -508,6 +518,9 @@ export function meshClientInterceptor(core: GrpcMeshCore, client: number): Inter
       target = now;
       origin = now && { scheme: 'http', hostname: now.host, port: now.port, authority: `${now.host}:${now.port}`, servername: undefined };
     }
-    return new InterceptingCall(new MeshCall(stack, origin, options, nextCall));
+    // The call itself, not wrapped in an InterceptingCall: grpc-js's client and the interceptors
+    // above use only the methods of InterceptingCallInterface, all of which MeshCall has, and the
+    // wrapper would cost each call its listener binds and per-message closures (docs/decisions.md).
+    return new MeshCall(stack, origin, options, nextCall) as CallInterface as InterceptingCall;
   };
 }

@@ -1,4 +1,5 @@
-import { credentials, status } from '@grpc/grpc-js';
+import { credentials, InterceptingCall, Metadata, status } from '@grpc/grpc-js';
+import type { Interceptor } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/clock.js';
 import type { Mesh } from '../../src/index.js';
@@ -123,6 +124,31 @@ spec:
     expect(plain.ok && Object.keys(plain.reply.metadata).filter((k) => k.startsWith('x-sidecarless'))).toEqual([]);
   });
 
+  it("runs the caller's own interceptors around the mesh's: the mesh routes on the metadata they add, they see the reply and status", async () => {
+    const seen: string[] = [];
+    const canary: Interceptor = (options, next) =>
+      new InterceptingCall(next(options), {
+        start: (metadata, listener, proceed) => {
+          metadata.set('x-canary', 'yes');
+          proceed(metadata, {
+            onReceiveMessage: (message: { pod: string } | null, nextMessage) => {
+              seen.push(`message from ${message?.pod}`);
+              nextMessage(message);
+            },
+            onReceiveStatus: (s, nextStatus) => {
+              seen.push(`status ${s.code}`);
+              nextStatus(s);
+            },
+          });
+        },
+      });
+    const reviews = new EchoClient(`mesh:///reviews.shop:${echo.port}`, insecure, meshGrpcOptions(mesh, { interceptors: [canary] }));
+    clients.push(reviews);
+    const outcomes = await many(reviews, 4);
+    expect(new Set(pods(outcomes))).toEqual(new Set(['127.0.0.3']));
+    expect(seen).toEqual(Array.from({ length: 4 }, () => ['message from 127.0.0.3', `status ${status.OK}`]).flat());
+  });
+
   it("answers a fault abort with the route's grpcStatus, without reaching a pod", async () => {
     const reviews = client(`mesh:///reviews.shop:${echo.port}`);
     const before = echo.received.length;
@@ -232,6 +258,38 @@ ${http}
     expect(pods(outcomes)).toEqual(Array(10).fill('127.0.0.5'));
     // The failing pod was tried: the answers came from retries.
     expect(echo.received.slice(start).filter((r) => r.pod === '127.0.0.4').length).toBeGreaterThan(0);
+  });
+
+  it("sends the caller's metadata on every attempt and leaves the caller's Metadata object as it was", async () => {
+    const onFailing: unknown[] = [];
+    echo.behave = (call, callback, pod) => {
+      if (pod !== '127.0.0.4') return false;
+      onFailing.push(call.metadata.get('x-user')[0]);
+      return fail(callback, status.UNAVAILABLE, 'overloaded');
+    };
+    const { client } = await reviewsClient(
+      '{ address: 127.0.0.4 }, { address: 127.0.0.5 }',
+      '',
+      `  - route: [{ destination: { host: reviews.shop.svc.cluster.local } }]
+    retries: { attempts: 2, retryOn: unavailable }`,
+    );
+    // One object for every call, as a caller with a fixed credential would keep it.
+    const metadata = new Metadata();
+    metadata.set('x-user', 'ann');
+    const replies: Record<string, string>[] = [];
+    for (let i = 0; i < 4; i++) {
+      replies.push(
+        await new Promise<Record<string, string>>((resolve, reject) =>
+          client.who({}, metadata, {}, (error, reply) => (error ? reject(error) : resolve(reply!.metadata))),
+        ),
+      );
+    }
+    expect(replies.map((m) => m['x-user'])).toEqual(['ann', 'ann', 'ann', 'ann']);
+    expect(replies.flatMap((m) => Object.keys(m).filter((k) => k.startsWith('x-sidecarless')))).toEqual([]);
+    // The failing pod got the calls that were retried, with the same metadata.
+    expect(onFailing.length).toBeGreaterThan(0);
+    expect(new Set(onFailing)).toEqual(new Set(['ann']));
+    expect(metadata.getMap()).toEqual({ 'x-user': 'ann' });
   });
 
   it('cuts an attempt at perTryTimeout and retries it on the other pod', async () => {
