@@ -3,7 +3,10 @@
 // The server (grpc-js, JSON messages, one per loopback pod) runs in a child process, so this
 // process holds only the clients. CALLS unary calls at CONCURRENCY per variant per round; the
 // variants alternate, ROUNDS times; the ratio (mesh calls/s over raw calls/s) is taken within each
-// round, and the median round's is the figure (target >= 0.93x).
+// round, and the median round's is the figure (target >= 0.93x). It also prints the client CPU
+// per call the mesh adds (process.cpuUsage of this process around each run; the server is a
+// child), the median of the per-round differences: the throughput ratio also moves with the
+// server's share of the two cores.
 // Run: npm run bench:grpc
 import { Buffer } from 'node:buffer';
 import { fork } from 'node:child_process';
@@ -55,13 +58,18 @@ if (process.argv[2] === 'server') {
   async function run(client) {
     let next = 0;
     const start = performance.now();
+    const cpu0 = process.cpuUsage();
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
         while (next < CALLS) await call(client, next++);
       }),
     );
+    const cpu = process.cpuUsage(cpu0);
+    cpuPerCall.set(client, (cpu.user + cpu.system) / CALLS);
     return CALLS / ((performance.now() - start) / 1000);
   }
+  // The client's CPU per call of each variant's last run (this process only: the server is a child).
+  const cpuPerCall = new Map();
   for (let i = 0; i < 3; i++) {
     await run(raw);
     await run(noop);
@@ -69,6 +77,8 @@ if (process.argv[2] === 'server') {
   }
   const ratios = [];
   const noopRatios = [];
+  const addedCpu = [];
+  const noopCpu = [];
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 === 0 ? [raw, noop, meshed] : [meshed, noop, raw];
     const rates = new Map();
@@ -76,13 +86,23 @@ if (process.argv[2] === 'server') {
     const ratio = rates.get(meshed) / rates.get(raw);
     ratios.push(ratio);
     noopRatios.push(rates.get(noop) / rates.get(raw));
+    addedCpu.push(cpuPerCall.get(meshed) - cpuPerCall.get(raw));
+    noopCpu.push(cpuPerCall.get(noop) - cpuPerCall.get(raw));
     console.log(
       `round ${round + 1}: raw ${rates.get(raw).toFixed(0)} calls/s, no-op interceptor ${rates.get(noop).toFixed(0)}, mesh ${rates.get(meshed).toFixed(0)} calls/s, ratio ${ratio.toFixed(3)}`,
     );
   }
   const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
+  const quartiles = (list) => {
+    const sorted = [...list].sort((a, b) => a - b);
+    return [sorted[Math.floor(sorted.length / 4)], sorted[Math.floor((sorted.length * 3) / 4)]];
+  };
   console.log(
     `unary, ${CALLS} calls at concurrency ${CONCURRENCY}, median of ${ROUNDS} rounds: mesh/raw = ${median(ratios).toFixed(3)}x (S5 target >= 0.93x); a no-op grpc-js interceptor alone: ${median(noopRatios).toFixed(3)}x`,
+  );
+  const [low, high] = quartiles(addedCpu);
+  console.log(
+    `client CPU per call added by the mesh (mesh - raw, median of the per-round differences): +${median(addedCpu).toFixed(1)} us (IQR ${low.toFixed(1)} .. ${high.toFixed(1)}); the no-op interceptor +${median(noopCpu).toFixed(1)} us; raw ${cpuPerCall.get(raw).toFixed(1)} us per call in the last round`,
   );
   raw.close();
   noop.close();
