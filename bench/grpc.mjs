@@ -14,6 +14,7 @@ import { credentials, InterceptingCall, makeGenericClientConstructor, Metadata, 
 import { createMesh } from '../dist/index.js';
 import { meshGrpcOptions } from '../dist/grpc.js';
 import { grpcService } from './lib/mesh-config.mjs';
+import { pairedLine, quartiles } from './lib/paired.mjs';
 
 const CALLS = Number(process.env.CALLS ?? 5_000);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 32);
@@ -93,17 +94,11 @@ if (process.argv[2] === 'server') {
     );
   }
   const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
-  const quartiles = (list) => {
-    const sorted = [...list].sort((a, b) => a - b);
-    return [sorted[Math.floor(sorted.length / 4)], sorted[Math.floor((sorted.length * 3) / 4)]];
-  };
   console.log(
     `unary, ${CALLS} calls at concurrency ${CONCURRENCY}, median of ${ROUNDS} rounds: mesh/raw = ${median(ratios).toFixed(3)}x (S5 target >= 0.93x); a no-op grpc-js interceptor alone: ${median(noopRatios).toFixed(3)}x`,
   );
-  const [low, high] = quartiles(addedCpu);
-  console.log(
-    `client CPU per call added by the mesh (mesh - raw, median of the per-round differences): +${median(addedCpu).toFixed(1)} us (IQR ${low.toFixed(1)} .. ${high.toFixed(1)}); the no-op interceptor +${median(noopCpu).toFixed(1)} us; raw ${cpuPerCall.get(raw).toFixed(1)} us per call in the last round`,
-  );
+  console.log(pairedLine('client CPU per call added by the mesh (mesh - raw)', quartiles(addedCpu), 'us'));
+  console.log(pairedLine('client CPU per call added by a no-op interceptor (noop - raw)', quartiles(noopCpu), 'us'));
   raw.close();
   noop.close();
   meshed.close();
