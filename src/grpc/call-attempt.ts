@@ -24,12 +24,13 @@ export interface AttemptOwner {
 
 /**
  * One attempt of a call. The attempt engine picked its host before the grpc-js call started; the
- * mesh's picker finds the attempt by the id in the call's metadata, connects to that host, and
+ * mesh's picker gets the attempt with the call (registry.ts says how), connects to that host, and
  * reports back when the call reached it and how it ended (outlier detection, balancer statistics,
  * the cluster's limits, in Envoy's terms: UNAVAILABLE is a 503, a gateway error).
  */
 export class CallAttempt extends EngineAttempt implements PickTarget {
   call: CallInterface | undefined = undefined;
+  /** Its id in the attempt registry, when it rides to the picker in the metadata (registry.ts); else empty. */
   id = '';
   perTryTimedOut = false;
   connectFailure = false;

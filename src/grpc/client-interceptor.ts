@@ -19,7 +19,8 @@ import { grpcStackOf } from './grpc-stack.js';
 import { errorStatus, localStatus } from './local-status.js';
 import type { GrpcMeshCore } from './mesh-core.js';
 import type { MeshTarget } from './registry.js';
-import { ATTEMPT_KEY, registerAttempt, releaseAttempt, targetOf } from './registry.js';
+import { ATTEMPT_KEY, clientChannels, configInStart, handOver, registerAttempt, releaseAttempt, targetOf } from './registry.js';
+import type { ClientChannels } from './registry.js';
 import { applyMetadataOps } from './metadata-ops.js';
 import type { AttemptOwner, CallInterface } from './call-attempt.js';
 import { CallAttempt } from './call-attempt.js';
@@ -39,6 +40,8 @@ interface Queued {
 const MAX_REPLAY_MESSAGES = 64;
 
 const NO_LISTENER: Partial<InterceptingListener> = Object.freeze({});
+/** No messages: shared, never mutated (a unary call's one message gets an array of its own). */
+const NONE: readonly Queued[] = Object.freeze([]);
 
 /**
  * A call through the mesh. Its route is decided by the outbound layers HTTP requests pass
@@ -56,12 +59,12 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
   /** The call as the outbound layers carry it; set by start(). Once routed, also the engine's policy. */
   private call: GrpcCall | undefined = undefined;
   /** Messages sent so far, kept for a retry (flags only: their callbacks were answered). */
-  private sent: Queued[] = [];
+  private sent: readonly Queued[] = NONE;
   /**
    * Messages waiting for the current attempt (or the first one), handed over one at a time:
    * grpc-js takes a call's next message only once the previous one's callback ran.
    */
-  private pending: Queued[] = [];
+  private pending: readonly Queued[] = NONE;
   /** A message is in flight on the current attempt; `inflight` is its caller's callback. */
   private sending = false;
   private inflight: (() => void) | undefined;
@@ -82,6 +85,8 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
     private readonly origin: Origin | undefined,
     private readonly options: InterceptorOptions,
     private readonly nextCall: NextCall,
+    /** The client's channels: whether a call's config is chosen inside its start. */
+    private readonly channels: ClientChannels,
   ) {
     // The cluster and policy are the route's, set once the call is routed (see begin).
     super(undefined, stack.unrouted);
@@ -147,25 +152,35 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
       this.finish(localStatus(GrpcCode.DEADLINE_EXCEEDED, 'deadline exceeded'), undefined);
       return;
     }
-    attempt.id = registerAttempt(attempt);
     this.attempt = attempt;
     const first = this.attempts.length === 1;
-    // The attempt's id rides in the call's metadata. grpc-js copies the metadata as its call starts
-    // (ResolvingCall.start), so without telemetry the id is set on the caller's object only while
-    // the call starts and no copy of our own is made; a traced attempt writes its trace context
-    // into a copy.
+    // A traced attempt writes its trace context into a copy of the caller's metadata.
     const telemetry = this.telemetry;
     const metadata = telemetry ? routed.metadata.clone() : routed.metadata;
     if (telemetry) attempt.span = telemetry.startAttempt(metadata, first ? routed.retry : undefined);
     const call = this.channelCall(attempt, this.options);
     if (!call) return;
     attempt.call = call;
-    metadata.set(ATTEMPT_KEY, attempt.id);
-    try {
-      // The attempt is its call's listener: it hands each event to this call with itself.
-      call.start(metadata, attempt);
-    } finally {
-      if (!telemetry) metadata.remove(ATTEMPT_KEY);
+    // The attempt is its call's listener: it hands each event to this call with itself.
+    if (configInStart(this.channels)) {
+      // The channel's config selector hands the attempt to the picker (registry.ts).
+      handOver(attempt);
+      try {
+        call.start(metadata, attempt);
+      } finally {
+        handOver(undefined);
+      }
+    } else {
+      // The call may wait for the channel's config: its id rides in the metadata. grpc-js copies
+      // the metadata as its call starts (ResolvingCall.start), so without telemetry the id is set
+      // on the caller's object only while the call starts, and no copy of our own is made.
+      attempt.id = registerAttempt(attempt);
+      metadata.set(ATTEMPT_KEY, attempt.id);
+      try {
+        call.start(metadata, attempt);
+      } finally {
+        if (!telemetry) metadata.remove(ATTEMPT_KEY);
+      }
     }
     // The first attempt sends what the caller sent before it; a retry or hedge sends everything again.
     if (!first) this.pending = this.sent.slice();
@@ -245,7 +260,8 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
     // The caller's cancel, a lost hedge, an attempt given up at its per-try timeout (reported then): nothing new of the pod.
     if (!attempt.callerCancelled && !attempt.abandoned) {
       // A response cut at its per-try timeout while streaming to the caller is a timeout of the pod.
-      this.cluster!.report(host, attempt.perTryTimedOut ? { status: 0, failure: 'timeout' } : { status: grpcToHttpStatus(code), failure: undefined });
+      if (attempt.perTryTimedOut) this.cluster!.report(host, { status: 0, failure: 'timeout' });
+      else this.cluster!.reportStatus(host, grpcToHttpStatus(code));
     }
     // A lost hedge's latency says nothing of its pod either.
     this.endAttempt(attempt, code === GrpcCode.OK, !attempt.abandoned);
@@ -280,7 +296,7 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
 
   /** Hands the attempt its next waiting message; half-closes it once none is left and the caller half-closed. */
   private pump(attempt: CallAttempt): void {
-    const next = this.pending.shift();
+    const next = this.pending.length > 0 ? (this.pending as Queued[]).shift() : undefined;
     if (next !== undefined && !this.options.method_definition.requestStream) {
       // A unary or server-streaming call sends one message: nothing waits behind it.
       attempt.call!.sendMessageWithContext(next.context, next.message);
@@ -308,13 +324,13 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
 
   /** The attempt is over for the call: out of the picker's registry; the caller's messages waiting for it are answered (a retry sends them again from `sent`). */
   private detach(attempt: CallAttempt): void {
-    releaseAttempt(attempt.id);
+    if (attempt.id !== '') releaseAttempt(attempt.id);
     if (attempt !== this.attempt) return;
     this.attempt = undefined;
     const inflight = this.inflight;
     const pending = this.pending;
     this.inflight = undefined;
-    this.pending = [];
+    this.pending = NONE;
     this.sending = false;
     inflight?.();
     for (const m of pending) m.context.callback?.();
@@ -356,7 +372,7 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
   private commit(attempt: CallAttempt): void {
     if (this.committed) return;
     this.committed = true;
-    this.sent = [];
+    this.sent = NONE;
     const held = attempt.heldMetadata;
     attempt.heldMetadata = undefined;
     if (held) this.listener.onReceiveMetadata?.(held);
@@ -441,15 +457,15 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
     if (this.replayable && !this.committed) {
       if (this.sent.length >= MAX_REPLAY_MESSAGES) {
         this.replayable = false;
-        this.sent = [];
+        this.sent = NONE;
       } else {
         // A replay answers no callback: the caller's was answered by the first send.
-        this.sent.push(context.callback === undefined ? queued : { context: { flags: context.flags }, message });
+        this.sent = append(this.sent, context.callback === undefined ? queued : { context: { flags: context.flags }, message });
       }
     }
     const attempt = this.attempt;
     if (attempt || this.attempts.length === 0) {
-      this.pending.push(queued);
+      this.pending = append(this.pending, queued);
       if (attempt && !this.sending) this.pump(attempt);
       return;
     }
@@ -506,9 +522,17 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
   }
 }
 
+/** `list` with `item` at its end: the shared empty list is never written to. */
+function append(list: readonly Queued[], item: Queued): readonly Queued[] {
+  if (list === NONE) return [item];
+  (list as Queued[]).push(item);
+  return list;
+}
+
 /** The interceptor of one client made with `meshGrpcOptions`: it finds its target through the channel's resolver. */
 export function meshClientInterceptor(core: GrpcMeshCore, client: number): Interceptor {
   const stack = grpcStackOf(core);
+  const channels = clientChannels(client);
   // The client's target as the layers read it, made again only if the resolver records another.
   let target: MeshTarget | undefined;
   let origin: Origin | undefined;
@@ -521,6 +545,6 @@ export function meshClientInterceptor(core: GrpcMeshCore, client: number): Inter
     // The call itself, not wrapped in an InterceptingCall: grpc-js's client and the interceptors
     // above use only the methods of InterceptingCallInterface, all of which MeshCall has, and the
     // wrapper would cost each call its listener binds and per-message closures (docs/decisions.md).
-    return new MeshCall(stack, origin, options, nextCall) as CallInterface as InterceptingCall;
+    return new MeshCall(stack, origin, options, nextCall, channels) as CallInterface as InterceptingCall;
   };
 }

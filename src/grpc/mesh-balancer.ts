@@ -35,8 +35,17 @@ function failed(code: status, details: string): PickResult {
 
 const QUEUE: PickResult = { pickResultType: experimental.PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null };
 
+/** The attempt a pick is for: handed over in the call's config, else named in its metadata (taken out: it is not sent). */
+function attemptOf(args: experimental.PickArgs): PickTarget | undefined {
+  const handed = args.extraPickInfo[ATTEMPT_KEY] as unknown;
+  if (typeof handed === 'object' && handed !== null) return handed as PickTarget;
+  const id = args.metadata.get(ATTEMPT_KEY)[0];
+  args.metadata.remove(ATTEMPT_KEY);
+  return attemptById(id);
+}
+
 /**
- * Picks for one channel: the attempt named in the call's metadata says which cluster (the route's
+ * Picks for one channel: the call's attempt (registry.ts says how it arrives) says which cluster (the route's
  * weighted destination); the cluster's own balancer picks the host (outlier ejection, locality,
  * panic threshold and all), exactly as for HTTP. grpc-js only supplies the connection.
  */
@@ -44,9 +53,7 @@ class MeshPicker implements experimental.Picker {
   constructor(private readonly balancer: MeshLoadBalancer) {}
 
   pick(args: experimental.PickArgs): PickResult {
-    const id = args.metadata.get(ATTEMPT_KEY)[0];
-    args.metadata.remove(ATTEMPT_KEY);
-    const attempt = attemptById(id);
+    const attempt = attemptOf(args);
     if (!attempt)
       return failed(
         status.INTERNAL,
@@ -137,6 +144,8 @@ export class MeshLoadBalancer implements experimental.LoadBalancer {
   private readonly waiting = new WeakMap<PickTarget, Connection>();
   /** The last connection picked per host: the next pick for the same destination builds no key. */
   private readonly lastByHost = new WeakMap<Host, Connection>();
+  /** A picker was given to the channel: it stays READY, each state change publishes the next. */
+  private published = false;
 
   constructor(private readonly helper: experimental.ChannelControlHelper) {}
 
@@ -145,8 +154,12 @@ export class MeshLoadBalancer implements experimental.LoadBalancer {
     return true;
   }
 
+  /**
+   * grpc-js asks on every call (InternalChannel.getConfig); a new picker each time would cost each
+   * call a channel state update (its channelz trace entry, a pass over the queued picks).
+   */
   exitIdle(): void {
-    this.publish();
+    if (!this.published) this.publish();
   }
 
   resetBackoff(): void {}
@@ -239,6 +252,7 @@ export class MeshLoadBalancer implements experimental.LoadBalancer {
 
   private publish(): void {
     // READY throughout: whether a call can go is the picker's answer per attempt, not the channel's.
+    this.published = true;
     this.helper.updateState(connectivityState.READY, new MeshPicker(this), null);
   }
 }

@@ -1,6 +1,8 @@
 import { Channel } from '@grpc/grpc-js';
 
 type ChannelCall = ReturnType<Channel['createCall']>;
+type Deadline = Parameters<Channel['createCall']>[1];
+type ParentCall = Parameters<Channel['createCall']>[3];
 type CallListener = Parameters<ChannelCall['start']>[1];
 type CallMessageContext = Parameters<ChannelCall['sendMessageWithContext']>[0];
 
@@ -94,13 +96,19 @@ class CountingCall implements ChannelCall {
 
 /** The channel `meshGrpcOptions` makes: grpc-js's own, applying the interceptor's hooks to the call it asks for. */
 export class MeshChannel extends Channel {
-  override createCall(...args: Parameters<Channel['createCall']>): ChannelCall {
+  // Parameters written out, not `...args`: a rest array would be allocated for every call.
+  override createCall(
+    method: string,
+    deadline: Deadline,
+    host: string | null | undefined,
+    parentCall: ParentCall,
+    propagateFlags: number | null | undefined,
+  ): ChannelCall {
     const hooks = nextHooks;
-    if (hooks === undefined) return super.createCall(...args);
+    if (hooks === undefined) return super.createCall(method, deadline, host, parentCall, propagateFlags);
     nextHooks = undefined;
     consumed = true;
-    const [method, ...rest] = args;
-    const call = super.createCall(hooks.path ?? method, ...rest);
+    const call = super.createCall(hooks.path ?? method, deadline, host, parentCall, propagateFlags);
     return hooks.bytes ? new CountingCall(call, hooks.bytes) : call;
   }
 }

@@ -1,9 +1,35 @@
 import type { ChannelOptions, experimental as grpcExperimental } from '@grpc/grpc-js';
-import { experimental } from '@grpc/grpc-js';
+import { experimental, status } from '@grpc/grpc-js';
 import { GrpcTargetError } from './errors.js';
 import { LB_POLICY_NAME } from './mesh-balancer.js';
-import { CLIENT_OPTION, CREDENTIALS_OPTION, MESH_OPTION, bindTarget, meshById } from './registry.js';
-import type { MeshTarget } from './registry.js';
+import { ATTEMPT_KEY, CLIENT_OPTION, CREDENTIALS_OPTION, MESH_OPTION, bindTarget, clientChannels, meshById, takeStartingAttempt } from './registry.js';
+import type { ClientChannels, MeshTarget } from './registry.js';
+
+type CallConfig = ReturnType<grpcExperimental.ConfigSelector['invoke']>;
+
+/** No method config (no grpc-js retries, timeouts or waitForReady: the mesh's route decides), no filters; grpc-js only reads them. */
+const NO_METHOD_CONFIG: CallConfig['methodConfig'] = Object.freeze({ name: Object.freeze([]) as unknown as [] });
+const NO_FILTERS: CallConfig['dynamicFilterFactories'] = Object.freeze([]) as unknown as CallConfig['dynamicFilterFactories'];
+const NO_PICK_INFORMATION: CallConfig['pickInformation'] = Object.freeze({});
+
+/**
+ * The channel's config selector: the same config for every method; a call started by the mesh's
+ * interceptor gets its attempt in `pickInformation` (a PickTarget where grpc-js types strings: it
+ * hands the object to the picker untouched), so the attempt needs no metadata entry.
+ */
+const MESH_CONFIG_SELECTOR: grpcExperimental.ConfigSelector = {
+  invoke(): CallConfig {
+    const attempt = takeStartingAttempt();
+    return {
+      methodConfig: NO_METHOD_CONFIG,
+      pickInformation: attempt === undefined ? NO_PICK_INFORMATION : ({ [ATTEMPT_KEY]: attempt } as unknown as CallConfig['pickInformation']),
+      status: status.OK,
+      dynamicFilterFactories: NO_FILTERS,
+    };
+  },
+  unref(): void {},
+};
+const ATTRIBUTES = Object.freeze({ [experimental.CHANNEL_ARGS_CONFIG_SELECTOR_KEY]: MESH_CONFIG_SELECTOR });
 
 /** The scheme of mesh targets: `mesh:///reviews.default:9080` (never `xds`, so both live in one process). */
 export const MESH_SCHEME = 'mesh';
@@ -25,6 +51,9 @@ export function parseMeshTarget(target: grpcExperimental.GrpcUri): MeshTarget {
  */
 export class MeshResolver implements grpcExperimental.Resolver {
   private destroyed = false;
+  /** The channel has this resolver's config selector (counted in `channels.resolved`). */
+  private resolved = false;
+  private readonly channels: ClientChannels | undefined;
 
   constructor(
     target: grpcExperimental.GrpcUri,
@@ -44,6 +73,8 @@ export class MeshResolver implements grpcExperimental.Resolver {
     }
     const client = options[CLIENT_OPTION] as unknown;
     if (typeof client === 'number') bindTarget(client, parsed);
+    this.channels = typeof client === 'number' ? clientChannels(client) : undefined;
+    if (this.channels) this.channels.resolvers++;
   }
 
   updateResolution(): void {
@@ -51,12 +82,22 @@ export class MeshResolver implements grpcExperimental.Resolver {
     // grpc-js expects the answer later, never inside this call.
     process.nextTick(() => {
       if (this.destroyed) return;
-      this.listener({ ok: true, value: [] }, {}, { ok: true, value: { loadBalancingConfig: [{ [LB_POLICY_NAME]: {} }], methodConfig: [] } }, '');
+      this.listener({ ok: true, value: [] }, ATTRIBUTES, { ok: true, value: { loadBalancingConfig: [{ [LB_POLICY_NAME]: {} }], methodConfig: [] } }, '');
+      // Set by the listener (InternalChannel keeps the selector): calls from now on get their config inside `start`.
+      if (!this.resolved && this.channels) {
+        this.resolved = true;
+        this.channels.resolved++;
+      }
     });
   }
 
   destroy(): void {
     this.destroyed = true;
+    // The channel drops its selector as it destroys its resolver (idle, or closed): calls wait for a config again.
+    if (this.resolved && this.channels) {
+      this.resolved = false;
+      this.channels.resolved--;
+    }
   }
 
   static getDefaultAuthority(target: grpcExperimental.GrpcUri): string {

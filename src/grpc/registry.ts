@@ -101,6 +101,55 @@ export function targetOf(client: number): MeshTarget | undefined {
   return targets.get(client);
 }
 
+/**
+ * How an attempt reaches the picker. grpc-js asks the channel's config selector (the mesh
+ * resolver's, see mesh-resolver.ts) for a call's config synchronously inside the call's `start`
+ * once the channel has resolved; the attempt starting then is handed over in the config's
+ * `pickInformation`, which grpc-js gives the picker. Before that (a channel's first calls) a call
+ * waits for its config and the selector runs later: then the attempt rides in the call's metadata
+ * under {@link ATTEMPT_KEY}, which the picker takes out. So do calls from when grpc-js destroys a
+ * channel's resolver (idle, close) until it resolves again: the channel may keep its selector
+ * meanwhile, but the metadata way is right either way.
+ */
+interface PickHandover {
+  /** The attempt whose grpc-js call is starting now, until the config selector takes it. */
+  starting: PickTarget | undefined;
+  /** Per client (`meshGrpcOptions` call): its channels' resolvers, and how many have given their channel a config selector. */
+  readonly clients: Map<number, ClientChannels>;
+}
+
+/** The resolvers of one client's channels (one, unless its options were given to several clients). */
+export interface ClientChannels {
+  resolvers: number;
+  resolved: number;
+}
+
+const handover = sharedState<PickHandover>('grpc-pick-handover.v1', () => ({ starting: undefined, clients: new Map() }));
+
+/** The channels of `client`, as its resolvers record them. */
+export function clientChannels(client: number): ClientChannels {
+  let channels = handover.clients.get(client);
+  if (channels === undefined) handover.clients.set(client, (channels = { resolvers: 0, resolved: 0 }));
+  return channels;
+}
+
+/** Every channel of the client has its config selector: a call's config is chosen inside its `start`. */
+export function configInStart(channels: ClientChannels): boolean {
+  return channels.resolved === channels.resolvers && channels.resolvers > 0;
+}
+
+/** `target`'s grpc-js call starts now (undefined: it has started); the config selector may take it meanwhile. */
+export function handOver(target: PickTarget | undefined): void {
+  handover.starting = target;
+}
+
+/** The config selector takes the attempt starting now (undefined: the call was not started by the mesh's interceptor just now). */
+export function takeStartingAttempt(): PickTarget | undefined {
+  const target = handover.starting;
+  handover.starting = undefined;
+  return target;
+}
+
 export function registerAttempt(target: PickTarget): string {
   const id = String(++ids.attempt);
   attempts.set(id, target);

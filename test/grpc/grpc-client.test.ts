@@ -1,4 +1,4 @@
-import { credentials, InterceptingCall, Metadata, status } from '@grpc/grpc-js';
+import { connectivityState, credentials, getChannelzHandlers, InterceptingCall, Metadata, status } from '@grpc/grpc-js';
 import type { Interceptor } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/clock.js';
@@ -39,6 +39,19 @@ async function many(client: EchoClient, n: number, method: 'who' | 'other' = 'wh
   const out: Outcome[] = [];
   for (let i = 0; i < n; i++) out.push(await callEcho(client, method, metadata));
   return out;
+}
+
+/** What grpc-js's channelz shows an operator of a channel: its calls and how many trace events it logged. */
+async function channelzOf(client: EchoClient): Promise<{ callsStarted: number; events: number }> {
+  const id = client.getChannel().getChannelzRef().id;
+  const reply = await new Promise<{ channel: { data: { calls_started: string; trace: { num_events_logged: string } } } }>((resolve, reject) => {
+    const handler = getChannelzHandlers().GetChannel as unknown as (
+      call: { request: { channel_id: string } },
+      callback: (error: Error | null, value?: unknown) => void,
+    ) => void;
+    handler({ request: { channel_id: String(id) } }, (error, value) => (error ? reject(error) : resolve(value as never)));
+  });
+  return { callsStarted: Number(reply.channel.data.calls_started), events: Number(reply.channel.data.trace.num_events_logged) };
 }
 
 function pods(outcomes: readonly Outcome[]): string[] {
@@ -112,6 +125,41 @@ spec:
     expect(v1 + v2).toBe(100);
     expect(v1 / 100).toBeGreaterThan(0.7);
     expect(v1 / 100).toBeLessThan(0.9);
+  });
+
+  it("logs no channelz event per call: the mesh's channel changes state when it connects, not for each call", async () => {
+    const reviews = client(`mesh:///reviews.shop:${echo.port}`);
+    await many(reviews, 5);
+    const before = await channelzOf(reviews);
+    expect(pods(await many(reviews, 40)).filter((p) => p.startsWith('error'))).toEqual([]);
+    const after = await channelzOf(reviews);
+    expect(after.callsStarted - before.callsStarted).toBeGreaterThanOrEqual(40);
+    // Each call used to publish a new picker (grpc-js asks the balancer to leave idle on every call): one "state change to READY" each.
+    expect(after.events - before.events).toBeLessThan(5);
+  });
+
+  it('serves calls again after its channel went idle (its config chosen anew), and the pod never sees the attempt key', async () => {
+    // grpc-js's shortest idle timeout: the channel drops its resolver and config, the next call waits for them again.
+    const reviews = new EchoClient(`mesh:///reviews.shop:${echo.port}`, insecure, { ...meshGrpcOptions(mesh), 'grpc.client_idle_timeout_ms': 1_000 });
+    clients.push(reviews);
+    const answered = async (): Promise<string[]> => {
+      const outcomes = await Promise.all(Array.from({ length: 6 }, () => callEcho(reviews, 'other')));
+      for (const o of outcomes) if (o.ok) expect(Object.keys(o.reply.metadata).filter((k) => k.startsWith('x-sidecarless'))).toEqual([]);
+      return pods(outcomes);
+    };
+    expect(await answered()).toEqual(Array(6).fill('127.0.0.3'));
+    expect(await answered()).toEqual(Array(6).fill('127.0.0.3'));
+    const channel = reviews.getChannel();
+    await new Promise<void>((resolve) => {
+      const watch = (): void => {
+        const state = channel.getConnectivityState(false);
+        if (state === connectivityState.IDLE) return resolve();
+        channel.watchConnectivityState(state, Infinity, watch);
+      };
+      watch();
+    });
+    expect(await answered()).toEqual(Array(6).fill('127.0.0.3'));
+    expect(await answered()).toEqual(Array(6).fill('127.0.0.3'));
   });
 
   it('routes on the gRPC method path and on metadata', async () => {
