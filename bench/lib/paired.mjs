@@ -19,6 +19,9 @@ import { cpuMeter, waitQuiet } from './common.mjs';
  * garbage collector (scavenges and full collections in the run, their time, bytes allocated per
  * request from the heap's growth between collections). `finish`: awaited before the run's clock
  * and CPU are read (work the run leaves queued, such as spans to export, is the run's).
+ * v8.GCProfiler does not report every collection: for the same run it gave 12 scavenges where
+ * `node --trace-gc` printed over 200 (docs/performance.md, "Correction"). Read its scavenge counts
+ * and GC time as a rough sign, not a measurement; the bytes per request agree with a heap profile.
  */
 export async function runLoad(call, n, concurrency, finish) {
   let next = 0;
