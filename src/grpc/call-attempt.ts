@@ -120,7 +120,8 @@ export class CallAttempt extends EngineAttempt implements PickTarget {
   transport(host: Host): GrpcTransportRef | MeshError | undefined {
     const transport = transportFor(this.cluster, host, this.authorityHost, this.core.certificates());
     // Never the pod's fault, never retried: the call is not sent at all.
-    if (transport instanceof MeshError) this.noHost = true;
+    // Plaintext (undefined) is the usual answer: no `instanceof` (a custom one, for both builds) for it.
+    if (transport !== undefined && transport instanceof MeshError) this.noHost = true;
     return transport;
   }
 }

@@ -40,6 +40,8 @@ interface Queued {
 const MAX_REPLAY_MESSAGES = 64;
 
 const NO_LISTENER: Partial<InterceptingListener> = Object.freeze({});
+/** The context of a message sent without one (`sendMessage`): read, never written, by grpc-js too. */
+const NO_CONTEXT: MessageContext = Object.freeze({});
 /** No messages: shared, never mutated (a unary call's one message gets an array of its own). */
 const NONE: readonly Queued[] = Object.freeze([]);
 
@@ -464,6 +466,11 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
       }
     }
     const attempt = this.attempt;
+    if (attempt && !this.sending && this.pending.length === 0 && !this.options.method_definition.requestStream) {
+      // A unary or server-streaming call's one message, its attempt running: straight to it.
+      attempt.call!.sendMessageWithContext(context, message);
+      return;
+    }
     if (attempt || this.attempts.length === 0) {
       this.pending = append(this.pending, queued);
       if (attempt && !this.sending) this.pump(attempt);
@@ -474,7 +481,7 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
   }
 
   sendMessage(message: unknown): void {
-    this.sendMessageWithContext({}, message);
+    this.sendMessageWithContext(NO_CONTEXT, message);
   }
 
   startRead(): void {

@@ -73,7 +73,7 @@ class MeshPicker implements experimental.Picker {
       return failed(status.UNAVAILABLE, `upstream connect error: ${host.endpoint.address}:${host.endpoint.port}: ${waited.lastError}`);
     }
     const transport = attempt.transport(host);
-    if (transport instanceof MeshError) return failed(status.UNAVAILABLE, `${transport.code}: ${transport.message}`);
+    if (transport !== undefined && transport instanceof MeshError) return failed(status.UNAVAILABLE, `${transport.code}: ${transport.message}`);
     const connection = balancer.connection(host, attempt.slot, transport);
     const subchannel = connection.subchannel;
     const state = subchannel.getConnectivityState();
