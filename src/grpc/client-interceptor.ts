@@ -163,26 +163,23 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
     const call = this.channelCall(attempt, this.options);
     if (!call) return;
     attempt.call = call;
-    // The attempt is its call's listener: it hands each event to this call with itself.
-    if (configInStart(this.channels)) {
-      // The channel's config selector hands the attempt to the picker (registry.ts).
+    // The channel's config selector hands the attempt to the picker (registry.ts). A call that may
+    // wait for its channel's config carries its id in the metadata instead: grpc-js copies the
+    // metadata as the call starts (ResolvingCall.start), so without telemetry the id is on the
+    // caller's object only meanwhile, and no copy of our own is made.
+    const handed = configInStart(this.channels);
+    if (handed) {
       handOver(attempt);
-      try {
-        call.start(metadata, attempt);
-      } finally {
-        handOver(undefined);
-      }
     } else {
-      // The call may wait for the channel's config: its id rides in the metadata. grpc-js copies
-      // the metadata as its call starts (ResolvingCall.start), so without telemetry the id is set
-      // on the caller's object only while the call starts, and no copy of our own is made.
       attempt.id = registerAttempt(attempt);
       metadata.set(ATTEMPT_KEY, attempt.id);
-      try {
-        call.start(metadata, attempt);
-      } finally {
-        if (!telemetry) metadata.remove(ATTEMPT_KEY);
-      }
+    }
+    try {
+      // The attempt is its call's listener: it hands each event to this call with itself.
+      call.start(metadata, attempt);
+    } finally {
+      if (handed) handOver(undefined);
+      else if (!telemetry) metadata.remove(ATTEMPT_KEY);
     }
     // The first attempt sends what the caller sent before it; a retry or hedge sends everything again.
     if (!first) this.pending = this.sent.slice();

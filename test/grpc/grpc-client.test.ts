@@ -138,8 +138,8 @@ spec:
     expect(after.events - before.events).toBeLessThan(5);
   });
 
-  it('serves calls again after its channel went idle (its config chosen anew), and the pod never sees the attempt key', async () => {
-    // grpc-js's shortest idle timeout: the channel drops its resolver and config, the next call waits for them again.
+  it('serves calls again after its channel went idle, and the pod never sees the attempt key', async () => {
+    // grpc-js's shortest idle timeout: the channel destroys its resolver and balancer, the next calls bring them back.
     const reviews = new EchoClient(`mesh:///reviews.shop:${echo.port}`, insecure, { ...meshGrpcOptions(mesh), 'grpc.client_idle_timeout_ms': 1_000 });
     clients.push(reviews);
     const answered = async (): Promise<string[]> => {
