@@ -155,7 +155,7 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
       return;
     }
     this.attempt = attempt;
-    const first = this.attempts.length === 1;
+    const first = this.attemptCount === 1;
     // A traced attempt writes its trace context into a copy of the caller's metadata.
     const telemetry = this.telemetry;
     const metadata = telemetry ? routed.metadata.clone() : routed.metadata;
@@ -468,7 +468,7 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
       attempt.call!.sendMessageWithContext(context, message);
       return;
     }
-    if (attempt || this.attempts.length === 0) {
+    if (attempt || this.attemptCount === 0) {
       this.pending = append(this.pending, queued);
       if (attempt && !this.sending) this.pump(attempt);
       return;
@@ -484,8 +484,7 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
   startRead(): void {
     this.readPending = true;
     // Every attempt still running reads: any of them may win.
-    for (let i = 0; i < this.attempts.length; i++) {
-      const a = this.attempts[i]!;
+    for (let a = this.firstAttempt; a; a = a.nextAttempt as CallAttempt | undefined) {
       if (!a.ended && !a.abandoned) a.call?.startRead();
     }
   }
@@ -504,8 +503,7 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
     if (this.statusSent) return;
     this.done = true;
     let running = false;
-    for (let i = 0; i < this.attempts.length; i++) {
-      const a = this.attempts[i]!;
+    for (let a = this.firstAttempt; a; a = a.nextAttempt as CallAttempt | undefined) {
       if (a.ended || a.abandoned || !a.call) continue;
       running = true;
       a.callerCancelled = true;

@@ -338,6 +338,7 @@ export class UpstreamRequest extends AttemptEngine<Attempt> implements InFlightI
     this.finish({ status: this.winnerStatus, failure: undefined });
     this.rawTrailers = controller.rawTrailers ?? null;
     this.handler.onResponseEnd?.(this, trailers);
+    this.forgetAttempts();
   }
 
   attemptFailed(attempt: Attempt, error: Error): void {
@@ -405,7 +406,7 @@ export class UpstreamRequest extends AttemptEngine<Attempt> implements InFlightI
       return;
     }
     const error = this.timeoutError(false);
-    for (let i = 0; i < this.attempts.length; i++) this.attempts[i]!.trace?.failed(error, AttemptEnd.Error);
+    for (let a = this.firstAttempt; a; a = a.nextAttempt as Attempt | undefined) a.trace?.failed(error, AttemptEnd.Error);
     this.abandonAllBut(undefined);
     this.lastFailure = 'timeout';
     this.timeoutReply();
@@ -503,13 +504,12 @@ export class UpstreamRequest extends AttemptEngine<Attempt> implements InFlightI
     this.init.live?.remove(this);
     this.init.body?.close();
     // Only a retried request can have drained a dropped answer.
-    if (this.attempts.length > 1) this.cutDrains();
+    if (this.attemptCount > 1) this.cutDrains();
   }
 
   /** Drains still running when the request ends are cut: a pod that stalls a body keeps nothing. */
   private cutDrains(): void {
-    for (let i = 0; i < this.attempts.length; i++) {
-      const a = this.attempts[i]!;
+    for (let a = this.firstAttempt; a; a = a.nextAttempt as Attempt | undefined) {
       if (a.draining && !a.ended) a.controller?.abort(ABANDONED);
     }
   }

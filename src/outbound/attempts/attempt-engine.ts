@@ -27,8 +27,6 @@ export interface AttemptPolicy {
 /** Envoy's response flags the engine raises; the protocol side records them. */
 export type EngineFlag = 'URX';
 
-const NO_ATTEMPTS: readonly EngineAttempt[] = Object.freeze([]);
-
 /**
  * The policy across one request's attempts, whatever protocol carries them: Envoy's router for
  * one stream. It owns retries left and their admission by the cluster's limits (maxRetries,
@@ -43,8 +41,14 @@ const NO_ATTEMPTS: readonly EngineAttempt[] = Object.freeze([]);
 export abstract class AttemptEngine<A extends EngineAttempt> {
   /** The attempt whose response the caller gets. */
   winner: A | undefined = undefined;
-  /** Attempts sent, oldest first; most requests make one, so the array is made for it. */
-  protected attempts: A[] | readonly A[] = NO_ATTEMPTS as readonly A[];
+  /**
+   * Attempts sent, oldest first, linked through `nextAttempt`: no array per request. An array
+   * literal per request is an allocation site V8 may decide to pretenure; an old-space array
+   * holding the attempt keeps its request's whole object graph alive through every scavenge.
+   */
+  protected firstAttempt: A | undefined = undefined;
+  private lastAttempt: A | undefined = undefined;
+  protected attemptCount = 0;
   protected retriesUsed = 0;
   /** The request is decided: nothing new starts. */
   protected done = false;
@@ -115,8 +119,10 @@ export abstract class AttemptEngine<A extends EngineAttempt> {
       }
     }
     const attempt = this.createAttempt(host, retry, hedge);
-    if (this.attempts.length === 0) this.attempts = [attempt];
-    else (this.attempts as A[]).push(attempt);
+    if (this.lastAttempt === undefined) this.firstAttempt = attempt;
+    else this.lastAttempt.nextAttempt = attempt;
+    this.lastAttempt = attempt;
+    this.attemptCount++;
     if (host) onStart(host);
     const perTry = this.policy.retry?.perTryTimeoutMs ?? 0;
     if (perTry > 0) attempt.cancelTimer = this.policy.clock.schedule(perTry, () => this.onPerTryTimeout(attempt, perTry), 'request');
@@ -126,13 +132,13 @@ export abstract class AttemptEngine<A extends EngineAttempt> {
 
   private pickHost(cluster: Cluster): Host | undefined {
     const hash = this.policy.hash;
-    const tried = this.attempts;
-    if (tried.length === 0) return cluster.pick(hash);
+    const first = this.firstAttempt;
+    if (first === undefined) return cluster.pick(hash);
     let avoid: Set<number> | undefined;
     if (this.policy.retry?.retryRemoteLocalities) {
       // Envoy's previous_priorities: retries leave the priorities (localities) already tried.
       avoid = new Set();
-      for (const a of tried) {
+      for (let a: EngineAttempt | undefined = first; a; a = a.nextAttempt) {
         const p = a.host ? cluster.priorityOf(a.host) : undefined;
         if (p !== undefined) avoid.add(p);
       }
@@ -141,7 +147,7 @@ export abstract class AttemptEngine<A extends EngineAttempt> {
     return cluster.pick(
       hash,
       (host) => {
-        for (let i = 0; i < tried.length; i++) if (tried[i]!.host === host) return true;
+        for (let a: EngineAttempt | undefined = first; a; a = a.nextAttempt) if (a.host === host) return true;
         return false;
       },
       avoid,
@@ -247,8 +253,7 @@ export abstract class AttemptEngine<A extends EngineAttempt> {
   /** Attempts still running whose result matters, `except` aside. */
   protected inFlight(except?: A): number {
     let n = 0;
-    for (let i = 0; i < this.attempts.length; i++) {
-      const a = this.attempts[i]!;
+    for (let a = this.firstAttempt; a; a = a.nextAttempt as A | undefined) {
       if (a !== except && !a.ended && !a.abandoned) n++;
     }
     return n;
@@ -256,8 +261,7 @@ export abstract class AttemptEngine<A extends EngineAttempt> {
 
   /** Gives up on every attempt but `keep`: cut if running, dropped when they start. */
   protected abandonAllBut(keep: A | undefined): void {
-    for (let i = 0; i < this.attempts.length; i++) {
-      const a = this.attempts[i]!;
+    for (let a = this.firstAttempt; a; a = a.nextAttempt as A | undefined) {
       if (a === keep || a.ended || a.abandoned) continue;
       a.abandoned = true;
       this.abortAttempt(a, ABANDONED);
@@ -297,6 +301,17 @@ export abstract class AttemptEngine<A extends EngineAttempt> {
       this.cluster?.limits.finished(false, true);
     }
     this.cancelHedgeTimer();
+  }
+
+  /**
+   * The caller has its whole answer: the attempts are let go. What still points at the request
+   * afterwards (its response body's listeners, which V8 may have placed in old space, where a
+   * scavenge treats them as live) then holds no transport object of an attempt.
+   */
+  protected forgetAttempts(): void {
+    this.firstAttempt = undefined;
+    this.lastAttempt = undefined;
+    this.winner = undefined;
   }
 }
 

@@ -13,6 +13,8 @@ export class EngineAttempt {
   /** Its result no longer matters (a hedge lost, a retriable answer dropped, a timeout). */
   abandoned = false;
   cancelTimer: CancelTimer | undefined = undefined;
+  /** The request's next attempt (its engine links them, oldest first). */
+  nextAttempt: EngineAttempt | undefined = undefined;
 
   constructor(
     /** Picked by the cluster's balancer; undefined for a pass-through request (no cluster). */
