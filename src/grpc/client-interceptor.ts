@@ -274,23 +274,39 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
   private channelCall(attempt: CallAttempt, options: InterceptorOptions): CallInterface | undefined {
     const path = this.call!.sentPath;
     if (this.telemetry?.mesh.istioRecording) attempt.bytes = new WireBytes();
-    if (path === undefined && attempt.bytes === undefined) return this.nextCall(options);
-    const hooks: AttemptHooks = { path, bytes: attempt.bytes };
-    const { call, applied } = withAttemptHooks(hooks, () => this.nextCall(options));
+    let call: CallInterface;
+    let applied = false;
+    try {
+      if (path === undefined && attempt.bytes === undefined) return this.nextCall(options);
+      const hooks: AttemptHooks = { path, bytes: attempt.bytes };
+      ({ call, applied } = withAttemptHooks(hooks, () => this.nextCall(options)));
+    } catch (error) {
+      // grpc-js refuses new calls on a channel the caller closed ("Channel has been shut down"),
+      // also a retry whose back-off timer fires afterwards: the call ends with that, no pod is blamed.
+      this.unsent(attempt, localStatus(GrpcCode.UNAVAILABLE, error instanceof Error ? error.message : String(error)));
+      return undefined;
+    }
     if (applied || path === undefined) return call;
     // Not the mesh's channel under this interceptor: the call would go to the path the route rewrites.
     call.cancelWithStatus(GrpcCode.CANCELLED, 'not sent');
+    this.unsent(
+      attempt,
+      errorStatus(
+        new GrpcUnsupportedRouteError(
+          `the route for ${this.options.method_definition.path} rewrites the path to ${path}, which only the channel of meshGrpcOptions(mesh) can send; the call was not sent`,
+        ),
+      ),
+    );
+    return undefined;
+  }
+
+  /** An attempt that could not be sent at all ends the call with `status`: nothing reached a pod. */
+  private unsent(attempt: CallAttempt, status: StatusObject): void {
     attempt.noHost = true;
     this.detach(attempt);
     this.endAttempt(attempt, false, false);
-    const status = errorStatus(
-      new GrpcUnsupportedRouteError(
-        `the route for ${this.options.method_definition.path} rewrites the path to ${path}, which only the channel of meshGrpcOptions(mesh) can send; the call was not sent`,
-      ),
-    );
     this.telemetry?.attemptEnded(attempt.span, status.code, status.details);
     this.finish(status, undefined);
-    return undefined;
   }
 
   /** Hands the attempt its next waiting message; half-closes it once none is left and the caller half-closed. */

@@ -45,9 +45,13 @@ ${policy}`
 }`;
 }
 
-/** Resolves once `check` holds, looking again on each turn of the event loop (no timing). */
+/**
+ * Resolves once `check` holds, looking again every millisecond for up to about ten seconds: what
+ * it waits for may sit behind a retry's back-off (Envoy's 25 ms base, jittered), which is clock
+ * time, not turns of the event loop.
+ */
 async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 10_000 && !check(); i++) await new Promise((resolve) => setImmediate(resolve));
+  for (let i = 0; i < 10_000 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 1));
   if (!check()) throw new Error('condition never held');
 }
 
@@ -230,6 +234,22 @@ ${service('free', 7007, p, '127.0.0.2')}
       const firstOutcome = await first;
       expect(firstOutcome.ok).toBe(true);
       expect(n).toBe(5);
+    });
+
+    it("a retry whose back-off ends after the caller closed its client ends the call with the channel's refusal, and nothing throws", async () => {
+      // Not in `clients`: the test closes it itself.
+      const closing = new EchoClient('mesh:///free.shop:7007', insecure, meshGrpcOptions(mesh));
+      let n = 0;
+      echo.behave = (_call, callback) => {
+        n++;
+        // The call's first attempt is on its way back with UNAVAILABLE; its retry waits out its back-off.
+        closing.close();
+        return fail(callback, status.UNAVAILABLE, `pod failed call ${n}`);
+      };
+      const outcome = await callEcho(closing);
+      expect(!outcome.ok && outcome.code).toBe(status.UNAVAILABLE);
+      expect(!outcome.ok && outcome.details).toBe('Channel has been shut down');
+      expect(n).toBe(1);
     });
   });
 });
