@@ -33,6 +33,27 @@ function failed(code: status, details: string): PickResult {
   };
 }
 
+/**
+ * A call's pick, once its connection is ready. A class, not a literal: grpc-js keeps it for the
+ * call's life, and a literal's site that V8 pretenures would put every call's pick, and through its
+ * callbacks the call's attempt, in old space (docs/decisions.md, "No per-request literals").
+ */
+class CompletePick implements PickResult {
+  readonly pickResultType = experimental.PickResultType.COMPLETE;
+  readonly status = null;
+  readonly onCallStarted: () => void;
+  readonly onCallEnded: (code: status) => void;
+
+  constructor(
+    readonly subchannel: SubchannelInterface,
+    attempt: PickTarget,
+    host: Host,
+  ) {
+    this.onCallStarted = () => attempt.callStarted(host);
+    this.onCallEnded = (code) => attempt.callEnded(host, code);
+  }
+}
+
 const QUEUE: PickResult = { pickResultType: experimental.PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null };
 
 /** The attempt a pick is for: handed over in the call's config, else named in its metadata (taken out: it is not sent). */
@@ -80,13 +101,7 @@ class MeshPicker implements experimental.Picker {
     if (state === connectivityState.IDLE || state === connectivityState.CONNECTING) balancer.wait(attempt, connection);
     switch (state) {
       case connectivityState.READY:
-        return {
-          pickResultType: experimental.PickResultType.COMPLETE,
-          subchannel,
-          status: null,
-          onCallStarted: () => attempt.callStarted(host),
-          onCallEnded: (code) => attempt.callEnded(host, code),
-        };
+        return new CompletePick(subchannel, attempt, host);
       case connectivityState.TRANSIENT_FAILURE:
         attempt.connectFailed(host);
         return failed(

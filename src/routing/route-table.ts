@@ -162,18 +162,27 @@ export function compileHttpRoute(input: CompileRouteInput, index: number, source
  * conditions AND inside an entry, OR across entries). Returns the route and the index of the
  * matching entry (-1 when the route has no conditions).
  */
-export function matchRoute(table: RouteTable, request: RouteRequest): { route: CompiledHttpRoute; matchIndex: number } | undefined {
+export function matchRoute(table: RouteTable, request: RouteRequest): RouteHit | undefined {
   const query = new QueryCache(request.query);
   const routes = table.routes;
   for (let i = 0; i < routes.length; i++) {
     const route = routes[i]!;
     const matches = route.matches;
-    if (matches.length === 0) return { route, matchIndex: -1 };
+    if (matches.length === 0) return new RouteHit(route, -1);
     for (let j = 0; j < matches.length; j++) {
-      if (matches[j]!.test(request, query)) return { route, matchIndex: j };
+      if (matches[j]!.test(request, query)) return new RouteHit(route, j);
     }
   }
   return undefined;
+}
+
+/** The route a request matched. A class, as every per-request object is (docs/decisions.md, "No per-request literals"). */
+export class RouteHit {
+  constructor(
+    readonly route: CompiledHttpRoute,
+    /** The entry of `route.matches` that held; -1 when the route has no conditions. */
+    readonly matchIndex: number,
+  ) {}
 }
 
 /** Picks a weighted destination with a uniform random number in [0, 1). */
