@@ -275,7 +275,7 @@ class MeshCall extends AttemptEngine<CallAttempt> implements CallInterface, Atte
     const path = this.call!.sentPath;
     if (this.telemetry?.mesh.istioRecording) attempt.bytes = new WireBytes();
     let call: CallInterface;
-    let applied = false;
+    let applied: boolean;
     try {
       if (path === undefined && attempt.bytes === undefined) return this.nextCall(options);
       const hooks: AttemptHooks = { path, bytes: attempt.bytes };
