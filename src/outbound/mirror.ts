@@ -4,6 +4,7 @@ import type { MeshClock, RandomSource } from '../clock.js';
 import type { ClusterManager } from '../cluster/cluster-manager.js';
 import type { CompiledMirror } from '../routing/mirror-policy.js';
 import type { Destinations } from './destinations.js';
+import type { UpstreamRequestInit } from './upstream-request.js';
 import { UpstreamRequest } from './upstream-request.js';
 import type { RequestObserver } from './observer.js';
 import { NO_OBSERVER } from './observer.js';
@@ -141,27 +142,54 @@ export class Mirror {
       // The copy is an upstream request of the mirror's cluster like any other (its balancer, limits
       // and outlier detection, as Envoy's shadow is), without retries, hash key or caller; with no
       // endpoint to pick, or TLS the mesh cannot originate, nothing is sent.
-      new UpstreamRequest(DISCARD, copy, cluster, undefined, {
-        clock: this.deps.clock,
-        random: this.deps.random,
-        retry: undefined,
-        timeoutMs,
-        deadlineBound: false,
-        responseOps: undefined,
-        setCookie: undefined,
-        hash: undefined,
-        avoidPreviousHosts: false,
-        hedgeAfterMs: 0,
-        retriableHeaderNames: undefined,
-        body: undefined,
-        ticket: undefined,
-        // The copy's attempts are not the call's: only its mirror span is recorded (mirrorOf).
-        observer: NO_OBSERVER,
-        urlTls: scheme === 'https',
-        mirrorOf: { observer, host: mirror.host },
-      }).start();
+      new UpstreamRequest(
+        DISCARD,
+        copy,
+        cluster,
+        undefined,
+        new MirrorPlan(this.deps.clock, this.deps.random, timeoutMs, scheme === 'https', observer, mirror.host),
+      ).start();
     } catch {
       // As above: never the caller's problem.
     }
   }
+}
+
+/**
+ * What a mirrored copy's request is sent with: no retries, hash key or caller. A class, as every
+ * per-request object on the path is (docs/decisions.md, "No per-request literals").
+ */
+class MirrorPlan implements UpstreamRequestInit {
+  readonly retry = undefined;
+  readonly deadlineBound = false;
+  readonly responseOps = undefined;
+  readonly setCookie = undefined;
+  readonly hash = undefined;
+  readonly avoidPreviousHosts = false;
+  readonly hedgeAfterMs = 0;
+  readonly retriableHeaderNames = undefined;
+  readonly body = undefined;
+  readonly ticket = undefined;
+  /** The copy's attempts are not the call's: only its mirror span is recorded (`mirrorOf`). */
+  readonly observer: RequestObserver = NO_OBSERVER;
+  readonly mirrorOf: MirrorOf;
+
+  constructor(
+    readonly clock: MeshClock,
+    readonly random: RandomSource,
+    readonly timeoutMs: number,
+    readonly urlTls: boolean,
+    observer: RequestObserver,
+    host: string,
+  ) {
+    this.mirrorOf = new MirrorOf(observer, host);
+  }
+}
+
+/** The primary request's observer, which records the copy as its mirror span, and the mirror's host. */
+class MirrorOf {
+  constructor(
+    readonly observer: RequestObserver,
+    readonly host: string,
+  ) {}
 }
