@@ -3,7 +3,7 @@ import { experimental, status } from '@grpc/grpc-js';
 import { GrpcTargetError } from './errors.js';
 import { LB_POLICY_NAME } from './mesh-balancer.js';
 import { ATTEMPT_KEY, CLIENT_OPTION, CREDENTIALS_OPTION, MESH_OPTION, bindTarget, clientChannels, meshById, takeStartingAttempt } from './registry.js';
-import type { ClientChannels, MeshTarget } from './registry.js';
+import type { ClientChannels, MeshTarget, PickTarget } from './registry.js';
 
 type CallConfig = ReturnType<grpcExperimental.ConfigSelector['invoke']>;
 
@@ -20,15 +20,31 @@ const NO_PICK_INFORMATION: CallConfig['pickInformation'] = Object.freeze({});
 const MESH_CONFIG_SELECTOR: grpcExperimental.ConfigSelector = {
   invoke(): CallConfig {
     const attempt = takeStartingAttempt();
-    return {
-      methodConfig: NO_METHOD_CONFIG,
-      pickInformation: attempt === undefined ? NO_PICK_INFORMATION : ({ [ATTEMPT_KEY]: attempt } as unknown as CallConfig['pickInformation']),
-      status: status.OK,
-      dynamicFilterFactories: NO_FILTERS,
-    };
+    return new MeshCallConfig(attempt === undefined ? NO_PICK_INFORMATION : (new AttemptPickInformation(attempt) as unknown as CallConfig['pickInformation']));
   },
   unref(): void {},
 };
+
+/**
+ * A call's config. Classes, not literals, as every per-call object (docs/decisions.md, "No
+ * per-request literals"): grpc-js keeps the config for the call's life, and its pick information
+ * holds the attempt.
+ */
+class MeshCallConfig implements CallConfig {
+  readonly methodConfig = NO_METHOD_CONFIG;
+  readonly status = status.OK;
+  readonly dynamicFilterFactories = NO_FILTERS;
+
+  constructor(readonly pickInformation: CallConfig['pickInformation']) {}
+}
+
+class AttemptPickInformation {
+  readonly [ATTEMPT_KEY]: PickTarget;
+
+  constructor(attempt: PickTarget) {
+    this[ATTEMPT_KEY] = attempt;
+  }
+}
 const ATTRIBUTES = Object.freeze({ [experimental.CHANNEL_ARGS_CONFIG_SELECTOR_KEY]: MESH_CONFIG_SELECTOR });
 
 /** The scheme of mesh targets: `mesh:///reviews.default:9080` (never `xds`, so both live in one process). */
